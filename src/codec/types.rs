@@ -7,7 +7,19 @@
 use bytes::Bytes;
 
 /// The protocol level negotiated by CONNECT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    arbitrary::Arbitrary,
+)]
 pub enum Protocol {
     /// MQTT 3.1: protocol name "MQIsdp", level 3.
     V3_1,
@@ -51,7 +63,20 @@ impl std::fmt::Display for Protocol {
 }
 
 /// Quality of service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    arbitrary::Arbitrary,
+)]
 pub enum QoS {
     #[default]
     AtMostOnce = 0,
@@ -78,7 +103,20 @@ impl QoS {
 /// CONNACK 0..=5 onto `Success`, `UnsupportedProtocolVersion`, `ClientIdentifierNotValid`,
 /// `ServerUnavailable`, `BadUserNameOrPassword`, `NotAuthorized`; SUBACK 0x00..=0x02 and 0x80
 /// share their values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    arbitrary::Arbitrary,
+)]
 #[repr(u8)]
 pub enum ReasonCode {
     /// Also "normal disconnection" and "granted QoS 0".
@@ -149,7 +187,20 @@ impl ReasonCode {
 }
 
 /// Retain handling option of a subscription (5.0, 3.8.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    arbitrary::Arbitrary,
+)]
 pub enum RetainHandling {
     /// 0: send retained messages at the time of the subscribe.
     #[default]
@@ -257,11 +308,26 @@ pub struct Ack {
 
 impl Ack {
     pub fn new(pkid: u16) -> Ack {
-        Ack { pkid, reason: ReasonCode::Success, properties: Properties::default() }
+        Ack {
+            pkid,
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    arbitrary::Arbitrary,
+)]
 pub struct SubscriptionOptions {
     pub qos: QoS,
     pub no_local: bool,
@@ -342,7 +408,9 @@ pub enum Packet {
 }
 
 /// The control packet type, from the high nibble of the fixed header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum PacketType {
     Connect = 1,
     ConnAck = 2,
