@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of mqtt-lab on a fresh machine: installs what the tests need (the mosquitto
+# broker and clients for interop tests, cargo-fuzz), then the normal tests, the simulation
+# tests, the lints, and each fuzz target for FUZZ_SECONDS (default 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v mosquitto >/dev/null || ! command -v mosquitto_pub >/dev/null; then
+    step "installing mosquitto and mosquitto-clients"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+fi
+
+if [ -n "${RUSTFLAGS:-}" ]; then
+    echo "RUSTFLAGS is set ('$RUSTFLAGS'): it would override the simulation build's --cfg madsim; unset it." >&2
+    exit 2
+fi
+
+step "format"
+cargo fmt --check
+
+step "tests (real network build)"
+cargo test --all-targets
+
+step "tests (simulation build: cargo sim)"
+cargo sim --all-targets
+
+step "clippy (both builds)"
+cargo clippy --all-targets -- -D warnings
+cargo sim-clippy -- -D warnings
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+    step "fuzzing each target for ${FUZZ_SECONDS}s"
+    bash fuzz/run-all.sh "$FUZZ_SECONDS"
+fi
+
+step "all tests passed"
