@@ -1,0 +1,58 @@
+//! The `mqtt-lab` command line: the broker, the pub/sub tools, and the lab (run, replay).
+//!
+//! Exit codes: 0 success; 1 a guarantee was violated (lab) or the operation failed (tools);
+//! 2 a usage or input error (bad flags, bad files); 3 a run crashed or hit its time limit.
+
+pub mod broker;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: a usage or input error.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "mqtt-lab", version, about = "An MQTT 3.1.1 and 5.0 broker and client, and a deterministic simulation lab")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker on real TCP.
+    Broker(broker::BrokerArgs),
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Broker(args) => broker::run(args),
+    }
+}
+
+/// Installs the `tracing` subscriber (`RUST_LOG`, default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Refuses commands that need real sockets in a simulation build.
+pub fn require_real_network(command: &str) -> Result<(), String> {
+    if cfg!(madsim) {
+        Err(format!(
+            "`mqtt-lab {command}` needs the real network, but this binary was built for the simulator \
+             (--cfg madsim, as `cargo sim-run` and `cargo lab` build it); build it with plain `cargo build` / `cargo run`"
+        ))
+    } else {
+        Ok(())
+    }
+}
