@@ -176,3 +176,48 @@ pub mod duration {
         d.ok_or_else(|| format!("duration {text:?} is too large"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_fields_override_defaults_and_durations_take_units() {
+        let c: BrokerConfig = toml::from_str(
+            "max_inflight = 5\nconnect_timeout = \"1500ms\"\nqueue_overflow = \"drop_oldest\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.max_inflight, 5);
+        assert_eq!(c.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(c.queue_overflow, QueueOverflow::DropOldest);
+        assert_eq!(
+            c.max_queued_messages,
+            BrokerConfig::default().max_queued_messages
+        );
+        let c: BrokerConfig = toml::from_str("connect_timeout = 7").unwrap();
+        assert_eq!(c.connect_timeout, Duration::from_secs(7));
+        let c: BrokerConfig = toml::from_str("connect_timeout = \"2m\"").unwrap();
+        assert_eq!(c.connect_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused() {
+        let e = toml::from_str::<BrokerConfig>("max_inflite = 5").unwrap_err();
+        assert!(e.to_string().contains("max_inflite"), "{e}");
+        assert!(toml::from_str::<BrokerConfig>("connect_timeout = \"5 parsecs\"").is_err());
+        assert!(toml::from_str::<BrokerConfig>("queue_overflow = \"drop_all\"").is_err());
+        let bad = BrokerConfig {
+            max_inflight: 0,
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "max_inflight");
+        assert_eq!(BrokerConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn default_round_trips_through_toml() {
+        let text = toml::to_string(&BrokerConfig::default()).unwrap();
+        let back: BrokerConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, BrokerConfig::default());
+    }
+}
