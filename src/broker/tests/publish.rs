@@ -217,3 +217,18 @@ fn mqtt5_3_3_2_topic_alias_beyond_maximum_disconnects_0x94() {
         ))
     );
 }
+
+/// [MQTT-3.3.1-3] The DUP flag of an incoming PUBLISH is not propagated to subscribers.
+#[test]
+fn mqtt_3_3_1_3_incoming_dup_not_propagated() {
+    let mut h = pub_sub();
+    let Packet::Publish(mut p) = publish("t", QoS::AtLeastOnce, 4, "m") else {
+        unreachable!()
+    };
+    p.dup = true;
+    h.packet(1, Packet::Publish(p));
+    let out = h.drain();
+    let got = publishes(&out, 2);
+    assert_eq!(got.len(), 1);
+    assert!(!got[0].dup);
+}

@@ -124,3 +124,18 @@ fn mqtt5_3_8_3_1_retain_handling_and_retain_as_published() {
     let p = publishes(&h.drain(), 2);
     assert!(p[0].retain, "retain as published");
 }
+
+/// [MQTT-3.3.1-12] A PUBLISH with retain 0 neither stores nor replaces nor removes a retained
+/// message.
+#[test]
+fn mqtt_3_3_1_12_retain_0_leaves_the_retained_message_alone() {
+    let mut h = with_publisher(BrokerConfig::default());
+    h.packet(1, retained("t", QoS::AtMostOnce, 0, "kept"));
+    h.packet(1, publish("t", QoS::AtMostOnce, 0, "plain"));
+    h.packet(1, publish("t", QoS::AtMostOnce, 0, ""));
+    h.packet(1, publish("u", QoS::AtMostOnce, 0, "not retained"));
+    h.drain();
+    h.connect(2, "sub", true);
+    h.packet(2, subscribe(1, &[("#", QoS::AtMostOnce)]));
+    assert_eq!(payloads(&h.drain(), 2), vec!["kept"]);
+}
