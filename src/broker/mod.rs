@@ -1,1 +1,438 @@
-//! broker
+//! The broker core, sans-IO: events in, actions out, time passed in as `now`. No sockets, no
+//! clock, no randomness; only ordered collections are iterated, so the same events give the same
+//! actions.
+//!
+//! # Driving a [`Broker`] (any [`BrokerCore`])
+//! 1. Feed what the network did: [`BrokerCore::handle_accept`] for a new connection, then
+//!    [`BrokerCore::handle_bytes`] (or, for a shell that decodes itself and in tests,
+//!    [`BrokerCore::handle_packet`]) as data arrives, and [`BrokerCore::handle_closed`] when the
+//!    connection ends on the shell's side.
+//! 2. When the time given by [`BrokerCore::poll_timeout`] is reached, call
+//!    [`BrokerCore::handle_timeout`].
+//! 3. After every `handle_*` call, in durable mode, save [`BrokerCore::durable_state`] if
+//!    [`Broker::take_dirty`] says it changed, *then* drain [`BrokerCore::poll_action`] until
+//!    `None` and perform the actions in order (a `Close` comes after the packets to send first
+//!    on that connection), and drain [`BrokerCore::poll_event`] for observations. Call
+//!    `poll_timeout` again: any call may move the deadline.
+//!
+//! Connection ids are chosen by the shell and never reused. After the core emits `Close` for a
+//! connection it forgets it; a later `handle_closed` or `handle_bytes` for it is ignored.
+//!
+//! # Layout
+//! `mod.rs` (types, dispatcher), `connect.rs`, `publish.rs` (inbound PUBLISH and PUBREL),
+//! `acks.rs` (PUBACK, PUBREC, PUBCOMP from subscribers), `subscribe.rs` (SUBSCRIBE,
+//! UNSUBSCRIBE), `disconnect.rs`, `close.rs` (the one place deciding how a connection ends),
+//! `delivery.rs` (routing), `session.rs`, `subtree.rs`, `retained.rs`, `keepalive.rs`,
+//! `topic.rs`, `state.rs` (durable state), `config.rs`.
+//!
+//! Not here yet: session expiry timers, message expiry, will delay, topic aliases, shared
+//! subscriptions, authentication (MQTT 5.0 part 2).
+
+mod acks;
+mod close;
+pub mod config;
+mod connect;
+mod delivery;
+mod disconnect;
+mod framing;
+mod keepalive;
+mod publish;
+mod retained;
+pub mod session;
+mod state;
+mod subscribe;
+mod subtree;
+mod topic;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::codec::{LastWill, Packet, Protocol, QoS, ReasonCode};
+
+pub use config::{BrokerConfig, ConfigError, QueueOverflow};
+pub use session::{Delivery, Grant, Inflight, Message, Session};
+pub use state::DurableState;
+
+use close::Ending;
+use keepalive::Deadlines;
+use retained::Retained;
+use subtree::SubTree;
+
+/// A connection, as numbered by the shell. Never reused.
+pub type ConnId = u64;
+
+/// How the shell saw a connection end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CloseCause {
+    /// The peer closed its side (read returned end of stream).
+    PeerClosed,
+    /// A read or write failed (reset, broken pipe, ...).
+    Io,
+    /// This side closed it (the shell shutting down, or a `Close` the core asked for).
+    Local,
+}
+
+/// Why the core asks the shell to close a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CloseReason {
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// CONNECT was answered with a refusing CONNACK carrying this code.
+    ConnectRefused(ReasonCode),
+    /// No CONNECT within `connect_timeout` after accept.
+    ConnectTimeout,
+    /// Silent for 1.5 × keep-alive.
+    KeepAliveTimeout,
+    /// Another connection took the session over ([MQTT-3.1.4-3]).
+    SessionTakenOver,
+    /// The client broke the protocol or sent bytes that do not decode; the code says how (a 5.0
+    /// client got it in a DISCONNECT first).
+    ProtocolViolation(ReasonCode),
+    /// `max_connections` connections were already open.
+    TooManyConnections,
+}
+
+/// What the core asks the shell to do.
+#[must_use = "actions must be performed by the shell"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "drained at once; boxing would allocate per packet"
+)]
+pub enum Action {
+    /// Encode `packet` with `protocol` and write it to `conn`.
+    Send {
+        conn: ConnId,
+        protocol: Protocol,
+        packet: Packet,
+    },
+    /// Flush what was sent to `conn`, then close it. The core has forgotten `conn`.
+    Close { conn: ConnId, reason: CloseReason },
+}
+
+/// Observations for traces and operators (also logged through `tracing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerEvent {
+    /// A message for `client_id` was dropped because its queue was full (see `QueueOverflow`).
+    QueueOverflow {
+        client_id: String,
+        topic: String,
+        qos: QoS,
+        payload: Bytes,
+    },
+    /// A retained message for a new topic was forwarded but not retained: the store was full.
+    RetainedStoreFull { topic: String },
+    /// The will of `client_id` was published.
+    WillPublished { client_id: String, topic: String },
+}
+
+/// Counters of what limits and policies did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerStats {
+    /// Messages dropped by queue overflow.
+    pub queue_overflow_dropped: u64,
+    /// QoS 0 messages for offline sessions, dropped.
+    pub qos0_offline_dropped: u64,
+    /// Retained messages not retained because the store was full.
+    pub retained_rejected: u64,
+    /// Connections closed at accept because of `max_connections`.
+    pub connections_refused: u64,
+    /// Events dropped because nobody polled them.
+    pub events_dropped: u64,
+}
+
+/// The broker's inputs and outputs; implemented by [`Broker`]. The shell and the simulator are
+/// generic over it, so tests can wrap the core. See the module documentation for the call order.
+pub trait BrokerCore {
+    /// A connection was accepted.
+    fn handle_accept(&mut self, now: Instant, conn: ConnId);
+    /// Bytes arrived on `conn`; they are framed and decoded, and each packet handled.
+    fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]);
+    /// One decoded packet arrived on `conn`.
+    fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet);
+    /// The shell saw `conn` end. Unknown or already-closed connections are ignored.
+    fn handle_closed(&mut self, now: Instant, conn: ConnId, cause: CloseCause);
+    /// Fires every deadline at or before `now`.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The earliest pending deadline.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The next action to perform, in order.
+    #[must_use]
+    fn poll_action(&mut self) -> Option<Action>;
+    /// The next observation, in order.
+    #[must_use]
+    fn poll_event(&mut self) -> Option<BrokerEvent>;
+    /// What a durable store keeps: persistent sessions and retained messages.
+    fn durable_state(&self) -> DurableState;
+    /// True if the durable state changed since the last `take_dirty`.
+    fn is_dirty(&self) -> bool;
+    /// Whether the durable state changed since the last call; resets the flag.
+    fn take_dirty(&mut self) -> bool;
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Accepted; the first packet must be CONNECT.
+    AwaitingConnect,
+    /// CONNECT accepted for `client_id`.
+    Connected { client_id: String },
+}
+
+#[derive(Debug)]
+struct Conn {
+    phase: Phase,
+    /// The protocol of the CONNECT (3.1.1 until one arrives).
+    protocol: Protocol,
+    keep_alive: u16,
+    will: Option<LastWill>,
+    /// The client's receive maximum (5.0; 65535 otherwise).
+    receive_maximum: u16,
+}
+
+/// The MQTT broker core. See the module documentation for how to drive it.
+#[derive(Debug)]
+pub struct Broker {
+    config: BrokerConfig,
+    conns: BTreeMap<ConnId, Conn>,
+    /// Client id → the connection its session is attached to.
+    online: BTreeMap<String, ConnId>,
+    sessions: BTreeMap<String, Session>,
+    subs: SubTree,
+    retained: Retained,
+    deadlines: Deadlines,
+    actions: VecDeque<Action>,
+    events: VecDeque<BrokerEvent>,
+    stats: BrokerStats,
+    /// The number used for the next assigned client identifier.
+    next_assigned: u64,
+    dirty: bool,
+}
+
+impl Broker {
+    /// A broker with no state. Panics if `config.validate()` fails.
+    pub fn new(config: BrokerConfig) -> Broker {
+        Broker::restore(config, DurableState::default())
+    }
+
+    /// A broker resuming from a saved state: every session offline, no connection. Wills of
+    /// clients connected when the state was saved are not kept (see readme/broker.md).
+    /// Panics if `config.validate()` fails.
+    pub fn restore(config: BrokerConfig, state: DurableState) -> Broker {
+        if let Err(e) = config.validate() {
+            panic!("{e}");
+        }
+        let sessions: BTreeMap<String, Session> = state
+            .sessions
+            .into_iter()
+            .filter(|(_, s)| s.is_persistent())
+            .collect();
+        let mut subs = SubTree::default();
+        for (client, s) in &sessions {
+            for (filter, grant) in &s.subscriptions {
+                subs.insert(filter, client, *grant);
+            }
+        }
+        Broker {
+            config,
+            conns: BTreeMap::new(),
+            online: BTreeMap::new(),
+            sessions,
+            subs,
+            retained: Retained::from_map(state.retained),
+            deadlines: Deadlines::default(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: BrokerStats::default(),
+            next_assigned: state.next_assigned,
+            dirty: false,
+        }
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> BrokerStats {
+        self.stats
+    }
+
+    /// The session of `client_id`, if any.
+    pub fn session(&self, client_id: &str) -> Option<&Session> {
+        self.sessions.get(client_id)
+    }
+
+    /// The number of open connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn send(&mut self, conn: ConnId, packet: Packet) {
+        let protocol = self
+            .conns
+            .get(&conn)
+            .map_or(Protocol::V3_1_1, |c| c.protocol);
+        self.actions.push_back(Action::Send {
+            conn,
+            protocol,
+            packet,
+        });
+    }
+
+    fn event(&mut self, e: BrokerEvent) {
+        if self.config.max_pending_events == 0 {
+            self.stats.events_dropped += 1;
+            return;
+        }
+        if self.events.len() >= self.config.max_pending_events {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+        self.events.push_back(e);
+    }
+
+    /// Restarts the keep-alive clock of a connected connection.
+    fn seen(&mut self, now: Instant, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if matches!(c.phase, Phase::Connected { .. }) {
+            self.deadlines
+                .set(conn, keepalive::grace(c.keep_alive).map(|g| now + g));
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        packet: Packet,
+    ) -> Result<(), close::Violation> {
+        use close::Violation;
+        let Some(c) = self.conns.get(&conn) else {
+            return Ok(());
+        };
+        let Phase::Connected { client_id } = &c.phase else {
+            return match packet {
+                Packet::Connect(connect) => self.handle_connect(now, conn, connect),
+                // [MQTT-3.1.0-1] The first packet must be CONNECT.
+                _ => Err(Violation::protocol("first packet is not CONNECT")),
+            };
+        };
+        let client_id = client_id.clone();
+        match packet {
+            // [MQTT-3.1.0-2] A second CONNECT is a protocol violation.
+            Packet::Connect(_) => Err(Violation::protocol("second CONNECT")),
+            Packet::Publish(p) => self.handle_publish(now, conn, &client_id, p),
+            Packet::PubAck(a) => self.handle_puback(conn, &client_id, a),
+            Packet::PubRec(a) => self.handle_pubrec(conn, &client_id, a),
+            Packet::PubRel(a) => self.handle_pubrel(conn, &client_id, a),
+            Packet::PubComp(a) => self.handle_pubcomp(conn, &client_id, a),
+            Packet::Subscribe(s) => self.handle_subscribe(conn, &client_id, s),
+            Packet::Unsubscribe(u) => self.handle_unsubscribe(conn, &client_id, u),
+            Packet::PingReq => {
+                self.send(conn, Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect(d) => self.handle_disconnect(now, conn, &client_id, d),
+            Packet::Auth(_) => Err(Violation::protocol("AUTH without an authentication method")),
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => Err(
+                Violation::protocol("server-to-client packet sent by a client"),
+            ),
+        }
+    }
+}
+
+impl BrokerCore for Broker {
+    fn handle_accept(&mut self, now: Instant, conn: ConnId) {
+        if self.conns.contains_key(&conn) {
+            return;
+        }
+        if self.conns.len() >= self.config.max_connections {
+            self.stats.connections_refused += 1;
+            tracing::warn!(
+                conn,
+                max = self.config.max_connections,
+                "connection refused: too many connections"
+            );
+            self.actions.push_back(Action::Close {
+                conn,
+                reason: CloseReason::TooManyConnections,
+            });
+            return;
+        }
+        self.conns.insert(
+            conn,
+            Conn {
+                phase: Phase::AwaitingConnect,
+                protocol: Protocol::V3_1_1,
+                keep_alive: 0,
+                will: None,
+                receive_maximum: u16::MAX,
+            },
+        );
+        self.deadlines
+            .set(conn, Some(now + self.config.connect_timeout));
+    }
+
+    fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        self.feed_bytes(now, conn, bytes);
+    }
+
+    fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.seen(now, conn);
+        if let Err(v) = self.dispatch(now, conn, packet) {
+            self.end_connection(now, conn, Ending::Violation(v));
+        }
+    }
+
+    fn handle_closed(&mut self, now: Instant, conn: ConnId, cause: CloseCause) {
+        if self.conns.contains_key(&conn) {
+            self.end_connection(now, conn, Ending::Closed(cause));
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        // Bounded: each iteration removes one connection's deadline.
+        while let Some(conn) = self.deadlines.pop_due(now) {
+            let ending = match self.conns.get(&conn).map(|c| &c.phase) {
+                Some(Phase::AwaitingConnect) => Ending::ConnectTimeout,
+                Some(Phase::Connected { .. }) => Ending::KeepAliveTimeout,
+                None => continue,
+            };
+            self.end_connection(now, conn, ending);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.next()
+    }
+
+    fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    fn poll_event(&mut self) -> Option<BrokerEvent> {
+        self.events.pop_front()
+    }
+
+    fn durable_state(&self) -> DurableState {
+        self.snapshot()
+    }
+
+    fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+}

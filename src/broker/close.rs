@@ -1,0 +1,152 @@
+//! How a connection ends: the one place that decides, for every reason a connection can end,
+//! whether the will is published, whether a 5.0 client first gets a DISCONNECT with a reason
+//! code, whether the shell is asked to close, and what happens to the session.
+//!
+//! | ending | will | 5.0 DISCONNECT first | `Close` action |
+//! | --- | --- | --- | --- |
+//! | client DISCONNECT (0x00) | discarded | no | `ClientDisconnect` |
+//! | client DISCONNECT 0x04 (5.0) | published | no | `ClientDisconnect` |
+//! | closed by the peer / IO error / locally | published | no | none (already closed) |
+//! | keep-alive timeout | published | 0x8D | `KeepAliveTimeout` |
+//! | session taken over | published | 0x8E | `SessionTakenOver` |
+//! | protocol violation, malformed bytes | published | its code | `ProtocolViolation` |
+//! | CONNECT timeout, CONNECT refused | (none yet) | no | `ConnectTimeout` / `ConnectRefused` |
+//!
+//! A session with expiry interval 0 ends with its connection; others stay, offline.
+
+use std::time::Instant;
+
+use crate::codec::{Disconnect, Packet, Properties, Protocol, ReasonCode};
+
+use super::{Action, Broker, CloseCause, CloseReason, ConnId, Phase};
+
+/// A peer mistake that ends its connection: the reason code and what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Violation {
+    pub reason: ReasonCode,
+    pub detail: &'static str,
+}
+
+impl Violation {
+    pub fn new(reason: ReasonCode, detail: &'static str) -> Violation {
+        Violation { reason, detail }
+    }
+
+    /// A protocol error (0x82).
+    pub fn protocol(detail: &'static str) -> Violation {
+        Violation::new(ReasonCode::ProtocolError, detail)
+    }
+}
+
+/// Every way a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The client sent DISCONNECT; `will` is true for 5.0 reason 0x04.
+    ClientDisconnect {
+        will: bool,
+    },
+    /// The shell saw the connection end.
+    Closed(CloseCause),
+    ConnectTimeout,
+    KeepAliveTimeout,
+    TakenOver,
+    Violation(Violation),
+    /// CONNECT was refused with this code (the CONNACK is already queued).
+    Refused(ReasonCode),
+}
+
+impl Ending {
+    /// [MQTT-3.1.2-8] The will is published on every close not caused by a DISCONNECT;
+    /// [MQTT-3.1.2-10] a DISCONNECT discards it (5.0: unless its reason is 0x04).
+    fn publishes_will(self) -> bool {
+        match self {
+            Ending::ClientDisconnect { will } => will,
+            _ => true,
+        }
+    }
+
+    /// The reason code a connected 5.0 client is told in a DISCONNECT before the close.
+    fn disconnect_code(self) -> Option<ReasonCode> {
+        match self {
+            Ending::KeepAliveTimeout => Some(ReasonCode::KeepAliveTimeout),
+            Ending::TakenOver => Some(ReasonCode::SessionTakenOver),
+            Ending::Violation(v) => Some(v.reason),
+            _ => None,
+        }
+    }
+
+    /// What the shell is asked to do; `None` when the shell itself reported the close.
+    fn close_reason(self) -> Option<CloseReason> {
+        Some(match self {
+            Ending::ClientDisconnect { .. } => CloseReason::ClientDisconnect,
+            Ending::Closed(_) => return None,
+            Ending::ConnectTimeout => CloseReason::ConnectTimeout,
+            Ending::KeepAliveTimeout => CloseReason::KeepAliveTimeout,
+            Ending::TakenOver => CloseReason::SessionTakenOver,
+            Ending::Violation(v) => CloseReason::ProtocolViolation(v.reason),
+            Ending::Refused(code) => CloseReason::ConnectRefused(code),
+        })
+    }
+}
+
+impl Broker {
+    /// Ends `conn` as `ending` says (see the module table). Unknown connections are ignored.
+    pub(super) fn end_connection(&mut self, _now: Instant, conn: ConnId, ending: Ending) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.deadlines.remove(conn);
+        match ending {
+            Ending::Violation(v) => {
+                tracing::info!(conn, reason = ?v.reason, detail = v.detail, "closing connection: protocol violation")
+            }
+            _ => tracing::debug!(conn, ?ending, "connection ends"),
+        }
+        if let Phase::Connected { client_id } = c.phase {
+            if c.protocol == Protocol::V5
+                && let Some(reason) = ending.disconnect_code()
+            {
+                self.actions.push_back(Action::Send {
+                    conn,
+                    protocol: Protocol::V5,
+                    packet: Packet::Disconnect(Disconnect {
+                        reason,
+                        properties: Properties::default(),
+                    }),
+                });
+            }
+            if self.online.get(&client_id) == Some(&conn) {
+                self.online.remove(&client_id);
+            }
+            if ending.publishes_will()
+                && let Some(will) = c.will
+            {
+                self.publish_will(&client_id, will);
+            }
+            let ends_session = self
+                .sessions
+                .get(&client_id)
+                .is_some_and(|s| !s.is_persistent());
+            if ends_session {
+                self.discard_session(&client_id);
+            } else {
+                self.dirty = true;
+            }
+        }
+        if let Some(reason) = ending.close_reason() {
+            self.actions.push_back(Action::Close { conn, reason });
+        }
+    }
+
+    /// Forgets a session and its subscriptions.
+    pub(super) fn discard_session(&mut self, client_id: &str) {
+        if let Some(s) = self.sessions.remove(client_id) {
+            for filter in s.subscriptions.keys() {
+                self.subs.remove(filter, client_id);
+            }
+            if s.is_persistent() {
+                self.dirty = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! CONNECT: client identifier rules, keep-alive limit, session limit, takeover of a connected
+//! client id, clean start or resumption, CONNACK (with the session-present flag), and the resend
+//! of what was in flight when the session resumes.
+//!
+//! Not here: authentication (every client is accepted), session expiry timers, will delay.
+
+use std::time::Instant;
+
+use crate::codec::{ConnAck, Connect, Packet, Properties, Protocol, ReasonCode};
+
+use super::close::{Ending, Violation};
+use super::config::PROTOCOL_MAX_PACKET_SIZE;
+use super::session::Session;
+use super::topic::{self, TopicError};
+use super::{Broker, ConnId, Phase, keepalive};
+
+/// MQTT 3.1 allows client identifiers of 1 to 23 characters.
+const V3_1_MAX_CLIENT_ID: usize = 23;
+
+impl Broker {
+    pub(super) fn handle_connect(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        c: Connect,
+    ) -> Result<(), Violation> {
+        let protocol = c.protocol;
+        if let Some(entry) = self.conns.get_mut(&conn) {
+            entry.protocol = protocol;
+        }
+        if let Some(will) = &c.will
+            && let Err(e) = topic::check_name(&will.topic, &self.config)
+        {
+            return Err(match e {
+                TopicError::Invalid => {
+                    Violation::new(ReasonCode::TopicNameInvalid, "invalid will topic")
+                }
+                TopicError::TooLong => {
+                    Violation::new(ReasonCode::TopicNameInvalid, "will topic beyond limits")
+                }
+            });
+        }
+
+        // Client identifier ([MQTT-3.1.3-6..9]).
+        let mut assigned = None;
+        let client_id = if c.client_id.is_empty() {
+            if !c.clean_start || protocol == Protocol::V3_1 {
+                // [MQTT-3.1.3-8] An empty id without clean session is refused (0x02 / 0x85).
+                return self.refuse(now, conn, ReasonCode::ClientIdentifierNotValid);
+            }
+            let id = self.assign_client_id();
+            assigned = Some(id.clone());
+            id
+        } else {
+            let max = if protocol == Protocol::V3_1 {
+                V3_1_MAX_CLIENT_ID
+            } else {
+                self.config.max_client_id_len
+            };
+            if c.client_id.len() > max {
+                return self.refuse(now, conn, ReasonCode::ClientIdentifierNotValid);
+            }
+            c.client_id.clone()
+        };
+
+        // Keep-alive limit.
+        let mut keep_alive = c.keep_alive;
+        let mut server_keep_alive = None;
+        let max_ka = self.config.max_keep_alive;
+        if max_ka < u16::MAX && (keep_alive == 0 || keep_alive > max_ka) {
+            if protocol.is_v5() {
+                keep_alive = max_ka;
+                server_keep_alive = Some(max_ka);
+            } else {
+                return self.refuse(now, conn, ReasonCode::ClientIdentifierNotValid);
+            }
+        }
+
+        // Session limit.
+        if !self.sessions.contains_key(&client_id)
+            && self.sessions.len() >= self.config.max_sessions
+        {
+            tracing::warn!(
+                client_id,
+                max = self.config.max_sessions,
+                "CONNECT refused: session limit"
+            );
+            let code = if protocol.is_v5() {
+                ReasonCode::ServerBusy
+            } else {
+                ReasonCode::ServerUnavailable
+            };
+            return self.refuse(now, conn, code);
+        }
+
+        // [MQTT-3.1.4-3] Takeover: the existing connection of this client id is closed (its
+        // will is published).
+        if let Some(&old) = self.online.get(&client_id) {
+            tracing::debug!(client_id, old, new = conn, "session taken over");
+            self.end_connection(now, old, Ending::TakenOver);
+        }
+
+        // [MQTT-3.1.2-6] Clean start discards any existing session.
+        if c.clean_start {
+            self.discard_session(&client_id);
+        }
+        let expiry = match protocol {
+            Protocol::V5 => c.properties.session_expiry_interval.unwrap_or(0),
+            Protocol::V3_1 | Protocol::V3_1_1 => {
+                if c.clean_start {
+                    0
+                } else {
+                    u32::MAX
+                }
+            }
+        };
+        // [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session present iff a session is resumed.
+        let session_present = self.sessions.contains_key(&client_id);
+        let session = self
+            .sessions
+            .entry(client_id.clone())
+            .or_insert_with(|| Session::new(expiry));
+        session.expiry_interval = expiry;
+        if session.is_persistent() || session_present {
+            self.dirty = true;
+        }
+
+        let entry = self
+            .conns
+            .get_mut(&conn)
+            .expect("connection checked by the dispatcher");
+        entry.phase = Phase::Connected {
+            client_id: client_id.clone(),
+        };
+        entry.keep_alive = keep_alive;
+        entry.will = c.will;
+        entry.receive_maximum = c.properties.receive_maximum.unwrap_or(u16::MAX).max(1);
+        self.online.insert(client_id.clone(), conn);
+        self.deadlines
+            .set(conn, keepalive::grace(keep_alive).map(|g| now + g));
+
+        let mut properties = Properties::default();
+        if protocol.is_v5() {
+            properties.assigned_client_identifier = assigned;
+            properties.server_keep_alive = server_keep_alive;
+            if self.config.receive_maximum < u16::MAX {
+                properties.receive_maximum = Some(self.config.receive_maximum);
+            }
+            if self.config.max_packet_size < PROTOCOL_MAX_PACKET_SIZE {
+                properties.maximum_packet_size = Some(self.config.max_packet_size);
+            }
+            properties.shared_subscription_available = Some(0);
+        }
+        self.send(
+            conn,
+            Packet::ConnAck(ConnAck {
+                session_present,
+                reason: ReasonCode::Success,
+                properties,
+            }),
+        );
+
+        // [MQTT-4.4.0-1] Resend what was in flight, in order, then the queue.
+        if session_present && let Some(link) = self.link(&client_id) {
+            let s = self
+                .sessions
+                .get_mut(&client_id)
+                .expect("session just inserted");
+            s.resume(&link, &mut self.actions);
+        }
+        Ok(())
+    }
+
+    /// Answers CONNECT with a refusing CONNACK (session present 0, [MQTT-3.2.2-4]) and closes
+    /// ([MQTT-3.2.2-5]).
+    fn refuse(&mut self, now: Instant, conn: ConnId, reason: ReasonCode) -> Result<(), Violation> {
+        tracing::info!(conn, ?reason, "CONNECT refused");
+        self.send(
+            conn,
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                reason,
+                properties: Properties::default(),
+            }),
+        );
+        self.end_connection(now, conn, Ending::Refused(reason));
+        Ok(())
+    }
+
+    /// A fresh client identifier that names no session. Bounded: at most one try per session.
+    fn assign_client_id(&mut self) -> String {
+        loop {
+            let id = format!("mqtt-lab-{}", self.next_assigned);
+            self.next_assigned += 1;
+            self.dirty = true;
+            if !self.sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The retained-message store: at most one message per topic, replaced by a newer one and
+//! cleared by an empty payload ([MQTT-3.3.1-5], [MQTT-3.3.1-10], [MQTT-3.3.1-11]); bounded by
+//! `max_retained`.
+//!
+//! Not here: sending retained messages to a new subscriber (`subscribe.rs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::session::Message;
+
+/// What `store` did with a retained message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Stored, replacing any earlier one for the topic.
+    Kept,
+    /// An empty payload: the topic's retained message (if any) was removed.
+    Cleared,
+    /// The store was full and the topic had no retained message: not retained.
+    Full,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Retained {
+    by_topic: BTreeMap<String, Arc<Message>>,
+}
+
+impl Retained {
+    pub fn from_map(by_topic: BTreeMap<String, Arc<Message>>) -> Retained {
+        Retained { by_topic }
+    }
+
+    pub fn store(&mut self, message: Arc<Message>, max: usize) -> Stored {
+        if message.payload.is_empty() {
+            self.by_topic.remove(&message.topic);
+            return Stored::Cleared;
+        }
+        if !self.by_topic.contains_key(&message.topic) && self.by_topic.len() >= max {
+            return Stored::Full;
+        }
+        self.by_topic.insert(message.topic.clone(), message);
+        Stored::Kept
+    }
+
+    /// Retained messages whose topic matches `filter`, in topic order.
+    pub fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        self.by_topic
+            .iter()
+            .filter(|(topic, _)| super::topic::matches(filter, topic))
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    pub fn map(&self) -> &BTreeMap<String, Arc<Message>> {
+        &self.by_topic
+    }
+}

@@ -1,0 +1,284 @@
+//! A client's session: its subscriptions, the outbound QoS 1/2 inflight window with its packet
+//! identifiers, the queue behind the window (and while offline), and the inbound QoS 2 packet
+//! identifiers awaiting PUBREL.
+//!
+//! Order: messages leave in the order they were offered; a message is queued whenever the queue
+//! is not empty, so nothing overtakes what waits behind the window (section 4.6). The inflight
+//! list is kept in original send order (a PUBREC turns an entry into a pending PUBREL in
+//! place), which is the order of the resend on resumption ([MQTT-4.4.0-1]).
+//!
+//! Not here: routing (`delivery.rs`), the connection the session is attached to (`mod.rs`).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::codec::{Packet, Properties, Protocol, Publish, QoS, SubscriptionOptions};
+
+use super::ConnId;
+use super::config::{BrokerConfig, QueueOverflow};
+
+/// An application message as the broker keeps it: what was published, with the 5.0 properties
+/// to forward (topic alias and subscription identifiers removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Bytes,
+    /// The QoS it was published with.
+    pub qos: QoS,
+    /// The retain flag it was published with.
+    pub retain: bool,
+    pub properties: Properties,
+}
+
+/// One message on its way to one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message: Arc<Message>,
+    /// min(published QoS, granted QoS).
+    pub qos: QoS,
+    /// The retain flag to send: 1 for retained messages sent on subscribe; for live messages 0
+    /// unless a 5.0 subscription asked for retain-as-published.
+    pub retain: bool,
+    /// 5.0 subscription identifiers of the matching subscriptions.
+    pub subscription_ids: Vec<u32>,
+}
+
+/// A subscription as granted: its options and its 5.0 subscription identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub options: SubscriptionOptions,
+    pub id: Option<u32>,
+}
+
+/// An outbound QoS 1/2 message not yet completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inflight {
+    /// Sent, awaiting PUBACK (QoS 1) or PUBREC (QoS 2).
+    Publish { pkid: u16, delivery: Delivery },
+    /// PUBREC received and PUBREL sent, awaiting PUBCOMP.
+    Release { pkid: u16 },
+}
+
+impl Inflight {
+    pub fn pkid(&self) -> u16 {
+        match self {
+            Inflight::Publish { pkid, .. } | Inflight::Release { pkid } => *pkid,
+        }
+    }
+}
+
+/// Everything the broker keeps for one client identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 clean
+    /// session), `u32::MAX` never (3.1.1 persistent session).
+    pub expiry_interval: u32,
+    /// Filter → grant, as subscribed.
+    pub subscriptions: BTreeMap<String, Grant>,
+    /// Outbound QoS 1/2 messages in flight, in original send order.
+    pub inflight: VecDeque<Inflight>,
+    /// Messages waiting for room in the window or for the client to come back.
+    pub queued: VecDeque<Delivery>,
+    /// Inbound QoS 2 packet identifiers received and not yet released by PUBREL.
+    pub incoming_qos2: BTreeSet<u16>,
+    /// The next outbound packet identifier to try.
+    pub next_pkid: u16,
+}
+
+/// The connection a session is currently attached to, as delivery needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Link {
+    pub conn: ConnId,
+    pub protocol: Protocol,
+    /// min(max_inflight, the client's receive maximum).
+    pub window: usize,
+}
+
+/// Why `offer` did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// QoS 0 for an offline session.
+    Qos0Offline,
+    /// The queue was full; this message was dropped (the arriving one or the oldest one).
+    Overflow(Delivery),
+}
+
+impl Session {
+    pub fn new(expiry_interval: u32) -> Session {
+        Session {
+            expiry_interval,
+            subscriptions: BTreeMap::new(),
+            inflight: VecDeque::new(),
+            queued: VecDeque::new(),
+            incoming_qos2: BTreeSet::new(),
+            next_pkid: 1,
+        }
+    }
+
+    /// Whether the session outlives its connection (and belongs to the durable state).
+    pub fn is_persistent(&self) -> bool {
+        self.expiry_interval != 0
+    }
+
+    /// A free packet identifier. Only called with room in the window, so one exists.
+    fn alloc_pkid(&mut self) -> u16 {
+        for _ in 0..=u16::MAX {
+            let p = self.next_pkid;
+            self.next_pkid = if p == u16::MAX { 1 } else { p + 1 };
+            if p != 0 && !self.inflight.iter().any(|e| e.pkid() == p) {
+                return p;
+            }
+        }
+        unreachable!(
+            "no free packet identifier with {} messages in flight",
+            self.inflight.len()
+        );
+    }
+
+    /// Takes a message for this session: sends it at once when connected with room and nothing
+    /// queued, else queues it (QoS 0 for an offline session is dropped).
+    pub(crate) fn offer(
+        &mut self,
+        d: Delivery,
+        link: Option<Link>,
+        config: &BrokerConfig,
+        out: &mut VecDeque<super::Action>,
+    ) -> Result<(), Refused> {
+        match link {
+            None if d.qos == QoS::AtMostOnce => return Err(Refused::Qos0Offline),
+            Some(link) if self.queued.is_empty() && self.has_room(&d, &link) => {
+                self.send(d, &link, out);
+                return Ok(());
+            }
+            _ => {}
+        }
+        if self.queued.len() >= config.max_queued_messages {
+            match config.queue_overflow {
+                QueueOverflow::DropNewest => return Err(Refused::Overflow(d)),
+                QueueOverflow::DropOldest => {
+                    let Some(old) = self.queued.pop_front() else {
+                        // max_queued_messages == 0: nothing can wait.
+                        return Err(Refused::Overflow(d));
+                    };
+                    self.queued.push_back(d);
+                    return Err(Refused::Overflow(old));
+                }
+            }
+        }
+        self.queued.push_back(d);
+        Ok(())
+    }
+
+    fn has_room(&self, d: &Delivery, link: &Link) -> bool {
+        d.qos == QoS::AtMostOnce || self.inflight.len() < link.window
+    }
+
+    /// Sends one message now (QoS 0) or puts it in flight.
+    fn send(&mut self, d: Delivery, link: &Link, out: &mut VecDeque<super::Action>) {
+        let pkid = if d.qos == QoS::AtMostOnce {
+            0
+        } else {
+            self.alloc_pkid()
+        };
+        out.push_back(super::Action::Send {
+            conn: link.conn,
+            protocol: link.protocol,
+            packet: publish_packet(pkid, &d, false, link.protocol),
+        });
+        if d.qos != QoS::AtMostOnce {
+            self.inflight
+                .push_back(Inflight::Publish { pkid, delivery: d });
+        }
+    }
+
+    /// Moves queued messages into the window while there is room, in order.
+    pub(crate) fn pump(&mut self, link: &Link, out: &mut VecDeque<super::Action>) {
+        while let Some(front) = self.queued.front() {
+            if !self.has_room(front, link) {
+                break;
+            }
+            let d = self.queued.pop_front().expect("front exists");
+            self.send(d, link, out);
+        }
+    }
+
+    /// On resumption: every unacknowledged PUBLISH (DUP set) and pending PUBREL again, in
+    /// original order, with the original packet identifiers ([MQTT-4.4.0-1]); then the queue.
+    pub(crate) fn resume(&mut self, link: &Link, out: &mut VecDeque<super::Action>) {
+        for entry in &self.inflight {
+            let packet = match entry {
+                Inflight::Publish { pkid, delivery } => {
+                    publish_packet(*pkid, delivery, true, link.protocol)
+                }
+                Inflight::Release { pkid } => Packet::PubRel(crate::codec::Ack::new(*pkid)),
+            };
+            out.push_back(super::Action::Send {
+                conn: link.conn,
+                protocol: link.protocol,
+                packet,
+            });
+        }
+        self.pump(link, out);
+    }
+
+    /// PUBACK: completes a QoS 1 message. False if no QoS 1 message waits on `pkid`.
+    pub(crate) fn puback(&mut self, pkid: u16) -> bool {
+        let at = self.inflight.iter().position(
+            |e| matches!(e, Inflight::Publish { pkid: p, delivery } if *p == pkid && delivery.qos == QoS::AtLeastOnce),
+        );
+        at.map(|i| self.inflight.remove(i)).is_some()
+    }
+
+    /// PUBREC: a QoS 2 message moves to awaiting PUBCOMP, in place (`release` true), or ends
+    /// (5.0 error reason, `release` false). Also true for a repeated PUBREC of an entry already
+    /// released, so its PUBREL is sent again. False if `pkid` is not a QoS 2 message in flight.
+    pub(crate) fn pubrec(&mut self, pkid: u16, release: bool) -> bool {
+        let Some(i) = self.inflight.iter().position(|e| e.pkid() == pkid) else {
+            return false;
+        };
+        match &self.inflight[i] {
+            Inflight::Publish { delivery, .. } if delivery.qos == QoS::ExactlyOnce => {
+                if release {
+                    self.inflight[i] = Inflight::Release { pkid };
+                } else {
+                    self.inflight.remove(i);
+                }
+                true
+            }
+            Inflight::Release { .. } => release,
+            Inflight::Publish { .. } => false,
+        }
+    }
+
+    /// PUBCOMP: completes a QoS 2 message. False if no PUBREL waits on `pkid`.
+    pub(crate) fn pubcomp(&mut self, pkid: u16) -> bool {
+        let at = self
+            .inflight
+            .iter()
+            .position(|e| matches!(e, Inflight::Release { pkid: p } if *p == pkid));
+        at.map(|i| self.inflight.remove(i)).is_some()
+    }
+}
+
+/// The PUBLISH packet for one delivery. 5.0 properties are forwarded with this session's
+/// subscription identifiers; 3.1.1 carries none. DUP is never set on QoS 0 ([MQTT-3.3.1-2]).
+pub(crate) fn publish_packet(pkid: u16, d: &Delivery, dup: bool, protocol: Protocol) -> Packet {
+    let properties = if protocol.is_v5() {
+        let mut p = d.message.properties.clone();
+        p.subscription_identifiers = d.subscription_ids.clone();
+        p
+    } else {
+        Properties::default()
+    };
+    Packet::Publish(Publish {
+        dup: dup && d.qos != QoS::AtMostOnce,
+        qos: d.qos,
+        retain: d.retain,
+        topic: d.message.topic.clone(),
+        pkid,
+        properties,
+        payload: d.message.payload.clone(),
+    })
+}

@@ -1,0 +1,153 @@
+//! SUBSCRIBE and UNSUBSCRIBE.
+//!
+//! Each filter is granted the QoS asked for, or refused in its SUBACK slot (3.1.1: 0x80; 5.0: the
+//! specific code) when it is invalid, beyond the topic limits, a 5.0 shared subscription, or one
+//! subscription too many. A subscription to an existing filter replaces it
+//! ([MQTT-3.8.4-3]). After the SUBACK, retained messages matching each new subscription are
+//! sent with retain set ([MQTT-3.3.1-6]), at min(retained QoS, granted QoS), subject to 5.0
+//! retain handling.
+//!
+//! Not here: shared subscriptions, authorization.
+
+use crate::codec::{
+    Packet, Protocol, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+
+use super::close::Violation;
+use super::session::{Delivery, Grant};
+use super::topic::{self, TopicError};
+use super::{Broker, ConnId};
+
+impl Broker {
+    pub(super) fn handle_subscribe(
+        &mut self,
+        conn: ConnId,
+        client_id: &str,
+        s: Subscribe,
+    ) -> Result<(), Violation> {
+        if s.filters.is_empty() {
+            // [MQTT-3.8.3-3]
+            return Err(Violation::protocol("SUBSCRIBE without filters"));
+        }
+        let protocol = self
+            .conns
+            .get(&conn)
+            .map_or(Protocol::V3_1_1, |c| c.protocol);
+        let v5 = protocol.is_v5();
+        let fail = |code: ReasonCode| {
+            if v5 {
+                code
+            } else {
+                ReasonCode::UnspecifiedError
+            }
+        };
+        let id = if v5 {
+            s.properties.subscription_identifiers.first().copied()
+        } else {
+            None
+        };
+        let mut reasons = Vec::with_capacity(s.filters.len());
+        let mut retained_to_send = Vec::new();
+        for sub in s.filters {
+            let filter = sub.filter;
+            let reason = match topic::check_filter(&filter, &self.config) {
+                Err(TopicError::Invalid) => fail(ReasonCode::TopicFilterInvalid),
+                Err(TopicError::TooLong) => fail(ReasonCode::QuotaExceeded),
+                Ok(()) if v5 && filter.starts_with("$share/") => {
+                    fail(ReasonCode::SharedSubscriptionsNotSupported)
+                }
+                Ok(()) => {
+                    let session = self
+                        .sessions
+                        .get_mut(client_id)
+                        .expect("connected client has a session");
+                    let existed = session.subscriptions.contains_key(&filter);
+                    if !existed
+                        && session.subscriptions.len() >= self.config.max_subscriptions_per_client
+                    {
+                        fail(ReasonCode::QuotaExceeded)
+                    } else {
+                        let grant = Grant {
+                            options: sub.options,
+                            id,
+                        };
+                        session.subscriptions.insert(filter.clone(), grant);
+                        self.dirty |= session.is_persistent();
+                        self.subs.insert(&filter, client_id, grant);
+                        let send_retained = match sub.options.retain_handling {
+                            RetainHandling::SendAtSubscribe => true,
+                            RetainHandling::SendIfNew => !existed,
+                            RetainHandling::DoNotSend => false,
+                        };
+                        if send_retained {
+                            retained_to_send.push((filter, grant));
+                        }
+                        ReasonCode::granted(sub.options.qos)
+                    }
+                }
+            };
+            reasons.push(reason);
+        }
+        self.send(
+            conn,
+            Packet::SubAck(SubAck {
+                pkid: s.pkid,
+                reasons,
+                properties: Default::default(),
+            }),
+        );
+        for (filter, grant) in retained_to_send {
+            for message in self.retained.matching(&filter) {
+                let d = Delivery {
+                    qos: message.qos.min(grant.options.qos),
+                    retain: true,
+                    subscription_ids: grant.id.into_iter().collect(),
+                    message,
+                };
+                self.deliver(client_id, d);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn handle_unsubscribe(
+        &mut self,
+        conn: ConnId,
+        client_id: &str,
+        u: Unsubscribe,
+    ) -> Result<(), Violation> {
+        if u.filters.is_empty() {
+            // [MQTT-3.10.3-2]
+            return Err(Violation::protocol("UNSUBSCRIBE without filters"));
+        }
+        let v5 = self.conns.get(&conn).is_some_and(|c| c.protocol.is_v5());
+        let session = self
+            .sessions
+            .get_mut(client_id)
+            .expect("connected client has a session");
+        let mut reasons = Vec::new();
+        for filter in &u.filters {
+            let existed = session.subscriptions.remove(filter).is_some();
+            if existed {
+                self.subs.remove(filter, client_id);
+                self.dirty |= session.is_persistent();
+            }
+            if v5 {
+                reasons.push(if existed {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::NoSubscriptionExisted
+                });
+            }
+        }
+        self.send(
+            conn,
+            Packet::UnsubAck(UnsubAck {
+                pkid: u.pkid,
+                reasons,
+                properties: Default::default(),
+            }),
+        );
+        Ok(())
+    }
+}

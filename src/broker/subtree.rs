@@ -1,0 +1,231 @@
+//! The subscription tree: one node per filter level (children in a `BTreeMap`), each node
+//! holding the clients subscribed with the filter that ends there. Matching a topic walks the
+//! exact level, `+` and `#` children; a topic whose first level starts with `$` is not matched by
+//! a leading wildcard.
+//!
+//! The tree is an index: the sessions own their subscriptions, and the tree is rebuilt from them
+//! on restore. Not here: validation (`topic.rs`), shared subscriptions.
+
+use std::collections::BTreeMap;
+
+use crate::codec::QoS;
+
+use super::session::Grant;
+
+#[derive(Debug, Default, Clone)]
+struct Node {
+    children: BTreeMap<String, Node>,
+    /// client id → the grant of its subscription with the filter ending here.
+    clients: BTreeMap<String, Grant>,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.clients.is_empty()
+    }
+}
+
+/// What one client gets for one topic: the union of its matching subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Match {
+    /// The highest granted QoS among the matching subscriptions ([MQTT-3.3.5-1]).
+    pub qos: QoS,
+    /// True if any matching subscription asks for retain-as-published (5.0).
+    pub retain_as_published: bool,
+    /// The subscription identifiers of the matching subscriptions (5.0), ascending.
+    pub subscription_ids: Vec<u32>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SubTree {
+    root: Node,
+}
+
+impl SubTree {
+    /// Adds or replaces `client`'s subscription to `filter`.
+    pub fn insert(&mut self, filter: &str, client: &str, grant: Grant) {
+        let mut node = &mut self.root;
+        for level in filter.split('/') {
+            node = node.children.entry(level.to_owned()).or_default();
+        }
+        node.clients.insert(client.to_owned(), grant);
+    }
+
+    /// Removes `client`'s subscription to `filter`, pruning empty nodes. True if it existed.
+    pub fn remove(&mut self, filter: &str, client: &str) -> bool {
+        let levels: Vec<&str> = filter.split('/').collect();
+        remove_at(&mut self.root, &levels, client)
+    }
+
+    /// Every client with a subscription matching `topic`, one entry per client. Subscriptions
+    /// with no-local are skipped for the publishing client `origin`.
+    pub fn matches(&self, topic: &str, origin: Option<&str>) -> BTreeMap<String, Match> {
+        let levels: Vec<&str> = topic.split('/').collect();
+        let mut out = BTreeMap::new();
+        let dollar = topic.starts_with('$');
+        walk(&self.root, &levels, 0, dollar, origin, &mut out);
+        out
+    }
+}
+
+fn remove_at(node: &mut Node, levels: &[&str], client: &str) -> bool {
+    let Some((first, rest)) = levels.split_first() else {
+        return node.clients.remove(client).is_some();
+    };
+    let Some(child) = node.children.get_mut(*first) else {
+        return false;
+    };
+    let removed = remove_at(child, rest, client);
+    if child.is_empty() {
+        node.children.remove(*first);
+    }
+    removed
+}
+
+fn collect(node: &Node, origin: Option<&str>, out: &mut BTreeMap<String, Match>) {
+    for (client, grant) in &node.clients {
+        if grant.options.no_local && origin == Some(client.as_str()) {
+            continue;
+        }
+        let m = out.entry(client.clone()).or_insert(Match {
+            qos: grant.options.qos,
+            retain_as_published: false,
+            subscription_ids: Vec::new(),
+        });
+        m.qos = m.qos.max(grant.options.qos);
+        m.retain_as_published |= grant.options.retain_as_published;
+        if let Some(id) = grant.id
+            && let Err(at) = m.subscription_ids.binary_search(&id)
+        {
+            m.subscription_ids.insert(at, id);
+        }
+    }
+}
+
+/// Depth is bounded by the topic's level count, itself bounded by `max_topic_levels`.
+fn walk(
+    node: &Node,
+    levels: &[&str],
+    depth: usize,
+    dollar: bool,
+    origin: Option<&str>,
+    out: &mut BTreeMap<String, Match>,
+) {
+    let wild_ok = !(dollar && depth == 0);
+    if wild_ok && let Some(hash) = node.children.get("#") {
+        // `#` also matches the parent level: "a/#" matches "a" ([MQTT-4.7.1-2]).
+        collect(hash, origin, out);
+    }
+    let Some((first, rest)) = levels.split_first() else {
+        collect(node, origin, out);
+        return;
+    };
+    if let Some(child) = node.children.get(*first) {
+        walk(child, rest, depth + 1, dollar, origin, out);
+    }
+    if wild_ok
+        && *first != "+"
+        && let Some(child) = node.children.get("+")
+    {
+        walk(child, rest, depth + 1, dollar, origin, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::topic;
+    use crate::codec::SubscriptionOptions;
+
+    fn grant(qos: QoS) -> Grant {
+        Grant {
+            options: SubscriptionOptions {
+                qos,
+                ..Default::default()
+            },
+            id: None,
+        }
+    }
+
+    fn clients(t: &SubTree, topic: &str) -> Vec<String> {
+        t.matches(topic, None).into_keys().collect()
+    }
+
+    #[test]
+    fn plus_and_hash_match_like_the_reference_matcher() {
+        let filters = [
+            "a/b", "a/+", "a/#", "+/b", "#", "+", "a/+/c", "$SYS/#", "+/+/+", "/a", "a//b",
+        ];
+        let topics = [
+            "a/b", "a", "a/x/c", "b", "/a", "$SYS/x", "$SYS", "a//b", "x/y/z", "a/b/c/d",
+        ];
+        let mut t = SubTree::default();
+        for (i, f) in filters.iter().enumerate() {
+            t.insert(f, &format!("c{i:02}"), grant(QoS::AtMostOnce));
+        }
+        for topic_name in topics {
+            let expected: Vec<String> = filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| topic::matches(f, topic_name))
+                .map(|(i, _)| format!("c{i:02}"))
+                .collect();
+            assert_eq!(clients(&t, topic_name), expected, "topic {topic_name}");
+        }
+    }
+
+    /// [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with `$`.
+    #[test]
+    fn mqtt_4_7_2_1_leading_wildcards_skip_dollar_topics() {
+        let mut t = SubTree::default();
+        t.insert("#", "all", grant(QoS::AtMostOnce));
+        t.insert("+/info", "plus", grant(QoS::AtMostOnce));
+        t.insert("$SYS/#", "sys", grant(QoS::AtMostOnce));
+        assert_eq!(clients(&t, "$SYS/info"), vec!["sys".to_string()]);
+        assert_eq!(
+            clients(&t, "x/info"),
+            vec!["all".to_string(), "plus".to_string()]
+        );
+    }
+
+    /// [MQTT-3.3.5-1] Overlapping subscriptions give one match at the highest QoS.
+    #[test]
+    fn mqtt_3_3_5_1_overlapping_subscriptions_merge_at_max_qos() {
+        let mut t = SubTree::default();
+        t.insert("a/#", "c", grant(QoS::AtLeastOnce));
+        t.insert("a/+", "c", grant(QoS::ExactlyOnce));
+        t.insert("a/b", "c", grant(QoS::AtMostOnce));
+        let m = t.matches("a/b", None);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m["c"].qos, QoS::ExactlyOnce);
+    }
+
+    #[test]
+    fn remove_prunes_and_reports() {
+        let mut t = SubTree::default();
+        t.insert("a/b/c", "x", grant(QoS::AtMostOnce));
+        t.insert("a/b", "y", grant(QoS::AtMostOnce));
+        assert!(t.remove("a/b/c", "x"));
+        assert!(!t.remove("a/b/c", "x"));
+        assert!(!t.remove("a/b", "x"));
+        assert!(clients(&t, "a/b/c").is_empty());
+        assert_eq!(clients(&t, "a/b"), vec!["y".to_string()]);
+        assert!(t.remove("a/b", "y"));
+        assert!(t.root.is_empty());
+    }
+
+    /// 5.0 no-local: the publisher's own subscription is skipped ([MQTT-3.8.3-3]).
+    #[test]
+    fn mqtt5_3_8_3_3_no_local_skips_the_publisher() {
+        let mut t = SubTree::default();
+        let mut g = grant(QoS::AtLeastOnce);
+        g.options.no_local = true;
+        t.insert("a", "me", g);
+        t.insert("a", "other", grant(QoS::AtLeastOnce));
+        assert_eq!(
+            t.matches("a", Some("me")).into_keys().collect::<Vec<_>>(),
+            vec!["other".to_string()]
+        );
+        assert_eq!(t.matches("a", Some("other")).len(), 2);
+    }
+}

@@ -1,0 +1,177 @@
+//! Outbound QoS 1 and 2: the inflight window, packet identifiers, the QoS 2 handshake, and the
+//! resend on session resumption.
+
+use std::collections::BTreeSet;
+
+use super::*;
+
+fn setup(max_inflight: u16) -> Harness {
+    let mut h = Harness::with(BrokerConfig {
+        max_inflight,
+        ..Default::default()
+    });
+    h.connect(1, "pub", true);
+    h.connect(2, "sub", false);
+    h.subscribe(2, "t", QoS::ExactlyOnce);
+    h
+}
+
+/// At most `max_inflight` messages unacknowledged; each acknowledgement lets the next out.
+#[test]
+fn inflight_window_holds_back_and_releases_in_order() {
+    let mut h = setup(2);
+    let mut out = Vec::new();
+    for i in 1..=5u16 {
+        out.extend(h.publish(1, "t", QoS::AtLeastOnce, i, &i.to_string()));
+    }
+    let first = publishes(&out, 2);
+    assert_eq!(payloads(&out, 2), vec!["1", "2"]);
+    assert_eq!(h.broker.session("sub").unwrap().queued.len(), 3);
+    h.packet(2, Packet::PubAck(ack(first[0].pkid)));
+    assert_eq!(payloads(&h.drain(), 2), vec!["3"]);
+    // An acknowledgement for nothing in flight changes nothing.
+    h.packet(2, Packet::PubAck(ack(999)));
+    assert!(h.drain().is_empty());
+    h.packet(2, Packet::PubAck(ack(first[1].pkid)));
+    assert_eq!(payloads(&h.drain(), 2), vec!["4"]);
+}
+
+/// 5.0: the window is also capped by the client's receive maximum.
+#[test]
+fn mqtt5_window_capped_by_client_receive_maximum() {
+    let mut h = Harness::with(BrokerConfig {
+        max_inflight: 10,
+        ..Default::default()
+    });
+    h.connect(1, "pub", true);
+    let mut c = connect_v5("sub", true, 0);
+    c.properties.receive_maximum = Some(1);
+    h.connect_with(2, c);
+    h.subscribe(2, "t", QoS::AtLeastOnce);
+    let mut out = Vec::new();
+    for i in 1..=3u16 {
+        out.extend(h.publish(1, "t", QoS::AtLeastOnce, i, "m"));
+    }
+    assert_eq!(publishes(&out, 2).len(), 1);
+}
+
+/// [MQTT-2.3.1-2] Packet identifiers of messages in flight are distinct and not reused until
+/// acknowledged, also across the wrap at 65535.
+#[test]
+fn mqtt_2_3_1_2_pkids_unique_while_in_flight() {
+    let mut h = setup(3);
+    h.broker.sessions.get_mut("sub").unwrap().next_pkid = 65534;
+    let mut out = Vec::new();
+    for i in 1..=3u16 {
+        out.extend(h.publish(1, "t", QoS::AtLeastOnce, i, "m"));
+    }
+    let ids: Vec<u16> = publishes(&out, 2).iter().map(|p| p.pkid).collect();
+    assert_eq!(ids, vec![65534, 65535, 1]);
+    // Free 65535 only; the next message must not reuse 65534 or 1, which are still in flight.
+    h.packet(2, Packet::PubAck(ack(65535)));
+    h.drain();
+    h.broker.sessions.get_mut("sub").unwrap().next_pkid = 65534;
+    let out = h.publish(1, "t", QoS::AtLeastOnce, 9, "n");
+    assert_eq!(publishes(&out, 2)[0].pkid, 65535);
+    let inflight: BTreeSet<u16> = h
+        .broker
+        .session("sub")
+        .unwrap()
+        .inflight
+        .iter()
+        .map(|e| e.pkid())
+        .collect();
+    assert_eq!(inflight, BTreeSet::from([1, 65534, 65535]));
+}
+
+/// [MQTT-4.3.3-1] Outbound QoS 2: PUBREC is answered with PUBREL; PUBCOMP completes and frees
+/// the slot. A repeated PUBREC gets the PUBREL again.
+#[test]
+fn mqtt_4_3_3_1_outbound_qos2_handshake() {
+    let mut h = setup(1);
+    let mut out = h.publish(1, "t", QoS::ExactlyOnce, 1, "a");
+    out.extend(h.publish(1, "t", QoS::ExactlyOnce, 2, "b"));
+    let p = publishes(&out, 2);
+    assert_eq!(p.len(), 1);
+    let id = p[0].pkid;
+    h.packet(2, Packet::PubRec(ack(id)));
+    assert_eq!(sent(&h.drain(), 2), vec![Packet::PubRel(ack(id))]);
+    h.packet(2, Packet::PubRec(ack(id)));
+    assert_eq!(sent(&h.drain(), 2), vec![Packet::PubRel(ack(id))]);
+    // The slot is still taken until PUBCOMP.
+    assert_eq!(h.broker.session("sub").unwrap().queued.len(), 1);
+    h.packet(2, Packet::PubComp(ack(id)));
+    assert_eq!(payloads(&h.drain(), 2), vec!["b"]);
+}
+
+/// [MQTT-4.4.0-1] On resumption the server resends unacknowledged PUBLISH packets (DUP set,
+/// original identifiers) and pending PUBRELs in their original order, before queued messages.
+#[test]
+fn mqtt_4_4_0_1_resend_unacked_publish_and_pubrel_in_original_order() {
+    let mut h = setup(3);
+    let mut out = Vec::new();
+    for (i, qos) in [
+        (1u16, QoS::ExactlyOnce),
+        (2, QoS::AtLeastOnce),
+        (3, QoS::ExactlyOnce),
+        (4, QoS::AtLeastOnce),
+    ] {
+        out.extend(h.publish(1, "t", qos, i, &i.to_string()));
+    }
+    let p = publishes(&out, 2);
+    assert_eq!(p.len(), 3);
+    // PUBREC for the first and third: they await PUBCOMP; the second awaits PUBACK.
+    h.packet(2, Packet::PubRec(ack(p[0].pkid)));
+    h.packet(2, Packet::PubRec(ack(p[2].pkid)));
+    h.drain();
+    h.closed(2, CloseCause::PeerClosed);
+    // While offline, one more message is queued.
+    h.publish(1, "t", QoS::AtLeastOnce, 5, "5");
+    h.accept(3);
+    h.packet(3, Packet::Connect(connect("sub", false)));
+    let out = h.drain();
+    let got = sent(&out, 3);
+    let Packet::ConnAck(a) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert!(a.session_present);
+    let mut dup2 = p[1].clone();
+    dup2.dup = true;
+    assert_eq!(
+        got[1..4],
+        [
+            Packet::PubRel(ack(p[0].pkid)),
+            Packet::Publish(dup2),
+            Packet::PubRel(ack(p[2].pkid))
+        ]
+    );
+    // The window is full (3 in flight): the queued "4" and "5" wait.
+    assert_eq!(got.len(), 4);
+    h.packet(3, Packet::PubComp(ack(p[0].pkid)));
+    h.packet(3, Packet::PubAck(ack(p[1].pkid)));
+    let out = h.drain();
+    let next = publishes(&out, 3);
+    assert_eq!(payloads(&out, 3), vec!["4", "5"]);
+    assert!(next.iter().all(|p| !p.dup), "first deliveries have DUP 0");
+}
+
+/// 5.0: a PUBREC with an error reason ends the QoS 2 exchange without PUBREL.
+#[test]
+fn mqtt5_pubrec_with_error_ends_the_exchange() {
+    let mut h = Harness::with(BrokerConfig {
+        max_inflight: 1,
+        ..Default::default()
+    });
+    h.connect(1, "pub", true);
+    h.connect_with(2, connect_v5("sub", true, 0));
+    h.subscribe(2, "t", QoS::ExactlyOnce);
+    let out = h.publish(1, "t", QoS::ExactlyOnce, 1, "a");
+    h.publish(1, "t", QoS::ExactlyOnce, 2, "b");
+    let id = publishes(&out, 2)[0].pkid;
+    let mut rec = ack(id);
+    rec.reason = crate::codec::ReasonCode::UnspecifiedError;
+    h.packet(2, Packet::PubRec(rec));
+    let out = h.drain();
+    assert_eq!(payloads(&out, 2), vec!["b"]);
+    assert!(!sent(&out, 2).iter().any(|p| matches!(p, Packet::PubRel(_))));
+}
