@@ -125,10 +125,10 @@ impl ClientConfig {
         if self.password.is_some() && self.username.is_none() && !self.protocol.is_v5() {
             return err("password", "3.1.1 needs a username with a password");
         }
-        if let Some(will) = &self.will {
-            if super::validate::topic_name(&will.topic).is_err() {
-                return err("will.topic", "not a valid topic name");
-            }
+        if let Some(will) = &self.will
+            && super::validate::topic_name(&will.topic).is_err()
+        {
+            return err("will.topic", "not a valid topic name");
         }
         Ok(())
     }

@@ -20,6 +20,8 @@ impl std::fmt::Display for RequestId {
 }
 
 /// What the shell must do, in the order returned.
+// Packets are large; actions are drained right after each call, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientAction {

@@ -124,32 +124,19 @@ impl Client {
     fn drop_unsendable(&mut self) {
         let limits = self.broker;
         let protocol = self.protocol();
-        let checks: [(LostReason, Box<dyn Fn(&Publish) -> bool>); 3] = [
-            (
-                LostReason::QoSNotSupported,
-                Box::new(move |p| p.qos > limits.maximum_qos),
-            ),
-            (
-                LostReason::RetainNotSupported,
-                Box::new(move |p| p.retain && !limits.retain_available),
-            ),
-            (
-                LostReason::PacketTooLarge,
-                Box::new(move |p| {
-                    size::publish_len(
-                        protocol,
-                        &Publish {
-                            pkid: 1,
-                            ..p.clone()
-                        },
-                    ) > limits.max_packet_size as usize
-                }),
-            ),
-        ];
-        for (why, reject) in checks {
-            for id in self.outbox.drain_publishes_where(|p| reject(p)) {
-                self.events.push_back(ClientEvent::PublishLost { id, why });
+        let verdict = |p: &Publish| {
+            if p.qos > limits.maximum_qos {
+                Some(LostReason::QoSNotSupported)
+            } else if p.retain && !limits.retain_available {
+                Some(LostReason::RetainNotSupported)
+            } else if size::publish_len(protocol, p) > limits.max_packet_size as usize {
+                Some(LostReason::PacketTooLarge)
+            } else {
+                None
             }
+        };
+        for (id, why) in self.outbox.drain_publishes_where(verdict) {
+            self.events.push_back(ClientEvent::PublishLost { id, why });
         }
     }
 
@@ -218,7 +205,7 @@ impl Client {
                     self.pump(now);
                 } else {
                     // [MQTT-4.3.3-3] PUBREL after PUBREC; the PUBLISH is never sent again.
-                    self.inflight.to_pubrel(a.pkid);
+                    self.inflight.mark_pubrel(a.pkid);
                     self.send(now, Packet::PubRel(Ack::new(a.pkid)));
                 }
             }

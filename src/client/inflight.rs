@@ -74,14 +74,14 @@ impl Inflight {
     }
 
     /// A QoS 2 publish got its PUBREC: it becomes a PUBREL, ordered after everything so far.
-    pub fn to_pubrel(&mut self, pkid: u16) {
+    pub fn mark_pubrel(&mut self, pkid: u16) {
         let (key, entry) = self
             .entries
             .get_mut(&pkid)
-            .expect("to_pubrel of a known pkid");
+            .expect("mark_pubrel of a known pkid");
         assert!(
             matches!(entry.stage, Stage::Publish(_)),
-            "to_pubrel of a non-publish"
+            "mark_pubrel of a non-publish"
         );
         entry.stage = Stage::PubRel;
         entry.sent = true;
@@ -151,8 +151,8 @@ mod tests {
                 },
             );
         }
-        f.to_pubrel(3);
-        f.to_pubrel(1);
+        f.mark_pubrel(3);
+        f.mark_pubrel(1);
         assert_eq!(f.pkids_in_order(), vec![2, 3, 1]);
         assert_eq!(f.publishes(), 3);
         assert!(f.remove(3).is_some());

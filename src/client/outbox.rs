@@ -95,20 +95,23 @@ impl Outbox {
         self.queue.len()
     }
 
-    /// Removes the publishes `keep` rejects, in order, returning their ids.
-    pub fn drain_publishes_where(
+    /// Removes, in order, the publishes `verdict` gives a reason for, with that reason.
+    pub fn drain_publishes_where<R>(
         &mut self,
-        mut reject: impl FnMut(&Publish) -> bool,
-    ) -> Vec<RequestId> {
-        let mut lost = Vec::new();
+        mut verdict: impl FnMut(&Publish) -> Option<R>,
+    ) -> Vec<(RequestId, R)> {
+        let mut removed = Vec::new();
         self.queue.retain(|p| match &p.request {
-            Request::Publish(publish) if reject(publish) => {
-                lost.push(p.id);
-                false
-            }
+            Request::Publish(publish) => match verdict(publish) {
+                Some(r) => {
+                    removed.push((p.id, r));
+                    false
+                }
+                None => true,
+            },
             _ => true,
         });
-        lost
+        removed
     }
 }
 

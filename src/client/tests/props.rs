@@ -38,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Everything the client emitted, for the determinism check.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 enum Out {
     A(ClientAction),
