@@ -250,6 +250,17 @@ impl Client {
         }
     }
 
+    /// The shell's framer could not decode the broker's bytes (malformed, too large): 5.0
+    /// sends DISCONNECT with `reason` (e.g. `MalformedPacket`, `PacketTooLarge`), then the
+    /// transport is closed and the loss handled like any other.
+    pub fn handle_decode_error(&mut self, now: Instant, reason: ReasonCode) {
+        match self.state {
+            ConnState::Handshaking | ConnState::Connected => self.protocol_error(now, reason),
+            ConnState::Connecting => self.lost(now, DownCause::ProtocolError(reason), true),
+            ConnState::Idle | ConnState::Backoff => {}
+        }
+    }
+
     /// Fires every timer due at `now`: reconnect, CONNACK timeout, PINGREQ, keep-alive death.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {

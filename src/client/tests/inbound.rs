@@ -168,3 +168,24 @@ fn packets_after_close_are_ignored() {
     assert!(h.actions().is_empty());
     assert!(h.events().is_empty());
 }
+
+/// Undecodable bytes: 5.0 says why in DISCONNECT before closing; then the usual reconnect.
+#[test]
+fn decode_error_disconnects_with_the_reason_and_reconnects() {
+    let mut h = H::v5();
+    h.connect(false);
+    let _ = h.events();
+    h.c.handle_decode_error(h.now, ReasonCode::MalformedPacket);
+    let acts = h.actions();
+    assert!(
+        matches!(&acts[0], ClientAction::Send(Packet::Disconnect(d)) if d.reason == ReasonCode::MalformedPacket)
+    );
+    assert_eq!(acts[1], ClientAction::CloseTransport);
+    assert_eq!(
+        h.events()[0],
+        ClientEvent::ConnectionLost {
+            cause: DownCause::ProtocolError(ReasonCode::MalformedPacket)
+        }
+    );
+    assert_eq!(h.c.state(), ConnState::Backoff);
+}
