@@ -122,6 +122,12 @@ impl ClientConfig {
         if self.reconnect.max_backoff < self.reconnect.min_backoff {
             return err("reconnect.max_backoff", "must not be below min_backoff");
         }
+        if self.client_id.is_empty() && !self.clean_start && !self.protocol.is_v5() {
+            return err(
+                "client_id",
+                "3.1.1 and 3.1 need a client id unless clean_start is set",
+            );
+        }
         if self.password.is_some() && self.username.is_none() && !self.protocol.is_v5() {
             return err("password", "3.1.1 needs a username with a password");
         }

@@ -250,4 +250,16 @@ fn invalid_config_is_refused() {
     let mut cfg = config(Protocol::V3_1_1);
     cfg.password = Some(Bytes::from_static(b"p"));
     assert_eq!(Client::try_new(cfg, 1).unwrap_err().field, "password");
+    let mut cfg = config(Protocol::V3_1_1);
+    cfg.client_id = String::new();
+    assert_eq!(Client::try_new(cfg, 1).unwrap_err().field, "client_id");
+}
+
+/// The async shell moves the core and its events across tasks.
+#[test]
+fn core_and_events_are_send() {
+    fn send<T: Send + 'static>() {}
+    send::<Client>();
+    send::<ClientEvent>();
+    send::<ClientAction>();
 }
