@@ -1,1 +1,643 @@
-//! client
+//! The MQTT client core, sans-IO: CONNECT options for 3.1.1 and 5.0, packet identifiers,
+//! outbound QoS 1/2 tracking and resend after a resumed session, exactly-once inbound QoS 2,
+//! keep-alive, reconnect backoff as a timer, and a bounded outbox for requests made while
+//! disconnected.
+//!
+//! No sockets, no clock, no OS randomness: the shell passes `now` in, performs the
+//! [`ClientAction`]s it polls out, and hands [`ClientEvent`]s to the application. Encoding and
+//! framing are the shell's (with [`crate::codec`]); this core sees whole [`Packet`]s. The
+//! behaviour and every option are described in readme/client.md.
+//!
+//! Files: `config` (options, serde), `events` (actions, events, errors), `pkid` (identifier
+//! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),
+//! `inbound` (QoS 2 identifiers until PUBREL), `keepalive`, `reconnect` (backoff), `handle`
+//! (inbound packet dispatch), `size` (encoded sizes), `validate` (topics).
+
+mod config;
+mod events;
+mod handle;
+mod inbound;
+mod inflight;
+mod keepalive;
+mod outbox;
+mod pkid;
+mod reconnect;
+mod size;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::codec::{
+    Ack, Connect, Disconnect, Packet, Properties, Protocol, Publish, QoS, ReasonCode, Subscribe,
+    Subscription, Unsubscribe,
+};
+
+pub use config::{
+    BufferPolicy, ClientConfig, ConfigError, MQTT_MAX_PACKET_SIZE, ReconnectPolicy, parse_duration,
+};
+pub use events::{ClientAction, ClientError, ClientEvent, DownCause, LostReason, RequestId};
+pub use validate::{topic_filter as validate_topic_filter, topic_name as validate_topic_name};
+
+use inbound::AwaitingRel;
+use inflight::{Entry, Inflight, Stage};
+use keepalive::{KeepAlive, KeepAliveDue};
+use outbox::{Outbox, Pending, Pushed, Request};
+use pkid::PkidPool;
+use reconnect::Backoff;
+
+/// Where the client is in its connection lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConnState {
+    /// Not connected and not trying: before [`Client::connect`], after
+    /// [`Client::disconnect`], or after a loss that reconnecting cannot fix.
+    Idle,
+    /// `OpenTransport` was asked for; waiting for `handle_transport_up`.
+    Connecting,
+    /// CONNECT sent; waiting for CONNACK.
+    Handshaking,
+    /// CONNACK accepted.
+    Connected,
+    /// Lost; the reconnect timer is running.
+    Backoff,
+}
+
+/// What the broker's CONNACK told us (5.0 properties; 3.1.1 gets the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerLimits {
+    pub receive_maximum: u16,
+    pub max_packet_size: u32,
+    pub maximum_qos: QoS,
+    pub retain_available: bool,
+}
+
+impl Default for BrokerLimits {
+    fn default() -> Self {
+        BrokerLimits {
+            receive_maximum: u16::MAX,
+            max_packet_size: MQTT_MAX_PACKET_SIZE,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+        }
+    }
+}
+
+/// The client state machine.
+///
+/// # Call order
+///
+/// 1. [`Client::new`] with a config and a seed (the seed drives all reconnect jitter).
+/// 2. [`Client::connect`] to start; then, whenever something happens, call the matching input:
+///    - the transport opened: [`handle_transport_up`](Client::handle_transport_up);
+///    - a packet was decoded: [`handle_packet`](Client::handle_packet) (in arrival order);
+///    - the transport closed or failed: [`handle_transport_down`](Client::handle_transport_down);
+///    - the deadline from [`poll_timeout`](Client::poll_timeout) passed:
+///      [`handle_timeout`](Client::handle_timeout);
+///    - the application asked: [`publish`](Client::publish), [`subscribe`](Client::subscribe),
+///      [`unsubscribe`](Client::unsubscribe), [`disconnect`](Client::disconnect).
+/// 3. After every input, drain [`poll_action`](Client::poll_action) until `None` and perform
+///    the actions in order (open the transport, write packets, close), drain
+///    [`poll_event`](Client::poll_event) for the application, and re-arm one timer at
+///    [`poll_timeout`](Client::poll_timeout).
+///
+/// `now` must never go backwards. After `CloseTransport` the shell reports nothing more about
+/// that transport; a later `OpenTransport` starts a new one.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    state: ConnState,
+    /// The id sent in CONNECT: the configured one, or the one a 5.0 broker assigned.
+    client_id: String,
+    actions: VecDeque<ClientAction>,
+    events: VecDeque<ClientEvent>,
+    pkids: PkidPool,
+    inflight: Inflight,
+    outbox: Outbox,
+    awaiting_rel: AwaitingRel,
+    keepalive: KeepAlive,
+    backoff: Backoff,
+    next_request: u64,
+    /// Until CONNACK, in `Connecting` and `Handshaking`.
+    connect_deadline: Option<Instant>,
+    /// In `Backoff`.
+    reconnect_at: Option<Instant>,
+    /// From the last CONNACK; defaults before the first.
+    broker: BrokerLimits,
+}
+
+impl Client {
+    /// A client in [`ConnState::Idle`].
+    ///
+    /// # Panics
+    /// When the configuration is invalid; [`Client::try_new`] returns the error instead.
+    pub fn new(config: ClientConfig, seed: u64) -> Client {
+        match Client::try_new(config, seed) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    pub fn try_new(config: ClientConfig, seed: u64) -> Result<Client, ConfigError> {
+        config.validate()?;
+        Ok(Client {
+            client_id: config.client_id.clone(),
+            state: ConnState::Idle,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            pkids: PkidPool::default(),
+            inflight: Inflight::default(),
+            outbox: Outbox::new(config.max_buffered, config.buffer_policy),
+            awaiting_rel: AwaitingRel::new(config.receive_maximum),
+            keepalive: KeepAlive::new(config.ping_timeout),
+            backoff: Backoff::new(config.reconnect.clone(), seed),
+            next_request: 1,
+            connect_deadline: None,
+            reconnect_at: None,
+            broker: BrokerLimits::default(),
+            config,
+        })
+    }
+
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.config.protocol
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The client id the next CONNECT carries (assigned by a 5.0 broker if configured empty).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The broker's limits from the last CONNACK.
+    pub fn broker_limits(&self) -> BrokerLimits {
+        self.broker
+    }
+
+    /// Requests holding a packet identifier.
+    pub fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Requests not yet written.
+    pub fn buffered_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    // ---- outputs -------------------------------------------------------------------------
+
+    pub fn poll_action(&mut self) -> Option<ClientAction> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Client::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            ConnState::Idle => None,
+            ConnState::Connecting | ConnState::Handshaking => self.connect_deadline,
+            ConnState::Connected => self.keepalive.deadline(),
+            ConnState::Backoff => self.reconnect_at,
+        }
+    }
+
+    // ---- transport lifecycle -------------------------------------------------------------
+
+    /// Starts connecting (from `Idle`) or cuts a reconnect backoff short (from `Backoff`).
+    /// Does nothing in the other states.
+    pub fn connect(&mut self, now: Instant) {
+        match self.state {
+            ConnState::Idle | ConnState::Backoff => self.open_transport(now),
+            ConnState::Connecting | ConnState::Handshaking | ConnState::Connected => {}
+        }
+    }
+
+    /// The transport asked for by `OpenTransport` is up: CONNECT is queued.
+    pub fn handle_transport_up(&mut self, now: Instant) {
+        if self.state != ConnState::Connecting {
+            tracing::warn!(state = ?self.state, "transport up while not connecting; ignored");
+            return;
+        }
+        self.state = ConnState::Handshaking;
+        let connect = self.connect_packet();
+        self.send(now, Packet::Connect(connect));
+    }
+
+    /// The transport closed or failed (also a failed `OpenTransport`). Reconnects if the
+    /// policy allows.
+    pub fn handle_transport_down(&mut self, now: Instant, cause: DownCause) {
+        match self.state {
+            ConnState::Connecting | ConnState::Handshaking | ConnState::Connected => {
+                self.lost(now, cause, false)
+            }
+            ConnState::Idle | ConnState::Backoff => {
+                tracing::debug!(state = ?self.state, "transport down for a transport already given up")
+            }
+        }
+    }
+
+    /// The shell's framer could not decode the broker's bytes (malformed, too large): 5.0
+    /// sends DISCONNECT with `reason` (e.g. `MalformedPacket`, `PacketTooLarge`), then the
+    /// transport is closed and the loss handled like any other.
+    pub fn handle_decode_error(&mut self, now: Instant, reason: ReasonCode) {
+        match self.state {
+            ConnState::Handshaking | ConnState::Connected => self.protocol_error(now, reason),
+            ConnState::Connecting => self.lost(now, DownCause::ProtocolError(reason), true),
+            ConnState::Idle | ConnState::Backoff => {}
+        }
+    }
+
+    /// Fires every timer due at `now`: reconnect, CONNACK timeout, PINGREQ, keep-alive death.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            ConnState::Idle => {}
+            ConnState::Backoff => {
+                if self.reconnect_at.is_some_and(|at| now >= at) {
+                    self.open_transport(now);
+                }
+            }
+            ConnState::Connecting | ConnState::Handshaking => {
+                if self.connect_deadline.is_some_and(|at| now >= at) {
+                    self.lost(now, DownCause::ConnectTimeout, true);
+                }
+            }
+            ConnState::Connected => match self.keepalive.poll(now) {
+                KeepAliveDue::Nothing => {}
+                KeepAliveDue::SendPing => {
+                    self.actions.push_back(ClientAction::Send(Packet::PingReq));
+                    self.keepalive.on_ping_sent(now);
+                }
+                // A DISCONNECT here would be wrong: the broker must publish the will.
+                KeepAliveDue::Dead => self.lost(now, DownCause::KeepAliveTimeout, true),
+            },
+        }
+    }
+
+    // ---- application requests ------------------------------------------------------------
+
+    /// Queues a publish; written at once when connected and nothing is waiting ahead of it.
+    /// `properties` are sent with 5.0 and dropped for 3.1.1. The outcome arrives as
+    /// `PublishSent` (QoS 0), `PublishAcked` or `PublishLost`.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        topic: impl Into<String>,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<RequestId, ClientError> {
+        let topic = topic.into();
+        validate::topic_name(&topic).map_err(ClientError::InvalidTopic)?;
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain,
+            topic,
+            pkid: 0,
+            properties: self.v5_only(properties),
+            payload,
+        };
+        if qos > self.broker.maximum_qos {
+            return Err(ClientError::QoSNotSupported(self.broker.maximum_qos));
+        }
+        if retain && !self.broker.retain_available {
+            return Err(ClientError::RetainNotSupported);
+        }
+        self.check_size(size::publish_len(self.protocol(), &publish))?;
+        let id = self.enqueue(Request::Publish(publish))?;
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// Queues a SUBSCRIBE; the outcome arrives as `Subscribed`. Never dropped by the buffer
+    /// policy: refused with `BufferFull` when the outbox is full.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        subs: Vec<Subscription>,
+        properties: Properties,
+    ) -> Result<RequestId, ClientError> {
+        if subs.is_empty() {
+            return Err(ClientError::NoFilters);
+        }
+        for s in &subs {
+            validate::topic_filter(&s.filter).map_err(ClientError::InvalidFilter)?;
+        }
+        let properties = self.v5_only(properties);
+        let probe = Subscribe {
+            pkid: 1,
+            filters: subs,
+            properties,
+        };
+        self.check_size(size::subscribe_len(self.protocol(), &probe))?;
+        let id = self.enqueue(Request::Subscribe(probe.filters, probe.properties))?;
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// Queues an UNSUBSCRIBE; the outcome arrives as `Unsubscribed`.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        filters: Vec<String>,
+        properties: Properties,
+    ) -> Result<RequestId, ClientError> {
+        if filters.is_empty() {
+            return Err(ClientError::NoFilters);
+        }
+        for f in &filters {
+            validate::topic_filter(f).map_err(ClientError::InvalidFilter)?;
+        }
+        let properties = self.v5_only(properties);
+        let probe = Unsubscribe {
+            pkid: 1,
+            filters,
+            properties,
+        };
+        self.check_size(size::unsubscribe_len(self.protocol(), &probe))?;
+        let id = self.enqueue(Request::Unsubscribe(probe.filters, probe.properties))?;
+        self.pump(now);
+        Ok(id)
+    }
+
+    /// Ends the connection on purpose and stops reconnecting; `Disconnected` follows.
+    ///
+    /// When connected, DISCONNECT with `reason` is sent first (5.0; `DisconnectWithWillMessage`
+    /// asks the broker to publish the will). With 3.1.1, any reason other than `Success` closes
+    /// the transport *without* DISCONNECT, so the broker publishes the will. Requests in flight
+    /// or buffered are kept: a later [`connect`](Client::connect) resumes them.
+    pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
+        match self.state {
+            ConnState::Connected => {
+                if self.protocol().is_v5() || reason == ReasonCode::Success {
+                    let reason = if self.protocol().is_v5() {
+                        reason
+                    } else {
+                        ReasonCode::Success
+                    };
+                    self.send(
+                        now,
+                        Packet::Disconnect(Disconnect {
+                            reason,
+                            properties: Properties::default(),
+                        }),
+                    );
+                }
+                self.actions.push_back(ClientAction::CloseTransport);
+            }
+            ConnState::Connecting | ConnState::Handshaking => {
+                self.actions.push_back(ClientAction::CloseTransport)
+            }
+            ConnState::Idle | ConnState::Backoff => {}
+        }
+        self.go_idle();
+        self.events.push_back(ClientEvent::Disconnected);
+    }
+
+    // ---- internals -----------------------------------------------------------------------
+
+    fn send(&mut self, now: Instant, packet: Packet) {
+        self.actions.push_back(ClientAction::Send(packet));
+        self.keepalive.on_sent(now);
+    }
+
+    fn v5_only(&self, properties: Properties) -> Properties {
+        if self.protocol().is_v5() {
+            properties
+        } else {
+            Properties::default()
+        }
+    }
+
+    fn check_size(&self, size: usize) -> Result<(), ClientError> {
+        let max = self.broker.max_packet_size;
+        if size > max as usize {
+            return Err(ClientError::PacketTooLarge { size, max });
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, request: Request) -> Result<RequestId, ClientError> {
+        let id = RequestId(self.next_request);
+        match self.outbox.push(Pending { id, request }) {
+            Pushed::Queued => {}
+            Pushed::Evicted(old) => self.events.push_back(ClientEvent::PublishLost {
+                id: old,
+                why: LostReason::BufferOverflow,
+            }),
+            Pushed::Dropped => self.events.push_back(ClientEvent::PublishLost {
+                id,
+                why: LostReason::BufferOverflow,
+            }),
+            Pushed::Refused => return Err(ClientError::BufferFull(self.outbox.len())),
+        }
+        self.next_request += 1;
+        Ok(id)
+    }
+
+    fn connect_packet(&self) -> Connect {
+        let c = &self.config;
+        let v5 = c.protocol.is_v5();
+        let mut properties = Properties::default();
+        if v5 {
+            properties.session_expiry_interval = c.session_expiry;
+            properties.receive_maximum =
+                (c.receive_maximum != u16::MAX).then_some(c.receive_maximum);
+            properties.maximum_packet_size =
+                (c.max_packet_size < MQTT_MAX_PACKET_SIZE).then_some(c.max_packet_size);
+        }
+        let will = c.will.clone().map(|mut w| {
+            if !v5 {
+                w.properties = Properties::default();
+            }
+            w
+        });
+        Connect {
+            protocol: c.protocol,
+            clean_start: c.clean_start,
+            keep_alive: c.keep_alive,
+            client_id: self.client_id.clone(),
+            will,
+            username: c.username.clone(),
+            password: c.password.clone(),
+            properties,
+        }
+    }
+
+    fn open_transport(&mut self, now: Instant) {
+        self.reconnect_at = None;
+        self.state = ConnState::Connecting;
+        self.connect_deadline = Some(now + self.config.connect_timeout);
+        self.actions.push_back(ClientAction::OpenTransport);
+    }
+
+    /// Leaves the connection: timers stop, everything in flight must be re-sent on the next.
+    fn go_idle(&mut self) {
+        self.state = ConnState::Idle;
+        self.keepalive.stop();
+        self.connect_deadline = None;
+        self.reconnect_at = None;
+        self.inflight.mark_all_unsent();
+    }
+
+    /// The connection attempt or connection ended for `cause`; reconnect if allowed.
+    fn lost(&mut self, now: Instant, cause: DownCause, close_transport: bool) {
+        if close_transport {
+            self.actions.push_back(ClientAction::CloseTransport);
+        }
+        self.go_idle();
+        self.events.push_back(ClientEvent::ConnectionLost { cause });
+        if self.config.reconnect.enabled && !cause.is_permanent() {
+            let (attempt, delay) = self.backoff.next_delay();
+            self.state = ConnState::Backoff;
+            self.reconnect_at = Some(now + delay);
+            self.events
+                .push_back(ClientEvent::Reconnecting { attempt, delay });
+        }
+    }
+
+    /// The broker broke the protocol: DISCONNECT with `reason` (5.0), close, maybe reconnect.
+    fn protocol_error(&mut self, now: Instant, reason: ReasonCode) {
+        tracing::debug!(?reason, "broker protocol error");
+        if self.protocol().is_v5() {
+            self.send(
+                now,
+                Packet::Disconnect(Disconnect {
+                    reason,
+                    properties: Properties::default(),
+                }),
+            );
+        }
+        self.lost(now, DownCause::ProtocolError(reason), true);
+    }
+
+    /// Re-sends what the resumed session still expects, in order: PUBLISH with DUP 1 and PUBREL
+    /// ([MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-4.6.0-3]), and unanswered (UN)SUBSCRIBEs.
+    fn resend_inflight(&mut self, now: Instant) {
+        for pkid in self.inflight.pkids_in_order() {
+            let entry = self.inflight.get(pkid).expect("pkid from the order index");
+            if entry.sent {
+                continue;
+            }
+            let packet = match &entry.stage {
+                Stage::Publish(p) => Packet::Publish(Publish {
+                    dup: true,
+                    ..p.clone()
+                }),
+                Stage::PubRel => Packet::PubRel(Ack::new(pkid)),
+                Stage::Subscribe(s) => Packet::Subscribe(s.clone()),
+                Stage::Unsubscribe(u) => Packet::Unsubscribe(u.clone()),
+            };
+            self.inflight.mark_sent(pkid);
+            self.send(now, packet);
+        }
+    }
+
+    /// Writes outbox requests while the connection, the inflight window, the broker's receive
+    /// maximum and the identifier pool allow; stops at the first that must wait (FIFO).
+    fn pump(&mut self, now: Instant) {
+        if self.state != ConnState::Connected {
+            return;
+        }
+        while let Some(front) = self.outbox.front() {
+            let needs_pkid = match &front.request {
+                Request::Publish(p) => p.qos != QoS::AtMostOnce,
+                Request::Subscribe(..) | Request::Unsubscribe(..) => true,
+            };
+            if needs_pkid {
+                let is_publish = matches!(front.request, Request::Publish(_));
+                if self.inflight.len() >= usize::from(self.config.max_inflight)
+                    || (is_publish
+                        && self.inflight.publishes() >= usize::from(self.broker.receive_maximum))
+                {
+                    return;
+                }
+            }
+            let pkid = if needs_pkid {
+                match self.pkids.alloc() {
+                    Some(pkid) => pkid,
+                    None => return,
+                }
+            } else {
+                0
+            };
+            let Pending { id, request } = self.outbox.pop_front().expect("front exists");
+            match request {
+                Request::Publish(p) if pkid == 0 => {
+                    self.send(now, Packet::Publish(p));
+                    self.events.push_back(ClientEvent::PublishSent { id });
+                }
+                Request::Publish(p) => {
+                    let p = Publish { pkid, ..p };
+                    self.inflight.insert(
+                        pkid,
+                        Entry {
+                            id,
+                            stage: Stage::Publish(p.clone()),
+                            sent: true,
+                        },
+                    );
+                    self.send(now, Packet::Publish(p));
+                }
+                Request::Subscribe(filters, properties) => {
+                    let s = Subscribe {
+                        pkid,
+                        filters,
+                        properties,
+                    };
+                    self.inflight.insert(
+                        pkid,
+                        Entry {
+                            id,
+                            stage: Stage::Subscribe(s.clone()),
+                            sent: true,
+                        },
+                    );
+                    self.send(now, Packet::Subscribe(s));
+                }
+                Request::Unsubscribe(filters, properties) => {
+                    let u = Unsubscribe {
+                        pkid,
+                        filters,
+                        properties,
+                    };
+                    self.inflight.insert(
+                        pkid,
+                        Entry {
+                            id,
+                            stage: Stage::Unsubscribe(u.clone()),
+                            sent: true,
+                        },
+                    );
+                    self.send(now, Packet::Unsubscribe(u));
+                }
+            }
+        }
+    }
+
+    /// Completes an inflight request and frees its identifier; the caller reports it and then
+    /// lets the outbox move with `pump`.
+    fn complete(&mut self, pkid: u16) -> Entry {
+        let entry = self
+            .inflight
+            .remove(pkid)
+            .expect("complete of a known pkid");
+        self.pkids.free(pkid);
+        entry
+    }
+}

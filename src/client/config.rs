@@ -1,0 +1,315 @@
+//! The client's configuration: CONNECT options, limits, timers, reconnect and buffer policy.
+//!
+//! Every field has a default (see [`ClientConfig::default`] and readme/client.md) and the whole
+//! struct deserializes with serde, missing fields taking their defaults. Durations are written
+//! as strings with a unit (`"250ms"`, `"10s"`, `"2m"`, `"1h"`); the protocol as `"3.1"`,
+//! `"3.1.1"` or `"5.0"`. Validation of the values happens in [`ClientConfig::validate`]; nothing
+//! here talks to a broker.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer};
+
+use crate::codec::{LastWill, Properties, Protocol, QoS};
+
+/// The largest packet MQTT can express: 1 + 4 bytes of fixed header + 268 435 455.
+pub const MQTT_MAX_PACKET_SIZE: u32 = 268_435_460;
+
+/// Client settings. See readme/client.md for the behaviour each one controls.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    #[serde(deserialize_with = "de_protocol")]
+    pub protocol: Protocol,
+    /// May be empty: 5.0 brokers assign one (kept for reconnects); 3.1.1 brokers accept an
+    /// empty id only with a clean session.
+    pub client_id: String,
+    /// Clean session (3.1.1) / clean start (5.0), sent on every CONNECT.
+    pub clean_start: bool,
+    /// 5.0 session expiry interval in seconds; `None` sends nothing (0: session ends with the
+    /// connection).
+    pub session_expiry: Option<u32>,
+    /// Seconds; 0 disables keep-alive. A 5.0 broker may override it (server keep alive).
+    pub keep_alive: u16,
+    #[serde(deserialize_with = "de_will")]
+    pub will: Option<LastWill>,
+    pub username: Option<String>,
+    #[serde(deserialize_with = "de_password")]
+    pub password: Option<Bytes>,
+    /// Inbound QoS 1/2 publishes we accept unacknowledged (5.0 property; bounds the QoS 2
+    /// identifiers kept until PUBREL in both versions).
+    pub receive_maximum: u16,
+    /// Largest packet we accept (5.0 property when below [`MQTT_MAX_PACKET_SIZE`]; the shell's
+    /// framer enforces it in both versions).
+    pub max_packet_size: u32,
+    /// Requests holding a packet identifier at once (QoS 1/2 publishes, subscribes,
+    /// unsubscribes). Outbound QoS 1/2 publishes are further limited by the broker's receive
+    /// maximum.
+    pub max_inflight: u16,
+    /// After a PINGREQ, how long to wait for any packet before the connection is declared dead.
+    #[serde(deserialize_with = "de_duration")]
+    pub ping_timeout: Duration,
+    /// From asking for a transport until CONNACK.
+    #[serde(deserialize_with = "de_duration")]
+    pub connect_timeout: Duration,
+    pub reconnect: ReconnectPolicy,
+    /// Requests waiting to be written (made while disconnected, or waiting for an inflight slot
+    /// or a packet identifier).
+    pub max_buffered: usize,
+    pub buffer_policy: BufferPolicy,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            protocol: Protocol::V3_1_1,
+            client_id: String::new(),
+            clean_start: true,
+            session_expiry: None,
+            keep_alive: 60,
+            will: None,
+            username: None,
+            password: None,
+            receive_maximum: u16::MAX,
+            max_packet_size: 1024 * 1024,
+            max_inflight: 100,
+            ping_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            reconnect: ReconnectPolicy::default(),
+            max_buffered: 1000,
+            buffer_policy: BufferPolicy::DropOldest,
+        }
+    }
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("client config field `{field}`: {reason}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl ClientConfig {
+    /// Checks the values against each other and against the protocol.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, reason| Err(ConfigError { field, reason });
+        if self.receive_maximum == 0 {
+            return err("receive_maximum", "must be at least 1");
+        }
+        if self.max_inflight == 0 {
+            return err("max_inflight", "must be at least 1");
+        }
+        if self.max_packet_size < 64 || self.max_packet_size > MQTT_MAX_PACKET_SIZE {
+            return err("max_packet_size", "must be between 64 and 268435460");
+        }
+        if self.client_id.len() > usize::from(u16::MAX) {
+            return err("client_id", "longer than 65535 bytes");
+        }
+        if self.ping_timeout.is_zero() {
+            return err("ping_timeout", "must be positive");
+        }
+        if self.connect_timeout.is_zero() {
+            return err("connect_timeout", "must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.reconnect.jitter) {
+            return err("reconnect.jitter", "must be between 0 and 1");
+        }
+        if self.reconnect.min_backoff.is_zero() {
+            return err("reconnect.min_backoff", "must be positive");
+        }
+        if self.reconnect.max_backoff < self.reconnect.min_backoff {
+            return err("reconnect.max_backoff", "must not be below min_backoff");
+        }
+        if self.client_id.is_empty() && !self.clean_start && !self.protocol.is_v5() {
+            return err(
+                "client_id",
+                "3.1.1 and 3.1 need a client id unless clean_start is set",
+            );
+        }
+        if self.password.is_some() && self.username.is_none() && !self.protocol.is_v5() {
+            return err("password", "3.1.1 needs a username with a password");
+        }
+        if let Some(will) = &self.will
+            && super::validate::topic_name(&will.topic).is_err()
+        {
+            return err("will.topic", "not a valid topic name");
+        }
+        Ok(())
+    }
+}
+
+/// Reconnect after a lost connection, with exponential backoff and seeded jitter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconnectPolicy {
+    pub enabled: bool,
+    /// The delay before the first retry (before jitter).
+    #[serde(deserialize_with = "de_duration")]
+    pub min_backoff: Duration,
+    /// The delay stops doubling here.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_backoff: Duration,
+    /// 0: exact delays; 1: anywhere between 0 and the delay. The delay is drawn uniformly from
+    /// `[d × (1 − jitter), d]`.
+    pub jitter: f64,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            enabled: true,
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            jitter: 0.5,
+        }
+    }
+}
+
+/// What happens to a publish when the outbox already holds `max_buffered` requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferPolicy {
+    /// The oldest buffered publish is dropped (`PublishLost { BufferOverflow }`) to make room:
+    /// fresh data wins.
+    #[default]
+    DropOldest,
+    /// The new publish is accepted and at once reported `PublishLost { BufferOverflow }`: what
+    /// was buffered first is kept, without gaps.
+    DropNewest,
+    /// `publish` returns [`ClientError::BufferFull`](super::ClientError::BufferFull).
+    Reject,
+}
+
+fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.as_str() {
+        "3.1" | "V3_1" => Ok(Protocol::V3_1),
+        "3.1.1" | "V3_1_1" => Ok(Protocol::V3_1_1),
+        "5" | "5.0" | "V5" => Ok(Protocol::V5),
+        _ => Err(serde::de::Error::custom(format!(
+            "unknown protocol {s:?}: expected \"3.1\", \"3.1.1\" or \"5.0\""
+        ))),
+    }
+}
+
+/// Parses `"250ms"`, `"10s"`, `"2m"`, `"1h"` (a whole number and a unit).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        format!("invalid duration {s:?}: expected a number and a unit, like \"10s\"")
+    })?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: the unit must be ms, s, m or h"
+            ));
+        }
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("duration {s:?} is too long"))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn de_password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(Bytes::from))
+}
+
+/// The will as written in a configuration file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WillSpec {
+    topic: String,
+    #[serde(default)]
+    payload: String,
+    #[serde(default)]
+    qos: u8,
+    #[serde(default)]
+    retain: bool,
+    /// 5.0 will delay interval, seconds.
+    #[serde(default)]
+    delay: Option<u32>,
+}
+
+fn de_will<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LastWill>, D::Error> {
+    let Some(spec) = Option::<WillSpec>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let qos = QoS::from_u8(spec.qos).ok_or_else(|| {
+        serde::de::Error::custom(format!("will qos {} is not 0, 1 or 2", spec.qos))
+    })?;
+    Ok(Some(LastWill {
+        topic: spec.topic,
+        payload: Bytes::from(spec.payload),
+        qos,
+        retain: spec.retain,
+        properties: Properties {
+            will_delay_interval: spec.delay,
+            ..Properties::default()
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deserializes_with_defaults_and_units() {
+        let c: ClientConfig = serde_json::from_str(
+            r#"{"protocol":"5.0","client_id":"s1","keep_alive":5,"ping_timeout":"1500ms",
+                "reconnect":{"max_backoff":"2m"},"will":{"topic":"a/b","payload":"x","qos":1,"delay":3},
+                "buffer_policy":"drop_newest"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.protocol, Protocol::V5);
+        assert_eq!(c.ping_timeout, Duration::from_millis(1500));
+        assert_eq!(c.reconnect.max_backoff, Duration::from_secs(120));
+        assert_eq!(
+            c.reconnect.min_backoff,
+            ReconnectPolicy::default().min_backoff
+        );
+        assert_eq!(c.buffer_policy, BufferPolicy::DropNewest);
+        let will = c.will.as_ref().unwrap();
+        assert_eq!(
+            (will.qos, will.properties.will_delay_interval),
+            (QoS::AtLeastOnce, Some(3))
+        );
+        assert_eq!(c.max_inflight, ClientConfig::default().max_inflight);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_bad_values() {
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"keepalive":5}"#).is_err());
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"ping_timeout":"5"}"#).is_err());
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"protocol":"4"}"#).is_err());
+        let bad = ClientConfig {
+            max_inflight: 0,
+            ..ClientConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "max_inflight");
+        let mut bad = ClientConfig::default();
+        bad.reconnect.jitter = 1.5;
+        assert_eq!(bad.validate().unwrap_err().field, "reconnect.jitter");
+    }
+
+    #[test]
+    fn parse_duration_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}
