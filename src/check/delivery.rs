@@ -1,0 +1,136 @@
+//! The "delivery" checker: the QoS promises, message by message and subscriber by subscriber.
+//!
+//! - QoS 0: a message published at QoS 0 reaches each subscriber at most once.
+//! - QoS 2: a message delivered at QoS 2 reaches each subscriber at most once, unless the
+//!   subscriber's process or a broker without persistence lost the exchange's state between
+//!   the two deliveries (a crash or power-off of the subscriber, a broker crash with
+//!   persistence `none`).
+//! - QoS 1 and 2 (liveness): every acknowledged publish reaches every entitled subscriber
+//!   (`readme/check.md`, "Entitled") at least once by the end of the run, if it was
+//!   acknowledged before the settle phase began.
+//!
+//! Deliveries caused by a new subscription (retain flag set) are left to the "retained"
+//! checker for the at-most-once rules, and count as reaching the subscriber. Only labels that
+//! occur in exactly one publish request are judged. Not here: order ("ordering"), deliveries of
+//! unpublished messages ("integrity").
+
+use std::collections::BTreeSet;
+
+use super::model::Model;
+use super::{CheckConfig, Violation};
+use crate::trace::Trace;
+
+const NAME: &str = "delivery";
+
+pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
+    let m = Model::new(trace);
+    let mut out = Vec::new();
+    for p in &m.pubs {
+        if m.unique_pub(p.label).is_none() {
+            continue;
+        }
+        for (&s, _) in &m.clients {
+            let live: Vec<_> = m.dels_of(p.label, s).filter(|d| !d.retain).collect();
+            if p.qos == 0 && live.len() > 1 {
+                out.push(Violation {
+                    checker: NAME,
+                    at_us: m.us(live[1].pos),
+                    message: format!(
+                        "QoS 0 message {} (from {} on {}) delivered {} times to {s}; QoS 0 is at most once",
+                        p.label,
+                        p.client,
+                        p.topic,
+                        live.len()
+                    ),
+                });
+            }
+            let twice: Vec<_> = live.iter().filter(|d| d.qos == 2).collect();
+            if let Some(pair) = twice.windows(2).find(|w| {
+                m.gone_between(s, w[0].pos, w[1].pos).is_none()
+                    && m.lossy_crash_between(w[0].pos, w[1].pos).is_none()
+            }) {
+                out.push(Violation {
+                    checker: NAME,
+                    at_us: m.us(pair[1].pos),
+                    message: format!(
+                        "QoS 2 message {} (from {} on {}) delivered twice to {s}, at {} us and {} us; QoS 2 is exactly once [MQTT-4.3.3]",
+                        p.label,
+                        p.client,
+                        p.topic,
+                        m.us(pair[0].pos),
+                        m.us(pair[1].pos)
+                    ),
+                });
+            }
+        }
+        let Some(acked) = p.acked.filter(|&a| p.qos >= 1 && m.liveness_due(a)) else {
+            continue;
+        };
+        let reached: BTreeSet<&str> = m
+            .dels
+            .iter()
+            .filter(|d| d.label == p.label && d.pos > p.pos)
+            .map(|d| d.client)
+            .collect();
+        for (&s, _) in &m.clients {
+            if reached.contains(s) {
+                continue;
+            }
+            if let Some(held) = m.entitled(s, p.topic, p.qos, p.pos) {
+                out.push(Violation {
+                    checker: NAME,
+                    at_us: m.us(m.end.unwrap_or(0)),
+                    message: format!(
+                        "QoS {} message {} (from {} on {}), acknowledged at {} us, never reached {s}, which was entitled to it at QoS {}: it held {} (granted at {} us) in one session to the end of the run",
+                        p.qos,
+                        p.label,
+                        p.client,
+                        p.topic,
+                        m.us(acked),
+                        held.qos,
+                        held.filter,
+                        m.us(held.granted_at)
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::story::Story;
+    use crate::trace::Persistence;
+
+    fn cfg() -> CheckConfig {
+        CheckConfig::default()
+    }
+
+    #[test]
+    fn delivered_message_passes_and_missing_one_is_reported() {
+        let mut s = Story::new("3.1.1", Persistence::Durable);
+        s.connect("mon", false, false)
+            .subscribe("mon", "t/#", 1)
+            .connect("pub", true, false);
+        let m1 = s.publish("pub", "t/1", 1);
+        s.after_ms(5).ack("pub", &m1);
+        let missing = s.end();
+        let v = check(&missing, &cfg());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("pub#1") && v[0].message.contains("never reached mon"),
+            "{}",
+            v[0]
+        );
+
+        let mut s = Story::new("3.1.1", Persistence::Durable);
+        s.connect("mon", false, false)
+            .subscribe("mon", "t/#", 1)
+            .connect("pub", true, false);
+        let m1 = s.publish("pub", "t/1", 1);
+        s.after_ms(5).deliver("mon", &m1).ack("pub", &m1);
+        assert_eq!(check(&s.end(), &cfg()), vec![]);
+    }
+}

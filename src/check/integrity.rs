@@ -1,0 +1,106 @@
+//! The "integrity" checker: nothing is delivered that was never published, and what is
+//! delivered matches what was published and subscribed to.
+//!
+//! For every delivery to a client:
+//! - some publish request with the same payload label on the same topic was made before it,
+//!   or some client's CONNECT carried a will with that label and topic;
+//! - its QoS is no higher than that of such a publish (or will) and no higher than the highest
+//!   QoS the client asked for or was granted on a matching filter before it (section 3.8.4);
+//! - its retain flag is set only if such a publish (or will) had retain set;
+//! - DUP is 0 at QoS 0 [MQTT-3.3.1-2];
+//! - the client had asked for a subscription matching the topic before it.
+//!
+//! Not here: how many times, in which order, or whether a message should have arrived.
+
+use super::model::{Model, SubKind};
+use super::{CheckConfig, Violation, topic};
+use std::collections::BTreeMap;
+
+use crate::trace::{Trace, WillSpec};
+
+const NAME: &str = "integrity";
+
+pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
+    let m = Model::new(trace);
+    let mut wills: BTreeMap<&str, Vec<(usize, &WillSpec)>> = BTreeMap::new();
+    for log in m.clients.values() {
+        for a in &log.attempts {
+            if let Some(w) = a.will {
+                wills
+                    .entry(w.payload.as_str())
+                    .or_default()
+                    .push((a.pos, w));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in &m.dels {
+        let mut say = |message: String| {
+            out.push(Violation {
+                checker: NAME,
+                at_us: m.us(d.pos),
+                message,
+            })
+        };
+        let who = format!("{} (on {}, to {})", d.label, d.topic, d.client);
+        // (qos, retain) of every publish or will this delivery could carry.
+        let mut sources: Vec<(u8, bool)> = m
+            .pubs_with(d.label)
+            .filter(|p| p.topic == d.topic && p.pos < d.pos)
+            .map(|p| (p.qos, p.retain))
+            .collect();
+        for &(pos, w) in wills.get(d.label).into_iter().flatten() {
+            if pos < d.pos && w.topic == d.topic {
+                sources.push((w.qos, w.retain));
+            }
+        }
+        if sources.is_empty() {
+            say(format!(
+                "{who} was delivered but never published: no publish request or will carried it before"
+            ));
+            continue;
+        }
+        let max_qos = sources.iter().map(|s| s.0).max().unwrap_or(0);
+        if d.qos > max_qos {
+            say(format!(
+                "{who} was delivered at QoS {} but published at QoS {max_qos} at most",
+                d.qos
+            ));
+        }
+        if d.retain && !sources.iter().any(|s| s.1) {
+            say(format!(
+                "{who} was delivered with the retain flag but never published retained"
+            ));
+        }
+        if d.qos == 0 && d.dup {
+            say(format!(
+                "{who} was delivered at QoS 0 with DUP set [MQTT-3.3.1-2]"
+            ));
+        }
+        let subs = m
+            .clients
+            .get(d.client)
+            .map(|l| l.subs.as_slice())
+            .unwrap_or(&[]);
+        let asked: Vec<u8> = subs
+            .iter()
+            .filter(|s| s.pos < d.pos && topic::matches(s.filter, d.topic))
+            .filter_map(|s| match s.kind {
+                SubKind::Requested(q) | SubKind::Granted(Some(q)) => Some(q),
+                _ => None,
+            })
+            .collect();
+        match asked.iter().max() {
+            None => say(format!(
+                "{who} was delivered to {}, which never subscribed to a matching filter",
+                d.client
+            )),
+            Some(&q) if d.qos > q => say(format!(
+                "{who} was delivered at QoS {} above the QoS {q} {} asked for or was granted",
+                d.qos, d.client
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,595 @@
+//! The checkers' own model of a run, rebuilt from the trace alone: publish requests with their
+//! acknowledgements, deliveries, each client's connect attempts, connections ("epochs") and
+//! session chains, subscriptions, faults and broker crashes. Plus the entitlement rule that
+//! the delivery, will and retained checkers share (see `readme/check.md`).
+//!
+//! Positions (`Pos`) are indices into the trace; "before" and "after" are decided by position,
+//! durations by `at_us`. Nothing here judges; the checkers do.
+
+use std::collections::BTreeMap;
+
+use super::topic;
+use crate::trace::{Event, Fault, LossCause, Persistence, Trace, WillSpec};
+
+/// An index into the trace.
+pub type Pos = usize;
+
+/// One publish request.
+#[derive(Debug)]
+pub struct Pub<'t> {
+    pub pos: Pos,
+    pub client: &'t str,
+    pub topic: &'t str,
+    pub qos: u8,
+    pub retain: bool,
+    pub label: &'t str,
+    pub size: u32,
+    pub acked: Option<Pos>,
+    pub lost: Option<Pos>,
+}
+
+/// One delivery to the application.
+#[derive(Debug)]
+pub struct Del<'t> {
+    pub pos: Pos,
+    pub client: &'t str,
+    pub topic: &'t str,
+    pub qos: u8,
+    pub retain: bool,
+    pub dup: bool,
+    pub label: &'t str,
+}
+
+/// One CONNECT sent.
+#[derive(Debug)]
+pub struct Attempt<'t> {
+    pub pos: Pos,
+    pub clean_start: bool,
+    pub keep_alive_s: u16,
+    pub session_expiry_s: Option<u32>,
+    pub will: Option<&'t WillSpec>,
+    /// Where it was answered by a successful CONNACK (`connected`).
+    pub connected: Option<Pos>,
+    /// Where it failed (`connect_failed`), or was overtaken by the client going away.
+    pub failed: Option<Pos>,
+}
+
+/// How an established connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Disconnect {
+        with_will: bool,
+    },
+    Lost(LossCause),
+    /// A cut fault on the connection.
+    Cut,
+    /// Client crash or power-off.
+    ClientGone,
+    BrokerCrash,
+}
+
+/// One established connection, from `connected` to its end.
+#[derive(Debug)]
+pub struct Epoch {
+    pub attempt: usize,
+    pub start: Pos,
+    pub session_present: bool,
+    /// Session chain number: grows at every `connected` with `session_present = false`.
+    pub chain: usize,
+    pub end: Option<(Pos, End)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubKind {
+    Requested(u8),
+    Granted(Option<u8>),
+    UnsubRequested,
+}
+
+#[derive(Debug)]
+pub struct SubEv<'t> {
+    pub pos: Pos,
+    pub filter: &'t str,
+    pub kind: SubKind,
+}
+
+/// Everything one client did.
+#[derive(Debug, Default)]
+pub struct ClientLog<'t> {
+    pub attempts: Vec<Attempt<'t>>,
+    pub epochs: Vec<Epoch>,
+    pub subs: Vec<SubEv<'t>>,
+    /// Crash and power-off positions (the process and its memory were lost).
+    pub gone: Vec<Pos>,
+}
+
+/// A fault from applied to healed (`end` = `None`: still applied at the end; instant faults
+/// end where they start).
+#[derive(Debug)]
+pub struct FaultSpan<'t> {
+    pub fault: &'t Fault,
+    pub start: Pos,
+    pub end: Option<Pos>,
+}
+
+/// A subscription that covers a topic, as used by entitlement.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'t> {
+    pub filter: &'t str,
+    pub granted_at: Pos,
+    /// min(message QoS, every grant of the filter from `granted_at` on).
+    pub qos: u8,
+}
+
+pub struct Model<'t> {
+    pub trace: &'t Trace,
+    pub v5: bool,
+    pub persistence: Persistence,
+    pub max_queued: Option<u64>,
+    pub settle: Option<Pos>,
+    pub end: Option<Pos>,
+    pub pubs: Vec<Pub<'t>>,
+    pub dels: Vec<Del<'t>>,
+    pub clients: BTreeMap<&'t str, ClientLog<'t>>,
+    pub faults: Vec<FaultSpan<'t>>,
+    pub broker_crashes: Vec<Pos>,
+    pubs_by_label: BTreeMap<&'t str, Vec<usize>>,
+    dels_by_label: BTreeMap<&'t str, Vec<usize>>,
+}
+
+impl<'t> Model<'t> {
+    pub fn new(trace: &'t Trace) -> Model<'t> {
+        let mut m = Model {
+            trace,
+            v5: false,
+            persistence: Persistence::Durable,
+            max_queued: None,
+            settle: None,
+            end: None,
+            pubs: Vec::new(),
+            dels: Vec::new(),
+            clients: BTreeMap::new(),
+            faults: Vec::new(),
+            broker_crashes: Vec::new(),
+            pubs_by_label: BTreeMap::new(),
+            dels_by_label: BTreeMap::new(),
+        };
+        for (pos, e) in trace.events.iter().enumerate() {
+            m.record(pos, &e.event);
+        }
+        m
+    }
+
+    fn client(&mut self, c: &'t str) -> &mut ClientLog<'t> {
+        self.clients.entry(c).or_default()
+    }
+
+    fn end_epoch(&mut self, c: &'t str, pos: Pos, end: End) {
+        let log = self.client(c);
+        if let Some(e) = log.epochs.last_mut().filter(|e| e.end.is_none()) {
+            e.end = Some((pos, end));
+        }
+        if let Some(a) = log.attempts.last_mut().filter(|a| a.connected.is_none()) {
+            a.failed.get_or_insert(pos);
+        }
+    }
+
+    fn record(&mut self, pos: Pos, e: &'t Event) {
+        match e {
+            Event::RunStarted {
+                protocol,
+                persistence,
+                max_queued_messages,
+                ..
+            } => {
+                self.v5 = protocol.starts_with('5');
+                self.persistence = *persistence;
+                self.max_queued = *max_queued_messages;
+            }
+            Event::SettleStarted => self.settle = Some(pos),
+            Event::RunEnded => self.end = Some(pos),
+            Event::FaultApplied { fault } => {
+                let end = fault.is_instant().then_some(pos);
+                self.faults.push(FaultSpan {
+                    fault,
+                    start: pos,
+                    end,
+                });
+                match fault {
+                    Fault::Cut { client } => self.end_epoch(client, pos, End::Cut),
+                    Fault::ClientCrash { client } | Fault::ClientPowerOff { client } => {
+                        self.end_epoch(client, pos, End::ClientGone);
+                        self.client(client).gone.push(pos);
+                    }
+                    Fault::BrokerCrash => {
+                        self.broker_crashes.push(pos);
+                        let names: Vec<&'t str> = self.clients.keys().copied().collect();
+                        for c in names {
+                            self.end_epoch(c, pos, End::BrokerCrash);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::FaultHealed { fault } => {
+                if let Some(span) = self
+                    .faults
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.end.is_none() && s.fault == fault)
+                {
+                    span.end = Some(pos);
+                }
+            }
+            Event::Connecting {
+                client,
+                clean_start,
+                keep_alive_s,
+                session_expiry_s,
+                will,
+            } => {
+                self.client(client).attempts.push(Attempt {
+                    pos,
+                    clean_start: *clean_start,
+                    keep_alive_s: *keep_alive_s,
+                    session_expiry_s: *session_expiry_s,
+                    will: will.as_ref(),
+                    connected: None,
+                    failed: None,
+                });
+            }
+            Event::Connected {
+                client,
+                session_present,
+                ..
+            } => {
+                let log = self.client(client);
+                let Some(attempt) = log.attempts.len().checked_sub(1) else {
+                    return;
+                };
+                log.attempts[attempt].connected = Some(pos);
+                let chain = log.epochs.last().map_or(0, |e| e.chain);
+                let chain = if *session_present { chain } else { chain + 1 };
+                log.epochs.push(Epoch {
+                    attempt,
+                    start: pos,
+                    session_present: *session_present,
+                    chain,
+                    end: None,
+                });
+            }
+            Event::ConnectFailed { client, .. } => {
+                if let Some(a) = self.client(client).attempts.last_mut() {
+                    a.failed.get_or_insert(pos);
+                }
+            }
+            Event::ConnectionLost { client, cause } => {
+                self.end_epoch(client, pos, End::Lost(*cause))
+            }
+            Event::DisconnectSent { client, with_will } => self.end_epoch(
+                client,
+                pos,
+                End::Disconnect {
+                    with_will: *with_will,
+                },
+            ),
+            Event::SubscribeRequested {
+                client,
+                filter,
+                qos,
+            } => self.client(client).subs.push(SubEv {
+                pos,
+                filter,
+                kind: SubKind::Requested(*qos),
+            }),
+            Event::SubscribeGranted {
+                client,
+                filter,
+                granted,
+            } => self.client(client).subs.push(SubEv {
+                pos,
+                filter,
+                kind: SubKind::Granted(*granted),
+            }),
+            Event::UnsubscribeRequested { client, filter } => {
+                self.client(client).subs.push(SubEv {
+                    pos,
+                    filter,
+                    kind: SubKind::UnsubRequested,
+                })
+            }
+            Event::Unsubscribed { .. } => {}
+            Event::PublishRequested {
+                client,
+                topic,
+                qos,
+                retain,
+                payload,
+                size,
+            } => {
+                self.client(client);
+                self.pubs_by_label
+                    .entry(payload)
+                    .or_default()
+                    .push(self.pubs.len());
+                self.pubs.push(Pub {
+                    pos,
+                    client,
+                    topic,
+                    qos: *qos,
+                    retain: *retain,
+                    label: payload,
+                    size: *size,
+                    acked: None,
+                    lost: None,
+                });
+            }
+            Event::PublishAcked { client, payload } => {
+                if let Some(p) = self.open_pub(client, payload) {
+                    self.pubs[p].acked = Some(pos);
+                }
+            }
+            Event::PublishLost { client, payload } => {
+                if let Some(p) = self.open_pub(client, payload) {
+                    self.pubs[p].lost = Some(pos);
+                }
+            }
+            Event::Delivered {
+                client,
+                topic,
+                qos,
+                retain,
+                dup,
+                payload,
+                ..
+            } => {
+                self.client(client);
+                self.dels_by_label
+                    .entry(payload)
+                    .or_default()
+                    .push(self.dels.len());
+                self.dels.push(Del {
+                    pos,
+                    client,
+                    topic,
+                    qos: *qos,
+                    retain: *retain,
+                    dup: *dup,
+                    label: payload,
+                });
+            }
+        }
+    }
+
+    /// The oldest request of `client` with `label` that is neither acknowledged nor lost.
+    fn open_pub(&self, client: &str, label: &str) -> Option<usize> {
+        self.pubs_by_label.get(label)?.iter().copied().find(|&i| {
+            let p = &self.pubs[i];
+            p.client == client && p.acked.is_none() && p.lost.is_none()
+        })
+    }
+
+    pub fn us(&self, pos: Pos) -> u64 {
+        self.trace
+            .events
+            .get(pos)
+            .map_or_else(|| self.trace.end_us(), |e| e.at_us)
+    }
+
+    /// The publish requests carrying `label`.
+    pub fn pubs_with(&self, label: &str) -> impl Iterator<Item = &Pub<'t>> {
+        self.pubs_by_label
+            .get(label)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.pubs[i])
+    }
+
+    /// The only publish request carrying `label`, if exactly one does.
+    pub fn unique_pub(&self, label: &str) -> Option<&Pub<'t>> {
+        match self.pubs_by_label.get(label).map(Vec::as_slice) {
+            Some([i]) => Some(&self.pubs[*i]),
+            _ => None,
+        }
+    }
+
+    /// Deliveries of `label` to `client`, in order.
+    pub fn dels_of<'a>(
+        &'a self,
+        label: &str,
+        client: &'a str,
+    ) -> impl Iterator<Item = &'a Del<'t>> {
+        self.dels_by_label
+            .get(label)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.dels[i])
+            .filter(move |d| d.client == client)
+    }
+
+    /// Liveness is demanded for obligations arising before the settle phase began, and only
+    /// in a complete trace (one with `settle_started` and `run_ended`).
+    pub fn liveness_due(&self, pos: Pos) -> bool {
+        matches!((self.settle, self.end), (Some(s), Some(_)) if pos < s)
+    }
+
+    /// A broker crash at a position in `(a, b)` that lost state (persistence `none`).
+    pub fn lossy_crash_between(&self, a: Pos, b: Pos) -> Option<Pos> {
+        if self.persistence != Persistence::None {
+            return None;
+        }
+        self.broker_crashes
+            .iter()
+            .copied()
+            .find(|&c| a < c && c < b)
+    }
+
+    /// A crash or power-off of `client` at a position in `(a, b)`.
+    pub fn gone_between(&self, client: &str, a: Pos, b: Pos) -> Option<Pos> {
+        self.clients
+            .get(client)?
+            .gone
+            .iter()
+            .copied()
+            .find(|&g| a < g && g < b)
+    }
+
+    /// The connection of `client` open at `pos` (started before it, not ended before it).
+    pub fn epoch_at(&self, client: &str, pos: Pos) -> Option<&Epoch> {
+        self.clients
+            .get(client)?
+            .epochs
+            .iter()
+            .rev()
+            .find(|e| e.start < pos)
+            .filter(|e| e.end.is_none_or(|(end, _)| end >= pos))
+    }
+
+    /// The session chain `client` was in at `pos` (that of its latest connection before it).
+    pub fn chain_at(&self, client: &str, pos: Pos) -> Option<usize> {
+        self.clients
+            .get(client)?
+            .epochs
+            .iter()
+            .rev()
+            .find(|e| e.start < pos)
+            .map(|e| e.chain)
+    }
+
+    /// Whether `client` kept one session from `pos` to the end of the run and was connected at
+    /// the end: every later `connected` had `session_present = true` and its last connection
+    /// never ended.
+    pub fn session_kept_to_end(&self, client: &str, pos: Pos) -> bool {
+        let Some(log) = self.clients.get(client) else {
+            return false;
+        };
+        let Some(last) = log.epochs.last() else {
+            return false;
+        };
+        last.end.is_none() && self.chain_at(client, pos) == Some(last.chain)
+    }
+
+    /// The subscription of `client` that covers `topic` for a message of QoS `qos` requested
+    /// at `before`: granted before `before` and never unsubscribed or refused afterwards. The
+    /// one with the highest effective QoS wins.
+    pub fn held(&self, client: &str, topic: &str, qos: u8, before: Pos) -> Option<Held<'t>> {
+        let log = self.clients.get(client)?;
+        let mut best: Option<Held<'t>> = None;
+        let mut filters: Vec<&'t str> = log.subs.iter().map(|s| s.filter).collect();
+        filters.sort_unstable();
+        filters.dedup();
+        for f in filters.into_iter().filter(|f| topic::matches(f, topic)) {
+            let evs: Vec<&SubEv<'t>> = log.subs.iter().filter(|s| s.filter == f).collect();
+            let Some(start) = evs
+                .iter()
+                .rposition(|s| s.pos < before && matches!(s.kind, SubKind::Granted(_)))
+            else {
+                continue;
+            };
+            let mut eff = qos;
+            let mut ok = true;
+            for s in &evs[start..] {
+                match s.kind {
+                    SubKind::Granted(Some(g)) => eff = eff.min(g),
+                    SubKind::Granted(None) | SubKind::UnsubRequested => ok = false,
+                    SubKind::Requested(_) => {}
+                }
+            }
+            if ok && best.is_none_or(|b| eff > b.qos) {
+                best = Some(Held {
+                    filter: f,
+                    granted_at: evs[start].pos,
+                    qos: eff,
+                });
+            }
+        }
+        best
+    }
+
+    /// Whether `client` is owed a message of QoS `qos` on `topic` requested at `requested`;
+    /// the exact rule is in `readme/check.md` ("Entitled").
+    pub fn entitled(&self, client: &str, topic: &str, qos: u8, requested: Pos) -> Option<Held<'t>> {
+        let held = self
+            .held(client, topic, qos, requested)
+            .filter(|h| h.qos >= 1)?;
+        let end = self.end?;
+        if !self.session_kept_to_end(client, held.granted_at)
+            || self.lossy_crash_between(requested, end).is_some()
+            || (held.qos == 2 && self.gone_between(client, requested, end).is_some())
+            || self.may_overflow(client, requested)
+        {
+            return None;
+        }
+        Some(held)
+    }
+
+    /// Whether the offline queue of `client` may have overflowed at some point from `from` to
+    /// the end: more messages outstanding for it than `max_queued_messages`, counting every
+    /// publish request on a topic matching any filter it ever asked for, from its request to
+    /// its first delivery to `client` (an over-estimate of what the broker holds).
+    pub fn may_overflow(&self, client: &str, from: Pos) -> bool {
+        let Some(limit) = self.max_queued else {
+            return false;
+        };
+        let Some(log) = self.clients.get(client) else {
+            return false;
+        };
+        let mut steps: Vec<(Pos, i64)> = Vec::new();
+        for p in &self.pubs {
+            if !log.subs.iter().any(|s| topic::matches(s.filter, p.topic)) {
+                continue;
+            }
+            let done = self
+                .dels_of(p.label, client)
+                .find(|d| d.pos > p.pos)
+                .map_or(usize::MAX, |d| d.pos);
+            if done <= from {
+                continue;
+            }
+            steps.push((p.pos.max(from), 1));
+            if done != usize::MAX {
+                steps.push((done, -1));
+            }
+        }
+        steps.sort_unstable_by_key(|&(pos, d)| (pos, d));
+        let mut count: i64 = 0;
+        for (_, d) in steps {
+            count += d;
+            if count > limit as i64 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether a fault that can disturb `client`'s connection was applied at some point in
+    /// `[a, b]` (positions).
+    pub fn disturbed(&self, client: &str, a: Pos, b: Pos) -> bool {
+        self.faults
+            .iter()
+            .any(|f| f.fault.disturbs(client) && f.start <= b && f.end.is_none_or(|e| e >= a))
+    }
+
+    /// The first position at or after `at_us`.
+    pub fn pos_at_us(&self, at_us: u64) -> Pos {
+        self.trace.events.partition_point(|e| e.at_us < at_us)
+    }
+
+    /// Time during which the broker was paused, crashed or not yet restarted within
+    /// `[a_us, b_us]`, in microseconds.
+    pub fn broker_stalled_us(&self, a_us: u64, b_us: u64) -> u64 {
+        let end_us = self.trace.end_us();
+        self.faults
+            .iter()
+            .filter(|f| {
+                matches!(f.fault, Fault::BrokerCrash)
+                    || matches!(f.fault, Fault::Pause { node } if node == crate::trace::BROKER)
+            })
+            .map(|f| {
+                let s = self.us(f.start).max(a_us);
+                let e = f.end.map_or(end_us, |e| self.us(e)).min(b_us);
+                e.saturating_sub(s)
+            })
+            .sum()
+    }
+}

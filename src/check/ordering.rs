@@ -1,0 +1,62 @@
+//! The "ordering" checker: specification section 4.6, seen from each subscriber.
+//!
+//! For one publisher, one topic and one published QoS, the first deliveries of messages to a
+//! subscriber come in the order the publisher requested them [MQTT-4.6.0-6]. Which
+//! deliveries are compared:
+//! - only first deliveries: a label already delivered to that subscriber before (a DUP
+//!   resend, a QoS 1 duplicate, a retained copy) is a redelivery and is left out, and so are
+//!   deliveries with the retain flag set (sent because of a new subscription, not forwarded);
+//! - QoS 1 and 2: across reconnects within one session of the subscriber (its session chain:
+//!   every reconnect had `session_present = true`); after a new session begins, order starts
+//!   over, since the old session's messages were discarded;
+//! - QoS 0: within one connection of the subscriber only.
+//!
+//! Messages are ordered by their publish request; only labels that occur in exactly one
+//! publish request are judged. Losses are not this checker's concern ("delivery").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::model::{Model, Pos};
+use super::{CheckConfig, Violation};
+use crate::trace::Trace;
+
+const NAME: &str = "ordering";
+
+pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
+    let m = Model::new(trace);
+    let mut out = Vec::new();
+    for &s in m.clients.keys() {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        // (publisher, topic, qos, scope) -> (request position, label) of the latest-published
+        // message first-delivered so far.
+        let mut last: BTreeMap<(&str, &str, u8, Pos), (Pos, &str)> = BTreeMap::new();
+        for d in m.dels.iter().filter(|d| d.client == s) {
+            if !seen.insert(d.label) || d.retain {
+                continue;
+            }
+            let Some(p) = m.unique_pub(d.label) else {
+                continue;
+            };
+            let scope = if p.qos >= 1 {
+                m.chain_at(s, d.pos).unwrap_or(0)
+            } else {
+                m.epoch_at(s, d.pos).map_or(0, |e| e.start)
+            };
+            let key = (p.client, p.topic, p.qos, scope);
+            match last.get(&key) {
+                Some(&(prev_pos, prev_label)) if prev_pos > p.pos => out.push(Violation {
+                    checker: NAME,
+                    at_us: m.us(d.pos),
+                    message: format!(
+                        "{s} received {} after {prev_label}, but {} published {} first (topic {}, QoS {}); first deliveries must keep the publisher's order [MQTT-4.6.0-6]",
+                        p.label, p.client, p.label, p.topic, p.qos
+                    ),
+                }),
+                _ => {
+                    last.insert(key, (p.pos, p.label));
+                }
+            }
+        }
+    }
+    out
+}

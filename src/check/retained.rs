@@ -1,0 +1,301 @@
+//! The "retained" checker: a new subscription gets the latest retained value of each matching
+//! topic, never an older one, and nothing after a clear.
+//!
+//! The retained value of a topic is modelled from retained publish requests (a clear is an
+//! empty payload), a broker crash with persistence `none` (clears everything) and the empty
+//! start. The broker processes a request at an unknown moment between its request and its
+//! acknowledgement; an unacknowledged QoS 1/2 request may be processed any time later (or
+//! never); an unacknowledged QoS 0 request is processed, if at all, before any later request
+//! of the same client. A value is *possible* at instant τ when it could have been processed
+//! at or before τ and no other request certainly processed after it was certainly processed by
+//! τ. A subscription is processed somewhere between its SUBSCRIBE and its SUBACK; the values
+//! possible at some instant of that span are its *allowed* values.
+//!
+//! Rules, per subscriber and topic:
+//! - a delivery with the retain flag set carries an allowed value of a subscription of that
+//!   client matching the topic, made before it in the same session and not yet answered (each
+//!   allowed delivery answers one subscription); a DUP resend of a value already delivered
+//!   with the retain flag in the same session is also fine; a retained clear itself is never
+//!   delivered (section 3.3.1.3);
+//! - liveness: when exactly one value is allowed, it is not a clear, it was acknowledged before
+//!   the SUBSCRIBE, the SUBACK came before the settle phase and the subscription is kept like an
+//!   entitlement (`readme/check.md`) with effective QoS min(value QoS, granted) at least 1, the
+//!   subscriber receives it with the retain flag after its SUBSCRIBE.
+//!
+//! Assumed: retain handling 0 and retain-as-published 0 (the defaults). Topics that a retained
+//! will may set are not judged, since the will's publication time is not observed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::model::{Model, Pos, SubKind};
+use super::{CheckConfig, Violation, topic};
+use crate::trace::{Persistence, Trace};
+
+const NAME: &str = "retained";
+
+/// One candidate retained value of a topic.
+#[derive(Debug)]
+struct Candidate<'t> {
+    label: &'t str,
+    client: &'t str,
+    qos: u8,
+    req: Pos,
+    acked: Option<Pos>,
+    /// The latest moment it can be processed; `None`: any time.
+    latest: Option<Pos>,
+}
+
+/// A subscription of one filter: SUBSCRIBE at `req`, SUBACK granting `granted` at `ack`.
+#[derive(Debug)]
+struct Sub<'t> {
+    filter: &'t str,
+    req: Pos,
+    ack: Pos,
+    granted: u8,
+}
+
+fn candidates<'t>(m: &Model<'t>, t: &str) -> Vec<Candidate<'t>> {
+    let mut out = vec![Candidate {
+        label: "",
+        client: "",
+        qos: 2,
+        req: 0,
+        acked: Some(0),
+        latest: Some(0),
+    }];
+    if m.persistence == Persistence::None {
+        for &c in &m.broker_crashes {
+            out.push(Candidate {
+                label: "",
+                client: "",
+                qos: 2,
+                req: c,
+                acked: Some(c),
+                latest: Some(c),
+            });
+        }
+    }
+    for p in m.pubs.iter().filter(|p| p.retain && p.topic == t) {
+        let latest = p.acked.or_else(|| {
+            (p.qos == 0)
+                .then(|| {
+                    m.pubs
+                        .iter()
+                        .filter(|q| q.client == p.client && q.pos > p.pos)
+                        .filter_map(|q| q.acked)
+                        .min()
+                })
+                .flatten()
+        });
+        out.push(Candidate {
+            label: p.label,
+            client: p.client,
+            qos: p.qos,
+            req: p.pos,
+            acked: p.acked,
+            latest,
+        });
+    }
+    out
+}
+
+fn possible(cs: &[Candidate<'_>], x: usize, tau: Pos) -> bool {
+    let cx = &cs[x];
+    if cx.req > tau {
+        return false;
+    }
+    let p = cx.latest.map_or(tau, |l| l.min(tau));
+    !cs.iter().enumerate().any(|(y, cy)| {
+        y != x
+            && cy.acked.is_some_and(|a| a <= tau)
+            && (cy.req > p
+                || (cx.qos == 0
+                    && !cx.client.is_empty()
+                    && cy.client == cx.client
+                    && cy.req > cx.req))
+    })
+}
+
+/// The values possible at some instant of `[sub.req, sub.ack]`. Possibility only changes at
+/// a candidate's request or acknowledgement, so those instants (and the start) suffice.
+fn allowed<'t>(cs: &[Candidate<'t>], sub: &Sub<'_>) -> BTreeSet<&'t str> {
+    let mut taus: BTreeSet<Pos> = cs
+        .iter()
+        .flat_map(|c| [Some(c.req), c.acked])
+        .flatten()
+        .filter(|&t| t > sub.req && t <= sub.ack)
+        .collect();
+    taus.insert(sub.req);
+    (0..cs.len())
+        .filter(|&x| taus.iter().any(|&tau| possible(cs, x, tau)))
+        .map(|x| cs[x].label)
+        .collect()
+}
+
+fn show(set: &BTreeSet<&str>) -> String {
+    let names: Vec<String> = set
+        .iter()
+        .map(|l| {
+            if l.is_empty() {
+                "(none)".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    names.join(" or ")
+}
+
+pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
+    let m = Model::new(trace);
+    let will_topics: BTreeSet<&str> = m
+        .clients
+        .values()
+        .flat_map(|l| {
+            l.attempts
+                .iter()
+                .filter_map(|a| a.will.filter(|w| w.retain).map(|w| w.topic.as_str()))
+        })
+        .collect();
+    let topics: BTreeSet<&str> = m
+        .pubs
+        .iter()
+        .filter(|p| p.retain && !will_topics.contains(p.topic))
+        .map(|p| p.topic)
+        .collect();
+    let cands: BTreeMap<&str, Vec<Candidate<'_>>> =
+        topics.iter().map(|&t| (t, candidates(&m, t))).collect();
+    let mut out = Vec::new();
+    for (&s, log) in &m.clients {
+        let mut subs: Vec<Sub<'_>> = Vec::new();
+        for (i, ev) in log.subs.iter().enumerate() {
+            let SubKind::Requested(_) = ev.kind else {
+                continue;
+            };
+            let grant = log.subs[i + 1..]
+                .iter()
+                .find(|g| g.filter == ev.filter && !matches!(g.kind, SubKind::Requested(_)));
+            if let Some(g) = grant
+                && let SubKind::Granted(Some(q)) = g.kind
+            {
+                subs.push(Sub {
+                    filter: ev.filter,
+                    req: ev.pos,
+                    ack: g.pos,
+                    granted: q,
+                });
+            }
+        }
+        let mut allowed_of: BTreeMap<(usize, &str), BTreeSet<&str>> = BTreeMap::new();
+        for (k, sub) in subs.iter().enumerate() {
+            for (&t, cs) in cands.iter().filter(|(t, _)| topic::matches(sub.filter, t)) {
+                allowed_of.insert((k, t), allowed(cs, sub));
+            }
+        }
+        let mut answered: BTreeSet<(usize, &str)> = BTreeSet::new();
+        let mut got: BTreeSet<(usize, &str, &str)> = BTreeSet::new();
+        for d in m
+            .dels
+            .iter()
+            .filter(|d| d.client == s && d.retain && topics.contains(d.topic))
+        {
+            let chain = m.chain_at(s, d.pos);
+            let say = |text: String| Violation {
+                checker: NAME,
+                at_us: m.us(d.pos),
+                message: text,
+            };
+            if d.label.is_empty() {
+                out.push(say(format!("{s} got a retained clear of {} as a retained message; a clear is never delivered (section 3.3.1.3)", d.topic)));
+                continue;
+            }
+            let open: Vec<usize> = (0..subs.len())
+                .filter(|&k| {
+                    subs[k].req < d.pos
+                        && topic::matches(subs[k].filter, d.topic)
+                        && m.chain_at(s, subs[k].req) == chain
+                        && !answered.contains(&(k, d.topic))
+                })
+                .collect();
+            let chain_id = chain.unwrap_or(0);
+            if let Some(&k) = open
+                .iter()
+                .find(|&&k| allowed_of[&(k, d.topic)].contains(d.label))
+            {
+                answered.insert((k, d.topic));
+                got.insert((chain_id, d.topic, d.label));
+                continue;
+            }
+            if d.dup && got.contains(&(chain_id, d.topic, d.label)) {
+                continue;
+            }
+            out.push(say(match open.last() {
+                None => format!(
+                    "{s} got {} on {} with the retain flag, but no new subscription of it was waiting for a retained value; forwarded messages carry retain 0 [MQTT-3.3.1-9]",
+                    d.label, d.topic
+                ),
+                Some(&k) => {
+                    let set = &allowed_of[&(k, d.topic)];
+                    let what = if set.iter().all(|l| l.is_empty()) { "had been cleared" } else { "was newer" };
+                    format!(
+                        "{s} subscribed to {} at {} us and got retained {} on {}, but the retained value then was {} ({} {what})",
+                        subs[k].filter,
+                        m.us(subs[k].req),
+                        d.label,
+                        d.topic,
+                        show(set),
+                        d.topic
+                    )
+                }
+            }));
+        }
+        // Liveness: an unambiguous, acknowledged value is owed.
+        for (k, sub) in subs.iter().enumerate() {
+            if !m.liveness_due(sub.ack) {
+                continue;
+            }
+            for (&t, cs) in cands.iter().filter(|(t, _)| topic::matches(sub.filter, t)) {
+                let set = &allowed_of[&(k, t)];
+                let [w] = set.iter().copied().collect::<Vec<_>>()[..] else {
+                    continue;
+                };
+                let Some(c) = cs.iter().find(|c| c.label == w && !w.is_empty()) else {
+                    continue;
+                };
+                let qos = c.qos.min(sub.granted);
+                let kept = !log.subs.iter().any(|e| {
+                    e.pos > sub.ack
+                        && e.filter == sub.filter
+                        && matches!(e.kind, SubKind::UnsubRequested | SubKind::Granted(None))
+                });
+                let end = m.end.unwrap_or(0);
+                if qos == 0
+                    || c.acked.is_none_or(|a| a >= sub.req)
+                    || !kept
+                    || !m.session_kept_to_end(s, sub.ack)
+                    || m.lossy_crash_between(sub.req, end).is_some()
+                    || (qos == 2 && m.gone_between(s, sub.req, end).is_some())
+                    || m.may_overflow(s, sub.req)
+                {
+                    continue;
+                }
+                if !m
+                    .dels_of(w, s)
+                    .any(|d| d.pos > sub.req && d.retain && d.topic == t)
+                {
+                    out.push(Violation {
+                        checker: NAME,
+                        at_us: m.us(end),
+                        message: format!(
+                            "{s} subscribed to {} at {} us and never got the retained value {w} of {t} (acknowledged at {} us)",
+                            sub.filter,
+                            m.us(sub.req),
+                            m.us(c.acked.unwrap_or(0))
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,246 @@
+//! The "session" checker: the session-present flag of every CONNACK.
+//!
+//! - Clean start set: session present must be 0 (3.1.1 [MQTT-3.2.2-1], 5.0 [MQTT-3.2.2-2]).
+//! - Clean start not set: session present must be 1 when the broker certainly holds a session
+//!   for the client, and 0 when it certainly holds none (3.1.1 [MQTT-3.2.2-2] and
+//!   [MQTT-3.2.2-3], 5.0 [MQTT-3.2.2-3]).
+//!
+//! The checker replays each client's history to know what the broker should hold:
+//! - a connection creates or continues a session; when it ends, the session survives if it
+//!   was persistent (3.1.1: clean session 0; 5.0: session expiry interval above 0, from
+//!   CONNACK if the broker set it, else from CONNECT), for the expiry interval counted from
+//!   when the broker saw the connection end;
+//! - that end is known only within bounds: no earlier than the first fault that could disturb
+//!   the connection (minus the network slack), no later than the client saw it end plus
+//!   1.5 × keep-alive plus the slack; so a session is certainly alive when the client got its
+//!   CONNACK within the expiry of the earliest end, certainly expired when it sent CONNECT
+//!   after the expiry of the latest end plus the slack, and unknown in between;
+//! - a broker crash with persistence `none` removes every session; with `durable` none;
+//! - a CONNECT that got no successful CONNACK may or may not have been processed: what it
+//!   would have done is merged with what was there, and a disagreement makes the next
+//!   verdict unknown.
+//!
+//! Unknown is never judged. Not here: what a resumed session then delivers ("delivery").
+
+use super::model::{End, Model};
+use super::{CheckConfig, Violation};
+use crate::trace::{Persistence, Trace};
+
+const NAME: &str = "session";
+
+/// What the broker holds for one client, as far as the trace tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    No,
+    Unknown,
+    /// A session; `expiry` = (earliest end µs, latest end µs, interval s) when it is waiting
+    /// to expire, `None` while a connection holds it.
+    Yes {
+        expiry: Option<(u64, u64, u32)>,
+    },
+}
+
+impl Held {
+    fn merge(self, other: Held) -> Held {
+        match (self, other) {
+            (Held::No, Held::No) => Held::No,
+            (Held::Yes { expiry: a }, Held::Yes { expiry: b }) => Held::Yes {
+                expiry: match (a, b) {
+                    (Some(a), Some(b)) if a.2 == b.2 => Some((a.0.min(b.0), a.1.max(b.1), a.2)),
+                    (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1), a.2.min(b.2))),
+                    _ => None,
+                },
+            },
+            _ => Held::Unknown,
+        }
+    }
+
+    /// Resolves expiry at a CONNECT sent at `sent_us` and answered by `answered_us`.
+    fn at(self, sent_us: u64, answered_us: u64, slack: u64) -> Held {
+        match self {
+            Held::Yes {
+                expiry: Some((lo, hi, secs)),
+            } if secs != u32::MAX => {
+                let e = u64::from(secs) * 1_000_000;
+                if answered_us <= lo + e {
+                    Held::Yes { expiry: None }
+                } else if sent_us > hi + e + slack {
+                    Held::No
+                } else {
+                    Held::Unknown
+                }
+            }
+            Held::Yes { .. } => Held::Yes { expiry: None },
+            other => other,
+        }
+    }
+}
+
+pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
+    let m = Model::new(trace);
+    let slack = cfg.network_slack_us;
+    let lossy = m.persistence == Persistence::None;
+    let mut out = Vec::new();
+    for (&c, log) in &m.clients {
+        let mut held = Held::No;
+        let mut crashes = m
+            .broker_crashes
+            .iter()
+            .copied()
+            .filter(|_| lossy)
+            .peekable();
+        for (k, a) in log.attempts.iter().enumerate() {
+            while crashes.next_if(|&p| p < a.pos).is_some() {
+                held = Held::No;
+            }
+            let answered = a.connected.or(a.failed).unwrap_or(a.pos);
+            let now = held.at(m.us(a.pos), m.us(answered), slack);
+            let epoch = log.epochs.iter().find(|e| e.attempt == k);
+            // What the broker holds after this attempt's connection (if processed) ends.
+            let expiry_s = match epoch.map(|e| &m.trace.events[e.start].event) {
+                Some(crate::trace::Event::Connected {
+                    session_expiry_s: Some(s),
+                    ..
+                }) => Some(*s),
+                _ => a.session_expiry_s,
+            };
+            let persists = if m.v5 {
+                expiry_s.unwrap_or(0) > 0
+            } else {
+                !a.clean_start
+            };
+            let expiry = if m.v5 {
+                expiry_s.unwrap_or(0)
+            } else {
+                u32::MAX
+            };
+            match (a.connected, epoch) {
+                (Some(pos), Some(e)) => {
+                    if a.clean_start && e.session_present {
+                        let id = if m.v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
+                        out.push(violation(
+                            &m,
+                            pos,
+                            format!(
+                                "{c} connected with clean start and got session present = 1 [{id}]"
+                            ),
+                        ));
+                    } else if !a.clean_start {
+                        let id = if m.v5 {
+                            "MQTT-3.2.2-3"
+                        } else if e.session_present {
+                            "MQTT-3.2.2-3"
+                        } else {
+                            "MQTT-3.2.2-2"
+                        };
+                        match now {
+                            Held::Yes { .. } if !e.session_present => out.push(violation(&m, pos, format!(
+                                "{c} resumed without clean start and got session present = 0, but the broker must still hold its session ({}) [{id}]",
+                                why_held(&m, log, k)
+                            ))),
+                            Held::No if e.session_present => out.push(violation(&m, pos, format!(
+                                "{c} got session present = 1, but the broker can hold no session for it ({}) [{id}]",
+                                why_not_held(&m, log, k)
+                            ))),
+                            _ => {}
+                        }
+                    }
+                    held = match e.end {
+                        None => Held::Yes { expiry: None },
+                        Some((_, End::BrokerCrash)) if lossy => Held::No,
+                        Some((end, _)) if persists => {
+                            let first_fault = m
+                                .faults
+                                .iter()
+                                .filter(|f| {
+                                    f.fault.disturbs(c)
+                                        && f.start <= end
+                                        && f.end.is_none_or(|fe| fe >= e.start)
+                                })
+                                .map(|f| m.us(f.start.max(e.start)))
+                                .min()
+                                .unwrap_or(u64::MAX);
+                            let lo = m.us(end).min(first_fault).saturating_sub(slack);
+                            let hi = m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack;
+                            Held::Yes {
+                                expiry: Some((lo, hi, expiry)),
+                            }
+                        }
+                        Some(_) => Held::No,
+                    };
+                }
+                _ => {
+                    let at = m.us(answered);
+                    let if_processed = if persists {
+                        Held::Yes {
+                            expiry: Some((
+                                m.us(a.pos),
+                                at + u64::from(a.keep_alive_s) * 1_500_000 + slack,
+                                expiry,
+                            )),
+                        }
+                    } else {
+                        Held::No
+                    };
+                    // Not processed: the old session (and its expiry) goes on.
+                    held = match now {
+                        Held::Yes { .. } => held.merge(if_processed),
+                        other => other.merge(if_processed),
+                    };
+                }
+            }
+        }
+    }
+    out
+}
+
+fn violation(m: &Model<'_>, pos: usize, message: String) -> Violation {
+    Violation {
+        checker: NAME,
+        at_us: m.us(pos),
+        message,
+    }
+}
+
+fn why_held(m: &Model<'_>, log: &super::model::ClientLog<'_>, k: usize) -> String {
+    match log.attempts[..k]
+        .iter()
+        .rev()
+        .find(|a| a.connected.is_some())
+    {
+        Some(prev) => format!(
+            "it last connected at {} us without ending its session{}",
+            m.us(prev.pos),
+            if m.broker_crashes
+                .iter()
+                .any(|&c| c > prev.pos && c < log.attempts[k].pos)
+            {
+                ", and broker persistence is durable"
+            } else {
+                ""
+            }
+        ),
+        None => "an earlier CONNECT created it".into(),
+    }
+}
+
+fn why_not_held(m: &Model<'_>, log: &super::model::ClientLog<'_>, k: usize) -> String {
+    let at = log.attempts[k].pos;
+    let lossy = m.persistence == Persistence::None;
+    if let Some(c) = m
+        .broker_crashes
+        .iter()
+        .rev()
+        .find(|&&c| c < at)
+        .filter(|_| lossy)
+    {
+        return format!(
+            "the broker crashed at {} us with persistence none",
+            m.us(*c)
+        );
+    }
+    if k == 0 {
+        return "it never connected before".into();
+    }
+    "its previous session ended or expired".into()
+}

@@ -1,0 +1,510 @@
+//! A builder for hand-written traces that read like stories, for checker tests:
+//!
+//! ```
+//! use mqtt_lab::check::story::Story;
+//! use mqtt_lab::trace::Persistence;
+//! let mut s = Story::new("3.1.1", Persistence::Durable);
+//! s.connect("monitor", false, false).subscribe("monitor", "sensors/#", 1);
+//! s.connect("sensor-1", true, false);
+//! let m1 = s.publish("sensor-1", "sensors/1", 1);
+//! s.at_ms(10).deliver("monitor", &m1).ack("sensor-1", &m1);
+//! let trace = s.end();
+//! let violations = mqtt_lab::check::run_all(&trace, &Default::default()).unwrap();
+//! assert!(violations.is_empty(), "{violations:?}");
+//! ```
+//!
+//! Events are stamped with the story's clock ([`Story::at_ms`], [`Story::after_ms`]); events
+//! at the same instant keep the order they were told in. Workload labels are numbered per
+//! client (`sensor-1#1`, `sensor-1#2`, ...), will labels per connect (`sensor-1#will-2`).
+
+use std::collections::BTreeMap;
+
+use crate::trace::{BROKER, Event, Fault, LossCause, Persistence, Trace, WillSpec};
+
+/// The story's idea of one publish request, to fill in deliveries.
+#[derive(Debug, Clone)]
+struct Sent {
+    topic: String,
+    qos: u8,
+    size: u32,
+}
+
+/// A trace being told.
+#[derive(Debug)]
+pub struct Story {
+    trace: Trace,
+    now_us: u64,
+    seq: BTreeMap<String, u64>,
+    connects: BTreeMap<String, u64>,
+    keep_alive: BTreeMap<String, u16>,
+    expiry: BTreeMap<String, u32>,
+    wills: BTreeMap<String, WillSpec>,
+    sent: BTreeMap<String, Sent>,
+    v5: bool,
+}
+
+impl Story {
+    /// A run of `protocol` ("3.1.1" or "5.0") with the broker's `persistence`.
+    pub fn new(protocol: &str, persistence: Persistence) -> Story {
+        let mut trace = Trace::new();
+        trace.push(
+            0,
+            Event::RunStarted {
+                scenario: "story".into(),
+                seed: 0,
+                protocol: protocol.into(),
+                persistence,
+                max_queued_messages: None,
+                max_inflight: None,
+            },
+        );
+        Story {
+            trace,
+            now_us: 0,
+            seq: BTreeMap::new(),
+            connects: BTreeMap::new(),
+            keep_alive: BTreeMap::new(),
+            expiry: BTreeMap::new(),
+            wills: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            v5: protocol.starts_with('5'),
+        }
+    }
+
+    /// Sets the broker's queue bound in `run_started`.
+    pub fn max_queued(&mut self, n: u64) -> &mut Self {
+        if let Event::RunStarted {
+            max_queued_messages,
+            ..
+        } = &mut self.trace.events[0].event
+        {
+            *max_queued_messages = Some(n);
+        }
+        self
+    }
+
+    pub fn at_ms(&mut self, ms: u64) -> &mut Self {
+        assert!(ms * 1000 >= self.now_us, "a story never goes back in time");
+        self.now_us = ms * 1000;
+        self
+    }
+
+    pub fn after_ms(&mut self, ms: u64) -> &mut Self {
+        self.now_us += ms * 1000;
+        self
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.now_us
+    }
+
+    /// Appends any event at the story's clock.
+    pub fn push(&mut self, event: Event) -> &mut Self {
+        self.trace.push(self.now_us, event);
+        self
+    }
+
+    /// Keep-alive of `client`'s following connects (default 10 s).
+    pub fn keep_alive(&mut self, client: &str, seconds: u16) -> &mut Self {
+        self.keep_alive.insert(client.into(), seconds);
+        self
+    }
+
+    /// Session expiry (5.0) of `client`'s following connects (default: never, 0xFFFFFFFF).
+    pub fn session_expiry(&mut self, client: &str, seconds: u32) -> &mut Self {
+        self.expiry.insert(client.into(), seconds);
+        self
+    }
+
+    /// A will for `client`'s following connects; its payload is `<client>#will-<n>`.
+    pub fn will(&mut self, client: &str, topic: &str, qos: u8, retain: bool) -> &mut Self {
+        self.will_delayed(client, topic, qos, retain, 0)
+    }
+
+    /// A will with a delay interval (5.0).
+    pub fn will_delayed(
+        &mut self,
+        client: &str,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        delay_s: u32,
+    ) -> &mut Self {
+        let will = WillSpec {
+            topic: topic.into(),
+            qos,
+            retain,
+            payload: String::new(),
+            delay_s,
+        };
+        self.wills.insert(client.into(), will);
+        self
+    }
+
+    /// The will label of `client`'s latest connect.
+    pub fn will_label(&self, client: &str) -> String {
+        format!(
+            "{client}#will-{}",
+            self.connects.get(client).copied().unwrap_or(0)
+        )
+    }
+
+    /// CONNECT sent, without an answer yet.
+    pub fn connecting(&mut self, client: &str, clean_start: bool) -> &mut Self {
+        let n = {
+            let n = self.connects.entry(client.into()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let will = self.wills.get(client).map(|w| WillSpec {
+            payload: format!("{client}#will-{n}"),
+            ..w.clone()
+        });
+        let event = Event::Connecting {
+            client: client.into(),
+            clean_start,
+            keep_alive_s: self.keep_alive.get(client).copied().unwrap_or(10),
+            session_expiry_s: self.session_expiry_of(client),
+            will,
+        };
+        self.push(event)
+    }
+
+    fn session_expiry_of(&self, client: &str) -> Option<u32> {
+        self.v5
+            .then(|| self.expiry.get(client).copied().unwrap_or(u32::MAX))
+    }
+
+    /// CONNACK accepted for the latest CONNECT.
+    pub fn connected(
+        &mut self,
+        client: &str,
+        clean_start: bool,
+        session_present: bool,
+    ) -> &mut Self {
+        let event = Event::Connected {
+            client: client.into(),
+            clean_start,
+            session_present,
+            session_expiry_s: self.session_expiry_of(client),
+        };
+        self.push(event)
+    }
+
+    /// CONNECT and its accepted CONNACK at once.
+    pub fn connect(&mut self, client: &str, clean_start: bool, session_present: bool) -> &mut Self {
+        self.connecting(client, clean_start)
+            .connected(client, clean_start, session_present)
+    }
+
+    pub fn connect_failed(&mut self, client: &str) -> &mut Self {
+        self.push(Event::ConnectFailed {
+            client: client.into(),
+            reason: "closed".into(),
+        })
+    }
+
+    /// The client saw its connection close.
+    pub fn lost(&mut self, client: &str) -> &mut Self {
+        self.push(Event::ConnectionLost {
+            client: client.into(),
+            cause: LossCause::Closed,
+        })
+    }
+
+    /// The client's keep-alive gave up on the broker.
+    pub fn timed_out(&mut self, client: &str) -> &mut Self {
+        self.push(Event::ConnectionLost {
+            client: client.into(),
+            cause: LossCause::KeepAliveTimeout,
+        })
+    }
+
+    pub fn disconnect(&mut self, client: &str) -> &mut Self {
+        self.push(Event::DisconnectSent {
+            client: client.into(),
+            with_will: false,
+        })
+    }
+
+    pub fn disconnect_with_will(&mut self, client: &str) -> &mut Self {
+        self.push(Event::DisconnectSent {
+            client: client.into(),
+            with_will: true,
+        })
+    }
+
+    /// SUBSCRIBE and a SUBACK granting `qos`.
+    pub fn subscribe(&mut self, client: &str, filter: &str, qos: u8) -> &mut Self {
+        self.subscribe_granted(client, filter, qos, Some(qos))
+    }
+
+    /// SUBSCRIBE asking `qos` and a SUBACK answering `granted`.
+    pub fn subscribe_granted(
+        &mut self,
+        client: &str,
+        filter: &str,
+        qos: u8,
+        granted: Option<u8>,
+    ) -> &mut Self {
+        self.subscribe_requested(client, filter, qos);
+        self.push(Event::SubscribeGranted {
+            client: client.into(),
+            filter: filter.into(),
+            granted,
+        })
+    }
+
+    /// SUBSCRIBE sent, SUBACK not yet received.
+    pub fn subscribe_requested(&mut self, client: &str, filter: &str, qos: u8) -> &mut Self {
+        self.push(Event::SubscribeRequested {
+            client: client.into(),
+            filter: filter.into(),
+            qos,
+        })
+    }
+
+    /// UNSUBSCRIBE and its UNSUBACK.
+    pub fn unsubscribe(&mut self, client: &str, filter: &str) -> &mut Self {
+        self.push(Event::UnsubscribeRequested {
+            client: client.into(),
+            filter: filter.into(),
+        });
+        self.push(Event::Unsubscribed {
+            client: client.into(),
+            filter: filter.into(),
+        })
+    }
+
+    /// A workload publish request; returns its label `<client>#<n>`.
+    pub fn publish(&mut self, client: &str, topic: &str, qos: u8) -> String {
+        self.request(client, topic, qos, false)
+    }
+
+    /// A retained workload publish request; returns its label.
+    pub fn publish_retained(&mut self, client: &str, topic: &str, qos: u8) -> String {
+        self.request(client, topic, qos, true)
+    }
+
+    fn request(&mut self, client: &str, topic: &str, qos: u8, retain: bool) -> String {
+        let n = {
+            let n = self.seq.entry(client.into()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let label = format!("{client}#{n}");
+        self.request_labelled(client, topic, qos, retain, &label, 32);
+        label
+    }
+
+    /// A publish request with a given label and size (an empty label with size 0 and retain
+    /// is a retained clear).
+    pub fn request_labelled(
+        &mut self,
+        client: &str,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        label: &str,
+        size: u32,
+    ) -> &mut Self {
+        self.sent.insert(
+            label.into(),
+            Sent {
+                topic: topic.into(),
+                qos,
+                size,
+            },
+        );
+        self.push(Event::PublishRequested {
+            client: client.into(),
+            topic: topic.into(),
+            qos,
+            retain,
+            payload: label.into(),
+            size,
+        })
+    }
+
+    /// A retained clear (empty payload, retain set) of `topic`.
+    pub fn clear_retained(&mut self, client: &str, topic: &str, qos: u8) -> &mut Self {
+        self.request_labelled(client, topic, qos, true, "", 0)
+    }
+
+    /// PUBACK / PUBCOMP received for `label`.
+    pub fn ack(&mut self, client: &str, label: &str) -> &mut Self {
+        self.push(Event::PublishAcked {
+            client: client.into(),
+            payload: label.into(),
+        })
+    }
+
+    /// The client told the application `label` was never confirmed.
+    pub fn publish_lost(&mut self, client: &str, label: &str) -> &mut Self {
+        self.push(Event::PublishLost {
+            client: client.into(),
+            payload: label.into(),
+        })
+    }
+
+    /// A live delivery of `label` at its published QoS, no DUP, no retain flag.
+    pub fn deliver(&mut self, to: &str, label: &str) -> &mut Self {
+        let qos = self.sent_of(label).qos;
+        self.deliver_as(to, label, qos, false, false)
+    }
+
+    /// A redelivery (DUP set) of `label` at its published QoS.
+    pub fn redeliver(&mut self, to: &str, label: &str) -> &mut Self {
+        let qos = self.sent_of(label).qos;
+        self.deliver_as(to, label, qos, false, true)
+    }
+
+    /// A delivery of `label` sent because of a new subscription (retain flag set).
+    pub fn deliver_retained(&mut self, to: &str, label: &str, qos: u8) -> &mut Self {
+        self.deliver_as(to, label, qos, true, false)
+    }
+
+    /// A delivery of `label` with explicit flags; topic and size come from its request.
+    pub fn deliver_as(
+        &mut self,
+        to: &str,
+        label: &str,
+        qos: u8,
+        retain: bool,
+        dup: bool,
+    ) -> &mut Self {
+        let sent = self.sent_of(label);
+        self.push(Event::Delivered {
+            client: to.into(),
+            topic: sent.topic,
+            qos,
+            retain,
+            dup,
+            payload: label.into(),
+            size: sent.size,
+        })
+    }
+
+    /// A delivery of the will of `from`'s latest connect.
+    pub fn deliver_will(&mut self, to: &str, from: &str) -> &mut Self {
+        let will = self
+            .wills
+            .get(from)
+            .expect("the story gave this client a will")
+            .clone();
+        let label = self.will_label(from);
+        self.push(Event::Delivered {
+            client: to.into(),
+            topic: will.topic,
+            qos: will.qos,
+            retain: false,
+            dup: false,
+            payload: label,
+            size: 0,
+        })
+    }
+
+    fn sent_of(&self, label: &str) -> Sent {
+        self.sent
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| panic!("the story never published {label:?}"))
+    }
+
+    pub fn fault(&mut self, fault: Fault) -> &mut Self {
+        self.push(Event::FaultApplied { fault })
+    }
+
+    pub fn heal(&mut self, fault: Fault) -> &mut Self {
+        self.push(Event::FaultHealed { fault })
+    }
+
+    /// A cut of `client`'s connection; the client sees it closed.
+    pub fn cut(&mut self, client: &str) -> &mut Self {
+        self.fault(Fault::Cut {
+            client: client.into(),
+        })
+        .lost(client)
+    }
+
+    pub fn crash(&mut self, client: &str) -> &mut Self {
+        self.fault(Fault::ClientCrash {
+            client: client.into(),
+        })
+    }
+
+    pub fn restart(&mut self, client: &str) -> &mut Self {
+        self.heal(Fault::ClientCrash {
+            client: client.into(),
+        })
+    }
+
+    pub fn power_off(&mut self, client: &str) -> &mut Self {
+        self.fault(Fault::ClientPowerOff {
+            client: client.into(),
+        })
+    }
+
+    pub fn black_hole(&mut self, client: &str) -> &mut Self {
+        self.fault(Fault::BlackHole {
+            client: client.into(),
+        })
+    }
+
+    pub fn heal_black_hole(&mut self, client: &str) -> &mut Self {
+        self.heal(Fault::BlackHole {
+            client: client.into(),
+        })
+    }
+
+    /// A partition between `client` and the broker, both ways.
+    pub fn partition(&mut self, client: &str) -> &mut Self {
+        self.fault(Fault::Partition {
+            from: client.into(),
+            to: BROKER.into(),
+            one_way: false,
+        })
+    }
+
+    pub fn heal_partition(&mut self, client: &str) -> &mut Self {
+        self.heal(Fault::Partition {
+            from: client.into(),
+            to: BROKER.into(),
+            one_way: false,
+        })
+    }
+
+    /// A broker crash: every connected client sees its connection close.
+    pub fn broker_crash(&mut self) -> &mut Self {
+        self.fault(Fault::BrokerCrash)
+    }
+
+    pub fn broker_restart(&mut self) -> &mut Self {
+        self.heal(Fault::BrokerCrash)
+    }
+
+    /// Faults are over: the settle phase begins.
+    pub fn settle(&mut self) -> &mut Self {
+        self.push(Event::SettleStarted)
+    }
+
+    /// The trace so far, without ending it.
+    pub fn trace(&self) -> Trace {
+        self.trace.clone()
+    }
+
+    /// Ends the story 1 s after the last event (with a settle phase if none was told), and
+    /// returns the trace.
+    pub fn end(&mut self) -> Trace {
+        if !self
+            .trace
+            .events
+            .iter()
+            .any(|e| e.event == Event::SettleStarted)
+        {
+            self.settle();
+        }
+        self.after_ms(1000).push(Event::RunEnded);
+        self.trace.clone()
+    }
+}

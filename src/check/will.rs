@@ -1,0 +1,194 @@
+//! The "will" checker: each connection's will is published exactly when it must be.
+//!
+//! For every connection of a client whose CONNECT carried a will (its label names the
+//! connection, `<client>#will-<n>`), the checker classifies how the connection ended:
+//! - **required**: the connection was lost without DISCONNECT (the client saw it close or
+//!   time out, a cut, the client crashed or was powered off), or the client sent DISCONNECT
+//!   with reason 0x04 "with will";
+//! - **forbidden**: the client sent a normal DISCONNECT and no fault could have kept it from
+//!   the broker (none disturbing the connection from the DISCONNECT until the network slack
+//!   after it); or the connection was still open at the end of the run and no fault ever
+//!   disturbed it; or (5.0, will delay) the client connected again before the earliest
+//!   moment the connection could have died plus the will delay [MQTT-3.1.3-9];
+//! - **may**: everything in between (a broker crash ended it, a fault may have eaten the
+//!   DISCONNECT, a reconnect close to the will delay, a broker crash before the deadline).
+//!
+//! Rules, per subscriber, on live deliveries (retain flag 0) of the will's label and topic:
+//! - never before the connection could have died (the first disturbing fault or its end);
+//! - never when forbidden;
+//! - published at most once: at most one delivery without DUP;
+//! - when required and due before the settle phase: every subscriber entitled to it
+//!   (`readme/check.md`, counted from the earliest death) gets it at least once; and a
+//!   subscriber that stayed connected and undisturbed from the earliest death to the deadline
+//!   gets it by the deadline: the end plus 1.5 × keep-alive (0 for DISCONNECT with will), plus
+//!   the will delay (capped by the session expiry), plus the time the broker was paused or
+//!   down, plus the network slack.
+//!
+//! Retained copies of a retained will are the "retained" checker's concern (which skips such
+//! topics).
+
+use super::model::{End, Model, Pos};
+use super::{CheckConfig, Violation};
+use crate::trace::Trace;
+
+const NAME: &str = "will";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Required,
+    Forbidden(&'static str),
+    May,
+}
+
+pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
+    let m = Model::new(trace);
+    let slack = cfg.network_slack_us;
+    let mut out = Vec::new();
+    for (&c, log) in &m.clients {
+        for (i, e) in log.epochs.iter().enumerate() {
+            let a = &log.attempts[e.attempt];
+            let Some(w) = a.will else { continue };
+            let end_pos = e.end.map(|(p, _)| p);
+            // The earliest moment the connection could have died.
+            let first_fault = m
+                .faults
+                .iter()
+                .filter(|f| f.fault.disturbs(c) && f.end.is_none_or(|fe| fe >= e.start))
+                .filter(|f| end_pos.is_none_or(|p| f.start <= p))
+                .map(|f| f.start.max(e.start))
+                .min();
+            let death: Pos = match (first_fault, end_pos) {
+                (Some(f), Some(p)) => f.min(p),
+                (Some(f), None) => f,
+                (None, Some(p)) => p,
+                (None, None) => usize::MAX,
+            };
+            let end_us = end_pos.map_or(u64::MAX, |p| m.us(p));
+            let expiry_us = a
+                .session_expiry_s
+                .filter(|_| m.v5)
+                .map_or(u64::MAX, |s| u64::from(s) * 1_000_000);
+            let delay_us = (u64::from(w.delay_s) * 1_000_000).min(expiry_us);
+            let ka_us = u64::from(a.keep_alive_s) * 1_500_000;
+            let mut verdict = match e.end {
+                None if first_fault.is_none() => {
+                    Verdict::Forbidden("its connection was still open at the end of the run")
+                }
+                None | Some((_, End::BrokerCrash)) => Verdict::May,
+                Some((p, End::Disconnect { with_will: false })) => {
+                    let until = m.pos_at_us(m.us(p).saturating_add(slack));
+                    if m.disturbed(c, p, until) {
+                        Verdict::May
+                    } else {
+                        Verdict::Forbidden("it sent a normal DISCONNECT")
+                    }
+                }
+                Some(_) => Verdict::Required,
+            };
+            let detect_us = match e.end {
+                Some((_, End::Disconnect { with_will: true })) => 0,
+                _ => ka_us,
+            };
+            let raw_deadline = end_us.saturating_add(detect_us + delay_us + slack);
+            let deadline_us = raw_deadline.saturating_add(
+                m.broker_stalled_us(m.us(death.min(m.trace.events.len())), raw_deadline),
+            );
+            let next = log.epochs.get(i + 1).map(|n| n.start);
+            if verdict == Verdict::Required && delay_us > 0 {
+                if let Some(r) = next {
+                    if m.us(r) < m.us(death).saturating_add(delay_us) {
+                        verdict = Verdict::Forbidden("it connected again within the will delay");
+                    } else if m.us(r) <= deadline_us {
+                        verdict = Verdict::May;
+                    }
+                }
+            }
+            let deadline_pos = m.pos_at_us(deadline_us.saturating_add(1));
+            if verdict == Verdict::Required
+                && m.broker_crashes
+                    .iter()
+                    .any(|&b| b >= death && b < deadline_pos)
+            {
+                verdict = Verdict::May;
+            }
+            // Deliveries of this will: its label, on its topic, live; a label reused by several
+            // connections goes to the latest connection started before the delivery.
+            let owner_of = |d_pos: Pos| {
+                log.epochs.iter().rposition(|x| {
+                    x.start < d_pos
+                        && log.attempts[x.attempt]
+                            .will
+                            .is_some_and(|v| v.payload == w.payload)
+                })
+            };
+            for &s in m.clients.keys() {
+                let dels: Vec<_> = m
+                    .dels_of(&w.payload, s)
+                    .filter(|d| !d.retain && d.topic == w.topic && owner_of(d.pos) == Some(i))
+                    .collect();
+                let say = |out: &mut Vec<Violation>, at: u64, text: String| {
+                    out.push(Violation {
+                        checker: NAME,
+                        at_us: at,
+                        message: format!("will {} of {c}: {text}", w.payload),
+                    })
+                };
+                if let Some(d) = dels.iter().find(|d| d.pos < death && death != usize::MAX) {
+                    say(
+                        &mut out,
+                        m.us(d.pos),
+                        format!("reached {s} while the connection was still healthy"),
+                    );
+                }
+                if let (Verdict::Forbidden(why), Some(d)) = (verdict, dels.first()) {
+                    say(
+                        &mut out,
+                        m.us(d.pos),
+                        format!("reached {s}, but {why}; it must not be published"),
+                    );
+                }
+                if let Some(d) = dels.iter().filter(|d| !d.dup).nth(1) {
+                    say(
+                        &mut out,
+                        m.us(d.pos),
+                        format!("reached {s} twice without DUP; a will is published once"),
+                    );
+                }
+                if verdict != Verdict::Required || !m.liveness_due(deadline_pos) {
+                    continue;
+                }
+                let Some(held) = m.entitled(s, &w.topic, w.qos, death) else {
+                    continue;
+                };
+                match dels.first() {
+                    None => say(
+                        &mut out,
+                        m.us(m.end.unwrap_or(0)),
+                        format!(
+                            "never reached {s}, entitled to it at QoS {} through {}; the connection ended abnormally at {} us",
+                            held.qos, held.filter, end_us
+                        ),
+                    ),
+                    Some(d) if m.us(d.pos) > deadline_us => {
+                        let steady = m
+                            .epoch_at(s, death)
+                            .is_some_and(|x| x.end.is_none_or(|(p, _)| p > deadline_pos))
+                            && !m.disturbed(s, death, deadline_pos);
+                        if steady {
+                            say(
+                                &mut out,
+                                m.us(d.pos),
+                                format!(
+                                    "reached {s} at {} us, after the deadline {deadline_us} us (end {end_us} us + 1.5 x keep-alive + will delay + slack)",
+                                    m.us(d.pos)
+                                ),
+                            );
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,259 @@
+//! The events of a trace: what the clients and the network observed, never broker internals.
+//!
+//! Each event is one JSON object on one line. Field order is the declaration order below and
+//! never changes: `at_us` first, then `event` (the variant name in snake_case), then the
+//! variant's fields. QoS values are the integers 0, 1 and 2; durations that are MQTT protocol
+//! values (keep-alive, session expiry, will delay) stay in seconds as on the wire, and every
+//! instant is `at_us`, virtual microseconds since the run started.
+//!
+//! Messages are named by their payload label (see [`super::payload`]): `sensor-1#17` for the
+//! 17th workload message of `sensor-1`, `sensor-1#will-3` for its will on its third connect.
+
+use serde::{Deserialize, Serialize};
+
+/// The node name of the broker in faults (clients are named by their client id).
+pub const BROKER: &str = "broker";
+
+/// One line of a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    /// Virtual microseconds since the run started; never decreases along a trace.
+    pub at_us: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What the broker keeps across a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Persistence {
+    /// A crash loses every session, queued message and retained message.
+    None,
+    /// Sessions, inflight and queued messages and retained messages survive a crash.
+    Durable,
+}
+
+/// Why a client saw its connection end (it did not send DISCONNECT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossCause {
+    /// The stream closed or failed (a cut, the broker closing it, a broker crash).
+    Closed,
+    /// The client's own keep-alive gave up waiting for the broker.
+    KeepAliveTimeout,
+    /// The broker sent DISCONNECT (5.0) before closing; `reason` in the event.
+    ServerDisconnect,
+    /// The client closed the connection because the broker broke the protocol.
+    ProtocolError,
+}
+
+/// A will as configured on one CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WillSpec {
+    pub topic: String,
+    pub qos: u8,
+    pub retain: bool,
+    /// The payload label (see [`super::payload`]); should name the client and the connect,
+    /// `<client>#will-<n>`.
+    pub payload: String,
+    /// Will delay interval in seconds (5.0; 0 for 3.1.1).
+    pub delay_s: u32,
+}
+
+/// A fault, as applied and later healed. A fault with no `fault_healed` event stays applied
+/// until the end of the run, except `cut`, which is instantaneous.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// The client's connection is closed; both ends see it closed. Instantaneous.
+    Cut { client: String },
+    /// The client's connection passes nothing in either direction and does not close.
+    BlackHole { client: String },
+    /// Extra one-way delay on the client's connection.
+    Delay { client: String, extra_us: u64 },
+    /// Writes on the client's connection are split into small fragments.
+    SplitWrites { client: String },
+    /// Nothing passes from `from` to `to` (and back, unless `one_way`). Nodes are client ids
+    /// or [`BROKER`].
+    Partition {
+        from: String,
+        to: String,
+        one_way: bool,
+    },
+    /// The client process is gone; its connection closes. Healed = restarted (fresh memory).
+    ClientCrash { client: String },
+    /// The client machine goes silent; its connection neither closes nor answers. Healed =
+    /// powered on again and restarted (fresh memory).
+    ClientPowerOff { client: String },
+    /// The broker process is gone; every connection closes. Healed = restarted; what it kept
+    /// depends on [`Persistence`].
+    BrokerCrash,
+    /// The node (client id or [`BROKER`]) stops running; its connections stay open.
+    Pause { node: String },
+}
+
+/// Everything a trace records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// First line of every trace: the settings the checkers depend on.
+    RunStarted {
+        scenario: String,
+        seed: u64,
+        /// "3.1.1" or "5.0".
+        protocol: String,
+        persistence: Persistence,
+        /// The broker's bound on queued messages per session, if any.
+        max_queued_messages: Option<u64>,
+        /// The broker's outbound inflight window per session, if any (informative).
+        max_inflight: Option<u64>,
+    },
+    /// Every fault has healed and none is applied from here on: obligations that arose before
+    /// this instant (acknowledged publishes, wills due, retained values owed) must be met by
+    /// `run_ended`.
+    SettleStarted,
+    /// Last line of a complete trace.
+    RunEnded,
+    FaultApplied {
+        fault: Fault,
+    },
+    FaultHealed {
+        fault: Fault,
+    },
+    /// The client sent CONNECT.
+    Connecting {
+        client: String,
+        clean_start: bool,
+        keep_alive_s: u16,
+        /// Session expiry interval (5.0); `None` for 3.1.1.
+        session_expiry_s: Option<u32>,
+        will: Option<WillSpec>,
+    },
+    /// The client received a successful CONNACK for its latest `connecting`.
+    Connected {
+        client: String,
+        clean_start: bool,
+        session_present: bool,
+        session_expiry_s: Option<u32>,
+    },
+    /// The latest `connecting` ended without a successful CONNACK (refused or closed first).
+    ConnectFailed {
+        client: String,
+        reason: String,
+    },
+    /// An established connection ended without the client sending DISCONNECT.
+    ConnectionLost {
+        client: String,
+        cause: LossCause,
+    },
+    /// The client sent DISCONNECT and closed: normal (will discarded) or, in 5.0, reason 0x04
+    /// "disconnect with will message".
+    DisconnectSent {
+        client: String,
+        with_will: bool,
+    },
+    /// One topic filter of a SUBSCRIBE sent.
+    SubscribeRequested {
+        client: String,
+        filter: String,
+        qos: u8,
+    },
+    /// The SUBACK return code for that filter: the granted QoS, or `None` for a failure.
+    SubscribeGranted {
+        client: String,
+        filter: String,
+        granted: Option<u8>,
+    },
+    /// One topic filter of an UNSUBSCRIBE sent.
+    UnsubscribeRequested {
+        client: String,
+        filter: String,
+    },
+    /// The UNSUBACK for it.
+    Unsubscribed {
+        client: String,
+        filter: String,
+    },
+    /// The application asked the client to publish.
+    PublishRequested {
+        client: String,
+        topic: String,
+        qos: u8,
+        retain: bool,
+        /// The payload label.
+        payload: String,
+        /// The payload length in bytes.
+        size: u32,
+    },
+    /// The QoS 1 or 2 handshake completed (PUBACK or PUBCOMP received). Matches the oldest
+    /// unacknowledged request of `client` with this payload label.
+    PublishAcked {
+        client: String,
+        payload: String,
+    },
+    /// The client told the application this publish was never confirmed (its session was
+    /// gone at reconnect, or it gave up).
+    PublishLost {
+        client: String,
+        payload: String,
+    },
+    /// The client core handed an application message to the application. For inbound QoS 2
+    /// that is once per exchange: the client's duplicate suppression is part of what is judged.
+    /// `dup` and `retain` are the flags of the PUBLISH packet that carried it.
+    Delivered {
+        client: String,
+        topic: String,
+        qos: u8,
+        retain: bool,
+        dup: bool,
+        payload: String,
+        size: u32,
+    },
+}
+
+impl Event {
+    /// The client this event is about, if it is about one client.
+    pub fn client(&self) -> Option<&str> {
+        match self {
+            Event::Connecting { client, .. }
+            | Event::Connected { client, .. }
+            | Event::ConnectFailed { client, .. }
+            | Event::ConnectionLost { client, .. }
+            | Event::DisconnectSent { client, .. }
+            | Event::SubscribeRequested { client, .. }
+            | Event::SubscribeGranted { client, .. }
+            | Event::UnsubscribeRequested { client, .. }
+            | Event::Unsubscribed { client, .. }
+            | Event::PublishRequested { client, .. }
+            | Event::PublishAcked { client, .. }
+            | Event::PublishLost { client, .. }
+            | Event::Delivered { client, .. } => Some(client),
+            _ => None,
+        }
+    }
+}
+
+impl Fault {
+    /// Whether this fault can delay or break traffic between `client` and the broker. Split
+    /// writes cannot: a correct framer reassembles them.
+    pub fn disturbs(&self, client: &str) -> bool {
+        match self {
+            Fault::SplitWrites { .. } => false,
+            Fault::Cut { client: c }
+            | Fault::BlackHole { client: c }
+            | Fault::Delay { client: c, .. }
+            | Fault::ClientCrash { client: c }
+            | Fault::ClientPowerOff { client: c } => c == client,
+            Fault::Partition { from, to, .. } => {
+                (from == client && to == BROKER) || (from == BROKER && to == client)
+            }
+            Fault::BrokerCrash => true,
+            Fault::Pause { node } => node == client || node == BROKER,
+        }
+    }
+
+    /// Whether the fault is over the moment it happens.
+    pub fn is_instant(&self) -> bool {
+        matches!(self, Fault::Cut { .. })
+    }
+}
