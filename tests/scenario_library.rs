@@ -52,7 +52,14 @@ fn every_library_file_loads_and_validates() {
 fn every_area_folder_is_numbered_and_present() {
     let areas: BTreeSet<String> = toml_files(&library_root())
         .iter()
-        .map(|p| p.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            p.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let expected = [
         "01-connect",
@@ -92,7 +99,12 @@ fn every_file_tells_its_story_in_a_comment_at_the_top() {
 fn scenario_names_are_unique() {
     let mut seen = BTreeSet::new();
     for (path, s) in library() {
-        assert!(seen.insert(s.name.clone()), "{}: name {:?} used twice", path.display(), s.name);
+        assert!(
+            seen.insert(s.name.clone()),
+            "{}: name {:?} used twice",
+            path.display(),
+            s.name
+        );
     }
 }
 
@@ -121,7 +133,11 @@ fn swarm_scenarios_draw_different_fault_mixes_per_seed() {
         .collect();
     assert!(swarm.len() >= 3);
     for (path, s) in swarm {
-        assert!(s.random.is_some(), "{}: a swarm scenario needs [random]", path.display());
+        assert!(
+            s.random.is_some(),
+            "{}: a swarm scenario needs [random]",
+            path.display()
+        );
         let mixes: BTreeSet<String> = (0..8)
             .map(|seed| {
                 let plan = s.plan(seed);
@@ -133,15 +149,27 @@ fn swarm_scenarios_draw_different_fault_mixes_per_seed() {
                     .join("\n")
             })
             .collect();
-        assert!(mixes.len() >= 6, "{}: only {} distinct mixes in 8 seeds", path.display(), mixes.len());
+        assert!(
+            mixes.len() >= 6,
+            "{}: only {} distinct mixes in 8 seeds",
+            path.display(),
+            mixes.len()
+        );
     }
 }
 
 #[test]
 fn the_readme_example_is_a_valid_scenario() {
     let readme = std::fs::read_to_string(library_root().join("README.md")).unwrap();
-    let start = readme.find("```toml\n").expect("README has a ```toml example") + 8;
+    let start = readme
+        .find("```toml\n")
+        .expect("README has a ```toml example")
+        + 8;
     let end = start + readme[start..].find("```").unwrap();
-    let s = Scenario::from_str(&readme[start..end], "scenarios/README.md").unwrap_or_else(|e| panic!("{e}"));
-    assert!(!s.faults.is_empty() && s.random.is_some(), "the example shows scripted and random faults");
+    let s = Scenario::from_str(&readme[start..end], "scenarios/README.md")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !s.faults.is_empty() && s.random.is_some(),
+        "the example shows scripted and random faults"
+    );
 }

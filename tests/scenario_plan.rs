@@ -144,10 +144,15 @@ fn drawn_rates_and_counts_follow_the_ranges() {
             assert!((1.0..=6.0).contains(&cuts.rate), "{cuts:?}");
             // 90 s of faults at `rate` per minute: 1.5 × rate, rounded down or up.
             let expected = cuts.rate * 1.5;
-            assert!(cuts.drawn as f64 >= expected.floor() && cuts.drawn as f64 <= expected.ceil(), "{cuts:?}");
+            assert!(
+                cuts.drawn as f64 >= expected.floor() && cuts.drawn as f64 <= expected.ceil(),
+                "{cuts:?}"
+            );
         }
         assert!((0.0..=0.05).contains(&p.loss));
-        assert!(p.latency[0] >= Duration::from_millis(1) && p.latency[1] <= Duration::from_millis(50));
+        assert!(
+            p.latency[0] >= Duration::from_millis(1) && p.latency[1] <= Duration::from_millis(50)
+        );
         assert!(p.latency[0] <= p.latency[1]);
     }
 }
@@ -156,15 +161,28 @@ fn drawn_rates_and_counts_follow_the_ranges() {
 fn scripted_faults_are_in_every_plan_in_time_order() {
     let s = swarm();
     let scripted = s.scripted_faults();
-    assert_eq!(scripted[0].kind, FaultKind::Cut { client: "sensor-2".into() });
-    assert_eq!(scripted[1].kind, FaultKind::CrashBroker { restart_after: Duration::from_secs(2) });
+    assert_eq!(
+        scripted[0].kind,
+        FaultKind::Cut {
+            client: "sensor-2".into()
+        }
+    );
+    assert_eq!(
+        scripted[1].kind,
+        FaultKind::CrashBroker {
+            restart_after: Duration::from_secs(2)
+        }
+    );
     assert_eq!(scripted[0].source, FaultSource::Script(1));
     for seed in 0..32 {
         let p = s.plan(seed);
         for f in scripted {
             assert!(p.faults.contains(f), "seed {seed} lost {f}");
         }
-        assert!(p.faults.windows(2).all(|w| w[0].at <= w[1].at), "seed {seed} out of order");
+        assert!(
+            p.faults.windows(2).all(|w| w[0].at <= w[1].at),
+            "seed {seed} out of order"
+        );
     }
 }
 
@@ -180,15 +198,25 @@ fn check_invariants(s: &Scenario, p: &Plan) {
         .faults
         .iter()
         .filter_map(|f| {
-            f.kind
-                .downs_node()
-                .map(|n| (n, f.at, f.heals_at().unwrap().max(f.at + Duration::from_millis(1))))
+            f.kind.downs_node().map(|n| {
+                (
+                    n,
+                    f.at,
+                    f.heals_at().unwrap().max(f.at + Duration::from_millis(1)),
+                )
+            })
         })
         .collect();
     windows.sort();
     for w in windows.windows(2) {
         if w[0].0 == w[1].0 {
-            assert!(w[0].2 <= w[1].1, "overlap on {}: {:?} and {:?}", w[0].0, w[0], w[1]);
+            assert!(
+                w[0].2 <= w[1].1,
+                "overlap on {}: {:?} and {:?}",
+                w[0].0,
+                w[0],
+                w[1]
+            );
         }
     }
     // Random faults only hit clients of the scenario.
@@ -224,9 +252,17 @@ fn targets_limit_who_random_faults_hit() {
     let text = SWARM.replace("[random]\n", "[random]\ntargets = [\"sensor-1\"]\n");
     let s = Scenario::from_str(&text, "targets.toml").unwrap();
     for seed in 0..32 {
-        for f in s.plan(seed).faults.iter().filter(|f| f.source == FaultSource::Random) {
+        for f in s
+            .plan(seed)
+            .faults
+            .iter()
+            .filter(|f| f.source == FaultSource::Random)
+        {
             let text = f.kind.to_string();
-            assert!(!text.contains("sensor-2") && !text.contains("monitor"), "seed {seed}: {text}");
+            assert!(
+                !text.contains("sensor-2") && !text.contains("monitor"),
+                "seed {seed}: {text}"
+            );
         }
     }
 }
@@ -235,7 +271,8 @@ fn targets_limit_who_random_faults_hit() {
 fn sub_streams_are_independent_of_each_other() {
     // Removing the cut range leaves every other kind's draws as they were.
     let s = swarm();
-    let without = Scenario::from_str(&SWARM.replace("cuts_per_minute = [1, 6]\n", ""), "x.toml").unwrap();
+    let without =
+        Scenario::from_str(&SWARM.replace("cuts_per_minute = [1, 6]\n", ""), "x.toml").unwrap();
     for seed in 0..16 {
         let a = s.plan(seed);
         let b = without.plan(seed);
@@ -250,19 +287,29 @@ fn sub_streams_are_independent_of_each_other() {
         assert_eq!(a.latency, b.latency);
         assert_eq!(a.loss, b.loss);
     }
-    assert_ne!(sub_seed(1, "faults/cuts_per_minute"), sub_seed(1, "faults/blackholes_per_minute"));
-    assert_ne!(sub_seed(1, "network/latency"), sub_seed(2, "network/latency"));
+    assert_ne!(
+        sub_seed(1, "faults/cuts_per_minute"),
+        sub_seed(1, "faults/blackholes_per_minute")
+    );
+    assert_ne!(
+        sub_seed(1, "network/latency"),
+        sub_seed(2, "network/latency")
+    );
 }
 
 #[test]
 fn a_scenario_without_random_plans_only_its_script() {
-    let text = SWARM.split("[random]").next().unwrap().to_string() + "[expect]\ncheckers = [\"delivery\"]\n";
+    let text = SWARM.split("[random]").next().unwrap().to_string()
+        + "[expect]\ncheckers = [\"delivery\"]\n";
     let s = Scenario::from_str(&text, "script.toml").unwrap();
     let p = s.plan(7);
     assert_eq!(p.faults, s.scripted_faults());
     assert!(p.swarm.is_empty());
     assert_eq!(p.loss, 0.0);
-    assert_eq!(p.latency, [Duration::from_millis(1), Duration::from_millis(10)]);
+    assert_eq!(
+        p.latency,
+        [Duration::from_millis(1), Duration::from_millis(10)]
+    );
     assert_eq!(s.plan(8).faults, p.faults);
 }
 
@@ -272,15 +319,23 @@ fn describe_lists_everything_the_seed_derived() {
     let p = s.plan(3);
     let text = p.describe();
     assert!(text.starts_with("seed 3: swarm\n"), "{text}");
-    assert!(text.contains("  phases: faults 0s..1m30s, settle by 2m, end 2m\n"), "{text}");
+    assert!(
+        text.contains("  phases: faults 0s..1m30s, settle by 2m, end 2m\n"),
+        "{text}"
+    );
     assert!(text.contains("  network: latency "), "{text}");
     for d in &p.swarm {
         assert!(text.contains(d.field), "{text}");
     }
-    assert!(text.contains(&format!("  faults: {}\n", p.faults.len())), "{text}");
+    assert!(
+        text.contains(&format!("  faults: {}\n", p.faults.len())),
+        "{text}"
+    );
     for f in &p.faults {
         assert!(text.contains(&f.to_string()), "{f} missing from\n{text}");
     }
-    assert!(text.contains("crash_broker, restart after 2s  (fault[0])"), "{text}");
+    assert!(
+        text.contains("crash_broker, restart after 2s  (fault[0])"),
+        "{text}"
+    );
 }
-

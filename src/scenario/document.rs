@@ -144,9 +144,8 @@ impl Scenario {
 
     /// End of the faults phase.
     pub fn faults_until(&self) -> Duration {
-        self.faults_until.unwrap_or_else(|| {
-            Duration::from_millis((self.duration.as_millis() * 2 / 3) as u64)
-        })
+        self.faults_until
+            .unwrap_or_else(|| Duration::from_millis((self.duration.as_millis() * 2 / 3) as u64))
     }
 
     /// The time by which everything must have settled (liveness is judged here).

@@ -17,10 +17,14 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub enum DurationError {
     #[error("empty duration: write a number and a unit, like \"5s\"")]
     Empty,
-    #[error("invalid duration {0:?}: expected a number followed by a unit (ms, s, m, h), like \"250ms\" or \"1m30s\"")]
+    #[error(
+        "invalid duration {0:?}: expected a number followed by a unit (ms, s, m, h), like \"250ms\" or \"1m30s\""
+    )]
     Syntax(String),
     #[error("invalid duration {text:?}: unknown unit {unit:?} (use us, ms, s, m or h)")]
     Unit { text: String, unit: String },
+    #[error("invalid duration {0:?}: finer than one microsecond")]
+    TooPrecise(String),
     #[error("invalid duration {0:?}: more than one week")]
     TooLong(String),
 }
@@ -82,8 +86,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             let digits: u128 = frac.parse().map_err(|_| syntax())?;
             let scale = 10u128.pow(frac.len() as u32);
             let frac_us = digits * unit_us;
-            if frac_us % scale != 0 {
-                return Err(DurationError::Syntax(text.to_string()));
+            if !frac_us.is_multiple_of(scale) {
+                return Err(DurationError::TooPrecise(text.to_string()));
             }
             value += frac_us / scale;
         }
@@ -113,13 +117,13 @@ pub fn format_duration(d: Duration) -> String {
         out.push_str(&format!("{minutes}m"));
     }
     if sub_minute_us > 0 {
-        if sub_minute_us % 1_000_000 == 0 {
+        if sub_minute_us.is_multiple_of(1_000_000) {
             out.push_str(&format!("{}s", sub_minute_us / 1_000_000));
-        } else if sub_minute_us >= 1_000_000 && sub_minute_us % 1_000 == 0 {
+        } else if sub_minute_us >= 1_000_000 && sub_minute_us.is_multiple_of(1_000) {
             out.push_str(&trim_decimal(sub_minute_us / 1_000, 3, "s"));
         } else if sub_minute_us >= 1_000_000 {
             out.push_str(&trim_decimal(sub_minute_us, 6, "s"));
-        } else if sub_minute_us % 1_000 == 0 {
+        } else if sub_minute_us.is_multiple_of(1_000) {
             out.push_str(&format!("{}ms", sub_minute_us / 1_000));
         } else {
             out.push_str(&trim_decimal(sub_minute_us, 3, "ms"));
@@ -236,7 +240,10 @@ mod tests {
     #[test]
     fn refuses_missing_or_unknown_units_and_junk() {
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
-        assert_eq!(parse_duration("10"), Err(DurationError::Syntax("10".into())));
+        assert_eq!(
+            parse_duration("10"),
+            Err(DurationError::Syntax("10".into()))
+        );
         assert_eq!(
             parse_duration("5x"),
             Err(DurationError::Unit {
@@ -244,13 +251,34 @@ mod tests {
                 unit: "x".into()
             })
         );
-        assert_eq!(parse_duration("-5s"), Err(DurationError::Syntax("-5s".into())));
+        assert_eq!(
+            parse_duration("-5s"),
+            Err(DurationError::Syntax("-5s".into()))
+        );
         assert_eq!(parse_duration("s"), Err(DurationError::Syntax("s".into())));
-        assert_eq!(parse_duration("1..5s"), Err(DurationError::Syntax("1..5s".into())));
-        assert_eq!(parse_duration("1.s"), Err(DurationError::Syntax("1.s".into())));
-        assert_eq!(parse_duration("0.0001ms"), Err(DurationError::Syntax("0.0001ms".into())));
-        assert_eq!(parse_duration("8d"), Err(DurationError::Unit { text: "8d".into(), unit: "d".into() }));
-        assert_eq!(parse_duration("169h"), Err(DurationError::TooLong("169h".into())));
+        assert_eq!(
+            parse_duration("1..5s"),
+            Err(DurationError::Syntax("1..5s".into()))
+        );
+        assert_eq!(
+            parse_duration("1.s"),
+            Err(DurationError::Syntax("1.s".into()))
+        );
+        assert_eq!(
+            parse_duration("0.0001ms"),
+            Err(DurationError::TooPrecise("0.0001ms".into()))
+        );
+        assert_eq!(
+            parse_duration("8d"),
+            Err(DurationError::Unit {
+                text: "8d".into(),
+                unit: "d".into()
+            })
+        );
+        assert_eq!(
+            parse_duration("169h"),
+            Err(DurationError::TooLong("169h".into()))
+        );
     }
 
     #[test]
@@ -263,7 +291,9 @@ mod tests {
 
     #[test]
     fn format_round_trips() {
-        for text in ["0s", "1ms", "250ms", "5s", "1.5s", "1m30s", "2h5m", "1.5ms", "59.999s", "1h0.001s"] {
+        for text in [
+            "0s", "1ms", "250ms", "5s", "1.5s", "1m30s", "2h5m", "1.5ms", "59.999s", "1h0.001s",
+        ] {
             let d = parse_duration(text).unwrap();
             assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{text}");
         }

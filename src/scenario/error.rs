@@ -72,7 +72,11 @@ fn render(origin: &str, problems: &[Problem]) -> String {
 /// 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// The field path of the deepest key or value whose span contains `span.start`. (A table's
@@ -102,12 +106,15 @@ fn find_in_table(table: &DeTable<'_>, at: usize) -> Option<String> {
 fn find_in_value(value: &DeValue<'_>, at: usize) -> Option<String> {
     match value {
         DeValue::Table(table) => find_in_table(table, at).map(|p| format!(".{p}")),
-        DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            match find_in_value(item.get_ref(), at) {
-                Some(inner) => Some(format!("[{i}]{inner}")),
-                None => contains(&item.span(), at).then(|| format!("[{i}]")),
-            }
-        }),
+        DeValue::Array(items) => {
+            items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| match find_in_value(item.get_ref(), at) {
+                    Some(inner) => Some(format!("[{i}]{inner}")),
+                    None => contains(&item.span(), at).then(|| format!("[{i}]")),
+                })
+        }
         _ => None,
     }
 }

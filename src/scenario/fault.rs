@@ -103,10 +103,7 @@ pub struct PartitionSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrashBrokerSpec {
-    #[serde(
-        default = "default_broker_restart",
-        deserialize_with = "de_duration"
-    )]
+    #[serde(default = "default_broker_restart", deserialize_with = "de_duration")]
     pub restart_after: Duration,
 }
 
@@ -306,6 +303,11 @@ impl std::fmt::Display for PlannedFault {
             FaultSource::Script(i) => format!("fault[{i}]"),
             FaultSource::Random => "random".to_string(),
         };
-        write!(f, "{:>10}  {}  ({source})", format_instant(self.at), self.kind)
+        write!(
+            f,
+            "{:>10}  {}  ({source})",
+            format_instant(self.at),
+            self.kind
+        )
     }
 }

@@ -129,11 +129,17 @@ impl Scenario {
 }
 
 /// Per node, the windows `[start, end)` during which it is down or paused.
-fn down_windows(faults: &[PlannedFault], end_of_run: Duration) -> BTreeMap<Node, Vec<(Duration, Duration)>> {
+fn down_windows(
+    faults: &[PlannedFault],
+    end_of_run: Duration,
+) -> BTreeMap<Node, Vec<(Duration, Duration)>> {
     let mut windows: BTreeMap<Node, Vec<(Duration, Duration)>> = BTreeMap::new();
     for f in faults {
         if let Some(node) = f.kind.downs_node() {
-            let end = f.heals_at().unwrap_or(end_of_run).max(f.at + Duration::from_millis(1));
+            let end = f
+                .heals_at()
+                .unwrap_or(end_of_run)
+                .max(f.at + Duration::from_millis(1));
             windows.entry(node).or_default().push((f.at, end));
         }
     }
@@ -180,7 +186,11 @@ impl Drawer {
 
     fn loss(&mut self, range: [f64; 2]) -> f64 {
         let (mut rng, enabled) = self.toggle("loss", range[1]);
-        let rate = if enabled { draw_f64(&mut rng, range) } else { 0.0 };
+        let rate = if enabled {
+            draw_f64(&mut rng, range)
+        } else {
+            0.0
+        };
         self.draws.push(SwarmDraw {
             field: "loss",
             enabled,
@@ -195,7 +205,12 @@ impl Drawer {
         let or = |x: Option<[Duration; 2]>, default| x.unwrap_or(default);
         if let Some(range) = r.cuts_per_minute {
             self.kind("cuts_per_minute", range, |_, rng, targets| {
-                (FaultKind::Cut { client: pick(rng, targets) }, Duration::ZERO)
+                (
+                    FaultKind::Cut {
+                        client: pick(rng, targets),
+                    },
+                    Duration::ZERO,
+                )
             });
         }
         if let Some(range) = r.blackholes_per_minute {
@@ -213,7 +228,14 @@ impl Drawer {
                 let client = pick(rng, targets);
                 let extra = draw_duration(rng, extra_range);
                 let duration = draw_duration(rng, span);
-                (FaultKind::Delay { client, extra, duration }, duration)
+                (
+                    FaultKind::Delay {
+                        client,
+                        extra,
+                        duration,
+                    },
+                    duration,
+                )
             });
         }
         if let Some(range) = r.partitions_per_minute {
@@ -228,7 +250,15 @@ impl Drawer {
                 } else {
                     (client, Node::Broker)
                 };
-                (FaultKind::Partition { from, to, oneway, duration }, duration)
+                (
+                    FaultKind::Partition {
+                        from,
+                        to,
+                        oneway,
+                        duration,
+                    },
+                    duration,
+                )
             });
         }
         let restart = or(r.client_restart_after, DEFAULT_CLIENT_RESTART_AFTER);
@@ -236,21 +266,38 @@ impl Drawer {
             self.kind("crashes_per_minute", range, |_, rng, targets| {
                 let client = pick(rng, targets);
                 let after = draw_duration(rng, restart);
-                (FaultKind::Crash { client, restart_after: Some(after) }, after)
+                (
+                    FaultKind::Crash {
+                        client,
+                        restart_after: Some(after),
+                    },
+                    after,
+                )
             });
         }
         if let Some(range) = r.power_offs_per_minute {
             self.kind("power_offs_per_minute", range, |_, rng, targets| {
                 let client = pick(rng, targets);
                 let after = draw_duration(rng, restart);
-                (FaultKind::PowerOff { client, restart_after: Some(after) }, after)
+                (
+                    FaultKind::PowerOff {
+                        client,
+                        restart_after: Some(after),
+                    },
+                    after,
+                )
             });
         }
         if let Some(range) = r.broker_crashes_per_minute {
             let span = or(r.broker_restart_after, DEFAULT_BROKER_RESTART_AFTER);
             self.kind("broker_crashes_per_minute", range, |_, rng, _| {
                 let after = draw_duration(rng, span);
-                (FaultKind::CrashBroker { restart_after: after }, after)
+                (
+                    FaultKind::CrashBroker {
+                        restart_after: after,
+                    },
+                    after,
+                )
             });
         }
         if let Some(range) = r.pauses_per_minute {

@@ -45,7 +45,10 @@ fn common_checks(text: &str, what: &str) -> Result<(), String> {
         return Err(format!("{what} {text:?} contains a NUL character"));
     }
     if text.len() > 65_535 {
-        return Err(format!("{what} is {} bytes long, more than 65535", text.len()));
+        return Err(format!(
+            "{what} is {} bytes long, more than 65535",
+            text.len()
+        ));
     }
     Ok(())
 }

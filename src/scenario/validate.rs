@@ -56,14 +56,19 @@ impl Checks<'_> {
         if name == BROKER {
             return Some(Node::Broker);
         }
-        self.client_ref(field, name).then(|| Node::Client(name.to_string()))
+        self.client_ref(field, name)
+            .then(|| Node::Client(name.to_string()))
     }
 
     fn within_run(&mut self, field: &str, at: Duration) {
         if at >= self.s.duration {
             self.fail(
                 field,
-                format!("{} is not before the end of the run (duration {})", d(at), d(self.s.duration)),
+                format!(
+                    "{} is not before the end of the run (duration {})",
+                    d(at),
+                    d(self.s.duration)
+                ),
             );
         }
     }
@@ -78,15 +83,27 @@ impl Checks<'_> {
 
     fn whole_seconds(&mut self, field: &str, x: Duration, max_secs: u64) {
         if x.subsec_nanos() != 0 {
-            self.fail(field, format!("{} is not a whole number of seconds (MQTT counts this in seconds)", d(x)));
+            self.fail(
+                field,
+                format!(
+                    "{} is not a whole number of seconds (MQTT counts this in seconds)",
+                    d(x)
+                ),
+            );
         } else if x.as_secs() > max_secs {
-            self.fail(field, format!("{} is more than the MQTT maximum of {max_secs}s", d(x)));
+            self.fail(
+                field,
+                format!("{} is more than the MQTT maximum of {max_secs}s", d(x)),
+            );
         }
     }
 
     fn range<T: PartialOrd + std::fmt::Debug>(&mut self, field: &str, r: &[T; 2], min: T, max: T) {
         if r[0] > r[1] {
-            self.fail(field, format!("range is reversed: {:?} is above {:?}", r[0], r[1]));
+            self.fail(
+                field,
+                format!("range is reversed: {:?} is above {:?}", r[0], r[1]),
+            );
         } else if r[0] < min || r[1] > max {
             self.fail(field, format!("range {r:?} is outside {min:?} to {max:?}"));
         }
@@ -94,7 +111,10 @@ impl Checks<'_> {
 
     fn duration_range(&mut self, field: &str, r: &[Duration; 2]) {
         if r[0] > r[1] {
-            self.fail(field, format!("range is reversed: {} is above {}", d(r[0]), d(r[1])));
+            self.fail(
+                field,
+                format!("range is reversed: {} is above {}", d(r[0]), d(r[1])),
+            );
         } else if r[0].is_zero() {
             self.fail(field, "the low end must be longer than 0s");
         }
@@ -102,7 +122,10 @@ impl Checks<'_> {
 
     fn probability(&mut self, field: &str, p: f64, max: f64) {
         if !(0.0..=max).contains(&p) {
-            self.fail(field, format!("{p} is not a probability between 0 and {max}"));
+            self.fail(
+                field,
+                format!("{p} is not a probability between 0 and {max}"),
+            );
         }
     }
 }
@@ -144,7 +167,11 @@ fn top_level(c: &mut Checks<'_>) {
     {
         c.fail(
             "faults_until",
-            format!("{} is after the end of the run (duration {})", d(until), d(s.duration)),
+            format!(
+                "{} is after the end of the run (duration {})",
+                d(until),
+                d(s.duration)
+            ),
         );
     }
     if let Some(settle) = s.settle {
@@ -164,7 +191,10 @@ fn top_level(c: &mut Checks<'_>) {
     }
     let lat = s.network.latency;
     if lat[0] > lat[1] {
-        c.fail("network.latency", format!("range is reversed: {} is above {}", d(lat[0]), d(lat[1])));
+        c.fail(
+            "network.latency",
+            format!("range is reversed: {} is above {}", d(lat[0]), d(lat[1])),
+        );
     } else if lat[0] < Duration::from_millis(1) {
         c.fail("network.latency", "the simulator's latency is at least 1ms");
     }
@@ -172,7 +202,10 @@ fn top_level(c: &mut Checks<'_>) {
         c.fail("client", "a scenario needs at least one [[client]]");
     }
     if s.clients.len() > MAX_CLIENTS {
-        c.fail("client", format!("{} clients, more than {MAX_CLIENTS}", s.clients.len()));
+        c.fail(
+            "client",
+            format!("{} clients, more than {MAX_CLIENTS}", s.clients.len()),
+        );
     }
 }
 
@@ -184,13 +217,20 @@ fn broker(c: &mut Checks<'_>) {
     if !(64..=MQTT_MAX_PACKET).contains(&b.max_packet_size) {
         c.fail(
             "broker.max_packet_size",
-            format!("{} is outside 64 to {MQTT_MAX_PACKET} bytes", b.max_packet_size),
+            format!(
+                "{} is outside 64 to {MQTT_MAX_PACKET} bytes",
+                b.max_packet_size
+            ),
         );
     }
     if b.max_sessions < c.s.clients.len() {
         c.fail(
             "broker.max_sessions",
-            format!("{} is fewer than the {} clients of the scenario", b.max_sessions, c.s.clients.len()),
+            format!(
+                "{} is fewer than the {} clients of the scenario",
+                b.max_sessions,
+                c.s.clients.len()
+            ),
         );
     }
     if let Some(max) = b.max_session_expiry {
@@ -212,23 +252,38 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
     if !valid_id(&client.id) {
         c.fail(
             at("id"),
-            format!("{:?} is not a client id: use 1 to {MAX_ID_LEN} letters, digits, '-', '_' or '.'", client.id),
+            format!(
+                "{:?} is not a client id: use 1 to {MAX_ID_LEN} letters, digits, '-', '_' or '.'",
+                client.id
+            ),
         );
     } else if client.id == BROKER {
-        c.fail(at("id"), "\"broker\" names the broker node; pick another client id");
+        c.fail(
+            at("id"),
+            "\"broker\" names the broker node; pick another client id",
+        );
     } else if s.clients[..i].iter().any(|o| o.id == client.id) {
         c.fail(at("id"), format!("client id {:?} is used twice", client.id));
     }
     let v5 = s.client_protocol(client).is_v5();
     if v5 && client.clean_session.is_some() {
-        c.fail(at("clean_session"), "clean_session is MQTT 3.1.1; a 5.0 client uses clean_start");
+        c.fail(
+            at("clean_session"),
+            "clean_session is MQTT 3.1.1; a 5.0 client uses clean_start",
+        );
     }
     if !v5 && client.clean_start.is_some() {
-        c.fail(at("clean_start"), "clean_start is MQTT 5.0; a 3.1.1 client uses clean_session");
+        c.fail(
+            at("clean_start"),
+            "clean_start is MQTT 5.0; a 3.1.1 client uses clean_session",
+        );
     }
     if let Some(expiry) = client.session_expiry {
         if !v5 {
-            c.fail(at("session_expiry"), "session_expiry is MQTT 5.0; a 3.1.1 session is kept by clean_session = false");
+            c.fail(
+                at("session_expiry"),
+                "session_expiry is MQTT 5.0; a 3.1.1 session is kept by clean_session = false",
+            );
         } else if expiry != NEVER_EXPIRES {
             c.whole_seconds(&at("session_expiry"), expiry, u32::MAX as u64 - 1);
         }
@@ -251,7 +306,10 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
         if let Err(reason) = check_topic_filter(&sub.filter) {
             c.fail(f("filter"), reason);
         } else if client.subscribe[..j].iter().any(|o| o.filter == sub.filter) {
-            c.fail(f("filter"), format!("filter {:?} is subscribed twice", sub.filter));
+            c.fail(
+                f("filter"),
+                format!("filter {:?} is subscribed twice", sub.filter),
+            );
         }
         if !v5 && (sub.no_local || sub.retain_as_published || sub.retain_handling != 0) {
             c.fail(
@@ -260,7 +318,10 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
             );
         }
         if sub.retain_handling > 2 {
-            c.fail(f("retain_handling"), format!("must be 0, 1 or 2, got {}", sub.retain_handling));
+            c.fail(
+                f("retain_handling"),
+                format!("must be 0, 1 or 2, got {}", sub.retain_handling),
+            );
         }
     }
     let r = &client.reconnect;
@@ -269,7 +330,11 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
     } else if r.min_backoff > r.max_backoff {
         c.fail(
             at("reconnect.max_backoff"),
-            format!("{} is below min_backoff {}", d(r.max_backoff), d(r.min_backoff)),
+            format!(
+                "{} is below min_backoff {}",
+                d(r.max_backoff),
+                d(r.min_backoff)
+            ),
         );
     }
     c.within_run(&at("connect_at"), client.connect_at);
@@ -278,16 +343,26 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
         if off <= client.connect_at {
             c.fail(
                 at("disconnect_at"),
-                format!("{} is not after connect_at {}", d(off), d(client.connect_at)),
+                format!(
+                    "{} is not after connect_at {}",
+                    d(off),
+                    d(client.connect_at)
+                ),
             );
         }
     }
     match (client.disconnect_at, client.reconnect_at) {
-        (None, Some(_)) => c.fail(at("reconnect_at"), "reconnect_at needs a disconnect_at before it"),
+        (None, Some(_)) => c.fail(
+            at("reconnect_at"),
+            "reconnect_at needs a disconnect_at before it",
+        ),
         (Some(off), Some(on)) => {
             c.within_run(&at("reconnect_at"), on);
             if on <= off {
-                c.fail(at("reconnect_at"), format!("{} is not after disconnect_at {}", d(on), d(off)));
+                c.fail(
+                    at("reconnect_at"),
+                    format!("{} is not after disconnect_at {}", d(on), d(off)),
+                );
             }
         }
         _ => {}
@@ -303,7 +378,10 @@ fn workloads(c: &mut Checks<'_>) {
             c.fail(at("topic"), reason);
         }
         if w.count > MAX_COUNT {
-            c.fail(at("count"), format!("{} messages, more than {MAX_COUNT}", w.count));
+            c.fail(
+                at("count"),
+                format!("{} messages, more than {MAX_COUNT}", w.count),
+            );
         }
         match (w.every, w.rate) {
             (Some(_), Some(_)) => c.fail(at("rate"), "give either every or rate, not both"),
@@ -314,7 +392,10 @@ fn workloads(c: &mut Checks<'_>) {
             }
             (None, Some(rate)) => {
                 if !(rate > 0.0 && rate <= 1000.0) {
-                    c.fail(at("rate"), format!("{rate} is not a rate above 0 and at most 1000 per second"));
+                    c.fail(
+                        at("rate"),
+                        format!("{rate} is not a rate above 0 and at most 1000 per second"),
+                    );
                 }
             }
             (None, None) => {}
@@ -323,10 +404,17 @@ fn workloads(c: &mut Checks<'_>) {
             c.fail(at("payload"), "give either payload or size, not both");
         }
         let payload_len = w.payload.as_ref().map_or(w.size(), |p| p.len() as u32);
-        let room = s.broker.max_packet_size.saturating_sub(w.topic.len() as u32 + 16);
+        let room = s
+            .broker
+            .max_packet_size
+            .saturating_sub(w.topic.len() as u32 + 16);
         if payload_len > room {
             c.fail(
-                if w.payload.is_some() { at("payload") } else { at("size") },
+                if w.payload.is_some() {
+                    at("payload")
+                } else {
+                    at("size")
+                },
                 format!(
                     "{payload_len}-byte payloads do not fit in broker.max_packet_size {}",
                     s.broker.max_packet_size
@@ -354,7 +442,10 @@ fn workloads(c: &mut Checks<'_>) {
 fn faults(c: &mut Checks<'_>) -> Vec<PlannedFault> {
     let s = c.s;
     if s.faults.len() > MAX_FAULTS {
-        c.fail("fault", format!("{} faults, more than {MAX_FAULTS}", s.faults.len()));
+        c.fail(
+            "fault",
+            format!("{} faults, more than {MAX_FAULTS}", s.faults.len()),
+        );
     }
     let until = s.faults_until();
     let mut planned = Vec::new();
@@ -363,7 +454,11 @@ fn faults(c: &mut Checks<'_>) -> Vec<PlannedFault> {
         if spec.at >= until {
             c.fail(
                 format!("{base}.at"),
-                format!("{} is not before faults_until {}: faults stop there", d(spec.at), d(until)),
+                format!(
+                    "{} is not before faults_until {}: faults stop there",
+                    d(spec.at),
+                    d(until)
+                ),
             );
         }
         let Some((name, kind)) = fault_kind(c, &base, spec) else {
@@ -420,7 +515,10 @@ fn fault_kind(c: &mut Checks<'_>, base: &str, f: &FaultSpec) -> Option<(&'static
             return None;
         }
         many => {
-            c.fail(base, format!("one fault per [[fault]] entry, found {}", many.join(", ")));
+            c.fail(
+                base,
+                format!("one fault per [[fault]] entry, found {}", many.join(", ")),
+            );
             return None;
         }
     };
@@ -476,7 +574,13 @@ fn fault_kind(c: &mut Checks<'_>, base: &str, f: &FaultSpec) -> Option<(&'static
             c.positive(&format!("{field}.for"), p.duration);
             let between = format!("{field}.between");
             if p.between.len() != 2 {
-                c.fail(&between, format!("names two nodes, like [\"sensor-1\", \"broker\"]; got {}", p.between.len()));
+                c.fail(
+                    &between,
+                    format!(
+                        "names two nodes, like [\"sensor-1\", \"broker\"]; got {}",
+                        p.between.len()
+                    ),
+                );
                 return None;
             }
             let a = c.node_ref(&between, &p.between[0]);
@@ -487,7 +591,10 @@ fn fault_kind(c: &mut Checks<'_>, base: &str, f: &FaultSpec) -> Option<(&'static
             if from == to {
                 c.fail(&between, "names the same node twice");
             } else if from != Node::Broker && to != Node::Broker {
-                c.fail(&between, "clients only talk to the broker: one side must be \"broker\"");
+                c.fail(
+                    &between,
+                    "clients only talk to the broker: one side must be \"broker\"",
+                );
             }
             FaultKind::Partition {
                 from,
@@ -497,9 +604,13 @@ fn fault_kind(c: &mut Checks<'_>, base: &str, f: &FaultSpec) -> Option<(&'static
             }
         }
         "crash" | "power_off" => {
-            let client = if name == "crash" { &f.crash } else { &f.power_off }
-                .clone()
-                .expect("given");
+            let client = if name == "crash" {
+                &f.crash
+            } else {
+                &f.power_off
+            }
+            .clone()
+            .expect("given");
             c.client_ref(&field, &client);
             if let Some(r) = f.restart_after {
                 c.positive(&format!("{base}.restart_after"), r);
@@ -546,7 +657,10 @@ fn random_section(c: &mut Checks<'_>, r: &RandomFaults) {
     let until = c.s.faults_until();
     if let Some(targets) = &r.targets {
         if targets.is_empty() {
-            c.fail("random.targets", "lists no client: leave it out to target every client");
+            c.fail(
+                "random.targets",
+                "lists no client: leave it out to target every client",
+            );
         }
         for (i, t) in targets.iter().enumerate() {
             c.client_ref(&format!("random.targets[{i}]"), t);
@@ -617,7 +731,10 @@ fn expect(c: &mut Checks<'_>) {
     let mut seen = BTreeSet::new();
     for (i, checker) in e.checkers.iter().enumerate() {
         if !seen.insert(*checker) {
-            c.fail(format!("expect.checkers[{i}]"), format!("{:?} is listed twice", checker.name()));
+            c.fail(
+                format!("expect.checkers[{i}]"),
+                format!("{:?} is listed twice", checker.name()),
+            );
         }
     }
     for (i, w) in e.will_reaches.iter().enumerate() {
@@ -628,25 +745,32 @@ fn expect(c: &mut Checks<'_>) {
             continue;
         }
         let Some(will) = s.client(&w.client).and_then(|cl| cl.will.as_ref()) else {
-            c.fail(format!("{base}.client"), format!("client {:?} has no will", w.client));
+            c.fail(
+                format!("{base}.client"),
+                format!("client {:?} has no will", w.client),
+            );
             continue;
         };
         let subscriber = s.client(&w.subscriber).expect("checked above");
-        if !subscriber
-            .subscribe
-            .iter()
-            .any(|sub| check_topic_filter(&sub.filter).is_ok() && filter_matches(&sub.filter, &will.topic))
-        {
+        if !subscriber.subscribe.iter().any(|sub| {
+            check_topic_filter(&sub.filter).is_ok() && filter_matches(&sub.filter, &will.topic)
+        }) {
             c.fail(
                 format!("{base}.subscriber"),
-                format!("{:?} has no subscription matching the will topic {:?}", w.subscriber, will.topic),
+                format!(
+                    "{:?} has no subscription matching the will topic {:?}",
+                    w.subscriber, will.topic
+                ),
             );
         }
     }
     for (i, id) in e.no_will.iter().enumerate() {
         let field = format!("expect.no_will[{i}]");
         if c.client_ref(&field, id) && s.client(id).is_some_and(|cl| cl.will.is_none()) {
-            c.fail(field, format!("client {id:?} has no will, so this says nothing"));
+            c.fail(
+                field,
+                format!("client {id:?} has no will, so this says nothing"),
+            );
         }
     }
     let mut seen = BTreeSet::new();
