@@ -165,6 +165,8 @@ fn missing_required_field_is_named() {
     let e = error_after("[expect]\ncheckers = [\"delivery\"]\n", "");
     assert!(e.starts_with("bad.toml: "), "{e}");
     assert!(e.contains("missing field `expect`"), "{e}");
+    let e = error_after("name = \"good\"\n", "");
+    assert!(e.contains("missing field `name`"), "{e}");
 }
 
 #[test]
@@ -376,4 +378,55 @@ fn load_names_the_path_in_problems() {
             path.display()
         )
     );
+}
+
+#[test]
+fn a_duration_of_the_wrong_type_says_what_is_expected() {
+    let e = error_after("for = \"3s\"", "for = true");
+    assert_problem(
+        &e,
+        27,
+        "fault[1].partition.for",
+        "expected a duration string with a unit, like \"5s\"",
+    );
+}
+
+#[test]
+fn receives_more_than_is_published_is_refused() {
+    let e = error_after(
+        "checkers = [\"delivery\"]",
+        "checkers = [\"delivery\"]\nreceives = [{ client = \"monitor\", filter = \"sensors/#\", at_least = 11 }]",
+    );
+    assert_problem(
+        &e,
+        31,
+        "expect.receives[0].at_least",
+        "11 is more than the 10 messages published on topics matching \"sensors/#\"",
+    );
+    let e = error_after(
+        "checkers = [\"delivery\"]",
+        "checkers = [\"delivery\"]\nreceives = [{ client = \"monitor\", filter = \"nothing/#\", at_least = 1 }]",
+    );
+    assert_problem(
+        &e,
+        31,
+        "expect.receives[0].filter",
+        "no workload or will publishes on a topic matching \"nothing/#\"",
+    );
+}
+
+#[test]
+fn wrong_value_types_name_the_field() {
+    let e = error_after("will = { topic", "will = \"offline\"\nx = { topic");
+    assert_problem(
+        &e,
+        13,
+        "client[1].will",
+        "invalid type: string \"offline\", expected struct WillConfig",
+    );
+    let e = error_after(
+        "between = [\"sensor-1\", \"broker\"]",
+        "between = [\"sensor-1\"]",
+    );
+    assert_problem(&e, 27, "fault[1].partition.between", "names two nodes");
 }

@@ -149,13 +149,36 @@ fn invalid<E: serde::de::Error>(e: DurationError) -> E {
     E::custom(e)
 }
 
-/// A duration field as written in a file: a string, or an error that explains the syntax.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A duration field as written in a file: a string, or a number (refused with a hint).
 enum Raw {
     Text(String),
     Integer(i64),
     Float(f64),
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Raw;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration string with a unit, like \"5s\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Raw, E> {
+                Ok(Raw::Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Raw, E> {
+                Ok(Raw::Integer(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Raw, E> {
+                Ok(Raw::Integer(v.try_into().unwrap_or(i64::MAX)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Raw, E> {
+                Ok(Raw::Float(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn from_raw<E: serde::de::Error>(raw: Raw) -> Result<Duration, E> {

@@ -422,9 +422,9 @@ fn workloads(c: &mut Checks<'_>) {
             );
         }
         c.within_run(&at("start"), w.start);
-        if w.count > 0 && (w.every.is_none() || w.every.is_some_and(|e| !e.is_zero())) {
+        if w.count > 0 && w.start < s.duration {
             let last = w.last_due();
-            if last >= s.duration && w.start < s.duration {
+            if last >= s.duration {
                 c.fail(
                     at("count"),
                     format!(
@@ -789,6 +789,32 @@ fn expect(c: &mut Checks<'_>) {
         }
         if r.at_least == 0 {
             c.fail(format!("{base}.at_least"), "must be at least 1");
+        }
+        let filter = r.filter.as_deref().unwrap_or("#");
+        if check_topic_filter(filter).is_ok() {
+            let published: u64 = s
+                .workloads
+                .iter()
+                .filter(|w| filter_matches(filter, &w.topic))
+                .map(|w| u64::from(w.count))
+                .sum();
+            let wills = s
+                .clients
+                .iter()
+                .filter_map(|cl| cl.will.as_ref())
+                .filter(|w| filter_matches(filter, &w.topic))
+                .count();
+            if published == 0 && wills == 0 {
+                c.fail(
+                    format!("{base}.filter"),
+                    format!("no workload or will publishes on a topic matching {filter:?}"),
+                );
+            } else if wills == 0 && u64::from(r.at_least) > published {
+                c.fail(
+                    format!("{base}.at_least"),
+                    format!("{} is more than the {published} messages published on topics matching {filter:?}", r.at_least),
+                );
+            }
         }
     }
 }
