@@ -1,0 +1,96 @@
+//! The `[expect]` section: which checkers judge the run, and explicit expectations about named
+//! clients. Not here: the checkers themselves (`src/check/`).
+
+use serde::Deserialize;
+
+/// A checker that judges a run's trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checker {
+    /// QoS 0 never duplicated, QoS 1 at least once, QoS 2 exactly once to every entitled
+    /// subscriber.
+    Delivery,
+    /// Order per publisher and topic as the specification promises.
+    Ordering,
+    /// A new subscriber sees the latest retained value, and none after a clear.
+    Retained,
+    /// A will is published exactly once if and only if its client went away abnormally.
+    Will,
+    /// Session Present is right after every reconnect and broker restart.
+    Session,
+    /// Nothing is delivered that was never published; payloads arrive intact.
+    Integrity,
+}
+
+impl Checker {
+    /// All checkers, in a fixed order.
+    pub const ALL: [Checker; 6] = [
+        Checker::Delivery,
+        Checker::Ordering,
+        Checker::Retained,
+        Checker::Will,
+        Checker::Session,
+        Checker::Integrity,
+    ];
+
+    /// The name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checker::Delivery => "delivery",
+            Checker::Ordering => "ordering",
+            Checker::Retained => "retained",
+            Checker::Will => "will",
+            Checker::Session => "session",
+            Checker::Integrity => "integrity",
+        }
+    }
+}
+
+/// A QoS level named in `no_loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossClass {
+    Qos1,
+    Qos2,
+}
+
+/// `[expect]`: checkers and explicit expectations.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Checkers to run; at least one, no repeats. Required.
+    pub checkers: Vec<Checker>,
+    /// The will of `client` must reach `subscriber` at least once during the run.
+    #[serde(default)]
+    pub will_reaches: Vec<WillReaches>,
+    /// These clients' wills must never be published.
+    #[serde(default)]
+    pub no_will: Vec<String>,
+    /// No message of these QoS levels may be lost for any entitled subscriber, even one that
+    /// the delivery checker would excuse (queue overflow, persistence `none`): the scenario
+    /// promises its setup never drops one.
+    #[serde(default)]
+    pub no_loss: Vec<LossClass>,
+    /// `client` must receive at least `at_least` messages (matching `filter`, default all) by
+    /// the end of the run.
+    #[serde(default)]
+    pub receives: Vec<Receives>,
+}
+
+/// `{ client = "sensor-1", subscriber = "monitor" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WillReaches {
+    pub client: String,
+    pub subscriber: String,
+}
+
+/// `{ client = "monitor", filter = "sensors/#", at_least = 100 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receives {
+    pub client: String,
+    #[serde(default)]
+    pub filter: Option<String>,
+    pub at_least: u32,
+}

@@ -1,0 +1,432 @@
+//! Scenario files with mistakes get errors naming the file, the field, the line and the reason.
+
+use mqtt_lab::scenario::{Scenario, ScenarioError};
+
+const GOOD: &str = r#"
+name = "good"
+protocol = "3.1.1"
+duration = "30s"
+faults_until = "20s"
+
+[[client]]
+id = "monitor"
+subscribe = [{ filter = "sensors/#", qos = 1 }]
+
+[[client]]
+id = "sensor-1"
+will = { topic = "status/sensor-1", payload = "offline", qos = 1 }
+
+[[workload]]
+client = "sensor-1"
+topic = "sensors/1/temp"
+qos = 1
+count = 10
+
+[[fault]]
+at = "5s"
+cut = "sensor-1"
+
+[[fault]]
+at = "6s"
+partition = { between = ["sensor-1", "broker"], for = "3s" }
+
+[expect]
+checkers = ["delivery"]
+"#;
+
+/// Loads `GOOD` with `from` replaced by `to` and returns the error text.
+fn error_after(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "test edit {from:?} does not apply");
+    let text = GOOD.replacen(from, to, 1);
+    match Scenario::from_str(&text, "bad.toml") {
+        Ok(_) => panic!("accepted after replacing {from:?} by {to:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_base_file_is_valid() {
+    let s = Scenario::from_str(GOOD, "good.toml").unwrap();
+    assert_eq!(s.origin(), "good.toml");
+    assert_eq!(s.clients.len(), 2);
+    assert_eq!(s.scripted_faults().len(), 2);
+}
+
+/// Asserts one problem line mentions the file, the line, the field and the reason.
+fn assert_problem(text: &str, line: usize, field: &str, reason: &str) {
+    let expected = format!("bad.toml: line {line}: {field}: ");
+    let found = text
+        .lines()
+        .find(|l| l.starts_with(&expected))
+        .unwrap_or_else(|| panic!("no problem starting {expected:?} in:\n{text}"));
+    assert!(found.contains(reason), "{found:?} does not say {reason:?}");
+}
+
+#[test]
+fn unknown_field_names_the_field_and_lists_the_valid_ones() {
+    let e = error_after("cut = \"sensor-1\"", "cutt = \"sensor-1\"");
+    assert_problem(
+        &e,
+        23,
+        "fault[0].cutt",
+        "unknown field `cutt`, expected one of `at`, `cut`",
+    );
+}
+
+#[test]
+fn unknown_top_level_and_section_fields_are_refused() {
+    let e = error_after("duration = \"30s\"", "duration = \"30s\"\nseeds = 3");
+    assert_problem(&e, 5, "seeds", "unknown field `seeds`");
+    let e = error_after("id = \"monitor\"", "id = \"monitor\"\nkeepalive = \"5s\"");
+    assert_problem(&e, 9, "client[0].keepalive", "unknown field `keepalive`");
+    let e = error_after("qos = 1 }]", "qos = 1, nolocal = true }]");
+    assert_problem(
+        &e,
+        9,
+        "client[0].subscribe[0].nolocal",
+        "unknown field `nolocal`",
+    );
+}
+
+#[test]
+fn unknown_client_in_a_fault_lists_the_known_ones() {
+    let e = error_after("cut = \"sensor-1\"", "cut = \"sensor-2\"");
+    assert_problem(
+        &e,
+        23,
+        "fault[0].cut",
+        "unknown client \"sensor-2\" (clients: monitor, sensor-1)",
+    );
+}
+
+#[test]
+fn unknown_client_in_a_workload_and_a_partition() {
+    let e = error_after("client = \"sensor-1\"", "client = \"nobody\"");
+    assert_problem(&e, 16, "workload[0].client", "unknown client \"nobody\"");
+    let e = error_after("between = [\"sensor-1\"", "between = [\"sensor-9\"");
+    assert_problem(
+        &e,
+        27,
+        "fault[1].partition.between",
+        "unknown client \"sensor-9\"",
+    );
+}
+
+#[test]
+fn bad_duration_unit_names_the_nested_field() {
+    let e = error_after("for = \"3s\"", "for = \"3x\"");
+    assert_problem(
+        &e,
+        27,
+        "fault[1].partition.for",
+        "invalid duration \"3x\": unknown unit \"x\"",
+    );
+}
+
+#[test]
+fn duration_without_unit_suggests_one() {
+    let e = error_after("for = \"3s\"", "for = 3");
+    assert_problem(
+        &e,
+        27,
+        "fault[1].partition.for",
+        "a duration needs a unit: write \"3s\"",
+    );
+    let e = error_after("duration = \"30s\"", "duration = \"thirty\"");
+    assert_problem(&e, 4, "duration", "invalid duration \"thirty\"");
+}
+
+#[test]
+fn bad_qos_is_refused_where_it_is_written() {
+    let e = error_after("qos = 1\ncount", "qos = 3\ncount");
+    assert_problem(&e, 18, "workload[0].qos", "qos must be 0, 1 or 2, got 3");
+    let e = error_after("qos = 1 }]", "qos = -1 }]");
+    assert_problem(
+        &e,
+        9,
+        "client[0].subscribe[0].qos",
+        "qos must be 0, 1 or 2, got -1",
+    );
+}
+
+#[test]
+fn bad_protocol_lists_the_versions() {
+    let e = error_after("protocol = \"3.1.1\"", "protocol = \"4\"");
+    assert_problem(
+        &e,
+        3,
+        "protocol",
+        "unknown variant `4`, expected `3.1.1` or `5.0`",
+    );
+}
+
+#[test]
+fn missing_required_field_is_named() {
+    let e = error_after("[expect]\ncheckers = [\"delivery\"]\n", "");
+    assert!(e.starts_with("bad.toml: "), "{e}");
+    assert!(e.contains("missing field `expect`"), "{e}");
+    let e = error_after("name = \"good\"\n", "");
+    assert!(e.contains("missing field `name`"), "{e}");
+}
+
+#[test]
+fn toml_syntax_error_has_a_line() {
+    let e = error_after("count = 10", "count = = 10");
+    assert!(e.starts_with("bad.toml: line 19: "), "{e}");
+}
+
+#[test]
+fn fault_after_faults_until_is_refused() {
+    let e = error_after("at = \"5s\"", "at = \"25s\"");
+    assert_problem(&e, 22, "fault[0].at", "25s is not before faults_until 20s");
+}
+
+#[test]
+fn fault_that_heals_after_faults_until_is_refused() {
+    let e = error_after("for = \"3s\"", "for = \"15s\"");
+    assert_problem(
+        &e,
+        27,
+        "fault[1].partition",
+        "heals at 21s (6s + 15s), after faults_until 20s",
+    );
+}
+
+#[test]
+fn fault_needs_exactly_one_kind() {
+    let e = error_after("cut = \"sensor-1\"", "");
+    assert_problem(&e, 21, "fault[0]", "a fault needs one kind");
+    let e = error_after(
+        "cut = \"sensor-1\"",
+        "cut = \"sensor-1\"\ncrash = \"monitor\"",
+    );
+    assert_problem(
+        &e,
+        21,
+        "fault[0]",
+        "one fault per [[fault]] entry, found cut, crash",
+    );
+}
+
+#[test]
+fn duplicate_client_ids_are_refused() {
+    let e = error_after("id = \"sensor-1\"", "id = \"monitor\"");
+    assert_problem(
+        &e,
+        12,
+        "client[1].id",
+        "client id \"monitor\" is used twice",
+    );
+}
+
+#[test]
+fn wildcard_in_a_publish_topic_is_refused() {
+    let e = error_after("topic = \"sensors/1/temp\"", "topic = \"sensors/+/temp\"");
+    assert_problem(&e, 17, "workload[0].topic", "contains a wildcard");
+}
+
+#[test]
+fn multi_level_wildcard_must_be_last() {
+    let e = error_after("filter = \"sensors/#\"", "filter = \"sensors/#/temp\"");
+    assert_problem(
+        &e,
+        9,
+        "client[0].subscribe[0].filter",
+        "'#' must be a whole level and the last one",
+    );
+}
+
+#[test]
+fn protocol_specific_fields_need_their_protocol() {
+    let e = error_after("id = \"monitor\"", "id = \"monitor\"\nclean_start = false");
+    assert_problem(
+        &e,
+        9,
+        "client[0].clean_start",
+        "a 3.1.1 client uses clean_session",
+    );
+    let e = error_after(
+        "id = \"monitor\"",
+        "id = \"monitor\"\nsession_expiry = \"1m\"",
+    );
+    assert_problem(&e, 9, "client[0].session_expiry", "MQTT 5.0");
+}
+
+#[test]
+fn keep_alive_must_be_whole_seconds() {
+    let e = error_after(
+        "id = \"monitor\"",
+        "id = \"monitor\"\nkeep_alive = \"1.5s\"",
+    );
+    assert_problem(
+        &e,
+        9,
+        "client[0].keep_alive",
+        "1.5s is not a whole number of seconds",
+    );
+}
+
+#[test]
+fn workload_running_past_the_end_is_refused() {
+    let e = error_after("count = 10", "count = 1000");
+    assert_problem(
+        &e,
+        19,
+        "workload[0].count",
+        "the last of 1000 messages is due at 1m39.9s",
+    );
+}
+
+#[test]
+fn faults_until_after_duration_is_refused() {
+    let e = error_after("faults_until = \"20s\"", "faults_until = \"40s\"");
+    assert_problem(
+        &e,
+        5,
+        "faults_until",
+        "40s is after the end of the run (duration 30s)",
+    );
+}
+
+#[test]
+fn at_least_one_checker_is_required() {
+    let e = error_after("checkers = [\"delivery\"]", "checkers = []");
+    assert_problem(&e, 30, "expect.checkers", "name at least one checker");
+    let e = error_after(
+        "checkers = [\"delivery\"]",
+        "checkers = [\"delivery\", \"liveness\"]",
+    );
+    assert_problem(&e, 30, "expect.checkers[1]", "unknown variant `liveness`");
+}
+
+#[test]
+fn will_expectation_needs_a_matching_subscription() {
+    let e = error_after(
+        "checkers = [\"delivery\"]",
+        "checkers = [\"will\"]\nwill_reaches = [{ client = \"sensor-1\", subscriber = \"monitor\" }]",
+    );
+    assert_problem(
+        &e,
+        31,
+        "expect.will_reaches[0].subscriber",
+        "no subscription matching the will topic \"status/sensor-1\"",
+    );
+    let e = error_after(
+        "checkers = [\"delivery\"]",
+        "checkers = [\"will\"]\nwill_reaches = [{ client = \"monitor\", subscriber = \"sensor-1\" }]",
+    );
+    assert_problem(
+        &e,
+        31,
+        "expect.will_reaches[0].client",
+        "client \"monitor\" has no will",
+    );
+}
+
+#[test]
+fn reversed_random_range_is_refused() {
+    let e = error_after("[expect]", "[random]\ncuts_per_minute = [3, 1]\n\n[expect]");
+    assert_problem(
+        &e,
+        30,
+        "random.cuts_per_minute",
+        "range is reversed: 3.0 is above 1.0",
+    );
+    let e = error_after(
+        "[expect]",
+        "[random]\npartition_for = [\"30s\", \"40s\"]\n\n[expect]",
+    );
+    assert_problem(
+        &e,
+        30,
+        "random.partition_for",
+        "not shorter than the faults phase (20s)",
+    );
+}
+
+#[test]
+fn all_problems_are_reported_not_only_the_first() {
+    let text = GOOD
+        .replacen("cut = \"sensor-1\"", "cut = \"ghost\"", 1)
+        .replacen("topic = \"sensors/1/temp\"", "topic = \"a/#\"", 1);
+    let e = Scenario::from_str(&text, "bad.toml").unwrap_err();
+    let fields: Vec<&str> = e.problems().iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["workload[0].topic", "fault[0].cut"]);
+}
+
+#[test]
+fn load_names_the_path_when_the_file_is_missing() {
+    let err = Scenario::load("/nonexistent/x.toml").unwrap_err();
+    assert!(matches!(err, ScenarioError::Read { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/x.toml: cannot read the scenario"),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_names_the_path_in_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, GOOD.replacen("qos = 1\ncount", "qos = 7\ncount", 1)).unwrap();
+    let err = Scenario::load(&path).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: line 18: workload[0].qos: qos must be 0, 1 or 2, got 7",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_duration_of_the_wrong_type_says_what_is_expected() {
+    let e = error_after("for = \"3s\"", "for = true");
+    assert_problem(
+        &e,
+        27,
+        "fault[1].partition.for",
+        "expected a duration string with a unit, like \"5s\"",
+    );
+}
+
+#[test]
+fn receives_more_than_is_published_is_refused() {
+    let e = error_after(
+        "checkers = [\"delivery\"]",
+        "checkers = [\"delivery\"]\nreceives = [{ client = \"monitor\", filter = \"sensors/#\", at_least = 11 }]",
+    );
+    assert_problem(
+        &e,
+        31,
+        "expect.receives[0].at_least",
+        "11 is more than the 10 messages published on topics matching \"sensors/#\"",
+    );
+    let e = error_after(
+        "checkers = [\"delivery\"]",
+        "checkers = [\"delivery\"]\nreceives = [{ client = \"monitor\", filter = \"nothing/#\", at_least = 1 }]",
+    );
+    assert_problem(
+        &e,
+        31,
+        "expect.receives[0].filter",
+        "no workload or will publishes on a topic matching \"nothing/#\"",
+    );
+}
+
+#[test]
+fn wrong_value_types_name_the_field() {
+    let e = error_after("will = { topic", "will = \"offline\"\nx = { topic");
+    assert_problem(
+        &e,
+        13,
+        "client[1].will",
+        "invalid type: string \"offline\", expected struct WillConfig",
+    );
+    let e = error_after(
+        "between = [\"sensor-1\", \"broker\"]",
+        "between = [\"sensor-1\"]",
+    );
+    assert_problem(&e, 27, "fault[1].partition.between", "names two nodes");
+}
