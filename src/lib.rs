@@ -12,6 +12,7 @@
 
 pub mod broker;
 pub mod check;
+pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod net;

@@ -32,9 +32,13 @@ pub struct BrokerFile {
 
 impl BrokerFile {
     pub fn load(path: &Path) -> Result<BrokerFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let file: BrokerFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        file.broker.validate().map_err(|e| format!("{}: broker.{}: {}", path.display(), e.field, e.reason))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let file: BrokerFile =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.broker
+            .validate()
+            .map_err(|e| format!("{}: broker.{}: {}", path.display(), e.field, e.reason))?;
         Ok(file)
     }
 }
@@ -62,7 +66,10 @@ pub fn run(args: BrokerArgs) -> i32 {
     if listen.is_empty() {
         listen.push(SocketAddr::from(([127, 0, 0, 1], 1883)));
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -81,7 +88,9 @@ pub fn run(args: BrokerArgs) -> i32 {
 async fn serve(listen: Vec<SocketAddr>, file: BrokerFile) -> Result<(), String> {
     let mut listeners = Vec::new();
     for addr in &listen {
-        let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         tracing::info!(addr = %l.local_addr().map_err(|e| e.to_string())?, "listening");
         listeners.push(l);
     }
@@ -89,5 +98,7 @@ async fn serve(listen: Vec<SocketAddr>, file: BrokerFile) -> Result<(), String> 
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    crate::net::server::serve(core, listeners, None, shutdown).await.map_err(|e| e.to_string())
+    crate::net::server::serve(core, listeners, None, shutdown)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 pub const EXIT_USAGE: i32 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "mqtt-lab", version, about = "An MQTT 3.1.1 and 5.0 broker and client, and a deterministic simulation lab")]
+#[command(
+    name = "mqtt-lab",
+    version,
+    about = "An MQTT 3.1.1 and 5.0 broker and client, and a deterministic simulation lab"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -42,7 +46,10 @@ pub fn main() -> i32 {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Refuses commands that need real sockets in a simulation build.

@@ -16,7 +16,9 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{Client, ClientAction, ClientConfig, ClientError, ClientEvent, DownCause, LostReason, RequestId};
+use crate::client::{
+    Client, ClientAction, ClientConfig, ClientError, ClientEvent, DownCause, LostReason, RequestId,
+};
 use crate::codec::{self, Framer, Packet, Properties, QoS, ReasonCode, Subscription};
 use crate::net::clock::sleep_until_opt;
 use crate::net::seam::LinkControl;
@@ -60,7 +62,14 @@ impl std::fmt::Debug for ClientOptions {
 
 impl ClientOptions {
     pub fn new(broker: impl Into<String>, config: ClientConfig) -> ClientOptions {
-        ClientOptions { broker: broker.into(), config, seed: 0, link: LinkControl::new(), event_capacity: 4096, observer: None }
+        ClientOptions {
+            broker: broker.into(),
+            config,
+            seed: 0,
+            link: LinkControl::new(),
+            event_capacity: 4096,
+            observer: None,
+        }
     }
 }
 
@@ -86,10 +95,29 @@ impl From<ClientError> for RequestError {
 type Reply<T> = oneshot::Sender<Result<T, RequestError>>;
 
 enum Command {
-    Publish { topic: String, payload: Bytes, qos: QoS, retain: bool, properties: Properties, reply: Reply<ReasonCode>, accepted: oneshot::Sender<Result<RequestId, RequestError>> },
-    Subscribe { subs: Vec<Subscription>, properties: Properties, reply: Reply<Vec<ReasonCode>> },
-    Unsubscribe { filters: Vec<String>, properties: Properties, reply: Reply<Vec<ReasonCode>> },
-    Disconnect { reason: ReasonCode, reply: oneshot::Sender<()> },
+    Publish {
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+        reply: Reply<ReasonCode>,
+        accepted: oneshot::Sender<Result<RequestId, RequestError>>,
+    },
+    Subscribe {
+        subs: Vec<Subscription>,
+        properties: Properties,
+        reply: Reply<Vec<ReasonCode>>,
+    },
+    Unsubscribe {
+        filters: Vec<String>,
+        properties: Properties,
+        reply: Reply<Vec<ReasonCode>>,
+    },
+    Disconnect {
+        reason: ReasonCode,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// A handle to a running client. Clone it freely; the event loop stops after
@@ -140,7 +168,8 @@ impl PendingPublish {
 impl MqttClient {
     /// Starts the event loop and begins connecting; progress arrives on [`Events`].
     pub fn start(options: ClientOptions) -> Result<(MqttClient, Events), RequestError> {
-        let core = Client::try_new(options.config.clone(), options.seed).map_err(|e| RequestError::Refused(e.to_string()))?;
+        let core = Client::try_new(options.config.clone(), options.seed)
+            .map_err(|e| RequestError::Refused(e.to_string()))?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::channel(options.event_capacity.max(1));
         tokio::spawn(event_loop(core, options, cmd_rx, ev_tx));
@@ -159,7 +188,15 @@ impl MqttClient {
         let (reply, outcome) = oneshot::channel();
         let (accepted, accepted_rx) = oneshot::channel();
         self.commands
-            .send(Command::Publish { topic: topic.into(), payload: payload.into(), qos, retain, properties, reply, accepted })
+            .send(Command::Publish {
+                topic: topic.into(),
+                payload: payload.into(),
+                qos,
+                retain,
+                properties,
+                reply,
+                accepted,
+            })
             .map_err(|_| RequestError::Stopped)?;
         let id = accepted_rx.await.unwrap_or(Err(RequestError::Stopped))?;
         Ok(PendingPublish { id, outcome })
@@ -173,17 +210,33 @@ impl MqttClient {
         qos: QoS,
         retain: bool,
     ) -> Result<ReasonCode, RequestError> {
-        self.publish_start(topic, payload, qos, retain, Properties::default()).await?.outcome().await
+        self.publish_start(topic, payload, qos, retain, Properties::default())
+            .await?
+            .outcome()
+            .await
     }
 
     /// Subscribes and waits for the SUBACK; one reason code per filter.
-    pub async fn subscribe(&self, subs: Vec<Subscription>) -> Result<Vec<ReasonCode>, RequestError> {
+    pub async fn subscribe(
+        &self,
+        subs: Vec<Subscription>,
+    ) -> Result<Vec<ReasonCode>, RequestError> {
         self.subscribe_with(subs, Properties::default()).await
     }
 
-    pub async fn subscribe_with(&self, subs: Vec<Subscription>, properties: Properties) -> Result<Vec<ReasonCode>, RequestError> {
+    pub async fn subscribe_with(
+        &self,
+        subs: Vec<Subscription>,
+        properties: Properties,
+    ) -> Result<Vec<ReasonCode>, RequestError> {
         let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::Subscribe { subs, properties, reply }).map_err(|_| RequestError::Stopped)?;
+        self.commands
+            .send(Command::Subscribe {
+                subs,
+                properties,
+                reply,
+            })
+            .map_err(|_| RequestError::Stopped)?;
         rx.await.unwrap_or(Err(RequestError::Stopped))
     }
 
@@ -191,7 +244,11 @@ impl MqttClient {
     pub async fn unsubscribe(&self, filters: Vec<String>) -> Result<Vec<ReasonCode>, RequestError> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::Unsubscribe { filters, properties: Properties::default(), reply })
+            .send(Command::Unsubscribe {
+                filters,
+                properties: Properties::default(),
+                reply,
+            })
             .map_err(|_| RequestError::Stopped)?;
         rx.await.unwrap_or(Err(RequestError::Stopped))
     }
@@ -200,7 +257,11 @@ impl MqttClient {
     /// the broker publishes the will) and stops the event loop once the transport is closed.
     pub async fn disconnect(&self, reason: ReasonCode) {
         let (reply, rx) = oneshot::channel();
-        if self.commands.send(Command::Disconnect { reason, reply }).is_ok() {
+        if self
+            .commands
+            .send(Command::Disconnect { reason, reply })
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -208,13 +269,28 @@ impl MqttClient {
 
 /// A subscription with default options at `qos`.
 pub fn subscription(filter: impl Into<String>, qos: QoS) -> Subscription {
-    Subscription { filter: filter.into(), options: codec::SubscriptionOptions { qos, ..Default::default() } }
+    Subscription {
+        filter: filter.into(),
+        options: codec::SubscriptionOptions {
+            qos,
+            ..Default::default()
+        },
+    }
 }
 
 enum TransportEvent {
-    Up { generation: u64, writer: mpsc::UnboundedSender<WriterCmd> },
-    Bytes { generation: u64, data: Bytes },
-    Down { generation: u64, cause: DownCause },
+    Up {
+        generation: u64,
+        writer: mpsc::UnboundedSender<WriterCmd>,
+    },
+    Bytes {
+        generation: u64,
+        data: Bytes,
+    },
+    Down {
+        generation: u64,
+        cause: DownCause,
+    },
 }
 
 enum WriterCmd {
@@ -260,14 +336,21 @@ async fn event_loop(
                     }
                     generation += 1;
                     framer = Framer::new(Some(core.protocol()), max_packet);
-                    tokio::spawn(transport(generation, options.broker.clone(), options.link.clone(), tx.clone()));
+                    tokio::spawn(transport(
+                        generation,
+                        options.broker.clone(),
+                        options.link.clone(),
+                        tx.clone(),
+                    ));
                 }
                 ClientAction::Send(packet) => {
                     if let Some(observe) = &options.observer {
                         observe(Instant::now(), Wire::Sent(&packet));
                     }
                     if let Err(e) = codec::encode(&packet, core.protocol(), &mut out) {
-                        panic!("the client core produced a packet it cannot encode: {e}: {packet:?}");
+                        panic!(
+                            "the client core produced a packet it cannot encode: {e}: {packet:?}"
+                        );
                     }
                 }
                 ClientAction::CloseTransport => {
@@ -407,7 +490,11 @@ fn complete(pending: &mut Pending, event: &ClientEvent) {
         }
         ClientEvent::PublishAcked { id, reason } => {
             if let Some(r) = pending.publishes.remove(id) {
-                let _ = r.send(if reason.is_error() { Err(RequestError::Rejected(*reason)) } else { Ok(*reason) });
+                let _ = r.send(if reason.is_error() {
+                    Err(RequestError::Rejected(*reason))
+                } else {
+                    Ok(*reason)
+                });
             }
         }
         ClientEvent::PublishLost { id, why } => {
@@ -430,11 +517,19 @@ fn complete(pending: &mut Pending, event: &ClientEvent) {
 }
 
 /// One transport: connect, then a reader and a writer until either ends.
-async fn transport(generation: u64, broker: String, link: LinkControl, events: mpsc::UnboundedSender<TransportEvent>) {
+async fn transport(
+    generation: u64,
+    broker: String,
+    link: LinkControl,
+    events: mpsc::UnboundedSender<TransportEvent>,
+) {
     let stream = match tokio::net::TcpStream::connect(broker.as_str()).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = events.send(TransportEvent::Down { generation, cause: DownCause::Io(e.kind()) });
+            let _ = events.send(TransportEvent::Down {
+                generation,
+                cause: DownCause::Io(e.kind()),
+            });
             return;
         }
     };
@@ -442,7 +537,13 @@ async fn transport(generation: u64, broker: String, link: LinkControl, events: m
     let (r, w) = tokio::io::split(stream);
     let (mut reader, mut writer) = link.wrap(r, w);
     let (wtx, mut wrx) = mpsc::unbounded_channel();
-    if events.send(TransportEvent::Up { generation, writer: wtx }).is_err() {
+    if events
+        .send(TransportEvent::Up {
+            generation,
+            writer: wtx,
+        })
+        .is_err()
+    {
         return;
     }
     let write_side = async {
@@ -468,7 +569,13 @@ async fn transport(generation: u64, broker: String, link: LinkControl, events: m
             match reader.read_buf(&mut buf).await {
                 Ok(0) => return Some(DownCause::PeerClosed),
                 Ok(_) => {
-                    if events.send(TransportEvent::Bytes { generation, data: buf.split().freeze() }).is_err() {
+                    if events
+                        .send(TransportEvent::Bytes {
+                            generation,
+                            data: buf.split().freeze(),
+                        })
+                        .is_err()
+                    {
                         return None;
                     }
                 }

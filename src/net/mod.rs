@@ -1,5 +1,13 @@
 //! The one async shell: runs the sans-IO cores on `tokio` (madsim-tokio), so the same code
 //! serves real TCP and, built with `--cfg madsim`, simulated TCP. The only place that reads a
 //! clock or touches a socket.
+//!
+//! - [`server`]: the broker on a set of listeners.
+//! - [`client`]: the async client API over the client core.
+//! - [`seam`]: per-connection fault injection (cut, black hole, delay, split writes).
+//! - [`clock`]: the one timer adapter between real tokio and madsim.
 
+pub mod client;
+pub mod clock;
 pub mod seam;
+pub mod server;

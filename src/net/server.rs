@@ -61,10 +61,23 @@ const EVENT_QUEUE: usize = 1024;
 const READ_CHUNK: usize = 64 * 1024;
 
 enum ConnEvent {
-    Opened { conn: ConnId, peer: SocketAddr, writer: mpsc::UnboundedSender<WriterCmd> },
-    Bytes { conn: ConnId, data: Bytes },
-    Closed { conn: ConnId, cause: CloseCause },
-    Written { conn: ConnId, bytes: usize },
+    Opened {
+        conn: ConnId,
+        peer: SocketAddr,
+        writer: mpsc::UnboundedSender<WriterCmd>,
+    },
+    Bytes {
+        conn: ConnId,
+        data: Bytes,
+    },
+    Closed {
+        conn: ConnId,
+        cause: CloseCause,
+    },
+    Written {
+        conn: ConnId,
+        bytes: usize,
+    },
 }
 
 enum WriterCmd {
@@ -163,7 +176,11 @@ fn drain_actions<B: BrokerCore>(
     let mut closes: Vec<ConnId> = Vec::new();
     while let Some(action) = core.poll_action() {
         match action {
-            Action::Send { conn, protocol, packet } => {
+            Action::Send {
+                conn,
+                protocol,
+                packet,
+            } => {
                 if closes.contains(&conn) {
                     continue;
                 }
@@ -185,13 +202,19 @@ fn drain_actions<B: BrokerCore>(
     }
     let mut slow: Vec<ConnId> = Vec::new();
     for (conn, buf) in std::mem::take(out) {
-        let Some(h) = conns.get_mut(&conn) else { continue };
+        let Some(h) = conns.get_mut(&conn) else {
+            continue;
+        };
         if buf.is_empty() {
             continue;
         }
         h.pending_bytes += buf.len();
         if h.pending_bytes > MAX_PENDING_WRITE_BYTES {
-            tracing::warn!(conn, pending = h.pending_bytes, "closing a connection that does not read");
+            tracing::warn!(
+                conn,
+                pending = h.pending_bytes,
+                "closing a connection that does not read"
+            );
             slow.push(conn);
             continue;
         }
@@ -227,7 +250,15 @@ async fn accept_loop(
         let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let (wtx, wrx) = mpsc::unbounded_channel();
-        if events.send(ConnEvent::Opened { conn, peer, writer: wtx }).await.is_err() {
+        if events
+            .send(ConnEvent::Opened {
+                conn,
+                peer,
+                writer: wtx,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         tokio::spawn(connection(conn, stream, events.clone(), wrx));
@@ -254,7 +285,9 @@ async fn connection(
                     if r.is_err() {
                         return CloseCause::Io;
                     }
-                    let _ = write_events.send(ConnEvent::Written { conn, bytes: n }).await;
+                    let _ = write_events
+                        .send(ConnEvent::Written { conn, bytes: n })
+                        .await;
                 }
                 WriterCmd::Close => {
                     let _ = writer.shutdown().await;
@@ -273,7 +306,11 @@ async fn connection(
                 Ok(0) => return CloseCause::PeerClosed,
                 Ok(_) => {
                     let data = buf.split().freeze();
-                    if read_events.send(ConnEvent::Bytes { conn, data }).await.is_err() {
+                    if read_events
+                        .send(ConnEvent::Bytes { conn, data })
+                        .await
+                        .is_err()
+                    {
                         return CloseCause::Local;
                     }
                 }
