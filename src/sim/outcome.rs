@@ -1,0 +1,47 @@
+//! What one seed of one scenario produced: the plan it derived, the trace, the verdict.
+
+use std::time::Duration;
+
+use crate::check::Violation;
+use crate::scenario::Plan;
+use crate::trace::Trace;
+
+/// How a run ended, apart from what the checkers say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    /// The run reached its duration and the checkers judged the trace.
+    Completed,
+    /// The simulation hit its time limit (virtual time) before finishing.
+    TimeLimit,
+    /// Our own code panicked inside the simulation: a bug, with its message.
+    Crashed(String),
+}
+
+/// Everything one seed of one scenario produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub seed: u64,
+    /// What the seed derived (fault mix, timings); `plan.describe()` prints it.
+    pub plan: Plan,
+    pub status: RunStatus,
+    /// The observed events; complete when `status` is `Completed`.
+    pub trace: Trace,
+    /// Broken guarantees, ordered by time. Empty when the run passed.
+    pub violations: Vec<Violation>,
+    /// Virtual time the run covered.
+    pub sim_time: Duration,
+    /// Wall-clock time the run took.
+    pub wall_time: Duration,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.status == RunStatus::Completed && self.violations.is_empty()
+    }
+
+    /// The run's fingerprint: the hash of its trace.
+    pub fn fingerprint(&self) -> String {
+        self.trace.fingerprint()
+    }
+}

@@ -1,0 +1,136 @@
+//! The shell end to end on real loopback TCP: our broker server and our async client.
+#![cfg(not(madsim))]
+
+use std::time::Duration;
+
+use mqtt_lab::broker::{Broker, BrokerConfig};
+use mqtt_lab::client::{ClientConfig, ClientEvent};
+use mqtt_lab::codec::{Protocol, QoS, ReasonCode};
+use mqtt_lab::net::client::{ClientOptions, Events, MqttClient, subscription};
+
+async fn start_broker() -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let core = Broker::new(BrokerConfig::default());
+        mqtt_lab::net::server::serve(core, vec![listener], None, async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, stop_tx)
+}
+
+fn config(id: &str, protocol: Protocol) -> ClientConfig {
+    ClientConfig { protocol, client_id: id.into(), ..ClientConfig::default() }
+}
+
+async fn connected(events: &mut Events) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(ClientEvent::Connected { session_present, .. })) => return session_present,
+            Ok(Some(_)) => continue,
+            other => panic!("no CONNACK: {other:?}"),
+        }
+    }
+}
+
+async fn next_message(events: &mut Events) -> mqtt_lab::codec::Publish {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(ClientEvent::Message(p))) => return p,
+            Ok(Some(_)) => continue,
+            other => panic!("no message: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn publish_and_receive_at_each_qos_in_both_versions() {
+    let (addr, _stop) = start_broker().await;
+    for protocol in [Protocol::V3_1_1, Protocol::V5] {
+        let (sub, mut sub_events) = MqttClient::start(ClientOptions::new(&addr, config(&format!("sub-{protocol}"), protocol))).unwrap();
+        connected(&mut sub_events).await;
+        let granted = sub.subscribe(vec![subscription("lab/+/x", QoS::ExactlyOnce)]).await.unwrap();
+        assert_eq!(granted, vec![ReasonCode::GrantedQoS2]);
+
+        let (publ, mut pub_events) = MqttClient::start(ClientOptions::new(&addr, config(&format!("pub-{protocol}"), protocol))).unwrap();
+        connected(&mut pub_events).await;
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let payload = format!("{protocol}-{qos:?}");
+            publ.publish("lab/a/x", payload.clone(), qos, false).await.unwrap();
+            let got = next_message(&mut sub_events).await;
+            assert_eq!(got.topic, "lab/a/x");
+            assert_eq!(got.qos, qos);
+            assert_eq!(&got.payload[..], payload.as_bytes());
+        }
+        publ.disconnect(ReasonCode::Success).await;
+        sub.disconnect(ReasonCode::Success).await;
+    }
+}
+
+#[tokio::test]
+async fn retained_message_reaches_a_later_subscriber_with_retain_set() {
+    let (addr, _stop) = start_broker().await;
+    let (publ, mut ev) = MqttClient::start(ClientOptions::new(&addr, config("ret-pub", Protocol::V3_1_1))).unwrap();
+    connected(&mut ev).await;
+    publ.publish("status/door", "open", QoS::AtLeastOnce, true).await.unwrap();
+    let (sub, mut sev) = MqttClient::start(ClientOptions::new(&addr, config("ret-sub", Protocol::V3_1_1))).unwrap();
+    connected(&mut sev).await;
+    sub.subscribe(vec![subscription("status/#", QoS::AtLeastOnce)]).await.unwrap();
+    let got = next_message(&mut sev).await;
+    assert!(got.retain, "[MQTT-3.3.1-8] a retained message sent on subscribe has retain set");
+    assert_eq!(&got.payload[..], b"open");
+}
+
+#[tokio::test]
+async fn will_is_published_when_a_connection_is_cut() {
+    let (addr, _stop) = start_broker().await;
+    let (watcher, mut wev) = MqttClient::start(ClientOptions::new(&addr, config("watcher", Protocol::V3_1_1))).unwrap();
+    connected(&mut wev).await;
+    watcher.subscribe(vec![subscription("wills/#", QoS::AtLeastOnce)]).await.unwrap();
+
+    let mut cfg = config("doomed", Protocol::V3_1_1);
+    cfg.will = Some(mqtt_lab::codec::LastWill {
+        topic: "wills/doomed".into(),
+        payload: "gone".into(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: Default::default(),
+    });
+    cfg.reconnect.enabled = false;
+    let mut opts = ClientOptions::new(&addr, cfg);
+    let link = opts.link.clone();
+    opts.seed = 7;
+    let (_doomed, mut dev) = MqttClient::start(opts).unwrap();
+    connected(&mut dev).await;
+    link.cut();
+    let got = next_message(&mut wev).await;
+    assert_eq!(got.topic, "wills/doomed");
+    assert_eq!(&got.payload[..], b"gone");
+}
+
+#[tokio::test]
+async fn persistent_session_gets_messages_queued_while_offline() {
+    let (addr, _stop) = start_broker().await;
+    let mut cfg = config("sleepy", Protocol::V3_1_1);
+    cfg.clean_start = false;
+    let (sub, mut sev) = MqttClient::start(ClientOptions::new(&addr, cfg.clone())).unwrap();
+    assert!(!connected(&mut sev).await);
+    sub.subscribe(vec![subscription("q/#", QoS::AtLeastOnce)]).await.unwrap();
+    sub.disconnect(ReasonCode::Success).await;
+
+    let (publ, mut pev) = MqttClient::start(ClientOptions::new(&addr, config("busy", Protocol::V3_1_1))).unwrap();
+    connected(&mut pev).await;
+    for i in 0..5 {
+        publ.publish("q/n", format!("m{i}"), QoS::AtLeastOnce, false).await.unwrap();
+    }
+    let (_sub, mut sev) = MqttClient::start(ClientOptions::new(&addr, cfg)).unwrap();
+    assert!(connected(&mut sev).await, "[MQTT-3.2.2-2] session present after resuming");
+    for i in 0..5 {
+        let got = next_message(&mut sev).await;
+        assert_eq!(got.payload, format!("m{i}").into_bytes());
+    }
+}
