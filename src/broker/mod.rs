@@ -52,7 +52,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::codec::{LastWill, Packet, Protocol, QoS, ReasonCode};
+use crate::codec::{Framer, LastWill, Packet, Protocol, QoS, ReasonCode};
 
 pub use config::{BrokerConfig, ConfigError, QueueOverflow};
 pub use session::{Delivery, Grant, Inflight, Message, Session};
@@ -193,6 +193,8 @@ struct Conn {
     will: Option<LastWill>,
     /// The client's receive maximum (5.0; 65535 otherwise).
     receive_maximum: u16,
+    /// Bytes received and not yet decoded (`handle_bytes`).
+    framer: Framer,
 }
 
 /// The MQTT broker core. See the module documentation for how to drive it.
@@ -374,6 +376,7 @@ impl BrokerCore for Broker {
                 keep_alive: 0,
                 will: None,
                 receive_maximum: u16::MAX,
+                framer: Framer::new(None, self.config.max_packet_size),
             },
         );
         self.deadlines
