@@ -21,7 +21,7 @@
 //! # Layout
 //! `mod.rs` (types, dispatcher), `connect.rs`, `publish.rs` (inbound PUBLISH and PUBREL),
 //! `acks.rs` (PUBACK, PUBREC, PUBCOMP from subscribers), `subscribe.rs` (SUBSCRIBE,
-//! UNSUBSCRIBE), `disconnect.rs`, `close.rs` (the one place deciding how a connection ends),
+//! UNSUBSCRIBE), `disconnect.rs`, `framing.rs` (bytes to packets), `close.rs` (the one place deciding how a connection ends),
 //! `delivery.rs` (routing), `session.rs`, `subtree.rs`, `retained.rs`, `keepalive.rs`,
 //! `topic.rs`, `state.rs` (durable state), `config.rs`.
 //!
