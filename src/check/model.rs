@@ -413,6 +413,11 @@ impl<'t> Model<'t> {
         matches!((self.settle, self.end), (Some(s), Some(_)) if pos < s)
     }
 
+    /// Like [`liveness_due`](Model::liveness_due), for an obligation falling due at `at_us`.
+    pub fn liveness_due_us(&self, at_us: u64) -> bool {
+        matches!((self.settle, self.end), (Some(s), Some(_)) if at_us < self.us(s))
+    }
+
     /// A broker crash at a position in `(a, b)` that lost state (persistence `none`).
     pub fn lossy_crash_between(&self, a: Pos, b: Pos) -> Option<Pos> {
         if self.persistence != Persistence::None {

@@ -154,7 +154,7 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                         format!("reached {s} twice without DUP; a will is published once"),
                     );
                 }
-                if verdict != Verdict::Required || !m.liveness_due(deadline_pos) {
+                if verdict != Verdict::Required || !m.liveness_due_us(deadline_us) {
                     continue;
                 }
                 let Some(held) = m.entitled(s, &w.topic, w.qos, death) else {
