@@ -29,7 +29,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         if m.unique_pub(p.label).is_none() {
             continue;
         }
-        for (&s, _) in &m.clients {
+        for &s in m.clients.keys() {
             let live: Vec<_> = m.dels_of(p.label, s).filter(|d| !d.retain).collect();
             if p.qos == 0 && live.len() > 1 {
                 out.push(Violation {
@@ -72,7 +72,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             .filter(|d| d.label == p.label && d.pos > p.pos)
             .map(|d| d.client)
             .collect();
-        for (&s, _) in &m.clients {
+        for &s in m.clients.keys() {
             if reached.contains(s) {
                 continue;
             }

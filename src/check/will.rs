@@ -94,13 +94,14 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 m.broker_stalled_us(m.us(death.min(m.trace.events.len())), raw_deadline),
             );
             let next = log.epochs.get(i + 1).map(|n| n.start);
-            if verdict == Verdict::Required && delay_us > 0 {
-                if let Some(r) = next {
-                    if m.us(r) < m.us(death).saturating_add(delay_us) {
-                        verdict = Verdict::Forbidden("it connected again within the will delay");
-                    } else if m.us(r) <= deadline_us {
-                        verdict = Verdict::May;
-                    }
+            if verdict == Verdict::Required
+                && delay_us > 0
+                && let Some(r) = next
+            {
+                if m.us(r) < m.us(death).saturating_add(delay_us) {
+                    verdict = Verdict::Forbidden("it connected again within the will delay");
+                } else if m.us(r) <= deadline_us {
+                    verdict = Verdict::May;
                 }
             }
             let deadline_pos = m.pos_at_us(deadline_us.saturating_add(1));
