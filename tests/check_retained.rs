@@ -155,3 +155,16 @@ fn a_dup_resend_of_the_retained_value_after_reconnect_is_fine() {
     s.deliver_as("viewer", &r2, 1, true, true);
     assert_eq!(all(&s.end()), vec![]);
 }
+
+#[test]
+fn a_subscribe_whose_suback_was_lost_may_still_bring_the_retained_value() {
+    let (mut s, _r1, r2) = world(Persistence::Durable);
+    s.disconnect("viewer")
+        .connect("viewer", false, false)
+        .subscribe_requested("viewer", "cfg/1", 1);
+    s.cut("viewer")
+        .after_ms(100)
+        .connect("viewer", false, true)
+        .deliver_as("viewer", &r2, 1, true, true);
+    assert_eq!(retained(&s.end()), vec![]);
+}

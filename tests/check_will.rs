@@ -171,3 +171,39 @@ fn v5_disconnect_with_will_demands_it() {
         .deliver_will("monitor", "sensor");
     assert_eq!(all(&s.end()), vec![]);
 }
+
+#[test]
+fn a_will_label_shared_by_connections_goes_to_the_one_that_ended() {
+    // The world reuses one will label: the old connection's will arrives after the client is
+    // back (takeover of a powered-off connection), and is not blamed on the new connection.
+    let mut t = world("3.1.1");
+    t.power_off("sensor")
+        .after_ms(500)
+        .heal(mqtt_lab::trace::Fault::ClientPowerOff {
+            client: "sensor".into(),
+        });
+    t.connect("sensor", false, true).after_ms(10);
+    let mut trace = t.end();
+    for e in &mut trace.events {
+        if let mqtt_lab::trace::Event::Connecting { will: Some(w), .. } = &mut e.event {
+            w.payload = "sensor#will".into();
+        }
+    }
+    let at = trace.events.len() - 2;
+    trace.events.insert(
+        at,
+        mqtt_lab::trace::TraceEvent {
+            at_us: trace.events[at - 1].at_us,
+            event: mqtt_lab::trace::Event::Delivered {
+                client: "monitor".into(),
+                topic: "status/sensor".into(),
+                qos: 1,
+                retain: false,
+                dup: false,
+                payload: "sensor#will".into(),
+                size: 0,
+            },
+        },
+    );
+    assert_eq!(all(&trace), vec![]);
+}

@@ -528,10 +528,12 @@ impl<'t> Model<'t> {
         Some(held)
     }
 
-    /// Whether the offline queue of `client` may have overflowed at some point from `from` to
-    /// the end: more messages outstanding for it than `max_queued_messages`, counting every
-    /// publish request on a topic matching any filter it ever asked for, from its request to
-    /// its first delivery to `client` (an over-estimate of what the broker holds).
+    /// Whether the queue of `client` may have overflowed at some point from `from` to the
+    /// end: more messages outstanding for it than `max_queued_messages`. A message counts as
+    /// outstanding for it from its request (or, if later, the client's first SUBSCRIBE of a
+    /// matching filter; a message published before that counts only if retained) until its
+    /// first delivery to the client or the start of the client's next session, whichever
+    /// comes first. This over-estimates what the broker holds, so it errs towards forgiving.
     pub fn may_overflow(&self, client: &str, from: Pos) -> bool {
         let Some(limit) = self.max_queued else {
             return false;
@@ -539,24 +541,48 @@ impl<'t> Model<'t> {
         let Some(log) = self.clients.get(client) else {
             return false;
         };
+        let new_sessions: Vec<Pos> = log
+            .epochs
+            .iter()
+            .filter(|e| !e.session_present)
+            .map(|e| e.start)
+            .collect();
         let mut steps: Vec<(Pos, i64)> = Vec::new();
         for p in &self.pubs {
-            if !log.subs.iter().any(|s| topic::matches(s.filter, p.topic)) {
+            let Some(first_sub) = log
+                .subs
+                .iter()
+                .filter(|s| {
+                    matches!(s.kind, SubKind::Requested(_)) && topic::matches(s.filter, p.topic)
+                })
+                .map(|s| s.pos)
+                .min()
+            else {
+                continue;
+            };
+            if p.pos < first_sub && !p.retain {
                 continue;
             }
-            let done = self
+            let start = p.pos.max(first_sub);
+            let delivered = self
                 .dels_of(p.label, client)
                 .find(|d| d.pos > p.pos)
                 .map_or(usize::MAX, |d| d.pos);
+            let reset = new_sessions
+                .iter()
+                .copied()
+                .find(|&n| n > start)
+                .unwrap_or(usize::MAX);
+            let done = delivered.min(reset);
             if done <= from {
                 continue;
             }
-            steps.push((p.pos.max(from), 1));
+            steps.push((start.max(from), 1));
             if done != usize::MAX {
                 steps.push((done, -1));
             }
         }
-        steps.sort_unstable_by_key(|&(pos, d)| (pos, d));
+        steps.sort_unstable();
         let mut count: i64 = 0;
         for (_, d) in steps {
             count += d;

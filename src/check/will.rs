@@ -27,7 +27,7 @@
 //! Retained copies of a retained will are the "retained" checker's concern (which skips such
 //! topics).
 
-use super::model::{End, Model, Pos};
+use super::model::{End, Epoch, Model, Pos};
 use super::{CheckConfig, Violation};
 use crate::trace::Trace;
 
@@ -112,15 +112,20 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             {
                 verdict = Verdict::May;
             }
-            // Deliveries of this will: its label, on its topic, live; a label reused by several
-            // connections goes to the latest connection started before the delivery.
+            // Deliveries of this will: its label, on its topic, live. A label reused by several
+            // connections goes to the latest of them that ended before the delivery, else to
+            // the latest started before it (distinct labels make this exact).
+            let same = |x: &Epoch| {
+                log.attempts[x.attempt]
+                    .will
+                    .is_some_and(|v| v.payload == w.payload)
+            };
             let owner_of = |d_pos: Pos| {
-                log.epochs.iter().rposition(|x| {
-                    x.start < d_pos
-                        && log.attempts[x.attempt]
-                            .will
-                            .is_some_and(|v| v.payload == w.payload)
-                })
+                let mine = || log.epochs.iter().enumerate().rev().filter(|(_, x)| same(x));
+                mine()
+                    .find(|(_, x)| x.end.is_some_and(|(p, _)| p < d_pos))
+                    .or_else(|| mine().find(|(_, x)| x.start < d_pos))
+                    .map(|(k, _)| k)
             };
             for &s in m.clients.keys() {
                 let dels: Vec<_> = m
