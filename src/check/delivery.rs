@@ -67,9 +67,8 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             continue;
         };
         let reached: BTreeSet<&str> = m
-            .dels
-            .iter()
-            .filter(|d| d.label == p.label && d.pos > p.pos)
+            .dels_with(p.label)
+            .filter(|d| d.pos > p.pos)
             .map(|d| d.client)
             .collect();
         for &s in m.clients.keys() {
