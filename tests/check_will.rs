@@ -207,3 +207,34 @@ fn a_will_label_shared_by_connections_goes_to_the_one_that_ended() {
     );
     assert_eq!(all(&trace), vec![]);
 }
+
+#[test]
+fn v5_reconnect_with_clean_start_ends_the_session_and_may_send_the_delayed_will() {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.will_delayed("sensor", "status/sensor", 1, false, 30)
+        .connect("sensor", false, false)
+        .after_ms(1000);
+    s.cut("sensor").after_ms(5000);
+    let label = s.will_label("sensor");
+    s.connect("sensor", true, false);
+    let mut t = s.end();
+    let at = t.events.len() - 2;
+    t.events.insert(
+        at,
+        mqtt_lab::trace::TraceEvent {
+            at_us: t.events[at - 1].at_us,
+            event: mqtt_lab::trace::Event::Delivered {
+                client: "monitor".into(),
+                topic: "status/sensor".into(),
+                qos: 1,
+                retain: false,
+                dup: false,
+                payload: label,
+                size: 0,
+            },
+        },
+    );
+    assert_eq!(all(&t), vec![]);
+}

@@ -53,7 +53,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                     checker: NAME,
                     at_us: m.us(pair[1].pos),
                     message: format!(
-                        "QoS 2 message {} (from {} on {}) delivered twice to {s}, at {} us and {} us; QoS 2 is exactly once [MQTT-4.3.3]",
+                        "QoS 2 message {} (from {} on {}) delivered twice to {s}, at {} us and {} us; QoS 2 is exactly once (section 4.3.3)",
                         p.label,
                         p.client,
                         p.topic,

@@ -9,7 +9,8 @@
 //!   the broker (none disturbing the connection from the DISCONNECT until the network slack
 //!   after it); or the connection was still open at the end of the run and no fault ever
 //!   disturbed it; or (5.0, will delay) the client connected again before the earliest
-//!   moment the connection could have died plus the will delay [MQTT-3.1.3-9];
+//!   moment the connection could have died plus the will delay, without clean start
+//!   [MQTT-3.1.3-9];
 //! - **may**: everything in between (a broker crash ended it, a fault may have eaten the
 //!   DISCONNECT, a reconnect close to the will delay, a broker crash before the deadline).
 //!
@@ -93,12 +94,18 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             let deadline_us = raw_deadline.saturating_add(
                 m.broker_stalled_us(m.us(death.min(m.trace.events.len())), raw_deadline),
             );
-            let next = log.epochs.get(i + 1).map(|n| n.start);
+            let next = log
+                .epochs
+                .get(i + 1)
+                .map(|n| (n.start, log.attempts[n.attempt].clean_start));
             if verdict == Verdict::Required
                 && delay_us > 0
-                && let Some(r) = next
+                && let Some((r, clean)) = next
             {
-                if m.us(r) < m.us(death).saturating_add(delay_us) {
+                // A reconnect with clean start ends the old session, which sends the will.
+                if clean && m.us(r) <= deadline_us {
+                    verdict = Verdict::May;
+                } else if m.us(r) < m.us(death).saturating_add(delay_us) {
                     verdict = Verdict::Forbidden("it connected again within the will delay");
                 } else if m.us(r) <= deadline_us {
                     verdict = Verdict::May;
