@@ -81,6 +81,16 @@ impl Reader {
 
     /// A UTF-8 encoded string (§1.5.4): well-formed [MQTT-1.5.4-1], no U+0000 [MQTT-1.5.4-2].
     pub(crate) fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        self.with_str(what, str::to_owned)
+    }
+
+    /// Reads a UTF-8 encoded string like [`Reader::string`] and hands it to `f` without
+    /// allocating.
+    pub(crate) fn with_str<T>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&str) -> T,
+    ) -> Result<T, DecodeError> {
         let n = self.u16(what)? as usize;
         self.need(n, what)?;
         let s =
@@ -88,9 +98,9 @@ impl Reader {
         if s.as_bytes().contains(&0) {
             return Err(DecodeError::NullCharacter { what });
         }
-        let s = s.to_owned();
+        let out = f(s);
         self.buf.advance(n);
-        Ok(s)
+        Ok(out)
     }
 
     /// Everything left (the payload of PUBLISH).
