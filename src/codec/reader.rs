@@ -95,7 +95,7 @@ impl Reader {
         self.need(n, what)?;
         let s =
             std::str::from_utf8(&self.buf[..n]).map_err(|_| DecodeError::InvalidUtf8 { what })?;
-        if s.as_bytes().contains(&0) {
+        if super::topic::has_nul(s.as_bytes()) {
             return Err(DecodeError::NullCharacter { what });
         }
         let out = f(s);
@@ -118,7 +118,7 @@ impl Reader {
     }
 
     /// Demands that the packet has been read to its end.
-    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         if !self.buf.is_empty() {
             return Err(DecodeError::TrailingBytes {
                 packet: self.packet,
