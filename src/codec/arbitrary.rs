@@ -10,6 +10,7 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use bytes::Bytes;
 
 use super::properties::{self as props, Context};
+use super::topic::validate_topic_filter;
 use super::{
     Ack, Auth, ConnAck, Connect, Disconnect, LastWill, Packet, PacketType, Properties, Protocol,
     Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions,
@@ -119,18 +120,16 @@ pub fn topic_filter(u: &mut Unstructured) -> Result<String> {
         f.push(w);
     }
     let mut f = f.join("/");
-    if f.is_empty() {
+    // a word can spell "$share", which would make the filter a (malformed) shared one
+    if validate_topic_filter(&f).is_err() {
         f = "f".into();
     }
     if u.ratio(1, 6)? {
         let group = word(u)?;
-        let group = if group.is_empty() || group.contains(['+', '#', '/']) {
-            "g".into()
-        } else {
-            group
-        };
+        let group = if group.is_empty() { "g".into() } else { group };
         f = format!("$share/{group}/{f}");
     }
+    debug_assert_eq!(validate_topic_filter(&f), Ok(()), "{f:?}");
     Ok(f)
 }
 

@@ -38,9 +38,15 @@ fn protocol_of(name: &str, level: u8) -> Result<Protocol, DecodeError> {
 }
 
 pub(crate) fn read(r: &mut Reader) -> Result<Connect, DecodeError> {
-    let name = r.string("protocol name")?;
+    let name = r.with_str("protocol name", |s| match s {
+        "MQTT" => Ok("MQTT"),
+        "MQIsdp" => Ok("MQIsdp"),
+        other => Err(DecodeError::UnknownProtocolName {
+            name: other.to_owned(),
+        }),
+    })??;
     let level = r.u8("protocol level")?;
-    let protocol = protocol_of(&name, level)?;
+    let protocol = protocol_of(name, level)?;
     let v5 = protocol.is_v5();
     let flags = r.u8("connect flags")?;
     if flags & 0x01 != 0 {

@@ -182,35 +182,43 @@ pub fn decode(
     }
     let mut frame = buf.split_to(total).freeze();
     frame.advance(h.header_len);
-    read_body(h, protocol, frame).map(Some)
+    read_body(h, protocol, frame)
 }
 
+/// Reads the body; each packet is built straight into the returned value once the reader is
+/// known to be exhausted (the packet model is large, and moving it is not free).
+#[inline]
 fn read_body(
     h: header::Header,
     protocol: Option<Protocol>,
     frame: Bytes,
-) -> Result<Packet, DecodeError> {
+) -> Result<Option<Packet>, DecodeError> {
     let mut r = Reader::new(frame, packet_name(h.kind));
     let v5 = protocol == Some(Protocol::V5);
-    let packet = match h.kind {
-        PacketType::Connect => Packet::Connect(connect::read(&mut r)?),
-        PacketType::ConnAck => Packet::ConnAck(connack::read(&mut r, v5)?),
-        PacketType::Publish => Packet::Publish(publish::read(&mut r, h.flags, v5)?),
-        PacketType::PubAck => Packet::PubAck(ack::read(&mut r, h.kind, v5)?),
-        PacketType::PubRec => Packet::PubRec(ack::read(&mut r, h.kind, v5)?),
-        PacketType::PubRel => Packet::PubRel(ack::read(&mut r, h.kind, v5)?),
-        PacketType::PubComp => Packet::PubComp(ack::read(&mut r, h.kind, v5)?),
-        PacketType::Subscribe => Packet::Subscribe(subscribe::read(&mut r, v5)?),
-        PacketType::SubAck => Packet::SubAck(suback::read(&mut r, v5)?),
-        PacketType::Unsubscribe => Packet::Unsubscribe(unsubscribe::read(&mut r, v5)?),
-        PacketType::UnsubAck => Packet::UnsubAck(unsuback::read(&mut r, v5)?),
-        PacketType::PingReq => Packet::PingReq,
-        PacketType::PingResp => Packet::PingResp,
-        PacketType::Disconnect => Packet::Disconnect(disconnect::read(&mut r, v5)?),
-        PacketType::Auth => Packet::Auth(auth::read(&mut r)?),
-    };
-    r.finish()?;
-    Ok(packet)
+    macro_rules! whole {
+        ($variant:ident, $read:expr) => {{
+            let body = $read?;
+            r.finish()?;
+            Ok(Some(Packet::$variant(body)))
+        }};
+    }
+    match h.kind {
+        PacketType::Connect => whole!(Connect, connect::read(&mut r)),
+        PacketType::ConnAck => whole!(ConnAck, connack::read(&mut r, v5)),
+        PacketType::Publish => whole!(Publish, publish::read(&mut r, h.flags, v5)),
+        PacketType::PubAck => whole!(PubAck, ack::read(&mut r, h.kind, v5)),
+        PacketType::PubRec => whole!(PubRec, ack::read(&mut r, h.kind, v5)),
+        PacketType::PubRel => whole!(PubRel, ack::read(&mut r, h.kind, v5)),
+        PacketType::PubComp => whole!(PubComp, ack::read(&mut r, h.kind, v5)),
+        PacketType::Subscribe => whole!(Subscribe, subscribe::read(&mut r, v5)),
+        PacketType::SubAck => whole!(SubAck, suback::read(&mut r, v5)),
+        PacketType::Unsubscribe => whole!(Unsubscribe, unsubscribe::read(&mut r, v5)),
+        PacketType::UnsubAck => whole!(UnsubAck, unsuback::read(&mut r, v5)),
+        PacketType::PingReq => r.finish().map(|()| Some(Packet::PingReq)),
+        PacketType::PingResp => r.finish().map(|()| Some(Packet::PingResp)),
+        PacketType::Disconnect => whole!(Disconnect, disconnect::read(&mut r, v5)),
+        PacketType::Auth => whole!(Auth, auth::read(&mut r)),
+    }
 }
 
 /// Reads a packet identifier that must not be 0 [MQTT-2.2.1-3].

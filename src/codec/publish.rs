@@ -7,13 +7,16 @@ use bytes::{BufMut, BytesMut};
 use super::error::{DecodeError, EncodeError};
 use super::properties::{self, Context};
 use super::reader::Reader;
-use super::topic::{TopicError, validate_topic_name};
-use super::writer::str_len;
+use super::topic::{TopicError, has_wildcard_or_nul, validate_topic_name};
 use super::{Properties, Publish, QoS, read_pkid};
 
+#[inline]
 pub(crate) fn read(r: &mut Reader, flags: u8, v5: bool) -> Result<Publish, DecodeError> {
     let qos = QoS::from_u8((flags >> 1) & 0b11).ok_or(DecodeError::QoS3)?;
-    let topic = r.string("topic name")?;
+    // U+0000 and UTF-8 are checked by the reader; wildcards in the same breath
+    let (topic, wildcard) = r.with_str("topic name", |s| {
+        (s.to_owned(), has_wildcard_or_nul(s.as_bytes()))
+    })?;
     let pkid = if qos == QoS::AtMostOnce {
         0
     } else {
@@ -31,7 +34,7 @@ pub(crate) fn read(r: &mut Reader, flags: u8, v5: bool) -> Result<Publish, Decod
         if properties.topic_alias.is_none() {
             return Err(DecodeError::EmptyTopicWithoutAlias);
         }
-    } else if topic.as_bytes().iter().any(|&b| b == b'+' || b == b'#') {
+    } else if wildcard {
         return Err(DecodeError::InvalidTopicName(TopicError::WildcardInName));
     }
     Ok(Publish {
@@ -46,7 +49,7 @@ pub(crate) fn read(r: &mut Reader, flags: u8, v5: bool) -> Result<Publish, Decod
 }
 
 pub(crate) fn len(p: &Publish, v5: bool) -> Result<usize, EncodeError> {
-    let mut n = str_len(&p.topic, "topic name")?;
+    let mut n = 2 + p.topic.len();
     if p.topic.is_empty() {
         if !v5 {
             return Err(EncodeError::InvalidTopicName(TopicError::Empty));

@@ -81,16 +81,26 @@ impl Reader {
 
     /// A UTF-8 encoded string (§1.5.4): well-formed [MQTT-1.5.4-1], no U+0000 [MQTT-1.5.4-2].
     pub(crate) fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        self.with_str(what, str::to_owned)
+    }
+
+    /// Reads a UTF-8 encoded string like [`Reader::string`] and hands it to `f` without
+    /// allocating.
+    pub(crate) fn with_str<T>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&str) -> T,
+    ) -> Result<T, DecodeError> {
         let n = self.u16(what)? as usize;
         self.need(n, what)?;
         let s =
             std::str::from_utf8(&self.buf[..n]).map_err(|_| DecodeError::InvalidUtf8 { what })?;
-        if s.as_bytes().contains(&0) {
+        if super::topic::has_nul(s.as_bytes()) {
             return Err(DecodeError::NullCharacter { what });
         }
-        let s = s.to_owned();
+        let out = f(s);
         self.buf.advance(n);
-        Ok(s)
+        Ok(out)
     }
 
     /// Everything left (the payload of PUBLISH).
@@ -108,7 +118,7 @@ impl Reader {
     }
 
     /// Demands that the packet has been read to its end.
-    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         if !self.buf.is_empty() {
             return Err(DecodeError::TrailingBytes {
                 packet: self.packet,

@@ -13,7 +13,7 @@ pub(crate) fn str_len(s: &str, what: &'static str) -> Result<usize, EncodeError>
     if s.len() > u16::MAX as usize {
         return Err(EncodeError::TooLong { what, len: s.len() });
     }
-    if s.as_bytes().contains(&0) {
+    if super::topic::has_nul(s.as_bytes()) {
         return Err(EncodeError::NullCharacter { what });
     }
     Ok(2 + s.len())
