@@ -5,6 +5,7 @@
 mod connect;
 mod durable;
 mod errors;
+mod expiry;
 mod framing;
 mod inflight;
 mod keepalive;
@@ -189,6 +190,17 @@ pub(super) fn subscribe(pkid: u16, filters: &[(&str, QoS)]) -> Packet {
 
 pub(super) fn ack(pkid: u16) -> Ack {
     Ack::new(pkid)
+}
+
+/// A DISCONNECT from the broker with `reason` and the reason string `text`.
+pub(super) fn server_disconnect(reason: crate::codec::ReasonCode, text: &str) -> Packet {
+    Packet::Disconnect(crate::codec::Disconnect {
+        reason,
+        properties: Properties {
+            reason_string: Some(text.to_owned()),
+            ..Properties::default()
+        },
+    })
 }
 
 /// The packets sent to `conn`, in order.
