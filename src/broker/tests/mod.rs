@@ -13,6 +13,7 @@ mod publish;
 mod retained;
 mod routing;
 mod sessions;
+mod v5;
 mod will;
 
 use std::time::{Duration, Instant};
