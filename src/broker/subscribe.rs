@@ -2,8 +2,8 @@
 //!
 //! Each filter is granted the QoS asked for, or refused in its SUBACK slot (3.1.1: 0x80; 5.0: the
 //! specific code, with a reason string) when it is invalid, beyond the topic limits, a shared
-//! subscription while they are off (or from a 3.1.1 client, for which `$share` is an ordinary
-//! topic level), or one subscription too many. A subscription to an existing filter replaces it
+//! subscription while they are off, or one subscription too many. Shared subscriptions are
+//! offered to 3.1.1 clients too (as mosquitto does). A subscription to an existing filter replaces it
 //! ([MQTT-3.8.4-3]). After the SUBACK, retained messages matching each new subscription are
 //! sent with retain set ([MQTT-3.3.1-6]), at min(retained QoS, granted QoS), subject to 5.0
 //! retain handling; expired retained messages are not sent. Shared subscriptions get no
@@ -61,7 +61,7 @@ impl Broker {
         }
         for sub in s.filters {
             let filter = sub.filter;
-            let shared = v5 && filter.starts_with("$share/");
+            let shared = filter.starts_with("$share/");
             let checked = if shared {
                 check_share(&filter, &self.config)
             } else {

@@ -13,6 +13,7 @@ mod publish;
 mod retained;
 mod routing;
 mod sessions;
+mod shared;
 mod v5;
 mod will;
 
