@@ -174,6 +174,13 @@ impl Broker {
             for d in s.take_shared() {
                 self.redistribute(client_id, d);
             }
+            for filter in s.subscriptions.keys() {
+                if self.share_cursors.contains_key(filter)
+                    && self.subs.share_members(filter).is_empty()
+                {
+                    self.share_cursors.remove(filter);
+                }
+            }
         }
     }
 }

@@ -133,6 +133,7 @@ impl Broker {
         let mut comp = Ack::new(a.pkid);
         if !known && v5 {
             comp.reason = ReasonCode::PacketIdentifierNotFound;
+            comp.properties.reason_string = Some("no QoS 2 message awaits PUBREL".to_owned());
         }
         self.send(conn, Packet::PubComp(comp));
         Ok(())

@@ -90,6 +90,7 @@ fn mqtt_4_3_3_pubrel_for_unknown_pkid_answered_with_pubcomp() {
     h.packet(2, Packet::PubRel(ack(9)));
     let mut comp = ack(9);
     comp.reason = ReasonCode::PacketIdentifierNotFound;
+    comp.properties.reason_string = Some("no QoS 2 message awaits PUBREL".into());
     assert_eq!(sent(&h.drain(), 2), vec![Packet::PubComp(comp)]);
 }
 
