@@ -63,6 +63,7 @@ impl Broker {
             let mut rel = Ack::new(a.pkid);
             if v5 {
                 rel.reason = ReasonCode::PacketIdentifierNotFound;
+                rel.properties.reason_string = Some("no QoS 2 message in flight".to_owned());
             }
             self.send(conn, Packet::PubRel(rel));
         }

@@ -12,11 +12,15 @@
 //! | protocol violation, malformed bytes | published | its code | `ProtocolViolation` |
 //! | CONNECT timeout, CONNECT refused | (none yet) | no | `ConnectTimeout` / `ConnectRefused` |
 //!
-//! A session with expiry interval 0 ends with its connection; others stay, offline.
+//! A 5.0 will with a will delay interval waits (`expiry.rs`) if the session outlives the
+//! connection. A session with expiry interval 0 ends with its connection (a waiting will is then
+//! published at once); others stay offline and their expiry timer starts. The DISCONNECT sent
+//! to a 5.0 client carries what happened as its reason string (unless the client asked for no
+//! problem information).
 
 use std::time::Instant;
 
-use crate::codec::{Disconnect, Packet, Properties, Protocol, ReasonCode};
+use crate::codec::{Disconnect, Packet, Properties, ReasonCode};
 
 use super::{Action, Broker, CloseCause, CloseReason, ConnId, Phase};
 
@@ -92,10 +96,29 @@ impl Ending {
 impl Broker {
     /// Ends `conn` as `ending` says (see the module table). Unknown connections are ignored.
     pub(super) fn end_connection(&mut self, _now: Instant, conn: ConnId, ending: Ending) {
+        if let Some(reason) = ending.disconnect_code()
+            && self.is_v5(conn)
+            && self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| matches!(c.phase, Phase::Connected { .. }))
+        {
+            let detail = match ending {
+                Ending::Violation(v) => v.detail,
+                Ending::KeepAliveTimeout => "keep-alive timeout",
+                Ending::TakenOver => "session taken over by another connection",
+                _ => "",
+            };
+            let properties = Properties {
+                reason_string: (!detail.is_empty()).then(|| detail.to_owned()),
+                ..Properties::default()
+            };
+            self.send(conn, Packet::Disconnect(Disconnect { reason, properties }));
+        }
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        self.deadlines.remove(conn);
+        self.deadlines.remove(&conn);
         match ending {
             Ending::Violation(v) => {
                 tracing::info!(conn, reason = ?v.reason, detail = v.detail, "closing connection: protocol violation")
@@ -103,33 +126,32 @@ impl Broker {
             _ => tracing::debug!(conn, ?ending, "connection ends"),
         }
         if let Phase::Connected { client_id } = c.phase {
-            if c.protocol == Protocol::V5
-                && let Some(reason) = ending.disconnect_code()
-            {
-                self.actions.push_back(Action::Send {
-                    conn,
-                    protocol: Protocol::V5,
-                    packet: Packet::Disconnect(Disconnect {
-                        reason,
-                        properties: Properties::default(),
-                    }),
-                });
-            }
-            if self.online.get(&client_id) == Some(&conn) {
+            let attached = self.online.get(&client_id) == Some(&conn);
+            if attached {
                 self.online.remove(&client_id);
-            }
-            if ending.publishes_will()
-                && let Some(will) = c.will
-            {
-                self.publish_will(&client_id, will);
             }
             let ends_session = self
                 .sessions
                 .get(&client_id)
                 .is_some_and(|s| !s.is_persistent());
+            if ending.publishes_will()
+                && let Some(will) = c.will
+            {
+                let delay = if c.protocol.is_v5() {
+                    will.properties.will_delay_interval.unwrap_or(0)
+                } else {
+                    0
+                };
+                if delay > 0 && !ends_session && attached {
+                    self.delay_will(&client_id, will, delay);
+                } else {
+                    self.publish_will(&client_id, will);
+                }
+            }
             if ends_session {
-                self.discard_session(&client_id);
-            } else {
+                self.end_session(&client_id);
+            } else if attached {
+                self.start_session_expiry(&client_id);
                 self.dirty = true;
             }
         }
@@ -138,14 +160,26 @@ impl Broker {
         }
     }
 
-    /// Forgets a session and its subscriptions.
+    /// Forgets a session and its subscriptions; what it held from shared subscriptions and
+    /// had not completed goes to other members of each group (`shared.rs`). Use `end_session`,
+    /// which also publishes a delayed will.
     pub(super) fn discard_session(&mut self, client_id: &str) {
-        if let Some(s) = self.sessions.remove(client_id) {
+        if let Some(mut s) = self.sessions.remove(client_id) {
             for filter in s.subscriptions.keys() {
                 self.subs.remove(filter, client_id);
             }
             if s.is_persistent() {
                 self.dirty = true;
+            }
+            for d in s.take_shared() {
+                self.redistribute(client_id, d);
+            }
+            for filter in s.subscriptions.keys() {
+                if self.share_cursors.contains_key(filter)
+                    && self.subs.share_members(filter).is_empty()
+                {
+                    self.share_cursors.remove(filter);
+                }
             }
         }
     }

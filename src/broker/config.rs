@@ -60,6 +60,22 @@ pub struct BrokerConfig {
     pub receive_maximum: u16,
     /// Observations (see `BrokerEvent`) buffered until polled; the oldest are dropped beyond it.
     pub max_pending_events: usize,
+    /// Longest session expiry interval granted, in seconds (`u32::MAX`: sessions may never
+    /// expire). A 5.0 client asking for more is told this value in CONNACK; a 3.1.1 persistent
+    /// session expires after it too.
+    pub max_session_expiry: u32,
+    /// Inbound topic aliases accepted per connection (5.0), advertised in CONNACK; 0 refuses
+    /// every alias.
+    pub topic_alias_maximum: u16,
+    /// Outbound topic aliases the broker uses per connection, further capped by the client's
+    /// topic alias maximum; 0 never uses aliases.
+    pub max_outbound_topic_aliases: u16,
+    /// Whether shared subscriptions (`$share/group/filter`) are accepted; when off they are
+    /// refused with 0x9E and CONNACK says so.
+    pub shared_subscriptions: bool,
+    /// Sent as response information in CONNACK to a 5.0 client that asks for it (request
+    /// response information 1); nothing is sent when unset.
+    pub response_information: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -80,6 +96,11 @@ impl Default for BrokerConfig {
             max_client_id_len: 256,
             receive_maximum: u16::MAX,
             max_pending_events: 1024,
+            max_session_expiry: u32::MAX,
+            topic_alias_maximum: 10,
+            max_outbound_topic_aliases: 10,
+            shared_subscriptions: true,
+            response_information: None,
         }
     }
 }

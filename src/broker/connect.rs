@@ -2,7 +2,11 @@
 //! client id, clean start or resumption, CONNACK (with the session-present flag), and the resend
 //! of what was in flight when the session resumes.
 //!
-//! Not here: authentication (every client is accepted), session expiry timers, will delay.
+//! A 5.0 CONNECT with an authentication method is refused with 0x8C (bad authentication
+//! method): no enhanced authentication method is supported ([MQTT-4.12.0-1]).
+//!
+//! Not here: authentication (every client is accepted), session expiry timers and will delay
+//! (`expiry.rs`).
 
 use std::time::Instant;
 
@@ -27,6 +31,9 @@ impl Broker {
         let protocol = c.protocol;
         if let Some(entry) = self.conns.get_mut(&conn) {
             entry.protocol = protocol;
+        }
+        if protocol.is_v5() && c.properties.authentication_method.is_some() {
+            return self.refuse(now, conn, ReasonCode::BadAuthenticationMethod);
         }
         if let Some(will) = &c.will
             && let Err(e) = topic::check_name(&will.topic, &self.config)
@@ -100,11 +107,12 @@ impl Broker {
             self.end_connection(now, old, Ending::TakenOver);
         }
 
-        // [MQTT-3.1.2-6] Clean start discards any existing session.
+        // [MQTT-3.1.2-6] Clean start discards any existing session (a delayed will is
+        // published now, as the session ends).
         if c.clean_start {
-            self.discard_session(&client_id);
+            self.end_session(&client_id);
         }
-        let expiry = match protocol {
+        let asked = match protocol {
             Protocol::V5 => c.properties.session_expiry_interval.unwrap_or(0),
             Protocol::V3_1 | Protocol::V3_1_1 => {
                 if c.clean_start {
@@ -114,6 +122,7 @@ impl Broker {
                 }
             }
         };
+        let expiry = asked.min(self.config.max_session_expiry);
         // [MQTT-3.2.2-2] [MQTT-3.2.2-3] Session present iff a session is resumed.
         let session_present = self.sessions.contains_key(&client_id);
         let session = self
@@ -124,6 +133,7 @@ impl Broker {
         if session.is_persistent() || session_present {
             self.dirty = true;
         }
+        self.resumed(&client_id);
 
         let entry = self
             .conns
@@ -135,6 +145,18 @@ impl Broker {
         entry.keep_alive = keep_alive;
         entry.will = c.will;
         entry.receive_maximum = c.properties.receive_maximum.unwrap_or(u16::MAX).max(1);
+        if protocol.is_v5() {
+            let out = &mut entry.outbound;
+            if let Some(max) = c.properties.maximum_packet_size {
+                out.max_packet_size = max;
+            }
+            out.problem_information = c.properties.request_problem_information != Some(0);
+            out.alias_max = c
+                .properties
+                .topic_alias_maximum
+                .unwrap_or(0)
+                .min(self.config.max_outbound_topic_aliases);
+        }
         self.online.insert(client_id.clone(), conn);
         self.deadlines
             .set(conn, keepalive::grace(keep_alive).map(|g| now + g));
@@ -149,7 +171,18 @@ impl Broker {
             if self.config.max_packet_size < PROTOCOL_MAX_PACKET_SIZE {
                 properties.maximum_packet_size = Some(self.config.max_packet_size);
             }
-            properties.shared_subscription_available = Some(0);
+            if !self.config.shared_subscriptions {
+                properties.shared_subscription_available = Some(0);
+            }
+            if self.config.topic_alias_maximum > 0 {
+                properties.topic_alias_maximum = Some(self.config.topic_alias_maximum);
+            }
+            if expiry != asked {
+                properties.session_expiry_interval = Some(expiry);
+            }
+            if c.properties.request_response_information == Some(1) {
+                properties.response_information = self.config.response_information.clone();
+            }
         }
         self.send(
             conn,
@@ -161,12 +194,8 @@ impl Broker {
         );
 
         // [MQTT-4.4.0-1] Resend what was in flight, in order, then the queue.
-        if session_present && let Some(link) = self.link(&client_id) {
-            let s = self
-                .sessions
-                .get_mut(&client_id)
-                .expect("session just inserted");
-            s.resume(&link, &mut self.actions);
+        if session_present {
+            self.resume_session(&client_id);
         }
         Ok(())
     }

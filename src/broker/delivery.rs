@@ -1,33 +1,62 @@
 //! Routing: an application message (a PUBLISH or a will) goes to the retained store if it
 //! carries the retain flag, then to every session with a matching subscription, one copy per
-//! session at min(published QoS, highest granted QoS) ([MQTT-3.3.5-1]).
+//! session at min(published QoS, highest granted QoS) ([MQTT-3.3.5-1]), and to one member of
+//! each matching shared subscription (`shared.rs`).
 //!
-//! Not here: the per-session window and queue (`session.rs`), matching (`subtree.rs`).
+//! Not here: the per-session window and queue (`session.rs`), matching (`subtree.rs`), what a
+//! connection accepts (`outbound.rs`).
 
 use std::sync::Arc;
 
-use crate::codec::{LastWill, Properties};
+use bytes::Bytes;
 
+use crate::codec::{LastWill, Properties, QoS};
+
+use super::outbound::Tx;
 use super::retained::Stored;
-use super::session::{Delivery, Link, Message, Refused};
-use super::{Broker, BrokerEvent};
+use super::session::{Delivery, Message, Refused, Session};
+use super::{Broker, BrokerConfig, BrokerEvent, clock};
 
 /// The 5.0 properties forwarded with a message: all the publisher's application properties;
-/// never the topic alias (per connection) nor subscription identifiers (per subscriber).
+/// never the topic alias (per connection) nor subscription identifiers (per subscriber). The
+/// message expiry interval is kept as `Message::expires_at` and recomputed for each send.
 pub(crate) fn forwarded(mut p: Properties) -> Properties {
     p.topic_alias = None;
     p.subscription_identifiers.clear();
+    p.message_expiry_interval = None;
     p
 }
 
 impl Broker {
+    /// An application message as the broker keeps it, its expiry counted from now.
+    pub(super) fn message(
+        &self,
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+    ) -> Message {
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| clock::after(self.clock.now(), secs));
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: forwarded(properties),
+            expires_at,
+        }
+    }
+
     /// Publishes `message` from `origin` (the publishing client, for no-local).
     pub(super) fn publish_message(&mut self, origin: Option<&str>, message: Message) {
         let message = Arc::new(message);
         if message.retain {
             match self
                 .retained
-                .store(message.clone(), self.config.max_retained)
+                .store(message.clone(), self.config.max_retained, self.clock.now())
             {
                 Stored::Kept | Stored::Cleared => self.dirty = true,
                 Stored::Full => {
@@ -47,52 +76,61 @@ impl Broker {
                 retain: message.retain && m.retain_as_published,
                 subscription_ids: m.subscription_ids,
                 message: message.clone(),
+                share: None,
             };
             self.deliver(&client, d);
         }
+        for share in self.subs.shared_matches(&message.topic) {
+            self.route_shared(&message, share);
+        }
     }
 
-    /// Publishes the will of `client_id` with its QoS and retain flag.
+    /// Publishes the will of `client_id` with its QoS, retain flag and properties; its message
+    /// expiry interval counts from now.
     pub(super) fn publish_will(&mut self, client_id: &str, will: LastWill) {
         tracing::debug!(client_id, topic = %will.topic, "publishing will");
         self.event(BrokerEvent::WillPublished {
             client_id: client_id.to_owned(),
             topic: will.topic.clone(),
         });
-        let mut properties = forwarded(will.properties);
+        let mut properties = will.properties;
         properties.will_delay_interval = None;
-        let message = Message {
-            topic: will.topic,
-            payload: will.payload,
-            qos: will.qos,
-            retain: will.retain,
-            properties,
-        };
+        let message = self.message(will.topic, will.payload, will.qos, will.retain, properties);
         self.publish_message(Some(client_id), message);
     }
 
-    /// The connection `client_id` is attached to, if online.
-    pub(super) fn link(&self, client_id: &str) -> Option<Link> {
-        let conn = *self.online.get(client_id)?;
-        let c = self.conns.get(&conn)?;
-        let window = usize::from(self.config.max_inflight.min(c.receive_maximum));
-        Some(Link {
-            conn,
-            protocol: c.protocol,
-            window,
-        })
+    /// The session of `client_id` with the connection it is attached to, if online.
+    pub(super) fn session_tx(
+        &mut self,
+        client_id: &str,
+    ) -> Option<(&mut Session, Option<Tx<'_>>, &BrokerConfig)> {
+        let session = self.sessions.get_mut(client_id)?;
+        let now = self.clock.now();
+        let tx = self.online.get(client_id).and_then(|&conn| {
+            let c = self.conns.get_mut(&conn)?;
+            Some(Tx {
+                conn,
+                protocol: c.protocol,
+                window: usize::from(self.config.max_inflight.min(c.receive_maximum)),
+                now,
+                outbound: &mut c.outbound,
+                actions: &mut self.actions,
+                stats: &mut self.stats,
+            })
+        });
+        Some((session, tx, &self.config))
     }
 
     /// Offers one delivery to a session; counts and reports what its limits drop.
     pub(super) fn deliver(&mut self, client_id: &str, d: Delivery) {
-        let link = self.link(client_id);
-        let Some(session) = self.sessions.get_mut(client_id) else {
+        let now = self.clock.now();
+        let Some((session, mut tx, config)) = self.session_tx(client_id) else {
             panic!("subscription tree names {client_id:?}, which has no session");
         };
-        if session.is_persistent() {
-            self.dirty = true;
-        }
-        match session.offer(d, link, &self.config, &mut self.actions) {
+        let persistent = session.is_persistent();
+        let result = session.offer(d, tx.as_mut(), now, config);
+        self.dirty |= persistent;
+        match result {
             Ok(()) => {}
             Err(Refused::Qos0Offline) => self.stats.qos0_offline_dropped += 1,
             Err(Refused::Overflow(dropped)) => {
@@ -116,11 +154,15 @@ impl Broker {
 
     /// Moves queued messages of `client_id` into its window, if online.
     pub(super) fn pump(&mut self, client_id: &str) {
-        let Some(link) = self.link(client_id) else {
-            return;
-        };
-        if let Some(s) = self.sessions.get_mut(client_id) {
-            s.pump(&link, &mut self.actions);
+        if let Some((s, Some(mut tx), _)) = self.session_tx(client_id) {
+            s.pump(&mut tx);
+        }
+    }
+
+    /// Resends what the session of `client_id` has in flight, then its queue, if online.
+    pub(super) fn resume_session(&mut self, client_id: &str) {
+        if let Some((s, Some(mut tx), _)) = self.session_tx(client_id) {
+            s.resume(&mut tx);
         }
     }
 }

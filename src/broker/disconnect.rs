@@ -28,7 +28,7 @@ impl Broker {
                     "session expiry set on DISCONNECT after 0 on CONNECT",
                 ));
             }
-            s.expiry_interval = expiry;
+            s.expiry_interval = expiry.min(self.config.max_session_expiry);
         }
         let will = v5 && d.reason == ReasonCode::DisconnectWithWillMessage;
         self.end_connection(now, conn, Ending::ClientDisconnect { will });

@@ -58,7 +58,14 @@ impl Broker {
         self.end_connection(
             now,
             conn,
-            Ending::Violation(Violation::new(reason, "malformed packet")),
+            Ending::Violation(Violation::new(
+                reason,
+                if reason == ReasonCode::PacketTooLarge {
+                    "packet larger than the maximum packet size"
+                } else {
+                    "malformed packet"
+                },
+            )),
         );
     }
 }

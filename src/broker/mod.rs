@@ -19,36 +19,44 @@
 //! connection it forgets it; a later `handle_closed` or `handle_bytes` for it is ignored.
 //!
 //! # Layout
-//! `mod.rs` (types, dispatcher), `connect.rs`, `publish.rs` (inbound PUBLISH and PUBREL),
-//! `acks.rs` (PUBACK, PUBREC, PUBCOMP from subscribers), `subscribe.rs` (SUBSCRIBE,
-//! UNSUBSCRIBE), `disconnect.rs`, `framing.rs` (bytes to packets), `close.rs` (the one place deciding how a connection ends),
-//! `delivery.rs` (routing), `session.rs`, `subtree.rs`, `retained.rs`, `keepalive.rs`,
-//! `topic.rs`, `state.rs` (durable state), `config.rs`.
+//! `mod.rs` (types, dispatcher), `connect.rs`, `publish.rs` (inbound PUBLISH and PUBREL,
+//! inbound topic aliases), `acks.rs` (PUBACK, PUBREC, PUBCOMP from subscribers), `subscribe.rs`
+//! (SUBSCRIBE, UNSUBSCRIBE), `disconnect.rs`, `framing.rs` (bytes to packets), `close.rs` (the
+//! one place deciding how a connection ends), `delivery.rs` (routing), `shared.rs` (shared
+//! subscriptions), `session.rs`, `outbound.rs` (maximum packet size, outbound topic aliases),
+//! `expiry.rs` (session expiry and will delay timers), `subtree.rs`, `retained.rs`,
+//! `keepalive.rs`, `timers.rs`, `clock.rs` (logical time), `topic.rs`, `state.rs` (durable
+//! state), `config.rs`.
 //!
-//! Not here yet: session expiry timers, message expiry, will delay, topic aliases, shared
-//! subscriptions, authentication (MQTT 5.0 part 2).
+//! Not here: authentication and authorization beyond refusing an unsupported authentication
+//! method.
 
 mod acks;
+mod clock;
 mod close;
 pub mod config;
 mod connect;
 mod delivery;
 mod disconnect;
+mod expiry;
 mod framing;
 mod keepalive;
+mod outbound;
 mod publish;
 mod retained;
 pub mod session;
+mod shared;
 mod state;
 mod subscribe;
 mod subtree;
+mod timers;
 mod topic;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -58,10 +66,13 @@ pub use config::{BrokerConfig, ConfigError, QueueOverflow};
 pub use session::{Delivery, Grant, Inflight, Message, Session};
 pub use state::DurableState;
 
+use clock::Clock;
 use close::Ending;
 use keepalive::Deadlines;
+use outbound::Outbound;
 use retained::Retained;
 use subtree::SubTree;
+use timers::Timers;
 
 /// A connection, as numbered by the shell. Never reused.
 pub type ConnId = u64;
@@ -129,6 +140,8 @@ pub enum BrokerEvent {
     RetainedStoreFull { topic: String },
     /// The will of `client_id` was published.
     WillPublished { client_id: String, topic: String },
+    /// The session of `client_id` expired while offline and was discarded.
+    SessionExpired { client_id: String },
 }
 
 /// Counters of what limits and policies did.
@@ -144,6 +157,12 @@ pub struct BrokerStats {
     pub connections_refused: u64,
     /// Events dropped because nobody polled them.
     pub events_dropped: u64,
+    /// Messages not delivered because their message expiry interval passed.
+    pub expired_dropped: u64,
+    /// Packets not sent because they were larger than the client's maximum packet size.
+    pub oversize_dropped: u64,
+    /// Sessions discarded by session expiry.
+    pub sessions_expired: u64,
 }
 
 /// The broker's inputs and outputs; implemented by [`Broker`]. The shell and the simulator are
@@ -195,6 +214,10 @@ struct Conn {
     receive_maximum: u16,
     /// Bytes received and not yet decoded (`handle_bytes`).
     framer: Framer,
+    /// What may be sent to the client (maximum packet size, problem information, aliases).
+    outbound: Outbound,
+    /// Inbound topic aliases: alias → topic, up to `topic_alias_maximum`.
+    aliases_in: BTreeMap<u16, String>,
 }
 
 /// The MQTT broker core. See the module documentation for how to drive it.
@@ -208,6 +231,16 @@ pub struct Broker {
     subs: SubTree,
     retained: Retained,
     deadlines: Deadlines,
+    /// Logical time, in which durable deadlines are kept.
+    clock: Clock,
+    /// Offline sessions with a finite expiry interval, by expiry time.
+    session_timers: Timers<Duration, String>,
+    /// Wills waiting for their delay interval, by the time they are due.
+    will_timers: Timers<Duration, String>,
+    /// Client id → its delayed will.
+    pending_wills: BTreeMap<String, LastWill>,
+    /// Shared subscription name → the member that received its last message.
+    share_cursors: BTreeMap<String, String>,
     actions: VecDeque<Action>,
     events: VecDeque<BrokerEvent>,
     stats: BrokerStats,
@@ -223,22 +256,41 @@ impl Broker {
     }
 
     /// A broker resuming from a saved state: every session offline, no connection. Wills of
-    /// clients connected when the state was saved are not kept (see readme/broker.md).
-    /// Panics if `config.validate()` fails.
+    /// clients connected when the state was saved are not kept (see readme/broker.md). The
+    /// remaining session and message expiry intervals are counted from the first `now` the
+    /// broker is given (see [`Broker::restore_at`]). Panics if `config.validate()` fails.
     pub fn restore(config: BrokerConfig, state: DurableState) -> Broker {
+        Broker::restore_with(config, state, None)
+    }
+
+    /// A broker resuming from a saved state at `now`: as [`Broker::restore`], with whatever
+    /// remained of each session and message expiry interval when the state was saved counted
+    /// from `now`. A session that was connected when the state was saved starts its expiry
+    /// interval at `now`. Panics if `config.validate()` fails.
+    pub fn restore_at(config: BrokerConfig, state: DurableState, now: Instant) -> Broker {
+        Broker::restore_with(config, state, Some(now))
+    }
+
+    fn restore_with(config: BrokerConfig, state: DurableState, now: Option<Instant>) -> Broker {
         if let Err(e) = config.validate() {
             panic!("{e}");
         }
-        let sessions: BTreeMap<String, Session> = state
+        let clock = Clock::new(state.clock, now);
+        let mut sessions: BTreeMap<String, Session> = state
             .sessions
             .into_iter()
             .filter(|(_, s)| s.is_persistent())
             .collect();
         let mut subs = SubTree::default();
-        for (client, s) in &sessions {
+        let mut session_timers = Timers::default();
+        for (client, s) in &mut sessions {
             for (filter, grant) in &s.subscriptions {
                 subs.insert(filter, client, *grant);
             }
+            if s.expires_at.is_none() && s.expiry_interval != u32::MAX {
+                s.expires_at = Some(clock::after(clock.now(), s.expiry_interval));
+            }
+            session_timers.set(client.clone(), s.expires_at);
         }
         Broker {
             config,
@@ -248,6 +300,11 @@ impl Broker {
             subs,
             retained: Retained::from_map(state.retained),
             deadlines: Deadlines::default(),
+            clock,
+            session_timers,
+            will_timers: Timers::default(),
+            pending_wills: BTreeMap::new(),
+            share_cursors: BTreeMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: BrokerStats::default(),
@@ -274,16 +331,26 @@ impl Broker {
         self.conns.len()
     }
 
+    /// Sends a packet other than a routed PUBLISH to a known connection, as its limits allow
+    /// (`outbound.rs`).
     fn send(&mut self, conn: ConnId, packet: Packet) {
-        let protocol = self
-            .conns
-            .get(&conn)
-            .map_or(Protocol::V3_1_1, |c| c.protocol);
-        self.actions.push_back(Action::Send {
-            conn,
-            protocol,
-            packet,
-        });
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let protocol = c.protocol;
+        match c.outbound.fit(packet, protocol) {
+            Some(packet) => self.actions.push_back(Action::Send {
+                conn,
+                protocol,
+                packet,
+            }),
+            None => self.stats.oversize_dropped += 1,
+        }
+    }
+
+    /// Whether `conn` speaks MQTT 5.0.
+    fn is_v5(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.protocol.is_v5())
     }
 
     fn event(&mut self, e: BrokerEvent) {
@@ -342,6 +409,7 @@ impl Broker {
                 Ok(())
             }
             Packet::Disconnect(d) => self.handle_disconnect(now, conn, &client_id, d),
+            // No authentication method was accepted at CONNECT, so AUTH belongs to no exchange.
             Packet::Auth(_) => Err(Violation::protocol("AUTH without an authentication method")),
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => Err(
                 Violation::protocol("server-to-client packet sent by a client"),
@@ -352,6 +420,7 @@ impl Broker {
 
 impl BrokerCore for Broker {
     fn handle_accept(&mut self, now: Instant, conn: ConnId) {
+        self.clock.tick(now);
         if self.conns.contains_key(&conn) {
             return;
         }
@@ -377,6 +446,8 @@ impl BrokerCore for Broker {
                 will: None,
                 receive_maximum: u16::MAX,
                 framer: Framer::new(None, self.config.max_packet_size),
+                outbound: Outbound::default(),
+                aliases_in: BTreeMap::new(),
             },
         );
         self.deadlines
@@ -384,10 +455,12 @@ impl BrokerCore for Broker {
     }
 
     fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        self.clock.tick(now);
         self.feed_bytes(now, conn, bytes);
     }
 
     fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
+        self.clock.tick(now);
         if !self.conns.contains_key(&conn) {
             return;
         }
@@ -398,12 +471,14 @@ impl BrokerCore for Broker {
     }
 
     fn handle_closed(&mut self, now: Instant, conn: ConnId, cause: CloseCause) {
+        self.clock.tick(now);
         if self.conns.contains_key(&conn) {
             self.end_connection(now, conn, Ending::Closed(cause));
         }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.clock.tick(now);
         // Bounded: each iteration removes one connection's deadline.
         while let Some(conn) = self.deadlines.pop_due(now) {
             let ending = match self.conns.get(&conn).map(|c| &c.phase) {
@@ -413,10 +488,15 @@ impl BrokerCore for Broker {
             };
             self.end_connection(now, conn, ending);
         }
+        self.fire_expiry_timers(now);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.next()
+        let logical = [self.session_timers.next(), self.will_timers.next()]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.clock.instant(t));
+        self.deadlines.next().into_iter().chain(logical).min()
     }
 
     fn poll_action(&mut self) -> Option<Action> {

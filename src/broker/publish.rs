@@ -6,15 +6,19 @@
 //! the message forwarded at once). PUBREL removes the identifier and is answered with PUBCOMP,
 //! also for an unknown identifier (5.0: reason 0x92).
 //!
-//! Not here: topic aliases (none allowed: the broker advertises a maximum of 0), message expiry.
+//! Inbound topic aliases (5.0): the broker accepts aliases 1 to `topic_alias_maximum` (the value
+//! it advertises in CONNACK, [MQTT-3.3.2-12]); a PUBLISH with a topic and an alias sets the
+//! mapping, one with an empty topic and an alias uses it. Alias 0 or above the maximum is
+//! answered with DISCONNECT 0x94 ([MQTT-3.3.2-8], [MQTT-3.3.2-9]); an empty topic with an unknown
+//! alias, or without any alias, with 0x82. Mappings belong to the connection ([MQTT-3.3.2-7]).
+//!
+//! Not here: outbound topic aliases (`outbound.rs`), message expiry (`session.rs`).
 
 use std::time::Instant;
 
 use crate::codec::{Ack, Packet, Publish, QoS, ReasonCode};
 
 use super::close::Violation;
-use super::delivery::forwarded;
-use super::session::Message;
 use super::topic::{self, TopicError};
 use super::{Broker, ConnId};
 
@@ -24,15 +28,9 @@ impl Broker {
         _now: Instant,
         conn: ConnId,
         client_id: &str,
-        p: Publish,
+        mut p: Publish,
     ) -> Result<(), Violation> {
-        if p.properties.topic_alias.is_some() {
-            // Topic alias maximum is 0 ([MQTT-3.3.2-8]).
-            return Err(Violation::new(
-                ReasonCode::TopicAliasInvalid,
-                "topic alias not allowed",
-            ));
-        }
+        self.resolve_alias(conn, &mut p)?;
         if let Err(e) = topic::check_name(&p.topic, &self.config) {
             return Err(match e {
                 TopicError::Invalid => {
@@ -58,13 +56,7 @@ impl Broker {
         }
         let pkid = p.pkid;
         let qos = p.qos;
-        let message = Message {
-            topic: p.topic,
-            payload: p.payload,
-            qos,
-            retain: p.retain,
-            properties: forwarded(p.properties),
-        };
+        let message = self.message(p.topic, p.payload, qos, p.retain, p.properties);
         match qos {
             QoS::AtMostOnce => self.publish_message(Some(client_id), message),
             QoS::AtLeastOnce => {
@@ -96,6 +88,33 @@ impl Broker {
         Ok(())
     }
 
+    /// Applies the inbound topic alias of `p`, if any (see the module documentation).
+    fn resolve_alias(&mut self, conn: ConnId, p: &mut Publish) -> Result<(), Violation> {
+        let Some(alias) = p.properties.topic_alias.take() else {
+            return Ok(());
+        };
+        let max = self.config.topic_alias_maximum;
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .expect("connection checked by the dispatcher");
+        if !c.protocol.is_v5() || alias == 0 || alias > max {
+            return Err(Violation::new(
+                ReasonCode::TopicAliasInvalid,
+                "topic alias 0 or above the maximum",
+            ));
+        }
+        if p.topic.is_empty() {
+            match c.aliases_in.get(&alias) {
+                Some(topic) => p.topic = topic.clone(),
+                None => return Err(Violation::protocol("unknown topic alias")),
+            }
+        } else {
+            c.aliases_in.insert(alias, p.topic.clone());
+        }
+        Ok(())
+    }
+
     pub(super) fn handle_pubrel(
         &mut self,
         conn: ConnId,
@@ -114,6 +133,7 @@ impl Broker {
         let mut comp = Ack::new(a.pkid);
         if !known && v5 {
             comp.reason = ReasonCode::PacketIdentifierNotFound;
+            comp.properties.reason_string = Some("no QoS 2 message awaits PUBREL".to_owned());
         }
         self.send(conn, Packet::PubComp(comp));
         Ok(())

@@ -1,11 +1,13 @@
 //! The retained-message store: at most one message per topic, replaced by a newer one and
 //! cleared by an empty payload ([MQTT-3.3.1-5], [MQTT-3.3.1-10], [MQTT-3.3.1-11]); bounded by
-//! `max_retained`.
+//! `max_retained`. A retained message whose message expiry interval has passed is removed
+//! ([MQTT-3.3.2-5]): it is not sent to new subscribers and frees its place.
 //!
 //! Not here: sending retained messages to a new subscriber (`subscribe.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::session::Message;
 
@@ -30,10 +32,13 @@ impl Retained {
         Retained { by_topic }
     }
 
-    pub fn store(&mut self, message: Arc<Message>, max: usize) -> Stored {
+    pub fn store(&mut self, message: Arc<Message>, max: usize, now: Duration) -> Stored {
         if message.payload.is_empty() {
             self.by_topic.remove(&message.topic);
             return Stored::Cleared;
+        }
+        if !self.by_topic.contains_key(&message.topic) && self.by_topic.len() >= max {
+            self.by_topic.retain(|_, m| !m.expired(now));
         }
         if !self.by_topic.contains_key(&message.topic) && self.by_topic.len() >= max {
             return Stored::Full;
@@ -42,8 +47,10 @@ impl Retained {
         Stored::Kept
     }
 
-    /// Retained messages whose topic matches `filter`, in topic order.
-    pub fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
+    /// Retained messages whose topic matches `filter` and which have not expired at logical
+    /// time `now`, in topic order.
+    pub fn matching(&mut self, filter: &str, now: Duration) -> Vec<Arc<Message>> {
+        self.by_topic.retain(|_, m| !m.expired(now));
         self.by_topic
             .iter()
             .filter(|(topic, _)| super::topic::matches(filter, topic))

@@ -7,17 +7,25 @@
 //! list is kept in original send order (a PUBREC turns an entry into a pending PUBREL in
 //! place), which is the order of the resend on resumption ([MQTT-4.4.0-1]).
 //!
-//! Not here: routing (`delivery.rs`), the connection the session is attached to (`mod.rs`).
+//! Message expiry ([MQTT-3.3.2-5]): a queued message whose expiry interval has passed is
+//! dropped instead of sent (counted in `BrokerStats::expired_dropped`); a message sent gets the
+//! whole seconds that remain as its expiry interval ([MQTT-3.3.2-6]). A message already sent
+//! (in flight) is resent on resumption even if it has expired since, as its delivery has begun.
+//!
+//! Not here: routing (`delivery.rs`), the connection the session is attached to and what may be
+//! sent on it (`outbound.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::codec::{Packet, Properties, Protocol, Publish, QoS, SubscriptionOptions};
 
-use super::ConnId;
+use super::clock;
 use super::config::{BrokerConfig, QueueOverflow};
+use super::outbound::Tx;
 
 /// An application message as the broker keeps it: what was published, with the 5.0 properties
 /// to forward (topic alias and subscription identifiers removed).
@@ -29,7 +37,17 @@ pub struct Message {
     pub qos: QoS,
     /// The retain flag it was published with.
     pub retain: bool,
+    /// As published, except the message expiry interval, which `expires_at` replaces.
     pub properties: Properties,
+    /// When the message expires, in the broker's logical time (`Broker::clock`); `None` never.
+    pub expires_at: Option<Duration>,
+}
+
+impl Message {
+    /// Whether the message's expiry interval has passed at logical time `now`.
+    pub fn expired(&self, now: Duration) -> bool {
+        self.expires_at.is_some_and(|at| now > at)
+    }
 }
 
 /// One message on its way to one session.
@@ -43,6 +61,9 @@ pub struct Delivery {
     pub retain: bool,
     /// 5.0 subscription identifiers of the matching subscriptions.
     pub subscription_ids: Vec<u32>,
+    /// The shared subscription (`$share/group/filter`) it was delivered through, if any: it is
+    /// given to another member if this session ends before it is acknowledged.
+    pub share: Option<String>,
 }
 
 /// A subscription as granted: its options and its 5.0 subscription identifier.
@@ -85,15 +106,9 @@ pub struct Session {
     pub incoming_qos2: BTreeSet<u16>,
     /// The next outbound packet identifier to try.
     pub next_pkid: u16,
-}
-
-/// The connection a session is currently attached to, as delivery needs it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Link {
-    pub conn: ConnId,
-    pub protocol: Protocol,
-    /// min(max_inflight, the client's receive maximum).
-    pub window: usize,
+    /// While offline: when the session expires, in the broker's logical time; `None` while
+    /// connected or for an interval of `u32::MAX`.
+    pub expires_at: Option<Duration>,
 }
 
 /// Why `offer` did not take a message.
@@ -114,6 +129,7 @@ impl Session {
             queued: VecDeque::new(),
             incoming_qos2: BTreeSet::new(),
             next_pkid: 1,
+            expires_at: None,
         }
     }
 
@@ -139,20 +155,24 @@ impl Session {
 
     /// Takes a message for this session: sends it at once when connected with room and nothing
     /// queued, else queues it (QoS 0 for an offline session is dropped).
+    /// Expired messages are purged from a full queue before the overflow policy applies.
     pub(crate) fn offer(
         &mut self,
         d: Delivery,
-        link: Option<Link>,
+        tx: Option<&mut Tx<'_>>,
+        now: Duration,
         config: &BrokerConfig,
-        out: &mut VecDeque<super::Action>,
     ) -> Result<(), Refused> {
-        match link {
+        match tx {
             None if d.qos == QoS::AtMostOnce => return Err(Refused::Qos0Offline),
-            Some(link) if self.queued.is_empty() && self.has_room(&d, &link) => {
-                self.send(d, &link, out);
+            Some(tx) if self.queued.is_empty() && self.has_room(&d, tx) => {
+                self.send(d, tx);
                 return Ok(());
             }
             _ => {}
+        }
+        if self.queued.len() >= config.max_queued_messages {
+            self.queued.retain(|q| !q.message.expired(now));
         }
         if self.queued.len() >= config.max_queued_messages {
             match config.queue_overflow {
@@ -171,56 +191,84 @@ impl Session {
         Ok(())
     }
 
-    fn has_room(&self, d: &Delivery, link: &Link) -> bool {
-        d.qos == QoS::AtMostOnce || self.inflight.len() < link.window
+    fn has_room(&self, d: &Delivery, tx: &Tx<'_>) -> bool {
+        d.qos == QoS::AtMostOnce || self.inflight.len() < tx.window
     }
 
-    /// Sends one message now (QoS 0) or puts it in flight.
-    fn send(&mut self, d: Delivery, link: &Link, out: &mut VecDeque<super::Action>) {
+    /// Sends one message now (QoS 0) or puts it in flight; an expired message is dropped, and
+    /// one too large for the client is treated as sent and completed ([MQTT-3.1.2-25]).
+    fn send(&mut self, d: Delivery, tx: &mut Tx<'_>) {
+        if d.message.expired(tx.now) {
+            tx.stats.expired_dropped += 1;
+            return;
+        }
         let pkid = if d.qos == QoS::AtMostOnce {
             0
         } else {
             self.alloc_pkid()
         };
-        out.push_back(super::Action::Send {
-            conn: link.conn,
-            protocol: link.protocol,
-            packet: publish_packet(pkid, &d, false, link.protocol),
-        });
-        if d.qos != QoS::AtMostOnce {
+        let sent = tx.publish(publish_packet(pkid, &d, false, tx.protocol, tx.now));
+        if sent && d.qos != QoS::AtMostOnce {
             self.inflight
                 .push_back(Inflight::Publish { pkid, delivery: d });
         }
     }
 
     /// Moves queued messages into the window while there is room, in order.
-    pub(crate) fn pump(&mut self, link: &Link, out: &mut VecDeque<super::Action>) {
+    pub(crate) fn pump(&mut self, tx: &mut Tx<'_>) {
+        // Bounded by the queue length: each turn removes one message.
         while let Some(front) = self.queued.front() {
-            if !self.has_room(front, link) {
+            if !self.has_room(front, tx) {
                 break;
             }
             let d = self.queued.pop_front().expect("front exists");
-            self.send(d, link, out);
+            self.send(d, tx);
         }
     }
 
     /// On resumption: every unacknowledged PUBLISH (DUP set) and pending PUBREL again, in
     /// original order, with the original packet identifiers ([MQTT-4.4.0-1]); then the queue.
-    pub(crate) fn resume(&mut self, link: &Link, out: &mut VecDeque<super::Action>) {
-        for entry in &self.inflight {
-            let packet = match entry {
+    /// A PUBLISH now too large for the client is dropped as completed.
+    pub(crate) fn resume(&mut self, tx: &mut Tx<'_>) {
+        let mut kept = VecDeque::with_capacity(self.inflight.len());
+        for entry in std::mem::take(&mut self.inflight) {
+            match &entry {
                 Inflight::Publish { pkid, delivery } => {
-                    publish_packet(*pkid, delivery, true, link.protocol)
+                    if !tx.publish(publish_packet(*pkid, delivery, true, tx.protocol, tx.now)) {
+                        continue;
+                    }
                 }
-                Inflight::Release { pkid } => Packet::PubRel(crate::codec::Ack::new(*pkid)),
-            };
-            out.push_back(super::Action::Send {
-                conn: link.conn,
-                protocol: link.protocol,
-                packet,
-            });
+                Inflight::Release { pkid } => {
+                    tx.control(Packet::PubRel(crate::codec::Ack::new(*pkid)))
+                }
+            }
+            kept.push_back(entry);
         }
-        self.pump(link, out);
+        self.inflight = kept;
+        self.pump(tx);
+    }
+
+    /// Everything this session holds that came through shared subscriptions and is not yet
+    /// acknowledged (PUBLISH in flight, queued), removed, in order, for another member.
+    pub(crate) fn take_shared(&mut self) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.inflight.len());
+        for entry in std::mem::take(&mut self.inflight) {
+            match entry {
+                Inflight::Publish { delivery, .. } if delivery.share.is_some() => {
+                    out.push(delivery)
+                }
+                other => kept.push_back(other),
+            }
+        }
+        self.inflight = kept;
+        let (shared, rest): (VecDeque<Delivery>, VecDeque<Delivery>) =
+            std::mem::take(&mut self.queued)
+                .into_iter()
+                .partition(|d| d.share.is_some());
+        self.queued = rest;
+        out.extend(shared);
+        out
     }
 
     /// PUBACK: completes a QoS 1 message. False if no QoS 1 message waits on `pkid`.
@@ -263,16 +311,24 @@ impl Session {
 }
 
 /// The PUBLISH packet for one delivery. 5.0 properties are forwarded with this session's
-/// subscription identifiers; 3.1.1 carries none. DUP is never set on QoS 0 ([MQTT-3.3.1-2]).
-pub(crate) fn publish_packet(pkid: u16, d: &Delivery, dup: bool, protocol: Protocol) -> Packet {
+/// subscription identifiers and the remaining message expiry interval ([MQTT-3.3.2-6]); 3.1.1
+/// carries none. DUP is never set on QoS 0 ([MQTT-3.3.1-2]).
+pub(crate) fn publish_packet(
+    pkid: u16,
+    d: &Delivery,
+    dup: bool,
+    protocol: Protocol,
+    now: Duration,
+) -> Publish {
     let properties = if protocol.is_v5() {
         let mut p = d.message.properties.clone();
         p.subscription_identifiers = d.subscription_ids.clone();
+        p.message_expiry_interval = d.message.expires_at.map(|at| clock::secs_left(now, at));
         p
     } else {
         Properties::default()
     };
-    Packet::Publish(Publish {
+    Publish {
         dup: dup && d.qos != QoS::AtMostOnce,
         qos: d.qos,
         retain: d.retain,
@@ -280,5 +336,5 @@ pub(crate) fn publish_packet(pkid: u16, d: &Delivery, dup: bool, protocol: Proto
         pkid,
         properties,
         payload: d.message.payload.clone(),
-    })
+    }
 }

@@ -2,12 +2,17 @@
 //! its persistent sessions (subscriptions, inflight and queued messages, inbound QoS 2 packet
 //! identifiers) and its retained messages again.
 //!
-//! Not kept: connections, wills (a will belongs to a network connection, which a broker crash
+//! Deadlines (session expiry of offline sessions, message expiry) are kept in the broker's
+//! logical time (`clock.rs`), with the logical time of the save in `clock`: a restored broker
+//! counts whatever remained of each interval from the time it is restored.
+//!
+//! Not kept: connections, wills (delayed ones included) (a will belongs to a network connection, which a broker crash
 //! ends without the broker being able to act; like mosquitto, a restarted broker does not
 //! publish them), sessions with expiry interval 0 (they end with their connection anyway).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Broker;
 use super::session::{Message, Session};
@@ -22,6 +27,9 @@ pub struct DurableState {
     pub retained: BTreeMap<String, Arc<Message>>,
     /// The counter of assigned client identifiers, so none is handed out twice.
     pub next_assigned: u64,
+    /// The broker's logical time when the state was taken; `Session::expires_at` and
+    /// `Message::expires_at` are in the same time.
+    pub clock: Duration,
 }
 
 impl Broker {
@@ -35,6 +43,7 @@ impl Broker {
                 .collect(),
             retained: self.retained.map().clone(),
             next_assigned: self.next_assigned,
+            clock: self.clock.now(),
         }
     }
 }

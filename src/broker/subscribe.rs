@@ -1,13 +1,17 @@
 //! SUBSCRIBE and UNSUBSCRIBE.
 //!
 //! Each filter is granted the QoS asked for, or refused in its SUBACK slot (3.1.1: 0x80; 5.0: the
-//! specific code) when it is invalid, beyond the topic limits, a 5.0 shared subscription, or one
-//! subscription too many. A subscription to an existing filter replaces it
+//! specific code, with a reason string) when it is invalid, beyond the topic limits, a shared
+//! subscription while they are off, or one subscription too many. Shared subscriptions are
+//! offered to 3.1.1 clients too (as mosquitto does). A subscription to an existing filter replaces it
 //! ([MQTT-3.8.4-3]). After the SUBACK, retained messages matching each new subscription are
 //! sent with retain set ([MQTT-3.3.1-6]), at min(retained QoS, granted QoS), subject to 5.0
-//! retain handling.
+//! retain handling; expired retained messages are not sent. Shared subscriptions get no
+//! retained messages (sections 3.3.1.3 and 4.8.2: only a new non-shared subscription gets them),
+//! and no local on one is a protocol error
+//! ([MQTT-3.8.3-4]).
 //!
-//! Not here: shared subscriptions, authorization.
+//! Not here: choosing a shared subscription's member (`shared.rs`), authorization.
 
 use crate::codec::{
     Packet, Protocol, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
@@ -15,6 +19,7 @@ use crate::codec::{
 
 use super::close::Violation;
 use super::session::{Delivery, Grant};
+use super::subtree::split_share;
 use super::topic::{self, TopicError};
 use super::{Broker, ConnId};
 
@@ -48,12 +53,31 @@ impl Broker {
         };
         let mut reasons = Vec::with_capacity(s.filters.len());
         let mut retained_to_send = Vec::new();
+        let mut problems: Vec<&'static str> = Vec::new();
+        for sub in &s.filters {
+            if v5 && sub.options.no_local && split_share(&sub.filter).is_some() {
+                return Err(Violation::protocol("no local on a shared subscription"));
+            }
+        }
         for sub in s.filters {
             let filter = sub.filter;
-            let reason = match topic::check_filter(&filter, &self.config) {
-                Err(TopicError::Invalid) => fail(ReasonCode::TopicFilterInvalid),
-                Err(TopicError::TooLong) => fail(ReasonCode::QuotaExceeded),
-                Ok(()) if v5 && filter.starts_with("$share/") => {
+            let shared = filter.starts_with("$share/");
+            let checked = if shared {
+                check_share(&filter, &self.config)
+            } else {
+                topic::check_filter(&filter, &self.config)
+            };
+            let reason = match checked {
+                Err(TopicError::Invalid) => {
+                    problems.push("invalid topic filter");
+                    fail(ReasonCode::TopicFilterInvalid)
+                }
+                Err(TopicError::TooLong) => {
+                    problems.push("topic filter beyond limits");
+                    fail(ReasonCode::QuotaExceeded)
+                }
+                Ok(()) if shared && !self.config.shared_subscriptions => {
+                    problems.push("shared subscriptions are off");
                     fail(ReasonCode::SharedSubscriptionsNotSupported)
                 }
                 Ok(()) => {
@@ -65,6 +89,7 @@ impl Broker {
                     if !existed
                         && session.subscriptions.len() >= self.config.max_subscriptions_per_client
                     {
+                        problems.push("too many subscriptions");
                         fail(ReasonCode::QuotaExceeded)
                     } else {
                         let grant = Grant {
@@ -74,11 +99,12 @@ impl Broker {
                         session.subscriptions.insert(filter.clone(), grant);
                         self.dirty |= session.is_persistent();
                         self.subs.insert(&filter, client_id, grant);
-                        let send_retained = match sub.options.retain_handling {
-                            RetainHandling::SendAtSubscribe => true,
-                            RetainHandling::SendIfNew => !existed,
-                            RetainHandling::DoNotSend => false,
-                        };
+                        let send_retained = !shared
+                            && match sub.options.retain_handling {
+                                RetainHandling::SendAtSubscribe => true,
+                                RetainHandling::SendIfNew => !existed,
+                                RetainHandling::DoNotSend => false,
+                            };
                         if send_retained {
                             retained_to_send.push((filter, grant));
                         }
@@ -88,21 +114,28 @@ impl Broker {
             };
             reasons.push(reason);
         }
+        problems.dedup();
+        let properties = crate::codec::Properties {
+            reason_string: (v5 && !problems.is_empty()).then(|| problems.join("; ")),
+            ..Default::default()
+        };
         self.send(
             conn,
             Packet::SubAck(SubAck {
                 pkid: s.pkid,
                 reasons,
-                properties: Default::default(),
+                properties,
             }),
         );
+        let now = self.clock.now();
         for (filter, grant) in retained_to_send {
-            for message in self.retained.matching(&filter) {
+            for message in self.retained.matching(&filter, now) {
                 let d = Delivery {
                     qos: message.qos.min(grant.options.qos),
                     retain: true,
                     subscription_ids: grant.id.into_iter().collect(),
                     message,
+                    share: None,
                 };
                 self.deliver(client_id, d);
             }
@@ -131,6 +164,9 @@ impl Broker {
             if existed {
                 self.subs.remove(filter, client_id);
                 self.dirty |= session.is_persistent();
+                if split_share(filter).is_some() && self.subs.share_members(filter).is_empty() {
+                    self.share_cursors.remove(filter);
+                }
             }
             if v5 {
                 reasons.push(if existed {
@@ -150,4 +186,17 @@ impl Broker {
         );
         Ok(())
     }
+}
+
+/// `$share/group/filter` ([MQTT-4.8.2-1], [MQTT-4.8.2-2]): a non-empty group without `/`, `+`
+/// or `#`, then a valid filter within the limits.
+fn check_share(filter: &str, config: &super::BrokerConfig) -> Result<(), TopicError> {
+    let Some((group, inner)) = split_share(filter) else {
+        return Err(TopicError::Invalid);
+    };
+    if group.is_empty() || group.contains(['+', '#']) {
+        return Err(TopicError::Invalid);
+    }
+    topic::check_filter(inner, config)?;
+    topic::check_filter(filter, config)
 }

@@ -3,8 +3,12 @@
 //! exact level, `+` and `#` children; a topic whose first level starts with `$` is not matched by
 //! a leading wildcard.
 //!
+//! A shared subscription `$share/group/filter` is kept at the node of `filter`, under its group;
+//! matching reports each matching shared subscription with all its members, and `shared.rs`
+//! picks one.
+//!
 //! The tree is an index: the sessions own their subscriptions, and the tree is rebuilt from them
-//! on restore. Not here: validation (`topic.rs`), shared subscriptions.
+//! on restore. Not here: validation (`topic.rs`), choosing a shared subscription's member.
 
 use std::collections::BTreeMap;
 
@@ -17,12 +21,29 @@ struct Node {
     children: BTreeMap<String, Node>,
     /// client id → the grant of its subscription with the filter ending here.
     clients: BTreeMap<String, Grant>,
+    /// group → client id → grant, for `$share/group/<the filter ending here>`.
+    shared: BTreeMap<String, BTreeMap<String, Grant>>,
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.clients.is_empty()
+        self.children.is_empty() && self.clients.is_empty() && self.shared.is_empty()
     }
+}
+
+/// A shared subscription matching a topic, with every member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SharedMatch {
+    /// `$share/group/filter`.
+    pub name: String,
+    /// Client id → grant, in client id order.
+    pub members: BTreeMap<String, Grant>,
+}
+
+/// `$share/group/filter` → (group, filter); `None` for any other filter. Validity is checked by
+/// `topic.rs`.
+pub(crate) fn split_share(filter: &str) -> Option<(&str, &str)> {
+    filter.strip_prefix("$share/")?.split_once('/')
 }
 
 /// What one client gets for one topic: the union of its matching subscriptions.
@@ -44,17 +65,53 @@ pub(crate) struct SubTree {
 impl SubTree {
     /// Adds or replaces `client`'s subscription to `filter`.
     pub fn insert(&mut self, filter: &str, client: &str, grant: Grant) {
+        let (group, inner) = match split_share(filter) {
+            Some((g, f)) => (Some(g), f),
+            None => (None, filter),
+        };
         let mut node = &mut self.root;
-        for level in filter.split('/') {
+        for level in inner.split('/') {
             node = node.children.entry(level.to_owned()).or_default();
         }
-        node.clients.insert(client.to_owned(), grant);
+        match group {
+            Some(g) => node.shared.entry(g.to_owned()).or_default(),
+            None => &mut node.clients,
+        }
+        .insert(client.to_owned(), grant);
     }
 
     /// Removes `client`'s subscription to `filter`, pruning empty nodes. True if it existed.
     pub fn remove(&mut self, filter: &str, client: &str) -> bool {
-        let levels: Vec<&str> = filter.split('/').collect();
-        remove_at(&mut self.root, &levels, client)
+        let (group, inner) = match split_share(filter) {
+            Some((g, f)) => (Some(g), f),
+            None => (None, filter),
+        };
+        let levels: Vec<&str> = inner.split('/').collect();
+        remove_at(&mut self.root, &levels, group, client)
+    }
+
+    /// Every shared subscription matching `topic`, in the order of the walk (deterministic).
+    pub fn shared_matches(&self, topic: &str) -> Vec<SharedMatch> {
+        let levels: Vec<&str> = topic.split('/').collect();
+        let mut out = Vec::new();
+        let dollar = topic.starts_with('$');
+        walk_shared(&self.root, &levels, 0, dollar, &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// The members of the shared subscription `name` (`$share/group/filter`).
+    pub fn share_members(&self, name: &str) -> BTreeMap<String, Grant> {
+        let Some((group, inner)) = split_share(name) else {
+            return BTreeMap::new();
+        };
+        let mut node = &self.root;
+        for level in inner.split('/') {
+            match node.children.get(level) {
+                Some(n) => node = n,
+                None => return BTreeMap::new(),
+            }
+        }
+        node.shared.get(group).cloned().unwrap_or_default()
     }
 
     /// Every client with a subscription matching `topic`, one entry per client. Subscriptions
@@ -68,14 +125,24 @@ impl SubTree {
     }
 }
 
-fn remove_at(node: &mut Node, levels: &[&str], client: &str) -> bool {
+fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str) -> bool {
     let Some((first, rest)) = levels.split_first() else {
-        return node.clients.remove(client).is_some();
+        let Some(g) = group else {
+            return node.clients.remove(client).is_some();
+        };
+        let Some(members) = node.shared.get_mut(g) else {
+            return false;
+        };
+        let removed = members.remove(client).is_some();
+        if members.is_empty() {
+            node.shared.remove(g);
+        }
+        return removed;
     };
     let Some(child) = node.children.get_mut(*first) else {
         return false;
     };
-    let removed = remove_at(child, rest, client);
+    let removed = remove_at(child, rest, group, client);
     if child.is_empty() {
         node.children.remove(*first);
     }
@@ -128,6 +195,49 @@ fn walk(
         && let Some(child) = node.children.get("+")
     {
         walk(child, rest, depth + 1, dollar, origin, out);
+    }
+}
+
+fn collect_shared(node: &Node, path: &[&str], out: &mut Vec<SharedMatch>) {
+    for (group, members) in &node.shared {
+        out.push(SharedMatch {
+            name: format!("$share/{group}/{}", path.join("/")),
+            members: members.clone(),
+        });
+    }
+}
+
+/// As `walk`, for shared subscriptions; `path` is the filter walked so far.
+fn walk_shared<'a>(
+    node: &'a Node,
+    levels: &[&str],
+    depth: usize,
+    dollar: bool,
+    path: &mut Vec<&'a str>,
+    out: &mut Vec<SharedMatch>,
+) {
+    let wild_ok = !(dollar && depth == 0);
+    if wild_ok && let Some(hash) = node.children.get("#") {
+        path.push("#");
+        collect_shared(hash, path, out);
+        path.pop();
+    }
+    let Some((first, rest)) = levels.split_first() else {
+        collect_shared(node, path, out);
+        return;
+    };
+    if let Some((key, child)) = node.children.get_key_value(*first) {
+        path.push(key);
+        walk_shared(child, rest, depth + 1, dollar, path, out);
+        path.pop();
+    }
+    if wild_ok
+        && *first != "+"
+        && let Some(child) = node.children.get("+")
+    {
+        path.push("+");
+        walk_shared(child, rest, depth + 1, dollar, path, out);
+        path.pop();
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::broker::BrokerEvent;
-use crate::codec::{Disconnect, ReasonCode};
+use crate::codec::ReasonCode;
 
 /// [MQTT-3.1.0-1] The first packet from the client must be CONNECT; anything else closes.
 #[test]
@@ -164,10 +164,10 @@ fn mqtt5_3_1_4_3_takeover_sends_disconnect_session_taken_over() {
     let out = h.drain();
     assert_eq!(
         sent(&out, 1),
-        vec![Packet::Disconnect(Disconnect {
-            reason: ReasonCode::SessionTakenOver,
-            properties: Properties::default()
-        })]
+        vec![server_disconnect(
+            ReasonCode::SessionTakenOver,
+            "session taken over by another connection"
+        )]
     );
     assert_eq!(close_of(&out, 1), Some(CloseReason::SessionTakenOver));
 }
@@ -302,6 +302,17 @@ fn mqtt5_connack_advertises_limits() {
     let ack = h.connect_with(1, connect_v5("a", true, 0));
     assert_eq!(ack.properties.receive_maximum, Some(10));
     assert_eq!(ack.properties.maximum_packet_size, Some(4096));
+    assert_eq!(
+        ack.properties.shared_subscription_available, None,
+        "absent means available"
+    );
+    assert_eq!(ack.properties.topic_alias_maximum, Some(10));
+    let mut h = Harness::with(BrokerConfig {
+        shared_subscriptions: false,
+        topic_alias_maximum: 0,
+        ..Default::default()
+    });
+    let ack = h.connect_with(1, connect_v5("a", true, 0));
     assert_eq!(ack.properties.shared_subscription_available, Some(0));
     assert_eq!(
         ack.properties.topic_alias_maximum, None,

@@ -1,7 +1,7 @@
 //! How errors end connections, and robustness against odd event sequences.
 
 use super::*;
-use crate::codec::{Disconnect, ReasonCode, SubAck};
+use crate::codec::{ReasonCode, SubAck};
 
 /// 5.0 [MQTT-4.13.2-1]: a connected client that breaks the protocol gets DISCONNECT with the
 /// reason code, then the close; 3.1.1 gets the close only.
@@ -20,10 +20,10 @@ fn mqtt5_4_13_2_protocol_error_sends_disconnect_then_closes() {
             Action::Send {
                 conn: 1,
                 protocol: Protocol::V5,
-                packet: Packet::Disconnect(Disconnect {
-                    reason: ReasonCode::ProtocolError,
-                    properties: Properties::default()
-                })
+                packet: server_disconnect(
+                    ReasonCode::ProtocolError,
+                    "server-to-client packet sent by a client"
+                )
             },
             Action::Close {
                 conn: 1,

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 
 use super::*;
-use crate::codec::{self, Disconnect, ReasonCode};
+use crate::codec::{self, ReasonCode};
 
 fn encode(packet: &Packet, protocol: Protocol) -> Vec<u8> {
     let mut buf = BytesMut::new();
@@ -93,10 +93,10 @@ fn mqtt5_3_1_2_24_packet_larger_than_maximum_closes_with_0x95() {
     let out = h.drain();
     assert_eq!(
         sent(&out, 1),
-        vec![Packet::Disconnect(Disconnect {
-            reason: ReasonCode::PacketTooLarge,
-            properties: Properties::default()
-        })]
+        vec![server_disconnect(
+            ReasonCode::PacketTooLarge,
+            "packet larger than the maximum packet size"
+        )]
     );
     assert_eq!(
         close_of(&out, 1),

@@ -1,7 +1,7 @@
 //! Keep-alive: 1.5 × keep-alive of silence ends the connection abnormally.
 
 use super::*;
-use crate::codec::{Disconnect, ReasonCode};
+use crate::codec::ReasonCode;
 
 fn connect_ka(id: &str, keep_alive: u16) -> Connect {
     let mut c = connect(id, true);
@@ -79,10 +79,10 @@ fn mqtt5_keep_alive_timeout_sends_disconnect_0x8d() {
     let out = h.drain();
     assert_eq!(
         sent(&out, 1),
-        vec![Packet::Disconnect(Disconnect {
-            reason: ReasonCode::KeepAliveTimeout,
-            properties: Properties::default()
-        })]
+        vec![server_disconnect(
+            ReasonCode::KeepAliveTimeout,
+            "keep-alive timeout"
+        )]
     );
     assert_eq!(close_of(&out, 1), Some(CloseReason::KeepAliveTimeout));
 }

@@ -5,6 +5,7 @@
 mod connect;
 mod durable;
 mod errors;
+mod expiry;
 mod framing;
 mod inflight;
 mod keepalive;
@@ -12,6 +13,8 @@ mod publish;
 mod retained;
 mod routing;
 mod sessions;
+mod shared;
+mod v5;
 mod will;
 
 use std::time::{Duration, Instant};
@@ -189,6 +192,17 @@ pub(super) fn subscribe(pkid: u16, filters: &[(&str, QoS)]) -> Packet {
 
 pub(super) fn ack(pkid: u16) -> Ack {
     Ack::new(pkid)
+}
+
+/// A DISCONNECT from the broker with `reason` and the reason string `text`.
+pub(super) fn server_disconnect(reason: crate::codec::ReasonCode, text: &str) -> Packet {
+    Packet::Disconnect(crate::codec::Disconnect {
+        reason,
+        properties: Properties {
+            reason_string: Some(text.to_owned()),
+            ..Properties::default()
+        },
+    })
 }
 
 /// The packets sent to `conn`, in order.

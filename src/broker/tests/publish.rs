@@ -1,7 +1,7 @@
 //! Inbound PUBLISH at each QoS, its acknowledgements, and bad PUBLISH packets.
 
 use super::*;
-use crate::codec::{Disconnect, ReasonCode};
+use crate::codec::ReasonCode;
 
 fn pub_sub() -> Harness {
     let mut h = Harness::new();
@@ -90,6 +90,7 @@ fn mqtt_4_3_3_pubrel_for_unknown_pkid_answered_with_pubcomp() {
     h.packet(2, Packet::PubRel(ack(9)));
     let mut comp = ack(9);
     comp.reason = ReasonCode::PacketIdentifierNotFound;
+    comp.properties.reason_string = Some("no QoS 2 message awaits PUBREL".into());
     assert_eq!(sent(&h.drain(), 2), vec![Packet::PubComp(comp)]);
 }
 
@@ -153,10 +154,10 @@ fn mqtt5_3_3_4_receive_maximum_exceeded_disconnects_0x93() {
     let out = h.publish(1, "t", QoS::ExactlyOnce, 3, "3");
     assert_eq!(
         sent(&out, 1),
-        vec![Packet::Disconnect(Disconnect {
-            reason: ReasonCode::ReceiveMaximumExceeded,
-            properties: Properties::default()
-        })]
+        vec![server_disconnect(
+            ReasonCode::ReceiveMaximumExceeded,
+            "too many QoS 2 messages awaiting PUBREL"
+        )]
     );
     assert_eq!(
         close_of(&out, 1),
@@ -199,10 +200,14 @@ fn mqtt5_3_3_2_properties_forwarded_unchanged() {
     assert!(publishes(&out, 3)[0].properties.is_empty());
 }
 
-/// 5.0: the broker allows no topic aliases (maximum 0), so one is a protocol error (0x94).
+/// [MQTT-3.3.2-9] 5.0: with a topic alias maximum of 0 the broker allows no aliases, so one is
+/// answered with DISCONNECT 0x94.
 #[test]
-fn mqtt5_3_3_2_topic_alias_beyond_maximum_disconnects_0x94() {
-    let mut h = Harness::new();
+fn mqtt5_3_3_2_9_topic_alias_beyond_maximum_disconnects_0x94() {
+    let mut h = Harness::with(BrokerConfig {
+        topic_alias_maximum: 0,
+        ..Default::default()
+    });
     h.connect_with(1, connect_v5("pub", true, 0));
     let Packet::Publish(mut p) = publish("t", QoS::AtMostOnce, 0, "m") else {
         unreachable!()

@@ -143,7 +143,10 @@ fn mqtt_3_9_3_1_suback_codes_in_order_with_failures() {
 /// 5.0: the failure codes are specific, and shared subscriptions are refused with 0x9E.
 #[test]
 fn mqtt5_3_9_3_suback_reason_codes() {
-    let mut h = Harness::new();
+    let mut h = Harness::with(BrokerConfig {
+        shared_subscriptions: false,
+        ..Default::default()
+    });
     h.connect_with(1, connect_v5("c", true, 0));
     h.packet(
         1,
@@ -162,6 +165,10 @@ fn mqtt5_3_9_3_suback_reason_codes() {
             ReasonCode::TopicFilterInvalid,
             ReasonCode::SharedSubscriptionsNotSupported
         ]
+    );
+    assert_eq!(
+        s.properties.reason_string.as_deref(),
+        Some("invalid topic filter; shared subscriptions are off")
     );
 }
 
