@@ -4,6 +4,7 @@
 //! 2 a usage or input error (bad flags, bad files); 3 a run crashed or hit its time limit.
 
 pub mod broker;
+pub mod pubsub;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker on real TCP.
     Broker(broker::BrokerArgs),
+    /// Publish messages (flags as mosquitto_pub).
+    Pub(pubsub::PubArgs),
+    /// Subscribe and print messages (flags as mosquitto_sub).
+    Sub(pubsub::SubArgs),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -39,6 +44,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Broker(args) => broker::run(args),
+        Command::Pub(args) => pubsub::run_pub(args),
+        Command::Sub(args) => pubsub::run_sub(args),
     }
 }
 
