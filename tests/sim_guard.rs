@@ -4,6 +4,7 @@
 //! a failure.
 
 #[test]
+#[allow(clippy::assertions_on_constants)]
 fn simulation_builds_carry_the_madsim_cfg() {
     let sim_requested =
         option_env!("MQTT_LAB_SIM").is_some() || std::env::var_os("MQTT_LAB_SIM").is_some();

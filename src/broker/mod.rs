@@ -21,7 +21,7 @@
 //! # Layout
 //! `mod.rs` (types, dispatcher), `connect.rs`, `publish.rs` (inbound PUBLISH and PUBREL),
 //! `acks.rs` (PUBACK, PUBREC, PUBCOMP from subscribers), `subscribe.rs` (SUBSCRIBE,
-//! UNSUBSCRIBE), `disconnect.rs`, `close.rs` (the one place deciding how a connection ends),
+//! UNSUBSCRIBE), `disconnect.rs`, `framing.rs` (bytes to packets), `close.rs` (the one place deciding how a connection ends),
 //! `delivery.rs` (routing), `session.rs`, `subtree.rs`, `retained.rs`, `keepalive.rs`,
 //! `topic.rs`, `state.rs` (durable state), `config.rs`.
 //!
@@ -52,7 +52,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::codec::{LastWill, Packet, Protocol, QoS, ReasonCode};
+use crate::codec::{Framer, LastWill, Packet, Protocol, QoS, ReasonCode};
 
 pub use config::{BrokerConfig, ConfigError, QueueOverflow};
 pub use session::{Delivery, Grant, Inflight, Message, Session};
@@ -193,6 +193,8 @@ struct Conn {
     will: Option<LastWill>,
     /// The client's receive maximum (5.0; 65535 otherwise).
     receive_maximum: u16,
+    /// Bytes received and not yet decoded (`handle_bytes`).
+    framer: Framer,
 }
 
 /// The MQTT broker core. See the module documentation for how to drive it.
@@ -374,6 +376,7 @@ impl BrokerCore for Broker {
                 keep_alive: 0,
                 will: None,
                 receive_maximum: u16::MAX,
+                framer: Framer::new(None, self.config.max_packet_size),
             },
         );
         self.deadlines

@@ -1,10 +1,12 @@
-//! Topic checks the broker applies on top of the wire rules: the configured length and level
-//! limits, and filter/topic matching for retained messages.
+//! Topic checks the broker applies: the wire rules (from `codec::topic`, repeated here because
+//! `handle_packet` may get packets that did not come through our decoder) and the configured
+//! length and level limits.
 //!
 //! Not here: the subscription tree (`subtree.rs`), which matches a topic against every filter at
 //! once.
 
 use super::config::BrokerConfig;
+use crate::codec::topic;
 
 /// Why a topic name or filter is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,51 +24,24 @@ fn check_limits(s: &str, config: &BrokerConfig) -> Result<(), TopicError> {
     Ok(())
 }
 
-/// A topic name in PUBLISH or a will: non-empty, no wildcards, no NUL ([MQTT-4.7.3-1],
-/// [MQTT-3.3.2-2], [MQTT-4.7.3-2]).
+/// A topic name in PUBLISH or a will: the wire rules (non-empty, no wildcards, no NUL:
+/// [MQTT-4.7.3-1], [MQTT-3.3.2-2], [MQTT-4.7.3-2]) and the configured limits.
 pub(crate) fn check_name(s: &str, config: &BrokerConfig) -> Result<(), TopicError> {
-    if s.is_empty() || s.contains(['+', '#', '\0']) {
-        return Err(TopicError::Invalid);
-    }
+    topic::validate_topic_name(s).map_err(|_| TopicError::Invalid)?;
     check_limits(s, config)
 }
 
-/// A topic filter in SUBSCRIBE or UNSUBSCRIBE: non-empty, `+` alone in its level, `#` alone
-/// and last ([MQTT-4.7.1-2], [MQTT-4.7.1-3]).
+/// A topic filter in SUBSCRIBE or UNSUBSCRIBE: the wire rules (`+` alone in its level, `#` alone
+/// and last: [MQTT-4.7.1-2], [MQTT-4.7.1-3]) and the configured limits.
 pub(crate) fn check_filter(s: &str, config: &BrokerConfig) -> Result<(), TopicError> {
-    if s.is_empty() || s.contains('\0') {
-        return Err(TopicError::Invalid);
-    }
-    let mut levels = s.split('/').peekable();
-    while let Some(level) = levels.next() {
-        let last = levels.peek().is_none();
-        if level.contains('#') && (level != "#" || !last) {
-            return Err(TopicError::Invalid);
-        }
-        if level.contains('+') && level != "+" {
-            return Err(TopicError::Invalid);
-        }
-    }
+    topic::validate_topic_filter(s).map_err(|_| TopicError::Invalid)?;
     check_limits(s, config)
 }
 
 /// Whether `filter` matches `topic`; a topic starting with `$` is not matched by a filter
 /// starting with a wildcard ([MQTT-4.7.2-1]).
 pub(crate) fn matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
+    topic::matches(filter, topic)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         if m.unique_pub(p.label).is_none() {
             continue;
         }
-        for (&s, _) in &m.clients {
+        for &s in m.clients.keys() {
             let live: Vec<_> = m.dels_of(p.label, s).filter(|d| !d.retain).collect();
             if p.qos == 0 && live.len() > 1 {
                 out.push(Violation {
@@ -53,7 +53,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                     checker: NAME,
                     at_us: m.us(pair[1].pos),
                     message: format!(
-                        "QoS 2 message {} (from {} on {}) delivered twice to {s}, at {} us and {} us; QoS 2 is exactly once [MQTT-4.3.3]",
+                        "QoS 2 message {} (from {} on {}) delivered twice to {s}, at {} us and {} us; QoS 2 is exactly once (section 4.3.3)",
                         p.label,
                         p.client,
                         p.topic,
@@ -67,12 +67,11 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             continue;
         };
         let reached: BTreeSet<&str> = m
-            .dels
-            .iter()
-            .filter(|d| d.label == p.label && d.pos > p.pos)
+            .dels_with(p.label)
+            .filter(|d| d.pos > p.pos)
             .map(|d| d.client)
             .collect();
-        for (&s, _) in &m.clients {
+        for &s in m.clients.keys() {
             if reached.contains(s) {
                 continue;
             }

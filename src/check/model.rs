@@ -6,6 +6,7 @@
 //! Positions (`Pos`) are indices into the trace; "before" and "after" are decided by position,
 //! durations by `at_us`. Nothing here judges; the checkers do.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use super::topic;
@@ -135,6 +136,8 @@ pub struct Model<'t> {
     pub broker_crashes: Vec<Pos>,
     pubs_by_label: BTreeMap<&'t str, Vec<usize>>,
     dels_by_label: BTreeMap<&'t str, Vec<usize>>,
+    /// Per client: the last position where its queue may have overflowed.
+    overflow: RefCell<BTreeMap<&'t str, Option<Pos>>>,
 }
 
 impl<'t> Model<'t> {
@@ -153,6 +156,7 @@ impl<'t> Model<'t> {
             broker_crashes: Vec::new(),
             pubs_by_label: BTreeMap::new(),
             dels_by_label: BTreeMap::new(),
+            overflow: RefCell::new(BTreeMap::new()),
         };
         for (pos, e) in trace.events.iter().enumerate() {
             m.record(pos, &e.event);
@@ -393,6 +397,15 @@ impl<'t> Model<'t> {
         }
     }
 
+    /// Deliveries of `label` to anyone, in order.
+    pub fn dels_with(&self, label: &str) -> impl Iterator<Item = &Del<'t>> {
+        self.dels_by_label
+            .get(label)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.dels[i])
+    }
+
     /// Deliveries of `label` to `client`, in order.
     pub fn dels_of<'a>(
         &'a self,
@@ -411,6 +424,11 @@ impl<'t> Model<'t> {
     /// in a complete trace (one with `settle_started` and `run_ended`).
     pub fn liveness_due(&self, pos: Pos) -> bool {
         matches!((self.settle, self.end), (Some(s), Some(_)) if pos < s)
+    }
+
+    /// Like [`liveness_due`](Model::liveness_due), for an obligation falling due at `at_us`.
+    pub fn liveness_due_us(&self, at_us: u64) -> bool {
+        matches!((self.settle, self.end), (Some(s), Some(_)) if at_us < self.us(s))
     }
 
     /// A broker crash at a position in `(a, b)` that lost state (persistence `none`).
@@ -523,43 +541,79 @@ impl<'t> Model<'t> {
         Some(held)
     }
 
-    /// Whether the offline queue of `client` may have overflowed at some point from `from` to
-    /// the end: more messages outstanding for it than `max_queued_messages`, counting every
-    /// publish request on a topic matching any filter it ever asked for, from its request to
-    /// its first delivery to `client` (an over-estimate of what the broker holds).
+    /// Whether the queue of `client` may have overflowed at some point from `from` to the
+    /// end: more messages outstanding for it than `max_queued_messages`. A message counts as
+    /// outstanding for it from its request (or, if later, the client's first SUBSCRIBE of a
+    /// matching filter; a message published before that counts only if retained) until its
+    /// first delivery to the client or the start of the client's next session, whichever
+    /// comes first. This over-estimates what the broker holds, so it errs towards forgiving.
     pub fn may_overflow(&self, client: &str, from: Pos) -> bool {
-        let Some(limit) = self.max_queued else {
+        let Some((&name, _)) = self.clients.get_key_value(client) else {
             return false;
         };
-        let Some(log) = self.clients.get(client) else {
-            return false;
-        };
+        if let Some(last) = self.overflow.borrow().get(name) {
+            return last.is_some_and(|l| l >= from);
+        }
+        let last = self.last_overflow(name);
+        self.overflow.borrow_mut().insert(name, last);
+        last.is_some_and(|l| l >= from)
+    }
+
+    /// The last position at which more than `max_queued_messages` messages were outstanding
+    /// for `client` (see [`may_overflow`](Model::may_overflow)).
+    fn last_overflow(&self, client: &str) -> Option<Pos> {
+        let limit = i64::try_from(self.max_queued?).unwrap_or(i64::MAX);
+        let log = self.clients.get(client)?;
+        let new_sessions: Vec<Pos> = log
+            .epochs
+            .iter()
+            .filter(|e| !e.session_present)
+            .map(|e| e.start)
+            .collect();
         let mut steps: Vec<(Pos, i64)> = Vec::new();
         for p in &self.pubs {
-            if !log.subs.iter().any(|s| topic::matches(s.filter, p.topic)) {
+            let Some(first_sub) = log
+                .subs
+                .iter()
+                .filter(|s| {
+                    matches!(s.kind, SubKind::Requested(_)) && topic::matches(s.filter, p.topic)
+                })
+                .map(|s| s.pos)
+                .min()
+            else {
+                continue;
+            };
+            if p.pos < first_sub && !p.retain {
                 continue;
             }
-            let done = self
+            let start = p.pos.max(first_sub);
+            let delivered = self
                 .dels_of(p.label, client)
                 .find(|d| d.pos > p.pos)
                 .map_or(usize::MAX, |d| d.pos);
-            if done <= from {
-                continue;
-            }
-            steps.push((p.pos.max(from), 1));
-            if done != usize::MAX {
-                steps.push((done, -1));
-            }
+            let reset = new_sessions
+                .iter()
+                .copied()
+                .find(|&n| n > start)
+                .unwrap_or(usize::MAX);
+            steps.push((start, 1));
+            steps.push((delivered.min(reset), -1));
         }
-        steps.sort_unstable_by_key(|&(pos, d)| (pos, d));
+        steps.sort_unstable();
         let mut count: i64 = 0;
-        for (_, d) in steps {
+        let mut last = None;
+        for (i, &(pos, d)) in steps.iter().enumerate() {
             count += d;
-            if count > limit as i64 {
-                return true;
+            // Over the limit from `pos` until the next step.
+            if count > limit {
+                last = Some(
+                    steps
+                        .get(i + 1)
+                        .map_or(pos, |n| n.0.saturating_sub(1).max(pos)),
+                );
             }
         }
-        false
+        last
     }
 
     /// Whether a fault that can disturb `client`'s connection was applied at some point in

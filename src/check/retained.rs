@@ -45,13 +45,14 @@ struct Candidate<'t> {
     latest: Option<Pos>,
 }
 
-/// A subscription of one filter: SUBSCRIBE at `req`, SUBACK granting `granted` at `ack`.
+/// A subscription of one filter: SUBSCRIBE at `req`, SUBACK granting `granted` at `ack`
+/// (`granted` = `None`: no SUBACK was seen, and `ack` is where its connection ended).
 #[derive(Debug)]
 struct Sub<'t> {
     filter: &'t str,
     req: Pos,
     ack: Pos,
-    granted: u8,
+    granted: Option<u8>,
 }
 
 fn candidates<'t>(m: &Model<'t>, t: &str) -> Vec<Candidate<'t>> {
@@ -172,18 +173,31 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             let SubKind::Requested(_) = ev.kind else {
                 continue;
             };
-            let grant = log.subs[i + 1..]
+            let answer = log.subs[i + 1..]
                 .iter()
                 .find(|g| g.filter == ev.filter && !matches!(g.kind, SubKind::Requested(_)));
-            if let Some(g) = grant
-                && let SubKind::Granted(Some(q)) = g.kind
-            {
-                subs.push(Sub {
+            match answer.map(|g| (g.pos, g.kind)) {
+                Some((ack, SubKind::Granted(Some(q)))) => subs.push(Sub {
                     filter: ev.filter,
                     req: ev.pos,
-                    ack: g.pos,
-                    granted: q,
-                });
+                    ack,
+                    granted: Some(q),
+                }),
+                // No SUBACK seen (the connection ended first): the broker may still have
+                // processed it before the connection ended.
+                None | Some((_, SubKind::UnsubRequested)) => {
+                    let until = m
+                        .epoch_at(s, ev.pos)
+                        .and_then(|e| e.end)
+                        .map_or(m.trace.events.len(), |(p, _)| p);
+                    subs.push(Sub {
+                        filter: ev.filter,
+                        req: ev.pos,
+                        ack: until,
+                        granted: None,
+                    })
+                }
+                Some(_) => {}
             }
         }
         let mut allowed_of: BTreeMap<(usize, &str), BTreeSet<&str>> = BTreeMap::new();
@@ -213,7 +227,14 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                 .filter(|&k| {
                     subs[k].req < d.pos
                         && topic::matches(subs[k].filter, d.topic)
-                        && m.chain_at(s, subs[k].req) == chain
+                        && m.chain_at(
+                            s,
+                            if subs[k].granted.is_some() {
+                                subs[k].ack
+                            } else {
+                                subs[k].req
+                            },
+                        ) == chain
                         && !answered.contains(&(k, d.topic))
                 })
                 .collect();
@@ -251,9 +272,9 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
         // Liveness: an unambiguous, acknowledged value is owed.
         for (k, sub) in subs.iter().enumerate() {
-            if !m.liveness_due(sub.ack) {
+            let Some(granted) = sub.granted.filter(|_| m.liveness_due(sub.ack)) else {
                 continue;
-            }
+            };
             for (&t, cs) in cands.iter().filter(|(t, _)| topic::matches(sub.filter, t)) {
                 let set = &allowed_of[&(k, t)];
                 let [w] = set.iter().copied().collect::<Vec<_>>()[..] else {
@@ -262,7 +283,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                 let Some(c) = cs.iter().find(|c| c.label == w && !w.is_empty()) else {
                     continue;
                 };
-                let qos = c.qos.min(sub.granted);
+                let qos = c.qos.min(granted);
                 let kept = !log.subs.iter().any(|e| {
                     e.pos > sub.ack
                         && e.filter == sub.filter

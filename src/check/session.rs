@@ -126,9 +126,7 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                             ),
                         ));
                     } else if !a.clean_start {
-                        let id = if m.v5 {
-                            "MQTT-3.2.2-3"
-                        } else if e.session_present {
+                        let id = if m.v5 || e.session_present {
                             "MQTT-3.2.2-3"
                         } else {
                             "MQTT-3.2.2-2"

@@ -493,6 +493,16 @@ impl Story {
         self.trace.clone()
     }
 
+    /// The trace as it would be if the story ended now (the story itself goes on).
+    pub fn trace_ended(&self) -> Trace {
+        let mut copy = Story {
+            trace: self.trace.clone(),
+            now_us: self.now_us,
+            ..Story::new("3.1.1", Persistence::None)
+        };
+        copy.end()
+    }
+
     /// Ends the story 1 s after the last event (with a settle phase if none was told), and
     /// returns the trace.
     pub fn end(&mut self) -> Trace {

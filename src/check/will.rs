@@ -9,7 +9,8 @@
 //!   the broker (none disturbing the connection from the DISCONNECT until the network slack
 //!   after it); or the connection was still open at the end of the run and no fault ever
 //!   disturbed it; or (5.0, will delay) the client connected again before the earliest
-//!   moment the connection could have died plus the will delay [MQTT-3.1.3-9];
+//!   moment the connection could have died plus the will delay, without clean start
+//!   [MQTT-3.1.3-9];
 //! - **may**: everything in between (a broker crash ended it, a fault may have eaten the
 //!   DISCONNECT, a reconnect close to the will delay, a broker crash before the deadline).
 //!
@@ -27,7 +28,7 @@
 //! Retained copies of a retained will are the "retained" checker's concern (which skips such
 //! topics).
 
-use super::model::{End, Model, Pos};
+use super::model::{End, Epoch, Model, Pos};
 use super::{CheckConfig, Violation};
 use crate::trace::Trace;
 
@@ -93,14 +94,21 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             let deadline_us = raw_deadline.saturating_add(
                 m.broker_stalled_us(m.us(death.min(m.trace.events.len())), raw_deadline),
             );
-            let next = log.epochs.get(i + 1).map(|n| n.start);
-            if verdict == Verdict::Required && delay_us > 0 {
-                if let Some(r) = next {
-                    if m.us(r) < m.us(death).saturating_add(delay_us) {
-                        verdict = Verdict::Forbidden("it connected again within the will delay");
-                    } else if m.us(r) <= deadline_us {
-                        verdict = Verdict::May;
-                    }
+            let next = log
+                .epochs
+                .get(i + 1)
+                .map(|n| (n.start, log.attempts[n.attempt].clean_start));
+            if verdict == Verdict::Required
+                && delay_us > 0
+                && let Some((r, clean)) = next
+            {
+                // A reconnect with clean start ends the old session, which sends the will.
+                if clean && m.us(r) <= deadline_us {
+                    verdict = Verdict::May;
+                } else if m.us(r) < m.us(death).saturating_add(delay_us) {
+                    verdict = Verdict::Forbidden("it connected again within the will delay");
+                } else if m.us(r) <= deadline_us {
+                    verdict = Verdict::May;
                 }
             }
             let deadline_pos = m.pos_at_us(deadline_us.saturating_add(1));
@@ -111,15 +119,20 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             {
                 verdict = Verdict::May;
             }
-            // Deliveries of this will: its label, on its topic, live; a label reused by several
-            // connections goes to the latest connection started before the delivery.
+            // Deliveries of this will: its label, on its topic, live. A label reused by several
+            // connections goes to the latest of them that ended before the delivery, else to
+            // the latest started before it (distinct labels make this exact).
+            let same = |x: &Epoch| {
+                log.attempts[x.attempt]
+                    .will
+                    .is_some_and(|v| v.payload == w.payload)
+            };
             let owner_of = |d_pos: Pos| {
-                log.epochs.iter().rposition(|x| {
-                    x.start < d_pos
-                        && log.attempts[x.attempt]
-                            .will
-                            .is_some_and(|v| v.payload == w.payload)
-                })
+                let mine = || log.epochs.iter().enumerate().rev().filter(|(_, x)| same(x));
+                mine()
+                    .find(|(_, x)| x.end.is_some_and(|(p, _)| p < d_pos))
+                    .or_else(|| mine().find(|(_, x)| x.start < d_pos))
+                    .map(|(k, _)| k)
             };
             for &s in m.clients.keys() {
                 let dels: Vec<_> = m
@@ -154,7 +167,7 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                         format!("reached {s} twice without DUP; a will is published once"),
                     );
                 }
-                if verdict != Verdict::Required || !m.liveness_due(deadline_pos) {
+                if verdict != Verdict::Required || !m.liveness_due_us(deadline_us) {
                     continue;
                 }
                 let Some(held) = m.entitled(s, &w.topic, w.qos, death) else {

@@ -387,6 +387,8 @@ pub struct Auth {
 }
 
 /// Every MQTT control packet.
+// CONNECT is the largest variant; it arrives once per connection, so it stays unboxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     Connect(Connect),

@@ -117,13 +117,13 @@ impl Trace {
                     requested.insert((client, payload));
                 }
                 Event::PublishAcked { client, payload }
-                | Event::PublishLost { client, payload } => {
-                    if !requested.contains(&(client.as_str(), payload.as_str())) {
-                        return Err(TraceError::Orphan {
-                            index,
-                            reason: format!("{client} was never asked to publish {payload:?}"),
-                        });
-                    }
+                | Event::PublishLost { client, payload }
+                    if !requested.contains(&(client.as_str(), payload.as_str())) =>
+                {
+                    return Err(TraceError::Orphan {
+                        index,
+                        reason: format!("{client} was never asked to publish {payload:?}"),
+                    });
                 }
                 _ => {}
             }

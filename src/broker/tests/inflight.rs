@@ -175,3 +175,112 @@ fn mqtt5_pubrec_with_error_ends_the_exchange() {
     assert_eq!(payloads(&out, 2), vec!["b"]);
     assert!(!sent(&out, 2).iter().any(|p| matches!(p, Packet::PubRel(_))));
 }
+
+/// With random acknowledgements, disconnects and reconnects of a persistent subscriber, every
+/// QoS 1/2 message is delivered, each is delivered without DUP exactly once, and first
+/// deliveries keep publication order ([MQTT-4.4.0-1], [MQTT-4.6.0-6]).
+#[test]
+fn mqtt_4_4_0_1_random_disconnects_lose_nothing_and_keep_order() {
+    use std::collections::BTreeMap;
+
+    use rand::{Rng, SeedableRng};
+    for seed in 0..20u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut h = setup(3);
+        let mut conn: Option<ConnId> = Some(2);
+        let mut next_conn = 3;
+        let mut published = Vec::new();
+        let mut first = Vec::new();
+        let mut seen = BTreeMap::<String, usize>::new();
+        // What the subscriber holds unacknowledged on its current connection: pkid → QoS 2
+        // released (PUBREL received) or not.
+        let mut pending: Vec<(u16, QoS)> = Vec::new();
+        let mut record = |out: &[Action], c: ConnId, pending: &mut Vec<(u16, QoS)>| {
+            for p in sent(out, c) {
+                match p {
+                    Packet::Publish(p) => {
+                        let text = String::from_utf8_lossy(&p.payload).into_owned();
+                        if !p.dup {
+                            first.push(text.clone());
+                        }
+                        *seen.entry(text).or_default() += 1;
+                        pending.push((p.pkid, p.qos));
+                    }
+                    Packet::PubRel(a) => pending.push((a.pkid, QoS::AtMostOnce)),
+                    _ => {}
+                }
+            }
+        };
+        for i in 0..60u16 {
+            match rng.random_range(0..6) {
+                0 | 1 => {
+                    let qos = if rng.random_bool(0.5) {
+                        QoS::AtLeastOnce
+                    } else {
+                        QoS::ExactlyOnce
+                    };
+                    let out = h.publish(1, "t", qos, i + 1, &format!("m{i}"));
+                    published.push(format!("m{i}"));
+                    if let Some(c) = conn {
+                        record(&out, c, &mut pending);
+                    }
+                }
+                2 | 3 if conn.is_some() && !pending.is_empty() => {
+                    let c = conn.unwrap();
+                    let (pkid, what) = pending.remove(rng.random_range(0..pending.len()));
+                    let reply = match what {
+                        QoS::AtLeastOnce => Packet::PubAck(ack(pkid)),
+                        QoS::ExactlyOnce => Packet::PubRec(ack(pkid)),
+                        QoS::AtMostOnce => Packet::PubComp(ack(pkid)),
+                    };
+                    h.packet(c, reply);
+                    let out = h.drain();
+                    record(&out, c, &mut pending);
+                }
+                4 if conn.is_some() => {
+                    h.closed(conn.take().unwrap(), CloseCause::Io);
+                    pending.clear();
+                }
+                5 if conn.is_none() => {
+                    let c = next_conn;
+                    next_conn += 1;
+                    h.accept(c);
+                    h.packet(c, Packet::Connect(connect("sub", false)));
+                    let out = h.drain();
+                    record(&out, c, &mut pending);
+                    conn = Some(c);
+                }
+                _ => {}
+            }
+        }
+        // Heal: reconnect and acknowledge until nothing is left.
+        if let Some(c) = conn.take() {
+            h.closed(c, CloseCause::Io);
+        }
+        pending.clear();
+        h.accept(999);
+        h.packet(999, Packet::Connect(connect("sub", false)));
+        let out = h.drain();
+        record(&out, 999, &mut pending);
+        for _ in 0..1000 {
+            let Some((pkid, what)) = pending.pop() else {
+                break;
+            };
+            let reply = match what {
+                QoS::AtLeastOnce => Packet::PubAck(ack(pkid)),
+                QoS::ExactlyOnce => Packet::PubRec(ack(pkid)),
+                QoS::AtMostOnce => Packet::PubComp(ack(pkid)),
+            };
+            h.packet(999, reply);
+            let out = h.drain();
+            record(&out, 999, &mut pending);
+        }
+        assert_eq!(first, published, "seed {seed}: first deliveries, in order");
+        assert!(
+            published.iter().all(|m| seen.contains_key(m)),
+            "seed {seed}"
+        );
+        let s = h.broker.session("sub").unwrap();
+        assert!(s.inflight.is_empty() && s.queued.is_empty(), "seed {seed}");
+    }
+}

@@ -5,6 +5,7 @@
 mod connect;
 mod durable;
 mod errors;
+mod framing;
 mod inflight;
 mod keepalive;
 mod publish;

@@ -1,0 +1,117 @@
+//! The "integrity" checker on hand-written traces: nothing delivered that was never published.
+
+use mqtt_lab::check::story::Story;
+use mqtt_lab::check::{self, CheckConfig, Violation};
+use mqtt_lab::trace::{Event, Persistence, Trace};
+
+fn integrity(t: &Trace) -> Vec<Violation> {
+    check::run(["integrity"], t, &CheckConfig::default()).unwrap()
+}
+
+fn world() -> Story {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "s/#", 1);
+    s.connect("sensor", true, false);
+    s
+}
+
+fn delivered(
+    s: &mut Story,
+    topic: &str,
+    qos: u8,
+    retain: bool,
+    dup: bool,
+    payload: &str,
+) -> Vec<Violation> {
+    let mut t = s.trace();
+    t.push(
+        s.now_us(),
+        Event::Delivered {
+            client: "monitor".into(),
+            topic: topic.into(),
+            qos,
+            retain,
+            dup,
+            payload: payload.into(),
+            size: 32,
+        },
+    );
+    integrity(&t)
+}
+
+#[test]
+fn published_messages_and_wills_pass() {
+    let mut s = world();
+    s.keep_alive("sensor", 4)
+        .will("sensor", "s/status", 1, false)
+        .connect("sensor", true, false);
+    let m1 = s.publish("sensor", "s/1", 1);
+    s.deliver("monitor", &m1)
+        .cut("sensor")
+        .deliver_will("monitor", "sensor");
+    assert_eq!(
+        check::run_all(&s.end(), &CheckConfig::default()).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn a_message_never_published_is_reported() {
+    let mut s = world();
+    let v = delivered(&mut s, "s/1", 1, false, false, "sensor#9");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message
+            .contains("sensor#9 (on s/1, to monitor) was delivered but never published"),
+        "{}",
+        v[0]
+    );
+    // Published, but on another topic.
+    s.publish("sensor", "s/2", 1);
+    assert_eq!(
+        delivered(&mut s, "s/1", 1, false, false, "sensor#1").len(),
+        1
+    );
+}
+
+#[test]
+fn flags_above_what_was_published_or_granted_are_reported() {
+    let mut s = world();
+    s.publish("sensor", "s/1", 1);
+    assert_eq!(
+        delivered(&mut s, "s/1", 1, false, false, "sensor#1"),
+        vec![]
+    );
+    assert!(
+        delivered(&mut s, "s/1", 2, false, false, "sensor#1")[0]
+            .message
+            .contains("at QoS 2 but published at QoS 1")
+    );
+    assert!(
+        delivered(&mut s, "s/1", 1, true, false, "sensor#1")[0]
+            .message
+            .contains("never published retained")
+    );
+    s.publish("sensor", "s/0", 0);
+    assert!(
+        delivered(&mut s, "s/0", 0, false, true, "sensor#2")[0]
+            .message
+            .contains("MQTT-3.3.1-2")
+    );
+    s.publish("sensor", "s/2", 2);
+    assert!(
+        delivered(&mut s, "s/2", 2, false, false, "sensor#3")[0]
+            .message
+            .contains("above the QoS 1")
+    );
+}
+
+#[test]
+fn a_delivery_without_a_subscription_is_reported() {
+    let mut s = world();
+    s.publish("sensor", "other/1", 0);
+    let v = delivered(&mut s, "other/1", 0, false, false, "sensor#1");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("never subscribed"), "{}", v[0]);
+}

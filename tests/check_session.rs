@@ -1,0 +1,150 @@
+//! The "session" checker on hand-written traces: session present after reconnects and broker
+//! restarts ([MQTT-3.2.2-1..3]).
+
+use mqtt_lab::check::story::Story;
+use mqtt_lab::check::{self, CheckConfig, Violation};
+use mqtt_lab::trace::{Persistence, Trace};
+
+fn session(t: &Trace) -> Vec<Violation> {
+    check::run(["session"], t, &CheckConfig::default()).unwrap()
+}
+
+fn all(t: &Trace) -> Vec<Violation> {
+    check::run_all(t, &CheckConfig::default()).unwrap()
+}
+
+#[test]
+fn persistent_sessions_resume_and_clean_ones_do_not() {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("p", false, false)
+        .connect("c", true, false)
+        .after_ms(100);
+    s.cut("p").cut("c").after_ms(100);
+    s.connect("p", false, true)
+        .connect("c", true, false)
+        .after_ms(100);
+    s.disconnect("c").after_ms(10).connect("c", false, false);
+    assert_eq!(all(&s.end()), vec![]);
+}
+
+/// [MQTT-3.2.2-1]
+#[test]
+fn mqtt_3_2_2_1_clean_session_must_not_report_a_session() {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("p", false, false)
+        .after_ms(10)
+        .cut("p")
+        .connect("p", true, true);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("p connected with clean start")
+            && v[0].message.contains("MQTT-3.2.2-1")
+    );
+}
+
+/// [MQTT-3.2.2-2] Planted bug: a persistent session forgotten on broker restart.
+#[test]
+fn mqtt_3_2_2_2_session_forgotten_after_a_durable_restart_is_reported() {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("p", false, false)
+        .after_ms(10)
+        .broker_crash()
+        .lost("p")
+        .after_ms(500)
+        .broker_restart();
+    s.after_ms(100).connect("p", false, false);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("p resumed") && v[0].message.contains("MQTT-3.2.2-2"),
+        "{}",
+        v[0]
+    );
+}
+
+/// [MQTT-3.2.2-3]
+#[test]
+fn mqtt_3_2_2_3_no_session_after_a_crash_without_persistence() {
+    let mut s = Story::new("3.1.1", Persistence::None);
+    s.connect("p", false, false)
+        .after_ms(10)
+        .broker_crash()
+        .lost("p")
+        .after_ms(500)
+        .broker_restart();
+    s.after_ms(100).connect("p", false, false);
+    assert_eq!(all(&s.trace_ended()), vec![]);
+    s.after_ms(10).cut("p").connect("p", false, true);
+    assert_eq!(
+        session(&s.trace_ended()),
+        vec![],
+        "the session made after the restart exists"
+    );
+    let mut s = Story::new("3.1.1", Persistence::None);
+    s.connect("p", false, false)
+        .after_ms(10)
+        .broker_crash()
+        .lost("p")
+        .after_ms(500)
+        .broker_restart();
+    s.after_ms(100).connect("p", false, true);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("persistence none") && v[0].message.contains("MQTT-3.2.2-3"),
+        "{}",
+        v[0]
+    );
+}
+
+#[test]
+fn a_first_connect_has_no_session_unless_an_unanswered_connect_may_have_made_one() {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("p", false, true);
+    assert_eq!(session(&s.end()).len(), 1);
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connecting("p", false)
+        .connect_failed("p")
+        .after_ms(100)
+        .connect("p", false, true);
+    assert_eq!(session(&s.end()), vec![]);
+}
+
+#[test]
+fn v5_session_expiry_decides() {
+    // Expiry 10 s: back after 1 s the session is there; after 60 s it is gone.
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.session_expiry("p", 10)
+        .connect("p", false, false)
+        .after_ms(10)
+        .disconnect("p");
+    s.after_ms(1000)
+        .connect("p", false, true)
+        .after_ms(10)
+        .disconnect("p");
+    s.after_ms(60_000).connect("p", false, false);
+    assert_eq!(all(&s.end()), vec![]);
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.session_expiry("p", 10)
+        .connect("p", false, false)
+        .after_ms(10)
+        .disconnect("p");
+    s.after_ms(1000).connect("p", false, false);
+    assert_eq!(session(&s.end()).len(), 1, "forgotten within its expiry");
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.session_expiry("p", 10)
+        .connect("p", false, false)
+        .after_ms(10)
+        .disconnect("p");
+    s.after_ms(60_000).connect("p", false, true);
+    assert_eq!(session(&s.end()).len(), 1, "kept past its expiry");
+    // Expiry 0: the session ends with the connection, even without clean start.
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.session_expiry("p", 0)
+        .connect("p", false, false)
+        .after_ms(10)
+        .disconnect("p");
+    s.after_ms(10).connect("p", false, false);
+    assert_eq!(all(&s.end()), vec![]);
+}

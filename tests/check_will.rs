@@ -1,0 +1,240 @@
+//! The "will" checker on hand-written traces: published exactly once when the client went
+//! away abnormally, never after a normal DISCONNECT, in time.
+
+use mqtt_lab::check::story::Story;
+use mqtt_lab::check::{self, CheckConfig, Violation};
+use mqtt_lab::trace::{Persistence, Trace};
+
+fn will(t: &Trace) -> Vec<Violation> {
+    check::run(["will"], t, &CheckConfig::default()).unwrap()
+}
+
+fn all(t: &Trace) -> Vec<Violation> {
+    check::run_all(t, &CheckConfig::default()).unwrap()
+}
+
+/// A monitor watching `status/#`, and a sensor (keep-alive 4 s) with a QoS 1 will.
+fn world(protocol: &str) -> Story {
+    let mut s = Story::new(protocol, Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.keep_alive("sensor", 4)
+        .will("sensor", "status/sensor", 1, false);
+    s.connect("sensor", false, false).after_ms(1000);
+    s
+}
+
+#[test]
+fn crash_publishes_the_will_and_a_normal_disconnect_does_not() {
+    let mut s = world("3.1.1");
+    s.crash("sensor")
+        .after_ms(20)
+        .deliver_will("monitor", "sensor")
+        .after_ms(1000)
+        .restart("sensor");
+    s.connect("sensor", false, true)
+        .after_ms(1000)
+        .disconnect("sensor");
+    assert_eq!(all(&s.end()), vec![]);
+}
+
+/// Planted bug: a will sent after a DISCONNECT.
+#[test]
+fn will_after_a_normal_disconnect_is_reported() {
+    let mut s = world("3.1.1");
+    s.disconnect("sensor")
+        .after_ms(20)
+        .deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("will sensor#will-1 of sensor")
+            && v[0].message.contains("normal DISCONNECT"),
+        "{}",
+        v[0]
+    );
+}
+
+/// Planted bug: a will not sent after a crash.
+#[test]
+fn will_missing_after_a_crash_is_reported() {
+    let mut s = world("3.1.1");
+    s.crash("sensor").after_ms(20_000);
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("never reached monitor"), "{}", v[0]);
+}
+
+#[test]
+fn power_off_is_noticed_by_keep_alive_within_the_bound() {
+    // 1.5 x 4 s = 6 s after the power-off, plus 2 s of slack: at 7.9 s it is in time.
+    let mut s = world("3.1.1");
+    s.power_off("sensor")
+        .after_ms(7900)
+        .deliver_will("monitor", "sensor");
+    assert_eq!(all(&s.end()), vec![]);
+    let mut s = world("3.1.1");
+    s.power_off("sensor")
+        .after_ms(8100)
+        .deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("after the deadline"), "{}", v[0]);
+}
+
+#[test]
+fn will_published_twice_is_reported() {
+    let mut s = world("3.1.1");
+    s.cut("sensor")
+        .deliver_will("monitor", "sensor")
+        .after_ms(10)
+        .deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("twice"), "{}", v[0]);
+}
+
+#[test]
+fn will_while_the_client_is_healthy_is_reported() {
+    let mut s = world("3.1.1");
+    s.deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert!(v.iter().any(|v| v.message.contains("still open")), "{v:?}");
+}
+
+#[test]
+fn a_disconnect_that_a_fault_may_have_eaten_allows_the_will() {
+    let mut s = world("3.1.1");
+    s.black_hole("sensor")
+        .after_ms(100)
+        .disconnect("sensor")
+        .after_ms(6000)
+        .deliver_will("monitor", "sensor");
+    s.heal_black_hole("sensor");
+    assert_eq!(will(&s.end()), vec![]);
+}
+
+#[test]
+fn a_broker_crash_neither_demands_nor_forbids_the_will() {
+    let mut s = world("3.1.1");
+    s.broker_crash()
+        .lost("sensor")
+        .lost("monitor")
+        .after_ms(1000)
+        .broker_restart();
+    s.connect("monitor", false, true)
+        .connect("sensor", false, true);
+    assert_eq!(all(&s.end()), vec![]);
+}
+
+#[test]
+fn v5_will_delay_cancelled_by_a_timely_reconnect() {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.will_delayed("sensor", "status/sensor", 1, false, 30)
+        .connect("sensor", false, false)
+        .after_ms(1000);
+    s.cut("sensor")
+        .after_ms(5000)
+        .connect("sensor", false, true);
+    let t = s.trace_ended();
+    assert_eq!(all(&t), vec![]);
+    // The broker publishes the first connection's will anyway: reported.
+    s.after_ms(30_000);
+    let mut t = s.trace();
+    t.push(
+        s.now_us(),
+        mqtt_lab::trace::Event::Delivered {
+            client: "monitor".into(),
+            topic: "status/sensor".into(),
+            qos: 1,
+            retain: false,
+            dup: false,
+            payload: "sensor#will-1".into(),
+            size: 0,
+        },
+    );
+    let v = will(&t);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("within the will delay"), "{}", v[0]);
+}
+
+#[test]
+fn v5_disconnect_with_will_demands_it() {
+    let mut s = world("5.0");
+    s.disconnect_with_will("sensor").after_ms(10_000);
+    assert_eq!(will(&s.end()).len(), 1);
+    let mut s = world("5.0");
+    s.disconnect_with_will("sensor")
+        .after_ms(10)
+        .deliver_will("monitor", "sensor");
+    assert_eq!(all(&s.end()), vec![]);
+}
+
+#[test]
+fn a_will_label_shared_by_connections_goes_to_the_one_that_ended() {
+    // The world reuses one will label: the old connection's will arrives after the client is
+    // back (takeover of a powered-off connection), and is not blamed on the new connection.
+    let mut t = world("3.1.1");
+    t.power_off("sensor")
+        .after_ms(500)
+        .heal(mqtt_lab::trace::Fault::ClientPowerOff {
+            client: "sensor".into(),
+        });
+    t.connect("sensor", false, true).after_ms(10);
+    let mut trace = t.end();
+    for e in &mut trace.events {
+        if let mqtt_lab::trace::Event::Connecting { will: Some(w), .. } = &mut e.event {
+            w.payload = "sensor#will".into();
+        }
+    }
+    let at = trace.events.len() - 2;
+    trace.events.insert(
+        at,
+        mqtt_lab::trace::TraceEvent {
+            at_us: trace.events[at - 1].at_us,
+            event: mqtt_lab::trace::Event::Delivered {
+                client: "monitor".into(),
+                topic: "status/sensor".into(),
+                qos: 1,
+                retain: false,
+                dup: false,
+                payload: "sensor#will".into(),
+                size: 0,
+            },
+        },
+    );
+    assert_eq!(all(&trace), vec![]);
+}
+
+#[test]
+fn v5_reconnect_with_clean_start_ends_the_session_and_may_send_the_delayed_will() {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.will_delayed("sensor", "status/sensor", 1, false, 30)
+        .connect("sensor", false, false)
+        .after_ms(1000);
+    s.cut("sensor").after_ms(5000);
+    let label = s.will_label("sensor");
+    s.connect("sensor", true, false);
+    let mut t = s.end();
+    let at = t.events.len() - 2;
+    t.events.insert(
+        at,
+        mqtt_lab::trace::TraceEvent {
+            at_us: t.events[at - 1].at_us,
+            event: mqtt_lab::trace::Event::Delivered {
+                client: "monitor".into(),
+                topic: "status/sensor".into(),
+                qos: 1,
+                retain: false,
+                dup: false,
+                payload: label,
+                size: 0,
+            },
+        },
+    );
+    assert_eq!(all(&t), vec![]);
+}
