@@ -347,13 +347,11 @@ fn sub_args<S: AsRef<str>>(argv: &[S]) -> SubArgs {
     }
 }
 
+/// What a `sub` task ends with: its output and its result.
+type SubTask = tokio::task::JoinHandle<(Vec<u8>, Result<(), mqtt_lab::cli::pubsub::ToolError>)>;
+
 /// Runs `sub` in a task; returns its output and result once it ends, after `ready`.
-fn spawn_sub(
-    args: SubArgs,
-) -> (
-    tokio::sync::oneshot::Receiver<()>,
-    tokio::task::JoinHandle<(Vec<u8>, Result<(), mqtt_lab::cli::pubsub::ToolError>)>,
-) {
+fn spawn_sub(args: SubArgs) -> (tokio::sync::oneshot::Receiver<()>, SubTask) {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         let mut out = Vec::new();
