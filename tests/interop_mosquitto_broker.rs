@@ -566,3 +566,54 @@ async fn mqtt_3_1_2_10_pub_command_disconnects_cleanly_so_its_will_is_discarded(
         "no will may precede the marker"
     );
 }
+
+/// [MQTT-3.1.2-10] `disconnect()` returns only once DISCONNECT is written: a program that
+/// exits right after it (here: drops its runtime) must not lose the DISCONNECT, or mosquitto
+/// would publish the will. Writes are held back 200 ms by the link so the race is certain.
+#[tokio::test]
+async fn mqtt_3_1_2_10_disconnect_completes_after_disconnect_is_written() {
+    let Some(m) = start_mosquitto() else { return };
+    let (watcher, mut wev, _) = start(m.port, config("flush-watch", Protocol::V3_1_1)).await;
+    watcher
+        .subscribe(vec![subscription("flush/#", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
+    let port = m.port;
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut cfg = config("flush-doomed", Protocol::V3_1_1);
+            cfg.will = Some(LastWill {
+                topic: "flush/will".into(),
+                payload: "lost".into(),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                properties: Default::default(),
+            });
+            let opts = ClientOptions::new(format!("127.0.0.1:{port}"), cfg);
+            let link = opts.link.clone();
+            let (client, mut events) = MqttClient::start(opts).unwrap();
+            loop {
+                match tokio::time::timeout(WAIT, events.recv()).await {
+                    Ok(Some(ClientEvent::Connected { .. })) => break,
+                    Ok(Some(_)) => {}
+                    other => panic!("no CONNACK: {other:?}"),
+                }
+            }
+            link.set_extra_delay(Duration::from_millis(200));
+            client.disconnect(ReasonCode::Success).await;
+        });
+        drop(rt);
+    })
+    .join()
+    .unwrap();
+    let (publ, _e, _) = start(m.port, config("flush-marker", Protocol::V3_1_1)).await;
+    publ.publish("flush/marker", "m", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    let got = next_message(&mut wev).await;
+    assert_eq!(got.topic, "flush/marker", "the will must not be published");
+}
