@@ -24,13 +24,19 @@ async fn start_broker() -> (String, tokio::sync::oneshot::Sender<()>) {
 }
 
 fn config(id: &str, protocol: Protocol) -> ClientConfig {
-    ClientConfig { protocol, client_id: id.into(), ..ClientConfig::default() }
+    ClientConfig {
+        protocol,
+        client_id: id.into(),
+        ..ClientConfig::default()
+    }
 }
 
 async fn connected(events: &mut Events) -> bool {
     loop {
         match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
-            Ok(Some(ClientEvent::Connected { session_present, .. })) => return session_present,
+            Ok(Some(ClientEvent::Connected {
+                session_present, ..
+            })) => return session_present,
             Ok(Some(_)) => continue,
             other => panic!("no CONNACK: {other:?}"),
         }
@@ -51,16 +57,29 @@ async fn next_message(events: &mut Events) -> mqtt_lab::codec::Publish {
 async fn publish_and_receive_at_each_qos_in_both_versions() {
     let (addr, _stop) = start_broker().await;
     for protocol in [Protocol::V3_1_1, Protocol::V5] {
-        let (sub, mut sub_events) = MqttClient::start(ClientOptions::new(&addr, config(&format!("sub-{protocol}"), protocol))).unwrap();
+        let (sub, mut sub_events) = MqttClient::start(ClientOptions::new(
+            &addr,
+            config(&format!("sub-{protocol}"), protocol),
+        ))
+        .unwrap();
         connected(&mut sub_events).await;
-        let granted = sub.subscribe(vec![subscription("lab/+/x", QoS::ExactlyOnce)]).await.unwrap();
+        let granted = sub
+            .subscribe(vec![subscription("lab/+/x", QoS::ExactlyOnce)])
+            .await
+            .unwrap();
         assert_eq!(granted, vec![ReasonCode::GrantedQoS2]);
 
-        let (publ, mut pub_events) = MqttClient::start(ClientOptions::new(&addr, config(&format!("pub-{protocol}"), protocol))).unwrap();
+        let (publ, mut pub_events) = MqttClient::start(ClientOptions::new(
+            &addr,
+            config(&format!("pub-{protocol}"), protocol),
+        ))
+        .unwrap();
         connected(&mut pub_events).await;
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
             let payload = format!("{protocol}-{qos:?}");
-            publ.publish("lab/a/x", payload.clone(), qos, false).await.unwrap();
+            publ.publish("lab/a/x", payload.clone(), qos, false)
+                .await
+                .unwrap();
             let got = next_message(&mut sub_events).await;
             assert_eq!(got.topic, "lab/a/x");
             assert_eq!(got.qos, qos);
@@ -74,23 +93,45 @@ async fn publish_and_receive_at_each_qos_in_both_versions() {
 #[tokio::test]
 async fn retained_message_reaches_a_later_subscriber_with_retain_set() {
     let (addr, _stop) = start_broker().await;
-    let (publ, mut ev) = MqttClient::start(ClientOptions::new(&addr, config("ret-pub", Protocol::V3_1_1))).unwrap();
+    let (publ, mut ev) = MqttClient::start(ClientOptions::new(
+        &addr,
+        config("ret-pub", Protocol::V3_1_1),
+    ))
+    .unwrap();
     connected(&mut ev).await;
-    publ.publish("status/door", "open", QoS::AtLeastOnce, true).await.unwrap();
-    let (sub, mut sev) = MqttClient::start(ClientOptions::new(&addr, config("ret-sub", Protocol::V3_1_1))).unwrap();
+    publ.publish("status/door", "open", QoS::AtLeastOnce, true)
+        .await
+        .unwrap();
+    let (sub, mut sev) = MqttClient::start(ClientOptions::new(
+        &addr,
+        config("ret-sub", Protocol::V3_1_1),
+    ))
+    .unwrap();
     connected(&mut sev).await;
-    sub.subscribe(vec![subscription("status/#", QoS::AtLeastOnce)]).await.unwrap();
+    sub.subscribe(vec![subscription("status/#", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
     let got = next_message(&mut sev).await;
-    assert!(got.retain, "[MQTT-3.3.1-8] a retained message sent on subscribe has retain set");
+    assert!(
+        got.retain,
+        "[MQTT-3.3.1-8] a retained message sent on subscribe has retain set"
+    );
     assert_eq!(&got.payload[..], b"open");
 }
 
 #[tokio::test]
 async fn will_is_published_when_a_connection_is_cut() {
     let (addr, _stop) = start_broker().await;
-    let (watcher, mut wev) = MqttClient::start(ClientOptions::new(&addr, config("watcher", Protocol::V3_1_1))).unwrap();
+    let (watcher, mut wev) = MqttClient::start(ClientOptions::new(
+        &addr,
+        config("watcher", Protocol::V3_1_1),
+    ))
+    .unwrap();
     connected(&mut wev).await;
-    watcher.subscribe(vec![subscription("wills/#", QoS::AtLeastOnce)]).await.unwrap();
+    watcher
+        .subscribe(vec![subscription("wills/#", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
 
     let mut cfg = config("doomed", Protocol::V3_1_1);
     cfg.will = Some(mqtt_lab::codec::LastWill {
@@ -119,16 +160,24 @@ async fn persistent_session_gets_messages_queued_while_offline() {
     cfg.clean_start = false;
     let (sub, mut sev) = MqttClient::start(ClientOptions::new(&addr, cfg.clone())).unwrap();
     assert!(!connected(&mut sev).await);
-    sub.subscribe(vec![subscription("q/#", QoS::AtLeastOnce)]).await.unwrap();
+    sub.subscribe(vec![subscription("q/#", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
     sub.disconnect(ReasonCode::Success).await;
 
-    let (publ, mut pev) = MqttClient::start(ClientOptions::new(&addr, config("busy", Protocol::V3_1_1))).unwrap();
+    let (publ, mut pev) =
+        MqttClient::start(ClientOptions::new(&addr, config("busy", Protocol::V3_1_1))).unwrap();
     connected(&mut pev).await;
     for i in 0..5 {
-        publ.publish("q/n", format!("m{i}"), QoS::AtLeastOnce, false).await.unwrap();
+        publ.publish("q/n", format!("m{i}"), QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
     }
     let (_sub, mut sev) = MqttClient::start(ClientOptions::new(&addr, cfg)).unwrap();
-    assert!(connected(&mut sev).await, "[MQTT-3.2.2-2] session present after resuming");
+    assert!(
+        connected(&mut sev).await,
+        "[MQTT-3.2.2-2] session present after resuming"
+    );
     for i in 0..5 {
         let got = next_message(&mut sev).await;
         assert_eq!(got.payload, format!("m{i}").into_bytes());

@@ -4,12 +4,19 @@
 //! 2 a usage or input error (bad flags, bad files); 3 a run crashed or hit its time limit.
 
 pub mod broker;
+pub mod lab;
 pub mod pubsub;
 
 use clap::{Parser, Subcommand};
 
+/// Exit code: success (every seed passed).
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a guarantee was violated (lab) or the operation failed (tools).
+pub const EXIT_VIOLATION: i32 = 1;
 /// Exit code: a usage or input error.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code: a run crashed, hit its time limit, or two runs of one seed differed.
+pub const EXIT_CRASH: i32 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +37,10 @@ pub enum Command {
     Pub(pubsub::PubArgs),
     /// Subscribe and print messages (flags as mosquitto_sub).
     Sub(pubsub::SubArgs),
+    /// Run scenario suites over seed ranges in the simulator (`cargo lab`).
+    Run(lab::RunArgs),
+    /// Replay one seed of one scenario, printing the same bytes every time.
+    Replay(lab::ReplayArgs),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -46,6 +57,8 @@ pub fn main() -> i32 {
         Command::Broker(args) => broker::run(args),
         Command::Pub(args) => pubsub::run_pub(args),
         Command::Sub(args) => pubsub::run_sub(args),
+        Command::Run(args) => lab::run(args),
+        Command::Replay(args) => lab::replay(args),
     }
 }
 

@@ -34,8 +34,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::codec::{
-    Ack, Connect, Disconnect, Packet, Properties, Protocol, Publish, QoS, ReasonCode, Subscribe,
-    Subscription, Unsubscribe,
+    Ack, Connect, Disconnect, LastWill, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
+    Subscribe, Subscription, Unsubscribe,
 };
 
 pub use config::{
@@ -193,6 +193,21 @@ impl Client {
     /// Requests not yet written.
     pub fn buffered_len(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// Replaces the will carried by the next CONNECT (and every later one). Refused, with the
+    /// client unchanged, when the topic is not a valid topic name.
+    pub fn set_will(&mut self, will: Option<LastWill>) -> Result<(), ConfigError> {
+        if let Some(w) = &will
+            && validate::topic_name(&w.topic).is_err()
+        {
+            return Err(ConfigError {
+                field: "will.topic",
+                reason: "not a valid topic name",
+            });
+        }
+        self.config.will = will;
+        Ok(())
     }
 
     // ---- outputs -------------------------------------------------------------------------

@@ -1,44 +1,35 @@
-//! Local checks of topic names and filters before a request is queued (section 4.7).
+//! Local checks of topic names and filters before a request is queued (section 4.7), on the
+//! codec's rules.
 //!
 //! Only what a client must not send; no subscription matching, no alias handling.
 
+use crate::codec::topic::{self, TopicError};
+
+fn describe(e: TopicError) -> &'static str {
+    match e {
+        TopicError::Empty => "empty",
+        TopicError::TooLong => "longer than 65535 bytes",
+        TopicError::NullCharacter => "contains U+0000",
+        TopicError::WildcardInName => "wildcards are not allowed in a topic name",
+        TopicError::MultiLevelWildcardMisplaced => "`#` must be a whole level and the last one",
+        TopicError::SingleLevelWildcardMisplaced => "`+` must be a whole level",
+        TopicError::InvalidShareName => {
+            "a shared subscription needs a share name without wildcards"
+        }
+        TopicError::EmptySharedFilter => "a shared subscription needs a topic filter",
+    }
+}
+
 /// A topic name for PUBLISH: non-empty, no wildcards, no NUL, at most 65535 bytes
 /// ([MQTT-4.7.3-1], [MQTT-3.3.2-2], [MQTT-1.5.3-2]).
-pub fn topic_name(topic: &str) -> Result<(), &'static str> {
-    check_common(topic)?;
-    if topic.contains(['+', '#']) {
-        return Err("wildcards are not allowed in a topic name");
-    }
-    Ok(())
+pub fn topic_name(name: &str) -> Result<(), &'static str> {
+    topic::validate_topic_name(name).map_err(describe)
 }
 
 /// A topic filter for SUBSCRIBE / UNSUBSCRIBE: `#` only as a whole last level, `+` only as a
 /// whole level ([MQTT-4.7.1-1], [MQTT-4.7.1-2]).
 pub fn topic_filter(filter: &str) -> Result<(), &'static str> {
-    check_common(filter)?;
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
-            return Err("`#` must be a whole level and the last one");
-        }
-        if level.contains('+') && *level != "+" {
-            return Err("`+` must be a whole level");
-        }
-    }
-    Ok(())
-}
-
-fn check_common(s: &str) -> Result<(), &'static str> {
-    if s.is_empty() {
-        return Err("empty");
-    }
-    if s.len() > usize::from(u16::MAX) {
-        return Err("longer than 65535 bytes");
-    }
-    if s.contains('\0') {
-        return Err("contains U+0000");
-    }
-    Ok(())
+    topic::validate_topic_filter(filter).map_err(describe)
 }
 
 #[cfg(test)]

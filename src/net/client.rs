@@ -37,7 +37,13 @@ pub struct ClientOptions {
     pub event_capacity: usize,
     /// Sees every packet sent and received, with the instant it happened (for traces).
     pub observer: Option<Observer>,
+    /// Called before every CONNECT; its answer replaces the configured will for that CONNECT
+    /// (the lab gives each connection's will its own payload this way).
+    pub will_for_connect: Option<WillSource>,
 }
+
+/// Chooses the will of the next CONNECT; see [`ClientOptions::will_for_connect`].
+pub type WillSource = std::sync::Arc<dyn Fn() -> Option<crate::codec::LastWill> + Send + Sync>;
 
 /// A packet crossing the client's connection, as seen by an [`Observer`].
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +75,7 @@ impl ClientOptions {
             link: LinkControl::new(),
             event_capacity: 4096,
             observer: None,
+            will_for_connect: None,
         }
     }
 }
@@ -457,6 +464,11 @@ async fn event_loop(
                 match ev {
                     TransportEvent::Up { generation: g, writer: w } if g == generation => {
                         writer = Some(w);
+                        if let Some(will_for_connect) = &options.will_for_connect
+                            && let Err(e) = core.set_will(will_for_connect())
+                        {
+                            tracing::warn!(error = %e, "will for this CONNECT refused; the previous one is kept");
+                        }
                         core.handle_transport_up(now);
                     }
                     TransportEvent::Bytes { generation: g, data } if g == generation => {

@@ -1,75 +1,45 @@
-//! Simple checks of topic names and filters written in scenario files, and filter matching used
-//! to validate expectations (a will must be able to reach the subscriber it is expected at).
-//!
-//! These are the rules of MQTT section 4.7 that a scenario author can get wrong; they are not
-//! the broker's own validation, which lives in the broker core.
+//! Checks of topic names and filters written in scenario files, and filter matching used to
+//! validate expectations (a will must be able to reach the subscriber it is expected at). The
+//! rules are the codec's (section 4.7); this file only words them for scenario authors.
+
+use crate::codec::topic::{self, TopicError};
+
+fn explain(text: &str, e: TopicError) -> String {
+    match e {
+        TopicError::Empty => "a topic must not be empty".into(),
+        TopicError::TooLong => format!("{} bytes long, more than 65535", text.len()),
+        TopicError::NullCharacter => format!("{text:?} contains a NUL character"),
+        TopicError::WildcardInName => format!(
+            "topic name {text:?} contains a wildcard: '+' and '#' are only allowed in subscription filters"
+        ),
+        TopicError::MultiLevelWildcardMisplaced => {
+            format!("filter {text:?}: '#' must be a whole level and the last one (like \"a/#\")")
+        }
+        TopicError::SingleLevelWildcardMisplaced => {
+            format!("filter {text:?}: '+' must fill a whole level (like \"a/+/c\")")
+        }
+        TopicError::InvalidShareName | TopicError::EmptySharedFilter => {
+            format!("filter {text:?}: a shared subscription is `$share/<group>/<filter>`")
+        }
+    }
+}
 
 /// Checks a topic name used to publish: not empty, no wildcard, no NUL, at most 65,535 bytes.
 /// [MQTT-3.3.2-2], [MQTT-4.7.3-1], [MQTT-4.7.3-2], [MQTT-4.7.3-3].
-pub fn check_topic_name(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("a topic name must not be empty".into());
-    }
-    if topic.contains(['+', '#']) {
-        return Err(format!(
-            "topic name {topic:?} contains a wildcard: '+' and '#' are only allowed in subscription filters"
-        ));
-    }
-    common_checks(topic, "topic name")
+pub fn check_topic_name(name: &str) -> Result<(), String> {
+    topic::validate_topic_name(name).map_err(|e| explain(name, e))
 }
 
 /// Checks a subscription filter: not empty, `#` alone as the last level, `+` alone in its level.
 /// [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.1-3].
 pub fn check_topic_filter(filter: &str) -> Result<(), String> {
-    if filter.is_empty() {
-        return Err("a topic filter must not be empty".into());
-    }
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
-            return Err(format!(
-                "filter {filter:?}: '#' must be a whole level and the last one (like \"a/#\")"
-            ));
-        }
-        if level.contains('+') && *level != "+" {
-            return Err(format!(
-                "filter {filter:?}: '+' must fill a whole level (like \"a/+/c\")"
-            ));
-        }
-    }
-    common_checks(filter, "topic filter")
-}
-
-fn common_checks(text: &str, what: &str) -> Result<(), String> {
-    if text.contains('\0') {
-        return Err(format!("{what} {text:?} contains a NUL character"));
-    }
-    if text.len() > 65_535 {
-        return Err(format!(
-            "{what} is {} bytes long, more than 65535",
-            text.len()
-        ));
-    }
-    Ok(())
+    topic::validate_topic_filter(filter).map_err(|e| explain(filter, e))
 }
 
 /// Whether `filter` matches `topic` (both assumed valid). Topics starting with `$` are not
 /// matched by a filter starting with a wildcard [MQTT-4.7.2-1].
-pub fn filter_matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
+pub fn filter_matches(filter: &str, name: &str) -> bool {
+    topic::matches(filter, name)
 }
 
 #[cfg(test)]

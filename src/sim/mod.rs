@@ -1,6 +1,30 @@
 //! The simulated world: one broker node and a node per client, running the real shell, broker
 //! and client code under madsim, with faults from the scenario's plan; and the per-seed runner.
+//!
+//! - [`run_seed`] (`runner.rs`): one seed of one scenario on a fresh thread and runtime, judged
+//!   by the scenario's checkers and explicit expectations ([`expect`]); [`RunOutcome`].
+//! - [`RunOptions`] (`options.rs`): the broker core to run ([`BrokerFactory`], the real one by
+//!   default; tests wrap it to plant bugs) and the checkers' parameters; how a scenario becomes
+//!   the cores' configurations.
+//! - [`schedule`]: the plan as apply and heal steps, and each fault's name in the trace.
+//! - [`recorder`]: the shared trace and the per-client view that fills it.
+//! - `world.rs`, `app.rs` (only with `--cfg madsim`): the nodes, the supervisor that applies
+//!   faults, and the client application.
+//!
+//! `readme/sim.md` maps every fault onto madsim or the stream seam. Not here: scenario files
+//! (`scenario`), the checkers (`check`), the command line.
 
+#[cfg(madsim)]
+mod app;
+pub mod expect;
+pub mod options;
 pub mod outcome;
+pub mod recorder;
+mod runner;
+pub mod schedule;
+#[cfg(madsim)]
+mod world;
 
+pub use options::{BrokerFactory, RunOptions, real_broker};
 pub use outcome::{RunOutcome, RunStatus};
+pub use runner::{SIMULATED, judge, run_seed, time_margin};

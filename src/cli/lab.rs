@@ -1,0 +1,454 @@
+//! `mqtt-lab run` (scenario suites over seed ranges) and `mqtt-lab replay` (one seed, the
+//! same bytes every time). Both need a simulation build (`cargo sim-run ...`, `cargo lab`).
+//!
+//! - [`RunArgs`], [`run`], [`run_with`]: load every scenario, run the seeds on worker
+//!   threads, print the table (or `--json`), write `--junit`, return the exit code.
+//! - [`ReplayArgs`], [`replay`], [`replay_with`]: run one seed and print what it derived, the
+//!   timeline, the violations, the fingerprint and the verdict.
+//! - Submodules: `seeds` (ranges), `discover` (finding and loading files), `suite` (the
+//!   scheduler), `verdict` (failure classes, tallies), `summary`, `junit`, `json`, `timeline`,
+//!   `replay` (renderings).
+//!
+//! The `_with` functions take the world as a function of (scenario, seed), so tests can run
+//! them on a wrapped world. Not here: the world itself (`crate::sim`) or the checkers.
+
+pub mod discover;
+pub mod json;
+pub mod junit;
+pub mod replay;
+pub mod seeds;
+pub mod suite;
+pub mod summary;
+pub mod timeline;
+pub mod verdict;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::EXIT_USAGE;
+use crate::scenario::Scenario;
+use crate::sim::RunOutcome;
+
+pub use discover::LoadedScenario;
+pub use seeds::SeedRange;
+pub use suite::SuiteConfig;
+pub use verdict::{SeedResult, SuiteReport, Verdict};
+
+/// The seeds `run` uses without `--seeds`.
+pub const DEFAULT_SEEDS: &str = "1..100";
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenario files, or folders searched recursively for *.toml (README files skipped).
+    #[arg(required = true, value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+    /// Seeds to run for every scenario: `7`, or `1..500` (both ends included).
+    #[arg(long, value_name = "RANGE", default_value = DEFAULT_SEEDS)]
+    pub seeds: SeedRange,
+    /// Worker threads running seeds in parallel. Default: the number of cores.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Also write JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run every seed twice and fail the seed if the two traces differ.
+    #[arg(long)]
+    pub check_determinism: bool,
+    /// Start no new seed after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Never draw the progress bar (it is only drawn when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The scenario file.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// The seed to replay.
+    #[arg(long, value_name = "N")]
+    pub seed: u64,
+    /// Also write the run's trace as JSON Lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print the timeline, one line per trace event (the default).
+    #[arg(long, overrides_with = "no_timeline")]
+    pub timeline: bool,
+    /// Leave the timeline out.
+    #[arg(long, overrides_with = "timeline")]
+    pub no_timeline: bool,
+}
+
+/// Refuses the lab commands in a real-network build.
+pub fn require_simulation(command: &str) -> Result<(), String> {
+    if cfg!(madsim) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`mqtt-lab {command}` runs the simulator, but this binary was built for the real network; \
+             use `cargo sim-run {command} ...` (or `cargo lab` for the whole scenario library), \
+             which build with --cfg madsim"
+        ))
+    }
+}
+
+/// `mqtt-lab run`: returns the exit code.
+pub fn run(args: RunArgs) -> i32 {
+    if let Err(msg) = require_simulation("run") {
+        eprintln!("error: {msg}");
+        return EXIT_USAGE;
+    }
+    finish(run_with(&args, world, &mut std::io::stdout().lock()))
+}
+
+/// `mqtt-lab replay`: returns the exit code.
+pub fn replay(args: ReplayArgs) -> i32 {
+    if let Err(msg) = require_simulation("replay") {
+        eprintln!("error: {msg}");
+        return EXIT_USAGE;
+    }
+    finish(replay_with(&args, world, &mut std::io::stdout().lock()))
+}
+
+fn finish(result: Result<i32, String>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// One seed of one scenario in the simulated world, with default options.
+#[cfg(madsim)]
+pub fn world(scenario: &Scenario, seed: u64) -> RunOutcome {
+    crate::sim::run_seed(scenario, seed, &crate::sim::RunOptions::default())
+}
+
+/// Never called: the commands refuse to run without the simulator first.
+#[cfg(not(madsim))]
+fn world(_: &Scenario, _: u64) -> RunOutcome {
+    unreachable!("the lab commands refuse to run in a real-network build")
+}
+
+/// `run` with the world given: loads and validates every scenario (an error is `Err`, before
+/// anything runs), runs the suite, writes the table or JSON to `out` and the JUnit file, and
+/// returns the exit code.
+pub fn run_with<W>(args: &RunArgs, world: W, out: &mut dyn Write) -> Result<i32, String>
+where
+    W: Fn(&Scenario, u64) -> RunOutcome + Sync,
+{
+    let scenarios = discover::load_all(&args.paths)?;
+    let mut junit = match &args.junit {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path)
+                .map_err(|e| format!("{}: cannot write the JUnit file: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let config = SuiteConfig {
+        jobs: match args.jobs {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        check_determinism: args.check_determinism,
+        fail_fast: args.fail_fast,
+        progress: !args.no_progress,
+    };
+    eprintln!(
+        "running {} scenario{} x seeds {} ({} seed{} each){}, {} worker{}",
+        scenarios.len(),
+        plural(scenarios.len()),
+        args.seeds,
+        args.seeds.len(),
+        plural(args.seeds.len() as usize),
+        if args.check_determinism {
+            ", each run twice"
+        } else {
+            ""
+        },
+        config.jobs,
+        plural(config.jobs)
+    );
+    let report = suite::run_suite(&scenarios, args.seeds, &config, world);
+    let text = if args.json {
+        json::render(&report)
+    } else {
+        summary::render(&report)
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write the report: {e}"))?;
+    if let Some((path, file)) = &mut junit {
+        file.write_all(junit::render(&report).as_bytes())
+            .map_err(|e| format!("{}: cannot write the JUnit file: {e}", path.display()))?;
+    }
+    Ok(report.exit_code())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `replay` with the world given: loads the scenario, runs the seed, writes the report to
+/// `out` and the trace to `--trace`, and returns the exit code of the verdict.
+pub fn replay_with<W>(args: &ReplayArgs, world: W, out: &mut dyn Write) -> Result<i32, String>
+where
+    W: Fn(&Scenario, u64) -> RunOutcome,
+{
+    let scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let mut trace_file = match &args.trace {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path)
+                .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let outcome = world(&scenario, args.seed);
+    let path = args.scenario.display().to_string();
+    let text = replay::render(&path, &outcome, !args.no_timeline);
+    out.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write the report: {e}"))?;
+    if let Some((path, file)) = &mut trace_file {
+        file.write_all(outcome.trace.to_jsonl().as_bytes())
+            .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))?;
+        eprintln!(
+            "trace: {} events written to {}",
+            outcome.trace.events.len(),
+            path.display()
+        );
+    }
+    Ok(Verdict::of(&outcome).exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict::tests::{SCENARIO, outcome};
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::sim::RunStatus;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mqtt-lab").chain(args.iter().copied()))
+            .map(|c| c.command)
+    }
+
+    #[test]
+    fn run_flags() {
+        let Ok(Command::Run(a)) = parse(&[
+            "run",
+            "scenarios",
+            "x.toml",
+            "--seeds",
+            "1..500",
+            "--jobs",
+            "3",
+            "--junit",
+            "out.xml",
+            "--json",
+            "--check-determinism",
+            "--fail-fast",
+            "--no-progress",
+        ]) else {
+            panic!("parse failed")
+        };
+        assert_eq!(
+            a.paths,
+            [PathBuf::from("scenarios"), PathBuf::from("x.toml")]
+        );
+        assert_eq!(a.seeds.len(), 500);
+        assert_eq!(a.jobs, Some(3));
+        assert_eq!(a.junit, Some(PathBuf::from("out.xml")));
+        assert!(a.json && a.check_determinism && a.fail_fast && a.no_progress);
+    }
+
+    #[test]
+    fn run_defaults() {
+        let Ok(Command::Run(a)) = parse(&["run", "scenarios"]) else {
+            panic!("parse failed")
+        };
+        assert_eq!(a.seeds, DEFAULT_SEEDS.parse().unwrap());
+        assert_eq!(a.jobs, None);
+        assert!(!a.json && !a.check_determinism && !a.fail_fast && !a.no_progress);
+    }
+
+    #[test]
+    fn bad_run_flags_are_usage_errors() {
+        for args in [
+            &["run"][..],
+            &["run", "x", "--seeds", "9..1"],
+            &["run", "x", "--jobs", "0"],
+            &["run", "x", "--seeds"],
+            &["replay", "x.toml"],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.use_stderr(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn replay_flags_last_timeline_flag_wins() {
+        let Ok(Command::Replay(a)) = parse(&["replay", "x.toml", "--seed", "17"]) else {
+            panic!("parse failed")
+        };
+        assert_eq!((a.seed, a.no_timeline, a.trace), (17, false, None));
+        let Ok(Command::Replay(a)) = parse(&[
+            "replay",
+            "x.toml",
+            "--seed",
+            "1",
+            "--no-timeline",
+            "--trace",
+            "t.jsonl",
+        ]) else {
+            panic!("parse failed")
+        };
+        assert!(a.no_timeline);
+        assert_eq!(a.trace, Some(PathBuf::from("t.jsonl")));
+        let Ok(Command::Replay(a)) = parse(&[
+            "replay",
+            "x.toml",
+            "--seed",
+            "1",
+            "--no-timeline",
+            "--timeline",
+        ]) else {
+            panic!("parse failed")
+        };
+        assert!(!a.no_timeline);
+    }
+
+    #[cfg(not(madsim))]
+    #[test]
+    fn lab_commands_refuse_a_real_network_build() {
+        let e = require_simulation("run").unwrap_err();
+        assert!(
+            e.contains("cargo sim-run run") && e.contains("cargo lab"),
+            "{e}"
+        );
+        let Ok(Command::Run(a)) = parse(&["run", "nope"]) else {
+            panic!()
+        };
+        assert_eq!(run(a), EXIT_USAGE);
+        let Ok(Command::Replay(a)) = parse(&["replay", "nope.toml", "--seed", "1"]) else {
+            panic!()
+        };
+        assert_eq!(replay(a), EXIT_USAGE);
+    }
+
+    fn run_args(dir: &std::path::Path) -> RunArgs {
+        RunArgs {
+            paths: vec![dir.to_path_buf()],
+            seeds: "1..6".parse().unwrap(),
+            jobs: Some(2),
+            junit: Some(dir.join("junit.xml")),
+            json: false,
+            check_determinism: false,
+            fail_fast: false,
+            no_progress: true,
+        }
+    }
+
+    #[test]
+    fn run_with_reports_and_returns_the_worst_exit_code() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a.toml"), SCENARIO).unwrap();
+        let mut args = run_args(tmp.path());
+        let mut out = Vec::new();
+        let code = run_with(
+            &args,
+            |_, seed| outcome(seed, RunStatus::Completed, usize::from(seed == 4)),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(code, 1);
+        let text = String::from_utf8(out).unwrap();
+        let a = tmp.path().join("a.toml").display().to_string();
+        assert!(
+            text.contains(&format!("  replay: cargo sim-run replay {a} --seed 4\n")),
+            "{text}"
+        );
+        let xml = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+        assert!(xml.contains("tests=\"6\" failures=\"1\""), "{xml}");
+
+        args.json = true;
+        let mut out = Vec::new();
+        let code = run_with(&args, |_, s| outcome(s, RunStatus::TimeLimit, 0), &mut out).unwrap();
+        assert_eq!(code, 3);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["failed"], 6);
+    }
+
+    #[test]
+    fn an_invalid_scenario_stops_everything_before_a_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a.toml"), SCENARIO).unwrap();
+        std::fs::write(
+            tmp.path().join("b.toml"),
+            SCENARIO.replace("count = 2", "count = -2"),
+        )
+        .unwrap();
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let err = run_with(
+            &run_args(tmp.path()),
+            |_, s| {
+                ran.store(true, std::sync::atomic::Ordering::Relaxed);
+                outcome(s, RunStatus::Completed, 0)
+            },
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("b.toml") && err.contains("count"), "{err}");
+        assert!(!ran.into_inner());
+    }
+
+    #[test]
+    fn replay_with_writes_the_trace_and_returns_the_verdict() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a.toml");
+        std::fs::write(&file, SCENARIO).unwrap();
+        let args = ReplayArgs {
+            scenario: file.clone(),
+            seed: 17,
+            trace: Some(tmp.path().join("t.jsonl")),
+            timeline: false,
+            no_timeline: false,
+        };
+        let mut out = Vec::new();
+        let code = replay_with(
+            &args,
+            |_, seed| outcome(seed, RunStatus::Completed, 1),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(code, 1);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("timeline (2 events):"));
+        let written = std::fs::read_to_string(tmp.path().join("t.jsonl")).unwrap();
+        assert_eq!(
+            written,
+            outcome(17, RunStatus::Completed, 1).trace.to_jsonl()
+        );
+        let missing = ReplayArgs {
+            scenario: tmp.path().join("nope.toml"),
+            ..args
+        };
+        let err = replay_with(
+            &missing,
+            |_, s| outcome(s, RunStatus::Completed, 0),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("nope.toml"), "{err}");
+    }
+}

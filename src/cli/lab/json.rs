@@ -1,0 +1,144 @@
+//! `--json`: the suite's results as one JSON document on stdout, for machines. Every seed is
+//! listed with its class and fingerprint; failures carry their violations and replay command.
+//! Times are in seconds (floats) or virtual microseconds (`*_us`). Not here: the table.
+
+use serde::Serialize;
+
+use super::summary::replay_command;
+use super::verdict::{SeedResult, SuiteReport, Verdict};
+use crate::check::Violation;
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    exit_code: i32,
+    seeds_asked: u64,
+    seeds_run: usize,
+    passed: usize,
+    failed: usize,
+    check_determinism: bool,
+    stopped_early: bool,
+    jobs: usize,
+    elapsed_s: f64,
+    sim_time_s: f64,
+    seeds_per_s: f64,
+    sim_wall_ratio: f64,
+    scenarios: Vec<ScenarioDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScenarioDoc<'a> {
+    path: &'a str,
+    name: &'a str,
+    seeds: usize,
+    passed: usize,
+    failed: usize,
+    sim_time_s: f64,
+    wall_time_s: f64,
+    seeds_per_s: f64,
+    sim_wall_ratio: f64,
+    runs: Vec<RunDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct RunDoc<'a> {
+    seed: u64,
+    class: &'static str,
+    fingerprint: &'a str,
+    sim_time_us: u64,
+    wall_time_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    violations: &'a [Violation],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<String>,
+}
+
+fn run_doc<'a>(path: &str, r: &'a SeedResult) -> RunDoc<'a> {
+    let failed = !r.passed();
+    RunDoc {
+        seed: r.seed,
+        class: r.verdict.class(),
+        fingerprint: &r.fingerprint,
+        sim_time_us: r.sim_time.as_micros() as u64,
+        wall_time_s: r.wall_time.as_secs_f64(),
+        detail: match &r.verdict {
+            Verdict::Passed | Verdict::Violated => None,
+            other => Some(other.headline(0)),
+        },
+        violations: &r.violations,
+        replay: failed.then(|| replay_command(path, r.seed)),
+    }
+}
+
+/// The document, pretty-printed, ending in a newline.
+pub fn render(report: &SuiteReport) -> String {
+    let doc = Doc {
+        exit_code: report.exit_code(),
+        seeds_asked: report.seeds_asked,
+        seeds_run: report.seeds_run(),
+        passed: report.passed(),
+        failed: report.failed(),
+        check_determinism: report.check_determinism,
+        stopped_early: report.stopped_early,
+        jobs: report.jobs,
+        elapsed_s: report.elapsed.as_secs_f64(),
+        sim_time_s: report.sim_time().as_secs_f64(),
+        seeds_per_s: report.seeds_per_s(),
+        sim_wall_ratio: report.sim_wall_ratio(),
+        scenarios: report
+            .scenarios
+            .iter()
+            .map(|s| ScenarioDoc {
+                path: &s.path,
+                name: &s.name,
+                seeds: s.seeds(),
+                passed: s.passed(),
+                failed: s.failed(),
+                sim_time_s: s.sim_time().as_secs_f64(),
+                wall_time_s: s.wall_time().as_secs_f64(),
+                seeds_per_s: s.seeds_per_s(),
+                sim_wall_ratio: s.sim_wall_ratio(),
+                runs: s.results.iter().map(|r| run_doc(&s.path, r)).collect(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&doc).expect("the report always serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::lab::summary::tests::report;
+
+    #[test]
+    fn json_lists_every_run_and_failures_carry_their_replay() {
+        let v: serde_json::Value = serde_json::from_str(&render(&report())).unwrap();
+        assert_eq!(v["exit_code"], 3);
+        assert_eq!(v["seeds_run"], 8);
+        assert_eq!(v["failed"], 3);
+        let runs = v["scenarios"][1]["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 4);
+        assert_eq!(runs[0]["class"], "passed");
+        assert!(runs[0].get("replay").is_none());
+        assert_eq!(runs[1]["class"], "violated");
+        assert_eq!(runs[1]["violations"].as_array().unwrap().len(), 5);
+        assert_eq!(runs[1]["violations"][0]["checker"], "delivery");
+        assert_eq!(
+            runs[1]["replay"],
+            "cargo sim-run replay 'scenarios/03-qos1/01 cuts.toml' --seed 2"
+        );
+        assert_eq!(runs[2]["class"], "crashed");
+        assert!(
+            runs[2]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("index out of bounds")
+        );
+        assert_eq!(runs[3]["class"], "nondeterministic");
+        assert_eq!(runs[0]["sim_time_us"], 10_000_000);
+        assert_eq!(v["scenarios"][0]["passed"], 4);
+    }
+}

@@ -1,0 +1,347 @@
+//! The human report of a suite: one table row per scenario (seeds, passed, failed, simulated
+//! time, wall time, seeds/s, sim/wall), a total row, then every failure with its first few
+//! violations and the one command that replays it. Also the replay command itself and the
+//! duration format of reports. Not here: JUnit and JSON (`junit.rs`, `json.rs`).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::verdict::{ScenarioResults, SeedResult, SuiteReport, Verdict};
+
+/// Violations printed per failing seed; the rest are counted.
+pub const VIOLATIONS_SHOWN: usize = 3;
+/// Failing seeds printed in full per scenario; the rest are listed by number.
+pub const FAILURES_SHOWN: usize = 10;
+/// Widest scenario name in the table; longer names are cut with `…`.
+const NAME_WIDTH: usize = 56;
+
+/// The command that replays `seed` of the scenario at `path` (the path as given, quoted for a
+/// POSIX shell when it needs it).
+pub fn replay_command(path: &str, seed: u64) -> String {
+    format!("cargo sim-run replay {} --seed {seed}", shell_quote(path))
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// A duration for reports: `340ms`, `4.1s`, `3m05s`, `3h20m`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    let s = d.as_secs();
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if s < 60 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s < 3_600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3_600, (s % 3_600) / 60)
+    }
+}
+
+fn cut(name: &str, width: usize) -> String {
+    if name.chars().count() <= width {
+        name.to_string()
+    } else {
+        let head: String = name.chars().take(width - 1).collect();
+        format!("{head}…")
+    }
+}
+
+/// The table, then the failures (if any), then one closing line.
+pub fn render(report: &SuiteReport) -> String {
+    let mut out = table(report);
+    out.push('\n');
+    out.push_str(&failures(report));
+    out.push_str(&closing_line(report));
+    out.push('\n');
+    out
+}
+
+/// The summary table (scenario rows and a total row).
+pub fn table(report: &SuiteReport) -> String {
+    let width = report
+        .scenarios
+        .iter()
+        .map(|s| s.name.chars().count().min(NAME_WIDTH))
+        .max()
+        .unwrap_or(0)
+        .max("scenario".len());
+    let mut out = String::new();
+    let row = |out: &mut String, cells: [&str; 8]| {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>6}  {:>6}  {:>6}  {:>9}  {:>8}  {:>8}  {:>9}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+        );
+    };
+    row(
+        &mut out,
+        [
+            "scenario",
+            "seeds",
+            "passed",
+            "failed",
+            "simulated",
+            "wall",
+            "seeds/s",
+            "sim/wall",
+        ],
+    );
+    for s in &report.scenarios {
+        row(
+            &mut out,
+            [
+                &cut(&s.name, width),
+                &s.seeds().to_string(),
+                &s.passed().to_string(),
+                &s.failed().to_string(),
+                &human(s.sim_time()),
+                &human(s.wall_time()),
+                &format!("{:.1}", s.seeds_per_s()),
+                &format!("{:.0}x", s.sim_wall_ratio()),
+            ],
+        );
+    }
+    let total = format!("total ({} scenarios)", report.scenarios.len());
+    row(
+        &mut out,
+        [
+            &total,
+            &report.seeds_run().to_string(),
+            &report.passed().to_string(),
+            &report.failed().to_string(),
+            &human(report.sim_time()),
+            &human(report.elapsed),
+            &format!("{:.1}", report.seeds_per_s()),
+            &format!("{:.0}x", report.sim_wall_ratio()),
+        ],
+    );
+    let _ = writeln!(
+        out,
+        "(rows: wall and rates per worker; total: elapsed time with {} worker{}{})",
+        report.jobs,
+        if report.jobs == 1 { "" } else { "s" },
+        if report.check_determinism {
+            ", every seed run twice"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+/// Every failure: what broke and the command that replays it.
+pub fn failures(report: &SuiteReport) -> String {
+    let mut out = String::new();
+    for s in &report.scenarios {
+        let failing: Vec<&SeedResult> = s.failures().collect();
+        for f in failing.iter().take(FAILURES_SHOWN) {
+            failure(&mut out, s, f);
+        }
+        if failing.len() > FAILURES_SHOWN {
+            let rest: Vec<String> = failing[FAILURES_SHOWN..]
+                .iter()
+                .map(|f| f.seed.to_string())
+                .collect();
+            let _ = writeln!(
+                out,
+                "FAILED {} ({}): {} more failing seeds: {}",
+                s.name,
+                s.path,
+                rest.len(),
+                rest.join(", ")
+            );
+            let _ = writeln!(
+                out,
+                "  replay any of them: {}",
+                replay_command(&s.path, failing[FAILURES_SHOWN].seed)
+            );
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn failure(out: &mut String, s: &ScenarioResults, f: &SeedResult) {
+    let _ = writeln!(
+        out,
+        "FAILED {} ({}) seed {}: {}",
+        s.name,
+        s.path,
+        f.seed,
+        f.verdict.headline(f.violations.len())
+    );
+    if !matches!(f.verdict, Verdict::Nondeterministic(_)) || !f.violations.is_empty() {
+        for v in f.violations.iter().take(VIOLATIONS_SHOWN) {
+            let _ = writeln!(out, "  {v}");
+        }
+        if f.violations.len() > VIOLATIONS_SHOWN {
+            let _ = writeln!(
+                out,
+                "  ... and {} more",
+                f.violations.len() - VIOLATIONS_SHOWN
+            );
+        }
+    }
+    let _ = writeln!(out, "  replay: {}", replay_command(&s.path, f.seed));
+    out.push('\n');
+}
+
+/// `all 3800 seeds passed` / `2 of 3800 seeds failed` (+ why the run stopped early).
+pub fn closing_line(report: &SuiteReport) -> String {
+    let asked = report.seeds_asked * report.scenarios.len() as u64;
+    let mut line = if report.failed() == 0 {
+        format!("all {} seeds passed", report.seeds_run())
+    } else {
+        format!(
+            "{} of {} seeds failed (exit code {})",
+            report.failed(),
+            report.seeds_run(),
+            report.exit_code()
+        )
+    };
+    if report.stopped_early {
+        let _ = write!(
+            line,
+            "; --fail-fast stopped the run, {} of {asked} seeds not run",
+            asked - report.seeds_run() as u64
+        );
+    }
+    line
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::cli::lab::verdict::tests::outcome;
+    use crate::cli::lab::verdict::{Mismatch, SeedResult};
+    use crate::sim::RunStatus;
+
+    /// Two scenarios: one all passing, one with a violation, a crash and a mismatch.
+    pub(crate) fn report() -> SuiteReport {
+        let ok = |seed| SeedResult::of(&outcome(seed, RunStatus::Completed, 0));
+        let mut nondet = ok(4);
+        nondet.verdict = Verdict::Nondeterministic(Mismatch {
+            first: "a".repeat(64),
+            second: "b".repeat(64),
+            line: 12,
+        });
+        SuiteReport {
+            scenarios: vec![
+                ScenarioResults {
+                    path: "scenarios/01-connect/01-connect-and-publish.toml".into(),
+                    name: "connect and publish on a calm network".into(),
+                    results: (1..=4).map(ok).collect(),
+                },
+                ScenarioResults {
+                    path: "scenarios/03-qos1/01 cuts.toml".into(),
+                    name: "qos1 under cuts".into(),
+                    results: vec![
+                        ok(1),
+                        SeedResult::of(&outcome(2, RunStatus::Completed, 5)),
+                        SeedResult::of(&outcome(
+                            3,
+                            RunStatus::Crashed("index out of bounds\nbacktrace".into()),
+                            0,
+                        )),
+                        nondet,
+                    ],
+                },
+            ],
+            seeds_asked: 4,
+            check_determinism: true,
+            elapsed: Duration::from_millis(100),
+            stopped_early: false,
+            jobs: 2,
+        }
+    }
+
+    #[test]
+    fn replay_command_keeps_the_path_and_quotes_when_needed() {
+        assert_eq!(
+            replay_command("scenarios/x.toml", 17),
+            "cargo sim-run replay scenarios/x.toml --seed 17"
+        );
+        assert_eq!(
+            replay_command("my scenarios/it's.toml", 3),
+            r"cargo sim-run replay 'my scenarios/it'\''s.toml' --seed 3"
+        );
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_millis(340)), "340ms");
+        assert_eq!(human(Duration::from_millis(4_140)), "4.1s");
+        assert_eq!(human(Duration::from_secs(185)), "3m05s");
+        assert_eq!(human(Duration::from_secs(12_000)), "3h20m");
+    }
+
+    #[test]
+    fn long_names_are_cut() {
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abcd", 4), "abcd");
+    }
+
+    #[test]
+    fn the_report_of_a_failing_suite() {
+        insta::assert_snapshot!(render(&report()));
+    }
+
+    #[test]
+    fn every_failure_ends_with_its_replay_line() {
+        let text = failures(&report());
+        let blocks: Vec<&str> = text.trim_end().split("\n\n").collect();
+        assert_eq!(blocks.len(), 3, "{text}");
+        for (block, seed) in blocks.iter().zip([2, 3, 4]) {
+            let last = block.lines().last().unwrap();
+            assert_eq!(
+                last,
+                format!(
+                    "  replay: cargo sim-run replay 'scenarios/03-qos1/01 cuts.toml' --seed {seed}"
+                )
+            );
+        }
+        assert!(blocks[0].contains("... and 2 more"), "{}", blocks[0]);
+        assert!(blocks[1].contains("crashed: index out of bounds"));
+        assert!(
+            !blocks[1].contains("backtrace"),
+            "first line of a panic only"
+        );
+    }
+
+    #[test]
+    fn many_failures_are_listed_by_seed_after_the_first_ten() {
+        let mut r = report();
+        r.scenarios[1].results = (1..=14)
+            .map(|s| SeedResult::of(&outcome(s, RunStatus::Completed, 1)))
+            .collect();
+        let text = failures(&r);
+        assert_eq!(text.matches("  replay: ").count(), FAILURES_SHOWN);
+        assert!(
+            text.contains("4 more failing seeds: 11, 12, 13, 14"),
+            "{text}"
+        );
+        assert!(text.contains("replay any of them: cargo sim-run replay"));
+    }
+
+    #[test]
+    fn closing_line_counts_and_fail_fast() {
+        let mut r = report();
+        assert_eq!(closing_line(&r), "3 of 8 seeds failed (exit code 3)");
+        r.scenarios[1].results.truncate(1);
+        r.stopped_early = true;
+        assert_eq!(
+            closing_line(&r),
+            "all 5 seeds passed; --fail-fast stopped the run, 3 of 8 seeds not run"
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! A trace as a readable timeline: one line per event, `  12.345678s  sensor-1  connected
+//! (session present)`. The middle column is the client the event is about, `fault` for faults
+//! and `run` for the run's own milestones, padded to the widest name in the trace; the output
+//! depends only on the trace. Not here: the trace format itself (`crate::trace`).
+
+use std::fmt::Write as _;
+
+use crate::trace::{Event, Fault, LossCause, Trace, TraceEvent, WillSpec};
+
+/// The whole timeline, one line per event, each ending in `\n`.
+pub fn render(trace: &Trace) -> String {
+    let seconds_width = (trace.end_us() / 1_000_000).to_string().len();
+    let actor_width = trace
+        .events
+        .iter()
+        .map(|e| actor(e).chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for e in &trace.events {
+        let _ = writeln!(
+            out,
+            "  {:>sw$}.{:06}s  {:<aw$}  {}",
+            e.at_us / 1_000_000,
+            e.at_us % 1_000_000,
+            actor(e),
+            describe(&e.event),
+            sw = seconds_width,
+            aw = actor_width
+        );
+    }
+    out
+}
+
+fn actor(e: &TraceEvent) -> &str {
+    match &e.event {
+        Event::FaultApplied { .. } | Event::FaultHealed { .. } => "fault",
+        Event::RunStarted { .. } | Event::SettleStarted | Event::RunEnded => "run",
+        other => other.client().unwrap_or("?"),
+    }
+}
+
+fn qos_list(flags: &[(bool, &str)]) -> String {
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, s)| format!(" {s}"))
+        .collect()
+}
+
+/// What one event says, without time or actor.
+pub fn describe(event: &Event) -> String {
+    match event {
+        Event::RunStarted {
+            scenario,
+            seed,
+            protocol,
+            persistence,
+            max_queued_messages,
+            max_inflight,
+        } => {
+            let mut s = format!(
+                "started {scenario:?} seed {seed}, MQTT {protocol}, persistence {}",
+                match persistence {
+                    crate::trace::Persistence::None => "none",
+                    crate::trace::Persistence::Durable => "durable",
+                }
+            );
+            if let Some(q) = max_queued_messages {
+                let _ = write!(s, ", max queued {q}");
+            }
+            if let Some(i) = max_inflight {
+                let _ = write!(s, ", max inflight {i}");
+            }
+            s
+        }
+        Event::SettleStarted => "every fault healed; settling".into(),
+        Event::RunEnded => "ended".into(),
+        Event::FaultApplied { fault } => fault_text(fault),
+        Event::FaultHealed { fault } => format!("healed: {}", fault_text(fault)),
+        Event::Connecting {
+            clean_start,
+            keep_alive_s,
+            session_expiry_s,
+            will,
+            ..
+        } => {
+            let mut s = format!(
+                "connecting ({}, keep-alive {keep_alive_s}s",
+                if *clean_start {
+                    "clean start"
+                } else {
+                    "resume session"
+                }
+            );
+            if let Some(e) = session_expiry_s {
+                let _ = write!(s, ", session expiry {e}s");
+            }
+            if let Some(w) = will {
+                let _ = write!(s, ", {}", will_text(w));
+            }
+            s.push(')');
+            s
+        }
+        Event::Connected {
+            session_present, ..
+        } => {
+            if *session_present {
+                "connected (session present)".into()
+            } else {
+                "connected (no session)".into()
+            }
+        }
+        Event::ConnectFailed { reason, .. } => format!("connect failed: {reason}"),
+        Event::ConnectionLost { cause, .. } => format!(
+            "connection lost ({})",
+            match cause {
+                LossCause::Closed => "closed",
+                LossCause::KeepAliveTimeout => "keep-alive timeout",
+                LossCause::ServerDisconnect => "broker sent DISCONNECT",
+                LossCause::ProtocolError => "protocol error from the broker",
+            }
+        ),
+        Event::DisconnectSent { with_will, .. } => {
+            if *with_will {
+                "disconnected (with will)".into()
+            } else {
+                "disconnected".into()
+            }
+        }
+        Event::SubscribeRequested { filter, qos, .. } => format!("subscribe {filter} qos {qos}"),
+        Event::SubscribeGranted {
+            filter, granted, ..
+        } => match granted {
+            Some(q) => format!("subscribed {filter} (granted qos {q})"),
+            None => format!("subscribe {filter} refused"),
+        },
+        Event::UnsubscribeRequested { filter, .. } => format!("unsubscribe {filter}"),
+        Event::Unsubscribed { filter, .. } => format!("unsubscribed {filter}"),
+        Event::PublishRequested {
+            topic,
+            qos,
+            retain,
+            payload,
+            size,
+            ..
+        } => format!(
+            "publish {payload} to {topic} qos {qos}{} ({size} B)",
+            qos_list(&[(*retain, "retain")])
+        ),
+        Event::PublishAcked { payload, .. } => format!("acked {payload}"),
+        Event::PublishLost { payload, .. } => format!("lost {payload} (never confirmed)"),
+        Event::Delivered {
+            topic,
+            qos,
+            retain,
+            dup,
+            payload,
+            size,
+            ..
+        } => format!(
+            "received {payload} on {topic} qos {qos}{} ({size} B)",
+            qos_list(&[(*dup, "dup"), (*retain, "retain")])
+        ),
+    }
+}
+
+fn will_text(w: &WillSpec) -> String {
+    let mut s = format!(
+        "will {} on {} qos {}{}",
+        w.payload,
+        w.topic,
+        w.qos,
+        qos_list(&[(w.retain, "retain")])
+    );
+    if w.delay_s > 0 {
+        let _ = write!(s, " delay {}s", w.delay_s);
+    }
+    s
+}
+
+fn fault_text(f: &Fault) -> String {
+    match f {
+        Fault::Cut { client } => format!("cut {client}"),
+        Fault::BlackHole { client } => format!("black hole {client}"),
+        Fault::Delay { client, extra_us } => format!(
+            "delay {client} +{}",
+            crate::scenario::format_duration(std::time::Duration::from_micros(*extra_us))
+        ),
+        Fault::SplitWrites { client } => format!("split writes of {client}"),
+        Fault::Partition { from, to, one_way } => {
+            format!(
+                "partition {from} {} {to}",
+                if *one_way { "->" } else { "<->" }
+            )
+        }
+        Fault::ClientCrash { client } => format!("crash {client}"),
+        Fault::ClientPowerOff { client } => format!("power off {client}"),
+        Fault::BrokerCrash => "crash broker".into(),
+        Fault::Pause { node } => format!("pause {node}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::Persistence;
+
+    fn story() -> Trace {
+        let mut t = Trace::new();
+        let c = |s: &str| s.to_string();
+        t.push(
+            0,
+            Event::RunStarted {
+                scenario: c("will on cut"),
+                seed: 17,
+                protocol: c("5.0"),
+                persistence: Persistence::Durable,
+                max_queued_messages: Some(1000),
+                max_inflight: Some(16),
+            },
+        );
+        t.push(
+            1_200,
+            Event::Connecting {
+                client: c("sensor-1"),
+                clean_start: false,
+                keep_alive_s: 5,
+                session_expiry_s: Some(60),
+                will: Some(WillSpec {
+                    topic: c("status/sensor-1"),
+                    qos: 1,
+                    retain: true,
+                    payload: c("sensor-1#will-1"),
+                    delay_s: 2,
+                }),
+            },
+        );
+        t.push(
+            3_400,
+            Event::Connected {
+                client: c("sensor-1"),
+                clean_start: false,
+                session_present: true,
+                session_expiry_s: Some(60),
+            },
+        );
+        t.push(
+            4_000,
+            Event::SubscribeRequested {
+                client: c("monitor"),
+                filter: c("sensors/#"),
+                qos: 2,
+            },
+        );
+        t.push(
+            4_500,
+            Event::SubscribeGranted {
+                client: c("monitor"),
+                filter: c("sensors/#"),
+                granted: Some(1),
+            },
+        );
+        t.push(
+            5_000,
+            Event::SubscribeGranted {
+                client: c("monitor"),
+                filter: c("admin/#"),
+                granted: None,
+            },
+        );
+        t.push(
+            1_000_000,
+            Event::PublishRequested {
+                client: c("sensor-1"),
+                topic: c("sensors/1/temp"),
+                qos: 1,
+                retain: true,
+                payload: c("sensor-1#1"),
+                size: 32,
+            },
+        );
+        t.push(
+            1_004_000,
+            Event::Delivered {
+                client: c("monitor"),
+                topic: c("sensors/1/temp"),
+                qos: 1,
+                retain: false,
+                dup: true,
+                payload: c("sensor-1#1"),
+                size: 32,
+            },
+        );
+        t.push(
+            1_005_000,
+            Event::PublishAcked {
+                client: c("sensor-1"),
+                payload: c("sensor-1#1"),
+            },
+        );
+        let faults = [
+            Fault::Cut {
+                client: c("sensor-1"),
+            },
+            Fault::BlackHole {
+                client: c("monitor"),
+            },
+            Fault::Delay {
+                client: c("monitor"),
+                extra_us: 250_000,
+            },
+            Fault::SplitWrites {
+                client: c("monitor"),
+            },
+            Fault::Partition {
+                from: c("sensor-1"),
+                to: c("broker"),
+                one_way: true,
+            },
+            Fault::ClientCrash {
+                client: c("sensor-1"),
+            },
+            Fault::ClientPowerOff {
+                client: c("sensor-1"),
+            },
+            Fault::BrokerCrash,
+            Fault::Pause { node: c("broker") },
+        ];
+        for (i, fault) in faults.into_iter().enumerate() {
+            t.push(2_000_000 + i as u64, Event::FaultApplied { fault });
+        }
+        t.push(
+            3_000_000,
+            Event::FaultHealed {
+                fault: Fault::BrokerCrash,
+            },
+        );
+        t.push(
+            3_100_000,
+            Event::ConnectionLost {
+                client: c("sensor-1"),
+                cause: LossCause::KeepAliveTimeout,
+            },
+        );
+        t.push(
+            3_200_000,
+            Event::ConnectFailed {
+                client: c("sensor-1"),
+                reason: c("refused: server unavailable"),
+            },
+        );
+        t.push(
+            4_000_000,
+            Event::PublishLost {
+                client: c("sensor-1"),
+                payload: c("sensor-1#1"),
+            },
+        );
+        t.push(
+            5_000_000,
+            Event::UnsubscribeRequested {
+                client: c("monitor"),
+                filter: c("sensors/#"),
+            },
+        );
+        t.push(
+            5_100_000,
+            Event::Unsubscribed {
+                client: c("monitor"),
+                filter: c("sensors/#"),
+            },
+        );
+        t.push(6_000_000, Event::SettleStarted);
+        t.push(
+            9_000_000,
+            Event::DisconnectSent {
+                client: c("monitor"),
+                with_will: false,
+            },
+        );
+        t.push(12_345_678, Event::RunEnded);
+        t
+    }
+
+    #[test]
+    fn timeline_of_every_event_kind() {
+        insta::assert_snapshot!(render(&story()));
+    }
+
+    #[test]
+    fn one_line_per_event_with_aligned_columns() {
+        let t = story();
+        let text = render(&t);
+        assert_eq!(text.lines().count(), t.events.len());
+        assert!(text.contains("   0.001200s  sensor-1  connecting (resume session"));
+        assert!(text.contains("  12.345678s  run       ended"));
+        assert!(text.contains("sensor-1  connected (session present)"));
+        let time_col: std::collections::BTreeSet<usize> =
+            text.lines().map(|l| l.find("s  ").unwrap()).collect();
+        assert_eq!(time_col.len(), 1, "times right-aligned:\n{text}");
+    }
+
+    #[test]
+    fn an_empty_trace_has_an_empty_timeline() {
+        assert_eq!(render(&Trace::new()), "");
+    }
+}

@@ -1,0 +1,269 @@
+//! One client process of the simulated world: the application around our async client.
+//!
+//! It connects at `connect_at`, subscribes after every connect that finds no session
+//! (`session_present = 0`), publishes its workloads when each message is due, disconnects
+//! normally at `disconnect_at` and connects again at `reconnect_at`. Messages due while it is
+//! offline (between a DISCONNECT and the reconnect, or while the process is down) are published
+//! as soon as it runs again, in order.
+//!
+//! What outlives a crash is in [`Disk`], captured by the node's `init` closure like a file on
+//! disk: the workload cursors and the message and CONNECT counters, so sequence numbers and will
+//! labels never repeat. Everything else (the client core, its session state) is lost.
+//!
+//! Not here: faults (the supervisor's) and trace details (`recorder.rs`).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::FutureExt;
+
+use super::recorder::{ClientRecorder, Recorder, lock, sleep_to, sleep_to_opt};
+use crate::client::{ClientConfig, ClientEvent};
+use crate::codec::{Properties, ReasonCode, Subscription};
+use crate::net::client::{ClientOptions, Events, MqttClient, Observer, WillSource};
+use crate::net::seam::LinkControl;
+use crate::scenario::Workload;
+use crate::trace::payload;
+
+/// Events the client may buffer for the application before its event loop waits.
+const EVENT_CAPACITY: usize = 1 << 16;
+/// How long a normal DISCONNECT may take before the process gives up waiting for it.
+const DISCONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// What a client process keeps across crashes.
+#[derive(Debug, Default)]
+pub struct Disk {
+    /// Per workload of this client (in scenario order): messages already requested.
+    pub cursors: Vec<u32>,
+    /// Messages requested so far over all workloads (the last sequence number used).
+    pub published: u64,
+    /// CONNECTs sent so far (the last will label number used).
+    pub connects: u64,
+}
+
+/// Everything fixed about one client, derived from the scenario.
+#[derive(Debug)]
+pub struct ClientSpec {
+    pub id: String,
+    pub config: ClientConfig,
+    pub subscriptions: Vec<Subscription>,
+    /// This client's workloads, in scenario order.
+    pub workloads: Vec<Workload>,
+    /// Online windows `[open, close)`; `None`: until the end of the run.
+    pub windows: Vec<(Duration, Option<Duration>)>,
+    /// Seeds the client core.
+    pub seed: u64,
+}
+
+impl ClientSpec {
+    /// The online windows of a scenario client: from `connect_at` to `disconnect_at`, then from
+    /// `reconnect_at` on.
+    pub fn windows(c: &crate::scenario::ClientConfig) -> Vec<(Duration, Option<Duration>)> {
+        let mut w = vec![(c.connect_at, c.disconnect_at)];
+        if let (Some(_), Some(again)) = (c.disconnect_at, c.reconnect_at) {
+            w.push((again, None));
+        }
+        w
+    }
+}
+
+/// A client node: its spec, where the broker is, its link, its disk and the recorder.
+pub struct ClientNode {
+    pub spec: Arc<ClientSpec>,
+    pub broker: String,
+    pub link: LinkControl,
+    pub disk: Arc<Mutex<Disk>>,
+    pub rec: Recorder,
+    /// The start of the run (virtual time).
+    pub start: Instant,
+}
+
+impl ClientNode {
+    /// One life of the process: from its (re)start until the end of its last online window.
+    pub async fn run(self: Arc<Self>) {
+        {
+            let mut d = lock(&self.disk);
+            d.cursors.resize(self.spec.workloads.len(), 0);
+        }
+        for &(open, close) in &self.spec.windows {
+            if close.is_some_and(|c| self.start + c <= Instant::now()) {
+                continue;
+            }
+            sleep_to(self.start + open).await;
+            self.window(close).await;
+        }
+    }
+
+    /// The next workload message due: its time and workload index.
+    fn next_due(&self) -> Option<(Duration, usize)> {
+        let d = lock(&self.disk);
+        self.spec
+            .workloads
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| d.cursors[*i] < w.count)
+            .map(|(i, w)| (w.due(d.cursors[i]), i))
+            .min()
+    }
+
+    fn will_source(&self) -> Option<WillSource> {
+        let template = self.spec.config.will.clone()?;
+        let disk = self.disk.clone();
+        let id = self.spec.id.clone();
+        Some(Arc::new(move || {
+            let mut d = lock(&disk);
+            d.connects += 1;
+            let mut will = template.clone();
+            will.payload = Bytes::from(payload::will_payload(&id, d.connects));
+            Some(will)
+        }))
+    }
+
+    /// One online window: a fresh client connects, works, and (at `close`) disconnects.
+    async fn window(&self, close: Option<Duration>) {
+        let crec = Arc::new(ClientRecorder::new(&self.spec.id, self.rec.clone()));
+        let observer: Observer = {
+            let crec = crec.clone();
+            Arc::new(move |_, wire| crec.observe(wire))
+        };
+        let options = ClientOptions {
+            broker: self.broker.clone(),
+            config: self.spec.config.clone(),
+            seed: self.spec.seed,
+            link: self.link.clone(),
+            event_capacity: EVENT_CAPACITY,
+            observer: Some(observer),
+            will_for_connect: self.will_source(),
+        };
+        let (client, mut events) = match MqttClient::start(options) {
+            Ok(x) => x,
+            Err(e) => panic!("client {}: invalid configuration: {e}", self.spec.id),
+        };
+        let close_at = close.map(|c| self.start + c);
+        loop {
+            let due = self.next_due().map(|(t, _)| self.start + t);
+            tokio::select! {
+                biased;
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(&client, &crec, ev),
+                    None => return,
+                },
+                _ = sleep_to_opt(close_at) => {
+                    self.disconnect(&client, &crec, &mut events).await;
+                    return;
+                }
+                _ = sleep_to_opt(due) => {
+                    if !self.publish_due(&client, &crec, &mut events).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, client: &MqttClient, crec: &ClientRecorder, ev: ClientEvent) {
+        crec.event(&ev);
+        if let ClientEvent::Connected {
+            session_present: false,
+            ..
+        } = ev
+            && !self.spec.subscriptions.is_empty()
+        {
+            let client = client.clone();
+            let subs = self.spec.subscriptions.clone();
+            tokio::spawn(async move {
+                let _ = client.subscribe(subs).await;
+            });
+        }
+    }
+
+    /// Handles every event already waiting; false once the client has stopped.
+    fn drain_ready(&self, client: &MqttClient, crec: &ClientRecorder, events: &mut Events) -> bool {
+        loop {
+            match events.recv().now_or_never() {
+                Some(Some(ev)) => self.on_event(client, crec, ev),
+                Some(None) => return false,
+                None => return true,
+            }
+        }
+    }
+
+    /// Publishes every message due by now, in due order; false once the client has stopped.
+    async fn publish_due(
+        &self,
+        client: &MqttClient,
+        crec: &ClientRecorder,
+        events: &mut Events,
+    ) -> bool {
+        while let Some((due, i)) = self.next_due() {
+            if self.start + due > Instant::now() {
+                break;
+            }
+            let seq = {
+                let mut d = lock(&self.disk);
+                d.cursors[i] += 1;
+                d.published += 1;
+                d.published
+            };
+            let w = &self.spec.workloads[i];
+            let body = match &w.payload {
+                Some(text) => Bytes::from(text.clone().into_bytes()),
+                None => Bytes::from(payload::workload_payload(
+                    &self.spec.id,
+                    seq,
+                    w.size() as usize,
+                )),
+            };
+            let label = payload::label(&body);
+            crec.publish_requested(&w.topic, w.qos.as_u8(), w.retain, &label, body.len());
+            match client
+                .publish_start(
+                    w.topic.clone(),
+                    body,
+                    w.qos,
+                    w.retain,
+                    Properties::default(),
+                )
+                .await
+            {
+                Ok(pending) => crec.publish_accepted(pending.id, &label),
+                Err(_) => crec.publish_refused(&label),
+            }
+            if !self.drain_ready(client, crec, events) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A normal DISCONNECT; waits until the client has stopped, recording what it reports.
+    async fn disconnect(&self, client: &MqttClient, crec: &ClientRecorder, events: &mut Events) {
+        if !self.drain_ready(client, crec, events) {
+            return;
+        }
+        let give_up = Instant::now() + DISCONNECT_WAIT;
+        let done = client.disconnect(ReasonCode::Success);
+        tokio::pin!(done);
+        loop {
+            tokio::select! {
+                biased;
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(client, crec, ev),
+                    None => return,
+                },
+                _ = &mut done => break,
+                _ = sleep_to(give_up) => return,
+            }
+        }
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(client, crec, ev),
+                    None => return,
+                },
+                _ = sleep_to(give_up) => return,
+            }
+        }
+    }
+}

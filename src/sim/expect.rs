@@ -1,0 +1,250 @@
+//! The scenario's explicit expectations (`[expect]` besides `checkers`), judged on a trace like
+//! a checker and reported as [`Violation`]s of the checker named `"expect"`:
+//!
+//! - `will_reaches = [{ client, subscriber }]`: some will of `client` (a payload labelled
+//!   `<client>#will-<n>`) is delivered to `subscriber` during the run, live or retained.
+//! - `no_will = [client]`: no will of `client` is ever delivered to anyone.
+//! - `no_loss = ["qos1", "qos2"]`: every publish of that QoS acknowledged before the settle
+//!   phase reaches every subscriber that held a matching subscription (QoS 1 or more) when it was
+//!   requested and kept that session to the end of the run — with none of the delivery
+//!   checker's excuses for queue overflow or a broker without persistence. A QoS 2 message to a
+//!   subscriber whose process died after the request is still excused (its exchange state died
+//!   with it), and so is a publisher's own message on a 5.0 No Local subscription.
+//! - `receives = [{ client, filter, at_least }]`: `client` receives at least `at_least`
+//!   distinct messages on topics matching `filter` (any topic without one) by the end.
+//!
+//! The liveness expectations (`will_reaches`, `no_loss`, `receives`) are judged only on a
+//! complete trace (one with `run_ended`). Pure: no simulator here.
+
+use std::collections::BTreeSet;
+
+use crate::check::Violation;
+use crate::check::model::Model;
+use crate::check::topic;
+use crate::scenario::{LossClass, Scenario};
+use crate::trace::Trace;
+use crate::trace::payload::{LabelKind, parse_label};
+
+/// The checker name these violations carry.
+pub const NAME: &str = "expect";
+
+/// Judges `scenario.expect`'s explicit expectations on `trace`; violations ordered by time.
+pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
+    let m = Model::new(trace);
+    let mut out = Vec::new();
+    let end_us = m.end.map(|p| m.us(p));
+    let is_will_of = |label: &str, client: &str| matches!(parse_label(label), Some(LabelKind::Will { client: c, .. }) if c == client);
+
+    for w in &scenario.expect.will_reaches {
+        let Some(end_us) = end_us else { break };
+        if !m
+            .dels
+            .iter()
+            .any(|d| d.client == w.subscriber && is_will_of(d.label, &w.client))
+        {
+            out.push(Violation {
+                checker: NAME,
+                at_us: end_us,
+                message: format!(
+                    "no will of {} reached {} during the run (will_reaches)",
+                    w.client, w.subscriber
+                ),
+            });
+        }
+    }
+
+    for client in &scenario.expect.no_will {
+        if let Some(d) = m.dels.iter().find(|d| is_will_of(d.label, client)) {
+            out.push(Violation {
+                checker: NAME,
+                at_us: m.us(d.pos),
+                message: format!(
+                    "will {} of {client} reached {} on {}, but the scenario expects no will of {client} (no_will)",
+                    d.label, d.client, d.topic
+                ),
+            });
+        }
+    }
+
+    if let Some(end_us) = end_us {
+        no_loss(scenario, &m, end_us, &mut out);
+        for r in &scenario.expect.receives {
+            let mut labels = BTreeSet::new();
+            let mut unlabelled = 0u64;
+            for d in m.dels.iter().filter(|d| d.client == r.client) {
+                if r.filter
+                    .as_deref()
+                    .is_some_and(|f| !topic::matches(f, d.topic))
+                {
+                    continue;
+                }
+                if parse_label(d.label).is_some() {
+                    labels.insert(d.label);
+                } else if !d.dup {
+                    unlabelled += 1;
+                }
+            }
+            let got = labels.len() as u64 + unlabelled;
+            if got < u64::from(r.at_least) {
+                out.push(Violation {
+                    checker: NAME,
+                    at_us: end_us,
+                    message: format!(
+                        "{} received {got} message(s) on {}, expected at least {} (receives)",
+                        r.client,
+                        r.filter.as_deref().unwrap_or("any topic"),
+                        r.at_least
+                    ),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|v| v.at_us);
+    out
+}
+
+fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violation>) {
+    let classes = &scenario.expect.no_loss;
+    let Some(end) = m.end else { return };
+    for p in &m.pubs {
+        let wanted = match p.qos {
+            1 => classes.contains(&LossClass::Qos1),
+            2 => classes.contains(&LossClass::Qos2),
+            _ => false,
+        };
+        if !wanted || m.unique_pub(p.label).is_none() {
+            continue;
+        }
+        let Some(acked) = p.acked.filter(|&a| m.liveness_due(a)) else {
+            continue;
+        };
+        for &s in m.clients.keys() {
+            if m.dels_of(p.label, s).any(|d| d.pos > p.pos) {
+                continue;
+            }
+            let Some(held) = m.held(s, p.topic, p.qos, p.pos).filter(|h| h.qos >= 1) else {
+                continue;
+            };
+            if !m.session_kept_to_end(s, held.granted_at)
+                || (held.qos == 2 && m.gone_between(s, p.pos, end).is_some())
+                || (s == p.client && no_local(scenario, s, p.topic))
+            {
+                continue;
+            }
+            out.push(Violation {
+                checker: NAME,
+                at_us: end_us,
+                message: format!(
+                    "QoS {} message {} (from {} on {}), acknowledged at {} us, never reached {s}, which held {} (granted at {} us) in one session to the end (no_loss)",
+                    p.qos,
+                    p.label,
+                    p.client,
+                    p.topic,
+                    m.us(acked),
+                    held.filter,
+                    m.us(held.granted_at)
+                ),
+            });
+        }
+    }
+}
+
+/// Whether `client` subscribed to a filter matching `topic` with 5.0 No Local.
+fn no_local(scenario: &Scenario, client: &str, topic_name: &str) -> bool {
+    scenario.client(client).is_some_and(|c| {
+        scenario.client_protocol(c).is_v5()
+            && c.subscribe
+                .iter()
+                .any(|s| s.no_local && topic::matches(&s.filter, topic_name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::story::Story;
+    use crate::trace::Persistence;
+
+    fn scenario(expect: &str) -> Scenario {
+        let text = format!(
+            r##"
+name = "t"
+protocol = "3.1.1"
+duration = "10s"
+[[client]]
+id = "mon"
+clean_session = false
+subscribe = [{{ filter = "#", qos = 1 }}]
+[[client]]
+id = "pub"
+will = {{ topic = "w/pub", qos = 1 }}
+[expect]
+checkers = ["delivery"]
+{expect}
+"##
+        );
+        Scenario::from_str(&text, "t.toml").unwrap()
+    }
+
+    #[test]
+    fn will_reaches_needs_a_will_delivery_and_no_will_forbids_one() {
+        let s = scenario(
+            r#"will_reaches = [{ client = "pub", subscriber = "mon" }]
+no_will = ["pub"]"#,
+        );
+        let mut st = Story::new("3.1.1", Persistence::Durable);
+        st.connect("mon", false, false)
+            .subscribe("mon", "#", 1)
+            .will("pub", "w/pub", 1, false)
+            .connect("pub", true, false);
+        let quiet = st.end();
+        let v = check(&s, &quiet);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("will_reaches"), "{}", v[0]);
+
+        let mut st = Story::new("3.1.1", Persistence::Durable);
+        st.connect("mon", false, false)
+            .subscribe("mon", "#", 1)
+            .will("pub", "w/pub", 1, false)
+            .connect("pub", true, false)
+            .crash("pub")
+            .after_ms(10)
+            .deliver_will("mon", "pub");
+        let v = check(&s, &st.end());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].checker, NAME);
+        assert!(v[0].message.contains("no_will"), "{}", v[0]);
+    }
+
+    #[test]
+    fn no_loss_reports_an_acknowledged_message_never_delivered() {
+        let s = scenario(r#"no_loss = ["qos1"]"#);
+        let mut st = Story::new("3.1.1", Persistence::None);
+        st.connect("mon", false, false)
+            .subscribe("mon", "#", 1)
+            .connect("pub", true, false);
+        let m1 = st.publish("pub", "t/1", 1);
+        st.after_ms(5).ack("pub", &m1);
+        let m2 = st.publish("pub", "t/1", 1);
+        st.after_ms(5).deliver("mon", &m2).ack("pub", &m2);
+        let v = check(&s, &st.end());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains(&m1) && v[0].message.contains("no_loss"));
+    }
+
+    #[test]
+    fn receives_counts_distinct_messages_on_the_filter() {
+        let s = scenario(r#"receives = [{ client = "mon", filter = "t/#", at_least = 2 }]"#);
+        let mut st = Story::new("3.1.1", Persistence::Durable);
+        st.connect("mon", false, false)
+            .subscribe("mon", "#", 1)
+            .connect("pub", true, false);
+        let m1 = st.publish("pub", "t/1", 1);
+        st.after_ms(5).deliver("mon", &m1).redeliver("mon", &m1);
+        let v = check(&s, &st.end());
+        assert_eq!(v.len(), 1, "a duplicate is not a second message: {v:?}");
+        let m2 = st.publish("pub", "t/2", 1);
+        st.after_ms(5).deliver("mon", &m2);
+        assert_eq!(check(&s, &st.end()), vec![]);
+    }
+}

@@ -1,0 +1,273 @@
+//! What a run is given besides the scenario and the seed ([`RunOptions`]: the broker core to run
+//! and the checkers' parameters), and how a scenario's sections become the cores'
+//! configurations ([`broker_config`], [`client_config`]).
+//!
+//! Pure data and conversions; nothing here touches the simulator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::broker::{
+    Action, Broker, BrokerConfig, BrokerCore, BrokerEvent, CloseCause, ConnId, DurableState,
+    QueueOverflow,
+};
+use crate::check::CheckConfig;
+use crate::client::{ClientConfig, MQTT_MAX_PACKET_SIZE, ReconnectPolicy};
+use crate::codec::{LastWill, Packet, Properties, Subscription, SubscriptionOptions};
+use crate::scenario::{self, OverflowPolicy, Scenario};
+
+/// Builds the broker core of one broker process: its configuration, and the durable state it
+/// resumes from (`None` on a first start, or when nothing survives a crash).
+pub type BrokerFactory =
+    Arc<dyn Fn(BrokerConfig, Option<DurableState>) -> Box<dyn BrokerCore + Send> + Send + Sync>;
+
+/// The real broker: [`Broker::new`], or [`Broker::restore`] from a saved state.
+pub fn real_broker() -> BrokerFactory {
+    Arc::new(|config, state| match state {
+        Some(state) => Box::new(Broker::restore(config, state)),
+        None => Box::new(Broker::new(config)),
+    })
+}
+
+/// Everything a run needs besides the scenario and the seed.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The broker core every broker process runs. Tests wrap the real one to plant bugs.
+    pub broker: BrokerFactory,
+    /// The checkers' parameters.
+    pub check: CheckConfig,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            broker: real_broker(),
+            check: CheckConfig::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("check", &self.check)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A boxed core is a core, so the server can run whatever a [`BrokerFactory`] returns.
+impl BrokerCore for Box<dyn BrokerCore + Send> {
+    fn handle_accept(&mut self, now: Instant, conn: ConnId) {
+        (**self).handle_accept(now, conn)
+    }
+    fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        (**self).handle_bytes(now, conn, bytes)
+    }
+    fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
+        (**self).handle_packet(now, conn, packet)
+    }
+    fn handle_closed(&mut self, now: Instant, conn: ConnId, cause: CloseCause) {
+        (**self).handle_closed(now, conn, cause)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        (**self).handle_timeout(now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (**self).poll_timeout()
+    }
+    fn poll_action(&mut self) -> Option<Action> {
+        (**self).poll_action()
+    }
+    fn poll_event(&mut self) -> Option<BrokerEvent> {
+        (**self).poll_event()
+    }
+    fn durable_state(&self) -> DurableState {
+        (**self).durable_state()
+    }
+    fn is_dirty(&self) -> bool {
+        (**self).is_dirty()
+    }
+    fn take_dirty(&mut self) -> bool {
+        (**self).take_dirty()
+    }
+}
+
+/// The broker core's configuration for a scenario's `[broker]` section. `max_inflight` is also
+/// the broker's receive maximum (inbound QoS 2 awaiting PUBREL), as the reference documents;
+/// `max_session_expiry` is not enforced by the core (see the report in `readme/sim.md`).
+pub fn broker_config(s: &Scenario) -> BrokerConfig {
+    let b = &s.broker;
+    BrokerConfig {
+        max_packet_size: b.max_packet_size,
+        max_inflight: b.max_inflight,
+        receive_maximum: b.max_inflight,
+        max_queued_messages: b.max_queued,
+        queue_overflow: match b.queue_overflow {
+            OverflowPolicy::DropNewest => QueueOverflow::DropNewest,
+            OverflowPolicy::DropOldest => QueueOverflow::DropOldest,
+        },
+        max_retained: b.max_retained,
+        max_sessions: b.max_sessions.max(s.clients.len()),
+        ..BrokerConfig::default()
+    }
+}
+
+/// Whole seconds, capped at `u32::MAX` (`"never"` is 0xFFFFFFFF seconds).
+fn secs_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+/// The client core's configuration for one `[[client]]` of a scenario. The will keeps the
+/// configured payload here; the world replaces it at every CONNECT with a payload naming the
+/// connection (`<client>#will-<n>`). Reconnect backoff has no jitter: the client waits exactly
+/// `min_backoff`, doubling up to `max_backoff`, as the reference says. The client buffers every
+/// message its workloads can produce, so nothing due while offline is dropped by the client.
+pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
+    let protocol = s.client_protocol(c);
+    let v5 = protocol.is_v5();
+    let workload_total: usize = s
+        .workloads
+        .iter()
+        .filter(|w| w.client == c.id)
+        .map(|w| w.count as usize)
+        .sum();
+    ClientConfig {
+        protocol: protocol.protocol(),
+        client_id: c.id.clone(),
+        clean_start: c.clean(),
+        session_expiry: v5.then(|| secs_u32(c.session_expiry())),
+        keep_alive: u16::try_from(c.keep_alive.as_secs()).unwrap_or(u16::MAX),
+        will: c.will.as_ref().map(|w| LastWill {
+            topic: w.topic.clone(),
+            payload: w.payload.clone().into_bytes().into(),
+            qos: w.qos,
+            retain: w.retain,
+            properties: Properties {
+                will_delay_interval: (v5 && !w.delay.is_zero()).then(|| secs_u32(w.delay)),
+                ..Properties::default()
+            },
+        }),
+        max_packet_size: s.broker.max_packet_size.clamp(64, MQTT_MAX_PACKET_SIZE),
+        max_inflight: s.broker.max_inflight.max(1),
+        reconnect: ReconnectPolicy {
+            enabled: c.reconnect.enabled,
+            min_backoff: c.reconnect.min_backoff,
+            max_backoff: c.reconnect.max_backoff,
+            jitter: 0.0,
+        },
+        max_buffered: workload_total.max(ClientConfig::default().max_buffered),
+        ..ClientConfig::default()
+    }
+}
+
+/// The SUBSCRIBE entries of a client (5.0 options only for 5.0 clients).
+pub fn subscriptions(s: &Scenario, c: &scenario::ClientConfig) -> Vec<Subscription> {
+    let v5 = s.client_protocol(c).is_v5();
+    c.subscribe
+        .iter()
+        .map(|sub| Subscription {
+            filter: sub.filter.clone(),
+            options: SubscriptionOptions {
+                qos: sub.qos,
+                no_local: v5 && sub.no_local,
+                retain_as_published: v5 && sub.retain_as_published,
+                retain_handling: match sub.retain_handling {
+                    1 if v5 => crate::codec::RetainHandling::SendIfNew,
+                    2 if v5 => crate::codec::RetainHandling::DoNotSend,
+                    _ => crate::codec::RetainHandling::SendAtSubscribe,
+                },
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Protocol, QoS};
+
+    fn scenario(text: &str) -> Scenario {
+        Scenario::from_str(text, "test.toml").unwrap()
+    }
+
+    const BASE: &str = r#"
+name = "t"
+protocol = "5.0"
+duration = "10s"
+[broker]
+persistence = "durable"
+max_inflight = 7
+max_queued = 33
+queue_overflow = "drop_oldest"
+[[client]]
+id = "a"
+clean_start = false
+session_expiry = "never"
+keep_alive = "5s"
+will = { topic = "w/a", payload = "bye", qos = 1, retain = true, delay = "3s" }
+subscribe = [{ filter = "t/#", qos = 2, no_local = true, retain_handling = 2 }]
+reconnect = { min_backoff = "250ms", max_backoff = "2s" }
+[[client]]
+id = "b"
+protocol = "3.1.1"
+clean_session = false
+[[workload]]
+client = "a"
+topic = "t/1"
+count = 5000
+every = "1ms"
+[expect]
+checkers = ["delivery"]
+"#;
+
+    #[test]
+    fn broker_config_carries_every_limit_of_the_scenario() {
+        let s = scenario(BASE);
+        let b = broker_config(&s);
+        assert_eq!(b.max_inflight, 7);
+        assert_eq!(b.receive_maximum, 7);
+        assert_eq!(b.max_queued_messages, 33);
+        assert_eq!(b.queue_overflow, QueueOverflow::DropOldest);
+        b.validate().unwrap();
+    }
+
+    #[test]
+    fn client_config_maps_session_will_keepalive_and_backoff() {
+        let s = scenario(BASE);
+        let a = client_config(&s, &s.clients[0]);
+        assert_eq!(a.protocol, Protocol::V5);
+        assert_eq!(a.client_id, "a");
+        assert!(!a.clean_start);
+        assert_eq!(a.session_expiry, Some(u32::MAX));
+        assert_eq!(a.keep_alive, 5);
+        let will = a.will.as_ref().unwrap();
+        assert_eq!((will.qos, will.retain), (QoS::AtLeastOnce, true));
+        assert_eq!(will.properties.will_delay_interval, Some(3));
+        assert_eq!(a.reconnect.min_backoff, Duration::from_millis(250));
+        assert_eq!(a.reconnect.jitter, 0.0);
+        assert_eq!(a.max_buffered, 5000);
+        assert_eq!(a.max_inflight, 7);
+        a.validate().unwrap();
+
+        let b = client_config(&s, &s.clients[1]);
+        assert_eq!(b.protocol, Protocol::V3_1_1);
+        assert!(!b.clean_start);
+        assert_eq!(b.session_expiry, None);
+        assert_eq!(b.keep_alive, 30);
+        assert_eq!(b.max_buffered, ClientConfig::default().max_buffered);
+        b.validate().unwrap();
+    }
+
+    #[test]
+    fn subscriptions_keep_v5_options_only_for_v5_clients() {
+        let s = scenario(BASE);
+        let subs = subscriptions(&s, &s.clients[0]);
+        assert_eq!(subs.len(), 1);
+        assert_eq!(subs[0].options.qos, QoS::ExactlyOnce);
+        assert!(subs[0].options.no_local);
+        assert_eq!(
+            subs[0].options.retain_handling,
+            crate::codec::RetainHandling::DoNotSend
+        );
+    }
+}

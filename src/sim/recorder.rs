@@ -1,0 +1,325 @@
+//! The trace recorder: one shared [`Trace`] that the supervisor and every node append to, with
+//! virtual timestamps (microseconds since the run started), and the per-process view of one
+//! client ([`ClientRecorder`]) that turns the packets it sends and receives and the events its
+//! core hands out into trace events, as `crate::trace::event` documents them.
+//!
+//! Sources, per event: `connecting`, `disconnect_sent`, `subscribe_requested`,
+//! `subscribe_granted`, `unsubscribe_requested` and `unsubscribed` come from the client's packet
+//! observer (what crossed the wire); `connected`, `connect_failed`, `connection_lost`,
+//! `publish_acked`, `publish_lost` and `delivered` from the core's events as the application
+//! reads them; `publish_requested` from the application just before it asks. Nothing here reads
+//! a wall clock or iterates an unordered collection.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::client::{ClientEvent, DownCause, RequestId};
+use crate::codec::{Packet, ReasonCode};
+use crate::net::client::Wire;
+use crate::trace::{Event, LossCause, Trace, WillSpec, payload};
+
+/// Locks a mutex even if a panicking task poisoned it (the trace stays readable after a crash).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sleeps until `deadline`; returns at once if it has come (the simulator's sleeps otherwise
+/// last at least a millisecond, which would shift every step planned for "now").
+pub async fn sleep_to(deadline: Instant) {
+    if Instant::now() < deadline {
+        crate::net::clock::sleep_until(deadline).await;
+    }
+}
+
+/// [`sleep_to`], or forever without a deadline.
+pub async fn sleep_to_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_to(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The run's trace and its time origin. Cheap to clone; all clones append to one trace.
+#[derive(Clone)]
+pub struct Recorder {
+    trace: Arc<Mutex<Trace>>,
+    start: Instant,
+}
+
+impl Recorder {
+    pub fn new(trace: Arc<Mutex<Trace>>, start: Instant) -> Recorder {
+        Recorder { trace, start }
+    }
+
+    /// Appends `event` at the current virtual time.
+    pub fn push(&self, event: Event) {
+        let at_us = u64::try_from(Instant::now().duration_since(self.start).as_micros())
+            .unwrap_or(u64::MAX);
+        lock(&self.trace).push(at_us, event);
+    }
+}
+
+/// Where this process's current connection attempt stands, as the trace has told it so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No CONNECT outstanding and no connection.
+    Idle,
+    /// CONNECT sent, no CONNACK yet.
+    Connecting,
+    /// CONNACK accepted.
+    Connected,
+}
+
+struct State {
+    phase: Phase,
+    subscribes: BTreeMap<u16, Vec<String>>,
+    unsubscribes: BTreeMap<u16, Vec<String>>,
+    /// Publish requests of this process awaiting their outcome: request id → payload label.
+    publishes: BTreeMap<RequestId, String>,
+    /// The Session Expiry Interval of the last CONNECT (5.0).
+    session_expiry_s: Option<u32>,
+    clean_start: bool,
+}
+
+/// The trace view of one client process. A restarted process gets a fresh one: what the old
+/// one knew died with it.
+pub struct ClientRecorder {
+    client: String,
+    rec: Recorder,
+    state: Mutex<State>,
+}
+
+impl ClientRecorder {
+    pub fn new(client: &str, rec: Recorder) -> ClientRecorder {
+        ClientRecorder {
+            client: client.to_string(),
+            rec,
+            state: Mutex::new(State {
+                phase: Phase::Idle,
+                subscribes: BTreeMap::new(),
+                unsubscribes: BTreeMap::new(),
+                publishes: BTreeMap::new(),
+                session_expiry_s: None,
+                clean_start: true,
+            }),
+        }
+    }
+
+    fn push(&self, event: Event) {
+        self.rec.push(event);
+    }
+
+    fn client(&self) -> String {
+        self.client.clone()
+    }
+
+    /// A packet crossed this client's connection.
+    pub fn observe(&self, wire: Wire<'_>) {
+        let mut st = lock(&self.state);
+        match wire {
+            Wire::Sent(Packet::Connect(c)) => {
+                let session_expiry_s = c
+                    .protocol
+                    .is_v5()
+                    .then(|| c.properties.session_expiry_interval.unwrap_or(0));
+                st.phase = Phase::Connecting;
+                st.session_expiry_s = session_expiry_s;
+                st.clean_start = c.clean_start;
+                self.push(Event::Connecting {
+                    client: self.client(),
+                    clean_start: c.clean_start,
+                    keep_alive_s: c.keep_alive,
+                    session_expiry_s,
+                    will: c.will.as_ref().map(|w| WillSpec {
+                        topic: w.topic.clone(),
+                        qos: w.qos.as_u8(),
+                        retain: w.retain,
+                        payload: payload::label(&w.payload),
+                        delay_s: w.properties.will_delay_interval.unwrap_or(0),
+                    }),
+                });
+            }
+            Wire::Sent(Packet::Disconnect(d)) => {
+                // Any other reason is the client closing on a broker's protocol error: the loss
+                // is reported by the core as such.
+                let with_will = match d.reason {
+                    ReasonCode::Success => false,
+                    ReasonCode::DisconnectWithWillMessage => true,
+                    _ => return,
+                };
+                if st.phase == Phase::Connected {
+                    st.phase = Phase::Idle;
+                    self.push(Event::DisconnectSent {
+                        client: self.client(),
+                        with_will,
+                    });
+                }
+            }
+            Wire::Sent(Packet::Subscribe(s)) => {
+                let filters: Vec<String> = s.filters.iter().map(|f| f.filter.clone()).collect();
+                for f in &s.filters {
+                    self.push(Event::SubscribeRequested {
+                        client: self.client(),
+                        filter: f.filter.clone(),
+                        qos: f.options.qos.as_u8(),
+                    });
+                }
+                st.subscribes.insert(s.pkid, filters);
+            }
+            Wire::Received(Packet::SubAck(a)) => {
+                let Some(filters) = st.subscribes.remove(&a.pkid) else {
+                    return;
+                };
+                for (filter, reason) in filters.into_iter().zip(&a.reasons) {
+                    let granted = match reason {
+                        ReasonCode::Success => Some(0),
+                        ReasonCode::GrantedQoS1 => Some(1),
+                        ReasonCode::GrantedQoS2 => Some(2),
+                        _ => None,
+                    };
+                    self.push(Event::SubscribeGranted {
+                        client: self.client(),
+                        filter,
+                        granted,
+                    });
+                }
+            }
+            Wire::Sent(Packet::Unsubscribe(u)) => {
+                for f in &u.filters {
+                    self.push(Event::UnsubscribeRequested {
+                        client: self.client(),
+                        filter: f.clone(),
+                    });
+                }
+                st.unsubscribes.insert(u.pkid, u.filters.clone());
+            }
+            Wire::Received(Packet::UnsubAck(a)) => {
+                let Some(filters) = st.unsubscribes.remove(&a.pkid) else {
+                    return;
+                };
+                for filter in filters {
+                    self.push(Event::Unsubscribed {
+                        client: self.client(),
+                        filter,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The application is about to ask for this publish.
+    pub fn publish_requested(&self, topic: &str, qos: u8, retain: bool, label: &str, size: usize) {
+        self.push(Event::PublishRequested {
+            client: self.client(),
+            topic: topic.to_string(),
+            qos,
+            retain,
+            payload: label.to_string(),
+            size: u32::try_from(size).unwrap_or(u32::MAX),
+        });
+    }
+
+    /// The core accepted the publish labelled `label` as request `id`.
+    pub fn publish_accepted(&self, id: RequestId, label: &str) {
+        lock(&self.state).publishes.insert(id, label.to_string());
+    }
+
+    /// The core refused the publish labelled `label` at once: it will never be confirmed.
+    pub fn publish_refused(&self, label: &str) {
+        self.push(Event::PublishLost {
+            client: self.client(),
+            payload: label.to_string(),
+        });
+    }
+
+    /// The application read `event` from the core.
+    pub fn event(&self, event: &ClientEvent) {
+        let mut st = lock(&self.state);
+        match event {
+            ClientEvent::Connected {
+                session_present,
+                properties,
+                ..
+            } => {
+                st.phase = Phase::Connected;
+                let session_expiry_s = st
+                    .session_expiry_s
+                    .map(|asked| properties.session_expiry_interval.unwrap_or(asked));
+                self.push(Event::Connected {
+                    client: self.client(),
+                    clean_start: st.clean_start,
+                    session_present: *session_present,
+                    session_expiry_s,
+                });
+            }
+            ClientEvent::ConnectionLost { cause } => {
+                match st.phase {
+                    Phase::Idle => {}
+                    Phase::Connecting => self.push(Event::ConnectFailed {
+                        client: self.client(),
+                        reason: cause.to_string(),
+                    }),
+                    Phase::Connected => self.push(Event::ConnectionLost {
+                        client: self.client(),
+                        cause: loss_cause(*cause),
+                    }),
+                }
+                st.phase = Phase::Idle;
+            }
+            ClientEvent::Message(p) => self.push(Event::Delivered {
+                client: self.client(),
+                topic: p.topic.clone(),
+                qos: p.qos.as_u8(),
+                retain: p.retain,
+                dup: p.dup,
+                payload: payload::label(&p.payload),
+                size: u32::try_from(p.payload.len()).unwrap_or(u32::MAX),
+            }),
+            ClientEvent::PublishSent { id } => {
+                st.publishes.remove(id);
+            }
+            ClientEvent::PublishAcked { id, reason } => {
+                if let Some(label) = st.publishes.remove(id) {
+                    let client = self.client();
+                    self.push(if reason.is_error() {
+                        Event::PublishLost {
+                            client,
+                            payload: label,
+                        }
+                    } else {
+                        Event::PublishAcked {
+                            client,
+                            payload: label,
+                        }
+                    });
+                }
+            }
+            ClientEvent::PublishLost { id, .. } => {
+                if let Some(label) = st.publishes.remove(id) {
+                    self.push(Event::PublishLost {
+                        client: self.client(),
+                        payload: label,
+                    });
+                }
+            }
+            ClientEvent::Reconnecting { .. }
+            | ClientEvent::Subscribed { .. }
+            | ClientEvent::Unsubscribed { .. }
+            | ClientEvent::Disconnected => {}
+        }
+    }
+}
+
+fn loss_cause(cause: DownCause) -> LossCause {
+    match cause {
+        DownCause::KeepAliveTimeout => LossCause::KeepAliveTimeout,
+        DownCause::ServerDisconnect(_) => LossCause::ServerDisconnect,
+        DownCause::ProtocolError(_) => LossCause::ProtocolError,
+        DownCause::PeerClosed
+        | DownCause::Io(_)
+        | DownCause::ConnectTimeout
+        | DownCause::Refused(_) => LossCause::Closed,
+    }
+}

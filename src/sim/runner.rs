@@ -1,0 +1,163 @@
+//! The per-seed runner: [`run_seed`] runs one seed of one scenario on a fresh OS thread with a
+//! fresh madsim runtime, then judges the trace.
+//!
+//! The runtime gets the seed, the plan's latency range as `send_latency`, and a time limit of
+//! the scenario's duration plus [`time_margin`]: hitting it is [`RunStatus::TimeLimit`]; any
+//! panic inside the simulation (our own bug) is [`RunStatus::Crashed`] with its message. A run
+//! that completes is judged by the checkers its scenario names (`expect.checkers`) and by its
+//! explicit expectations (`sim::expect`).
+//!
+//! Without `--cfg madsim` there is no simulator: `run_seed` returns a crashed outcome that says
+//! how to build one.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::expect;
+use super::options::RunOptions;
+use super::outcome::{RunOutcome, RunStatus};
+use crate::check::{self, CheckConfig, Violation};
+use crate::scenario::{Plan, Scenario};
+use crate::trace::Trace;
+
+/// How far past its duration a run may go (virtual time) before it counts as hung: a tenth of
+/// the duration plus ten seconds.
+pub fn time_margin(duration: Duration) -> Duration {
+    duration / 10 + Duration::from_secs(10)
+}
+
+/// Whether this build can run simulations (`--cfg madsim`).
+pub const SIMULATED: bool = cfg!(madsim);
+
+/// Runs `seed` of `scenario` and judges it. Deterministic: the same scenario, seed and options
+/// give the same trace (and fingerprint), whatever thread or machine runs it.
+pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
+    let plan = scenario.plan(seed);
+    let wall = std::time::Instant::now();
+    let trace = Arc::new(Mutex::new(Trace::new()));
+    let status = simulate(scenario, &plan, options, trace.clone());
+    let wall_time = wall.elapsed();
+    let trace = std::mem::take(&mut *super::recorder::lock(&trace));
+    let violations = match status {
+        RunStatus::Completed => judge(scenario, &trace, &options.check),
+        _ => Vec::new(),
+    };
+    RunOutcome {
+        scenario: scenario.name.clone(),
+        seed,
+        sim_time: Duration::from_micros(trace.end_us()),
+        plan,
+        status,
+        trace,
+        violations,
+        wall_time,
+    }
+}
+
+/// The checkers named by the scenario, then its explicit expectations, ordered by time. A trace
+/// the checkers cannot read is reported as a violation of the checker `"trace"`.
+pub fn judge(scenario: &Scenario, trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
+    let names: Vec<&str> = scenario.expect.checkers.iter().map(|c| c.name()).collect();
+    let mut out = match check::run(names, trace, cfg) {
+        Ok(v) => v,
+        Err(e) => vec![Violation {
+            checker: "trace",
+            at_us: trace.end_us(),
+            message: e.to_string(),
+        }],
+    };
+    out.extend(expect::check(scenario, trace));
+    out.sort_by_key(|v| v.at_us);
+    out
+}
+
+#[cfg(madsim)]
+fn simulate(
+    scenario: &Scenario,
+    plan: &Plan,
+    options: &RunOptions,
+    trace: Arc<Mutex<Trace>>,
+) -> RunStatus {
+    let scenario = Arc::new(scenario.clone());
+    let plan = plan.clone();
+    let options = options.clone();
+    let limit = plan.duration + time_margin(plan.duration);
+    let seed = plan.seed;
+    let thread = std::thread::Builder::new()
+        .name(format!("sim-seed-{seed}"))
+        .spawn(move || {
+            let mut config = madsim::Config::default();
+            let [lo, hi] = plan.latency;
+            // The range is half-open; keep it non-empty when the plan fixes one latency.
+            config.net.send_latency = lo..hi.max(lo + Duration::from_micros(1));
+            let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+            rt.set_time_limit(limit);
+            rt.block_on(super::world::supervise(scenario, plan, options, trace));
+        });
+    let joined = match thread {
+        Ok(t) => t.join(),
+        Err(e) => return RunStatus::Crashed(format!("could not start the seed's thread: {e}")),
+    };
+    match joined {
+        Ok(()) => RunStatus::Completed,
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            if message.contains("time limit exceeded") {
+                RunStatus::TimeLimit
+            } else {
+                RunStatus::Crashed(message)
+            }
+        }
+    }
+}
+
+#[cfg(not(madsim))]
+fn simulate(
+    _scenario: &Scenario,
+    _plan: &Plan,
+    _options: &RunOptions,
+    _trace: Arc<Mutex<Trace>>,
+) -> RunStatus {
+    RunStatus::Crashed(
+        "this build has no simulator: build with `--cfg madsim` (`cargo sim-run`, `cargo sim`)"
+            .to_string(),
+    )
+}
+
+#[cfg(madsim)]
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_simulator_a_run_says_how_to_get_one() {
+        let s = Scenario::from_str(
+            r#"
+name = "t"
+protocol = "3.1.1"
+duration = "1s"
+[[client]]
+id = "a"
+[expect]
+checkers = ["delivery"]
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        let out = run_seed(&s, 3, &RunOptions::default());
+        assert!(matches!(&out.status, RunStatus::Crashed(m) if m.contains("--cfg madsim")));
+        assert_eq!(out.seed, 3);
+        assert_eq!(out.plan, s.plan(3));
+        assert!(!out.passed());
+    }
+}

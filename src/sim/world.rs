@@ -1,0 +1,372 @@
+//! The simulated world of one run, inside madsim: a broker node, a node per client, and the
+//! supervisor (the future given to `block_on`) that records `run_started`, applies and heals
+//! the plan's faults at their times, starts the settle phase at `faults_until` and ends the run
+//! at `duration`.
+//!
+//! How each fault is produced:
+//! - cut, black hole, extra delay, split writes: the client's [`LinkControl`] (the stream
+//!   seam), held here; overlapping faults of one kind on one link are counted, so healing one
+//!   keeps the others;
+//! - partition: `NetSim::clog_link` in the blocked directions, counted per direction;
+//! - client crash: `kill`, then `restart` after `restart_after` (never without it); restart: both
+//!   at once;
+//! - power-off: the link black-holed and the node paused (silent: only keep-alive tells); power-on:
+//!   `kill` (the broker reads EOF if it still holds the connection), hole healed, `restart`;
+//! - broker crash: `kill`, then `restart` after `restart_after`: with persistence `durable` the
+//!   new broker restores from the [`MemoryStore`] its `init` closure captured, with `none` it
+//!   starts empty;
+//! - pause: `pause`, then `resume`;
+//! - loss: the network's `packet_loss_rate` during the faults phase, back to 0 at
+//!   `faults_until`. Latency is the runtime's `send_latency` for the whole run.
+//!
+//! Not here: the per-seed thread and verdict (`runner.rs`), the client application (`app.rs`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use madsim::net::NetSim;
+use madsim::runtime::{Handle, NodeHandle};
+
+use super::app::{ClientNode, ClientSpec, Disk};
+use super::options::{RunOptions, broker_config, client_config, subscriptions};
+use super::recorder::Recorder;
+use super::recorder::sleep_to;
+use super::schedule::{Phase, timeline, trace_fault};
+use crate::net::seam::LinkControl;
+use crate::net::server::{DurableStore, MemoryStore, serve};
+use crate::scenario::{FaultKind, Node, Persistence, Plan, Scenario, sub_seed};
+use crate::trace::{self, Event, Trace};
+
+/// The broker's address.
+pub const BROKER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const BROKER_PORT: u16 = 1883;
+
+/// The address of the `i`-th client node (from 0): 10.0.1.1, 10.0.1.2, ...
+fn client_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
+}
+
+/// The faults in force on one client's link, counted so overlapping faults heal independently.
+#[derive(Default)]
+struct LinkFaults {
+    blackholes: u32,
+    /// Fault index → extra delay.
+    delays: BTreeMap<usize, Duration>,
+    /// Fault index → largest fragment.
+    splits: BTreeMap<usize, u32>,
+}
+
+impl LinkFaults {
+    fn apply_to(&self, link: &LinkControl) {
+        link.set_blackhole(self.blackholes > 0);
+        link.set_extra_delay(self.delays.values().copied().max().unwrap_or_default());
+        link.set_max_fragment(self.splits.values().copied().min().map(|n| n as usize));
+    }
+}
+
+struct ClientHandle {
+    node: NodeHandle,
+    link: LinkControl,
+    faults: LinkFaults,
+}
+
+/// The supervisor's view of the world.
+struct World {
+    handle: Handle,
+    net: Arc<NetSim>,
+    broker: NodeHandle,
+    clients: BTreeMap<String, ClientHandle>,
+    /// Directed clogs (from, to) → how many partitions hold them.
+    clogs: BTreeMap<(String, String), u32>,
+    /// Node → how many pauses hold it.
+    pauses: BTreeMap<String, u32>,
+}
+
+/// Runs the whole world of one seed; returns at `duration`.
+pub async fn supervise(
+    scenario: Arc<Scenario>,
+    plan: Plan,
+    options: RunOptions,
+    trace: Arc<Mutex<Trace>>,
+) {
+    let handle = Handle::current();
+    let start = Instant::now();
+    let rec = Recorder::new(trace, start);
+    let persistence = scenario.broker.persistence;
+    rec.push(Event::RunStarted {
+        scenario: scenario.name.clone(),
+        seed: plan.seed,
+        protocol: scenario.protocol.to_string(),
+        persistence: match persistence {
+            Persistence::None => trace::Persistence::None,
+            Persistence::Durable => trace::Persistence::Durable,
+        },
+        max_queued_messages: Some(scenario.broker.max_queued as u64),
+        max_inflight: Some(u64::from(scenario.broker.max_inflight)),
+    });
+
+    let broker = broker_node(&handle, &scenario, &options);
+    let broker_addr = format!("{BROKER_IP}:{BROKER_PORT}");
+    let mut clients = BTreeMap::new();
+    for (i, c) in scenario.clients.iter().enumerate() {
+        let spec = Arc::new(ClientSpec {
+            id: c.id.clone(),
+            config: client_config(&scenario, c),
+            subscriptions: subscriptions(&scenario, c),
+            workloads: scenario
+                .workloads
+                .iter()
+                .filter(|w| w.client == c.id)
+                .cloned()
+                .collect(),
+            windows: ClientSpec::windows(c),
+            seed: sub_seed(plan.seed, &format!("client/{}", c.id)),
+        });
+        let link = LinkControl::new();
+        let app = Arc::new(ClientNode {
+            spec,
+            broker: broker_addr.clone(),
+            link: link.clone(),
+            disk: Arc::new(Mutex::new(Disk::default())),
+            rec: rec.clone(),
+            start,
+        });
+        let node = handle
+            .create_node()
+            .name(c.id.clone())
+            .ip(IpAddr::V4(client_ip(i)))
+            .init(move || app.clone().run())
+            .build();
+        clients.insert(
+            c.id.clone(),
+            ClientHandle {
+                node,
+                link,
+                faults: LinkFaults::default(),
+            },
+        );
+    }
+    let mut world = World {
+        net: NetSim::current(),
+        handle,
+        broker,
+        clients,
+        clogs: BTreeMap::new(),
+        pauses: BTreeMap::new(),
+    };
+
+    if plan.loss > 0.0 {
+        world.net.update_config(|c| c.packet_loss_rate = plan.loss);
+    }
+    for step in timeline(&plan) {
+        sleep_to(start + step.at).await;
+        let fault = &plan.faults[step.fault];
+        let traced = trace_fault(&fault.kind);
+        match step.phase {
+            Phase::Apply => {
+                rec.push(Event::FaultApplied { fault: traced });
+                world.apply(step.fault, &fault.kind);
+            }
+            Phase::Heal => {
+                world.heal(step.fault, &fault.kind);
+                rec.push(Event::FaultHealed { fault: traced });
+            }
+        }
+    }
+    sleep_to(start + plan.faults_until).await;
+    if plan.loss > 0.0 {
+        world.net.update_config(|c| c.packet_loss_rate = 0.0);
+    }
+    rec.push(Event::SettleStarted);
+    sleep_to(start + plan.duration).await;
+    rec.push(Event::RunEnded);
+}
+
+/// The broker node: restores from its store (durable) or starts empty, then serves forever.
+fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> NodeHandle {
+    let config = broker_config(scenario);
+    let durable = scenario.broker.persistence == Persistence::Durable;
+    let store = Arc::new(MemoryStore::new());
+    let factory = options.broker.clone();
+    handle
+        .create_node()
+        .name("broker")
+        .ip(IpAddr::V4(BROKER_IP))
+        .init(move || {
+            let config = config.clone();
+            let store = store.clone();
+            let factory = factory.clone();
+            async move {
+                let state = if durable { store.load() } else { None };
+                let core = factory(config, state);
+                let listener = loop {
+                    match tokio::net::TcpListener::bind(("0.0.0.0", BROKER_PORT)).await {
+                        Ok(l) => break l,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "broker bind failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                };
+                let store: Option<Arc<dyn DurableStore>> =
+                    durable.then(|| store as Arc<dyn DurableStore>);
+                if let Err(e) = serve(core, vec![listener], store, std::future::pending()).await {
+                    panic!("broker server failed: {e}");
+                }
+            }
+        })
+        .build()
+}
+
+impl World {
+    fn client(&mut self, id: &str) -> &mut ClientHandle {
+        match self.clients.get_mut(id) {
+            Some(c) => c,
+            None => panic!("the plan names unknown client {id:?}"),
+        }
+    }
+
+    fn node_id(&self, node: &Node) -> madsim::task::NodeId {
+        match node {
+            Node::Broker => self.broker.id(),
+            Node::Client(id) => match self.clients.get(id) {
+                Some(c) => c.node.id(),
+                None => panic!("the plan names unknown client {id:?}"),
+            },
+        }
+    }
+
+    fn link_changed(&mut self, id: &str) {
+        let c = self.client(id);
+        c.faults.apply_to(&c.link);
+    }
+
+    fn clog(&mut self, from: &Node, to: &Node, on: bool) {
+        let (a, b) = (self.node_id(from), self.node_id(to));
+        let key = (from.name().to_string(), to.name().to_string());
+        let count = self.clogs.entry(key).or_default();
+        if on {
+            *count += 1;
+            if *count == 1 {
+                self.net.clog_link(a, b);
+            }
+        } else if *count > 0 {
+            *count -= 1;
+            if *count == 0 {
+                self.net.unclog_link(a, b);
+            }
+        }
+    }
+
+    fn pause(&mut self, node: &Node, on: bool) {
+        let id = self.node_id(node);
+        let count = self.pauses.entry(node.name().to_string()).or_default();
+        if on {
+            *count += 1;
+            if *count == 1 {
+                self.handle.pause(id);
+            }
+        } else if *count > 0 {
+            *count -= 1;
+            if *count == 0 {
+                self.handle.resume(id);
+            }
+        }
+    }
+
+    fn apply(&mut self, index: usize, kind: &FaultKind) {
+        match kind {
+            FaultKind::Cut { client } => self.client(client).link.cut(),
+            FaultKind::Blackhole { client, .. } => {
+                self.client(client).faults.blackholes += 1;
+                self.link_changed(client);
+            }
+            FaultKind::Delay { client, extra, .. } => {
+                self.client(client).faults.delays.insert(index, *extra);
+                self.link_changed(client);
+            }
+            FaultKind::SplitWrites {
+                client,
+                max_fragment,
+                ..
+            } => {
+                self.client(client)
+                    .faults
+                    .splits
+                    .insert(index, *max_fragment);
+                self.link_changed(client);
+            }
+            FaultKind::Partition {
+                from, to, oneway, ..
+            } => {
+                self.clog(from, to, true);
+                if !oneway {
+                    self.clog(to, from, true);
+                }
+            }
+            FaultKind::Crash { client, .. } | FaultKind::Restart { client } => {
+                let id = self.client(client).node.id();
+                self.handle.kill(id);
+            }
+            FaultKind::PowerOff { client, .. } => {
+                self.client(client).faults.blackholes += 1;
+                self.link_changed(client);
+                self.pause(&Node::Client(client.clone()), true);
+            }
+            FaultKind::CrashBroker { .. } => self.handle.kill(self.broker.id()),
+            FaultKind::Pause { node, .. } => self.pause(node, true),
+        }
+    }
+
+    fn heal(&mut self, index: usize, kind: &FaultKind) {
+        match kind {
+            FaultKind::Cut { .. } => {}
+            FaultKind::Blackhole { client, .. } => {
+                let c = self.client(client);
+                c.faults.blackholes = c.faults.blackholes.saturating_sub(1);
+                self.link_changed(client);
+            }
+            FaultKind::Delay { client, .. } => {
+                self.client(client).faults.delays.remove(&index);
+                self.link_changed(client);
+            }
+            FaultKind::SplitWrites { client, .. } => {
+                self.client(client).faults.splits.remove(&index);
+                self.link_changed(client);
+            }
+            FaultKind::Partition {
+                from, to, oneway, ..
+            } => {
+                self.clog(from, to, false);
+                if !oneway {
+                    self.clog(to, from, false);
+                }
+            }
+            FaultKind::Crash { client, .. } | FaultKind::Restart { client } => {
+                let id = self.client(client).node.id();
+                // Killed when applied; killed again so the restart never meets a live socket.
+                self.handle.kill(id);
+                self.handle.restart(id);
+                self.pauses.remove(client.as_str());
+            }
+            FaultKind::PowerOff { client, .. } => {
+                let node = Node::Client(client.clone());
+                let id = self.node_id(&node);
+                self.handle.kill(id);
+                let c = self.client(client);
+                c.faults.blackholes = c.faults.blackholes.saturating_sub(1);
+                self.link_changed(client);
+                self.handle.restart(id);
+                self.pauses.remove(client.as_str());
+            }
+            FaultKind::CrashBroker { .. } => {
+                self.handle.kill(self.broker.id());
+                self.handle.restart(self.broker.id());
+                self.pauses.remove(crate::trace::BROKER);
+            }
+            FaultKind::Pause { node, .. } => self.pause(node, false),
+        }
+    }
+}
