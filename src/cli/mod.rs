@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod lab;
+pub mod pubsub;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker on real TCP.
     Broker(broker::BrokerArgs),
+    /// Publish messages (flags as mosquitto_pub).
+    Pub(pubsub::PubArgs),
+    /// Subscribe and print messages (flags as mosquitto_sub).
+    Sub(pubsub::SubArgs),
     /// Run scenario suites over seed ranges in the simulator (`cargo lab`).
     Run(lab::RunArgs),
     /// Replay one seed of one scenario, printing the same bytes every time.
@@ -50,6 +55,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Broker(args) => broker::run(args),
+        Command::Pub(args) => pubsub::run_pub(args),
+        Command::Sub(args) => pubsub::run_sub(args),
         Command::Run(args) => lab::run(args),
         Command::Replay(args) => lab::replay(args),
     }

@@ -302,8 +302,13 @@ enum TransportEvent {
 
 enum WriterCmd {
     Data(Bytes),
-    Close,
+    /// Shut the write side down once everything before it is written; the sender (if any) is
+    /// dropped when that is done.
+    Close(Option<oneshot::Sender<()>>),
 }
+
+/// How long a stopping event loop waits for its last bytes (DISCONNECT) to be written.
+const CLOSE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct Pending {
     publishes: BTreeMap<RequestId, Reply<ReasonCode>>,
@@ -331,6 +336,8 @@ async fn event_loop(
     };
     let mut commands_open = true;
     let mut stopping = false;
+    // Completes when the last transport asked to close has written everything and shut down.
+    let mut closing: Option<oneshot::Receiver<()>> = None;
     core.connect(Instant::now());
     loop {
         // Perform everything the core asked for.
@@ -339,7 +346,7 @@ async fn event_loop(
             match action {
                 ClientAction::OpenTransport => {
                     if let Some(w) = writer.take() {
-                        let _ = w.send(WriterCmd::Close);
+                        let _ = w.send(WriterCmd::Close(None));
                     }
                     generation += 1;
                     framer = Framer::new(Some(core.protocol()), max_packet);
@@ -365,7 +372,9 @@ async fn event_loop(
                         if !out.is_empty() {
                             let _ = w.send(WriterCmd::Data(out.split().freeze()));
                         }
-                        let _ = w.send(WriterCmd::Close);
+                        let (done, done_rx) = oneshot::channel();
+                        let _ = w.send(WriterCmd::Close(Some(done)));
+                        closing = Some(done_rx);
                     }
                     out.clear();
                     // Whatever that transport still reports is stale.
@@ -388,11 +397,18 @@ async fn event_loop(
             let _ = events.send(event).await;
         }
         if stopped {
+            if let Some(w) = writer.take() {
+                let (done, done_rx) = oneshot::channel();
+                let _ = w.send(WriterCmd::Close(Some(done)));
+                closing = Some(done_rx);
+            }
+            // The DISCONNECT must reach the socket before `disconnect()` returns: a caller that
+            // exits right after would otherwise drop it, and the broker would publish the will.
+            if let Some(done) = closing.take() {
+                let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, done).await;
+            }
             for r in pending.disconnect.drain(..) {
                 let _ = r.send(());
-            }
-            if let Some(w) = writer.take() {
-                let _ = w.send(WriterCmd::Close);
             }
             return;
         }
@@ -469,7 +485,7 @@ async fn event_loop(
                                 Err(e) => {
                                     tracing::warn!(error = %e, "undecodable bytes from the broker");
                                     if let Some(w) = writer.take() {
-                                        let _ = w.send(WriterCmd::Close);
+                                        let _ = w.send(WriterCmd::Close(None));
                                     }
                                     generation += 1;
                                     core.handle_transport_down(now, DownCause::ProtocolError(e.reason_code()));
@@ -566,8 +582,9 @@ async fn transport(
                         return Some(DownCause::Io(e.kind()));
                     }
                 }
-                WriterCmd::Close => {
+                WriterCmd::Close(done) => {
                     writer.shutdown().await;
+                    drop(done);
                     return None;
                 }
             }
