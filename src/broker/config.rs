@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     pub receive_maximum: u16,
     /// Observations (see `BrokerEvent`) buffered until polled; the oldest are dropped beyond it.
     pub max_pending_events: usize,
+    /// Whether clients without a verified user name may connect (see `readme/auth.md`).
+    pub allow_anonymous: bool,
 }
 
 impl Default for BrokerConfig {
@@ -80,6 +82,7 @@ impl Default for BrokerConfig {
             max_client_id_len: 256,
             receive_maximum: u16::MAX,
             max_pending_events: 1024,
+            allow_anonymous: true,
         }
     }
 }

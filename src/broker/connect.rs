@@ -62,6 +62,10 @@ impl Broker {
             }
             c.client_id.clone()
         };
+        let user = match self.authenticate(&c, &client_id) {
+            Ok(user) => user,
+            Err(code) => return self.refuse(now, conn, code),
+        };
 
         // Keep-alive limit.
         let mut keep_alive = c.keep_alive;
@@ -136,6 +140,7 @@ impl Broker {
         entry.will = c.will;
         entry.receive_maximum = c.properties.receive_maximum.unwrap_or(u16::MAX).max(1);
         self.online.insert(client_id.clone(), conn);
+        self.auth_attach(&client_id, user);
         self.deadlines
             .set(conn, keepalive::grace(keep_alive).map(|g| now + g));
 

@@ -85,6 +85,9 @@ impl Broker {
 
     /// Offers one delivery to a session; counts and reports what its limits drop.
     pub(super) fn deliver(&mut self, client_id: &str, d: Delivery) {
+        if !self.may_read(client_id, &d.message.topic) {
+            return;
+        }
         let link = self.link(client_id);
         let Some(session) = self.sessions.get_mut(client_id) else {
             panic!("subscription tree names {client_id:?}, which has no session");

@@ -29,6 +29,7 @@
 //! subscriptions, authentication (MQTT 5.0 part 2).
 
 mod acks;
+pub mod auth;
 mod close;
 pub mod config;
 mod connect;
@@ -201,6 +202,7 @@ struct Conn {
 #[derive(Debug)]
 pub struct Broker {
     config: BrokerConfig,
+    auth: auth::Authorizer,
     conns: BTreeMap<ConnId, Conn>,
     /// Client id → the connection its session is attached to.
     online: BTreeMap<String, ConnId>,
@@ -242,6 +244,7 @@ impl Broker {
         }
         Broker {
             config,
+            auth: auth::Authorizer::default(),
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
             sessions,

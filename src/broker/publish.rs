@@ -56,6 +56,9 @@ impl Broker {
                 "DUP set on QoS 0",
             ));
         }
+        if self.publish_denied(conn, client_id, &p) {
+            return Ok(());
+        }
         let pkid = p.pkid;
         let qos = p.qos;
         let message = Message {

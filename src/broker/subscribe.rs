@@ -56,6 +56,9 @@ impl Broker {
                 Ok(()) if v5 && filter.starts_with("$share/") => {
                     fail(ReasonCode::SharedSubscriptionsNotSupported)
                 }
+                Ok(()) if !self.may_subscribe(client_id, &filter) => {
+                    fail(ReasonCode::NotAuthorized)
+                }
                 Ok(()) => {
                     let session = self
                         .sessions
