@@ -4,6 +4,7 @@
 //! 2 a usage or input error (bad flags, bad files); 3 a run crashed or hit its time limit.
 
 pub mod broker;
+pub mod passwd;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker on real TCP.
     Broker(broker::BrokerArgs),
+    /// Add, change or remove a user in a broker password file.
+    Passwd(passwd::PasswdArgs),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -39,6 +42,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Broker(args) => broker::run(args),
+        Command::Passwd(args) => passwd::run(args),
     }
 }
 
