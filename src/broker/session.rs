@@ -154,6 +154,10 @@ impl Session {
             }
             _ => {}
         }
+        let queued_bytes: usize = self.queued.iter().map(|q| q.message.payload.len()).sum();
+        if queued_bytes + d.message.payload.len() > config.max_queued_bytes {
+            return Err(Refused::Overflow(d));
+        }
         if self.queued.len() >= config.max_queued_messages {
             match config.queue_overflow {
                 QueueOverflow::DropNewest => return Err(Refused::Overflow(d)),

@@ -8,6 +8,7 @@ mod errors;
 mod framing;
 mod inflight;
 mod keepalive;
+mod limits;
 mod publish;
 mod retained;
 mod routing;
