@@ -2,7 +2,8 @@
 //! client id, clean start or resumption, CONNACK (with the session-present flag), and the resend
 //! of what was in flight when the session resumes.
 //!
-//! Not here: authentication (every client is accepted), session expiry timers, will delay.
+//! Credentials and the will topic are checked by `auth/` before any session is touched.
+//! Not here: session expiry timers, will delay.
 
 use std::time::Instant;
 

@@ -26,7 +26,8 @@
 //! `topic.rs`, `state.rs` (durable state), `config.rs`.
 //!
 //! Not here yet: session expiry timers, message expiry, will delay, topic aliases, shared
-//! subscriptions, authentication (MQTT 5.0 part 2).
+//! subscriptions, enhanced authentication (MQTT 5.0 part 2). Authentication and authorization:
+//! `auth/`, handed in with [`Broker::with_auth`].
 
 mod acks;
 pub mod auth;

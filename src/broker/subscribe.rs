@@ -7,7 +7,8 @@
 //! sent with retain set ([MQTT-3.3.1-6]), at min(retained QoS, granted QoS), subject to 5.0
 //! retain handling.
 //!
-//! Not here: shared subscriptions, authorization.
+//! A filter the ACL does not allow gets 3.1.1 0x80 / 5.0 0x87 (see `auth/`).
+//! Not here: shared subscriptions.
 
 use crate::codec::{
     Packet, Protocol, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
