@@ -35,6 +35,9 @@ pub struct BrokerConfig {
     pub max_inflight: u16,
     /// Messages queued per session behind the inflight window or while the client is offline.
     pub max_queued_messages: usize,
+    /// Payload bytes queued per session; a message that would go beyond it is dropped (the
+    /// arriving one, whatever `queue_overflow` says), reported like a full queue.
+    pub max_queued_bytes: usize,
     /// What a full queue does with one more message.
     pub queue_overflow: QueueOverflow,
     /// Subscriptions per session; a SUBSCRIBE beyond it gets a failure code for that filter.
@@ -76,6 +79,8 @@ pub struct BrokerConfig {
     /// Sent as response information in CONNACK to a 5.0 client that asks for it (request
     /// response information 1); nothing is sent when unset.
     pub response_information: Option<String>,
+    /// Whether clients without a verified user name may connect (see `readme/auth.md`).
+    pub allow_anonymous: bool,
 }
 
 impl Default for BrokerConfig {
@@ -86,6 +91,7 @@ impl Default for BrokerConfig {
             connect_timeout: Duration::from_secs(10),
             max_inflight: 20,
             max_queued_messages: 1000,
+            max_queued_bytes: 64 * 1024 * 1024,
             queue_overflow: QueueOverflow::DropNewest,
             max_subscriptions_per_client: 1000,
             max_retained: 10_000,
@@ -101,6 +107,7 @@ impl Default for BrokerConfig {
             max_outbound_topic_aliases: 10,
             shared_subscriptions: true,
             response_information: None,
+            allow_anonymous: true,
         }
     }
 }

@@ -3,10 +3,10 @@
 //! of what was in flight when the session resumes.
 //!
 //! A 5.0 CONNECT with an authentication method is refused with 0x8C (bad authentication
-//! method): no enhanced authentication method is supported ([MQTT-4.12.0-1]).
+//! method): no enhanced authentication method is supported ([MQTT-4.12.0-1]). Credentials and
+//! the will topic are checked by `auth/` before any session is touched.
 //!
-//! Not here: authentication (every client is accepted), session expiry timers and will delay
-//! (`expiry.rs`).
+//! Not here: session expiry timers and will delay (`expiry.rs`).
 
 use std::time::Instant;
 
@@ -68,6 +68,10 @@ impl Broker {
                 return self.refuse(now, conn, ReasonCode::ClientIdentifierNotValid);
             }
             c.client_id.clone()
+        };
+        let user = match self.authenticate(&c, &client_id) {
+            Ok(user) => user,
+            Err(code) => return self.refuse(now, conn, code),
         };
 
         // Keep-alive limit.
@@ -158,6 +162,7 @@ impl Broker {
                 .min(self.config.max_outbound_topic_aliases);
         }
         self.online.insert(client_id.clone(), conn);
+        self.auth_attach(&client_id, user);
         self.deadlines
             .set(conn, keepalive::grace(keep_alive).map(|g| now + g));
 

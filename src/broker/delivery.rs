@@ -123,6 +123,9 @@ impl Broker {
 
     /// Offers one delivery to a session; counts and reports what its limits drop.
     pub(super) fn deliver(&mut self, client_id: &str, d: Delivery) {
+        if !self.may_read(client_id, &d.message.topic) {
+            return;
+        }
         let now = self.clock.now();
         let Some((session, mut tx, config)) = self.session_tx(client_id) else {
             panic!("subscription tree names {client_id:?}, which has no session");

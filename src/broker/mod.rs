@@ -28,10 +28,11 @@
 //! `keepalive.rs`, `timers.rs`, `clock.rs` (logical time), `topic.rs`, `state.rs` (durable
 //! state), `config.rs`.
 //!
-//! Not here: authentication and authorization beyond refusing an unsupported authentication
-//! method.
+//! Authentication and authorization: `auth/`, handed in with [`Broker::with_auth`]. Not here:
+//! enhanced authentication (an authentication method in CONNECT is refused).
 
 mod acks;
+pub mod auth;
 mod clock;
 mod close;
 pub mod config;
@@ -224,6 +225,7 @@ struct Conn {
 #[derive(Debug)]
 pub struct Broker {
     config: BrokerConfig,
+    auth: auth::Authorizer,
     conns: BTreeMap<ConnId, Conn>,
     /// Client id → the connection its session is attached to.
     online: BTreeMap<String, ConnId>,
@@ -294,6 +296,7 @@ impl Broker {
         }
         Broker {
             config,
+            auth: auth::Authorizer::default(),
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
             sessions,

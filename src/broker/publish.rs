@@ -54,6 +54,9 @@ impl Broker {
                 "DUP set on QoS 0",
             ));
         }
+        if self.publish_denied(conn, client_id, &p) {
+            return Ok(());
+        }
         let pkid = p.pkid;
         let qos = p.qos;
         let message = self.message(p.topic, p.payload, qos, p.retain, p.properties);

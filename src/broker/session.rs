@@ -171,6 +171,10 @@ impl Session {
             }
             _ => {}
         }
+        let queued_bytes: usize = self.queued.iter().map(|q| q.message.payload.len()).sum();
+        if queued_bytes + d.message.payload.len() > config.max_queued_bytes {
+            return Err(Refused::Overflow(d));
+        }
         if self.queued.len() >= config.max_queued_messages {
             self.queued.retain(|q| !q.message.expired(now));
         }

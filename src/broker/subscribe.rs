@@ -11,7 +11,8 @@
 //! and no local on one is a protocol error
 //! ([MQTT-3.8.3-4]).
 //!
-//! Not here: choosing a shared subscription's member (`shared.rs`), authorization.
+//! A filter the ACL does not allow gets 3.1.1 0x80 / 5.0 0x87 (see `auth/`).
+//! Not here: choosing a shared subscription's member (`shared.rs`).
 
 use crate::codec::{
     Packet, Protocol, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
@@ -79,6 +80,9 @@ impl Broker {
                 Ok(()) if shared && !self.config.shared_subscriptions => {
                     problems.push("shared subscriptions are off");
                     fail(ReasonCode::SharedSubscriptionsNotSupported)
+                }
+                Ok(()) if !self.may_subscribe(client_id, &filter) => {
+                    fail(ReasonCode::NotAuthorized)
                 }
                 Ok(()) => {
                     let session = self

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::broker::auth::{Acl, Auth, PasswordFile};
 use crate::broker::{Broker, BrokerConfig};
 use crate::cli::{EXIT_USAGE, init_logging, require_real_network};
 
@@ -19,13 +20,20 @@ pub struct BrokerArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The configuration file: `listen` at the top, the core's settings under
-/// `[broker]` (every field optional; see the README for the list and defaults).
+/// The configuration file: `listen`, `password_file` and `acl_file` at the top, the core's
+/// settings under `[broker]` (every field optional; see the README for the list and defaults).
+/// Relative file paths are relative to the configuration file's folder.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerFile {
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
+    /// Users and password hashes (`mqtt-lab passwd`); see readme/auth.md.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Who may publish and subscribe to what; see readme/auth.md.
+    #[serde(default)]
+    pub acl_file: Option<PathBuf>,
     #[serde(default)]
     pub broker: BrokerConfig,
 }
@@ -34,12 +42,41 @@ impl BrokerFile {
     pub fn load(path: &Path) -> Result<BrokerFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let file: BrokerFile =
+        let mut file: BrokerFile =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for f in [&mut file.password_file, &mut file.acl_file]
+            .into_iter()
+            .flatten()
+        {
+            *f = dir.join(&*f);
+        }
         file.broker
             .validate()
             .map_err(|e| format!("{}: broker.{}: {}", path.display(), e.field, e.reason))?;
         Ok(file)
+    }
+
+    /// Reads the password file and the ACL named by the configuration.
+    pub fn auth(&self) -> Result<Auth, String> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))
+        };
+        let passwords = match &self.password_file {
+            Some(p) => Some(
+                PasswordFile::parse(&p.display().to_string(), &read(p)?)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let acl = match &self.acl_file {
+            Some(p) => {
+                Some(Acl::parse(&p.display().to_string(), &read(p)?).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        Ok(Auth { passwords, acl })
     }
 }
 
@@ -59,6 +96,13 @@ pub fn run(args: BrokerArgs) -> i32 {
         },
         None => BrokerFile::default(),
     };
+    let auth = match file.auth() {
+        Ok(auth) => auth,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return EXIT_USAGE;
+        }
+    };
     let mut listen = args.listen.clone();
     if listen.is_empty() {
         listen = file.listen.clone();
@@ -76,7 +120,7 @@ pub fn run(args: BrokerArgs) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(serve(listen, file)) {
+    match rt.block_on(serve(listen, file, auth)) {
         Ok(()) => 0,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -85,7 +129,7 @@ pub fn run(args: BrokerArgs) -> i32 {
     }
 }
 
-async fn serve(listen: Vec<SocketAddr>, file: BrokerFile) -> Result<(), String> {
+async fn serve(listen: Vec<SocketAddr>, file: BrokerFile, auth: Auth) -> Result<(), String> {
     let mut listeners = Vec::new();
     for addr in &listen {
         let l = tokio::net::TcpListener::bind(addr)
@@ -94,11 +138,41 @@ async fn serve(listen: Vec<SocketAddr>, file: BrokerFile) -> Result<(), String> 
         tracing::info!(addr = %l.local_addr().map_err(|e| e.to_string())?, "listening");
         listeners.push(l);
     }
-    let core = Broker::new(file.broker.clone());
+    let core = Broker::new(file.broker.clone()).with_auth(auth);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     crate::net::server::serve(core, listeners, None, shutdown)
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_files_are_found_next_to_the_config_and_bad_lines_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("broker.toml");
+        std::fs::write(
+            &config,
+            "password_file = \"users\"\nacl_file = \"acl\"\n[broker]\nallow_anonymous = false\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("users"), "# nobody yet\n").unwrap();
+        std::fs::write(dir.path().join("acl"), "user a\ntopic read a/#\n").unwrap();
+        let file = BrokerFile::load(&config).unwrap();
+        assert!(!file.broker.allow_anonymous);
+        let auth = file.auth().unwrap();
+        assert!(auth.passwords.unwrap().is_empty());
+        assert!(auth.acl.is_some());
+
+        std::fs::write(dir.path().join("acl"), "user a\ntopic rw a/#\n").unwrap();
+        let e = file.auth().unwrap_err();
+        assert!(e.contains("acl:2: "), "{e}");
+        std::fs::remove_file(dir.path().join("users")).unwrap();
+        let e = file.auth().unwrap_err();
+        assert!(e.contains("users: cannot read"), "{e}");
+    }
 }

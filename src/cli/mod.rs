@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod lab;
 pub mod pubsub;
+pub mod passwd;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,8 @@ pub enum Command {
     Run(lab::RunArgs),
     /// Replay one seed of one scenario, printing the same bytes every time.
     Replay(lab::ReplayArgs),
+    /// Add, change or remove a user in a broker password file.
+    Passwd(passwd::PasswdArgs),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -59,6 +62,7 @@ pub fn main() -> i32 {
         Command::Sub(args) => pubsub::run_sub(args),
         Command::Run(args) => lab::run(args),
         Command::Replay(args) => lab::replay(args),
+        Command::Passwd(args) => passwd::run(args),
     }
 }
 

@@ -9,6 +9,7 @@ mod expiry;
 mod framing;
 mod inflight;
 mod keepalive;
+mod limits;
 mod publish;
 mod retained;
 mod routing;
