@@ -154,16 +154,21 @@ fn a_planted_failure_exits_1_and_prints_the_line_that_replays_it() {
         );
     }
     assert!(report.contains("[expect]"), "{report}");
-    assert!(report.contains("2 of 2 seeds failed (exit code 1)"), "{report}");
+    assert!(
+        report.contains("2 of 2 seeds failed (exit code 1)"),
+        "{report}"
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<failure type=\"violated\"").count(), 2, "{xml}");
+    assert_eq!(
+        xml.matches("<failure type=\"violated\"").count(),
+        2,
+        "{xml}"
+    );
 
     // The replay of that seed fails the same way, twice the same.
     let (code, first) = replay(&replay_args(&file, 4));
     assert_eq!(code, EXIT_VIOLATION, "{first}");
     assert!(first.contains("[expect]"), "{first}");
-    assert!(first.ends_with(&format!(
-        "replay: cargo sim-run replay {path} --seed 4\n"
-    )));
+    assert!(first.ends_with(&format!("replay: cargo sim-run replay {path} --seed 4\n")));
     assert_eq!(replay(&replay_args(&file, 4)).1, first);
 }
