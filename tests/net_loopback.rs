@@ -189,9 +189,16 @@ async fn persistent_session_gets_messages_queued_while_offline() {
 #[tokio::test]
 async fn mqtt_3_1_2_10_no_will_after_normal_disconnect() {
     let (addr, _stop) = start_broker().await;
-    let (watcher, mut wev) = MqttClient::start(ClientOptions::new(&addr, config("watcher2", Protocol::V3_1_1))).unwrap();
+    let (watcher, mut wev) = MqttClient::start(ClientOptions::new(
+        &addr,
+        config("watcher2", Protocol::V3_1_1),
+    ))
+    .unwrap();
     connected(&mut wev).await;
-    watcher.subscribe(vec![subscription("st/#", QoS::AtLeastOnce)]).await.unwrap();
+    watcher
+        .subscribe(vec![subscription("st/#", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
     let mut cfg = config("polite", Protocol::V3_1_1);
     cfg.will = Some(mqtt_lab::codec::LastWill {
         topic: "st/polite".into(),
@@ -202,13 +209,27 @@ async fn mqtt_3_1_2_10_no_will_after_normal_disconnect() {
     });
     let (polite, mut pev) = MqttClient::start(ClientOptions::new(&addr, cfg)).unwrap();
     connected(&mut pev).await;
-    polite.publish("st/polite", "bye", QoS::AtLeastOnce, false).await.unwrap();
+    polite
+        .publish("st/polite", "bye", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
     polite.disconnect(ReasonCode::Success).await;
     assert_eq!(&next_message(&mut wev).await.payload[..], b"bye");
     // A marker published after the disconnect: the will, if any, would come before it.
-    let (marker, mut mev) = MqttClient::start(ClientOptions::new(&addr, config("marker", Protocol::V3_1_1))).unwrap();
+    let (marker, mut mev) = MqttClient::start(ClientOptions::new(
+        &addr,
+        config("marker", Protocol::V3_1_1),
+    ))
+    .unwrap();
     connected(&mut mev).await;
-    marker.publish("st/marker", "end", QoS::AtLeastOnce, false).await.unwrap();
+    marker
+        .publish("st/marker", "end", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
     let next = next_message(&mut wev).await;
-    assert_eq!(&next.payload[..], b"end", "a will was published after a normal DISCONNECT: {next:?}");
+    assert_eq!(
+        &next.payload[..],
+        b"end",
+        "a will was published after a normal DISCONNECT: {next:?}"
+    );
 }

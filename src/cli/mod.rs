@@ -5,8 +5,8 @@
 
 pub mod broker;
 pub mod lab;
-pub mod pubsub;
 pub mod passwd;
+pub mod pubsub;
 
 use clap::{Parser, Subcommand};
 

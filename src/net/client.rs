@@ -419,45 +419,10 @@ async fn event_loop(
         }
 
         let deadline = core.poll_timeout();
+        // Biased for determinism under the simulator: the network first, then due timers, then
+        // the application, so a stream of requests cannot starve acknowledgements.
         tokio::select! {
-            cmd = commands.recv(), if commands_open => {
-                let now = Instant::now();
-                match cmd {
-                    None => commands_open = false,
-                    Some(Command::Publish { topic, payload, qos, retain, properties, reply, accepted }) => {
-                        match core.publish(now, topic, payload, qos, retain, properties) {
-                            Ok(id) => {
-                                pending.publishes.insert(id, reply);
-                                let _ = accepted.send(Ok(id));
-                            }
-                            Err(e) => {
-                                let _ = accepted.send(Err(e.into()));
-                            }
-                        }
-                    }
-                    Some(Command::Subscribe { subs, properties, reply }) => match core.subscribe(now, subs, properties) {
-                        Ok(id) => {
-                            pending.subscribes.insert(id, reply);
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    },
-                    Some(Command::Unsubscribe { filters, properties, reply }) => match core.unsubscribe(now, filters, properties) {
-                        Ok(id) => {
-                            pending.unsubscribes.insert(id, reply);
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    },
-                    Some(Command::Disconnect { reason, reply }) => {
-                        pending.disconnect.push(reply);
-                        stopping = true;
-                        core.disconnect(now, reason);
-                    }
-                }
-            }
+            biased;
             ev = transport_rx.recv() => {
                 let Some(ev) = ev else { return };
                 let now = Instant::now();
@@ -504,6 +469,44 @@ async fn event_loop(
             }
             _ = sleep_until_opt(deadline) => {
                 core.handle_timeout(Instant::now());
+            }
+            cmd = commands.recv(), if commands_open => {
+                let now = Instant::now();
+                match cmd {
+                    None => commands_open = false,
+                    Some(Command::Publish { topic, payload, qos, retain, properties, reply, accepted }) => {
+                        match core.publish(now, topic, payload, qos, retain, properties) {
+                            Ok(id) => {
+                                pending.publishes.insert(id, reply);
+                                let _ = accepted.send(Ok(id));
+                            }
+                            Err(e) => {
+                                let _ = accepted.send(Err(e.into()));
+                            }
+                        }
+                    }
+                    Some(Command::Subscribe { subs, properties, reply }) => match core.subscribe(now, subs, properties) {
+                        Ok(id) => {
+                            pending.subscribes.insert(id, reply);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                    },
+                    Some(Command::Unsubscribe { filters, properties, reply }) => match core.unsubscribe(now, filters, properties) {
+                        Ok(id) => {
+                            pending.unsubscribes.insert(id, reply);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                    },
+                    Some(Command::Disconnect { reason, reply }) => {
+                        pending.disconnect.push(reply);
+                        stopping = true;
+                        core.disconnect(now, reason);
+                    }
+                }
             }
         }
     }
@@ -613,6 +616,7 @@ async fn transport(
         }
     };
     let cause = tokio::select! {
+        biased;
         c = write_side => c,
         c = read_side => c,
     };

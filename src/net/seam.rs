@@ -155,6 +155,7 @@ impl<R: AsyncRead + Unpin> SeamReader<R> {
         let epoch = self.epoch;
         let mut cut_watch = self.faults.clone();
         let n = tokio::select! {
+            biased;
             r = inner.read_buf(buf) => r?,
             _ = wait_cut(&mut cut_watch, epoch) => {
                 self.inner = None;
@@ -169,6 +170,7 @@ impl<R: AsyncRead + Unpin> SeamReader<R> {
             Ok(delay) => {
                 if !delay.is_zero() {
                     tokio::select! {
+                        biased;
                         _ = tokio::time::sleep(delay) => {}
                         _ = wait_cut(&mut cut_watch, epoch) => {
                             self.inner = None;
@@ -211,6 +213,7 @@ impl<W: AsyncWrite + Unpin> SeamWriter<W> {
         if !delay.is_zero() {
             let mut cut_watch = self.faults.clone();
             tokio::select! {
+                biased;
                 _ = tokio::time::sleep(delay) => {}
                 _ = wait_cut(&mut cut_watch, epoch) => {
                     self.inner = None;

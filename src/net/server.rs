@@ -119,7 +119,17 @@ where
     tokio::pin!(shutdown);
     loop {
         let deadline = core.poll_timeout();
+        // Biased, in this order, for determinism under the simulator and so that neither
+        // shutdown nor a due deadline waits behind a busy event queue.
         tokio::select! {
+            biased;
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                break;
+            }
+            _ = sleep_until_opt(deadline) => {
+                core.handle_timeout(Instant::now());
+            }
             ev = events_rx.recv() => {
                 let Some(ev) = ev else { break };
                 let now = Instant::now();
@@ -146,13 +156,6 @@ where
                         }
                     }
                 }
-            }
-            _ = sleep_until_opt(deadline) => {
-                core.handle_timeout(Instant::now());
-            }
-            _ = &mut shutdown => {
-                tracing::info!("shutting down");
-                break;
             }
         }
         drain_actions(&mut core, &mut conns, &mut out, store.as_deref());
@@ -319,6 +322,7 @@ async fn connection(
         }
     };
     let cause = tokio::select! {
+        biased;
         c = writer_task => c,
         c = reader_task => c,
     };
