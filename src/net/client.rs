@@ -404,6 +404,7 @@ async fn event_loop(
 
         let deadline = core.poll_timeout();
         tokio::select! {
+            biased;
             cmd = commands.recv(), if commands_open => {
                 let now = Instant::now();
                 match cmd {
@@ -596,6 +597,7 @@ async fn transport(
         }
     };
     let cause = tokio::select! {
+        biased;
         c = write_side => c,
         c = read_side => c,
     };

@@ -120,6 +120,7 @@ where
     loop {
         let deadline = core.poll_timeout();
         tokio::select! {
+            biased;
             ev = events_rx.recv() => {
                 let Some(ev) = ev else { break };
                 let now = Instant::now();
@@ -319,6 +320,7 @@ async fn connection(
         }
     };
     let cause = tokio::select! {
+        biased;
         c = writer_task => c,
         c = reader_task => c,
     };

@@ -261,6 +261,7 @@ impl ClientNode {
         }
         loop {
             tokio::select! {
+                biased;
                 ev = events.recv() => match ev {
                     Some(ev) => self.on_event(client, crec, ev),
                     None => return,
