@@ -553,3 +553,33 @@ fn planted_session_forgotten_on_restart_is_caught_by_session() {
         1..=1,
     );
 }
+
+/// A broker core that panics on its first connection: our own bug, inside the simulation.
+#[derive(Default)]
+struct PanicOnAccept;
+
+impl Rule for PanicOnAccept {
+    fn inbound(&mut self, _core: &mut dyn BrokerCore, _now: Instant, _conn: ConnId, p: Packet) {
+        if let Packet::Connect(c) = p {
+            panic!("planted panic on CONNECT from {}", c.client_id);
+        }
+    }
+}
+
+#[test]
+fn a_panic_inside_the_simulation_is_a_crashed_run_with_its_message() {
+    let s = library("01-connect/01-connect-and-publish.toml");
+    let out = run_seed(&s, 1, &tapped(PanicOnAccept::default));
+    match &out.status {
+        RunStatus::Crashed(message) => {
+            assert!(message.contains("planted panic on CONNECT"), "{message}")
+        }
+        other => panic!("expected a crash, got {other:?}"),
+    }
+    assert!(!out.passed());
+    assert!(out.violations.is_empty(), "a crashed run is not judged");
+    assert!(matches!(
+        out.trace.events.first().map(|e| &e.event),
+        Some(Event::RunStarted { .. })
+    ));
+}
