@@ -482,6 +482,23 @@ impl Rule for WillAfterDisconnect {
     }
 }
 
+/// Never clears a retained message: a retained PUBLISH with an empty payload is forwarded
+/// without its RETAIN flag, so the old value stays.
+#[derive(Default)]
+struct KeepRetained;
+
+impl Rule for KeepRetained {
+    fn inbound(&mut self, core: &mut dyn BrokerCore, now: Instant, conn: ConnId, p: Packet) {
+        match p {
+            Packet::Publish(mut publish) if publish.retain && publish.payload.is_empty() => {
+                publish.retain = false;
+                core.handle_packet(now, conn, Packet::Publish(publish))
+            }
+            p => core.handle_packet(now, conn, p),
+        }
+    }
+}
+
 /// Forgets every session on restart: the durable state is never restored.
 fn amnesiac_broker() -> RunOptions {
     let real = real_broker();
@@ -540,6 +557,16 @@ fn planted_will_after_disconnect_is_caught_by_will() {
         "05-will/04-no-will-after-disconnect.toml",
         &tapped(WillAfterDisconnect::default),
         "will",
+        1..=1,
+    );
+}
+
+#[test]
+fn planted_retained_message_not_cleared_is_caught_by_retained() {
+    caught(
+        "06-retained/02-retained-clear.toml",
+        &tapped(KeepRetained::default),
+        "retained",
         1..=1,
     );
 }
