@@ -6,6 +6,10 @@
 //! - [`client`]: the async client API over the client core.
 //! - [`seam`]: per-connection fault injection (cut, black hole, delay, split writes).
 //! - [`clock`]: the one timer adapter between real tokio and madsim.
+//!
+//! Every `select!` here is `biased` (branches polled in written order): tokio's unbiased
+//! `select!` draws from a thread-local generator seeded from a process-wide counter, which
+//! would make two simulations of one seed in one process differ.
 
 pub mod client;
 pub mod clock;

@@ -162,11 +162,10 @@ impl<R: AsyncRead + Unpin> SeamReader<R> {
                 return Err(cut_error());
             }
         };
-        if n == 0 {
-            return Ok(0);
-        }
-        // Bytes that arrive while black-holed are held until the hole heals (or the cut).
+        // Bytes, and the end of the stream, that arrive while black-holed are held until the
+        // hole heals (or the cut).
         match pass_gate(&mut self.faults, epoch).await {
+            Ok(_) if n == 0 => Ok(0),
             Ok(delay) => {
                 if !delay.is_zero() {
                     tokio::select! {
@@ -328,6 +327,19 @@ mod tests {
         let mut got = [0u8; 6];
         peer.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"onetwo");
+    }
+
+    #[tokio::test]
+    async fn blackhole_holds_the_end_of_the_stream_too() {
+        let ctl = LinkControl::new();
+        let (mut r, _w, peer) = pair(&ctl).await;
+        ctl.set_blackhole(true);
+        drop(peer);
+        let mut buf = BytesMut::new();
+        let early = tokio::time::timeout(Duration::from_millis(20), r.read_buf(&mut buf)).await;
+        assert!(early.is_err(), "a close may not cross a black hole");
+        ctl.heal();
+        assert_eq!(r.read_buf(&mut buf).await.unwrap(), 0);
     }
 
     /// Records the size of every write and every flush boundary.

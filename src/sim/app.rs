@@ -80,7 +80,7 @@ pub struct ClientNode {
 }
 
 impl ClientNode {
-    /// One life of the process: from its (re)start until the end of its last online window.
+    /// One life of the process: its online windows from its (re)start on, then idle.
     pub async fn run(self: Arc<Self>) {
         {
             let mut d = lock(&self.disk);
@@ -93,6 +93,9 @@ impl ClientNode {
             sleep_to(self.start + open).await;
             self.window(close).await;
         }
+        // The process lives on, offline: if it returned, the simulator would end the node and
+        // drop the sockets of a DISCONNECT still being written.
+        std::future::pending::<()>().await;
     }
 
     /// The next workload message due: its time and workload index.

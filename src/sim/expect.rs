@@ -178,6 +178,11 @@ subscribe = [{{ filter = "#", qos = 1 }}]
 [[client]]
 id = "pub"
 will = {{ topic = "w/pub", qos = 1 }}
+[[workload]]
+client = "pub"
+topic = "t/1"
+qos = 1
+count = 5
 [expect]
 checkers = ["delivery"]
 {expect}

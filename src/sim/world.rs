@@ -211,7 +211,7 @@ fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> No
                     }
                 };
                 let store: Option<Arc<dyn DurableStore>> =
-                    durable.then(|| store as Arc<dyn DurableStore>);
+                    durable.then_some(store as Arc<dyn DurableStore>);
                 if let Err(e) = serve(core, vec![listener], store, std::future::pending()).await {
                     panic!("broker server failed: {e}");
                 }
