@@ -63,6 +63,12 @@ const CASES: &[Case] = &[
         "delivery",
     ),
     case(
+        Bug::Qos2ForwardedTwice,
+        "11-swarm/02-swarm-qos2-v5.toml",
+        1..=3,
+        "delivery",
+    ),
+    case(
         Bug::Qos1DroppedAfterReconnect,
         "03-qos1/01-qos1-under-cuts.toml",
         1..=2,
@@ -123,6 +129,12 @@ const CASES: &[Case] = &[
         "ordering",
     ),
     case(
+        Bug::Reordered,
+        "11-swarm/01-swarm-qos1-v311.toml",
+        1..=3,
+        "ordering",
+    ),
+    case(
         Bug::SessionForgotten,
         "07-session/03-broker-restart-durable.toml",
         1..=2,
@@ -132,7 +144,13 @@ const CASES: &[Case] = &[
         Bug::SessionForgotten,
         "06-retained/04-retained-broker-crash.toml",
         1..=2,
-        "retained",
+        EXPECT,
+    ),
+    case(
+        Bug::SessionForgotten,
+        "03-qos1/03-qos1-broker-crash-durable.toml",
+        1..=2,
+        "session",
     ),
 ];
 
@@ -325,4 +343,3 @@ fn report_every_case() {
         }
     }
 }
-

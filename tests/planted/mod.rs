@@ -204,7 +204,13 @@ impl Planted {
             && !p.dup
         {
             let conn = *conn;
-            if let Some((held_conn, Action::Send { packet: Packet::Publish(h), .. })) = &self.held
+            if let Some((
+                held_conn,
+                Action::Send {
+                    packet: Packet::Publish(h),
+                    ..
+                },
+            )) = &self.held
                 && *held_conn == conn
                 && h.topic == p.topic
             {
