@@ -325,21 +325,3 @@ fn a_planted_broker_whose_bug_is_not_triggered_runs_like_the_real_one() {
         assert_eq!(out.fingerprint(), real.fingerprint(), "{bug:?}");
     }
 }
-
-/// Prints, for every case, which checkers the planted broker trips on each seed (with
-/// `--ignored --nocapture`): the source of the table in `readme/planted.md`.
-#[test]
-#[ignore = "a report, not a check"]
-fn report_every_case() {
-    for c in CASES {
-        let s = Scenario::load(scenario_path(c.scenario)).unwrap();
-        for seed in c.seeds.clone() {
-            let out = run_seed(&s, seed, &planted_options(c.bug));
-            let names: Vec<&str> = out.violations.iter().map(|v| v.checker).collect();
-            eprintln!("{:?} {} seed {seed}: {names:?}", c.bug, c.scenario);
-            for v in &out.violations {
-                eprintln!("    {v}");
-            }
-        }
-    }
-}
