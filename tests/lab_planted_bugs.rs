@@ -6,7 +6,7 @@
 //! - the real broker passes the same scenario over the same seeds, so the violation is the
 //!   bug's and not the scenario's.
 //!
-//! `readme/planted.md` lists the bugs, the scenarios and the bounds.
+//! the README lists the bugs, the scenarios and the bounds.
 #![cfg(madsim)]
 
 mod planted;
@@ -48,7 +48,7 @@ const fn case(
     }
 }
 
-/// Every proof, as listed in `readme/planted.md`.
+/// Every proof, as listed in the README.
 const CASES: &[Case] = &[
     case(
         Bug::Qos2ForwardedTwice,

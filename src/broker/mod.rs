@@ -258,7 +258,7 @@ impl Broker {
     }
 
     /// A broker resuming from a saved state: every session offline, no connection. Wills of
-    /// clients connected when the state was saved are not kept (see readme/broker.md). The
+    /// clients connected when the state was saved are not kept (see the README). The
     /// remaining session and message expiry intervals are counted from the first `now` the
     /// broker is given (see [`Broker::restore_at`]). Panics if `config.validate()` fails.
     pub fn restore(config: BrokerConfig, state: DurableState) -> Broker {

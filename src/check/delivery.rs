@@ -6,7 +6,7 @@
 //!   the two deliveries (a crash or power-off of the subscriber, a broker crash with
 //!   persistence `none`).
 //! - QoS 1 and 2 (liveness): every acknowledged publish reaches every entitled subscriber
-//!   (`readme/check.md`, "Entitled") at least once by the end of the run, if it was
+//!   (the README, "Entitled") at least once by the end of the run, if it was
 //!   acknowledged before the settle phase began.
 //!
 //! Deliveries caused by a new subscription (retain flag set) are left to the "retained"

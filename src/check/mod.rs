@@ -4,7 +4,7 @@
 //! registry by name ("delivery", "ordering", "retained", "will", "session", "integrity") and
 //! [`run`] runs a selection on a validated trace. The checkers keep their own model of the run
 //! ([`model`]), built from what clients and the network observed; they never see the broker.
-//! What each one guarantees, and the exact meaning of "entitled", is in `readme/check.md`.
+//! What each one guarantees, and the exact meaning of "entitled", is in the README.
 //! [`story`] builds hand-written traces for tests.
 //!
 //! Not here: running the world, reading scenario files, printing reports.

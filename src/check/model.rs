@@ -1,7 +1,7 @@
 //! The checkers' own model of a run, rebuilt from the trace alone: publish requests with their
 //! acknowledgements, deliveries, each client's connect attempts, connections ("epochs") and
 //! session chains, subscriptions, faults and broker crashes. Plus the entitlement rule that
-//! the delivery, will and retained checkers share (see `readme/check.md`).
+//! the delivery, will and retained checkers share (see the README).
 //!
 //! Positions (`Pos`) are indices into the trace; "before" and "after" are decided by position,
 //! durations by `at_us`. Nothing here judges; the checkers do.
@@ -525,7 +525,7 @@ impl<'t> Model<'t> {
     }
 
     /// Whether `client` is owed a message of QoS `qos` on `topic` requested at `requested`;
-    /// the exact rule is in `readme/check.md` ("Entitled").
+    /// the exact rule is in the README ("Entitled").
     pub fn entitled(&self, client: &str, topic: &str, qos: u8, requested: Pos) -> Option<Held<'t>> {
         let held = self
             .held(client, topic, qos, requested)

@@ -28,10 +28,10 @@ pub struct BrokerArgs {
 pub struct BrokerFile {
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
-    /// Users and password hashes (`mqtt-lab passwd`); see readme/auth.md.
+    /// Users and password hashes (`mqtt-lab passwd`); see the README.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
-    /// Who may publish and subscribe to what; see readme/auth.md.
+    /// Who may publish and subscribe to what; see the README.
     #[serde(default)]
     pub acl_file: Option<PathBuf>,
     #[serde(default)]

@@ -1,6 +1,6 @@
 //! The client's configuration: CONNECT options, limits, timers, reconnect and buffer policy.
 //!
-//! Every field has a default (see [`ClientConfig::default`] and readme/client.md) and the whole
+//! Every field has a default (see [`ClientConfig::default`] and the README) and the whole
 //! struct deserializes with serde, missing fields taking their defaults. Durations are written
 //! as strings with a unit (`"250ms"`, `"10s"`, `"2m"`, `"1h"`); the protocol as `"3.1"`,
 //! `"3.1.1"` or `"5.0"`. Validation of the values happens in [`ClientConfig::validate`]; nothing
@@ -16,7 +16,7 @@ use crate::codec::{LastWill, Properties, Protocol, QoS};
 /// The largest packet MQTT can express: 1 + 4 bytes of fixed header + 268 435 455.
 pub const MQTT_MAX_PACKET_SIZE: u32 = 268_435_460;
 
-/// Client settings. See readme/client.md for the behaviour each one controls.
+/// Client settings. See the README for the behaviour each one controls.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientConfig {

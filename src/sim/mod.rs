@@ -11,7 +11,7 @@
 //! - `world.rs`, `app.rs` (only with `--cfg madsim`): the nodes, the supervisor that applies
 //!   faults, and the client application.
 //!
-//! `readme/sim.md` maps every fault onto madsim or the stream seam. Not here: scenario files
+//! the README maps every fault onto madsim or the stream seam. Not here: scenario files
 //! (`scenario`), the checkers (`check`), the command line.
 
 #[cfg(madsim)]

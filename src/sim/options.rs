@@ -93,8 +93,7 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
 }
 
 /// The broker core's configuration for a scenario's `[broker]` section. `max_inflight` is also
-/// the broker's receive maximum (inbound QoS 2 awaiting PUBREL), as the reference documents;
-/// `max_session_expiry` is not enforced by the core (see the report in `readme/sim.md`).
+/// the broker's receive maximum (inbound QoS 2 awaiting PUBREL), as the reference documents.
 pub fn broker_config(s: &Scenario) -> BrokerConfig {
     let b = &s.broker;
     BrokerConfig {
@@ -108,6 +107,7 @@ pub fn broker_config(s: &Scenario) -> BrokerConfig {
         },
         max_retained: b.max_retained,
         max_sessions: b.max_sessions.max(s.clients.len()),
+        max_session_expiry: b.max_session_expiry.map_or(u32::MAX, secs_u32),
         ..BrokerConfig::default()
     }
 }
