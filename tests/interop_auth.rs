@@ -292,7 +292,8 @@ async fn mqtt_3_1_4_2_rumqttc_credentials_and_anonymous() {
     use rumqttc::v5::mqttbytes::v5::ConnectReturnCode as V5;
     let broker = OurBroker::standard(false);
     let p = broker.port;
-    let cases: [(Option<(&str, &str)>, V3, V5); 4] = [
+    type Creds = Option<(&'static str, &'static str)>;
+    let cases: [(Creds, V3, V5); 4] = [
         (Some(("alice", "wonderland")), V3::Success, V5::Success),
         (
             Some(("alice", "builder")),
