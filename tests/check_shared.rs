@@ -120,6 +120,7 @@ fn member_with_ended_session_does_not_excuse_a_loss() {
         .connect("a", false, false)
         .subscribe("a", SHARE, 1);
     s.keep_alive("b", 5)
+        .session_expiry("b", 0)
         .connect("b", true, false)
         .subscribe("b", SHARE, 1);
     s.connect("sensor", true, false).after_ms(10).crash("b");
