@@ -15,7 +15,8 @@ fn registry_names_every_checker_and_refuses_unknown_ones() {
             "retained",
             "will",
             "session",
-            "integrity"
+            "integrity",
+            "shared"
         ]
     );
     for n in names {

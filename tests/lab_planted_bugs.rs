@@ -111,6 +111,18 @@ const CASES: &[Case] = &[
         EXPECT,
     ),
     case(
+        Bug::SharedToAll,
+        "12-mqtt5/01-shared-two-members-under-cuts.toml",
+        1..=2,
+        "shared",
+    ),
+    case(
+        Bug::SharedToAll,
+        "12-mqtt5/02-shared-three-members-crash.toml",
+        1..=2,
+        "shared",
+    ),
+    case(
         Bug::RetainedNotCleared,
         "06-retained/02-retained-clear.toml",
         1..=2,
@@ -288,6 +300,11 @@ fn no_will_after_crash_is_caught() {
 #[test]
 fn retained_not_cleared_is_caught() {
     prove_all(Bug::RetainedNotCleared);
+}
+
+#[test]
+fn shared_message_sent_to_every_member_is_caught() {
+    prove_all(Bug::SharedToAll);
 }
 
 #[test]

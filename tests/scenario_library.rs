@@ -73,6 +73,7 @@ fn every_area_folder_is_numbered_and_present() {
         "09-takeover",
         "10-broker-restart",
         "11-swarm",
+        "12-mqtt5",
     ];
     assert_eq!(areas, expected.iter().map(|s| s.to_string()).collect());
 }

@@ -9,6 +9,11 @@
 //!   (the README, "Entitled") at least once by the end of the run, if it was
 //!   acknowledged before the settle phase began.
 //!
+//! - Message expiry (5.0): a message with an expiry interval is owed only if it could not
+//!   have expired on its way ([`Model::may_expire`](super::model::Model::may_expire)); a
+//!   delivery (not a DUP resend) to a subscriber that had no connection from the request
+//!   until past the expiry plus the network slack and broker stalls is reported.
+//!
 //! Deliveries caused by a new subscription (retain flag set) are left to the "retained"
 //! checker for the at-most-once rules, and count as reaching the subscriber. Only labels that
 //! occur in exactly one publish request are judged. Not here: order ("ordering"), deliveries of
@@ -22,7 +27,7 @@ use crate::trace::Trace;
 
 const NAME: &str = "delivery";
 
-pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
+pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);
     let mut out = Vec::new();
     for p in &m.pubs {
@@ -31,6 +36,23 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
         for &s in m.clients.keys() {
             let live: Vec<_> = m.dels_of(p.label, s).filter(|d| !d.retain).collect();
+            if let Some(late) = live.iter().find(|d| {
+                d.pos > p.pos && !d.dup && m.offline_past_expiry(s, p, cfg.network_slack_us)
+            }) {
+                out.push(Violation {
+                    checker: NAME,
+                    at_us: m.us(late.pos),
+                    message: format!(
+                        "message {} (from {} on {}, message expiry {} s) reached {s} at {} us, but {s} had no connection from its request at {} us until after it expired (plus the network slack and broker stalls): an expired message must not be sent [MQTT-3.3.2-5]",
+                        p.label,
+                        p.client,
+                        p.topic,
+                        p.expiry_s.unwrap_or(0),
+                        m.us(late.pos),
+                        m.us(p.pos)
+                    ),
+                });
+            }
             if p.qos == 0 && live.len() > 1 {
                 out.push(Violation {
                     checker: NAME,
@@ -75,7 +97,10 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             if reached.contains(s) {
                 continue;
             }
-            if let Some(held) = m.entitled(s, p.topic, p.qos, p.pos) {
+            if let Some(held) = m
+                .entitled(s, p.topic, p.qos, p.pos)
+                .filter(|_| !m.may_expire(s, p, cfg.network_slack_us))
+            {
                 out.push(Violation {
                     checker: NAME,
                     at_us: m.us(m.end.unwrap_or(0)),

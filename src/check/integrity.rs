@@ -8,7 +8,8 @@
 //!   QoS the client asked for or was granted on a matching filter before it (section 3.8.4);
 //! - its retain flag is set only if such a publish (or will) had retain set;
 //! - DUP is 0 at QoS 0 [MQTT-3.3.1-2];
-//! - the client had asked for a subscription matching the topic before it.
+//! - the client had asked for a subscription matching the topic before it (a shared
+//!   subscription matches through its inner filter).
 //!
 //! Not here: how many times, in which order, or whether a message should have arrived.
 
@@ -84,7 +85,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             .unwrap_or(&[]);
         let asked: Vec<u8> = subs
             .iter()
-            .filter(|s| s.pos < d.pos && topic::matches(s.filter, d.topic))
+            .filter(|s| s.pos < d.pos && topic::subscription_matches(s.filter, d.topic))
             .filter_map(|s| match s.kind {
                 SubKind::Requested(q) | SubKind::Granted(Some(q)) => Some(q),
                 _ => None,

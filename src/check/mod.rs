@@ -1,7 +1,8 @@
 //! The checkers (oracles): pure functions of a [`Trace`] that report broken guarantees.
 //!
 //! Each checker lives in its own file and has the signature [`CheckFn`]; [`CHECKERS`] is the
-//! registry by name ("delivery", "ordering", "retained", "will", "session", "integrity") and
+//! registry by name ("delivery", "ordering", "retained", "will", "session", "integrity",
+//! "shared") and
 //! [`run`] runs a selection on a validated trace. The checkers keep their own model of the run
 //! ([`model`]), built from what clients and the network observed; they never see the broker.
 //! What each one guarantees, and the exact meaning of "entitled", is in the README.
@@ -15,6 +16,7 @@ pub mod model;
 pub mod ordering;
 pub mod retained;
 pub mod session;
+pub mod shared;
 pub mod story;
 pub mod topic;
 pub mod will;
@@ -72,6 +74,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     ("will", will::check),
     ("session", session::check),
     ("integrity", integrity::check),
+    ("shared", shared::check),
 ];
 
 /// The checker called `name`.
@@ -83,7 +86,7 @@ pub fn by_name(name: &str) -> Option<CheckFn> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CheckError {
     #[error(
-        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity)"
+        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared)"
     )]
     UnknownChecker(String),
     #[error("malformed trace: {0}")]

@@ -25,6 +25,8 @@ pub struct Pub<'t> {
     pub retain: bool,
     pub label: &'t str,
     pub size: u32,
+    /// The 5.0 message expiry interval, in seconds.
+    pub expiry_s: Option<u32>,
     pub acked: Option<Pos>,
     pub lost: Option<Pos>,
 }
@@ -310,6 +312,7 @@ impl<'t> Model<'t> {
                 retain,
                 payload,
                 size,
+                message_expiry_s,
             } => {
                 self.client(client);
                 self.pubs_by_label
@@ -324,6 +327,7 @@ impl<'t> Model<'t> {
                     retain: *retain,
                     label: payload,
                     size: *size,
+                    expiry_s: *message_expiry_s,
                     acked: None,
                     lost: None,
                 });
@@ -487,8 +491,8 @@ impl<'t> Model<'t> {
         last.end.is_none() && self.chain_at(client, pos) == Some(last.chain)
     }
 
-    /// The subscription of `client` that covers `topic` for a message of QoS `qos` requested
-    /// at `before`: granted before `before` and never unsubscribed or refused afterwards. The
+    /// The plain (not shared) subscription of `client` that covers `topic` for a message of
+    /// QoS `qos` requested at `before`: granted before `before` and never unsubscribed or refused afterwards. The
     /// one with the highest effective QoS wins.
     pub fn held(&self, client: &str, topic: &str, qos: u8, before: Pos) -> Option<Held<'t>> {
         let log = self.clients.get(client)?;
@@ -496,7 +500,11 @@ impl<'t> Model<'t> {
         let mut filters: Vec<&'t str> = log.subs.iter().map(|s| s.filter).collect();
         filters.sort_unstable();
         filters.dedup();
-        for f in filters.into_iter().filter(|f| topic::matches(f, topic)) {
+        // A shared subscription entitles its group, not one member ("shared" checker).
+        for f in filters
+            .into_iter()
+            .filter(|f| topic::shared(f).is_none() && topic::matches(f, topic))
+        {
             let evs: Vec<&SubEv<'t>> = log.subs.iter().filter(|s| s.filter == f).collect();
             let Some(start) = evs
                 .iter()
@@ -522,6 +530,82 @@ impl<'t> Model<'t> {
             }
         }
         best
+    }
+
+    /// The latest grant of shared subscription `share` to `client` before `before`, if the
+    /// client never refused, lost (a refused re-grant) or unsubscribed it afterwards.
+    pub fn held_shared(&self, client: &str, share: &str, before: Pos) -> Option<Pos> {
+        let log = self.clients.get(client)?;
+        let evs: Vec<&SubEv<'t>> = log.subs.iter().filter(|s| s.filter == share).collect();
+        let start = evs
+            .iter()
+            .rposition(|s| s.pos < before && matches!(s.kind, SubKind::Granted(Some(_))))?;
+        evs[start..]
+            .iter()
+            .all(|s| !matches!(s.kind, SubKind::Granted(None) | SubKind::UnsubRequested))
+            .then_some(evs[start].pos)
+    }
+
+    /// Whether publish `p` may have expired before the broker could send it to `client`
+    /// (README, "Entitled", rule 6). A message without an expiry interval never expires. One
+    /// with interval `e`, requested at `r`, cannot expire on its way to `client` only when:
+    /// `e` exceeds the network slack; `client` was connected in one connection from before `r`
+    /// to `r + e`; no fault disturbed that connection and the broker was not stalled in
+    /// `[r, r + e]`; and nothing requested before `r` on a topic `client` had asked for was
+    /// still waiting for its first delivery to `client` at `r` (no backlog in front of it).
+    pub fn may_expire(&self, client: &str, p: &Pub<'_>, slack_us: u64) -> bool {
+        let Some(e) = p.expiry_s else {
+            return false;
+        };
+        let e_us = u64::from(e) * 1_000_000;
+        if e_us <= slack_us {
+            return true;
+        }
+        let r_us = self.us(p.pos);
+        let until = self.pos_at_us(r_us + e_us);
+        let Some(epoch) = self.epoch_at(client, p.pos) else {
+            return true;
+        };
+        if epoch.end.is_some_and(|(end, _)| end <= until)
+            || self.disturbed(client, p.pos, until)
+            || self.broker_stalled_us(r_us, r_us + e_us) > 0
+        {
+            return true;
+        }
+        let Some(log) = self.clients.get(client) else {
+            return true;
+        };
+        self.pubs.iter().filter(|q| q.pos < p.pos).any(|q| {
+            let asked = log.subs.iter().any(|s| {
+                s.pos < p.pos
+                    && matches!(s.kind, SubKind::Requested(_))
+                    && topic::subscription_matches(s.filter, q.topic)
+            });
+            asked
+                && self
+                    .dels_of(q.label, client)
+                    .find(|d| d.pos > q.pos)
+                    .is_none_or(|d| d.pos > p.pos)
+        })
+    }
+
+    /// Whether `client` was without a connection, by its own account, throughout
+    /// `[r, r + e + slack + broker stall]` for publish `p` with expiry interval `e`: the
+    /// broker cannot have sent it `p` before it expired.
+    pub fn offline_past_expiry(&self, client: &str, p: &Pub<'_>, slack_us: u64) -> bool {
+        let Some(e) = p.expiry_s else {
+            return false;
+        };
+        let r_us = self.us(p.pos);
+        let mut until_us = r_us + u64::from(e) * 1_000_000 + slack_us;
+        until_us += self.broker_stalled_us(r_us, until_us);
+        let until = self.pos_at_us(until_us);
+        let Some(log) = self.clients.get(client) else {
+            return false;
+        };
+        !log.epochs
+            .iter()
+            .any(|ep| ep.start < until && ep.end.is_none_or(|(end, _)| end >= p.pos))
     }
 
     /// Whether `client` is owed a message of QoS `qos` on `topic` requested at `requested`;
@@ -576,7 +660,8 @@ impl<'t> Model<'t> {
                 .subs
                 .iter()
                 .filter(|s| {
-                    matches!(s.kind, SubKind::Requested(_)) && topic::matches(s.filter, p.topic)
+                    matches!(s.kind, SubKind::Requested(_))
+                        && topic::subscription_matches(s.filter, p.topic)
                 })
                 .map(|s| s.pos)
                 .min()

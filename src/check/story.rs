@@ -286,6 +286,24 @@ impl Story {
         self.request(client, topic, qos, true)
     }
 
+    /// A workload publish request with a 5.0 message expiry interval; returns its label.
+    pub fn publish_expiring(
+        &mut self,
+        client: &str,
+        topic: &str,
+        qos: u8,
+        expiry_s: u32,
+    ) -> String {
+        let label = self.request(client, topic, qos, false);
+        if let Some(Event::PublishRequested {
+            message_expiry_s, ..
+        }) = self.trace.events.last_mut().map(|e| &mut e.event)
+        {
+            *message_expiry_s = Some(expiry_s);
+        }
+        label
+    }
+
     fn request(&mut self, client: &str, topic: &str, qos: u8, retain: bool) -> String {
         let n = {
             let n = self.seq.entry(client.into()).or_insert(0);
@@ -323,6 +341,7 @@ impl Story {
             retain,
             payload: label.into(),
             size,
+            message_expiry_s: None,
         })
     }
 

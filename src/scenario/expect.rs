@@ -20,17 +20,21 @@ pub enum Checker {
     Session,
     /// Nothing is delivered that was never published; payloads arrive intact.
     Integrity,
+    /// Each message matching a shared subscription reaches one member of its group (QoS 1
+    /// and 2: at least one, another only after a member's session ends).
+    Shared,
 }
 
 impl Checker {
     /// All checkers, in a fixed order.
-    pub const ALL: [Checker; 6] = [
+    pub const ALL: [Checker; 7] = [
         Checker::Delivery,
         Checker::Ordering,
         Checker::Retained,
         Checker::Will,
         Checker::Session,
         Checker::Integrity,
+        Checker::Shared,
     ];
 
     /// The name as written in files.
@@ -42,6 +46,7 @@ impl Checker {
             Checker::Will => "will",
             Checker::Session => "session",
             Checker::Integrity => "integrity",
+            Checker::Shared => "shared",
         }
     }
 }

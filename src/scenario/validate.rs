@@ -311,6 +311,19 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
                 format!("filter {:?} is subscribed twice", sub.filter),
             );
         }
+        if sub.filter.starts_with("$share/") {
+            if !v5 {
+                c.fail(
+                    f("filter"),
+                    "shared subscriptions ($share/<group>/<filter>) are MQTT 5.0 only",
+                );
+            } else if sub.no_local {
+                c.fail(
+                    f("no_local"),
+                    "no_local on a shared subscription is a protocol error [MQTT-3.8.3-4]",
+                );
+            }
+        }
         if !v5 && (sub.no_local || sub.retain_as_published || sub.retain_handling != 0) {
             c.fail(
                 format!("client[{i}].subscribe[{j}]"),
@@ -402,6 +415,20 @@ fn workloads(c: &mut Checks<'_>) {
         }
         if w.payload.is_some() && w.size.is_some() {
             c.fail(at("payload"), "give either payload or size, not both");
+        }
+        if let Some(expiry) = w.message_expiry {
+            let v5 = s
+                .clients
+                .iter()
+                .find(|cl| cl.id == w.client)
+                .is_none_or(|cl| s.client_protocol(cl).is_v5());
+            if !v5 {
+                c.fail(at("message_expiry"), "message expiry is MQTT 5.0 only");
+            } else if expiry < Duration::from_secs(1) {
+                c.fail(at("message_expiry"), "must be at least 1s");
+            } else {
+                c.whole_seconds(&at("message_expiry"), expiry, u32::MAX as u64);
+            }
         }
         let payload_len = w.payload.as_ref().map_or(w.size(), |p| p.len() as u32);
         let room = s
@@ -725,7 +752,7 @@ fn expect(c: &mut Checks<'_>) {
     if e.checkers.is_empty() {
         c.fail(
             "expect.checkers",
-            "name at least one checker: delivery, ordering, retained, will, session, integrity",
+            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared",
         );
     }
     let mut seen = BTreeSet::new();

@@ -44,6 +44,10 @@ pub struct Workload {
     /// payload are told apart only by their order.
     #[serde(default)]
     pub payload: Option<String>,
+    /// 5.0 Message Expiry Interval sent with every message (whole seconds, at least 1s): the
+    /// broker drops a message still waiting for a subscriber after it. Default: none. 5.0 only.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub message_expiry: Option<Duration>,
     /// Virtual time of the first message. Default `"0s"`; a message due while the client is
     /// offline waits in the client until it is connected again.
     #[serde(default, deserialize_with = "de_duration")]
@@ -73,6 +77,12 @@ impl Workload {
     /// Payload size in bytes (ignored when `payload` is set).
     pub fn size(&self) -> u32 {
         self.size.unwrap_or(DEFAULT_SIZE)
+    }
+
+    /// The message expiry interval in whole seconds, as sent in each PUBLISH.
+    pub fn message_expiry_s(&self) -> Option<u32> {
+        self.message_expiry
+            .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
     }
 
     /// When message number `seq` (0-based) is due.

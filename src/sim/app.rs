@@ -219,15 +219,21 @@ impl ClientNode {
                 )),
             };
             let label = payload::label(&body);
-            crec.publish_requested(&w.topic, w.qos.as_u8(), w.retain, &label, body.len());
+            let expiry = w.message_expiry_s();
+            crec.publish_requested(
+                &w.topic,
+                w.qos.as_u8(),
+                w.retain,
+                &label,
+                body.len(),
+                expiry,
+            );
+            let properties = Properties {
+                message_expiry_interval: expiry,
+                ..Properties::default()
+            };
             match client
-                .publish_start(
-                    w.topic.clone(),
-                    body,
-                    w.qos,
-                    w.retain,
-                    Properties::default(),
-                )
+                .publish_start(w.topic.clone(), body, w.qos, w.retain, properties)
                 .await
             {
                 Ok(pending) => crec.publish_accepted(pending.id, &label),

@@ -210,7 +210,15 @@ impl ClientRecorder {
     }
 
     /// The application is about to ask for this publish.
-    pub fn publish_requested(&self, topic: &str, qos: u8, retain: bool, label: &str, size: usize) {
+    pub fn publish_requested(
+        &self,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        label: &str,
+        size: usize,
+        message_expiry_s: Option<u32>,
+    ) {
         self.push(Event::PublishRequested {
             client: self.client(),
             topic: topic.to_string(),
@@ -218,6 +226,7 @@ impl ClientRecorder {
             retain,
             payload: label.to_string(),
             size: u32::try_from(size).unwrap_or(u32::MAX),
+            message_expiry_s,
         });
     }
 

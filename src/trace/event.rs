@@ -184,6 +184,10 @@ pub enum Event {
         payload: String,
         /// The payload length in bytes.
         size: u32,
+        /// The 5.0 message expiry interval sent with the PUBLISH, in seconds; absent when none
+        /// was sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_expiry_s: Option<u32>,
     },
     /// The QoS 1 or 2 handshake completed (PUBACK or PUBCOMP received). Matches the oldest
     /// unacknowledged request of `client` with this payload label.

@@ -43,10 +43,13 @@ pub enum Bug {
     /// The broker process ignores the durable state it is restarted with: every persistent
     /// session, queued message and retained message is forgotten.
     SessionForgotten,
+    /// Every inbound `$share/{group}/{filter}` subscription is handed to the core as a plain
+    /// subscription to `{filter}`: each member of a group gets every message.
+    SharedToAll,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -54,6 +57,7 @@ impl Bug {
         Bug::RetainedNotCleared,
         Bug::Reordered,
         Bug::SessionForgotten,
+        Bug::SharedToAll,
     ];
 }
 
@@ -122,6 +126,18 @@ impl Planted {
                     p.retain = false;
                 }
                 self.inner.handle_packet(now, conn, Packet::Publish(p));
+            }
+            (Bug::SharedToAll, Packet::Subscribe(mut s)) => {
+                for sub in &mut s.filters {
+                    if let Some((_, inner)) = sub
+                        .filter
+                        .strip_prefix("$share/")
+                        .and_then(|rest| rest.split_once('/'))
+                    {
+                        sub.filter = inner.to_owned();
+                    }
+                }
+                self.inner.handle_packet(now, conn, Packet::Subscribe(s));
             }
             (_, packet) => self.inner.handle_packet(now, conn, packet),
         }

@@ -278,6 +278,7 @@ mod tests {
                 retain: true,
                 payload: c("sensor-1#1"),
                 size: 32,
+                message_expiry_s: None,
             },
         );
         t.push(
