@@ -9,6 +9,11 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Every cargo test run's output is also kept here, to add up the results at the end.
+RESULTS="$(mktemp)"
+trap 'rm -f "$RESULTS"' EXIT
+count() { tee -a "$RESULTS"; }
+
 if ! command -v mosquitto >/dev/null || ! command -v mosquitto_pub >/dev/null; then
     step "installing mosquitto and mosquitto-clients"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -25,10 +30,10 @@ step "format"
 cargo fmt --check
 
 step "tests (real network build)"
-cargo test --all-targets
+cargo test --all-targets 2>&1 | count
 
 step "tests (simulation build: cargo sim)"
-cargo sim --all-targets
+cargo sim --all-targets 2>&1 | count
 
 step "clippy (both builds)"
 cargo clippy --all-targets -- -D warnings
@@ -39,4 +44,6 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
     bash fuzz/run-all.sh "$FUZZ_SECONDS"
 fi
 
+passed=$(grep -o '^test result: ok\. [0-9]* passed' "$RESULTS" | awk '{s += $4} END {print s + 0}')
 step "all tests passed"
+echo "tests: ${passed} passed, 0 failed"
