@@ -5,62 +5,15 @@
 //! `sub` runs with `-d`; its "received SUBACK" line on stderr tells the test when to publish.
 #![cfg(not(madsim))]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::{OurBroker, WAIT};
 
-use mqtt_lab::broker::{Broker, BrokerConfig};
-
-const WAIT: Duration = Duration::from_secs(10);
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lab");
-
-/// Our broker on its own runtime thread, stopped on drop.
-struct OurBroker {
-    port: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl OurBroker {
-    fn start() -> OurBroker {
-        let (port_tx, port_rx) = mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let core = Broker::new(BrokerConfig::default());
-                mqtt_lab::net::server::serve(core, vec![listener], None, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let port = port_rx.recv_timeout(WAIT).expect("broker did not start");
-        OurBroker {
-            port: port.to_string(),
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for OurBroker {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 struct Finished {
     status: ExitStatus,
@@ -119,7 +72,8 @@ fn run(args: &[&str], stdin: &str) -> Finished {
 }
 
 fn pub_ok(broker: &OurBroker, args: &[&str], stdin: &str) {
-    let mut full = vec!["pub", "-h", "127.0.0.1", "-p", &broker.port];
+    let port = broker.port.to_string();
+    let mut full = vec!["pub", "-h", "127.0.0.1", "-p", &port];
     full.extend_from_slice(args);
     let f = run(&full, stdin);
     assert!(
@@ -139,7 +93,14 @@ struct Sub {
 impl Sub {
     fn start(broker: &OurBroker, args: &[&str]) -> Sub {
         let mut child = Command::new(BIN)
-            .args(["sub", "-d", "-h", "127.0.0.1", "-p", &broker.port])
+            .args([
+                "sub",
+                "-d",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &broker.port.to_string(),
+            ])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -259,7 +220,7 @@ fn mqtt_3_3_1_8_retain_flag_stale_filter_clear_and_timeout_exit_code() {
             "-h",
             "127.0.0.1",
             "-p",
-            &b.port,
+            &b.port.to_string(),
             "-t",
             "ret/#",
             "-W",

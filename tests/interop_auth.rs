@@ -10,16 +10,17 @@
 //! `CI` is set: then that is a failure.
 #![cfg(not(madsim))]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{OurBroker, WAIT, find};
 
 use mqtt_lab::broker::auth::{Acl, Auth, HashCost, PasswordFile, password::hash_password};
 use mqtt_lab::broker::{Broker, BrokerConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 const ACL: &str = "\
 # anonymous clients
@@ -54,16 +55,9 @@ fn password_file(cost: HashCost) -> PasswordFile {
     file
 }
 
-/// Our broker with `passwords`, the ACL above and `allow_anonymous`, on a free port, served
-/// by a runtime thread; stopped on drop.
-struct OurBroker {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl OurBroker {
-    fn start(passwords: PasswordFile, allow_anonymous: bool) -> OurBroker {
+/// Our broker with `passwords`, the ACL above and `allow_anonymous`, on a free port.
+fn auth_broker(passwords: PasswordFile, allow_anonymous: bool) -> OurBroker {
+    OurBroker::start_with(move || {
         let auth = Auth {
             passwords: Some(passwords),
             acl: Some(Acl::parse("acl", ACL).unwrap()),
@@ -72,55 +66,13 @@ impl OurBroker {
             allow_anonymous,
             ..BrokerConfig::default()
         };
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let core = Broker::new(config).with_auth(auth);
-                mqtt_lab::net::server::serve(core, vec![listener], None, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let port = port_rx.recv_timeout(WAIT).expect("broker did not start");
-        OurBroker {
-            port,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn standard(allow_anonymous: bool) -> OurBroker {
-        OurBroker::start(password_file(HashCost::MINIMAL), allow_anonymous)
-    }
+        Broker::new(config).with_auth(auth)
+    })
 }
 
-impl Drop for OurBroker {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn find(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+/// The usual test users (cheap hashes) with the ACL above.
+fn standard_broker(allow_anonymous: bool) -> OurBroker {
+    auth_broker(password_file(HashCost::MINIMAL), allow_anonymous)
 }
 
 /// `mosquitto_pub` and `mosquitto_sub`, or `None` (skip) when missing and `CI` is unset.
@@ -200,7 +152,7 @@ fn mqtt_3_1_4_2_mosquitto_pub_credentials_and_anonymous() {
     let Some((pub_bin, _)) = mosquitto() else {
         return;
     };
-    let broker = OurBroker::standard(false);
+    let broker = standard_broker(false);
     let p = broker.port;
     for (version, bad, not_authorized) in [("mqttv311", 4, 5), ("mqttv5", 0x86, 0x87)] {
         assert_eq!(
@@ -290,7 +242,7 @@ mod rumq {
 async fn mqtt_3_1_4_2_rumqttc_credentials_and_anonymous() {
     use rumqttc::ConnectReturnCode as V3;
     use rumqttc::v5::mqttbytes::v5::ConnectReturnCode as V5;
-    let broker = OurBroker::standard(false);
+    let broker = standard_broker(false);
     let p = broker.port;
     type Creds = Option<(&'static str, &'static str)>;
     let cases: [(Creds, V3, V5); 4] = [
@@ -328,7 +280,7 @@ fn anonymous_client_limited_to_anonymous_rules() {
     let Some((_, sub_bin)) = mosquitto() else {
         return;
     };
-    let broker = OurBroker::standard(true);
+    let broker = standard_broker(true);
     let port = broker.port.to_string();
     let out = run(
         &sub_bin,
@@ -359,7 +311,7 @@ fn mqtt_3_9_3_1_mosquitto_sub_denied_filter_gets_failure_code() {
     let Some((_, sub_bin)) = mosquitto() else {
         return;
     };
-    let broker = OurBroker::standard(false);
+    let broker = standard_broker(false);
     let port = broker.port.to_string();
     for (version, denied) in [("mqttv311", "128"), ("mqttv5", "135")] {
         let out = run(
@@ -403,7 +355,7 @@ fn mqtt_3_9_3_1_mosquitto_sub_denied_filter_gets_failure_code() {
 /// the denied filter, the others granted at the requested QoS.
 #[tokio::test]
 async fn mqtt_3_9_3_1_rumqttc_denied_filter_gets_failure_code() {
-    let broker = OurBroker::standard(false);
+    let broker = standard_broker(false);
     let port = broker.port;
     {
         use rumqttc::{
@@ -614,7 +566,7 @@ impl Rumq5 {
 /// next readable messages arrive first.
 #[tokio::test]
 async fn wide_subscription_never_receives_unreadable_topics() {
-    let broker = OurBroker::standard(false);
+    let broker = standard_broker(false);
     let port = broker.port;
     let mut alice = Rumq5::connect(port, "r5-alice-wide", "alice", "wonderland").await;
     alice.subscribe("#").await;
@@ -656,7 +608,7 @@ async fn wide_subscription_never_receives_unreadable_topics() {
 #[tokio::test]
 async fn mqtt_3_3_5_2_denied_publish_refused_in_v5_dropped_in_v3() {
     use rumqttc::v5::mqttbytes::v5::{PubAckReason, PubRecReason};
-    let broker = OurBroker::standard(false);
+    let broker = standard_broker(false);
     let port = broker.port;
     let mut bob = Rumq5::connect(port, "r5-bob-listen", "bob", "builder").await;
     bob.subscribe("home/bob/#").await;
@@ -723,7 +675,7 @@ fn passwd_file_from_the_binary_is_accepted_by_the_broker() {
     assert!(out.status.success(), "{}", text(&out));
     let file = PasswordFile::parse(p, &std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(file.contains("carol"));
-    let broker = OurBroker::start(file, false);
+    let broker = auth_broker(file, false);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

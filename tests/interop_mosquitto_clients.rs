@@ -8,71 +8,14 @@
 //! unless `CI` is set: then that is a failure.
 #![cfg(not(madsim))]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-use mqtt_lab::broker::{Broker, BrokerConfig};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Our broker on its own runtime thread, stopped on drop.
-struct OurBroker {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl OurBroker {
-    fn start() -> OurBroker {
-        let (port_tx, port_rx) = mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let core = Broker::new(BrokerConfig::default());
-                mqtt_lab::net::server::serve(core, vec![listener], None, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let port = port_rx.recv_timeout(WAIT).expect("broker did not start");
-        OurBroker {
-            port,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for OurBroker {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn find(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
+use std::time::Instant;
+use support::{OurBroker, WAIT, programs, wait_bounded};
 
 /// The tools the tests run, or `None` (skip) when they are missing and `CI` is unset.
 struct Tools {
@@ -82,33 +25,12 @@ struct Tools {
 }
 
 fn tools() -> Option<Tools> {
-    match (find("mosquitto_pub"), find("mosquitto_sub"), find("stdbuf")) {
-        (Some(publ), Some(sub), Some(stdbuf)) => Some(Tools { publ, sub, stdbuf }),
-        _ => {
-            let what = "mosquitto_pub, mosquitto_sub (Debian package `mosquitto-clients`) and stdbuf (coreutils)";
-            if std::env::var_os("CI").is_some() {
-                panic!("CI is set but {what} are not all installed");
-            }
-            eprintln!("SKIPPED: {what} are not all installed");
-            None
-        }
-    }
-}
-
-/// Waits for a child with a bound; kills it when the bound passes.
-fn wait_bounded(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit in time");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let found = programs(
+        &["mosquitto_pub", "mosquitto_sub", "stdbuf"],
+        "mosquitto_pub, mosquitto_sub (Debian package `mosquitto-clients`) and stdbuf (coreutils)",
+    )?;
+    let [publ, sub, stdbuf] = <[std::path::PathBuf; 3]>::try_from(found).ok()?;
+    Some(Tools { publ, sub, stdbuf })
 }
 
 /// A running `mosquitto_sub -d`, its stdout read line by line as it comes.

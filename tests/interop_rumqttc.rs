@@ -3,32 +3,17 @@
 //! queued for a persistent session.
 #![cfg(not(madsim))]
 
-use std::time::Duration;
+mod support;
 
-use mqtt_lab::broker::{Broker, BrokerConfig};
+use std::time::Duration;
+use support::{WAIT, start_broker};
+
 use rumqttc::{
     AsyncClient, ConnAck, ConnectReturnCode, Event, LastWill, MqttOptions, Packet, Publish, QoS,
     SubscribeReasonCode,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn start_broker() -> (u16, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let core = Broker::new(BrokerConfig::default());
-        mqtt_lab::net::server::serve(core, vec![listener], None, async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    (port, stop_tx)
-}
 
 fn min_qos(a: QoS, b: QoS) -> QoS {
     if (a as u8) <= (b as u8) { a } else { b }

@@ -7,10 +7,13 @@
 //! message sent afterwards on the same path must arrive first.
 #![cfg(not(madsim))]
 
+mod support;
+
 use std::time::Duration;
+use support::{WAIT, start_broker};
 
 use bytes::Bytes;
-use mqtt_lab::broker::{Broker, BrokerConfig};
+
 use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
@@ -20,23 +23,6 @@ use rumqttc::v5::mqttbytes::v5::{
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn start_broker() -> (u16, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let core = Broker::new(BrokerConfig::default());
-        mqtt_lab::net::server::serve(core, vec![listener], None, async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    (port, stop_tx)
-}
 
 fn min_qos(a: QoS, b: QoS) -> QoS {
     if (a as u8) <= (b as u8) { a } else { b }
