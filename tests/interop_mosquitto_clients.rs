@@ -11,27 +11,10 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
-use support::{OurBroker, WAIT, programs, wait_bounded};
-
-/// The tools the tests run, or `None` (skip) when they are missing and `CI` is unset.
-struct Tools {
-    publ: PathBuf,
-    sub: PathBuf,
-    stdbuf: PathBuf,
-}
-
-fn tools() -> Option<Tools> {
-    let found = programs(
-        &["mosquitto_pub", "mosquitto_sub", "stdbuf"],
-        "mosquitto_pub, mosquitto_sub (Debian package `mosquitto-clients`) and stdbuf (coreutils)",
-    )?;
-    let [publ, sub, stdbuf] = <[std::path::PathBuf; 3]>::try_from(found).ok()?;
-    Some(Tools { publ, sub, stdbuf })
-}
+use support::{OurBroker, Tools, WAIT, mosquitto_tools as tools, wait_bounded};
 
 /// A running `mosquitto_sub -d`, its stdout read line by line as it comes.
 struct Sub {

@@ -599,15 +599,7 @@ impl Client {
                 }
                 Request::Publish(p) => {
                     let p = Publish { pkid, ..p };
-                    self.inflight.insert(
-                        pkid,
-                        Entry {
-                            id,
-                            stage: Stage::Publish(p.clone()),
-                            sent: true,
-                        },
-                    );
-                    self.send(now, Packet::Publish(p));
+                    self.send_tracked(now, pkid, id, Stage::Publish(p.clone()), Packet::Publish(p));
                 }
                 Request::Subscribe(filters, properties) => {
                     let s = Subscribe {
@@ -615,15 +607,13 @@ impl Client {
                         filters,
                         properties,
                     };
-                    self.inflight.insert(
+                    self.send_tracked(
+                        now,
                         pkid,
-                        Entry {
-                            id,
-                            stage: Stage::Subscribe(s.clone()),
-                            sent: true,
-                        },
+                        id,
+                        Stage::Subscribe(s.clone()),
+                        Packet::Subscribe(s),
                     );
-                    self.send(now, Packet::Subscribe(s));
                 }
                 Request::Unsubscribe(filters, properties) => {
                     let u = Unsubscribe {
@@ -631,18 +621,36 @@ impl Client {
                         filters,
                         properties,
                     };
-                    self.inflight.insert(
+                    self.send_tracked(
+                        now,
                         pkid,
-                        Entry {
-                            id,
-                            stage: Stage::Unsubscribe(u.clone()),
-                            sent: true,
-                        },
+                        id,
+                        Stage::Unsubscribe(u.clone()),
+                        Packet::Unsubscribe(u),
                     );
-                    self.send(now, Packet::Unsubscribe(u));
                 }
             }
         }
+    }
+
+    /// Records a request as in flight under `pkid` and sends its packet.
+    fn send_tracked(
+        &mut self,
+        now: Instant,
+        pkid: u16,
+        id: RequestId,
+        stage: Stage,
+        packet: Packet,
+    ) {
+        self.inflight.insert(
+            pkid,
+            Entry {
+                id,
+                stage,
+                sent: true,
+            },
+        );
+        self.send(now, packet);
     }
 
     /// Completes an inflight request and frees its identifier; the caller reports it and then

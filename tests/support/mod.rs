@@ -118,3 +118,20 @@ pub fn wait_bounded(child: &mut Child, what: &str) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The mosquitto command-line clients and `stdbuf` (to line-buffer `mosquitto_sub`).
+pub struct Tools {
+    pub publ: PathBuf,
+    pub sub: PathBuf,
+    pub stdbuf: PathBuf,
+}
+
+/// The tools, or `None` (skip) when they are missing and `CI` is unset.
+pub fn mosquitto_tools() -> Option<Tools> {
+    let found = programs(
+        &["mosquitto_pub", "mosquitto_sub", "stdbuf"],
+        "mosquitto_pub, mosquitto_sub (Debian package `mosquitto-clients`) and stdbuf (coreutils)",
+    )?;
+    let [publ, sub, stdbuf] = <[PathBuf; 3]>::try_from(found).ok()?;
+    Some(Tools { publ, sub, stdbuf })
+}
