@@ -116,3 +116,29 @@ fn retained_copies_and_different_topics_are_not_ordered() {
         .deliver_retained("monitor", &a1, 1);
     assert_eq!(ordering(&s.end()), vec![]);
 }
+
+/// [MQTT-4.6.0-6] owes order on non-shared subscriptions only: a shared member may get a
+/// message handed on from a member whose session ended after later ones. The same reordering
+/// through a plain subscription is still reported.
+#[test]
+fn mqtt_4_6_0_6_order_is_judged_on_non_shared_subscriptions_only() {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.connect("member", false, false)
+        .subscribe("member", "$share/g/s/#", 1)
+        .connect("plain", false, false)
+        .subscribe("plain", "s/#", 1)
+        .connect("a", true, false)
+        .after_ms(10);
+    let a1 = s.publish("a", "s/1", 1);
+    let a2 = s.publish("a", "s/1", 1);
+    s.after_ms(5)
+        .deliver("member", &a2)
+        .deliver("member", &a1)
+        .deliver("plain", &a2)
+        .deliver("plain", &a1)
+        .ack("a", &a1)
+        .ack("a", &a2);
+    let v = ordering(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.starts_with("plain received"), "{}", v[0]);
+}

@@ -147,6 +147,12 @@ const CASES: &[Case] = &[
         "ordering",
     ),
     case(
+        Bug::Reordered,
+        "12-mqtt5/02-shared-three-members-crash.toml",
+        1..=2,
+        "ordering",
+    ),
+    case(
         Bug::SessionForgotten,
         "07-session/03-broker-restart-durable.toml",
         1..=2,

@@ -13,11 +13,17 @@
 //!
 //! Messages are ordered by their publish request; only labels that occur in exactly one
 //! publish request are judged. Losses are not this checker's concern ("delivery").
+//!
+//! Order is owed on non-shared subscriptions only (5.0 [MQTT-4.6.0-6]): a member of a shared
+//! subscription group may get a message handed on from a member whose session ended after
+//! later ones. So a delivery is judged only when the subscriber never asked for a shared
+//! filter matching its topic (copies through a shared and a plain filter cannot be told
+//! apart); "shared" judges what groups are owed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Model, Pos};
-use super::{CheckConfig, Violation};
+use super::{CheckConfig, Violation, topic};
 use crate::trace::Trace;
 
 const NAME: &str = "ordering";
@@ -31,7 +37,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         // message first-delivered so far.
         let mut last: BTreeMap<(&str, &str, u8, Pos), (Pos, &str)> = BTreeMap::new();
         for d in m.dels.iter().filter(|d| d.client == s) {
-            if !seen.insert(d.label) || d.retain {
+            if !seen.insert(d.label) || d.retain || shared_matches(&m, s, d.topic) {
                 continue;
             }
             let Some(p) = m.unique_pub(d.label) else {
@@ -59,4 +65,13 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// Whether `client` ever asked for a shared subscription whose filter matches `topic`.
+fn shared_matches(m: &Model<'_>, client: &str, topic: &str) -> bool {
+    m.clients.get(client).is_some_and(|log| {
+        log.subs
+            .iter()
+            .any(|s| topic::shared(s.filter).is_some_and(|(_, inner)| topic::matches(inner, topic)))
+    })
 }
