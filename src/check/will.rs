@@ -16,8 +16,9 @@
 //!
 //! A broker crash before the will is due makes a required will a "may" when persistence is
 //! `none` (the waiting will died with the broker), and with `durable` only when the broker may
-//! still have held the connection at the crash (the client saw it end less than
-//! 1.5 × keep-alive plus the slack before): a waiting will is durable, a connection is not.
+//! still have held the connection at the crash (within the slack of a cut or a client crash,
+//! which reset the connection at once, or of 1.5 × keep-alive after any other end, plus broker
+//! stalls): a waiting will is durable, a connection is not.
 //!
 //! Rules, per subscriber, on live deliveries (retain flag 0) of the will's label and topic:
 //! - never before the connection could have died (the first disturbing fault or its end);
@@ -38,7 +39,7 @@
 
 use super::model::{End, Epoch, Model, Pos};
 use super::{CheckConfig, Violation};
-use crate::trace::{Event, Persistence, Trace};
+use crate::trace::{Event, Fault, Persistence, Trace};
 
 const NAME: &str = "will";
 
@@ -130,7 +131,20 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             // A broker crash before the will was due: without persistence the waiting will is
             // lost; with durable persistence it survives, unless the broker may still have held
             // the connection when it crashed (a will belongs to its connection).
-            let noticed_by = end_us.saturating_add(detect_us + slack);
+            // A cut or a client crash resets the connection at once; other ends may take the
+            // broker up to 1.5 × keep-alive to notice.
+            let reset = match e.end {
+                Some((_, End::Cut)) => true,
+                Some((p, End::ClientGone)) => matches!(
+                    &m.trace.events[p].event,
+                    Event::FaultApplied {
+                        fault: Fault::ClientCrash { .. }
+                    }
+                ),
+                _ => false,
+            };
+            let notice = end_us.saturating_add(if reset { 0 } else { detect_us } + slack);
+            let noticed_by = notice.saturating_add(m.broker_stalled_us(end_us, notice));
             if verdict == Verdict::Required
                 && m.broker_crashes.iter().any(|&b| {
                     b >= death
