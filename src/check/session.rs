@@ -172,8 +172,7 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                                 .min()
                                 .unwrap_or(u64::MAX);
                             let lo = m.us(end).min(first_fault).saturating_sub(slack);
-                            let mut hi =
-                                m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack;
+                            let mut hi = m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack;
                             if let Some((_, End::BrokerCrash)) = e.end {
                                 // A session online at the crash (durable) is restored offline:
                                 // its interval starts when the broker is back.

@@ -365,7 +365,10 @@ fn mqtt5_3_1_2_23_session_expiring_during_downtime_is_gone_at_restart() {
         panic!("{out:?}")
     };
     assert!(!a.session_present);
-    assert!(publishes(&out, 3).is_empty(), "the queue died with the session");
+    assert!(
+        publishes(&out, 3).is_empty(),
+        "the queue died with the session"
+    );
 }
 
 /// [MQTT-3.1.2-23] A session whose expiry lies beyond the downtime is resumed with its queue.
