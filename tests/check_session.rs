@@ -235,3 +235,19 @@ fn mqtt5_3_2_2_3_queued_message_of_an_expired_session_is_reported() {
         v[0]
     );
 }
+
+/// [MQTT-3.2.2-3] After an undisturbed DISCONNECT the broker knows the end within the slack,
+/// whatever the keep-alive: a session of 2 s must be gone 8 s later.
+#[test]
+fn mqtt5_3_2_2_3_session_expires_from_an_undisturbed_disconnect() {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.keep_alive("c", 60).session_expiry("c", 2);
+    s.connect("c", false, false)
+        .after_ms(100)
+        .disconnect("c")
+        .after_ms(8_000);
+    s.connect("c", false, true);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("can hold no session"), "{}", v[0]);
+}

@@ -12,7 +12,8 @@
 //!   when the broker saw the connection end;
 //! - that end is known only within bounds: no earlier than the first fault that could disturb
 //!   the connection (minus the network slack), no later than the client saw it end plus
-//!   1.5 × keep-alive plus the slack; so a session is certainly alive when the client got its
+//!   1.5 × keep-alive plus the slack (only the slack after a DISCONNECT that no fault
+//!   disturbed); so a session is certainly alive when the client got its
 //!   CONNACK within the expiry of the earliest end, certainly expired when it sent CONNECT
 //!   after the expiry of the latest end plus the slack, and unknown in between;
 //! - a broker crash with persistence `none` removes every session; with `durable` none;
@@ -172,7 +173,15 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                                 .min()
                                 .unwrap_or(u64::MAX);
                             let lo = m.us(end).min(first_fault).saturating_sub(slack);
-                            let mut hi = m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack;
+                            let calm = || {
+                                !m.disturbed(c, end, m.pos_at_us(m.us(end).saturating_add(slack)))
+                            };
+                            let mut hi = match e.end {
+                                // A DISCONNECT no fault could hold up reached the broker within
+                                // the slack.
+                                Some((_, End::Disconnect { .. })) if calm() => m.us(end) + slack,
+                                _ => m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack,
+                            };
                             if let Some((_, End::BrokerCrash)) = e.end {
                                 // A session online at the crash (durable) is restored offline:
                                 // its interval starts when the broker is back.
