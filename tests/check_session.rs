@@ -148,3 +148,106 @@ fn v5_session_expiry_decides() {
     s.after_ms(10).connect("p", false, false);
     assert_eq!(all(&s.end()), vec![]);
 }
+
+/// A 5.0 client `c` (keep-alive 1 s, session expiry 5 s) online when a durable broker crashes
+/// and comes back 10 s later; `c` reconnects `after_ms` after the restart.
+fn online_at_durable_crash(after_ms: u64, session_present: bool) -> Trace {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.keep_alive("c", 1).session_expiry("c", 5);
+    s.connect("c", false, false)
+        .after_ms(100)
+        .broker_crash()
+        .lost("c")
+        .after_ms(10_000)
+        .broker_restart()
+        .after_ms(after_ms);
+    s.connect("c", false, session_present);
+    s.end()
+}
+
+/// A session online at a durable crash is restored offline and starts its expiry when the
+/// broker is back at the latest: resuming it 1 s after the restart (expiry 5 s) is right;
+/// 10 s after the restart it must be gone.
+#[test]
+fn mqtt5_3_2_2_3_session_online_at_a_durable_crash_expires_from_the_restart() {
+    assert_eq!(all(&online_at_durable_crash(1_000, true)), vec![]);
+    let v = session(&online_at_durable_crash(10_000, true));
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("can hold no session"), "{}", v[0]);
+}
+
+/// [MQTT-3.2.2-3] Planted bug: a session that never expires. The downtime of a durable broker
+/// counts towards the interval, so a session that expired meanwhile is not there afterwards.
+#[test]
+fn mqtt5_3_2_2_3_session_expired_across_a_durable_crash_must_be_gone() {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.keep_alive("c", 1).session_expiry("c", 2);
+    s.connect("c", false, false)
+        .after_ms(100)
+        .disconnect("c")
+        .after_ms(1_000)
+        .broker_crash()
+        .after_ms(10_000)
+        .broker_restart()
+        .after_ms(1_000);
+    s.connect("c", false, true);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("can hold no session") && v[0].message.contains("MQTT-3.2.2-3"),
+        "{}",
+        v[0]
+    );
+}
+
+/// A session that expired: on return (session present 0) the client subscribes again; a
+/// message its publisher saw acknowledged while it was away must not reach it, one published
+/// after the new subscription may.
+fn expired_then_delivered(stale: bool) -> Trace {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.keep_alive("c", 1).session_expiry("c", 2);
+    s.connect("p", false, false);
+    s.connect("c", false, false)
+        .subscribe("c", "t/#", 1)
+        .after_ms(100)
+        .disconnect("c")
+        .after_ms(500);
+    let old = s.publish("p", "t/1", 1);
+    s.after_ms(5).ack("p", &old).after_ms(10_000);
+    s.connect("c", false, false).subscribe("c", "t/#", 1);
+    let new = s.publish("p", "t/1", 1);
+    s.after_ms(5).ack("p", &new).deliver("c", &new);
+    if stale {
+        s.deliver("c", &old);
+    }
+    s.end()
+}
+
+/// [MQTT-3.2.2-3] Planted bug: the queue of an expired session delivered to the new one.
+#[test]
+fn mqtt5_3_2_2_3_queued_message_of_an_expired_session_is_reported() {
+    assert_eq!(all(&expired_then_delivered(false)), vec![]);
+    let v = session(&expired_then_delivered(true));
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("p#1") && v[0].message.contains("only an earlier session"),
+        "{}",
+        v[0]
+    );
+}
+
+/// [MQTT-3.2.2-3] After an undisturbed DISCONNECT the broker knows the end within the slack,
+/// whatever the keep-alive: a session of 2 s must be gone 8 s later.
+#[test]
+fn mqtt5_3_2_2_3_session_expires_from_an_undisturbed_disconnect() {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.keep_alive("c", 60).session_expiry("c", 2);
+    s.connect("c", false, false)
+        .after_ms(100)
+        .disconnect("c")
+        .after_ms(8_000);
+    s.connect("c", false, true);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("can hold no session"), "{}", v[0]);
+}

@@ -238,3 +238,99 @@ fn v5_reconnect_with_clean_start_ends_the_session_and_may_send_the_delayed_will(
     );
     assert_eq!(all(&t), vec![]);
 }
+
+/// A 5.0 sensor (keep-alive 4 s, session expiry `expiry` s) with a will delayed `delay` s,
+/// and a monitor with a persistent session, under `persistence`.
+fn delayed(persistence: Persistence, expiry: u32, delay: u32) -> Story {
+    let mut s = Story::new("5.0", persistence);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.keep_alive("sensor", 4)
+        .session_expiry("sensor", expiry)
+        .will_delayed("sensor", "status/sensor", 1, false, delay)
+        .connect("sensor", false, false)
+        .after_ms(1000);
+    s
+}
+
+/// [MQTT-3.1.3-9] Planted bug: the will published at once, ignoring its delay.
+#[test]
+fn mqtt5_3_1_3_9_will_before_its_delay_is_reported() {
+    let mut s = delayed(Persistence::Durable, 300, 10);
+    s.crash("sensor")
+        .after_ms(20)
+        .deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("before its will delay") && v[0].message.contains("MQTT-3.1.3-9"),
+        "{}",
+        v[0]
+    );
+    let mut s = delayed(Persistence::Durable, 300, 10);
+    s.crash("sensor")
+        .after_ms(10_050)
+        .deliver_will("monitor", "sensor");
+    assert_eq!(all(&s.end()), vec![]);
+}
+
+/// [MQTT-3.1.3-9] A session expiry shorter than the will delay sends the will when the
+/// session ends: not before that, but not only after the delay either.
+#[test]
+fn mqtt5_3_1_3_9_session_expiry_shorter_than_the_delay_bounds_the_will() {
+    let mut s = delayed(Persistence::Durable, 2, 60);
+    s.crash("sensor")
+        .after_ms(2_100)
+        .deliver_will("monitor", "sensor");
+    assert_eq!(all(&s.end()), vec![]);
+    let mut s = delayed(Persistence::Durable, 2, 60);
+    s.crash("sensor")
+        .after_ms(1_000)
+        .deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("before its will delay"), "{}", v[0]);
+}
+
+/// A sensor crash, then a broker crash 3 s later (the broker had certainly noticed the
+/// sensor's reset connection) and a restart; no will ever arrives.
+fn will_lost_in_a_broker_crash(persistence: Persistence) -> Trace {
+    let mut s = delayed(persistence, 300, 10);
+    s.crash("sensor")
+        .after_ms(3_000)
+        .broker_crash()
+        .lost("monitor")
+        .after_ms(2_000)
+        .broker_restart()
+        .after_ms(500);
+    s.connect("monitor", false, persistence == Persistence::Durable)
+        .after_ms(30_000);
+    s.end()
+}
+
+/// Planted bug: a durable broker that forgets waiting wills in a crash. With persistence
+/// `none` the will may be lost with the broker.
+#[test]
+fn waiting_will_lost_in_a_durable_broker_crash_is_reported() {
+    let v = will(&will_lost_in_a_broker_crash(Persistence::Durable));
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("never reached monitor"), "{}", v[0]);
+    let none = will_lost_in_a_broker_crash(Persistence::None);
+    assert_eq!(will(&none), vec![]);
+}
+
+/// A broker crash right after a client's connection reset may have come before the broker
+/// noticed it: the will died with the connection, so it is not demanded.
+#[test]
+fn a_durable_broker_crash_right_after_the_loss_does_not_demand_the_will() {
+    let mut s = delayed(Persistence::Durable, 300, 10);
+    s.crash("sensor")
+        .after_ms(500)
+        .broker_crash()
+        .lost("monitor")
+        .after_ms(2_000)
+        .broker_restart()
+        .after_ms(500);
+    s.connect("monitor", false, true).after_ms(30_000);
+    assert_eq!(will(&s.end()), vec![]);
+}

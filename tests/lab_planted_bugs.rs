@@ -1,4 +1,4 @@
-//! Proving the lab can see: seven bugs planted in test doubles of the broker core
+//! Proving the lab can see: bugs planted in test doubles of the broker core
 //! (`planted/mod.rs`), each run through scenarios of the library. For every bug and scenario:
 //! - the named checker reports a violation within the stated seeds;
 //! - replaying the first failing seed with the same planted broker gives the same violations
@@ -170,6 +170,42 @@ const CASES: &[Case] = &[
         1..=2,
         "session",
     ),
+    case(
+        Bug::WillDelayIgnored,
+        "05-will/05-will-delay-v5.toml",
+        1..=2,
+        "will",
+    ),
+    case(
+        Bug::WillDelayIgnored,
+        "05-will/08-will-delay-partition-v5.toml",
+        1..=2,
+        "will",
+    ),
+    case(
+        Bug::DelayedWillLostInCrash,
+        "05-will/07-will-delay-broker-crash-durable-v5.toml",
+        1..=2,
+        "will",
+    ),
+    case(
+        Bug::SessionNeverExpires,
+        "07-session/05-session-expiry-broker-crash-durable-v5.toml",
+        1..=2,
+        "session",
+    ),
+    case(
+        Bug::SessionNeverExpires,
+        "07-session/06-session-expiry-partition-v5.toml",
+        1..=2,
+        "session",
+    ),
+    case(
+        Bug::SessionNeverExpires,
+        "07-session/02-session-expiry-v5.toml",
+        1..=2,
+        "session",
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -321,6 +357,21 @@ fn reordered_publishes_are_caught() {
 #[test]
 fn session_forgotten_on_restart_is_caught() {
     prove_all(Bug::SessionForgotten);
+}
+
+#[test]
+fn will_delay_ignored_is_caught() {
+    prove_all(Bug::WillDelayIgnored);
+}
+
+#[test]
+fn delayed_will_lost_in_a_durable_crash_is_caught() {
+    prove_all(Bug::DelayedWillLostInCrash);
+}
+
+#[test]
+fn session_that_never_expires_is_caught() {
+    prove_all(Bug::SessionNeverExpires);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.

@@ -5,8 +5,10 @@
 //! Logical time runs with the `now` the shell passes in. A fresh broker starts at zero; a
 //! restored broker continues from the logical time saved in the state (`DurableState::clock`),
 //! anchored at the `now` given to `Broker::restore_at` (or, with `Broker::restore`, at the first
-//! `now` the broker sees). The time the broker was down is therefore not counted: whatever
-//! remained of an interval at the save remains at the restart.
+//! `now` the broker sees). Whatever remained of an interval at the save remains at the restart,
+//! unless the store hands the state over [aged](super::DurableState::aged) by the time it
+//! waited (as the lab's store and the broker's persistence file do): then the downtime counts
+//! as if the broker had kept running.
 //!
 //! Not here: the timers themselves (`timers.rs`).
 

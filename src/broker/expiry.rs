@@ -6,7 +6,8 @@
 //!   first. An expired session is discarded like any ending session (`end_session`).
 //! - Will delay (5.0): a will with a delay interval waits; it is cancelled if a connection
 //!   resumes the session before it is due ([MQTT-3.1.3-9]), and published at once if the session
-//!   ends first. Delayed wills are not part of the durable state.
+//!   ends first. Waiting wills are part of the durable state (`state.rs`), so a restarted
+//!   broker still publishes, cancels or ends them.
 //!
 //! Verbs: `start_session_expiry` (offline), `resumed` (online again), `delay_will`,
 //! `fire_expiry_timers`, `end_session`. Not here: how a connection ends (`close.rs`).
@@ -38,6 +39,7 @@ impl Broker {
         self.session_timers.remove(&client_id.to_owned());
         if self.pending_wills.remove(client_id).is_some() {
             tracing::debug!(client_id, "session resumed: delayed will cancelled");
+            self.dirty = true;
         }
         self.will_timers.remove(&client_id.to_owned());
     }
@@ -47,6 +49,7 @@ impl Broker {
         let due = clock::after(self.clock.now(), delay_secs);
         self.pending_wills.insert(client_id.to_owned(), will);
         self.will_timers.set(client_id.to_owned(), Some(due));
+        self.dirty = true;
     }
 
     /// Fires every will delay and session expiry due at `now`, earliest first.
@@ -65,6 +68,7 @@ impl Broker {
             if fire_will {
                 let client = self.will_timers.pop_due(now).expect("due");
                 if let Some(will) = self.pending_wills.remove(&client) {
+                    self.dirty = true;
                     self.publish_will(&client, will);
                 }
             } else {
@@ -85,6 +89,7 @@ impl Broker {
     pub(super) fn end_session(&mut self, client_id: &str) {
         self.will_timers.remove(&client_id.to_owned());
         if let Some(will) = self.pending_wills.remove(client_id) {
+            self.dirty = true;
             self.publish_will(client_id, will);
         }
         self.session_timers.remove(&client_id.to_owned());

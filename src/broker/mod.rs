@@ -65,7 +65,7 @@ use crate::codec::{Framer, LastWill, Packet, Protocol, QoS, ReasonCode};
 
 pub use config::{BrokerConfig, ConfigError, QueueOverflow};
 pub use session::{Delivery, Grant, Inflight, Message, Session};
-pub use state::DurableState;
+pub use state::{DurableState, PendingWill};
 
 use clock::Clock;
 use close::Ending;
@@ -257,17 +257,19 @@ impl Broker {
         Broker::restore(config, DurableState::default())
     }
 
-    /// A broker resuming from a saved state: every session offline, no connection. Wills of
-    /// clients connected when the state was saved are not kept (see the README). The
-    /// remaining session and message expiry intervals are counted from the first `now` the
-    /// broker is given (see [`Broker::restore_at`]). Panics if `config.validate()` fails.
+    /// A broker resuming from a saved state: every session offline, no connection, each
+    /// waiting will still waiting. Wills of clients connected when the state was saved are not
+    /// kept (see the README). The remaining session expiry, message expiry and will delay
+    /// intervals are counted from the first `now` the broker is given (see
+    /// [`Broker::restore_at`]). Panics if `config.validate()` fails.
     pub fn restore(config: BrokerConfig, state: DurableState) -> Broker {
         Broker::restore_with(config, state, None)
     }
 
     /// A broker resuming from a saved state at `now`: as [`Broker::restore`], with whatever
-    /// remained of each session and message expiry interval when the state was saved counted
-    /// from `now`. A session that was connected when the state was saved starts its expiry
+    /// remained of each session expiry, message expiry and will delay interval when the state
+    /// was saved counted from `now` (a store that counts the downtime hands over
+    /// [`DurableState::aged`]). A will already due is published at the first timeout. A session that was connected when the state was saved starts its expiry
     /// interval at `now`. Panics if `config.validate()` fails.
     pub fn restore_at(config: BrokerConfig, state: DurableState, now: Instant) -> Broker {
         Broker::restore_with(config, state, Some(now))
@@ -294,7 +296,13 @@ impl Broker {
             }
             session_timers.set(client.clone(), s.expires_at);
         }
-        Broker {
+        let mut will_timers = Timers::default();
+        let mut pending_wills = BTreeMap::new();
+        for (client, w) in state.wills {
+            will_timers.set(client.clone(), Some(w.due));
+            pending_wills.insert(client, w.will);
+        }
+        let mut broker = Broker {
             config,
             auth: auth::Authorizer::default(),
             conns: BTreeMap::new(),
@@ -305,15 +313,17 @@ impl Broker {
             deadlines: Deadlines::default(),
             clock,
             session_timers,
-            will_timers: Timers::default(),
-            pending_wills: BTreeMap::new(),
+            will_timers,
+            pending_wills,
             share_cursors: BTreeMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: BrokerStats::default(),
             next_assigned: state.next_assigned,
             dirty: false,
-        }
+        };
+        broker.restore_users(state.users);
+        broker
     }
 
     pub fn config(&self) -> &BrokerConfig {

@@ -1,14 +1,19 @@
 //! The durable state: what a store outside the broker keeps so that a restarted broker finds
 //! its persistent sessions (subscriptions, inflight and queued messages, inbound QoS 2 packet
-//! identifiers) and its retained messages again.
+//! identifiers, the verified user name), its retained messages and the 5.0 wills waiting for
+//! their Will Delay Interval again.
 //!
-//! Deadlines (session expiry of offline sessions, message expiry) are kept in the broker's
-//! logical time (`clock.rs`), with the logical time of the save in `clock`: a restored broker
-//! counts whatever remained of each interval from the time it is restored.
+//! Deadlines (session expiry of offline sessions, message expiry, will delay) are kept in the
+//! broker's logical time (`clock.rs`), with the logical time of the save in `clock`: a restored
+//! broker counts whatever remained of each interval from the time it is restored. A store that
+//! knows how long the state waited (the time from the save to the restart) hands it over
+//! [`DurableState::aged`] by that time, so the downtime counts towards every interval as if
+//! the broker had kept running.
 //!
-//! Not kept: connections, wills (delayed ones included) (a will belongs to a network connection, which a broker crash
-//! ends without the broker being able to act; like mosquitto, a restarted broker does not
-//! publish them), sessions with expiry interval 0 (they end with their connection anyway).
+//! Not kept: connections, and with them the wills of clients still connected at the save (a
+//! will belongs to a network connection, which a broker crash ends without the broker being
+//! able to act; like mosquitto, a restarted broker does not publish them); sessions with expiry
+//! interval 0 (they end with their connection anyway).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +21,7 @@ use std::time::Duration;
 
 use super::Broker;
 use super::session::{Message, Session};
+use crate::codec::LastWill;
 
 /// A snapshot of everything that must survive a broker restart. Cheap to clone: messages are
 /// shared.
@@ -25,23 +31,66 @@ pub struct DurableState {
     pub sessions: BTreeMap<String, Session>,
     /// Topic → retained message.
     pub retained: BTreeMap<String, Arc<Message>>,
+    /// Client id → the 5.0 will of its lost connection, waiting for its Will Delay Interval
+    /// ([MQTT-3.1.3-9]); published when due, cancelled by a resumption, published at once
+    /// when the session ends first.
+    pub wills: BTreeMap<String, PendingWill>,
+    /// Client id → the user name its session was authenticated with (sessions of anonymous
+    /// clients have none), so that access rules apply to it before it connects again.
+    pub users: BTreeMap<String, String>,
     /// The counter of assigned client identifiers, so none is handed out twice.
     pub next_assigned: u64,
-    /// The broker's logical time when the state was taken; `Session::expires_at` and
-    /// `Message::expires_at` are in the same time.
+    /// The broker's logical time when the state was taken; `Session::expires_at`,
+    /// `Message::expires_at` and `PendingWill::due` are in the same time.
     pub clock: Duration,
+}
+
+/// A will waiting for its delay interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWill {
+    /// When it is published, in the broker's logical time.
+    pub due: Duration,
+    pub will: LastWill,
+}
+
+impl DurableState {
+    /// The state as a broker would see it `elapsed` later: its logical clock moved on, so a
+    /// broker restored from it counts `elapsed` (the time the state spent in a store while no
+    /// broker ran) towards every session expiry, message expiry and will delay.
+    #[must_use]
+    pub fn aged(mut self, elapsed: Duration) -> DurableState {
+        self.clock = self.clock.saturating_add(elapsed);
+        self
+    }
 }
 
 impl Broker {
     pub(super) fn snapshot(&self) -> DurableState {
+        let sessions: BTreeMap<String, Session> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.is_persistent())
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect();
+        let wills = self
+            .pending_wills
+            .iter()
+            .filter_map(|(id, will)| {
+                let due = self.will_timers.get(id)?;
+                Some((
+                    id.clone(),
+                    PendingWill {
+                        due,
+                        will: will.clone(),
+                    },
+                ))
+            })
+            .collect();
         DurableState {
-            sessions: self
-                .sessions
-                .iter()
-                .filter(|(_, s)| s.is_persistent())
-                .map(|(id, s)| (id.clone(), s.clone()))
-                .collect(),
+            users: self.durable_users(&sessions),
+            sessions,
             retained: self.retained.map().clone(),
+            wills,
             next_assigned: self.next_assigned,
             clock: self.clock.now(),
         }

@@ -2,7 +2,7 @@
 //! Used for connection deadlines (`keepalive.rs`, in `Instant`s) and for session expiry and will
 //! delay (in the broker's logical time, see `clock.rs`).
 //!
-//! Verbs: `set` (add or move), `remove`, `next`, `pop_due`. Not here: what happens when a
+//! Verbs: `set` (add or move), `remove`, `get`, `next`, `pop_due`. Not here: what happens when a
 //! deadline passes (`mod.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +36,11 @@ impl<T: Ord + Copy, K: Ord + Clone> Timers<T, K> {
         if let Some(old) = self.by_key.remove(key) {
             self.by_time.remove(&(old, key.clone()));
         }
+    }
+
+    /// The deadline of `key`, if it has one.
+    pub fn get(&self, key: &K) -> Option<T> {
+        self.by_key.get(key).copied()
     }
 
     pub fn next(&self) -> Option<T> {

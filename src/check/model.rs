@@ -714,6 +714,16 @@ impl<'t> Model<'t> {
         self.trace.events.partition_point(|e| e.at_us < at_us)
     }
 
+    /// Where the broker runs again after a crash at `crash` (the crash's heal), in
+    /// microseconds; the end of the run if it never came back.
+    pub fn broker_back_us(&self, crash: Pos) -> u64 {
+        self.faults
+            .iter()
+            .find(|f| f.start == crash && matches!(f.fault, Fault::BrokerCrash))
+            .and_then(|f| f.end)
+            .map_or_else(|| self.trace.end_us(), |p| self.us(p))
+    }
+
     /// Time during which the broker was paused, crashed or not yet restarted within
     /// `[a_us, b_us]`, in microseconds.
     pub fn broker_stalled_us(&self, a_us: u64, b_us: u64) -> u64 {

@@ -12,7 +12,8 @@
 //!   when the broker saw the connection end;
 //! - that end is known only within bounds: no earlier than the first fault that could disturb
 //!   the connection (minus the network slack), no later than the client saw it end plus
-//!   1.5 × keep-alive plus the slack; so a session is certainly alive when the client got its
+//!   1.5 × keep-alive plus the slack (only the slack after a DISCONNECT that no fault
+//!   disturbed); so a session is certainly alive when the client got its
 //!   CONNACK within the expiry of the earliest end, certainly expired when it sent CONNECT
 //!   after the expiry of the latest end plus the slack, and unknown in between;
 //! - a broker crash with persistence `none` removes every session; with `durable` none;
@@ -20,9 +21,22 @@
 //!   would have done is merged with what was there, and a disagreement makes the next
 //!   verdict unknown.
 //!
-//! Unknown is never judged. Not here: what a resumed session then delivers ("delivery").
+//! - a session online when a durable broker crashed starts its expiry when the broker is back
+//!   at the latest; the time the broker is down counts towards every interval;
+//!
+//! Unknown is never judged.
+//!
+//! A new session holds nothing of an old one ([MQTT-3.2.2-3], [MQTT-3.1.2-4]): after a CONNACK
+//! with session present 0, the client must not receive (live, retain flag 0) a message that
+//! its publisher saw acknowledged before the client asked, in this session, for a subscription
+//! matching its topic. The broker had processed it by then, so only a queue or inflight window
+//! of an earlier session can have held it for this client (for instance, of a session that
+//! should have expired). Topics the client holds a shared subscription for are left out
+//! (another member's messages may be handed over later).
+//!
+//! Not here: what a resumed session then delivers ("delivery").
 
-use super::model::{End, Model};
+use super::model::{End, Model, SubKind};
 use super::{CheckConfig, Violation};
 use crate::trace::{Persistence, Trace};
 
@@ -159,7 +173,20 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                                 .min()
                                 .unwrap_or(u64::MAX);
                             let lo = m.us(end).min(first_fault).saturating_sub(slack);
-                            let hi = m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack;
+                            let calm = || {
+                                !m.disturbed(c, end, m.pos_at_us(m.us(end).saturating_add(slack)))
+                            };
+                            let mut hi = match e.end {
+                                // A DISCONNECT no fault could hold up reached the broker within
+                                // the slack.
+                                Some((_, End::Disconnect { .. })) if calm() => m.us(end) + slack,
+                                _ => m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack,
+                            };
+                            if let Some((_, End::BrokerCrash)) = e.end {
+                                // A session online at the crash (durable) is restored offline:
+                                // its interval starts when the broker is back.
+                                hi = hi.max(m.broker_back_us(end).saturating_add(slack));
+                            }
                             Held::Yes {
                                 expiry: Some((lo, hi, expiry)),
                             }
@@ -189,7 +216,67 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             }
         }
     }
+    stale_deliveries(&m, &mut out);
     out
+}
+
+/// Deliveries in a new session of messages only an earlier session can have held (module
+/// documentation).
+fn stale_deliveries(m: &Model<'_>, out: &mut Vec<Violation>) {
+    for d in m.dels.iter().filter(|d| !d.retain) {
+        let Some(p) = m.unique_pub(d.label) else {
+            continue;
+        };
+        let Some(acked) = p.acked.filter(|&a| a < d.pos) else {
+            continue;
+        };
+        let Some(log) = m.clients.get(d.client) else {
+            continue;
+        };
+        // The start of the session the delivery arrived in.
+        let Some(current) = log.epochs.iter().rev().find(|e| e.start < d.pos) else {
+            continue;
+        };
+        let Some(first) = log
+            .epochs
+            .iter()
+            .find(|e| e.chain == current.chain && !e.session_present)
+        else {
+            continue;
+        };
+        let shared = log.subs.iter().any(|s| {
+            super::topic::shared(s.filter).is_some()
+                && super::topic::subscription_matches(s.filter, p.topic)
+        });
+        let asked = log
+            .subs
+            .iter()
+            .filter(|s| s.pos > first.start && s.pos < d.pos)
+            .filter(|s| matches!(s.kind, SubKind::Requested(_)))
+            .filter(|s| super::topic::subscription_matches(s.filter, p.topic))
+            .map(|s| s.pos)
+            .min();
+        if shared || asked.is_some_and(|a| a < acked) {
+            continue;
+        }
+        out.push(violation(
+            m,
+            d.pos,
+            format!(
+                "{} got {} (from {} on {}, acknowledged at {} us) in a session that began with session present 0 at {} us and {}: only an earlier session can have held it [MQTT-3.2.2-3]",
+                d.client,
+                d.label,
+                p.client,
+                p.topic,
+                m.us(acked),
+                m.us(first.start),
+                match asked {
+                    Some(a) => format!("asked for a matching subscription only at {} us", m.us(a)),
+                    None => "never asked for a matching subscription in it".into(),
+                }
+            ),
+        ));
+    }
 }
 
 fn violation(m: &Model<'_>, pos: usize, message: String) -> Violation {

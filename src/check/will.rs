@@ -14,8 +14,17 @@
 //! - **may**: everything in between (a broker crash ended it, a fault may have eaten the
 //!   DISCONNECT, a reconnect close to the will delay, a broker crash before the deadline).
 //!
+//! A broker crash before the will is due makes a required will a "may" when persistence is
+//! `none` (the waiting will died with the broker), and with `durable` only when the broker may
+//! still have held the connection at the crash (within the slack of a cut or a client crash,
+//! which reset the connection at once, or of 1.5 × keep-alive after any other end, plus broker
+//! stalls): a waiting will is durable, a connection is not.
+//!
 //! Rules, per subscriber, on live deliveries (retain flag 0) of the will's label and topic:
 //! - never before the connection could have died (the first disturbing fault or its end);
+//! - (5.0) never before the will delay, capped by the session expiry (the CONNACK's if the
+//!   broker set one), has passed since that earliest death, unless the client connected again
+//!   with clean start earlier, which ends the session and sends the will [MQTT-3.1.3-9];
 //! - never when forbidden;
 //! - published at most once: at most one delivery without DUP;
 //! - when required and due before the settle phase: every subscriber entitled to it
@@ -30,7 +39,7 @@
 
 use super::model::{End, Epoch, Model, Pos};
 use super::{CheckConfig, Violation};
-use crate::trace::Trace;
+use crate::trace::{Event, Fault, Persistence, Trace};
 
 const NAME: &str = "will";
 
@@ -65,8 +74,15 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 (None, None) => usize::MAX,
             };
             let end_us = end_pos.map_or(u64::MAX, |p| m.us(p));
-            let expiry_us = a
-                .session_expiry_s
+            // The session expiry in force: the broker's, if its CONNACK announced one.
+            let expiry_s = match &m.trace.events[e.start].event {
+                Event::Connected {
+                    session_expiry_s: Some(s),
+                    ..
+                } => Some(*s),
+                _ => a.session_expiry_s,
+            };
+            let expiry_us = expiry_s
                 .filter(|_| m.v5)
                 .map_or(u64::MAX, |s| u64::from(s) * 1_000_000);
             let delay_us = (u64::from(w.delay_s) * 1_000_000).min(expiry_us);
@@ -112,13 +128,44 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 }
             }
             let deadline_pos = m.pos_at_us(deadline_us.saturating_add(1));
+            // A broker crash before the will was due: without persistence the waiting will is
+            // lost; with durable persistence it survives, unless the broker may still have held
+            // the connection when it crashed (a will belongs to its connection).
+            // A cut or a client crash resets the connection at once; other ends may take the
+            // broker up to 1.5 × keep-alive to notice.
+            let reset = match e.end {
+                Some((_, End::Cut)) => true,
+                Some((p, End::ClientGone)) => matches!(
+                    &m.trace.events[p].event,
+                    Event::FaultApplied {
+                        fault: Fault::ClientCrash { .. }
+                    }
+                ),
+                _ => false,
+            };
+            let notice = end_us.saturating_add(if reset { 0 } else { detect_us } + slack);
+            let noticed_by = notice.saturating_add(m.broker_stalled_us(end_us, notice));
             if verdict == Verdict::Required
-                && m.broker_crashes
-                    .iter()
-                    .any(|&b| b >= death && b < deadline_pos)
+                && m.broker_crashes.iter().any(|&b| {
+                    b >= death
+                        && b < deadline_pos
+                        && (m.persistence == Persistence::None || m.us(b) <= noticed_by)
+                })
             {
                 verdict = Verdict::May;
             }
+            // The earliest moment the will may be published: the will delay after the earliest
+            // death (capped by the session expiry), or a later CONNECT with clean start, which
+            // ends the session at once [MQTT-3.1.3-9].
+            let clean_again = log
+                .attempts
+                .iter()
+                .filter(|x| x.clean_start && x.pos > e.start)
+                .map(|x| m.us(x.pos))
+                .min()
+                .unwrap_or(u64::MAX);
+            let earliest_us = (death != usize::MAX && delay_us > 0)
+                .then(|| m.us(death).saturating_add(delay_us).min(clean_again));
             // Deliveries of this will: its label, on its topic, live. A label reused by several
             // connections goes to the latest of them that ended before the delivery, else to
             // the latest started before it (distinct labels make this exact).
@@ -151,6 +198,20 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                         &mut out,
                         m.us(d.pos),
                         format!("reached {s} while the connection was still healthy"),
+                    );
+                }
+                if let Some(earliest) = earliest_us
+                    && let Some(d) = dels.iter().find(|d| m.us(d.pos) < earliest)
+                {
+                    say(
+                        &mut out,
+                        m.us(d.pos),
+                        format!(
+                            "reached {s} at {} us, before its will delay had passed: the connection cannot have ended before {} us and the will waits {} s (or until the session ends) [MQTT-3.1.3-9]",
+                            m.us(d.pos),
+                            m.us(death),
+                            delay_us / 1_000_000
+                        ),
                     );
                 }
                 if let (Verdict::Forbidden(why), Some(d)) = (verdict, dels.first()) {

@@ -26,6 +26,8 @@ use crate::net::clock::sleep_until_opt;
 
 /// Where a durable broker keeps what must survive a crash.
 pub trait DurableStore: Send + Sync {
+    /// The state last saved, [aged](DurableState::aged) by the time since it was saved, so
+    /// that a broker restored from it counts its downtime towards every expiry and will delay.
     fn load(&self) -> Option<DurableState>;
     fn save(&self, state: DurableState);
 }
@@ -34,7 +36,8 @@ pub trait DurableStore: Send + Sync {
 /// the node's `init` closure, so a restarted broker node finds it again.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    state: Mutex<Option<DurableState>>,
+    /// The state and the instant it was saved.
+    state: Mutex<Option<(DurableState, Instant)>>,
 }
 
 impl MemoryStore {
@@ -45,11 +48,12 @@ impl MemoryStore {
 
 impl DurableStore for MemoryStore {
     fn load(&self) -> Option<DurableState> {
-        self.state.lock().expect("store lock").clone()
+        let saved = self.state.lock().expect("store lock").clone();
+        saved.map(|(state, at)| state.aged(Instant::now().saturating_duration_since(at)))
     }
 
     fn save(&self, state: DurableState) {
-        *self.state.lock().expect("store lock") = Some(state);
+        *self.state.lock().expect("store lock") = Some((state, Instant::now()));
     }
 }
 

@@ -21,10 +21,12 @@ use crate::scenario::{self, OverflowPolicy, Scenario};
 pub type BrokerFactory =
     Arc<dyn Fn(BrokerConfig, Option<DurableState>) -> Box<dyn BrokerCore + Send> + Send + Sync>;
 
-/// The real broker: [`Broker::new`], or [`Broker::restore`] from a saved state.
+/// The real broker: [`Broker::new`], or [`Broker::restore_at`] from a saved state at the
+/// (simulated) instant the broker process starts, so its timers run from the start even
+/// before any client connects.
 pub fn real_broker() -> BrokerFactory {
     Arc::new(|config, state| match state {
-        Some(state) => Box::new(Broker::restore(config, state)),
+        Some(state) => Box::new(Broker::restore_at(config, state, Instant::now())),
         None => Box::new(Broker::new(config)),
     })
 }

@@ -46,10 +46,19 @@ pub enum Bug {
     /// Every inbound `$share/{group}/{filter}` subscription is handed to the core as a plain
     /// subscription to `{filter}`: each member of a group gets every message.
     SharedToAll,
+    /// Every inbound 5.0 CONNECT loses its will's Will Delay Interval before the core sees it:
+    /// a delayed will is published as soon as the connection is lost.
+    WillDelayIgnored,
+    /// The broker process drops the waiting (delayed) wills of the durable state it is
+    /// restarted with; sessions, queues and retained messages are restored.
+    DelayedWillLostInCrash,
+    /// Every inbound 5.0 CONNECT asking for a finite non-zero session expiry interval is handed
+    /// to the core as asking for one that never ends (and the client is not told).
+    SessionNeverExpires,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 11] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -58,6 +67,9 @@ impl Bug {
         Bug::Reordered,
         Bug::SessionForgotten,
         Bug::SharedToAll,
+        Bug::WillDelayIgnored,
+        Bug::DelayedWillLostInCrash,
+        Bug::SessionNeverExpires,
     ];
 }
 
@@ -65,7 +77,13 @@ impl Bug {
 pub fn factory(bug: Bug) -> BrokerFactory {
     Arc::new(move |config: BrokerConfig, state: Option<DurableState>| {
         let inner = match state {
-            Some(state) if bug != Bug::SessionForgotten => Broker::restore(config.clone(), state),
+            Some(mut state) if bug != Bug::SessionForgotten => {
+                if bug == Bug::DelayedWillLostInCrash {
+                    state.wills.clear();
+                }
+                // As the real broker's factory: timers run from the process start.
+                Broker::restore_at(config.clone(), state, Instant::now())
+            }
             _ => Broker::new(config.clone()),
         };
         Box::new(Planted::new(bug, inner, config.max_packet_size)) as Box<dyn BrokerCore + Send>
@@ -138,6 +156,19 @@ impl Planted {
                     }
                 }
                 self.inner.handle_packet(now, conn, Packet::Subscribe(s));
+            }
+            (Bug::WillDelayIgnored, Packet::Connect(mut c)) => {
+                if let Some(will) = &mut c.will {
+                    will.properties.will_delay_interval = None;
+                }
+                self.inner.handle_packet(now, conn, Packet::Connect(c));
+            }
+            (Bug::SessionNeverExpires, Packet::Connect(mut c)) => {
+                let expiry = &mut c.properties.session_expiry_interval;
+                if c.protocol.is_v5() && expiry.is_some_and(|e| e > 0) {
+                    *expiry = Some(u32::MAX);
+                }
+                self.inner.handle_packet(now, conn, Packet::Connect(c));
             }
             (_, packet) => self.inner.handle_packet(now, conn, packet),
         }

@@ -15,9 +15,9 @@
 //! treated as anonymous (refused when `allow_anonymous` is off; `user` sections and `%u` do not
 //! apply to it). Without an ACL every authenticated client may do everything.
 //!
-//! The user name of a session is remembered while the session lives. A session restored from
-//! durable state keeps no user name until its client connects again; until then messages for it
-//! are judged as for an anonymous client with its client identifier.
+//! The user name of a session is remembered while the session lives, and kept in the durable
+//! state with it: a session restored after a broker restart is judged under the same user name
+//! before its client connects again.
 //!
 //! Not here: file formats (`password.rs`, `acl.rs`), reading files (the command line), enhanced
 //! authentication (AUTH packets).
@@ -164,6 +164,28 @@ impl Broker {
         if self.auth.users.len() > self.sessions.len() + 64 {
             let sessions = &self.sessions;
             self.auth.users.retain(|id, _| sessions.contains_key(id));
+        }
+    }
+
+    /// The user names of `sessions` (those authenticated with one), for the durable state.
+    pub(super) fn durable_users<V>(
+        &self,
+        sessions: &BTreeMap<String, V>,
+    ) -> BTreeMap<String, String> {
+        self.auth
+            .users
+            .iter()
+            .filter(|(id, _)| sessions.contains_key(*id))
+            .filter_map(|(id, user)| Some((id.clone(), user.clone()?)))
+            .collect()
+    }
+
+    /// Restores the user names of restored sessions (`DurableState::users`).
+    pub(super) fn restore_users(&mut self, users: BTreeMap<String, String>) {
+        for (id, user) in users {
+            if self.sessions.contains_key(&id) {
+                self.auth.users.insert(id, Some(user));
+            }
         }
     }
 

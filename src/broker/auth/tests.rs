@@ -3,7 +3,7 @@
 use crate::broker::tests::{
     Harness, close_of, connect, connect_v5, payloads, publish, sent, subscribe, will,
 };
-use crate::broker::{Broker, BrokerConfig, CloseReason};
+use crate::broker::{Broker, BrokerConfig, BrokerCore, CloseReason};
 use crate::codec::{Ack, Connect, Packet, QoS, ReasonCode};
 
 use super::password::{HashCost, hash_password};
@@ -349,4 +349,31 @@ fn without_acl_everything_is_allowed() {
     let out = h.publish(2, "home/alice/x", QoS::AtMostOnce, 0, "hi");
     assert_eq!(payloads(&out, 1), ["hi"]);
     assert_eq!(h.broker.auth_stats(), Default::default());
+}
+
+/// The user name of a persistent session survives a restart: a message for the offline session
+/// is judged under its user's rules (here alice may read her home), not as anonymous.
+#[test]
+fn restored_session_keeps_its_user_name_for_access_checks() {
+    let mut h = harness(true, true);
+    h.connect_with(1, login(connect("s", false), "alice", "wonderland"));
+    h.subscribe(1, "home/alice/#", QoS::AtLeastOnce);
+    h.closed(1, crate::broker::CloseCause::Io);
+    h.drain();
+    let state = h.broker.durable_state();
+    assert_eq!(state.users.get("s").map(String::as_str), Some("alice"));
+    let config = h.broker.config().clone();
+    h.broker = Broker::restore(config, state).with_auth(Auth {
+        passwords: Some(passwords()),
+        acl: Some(Acl::parse("acl", ACL).unwrap()),
+    });
+    h.connect_with(2, v311("a2", "alice", "wonderland"));
+    h.publish(2, "home/alice/door", QoS::AtLeastOnce, 1, "open");
+    assert_eq!(h.broker.auth_stats().deliveries_withheld, 0);
+    h.accept(3);
+    h.packet(
+        3,
+        Packet::Connect(login(connect("s", false), "alice", "wonderland")),
+    );
+    assert_eq!(payloads(&h.drain(), 3), ["open"]);
 }

@@ -262,3 +262,142 @@ fn mqtt5_3_14_2_1_disconnect_0x04_publishes_delayed_will() {
     assert!(publishes(&h.drain(), 9).is_empty());
     assert_eq!(watch(&mut h, 2), vec!["gone"]);
 }
+
+/// `h`'s state, saved now, restored `down` seconds later by a store that counts the downtime
+/// (`DurableState::aged`); the harness clock moves on by `down`.
+fn crash_and_restore(mut h: Harness, down: u64) -> Harness {
+    // The shell saves right after an event, at the broker's latest `now`.
+    h.broker.handle_timeout(h.now);
+    let state = h.broker.durable_state();
+    let config = h.broker.config().clone();
+    let now = h.now + Duration::from_secs(down);
+    Harness {
+        broker: Broker::restore_at(config, state.aged(Duration::from_secs(down)), now),
+        t0: h.t0,
+        now,
+    }
+}
+
+/// `watcher` subscribes again after a restart (its clean session died with the broker).
+fn rewatch(h: &mut Harness) {
+    h.connect(9, "watcher", true);
+    h.subscribe(9, "wills/#", QoS::AtLeastOnce);
+}
+
+/// [MQTT-3.1.3-9] A will waiting for its delay survives a broker restart and is published at
+/// its time, not before, with the downtime counted.
+#[test]
+fn mqtt5_3_1_3_9_delayed_will_survives_restart() {
+    let mut h = delayed_will(100, 10);
+    h.advance_to(2);
+    let state = h.broker.durable_state();
+    assert_eq!(state.wills["dev"].will.payload, &b"gone"[..]);
+    assert_eq!(state.wills["dev"].due, Duration::from_secs(10));
+    let mut h = crash_and_restore(h, 3);
+    rewatch(&mut h);
+    assert!(watch(&mut h, 9).is_empty(), "not before the delay");
+    assert_eq!(watch(&mut h, 10), vec!["gone"]);
+    assert!(watch(&mut h, 200).is_empty(), "once");
+    assert!(h.broker.durable_state().wills.is_empty());
+}
+
+/// [MQTT-3.1.3-9] A will whose delay ran out while the broker was down is published as soon
+/// as the broker runs again (here to a persistent subscriber, queued until it returns).
+#[test]
+fn mqtt5_3_1_3_9_will_due_during_downtime_is_published_at_restart() {
+    let mut h = Harness::new();
+    h.connect(9, "watcher", false);
+    h.subscribe(9, "wills/#", QoS::AtLeastOnce);
+    let mut c = connect_v5("dev", false, 100);
+    let mut w = will("wills/dev", "gone", QoS::AtLeastOnce, false);
+    w.properties.will_delay_interval = Some(4);
+    c.will = Some(w);
+    h.connect_with(1, c);
+    h.closed(1, CloseCause::Io);
+    h.closed(9, CloseCause::Io);
+    h.drain();
+    let mut h = crash_and_restore(h, 6);
+    assert_eq!(h.broker.poll_timeout(), Some(h.now), "due at once");
+    h.advance_to(6);
+    h.accept(9);
+    h.packet(9, Packet::Connect(connect("watcher", false)));
+    assert_eq!(payloads(&h.drain(), 9), vec!["gone"]);
+}
+
+/// [MQTT-3.1.3-9] A session resumed after a restart, within the delay, cancels the will.
+#[test]
+fn mqtt5_3_1_3_9_resume_after_restart_cancels_the_will() {
+    let h = delayed_will(100, 10);
+    let mut h = crash_and_restore(h, 3);
+    rewatch(&mut h);
+    let ack = h.connect_with(2, connect_v5("dev", false, 100));
+    assert!(ack.session_present);
+    assert!(watch(&mut h, 60).is_empty());
+}
+
+/// [MQTT-3.1.3-9] When the session expires before the will delay, across a restart, the will
+/// is published when the session ends, and the session is gone.
+#[test]
+fn mqtt5_3_1_3_9_session_end_after_restart_publishes_the_will() {
+    let h = delayed_will(5, 30);
+    let mut h = crash_and_restore(h, 2);
+    rewatch(&mut h);
+    assert!(watch(&mut h, 4).is_empty());
+    assert_eq!(watch(&mut h, 5), vec!["gone"]);
+    assert!(h.broker.session("dev").is_none());
+    assert!(watch(&mut h, 40).is_empty());
+}
+
+/// [MQTT-3.1.2-23] [MQTT-3.2.2-3] A session that expires while the broker is down is gone at
+/// the restart: a CONNECT finds no session (session present 0) and what was queued for it is
+/// not delivered, even if the broker has not had a timeout yet.
+#[test]
+fn mqtt5_3_1_2_23_session_expiring_during_downtime_is_gone_at_restart() {
+    let mut h = offline_v5(BrokerConfig::default(), 5);
+    h.publish(1, "t", QoS::AtLeastOnce, 1, "queued");
+    h.advance_to(1);
+    let mut h = crash_and_restore(h, 10);
+    // No `handle_timeout` before the CONNECT.
+    h.accept(3);
+    h.packet(3, Packet::Connect(connect_v5("sub", false, 5)));
+    let out = h.drain();
+    let Packet::ConnAck(a) = &sent(&out, 3)[0] else {
+        panic!("{out:?}")
+    };
+    assert!(!a.session_present);
+    assert!(
+        publishes(&out, 3).is_empty(),
+        "the queue died with the session"
+    );
+}
+
+/// [MQTT-3.1.2-23] A session whose expiry lies beyond the downtime is resumed with its queue.
+#[test]
+fn mqtt5_3_1_2_23_session_outliving_downtime_is_resumed_with_its_queue() {
+    let mut h = offline_v5(BrokerConfig::default(), 60);
+    h.publish(1, "t", QoS::AtLeastOnce, 1, "queued");
+    let mut h = crash_and_restore(h, 10);
+    h.accept(3);
+    h.packet(3, Packet::Connect(connect_v5("sub", false, 60)));
+    let out = h.drain();
+    let Packet::ConnAck(a) = &sent(&out, 3)[0] else {
+        panic!("{out:?}")
+    };
+    assert!(a.session_present);
+    assert_eq!(payloads(&out, 3), vec!["queued"]);
+}
+
+/// Waiting wills are durable: starting, firing and cancelling one raises the dirty flag.
+#[test]
+fn delayed_will_changes_raise_the_dirty_flag() {
+    let mut h = delayed_will(100, 5);
+    assert!(h.broker.take_dirty(), "the will started waiting");
+    h.advance_to(5);
+    assert!(h.broker.take_dirty(), "the will was published");
+    assert!(h.broker.durable_state().wills.is_empty());
+    let mut h = delayed_will(100, 5);
+    h.broker.take_dirty();
+    h.connect_with(2, connect_v5("dev", false, 100));
+    assert!(h.broker.take_dirty());
+    assert!(h.broker.durable_state().wills.is_empty(), "cancelled");
+}
