@@ -1,4 +1,4 @@
-//! Proving the lab can see: seven bugs planted in test doubles of the broker core
+//! Proving the lab can see: ten bugs planted in test doubles of the broker core
 //! (`planted/mod.rs`), each run through scenarios of the library. For every bug and scenario:
 //! - the named checker reports a violation within the stated seeds;
 //! - replaying the first failing seed with the same planted broker gives the same violations
@@ -164,6 +164,18 @@ const CASES: &[Case] = &[
         1..=2,
         "session",
     ),
+    case(
+        Bug::AliasesKeptAcrossConnections,
+        "12-mqtt5/05-topic-aliases-across-reconnects.toml",
+        1..=2,
+        "integrity",
+    ),
+    case(
+        Bug::ReceiveMaximumIgnored,
+        "12-mqtt5/06-client-receive-maximum-burst.toml",
+        1..=2,
+        "integrity",
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -315,6 +327,16 @@ fn reordered_publishes_are_caught() {
 #[test]
 fn session_forgotten_on_restart_is_caught() {
     prove_all(Bug::SessionForgotten);
+}
+
+#[test]
+fn topic_aliases_kept_across_connections_are_caught() {
+    prove_all(Bug::AliasesKeptAcrossConnections);
+}
+
+#[test]
+fn client_receive_maximum_ignored_is_caught() {
+    prove_all(Bug::ReceiveMaximumIgnored);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.

@@ -147,7 +147,15 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
                 ..Properties::default()
             },
         }),
-        max_packet_size: s.broker.max_packet_size.clamp(64, MQTT_MAX_PACKET_SIZE),
+        max_packet_size: c
+            .max_packet_size
+            .unwrap_or(s.broker.max_packet_size)
+            .clamp(64, MQTT_MAX_PACKET_SIZE),
+        receive_maximum: c
+            .receive_maximum
+            .unwrap_or(ClientConfig::default().receive_maximum),
+        topic_alias_maximum: if v5 { c.topic_alias_maximum } else { 0 },
+        outbound_topic_aliases: if v5 { c.topic_aliases } else { 0 },
         max_inflight: s.broker.max_inflight.max(1),
         reconnect: ReconnectPolicy {
             enabled: c.reconnect.enabled,
