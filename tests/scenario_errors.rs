@@ -459,7 +459,12 @@ fn client_limits_and_aliases_are_checked() {
         }
     };
     let e = v5("id = \"monitor\"", "id = \"monitor\"\nreceive_maximum = 0");
-    assert_problem(&e, 9, "client[0].receive_maximum", "must be between 1 and 65535");
+    assert_problem(
+        &e,
+        9,
+        "client[0].receive_maximum",
+        "must be between 1 and 65535",
+    );
     let e = v5("id = \"monitor\"", "id = \"monitor\"\nmax_packet_size = 63");
     assert_problem(
         &e,
@@ -467,7 +472,10 @@ fn client_limits_and_aliases_are_checked() {
         "client[0].max_packet_size",
         "must be between 64 and 268435460 bytes, got 63",
     );
-    let e = v5("id = \"monitor\"", "id = \"monitor\"\ntopic_aliases = 70000");
+    let e = v5(
+        "id = \"monitor\"",
+        "id = \"monitor\"\ntopic_aliases = 70000",
+    );
     assert!(e.contains("topic_aliases"), "{e}");
     let ok = GOOD.replacen("protocol = \"3.1.1\"", "protocol = \"5.0\"", 1).replacen(
         "id = \"monitor\"",
