@@ -636,7 +636,8 @@ async fn mqtt_3_3_2_9_our_topic_aliases_through_mosquitto() {
     let mut pub_config = config("alias-pub", Protocol::V5);
     pub_config.outbound_topic_aliases = 2;
     // (topic, alias) of every PUBLISH the publisher writes.
-    let wire: Arc<Mutex<Vec<(String, Option<u16>)>>> = Arc::default();
+    type Written = Vec<(String, Option<u16>)>;
+    let wire: Arc<Mutex<Written>> = Arc::default();
     let mut options = ClientOptions::new(format!("127.0.0.1:{}", m.port), pub_config);
     options.observer = Some({
         let wire = wire.clone();
@@ -672,7 +673,7 @@ async fn mqtt_3_3_2_9_our_topic_aliases_through_mosquitto() {
         assert_eq!(got.properties.topic_alias, None);
     }
     let wire = wire.lock().unwrap().clone();
-    let expect: Vec<(String, Option<u16>)> = [
+    let expect: Written = [
         ("alias/a", Some(1)),
         ("alias/b", Some(2)),
         ("alias/c", None),
