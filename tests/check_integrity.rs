@@ -115,3 +115,23 @@ fn a_delivery_without_a_subscription_is_reported() {
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].message.contains("never subscribed"), "{}", v[0]);
 }
+
+/// A client that closed its connection on a broker's protocol violation (here 0x93, Receive
+/// Maximum exceeded) is a violation, named with the reason; an ordinary loss is not.
+#[test]
+fn a_broker_protocol_violation_seen_by_a_client_is_reported() {
+    let mut s = world();
+    s.lost("sensor").connect("sensor", true, false);
+    assert_eq!(integrity(&s.trace()), vec![]);
+    s.protocol_error("monitor", 0x93)
+        .connect("monitor", false, true);
+    let v = integrity(&s.trace());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains(
+            "monitor closed its connection because the broker broke the protocol (reason 0x93 ReceiveMaximumExceeded)"
+        ),
+        "{}",
+        v[0]
+    );
+}

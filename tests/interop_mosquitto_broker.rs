@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -17,8 +18,8 @@ use mqtt_lab::cli::pubsub::{
 };
 use mqtt_lab::cli::{Cli, Command as CliCommand};
 use mqtt_lab::client::{ClientConfig, ClientEvent};
-use mqtt_lab::codec::{LastWill, Protocol, Publish, QoS, ReasonCode};
-use mqtt_lab::net::client::{ClientOptions, Events, MqttClient, subscription};
+use mqtt_lab::codec::{LastWill, Packet, Protocol, Publish, QoS, ReasonCode};
+use mqtt_lab::net::client::{ClientOptions, Events, MqttClient, Wire, subscription};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -616,4 +617,76 @@ async fn mqtt_3_1_2_10_disconnect_completes_after_disconnect_is_written() {
         .unwrap();
     let got = next_message(&mut wev).await;
     assert_eq!(got.topic, "flush/marker", "the will must not be published");
+}
+
+/// [MQTT-3.2.2-17] [MQTT-3.3.2-9] our outbound topic aliases against mosquitto (which accepts
+/// 10): two aliased topics and one sent in full, each alias reused with an empty topic, at every
+/// QoS; the subscriber, which accepts aliases and announces Receive Maximum 2, gets every message
+/// on its full topic, in order, and mosquitto never trips its limits.
+#[tokio::test]
+async fn mqtt_3_3_2_9_our_topic_aliases_through_mosquitto() {
+    let Some(m) = start_mosquitto() else { return };
+    let mut sub_config = config("alias-sub", Protocol::V5);
+    sub_config.topic_alias_maximum = 4;
+    sub_config.receive_maximum = 2;
+    let (sub, mut sev, _) = start(m.port, sub_config).await;
+    sub.subscribe(vec![subscription("alias/#", QoS::ExactlyOnce)])
+        .await
+        .unwrap();
+    let mut pub_config = config("alias-pub", Protocol::V5);
+    pub_config.outbound_topic_aliases = 2;
+    // (topic, alias) of every PUBLISH the publisher writes.
+    type Written = Vec<(String, Option<u16>)>;
+    let wire: Arc<Mutex<Written>> = Arc::default();
+    let mut options = ClientOptions::new(format!("127.0.0.1:{}", m.port), pub_config);
+    options.observer = Some({
+        let wire = wire.clone();
+        Arc::new(move |_, w| {
+            if let Wire::Sent(Packet::Publish(p)) = w {
+                wire.lock()
+                    .unwrap()
+                    .push((p.topic.clone(), p.properties.topic_alias));
+            }
+        })
+    });
+    let (publ, _pev) = MqttClient::start(options).unwrap();
+    let topics = ["alias/a", "alias/b", "alias/c"];
+    let mut sent = Vec::new();
+    for round in 0..3 {
+        for (i, topic) in topics.iter().enumerate() {
+            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][(round + i) % 3];
+            let payload = format!("{round}-{i}");
+            let reason = publ
+                .publish(topic.to_string(), payload.clone(), qos, false)
+                .await
+                .unwrap();
+            assert!(!reason.is_error(), "{reason:?}");
+            sent.push((topic.to_string(), payload));
+        }
+    }
+    for (topic, payload) in sent {
+        let got = next_message(&mut sev).await;
+        assert_eq!(
+            (got.topic.as_str(), &got.payload[..]),
+            (topic.as_str(), payload.as_bytes())
+        );
+        assert_eq!(got.properties.topic_alias, None);
+    }
+    let wire = wire.lock().unwrap().clone();
+    let expect: Written = [
+        ("alias/a", Some(1)),
+        ("alias/b", Some(2)),
+        ("alias/c", None),
+        ("", Some(1)),
+        ("", Some(2)),
+        ("alias/c", None),
+        ("", Some(1)),
+        ("", Some(2)),
+        ("alias/c", None),
+    ]
+    .map(|(t, a)| (t.to_string(), a))
+    .into();
+    assert_eq!(wire, expect);
+    publ.disconnect(ReasonCode::Success).await;
+    sub.disconnect(ReasonCode::Success).await;
 }

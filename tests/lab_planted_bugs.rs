@@ -206,6 +206,18 @@ const CASES: &[Case] = &[
         1..=2,
         "session",
     ),
+    case(
+        Bug::AliasesKeptAcrossConnections,
+        "12-mqtt5/05-topic-aliases-across-reconnects.toml",
+        1..=2,
+        "integrity",
+    ),
+    case(
+        Bug::ReceiveMaximumIgnored,
+        "12-mqtt5/06-client-receive-maximum-burst.toml",
+        1..=2,
+        "integrity",
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -372,6 +384,16 @@ fn delayed_will_lost_in_a_durable_crash_is_caught() {
 #[test]
 fn session_that_never_expires_is_caught() {
     prove_all(Bug::SessionNeverExpires);
+}
+
+#[test]
+fn topic_aliases_kept_across_connections_are_caught() {
+    prove_all(Bug::AliasesKeptAcrossConnections);
+}
+
+#[test]
+fn client_receive_maximum_ignored_is_caught() {
+    prove_all(Bug::ReceiveMaximumIgnored);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.

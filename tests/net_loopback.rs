@@ -233,3 +233,76 @@ async fn mqtt_3_1_2_10_no_will_after_normal_disconnect() {
         "a will was published after a normal DISCONNECT: {next:?}"
     );
 }
+
+/// [MQTT-3.1.2-24] a broker that sends a packet above the Maximum Packet Size we announced:
+/// the shell's framer refuses it from its fixed header and the client sends DISCONNECT 0x95
+/// before closing, then reports the loss as the broker's protocol error.
+#[tokio::test]
+async fn mqtt_3_1_2_24_oversize_packet_from_the_broker_gets_disconnect_0x95() {
+    use bytes::BytesMut;
+    use mqtt_lab::client::DownCause;
+    use mqtt_lab::codec::{self, ConnAck, Packet, Properties, Publish};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // A broker that accepts the CONNECT, then sends a 300-byte PUBLISH.
+    let fake = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = BytesMut::new();
+        let connect = loop {
+            if let Some(p) = codec::decode(&mut buf, None, 1 << 20).unwrap() {
+                break p;
+            }
+            assert!(stream.read_buf(&mut buf).await.unwrap() > 0, "closed early");
+        };
+        let Packet::Connect(c) = connect else {
+            panic!("expected CONNECT, got {connect:?}")
+        };
+        assert_eq!(c.properties.maximum_packet_size, Some(128));
+        let mut out = BytesMut::new();
+        let ack = Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        });
+        codec::encode(&ack, Protocol::V5, &mut out).unwrap();
+        let big = Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "big".into(),
+            pkid: 0,
+            properties: Properties::default(),
+            payload: vec![b'x'; 300].into(),
+        });
+        codec::encode(&big, Protocol::V5, &mut out).unwrap();
+        stream.write_all(&out).await.unwrap();
+        // Whatever the client answers, until it closes.
+        let mut answer = BytesMut::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), async {
+            while stream.read_buf(&mut answer).await.unwrap() > 0 {}
+        });
+        read.await.expect("the client closes the connection");
+        codec::decode(&mut answer, Some(Protocol::V5), 1 << 20).unwrap()
+    });
+    let mut cfg = config("small", Protocol::V5);
+    cfg.max_packet_size = 128;
+    cfg.reconnect.enabled = false;
+    let (client, mut events) = MqttClient::start(ClientOptions::new(addr, cfg)).unwrap();
+    assert!(!connected(&mut events).await);
+    let cause = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(ClientEvent::ConnectionLost { cause })) => break cause,
+            Ok(Some(ClientEvent::Message(m))) => panic!("oversize message delivered: {m:?}"),
+            Ok(Some(_)) => continue,
+            other => panic!("no loss reported: {other:?}"),
+        }
+    };
+    assert_eq!(cause, DownCause::ProtocolError(ReasonCode::PacketTooLarge));
+    match fake.await.unwrap() {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::PacketTooLarge),
+        other => panic!("expected DISCONNECT 0x95, got {other:?}"),
+    }
+    drop(client);
+}

@@ -430,3 +430,59 @@ fn wrong_value_types_name_the_field() {
     );
     assert_problem(&e, 27, "fault[1].partition.between", "names two nodes");
 }
+
+/// The 5.0 connection limits and topic aliases of a client: 5.0 only, and within range.
+#[test]
+fn client_limits_and_aliases_are_checked() {
+    for field in [
+        "receive_maximum = 2",
+        "max_packet_size = 512",
+        "topic_alias_maximum = 3",
+        "topic_aliases = 3",
+    ] {
+        let name = field.split(' ').next().unwrap();
+        let e = error_after("id = \"monitor\"", &format!("id = \"monitor\"\n{field}"));
+        assert_problem(
+            &e,
+            9,
+            &format!("client[0].{name}"),
+            &format!("{name} is MQTT 5.0 only"),
+        );
+    }
+    let v5 = |from: &str, to: &str| {
+        let text = GOOD
+            .replacen("protocol = \"3.1.1\"", "protocol = \"5.0\"", 1)
+            .replacen(from, to, 1);
+        match Scenario::from_str(&text, "bad.toml") {
+            Ok(_) => panic!("accepted {to:?}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = v5("id = \"monitor\"", "id = \"monitor\"\nreceive_maximum = 0");
+    assert_problem(
+        &e,
+        9,
+        "client[0].receive_maximum",
+        "must be between 1 and 65535",
+    );
+    let e = v5("id = \"monitor\"", "id = \"monitor\"\nmax_packet_size = 63");
+    assert_problem(
+        &e,
+        9,
+        "client[0].max_packet_size",
+        "must be between 64 and 268435460 bytes, got 63",
+    );
+    let e = v5(
+        "id = \"monitor\"",
+        "id = \"monitor\"\ntopic_aliases = 70000",
+    );
+    assert!(e.contains("topic_aliases"), "{e}");
+    let ok = GOOD.replacen("protocol = \"3.1.1\"", "protocol = \"5.0\"", 1).replacen(
+        "id = \"monitor\"",
+        "id = \"monitor\"\nreceive_maximum = 2\nmax_packet_size = 256\ntopic_alias_maximum = 4\ntopic_aliases = 2",
+        1,
+    );
+    let s = Scenario::from_str(&ok, "good.toml").unwrap();
+    assert_eq!(s.clients[0].receive_maximum, Some(2));
+    assert_eq!(s.clients[0].topic_aliases, 2);
+}

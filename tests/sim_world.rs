@@ -228,7 +228,7 @@ fn a_cut_closes_both_ends_and_the_client_reconnects_by_its_backoff() {
     assert_eq!(
         at_of(
             &out,
-            |e| matches!(e, Event::ConnectionLost { client, cause: LossCause::Closed } if client == "sensor")
+            |e| matches!(e, Event::ConnectionLost { client, cause: LossCause::Closed, .. } if client == "sensor")
         ),
         Some(5_000_000)
     );

@@ -11,13 +11,19 @@
 //! - the client had asked for a subscription matching the topic before it (a shared
 //!   subscription matches through its inner filter).
 //!
+//! And no client ever closed its connection because the broker broke the protocol
+//! (`connection_lost` with cause `protocol_error`): an alias it never set or above the maximum
+//! the client announced, more unacknowledged messages than the client's Receive Maximum, a
+//! packet above its Maximum Packet Size, a malformed packet.
+//!
 //! Not here: how many times, in which order, or whether a message should have arrived.
 
 use super::model::{Model, SubKind};
 use super::{CheckConfig, Violation, topic};
 use std::collections::BTreeMap;
 
-use crate::trace::{Trace, WillSpec};
+use crate::codec::reason;
+use crate::trace::{Event, LossCause, Trace, WillSpec};
 
 const NAME: &str = "integrity";
 
@@ -34,7 +40,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             }
         }
     }
-    let mut out = Vec::new();
+    let mut out = protocol_errors(trace);
     for d in &m.dels {
         let mut say = |message: String| {
             out.push(Violation {
@@ -104,4 +110,37 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// Every connection a client closed on a broker's protocol violation.
+fn protocol_errors(trace: &Trace) -> Vec<Violation> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ConnectionLost {
+                client,
+                cause: LossCause::ProtocolError,
+                reason: code,
+            } => Some(Violation {
+                checker: NAME,
+                at_us: e.at_us,
+                message: format!(
+                    "{client} closed its connection because the broker broke the protocol ({})",
+                    describe(*code)
+                ),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn describe(code: Option<u8>) -> String {
+    match code {
+        Some(c) => match reason::from_u8(c) {
+            Some(r) => format!("reason 0x{c:02X} {r:?}"),
+            None => format!("reason 0x{c:02X}"),
+        },
+        None => "no reason recorded".into(),
+    }
 }

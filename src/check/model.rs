@@ -269,7 +269,7 @@ impl<'t> Model<'t> {
                     a.failed.get_or_insert(pos);
                 }
             }
-            Event::ConnectionLost { client, cause } => {
+            Event::ConnectionLost { client, cause, .. } => {
                 self.end_epoch(client, pos, End::Lost(*cause))
             }
             Event::DisconnectSent { client, with_will } => self.end_epoch(

@@ -209,6 +209,17 @@ impl Story {
         self.push(Event::ConnectionLost {
             client: client.into(),
             cause: LossCause::Closed,
+            reason: None,
+        })
+    }
+
+    /// The client closed its connection because the broker broke the protocol, sending
+    /// DISCONNECT with `reason` (5.0).
+    pub fn protocol_error(&mut self, client: &str, reason: u8) -> &mut Self {
+        self.push(Event::ConnectionLost {
+            client: client.into(),
+            cause: LossCause::ProtocolError,
+            reason: Some(reason),
         })
     }
 
@@ -217,6 +228,7 @@ impl Story {
         self.push(Event::ConnectionLost {
             client: client.into(),
             cause: LossCause::KeepAliveTimeout,
+            reason: None,
         })
     }
 

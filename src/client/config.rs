@@ -37,12 +37,20 @@ pub struct ClientConfig {
     pub username: Option<String>,
     #[serde(deserialize_with = "de_password")]
     pub password: Option<Bytes>,
-    /// Inbound QoS 1/2 publishes we accept unacknowledged (5.0 property; bounds the QoS 2
-    /// identifiers kept until PUBREL in both versions).
+    /// Inbound QoS 1/2 publishes we accept unacknowledged on one connection (5.0 property,
+    /// sent when below 65535). A 5.0 broker that exceeds it is disconnected with 0x93
+    /// (Receive Maximum exceeded). Ignored by 3.1.1, whose broker is never told.
     pub receive_maximum: u16,
     /// Largest packet we accept (5.0 property when below [`MQTT_MAX_PACKET_SIZE`]; the shell's
-    /// framer enforces it in both versions).
+    /// framer enforces it in both versions, 5.0 with DISCONNECT 0x95 Packet too large).
     pub max_packet_size: u32,
+    /// Topic aliases the broker may use towards us per connection (5.0 Topic Alias Maximum,
+    /// sent when above 0). 0, the default, refuses every alias. 5.0 only.
+    pub topic_alias_maximum: u16,
+    /// Topic aliases we use on our PUBLISHes per connection, further capped by the broker's
+    /// CONNACK Topic Alias Maximum: the first distinct topics sent on a connection get aliases
+    /// in order of first use. 0, the default, never uses aliases. 5.0 only.
+    pub outbound_topic_aliases: u16,
     /// Requests holding a packet identifier at once (QoS 1/2 publishes, subscribes,
     /// unsubscribes). Outbound QoS 1/2 publishes are further limited by the broker's receive
     /// maximum.
@@ -73,6 +81,8 @@ impl Default for ClientConfig {
             password: None,
             receive_maximum: u16::MAX,
             max_packet_size: 1024 * 1024,
+            topic_alias_maximum: 0,
+            outbound_topic_aliases: 0,
             max_inflight: 100,
             ping_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
@@ -127,6 +137,12 @@ impl ClientConfig {
                 "client_id",
                 "3.1.1 and 3.1 need a client id unless clean_start is set",
             );
+        }
+        if self.topic_alias_maximum > 0 && !self.protocol.is_v5() {
+            return err("topic_alias_maximum", "topic aliases need MQTT 5.0");
+        }
+        if self.outbound_topic_aliases > 0 && !self.protocol.is_v5() {
+            return err("outbound_topic_aliases", "topic aliases need MQTT 5.0");
         }
         if self.password.is_some() && self.username.is_none() && !self.protocol.is_v5() {
             return err("password", "3.1.1 needs a username with a password");
@@ -303,6 +319,16 @@ mod tests {
         let mut bad = ClientConfig::default();
         bad.reconnect.jitter = 1.5;
         assert_eq!(bad.validate().unwrap_err().field, "reconnect.jitter");
+        let bad = ClientConfig {
+            topic_alias_maximum: 1,
+            ..ClientConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "topic_alias_maximum");
+        let bad = ClientConfig {
+            outbound_topic_aliases: 1,
+            ..ClientConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "outbound_topic_aliases");
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl Client {
                     .and_then(QoS::from_u8)
                     .unwrap_or(QoS::ExactlyOnce),
                 retain_available: p.retain_available != Some(0),
+                topic_alias_maximum: p.topic_alias_maximum.unwrap_or(0),
             };
             // [MQTT-3.2.2-21] the server keep alive replaces ours.
             if let Some(k) = p.server_keep_alive {
@@ -87,6 +88,12 @@ impl Client {
                 self.client_id = id.clone();
             }
         }
+        // [MQTT-3.2.2-17] never more aliases than the broker accepts.
+        self.aliases_out.reset(
+            self.config
+                .outbound_topic_aliases
+                .min(self.broker.topic_alias_maximum),
+        );
         self.state = ConnState::Connected;
         self.connect_deadline = None;
         self.backoff.reset();
@@ -140,20 +147,26 @@ impl Client {
         }
     }
 
-    fn on_publish(&mut self, now: Instant, p: Publish) {
-        // We announce no topic aliases (topic alias maximum 0), so none may be used
-        // ([MQTT-3.3.2-9]); a topic name is then required.
-        if p.properties.topic_alias.is_some() {
-            self.protocol_error(now, ReasonCode::TopicAliasInvalid);
+    fn on_publish(&mut self, now: Instant, mut p: Publish) {
+        if p.qos != QoS::AtMostOnce && p.pkid == 0 {
+            self.protocol_error(now, ReasonCode::MalformedPacket);
             return;
         }
-        if p.topic.is_empty() || (p.qos != QoS::AtMostOnce && p.pkid == 0) {
-            self.protocol_error(now, ReasonCode::MalformedPacket);
+        // Aliases beyond what we announced (none for 3.1.1, where the property cannot
+        // arrive) are refused ([MQTT-3.1.2-26], [MQTT-3.3.2-8]); the topic is resolved.
+        if let Err(reason) = self.aliases_in.resolve(&mut p) {
+            self.protocol_error(now, reason);
             return;
         }
         match p.qos {
             QoS::AtMostOnce => self.events.push_back(ClientEvent::Message(p)),
             QoS::AtLeastOnce => {
+                // [MQTT-3.3.4-9] the broker keeps within our receive maximum; QoS 2 messages
+                // awaiting PUBREL still count.
+                if !self.awaiting_rel.admit_qos1() {
+                    self.protocol_error(now, ReasonCode::ReceiveMaximumExceeded);
+                    return;
+                }
                 // [MQTT-4.3.2-4] PUBACK for every QoS 1 PUBLISH, resends included.
                 let pkid = p.pkid;
                 self.events.push_back(ClientEvent::Message(p));

@@ -10,9 +10,11 @@
 //!
 //! Files: `config` (options, serde), `events` (actions, events, errors), `pkid` (identifier
 //! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),
-//! `inbound` (QoS 2 identifiers until PUBREL), `keepalive`, `reconnect` (backoff), `handle`
-//! (inbound packet dispatch), `size` (encoded sizes), `validate` (topics).
+//! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `alias` (5.0 topic aliases),
+//! `keepalive`, `reconnect` (backoff), `handle` (inbound packet dispatch), `size` (encoded
+//! sizes), `validate` (topics).
 
+mod alias;
 mod config;
 mod events;
 mod handle;
@@ -44,6 +46,7 @@ pub use config::{
 pub use events::{ClientAction, ClientError, ClientEvent, DownCause, LostReason, RequestId};
 pub use validate::{topic_filter as validate_topic_filter, topic_name as validate_topic_name};
 
+use alias::{InboundAliases, OutboundAliases};
 use inbound::AwaitingRel;
 use inflight::{Entry, Inflight, Stage};
 use keepalive::{KeepAlive, KeepAliveDue};
@@ -74,6 +77,8 @@ pub struct BrokerLimits {
     pub max_packet_size: u32,
     pub maximum_qos: QoS,
     pub retain_available: bool,
+    /// Topic aliases the broker accepts from us (0: none).
+    pub topic_alias_maximum: u16,
 }
 
 impl Default for BrokerLimits {
@@ -83,6 +88,7 @@ impl Default for BrokerLimits {
             max_packet_size: MQTT_MAX_PACKET_SIZE,
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
+            topic_alias_maximum: 0,
         }
     }
 }
@@ -119,6 +125,9 @@ pub struct Client {
     inflight: Inflight,
     outbox: Outbox,
     awaiting_rel: AwaitingRel,
+    /// 5.0 topic aliases of the current connection.
+    aliases_in: InboundAliases,
+    aliases_out: OutboundAliases,
     keepalive: KeepAlive,
     backoff: Backoff,
     next_request: u64,
@@ -152,7 +161,13 @@ impl Client {
             pkids: PkidPool::default(),
             inflight: Inflight::default(),
             outbox: Outbox::new(config.max_buffered, config.buffer_policy),
-            awaiting_rel: AwaitingRel::new(config.receive_maximum),
+            awaiting_rel: AwaitingRel::new(if config.protocol.is_v5() {
+                config.receive_maximum
+            } else {
+                u16::MAX
+            }),
+            aliases_in: InboundAliases::new(config.topic_alias_maximum),
+            aliases_out: OutboundAliases::default(),
             keepalive: KeepAlive::new(config.ping_timeout),
             backoff: Backoff::new(config.reconnect.clone(), seed),
             next_request: 1,
@@ -248,6 +263,10 @@ impl Client {
             return;
         }
         self.state = ConnState::Handshaking;
+        // [MQTT-3.3.2-7] no alias and no receive quota carries over from another connection.
+        self.aliases_in.reset();
+        self.aliases_out.reset(0);
+        self.awaiting_rel.new_connection();
         let connect = self.connect_packet();
         self.send(now, Packet::Connect(connect));
     }
@@ -305,7 +324,8 @@ impl Client {
     // ---- application requests ------------------------------------------------------------
 
     /// Queues a publish; written at once when connected and nothing is waiting ahead of it.
-    /// `properties` are sent with 5.0 and dropped for 3.1.1. The outcome arrives as
+    /// `properties` are sent with 5.0 and dropped for 3.1.1; a topic alias among them is
+    /// ignored (the core assigns aliases, see `outbound_topic_aliases`). The outcome arrives as
     /// `PublishSent` (QoS 0), `PublishAcked` or `PublishLost`.
     pub fn publish(
         &mut self,
@@ -324,7 +344,10 @@ impl Client {
             retain,
             topic,
             pkid: 0,
-            properties: self.v5_only(properties),
+            properties: Properties {
+                topic_alias: None,
+                ..self.v5_only(properties)
+            },
             payload,
         };
         if qos > self.broker.maximum_qos {
@@ -475,6 +498,8 @@ impl Client {
                 (c.receive_maximum != u16::MAX).then_some(c.receive_maximum);
             properties.maximum_packet_size =
                 (c.max_packet_size < MQTT_MAX_PACKET_SIZE).then_some(c.max_packet_size);
+            properties.topic_alias_maximum =
+                (c.topic_alias_maximum > 0).then_some(c.topic_alias_maximum);
         }
         let will = c.will.clone().map(|mut w| {
             if !v5 {
@@ -594,12 +619,16 @@ impl Client {
             let Pending { id, request } = self.outbox.pop_front().expect("front exists");
             match request {
                 Request::Publish(p) if pkid == 0 => {
-                    self.send(now, Packet::Publish(p));
+                    let wire = self.with_alias(p);
+                    self.send(now, Packet::Publish(wire));
                     self.events.push_back(ClientEvent::PublishSent { id });
                 }
                 Request::Publish(p) => {
+                    // The inflight entry keeps the full topic: a resend goes on another
+                    // connection, where this alias means nothing.
                     let p = Publish { pkid, ..p };
-                    self.send_tracked(now, pkid, id, Stage::Publish(p.clone()), Packet::Publish(p));
+                    let wire = self.with_alias(p.clone());
+                    self.send_tracked(now, pkid, id, Stage::Publish(p), Packet::Publish(wire));
                 }
                 Request::Subscribe(filters, properties) => {
                     let s = Subscribe {
@@ -631,6 +660,21 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// `p` as first sent on this connection: with an outbound topic alias when one is free or
+    /// already set and the packet still fits the broker's maximum packet size.
+    fn with_alias(&mut self, p: Publish) -> Publish {
+        let Some((alias, known)) = self.aliases_out.choose(&p.topic) else {
+            return p;
+        };
+        let topic = p.topic.clone();
+        let wire = alias::apply(p.clone(), alias, known);
+        if size::publish_len(self.protocol(), &wire) > self.broker.max_packet_size as usize {
+            return p;
+        }
+        self.aliases_out.commit(&topic, alias);
+        wire
     }
 
     /// Records a request as in flight under `pkid` and sends its packet.

@@ -449,11 +449,9 @@ async fn event_loop(
                                 Ok(None) => break,
                                 Err(e) => {
                                     tracing::warn!(error = %e, "undecodable bytes from the broker");
-                                    if let Some(w) = writer.take() {
-                                        let _ = w.send(WriterCmd::Close(None));
-                                    }
-                                    generation += 1;
-                                    core.handle_transport_down(now, DownCause::ProtocolError(e.reason_code()));
+                                    // 5.0: DISCONNECT with the reason (0x95 for a packet above
+                                    // our maximum size), then close; the loop performs both.
+                                    core.handle_decode_error(now, e.reason_code());
                                     break;
                                 }
                             }

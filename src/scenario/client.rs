@@ -44,6 +44,26 @@ pub struct ClientConfig {
     /// How the client reconnects after losing its connection.
     #[serde(default)]
     pub reconnect: ReconnectPolicy,
+    /// 5.0 Receive Maximum sent in CONNECT: QoS 1/2 messages the broker may have unacknowledged
+    /// towards this client on one connection, 1 to 65535. The client disconnects a broker that
+    /// sends more (0x93). Default: none sent (65535). Only for 5.0 clients.
+    #[serde(default)]
+    pub receive_maximum: Option<u16>,
+    /// 5.0 Maximum Packet Size sent in CONNECT, in bytes, 64 to 268435460: the broker must not
+    /// send larger packets (it drops such messages for this client; the client disconnects a
+    /// broker that sends one, 0x95). Default: the broker's `max_packet_size`. Only for 5.0
+    /// clients.
+    #[serde(default)]
+    pub max_packet_size: Option<u32>,
+    /// 5.0 Topic Alias Maximum sent in CONNECT: topic aliases the broker may use towards this
+    /// client per connection. Default 0 (none). Only for 5.0 clients.
+    #[serde(default)]
+    pub topic_alias_maximum: u16,
+    /// Topic aliases this client uses on its own PUBLISHes per connection, capped by the
+    /// broker's Topic Alias Maximum: the first distinct topics it sends on a connection get
+    /// aliases. Default 0 (none). Only for 5.0 clients.
+    #[serde(default)]
+    pub topic_aliases: u16,
     /// When the client first connects. Default `"0s"`.
     #[serde(default, deserialize_with = "de_duration")]
     pub connect_at: Duration,

@@ -337,6 +337,7 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
             );
         }
     }
+    flow_control(c, i, client, v5);
     let r = &client.reconnect;
     if r.min_backoff < Duration::from_millis(1) {
         c.fail(at("reconnect.min_backoff"), "must be at least 1ms");
@@ -379,6 +380,39 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
             }
         }
         _ => {}
+    }
+}
+
+/// The 5.0 connection limits and topic aliases of a `[[client]]`.
+fn flow_control(c: &mut Checks<'_>, i: usize, client: &ClientConfig, v5: bool) {
+    let at = |f: &str| format!("client[{i}].{f}");
+    let set = [
+        ("receive_maximum", client.receive_maximum.is_some()),
+        ("max_packet_size", client.max_packet_size.is_some()),
+        ("topic_alias_maximum", client.topic_alias_maximum > 0),
+        ("topic_aliases", client.topic_aliases > 0),
+    ];
+    if !v5 {
+        for (field, given) in set {
+            if given {
+                c.fail(at(field), format!("{field} is MQTT 5.0 only"));
+            }
+        }
+        return;
+    }
+    if client.receive_maximum == Some(0) {
+        c.fail(
+            at("receive_maximum"),
+            "must be between 1 and 65535 (0 is a protocol error)",
+        );
+    }
+    if let Some(max) = client.max_packet_size
+        && !(64..=MQTT_MAX_PACKET).contains(&max)
+    {
+        c.fail(
+            at("max_packet_size"),
+            format!("must be between 64 and {MQTT_MAX_PACKET} bytes, got {max}"),
+        );
     }
 }
 

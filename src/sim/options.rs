@@ -149,7 +149,15 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
                 ..Properties::default()
             },
         }),
-        max_packet_size: s.broker.max_packet_size.clamp(64, MQTT_MAX_PACKET_SIZE),
+        max_packet_size: c
+            .max_packet_size
+            .unwrap_or(s.broker.max_packet_size)
+            .clamp(64, MQTT_MAX_PACKET_SIZE),
+        receive_maximum: c
+            .receive_maximum
+            .unwrap_or(ClientConfig::default().receive_maximum),
+        topic_alias_maximum: if v5 { c.topic_alias_maximum } else { 0 },
+        outbound_topic_aliases: if v5 { c.topic_aliases } else { 0 },
         max_inflight: s.broker.max_inflight.max(1),
         reconnect: ReconnectPolicy {
             enabled: c.reconnect.enabled,
@@ -221,6 +229,38 @@ every = "1ms"
 [expect]
 checkers = ["delivery"]
 "#;
+
+    /// The 5.0 limits and aliases of a `[[client]]` reach the client core; 3.1.1 clients and
+    /// unset fields keep the core's defaults (the packet size: the broker's).
+    #[test]
+    fn client_config_maps_limits_and_aliases() {
+        let text = BASE.replacen(
+            "keep_alive = \"5s\"",
+            "keep_alive = \"5s\"\nreceive_maximum = 2\nmax_packet_size = 256\ntopic_alias_maximum = 4\ntopic_aliases = 3",
+            1,
+        );
+        let s = scenario(&text);
+        let a = client_config(&s, &s.clients[0]);
+        assert_eq!(
+            (
+                a.receive_maximum,
+                a.max_packet_size,
+                a.topic_alias_maximum,
+                a.outbound_topic_aliases
+            ),
+            (2, 256, 4, 3)
+        );
+        let b = client_config(&s, &s.clients[1]);
+        assert_eq!(
+            (
+                b.receive_maximum,
+                b.max_packet_size,
+                b.topic_alias_maximum,
+                b.outbound_topic_aliases
+            ),
+            (u16::MAX, s.broker.max_packet_size, 0, 0)
+        );
+    }
 
     #[test]
     fn broker_config_carries_every_limit_of_the_scenario() {

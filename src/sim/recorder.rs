@@ -273,6 +273,12 @@ impl ClientRecorder {
                     Phase::Connected => self.push(Event::ConnectionLost {
                         client: self.client(),
                         cause: loss_cause(*cause),
+                        reason: match cause {
+                            DownCause::ProtocolError(r) | DownCause::ServerDisconnect(r) => {
+                                Some(*r as u8)
+                            }
+                            _ => None,
+                        },
                     }),
                 }
                 st.phase = Phase::Idle;

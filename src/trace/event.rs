@@ -145,6 +145,10 @@ pub enum Event {
     ConnectionLost {
         client: String,
         cause: LossCause,
+        /// The reason code of the DISCONNECT sent (or, 3.1.1, that would have been sent) with
+        /// `protocol_error`, or received with `server_disconnect`; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<u8>,
     },
     /// The client sent DISCONNECT and closed: normal (will discarded) or, in 5.0, reason 0x04
     /// "disconnect with will message".

@@ -55,10 +55,17 @@ pub enum Bug {
     /// Every inbound 5.0 CONNECT asking for a finite non-zero session expiry interval is handed
     /// to the core as asking for one that never ends (and the client is not told).
     SessionNeverExpires,
+    /// The broker's outbound topic aliases outlive the connection: once a topic was sent with
+    /// an alias to a client, every later PUBLISH of that topic on another connection of the
+    /// same client carries only that alias and an empty topic ([MQTT-3.3.2-7] broken).
+    AliasesKeptAcrossConnections,
+    /// The Receive Maximum in the client's CONNECT is removed before the core sees it, so the
+    /// broker sends up to its own inflight window unacknowledged ([MQTT-3.3.4-9] broken).
+    ReceiveMaximumIgnored,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 13] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -70,6 +77,8 @@ impl Bug {
         Bug::WillDelayIgnored,
         Bug::DelayedWillLostInCrash,
         Bug::SessionNeverExpires,
+        Bug::AliasesKeptAcrossConnections,
+        Bug::ReceiveMaximumIgnored,
     ];
 }
 
@@ -115,6 +124,10 @@ pub struct Planted {
     /// `Reordered`: forwarded QoS 1/2 publishes so far, and the one held back.
     forwarded: u32,
     held: Option<(ConnId, Action)>,
+    /// `AliasesKeptAcrossConnections`: the client id of each connection, and per client id the
+    /// aliases set on its connections: topic → (connection, alias).
+    client_of: BTreeMap<ConnId, String>,
+    aliases: BTreeMap<String, BTreeMap<String, (ConnId, u16)>>,
 }
 
 impl Planted {
@@ -130,6 +143,8 @@ impl Planted {
             resumed: BTreeSet::new(),
             forwarded: 0,
             held: None,
+            client_of: BTreeMap::new(),
+            aliases: BTreeMap::new(),
         }
     }
 
@@ -170,6 +185,14 @@ impl Planted {
                 }
                 self.inner.handle_packet(now, conn, Packet::Connect(c));
             }
+            (Bug::AliasesKeptAcrossConnections, Packet::Connect(c)) => {
+                self.client_of.insert(conn, c.client_id.clone());
+                self.inner.handle_packet(now, conn, Packet::Connect(c));
+            }
+            (Bug::ReceiveMaximumIgnored, Packet::Connect(mut c)) => {
+                c.properties.receive_maximum = None;
+                self.inner.handle_packet(now, conn, Packet::Connect(c));
+            }
             (_, packet) => self.inner.handle_packet(now, conn, packet),
         }
     }
@@ -180,8 +203,36 @@ impl Planted {
             Bug::Qos2ForwardedTwice => self.duplicate(action),
             Bug::Qos1DroppedAfterReconnect => self.drop_after_resume(action),
             Bug::Reordered => self.reorder(action),
+            Bug::AliasesKeptAcrossConnections => self.keep_aliases(action),
             _ => self.out.push_back(action),
         }
+    }
+
+    fn keep_aliases(&mut self, mut action: Action) {
+        if let Action::Send {
+            conn,
+            packet: Packet::Publish(p),
+            ..
+        } = &mut action
+            && !p.topic.is_empty()
+            && let Some(client) = self.client_of.get(conn)
+        {
+            let known = self.aliases.entry(client.clone()).or_default();
+            match known.get(&p.topic) {
+                // Aliased on an earlier connection: the alias alone, as if still valid.
+                Some(&(on, alias)) if on != *conn => {
+                    p.topic.clear();
+                    p.properties.topic_alias = Some(alias);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(alias) = p.properties.topic_alias {
+                        known.insert(p.topic.clone(), (*conn, alias));
+                    }
+                }
+            }
+        }
+        self.out.push_back(action);
     }
 
     fn duplicate(&mut self, action: Action) {
@@ -326,6 +377,7 @@ impl BrokerCore for Planted {
         self.now = Some(now);
         self.framers.remove(&conn);
         self.resumed.remove(&conn);
+        self.client_of.remove(&conn);
         if self.held.as_ref().is_some_and(|(c, _)| *c == conn) {
             self.held = None;
         }

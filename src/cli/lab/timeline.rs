@@ -342,6 +342,7 @@ mod tests {
             Event::ConnectionLost {
                 client: c("sensor-1"),
                 cause: LossCause::KeepAliveTimeout,
+                reason: None,
             },
         );
         t.push(

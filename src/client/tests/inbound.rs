@@ -141,9 +141,9 @@ fn mqtt_3_3_4_9_broker_exceeding_receive_maximum_is_disconnected() {
     assert_eq!(messages(&h.events()), 2);
 }
 
-/// [MQTT-3.3.2-9] we announce no topic aliases, so the broker must not use one.
+/// [MQTT-3.1.2-27] we announce no topic aliases, so the broker must not use one.
 #[test]
-fn mqtt_3_3_2_9_topic_alias_without_our_permission_is_an_error() {
+fn mqtt_3_1_2_27_topic_alias_without_our_permission_is_an_error() {
     let mut h = H::v5();
     h.connect(false);
     let _ = h.events();

@@ -2,6 +2,7 @@
 //! feeding packets and transport events with `now = t0 + offset`, and reads back the actions
 //! and events. No sockets, no sleeps.
 
+mod alias;
 mod buffer;
 mod connect;
 mod inbound;
