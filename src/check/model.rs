@@ -10,7 +10,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use super::topic;
-use crate::trace::{Event, Fault, LossCause, Persistence, Trace, WillSpec};
+use crate::trace::{
+    Event, Fault, LossCause, MessageProps, Persistence, SubOptions, Trace, WillSpec,
+};
 
 /// An index into the trace.
 pub type Pos = usize;
@@ -27,6 +29,8 @@ pub struct Pub<'t> {
     pub size: u32,
     /// The 5.0 message expiry interval, in seconds.
     pub expiry_s: Option<u32>,
+    /// The 5.0 application properties sent with it.
+    pub props: &'t MessageProps,
     pub acked: Option<Pos>,
     pub lost: Option<Pos>,
 }
@@ -41,6 +45,10 @@ pub struct Del<'t> {
     pub retain: bool,
     pub dup: bool,
     pub label: &'t str,
+    /// The 5.0 application properties it carried.
+    pub props: &'t MessageProps,
+    /// The subscription identifiers it carried.
+    pub ids: &'t [u32],
 }
 
 /// One CONNECT sent.
@@ -94,6 +102,8 @@ pub struct SubEv<'t> {
     pub pos: Pos,
     pub filter: &'t str,
     pub kind: SubKind,
+    /// The 5.0 options of a `Requested` event (defaults for the others).
+    pub options: SubOptions,
 }
 
 /// Everything one client did.
@@ -283,10 +293,12 @@ impl<'t> Model<'t> {
                 client,
                 filter,
                 qos,
+                options,
             } => self.client(client).subs.push(SubEv {
                 pos,
                 filter,
                 kind: SubKind::Requested(*qos),
+                options: *options,
             }),
             Event::SubscribeGranted {
                 client,
@@ -296,12 +308,14 @@ impl<'t> Model<'t> {
                 pos,
                 filter,
                 kind: SubKind::Granted(*granted),
+                options: SubOptions::default(),
             }),
             Event::UnsubscribeRequested { client, filter } => {
                 self.client(client).subs.push(SubEv {
                     pos,
                     filter,
                     kind: SubKind::UnsubRequested,
+                    options: SubOptions::default(),
                 })
             }
             Event::Unsubscribed { .. } => {}
@@ -313,6 +327,7 @@ impl<'t> Model<'t> {
                 payload,
                 size,
                 message_expiry_s,
+                properties,
             } => {
                 self.client(client);
                 self.pubs_by_label
@@ -328,6 +343,7 @@ impl<'t> Model<'t> {
                     label: payload,
                     size: *size,
                     expiry_s: *message_expiry_s,
+                    props: properties,
                     acked: None,
                     lost: None,
                 });
@@ -349,6 +365,8 @@ impl<'t> Model<'t> {
                 retain,
                 dup,
                 payload,
+                properties,
+                subscription_ids,
                 ..
             } => {
                 self.client(client);
@@ -364,6 +382,8 @@ impl<'t> Model<'t> {
                     retain: *retain,
                     dup: *dup,
                     label: payload,
+                    props: properties,
+                    ids: subscription_ids,
                 });
             }
         }

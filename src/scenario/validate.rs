@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::client::ClientConfig;
+use super::client::{ClientConfig, MAX_SUBSCRIPTION_ID};
 use super::document::Scenario;
 use super::duration::{MAX_DURATION, NEVER_EXPIRES, format_duration};
 use super::fault::{FaultKind, FaultSource, FaultSpec, PlannedFault};
@@ -330,6 +330,16 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
                 "no_local, retain_as_published and retain_handling are MQTT 5.0 only",
             );
         }
+        if let Some(id) = sub.id {
+            if !v5 {
+                c.fail(f("id"), "subscription identifiers are MQTT 5.0 only");
+            } else if !(1..=MAX_SUBSCRIPTION_ID).contains(&id) {
+                c.fail(
+                    f("id"),
+                    format!("must be 1 to {MAX_SUBSCRIPTION_ID} (section 3.8.2.1.2), got {id}"),
+                );
+            }
+        }
         if sub.retain_handling > 2 {
             c.fail(
                 f("retain_handling"),
@@ -430,7 +440,25 @@ fn workloads(c: &mut Checks<'_>) {
                 c.whole_seconds(&at("message_expiry"), expiry, u32::MAX as u64);
             }
         }
-        let payload_len = w.payload.as_ref().map_or(w.size(), |p| p.len() as u32);
+        if let Some(props) = &w.properties {
+            let v5 = s
+                .clients
+                .iter()
+                .find(|cl| cl.id == w.client)
+                .is_none_or(|cl| s.client_protocol(cl).is_v5());
+            if !v5 {
+                c.fail(at("properties"), "message properties are MQTT 5.0 only");
+            }
+            for (field, reason) in props.problems() {
+                c.fail(at(&format!("properties.{field}")), reason);
+            }
+        }
+        let props_len = w.properties.as_ref().map_or(0, |p| p.wire_len());
+        let payload_len = w
+            .payload
+            .as_ref()
+            .map_or(w.size(), |p| p.len() as u32)
+            .saturating_add(props_len);
         let room = s
             .broker
             .max_packet_size
