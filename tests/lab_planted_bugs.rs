@@ -1,4 +1,4 @@
-//! Proving the lab can see: seven bugs planted in test doubles of the broker core
+//! Proving the lab can see: bugs planted in test doubles of the broker core
 //! (`planted/mod.rs`), each run through scenarios of the library. For every bug and scenario:
 //! - the named checker reports a violation within the stated seeds;
 //! - replaying the first failing seed with the same planted broker gives the same violations
@@ -164,6 +164,42 @@ const CASES: &[Case] = &[
         1..=2,
         "session",
     ),
+    case(
+        Bug::UserPropertiesReordered,
+        "12-mqtt5/07-request-response-properties.toml",
+        1..=2,
+        "integrity",
+    ),
+    case(
+        Bug::NoLocalIgnored,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "subscription",
+    ),
+    case(
+        Bug::RetainAsPublishedIgnored,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "subscription",
+    ),
+    case(
+        Bug::RetainFlagAlwaysSet,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "retained",
+    ),
+    case(
+        Bug::RetainHandlingIgnored,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "retained",
+    ),
+    case(
+        Bug::WrongSubscriptionId,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "subscription",
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -315,6 +351,36 @@ fn reordered_publishes_are_caught() {
 #[test]
 fn session_forgotten_on_restart_is_caught() {
     prove_all(Bug::SessionForgotten);
+}
+
+#[test]
+fn user_properties_reordered_are_caught() {
+    prove_all(Bug::UserPropertiesReordered);
+}
+
+#[test]
+fn no_local_ignored_is_caught() {
+    prove_all(Bug::NoLocalIgnored);
+}
+
+#[test]
+fn retain_as_published_ignored_is_caught() {
+    prove_all(Bug::RetainAsPublishedIgnored);
+}
+
+#[test]
+fn retain_flag_always_set_is_caught() {
+    prove_all(Bug::RetainFlagAlwaysSet);
+}
+
+#[test]
+fn retain_handling_ignored_is_caught() {
+    prove_all(Bug::RetainHandlingIgnored);
+}
+
+#[test]
+fn wrong_subscription_id_is_caught() {
+    prove_all(Bug::WrongSubscriptionId);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.

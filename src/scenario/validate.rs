@@ -780,7 +780,7 @@ fn expect(c: &mut Checks<'_>) {
     if e.checkers.is_empty() {
         c.fail(
             "expect.checkers",
-            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared",
+            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared, subscription",
         );
     }
     let mut seen = BTreeSet::new();

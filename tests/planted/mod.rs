@@ -15,7 +15,7 @@ use mqtt_lab::broker::{
     DurableState,
 };
 use mqtt_lab::codec::{
-    Ack, ConnAck, Disconnect, Framer, Packet, Properties, Publish, QoS, ReasonCode,
+    Ack, ConnAck, Disconnect, Framer, Packet, Properties, Publish, QoS, ReasonCode, RetainHandling,
 };
 use mqtt_lab::sim::BrokerFactory;
 
@@ -46,10 +46,24 @@ pub enum Bug {
     /// Every inbound `$share/{group}/{filter}` subscription is handed to the core as a plain
     /// subscription to `{filter}`: each member of a group gets every message.
     SharedToAll,
+    /// Every PUBLISH sent to a subscriber carries its user properties in reverse order.
+    UserPropertiesReordered,
+    /// Every inbound SUBSCRIBE loses its No Local flags before the core sees it.
+    NoLocalIgnored,
+    /// Every inbound SUBSCRIBE loses its Retain As Published flags: forwarded messages always
+    /// go out with RETAIN 0.
+    RetainAsPublishedIgnored,
+    /// Every PUBLISH sent to a subscriber carries RETAIN 1.
+    RetainFlagAlwaysSet,
+    /// Every inbound SUBSCRIBE is handed to the core with retain handling 0: retained messages
+    /// are sent on every subscribe.
+    RetainHandlingIgnored,
+    /// Every subscription identifier in a PUBLISH sent to a subscriber is one too high.
+    WrongSubscriptionId,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 14] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -58,6 +72,12 @@ impl Bug {
         Bug::Reordered,
         Bug::SessionForgotten,
         Bug::SharedToAll,
+        Bug::UserPropertiesReordered,
+        Bug::NoLocalIgnored,
+        Bug::RetainAsPublishedIgnored,
+        Bug::RetainFlagAlwaysSet,
+        Bug::RetainHandlingIgnored,
+        Bug::WrongSubscriptionId,
     ];
 }
 
@@ -139,6 +159,19 @@ impl Planted {
                 }
                 self.inner.handle_packet(now, conn, Packet::Subscribe(s));
             }
+            (
+                Bug::NoLocalIgnored | Bug::RetainAsPublishedIgnored | Bug::RetainHandlingIgnored,
+                Packet::Subscribe(mut s),
+            ) => {
+                for sub in &mut s.filters {
+                    match self.bug {
+                        Bug::NoLocalIgnored => sub.options.no_local = false,
+                        Bug::RetainAsPublishedIgnored => sub.options.retain_as_published = false,
+                        _ => sub.options.retain_handling = RetainHandling::SendAtSubscribe,
+                    }
+                }
+                self.inner.handle_packet(now, conn, Packet::Subscribe(s));
+            }
             (_, packet) => self.inner.handle_packet(now, conn, packet),
         }
     }
@@ -149,8 +182,31 @@ impl Planted {
             Bug::Qos2ForwardedTwice => self.duplicate(action),
             Bug::Qos1DroppedAfterReconnect => self.drop_after_resume(action),
             Bug::Reordered => self.reorder(action),
+            Bug::UserPropertiesReordered | Bug::RetainFlagAlwaysSet | Bug::WrongSubscriptionId => {
+                self.alter_publish(action)
+            }
             _ => self.out.push_back(action),
         }
+    }
+
+    /// Rewrites a PUBLISH towards a subscriber as the bug says.
+    fn alter_publish(&mut self, mut action: Action) {
+        if let Action::Send {
+            packet: Packet::Publish(p),
+            ..
+        } = &mut action
+        {
+            match self.bug {
+                Bug::UserPropertiesReordered => p.properties.user_properties.reverse(),
+                Bug::RetainFlagAlwaysSet => p.retain = true,
+                _ => {
+                    for id in &mut p.properties.subscription_identifiers {
+                        *id += 1;
+                    }
+                }
+            }
+        }
+        self.out.push_back(action);
     }
 
     fn duplicate(&mut self, action: Action) {
