@@ -433,7 +433,10 @@ fn wrong_value_types_name_the_field() {
 
 #[test]
 fn message_properties_and_subscription_identifiers_are_5_0_only() {
-    let e = error_after("count = 10", "count = 10\nproperties = { content_type = \"text/plain\" }");
+    let e = error_after(
+        "count = 10",
+        "count = 10\nproperties = { content_type = \"text/plain\" }",
+    );
     assert_problem(&e, 20, "workload[0].properties", "MQTT 5.0 only");
     let e = error_after(
         "{ filter = \"sensors/#\", qos = 1 }",
@@ -456,7 +459,9 @@ fn bad_message_properties_and_identifiers_name_the_field() {
             "count = 10\nproperties = { response_topic = \"replies/#\", user_properties = [[\"k\", \"v\\u0000\"]] }",
             1,
         );
-    let e = Scenario::from_str(&text, "bad.toml").unwrap_err().to_string();
+    let e = Scenario::from_str(&text, "bad.toml")
+        .unwrap_err()
+        .to_string();
     assert_problem(&e, 9, "client[0].subscribe[0].id", "must be 1 to 268435455");
     assert_problem(
         &e,
