@@ -426,12 +426,13 @@ fn workloads(c: &mut Checks<'_>) {
         if w.payload.is_some() && w.size.is_some() {
             c.fail(at("payload"), "give either payload or size, not both");
         }
+        // An unknown client is reported above; judge its 5.0 fields as if it spoke 5.0.
+        let v5 = s
+            .clients
+            .iter()
+            .find(|cl| cl.id == w.client)
+            .is_none_or(|cl| s.client_protocol(cl).is_v5());
         if let Some(expiry) = w.message_expiry {
-            let v5 = s
-                .clients
-                .iter()
-                .find(|cl| cl.id == w.client)
-                .is_none_or(|cl| s.client_protocol(cl).is_v5());
             if !v5 {
                 c.fail(at("message_expiry"), "message expiry is MQTT 5.0 only");
             } else if expiry < Duration::from_secs(1) {
@@ -441,11 +442,6 @@ fn workloads(c: &mut Checks<'_>) {
             }
         }
         if let Some(props) = &w.properties {
-            let v5 = s
-                .clients
-                .iter()
-                .find(|cl| cl.id == w.client)
-                .is_none_or(|cl| s.client_protocol(cl).is_v5());
             if !v5 {
                 c.fail(at("properties"), "message properties are MQTT 5.0 only");
             }
