@@ -35,6 +35,8 @@ fn delivered(
             dup,
             payload: payload.into(),
             size: 32,
+            properties: Default::default(),
+            subscription_ids: Vec::new(),
         },
     );
     integrity(&t)

@@ -153,6 +153,8 @@ fn v5_will_delay_cancelled_by_a_timely_reconnect() {
             dup: false,
             payload: "sensor#will-1".into(),
             size: 0,
+            properties: Default::default(),
+            subscription_ids: Vec::new(),
         },
     );
     let v = will(&t);
@@ -202,6 +204,8 @@ fn a_will_label_shared_by_connections_goes_to_the_one_that_ended() {
                 dup: false,
                 payload: "sensor#will".into(),
                 size: 0,
+                properties: Default::default(),
+                subscription_ids: Vec::new(),
             },
         },
     );
@@ -233,6 +237,8 @@ fn v5_reconnect_with_clean_start_ends_the_session_and_may_send_the_delayed_will(
                 dup: false,
                 payload: label,
                 size: 0,
+                properties: Default::default(),
+                subscription_ids: Vec::new(),
             },
         },
     );

@@ -218,6 +218,42 @@ const CASES: &[Case] = &[
         1..=2,
         "integrity",
     ),
+    case(
+        Bug::UserPropertiesReordered,
+        "12-mqtt5/07-request-response-properties.toml",
+        1..=2,
+        "integrity",
+    ),
+    case(
+        Bug::NoLocalIgnored,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "subscription",
+    ),
+    case(
+        Bug::RetainAsPublishedIgnored,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "subscription",
+    ),
+    case(
+        Bug::RetainFlagAlwaysSet,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "retained",
+    ),
+    case(
+        Bug::RetainHandlingIgnored,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "retained",
+    ),
+    case(
+        Bug::WrongSubscriptionId,
+        "12-mqtt5/08-subscription-options.toml",
+        1..=2,
+        "subscription",
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -394,6 +430,36 @@ fn topic_aliases_kept_across_connections_are_caught() {
 #[test]
 fn client_receive_maximum_ignored_is_caught() {
     prove_all(Bug::ReceiveMaximumIgnored);
+}
+
+#[test]
+fn user_properties_reordered_are_caught() {
+    prove_all(Bug::UserPropertiesReordered);
+}
+
+#[test]
+fn no_local_ignored_is_caught() {
+    prove_all(Bug::NoLocalIgnored);
+}
+
+#[test]
+fn retain_as_published_ignored_is_caught() {
+    prove_all(Bug::RetainAsPublishedIgnored);
+}
+
+#[test]
+fn retain_flag_always_set_is_caught() {
+    prove_all(Bug::RetainFlagAlwaysSet);
+}
+
+#[test]
+fn retain_handling_ignored_is_caught() {
+    prove_all(Bug::RetainHandlingIgnored);
+}
+
+#[test]
+fn wrong_subscription_id_is_caught() {
+    prove_all(Bug::WrongSubscriptionId);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.

@@ -486,3 +486,58 @@ fn client_limits_and_aliases_are_checked() {
     assert_eq!(s.clients[0].receive_maximum, Some(2));
     assert_eq!(s.clients[0].topic_aliases, 2);
 }
+
+#[test]
+fn message_properties_and_subscription_identifiers_are_5_0_only() {
+    let e = error_after(
+        "count = 10",
+        "count = 10\nproperties = { content_type = \"text/plain\" }",
+    );
+    assert_problem(&e, 20, "workload[0].properties", "MQTT 5.0 only");
+    let e = error_after(
+        "{ filter = \"sensors/#\", qos = 1 }",
+        "{ filter = \"sensors/#\", qos = 1, id = 7 }",
+    );
+    assert_problem(&e, 9, "client[0].subscribe[0].id", "5.0 only");
+}
+
+#[test]
+fn bad_message_properties_and_identifiers_name_the_field() {
+    let text = GOOD
+        .replacen("protocol = \"3.1.1\"", "protocol = \"5.0\"", 1)
+        .replacen(
+            "{ filter = \"sensors/#\", qos = 1 }",
+            "{ filter = \"sensors/#\", qos = 1, id = 0 }",
+            1,
+        )
+        .replacen(
+            "count = 10",
+            "count = 10\nproperties = { response_topic = \"replies/#\", user_properties = [[\"k\", \"v\\u0000\"]] }",
+            1,
+        );
+    let e = Scenario::from_str(&text, "bad.toml")
+        .unwrap_err()
+        .to_string();
+    assert_problem(&e, 9, "client[0].subscribe[0].id", "must be 1 to 268435455");
+    assert_problem(
+        &e,
+        20,
+        "workload[0].properties.response_topic",
+        "response topic is a topic name",
+    );
+    assert_problem(
+        &e,
+        20,
+        "workload[0].properties.user_properties[0]",
+        "U+0000",
+    );
+    let text = GOOD.replacen(
+        "count = 10",
+        "count = 10\nproperties = { payload_format = \"text\" }",
+        1,
+    );
+    let e = Scenario::from_str(&text.replacen("\"3.1.1\"", "\"5.0\"", 1), "bad.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("payload_format") || e.contains("utf8"), "{e}");
+}

@@ -14,8 +14,10 @@
 //!   delivery (not a DUP resend) to a subscriber that had no connection from the request
 //!   until past the expiry plus the network slack and broker stalls is reported.
 //!
-//! Deliveries caused by a new subscription (retain flag set) are left to the "retained"
-//! checker for the at-most-once rules, and count as reaching the subscriber. Only labels that
+//! Deliveries caused by a new subscription (retain flag set, unless a Retain As Published
+//! subscription may have forwarded them, see `Model::forwarded`) are left to the "retained"
+//! checker for the at-most-once rules, and count as reaching the subscriber. A subscription
+//! with No Local (5.0) never entitles a client to its own messages [MQTT-3.8.3-3]. Only labels that
 //! occur in exactly one publish request are judged. Not here: order ("ordering"), deliveries of
 //! unpublished messages ("integrity").
 
@@ -35,7 +37,10 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             continue;
         }
         for &s in m.clients.keys() {
-            let live: Vec<_> = m.dels_of(p.label, s).filter(|d| !d.retain).collect();
+            let live: Vec<_> = m
+                .dels_of(p.label, s)
+                .filter(|d| m.forwarded(d) == Some(true))
+                .collect();
             if let Some(late) = live.iter().find(|d| {
                 d.pos > p.pos && !d.dup && m.offline_past_expiry(s, p, cfg.network_slack_us)
             }) {
@@ -98,7 +103,7 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 continue;
             }
             if let Some(held) = m
-                .entitled(s, p.topic, p.qos, p.pos)
+                .entitled_from(s, Some(p.client), p.topic, p.qos, p.pos)
                 .filter(|_| !m.may_expire(s, p, cfg.network_slack_us))
             {
                 out.push(Violation {

@@ -9,7 +9,14 @@
 //! - its retain flag is set only if such a publish (or will) had retain set;
 //! - DUP is 0 at QoS 0 [MQTT-3.3.1-2];
 //! - the client had asked for a subscription matching the topic before it (a shared
-//!   subscription matches through its inner filter).
+//!   subscription matches through its inner filter);
+//! - (5.0) it carries exactly the application properties of such a publish: payload format
+//!   indicator [MQTT-3.3.2-4], response topic [MQTT-3.3.2-15], correlation data
+//!   [MQTT-3.3.2-16], user properties, all of them in their order [MQTT-3.3.2-17]
+//!   [MQTT-3.3.2-18], content type [MQTT-3.3.2-20]; a will carries none (the lab's wills have
+//!   none). Not compared: message expiry (the broker sends what remains of it), topic aliases
+//!   (per connection) and subscription identifiers (per subscriber: the "subscription"
+//!   checker).
 //!
 //! And no client ever closed its connection because the broker broke the protocol
 //! (`connection_lost` with cause `protocol_error`): an alias it never set or above the maximum
@@ -23,7 +30,7 @@ use super::{CheckConfig, Violation, topic};
 use std::collections::BTreeMap;
 
 use crate::codec::reason;
-use crate::trace::{Event, LossCause, Trace, WillSpec};
+use crate::trace::{Event, LossCause, MessageProps, Trace, WillSpec};
 
 const NAME: &str = "integrity";
 
@@ -50,15 +57,16 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             })
         };
         let who = format!("{} (on {}, to {})", d.label, d.topic, d.client);
-        // (qos, retain) of every publish or will this delivery could carry.
-        let mut sources: Vec<(u8, bool)> = m
+        // (qos, retain, properties) of every publish or will this delivery could carry.
+        let none = MessageProps::default();
+        let mut sources: Vec<(u8, bool, &MessageProps)> = m
             .pubs_with(d.label)
             .filter(|p| p.topic == d.topic && p.pos < d.pos)
-            .map(|p| (p.qos, p.retain))
+            .map(|p| (p.qos, p.retain, p.props))
             .collect();
         for &(pos, w) in wills.get(d.label).into_iter().flatten() {
             if pos < d.pos && w.topic == d.topic {
-                sources.push((w.qos, w.retain));
+                sources.push((w.qos, w.retain, &none));
             }
         }
         if sources.is_empty() {
@@ -78,6 +86,9 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             say(format!(
                 "{who} was delivered with the retain flag but never published retained"
             ));
+        }
+        if !sources.iter().any(|s| s.2 == d.props) {
+            say(props_changed(&who, d.props, sources[0].2));
         }
         if d.qos == 0 && d.dup {
             say(format!(
@@ -143,4 +154,53 @@ fn describe(code: Option<u8>) -> String {
         },
         None => "no reason recorded".into(),
     }
+}
+
+/// What differs between the properties a delivery carried and those it was published with.
+fn props_changed(who: &str, got: &MessageProps, sent: &MessageProps) -> String {
+    let mut diffs: Vec<String> = Vec::new();
+    let mut field = |name: &str, rule: &str, got: String, sent: String| {
+        if got != sent {
+            diffs.push(format!("{name} {got} instead of {sent} [{rule}]"));
+        }
+    };
+    let show = |v: Option<&str>| v.map_or_else(|| "(none)".to_string(), |v| format!("{v:?}"));
+    field(
+        "payload format indicator",
+        "MQTT-3.3.2-4",
+        show(got.payload_format.map(|f| f.to_string()).as_deref()),
+        show(sent.payload_format.map(|f| f.to_string()).as_deref()),
+    );
+    field(
+        "response topic",
+        "MQTT-3.3.2-15",
+        show(got.response_topic.as_deref()),
+        show(sent.response_topic.as_deref()),
+    );
+    field(
+        "correlation data",
+        "MQTT-3.3.2-16",
+        show(got.correlation_data.as_deref()),
+        show(sent.correlation_data.as_deref()),
+    );
+    let pairs = |v: &[(String, String)]| {
+        let kv: Vec<String> = v.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("[{}]", kv.join(", "))
+    };
+    field(
+        "user properties",
+        "MQTT-3.3.2-17, MQTT-3.3.2-18",
+        pairs(&got.user_properties),
+        pairs(&sent.user_properties),
+    );
+    field(
+        "content type",
+        "MQTT-3.3.2-20",
+        show(got.content_type.as_deref()),
+        show(sent.content_type.as_deref()),
+    );
+    format!(
+        "{who} was delivered with other properties than it was published with: {}",
+        diffs.join("; ")
+    )
 }

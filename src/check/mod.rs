@@ -2,7 +2,7 @@
 //!
 //! Each checker lives in its own file and has the signature [`CheckFn`]; [`CHECKERS`] is the
 //! registry by name ("delivery", "ordering", "retained", "will", "session", "integrity",
-//! "shared") and
+//! "shared", "subscription") and
 //! [`run`] runs a selection on a validated trace. The checkers keep their own model of the run
 //! ([`model`]), built from what clients and the network observed; they never see the broker.
 //! What each one guarantees, and the exact meaning of "entitled", is in the README.
@@ -18,6 +18,7 @@ pub mod retained;
 pub mod session;
 pub mod shared;
 pub mod story;
+pub mod subscription;
 pub mod topic;
 pub mod will;
 
@@ -75,6 +76,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     ("session", session::check),
     ("integrity", integrity::check),
     ("shared", shared::check),
+    ("subscription", subscription::check),
 ];
 
 /// The checker called `name`.
@@ -86,7 +88,7 @@ pub fn by_name(name: &str) -> Option<CheckFn> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CheckError {
     #[error(
-        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared)"
+        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared, subscription)"
     )]
     UnknownChecker(String),
     #[error("malformed trace: {0}")]

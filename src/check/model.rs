@@ -10,7 +10,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use super::topic;
-use crate::trace::{Event, Fault, LossCause, Persistence, Trace, WillSpec};
+use crate::trace::{
+    Event, Fault, LossCause, MessageProps, Persistence, SubOptions, Trace, WillSpec,
+};
 
 /// An index into the trace.
 pub type Pos = usize;
@@ -27,6 +29,8 @@ pub struct Pub<'t> {
     pub size: u32,
     /// The 5.0 message expiry interval, in seconds.
     pub expiry_s: Option<u32>,
+    /// The 5.0 application properties sent with it.
+    pub props: &'t MessageProps,
     pub acked: Option<Pos>,
     pub lost: Option<Pos>,
 }
@@ -41,6 +45,10 @@ pub struct Del<'t> {
     pub retain: bool,
     pub dup: bool,
     pub label: &'t str,
+    /// The 5.0 application properties it carried.
+    pub props: &'t MessageProps,
+    /// The subscription identifiers it carried.
+    pub ids: &'t [u32],
 }
 
 /// One CONNECT sent.
@@ -94,6 +102,8 @@ pub struct SubEv<'t> {
     pub pos: Pos,
     pub filter: &'t str,
     pub kind: SubKind,
+    /// The 5.0 options of a `Requested` event (defaults for the others).
+    pub options: SubOptions,
 }
 
 /// Everything one client did.
@@ -283,10 +293,12 @@ impl<'t> Model<'t> {
                 client,
                 filter,
                 qos,
+                options,
             } => self.client(client).subs.push(SubEv {
                 pos,
                 filter,
                 kind: SubKind::Requested(*qos),
+                options: *options,
             }),
             Event::SubscribeGranted {
                 client,
@@ -296,12 +308,14 @@ impl<'t> Model<'t> {
                 pos,
                 filter,
                 kind: SubKind::Granted(*granted),
+                options: SubOptions::default(),
             }),
             Event::UnsubscribeRequested { client, filter } => {
                 self.client(client).subs.push(SubEv {
                     pos,
                     filter,
                     kind: SubKind::UnsubRequested,
+                    options: SubOptions::default(),
                 })
             }
             Event::Unsubscribed { .. } => {}
@@ -313,6 +327,7 @@ impl<'t> Model<'t> {
                 payload,
                 size,
                 message_expiry_s,
+                properties,
             } => {
                 self.client(client);
                 self.pubs_by_label
@@ -328,6 +343,7 @@ impl<'t> Model<'t> {
                     label: payload,
                     size: *size,
                     expiry_s: *message_expiry_s,
+                    props: properties,
                     acked: None,
                     lost: None,
                 });
@@ -349,6 +365,8 @@ impl<'t> Model<'t> {
                 retain,
                 dup,
                 payload,
+                properties,
+                subscription_ids,
                 ..
             } => {
                 self.client(client);
@@ -364,6 +382,8 @@ impl<'t> Model<'t> {
                     retain: *retain,
                     dup: *dup,
                     label: payload,
+                    props: properties,
+                    ids: subscription_ids,
                 });
             }
         }
@@ -495,6 +515,19 @@ impl<'t> Model<'t> {
     /// QoS `qos` requested at `before`: granted before `before` and never unsubscribed or refused afterwards. The
     /// one with the highest effective QoS wins.
     pub fn held(&self, client: &str, topic: &str, qos: u8, before: Pos) -> Option<Held<'t>> {
+        self.held_from(client, None, topic, qos, before)
+    }
+
+    /// [`held`](Model::held) for a message published by `origin`: a subscription whose
+    /// request had No Local set does not cover the client's own messages [MQTT-3.8.3-3].
+    pub fn held_from(
+        &self,
+        client: &str,
+        origin: Option<&str>,
+        topic: &str,
+        qos: u8,
+        before: Pos,
+    ) -> Option<Held<'t>> {
         let log = self.clients.get(client)?;
         let mut best: Option<Held<'t>> = None;
         let mut filters: Vec<&'t str> = log.subs.iter().map(|s| s.filter).collect();
@@ -512,6 +545,14 @@ impl<'t> Model<'t> {
             else {
                 continue;
             };
+            let no_local = evs[..start]
+                .iter()
+                .rev()
+                .find(|s| matches!(s.kind, SubKind::Requested(_)))
+                .is_some_and(|s| s.options.no_local);
+            if no_local && origin == Some(client) {
+                continue;
+            }
             let mut eff = qos;
             let mut ok = true;
             for s in &evs[start..] {
@@ -530,6 +571,55 @@ impl<'t> Model<'t> {
             }
         }
         best
+    }
+
+    /// Whether delivery `d` is a forwarded message (`Some(true)`: it went out because it
+    /// matched an established subscription) or a retained copy (`Some(false)`: sent because of
+    /// a new subscription), or either (`None`). A delivery without the retain flag is
+    /// forwarded. One with it is a retained copy, unless it may have been forwarded through a
+    /// subscription with Retain As Published (5.0) [MQTT-3.3.1-13]: the client asked for a
+    /// matching filter with that option before it, and the label was published retained. It
+    /// may be both when, in the same session, the client also asked for a matching filter
+    /// (retain handling 0 or 1) whose SUBACK came after the label was requested.
+    pub fn forwarded(&self, d: &Del<'_>) -> Option<bool> {
+        if !d.retain {
+            return Some(true);
+        }
+        let Some(log) = self.clients.get(d.client) else {
+            return Some(false);
+        };
+        let pubs: Vec<&Pub<'t>> = self
+            .pubs_with(d.label)
+            .filter(|p| p.retain && p.topic == d.topic && p.pos < d.pos)
+            .collect();
+        let rap = !pubs.is_empty()
+            && log.subs.iter().any(|s| {
+                s.pos < d.pos
+                    && s.options.retain_as_published
+                    && matches!(s.kind, SubKind::Requested(_))
+                    && topic::subscription_matches(s.filter, d.topic)
+            });
+        if !rap {
+            return Some(false);
+        }
+        let chain = self.chain_at(d.client, d.pos);
+        let copy = log.subs.iter().enumerate().any(|(i, s)| {
+            if s.pos >= d.pos
+                || !matches!(s.kind, SubKind::Requested(_))
+                || s.options.retain_handling == 2
+                || topic::shared(s.filter).is_some()
+                || !topic::matches(s.filter, d.topic)
+                || self.chain_at(d.client, s.pos) != chain
+            {
+                return false;
+            }
+            let answer = log.subs[i + 1..]
+                .iter()
+                .find(|g| g.filter == s.filter && !matches!(g.kind, SubKind::Requested(_)))
+                .map_or(d.pos, |g| g.pos);
+            pubs.iter().any(|p| p.pos < answer)
+        });
+        if copy { None } else { Some(true) }
     }
 
     /// The latest grant of shared subscription `share` to `client` before `before`, if the
@@ -611,8 +701,21 @@ impl<'t> Model<'t> {
     /// Whether `client` is owed a message of QoS `qos` on `topic` requested at `requested`;
     /// the exact rule is in the README ("Entitled").
     pub fn entitled(&self, client: &str, topic: &str, qos: u8, requested: Pos) -> Option<Held<'t>> {
+        self.entitled_from(client, None, topic, qos, requested)
+    }
+
+    /// [`entitled`](Model::entitled) for a message published by `origin` (No Local, see
+    /// [`held_from`](Model::held_from)).
+    pub fn entitled_from(
+        &self,
+        client: &str,
+        origin: Option<&str>,
+        topic: &str,
+        qos: u8,
+        requested: Pos,
+    ) -> Option<Held<'t>> {
         let held = self
-            .held(client, topic, qos, requested)
+            .held_from(client, origin, topic, qos, requested)
             .filter(|h| h.qos >= 1)?;
         let end = self.end?;
         if !self.session_kept_to_end(client, held.granted_at)

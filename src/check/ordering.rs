@@ -5,7 +5,8 @@
 //! deliveries are compared:
 //! - only first deliveries: a label already delivered to that subscriber before (a DUP
 //!   resend, a QoS 1 duplicate, a retained copy) is a redelivery and is left out, and so are
-//!   deliveries with the retain flag set (sent because of a new subscription, not forwarded);
+//!   retained copies (retain flag set: sent because of a new subscription, not forwarded),
+//!   and deliveries that may be either (5.0 Retain As Published, see `Model::forwarded`);
 //! - QoS 1 and 2: across reconnects within one session of the subscriber (its session chain:
 //!   every reconnect had `session_present = true`); after a new session begins, order starts
 //!   over, since the old session's messages were discarded;
@@ -37,7 +38,10 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         // message first-delivered so far.
         let mut last: BTreeMap<(&str, &str, u8, Pos), (Pos, &str)> = BTreeMap::new();
         for d in m.dels.iter().filter(|d| d.client == s) {
-            if !seen.insert(d.label) || d.retain || shared_matches(&m, s, d.topic) {
+            if !seen.insert(d.label)
+                || m.forwarded(d) != Some(true)
+                || shared_matches(&m, s, d.topic)
+            {
                 continue;
             }
             let Some(p) = m.unique_pub(d.label) else {

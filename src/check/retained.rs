@@ -22,12 +22,21 @@
 //!   entitlement (the README) with effective QoS min(value QoS, granted) at least 1, the
 //!   subscriber receives it with the retain flag after its SUBSCRIBE.
 //!
-//! Assumed: retain handling 0 and retain-as-published 0 (the defaults). Topics that a retained
-//! will may set are not judged, since the will's publication time is not observed.
+//! - retain handling (5.0): a subscription with retain handling 2 is never answered with
+//!   retained messages [MQTT-3.3.1-11]; one with retain handling 1 only if the subscription did
+//!   not exist [MQTT-3.3.1-10]: it existed when the same filter was granted earlier in the same
+//!   session and not unsubscribed since; when an earlier request of it in the session went
+//!   unanswered, either is allowed and nothing is owed. Retain handling 0 answers every
+//!   subscribe [MQTT-3.3.1-9].
+//!
+//! A delivery that was certainly forwarded through a Retain As Published subscription
+//! (`Model::forwarded`) is not a retained copy and is left alone; one that may be either is
+//! matched to a subscription if it can be, and is otherwise taken as forwarded. Topics that a
+//! retained will may set are not judged, since the will's publication time is not observed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Model, Pos, SubKind};
+use super::model::{Model, Pos, SubEv, SubKind};
 use super::{CheckConfig, Violation, topic};
 use crate::trace::{Persistence, Trace};
 
@@ -53,6 +62,47 @@ struct Sub<'t> {
     req: Pos,
     ack: Pos,
     granted: Option<u8>,
+    sends: Sends,
+}
+
+/// Whether a subscribe is answered with retained messages, by its retain handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sends {
+    /// Retain handling 0, or 1 for a subscription that did not exist.
+    Yes,
+    /// Retain handling 1 when an earlier request in the session went unanswered.
+    Maybe,
+    /// Retain handling 2, or 1 for a subscription that existed: with the handling, for the
+    /// message.
+    No(u8),
+}
+
+/// What retain handling allows for the subscribe at `log.subs[i]`.
+fn sends(m: &Model<'_>, client: &str, subs: &[SubEv<'_>], i: usize) -> Sends {
+    let ev = &subs[i];
+    match ev.options.retain_handling {
+        2 => return Sends::No(2),
+        1 => {}
+        _ => return Sends::Yes,
+    }
+    let chain = m.chain_at(client, ev.pos);
+    let mut state = Sends::Yes;
+    for e in subs[..i]
+        .iter()
+        .filter(|e| e.filter == ev.filter && m.chain_at(client, e.pos) == chain)
+    {
+        state = match e.kind {
+            SubKind::Granted(Some(_)) => Sends::No(1),
+            SubKind::Granted(None) | SubKind::UnsubRequested => Sends::Yes,
+            // Answered later, or never: unknown until an answer comes.
+            SubKind::Requested(_) => match state {
+                Sends::No(1) => Sends::No(1),
+                _ => Sends::Maybe,
+            },
+        };
+    }
+    // A request whose answer came before `ev` settles it; one still open leaves it unknown.
+    state
 }
 
 fn candidates<'t>(m: &Model<'t>, t: &str) -> Vec<Candidate<'t>> {
@@ -176,12 +226,14 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             let answer = log.subs[i + 1..]
                 .iter()
                 .find(|g| g.filter == ev.filter && !matches!(g.kind, SubKind::Requested(_)));
+            let sends = sends(&m, s, &log.subs, i);
             match answer.map(|g| (g.pos, g.kind)) {
                 Some((ack, SubKind::Granted(Some(q)))) => subs.push(Sub {
                     filter: ev.filter,
                     req: ev.pos,
                     ack,
                     granted: Some(q),
+                    sends,
                 }),
                 // No SUBACK seen (the connection ended first): the broker may still have
                 // processed it before the connection ended.
@@ -195,6 +247,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                         req: ev.pos,
                         ack: until,
                         granted: None,
+                        sends,
                     })
                 }
                 Some(_) => {}
@@ -213,6 +266,10 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             .iter()
             .filter(|d| d.client == s && d.retain && topics.contains(d.topic))
         {
+            let forwarded = m.forwarded(d);
+            if forwarded == Some(true) {
+                continue;
+            }
             let chain = m.chain_at(s, d.pos);
             let say = |text: String| Violation {
                 checker: NAME,
@@ -226,6 +283,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             let open: Vec<usize> = (0..subs.len())
                 .filter(|&k| {
                     subs[k].req < d.pos
+                        && !matches!(subs[k].sends, Sends::No(_))
                         && topic::matches(subs[k].filter, d.topic)
                         && m.chain_at(
                             s,
@@ -247,15 +305,42 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                 got.insert((chain_id, d.topic, d.label));
                 continue;
             }
-            if d.dup && got.contains(&(chain_id, d.topic, d.label)) {
+            if (d.dup && got.contains(&(chain_id, d.topic, d.label))) || forwarded.is_none() {
                 continue;
             }
-            out.push(say(match open.last() {
-                None => format!(
+            // The latest subscribe of a matching filter that retain handling kept silent.
+            let silenced = subs.iter().rev().find(|x| {
+                x.req < d.pos
+                    && topic::matches(x.filter, d.topic)
+                    && m.chain_at(s, x.req) == chain
+                    && matches!(x.sends, Sends::No(_))
+            });
+            out.push(say(match (open.last(), silenced) {
+                (None, Some(x)) => {
+                    let Sends::No(rh) = x.sends else {
+                        unreachable!("filtered above")
+                    };
+                    let (why, rule) = if rh == 2 {
+                        ("retain handling 2", "MQTT-3.3.1-11")
+                    } else {
+                        (
+                            "retain handling 1 and the subscription already existed",
+                            "MQTT-3.3.1-10",
+                        )
+                    };
+                    format!(
+                        "{s} got {} on {} with the retain flag after subscribing to {} at {} us with {why}: no retained message may be sent for it [{rule}]",
+                        d.label,
+                        d.topic,
+                        x.filter,
+                        m.us(x.req)
+                    )
+                }
+                (None, None) => format!(
                     "{s} got {} on {} with the retain flag, but no new subscription of it was waiting for a retained value; forwarded messages carry retain 0 [MQTT-3.3.1-9]",
                     d.label, d.topic
                 ),
-                Some(&k) => {
+                (Some(&k), _) => {
                     let set = &allowed_of[&(k, d.topic)];
                     let what = if set.iter().all(|l| l.is_empty()) { "had been cleared" } else { "was newer" };
                     format!(
@@ -272,7 +357,10 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
         // Liveness: an unambiguous, acknowledged value is owed.
         for (k, sub) in subs.iter().enumerate() {
-            let Some(granted) = sub.granted.filter(|_| m.liveness_due(sub.ack)) else {
+            let Some(granted) = sub
+                .granted
+                .filter(|_| m.liveness_due(sub.ack) && sub.sends == Sends::Yes)
+            else {
                 continue;
             };
             for (&t, cs) in cands.iter().filter(|(t, _)| topic::matches(sub.filter, t)) {

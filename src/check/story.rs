@@ -19,7 +19,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::trace::{BROKER, Event, Fault, LossCause, Persistence, Trace, WillSpec};
+use crate::trace::{
+    BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, Trace, WillSpec,
+};
 
 /// The story's idea of one publish request, to fill in deliveries.
 #[derive(Debug, Clone)]
@@ -27,6 +29,7 @@ struct Sent {
     topic: String,
     qos: u8,
     size: u32,
+    properties: MessageProps,
 }
 
 /// A trace being told.
@@ -269,10 +272,38 @@ impl Story {
 
     /// SUBSCRIBE sent, SUBACK not yet received.
     pub fn subscribe_requested(&mut self, client: &str, filter: &str, qos: u8) -> &mut Self {
+        self.subscribe_requested_with(client, filter, qos, SubOptions::default())
+    }
+
+    /// SUBSCRIBE with 5.0 options sent, SUBACK not yet received.
+    pub fn subscribe_requested_with(
+        &mut self,
+        client: &str,
+        filter: &str,
+        qos: u8,
+        options: SubOptions,
+    ) -> &mut Self {
         self.push(Event::SubscribeRequested {
             client: client.into(),
             filter: filter.into(),
             qos,
+            options,
+        })
+    }
+
+    /// SUBSCRIBE with 5.0 options and its SUBACK granting `qos`.
+    pub fn subscribe_with(
+        &mut self,
+        client: &str,
+        filter: &str,
+        qos: u8,
+        options: SubOptions,
+    ) -> &mut Self {
+        self.subscribe_requested_with(client, filter, qos, options);
+        self.push(Event::SubscribeGranted {
+            client: client.into(),
+            filter: filter.into(),
+            granted: Some(qos),
         })
     }
 
@@ -327,6 +358,28 @@ impl Story {
         label
     }
 
+    /// A publish request carrying 5.0 application properties; deliveries told with
+    /// [`deliver`](Story::deliver) and friends carry the same ones.
+    pub fn publish_with(
+        &mut self,
+        client: &str,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        properties: MessageProps,
+    ) -> String {
+        let label = self.request(client, topic, qos, retain);
+        if let Some(Event::PublishRequested { properties: p, .. }) =
+            self.trace.events.last_mut().map(|e| &mut e.event)
+        {
+            *p = properties.clone();
+        }
+        if let Some(sent) = self.sent.get_mut(&label) {
+            sent.properties = properties;
+        }
+        label
+    }
+
     /// A publish request with a given label and size (an empty label with size 0 and retain
     /// is a retained clear).
     pub fn request_labelled(
@@ -344,6 +397,7 @@ impl Story {
                 topic: topic.into(),
                 qos,
                 size,
+                properties: MessageProps::default(),
             },
         );
         self.push(Event::PublishRequested {
@@ -354,6 +408,7 @@ impl Story {
             payload: label.into(),
             size,
             message_expiry_s: None,
+            properties: MessageProps::default(),
         })
     }
 
@@ -404,6 +459,23 @@ impl Story {
         retain: bool,
         dup: bool,
     ) -> &mut Self {
+        let properties = self.sent_of(label).properties;
+        self.deliver_full(to, label, qos, retain, dup, properties, &[])
+    }
+
+    /// A delivery of `label` with explicit flags, properties and subscription identifiers;
+    /// topic and size come from its request.
+    #[allow(clippy::too_many_arguments)]
+    pub fn deliver_full(
+        &mut self,
+        to: &str,
+        label: &str,
+        qos: u8,
+        retain: bool,
+        dup: bool,
+        properties: MessageProps,
+        subscription_ids: &[u32],
+    ) -> &mut Self {
         let sent = self.sent_of(label);
         self.push(Event::Delivered {
             client: to.into(),
@@ -413,7 +485,16 @@ impl Story {
             dup,
             payload: label.into(),
             size: sent.size,
+            properties,
+            subscription_ids: subscription_ids.to_vec(),
         })
+    }
+
+    /// A first delivery of `label` at its published QoS, retain 0, carrying its published
+    /// properties and the subscription identifiers `ids`.
+    pub fn deliver_ids(&mut self, to: &str, label: &str, ids: &[u32]) -> &mut Self {
+        let sent = self.sent_of(label);
+        self.deliver_full(to, label, sent.qos, false, false, sent.properties, ids)
     }
 
     /// A delivery of the will of `from`'s latest connect.
@@ -432,6 +513,8 @@ impl Story {
             dup: false,
             payload: label,
             size: 0,
+            properties: MessageProps::default(),
+            subscription_ids: Vec::new(),
         })
     }
 

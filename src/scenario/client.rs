@@ -41,6 +41,11 @@ pub struct ClientConfig {
     /// Default: none.
     #[serde(default)]
     pub subscribe: Vec<SubscriptionConfig>,
+    /// Whether the subscriptions are sent again after a connect that resumed a session
+    /// (`session_present = 1`), as many applications do. Default `false`: only after a connect
+    /// that found no session.
+    #[serde(default)]
+    pub resubscribe: bool,
     /// How the client reconnects after losing its connection.
     #[serde(default)]
     pub reconnect: ReconnectPolicy,
@@ -151,7 +156,15 @@ pub struct SubscriptionConfig {
     /// 2 never. Default 0. Only for 5.0 clients.
     #[serde(default)]
     pub retain_handling: u8,
+    /// 5.0 Subscription Identifier, 1 to 268435455, carried by the messages this subscription
+    /// matches. Default: none. Entries with different identifiers go in separate SUBSCRIBE
+    /// packets (the identifier belongs to the packet). Only for 5.0 clients.
+    #[serde(default)]
+    pub id: Option<u32>,
 }
+
+/// The largest Subscription Identifier (a variable byte integer).
+pub const MAX_SUBSCRIPTION_ID: u32 = 268_435_455;
 
 /// `reconnect = { ... }`: the client's reconnect policy. Backoff doubles from `min_backoff`
 /// up to `max_backoff` after each failed attempt and resets after a successful CONNACK.

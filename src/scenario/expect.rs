@@ -23,11 +23,14 @@ pub enum Checker {
     /// Each message matching a shared subscription reaches one member of its group (QoS 1
     /// and 2: at least one, another only after a member's session ends).
     Shared,
+    /// 5.0 subscription options and identifiers: No Local, the identifiers a message carries,
+    /// Retain As Published.
+    Subscription,
 }
 
 impl Checker {
     /// All checkers, in a fixed order.
-    pub const ALL: [Checker; 7] = [
+    pub const ALL: [Checker; 8] = [
         Checker::Delivery,
         Checker::Ordering,
         Checker::Retained,
@@ -35,6 +38,7 @@ impl Checker {
         Checker::Session,
         Checker::Integrity,
         Checker::Shared,
+        Checker::Subscription,
     ];
 
     /// The name as written in files.
@@ -47,6 +51,7 @@ impl Checker {
             Checker::Session => "session",
             Checker::Integrity => "integrity",
             Checker::Shared => "shared",
+            Checker::Subscription => "subscription",
         }
     }
 }

@@ -20,6 +20,7 @@ mod error;
 mod expect;
 mod fault;
 mod plan;
+mod properties;
 mod random;
 mod topic;
 mod validate;
@@ -27,7 +28,9 @@ mod values;
 mod workload;
 
 pub use broker::{BrokerConfig, OverflowPolicy, Persistence};
-pub use client::{ClientConfig, ReconnectPolicy, SubscriptionConfig, WillConfig};
+pub use client::{
+    ClientConfig, MAX_SUBSCRIPTION_ID, ReconnectPolicy, SubscriptionConfig, WillConfig,
+};
 pub use document::Scenario;
 pub use duration::{
     DurationError, MAX_DURATION, NEVER_EXPIRES, format_duration, format_instant, parse_duration,
@@ -39,6 +42,7 @@ pub use fault::{
     FaultSpec, PartitionSpec, PauseSpec, PlannedFault, SplitSpec,
 };
 pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw, stream, sub_seed};
+pub use properties::{MAX_PROPERTY_STRING, MAX_USER_PROPERTIES, MessageProperties, PayloadFormat};
 pub use random::{DEFAULT_LATENCY, NetworkConfig, RandomFaults};
 pub use topic::{check_topic_filter, check_topic_name, filter_matches};
 pub use validate::{MAX_CLIENTS, MAX_COUNT, MAX_FAULTS, MQTT_MAX_PACKET};

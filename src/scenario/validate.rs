@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::client::ClientConfig;
+use super::client::{ClientConfig, MAX_SUBSCRIPTION_ID};
 use super::document::Scenario;
 use super::duration::{MAX_DURATION, NEVER_EXPIRES, format_duration};
 use super::fault::{FaultKind, FaultSource, FaultSpec, PlannedFault};
@@ -330,6 +330,16 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
                 "no_local, retain_as_published and retain_handling are MQTT 5.0 only",
             );
         }
+        if let Some(id) = sub.id {
+            if !v5 {
+                c.fail(f("id"), "subscription identifiers are MQTT 5.0 only");
+            } else if !(1..=MAX_SUBSCRIPTION_ID).contains(&id) {
+                c.fail(
+                    f("id"),
+                    format!("must be 1 to {MAX_SUBSCRIPTION_ID} (section 3.8.2.1.2), got {id}"),
+                );
+            }
+        }
         if sub.retain_handling > 2 {
             c.fail(
                 f("retain_handling"),
@@ -450,12 +460,13 @@ fn workloads(c: &mut Checks<'_>) {
         if w.payload.is_some() && w.size.is_some() {
             c.fail(at("payload"), "give either payload or size, not both");
         }
+        // An unknown client is reported above; judge its 5.0 fields as if it spoke 5.0.
+        let v5 = s
+            .clients
+            .iter()
+            .find(|cl| cl.id == w.client)
+            .is_none_or(|cl| s.client_protocol(cl).is_v5());
         if let Some(expiry) = w.message_expiry {
-            let v5 = s
-                .clients
-                .iter()
-                .find(|cl| cl.id == w.client)
-                .is_none_or(|cl| s.client_protocol(cl).is_v5());
             if !v5 {
                 c.fail(at("message_expiry"), "message expiry is MQTT 5.0 only");
             } else if expiry < Duration::from_secs(1) {
@@ -464,7 +475,20 @@ fn workloads(c: &mut Checks<'_>) {
                 c.whole_seconds(&at("message_expiry"), expiry, u32::MAX as u64);
             }
         }
-        let payload_len = w.payload.as_ref().map_or(w.size(), |p| p.len() as u32);
+        if let Some(props) = &w.properties {
+            if !v5 {
+                c.fail(at("properties"), "message properties are MQTT 5.0 only");
+            }
+            for (field, reason) in props.problems() {
+                c.fail(at(&format!("properties.{field}")), reason);
+            }
+        }
+        let props_len = w.properties.as_ref().map_or(0, |p| p.wire_len());
+        let payload_len = w
+            .payload
+            .as_ref()
+            .map_or(w.size(), |p| p.len() as u32)
+            .saturating_add(props_len);
         let room = s
             .broker
             .max_packet_size
@@ -786,7 +810,7 @@ fn expect(c: &mut Checks<'_>) {
     if e.checkers.is_empty() {
         c.fail(
             "expect.checkers",
-            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared",
+            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared, subscription",
         );
     }
     let mut seen = BTreeSet::new();

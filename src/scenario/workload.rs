@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::duration::{de_duration, de_opt_duration};
+use super::properties::MessageProperties;
 use super::values::de_qos;
 use crate::codec::QoS;
 
@@ -48,6 +49,10 @@ pub struct Workload {
     /// broker drops a message still waiting for a subscriber after it. Default: none. 5.0 only.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub message_expiry: Option<Duration>,
+    /// 5.0 application properties sent with every message (payload format, content type,
+    /// response topic, correlation data, user properties). Default: none. 5.0 only.
+    #[serde(default)]
+    pub properties: Option<MessageProperties>,
     /// Virtual time of the first message. Default `"0s"`; a message due while the client is
     /// offline waits in the client until it is connected again.
     #[serde(default, deserialize_with = "de_duration")]

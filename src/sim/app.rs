@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt;
 
+use super::options::SubscribePacket;
 use super::recorder::{ClientRecorder, Recorder, lock, sleep_to, sleep_to_opt};
 use crate::client::{ClientConfig, ClientEvent};
-use crate::codec::{Properties, ReasonCode, Subscription};
+use crate::codec::{Properties, ReasonCode};
 use crate::net::client::{ClientOptions, Events, MqttClient, Observer, WillSource};
 use crate::net::seam::LinkControl;
 use crate::scenario::Workload;
@@ -47,7 +48,10 @@ pub struct Disk {
 pub struct ClientSpec {
     pub id: String,
     pub config: ClientConfig,
-    pub subscriptions: Vec<Subscription>,
+    /// The SUBSCRIBE packets sent after a connect that found no session.
+    pub subscribes: Vec<SubscribePacket>,
+    /// Whether they are also sent after a connect that resumed a session.
+    pub resubscribe: bool,
     /// This client's workloads, in scenario order.
     pub workloads: Vec<Workload>,
     /// Online windows `[open, close)`; `None`: until the end of the run.
@@ -168,15 +172,23 @@ impl ClientNode {
     fn on_event(&self, client: &MqttClient, crec: &ClientRecorder, ev: ClientEvent) {
         crec.event(&ev);
         if let ClientEvent::Connected {
-            session_present: false,
-            ..
+            session_present, ..
         } = ev
-            && !self.spec.subscriptions.is_empty()
+            && (!session_present || self.spec.resubscribe)
+            && !self.spec.subscribes.is_empty()
         {
             let client = client.clone();
-            let subs = self.spec.subscriptions.clone();
+            let packets = self.spec.subscribes.clone();
             tokio::spawn(async move {
-                let _ = client.subscribe(subs).await;
+                for p in packets {
+                    let properties = Properties {
+                        subscription_identifiers: p.id.into_iter().collect(),
+                        ..Properties::default()
+                    };
+                    if client.subscribe_with(p.filters, properties).await.is_err() {
+                        return;
+                    }
+                }
             });
         }
     }
@@ -220,18 +232,21 @@ impl ClientNode {
             };
             let label = payload::label(&body);
             let expiry = w.message_expiry_s();
+            let properties = Properties {
+                message_expiry_interval: expiry,
+                ..w.properties
+                    .as_ref()
+                    .map(|p| p.to_codec())
+                    .unwrap_or_default()
+            };
             crec.publish_requested(
                 &w.topic,
                 w.qos.as_u8(),
                 w.retain,
                 &label,
                 body.len(),
-                expiry,
+                &properties,
             );
-            let properties = Properties {
-                message_expiry_interval: expiry,
-                ..Properties::default()
-            };
             match client
                 .publish_start(w.topic.clone(), body, w.qos, w.retain, properties)
                 .await

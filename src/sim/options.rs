@@ -191,6 +191,31 @@ pub fn subscriptions(s: &Scenario, c: &scenario::ClientConfig) -> Vec<Subscripti
         .collect()
 }
 
+/// One SUBSCRIBE of a client: its filters and the subscription identifier they share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribePacket {
+    pub id: Option<u32>,
+    pub filters: Vec<Subscription>,
+}
+
+/// The SUBSCRIBE packets a client sends after a connect: one per distinct subscription
+/// identifier (entries without one together), in the order each identifier first appears.
+pub fn subscribe_packets(s: &Scenario, c: &scenario::ClientConfig) -> Vec<SubscribePacket> {
+    let v5 = s.client_protocol(c).is_v5();
+    let mut out: Vec<SubscribePacket> = Vec::new();
+    for (entry, sub) in c.subscribe.iter().zip(subscriptions(s, c)) {
+        let id = entry.id.filter(|_| v5);
+        match out.iter_mut().find(|p| p.id == id) {
+            Some(p) => p.filters.push(sub),
+            None => out.push(SubscribePacket {
+                id,
+                filters: vec![sub],
+            }),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +335,40 @@ checkers = ["delivery"]
         assert_eq!(
             subs[0].options.retain_handling,
             crate::codec::RetainHandling::DoNotSend
+        );
+    }
+
+    #[test]
+    fn subscriptions_with_different_identifiers_go_in_separate_packets() {
+        let s = scenario(
+            r#"
+name = "t"
+protocol = "5.0"
+duration = "10s"
+[[client]]
+id = "a"
+subscribe = [
+  { filter = "a/#", id = 7 },
+  { filter = "b/#" },
+  { filter = "c/#", id = 7 },
+  { filter = "d/#", id = 9 },
+]
+[expect]
+checkers = ["integrity"]
+"#,
+        );
+        let packets = subscribe_packets(&s, &s.clients[0]);
+        let shape: Vec<(Option<u32>, Vec<&str>)> = packets
+            .iter()
+            .map(|p| (p.id, p.filters.iter().map(|f| f.filter.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (Some(7), vec!["a/#", "c/#"]),
+                (None, vec!["b/#"]),
+                (Some(9), vec!["d/#"])
+            ]
         );
     }
 }

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::client::{ClientEvent, DownCause, RequestId};
-use crate::codec::{Packet, ReasonCode};
+use crate::codec::{Packet, Properties, ReasonCode, RetainHandling};
 use crate::net::client::Wire;
-use crate::trace::{Event, LossCause, Trace, WillSpec, payload};
+use crate::trace::{Event, LossCause, MessageProps, SubOptions, Trace, WillSpec, payload};
 
 /// Locks a mutex even if a panicking task poisoned it (the trace stays readable after a crash).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -158,11 +158,22 @@ impl ClientRecorder {
             }
             Wire::Sent(Packet::Subscribe(s)) => {
                 let filters: Vec<String> = s.filters.iter().map(|f| f.filter.clone()).collect();
+                let id = s.properties.subscription_identifiers.first().copied();
                 for f in &s.filters {
                     self.push(Event::SubscribeRequested {
                         client: self.client(),
                         filter: f.filter.clone(),
                         qos: f.options.qos.as_u8(),
+                        options: SubOptions {
+                            no_local: f.options.no_local,
+                            retain_as_published: f.options.retain_as_published,
+                            retain_handling: match f.options.retain_handling {
+                                RetainHandling::SendAtSubscribe => 0,
+                                RetainHandling::SendIfNew => 1,
+                                RetainHandling::DoNotSend => 2,
+                            },
+                            id,
+                        },
                     });
                 }
                 st.subscribes.insert(s.pkid, filters);
@@ -209,7 +220,7 @@ impl ClientRecorder {
         }
     }
 
-    /// The application is about to ask for this publish.
+    /// The application is about to ask for this publish, with these 5.0 properties.
     pub fn publish_requested(
         &self,
         topic: &str,
@@ -217,7 +228,7 @@ impl ClientRecorder {
         retain: bool,
         label: &str,
         size: usize,
-        message_expiry_s: Option<u32>,
+        properties: &Properties,
     ) {
         self.push(Event::PublishRequested {
             client: self.client(),
@@ -226,7 +237,8 @@ impl ClientRecorder {
             retain,
             payload: label.to_string(),
             size: u32::try_from(size).unwrap_or(u32::MAX),
-            message_expiry_s,
+            message_expiry_s: properties.message_expiry_interval,
+            properties: message_props(properties),
         });
     }
 
@@ -291,6 +303,8 @@ impl ClientRecorder {
                 dup: p.dup,
                 payload: payload::label(&p.payload),
                 size: u32::try_from(p.payload.len()).unwrap_or(u32::MAX),
+                properties: message_props(&p.properties),
+                subscription_ids: p.properties.subscription_identifiers.clone(),
             }),
             ClientEvent::PublishSent { id } => {
                 st.publishes.remove(id);
@@ -324,6 +338,17 @@ impl ClientRecorder {
             | ClientEvent::Unsubscribed { .. }
             | ClientEvent::Disconnected => {}
         }
+    }
+}
+
+/// The application properties of a PUBLISH as the trace records them.
+fn message_props(p: &Properties) -> MessageProps {
+    MessageProps {
+        payload_format: p.payload_format_indicator,
+        content_type: p.content_type.clone(),
+        response_topic: p.response_topic.clone(),
+        correlation_data: p.correlation_data.as_deref().map(payload::text_or_hex),
+        user_properties: p.user_properties.clone(),
     }
 }
 

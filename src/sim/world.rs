@@ -30,7 +30,7 @@ use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 
 use super::app::{ClientNode, ClientSpec, Disk};
-use super::options::{RunOptions, broker_config, client_config, subscriptions};
+use super::options::{RunOptions, broker_config, client_config, subscribe_packets};
 use super::recorder::Recorder;
 use super::recorder::sleep_to;
 use super::schedule::{Phase, timeline, trace_fault};
@@ -114,7 +114,8 @@ pub async fn supervise(
         let spec = Arc::new(ClientSpec {
             id: c.id.clone(),
             config: client_config(&scenario, c),
-            subscriptions: subscriptions(&scenario, c),
+            subscribes: subscribe_packets(&scenario, c),
+            resubscribe: c.resubscribe,
             workloads: scenario
                 .workloads
                 .iter()

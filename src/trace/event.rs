@@ -60,6 +60,68 @@ pub struct WillSpec {
     pub delay_s: u32,
 }
 
+/// The 5.0 application properties of one message, as a client sent them (`publish_requested`)
+/// or received them (`delivered`). Each field is written only when present, and the whole
+/// object only when some field is: a 3.1.1 trace, or a 5.0 one without properties, looks as if
+/// this did not exist. Message expiry is recorded apart (`message_expiry_s`), topic aliases and
+/// subscription identifiers are not application properties.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageProps {
+    /// Payload Format Indicator: 0 unspecified bytes, 1 UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_topic: Option<String>,
+    /// Correlation Data as text if it is UTF-8, otherwise `hex:` and its bytes in lower-case hex
+    /// (the same rule as payload labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_data: Option<String>,
+    /// User properties in the order they were carried; a name may repeat.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_properties: Vec<(String, String)>,
+}
+
+impl MessageProps {
+    pub fn is_empty(&self) -> bool {
+        *self == MessageProps::default()
+    }
+}
+
+/// The 5.0 options of one subscription as sent in SUBSCRIBE, beyond its QoS. Each field is
+/// written only when it is not the default, and the whole object only when one is not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubOptions {
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_local: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub retain_as_published: bool,
+    /// 0: send retained messages at every subscribe, 1: only if the subscription is new,
+    /// 2: never.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retain_handling: u8,
+    /// The Subscription Identifier of the SUBSCRIBE that carried this filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+}
+
+impl SubOptions {
+    pub fn is_default(&self) -> bool {
+        *self == SubOptions::default()
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
 /// A fault, as applied and later healed. A fault with no `fault_healed` event stays applied
 /// until the end of the run, except `cut`, which is instantaneous.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +223,9 @@ pub enum Event {
         client: String,
         filter: String,
         qos: u8,
+        /// 5.0 options and subscription identifier; absent when all are defaults.
+        #[serde(default, skip_serializing_if = "SubOptions::is_default")]
+        options: SubOptions,
     },
     /// The SUBACK return code for that filter: the granted QoS, or `None` for a failure.
     SubscribeGranted {
@@ -192,6 +257,9 @@ pub enum Event {
         /// was sent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_expiry_s: Option<u32>,
+        /// The 5.0 application properties sent with the PUBLISH; absent when none were.
+        #[serde(default, skip_serializing_if = "MessageProps::is_empty")]
+        properties: MessageProps,
     },
     /// The QoS 1 or 2 handshake completed (PUBACK or PUBCOMP received). Matches the oldest
     /// unacknowledged request of `client` with this payload label.
@@ -216,6 +284,12 @@ pub enum Event {
         dup: bool,
         payload: String,
         size: u32,
+        /// The 5.0 application properties the PUBLISH carried; absent when none.
+        #[serde(default, skip_serializing_if = "MessageProps::is_empty")]
+        properties: MessageProps,
+        /// The Subscription Identifiers the PUBLISH carried, in packet order; absent when none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        subscription_ids: Vec<u32>,
     },
 }
 

@@ -10,7 +10,9 @@
 pub mod event;
 pub mod payload;
 
-pub use event::{BROKER, Event, Fault, LossCause, Persistence, TraceEvent, WillSpec};
+pub use event::{
+    BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, TraceEvent, WillSpec,
+};
 
 use sha2::{Digest, Sha256};
 
@@ -185,6 +187,8 @@ mod tests {
                 dup: true,
                 payload: "b#1".into(),
                 size: 32,
+                properties: MessageProps::default(),
+                subscription_ids: Vec::new(),
             },
         );
         t.push(40, Event::SettleStarted);
@@ -209,6 +213,63 @@ mod tests {
             "{\"at_us\":30,\"event\":\"delivered\",\"client\":\"a\",\"topic\":\"t\",\"qos\":2,\"retain\":false,\"dup\":true,\"payload\":\"b#1\",\"size\":32}"
         ));
         assert!(text.ends_with("{\"at_us\":50,\"event\":\"run_ended\"}\n"));
+        assert_eq!(Trace::from_jsonl(&text).unwrap(), t);
+    }
+
+    #[test]
+    fn properties_options_and_ids_are_written_only_when_present() {
+        let subscribe = |options: SubOptions| Event::SubscribeRequested {
+            client: "a".into(),
+            filter: "t/#".into(),
+            qos: 1,
+            options,
+        };
+        let delivered = |properties: MessageProps, subscription_ids: Vec<u32>| Event::Delivered {
+            client: "a".into(),
+            topic: "t".into(),
+            qos: 0,
+            retain: false,
+            dup: false,
+            payload: "b#1".into(),
+            size: 3,
+            properties,
+            subscription_ids,
+        };
+        let mut t = Trace::new();
+        t.push(0, subscribe(SubOptions::default()));
+        t.push(0, delivered(MessageProps::default(), vec![]));
+        assert_eq!(
+            t.to_jsonl(),
+            "{\"at_us\":0,\"event\":\"subscribe_requested\",\"client\":\"a\",\"filter\":\"t/#\",\"qos\":1}\n\
+             {\"at_us\":0,\"event\":\"delivered\",\"client\":\"a\",\"topic\":\"t\",\"qos\":0,\"retain\":false,\"dup\":false,\"payload\":\"b#1\",\"size\":3}\n"
+        );
+        let mut t = Trace::new();
+        t.push(
+            0,
+            subscribe(SubOptions {
+                no_local: true,
+                retain_handling: 2,
+                id: Some(7),
+                ..SubOptions::default()
+            }),
+        );
+        let props = MessageProps {
+            content_type: Some("text/plain".into()),
+            user_properties: vec![("k".into(), "v".into())],
+            ..MessageProps::default()
+        };
+        t.push(0, delivered(props, vec![7, 9]));
+        let text = t.to_jsonl();
+        assert!(
+            text.contains(
+                "\"qos\":1,\"options\":{\"no_local\":true,\"retain_handling\":2,\"id\":7}}"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"size\":3,\"properties\":{\"content_type\":\"text/plain\",\"user_properties\":[[\"k\",\"v\"]]},\"subscription_ids\":[7,9]}"),
+            "{text}"
+        );
         assert_eq!(Trace::from_jsonl(&text).unwrap(), t);
     }
 

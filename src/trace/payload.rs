@@ -43,10 +43,19 @@ fn padded(label: String, size: usize) -> Vec<u8> {
 pub fn label(payload: &[u8]) -> String {
     match std::str::from_utf8(payload) {
         Ok(text) => text.split('|').next().unwrap_or("").to_string(),
+        Err(_) => text_or_hex(payload),
+    }
+}
+
+/// Bytes as a trace records them: the text if they are UTF-8, otherwise `hex:` and the bytes
+/// in lower-case hex.
+pub fn text_or_hex(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
         Err(_) => {
-            let mut out = String::with_capacity(4 + payload.len() * 2);
+            let mut out = String::with_capacity(4 + bytes.len() * 2);
             out.push_str("hex:");
-            for b in payload {
+            for b in bytes {
                 out.push_str(&format!("{b:02x}"));
             }
             out

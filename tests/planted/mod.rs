@@ -15,7 +15,7 @@ use mqtt_lab::broker::{
     DurableState,
 };
 use mqtt_lab::codec::{
-    Ack, ConnAck, Disconnect, Framer, Packet, Properties, Publish, QoS, ReasonCode,
+    Ack, ConnAck, Disconnect, Framer, Packet, Properties, Publish, QoS, ReasonCode, RetainHandling,
 };
 use mqtt_lab::sim::BrokerFactory;
 
@@ -62,10 +62,24 @@ pub enum Bug {
     /// The Receive Maximum in the client's CONNECT is removed before the core sees it, so the
     /// broker sends up to its own inflight window unacknowledged ([MQTT-3.3.4-9] broken).
     ReceiveMaximumIgnored,
+    /// Every PUBLISH sent to a subscriber carries its user properties in reverse order.
+    UserPropertiesReordered,
+    /// Every inbound SUBSCRIBE loses its No Local flags before the core sees it.
+    NoLocalIgnored,
+    /// Every inbound SUBSCRIBE loses its Retain As Published flags: forwarded messages always
+    /// go out with RETAIN 0.
+    RetainAsPublishedIgnored,
+    /// Every PUBLISH sent to a subscriber carries RETAIN 1.
+    RetainFlagAlwaysSet,
+    /// Every inbound SUBSCRIBE is handed to the core with retain handling 0: retained messages
+    /// are sent on every subscribe.
+    RetainHandlingIgnored,
+    /// Every subscription identifier in a PUBLISH sent to a subscriber is one too high.
+    WrongSubscriptionId,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 19] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -79,6 +93,12 @@ impl Bug {
         Bug::SessionNeverExpires,
         Bug::AliasesKeptAcrossConnections,
         Bug::ReceiveMaximumIgnored,
+        Bug::UserPropertiesReordered,
+        Bug::NoLocalIgnored,
+        Bug::RetainAsPublishedIgnored,
+        Bug::RetainFlagAlwaysSet,
+        Bug::RetainHandlingIgnored,
+        Bug::WrongSubscriptionId,
     ];
 }
 
@@ -193,6 +213,19 @@ impl Planted {
                 c.properties.receive_maximum = None;
                 self.inner.handle_packet(now, conn, Packet::Connect(c));
             }
+            (
+                Bug::NoLocalIgnored | Bug::RetainAsPublishedIgnored | Bug::RetainHandlingIgnored,
+                Packet::Subscribe(mut s),
+            ) => {
+                for sub in &mut s.filters {
+                    match self.bug {
+                        Bug::NoLocalIgnored => sub.options.no_local = false,
+                        Bug::RetainAsPublishedIgnored => sub.options.retain_as_published = false,
+                        _ => sub.options.retain_handling = RetainHandling::SendAtSubscribe,
+                    }
+                }
+                self.inner.handle_packet(now, conn, Packet::Subscribe(s));
+            }
             (_, packet) => self.inner.handle_packet(now, conn, packet),
         }
     }
@@ -204,6 +237,9 @@ impl Planted {
             Bug::Qos1DroppedAfterReconnect => self.drop_after_resume(action),
             Bug::Reordered => self.reorder(action),
             Bug::AliasesKeptAcrossConnections => self.keep_aliases(action),
+            Bug::UserPropertiesReordered | Bug::RetainFlagAlwaysSet | Bug::WrongSubscriptionId => {
+                self.alter_publish(action)
+            }
             _ => self.out.push_back(action),
         }
     }
@@ -228,6 +264,26 @@ impl Planted {
                 None => {
                     if let Some(alias) = p.properties.topic_alias {
                         known.insert(p.topic.clone(), (*conn, alias));
+                    }
+                }
+            }
+        }
+        self.out.push_back(action);
+    }
+
+    /// Rewrites a PUBLISH towards a subscriber as the bug says.
+    fn alter_publish(&mut self, mut action: Action) {
+        if let Action::Send {
+            packet: Packet::Publish(p),
+            ..
+        } = &mut action
+        {
+            match self.bug {
+                Bug::UserPropertiesReordered => p.properties.user_properties.reverse(),
+                Bug::RetainFlagAlwaysSet => p.retain = true,
+                _ => {
+                    for id in &mut p.properties.subscription_identifiers {
+                        *id += 1;
                     }
                 }
             }

@@ -5,7 +5,9 @@
 
 use std::fmt::Write as _;
 
-use crate::trace::{Event, Fault, LossCause, Trace, TraceEvent, WillSpec};
+use crate::trace::{
+    Event, Fault, LossCause, MessageProps, SubOptions, Trace, TraceEvent, WillSpec,
+};
 
 /// The whole timeline, one line per event, each ending in `\n`.
 pub fn render(trace: &Trace) -> String {
@@ -46,6 +48,65 @@ fn qos_list(flags: &[(bool, &str)]) -> String {
         .filter(|(on, _)| *on)
         .map(|(_, s)| format!(" {s}"))
         .collect()
+}
+
+/// The 5.0 subscription options that are not defaults: ` (no local, id 7)`.
+fn options_text(o: &SubOptions) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if o.no_local {
+        parts.push("no local".into());
+    }
+    if o.retain_as_published {
+        parts.push("retain as published".into());
+    }
+    if o.retain_handling != 0 {
+        parts.push(format!("retain handling {}", o.retain_handling));
+    }
+    if let Some(id) = o.id {
+        parts.push(format!("id {id}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// The 5.0 properties and subscription identifiers of a message, if any:
+/// ` [content type text/plain, user k=v, ids 7 9]`.
+fn props_text(p: &MessageProps, ids: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    match p.payload_format {
+        Some(1) => parts.push("utf8".into()),
+        Some(f) => parts.push(format!("payload format {f}")),
+        None => {}
+    }
+    if let Some(c) = &p.content_type {
+        parts.push(format!("content type {c}"));
+    }
+    if let Some(r) = &p.response_topic {
+        parts.push(format!("response topic {r}"));
+    }
+    if let Some(c) = &p.correlation_data {
+        parts.push(format!("correlation {c}"));
+    }
+    if !p.user_properties.is_empty() {
+        let kv: Vec<String> = p
+            .user_properties
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.push(format!("user {}", kv.join(" ")));
+    }
+    if !ids.is_empty() {
+        let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
+        parts.push(format!("ids {}", ids.join(" ")));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join(", "))
+    }
 }
 
 /// What one event says, without time or actor.
@@ -128,7 +189,12 @@ pub fn describe(event: &Event) -> String {
                 "disconnected".into()
             }
         }
-        Event::SubscribeRequested { filter, qos, .. } => format!("subscribe {filter} qos {qos}"),
+        Event::SubscribeRequested {
+            filter,
+            qos,
+            options,
+            ..
+        } => format!("subscribe {filter} qos {qos}{}", options_text(options)),
         Event::SubscribeGranted {
             filter, granted, ..
         } => match granted {
@@ -143,10 +209,12 @@ pub fn describe(event: &Event) -> String {
             retain,
             payload,
             size,
+            properties,
             ..
         } => format!(
-            "publish {payload} to {topic} qos {qos}{} ({size} B)",
-            qos_list(&[(*retain, "retain")])
+            "publish {payload} to {topic} qos {qos}{} ({size} B){}",
+            qos_list(&[(*retain, "retain")]),
+            props_text(properties, &[])
         ),
         Event::PublishAcked { payload, .. } => format!("acked {payload}"),
         Event::PublishLost { payload, .. } => format!("lost {payload} (never confirmed)"),
@@ -157,10 +225,13 @@ pub fn describe(event: &Event) -> String {
             dup,
             payload,
             size,
+            properties,
+            subscription_ids,
             ..
         } => format!(
-            "received {payload} on {topic} qos {qos}{} ({size} B)",
-            qos_list(&[(*dup, "dup"), (*retain, "retain")])
+            "received {payload} on {topic} qos {qos}{} ({size} B){}",
+            qos_list(&[(*dup, "dup"), (*retain, "retain")]),
+            props_text(properties, subscription_ids)
         ),
     }
 }
@@ -251,6 +322,12 @@ mod tests {
                 client: c("monitor"),
                 filter: c("sensors/#"),
                 qos: 2,
+                options: SubOptions {
+                    no_local: true,
+                    retain_as_published: true,
+                    retain_handling: 1,
+                    id: Some(7),
+                },
             },
         );
         t.push(
@@ -279,6 +356,7 @@ mod tests {
                 payload: c("sensor-1#1"),
                 size: 32,
                 message_expiry_s: None,
+                properties: props(),
             },
         );
         t.push(
@@ -291,6 +369,8 @@ mod tests {
                 dup: true,
                 payload: c("sensor-1#1"),
                 size: 32,
+                properties: props(),
+                subscription_ids: vec![7, 9],
             },
         );
         t.push(
@@ -383,6 +463,17 @@ mod tests {
         );
         t.push(12_345_678, Event::RunEnded);
         t
+    }
+
+    fn props() -> MessageProps {
+        let c = |s: &str| s.to_string();
+        MessageProps {
+            payload_format: Some(1),
+            content_type: Some(c("text/plain")),
+            response_topic: Some(c("replies/monitor")),
+            correlation_data: Some(c("req-1")),
+            user_properties: vec![(c("unit"), c("C")), (c("unit"), c("K"))],
+        }
     }
 
     #[test]
