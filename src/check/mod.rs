@@ -2,7 +2,7 @@
 //!
 //! Each checker lives in its own file and has the signature [`CheckFn`]; [`CHECKERS`] is the
 //! registry by name ("delivery", "ordering", "retained", "will", "session", "integrity",
-//! "shared") and
+//! "shared", "acl") and
 //! [`run`] runs a selection on a validated trace. The checkers keep their own model of the run
 //! ([`model`]), built from what clients and the network observed; they never see the broker.
 //! What each one guarantees, and the exact meaning of "entitled", is in the README.
@@ -10,6 +10,7 @@
 //!
 //! Not here: running the world, reading scenario files, printing reports.
 
+pub mod acl;
 pub mod delivery;
 pub mod integrity;
 pub mod model;
@@ -75,6 +76,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     ("session", session::check),
     ("integrity", integrity::check),
     ("shared", shared::check),
+    ("acl", acl::check),
 ];
 
 /// The checker called `name`.
@@ -86,7 +88,7 @@ pub fn by_name(name: &str) -> Option<CheckFn> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CheckError {
     #[error(
-        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared)"
+        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared, acl)"
     )]
     UnknownChecker(String),
     #[error("malformed trace: {0}")]

@@ -23,11 +23,14 @@ pub enum Checker {
     /// Each message matching a shared subscription reaches one member of its group (QoS 1
     /// and 2: at least one, another only after a member's session ends).
     Shared,
+    /// Wrong credentials are refused; nobody receives what its read rights forbid or what its
+    /// publisher may not write; a subscription the ACL forbids is refused.
+    Acl,
 }
 
 impl Checker {
     /// All checkers, in a fixed order.
-    pub const ALL: [Checker; 7] = [
+    pub const ALL: [Checker; 8] = [
         Checker::Delivery,
         Checker::Ordering,
         Checker::Retained,
@@ -35,6 +38,7 @@ impl Checker {
         Checker::Session,
         Checker::Integrity,
         Checker::Shared,
+        Checker::Acl,
     ];
 
     /// The name as written in files.
@@ -47,6 +51,7 @@ impl Checker {
             Checker::Session => "session",
             Checker::Integrity => "integrity",
             Checker::Shared => "shared",
+            Checker::Acl => "acl",
         }
     }
 }

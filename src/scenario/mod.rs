@@ -26,7 +26,7 @@ mod validate;
 mod values;
 mod workload;
 
-pub use broker::{BrokerConfig, OverflowPolicy, Persistence};
+pub use broker::{BrokerConfig, OverflowPolicy, Persistence, UserConfig};
 pub use client::{ClientConfig, ReconnectPolicy, SubscriptionConfig, WillConfig};
 pub use document::Scenario;
 pub use duration::{

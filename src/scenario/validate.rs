@@ -236,6 +236,74 @@ fn broker(c: &mut Checks<'_>) {
     if let Some(max) = b.max_session_expiry {
         c.whole_seconds("broker.max_session_expiry", max, u32::MAX as u64);
     }
+    limits(c);
+    auth(c);
+}
+
+/// The limits of `[broker]` that the broker core takes as they are.
+fn limits(c: &mut Checks<'_>) {
+    let b = &c.s.broker;
+    for (field, value) in [
+        ("max_connections", b.max_connections),
+        ("max_subscriptions", b.max_subscriptions),
+        ("max_topic_levels", b.max_topic_levels),
+        ("max_queued_bytes", b.max_queued_bytes),
+    ] {
+        if value == 0 {
+            c.fail(format!("broker.{field}"), "must be at least 1");
+        }
+    }
+    if !(1..=65_535).contains(&b.max_topic_length) {
+        c.fail(
+            "broker.max_topic_length",
+            format!("{} is outside 1 to 65535 bytes", b.max_topic_length),
+        );
+    }
+    c.positive("broker.connect_timeout", b.connect_timeout);
+}
+
+/// `users`, `acl` and the clients' credentials.
+fn auth(c: &mut Checks<'_>) {
+    let s = c.s;
+    for (i, u) in s.broker.users.iter().enumerate() {
+        let field = format!("broker.users[{i}].name");
+        if !crate::broker::auth::password::valid_user_name(&u.name) {
+            c.fail(
+                field,
+                format!(
+                    "{:?} is not a user name: not empty, no ':', no leading '#', no control characters or surrounding spaces",
+                    u.name
+                ),
+            );
+        } else if s.broker.users[..i].iter().any(|o| o.name == u.name) {
+            c.fail(field, format!("user {:?} is listed twice", u.name));
+        }
+    }
+    if let Some(text) = &s.broker.acl
+        && let Err(e) = crate::broker::auth::Acl::parse("acl", text)
+    {
+        c.fail(
+            "broker.acl",
+            format!("ACL line {}: {}", e.line, e.message),
+        );
+    }
+    for (i, client) in s.clients.iter().enumerate() {
+        if client.password.is_some()
+            && client.username.is_none()
+            && !s.client_protocol(client).is_v5()
+        {
+            c.fail(
+                format!("client[{i}].password"),
+                "a 3.1.1 client sends a password only with a username [MQTT-3.1.2-22]",
+            );
+        }
+        if client.username.is_some() && s.broker.users.is_empty() {
+            c.fail(
+                format!("client[{i}].username"),
+                "the broker has no users: add [broker] users, or leave the username out",
+            );
+        }
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -752,7 +820,7 @@ fn expect(c: &mut Checks<'_>) {
     if e.checkers.is_empty() {
         c.fail(
             "expect.checkers",
-            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared",
+            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared, acl",
         );
     }
     let mut seen = BTreeSet::new();

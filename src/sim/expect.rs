@@ -115,10 +115,13 @@ fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violat
         if !wanted || m.unique_pub(p.label).is_none() {
             continue;
         }
-        let Some(acked) = p.acked.filter(|&a| m.liveness_due(a)) else {
+        let Some(acked) = p
+            .acked
+            .filter(|&a| m.liveness_due(a) && m.may_write(p.client, p.topic))
+        else {
             continue;
         };
-        for &s in m.clients.keys() {
+        for &s in m.clients.keys().filter(|s| m.may_read(s, p.topic)) {
             if m.dels_of(p.label, s).any(|d| d.pos > p.pos) {
                 continue;
             }

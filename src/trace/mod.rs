@@ -10,7 +10,9 @@
 pub mod event;
 pub mod payload;
 
-pub use event::{BROKER, Event, Fault, LossCause, Persistence, TraceEvent, WillSpec};
+pub use event::{
+    BROKER, Event, Fault, LossCause, Persistence, TraceEvent, UserSpec, WillSpec,
+};
 
 use sha2::{Digest, Sha256};
 
@@ -173,6 +175,8 @@ mod tests {
                     payload: "a#will-1".into(),
                     delay_s: 0,
                 }),
+                username: None,
+                password: None,
             },
         );
         t.push(
@@ -250,6 +254,7 @@ mod tests {
                 client: "a".into(),
                 filter: "#".into(),
                 granted: Some(3),
+                code: None,
             },
         );
         assert!(matches!(

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use mqtt_lab::broker::auth::Auth;
 use mqtt_lab::broker::{
     Action, Broker, BrokerConfig, BrokerCore, BrokerEvent, CloseCause, CloseReason, ConnId,
     DurableState,
@@ -63,11 +64,12 @@ impl Bug {
 
 /// The broker factory of a run with `bug` planted.
 pub fn factory(bug: Bug) -> BrokerFactory {
-    Arc::new(move |config: BrokerConfig, state: Option<DurableState>| {
+    Arc::new(move |config: BrokerConfig, auth: Auth, state: Option<DurableState>| {
         let inner = match state {
             Some(state) if bug != Bug::SessionForgotten => Broker::restore(config.clone(), state),
             _ => Broker::new(config.clone()),
-        };
+        }
+        .with_auth(auth);
         Box::new(Planted::new(bug, inner, config.max_packet_size)) as Box<dyn BrokerCore + Send>
     })
 }
