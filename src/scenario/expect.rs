@@ -85,6 +85,13 @@ pub struct Expect {
     /// the end of the run.
     #[serde(default)]
     pub receives: Vec<Receives>,
+    /// These clients' queues overflow while they are offline (from `disconnect_at` to
+    /// `reconnect_at`, persistent session): of the QoS 1 and 2 messages published for them
+    /// meanwhile, the ones they receive after reconnecting must be the oldest (`queue_overflow
+    /// = "drop_newest"`) or the newest (`"drop_oldest"`), without gaps, and fewer than were
+    /// published.
+    #[serde(default)]
+    pub overflow: Vec<String>,
 }
 
 /// `{ client = "sensor-1", subscriber = "monitor" }`.

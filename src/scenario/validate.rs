@@ -874,6 +874,31 @@ fn expect(c: &mut Checks<'_>) {
             c.fail(format!("expect.no_loss[{i}]"), "listed twice");
         }
     }
+    for (i, id) in e.overflow.iter().enumerate() {
+        let field = format!("expect.overflow[{i}]");
+        if !c.client_ref(&field, id) {
+            continue;
+        }
+        let client = s.client(id).expect("checked above");
+        if client.disconnect_at.is_none() || client.reconnect_at.is_none() {
+            c.fail(
+                &field,
+                format!("client {id:?} needs disconnect_at and reconnect_at: its queue overflows while it is offline"),
+            );
+        }
+        if !client.persistent_session(s.protocol) {
+            c.fail(
+                &field,
+                format!("client {id:?} needs a persistent session, or nothing is queued for it"),
+            );
+        }
+        if !client.subscribe.iter().any(|sub| sub.qos.as_u8() >= 1) {
+            c.fail(
+                &field,
+                format!("client {id:?} has no QoS 1 or 2 subscription: QoS 0 messages are not judged"),
+            );
+        }
+    }
     for (i, r) in e.receives.iter().enumerate() {
         let base = format!("expect.receives[{i}]");
         c.client_ref(&format!("{base}.client"), &r.client);
