@@ -1,4 +1,4 @@
-//! Proving the lab can see: seven bugs planted in test doubles of the broker core
+//! Proving the lab can see: bugs planted in test doubles of the broker core
 //! (`planted/mod.rs`), each run through scenarios of the library. For every bug and scenario:
 //! - the named checker reports a violation within the stated seeds;
 //! - replaying the first failing seed with the same planted broker gives the same violations
@@ -164,6 +164,54 @@ const CASES: &[Case] = &[
         1..=2,
         "session",
     ),
+    case(
+        Bug::AclIgnoredForWildcards,
+        "13-auth/01-acl-wildcards-under-cuts.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::AclIgnoredForWildcards,
+        "13-auth/02-acl-patterns-broker-crash-v5.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::DeniedPublishForwarded,
+        "13-auth/01-acl-wildcards-under-cuts.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::DeniedPublishForwarded,
+        "13-auth/02-acl-patterns-broker-crash-v5.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::WrongPasswordAccepted,
+        "13-auth/01-acl-wildcards-under-cuts.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::WrongPasswordAccepted,
+        "13-auth/02-acl-patterns-broker-crash-v5.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::OverflowDropsWrongEnd,
+        "14-limits/01-queue-overflow-drop-newest.toml",
+        1..=2,
+        EXPECT,
+    ),
+    case(
+        Bug::OverflowDropsWrongEnd,
+        "14-limits/02-queue-overflow-drop-oldest.toml",
+        1..=2,
+        EXPECT,
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -211,7 +259,8 @@ fn prove(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) {
             !(e.will_reaches.is_empty()
                 && e.no_will.is_empty()
                 && e.no_loss.is_empty()
-                && e.receives.is_empty()),
+                && e.receives.is_empty()
+                && e.overflow.is_empty()),
             "{relative} states no explicit expectation"
         );
     } else {
@@ -315,6 +364,26 @@ fn reordered_publishes_are_caught() {
 #[test]
 fn session_forgotten_on_restart_is_caught() {
     prove_all(Bug::SessionForgotten);
+}
+
+#[test]
+fn wildcard_delivery_beyond_read_rights_is_caught() {
+    prove_all(Bug::AclIgnoredForWildcards);
+}
+
+#[test]
+fn denied_publish_forwarded_is_caught() {
+    prove_all(Bug::DeniedPublishForwarded);
+}
+
+#[test]
+fn wrong_password_accepted_is_caught() {
+    prove_all(Bug::WrongPasswordAccepted);
+}
+
+#[test]
+fn overflow_dropping_the_wrong_end_is_caught() {
+    prove_all(Bug::OverflowDropsWrongEnd);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.
