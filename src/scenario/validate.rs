@@ -503,7 +503,31 @@ fn workloads(c: &mut Checks<'_>) {
             .broker
             .max_packet_size
             .saturating_sub(w.topic.len() as u32 + 16);
-        if payload_len > room {
+        let topic_beyond = w.topic.len() > s.broker.max_topic_length
+            || w.topic.split('/').count() > s.broker.max_topic_levels;
+        if w.beyond_limits {
+            if payload_len <= room && !topic_beyond {
+                c.fail(
+                    at("beyond_limits"),
+                    "the workload breaks none of max_packet_size, max_topic_length and max_topic_levels",
+                );
+            }
+            if w.qos.as_u8() != 0 {
+                c.fail(
+                    at("qos"),
+                    "a beyond_limits workload is QoS 0: a refused QoS 1 or 2 message would be sent again after every reconnect",
+                );
+            }
+        } else if topic_beyond {
+            c.fail(
+                at("topic"),
+                format!(
+                    "{:?} is beyond broker.max_topic_length {} or max_topic_levels {} (set beyond_limits = true to send it anyway)",
+                    w.topic, s.broker.max_topic_length, s.broker.max_topic_levels
+                ),
+            );
+        }
+        if payload_len > room && !w.beyond_limits {
             c.fail(
                 if w.payload.is_some() {
                     at("payload")
