@@ -16,7 +16,8 @@ fn registry_names_every_checker_and_refuses_unknown_ones() {
             "will",
             "session",
             "integrity",
-            "shared"
+            "shared",
+            "acl"
         ]
     );
     for n in names {
