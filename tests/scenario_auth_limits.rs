@@ -80,15 +80,24 @@ fn users_must_be_valid_and_unique() {
     );
     assert_problem(&e, 9, "broker.users[1].name", "listed twice");
     let e = error_after(r#"name = "alice", password"#, r#"name = "a:b", password"#);
-    assert!(e.contains("broker.users[0].name") && e.contains("not a user name"), "{e}");
+    assert!(
+        e.contains("broker.users[0].name") && e.contains("not a user name"),
+        "{e}"
+    );
 }
 
 #[test]
 fn credentials_need_users_and_a_3_1_1_password_needs_a_username() {
     let e = error_after("username = \"alice\"\n", "");
-    assert!(e.contains("client[0].password") && e.contains("MQTT-3.1.2-22"), "{e}");
+    assert!(
+        e.contains("client[0].password") && e.contains("MQTT-3.1.2-22"),
+        "{e}"
+    );
     let e = error_after(r#"users = [{ name = "alice", password = "pw" }]"#, "");
-    assert!(e.contains("client[0].username") && e.contains("no users"), "{e}");
+    assert!(
+        e.contains("client[0].username") && e.contains("no users"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -99,9 +108,18 @@ fn limits_are_checked_and_workloads_beyond_them_must_say_so() {
         "topic = \"home/a\"",
         "topic = \"home/a/topic/name/far/too/long/for/us\"",
     );
-    assert!(e.contains("workload[0].topic") && e.contains("beyond_limits"), "{e}");
-    let e = error_after("topic = \"home/a\"", "topic = \"home/a\"\nbeyond_limits = true");
-    assert!(e.contains("workload[0].beyond_limits") && e.contains("breaks none"), "{e}");
+    assert!(
+        e.contains("workload[0].topic") && e.contains("beyond_limits"),
+        "{e}"
+    );
+    let e = error_after(
+        "topic = \"home/a\"",
+        "topic = \"home/a\"\nbeyond_limits = true",
+    );
+    assert!(
+        e.contains("workload[0].beyond_limits") && e.contains("breaks none"),
+        "{e}"
+    );
     let e = error_after(
         "topic = \"home/a\"",
         "topic = \"home/a/topic/name/far/too/long/for/us\"\nbeyond_limits = true",
@@ -112,7 +130,10 @@ fn limits_are_checked_and_workloads_beyond_them_must_say_so() {
 #[test]
 fn overflow_needs_an_offline_persistent_subscriber() {
     let e = error_after("reconnect_at = \"15s\"\n", "");
-    assert!(e.contains("expect.overflow[0]") && e.contains("reconnect_at"), "{e}");
+    assert!(
+        e.contains("expect.overflow[0]") && e.contains("reconnect_at"),
+        "{e}"
+    );
     let e = error_after("clean_session = false\n", "");
     assert!(e.contains("persistent session"), "{e}");
 }

@@ -261,14 +261,15 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
 
     for (&client, log) in &m.clients {
         for a in &log.attempts {
-            let verdict = rules
-                .authenticate(a.username, a.password)
-                .and_then(|user| match a.will {
-                    Some(w) if !rules.may_write(user.as_deref(), client, &w.topic) => {
-                        Err(Refusal::NotAuthorized)
-                    }
-                    _ => Ok(user),
-                });
+            let verdict =
+                rules
+                    .authenticate(a.username, a.password)
+                    .and_then(|user| match a.will {
+                        Some(w) if !rules.may_write(user.as_deref(), client, &w.topic) => {
+                            Err(Refusal::NotAuthorized)
+                        }
+                        _ => Ok(user),
+                    });
             match (verdict, a.connected) {
                 (Ok(_), Some(_)) => {
                     accepted.insert(client);
@@ -501,7 +502,10 @@ pattern read devices/%c/#
         let v = run(&mut st2);
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v.iter().any(|v| v.message.contains("does not let it read")));
-        assert!(v.iter().any(|v| v.message.contains("let its publisher write")));
+        assert!(
+            v.iter()
+                .any(|v| v.message.contains("let its publisher write"))
+        );
     }
 
     #[test]

@@ -75,7 +75,12 @@ impl Story {
     }
 
     /// The broker's users and ACL (`auth_configured`, right after `run_started`).
-    pub fn auth(&mut self, allow_anonymous: bool, users: &[(&str, &str)], acl: Option<&str>) -> &mut Self {
+    pub fn auth(
+        &mut self,
+        allow_anonymous: bool,
+        users: &[(&str, &str)],
+        acl: Option<&str>,
+    ) -> &mut Self {
         let event = Event::AuthConfigured {
             allow_anonymous,
             users: users
@@ -87,7 +92,9 @@ impl Story {
                 .collect(),
             acl: acl.map(Into::into),
         };
-        self.trace.events.insert(1, crate::trace::TraceEvent { at_us: 0, event });
+        self.trace
+            .events
+            .insert(1, crate::trace::TraceEvent { at_us: 0, event });
         self
     }
 
@@ -287,7 +294,9 @@ impl Story {
         granted: Option<u8>,
     ) -> &mut Self {
         self.subscribe_requested(client, filter, qos);
-        let code = granted.is_none().then_some(if self.v5 { 0x87 } else { 0x80 });
+        let code = granted
+            .is_none()
+            .then_some(if self.v5 { 0x87 } else { 0x80 });
         self.push(Event::SubscribeGranted {
             client: client.into(),
             filter: filter.into(),

@@ -282,10 +282,7 @@ fn auth(c: &mut Checks<'_>) {
     if let Some(text) = &s.broker.acl
         && let Err(e) = crate::broker::auth::Acl::parse("acl", text)
     {
-        c.fail(
-            "broker.acl",
-            format!("ACL line {}: {}", e.line, e.message),
-        );
+        c.fail("broker.acl", format!("ACL line {}: {}", e.line, e.message));
     }
     for (i, client) in s.clients.iter().enumerate() {
         if client.password.is_some()
@@ -919,7 +916,9 @@ fn expect(c: &mut Checks<'_>) {
         if !client.subscribe.iter().any(|sub| sub.qos.as_u8() >= 1) {
             c.fail(
                 &field,
-                format!("client {id:?} has no QoS 1 or 2 subscription: QoS 0 messages are not judged"),
+                format!(
+                    "client {id:?} has no QoS 1 or 2 subscription: QoS 0 messages are not judged"
+                ),
             );
         }
     }

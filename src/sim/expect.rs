@@ -27,9 +27,9 @@
 use std::collections::BTreeSet;
 
 use crate::check::Violation;
+use crate::check::model::End;
 use crate::check::model::Model;
 use crate::check::topic;
-use crate::check::model::End;
 use crate::scenario::{LossClass, OverflowPolicy, Scenario};
 use crate::trace::Trace;
 use crate::trace::payload::{LabelKind, parse_label};
@@ -165,7 +165,13 @@ fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violat
 }
 
 /// The `overflow` rule for `client` (see the module doc).
-fn overflow(scenario: &Scenario, m: &Model<'_>, client: &str, end_us: u64, out: &mut Vec<Violation>) {
+fn overflow(
+    scenario: &Scenario,
+    m: &Model<'_>,
+    client: &str,
+    end_us: u64,
+    out: &mut Vec<Violation>,
+) {
     let keep_oldest = scenario.broker.queue_overflow == OverflowPolicy::DropNewest;
     let mut fail = |message: String| {
         out.push(Violation {
@@ -192,7 +198,10 @@ fn overflow(scenario: &Scenario, m: &Model<'_>, client: &str, end_us: u64, out: 
         .pubs
         .iter()
         .filter(|p| p.pos > left && p.pos < back.start && p.qos >= 1 && p.acked.is_some())
-        .filter(|p| m.held(client, p.topic, p.qos, p.pos).is_some_and(|h| h.qos >= 1))
+        .filter(|p| {
+            m.held(client, p.topic, p.qos, p.pos)
+                .is_some_and(|h| h.qos >= 1)
+        })
         .map(|p| p.label)
         .collect();
     let got: Vec<bool> = offline

@@ -10,9 +10,7 @@
 pub mod event;
 pub mod payload;
 
-pub use event::{
-    BROKER, Event, Fault, LossCause, Persistence, TraceEvent, UserSpec, WillSpec,
-};
+pub use event::{BROKER, Event, Fault, LossCause, Persistence, TraceEvent, UserSpec, WillSpec};
 
 use sha2::{Digest, Sha256};
 

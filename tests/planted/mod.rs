@@ -86,31 +86,35 @@ const BACKDOOR_PASSWORD: &[u8] = b"planted";
 
 /// The broker factory of a run with `bug` planted.
 pub fn factory(bug: Bug) -> BrokerFactory {
-    Arc::new(move |mut config: BrokerConfig, auth: Auth, state: Option<DurableState>| {
-        if bug == Bug::OverflowDropsWrongEnd {
-            config.queue_overflow = match config.queue_overflow {
-                QueueOverflow::DropNewest => QueueOverflow::DropOldest,
-                QueueOverflow::DropOldest => QueueOverflow::DropNewest,
-            };
-        }
-        let mut inner_auth = auth.clone();
-        if bug == Bug::WrongPasswordAccepted
-            && let Some(file) = &mut inner_auth.passwords
-        {
-            file.set(
-                BACKDOOR_USER,
-                hash_password(BACKDOOR_PASSWORD, &[7; SALT_LEN], HashCost::MINIMAL),
-            );
-        }
-        let inner = match state {
-            Some(state) if bug != Bug::SessionForgotten => Broker::restore(config.clone(), state),
-            _ => Broker::new(config.clone()),
-        }
-        .with_auth(inner_auth);
-        let mut planted = Planted::new(bug, inner, config.max_packet_size);
-        planted.auth = auth;
-        Box::new(planted) as Box<dyn BrokerCore + Send>
-    })
+    Arc::new(
+        move |mut config: BrokerConfig, auth: Auth, state: Option<DurableState>| {
+            if bug == Bug::OverflowDropsWrongEnd {
+                config.queue_overflow = match config.queue_overflow {
+                    QueueOverflow::DropNewest => QueueOverflow::DropOldest,
+                    QueueOverflow::DropOldest => QueueOverflow::DropNewest,
+                };
+            }
+            let mut inner_auth = auth.clone();
+            if bug == Bug::WrongPasswordAccepted
+                && let Some(file) = &mut inner_auth.passwords
+            {
+                file.set(
+                    BACKDOOR_USER,
+                    hash_password(BACKDOOR_PASSWORD, &[7; SALT_LEN], HashCost::MINIMAL),
+                );
+            }
+            let inner = match state {
+                Some(state) if bug != Bug::SessionForgotten => {
+                    Broker::restore(config.clone(), state)
+                }
+                _ => Broker::new(config.clone()),
+            }
+            .with_auth(inner_auth);
+            let mut planted = Planted::new(bug, inner, config.max_packet_size);
+            planted.auth = auth;
+            Box::new(planted) as Box<dyn BrokerCore + Send>
+        },
+    )
 }
 
 /// Which forwarded publish [`Bug::Reordered`] holds back (1-based).

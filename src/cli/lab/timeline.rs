@@ -80,7 +80,11 @@ pub fn describe(event: &Event) -> String {
             acl,
         } => format!(
             "broker checks clients: anonymous {}, {} users, {}",
-            if *allow_anonymous { "allowed" } else { "refused" },
+            if *allow_anonymous {
+                "allowed"
+            } else {
+                "refused"
+            },
             users.len(),
             if acl.is_some() { "an ACL" } else { "no ACL" }
         ),
