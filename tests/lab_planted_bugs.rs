@@ -189,6 +189,18 @@ const CASES: &[Case] = &[
         "acl",
     ),
     case(
+        Bug::AclIgnoredForWildcards,
+        "13-auth/03-anonymous-rules-and-wills-under-partition.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::DeniedPublishForwarded,
+        "13-auth/03-anonymous-rules-and-wills-under-partition.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
         Bug::WrongPasswordAccepted,
         "13-auth/01-acl-wildcards-under-cuts.toml",
         1..=2,
