@@ -17,7 +17,8 @@ fn registry_names_every_checker_and_refuses_unknown_ones() {
             "session",
             "integrity",
             "shared",
-            "subscription"
+            "subscription",
+            "acl"
         ]
     );
     for n in names {

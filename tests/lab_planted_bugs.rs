@@ -254,6 +254,66 @@ const CASES: &[Case] = &[
         1..=2,
         "subscription",
     ),
+    case(
+        Bug::AclIgnoredForWildcards,
+        "13-auth/01-acl-wildcards-under-cuts.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::AclIgnoredForWildcards,
+        "13-auth/02-acl-patterns-broker-crash-v5.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::DeniedPublishForwarded,
+        "13-auth/01-acl-wildcards-under-cuts.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::DeniedPublishForwarded,
+        "13-auth/02-acl-patterns-broker-crash-v5.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::AclIgnoredForWildcards,
+        "13-auth/03-anonymous-rules-and-wills-under-partition.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::DeniedPublishForwarded,
+        "13-auth/03-anonymous-rules-and-wills-under-partition.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::WrongPasswordAccepted,
+        "13-auth/01-acl-wildcards-under-cuts.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::WrongPasswordAccepted,
+        "13-auth/02-acl-patterns-broker-crash-v5.toml",
+        1..=2,
+        "acl",
+    ),
+    case(
+        Bug::OverflowDropsWrongEnd,
+        "14-limits/01-queue-overflow-drop-newest.toml",
+        1..=2,
+        EXPECT,
+    ),
+    case(
+        Bug::OverflowDropsWrongEnd,
+        "14-limits/02-queue-overflow-drop-oldest.toml",
+        1..=2,
+        EXPECT,
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -301,7 +361,8 @@ fn prove(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) {
             !(e.will_reaches.is_empty()
                 && e.no_will.is_empty()
                 && e.no_loss.is_empty()
-                && e.receives.is_empty()),
+                && e.receives.is_empty()
+                && e.overflow.is_empty()),
             "{relative} states no explicit expectation"
         );
     } else {
@@ -460,6 +521,26 @@ fn retain_handling_ignored_is_caught() {
 #[test]
 fn wrong_subscription_id_is_caught() {
     prove_all(Bug::WrongSubscriptionId);
+}
+
+#[test]
+fn wildcard_delivery_beyond_read_rights_is_caught() {
+    prove_all(Bug::AclIgnoredForWildcards);
+}
+
+#[test]
+fn denied_publish_forwarded_is_caught() {
+    prove_all(Bug::DeniedPublishForwarded);
+}
+
+#[test]
+fn wrong_password_accepted_is_caught() {
+    prove_all(Bug::WrongPasswordAccepted);
+}
+
+#[test]
+fn overflow_dropping_the_wrong_end_is_caught() {
+    prove_all(Bug::OverflowDropsWrongEnd);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.

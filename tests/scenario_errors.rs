@@ -36,8 +36,13 @@ checkers = ["delivery"]
 
 /// Loads `GOOD` with `from` replaced by `to` and returns the error text.
 fn error_after(from: &str, to: &str) -> String {
-    assert!(GOOD.contains(from), "test edit {from:?} does not apply");
-    let text = GOOD.replacen(from, to, 1);
+    error_in(GOOD, from, to)
+}
+
+/// Loads `base` with `from` replaced by `to` and returns the error text.
+fn error_in(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "test edit {from:?} does not apply");
+    let text = base.replacen(from, to, 1);
     match Scenario::from_str(&text, "bad.toml") {
         Ok(_) => panic!("accepted after replacing {from:?} by {to:?}"),
         Err(e) => e.to_string(),
@@ -540,4 +545,131 @@ fn bad_message_properties_and_identifiers_name_the_field() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("payload_format") || e.contains("utf8"), "{e}");
+}
+
+/// A scenario with users, an ACL, a limit and the `overflow` expectation.
+const AUTH: &str = r#"
+name = "auth"
+protocol = "3.1.1"
+duration = "30s"
+
+[broker]
+allow_anonymous = false
+max_topic_length = 32
+users = [{ name = "alice", password = "pw" }]
+acl = """
+user alice
+topic readwrite home/#
+"""
+
+[[client]]
+id = "monitor"
+username = "alice"
+password = "pw"
+clean_session = false
+subscribe = [{ filter = "home/#", qos = 1 }]
+disconnect_at = "5s"
+reconnect_at = "15s"
+
+[[workload]]
+client = "monitor"
+topic = "home/a"
+qos = 1
+count = 10
+
+[expect]
+checkers = ["acl"]
+overflow = ["monitor"]
+"#;
+
+#[test]
+fn the_base_file_is_valid_and_hashes_its_users_once() {
+    let s = Scenario::from_str(AUTH, "good.toml").unwrap();
+    let auth = s.auth();
+    let users = auth.passwords.as_ref().unwrap();
+    assert!(users.verify("alice", b"pw"));
+    assert!(!users.verify("alice", b"wrong"));
+    assert!(auth.acl.is_some());
+    assert!(s.broker.has_auth());
+    assert_eq!(s.clients[0].username.as_deref(), Some("alice"));
+}
+
+#[test]
+fn a_bad_acl_line_is_named() {
+    let e = error_in(AUTH, "topic readwrite home/#", "topic sometimes home/#");
+    assert_problem(&e, 10, "broker.acl", "ACL line 2");
+}
+
+#[test]
+fn users_must_be_valid_and_unique() {
+    let e = error_in(
+        AUTH,
+        r#"users = [{ name = "alice", password = "pw" }]"#,
+        r#"users = [{ name = "alice", password = "pw" }, { name = "alice", password = "x" }]"#,
+    );
+    assert_problem(&e, 9, "broker.users[1].name", "listed twice");
+    let e = error_in(
+        AUTH,
+        r#"name = "alice", password"#,
+        r#"name = "a:b", password"#,
+    );
+    assert!(
+        e.contains("broker.users[0].name") && e.contains("not a user name"),
+        "{e}"
+    );
+}
+
+#[test]
+fn credentials_need_users_and_a_3_1_1_password_needs_a_username() {
+    let e = error_in(AUTH, "username = \"alice\"\n", "");
+    assert!(
+        e.contains("client[0].password") && e.contains("MQTT-3.1.2-22"),
+        "{e}"
+    );
+    let e = error_in(AUTH, r#"users = [{ name = "alice", password = "pw" }]"#, "");
+    assert!(
+        e.contains("client[0].username") && e.contains("no users"),
+        "{e}"
+    );
+}
+
+#[test]
+fn limits_are_checked_and_workloads_beyond_them_must_say_so() {
+    let e = error_in(AUTH, "max_topic_length = 32", "max_topic_length = 0");
+    assert_problem(&e, 8, "broker.max_topic_length", "outside 1 to 65535");
+    let e = error_in(
+        AUTH,
+        "topic = \"home/a\"",
+        "topic = \"home/a/topic/name/far/too/long/for/us\"",
+    );
+    assert!(
+        e.contains("workload[0].topic") && e.contains("beyond_limits"),
+        "{e}"
+    );
+    let e = error_in(
+        AUTH,
+        "topic = \"home/a\"",
+        "topic = \"home/a\"\nbeyond_limits = true",
+    );
+    assert!(
+        e.contains("workload[0].beyond_limits") && e.contains("breaks none"),
+        "{e}"
+    );
+    let e = error_in(
+        AUTH,
+        "topic = \"home/a\"",
+        "topic = \"home/a/topic/name/far/too/long/for/us\"\nbeyond_limits = true",
+    );
+    assert!(e.contains("workload[0].qos") && e.contains("QoS 0"), "{e}");
+}
+
+#[test]
+fn overflow_needs_an_offline_persistent_subscriber() {
+    let e = error_in(AUTH, "reconnect_at = \"15s\"\n", "");
+    assert!(
+        e.contains("expect.overflow[0]") && e.contains("reconnect_at"),
+        "{e}"
+    );
+    let e = error_in(AUTH, "clean_session = false\n", "");
+    assert!(e.contains("persistent session"), "{e}");
 }

@@ -74,6 +74,8 @@ fn every_area_folder_is_numbered_and_present() {
         "10-broker-restart",
         "11-swarm",
         "12-mqtt5",
+        "13-auth",
+        "14-limits",
     ];
     assert_eq!(areas, expected.iter().map(|s| s.to_string()).collect());
 }

@@ -406,10 +406,10 @@ impl<R: Rule> BrokerCore for Tap<R> {
 
 fn tapped<R: Rule>(make: fn() -> R) -> RunOptions {
     let real = real_broker();
-    let factory: BrokerFactory = Arc::new(move |config: BrokerConfig, state| {
+    let factory: BrokerFactory = Arc::new(move |config: BrokerConfig, auth, state| {
         let max_packet = config.max_packet_size;
         Box::new(Tap {
-            inner: real(config, state),
+            inner: real(config, auth, state),
             framers: BTreeMap::new(),
             max_packet,
             rule: make(),
@@ -503,7 +503,7 @@ impl Rule for KeepRetained {
 fn amnesiac_broker() -> RunOptions {
     let real = real_broker();
     RunOptions {
-        broker: Arc::new(move |config, _state| real(config, None)),
+        broker: Arc::new(move |config, auth, _state| real(config, auth, None)),
         ..RunOptions::default()
     }
 }

@@ -90,7 +90,10 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 });
             }
         }
-        let Some(acked) = p.acked.filter(|&a| p.qos >= 1 && m.liveness_due(a)) else {
+        let Some(acked) = p
+            .acked
+            .filter(|&a| p.qos >= 1 && m.liveness_due(a) && m.may_write(p.client, p.topic))
+        else {
             continue;
         };
         let reached: BTreeSet<&str> = m

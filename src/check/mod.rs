@@ -2,7 +2,7 @@
 //!
 //! Each checker lives in its own file and has the signature [`CheckFn`]; [`CHECKERS`] is the
 //! registry by name ("delivery", "ordering", "retained", "will", "session", "integrity",
-//! "shared", "subscription") and
+//! "shared", "subscription", "acl") and
 //! [`run`] runs a selection on a validated trace. The checkers keep their own model of the run
 //! ([`model`]), built from what clients and the network observed; they never see the broker.
 //! What each one guarantees, and the exact meaning of "entitled", is in the README.
@@ -10,6 +10,7 @@
 //!
 //! Not here: running the world, reading scenario files, printing reports.
 
+pub mod acl;
 pub mod delivery;
 pub mod integrity;
 pub mod model;
@@ -77,6 +78,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     ("integrity", integrity::check),
     ("shared", shared::check),
     ("subscription", subscription::check),
+    ("acl", acl::check),
 ];
 
 /// The checker called `name`.
@@ -88,7 +90,7 @@ pub fn by_name(name: &str) -> Option<CheckFn> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CheckError {
     #[error(
-        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared, subscription)"
+        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared, subscription, acl)"
     )]
     UnknownChecker(String),
     #[error("malformed trace: {0}")]

@@ -59,6 +59,9 @@ pub struct Attempt<'t> {
     pub keep_alive_s: u16,
     pub session_expiry_s: Option<u32>,
     pub will: Option<&'t WillSpec>,
+    /// The user name and password sent.
+    pub username: Option<&'t str>,
+    pub password: Option<&'t str>,
     /// Where it was answered by a successful CONNACK (`connected`).
     pub connected: Option<Pos>,
     /// Where it failed (`connect_failed`), or was overtaken by the client going away.
@@ -150,6 +153,9 @@ pub struct Model<'t> {
     dels_by_label: BTreeMap<&'t str, Vec<usize>>,
     /// Per client: the last position where its queue may have overflowed.
     overflow: RefCell<BTreeMap<&'t str, Option<Pos>>>,
+    /// The broker's users and ACL (`auth_configured`); `None`: everything is allowed (also
+    /// when the ACL cannot be read: the "acl" checker reports that).
+    pub auth: Option<super::acl::Rules>,
 }
 
 impl<'t> Model<'t> {
@@ -169,6 +175,7 @@ impl<'t> Model<'t> {
             pubs_by_label: BTreeMap::new(),
             dels_by_label: BTreeMap::new(),
             overflow: RefCell::new(BTreeMap::new()),
+            auth: super::acl::Rules::of(trace).and_then(Result::ok),
         };
         for (pos, e) in trace.events.iter().enumerate() {
             m.record(pos, &e.event);
@@ -203,6 +210,7 @@ impl<'t> Model<'t> {
                 self.max_queued = *max_queued_messages;
             }
             Event::SettleStarted => self.settle = Some(pos),
+            Event::AuthConfigured { .. } => {}
             Event::RunEnded => self.end = Some(pos),
             Event::FaultApplied { fault } => {
                 let end = fault.is_instant().then_some(pos);
@@ -243,8 +251,12 @@ impl<'t> Model<'t> {
                 keep_alive_s,
                 session_expiry_s,
                 will,
+                username,
+                password,
             } => {
                 self.client(client).attempts.push(Attempt {
+                    username: username.as_deref(),
+                    password: password.as_deref(),
                     pos,
                     clean_start: *clean_start,
                     keep_alive_s: *keep_alive_s,
@@ -304,6 +316,7 @@ impl<'t> Model<'t> {
                 client,
                 filter,
                 granted,
+                ..
             } => self.client(client).subs.push(SubEv {
                 pos,
                 filter,
@@ -698,6 +711,34 @@ impl<'t> Model<'t> {
             .any(|ep| ep.start < until && ep.end.is_none_or(|(end, _)| end >= p.pos))
     }
 
+    /// The user name the broker verified for `client`: the one of its accepted CONNECTs (none
+    /// without users).
+    pub fn user_of(&self, client: &str) -> Option<String> {
+        let auth = self.auth.as_ref()?;
+        self.clients
+            .get(client)?
+            .attempts
+            .iter()
+            .filter(|a| a.connected.is_some())
+            .find_map(|a| auth.authenticate(a.username, a.password).ok())
+            .flatten()
+    }
+
+    /// Whether the broker's ACL lets `client` receive messages on `topic` (always without an
+    /// ACL).
+    pub fn may_read(&self, client: &str, topic: &str) -> bool {
+        self.auth
+            .as_ref()
+            .is_none_or(|a| a.may_read(self.user_of(client).as_deref(), client, topic))
+    }
+
+    /// Whether the broker's ACL lets `client` publish on `topic` (always without an ACL).
+    pub fn may_write(&self, client: &str, topic: &str) -> bool {
+        self.auth
+            .as_ref()
+            .is_none_or(|a| a.may_write(self.user_of(client).as_deref(), client, topic))
+    }
+
     /// Whether `client` is owed a message of QoS `qos` on `topic` requested at `requested`;
     /// the exact rule is in the README ("Entitled").
     pub fn entitled(&self, client: &str, topic: &str, qos: u8, requested: Pos) -> Option<Held<'t>> {
@@ -714,6 +755,9 @@ impl<'t> Model<'t> {
         qos: u8,
         requested: Pos,
     ) -> Option<Held<'t>> {
+        if !self.may_read(client, topic) {
+            return None;
+        }
         let held = self
             .held_from(client, origin, topic, qos, requested)
             .filter(|h| h.qos >= 1)?;

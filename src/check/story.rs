@@ -43,6 +43,8 @@ pub struct Story {
     expiry: BTreeMap<String, u32>,
     wills: BTreeMap<String, WillSpec>,
     sent: BTreeMap<String, Sent>,
+    /// Client → (user name, password) sent in its CONNECTs.
+    credentials: BTreeMap<String, (String, Option<String>)>,
     v5: bool,
 }
 
@@ -70,8 +72,33 @@ impl Story {
             expiry: BTreeMap::new(),
             wills: BTreeMap::new(),
             sent: BTreeMap::new(),
+            credentials: BTreeMap::new(),
             v5: protocol.starts_with('5'),
         }
+    }
+
+    /// The broker's users and ACL (`auth_configured`, right after `run_started`).
+    pub fn auth(
+        &mut self,
+        allow_anonymous: bool,
+        users: &[(&str, &str)],
+        acl: Option<&str>,
+    ) -> &mut Self {
+        let event = Event::AuthConfigured {
+            allow_anonymous,
+            users: users
+                .iter()
+                .map(|(name, password)| crate::trace::UserSpec {
+                    name: (*name).into(),
+                    password: (*password).into(),
+                })
+                .collect(),
+            acl: acl.map(Into::into),
+        };
+        self.trace
+            .events
+            .insert(1, crate::trace::TraceEvent { at_us: 0, event });
+        self
     }
 
     /// Sets the broker's queue bound in `run_started`.
@@ -169,6 +196,8 @@ impl Story {
             keep_alive_s: self.keep_alive.get(client).copied().unwrap_or(10),
             session_expiry_s: self.session_expiry_of(client),
             will,
+            username: self.credentials.get(client).map(|c| c.0.clone()),
+            password: self.credentials.get(client).and_then(|c| c.1.clone()),
         };
         self.push(event)
     }
@@ -204,7 +233,24 @@ impl Story {
         self.push(Event::ConnectFailed {
             client: client.into(),
             reason: "closed".into(),
+            code: None,
         })
+    }
+
+    /// The latest CONNECT refused by a CONNACK with `code` (as on the wire).
+    pub fn connect_refused(&mut self, client: &str, code: u8) -> &mut Self {
+        self.push(Event::ConnectFailed {
+            client: client.into(),
+            reason: format!("connection refused: 0x{code:02x}"),
+            code: Some(code),
+        })
+    }
+
+    /// From now on `client` sends this user name and password in CONNECT.
+    pub fn credentials(&mut self, client: &str, user: &str, password: Option<&str>) -> &mut Self {
+        self.credentials
+            .insert(client.into(), (user.into(), password.map(Into::into)));
+        self
     }
 
     /// The client saw its connection close.
@@ -263,10 +309,14 @@ impl Story {
         granted: Option<u8>,
     ) -> &mut Self {
         self.subscribe_requested(client, filter, qos);
+        let code = granted
+            .is_none()
+            .then_some(if self.v5 { 0x87 } else { 0x80 });
         self.push(Event::SubscribeGranted {
             client: client.into(),
             filter: filter.into(),
             granted,
+            code,
         })
     }
 
@@ -304,6 +354,7 @@ impl Story {
             client: client.into(),
             filter: filter.into(),
             granted: Some(qos),
+            code: None,
         })
     }
 

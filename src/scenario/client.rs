@@ -80,6 +80,13 @@ pub struct ClientConfig {
     /// Default: it stays offline.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub reconnect_at: Option<Duration>,
+    /// User name sent in CONNECT. Default: none (anonymous).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password sent in CONNECT (plain text). Default: none. A 3.1.1 client needs a
+    /// `username` with it.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 fn default_keep_alive() -> Duration {

@@ -70,6 +70,9 @@ pub struct Scenario {
     /// `faults`, resolved and in time order.
     #[serde(skip)]
     scripted: Vec<PlannedFault>,
+    /// The broker's users (hashed) and ACL, built once from `[broker]`.
+    #[serde(skip)]
+    auth: crate::broker::auth::Auth,
 }
 
 impl Scenario {
@@ -122,6 +125,14 @@ impl Scenario {
         match validate::validate(&scenario) {
             Ok(scripted) => {
                 scenario.scripted = scripted;
+                // Validation parsed the ACL and checked the user names already.
+                scenario.auth = super::broker::broker_auth(&scenario.broker).map_err(|e| {
+                    invalid(vec![Problem {
+                        field: "broker.acl".to_string(),
+                        line: offset_of(root.get_ref(), "broker.acl").map(|o| line_of(text, o)),
+                        reason: e.to_string(),
+                    }])
+                })?;
                 Ok(scenario)
             }
             Err(found) => Err(invalid(
@@ -159,6 +170,11 @@ impl Scenario {
     /// The `[[fault]]` entries as concrete faults, in time order (ties keep file order).
     pub fn scripted_faults(&self) -> &[PlannedFault] {
         &self.scripted
+    }
+
+    /// The broker's password file (users hashed) and ACL, as `[broker]` configures them.
+    pub fn auth(&self) -> &crate::broker::auth::Auth {
+        &self.auth
     }
 
     /// The client with this id.

@@ -26,11 +26,14 @@ pub enum Checker {
     /// 5.0 subscription options and identifiers: No Local, the identifiers a message carries,
     /// Retain As Published.
     Subscription,
+    /// Wrong credentials are refused; nobody receives what its read rights forbid or what its
+    /// publisher may not write; a subscription the ACL forbids is refused.
+    Acl,
 }
 
 impl Checker {
     /// All checkers, in a fixed order.
-    pub const ALL: [Checker; 8] = [
+    pub const ALL: [Checker; 9] = [
         Checker::Delivery,
         Checker::Ordering,
         Checker::Retained,
@@ -39,6 +42,7 @@ impl Checker {
         Checker::Integrity,
         Checker::Shared,
         Checker::Subscription,
+        Checker::Acl,
     ];
 
     /// The name as written in files.
@@ -52,6 +56,7 @@ impl Checker {
             Checker::Integrity => "integrity",
             Checker::Shared => "shared",
             Checker::Subscription => "subscription",
+            Checker::Acl => "acl",
         }
     }
 }
@@ -85,6 +90,13 @@ pub struct Expect {
     /// the end of the run.
     #[serde(default)]
     pub receives: Vec<Receives>,
+    /// These clients' queues overflow while they are offline (from `disconnect_at` to
+    /// `reconnect_at`, persistent session): of the QoS 1 and 2 messages published for them
+    /// meanwhile, the ones they receive after reconnecting must be the oldest (`queue_overflow
+    /// = "drop_newest"`) or the newest (`"drop_oldest"`), without gaps, and fewer than were
+    /// published.
+    #[serde(default)]
+    pub overflow: Vec<String>,
 }
 
 /// `{ client = "sensor-1", subscriber = "monitor" }`.

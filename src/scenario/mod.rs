@@ -27,7 +27,7 @@ mod validate;
 mod values;
 mod workload;
 
-pub use broker::{BrokerConfig, OverflowPolicy, Persistence};
+pub use broker::{BrokerConfig, OverflowPolicy, Persistence, UserConfig};
 pub use client::{
     ClientConfig, MAX_SUBSCRIPTION_ID, ReconnectPolicy, SubscriptionConfig, WillConfig,
 };

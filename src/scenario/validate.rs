@@ -236,6 +236,71 @@ fn broker(c: &mut Checks<'_>) {
     if let Some(max) = b.max_session_expiry {
         c.whole_seconds("broker.max_session_expiry", max, u32::MAX as u64);
     }
+    limits(c);
+    auth(c);
+}
+
+/// The limits of `[broker]` that the broker core takes as they are.
+fn limits(c: &mut Checks<'_>) {
+    let b = &c.s.broker;
+    for (field, value) in [
+        ("max_connections", b.max_connections),
+        ("max_subscriptions", b.max_subscriptions),
+        ("max_topic_levels", b.max_topic_levels),
+        ("max_queued_bytes", b.max_queued_bytes),
+    ] {
+        if value == 0 {
+            c.fail(format!("broker.{field}"), "must be at least 1");
+        }
+    }
+    if !(1..=65_535).contains(&b.max_topic_length) {
+        c.fail(
+            "broker.max_topic_length",
+            format!("{} is outside 1 to 65535 bytes", b.max_topic_length),
+        );
+    }
+    c.positive("broker.connect_timeout", b.connect_timeout);
+}
+
+/// `users`, `acl` and the clients' credentials.
+fn auth(c: &mut Checks<'_>) {
+    let s = c.s;
+    for (i, u) in s.broker.users.iter().enumerate() {
+        let field = format!("broker.users[{i}].name");
+        if !crate::broker::auth::password::valid_user_name(&u.name) {
+            c.fail(
+                field,
+                format!(
+                    "{:?} is not a user name: not empty, no ':', no leading '#', no control characters or surrounding spaces",
+                    u.name
+                ),
+            );
+        } else if s.broker.users[..i].iter().any(|o| o.name == u.name) {
+            c.fail(field, format!("user {:?} is listed twice", u.name));
+        }
+    }
+    if let Some(text) = &s.broker.acl
+        && let Err(e) = crate::broker::auth::Acl::parse("acl", text)
+    {
+        c.fail("broker.acl", format!("ACL line {}: {}", e.line, e.message));
+    }
+    for (i, client) in s.clients.iter().enumerate() {
+        if client.password.is_some()
+            && client.username.is_none()
+            && !s.client_protocol(client).is_v5()
+        {
+            c.fail(
+                format!("client[{i}].password"),
+                "a 3.1.1 client sends a password only with a username [MQTT-3.1.2-22]",
+            );
+        }
+        if client.username.is_some() && s.broker.users.is_empty() {
+            c.fail(
+                format!("client[{i}].username"),
+                "the broker has no users: add [broker] users, or leave the username out",
+            );
+        }
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -493,7 +558,31 @@ fn workloads(c: &mut Checks<'_>) {
             .broker
             .max_packet_size
             .saturating_sub(w.topic.len() as u32 + 16);
-        if payload_len > room {
+        let topic_beyond = w.topic.len() > s.broker.max_topic_length
+            || w.topic.split('/').count() > s.broker.max_topic_levels;
+        if w.beyond_limits {
+            if payload_len <= room && !topic_beyond {
+                c.fail(
+                    at("beyond_limits"),
+                    "the workload breaks none of max_packet_size, max_topic_length and max_topic_levels",
+                );
+            }
+            if w.qos.as_u8() != 0 {
+                c.fail(
+                    at("qos"),
+                    "a beyond_limits workload is QoS 0: a refused QoS 1 or 2 message would be sent again after every reconnect",
+                );
+            }
+        } else if topic_beyond {
+            c.fail(
+                at("topic"),
+                format!(
+                    "{:?} is beyond broker.max_topic_length {} or max_topic_levels {} (set beyond_limits = true to send it anyway)",
+                    w.topic, s.broker.max_topic_length, s.broker.max_topic_levels
+                ),
+            );
+        }
+        if payload_len > room && !w.beyond_limits {
             c.fail(
                 if w.payload.is_some() {
                     at("payload")
@@ -810,7 +899,7 @@ fn expect(c: &mut Checks<'_>) {
     if e.checkers.is_empty() {
         c.fail(
             "expect.checkers",
-            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared, subscription",
+            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared, subscription, acl",
         );
     }
     let mut seen = BTreeSet::new();
@@ -862,6 +951,33 @@ fn expect(c: &mut Checks<'_>) {
     for (i, class) in e.no_loss.iter().enumerate() {
         if !seen.insert(*class) {
             c.fail(format!("expect.no_loss[{i}]"), "listed twice");
+        }
+    }
+    for (i, id) in e.overflow.iter().enumerate() {
+        let field = format!("expect.overflow[{i}]");
+        if !c.client_ref(&field, id) {
+            continue;
+        }
+        let client = s.client(id).expect("checked above");
+        if client.disconnect_at.is_none() || client.reconnect_at.is_none() {
+            c.fail(
+                &field,
+                format!("client {id:?} needs disconnect_at and reconnect_at: its queue overflows while it is offline"),
+            );
+        }
+        if !client.persistent_session(s.protocol) {
+            c.fail(
+                &field,
+                format!("client {id:?} needs a persistent session, or nothing is queued for it"),
+            );
+        }
+        if !client.subscribe.iter().any(|sub| sub.qos.as_u8() >= 1) {
+            c.fail(
+                &field,
+                format!(
+                    "client {id:?} has no QoS 1 or 2 subscription: QoS 0 messages are not judged"
+                ),
+            );
         }
     }
     for (i, r) in e.receives.iter().enumerate() {

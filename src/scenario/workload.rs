@@ -57,6 +57,11 @@ pub struct Workload {
     /// offline waits in the client until it is connected again.
     #[serde(default, deserialize_with = "de_duration")]
     pub start: Duration,
+    /// The workload deliberately breaks the broker's limits (`max_packet_size`,
+    /// `max_topic_length`, `max_topic_levels`): a misbehaving client whose messages the broker
+    /// must refuse. QoS 0 only. Default `false` (a workload beyond a limit is an error).
+    #[serde(default)]
+    pub beyond_limits: bool,
 }
 
 fn default_count() -> u32 {

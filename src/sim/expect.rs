@@ -13,15 +13,24 @@
 //! - `receives = [{ client, filter, at_least }]`: `client` receives at least `at_least`
 //!   distinct messages on topics matching `filter` (any topic without one) by the end.
 //!
-//! The liveness expectations (`will_reaches`, `no_loss`, `receives`) are judged only on a
-//! complete trace (one with `run_ended`). Pure: no simulator here.
+//! - `overflow = [client]`: `client` was offline (a normal DISCONNECT, then a CONNACK with
+//!   session present) while more QoS 1 and 2 messages were published for it than its queue
+//!   holds. Of those messages (acknowledged to their publisher, on a topic it held a QoS 1 or 2
+//!   subscription to, in request order), the ones it received after reconnecting must be a
+//!   prefix (`queue_overflow = "drop_newest"`: the queue kept the oldest) or a suffix
+//!   (`"drop_oldest"`: it kept the newest), and not all of them (or the queue never overflowed
+//!   and the rule says nothing).
+//!
+//! The liveness expectations (`will_reaches`, `no_loss`, `receives`, `overflow`) are judged
+//! only on a complete trace (one with `run_ended`). Pure: no simulator here.
 
 use std::collections::BTreeSet;
 
 use crate::check::Violation;
+use crate::check::model::End;
 use crate::check::model::Model;
 use crate::check::topic;
-use crate::scenario::{LossClass, Scenario};
+use crate::scenario::{LossClass, OverflowPolicy, Scenario};
 use crate::trace::Trace;
 use crate::trace::payload::{LabelKind, parse_label};
 
@@ -68,6 +77,9 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
 
     if let Some(end_us) = end_us {
         no_loss(scenario, &m, end_us, &mut out);
+        for client in &scenario.expect.overflow {
+            overflow(scenario, &m, client, end_us, &mut out);
+        }
         for r in &scenario.expect.receives {
             let mut labels = BTreeSet::new();
             let mut unlabelled = 0u64;
@@ -115,10 +127,13 @@ fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violat
         if !wanted || m.unique_pub(p.label).is_none() {
             continue;
         }
-        let Some(acked) = p.acked.filter(|&a| m.liveness_due(a)) else {
+        let Some(acked) = p
+            .acked
+            .filter(|&a| m.liveness_due(a) && m.may_write(p.client, p.topic))
+        else {
             continue;
         };
-        for &s in m.clients.keys() {
+        for &s in m.clients.keys().filter(|s| m.may_read(s, p.topic)) {
             if m.dels_of(p.label, s).any(|d| d.pos > p.pos) {
                 continue;
             }
@@ -146,6 +161,75 @@ fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violat
                 ),
             });
         }
+    }
+}
+
+/// The `overflow` rule for `client` (see the module doc).
+fn overflow(
+    scenario: &Scenario,
+    m: &Model<'_>,
+    client: &str,
+    end_us: u64,
+    out: &mut Vec<Violation>,
+) {
+    let keep_oldest = scenario.broker.queue_overflow == OverflowPolicy::DropNewest;
+    let mut fail = |message: String| {
+        out.push(Violation {
+            checker: NAME,
+            at_us: end_us,
+            message: format!("{client}: {message} (overflow)"),
+        })
+    };
+    let Some(log) = m.clients.get(client) else {
+        return fail("never connected".into());
+    };
+    let Some(i) = log
+        .epochs
+        .iter()
+        .position(|e| matches!(e.end, Some((_, End::Disconnect { .. }))))
+    else {
+        return fail("never sent DISCONNECT".into());
+    };
+    let left = log.epochs[i].end.expect("found above").0;
+    let Some(back) = log.epochs.get(i + 1).filter(|e| e.session_present) else {
+        return fail("never came back to its session after its DISCONNECT".into());
+    };
+    let offline: Vec<&str> = m
+        .pubs
+        .iter()
+        .filter(|p| p.pos > left && p.pos < back.start && p.qos >= 1 && p.acked.is_some())
+        .filter(|p| {
+            m.held(client, p.topic, p.qos, p.pos)
+                .is_some_and(|h| h.qos >= 1)
+        })
+        .map(|p| p.label)
+        .collect();
+    let got: Vec<bool> = offline
+        .iter()
+        .map(|l| m.dels_of(l, client).any(|d| d.pos > back.start))
+        .collect();
+    let kept = got.iter().filter(|g| **g).count();
+    if kept == offline.len() {
+        return fail(format!(
+            "received all {kept} messages published while it was offline: the queue never overflowed"
+        ));
+    }
+    let (expected, end) = if keep_oldest {
+        (0..kept, "oldest")
+    } else {
+        (offline.len() - kept..offline.len(), "newest")
+    };
+    if let Some((j, _)) = got
+        .iter()
+        .enumerate()
+        .find(|(j, g)| **g != expected.contains(j))
+    {
+        fail(format!(
+            "of the {} messages published while it was offline it received {kept}, but not the {end} {kept}: {} was {} (queue_overflow keeps the {end})",
+            offline.len(),
+            offline[j],
+            if got[j] { "received" } else { "dropped" }
+        ));
     }
 }
 

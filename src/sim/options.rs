@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::broker::auth::Auth;
 use crate::broker::{
     Action, Broker, BrokerConfig, BrokerCore, BrokerEvent, CloseCause, ConnId, DurableState,
     QueueOverflow,
@@ -16,18 +17,20 @@ use crate::client::{ClientConfig, MQTT_MAX_PACKET_SIZE, ReconnectPolicy};
 use crate::codec::{LastWill, Packet, Properties, Subscription, SubscriptionOptions};
 use crate::scenario::{self, OverflowPolicy, Scenario};
 
-/// Builds the broker core of one broker process: its configuration, and the durable state it
-/// resumes from (`None` on a first start, or when nothing survives a crash).
-pub type BrokerFactory =
-    Arc<dyn Fn(BrokerConfig, Option<DurableState>) -> Box<dyn BrokerCore + Send> + Send + Sync>;
+/// Builds the broker core of one broker process: its configuration, the users and ACL it checks
+/// clients against, and the durable state it resumes from (`None` on a first start, or when
+/// nothing survives a crash).
+pub type BrokerFactory = Arc<
+    dyn Fn(BrokerConfig, Auth, Option<DurableState>) -> Box<dyn BrokerCore + Send> + Send + Sync,
+>;
 
 /// The real broker: [`Broker::new`], or [`Broker::restore_at`] from a saved state at the
 /// (simulated) instant the broker process starts, so its timers run from the start even
-/// before any client connects.
+/// before any client connects; with [`Broker::with_auth`].
 pub fn real_broker() -> BrokerFactory {
-    Arc::new(|config, state| match state {
-        Some(state) => Box::new(Broker::restore_at(config, state, Instant::now())),
-        None => Box::new(Broker::new(config)),
+    Arc::new(|config, auth, state| match state {
+        Some(state) => Box::new(Broker::restore_at(config, state, Instant::now()).with_auth(auth)),
+        None => Box::new(Broker::new(config).with_auth(auth)),
     })
 }
 
@@ -110,6 +113,13 @@ pub fn broker_config(s: &Scenario) -> BrokerConfig {
         max_retained: b.max_retained,
         max_sessions: b.max_sessions.max(s.clients.len()),
         max_session_expiry: b.max_session_expiry.map_or(u32::MAX, secs_u32),
+        max_connections: b.max_connections,
+        max_subscriptions_per_client: b.max_subscriptions,
+        max_topic_len: b.max_topic_length,
+        max_topic_levels: b.max_topic_levels,
+        max_queued_bytes: b.max_queued_bytes,
+        connect_timeout: b.connect_timeout,
+        allow_anonymous: b.allow_anonymous,
         ..BrokerConfig::default()
     }
 }
@@ -166,6 +176,8 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
             jitter: 0.0,
         },
         max_buffered: workload_total.max(ClientConfig::default().max_buffered),
+        username: c.username.clone(),
+        password: c.password.clone().map(|p| p.into_bytes().into()),
         ..ClientConfig::default()
     }
 }

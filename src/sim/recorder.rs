@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::client::{ClientEvent, DownCause, RequestId};
+use crate::codec::reason::{connack_v3_return_code, suback_v3_return_code};
 use crate::codec::{Packet, Properties, ReasonCode, RetainHandling};
 use crate::net::client::Wire;
 use crate::trace::{Event, LossCause, MessageProps, SubOptions, Trace, WillSpec, payload};
@@ -80,6 +81,8 @@ struct State {
     /// The Session Expiry Interval of the last CONNECT (5.0).
     session_expiry_s: Option<u32>,
     clean_start: bool,
+    /// The last CONNECT was MQTT 5.0 (codes are recorded as that version puts them on the wire).
+    v5: bool,
 }
 
 /// The trace view of one client process. A restarted process gets a fresh one: what the old
@@ -102,6 +105,7 @@ impl ClientRecorder {
                 publishes: BTreeMap::new(),
                 session_expiry_s: None,
                 clean_start: true,
+                v5: false,
             }),
         }
     }
@@ -126,6 +130,7 @@ impl ClientRecorder {
                 st.phase = Phase::Connecting;
                 st.session_expiry_s = session_expiry_s;
                 st.clean_start = c.clean_start;
+                st.v5 = c.protocol.is_v5();
                 self.push(Event::Connecting {
                     client: self.client(),
                     clean_start: c.clean_start,
@@ -138,6 +143,11 @@ impl ClientRecorder {
                         payload: payload::label(&w.payload),
                         delay_s: w.properties.will_delay_interval.unwrap_or(0),
                     }),
+                    username: c.username.clone(),
+                    password: c
+                        .password
+                        .as_ref()
+                        .map(|p| String::from_utf8_lossy(p).into_owned()),
                 });
             }
             Wire::Sent(Packet::Disconnect(d)) => {
@@ -189,10 +199,18 @@ impl ClientRecorder {
                         ReasonCode::GrantedQoS2 => Some(2),
                         _ => None,
                     };
+                    let code = granted.is_none().then(|| {
+                        if st.v5 {
+                            reason.as_u8()
+                        } else {
+                            suback_v3_return_code(*reason)
+                        }
+                    });
                     self.push(Event::SubscribeGranted {
                         client: self.client(),
                         filter,
                         granted,
+                        code,
                     });
                 }
             }
@@ -281,6 +299,11 @@ impl ClientRecorder {
                     Phase::Connecting => self.push(Event::ConnectFailed {
                         client: self.client(),
                         reason: cause.to_string(),
+                        code: match cause {
+                            DownCause::Refused(r) if st.v5 => Some(r.as_u8()),
+                            DownCause::Refused(r) => Some(connack_v3_return_code(*r)),
+                            _ => None,
+                        },
                     }),
                     Phase::Connected => self.push(Event::ConnectionLost {
                         client: self.client(),

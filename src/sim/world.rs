@@ -106,6 +106,21 @@ pub async fn supervise(
         max_queued_messages: Some(scenario.broker.max_queued as u64),
         max_inflight: Some(u64::from(scenario.broker.max_inflight)),
     });
+    if scenario.broker.has_auth() {
+        rec.push(Event::AuthConfigured {
+            allow_anonymous: scenario.broker.allow_anonymous,
+            users: scenario
+                .broker
+                .users
+                .iter()
+                .map(|u| trace::UserSpec {
+                    name: u.name.clone(),
+                    password: u.password.clone(),
+                })
+                .collect(),
+            acl: scenario.broker.acl.clone(),
+        });
+    }
 
     let broker = broker_node(&handle, &scenario, &options);
     let broker_addr = format!("{BROKER_IP}:{BROKER_PORT}");
@@ -188,6 +203,7 @@ pub async fn supervise(
 /// The broker node: restores from its store (durable) or starts empty, then serves forever.
 fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> NodeHandle {
     let config = broker_config(scenario);
+    let auth = scenario.auth().clone();
     let durable = scenario.broker.persistence == Persistence::Durable;
     let store = Arc::new(MemoryStore::new());
     let factory = options.broker.clone();
@@ -197,11 +213,12 @@ fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> No
         .ip(IpAddr::V4(BROKER_IP))
         .init(move || {
             let config = config.clone();
+            let auth = auth.clone();
             let store = store.clone();
             let factory = factory.clone();
             async move {
                 let state = if durable { store.load() } else { None };
-                let core = factory(config, state);
+                let core = factory(config, auth, state);
                 let listener = loop {
                     match tokio::net::TcpListener::bind(("0.0.0.0", BROKER_PORT)).await {
                         Ok(l) => break l,

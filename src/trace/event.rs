@@ -122,6 +122,13 @@ fn is_zero(n: &u8) -> bool {
     *n == 0
 }
 
+/// A user of the broker's password file, as an `auth_configured` event lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSpec {
+    pub name: String,
+    pub password: String,
+}
+
 /// A fault, as applied and later healed. A fault with no `fault_healed` event stays applied
 /// until the end of the run, except `cut`, which is instantaneous.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +177,14 @@ pub enum Event {
         /// The broker's outbound inflight window per session, if any (informative).
         max_inflight: Option<u64>,
     },
+    /// Right after `run_started` when the broker checks clients: whether anonymous clients may
+    /// connect, the users it knows with their passwords (a test fixture's), and its ACL in
+    /// the ACL file syntax (none: everything is allowed). The "acl" checker judges by these.
+    AuthConfigured {
+        allow_anonymous: bool,
+        users: Vec<UserSpec>,
+        acl: Option<String>,
+    },
     /// Every fault has healed and none is applied from here on: obligations that arose before
     /// this instant (acknowledged publishes, wills due, retained values owed) must be met by
     /// `run_ended`.
@@ -190,6 +205,12 @@ pub enum Event {
         /// Session expiry interval (5.0); `None` for 3.1.1.
         session_expiry_s: Option<u32>,
         will: Option<WillSpec>,
+        /// The user name sent, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        /// The password sent (as text, lossy for non-UTF-8 bytes), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// The client received a successful CONNACK for its latest `connecting`.
     Connected {
@@ -202,6 +223,10 @@ pub enum Event {
     ConnectFailed {
         client: String,
         reason: String,
+        /// The CONNACK return code (3.1.1) or reason code (5.0) as on the wire, when a CONNACK
+        /// refused the connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u8>,
     },
     /// An established connection ended without the client sending DISCONNECT.
     ConnectionLost {
@@ -232,6 +257,9 @@ pub enum Event {
         client: String,
         filter: String,
         granted: Option<u8>,
+        /// For a failure: the SUBACK code as on the wire (3.1.1 0x80, 5.0 a reason code).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u8>,
     },
     /// One topic filter of an UNSUBSCRIBE sent.
     UnsubscribeRequested {

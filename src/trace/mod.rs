@@ -11,7 +11,8 @@ pub mod event;
 pub mod payload;
 
 pub use event::{
-    BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, TraceEvent, WillSpec,
+    BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, TraceEvent, UserSpec,
+    WillSpec,
 };
 
 use sha2::{Digest, Sha256};
@@ -175,6 +176,8 @@ mod tests {
                     payload: "a#will-1".into(),
                     delay_s: 0,
                 }),
+                username: None,
+                password: None,
             },
         );
         t.push(
@@ -311,6 +314,7 @@ mod tests {
                 client: "a".into(),
                 filter: "#".into(),
                 granted: Some(3),
+                code: None,
             },
         );
         assert!(matches!(

@@ -10,12 +10,16 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use mqtt_lab::broker::auth::password::{SALT_LEN, hash_password};
+use mqtt_lab::broker::auth::{Auth, HashCost, Who};
 use mqtt_lab::broker::{
     Action, Broker, BrokerConfig, BrokerCore, BrokerEvent, CloseCause, CloseReason, ConnId,
-    DurableState,
+    DurableState, QueueOverflow,
 };
+use mqtt_lab::codec::topic::matches;
 use mqtt_lab::codec::{
-    Ack, ConnAck, Disconnect, Framer, Packet, Properties, Publish, QoS, ReasonCode, RetainHandling,
+    Ack, ConnAck, Disconnect, Framer, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
+    RetainHandling,
 };
 use mqtt_lab::sim::BrokerFactory;
 
@@ -76,10 +80,22 @@ pub enum Bug {
     RetainHandlingIgnored,
     /// Every subscription identifier in a PUBLISH sent to a subscriber is one too high.
     WrongSubscriptionId,
+    /// A subscription with a wildcard also brings the topics it matches that the client's
+    /// user may not read: each such PUBLISH is copied to it at QoS 0.
+    AclIgnoredForWildcards,
+    /// A PUBLISH on a topic its client may not write is still answered as the ACL wants, but
+    /// also copied at QoS 0 to every connection subscribed to the topic that may read it.
+    DeniedPublishForwarded,
+    /// A CONNECT naming a known user with a wrong password is accepted (the core sees it log
+    /// in as a user of its own, who may do nothing).
+    WrongPasswordAccepted,
+    /// A full queue drops messages at the wrong end: `drop_newest` behaves as `drop_oldest`
+    /// and the other way round.
+    OverflowDropsWrongEnd,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 23] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -99,24 +115,52 @@ impl Bug {
         Bug::RetainFlagAlwaysSet,
         Bug::RetainHandlingIgnored,
         Bug::WrongSubscriptionId,
+        Bug::AclIgnoredForWildcards,
+        Bug::DeniedPublishForwarded,
+        Bug::WrongPasswordAccepted,
+        Bug::OverflowDropsWrongEnd,
     ];
 }
 
+/// The user [`Bug::WrongPasswordAccepted`] logs clients in as.
+const BACKDOOR_USER: &str = "planted-backdoor";
+const BACKDOOR_PASSWORD: &[u8] = b"planted";
+
 /// The broker factory of a run with `bug` planted.
 pub fn factory(bug: Bug) -> BrokerFactory {
-    Arc::new(move |config: BrokerConfig, state: Option<DurableState>| {
-        let inner = match state {
-            Some(mut state) if bug != Bug::SessionForgotten => {
-                if bug == Bug::DelayedWillLostInCrash {
-                    state.wills.clear();
-                }
-                // As the real broker's factory: timers run from the process start.
-                Broker::restore_at(config.clone(), state, Instant::now())
+    Arc::new(
+        move |mut config: BrokerConfig, auth: Auth, state: Option<DurableState>| {
+            if bug == Bug::OverflowDropsWrongEnd {
+                config.queue_overflow = match config.queue_overflow {
+                    QueueOverflow::DropNewest => QueueOverflow::DropOldest,
+                    QueueOverflow::DropOldest => QueueOverflow::DropNewest,
+                };
             }
-            _ => Broker::new(config.clone()),
-        };
-        Box::new(Planted::new(bug, inner, config.max_packet_size)) as Box<dyn BrokerCore + Send>
-    })
+            let mut inner_auth = auth.clone();
+            if bug == Bug::WrongPasswordAccepted
+                && let Some(file) = &mut inner_auth.passwords
+            {
+                file.set(
+                    BACKDOOR_USER,
+                    hash_password(BACKDOOR_PASSWORD, &[7; SALT_LEN], HashCost::MINIMAL),
+                );
+            }
+            let inner = match state {
+                Some(mut state) if bug != Bug::SessionForgotten => {
+                    if bug == Bug::DelayedWillLostInCrash {
+                        state.wills.clear();
+                    }
+                    // As the real broker's factory: timers run from the process start.
+                    Broker::restore_at(config.clone(), state, Instant::now())
+                }
+                _ => Broker::new(config.clone()),
+            }
+            .with_auth(inner_auth);
+            let mut planted = Planted::new(bug, inner, config.max_packet_size);
+            planted.auth = auth;
+            Box::new(planted) as Box<dyn BrokerCore + Send>
+        },
+    )
 }
 
 /// Which forwarded publish [`Bug::Reordered`] holds back (1-based).
@@ -148,6 +192,20 @@ pub struct Planted {
     /// aliases set on its connections: topic → (connection, alias).
     client_of: BTreeMap<ConnId, String>,
     aliases: BTreeMap<String, BTreeMap<String, (ConnId, u16)>>,
+    /// The users and ACL the broker was given (the ACL bugs decide with them).
+    auth: Auth,
+    /// Connections that sent CONNECT: protocol, client id and verified user name.
+    peers: BTreeMap<ConnId, Peer>,
+    /// SUBSCRIBE filters awaiting their SUBACK, per connection and packet id.
+    asked: BTreeMap<(ConnId, u16), Vec<String>>,
+    /// Filters granted per connection.
+    granted: BTreeMap<ConnId, BTreeSet<String>>,
+}
+
+struct Peer {
+    protocol: Protocol,
+    client_id: String,
+    user: Option<String>,
 }
 
 impl Planted {
@@ -165,11 +223,107 @@ impl Planted {
             held: None,
             client_of: BTreeMap::new(),
             aliases: BTreeMap::new(),
+            auth: Auth::default(),
+            peers: BTreeMap::new(),
+            asked: BTreeMap::new(),
+            granted: BTreeMap::new(),
         }
     }
 
+    fn who<'a>(&'a self, peer: &'a Peer) -> Who<'a> {
+        Who {
+            user: peer.user.as_deref(),
+            client_id: &peer.client_id,
+        }
+    }
+
+    /// Remembers what the ACL bugs need to know about an inbound packet; for
+    /// [`Bug::WrongPasswordAccepted`] turns bad credentials into the backdoor's.
+    fn watch(&mut self, conn: ConnId, packet: &mut Packet) {
+        match packet {
+            Packet::Connect(c) => {
+                let verified = match (&self.auth.passwords, &c.username, &c.password) {
+                    (Some(file), Some(user), Some(password)) => file.verify(user, password),
+                    _ => false,
+                };
+                if self.bug == Bug::WrongPasswordAccepted
+                    && !verified
+                    && c.username.is_some()
+                    && self.auth.passwords.is_some()
+                {
+                    c.username = Some(BACKDOOR_USER.to_owned());
+                    c.password = Some(BACKDOOR_PASSWORD.into());
+                }
+                self.peers.insert(
+                    conn,
+                    Peer {
+                        protocol: c.protocol,
+                        client_id: c.client_id.clone(),
+                        user: verified.then(|| c.username.clone()).flatten(),
+                    },
+                );
+            }
+            Packet::Subscribe(s) => {
+                self.asked.insert(
+                    (conn, s.pkid),
+                    s.filters.iter().map(|f| f.filter.clone()).collect(),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The QoS 0 copies the ACL bugs send for an inbound PUBLISH from `from`.
+    fn leak(&mut self, from: ConnId, p: &Publish) {
+        let Some(acl) = &self.auth.acl else { return };
+        let Some(publisher) = self.peers.get(&from) else {
+            return;
+        };
+        let may_write = acl.may_write(self.who(publisher), &p.topic);
+        let mut copies = Vec::new();
+        for (conn, filters) in &self.granted {
+            let Some(peer) = self.peers.get(conn) else {
+                continue;
+            };
+            let may_read = acl.may_read(self.who(peer), &p.topic);
+            let send = match self.bug {
+                Bug::AclIgnoredForWildcards => {
+                    may_write
+                        && !may_read
+                        && filters
+                            .iter()
+                            .any(|f| f.contains(['+', '#']) && matches(f, &p.topic))
+                }
+                Bug::DeniedPublishForwarded => {
+                    !may_write && may_read && filters.iter().any(|f| matches(f, &p.topic))
+                }
+                _ => false,
+            };
+            if send {
+                copies.push(Action::Send {
+                    conn: *conn,
+                    protocol: peer.protocol,
+                    packet: Packet::Publish(Publish {
+                        dup: false,
+                        qos: QoS::AtMostOnce,
+                        retain: false,
+                        topic: p.topic.clone(),
+                        pkid: 0,
+                        properties: Properties::default(),
+                        payload: p.payload.clone(),
+                    }),
+                });
+            }
+        }
+        self.out.extend(copies);
+    }
+
     /// One inbound packet, after the bug had its say.
-    fn inbound(&mut self, now: Instant, conn: ConnId, packet: Packet) {
+    fn inbound(&mut self, now: Instant, conn: ConnId, mut packet: Packet) {
+        self.watch(conn, &mut packet);
+        if let Packet::Publish(p) = &packet {
+            self.leak(conn, p);
+        }
         match (self.bug, packet) {
             (Bug::WillAfterDisconnect, Packet::Disconnect(_)) => {
                 self.inner.handle_closed(now, conn, CloseCause::PeerClosed);
@@ -232,6 +386,27 @@ impl Planted {
 
     /// Rewrites one action of the core into what the shell is given.
     fn outbound(&mut self, action: Action) {
+        match &action {
+            Action::Send {
+                conn,
+                packet: Packet::SubAck(a),
+                ..
+            } => {
+                if let Some(filters) = self.asked.remove(&(*conn, a.pkid)) {
+                    let granted = self.granted.entry(*conn).or_default();
+                    for (f, r) in filters.into_iter().zip(&a.reasons) {
+                        if matches!(
+                            r,
+                            ReasonCode::Success | ReasonCode::GrantedQoS1 | ReasonCode::GrantedQoS2
+                        ) {
+                            granted.insert(f);
+                        }
+                    }
+                }
+            }
+            Action::Close { conn, .. } => self.forget(*conn),
+            _ => {}
+        }
         match self.bug {
             Bug::Qos2ForwardedTwice => self.duplicate(action),
             Bug::Qos1DroppedAfterReconnect => self.drop_after_resume(action),
@@ -389,6 +564,14 @@ impl Planted {
     }
 }
 
+impl Planted {
+    fn forget(&mut self, conn: ConnId) {
+        self.peers.remove(&conn);
+        self.granted.remove(&conn);
+        self.asked.retain(|(c, _), _| *c != conn);
+    }
+}
+
 impl BrokerCore for Planted {
     fn handle_accept(&mut self, now: Instant, conn: ConnId) {
         self.now = Some(now);
@@ -431,6 +614,7 @@ impl BrokerCore for Planted {
 
     fn handle_closed(&mut self, now: Instant, conn: ConnId, cause: CloseCause) {
         self.now = Some(now);
+        self.forget(conn);
         self.framers.remove(&conn);
         self.resumed.remove(&conn);
         self.client_of.remove(&conn);

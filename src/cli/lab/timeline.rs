@@ -135,6 +135,20 @@ pub fn describe(event: &Event) -> String {
             }
             s
         }
+        Event::AuthConfigured {
+            allow_anonymous,
+            users,
+            acl,
+        } => format!(
+            "broker checks clients: anonymous {}, {} users, {}",
+            if *allow_anonymous {
+                "allowed"
+            } else {
+                "refused"
+            },
+            users.len(),
+            if acl.is_some() { "an ACL" } else { "no ACL" }
+        ),
         Event::SettleStarted => "every fault healed; settling".into(),
         Event::RunEnded => "ended".into(),
         Event::FaultApplied { fault } => fault_text(fault),
@@ -172,7 +186,10 @@ pub fn describe(event: &Event) -> String {
                 "connected (no session)".into()
             }
         }
-        Event::ConnectFailed { reason, .. } => format!("connect failed: {reason}"),
+        Event::ConnectFailed { reason, code, .. } => match code {
+            Some(code) => format!("connect failed: {reason} (0x{code:02x})"),
+            None => format!("connect failed: {reason}"),
+        },
         Event::ConnectionLost { cause, .. } => format!(
             "connection lost ({})",
             match cause {
@@ -196,10 +213,14 @@ pub fn describe(event: &Event) -> String {
             ..
         } => format!("subscribe {filter} qos {qos}{}", options_text(options)),
         Event::SubscribeGranted {
-            filter, granted, ..
-        } => match granted {
-            Some(q) => format!("subscribed {filter} (granted qos {q})"),
-            None => format!("subscribe {filter} refused"),
+            filter,
+            granted,
+            code,
+            ..
+        } => match (granted, code) {
+            (Some(q), _) => format!("subscribed {filter} (granted qos {q})"),
+            (None, Some(code)) => format!("subscribe {filter} refused (0x{code:02x})"),
+            (None, None) => format!("subscribe {filter} refused"),
         },
         Event::UnsubscribeRequested { filter, .. } => format!("unsubscribe {filter}"),
         Event::Unsubscribed { filter, .. } => format!("unsubscribed {filter}"),
@@ -305,6 +326,8 @@ mod tests {
                     payload: c("sensor-1#will-1"),
                     delay_s: 2,
                 }),
+                username: None,
+                password: None,
             },
         );
         t.push(
@@ -336,6 +359,7 @@ mod tests {
                 client: c("monitor"),
                 filter: c("sensors/#"),
                 granted: Some(1),
+                code: None,
             },
         );
         t.push(
@@ -344,6 +368,7 @@ mod tests {
                 client: c("monitor"),
                 filter: c("admin/#"),
                 granted: None,
+                code: None,
             },
         );
         t.push(
@@ -430,6 +455,7 @@ mod tests {
             Event::ConnectFailed {
                 client: c("sensor-1"),
                 reason: c("refused: server unavailable"),
+                code: None,
             },
         );
         t.push(

@@ -1,0 +1,545 @@
+//! The "acl" checker: authentication and authorization as the clients saw them, judged by the
+//! broker's users and ACL as the trace's `auth_configured` event states them (a trace without
+//! one has nothing to judge).
+//!
+//! - A CONNECT with wrong credentials (a user name the broker does not know, a wrong password,
+//!   a password without user name), an anonymous CONNECT while anonymous access is off, or a
+//!   will on a topic the client may not write, never gets a successful CONNACK; a CONNACK
+//!   refusing it carries 0x04 / 0x05 (3.1.1) or 0x86 / 0x87 (5.0) for those causes in order.
+//!   A client that was never accepted never receives anything and nothing it asked to publish
+//!   reaches anyone.
+//! - No client receives a message on a topic its read rights forbid, whatever subscription
+//!   (wildcard or shared) brought it.
+//! - No message a client published on a topic it may not write reaches any subscriber.
+//! - A subscription whose filter can match no topic the client may read is refused in SUBACK,
+//!   with 0x80 (3.1.1) or 0x87 (5.0).
+//!
+//! The ACL is read here by the checker's own reading of the ACL file syntax (see the README),
+//! kept apart from the broker's parser and matcher so that a bug there is not copied here.
+//! Refusals for other reasons (limits) are not judged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::model::{Attempt, Model};
+use super::topic;
+use super::{CheckConfig, Violation};
+use crate::trace::payload::{LabelKind, parse_label};
+use crate::trace::{Event, Trace};
+
+pub const NAME: &str = "acl";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    Anonymous,
+    User(String),
+    Client(String),
+    Pattern,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    scope: Scope,
+    access: Access,
+    filter: String,
+}
+
+/// The broker's users and ACL as the trace states them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub allow_anonymous: bool,
+    /// User → password.
+    pub users: BTreeMap<String, String>,
+    /// `None`: no ACL, everything allowed.
+    acl: Option<Vec<Rule>>,
+}
+
+/// Why a CONNECT must be refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown user, wrong password, or a password without a user name.
+    BadCredentials,
+    /// Anonymous while anonymous access is off, or a will topic the client may not write.
+    NotAuthorized,
+}
+
+impl Refusal {
+    /// The CONNACK code as on the wire.
+    pub fn code(self, v5: bool) -> u8 {
+        match (self, v5) {
+            (Refusal::BadCredentials, false) => 0x04,
+            (Refusal::NotAuthorized, false) => 0x05,
+            (Refusal::BadCredentials, true) => 0x86,
+            (Refusal::NotAuthorized, true) => 0x87,
+        }
+    }
+}
+
+impl Rules {
+    /// The rules of `auth_configured`; an error names the ACL line that does not parse.
+    pub fn new(
+        allow_anonymous: bool,
+        users: &[crate::trace::UserSpec],
+        acl: Option<&str>,
+    ) -> Result<Rules, String> {
+        Ok(Rules {
+            allow_anonymous,
+            users: users
+                .iter()
+                .map(|u| (u.name.clone(), u.password.clone()))
+                .collect(),
+            acl: acl.map(parse).transpose()?,
+        })
+    }
+
+    /// The rules stated by the trace's `auth_configured` event, if any.
+    pub fn of(trace: &Trace) -> Option<Result<Rules, String>> {
+        trace.events.iter().find_map(|e| match &e.event {
+            Event::AuthConfigured {
+                allow_anonymous,
+                users,
+                acl,
+            } => Some(Rules::new(*allow_anonymous, users, acl.as_deref())),
+            _ => None,
+        })
+    }
+
+    /// The user name the broker verifies for these credentials, or why it refuses them.
+    /// Without users (no password file) a user name cannot be verified: anonymous.
+    pub fn authenticate(
+        &self,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<Option<String>, Refusal> {
+        let anonymous = || {
+            if self.allow_anonymous {
+                Ok(None)
+            } else {
+                Err(Refusal::NotAuthorized)
+            }
+        };
+        if self.users.is_empty() {
+            return anonymous();
+        }
+        match (username, password) {
+            (None, None) => anonymous(),
+            (Some(u), Some(p)) if self.users.get(u).is_some_and(|known| known == p) => {
+                Ok(Some(u.to_string()))
+            }
+            _ => Err(Refusal::BadCredentials),
+        }
+    }
+
+    fn granted(&self, user: Option<&str>, client: &str, wanted: Access) -> Option<Vec<String>> {
+        let acl = self.acl.as_ref()?;
+        let safe = |v: &str| !v.is_empty() && !v.contains(['/', '+', '#']);
+        Some(
+            acl.iter()
+                .filter(|r| r.access == Access::ReadWrite || r.access == wanted)
+                .filter_map(|r| match &r.scope {
+                    Scope::Anonymous => user.is_none().then(|| r.filter.clone()),
+                    Scope::User(u) => (user == Some(u.as_str())).then(|| r.filter.clone()),
+                    Scope::Client(c) => (client == c).then(|| r.filter.clone()),
+                    Scope::Pattern => {
+                        let mut f = r.filter.clone();
+                        if f.contains("%u") {
+                            f = f.replace("%u", user.filter(|u| safe(u))?);
+                        }
+                        if f.contains("%c") {
+                            if !safe(client) {
+                                return None;
+                            }
+                            f = f.replace("%c", client);
+                        }
+                        Some(f)
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// May `client` (verified as `user`) publish on `topic`?
+    pub fn may_write(&self, user: Option<&str>, client: &str, topic: &str) -> bool {
+        self.granted(user, client, Access::Write)
+            .is_none_or(|fs| fs.iter().any(|f| topic::matches(f, topic)))
+    }
+
+    /// May `client` (verified as `user`) receive a message on `topic`?
+    pub fn may_read(&self, user: Option<&str>, client: &str, topic: &str) -> bool {
+        self.granted(user, client, Access::Read)
+            .is_none_or(|fs| fs.iter().any(|f| topic::matches(f, topic)))
+    }
+
+    /// Can subscription `filter` (plain or shared) match some topic `client` may read?
+    pub fn may_subscribe(&self, user: Option<&str>, client: &str, filter: &str) -> bool {
+        let inner = topic::shared(filter).map_or(filter, |(_, f)| f);
+        self.granted(user, client, Access::Read)
+            .is_none_or(|fs| fs.iter().any(|f| some_topic_matches_both(f, inner)))
+    }
+}
+
+/// Whether one topic name is matched by both filters.
+fn some_topic_matches_both(a: &str, b: &str) -> bool {
+    let wild_first = |f: &str| f.starts_with('+') || f.starts_with('#');
+    if (wild_first(a) && b.starts_with('$')) || (wild_first(b) && a.starts_with('$')) {
+        return false;
+    }
+    let x: Vec<&str> = a.split('/').collect();
+    let y: Vec<&str> = b.split('/').collect();
+    for i in 0.. {
+        match (x.get(i), y.get(i)) {
+            (Some(&"#"), _) | (_, Some(&"#")) => return true,
+            (None, None) => return true,
+            (Some(p), Some(q)) if *p == "+" || *q == "+" || p == q => {}
+            _ => return false,
+        }
+    }
+    unreachable!("the loop returns once a filter ends")
+}
+
+fn parse(text: &str) -> Result<Vec<Rule>, String> {
+    let mut rules = Vec::new();
+    let mut scope = Scope::Anonymous;
+    for (i, line) in text.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let bad = |why: &str| Err(format!("ACL line {}: {why}", i + 1));
+        match words.as_slice() {
+            [] => {}
+            [first, ..] if first.starts_with('#') => {}
+            ["user", name] => scope = Scope::User((*name).to_string()),
+            ["client", name] => scope = Scope::Client((*name).to_string()),
+            [kind @ ("topic" | "pattern"), rest @ ..] => {
+                let (access, filter) = match rest {
+                    ["read", f] => (Access::Read, *f),
+                    ["write", f] => (Access::Write, *f),
+                    ["readwrite", f] => (Access::ReadWrite, *f),
+                    [f] => (Access::ReadWrite, *f),
+                    _ => return bad("expected `topic [read|write|readwrite] FILTER`"),
+                };
+                rules.push(Rule {
+                    scope: if *kind == "pattern" {
+                        Scope::Pattern
+                    } else {
+                        scope.clone()
+                    },
+                    access,
+                    filter: filter.to_string(),
+                });
+            }
+            _ => return bad("expected user, client, topic or pattern"),
+        }
+    }
+    Ok(rules)
+}
+
+/// Whether `a` was a 5.0 CONNECT (only 5.0 sends a session expiry interval).
+fn v5(a: &Attempt<'_>) -> bool {
+    a.session_expiry_s.is_some()
+}
+
+pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
+    let rules = match Rules::of(trace) {
+        None => return Vec::new(),
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            return vec![Violation {
+                checker: NAME,
+                at_us: 0,
+                message: format!("the trace's ACL cannot be read: {e}"),
+            }];
+        }
+    };
+    let m = Model::new(trace);
+    let mut out = Vec::new();
+    let mut accepted: BTreeSet<&str> = BTreeSet::new();
+
+    for (&client, log) in &m.clients {
+        for a in &log.attempts {
+            let verdict =
+                rules
+                    .authenticate(a.username, a.password)
+                    .and_then(|user| match a.will {
+                        Some(w) if !rules.may_write(user.as_deref(), client, &w.topic) => {
+                            Err(Refusal::NotAuthorized)
+                        }
+                        _ => Ok(user),
+                    });
+            match (verdict, a.connected) {
+                (Ok(_), Some(_)) => {
+                    accepted.insert(client);
+                }
+                (Err(why), Some(at)) => out.push(Violation {
+                    checker: NAME,
+                    at_us: m.us(at),
+                    message: format!(
+                        "{client} was accepted (CONNACK success) although the broker must refuse it: {}",
+                        match why {
+                            Refusal::BadCredentials => format!(
+                                "bad user name or password (user {:?})",
+                                a.username.unwrap_or("")
+                            ),
+                            Refusal::NotAuthorized => "not authorized (anonymous access is off, or its will topic is not writable)".to_string(),
+                        }
+                    ),
+                }),
+                (Err(why), None) => {
+                    let code = a.failed.and_then(|f| match &trace.events[f].event {
+                        Event::ConnectFailed { code, .. } => *code,
+                        _ => None,
+                    });
+                    let wanted = why.code(v5(a));
+                    if let (Some(code), Some(f)) = (code, a.failed)
+                        && code != wanted
+                    {
+                        out.push(Violation {
+                            checker: NAME,
+                            at_us: m.us(f),
+                            message: format!(
+                                "{client} was refused with CONNACK code 0x{code:02x}; for {why:?} the code is 0x{wanted:02x}"
+                            ),
+                        });
+                    }
+                }
+                (Ok(_), None) => {}
+            }
+        }
+    }
+
+    // The verified user name of a client: the one of its accepted CONNECTs.
+    let user_of = |client: &str| -> Option<String> {
+        let log = m.clients.get(client)?;
+        log.attempts
+            .iter()
+            .filter(|a| a.connected.is_some())
+            .find_map(|a| rules.authenticate(a.username, a.password).ok())
+            .flatten()
+    };
+
+    for d in &m.dels {
+        if !accepted.contains(d.client) {
+            out.push(Violation {
+                checker: NAME,
+                at_us: m.us(d.pos),
+                message: format!(
+                    "{} received {} on {} although the broker never accepted it",
+                    d.client, d.label, d.topic
+                ),
+            });
+            continue;
+        }
+        let user = user_of(d.client);
+        if !rules.may_read(user.as_deref(), d.client, d.topic) {
+            out.push(Violation {
+                checker: NAME,
+                at_us: m.us(d.pos),
+                message: format!(
+                    "{} (user {}) received {} on {}, a topic the ACL does not let it read",
+                    d.client,
+                    user.as_deref().unwrap_or("none"),
+                    d.label,
+                    d.topic
+                ),
+            });
+        }
+        if matches!(parse_label(d.label), Some(LabelKind::Will { .. })) {
+            continue;
+        }
+        for p in m.pubs_with(d.label).filter(|p| p.pos < d.pos) {
+            let publisher = user_of(p.client);
+            let why = if !accepted.contains(p.client) {
+                "the broker never accepted its publisher"
+            } else if !rules.may_write(publisher.as_deref(), p.client, p.topic) {
+                "the ACL does not let its publisher write that topic"
+            } else {
+                continue;
+            };
+            out.push(Violation {
+                checker: NAME,
+                at_us: m.us(d.pos),
+                message: format!(
+                    "{} published by {} on {} reached {}, but {why}",
+                    d.label, p.client, p.topic, d.client
+                ),
+            });
+        }
+    }
+
+    for (&client, log) in &m.clients {
+        let user = user_of(client);
+        let is_v5 = log.attempts.iter().any(v5);
+        for e in &trace.events {
+            let Event::SubscribeGranted {
+                client: c,
+                filter,
+                granted,
+                code,
+            } = &e.event
+            else {
+                continue;
+            };
+            if c != client || rules.may_subscribe(user.as_deref(), client, filter) {
+                continue;
+            }
+            let wanted = if is_v5 { 0x87 } else { 0x80 };
+            if let Some(q) = granted {
+                out.push(Violation {
+                    checker: NAME,
+                    at_us: e.at_us,
+                    message: format!(
+                        "{client} (user {}) was granted {filter} at QoS {q}, a filter that matches no topic the ACL lets it read: SUBACK must refuse it with 0x{wanted:02x}",
+                        user.as_deref().unwrap_or("none")
+                    ),
+                });
+            } else if let Some(code) = code.filter(|c| *c != wanted) {
+                out.push(Violation {
+                    checker: NAME,
+                    at_us: e.at_us,
+                    message: format!(
+                        "{client}'s subscription {filter} was refused with 0x{code:02x}; a filter refused by the ACL gets 0x{wanted:02x}"
+                    ),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|v| v.at_us);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::story::Story;
+    use crate::trace::Persistence;
+
+    const ACL: &str = "\
+topic read public/#
+user alice
+topic readwrite home/alice/#
+user bob
+topic write home/alice/inbox
+pattern read devices/%c/#
+";
+
+    fn story(v: &str) -> Story {
+        let mut st = Story::new(v, Persistence::None);
+        st.auth(false, &[("alice", "a-pw"), ("bob", "b-pw")], Some(ACL));
+        st.credentials("alice-1", "alice", Some("a-pw"))
+            .credentials("bob-1", "bob", Some("b-pw"));
+        st
+    }
+
+    fn run(st: &mut Story) -> Vec<Violation> {
+        check(&st.end(), &CheckConfig::default())
+    }
+
+    #[test]
+    fn rules_read_the_acl_file_syntax() {
+        let r = Rules::new(true, &[], Some(ACL)).unwrap();
+        assert!(r.may_read(None, "x", "public/a"));
+        assert!(!r.may_write(None, "x", "public/a"));
+        assert!(r.may_write(Some("alice"), "x", "home/alice/a"));
+        assert!(!r.may_read(Some("alice"), "x", "public/a"));
+        assert!(r.may_read(Some("bob"), "dev-1", "devices/dev-1/cmd"));
+        assert!(!r.may_read(Some("bob"), "dev-1", "devices/dev-2/cmd"));
+        assert!(r.may_subscribe(Some("alice"), "x", "home/+/#"));
+        assert!(r.may_subscribe(Some("alice"), "x", "#"));
+        assert!(!r.may_subscribe(Some("alice"), "x", "public/#"));
+        assert!(!r.may_subscribe(None, "x", "$SYS/#"));
+        assert!(
+            Rules::new(true, &[], Some("topic maybe a/b"))
+                .unwrap_err()
+                .contains("line 1")
+        );
+    }
+
+    /// [MQTT-3.1.4-2] the server may refuse a CONNECT that fails authentication; 3.1.1 says so
+    /// with return code 4, 5.0 with 0x86.
+    #[test]
+    fn mqtt_3_1_4_2_wrong_password_must_not_be_accepted() {
+        let mut st = story("3.1.1");
+        st.credentials("mallory", "alice", Some("guess"))
+            .connect("mallory", true, false);
+        let v = run(&mut st);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("bad user name or password"), "{v:?}");
+
+        let mut st = story("5.0");
+        st.credentials("mallory", "alice", Some("guess"))
+            .connecting("mallory", true)
+            .connect_refused("mallory", 0x87);
+        let v = run(&mut st);
+        assert!(v[0].message.contains("0x86"), "{v:?}");
+
+        let mut st = story("3.1.1");
+        st.connecting("anon", true).connect_refused("anon", 0x05);
+        st.credentials("mallory", "alice", Some("guess"))
+            .connecting("mallory", true)
+            .connect_refused("mallory", 0x04);
+        assert_eq!(run(&mut st), vec![]);
+    }
+
+    #[test]
+    fn wildcard_delivery_beyond_read_rights_is_reported() {
+        let mut st = story("3.1.1");
+        st.connect("alice-1", true, false)
+            .subscribe("alice-1", "home/#", 1)
+            .connect("bob-1", true, false);
+        let ok = st.publish("bob-1", "home/alice/inbox", 1);
+        st.deliver("alice-1", &ok);
+        let mut st2 = story("3.1.1");
+        st2.connect("alice-1", true, false)
+            .subscribe("alice-1", "#", 1)
+            .connect("bob-1", true, false);
+        let m = st2.publish("bob-1", "devices/bob-1/x", 0);
+        st2.deliver("alice-1", &m);
+        assert_eq!(run(&mut st), vec![]);
+        let v = run(&mut st2);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(v.iter().any(|v| v.message.contains("does not let it read")));
+        assert!(
+            v.iter()
+                .any(|v| v.message.contains("let its publisher write"))
+        );
+    }
+
+    #[test]
+    fn a_denied_subscription_must_be_refused_with_the_acl_code() {
+        let mut st = story("5.0");
+        st.connect("alice-1", true, false)
+            .subscribe_granted("alice-1", "public/#", 1, Some(1));
+        let v = run(&mut st);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("0x87"), "{v:?}");
+        let mut st = story("5.0");
+        st.connect("alice-1", true, false)
+            .subscribe_granted("alice-1", "public/#", 1, None)
+            .subscribe_granted("alice-1", "home/alice/+", 1, None);
+        assert_eq!(run(&mut st), vec![]);
+    }
+
+    #[test]
+    fn a_client_never_accepted_receives_nothing() {
+        let mut st = story("3.1.1");
+        st.connect("alice-1", true, false)
+            .subscribe("alice-1", "home/alice/#", 1);
+        st.connecting("anon", true).connect_refused("anon", 0x05);
+        let m = st.publish("alice-1", "home/alice/x", 0);
+        st.deliver("anon", &m);
+        let v = run(&mut st);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("never accepted"), "{v:?}");
+    }
+
+    #[test]
+    fn a_trace_without_auth_has_nothing_to_judge() {
+        let mut st = Story::new("3.1.1", Persistence::None);
+        st.connect("a", true, false);
+        assert_eq!(check(&st.end(), &CheckConfig::default()), vec![]);
+    }
+}
