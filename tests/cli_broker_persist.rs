@@ -86,6 +86,15 @@ fn persistent(o: &mut MqttOptions) {
     o.set_clean_session(false);
 }
 
+/// Connects `id` with clean session 0, subscribes to `filter` at QoS 1 and disconnects; whether
+/// CONNACK said session present.
+async fn subscribe_and_leave(port: u16, id: &str, filter: &str) -> bool {
+    let (mut sub, ack) = Rumq::connect(port, id, persistent).await;
+    sub.subscribe(filter, QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    ack.session_present
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -104,10 +113,7 @@ fn mqtt_3_1_2_4_session_queue_and_retained_survive_a_clean_restart() {
     let broker = BrokerProcess::start(&config);
     let port = broker.port;
     runtime().block_on(async {
-        let (mut sub, ack) = Rumq::connect(port, "keeper", persistent).await;
-        assert!(!ack.session_present);
-        sub.subscribe("persist/q", QoS::AtLeastOnce).await;
-        sub.disconnect().await;
+        assert!(!subscribe_and_leave(port, "keeper", "persist/q").await);
         let (mut publ, _) = Rumq::connect(port, "writer", |_| {}).await;
         publ.publish("persist/q", QoS::AtLeastOnce, false, "queued while away")
             .await;
@@ -154,9 +160,7 @@ fn an_autosaved_queue_survives_a_crash() {
     let broker = BrokerProcess::start(&config);
     let port = broker.port;
     runtime().block_on(async {
-        let (mut sub, _) = Rumq::connect(port, "sleeper", persistent).await;
-        sub.subscribe("crash/q", QoS::AtLeastOnce).await;
-        sub.disconnect().await;
+        subscribe_and_leave(port, "sleeper", "crash/q").await;
         let (mut publ, _) = Rumq::connect(port, "writer", |_| {}).await;
         publ.publish("crash/q", QoS::AtLeastOnce, false, "before the crash")
             .await;
@@ -203,11 +207,7 @@ fn downtime_counts_towards_session_expiry() {
     .unwrap();
     let broker = BrokerProcess::start(&config);
     let port = broker.port;
-    runtime().block_on(async {
-        let (mut sub, _) = Rumq::connect(port, "brief", persistent).await;
-        sub.subscribe("expiry/q", QoS::AtLeastOnce).await;
-        sub.disconnect().await;
-    });
+    runtime().block_on(subscribe_and_leave(port, "brief", "expiry/q"));
     assert!(broker.interrupt().success());
     let (saved, _) = persist::decode(&std::fs::read(dir.path().join("state")).unwrap()).unwrap();
     assert!(

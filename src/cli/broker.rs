@@ -18,7 +18,7 @@ pub struct BrokerArgs {
     /// Address to listen on (repeatable). Default 127.0.0.1:1883, or the config file's `listen`.
     #[arg(short, long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
-    /// TOML configuration file (listeners, limits, queue policy).
+    /// TOML configuration file (listeners, limits, queue policy, persistence).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -83,6 +83,12 @@ impl BrokerFile {
         if file.autosave_interval.is_zero() {
             return Err(format!(
                 "{}: autosave_interval must be more than 0",
+                path.display()
+            ));
+        }
+        if file.persistence_max_bytes == 0 {
+            return Err(format!(
+                "{}: persistence_max_bytes must be more than 0",
                 path.display()
             ));
         }
@@ -247,5 +253,39 @@ mod tests {
         std::fs::remove_file(dir.path().join("users")).unwrap();
         let e = file.auth().unwrap_err();
         assert!(e.contains("users: cannot read"), "{e}");
+    }
+
+    #[test]
+    fn persistence_settings_default_off_and_the_file_is_found_next_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("broker.toml");
+        std::fs::write(&config, "listen = []\n").unwrap();
+        let file = BrokerFile::load(&config).unwrap();
+        assert!(file.store().is_none());
+        assert_eq!(file.autosave_interval, Duration::from_secs(5));
+
+        std::fs::write(
+            &config,
+            "persistence_file = \"data/state\"\nautosave_interval = \"250ms\"\n",
+        )
+        .unwrap();
+        let store = BrokerFile::load(&config).unwrap().store().unwrap();
+        assert_eq!(store.path(), dir.path().join("data/state"));
+
+        for (text, problem) in [
+            (
+                "autosave_interval = 0\n",
+                "autosave_interval must be more than 0",
+            ),
+            (
+                "persistence_max_bytes = 0\n",
+                "persistence_max_bytes must be more than 0",
+            ),
+            ("autosave_interval = \"soon\"\n", "autosave_interval"),
+        ] {
+            std::fs::write(&config, text).unwrap();
+            let e = BrokerFile::load(&config).unwrap_err();
+            assert!(e.contains(problem), "{text}: {e}");
+        }
     }
 }
