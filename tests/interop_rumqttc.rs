@@ -5,124 +5,13 @@
 
 mod support;
 
-use std::time::Duration;
+use support::rumq::Rumq;
 use support::{WAIT, start_broker};
 
-use rumqttc::{
-    AsyncClient, ConnAck, ConnectReturnCode, Event, LastWill, MqttOptions, Packet, Publish, QoS,
-    SubscribeReasonCode,
-};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use rumqttc::{LastWill, MqttOptions, QoS, SubscribeReasonCode};
 
 fn min_qos(a: QoS, b: QoS) -> QoS {
     if (a as u8) <= (b as u8) { a } else { b }
-}
-
-/// A rumqttc client whose event loop runs in a task and forwards every event.
-struct Rumq {
-    client: AsyncClient,
-    events: mpsc::UnboundedReceiver<Result<Event, String>>,
-    task: JoinHandle<()>,
-}
-
-impl Rumq {
-    async fn connect(port: u16, id: &str, tune: impl FnOnce(&mut MqttOptions)) -> (Rumq, ConnAck) {
-        let mut opts = MqttOptions::new(id, "127.0.0.1", port);
-        opts.set_keep_alive(Duration::from_secs(30));
-        tune(&mut opts);
-        let (client, mut eventloop) = AsyncClient::new(opts, 64);
-        let (tx, events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            loop {
-                let ev = eventloop.poll().await.map_err(|e| e.to_string());
-                let stop = ev.is_err();
-                if tx.send(ev).is_err() || stop {
-                    return;
-                }
-            }
-        });
-        let mut r = Rumq {
-            client,
-            events,
-            task,
-        };
-        let ack = r
-            .until(|p| match p {
-                Packet::ConnAck(a) => Some(a.clone()),
-                _ => None,
-            })
-            .await;
-        assert_eq!(ack.code, ConnectReturnCode::Success);
-        (r, ack)
-    }
-
-    /// The first incoming packet `pick` accepts, skipping others.
-    async fn until<T>(&mut self, mut pick: impl FnMut(&Packet) -> Option<T>) -> T {
-        loop {
-            match tokio::time::timeout(WAIT, self.events.recv()).await {
-                Ok(Some(Ok(Event::Incoming(p)))) => {
-                    if let Some(v) = pick(&p) {
-                        return v;
-                    }
-                }
-                Ok(Some(Ok(Event::Outgoing(_)))) => {}
-                other => panic!("rumqttc: expected packet not seen: {other:?}"),
-            }
-        }
-    }
-
-    async fn message(&mut self) -> Publish {
-        self.until(|p| match p {
-            Packet::Publish(p) => Some(p.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    async fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<SubscribeReasonCode> {
-        self.client.subscribe(filter, qos).await.unwrap();
-        self.until(|p| match p {
-            Packet::SubAck(s) => Some(s.return_codes.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    /// Publishes and waits for the end of the QoS handshake (QoS 0: nothing to wait for).
-    async fn publish(&mut self, topic: &str, qos: QoS, retain: bool, payload: &str) {
-        self.client
-            .publish(topic, qos, retain, payload.as_bytes().to_vec())
-            .await
-            .unwrap();
-        match qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => {
-                self.until(|p| matches!(p, Packet::PubAck(_)).then_some(()))
-                    .await
-            }
-            QoS::ExactlyOnce => {
-                self.until(|p| matches!(p, Packet::PubRec(_)).then_some(()))
-                    .await;
-                self.until(|p| matches!(p, Packet::PubComp(_)).then_some(()))
-                    .await
-            }
-        }
-    }
-
-    /// DISCONNECT, then wait until the event loop has sent it and stopped.
-    async fn disconnect(mut self) {
-        self.client.disconnect().await.unwrap();
-        loop {
-            match tokio::time::timeout(WAIT, self.events.recv()).await {
-                Ok(Some(Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)))) | Ok(None) => break,
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(_))) => break,
-                Err(_) => panic!("rumqttc did not disconnect"),
-            }
-        }
-        self.task.abort();
-    }
 }
 
 /// [MQTT-3.8.4-6] [MQTT-3.3.5-1] rumqttc subscribers receive at min(publish QoS, granted

@@ -29,7 +29,7 @@ use super::outbound::Tx;
 
 /// An application message as the broker keeps it: what was published, with the 5.0 properties
 /// to forward (topic alias and subscription identifiers removed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub topic: String,
     pub payload: Bytes,
@@ -51,7 +51,7 @@ impl Message {
 }
 
 /// One message on its way to one session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub message: Arc<Message>,
     /// min(published QoS, granted QoS).
@@ -67,14 +67,14 @@ pub struct Delivery {
 }
 
 /// A subscription as granted: its options and its 5.0 subscription identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
     pub options: SubscriptionOptions,
     pub id: Option<u32>,
 }
 
 /// An outbound QoS 1/2 message not yet completed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Inflight {
     /// Sent, awaiting PUBACK (QoS 1) or PUBREC (QoS 2).
     Publish { pkid: u16, delivery: Delivery },
@@ -91,7 +91,7 @@ impl Inflight {
 }
 
 /// Everything the broker keeps for one client identifier.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     /// Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 clean
     /// session), `u32::MAX` never (3.1.1 persistent session).

@@ -25,7 +25,7 @@ use crate::codec::LastWill;
 
 /// A snapshot of everything that must survive a broker restart. Cheap to clone: messages are
 /// shared.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DurableState {
     /// Client id → persistent session (expiry interval non-zero).
     pub sessions: BTreeMap<String, Session>,
@@ -46,7 +46,7 @@ pub struct DurableState {
 }
 
 /// A will waiting for its delay interval.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingWill {
     /// When it is published, in the broker's logical time.
     pub due: Duration,

@@ -2,29 +2,32 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::Deserialize;
 
 use crate::broker::auth::{Acl, Auth, PasswordFile};
-use crate::broker::{Broker, BrokerConfig};
+use crate::broker::{Broker, BrokerConfig, DurableState};
 use crate::cli::{EXIT_USAGE, init_logging, require_real_network};
+use crate::net::persist::FileStore;
 
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
     /// Address to listen on (repeatable). Default 127.0.0.1:1883, or the config file's `listen`.
     #[arg(short, long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
-    /// TOML configuration file (listeners, limits, queue policy).
+    /// TOML configuration file (listeners, limits, queue policy, persistence).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 
-/// The configuration file: `listen`, `password_file` and `acl_file` at the top, the core's
-/// settings under `[broker]` (every field optional; see the README for the list and defaults).
-/// Relative file paths are relative to the configuration file's folder.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The configuration file: `listen`, `password_file`, `acl_file` and the persistence settings
+/// at the top, the core's settings under `[broker]` (every field optional; see the README for
+/// the list and defaults). Relative file paths are relative to the configuration file's folder.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BrokerFile {
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
@@ -34,8 +37,30 @@ pub struct BrokerFile {
     /// Who may publish and subscribe to what; see the README.
     #[serde(default)]
     pub acl_file: Option<PathBuf>,
+    /// Where persistent sessions, queued messages, retained messages and waiting wills are
+    /// kept across restarts; none when unset.
+    pub persistence_file: Option<PathBuf>,
+    /// The longest a change waits before it is saved to `persistence_file`.
+    #[serde(with = "crate::broker::config::duration")]
+    pub autosave_interval: Duration,
+    /// The largest state file loaded or saved, in bytes.
+    pub persistence_max_bytes: u64,
     #[serde(default)]
     pub broker: BrokerConfig,
+}
+
+impl Default for BrokerFile {
+    fn default() -> Self {
+        BrokerFile {
+            listen: Vec::new(),
+            password_file: None,
+            acl_file: None,
+            persistence_file: None,
+            autosave_interval: Duration::from_secs(5),
+            persistence_max_bytes: 1 << 30,
+            broker: BrokerConfig::default(),
+        }
+    }
 }
 
 impl BrokerFile {
@@ -45,11 +70,27 @@ impl BrokerFile {
         let mut file: BrokerFile =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let dir = path.parent().unwrap_or(Path::new(""));
-        for f in [&mut file.password_file, &mut file.acl_file]
-            .into_iter()
-            .flatten()
+        for f in [
+            &mut file.password_file,
+            &mut file.acl_file,
+            &mut file.persistence_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             *f = dir.join(&*f);
+        }
+        if file.autosave_interval.is_zero() {
+            return Err(format!(
+                "{}: autosave_interval must be more than 0",
+                path.display()
+            ));
+        }
+        if file.persistence_max_bytes == 0 {
+            return Err(format!(
+                "{}: persistence_max_bytes must be more than 0",
+                path.display()
+            ));
         }
         file.broker
             .validate()
@@ -78,6 +119,17 @@ impl BrokerFile {
         };
         Ok(Auth { passwords, acl })
     }
+
+    /// The store named by `persistence_file`, if any.
+    pub fn store(&self) -> Option<FileStore> {
+        self.persistence_file.as_ref().map(|p| {
+            FileStore::new(
+                p.clone(),
+                self.persistence_max_bytes,
+                self.autosave_interval,
+            )
+        })
+    }
 }
 
 pub fn run(args: BrokerArgs) -> i32 {
@@ -103,6 +155,14 @@ pub fn run(args: BrokerArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let store = file.store();
+    let state = match store.as_ref().map(FileStore::load_aged).transpose() {
+        Ok(state) => state.flatten(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
     let mut listen = args.listen.clone();
     if listen.is_empty() {
         listen = file.listen.clone();
@@ -120,7 +180,7 @@ pub fn run(args: BrokerArgs) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(serve(listen, file, auth)) {
+    match rt.block_on(serve(listen, file, auth, store, state)) {
         Ok(()) => 0,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -129,7 +189,13 @@ pub fn run(args: BrokerArgs) -> i32 {
     }
 }
 
-async fn serve(listen: Vec<SocketAddr>, file: BrokerFile, auth: Auth) -> Result<(), String> {
+async fn serve(
+    listen: Vec<SocketAddr>,
+    file: BrokerFile,
+    auth: Auth,
+    store: Option<FileStore>,
+    state: Option<DurableState>,
+) -> Result<(), String> {
     let mut listeners = Vec::new();
     for addr in &listen {
         let l = tokio::net::TcpListener::bind(addr)
@@ -138,11 +204,24 @@ async fn serve(listen: Vec<SocketAddr>, file: BrokerFile, auth: Auth) -> Result<
         tracing::info!(addr = %l.local_addr().map_err(|e| e.to_string())?, "listening");
         listeners.push(l);
     }
-    let core = Broker::new(file.broker.clone()).with_auth(auth);
+    let core = match state {
+        Some(state) => {
+            tracing::info!(
+                sessions = state.sessions.len(),
+                retained = state.retained.len(),
+                wills = state.wills.len(),
+                "state restored"
+            );
+            Broker::restore_at(file.broker.clone(), state, Instant::now())
+        }
+        None => Broker::new(file.broker.clone()),
+    }
+    .with_auth(auth);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    crate::net::server::serve(core, listeners, None, shutdown)
+    let store = store.map(|s| Arc::new(s) as Arc<dyn crate::net::server::DurableStore>);
+    crate::net::server::serve(core, listeners, store, shutdown)
         .await
         .map_err(|e| e.to_string())
 }
@@ -174,5 +253,39 @@ mod tests {
         std::fs::remove_file(dir.path().join("users")).unwrap();
         let e = file.auth().unwrap_err();
         assert!(e.contains("users: cannot read"), "{e}");
+    }
+
+    #[test]
+    fn persistence_settings_default_off_and_the_file_is_found_next_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("broker.toml");
+        std::fs::write(&config, "listen = []\n").unwrap();
+        let file = BrokerFile::load(&config).unwrap();
+        assert!(file.store().is_none());
+        assert_eq!(file.autosave_interval, Duration::from_secs(5));
+
+        std::fs::write(
+            &config,
+            "persistence_file = \"data/state\"\nautosave_interval = \"250ms\"\n",
+        )
+        .unwrap();
+        let store = BrokerFile::load(&config).unwrap().store().unwrap();
+        assert_eq!(store.path(), dir.path().join("data/state"));
+
+        for (text, problem) in [
+            (
+                "autosave_interval = 0\n",
+                "autosave_interval must be more than 0",
+            ),
+            (
+                "persistence_max_bytes = 0\n",
+                "persistence_max_bytes must be more than 0",
+            ),
+            ("autosave_interval = \"soon\"\n", "autosave_interval"),
+        ] {
+            std::fs::write(&config, text).unwrap();
+            let e = BrokerFile::load(&config).unwrap_err();
+            assert!(e.contains(problem), "{text}: {e}");
+        }
     }
 }

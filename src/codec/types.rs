@@ -213,7 +213,7 @@ pub enum RetainHandling {
 
 /// All MQTT 5.0 properties (section 2.2.2.2). Which ones a packet may carry is checked by the
 /// codec against that packet's allow-list; the rest must stay `None` / empty.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Properties {
     pub payload_format_indicator: Option<u8>,
     pub message_expiry_interval: Option<u32>,
@@ -253,7 +253,7 @@ impl Properties {
 }
 
 /// The will message carried by CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastWill {
     pub topic: String,
     pub payload: Bytes,

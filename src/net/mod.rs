@@ -6,6 +6,7 @@
 //! - [`client`]: the async client API over the client core.
 //! - [`seam`]: per-connection fault injection (cut, black hole, delay, split writes).
 //! - [`clock`]: the one timer adapter between real tokio and madsim.
+//! - [`persist`]: the state file of the real broker.
 //!
 //! Every `select!` here is `biased` (branches polled in written order): tokio's unbiased
 //! `select!` draws from a thread-local generator seeded from a process-wide counter, which
@@ -13,5 +14,6 @@
 
 pub mod client;
 pub mod clock;
+pub mod persist;
 pub mod seam;
 pub mod server;

@@ -5,7 +5,9 @@
 //! core with `now`, drains the core's actions, encodes every packet queued for a connection into
 //! one buffer and hands it to that connection's writer, which writes and flushes it in one go.
 //! In durable mode the owner saves the core's durable state before any of those bytes leave, so
-//! no acknowledgement is ever sent for state a crash would lose.
+//! no acknowledgement is ever sent for state a crash would lose; a store with a
+//! [save interval](DurableStore::save_interval) is instead saved at most once per interval
+//! after a change, and on shutdown.
 //!
 //! What is not here: protocol logic (the core), TLS, websockets.
 
@@ -13,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,8 +30,13 @@ use crate::net::clock::sleep_until_opt;
 pub trait DurableStore: Send + Sync {
     /// The state last saved, [aged](DurableState::aged) by the time since it was saved, so
     /// that a broker restored from it counts its downtime towards every expiry and will delay.
-    fn load(&self) -> Option<DurableState>;
-    fn save(&self, state: DurableState);
+    fn load(&self) -> io::Result<Option<DurableState>>;
+    fn save(&self, state: DurableState) -> io::Result<()>;
+    /// `None`: every change is saved before the bytes it produced are written. `Some`: a
+    /// change is saved at most this long after it, and whatever is unsaved on shutdown.
+    fn save_interval(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A store that outlives the broker task but not the process: in simulation it is captured by
@@ -47,13 +54,14 @@ impl MemoryStore {
 }
 
 impl DurableStore for MemoryStore {
-    fn load(&self) -> Option<DurableState> {
+    fn load(&self) -> io::Result<Option<DurableState>> {
         let saved = self.state.lock().expect("store lock").clone();
-        saved.map(|(state, at)| state.aged(Instant::now().saturating_duration_since(at)))
+        Ok(saved.map(|(state, at)| state.aged(Instant::now().saturating_duration_since(at))))
     }
 
-    fn save(&self, state: DurableState) {
+    fn save(&self, state: DurableState) -> io::Result<()> {
         *self.state.lock().expect("store lock") = Some((state, Instant::now()));
+        Ok(())
     }
 }
 
@@ -94,10 +102,55 @@ struct ConnHandle {
     pending_bytes: usize,
 }
 
+/// When the core's durable state is saved to the store.
+struct Saver {
+    store: Arc<dyn DurableStore>,
+    interval: Option<Duration>,
+    /// With an interval: when the unsaved change is saved.
+    due: Option<Instant>,
+}
+
+impl Saver {
+    /// After the core ran: saves a change at once, or schedules it.
+    fn after_change<B: BrokerCore>(&mut self, core: &mut B) {
+        if !core.take_dirty() {
+            return;
+        }
+        match self.interval {
+            None => self.save(core),
+            Some(interval) => {
+                if self.due.is_none() {
+                    self.due = Some(Instant::now() + interval);
+                }
+            }
+        }
+    }
+
+    /// Saves now; a failure is logged and retried after the interval.
+    fn save<B: BrokerCore>(&mut self, core: &mut B) {
+        self.due = None;
+        if let Err(e) = self.store.save(core.durable_state()) {
+            tracing::error!(error = %e, "cannot save the durable state");
+            self.due = self.interval.map(|i| Instant::now() + i);
+        }
+    }
+
+    /// On shutdown: saves whatever is unsaved.
+    fn flush<B: BrokerCore>(&mut self, core: &mut B) -> io::Result<()> {
+        if self.due.take().is_some() || core.take_dirty() {
+            self.store.save(core.durable_state())?;
+            tracing::info!("durable state saved");
+        }
+        Ok(())
+    }
+}
+
 /// Runs a broker core on the given listeners until `shutdown` completes.
 ///
 /// With a store, the core is expected to have been restored from it by the caller; every change
-/// of its durable state is saved before the bytes it produced are written.
+/// of its durable state is saved before the bytes it produced are written, or, if the store has
+/// a save interval, within that interval and on shutdown (a failing save on shutdown is the
+/// error returned).
 pub async fn serve<B, F>(
     mut core: B,
     listeners: Vec<TcpListener>,
@@ -120,6 +173,11 @@ where
 
     let mut conns: BTreeMap<ConnId, ConnHandle> = BTreeMap::new();
     let mut out: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
+    let mut saver = store.map(|store| Saver {
+        interval: store.save_interval(),
+        store,
+        due: None,
+    });
     tokio::pin!(shutdown);
     loop {
         let deadline = core.poll_timeout();
@@ -133,6 +191,11 @@ where
             }
             _ = sleep_until_opt(deadline) => {
                 core.handle_timeout(Instant::now());
+            }
+            _ = sleep_until_opt(saver.as_ref().and_then(|s| s.due)) => {
+                if let Some(s) = saver.as_mut() {
+                    s.save(&mut core);
+                }
             }
             ev = events_rx.recv() => {
                 let Some(ev) = ev else { break };
@@ -162,7 +225,7 @@ where
                 }
             }
         }
-        drain_actions(&mut core, &mut conns, &mut out, store.as_deref());
+        drain_actions(&mut core, &mut conns, &mut out, saver.as_mut());
     }
     for task in accept_tasks {
         task.abort();
@@ -170,7 +233,10 @@ where
     for (_, h) in conns {
         let _ = h.writer.send(WriterCmd::Close);
     }
-    Ok(())
+    match saver.as_mut() {
+        Some(s) => s.flush(&mut core),
+        None => Ok(()),
+    }
 }
 
 /// Applies everything the core asked for: one encoded buffer per connection, then closes.
@@ -178,7 +244,7 @@ fn drain_actions<B: BrokerCore>(
     core: &mut B,
     conns: &mut BTreeMap<ConnId, ConnHandle>,
     out: &mut BTreeMap<ConnId, BytesMut>,
-    store: Option<&dyn DurableStore>,
+    saver: Option<&mut Saver>,
 ) {
     let mut closes: Vec<ConnId> = Vec::new();
     while let Some(action) = core.poll_action() {
@@ -202,10 +268,8 @@ fn drain_actions<B: BrokerCore>(
             }
         }
     }
-    if let Some(store) = store
-        && core.take_dirty()
-    {
-        store.save(core.durable_state());
+    if let Some(saver) = saver {
+        saver.after_change(core);
     }
     let mut slow: Vec<ConnId> = Vec::new();
     for (conn, buf) in std::mem::take(out) {

@@ -217,7 +217,14 @@ fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> No
             let store = store.clone();
             let factory = factory.clone();
             async move {
-                let state = if durable { store.load() } else { None };
+                let state = if durable {
+                    match store.load() {
+                        Ok(state) => state,
+                        Err(e) => panic!("the memory store failed: {e}"),
+                    }
+                } else {
+                    None
+                };
                 let core = factory(config, auth, state);
                 let listener = loop {
                     match tokio::net::TcpListener::bind(("0.0.0.0", BROKER_PORT)).await {

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use mqtt_lab::broker::{Broker, BrokerConfig};
 
+#[cfg(not(madsim))]
+pub mod rumq;
+
 /// The bound on every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
 
