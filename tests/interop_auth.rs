@@ -19,8 +19,6 @@ use support::{OurBroker, WAIT, find};
 
 use mqtt_lab::broker::auth::{Acl, Auth, HashCost, PasswordFile, password::hash_password};
 use mqtt_lab::broker::{Broker, BrokerConfig};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 const ACL: &str = "\
 # anonymous clients
@@ -420,88 +418,31 @@ async fn mqtt_3_9_3_1_rumqttc_denied_filter_gets_failure_code() {
     }
 }
 
-/// A rumqttc v5 client whose event loop runs in a task and forwards every event.
-struct Rumq5 {
-    client: rumqttc::v5::AsyncClient,
-    events: mpsc::UnboundedReceiver<Result<rumqttc::v5::Event, String>>,
-    task: JoinHandle<()>,
-}
+/// A rumqttc v5 client logged in as a user, with the reason codes these tests look at.
+struct Rumq5(support::rumq5::Rumq);
 
 impl Rumq5 {
     async fn connect(port: u16, id: &str, user: &str, password: &str) -> Rumq5 {
-        use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet};
-        let mut opts = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", port);
-        opts.set_credentials(user, password);
-        let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(opts, 64);
-        let (tx, events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            loop {
-                let ev = eventloop.poll().await.map_err(|e| e.to_string());
-                let stop = ev.is_err();
-                if tx.send(ev).is_err() || stop {
-                    return;
-                }
-            }
-        });
-        let mut r = Rumq5 {
-            client,
-            events,
-            task,
-        };
-        let code = r
-            .until(|p| match p {
-                Packet::ConnAck(a) => Some(a.code),
-                _ => None,
-            })
-            .await;
-        assert_eq!(code, ConnectReturnCode::Success);
-        r
-    }
-
-    async fn until<T>(
-        &mut self,
-        mut pick: impl FnMut(&rumqttc::v5::mqttbytes::v5::Packet) -> Option<T>,
-    ) -> T {
-        use rumqttc::v5::Event;
-        loop {
-            match tokio::time::timeout(WAIT, self.events.recv()).await {
-                Ok(Some(Ok(Event::Incoming(p)))) => {
-                    if let Some(v) = pick(&p) {
-                        return v;
-                    }
-                }
-                Ok(Some(Ok(Event::Outgoing(_)))) => {}
-                other => panic!("rumqttc v5: expected packet not seen: {other:?}"),
-            }
-        }
+        let (r, _) = support::rumq5::Rumq::connect(port, id, |o| {
+            o.set_credentials(user, password);
+        })
+        .await;
+        Rumq5(r)
     }
 
     /// Topic and payload of the next PUBLISH received.
     async fn message(&mut self) -> (String, String) {
-        use rumqttc::v5::mqttbytes::v5::Packet;
-        self.until(|p| match p {
-            Packet::Publish(p) => Some((
-                String::from_utf8(p.topic.to_vec()).unwrap(),
-                String::from_utf8(p.payload.to_vec()).unwrap(),
-            )),
-            _ => None,
-        })
-        .await
+        let p = self.0.message().await;
+        (
+            String::from_utf8(p.topic.to_vec()).unwrap(),
+            String::from_utf8(p.payload.to_vec()).unwrap(),
+        )
     }
 
     async fn subscribe(&mut self, filter: &str) {
         use rumqttc::v5::mqttbytes::QoS;
-        use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
-        self.client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        let codes = self
-            .until(|p| match p {
-                Packet::SubAck(s) => Some(s.return_codes.clone()),
-                _ => None,
-            })
-            .await;
+        use rumqttc::v5::mqttbytes::v5::SubscribeReasonCode;
+        let codes = self.0.subscribe(filter, QoS::AtLeastOnce).await;
         assert_eq!(codes, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
     }
 
@@ -513,15 +454,17 @@ impl Rumq5 {
     ) -> rumqttc::v5::mqttbytes::v5::PubAckReason {
         use rumqttc::v5::mqttbytes::QoS;
         use rumqttc::v5::mqttbytes::v5::Packet;
-        self.client
+        self.0
+            .client
             .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
             .await
             .unwrap();
-        self.until(|p| match p {
-            Packet::PubAck(a) => Some(a.reason),
-            _ => None,
-        })
-        .await
+        self.0
+            .until(|p| match p {
+                Packet::PubAck(a) => Some(a.reason),
+                _ => None,
+            })
+            .await
     }
 
     /// Publishes at QoS 2 and returns the PUBREC reason.
@@ -532,32 +475,21 @@ impl Rumq5 {
     ) -> rumqttc::v5::mqttbytes::v5::PubRecReason {
         use rumqttc::v5::mqttbytes::QoS;
         use rumqttc::v5::mqttbytes::v5::Packet;
-        self.client
+        self.0
+            .client
             .publish(topic, QoS::ExactlyOnce, false, payload.as_bytes().to_vec())
             .await
             .unwrap();
-        self.until(|p| match p {
-            Packet::PubRec(a) => Some(a.reason),
-            _ => None,
-        })
-        .await
+        self.0
+            .until(|p| match p {
+                Packet::PubRec(a) => Some(a.reason),
+                _ => None,
+            })
+            .await
     }
 
     async fn disconnect(self) {
-        let _ = self.client.disconnect().await;
-        let mut events = self.events;
-        let _ = tokio::time::timeout(WAIT, async {
-            while let Some(Ok(ev)) = events.recv().await {
-                if matches!(
-                    ev,
-                    rumqttc::v5::Event::Outgoing(rumqttc::Outgoing::Disconnect)
-                ) {
-                    return;
-                }
-            }
-        })
-        .await;
-        self.task.abort();
+        self.0.disconnect().await
     }
 }
 

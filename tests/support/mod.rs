@@ -10,6 +10,8 @@ use mqtt_lab::broker::{Broker, BrokerConfig};
 
 #[cfg(not(madsim))]
 pub mod rumq;
+#[cfg(not(madsim))]
+pub mod rumq5;
 
 /// The bound on every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
