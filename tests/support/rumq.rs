@@ -25,6 +25,19 @@ impl Rumq {
         id: &str,
         tune: impl FnOnce(&mut MqttOptions),
     ) -> (Rumq, ConnAck) {
+        let (r, ack) = Rumq::try_connect(port, id, tune)
+            .await
+            .unwrap_or_else(|e| panic!("rumqttc: no CONNACK: {e}"));
+        assert_eq!(ack.code, ConnectReturnCode::Success);
+        (r, ack)
+    }
+
+    /// The CONNACK, or the error that ended the connection before one came.
+    pub async fn try_connect(
+        port: u16,
+        id: &str,
+        tune: impl FnOnce(&mut MqttOptions),
+    ) -> Result<(Rumq, ConnAck), String> {
         let mut opts = MqttOptions::new(id, "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(30));
         tune(&mut opts);
@@ -44,14 +57,15 @@ impl Rumq {
             events,
             task,
         };
-        let ack = r
-            .until(|p| match p {
-                Packet::ConnAck(a) => Some(a.clone()),
-                _ => None,
-            })
-            .await;
-        assert_eq!(ack.code, ConnectReturnCode::Success);
-        (r, ack)
+        loop {
+            match tokio::time::timeout(WAIT, r.events.recv()).await {
+                Ok(Some(Ok(Event::Incoming(Packet::ConnAck(a))))) => return Ok((r, a)),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(None) => return Err("the event loop stopped".into()),
+                Err(_) => panic!("rumqttc: neither a CONNACK nor a closed connection"),
+            }
+        }
     }
 
     /// The first incoming packet `pick` accepts, skipping others.
