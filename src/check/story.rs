@@ -308,7 +308,19 @@ impl Story {
         qos: u8,
         granted: Option<u8>,
     ) -> &mut Self {
-        self.subscribe_requested(client, filter, qos);
+        self.subscribe_answered(client, filter, qos, SubOptions::default(), granted)
+    }
+
+    /// SUBSCRIBE with `options` and its SUBACK: `granted`, or the failure code of the version.
+    fn subscribe_answered(
+        &mut self,
+        client: &str,
+        filter: &str,
+        qos: u8,
+        options: SubOptions,
+        granted: Option<u8>,
+    ) -> &mut Self {
+        self.subscribe_requested_with(client, filter, qos, options);
         let code = granted
             .is_none()
             .then_some(if self.v5 { 0x87 } else { 0x80 });
@@ -349,13 +361,7 @@ impl Story {
         qos: u8,
         options: SubOptions,
     ) -> &mut Self {
-        self.subscribe_requested_with(client, filter, qos, options);
-        self.push(Event::SubscribeGranted {
-            client: client.into(),
-            filter: filter.into(),
-            granted: Some(qos),
-            code: None,
-        })
+        self.subscribe_answered(client, filter, qos, options, Some(qos))
     }
 
     /// UNSUBSCRIBE and its UNSUBACK.
