@@ -8,7 +8,7 @@
 //! Not here: the file format (`broker::auth::password`), the broker reading it.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use rand::TryRngCore;
@@ -100,7 +100,7 @@ fn passwd(args: &PasswdArgs) -> Result<String, Failure> {
         );
         format!("{verb} user {:?} in {shown}", args.user)
     };
-    write_file(&args.file, &file.to_text())
+    crate::net::persist::replace_file(&args.file, file.to_text().as_bytes())
         .map_err(|e| Failure(1, format!("{shown}: cannot write: {e}")))?;
     Ok(done)
 }
@@ -147,23 +147,4 @@ fn stty(arg: &str) -> bool {
         .stdin(std::process::Stdio::inherit())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// Writes `text` to a temporary file next to `path` (owner-only on Unix) and renames it over.
-fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
 }

@@ -226,36 +226,48 @@ impl FileStore {
                 max: self.max_bytes,
             }));
         }
-        let Some(name) = self.path.file_name() else {
+        if self.path.file_name().is_none() {
             return Err(self.error(Problem::NotAFile));
-        };
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(".tmp");
-        let tmp = dir.join(tmp_name);
-        replace_durably(&self.path, &tmp, dir, &bytes).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            self.error(Problem::Write(e))
-        })
+        }
+        replace_file(&self.path, &bytes).map_err(|e| self.error(Problem::Write(e)))
     }
 }
 
-/// Writes `bytes` to `tmp`, flushes it, renames it to `path` and flushes `dir`, their folder.
-fn replace_durably(path: &Path, tmp: &Path, dir: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(tmp, path)?;
-    File::open(dir)?.sync_all()
+/// Replaces the file at `path` with `bytes`, atomically and durably: the bytes go to a hidden
+/// temporary file in the same folder (owner-only on Unix), which is flushed to disk, renamed
+/// over `path`, and the folder flushed. A reader sees the old file or the new one, never a mix;
+/// on error the temporary file is removed and `path` is as it was.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let written = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 impl DurableStore for FileStore {
@@ -466,6 +478,16 @@ mod tests {
             vec![std::ffi::OsString::from("state")],
             "no temp file left"
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "payloads and user names are the owner's only"
+            );
+        }
         let (back, saved_at) = store.read().unwrap().unwrap();
         assert_eq!(back, sample());
         let before = SystemTime::now().duration_since(saved_at).unwrap();
