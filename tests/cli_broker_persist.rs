@@ -50,13 +50,19 @@ impl BrokerProcess {
     }
 
     /// SIGINT, as Ctrl-C sends it; the exit status.
-    fn interrupt(mut self) -> ExitStatus {
+    fn interrupt(self) -> ExitStatus {
+        self.signal("INT")
+    }
+
+    /// `kill -<name>`; the exit status.
+    fn signal(mut self, name: &str) -> ExitStatus {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
             .status()
             .unwrap();
-        assert!(status.success(), "kill -INT failed");
-        wait_bounded(&mut self.child, "the interrupted broker")
+        assert!(status.success(), "kill -{name} failed");
+        wait_bounded(&mut self.child, "the stopped broker")
     }
 
     /// SIGKILL: a crash, nothing saved on the way out.
@@ -108,6 +114,17 @@ fn runtime() -> tokio::runtime::Runtime {
 /// autosave interval of an hour, only the save on SIGINT can have kept them.
 #[test]
 fn mqtt_3_1_2_4_session_queue_and_retained_survive_a_clean_restart() {
+    survives_a_clean_stop("INT");
+}
+
+/// The same with SIGTERM, as service managers stop a process.
+#[test]
+#[cfg(unix)]
+fn mqtt_3_1_2_4_session_queue_and_retained_survive_sigterm() {
+    survives_a_clean_stop("TERM");
+}
+
+fn survives_a_clean_stop(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (config, state) = config(dir.path(), "1h");
     let broker = BrokerProcess::start(&config);
@@ -122,9 +139,9 @@ fn mqtt_3_1_2_4_session_queue_and_retained_survive_a_clean_restart() {
         publ.disconnect().await;
     });
     assert!(!state.exists(), "nothing saved before the interval");
-    let status = broker.interrupt();
+    let status = broker.signal(signal);
     assert!(status.success(), "clean stop: {status}");
-    assert!(state.exists(), "saved on SIGINT");
+    assert!(state.exists(), "saved on SIG{signal}");
 
     let broker = BrokerProcess::start(&config);
     let port = broker.port;

@@ -217,13 +217,27 @@ async fn serve(
         None => Broker::new(file.broker.clone()),
     }
     .with_auth(auth);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = shutdown_signal();
     let store = store.map(|s| Arc::new(s) as Arc<dyn crate::net::server::DurableStore>);
     crate::net::server::serve(core, listeners, store, shutdown)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers send).
+async fn shutdown_signal() {
+    #[cfg(all(unix, not(madsim)))]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -135,8 +135,9 @@ impl Saver {
         }
     }
 
-    /// On shutdown: saves whatever is unsaved.
+    /// On shutdown: saves whatever is unsaved, with the core's clock brought to now.
     fn flush<B: BrokerCore>(&mut self, core: &mut B) -> io::Result<()> {
+        core.handle_timeout(Instant::now());
         if self.due.take().is_some() || core.take_dirty() {
             self.store.save(core.durable_state())?;
             tracing::info!("durable state saved");
@@ -193,6 +194,9 @@ where
                 core.handle_timeout(Instant::now());
             }
             _ = sleep_until_opt(saver.as_ref().and_then(|s| s.due)) => {
+                // The store stamps the state with the save's time: the core's clock must
+                // stand there too, or the time since its last event would be lost.
+                core.handle_timeout(Instant::now());
                 if let Some(s) = saver.as_mut() {
                     s.save(&mut core);
                 }
