@@ -168,3 +168,76 @@ fn a_subscribe_whose_suback_was_lost_may_still_bring_the_retained_value() {
         .deliver_as("viewer", &r2, 1, true, true);
     assert_eq!(retained(&s.end()), vec![]);
 }
+
+const ACL: &str = "\
+user sensor
+topic readwrite cfg/#
+user viewer
+topic read cfg/1
+user intruder
+topic read cfg/#
+";
+
+/// The `world` with users and an ACL: `sensor` may set `cfg/#`, `viewer` read only `cfg/1`,
+/// `intruder` write nothing.
+fn world_with_acl() -> (Story, String) {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.auth(
+        true,
+        &[("sensor", "s"), ("viewer", "v"), ("intruder", "i")],
+        Some(ACL),
+    );
+    s.credentials("sensor", "sensor", Some("s"))
+        .credentials("viewer", "viewer", Some("v"))
+        .credentials("intruder", "intruder", Some("i"))
+        .connect("sensor", true, false)
+        .connect("viewer", true, false)
+        .connect("intruder", true, false);
+    let r1 = s.publish_retained("sensor", "cfg/1", 1);
+    s.after_ms(5).ack("sensor", &r1);
+    (s, r1)
+}
+
+/// A denied retained publish, acknowledged as 3.1.1 must ([MQTT-3.3.5-2]), replaces nothing:
+/// the value before it is still the one a new subscriber gets.
+#[test]
+fn a_denied_retained_publish_does_not_replace_the_value() {
+    let (mut s, r1) = world_with_acl();
+    let bad = s.publish_retained("intruder", "cfg/1", 1);
+    s.after_ms(5)
+        .ack("intruder", &bad)
+        .after_ms(100)
+        .subscribe("viewer", "cfg/#", 1)
+        .deliver_retained("viewer", &r1, 1);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let (mut s, _r1) = world_with_acl();
+    let bad = s.publish_retained("intruder", "cfg/1", 1);
+    s.after_ms(5)
+        .ack("intruder", &bad)
+        .after_ms(100)
+        .subscribe("viewer", "cfg/#", 1)
+        .deliver_retained("viewer", &bad, 1);
+    assert!(
+        !retained(&s.end()).is_empty(),
+        "the denied value was retained"
+    );
+}
+
+/// A retained value on a topic the subscriber may not read is not owed to it.
+#[test]
+fn a_retained_value_the_subscriber_may_not_read_is_not_owed() {
+    let (mut s, r1) = world_with_acl();
+    let other = s.publish_retained("sensor", "cfg/2", 1);
+    s.after_ms(5)
+        .ack("sensor", &other)
+        .after_ms(100)
+        .subscribe("viewer", "cfg/#", 1)
+        .deliver_retained("viewer", &r1, 1);
+    assert_eq!(retained(&s.end()), vec![]);
+
+    let (mut s, _r1) = world_with_acl();
+    s.after_ms(100).subscribe("viewer", "cfg/#", 1);
+    let v = retained(&s.end());
+    assert_eq!(v.len(), 1, "cfg/1 is readable and owed: {v:?}");
+}

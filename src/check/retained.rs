@@ -126,7 +126,13 @@ fn candidates<'t>(m: &Model<'t>, t: &str) -> Vec<Candidate<'t>> {
             });
         }
     }
-    for p in m.pubs.iter().filter(|p| p.retain && p.topic == t) {
+    // A publish its client may not write is dropped, never retained (it may still be
+    // acknowledged: 3.1.1 has no refusal).
+    for p in m
+        .pubs
+        .iter()
+        .filter(|p| p.retain && p.topic == t && m.may_write(p.client, p.topic))
+    {
         let latest = p.acked.or_else(|| {
             (p.qos == 0)
                 .then(|| {
@@ -363,7 +369,10 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             else {
                 continue;
             };
-            for (&t, cs) in cands.iter().filter(|(t, _)| topic::matches(sub.filter, t)) {
+            for (&t, cs) in cands
+                .iter()
+                .filter(|(t, _)| topic::matches(sub.filter, t) && m.may_read(s, t))
+            {
                 let set = &allowed_of[&(k, t)];
                 let [w] = set.iter().copied().collect::<Vec<_>>()[..] else {
                     continue;

@@ -151,7 +151,12 @@ fn owed<'t>(
     p: &Pub<'_>,
 ) -> Option<&'t str> {
     let end = m.end?;
-    if m.lossy_crash_between(p.pos, end).is_some() {
+    // A message its publisher may not write is dropped; one a member may not read is not
+    // sent to it, and may strand with it.
+    if m.lossy_crash_between(p.pos, end).is_some()
+        || !m.may_write(p.client, p.topic)
+        || members.iter().any(|c| !m.may_read(c, p.topic))
+    {
         return None;
     }
     for &c in members {

@@ -201,7 +201,9 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                     );
                 }
                 if let Some(earliest) = earliest_us
-                    && let Some(d) = dels.iter().find(|d| m.us(d.pos) < earliest)
+                    && let Some(d) = dels
+                        .iter()
+                        .find(|d| d.pos >= death && m.us(d.pos) < earliest)
                 {
                     say(
                         &mut out,
@@ -231,7 +233,8 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 if verdict != Verdict::Required || !m.liveness_due_us(deadline_us) {
                     continue;
                 }
-                let Some(held) = m.entitled(s, &w.topic, w.qos, death) else {
+                // The broker applies No Local to a will as to any message of its client.
+                let Some(held) = m.entitled_from(s, Some(c), &w.topic, w.qos, death) else {
                     continue;
                 };
                 match dels.first() {
