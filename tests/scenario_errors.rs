@@ -661,6 +661,16 @@ fn limits_are_checked_and_workloads_beyond_them_must_say_so() {
         "topic = \"home/a/topic/name/far/too/long/for/us\"\nbeyond_limits = true",
     );
     assert!(e.contains("workload[0].qos") && e.contains("QoS 0"), "{e}");
+    let v5 = AUTH.replacen("protocol = \"3.1.1\"", "protocol = \"5.0\"", 1);
+    let e = error_in(
+        &v5,
+        "topic = \"home/a\"\nqos = 1",
+        "topic = \"home/a\"\nqos = 0\nsize = 2000000\nbeyond_limits = true",
+    );
+    assert!(
+        e.contains("workload[0].beyond_limits") && e.contains("5.0 client learns max_packet_size"),
+        "{e}"
+    );
 }
 
 #[test]

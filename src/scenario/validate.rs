@@ -566,6 +566,11 @@ fn workloads(c: &mut Checks<'_>) {
                     at("beyond_limits"),
                     "the workload breaks none of max_packet_size, max_topic_length and max_topic_levels",
                 );
+            } else if v5 && !topic_beyond {
+                c.fail(
+                    at("beyond_limits"),
+                    "a 5.0 client learns max_packet_size from CONNACK and refuses to send the packet, so it never reaches the broker; break max_topic_length or max_topic_levels, or use a 3.1.1 client",
+                );
             }
             if w.qos.as_u8() != 0 {
                 c.fail(

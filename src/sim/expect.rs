@@ -16,10 +16,10 @@
 //! - `overflow = [client]`: `client` was offline (a normal DISCONNECT, then a CONNACK with
 //!   session present) while more QoS 1 and 2 messages were published for it than its queue
 //!   holds. Of those messages (acknowledged to their publisher, on a topic it held a QoS 1 or 2
-//!   subscription to, in request order), the ones it received after reconnecting must be a
-//!   prefix (`queue_overflow = "drop_newest"`: the queue kept the oldest) or a suffix
-//!   (`"drop_oldest"`: it kept the newest), and not all of them (or the queue never overflowed
-//!   and the rule says nothing).
+//!   subscription to, allowed by the ACL, without message expiry, in request order), it must
+//!   receive after reconnecting exactly as many as the queue holds (`max_queued`), not all of
+//!   them, and they must be a prefix (`queue_overflow = "drop_newest"`: the queue kept the
+//!   oldest) or a suffix (`"drop_oldest"`: it kept the newest).
 //!
 //! The liveness expectations (`will_reaches`, `no_loss`, `receives`, `overflow`) are judged
 //! only on a complete trace (one with `run_ended`). Pure: no simulator here.
@@ -198,6 +198,10 @@ fn overflow(
         .pubs
         .iter()
         .filter(|p| p.pos > left && p.pos < back.start && p.qos >= 1 && p.acked.is_some())
+        // Dropped for other reasons than the queue: denied by the ACL, or expired.
+        .filter(|p| {
+            m.may_write(p.client, p.topic) && m.may_read(client, p.topic) && p.expiry_s.is_none()
+        })
         .filter(|p| {
             m.held(client, p.topic, p.qos, p.pos)
                 .is_some_and(|h| h.qos >= 1)
@@ -212,6 +216,14 @@ fn overflow(
     if kept == offline.len() {
         return fail(format!(
             "received all {kept} messages published while it was offline: the queue never overflowed"
+        ));
+    }
+    let room = scenario.broker.max_queued.min(offline.len());
+    if kept != room {
+        return fail(format!(
+            "received {kept} of the {} messages published while it was offline, but a queue of {} keeps {room}",
+            offline.len(),
+            scenario.broker.max_queued
         ));
     }
     let (expected, end) = if keep_oldest {
@@ -319,6 +331,67 @@ no_will = ["pub"]"#,
         let v = check(&s, &st.end());
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains(&m1) && v[0].message.contains("no_loss"));
+    }
+
+    #[test]
+    fn overflow_wants_exactly_a_full_queue_from_the_policy_s_end() {
+        let s = Scenario::from_str(
+            r##"
+name = "t"
+protocol = "3.1.1"
+duration = "10s"
+[broker]
+max_queued = 3
+[[client]]
+id = "mon"
+clean_session = false
+subscribe = [{ filter = "#", qos = 1 }]
+disconnect_at = "1s"
+reconnect_at = "5s"
+[[client]]
+id = "pub"
+[[workload]]
+client = "pub"
+topic = "t/1"
+qos = 1
+count = 6
+start = "2s"
+[expect]
+checkers = ["delivery"]
+overflow = ["mon"]
+"##,
+            "t.toml",
+        )
+        .unwrap();
+        let run = |received: usize| {
+            let mut st = Story::new("3.1.1", Persistence::Durable);
+            st.connect("mon", false, false)
+                .subscribe("mon", "#", 1)
+                .connect("pub", true, false)
+                .after_ms(10)
+                .disconnect("mon");
+            let labels: Vec<String> = (0..6)
+                .map(|_| {
+                    let l = st.publish("pub", "t/1", 1);
+                    st.after_ms(5).ack("pub", &l);
+                    l
+                })
+                .collect();
+            st.after_ms(10).connect("mon", false, true);
+            for l in &labels[..received] {
+                st.after_ms(1).deliver("mon", l);
+            }
+            check(&s, &st.end())
+        };
+        assert_eq!(run(3), vec![], "the 3 oldest: what drop_newest keeps");
+        for received in [0, 1, 2] {
+            let v = run(received);
+            assert_eq!(v.len(), 1, "{received} received: {v:?}");
+            assert!(v[0].message.contains("a queue of 3 keeps 3"), "{}", v[0]);
+        }
+        let v = run(6);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("never overflowed"), "{}", v[0]);
     }
 
     #[test]
