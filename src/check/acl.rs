@@ -20,10 +20,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Attempt, Model};
+use super::model::{Attempt, Model, Pub};
 use super::topic;
 use super::{CheckConfig, Violation};
-use crate::trace::payload::{LabelKind, parse_label};
 use crate::trace::{Event, Trace};
 
 pub const NAME: &str = "acl";
@@ -274,7 +273,10 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                 (Ok(_), Some(_)) => {
                     accepted.insert(client);
                 }
-                (Err(why), Some(at)) => out.push(Violation {
+                (Err(why), Some(at)) => {
+                    // Reported here; what it then received is judged by its rights.
+                    accepted.insert(client);
+                    out.push(Violation {
                     checker: NAME,
                     at_us: m.us(at),
                     message: format!(
@@ -287,7 +289,8 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                             Refusal::NotAuthorized => "not authorized (anonymous access is off, or its will topic is not writable)".to_string(),
                         }
                     ),
-                }),
+                })
+                }
                 (Err(why), None) => {
                     let code = a.failed.and_then(|f| match &trace.events[f].event {
                         Event::ConnectFailed { code, .. } => *code,
@@ -311,16 +314,32 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
 
-    // The verified user name of a client: the one of its accepted CONNECTs.
-    let user_of = |client: &str| -> Option<String> {
-        let log = m.clients.get(client)?;
-        log.attempts
-            .iter()
-            .filter(|a| a.connected.is_some())
-            .find_map(|a| rules.authenticate(a.username, a.password).ok())
-            .flatten()
-    };
+    // The verified user name of each client: the one of its accepted CONNECTs.
+    let users: BTreeMap<&str, Option<String>> = m
+        .clients
+        .iter()
+        .map(|(&client, log)| {
+            let user = log
+                .attempts
+                .iter()
+                .filter(|a| a.connected.is_some())
+                .find_map(|a| rules.authenticate(a.username, a.password).ok())
+                .flatten();
+            (client, user)
+        })
+        .collect();
+    let user_of = |client: &str| users.get(client).and_then(|u| u.as_deref());
 
+    // Why a publish must not have been forwarded, if it must not.
+    let why = |p: &&Pub<'_>| {
+        if !accepted.contains(p.client) {
+            Some("the broker never accepted its publisher")
+        } else if !rules.may_write(user_of(p.client), p.client, p.topic) {
+            Some("the ACL does not let its publisher write that topic")
+        } else {
+            None
+        }
+    };
     for d in &m.dels {
         if !accepted.contains(d.client) {
             out.push(Violation {
@@ -334,31 +353,29 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             continue;
         }
         let user = user_of(d.client);
-        if !rules.may_read(user.as_deref(), d.client, d.topic) {
+        if !rules.may_read(user, d.client, d.topic) {
             out.push(Violation {
                 checker: NAME,
                 at_us: m.us(d.pos),
                 message: format!(
                     "{} (user {}) received {} on {}, a topic the ACL does not let it read",
                     d.client,
-                    user.as_deref().unwrap_or("none"),
+                    user.unwrap_or("none"),
                     d.label,
                     d.topic
                 ),
             });
         }
-        if matches!(parse_label(d.label), Some(LabelKind::Will { .. })) {
+        // The publish it came from: any earlier one of the label on the topic (labels repeat
+        // only for fixed payloads). Reported when none of them may have been forwarded.
+        let sources: Vec<_> = m
+            .pubs_with(d.label)
+            .filter(|p| p.pos < d.pos && p.topic == d.topic)
+            .collect();
+        if sources.iter().any(|p| why(p).is_none()) {
             continue;
         }
-        for p in m.pubs_with(d.label).filter(|p| p.pos < d.pos) {
-            let publisher = user_of(p.client);
-            let why = if !accepted.contains(p.client) {
-                "the broker never accepted its publisher"
-            } else if !rules.may_write(publisher.as_deref(), p.client, p.topic) {
-                "the ACL does not let its publisher write that topic"
-            } else {
-                continue;
-            };
+        if let Some((p, why)) = sources.first().and_then(|p| Some((p, why(p)?))) {
             out.push(Violation {
                 checker: NAME,
                 at_us: m.us(d.pos),
@@ -370,44 +387,50 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
 
-    for (&client, log) in &m.clients {
+    let v5_clients: BTreeSet<&str> = m
+        .clients
+        .iter()
+        .filter(|(_, log)| log.attempts.iter().any(v5))
+        .map(|(&c, _)| c)
+        .collect();
+    for e in &trace.events {
+        let Event::SubscribeGranted {
+            client,
+            filter,
+            granted,
+            code,
+        } = &e.event
+        else {
+            continue;
+        };
         let user = user_of(client);
-        let is_v5 = log.attempts.iter().any(v5);
-        for e in &trace.events {
-            let Event::SubscribeGranted {
-                client: c,
-                filter,
-                granted,
-                code,
-            } = &e.event
-            else {
-                continue;
-            };
-            if c != client || rules.may_subscribe(user.as_deref(), client, filter) {
-                continue;
-            }
-            let wanted = if is_v5 { 0x87 } else { 0x80 };
-            if let Some(q) = granted {
-                out.push(Violation {
-                    checker: NAME,
-                    at_us: e.at_us,
-                    message: format!(
-                        "{client} (user {}) was granted {filter} at QoS {q}, a filter that matches no topic the ACL lets it read: SUBACK must refuse it with 0x{wanted:02x}",
-                        user.as_deref().unwrap_or("none")
-                    ),
-                });
-            } else if let Some(code) = code.filter(|c| *c != wanted) {
-                out.push(Violation {
-                    checker: NAME,
-                    at_us: e.at_us,
-                    message: format!(
-                        "{client}'s subscription {filter} was refused with 0x{code:02x}; a filter refused by the ACL gets 0x{wanted:02x}"
-                    ),
-                });
-            }
+        if rules.may_subscribe(user, client, filter) {
+            continue;
+        }
+        let wanted = if v5_clients.contains(client.as_str()) {
+            0x87
+        } else {
+            0x80
+        };
+        if let Some(q) = granted {
+            out.push(Violation {
+                checker: NAME,
+                at_us: e.at_us,
+                message: format!(
+                    "{client} (user {}) was granted {filter} at QoS {q}, a filter that matches no topic the ACL lets it read: SUBACK must refuse it with 0x{wanted:02x}",
+                    user.unwrap_or("none")
+                ),
+            });
+        } else if let Some(code) = code.filter(|c| *c != wanted) {
+            out.push(Violation {
+                checker: NAME,
+                at_us: e.at_us,
+                message: format!(
+                    "{client}'s subscription {filter} was refused with 0x{code:02x}; a filter refused by the ACL gets 0x{wanted:02x}"
+                ),
+            });
         }
     }
-    out.sort_by_key(|v| v.at_us);
     out
 }
 
@@ -468,6 +491,19 @@ pattern read devices/%c/#
         let v = run(&mut st);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("bad user name or password"), "{v:?}");
+
+        // What a wrongly accepted client then receives is judged by its rights, once.
+        st.connect("alice-1", true, false)
+            .subscribe("mallory", "#", 1);
+        let m = st.publish("alice-1", "home/alice/a", 1);
+        st.after_ms(5).deliver("mallory", &m).ack("alice-1", &m);
+        let v = run(&mut st);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(v[1].message.contains("does not let it read"), "{v:?}");
+        assert!(
+            !v.iter().any(|v| v.message.contains("never accepted")),
+            "{v:?}"
+        );
 
         let mut st = story("5.0");
         st.credentials("mallory", "alice", Some("guess"))
