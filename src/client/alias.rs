@@ -112,14 +112,11 @@ impl OutboundAliases {
     }
 }
 
-/// `p` rewritten to use `alias`: the property set, and the topic emptied when the broker
-/// already knows the mapping.
-pub fn apply(mut p: Publish, alias: u16, known: bool) -> Publish {
+/// Rewrites `p` to use `alias`: the property set, and the topic taken out (returned) when the
+/// broker already knows the mapping.
+pub fn apply(p: &mut Publish, alias: u16, known: bool) -> Option<String> {
     p.properties.topic_alias = Some(alias);
-    if known {
-        p.topic.clear();
-    }
-    p
+    known.then(|| std::mem::take(&mut p.topic))
 }
 
 #[cfg(test)]
@@ -232,7 +229,11 @@ mod tests {
             }
         }
         assert_eq!(o.len(), 2);
-        let p = apply(publish("a", None), 1, true);
+        let mut p = publish("a", None);
+        assert_eq!(apply(&mut p, 1, true).as_deref(), Some("a"));
         assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("", Some(1)));
+        let mut p = publish("b", None);
+        assert_eq!(apply(&mut p, 2, false), None);
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("b", Some(2)));
     }
 }

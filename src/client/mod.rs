@@ -664,17 +664,23 @@ impl Client {
 
     /// `p` as first sent on this connection: with an outbound topic alias when one is free or
     /// already set and the packet still fits the broker's maximum packet size.
-    fn with_alias(&mut self, p: Publish) -> Publish {
+    fn with_alias(&mut self, mut p: Publish) -> Publish {
         let Some((alias, known)) = self.aliases_out.choose(&p.topic) else {
             return p;
         };
-        let topic = p.topic.clone();
-        let wire = alias::apply(p.clone(), alias, known);
-        if size::publish_len(self.protocol(), &wire) > self.broker.max_packet_size as usize {
+        let before = p.properties.topic_alias;
+        let taken = alias::apply(&mut p, alias, known);
+        if size::publish_len(self.protocol(), &p) > self.broker.max_packet_size as usize {
+            p.properties.topic_alias = before;
+            if let Some(topic) = taken {
+                p.topic = topic;
+            }
             return p;
         }
-        self.aliases_out.commit(&topic, alias);
-        wire
+        if !known {
+            self.aliases_out.commit(&p.topic, alias);
+        }
+        p
     }
 
     /// Records a request as in flight under `pkid` and sends its packet.
