@@ -97,7 +97,7 @@ fn persistent(o: &mut MqttOptions) {
 async fn subscribe_and_leave(port: u16, id: &str, filter: &str) -> bool {
     let (mut sub, ack) = Rumq::connect(port, id, persistent).await;
     sub.subscribe(filter, QoS::AtLeastOnce).await;
-    sub.disconnect().await;
+    sub.disconnect_until_closed().await;
     ack.session_present
 }
 

@@ -243,18 +243,18 @@ fn v5(a: &Attempt<'_>) -> bool {
 }
 
 pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
-    let rules = match Rules::of(trace) {
-        None => return Vec::new(),
-        Some(Ok(r)) => r,
-        Some(Err(e)) => {
-            return vec![Violation {
+    let m = Model::new(trace);
+    let Some(rules) = &m.auth else {
+        // No `auth_configured`, or an ACL the model could not read.
+        return match Rules::of(trace) {
+            Some(Err(e)) => vec![Violation {
                 checker: NAME,
                 at_us: 0,
                 message: format!("the trace's ACL cannot be read: {e}"),
-            }];
-        }
+            }],
+            _ => Vec::new(),
+        };
     };
-    let m = Model::new(trace);
     let mut out = Vec::new();
     let mut accepted: BTreeSet<&str> = BTreeSet::new();
 
@@ -314,21 +314,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
 
-    // The verified user name of each client: the one of its accepted CONNECTs.
-    let users: BTreeMap<&str, Option<String>> = m
-        .clients
-        .iter()
-        .map(|(&client, log)| {
-            let user = log
-                .attempts
-                .iter()
-                .filter(|a| a.connected.is_some())
-                .find_map(|a| rules.authenticate(a.username, a.password).ok())
-                .flatten();
-            (client, user)
-        })
-        .collect();
-    let user_of = |client: &str| users.get(client).and_then(|u| u.as_deref());
+    let user_of = |client: &str| m.user_of(client);
 
     // Why a publish must not have been forwarded, if it must not.
     let why = |p: &&Pub<'_>| {

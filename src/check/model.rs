@@ -156,6 +156,8 @@ pub struct Model<'t> {
     /// The broker's users and ACL (`auth_configured`); `None`: everything is allowed (also
     /// when the ACL cannot be read: the "acl" checker reports that).
     pub auth: Option<super::acl::Rules>,
+    /// Per client: the user name the broker verified (see [`user_of`](Model::user_of)).
+    users: BTreeMap<&'t str, Option<String>>,
 }
 
 impl<'t> Model<'t> {
@@ -176,9 +178,25 @@ impl<'t> Model<'t> {
             dels_by_label: BTreeMap::new(),
             overflow: RefCell::new(BTreeMap::new()),
             auth: super::acl::Rules::of(trace).and_then(Result::ok),
+            users: BTreeMap::new(),
         };
         for (pos, e) in trace.events.iter().enumerate() {
             m.record(pos, &e.event);
+        }
+        if let Some(auth) = &m.auth {
+            m.users = m
+                .clients
+                .iter()
+                .map(|(&client, log)| {
+                    let user = log
+                        .attempts
+                        .iter()
+                        .filter(|a| a.connected.is_some())
+                        .find_map(|a| auth.authenticate(a.username, a.password).ok())
+                        .flatten();
+                    (client, user)
+                })
+                .collect();
         }
         m
     }
@@ -713,15 +731,8 @@ impl<'t> Model<'t> {
 
     /// The user name the broker verified for `client`: the one of its accepted CONNECTs (none
     /// without users).
-    pub fn user_of(&self, client: &str) -> Option<String> {
-        let auth = self.auth.as_ref()?;
-        self.clients
-            .get(client)?
-            .attempts
-            .iter()
-            .filter(|a| a.connected.is_some())
-            .find_map(|a| auth.authenticate(a.username, a.password).ok())
-            .flatten()
+    pub fn user_of(&self, client: &str) -> Option<&str> {
+        self.users.get(client)?.as_deref()
     }
 
     /// Whether the broker's ACL lets `client` receive messages on `topic` (always without an
@@ -729,14 +740,14 @@ impl<'t> Model<'t> {
     pub fn may_read(&self, client: &str, topic: &str) -> bool {
         self.auth
             .as_ref()
-            .is_none_or(|a| a.may_read(self.user_of(client).as_deref(), client, topic))
+            .is_none_or(|a| a.may_read(self.user_of(client), client, topic))
     }
 
     /// Whether the broker's ACL lets `client` publish on `topic` (always without an ACL).
     pub fn may_write(&self, client: &str, topic: &str) -> bool {
         self.auth
             .as_ref()
-            .is_none_or(|a| a.may_write(self.user_of(client).as_deref(), client, topic))
+            .is_none_or(|a| a.may_write(self.user_of(client), client, topic))
     }
 
     /// Whether `client` is owed a message of QoS `qos` on `topic` requested at `requested`;

@@ -121,6 +121,20 @@ impl Rumq {
         }
     }
 
+    /// DISCONNECT, then wait until the broker has closed the connection: it has processed the
+    /// DISCONNECT, so the session is offline.
+    pub async fn disconnect_until_closed(mut self) {
+        self.client.disconnect().await.unwrap();
+        loop {
+            match tokio::time::timeout(WAIT, self.events.recv()).await {
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_))) | Ok(None) => break,
+                Err(_) => panic!("the broker did not close the connection after DISCONNECT"),
+            }
+        }
+        self.task.abort();
+    }
+
     /// DISCONNECT, then wait until the event loop has sent it and stopped.
     pub async fn disconnect(mut self) {
         self.client.disconnect().await.unwrap();
