@@ -329,6 +329,10 @@ fn mqtt5_3_1_3_9_will_due_during_downtime_is_published_at_restart() {
 fn mqtt5_3_1_3_9_resume_after_restart_cancels_the_will() {
     let h = delayed_will(100, 10);
     let mut h = crash_and_restore(h, 3);
+    assert!(
+        h.broker.durable_state().wills.contains_key("dev"),
+        "the restore kept the will"
+    );
     rewatch(&mut h);
     let ack = h.connect_with(2, connect_v5("dev", false, 100));
     assert!(ack.session_present);
