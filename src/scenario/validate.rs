@@ -958,6 +958,10 @@ fn expect(c: &mut Checks<'_>) {
         if !c.client_ref(&field, id) {
             continue;
         }
+        if e.overflow[..i].contains(id) {
+            c.fail(&field, format!("client {id:?} is listed twice"));
+            continue;
+        }
         let client = s.client(id).expect("checked above");
         if client.disconnect_at.is_none() || client.reconnect_at.is_none() {
             c.fail(
