@@ -133,6 +133,26 @@ fn identifiers_are_judged_exactly_only_in_clear_windows() {
         .deliver_ids("app", &m, &[7])
         .ack("pub", &m);
     assert_eq!(run("subscription", &s.end()), vec![]);
+
+    // The same unclear window, with an identifier "app" never gave a matching subscription.
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.connect("app", false, false)
+        .subscribe_with("app", "a/#", 1, opts(false, false, 0, Some(7)))
+        .subscribe_with("app", "b/#", 1, opts(false, false, 0, Some(12)))
+        .connect("pub", true, false);
+    let m = s.publish("pub", "a/1", 1);
+    s.after_ms(1)
+        .subscribe_with("app", "a/+", 1, opts(false, false, 0, Some(9)))
+        .after_ms(1)
+        .deliver_ids("app", &m, &[7, 12])
+        .ack("pub", &m);
+    let v = run("subscription", &s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("[12]") && v[0].message.contains("MQTT-3.3.4-3"),
+        "{}",
+        v[0]
+    );
 }
 
 /// "mirror" holds `s/#` with Retain As Published; "pub" publishes retained on `s/1`.

@@ -296,6 +296,25 @@ fn mqtt5_3_1_3_9_session_expiry_shorter_than_the_delay_bounds_the_will() {
     let v = will(&s.end());
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].message.contains("before its will delay"), "{}", v[0]);
+    // Late: the deadline is the crash + 1.5 x keep-alive (6 s) + the session expiry (2 s, not
+    // the 60 s delay) + 2 s of slack.
+    let mut s = delayed(Persistence::Durable, 2, 60);
+    s.crash("sensor")
+        .after_ms(20_000)
+        .deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    let msg = &v[0].message;
+    assert!(msg.contains("after the deadline"), "{msg}");
+    let number_after = |key: &str| -> u64 {
+        let rest = &msg[msg.find(key).unwrap_or_else(|| panic!("{key}: {msg}")) + key.len()..];
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(
+        number_after("after the deadline ") - number_after("(end "),
+        10_000_000,
+        "{msg}"
+    );
 }
 
 /// A sensor crash, then a broker crash 3 s later (the broker had certainly noticed the

@@ -60,6 +60,11 @@ fn free_port() -> u16 {
 
 /// Starts mosquitto, or returns `None` (skip) when it is not installed and `CI` is unset.
 fn start_mosquitto() -> Option<Mosquitto> {
+    start_mosquitto_with("")
+}
+
+/// [`start_mosquitto`] with `settings` (configuration lines) for the anonymous listener.
+fn start_mosquitto_with(settings: &str) -> Option<Mosquitto> {
     let Some(bin) = find_mosquitto() else {
         if std::env::var_os("CI").is_some() {
             panic!(
@@ -77,7 +82,7 @@ fn start_mosquitto() -> Option<Mosquitto> {
         writeln!(
             f,
             "per_listener_settings true\npersistence false\nset_tcp_nodelay true\n\
-             listener {port} 127.0.0.1\nallow_anonymous true\n\
+             listener {port} 127.0.0.1\nallow_anonymous true\n{settings}\n\
              listener {closed_port} 127.0.0.1\nallow_anonymous false\n"
         )
         .unwrap();
@@ -619,13 +624,16 @@ async fn mqtt_3_1_2_10_disconnect_completes_after_disconnect_is_written() {
     assert_eq!(got.topic, "flush/marker", "the will must not be published");
 }
 
-/// [MQTT-3.2.2-17] [MQTT-3.3.2-9] our outbound topic aliases against mosquitto (which accepts
-/// 10): two aliased topics and one sent in full, each alias reused with an empty topic, at every
-/// QoS; the subscriber, which accepts aliases and announces Receive Maximum 2, gets every message
-/// on its full topic, in order, and mosquitto never trips its limits.
+/// [MQTT-3.2.2-17] [MQTT-3.3.2-9] our outbound topic aliases against mosquitto configured to
+/// accept 1: though our client would use 2, one topic is aliased and the others are sent in
+/// full, the alias reused with an empty topic, at every QoS; the subscriber, which accepts
+/// aliases and announces Receive Maximum 2, gets every message once on its full topic, and
+/// mosquitto never trips its limits.
 #[tokio::test]
 async fn mqtt_3_3_2_9_our_topic_aliases_through_mosquitto() {
-    let Some(m) = start_mosquitto() else { return };
+    let Some(m) = start_mosquitto_with("max_topic_alias 1") else {
+        return;
+    };
     let mut sub_config = config("alias-sub", Protocol::V5);
     sub_config.topic_alias_maximum = 4;
     sub_config.receive_maximum = 2;
@@ -664,24 +672,27 @@ async fn mqtt_3_3_2_9_our_topic_aliases_through_mosquitto() {
             sent.push((topic.to_string(), payload));
         }
     }
-    for (topic, payload) in sent {
-        let got = next_message(&mut sev).await;
-        assert_eq!(
-            (got.topic.as_str(), &got.payload[..]),
-            (topic.as_str(), payload.as_bytes())
-        );
-        assert_eq!(got.properties.topic_alias, None);
+    // Each (topic, QoS) carries one message; QoS 0 may overtake QoS 1 and 2 held back by
+    // Receive Maximum, so the arrivals are compared as a set.
+    let mut got = Vec::new();
+    for _ in 0..sent.len() {
+        let p = next_message(&mut sev).await;
+        assert_eq!(p.properties.topic_alias, None);
+        got.push((p.topic, String::from_utf8(p.payload.to_vec()).unwrap()));
     }
+    got.sort();
+    sent.sort();
+    assert_eq!(got, sent);
     let wire = wire.lock().unwrap().clone();
     let expect: Written = [
         ("alias/a", Some(1)),
-        ("alias/b", Some(2)),
+        ("alias/b", None),
         ("alias/c", None),
         ("", Some(1)),
-        ("", Some(2)),
+        ("alias/b", None),
         ("alias/c", None),
         ("", Some(1)),
-        ("", Some(2)),
+        ("alias/b", None),
         ("alias/c", None),
     ]
     .map(|(t, a)| (t.to_string(), a))

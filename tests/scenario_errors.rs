@@ -674,6 +674,16 @@ fn limits_are_checked_and_workloads_beyond_them_must_say_so() {
 }
 
 #[test]
+fn overflow_lists_each_client_once() {
+    let e = error_in(
+        AUTH,
+        r#"overflow = ["monitor"]"#,
+        r#"overflow = ["monitor", "monitor"]"#,
+    );
+    assert_problem(&e, 32, "expect.overflow[1]", "listed twice");
+}
+
+#[test]
 fn overflow_needs_an_offline_persistent_subscriber() {
     let e = error_in(AUTH, "reconnect_at = \"15s\"\n", "");
     assert!(

@@ -170,9 +170,6 @@ pub struct SubscriptionConfig {
     pub id: Option<u32>,
 }
 
-/// The largest Subscription Identifier (a variable byte integer).
-pub const MAX_SUBSCRIPTION_ID: u32 = 268_435_455;
-
 /// `reconnect = { ... }`: the client's reconnect policy. Backoff doubles from `min_backoff`
 /// up to `max_backoff` after each failed attempt and resets after a successful CONNACK.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -28,9 +28,7 @@ mod values;
 mod workload;
 
 pub use broker::{BrokerConfig, OverflowPolicy, Persistence, UserConfig};
-pub use client::{
-    ClientConfig, MAX_SUBSCRIPTION_ID, ReconnectPolicy, SubscriptionConfig, WillConfig,
-};
+pub use client::{ClientConfig, ReconnectPolicy, SubscriptionConfig, WillConfig};
 pub use document::Scenario;
 pub use duration::{
     DurationError, MAX_DURATION, NEVER_EXPIRES, format_duration, format_instant, parse_duration,

@@ -7,13 +7,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::client::{ClientConfig, MAX_SUBSCRIPTION_ID};
+use super::client::ClientConfig;
 use super::document::Scenario;
 use super::duration::{MAX_DURATION, NEVER_EXPIRES, format_duration};
 use super::fault::{FaultKind, FaultSource, FaultSpec, PlannedFault};
 use super::random::{MAX_LOSS, MAX_PER_MINUTE, RandomFaults};
 use super::topic::{check_topic_filter, check_topic_name, filter_matches};
 use super::values::{BROKER, Node};
+use crate::codec::varint;
 
 /// Most clients in one scenario.
 pub const MAX_CLIENTS: usize = 256;
@@ -398,10 +399,10 @@ fn client_entry(c: &mut Checks<'_>, i: usize, client: &ClientConfig) {
         if let Some(id) = sub.id {
             if !v5 {
                 c.fail(f("id"), "subscription identifiers are MQTT 5.0 only");
-            } else if !(1..=MAX_SUBSCRIPTION_ID).contains(&id) {
+            } else if !(1..=varint::MAX).contains(&id) {
                 c.fail(
                     f("id"),
-                    format!("must be 1 to {MAX_SUBSCRIPTION_ID} (section 3.8.2.1.2), got {id}"),
+                    format!("must be 1 to {} (section 3.8.2.1.2), got {id}", varint::MAX),
                 );
             }
         }
@@ -961,6 +962,10 @@ fn expect(c: &mut Checks<'_>) {
     for (i, id) in e.overflow.iter().enumerate() {
         let field = format!("expect.overflow[{i}]");
         if !c.client_ref(&field, id) {
+            continue;
+        }
+        if e.overflow[..i].contains(id) {
+            c.fail(&field, format!("client {id:?} is listed twice"));
             continue;
         }
         let client = s.client(id).expect("checked above");

@@ -37,7 +37,10 @@ pub fn render(trace: &Trace) -> String {
 fn actor(e: &TraceEvent) -> &str {
     match &e.event {
         Event::FaultApplied { .. } | Event::FaultHealed { .. } => "fault",
-        Event::RunStarted { .. } | Event::SettleStarted | Event::RunEnded => "run",
+        Event::RunStarted { .. }
+        | Event::AuthConfigured { .. }
+        | Event::SettleStarted
+        | Event::RunEnded => "run",
         other => other.client().unwrap_or("?"),
     }
 }
@@ -296,7 +299,7 @@ fn fault_text(f: &Fault) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::Persistence;
+    use crate::trace::{Persistence, UserSpec};
 
     fn story() -> Trace {
         let mut t = Trace::new();
@@ -310,6 +313,17 @@ mod tests {
                 persistence: Persistence::Durable,
                 max_queued_messages: Some(1000),
                 max_inflight: Some(16),
+            },
+        );
+        t.push(
+            0,
+            Event::AuthConfigured {
+                allow_anonymous: false,
+                users: vec![UserSpec {
+                    name: c("sensor-1"),
+                    password: c("secret"),
+                }],
+                acl: Some(c("user sensor-1\ntopic readwrite sensors/#\n")),
             },
         );
         t.push(

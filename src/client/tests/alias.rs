@@ -58,10 +58,9 @@ fn wire_topic(p: &Packet) -> (String, Option<u16>) {
     }
 }
 
-/// [MQTT-3.1.2-26] the Topic Alias Maximum we accept is announced in CONNECT, and only when
-/// above 0.
+/// The Topic Alias Maximum we accept is announced in CONNECT, and only when above 0.
 #[test]
-fn mqtt_3_1_2_26_connect_announces_topic_alias_maximum() {
+fn connect_announces_topic_alias_maximum() {
     let mut h = v5_with(|c| c.topic_alias_maximum = 4);
     let connect = h.connect_with(connack(false));
     assert_eq!(connect.properties.topic_alias_maximum, Some(4));
@@ -170,10 +169,10 @@ fn mqtt_3_2_2_17_outbound_aliases_are_capped_by_the_broker() {
     );
 }
 
-/// A broker that announces no Topic Alias Maximum gets none, whatever our option says
-/// ([MQTT-3.2.2-17]).
+/// [MQTT-3.2.2-18] A broker that announces no Topic Alias Maximum gets none, whatever our
+/// option says.
 #[test]
-fn mqtt_3_2_2_17_no_aliases_when_the_broker_accepts_none() {
+fn mqtt_3_2_2_18_no_aliases_when_the_broker_accepts_none() {
     let mut h = v5_with(|c| c.outbound_topic_aliases = 5);
     h.connect(false);
     h.publish("a", QoS::AtMostOnce);
