@@ -12,8 +12,6 @@
 //! Verbs: `start_session_expiry` (offline), `resumed` (online again), `delay_will`,
 //! `fire_expiry_timers`, `end_session`. Not here: how a connection ends (`close.rs`).
 
-use std::time::Instant;
-
 use crate::codec::LastWill;
 
 use super::{Broker, BrokerEvent, clock};
@@ -52,8 +50,8 @@ impl Broker {
         self.dirty = true;
     }
 
-    /// Fires every will delay and session expiry due at `now`, earliest first.
-    pub(super) fn fire_expiry_timers(&mut self, _now: Instant) {
+    /// Fires every will delay and session expiry due by the broker's clock, earliest first.
+    pub(super) fn fire_expiry_timers(&mut self) {
         let now = self.clock.now();
         // Bounded: each turn removes one timer, and none is added for a time at or before now.
         loop {

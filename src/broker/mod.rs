@@ -501,7 +501,7 @@ impl BrokerCore for Broker {
             };
             self.end_connection(now, conn, ending);
         }
-        self.fire_expiry_timers(now);
+        self.fire_expiry_timers();
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
