@@ -139,79 +139,20 @@ pub async fn subscribe(
             Wake::Stopped => return Ok(()),
         };
 
-    // Subscribe, keeping whatever arrives meanwhile.
-    let subs = args
-        .topics
-        .iter()
-        .map(|t| subscription(t.clone(), args.conn.qos))
-        .collect();
     let mut early: VecDeque<ClientEvent> = VecDeque::new();
-    let reasons = {
-        let mut request = std::pin::pin!(client.subscribe(subs));
-        loop {
-            let step = wake(
-                async {
-                    tokio::select! {
-                        biased;
-                        r = &mut request => Ok(r),
-                        ev = events.recv() => Err(ev),
-                    }
-                },
-                &mut timed,
-                &mut stop,
-            )
-            .await;
-            match step {
-                Wake::Done(Ok(r)) => break r,
-                Wake::Done(Err(Some(ev))) => early.push_back(ev),
-                Wake::Done(Err(None)) => {
-                    return Err(ToolError::new(EXIT_FAILED, "the client stopped"));
-                }
-                Wake::TimedOut => {
-                    client.disconnect(ReasonCode::Success).await;
-                    return Err(timed_out(0));
-                }
-                Wake::Stopped => {
-                    client.disconnect(ReasonCode::Success).await;
-                    return Ok(());
-                }
-            }
-            if let Some(ClientEvent::ConnectionLost { cause }) = early.back() {
-                let e = ToolError::new(EXIT_FAILED, format!("connection lost: {cause}"));
-                client.disconnect(ReasonCode::Success).await;
-                return Err(e);
-            }
-        }
-    };
-    let reasons = match reasons {
-        Ok(r) => r,
-        Err(e) => {
-            client.disconnect(ReasonCode::Success).await;
-            return Err(ToolError::new(
-                EXIT_FAILED,
-                format!("subscribe failed: {e}"),
-            ));
-        }
-    };
-    let refused: Vec<String> = args
-        .topics
-        .iter()
-        .zip(&reasons)
-        .filter(|(_, r)| r.is_error())
-        .map(|(t, r)| format!("{t} ({r:?}, 0x{:02x})", r.as_u8()))
-        .collect();
-    if refused.len() == args.topics.len() {
-        client.disconnect(ReasonCode::Success).await;
-        return Err(ToolError::new(
-            EXIT_FAILED,
-            format!(
-                "the broker refused every subscription: {}",
-                refused.join(", ")
-            ),
-        ));
-    }
-    if !refused.is_empty() {
-        eprintln!("warning: subscriptions refused: {}", refused.join(", "));
+    match request_subscriptions(
+        args,
+        &client,
+        &mut events,
+        &mut early,
+        &mut timed,
+        &mut stop,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(e) => return Err(e.unwrap_or_else(|| timed_out(0))),
     }
     if let Some(tx) = hooks.subscribed {
         let _ = tx.send(());
@@ -255,6 +196,93 @@ pub async fn subscribe(
     };
     finish_session(client, events).await;
     result
+}
+
+/// Sends the SUBSCRIBE for every filter of `args` and waits for its SUBACK, keeping in `early`
+/// whatever arrives meanwhile. `Ok(true)`: at least one subscription was granted (refused ones
+/// are warned about); `Ok(false)`: stopped by the stop signal; `Err(None)`: timed out;
+/// `Err(Some(e))`: failed. The client has been told to disconnect on every path but `Ok(true)`.
+async fn request_subscriptions(
+    args: &SubArgs,
+    client: &MqttClient,
+    events: &mut Events,
+    early: &mut VecDeque<ClientEvent>,
+    timed: &mut Pin<Box<dyn Future<Output = ()> + Send>>,
+    stop: &mut Pin<Box<dyn Future<Output = ()> + Send>>,
+) -> Result<bool, Option<ToolError>> {
+    let subs = args
+        .topics
+        .iter()
+        .map(|t| subscription(t.clone(), args.conn.qos))
+        .collect();
+    let reasons = {
+        let mut request = std::pin::pin!(client.subscribe(subs));
+        loop {
+            let step = wake(
+                async {
+                    tokio::select! {
+                        biased;
+                        r = &mut request => Ok(r),
+                        ev = events.recv() => Err(ev),
+                    }
+                },
+                timed,
+                stop,
+            )
+            .await;
+            match step {
+                Wake::Done(Ok(r)) => break r,
+                Wake::Done(Err(Some(ev))) => early.push_back(ev),
+                Wake::Done(Err(None)) => {
+                    return Err(Some(ToolError::new(EXIT_FAILED, "the client stopped")));
+                }
+                Wake::TimedOut => {
+                    client.disconnect(ReasonCode::Success).await;
+                    return Err(None);
+                }
+                Wake::Stopped => {
+                    client.disconnect(ReasonCode::Success).await;
+                    return Ok(false);
+                }
+            }
+            if let Some(ClientEvent::ConnectionLost { cause }) = early.back() {
+                let e = ToolError::new(EXIT_FAILED, format!("connection lost: {cause}"));
+                client.disconnect(ReasonCode::Success).await;
+                return Err(Some(e));
+            }
+        }
+    };
+    let reasons = match reasons {
+        Ok(r) => r,
+        Err(e) => {
+            client.disconnect(ReasonCode::Success).await;
+            return Err(Some(ToolError::new(
+                EXIT_FAILED,
+                format!("subscribe failed: {e}"),
+            )));
+        }
+    };
+    let refused: Vec<String> = args
+        .topics
+        .iter()
+        .zip(&reasons)
+        .filter(|(_, r)| r.is_error())
+        .map(|(t, r)| format!("{t} ({r:?}, 0x{:02x})", r.as_u8()))
+        .collect();
+    if refused.len() == args.topics.len() {
+        client.disconnect(ReasonCode::Success).await;
+        return Err(Some(ToolError::new(
+            EXIT_FAILED,
+            format!(
+                "the broker refused every subscription: {}",
+                refused.join(", ")
+            ),
+        )));
+    }
+    if !refused.is_empty() {
+        eprintln!("warning: subscriptions refused: {}", refused.join(", "));
+    }
+    Ok(true)
 }
 
 /// Disconnects, draining events so the event loop is never blocked on a full stream.
