@@ -86,7 +86,11 @@ fn read_page(path: &str) -> Page {
             }
             Some((_, _, indent, lines)) => {
                 let cut = line.len().min(*indent);
-                let cut = if line[..cut].trim().is_empty() { cut } else { 0 };
+                let cut = if line[..cut].trim().is_empty() {
+                    cut
+                } else {
+                    0
+                };
                 lines.push(line[cut..].to_string());
                 prose.push(String::new());
             }
@@ -159,7 +163,10 @@ fn every_sample_in_the_docs_is_valid() {
         problems.join("\n")
     );
     for lang in ["toml", "sh", "rust", "text"] {
-        assert!(counts.get(lang).is_some_and(|&n| n > 0), "no {lang} sample found at all");
+        assert!(
+            counts.get(lang).is_some_and(|&n| n > 0),
+            "no {lang} sample found at all"
+        );
     }
 }
 
@@ -168,7 +175,12 @@ fn check_broker_toml(text: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = dir.path().join("broker.toml");
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
-    BrokerFile::load(&file).map(|_| ())
+    BrokerFile::load(&file).map(|_| ()).map_err(|e| {
+        e.replace(&file.display().to_string(), "broker.toml")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }
 
 /// Checks every command of a shell block; with `prompts_only`, only lines starting with `$ `.
@@ -282,7 +294,7 @@ fn check_command(words: &[String]) -> Result<(), String> {
     // Leading environment assignments (`FUZZ_SECONDS=0 scripts/test.sh`).
     let start = words
         .iter()
-        .position(|w| !(w.contains('=') && !w.starts_with('-')))
+        .position(|w| !w.contains('=') || w.starts_with('-'))
         .unwrap_or(words.len());
     let words: Vec<&str> = words[start..].iter().map(String::as_str).collect();
     let argv: Option<Vec<&str>> = match words.as_slice() {
@@ -301,21 +313,14 @@ fn check_command(words: &[String]) -> Result<(), String> {
         }
         _ => None,
     };
-    if words.first() == Some(&"cargo") {
-        for (flag, dir) in [("--test", "tests"), ("--bench", "benches"), ("--example", "examples")]
-        {
-            if let Some(i) = words.iter().position(|w| *w == flag) {
-                let name = words.get(i + 1).ok_or(format!("{flag} without a name"))?;
-                let file = root().join(dir).join(format!("{name}.rs"));
-                if !file.exists() {
-                    return Err(format!("{flag} {name}: no file {dir}/{name}.rs"));
-                }
-            }
-        }
-    }
+    check_cargo_targets(&words)?;
     let Some(argv) = argv else { return Ok(()) };
     let cli = Cli::try_parse_from(std::iter::once("mqtt-lab").chain(argv.iter().copied()))
-        .map_err(|e| format!("the command line's parser refuses it: {e}"))?;
+        .map_err(|e| {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default().to_string();
+            format!("the command line's parser refuses it: {first}")
+        })?;
     let paths: Vec<PathBuf> = match cli.command {
         Command::Run(args) => args.paths,
         Command::Replay(args) => vec![args.scenario],
@@ -324,6 +329,27 @@ fn check_command(words: &[String]) -> Result<(), String> {
     for p in paths {
         if p.starts_with("scenarios") && !root().join(&p).exists() {
             return Err(format!("{}: no such scenario file or folder", p.display()));
+        }
+    }
+    Ok(())
+}
+
+/// A `cargo` command's `--test`, `--bench` and `--example` name files that exist.
+fn check_cargo_targets<S: AsRef<str>>(words: &[S]) -> Result<(), String> {
+    let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+    if words.first() == Some(&"cargo") {
+        for (flag, dir) in [
+            ("--test", "tests"),
+            ("--bench", "benches"),
+            ("--example", "examples"),
+        ] {
+            if let Some(i) = words.iter().position(|w| *w == flag) {
+                let name = words.get(i + 1).ok_or(format!("{flag} without a name"))?;
+                let file = root().join(dir).join(format!("{name}.rs"));
+                if !file.exists() {
+                    return Err(format!("{flag} {name}: no file {dir}/{name}.rs"));
+                }
+            }
         }
     }
     Ok(())
@@ -443,7 +469,15 @@ fn anchors(page: &Path) -> Vec<String> {
 /// test, bench or example named by a `cargo` command in a span.
 fn check_code_spans(text: &str, at: &str, problems: &mut Vec<String>) {
     const MODULES: &[&str] = &[
-        "codec/", "broker/", "client/", "net/", "scenario/", "sim/", "trace/", "check/", "cli/",
+        "codec/",
+        "broker/",
+        "client/",
+        "net/",
+        "scenario/",
+        "sim/",
+        "trace/",
+        "check/",
+        "cli/",
     ];
     for (i, span) in text.split('`').enumerate() {
         if i % 2 == 0 || span.is_empty() {
@@ -451,7 +485,7 @@ fn check_code_spans(text: &str, at: &str, problems: &mut Vec<String>) {
         }
         if span.starts_with("cargo ") {
             if let Ok(words) = shell_words(span)
-                && let Err(e) = check_command(&words)
+                && let Err(e) = check_cargo_targets(&words)
             {
                 problems.push(format!("{at}: `{span}`: {e}"));
             }
@@ -462,9 +496,16 @@ fn check_code_spans(text: &str, at: &str, problems: &mut Vec<String>) {
         {
             continue;
         }
-        let file = if ["src/", "tests/", "benches/", "examples/", "scenarios/", "docs/"]
-            .iter()
-            .any(|p| span.starts_with(p))
+        let file = if [
+            "src/",
+            "tests/",
+            "benches/",
+            "examples/",
+            "scenarios/",
+            "docs/",
+        ]
+        .iter()
+        .any(|p| span.starts_with(p))
         {
             PathBuf::from(span)
         } else if MODULES.iter().any(|m| span.starts_with(m)) && span.ends_with(".rs") {
@@ -501,9 +542,36 @@ fn the_shell_splitter_reads_quotes_comments_and_pipes() {
     let w = shell_words(r#"tail -f x.log | mqtt-lab sub -t 'sensors/#' -m "a b" # note"#).unwrap();
     assert_eq!(
         w,
-        ["tail", "-f", "x.log", "|", "mqtt-lab", "sub", "-t", "sensors/#", "-m", "a b"]
+        [
+            "tail",
+            "-f",
+            "x.log",
+            "|",
+            "mqtt-lab",
+            "sub",
+            "-t",
+            "sensors/#",
+            "-m",
+            "a b"
+        ]
     );
     assert!(check_command(&["mqtt-lab".into(), "nosuch".into()]).is_err());
-    assert!(check_command(&["cargo".into(), "lab".into(), "--seeds".into(), "1..5".into()]).is_ok());
-    assert!(check_command(&["cargo".into(), "test".into(), "--test".into(), "nosuch".into()]).is_err());
+    assert!(
+        check_command(&[
+            "cargo".into(),
+            "lab".into(),
+            "--seeds".into(),
+            "1..5".into()
+        ])
+        .is_ok()
+    );
+    assert!(
+        check_command(&[
+            "cargo".into(),
+            "test".into(),
+            "--test".into(),
+            "nosuch".into()
+        ])
+        .is_err()
+    );
 }
