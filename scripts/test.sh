@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of mqtt-lab on a fresh machine: installs what the tests need (the mosquitto
-# broker and clients for interop tests, cargo-fuzz), then the normal tests, the simulation
-# tests, the lints, and each fuzz target for FUZZ_SECONDS (default 60).
+# broker and clients for interop tests, cargo-fuzz), then the normal tests, the doctests (the
+# Rust samples of the docs too), the simulation tests, the lints, and each fuzz target for
+# FUZZ_SECONDS (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,9 @@ cargo fmt --check
 
 step "tests (real network build)"
 cargo test --all-targets 2>&1 | count
+
+step "doctests (the Rust samples of the code and of the docs)"
+cargo test --doc 2>&1 | count
 
 step "tests (simulation build: cargo sim)"
 cargo sim --all-targets 2>&1 | count

@@ -19,3 +19,32 @@ pub mod net;
 pub mod scenario;
 pub mod sim;
 pub mod trace;
+
+/// The pages of the docs as doctest modules: `cargo test --doc` compiles and runs every Rust
+/// sample in them (`tests/docs.rs` checks the other samples, and that every page with a Rust
+/// sample is listed here).
+#[cfg(doctest)]
+pub mod docs {
+    #[doc = include_str!("../README.md")]
+    pub mod readme {}
+    #[doc = include_str!("../docs/ARCHITECTURE.md")]
+    pub mod architecture {}
+    #[doc = include_str!("../docs/auth.md")]
+    pub mod auth {}
+    #[doc = include_str!("../docs/broker.md")]
+    pub mod broker {}
+    #[doc = include_str!("../docs/checkers.md")]
+    pub mod checkers {}
+    #[doc = include_str!("../docs/client.md")]
+    pub mod client {}
+    #[doc = include_str!("../docs/codec.md")]
+    pub mod codec {}
+    #[doc = include_str!("../docs/lab.md")]
+    pub mod lab {}
+    #[doc = include_str!("../docs/testing.md")]
+    pub mod testing {}
+    #[doc = include_str!("../docs/world.md")]
+    pub mod world {}
+    #[doc = include_str!("../scenarios/README.md")]
+    pub mod scenarios {}
+}
