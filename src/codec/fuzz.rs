@@ -1,5 +1,5 @@
 //! Fuzz entry points, compiled with the library so they never rot. Each target in
-//! `fuzz/fuzz_targets/` is one line calling one of these; `tests/codec_fuzz_regressions.rs`
+//! `fuzz/fuzz_targets/` is one line calling one of these; `tests/codec/fuzz_regressions.rs`
 //! replays the kept inputs through them. They panic on any violated property:
 //!
 //! - decoding never panics; whatever decodes re-encodes, to the same length `encoded_len`

@@ -1,9 +1,7 @@
-//! The simulated world end to end (`cargo sim --test sim_world`): runs are deterministic, library
+//! The simulated world end to end (`cargo sim --test lab world::`): runs are deterministic, library
 //! scenarios pass on the real broker and client for fixed seeds, each fault shows in the trace as
 //! the world documents it, and bugs planted in the broker by test doubles are caught by the
 //! scenario and checker meant to catch them — again on replay.
-
-#![cfg(madsim)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

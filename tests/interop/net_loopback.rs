@@ -1,5 +1,4 @@
 //! The shell end to end on real loopback TCP: our broker server and our async client.
-#![cfg(not(madsim))]
 
 use std::time::Duration;
 

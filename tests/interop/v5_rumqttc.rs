@@ -5,9 +5,8 @@
 //!
 //! Every wait is bounded; where a test must show that something did not happen, a marker
 //! message sent afterwards on the same path must arrive first.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::rumq5::Rumq;

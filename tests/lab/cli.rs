@@ -2,7 +2,6 @@
 //! over fixed seeds (`run` passes, `--check-determinism` agrees), snapshots of `replay` output,
 //! byte-identical replays, and a planted failure that must exit 1 and print its replay line.
 //! The commands' functions are called directly (`run_with`, `replay_with` with `lab::world`).
-#![cfg(madsim)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,5 @@
 //! `mqtt-lab passwd` end to end: the binary creates, changes and removes users, never storing
 //! a password in plain text, and the broker's password file parser accepts what it writes.
-#![cfg(not(madsim))]
 
 use std::io::Write;
 use std::path::Path;

@@ -1,9 +1,8 @@
 //! `rumqttc` (a third-party MQTT 3.1.1 client) against our broker, served in-process on a free
 //! loopback port: each QoS, retained messages, a will when a connection drops, and messages
 //! queued for a persistent session.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use support::rumq::Rumq;
 use support::{WAIT, start_broker};

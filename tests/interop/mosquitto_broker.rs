@@ -3,7 +3,6 @@
 //!
 //! When `mosquitto` is not installed the tests are skipped with a message, unless `CI` is set:
 //! then a missing broker is a failure.
-#![cfg(not(madsim))]
 
 use std::io::Write;
 use std::net::TcpListener as StdListener;

@@ -3,9 +3,8 @@
 //! protocol versions, the will, and the exit codes (timeout, usage, unreachable broker).
 //!
 //! `sub` runs with `-d`; its "received SUBACK" line on stderr tells the test when to publish.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};

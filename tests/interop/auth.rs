@@ -8,9 +8,8 @@
 //!
 //! The mosquitto tests are skipped with a message when the clients are not installed, unless
 //! `CI` is set: then that is a failure.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

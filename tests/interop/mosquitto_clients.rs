@@ -6,9 +6,8 @@
 //! PUBLISH's QoS and retain flag) arrive as they happen and "received SUBACK" tells the test
 //! when to publish. When the clients are not installed the tests are skipped with a message,
 //! unless `CI` is set: then that is a failure.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};

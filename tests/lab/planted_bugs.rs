@@ -1,5 +1,5 @@
 //! Proving the lab can see: bugs planted in test doubles of the broker core
-//! (`planted/mod.rs`), each run through scenarios of the library. For every bug and scenario:
+//! (`planted.rs`), each run through scenarios of the library. For every bug and scenario:
 //! - the named checker reports a violation within the stated seeds;
 //! - replaying the first failing seed with the same planted broker gives the same violations
 //!   and the same trace fingerprint, both through `run_seed` and through the `replay` command;
@@ -7,9 +7,8 @@
 //!   bug's and not the scenario's.
 //!
 //! the README lists the bugs, the scenarios and the bounds.
-#![cfg(madsim)]
 
-mod planted;
+use crate::planted;
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,8 @@
 //! sends CONNECT is closed after `connect_timeout`, a connection beyond `max_connections` is
 //! closed at once, and in both cases a well-behaved rumqttc client beside them goes on
 //! publishing and receiving.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,8 @@
 //! The built `mqtt-lab broker` with a `persistence_file`: a persistent session, its queued
 //! message and a retained message survive a clean stop (SIGINT) and a crash after an autosave;
 //! a damaged state file stops start-up with an error naming it, and is left as it was.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::TcpStream;

@@ -8,9 +8,8 @@
 //! to publish; each message is printed by `-F` on one line starting with `MSG|`. When the
 //! clients are not installed the tests are skipped with a message, unless `CI` is set: then
 //! that is a failure.
-#![cfg(not(madsim))]
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -1,0 +1,18 @@
+//! Real processes on real loopback TCP, in the real network build only: our broker and client
+//! against third-party clients (`rumqttc`, `mosquitto_pub` / `mosquitto_sub`) and the `mosquitto`
+//! broker, our shell's connection limits and loopback round trips, and the built `mqtt-lab`
+//! binary's commands (`broker` with persistence, `passwd`, `pub` / `sub`).
+#![cfg(not(madsim))]
+
+mod auth;
+mod cli_broker_persist;
+mod cli_passwd;
+mod cli_pubsub;
+mod mosquitto_broker;
+mod mosquitto_clients;
+mod net_limits;
+mod net_loopback;
+mod support;
+mod v311_rumqttc;
+mod v5_mosquitto;
+mod v5_rumqttc;

@@ -1,0 +1,13 @@
+//! The simulation lab end to end, in the simulation build (`cargo sim --test lab`): the simulated
+//! world, the lab's command line, and the bugs planted in test doubles of the broker that the lab
+//! must catch. The guard that a simulation build carries `--cfg madsim` runs in both builds.
+
+#[cfg(madsim)]
+mod cli;
+#[cfg(madsim)]
+mod planted;
+#[cfg(madsim)]
+mod planted_bugs;
+mod sim_guard;
+#[cfg(madsim)]
+mod world;
