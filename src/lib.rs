@@ -21,7 +21,7 @@ pub mod sim;
 pub mod trace;
 
 /// The pages of the docs as doctest modules: `cargo test --doc` compiles and runs every Rust
-/// sample in them (`tests/docs.rs` checks the other samples, and that every page with a Rust
+/// sample in them (`tests/docs/main.rs` checks the other samples, and that every page with a Rust
 /// sample is listed here).
 #[cfg(doctest)]
 pub mod docs {

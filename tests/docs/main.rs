@@ -334,7 +334,8 @@ fn check_command(words: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// A `cargo` command's `--test`, `--bench` and `--example` name files that exist.
+/// A `cargo` command's `--test`, `--bench` and `--example` name targets that exist: a file
+/// `DIR/NAME.rs`, or a folder `DIR/NAME/` with a `main.rs`.
 fn check_cargo_targets<S: AsRef<str>>(words: &[S]) -> Result<(), String> {
     let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
     if words.first() == Some(&"cargo") {
@@ -346,8 +347,11 @@ fn check_cargo_targets<S: AsRef<str>>(words: &[S]) -> Result<(), String> {
             if let Some(i) = words.iter().position(|w| *w == flag) {
                 let name = words.get(i + 1).ok_or(format!("{flag} without a name"))?;
                 let file = root().join(dir).join(format!("{name}.rs"));
-                if !file.exists() {
-                    return Err(format!("{flag} {name}: no file {dir}/{name}.rs"));
+                let folder = root().join(dir).join(name).join("main.rs");
+                if !file.exists() && !folder.exists() {
+                    return Err(format!(
+                        "{flag} {name}: neither {dir}/{name}.rs nor {dir}/{name}/main.rs"
+                    ));
                 }
             }
         }
