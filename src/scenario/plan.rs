@@ -15,10 +15,10 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::document::Scenario;
-use super::duration::{format_duration, format_instant};
 use super::fault::{FaultKind, FaultSource, PlannedFault};
 use super::random::*;
 use super::values::Node;
+use crate::config::duration::{format_duration, format_instant};
 
 /// Attempts to place one random fault that takes a node down without overlapping another
 /// such fault on the same node.
