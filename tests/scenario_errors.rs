@@ -298,6 +298,12 @@ fn the_broker_table_is_the_broker_toml_one() {
     assert_eq!(s.broker.config.max_session_expiry, 3600);
     let e = error_after("[[client]]", "[broker]\nmax_inflight = 0\n\n[[client]]");
     assert_problem(&e, 8, "broker.max_inflight", "must be at least 1");
+    let e = error_after(
+        "[[client]]",
+        "[broker]\npersistance = \"durable\"\n\n[[client]]",
+    );
+    assert_problem(&e, 8, "broker.persistance", "`max_packet_size`");
+    assert_problem(&e, 8, "broker.persistance", "`persistence`, `users`, `acl`");
 }
 
 /// The problems of a `broker.toml` with `text`.

@@ -79,7 +79,17 @@ impl BrokerSection {
                 lab.insert(key, value);
             }
         }
-        let config = doc.read::<BrokerConfig>(Spanned::new(span.clone(), core), &RENAMED);
+        let config = doc
+            .read::<BrokerConfig>(Spanned::new(span.clone(), core), &RENAMED)
+            .map_err(|mut problems| {
+                for p in &mut problems {
+                    if p.reason.starts_with("unknown field") {
+                        p.reason
+                            .push_str(", or one of `persistence`, `users`, `acl`");
+                    }
+                }
+                problems
+            });
         let lab = doc.read::<LabFields>(Spanned::new(span, lab), &[]);
         match (config, lab) {
             (Ok(config), Ok(lab)) => Ok(BrokerSection {
