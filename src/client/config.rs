@@ -3,8 +3,8 @@
 //! Every field has a default (see [`ClientConfig::default`] and the README) and the whole
 //! struct deserializes with serde, missing fields taking their defaults. Durations are written
 //! as strings with a unit in the grammar of [`crate::config::duration`] (`"250ms"`, `"10s"`,
-//! `"2m"`, `"1h"`); the protocol as `"3.1"`, `"3.1.1"` or `"5.0"`. Validation of the values happens in [`ClientConfig::validate`]; nothing
-//! here talks to a broker.
+//! `"2m"`, `"1h"`); the protocol as `"3.1"`, `"3.1.1"` or `"5.0"`. Validation of the values
+//! happens in [`ClientConfig::validate`]; nothing here talks to a broker.
 
 use std::time::Duration;
 

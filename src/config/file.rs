@@ -1,6 +1,6 @@
 //! Reading a TOML configuration file so that every problem is reported at once, in line order,
 //! each as `FILE: line N: FIELD: REASON` ([`Problem`]): syntax errors (with their column),
-//! unknown fields, values of the wrong type, durations without a unit, fields renamed since,
+//! unknown fields, values of the wrong type, durations without a unit, old names of fields,
 //! and then whatever a section's own checks find.
 //!
 //! A [`Document`] is the parsed text with the place of every key and value. [`Document::read`]

@@ -48,7 +48,7 @@ struct LabFields {
 
 const LAB_FIELDS: [&str; 3] = ["persistence", "users", "acl"];
 
-/// Names of `[broker]` fields that scenario files once used.
+/// Names `[broker]` refuses, with the name to use instead.
 const RENAMED: [Renamed; 3] = [
     Renamed {
         field: "broker.max_queued",
