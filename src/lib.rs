@@ -1,6 +1,7 @@
 //! mqtt-lab: an MQTT 3.1.1 and 5.0 broker and client, and the deterministic simulation lab that
 //! judges them under faults.
 //!
+//! - [`config`]: configuration files as text: the duration grammar, every problem at once.
 //! - [`codec`]: the wire format (sans-IO).
 //! - [`broker`]: the broker core (sans-IO: events in with `now`, actions out).
 //! - [`client`]: the client core (sans-IO).
@@ -15,6 +16,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod config;
 pub mod net;
 pub mod scenario;
 pub mod sim;

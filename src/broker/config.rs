@@ -1,8 +1,10 @@
-//! The broker's configuration: every bound the core enforces, with its default.
+//! The broker's configuration: every bound the core enforces, with its default, and the checks
+//! that refuse a value the broker could not work with ([`BrokerConfig::problems`]).
 //!
-//! Deserialised from the `[broker]` table of a TOML file (unknown fields are refused). Durations
-//! are written as whole seconds (`10`) or as a string with a unit (`"500ms"`, `"10s"`, `"2m"`,
-//! `"1h"`). Listener addresses and persistence are the shell's business and are not here.
+//! This is the `[broker]` table of both `broker.toml` and a scenario file (unknown fields are
+//! refused). Durations use the grammar of [`crate::config::duration`] (`"500ms"`, `"10s"`,
+//! `"2m"`; a session expiry may be `"never"`). Listener addresses, persistence, users and ACL
+//! belong to whoever runs the core (the shell's `broker.toml`, a scenario) and are not here.
 
 use std::time::Duration;
 
@@ -28,7 +30,7 @@ pub struct BrokerConfig {
     /// Connections open at once; one more is closed right after it is accepted.
     pub max_connections: usize,
     /// Time allowed between accepting a connection and receiving its CONNECT.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::config::duration")]
     pub connect_timeout: Duration,
     /// Outbound QoS 1 and 2 messages unacknowledged at once, per session (further capped by a
     /// 5.0 client's receive maximum).
@@ -65,7 +67,8 @@ pub struct BrokerConfig {
     pub max_pending_events: usize,
     /// Longest session expiry interval granted, in seconds (`u32::MAX`: sessions may never
     /// expire). A 5.0 client asking for more is told this value in CONNACK; a 3.1.1 persistent
-    /// session expires after it too.
+    /// session expires after it too. Written as a duration in whole seconds, or `"never"`.
+    #[serde(with = "crate::config::duration::expiry_secs")]
     pub max_session_expiry: u32,
     /// Inbound topic aliases accepted per connection (5.0), advertised in CONNACK; 0 refuses
     /// every alias.
@@ -112,96 +115,73 @@ impl Default for BrokerConfig {
     }
 }
 
-/// A configuration value out of its range.
+/// A configuration value the broker cannot work with: the first of [`BrokerConfig::problems`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("broker config: `{field}` {reason}")]
 pub struct ConfigError {
     pub field: &'static str,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
-/// The largest packet the protocol can express (remaining length 268,435,455 + 5 header bytes).
-pub const PROTOCOL_MAX_PACKET_SIZE: u32 = 268_435_460;
+/// The smallest `max_packet_size`: room for a CONNECT with a short client id and a will.
+pub const MIN_PACKET_SIZE: u32 = 64;
 
 impl BrokerConfig {
     /// Checks every value; `Broker::new` panics on a configuration this refuses.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |field, reason| Err(ConfigError { field, reason });
-        if self.max_packet_size < 2 || self.max_packet_size > PROTOCOL_MAX_PACKET_SIZE {
-            return err("max_packet_size", "must be between 2 and 268435460");
+        match self.problems().into_iter().next() {
+            Some((field, reason)) => Err(ConfigError { field, reason }),
+            None => Ok(()),
         }
-        if self.max_inflight == 0 {
-            return err("max_inflight", "must be at least 1");
+    }
+
+    /// Every value the broker could not work with, as `(field, reason)`, in field order.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = Vec::new();
+        let max = crate::codec::MAX_PACKET_SIZE;
+        if !(MIN_PACKET_SIZE..=max).contains(&self.max_packet_size) {
+            out.push((
+                "max_packet_size",
+                format!(
+                    "{} is outside {MIN_PACKET_SIZE} to {max} bytes (below {MIN_PACKET_SIZE} not even a CONNECT with a short client id and a will fits)",
+                    self.max_packet_size
+                ),
+            ));
         }
-        if self.receive_maximum == 0 {
-            return err("receive_maximum", "must be at least 1");
-        }
-        if self.max_topic_len == 0 || self.max_topic_len > 65_535 {
-            return err("max_topic_len", "must be between 1 and 65535");
-        }
-        if self.max_topic_levels == 0 {
-            return err("max_topic_levels", "must be at least 1");
-        }
-        if self.max_client_id_len == 0 || self.max_client_id_len > 65_535 {
-            return err("max_client_id_len", "must be between 1 and 65535");
-        }
-        if self.max_keep_alive == 0 {
-            return err("max_keep_alive", "must be at least 1");
+        let at_least_one: [(&'static str, usize); 8] = [
+            ("max_connections", self.max_connections),
+            ("max_inflight", usize::from(self.max_inflight)),
+            ("receive_maximum", usize::from(self.receive_maximum)),
+            ("max_queued_bytes", self.max_queued_bytes),
+            (
+                "max_subscriptions_per_client",
+                self.max_subscriptions_per_client,
+            ),
+            ("max_sessions", self.max_sessions),
+            ("max_topic_levels", self.max_topic_levels),
+            ("max_keep_alive", usize::from(self.max_keep_alive)),
+        ];
+        for (field, value) in at_least_one {
+            if value == 0 {
+                out.push((field, "must be at least 1".to_string()));
+            }
         }
         if self.connect_timeout.is_zero() {
-            return err("connect_timeout", "must be positive");
+            out.push(("connect_timeout", "must be longer than 0s".to_string()));
         }
-        Ok(())
-    }
-}
-
-/// Serde for durations: whole seconds as an integer, or a string with a unit.
-pub mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        if d.subsec_nanos() == 0 {
-            s.serialize_str(&format!("{}s", d.as_secs()))
-        } else {
-            s.serialize_str(&format!("{}ms", d.as_millis()))
+        if !(1..=65_535).contains(&self.max_topic_len) {
+            out.push((
+                "max_topic_len",
+                format!("{} is outside 1 to 65535 bytes", self.max_topic_len),
+            ));
         }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
+        if !(1..=65_535).contains(&self.max_client_id_len) {
+            out.push((
+                "max_client_id_len",
+                format!("{} is outside 1 to 65535 bytes", self.max_client_id_len),
+            ));
         }
-        match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(Duration::from_secs(s)),
-            Raw::Text(t) => parse(&t).map_err(de::Error::custom),
-        }
-    }
-
-    /// Parses `"500ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
-    pub fn parse(text: &str) -> Result<Duration, String> {
-        let t = text.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: expected e.g. \"10s\""))?;
-        let d = match unit.trim() {
-            "ms" => Some(Duration::from_millis(n)),
-            "" | "s" => Some(Duration::from_secs(n)),
-            "m" => n.checked_mul(60).map(Duration::from_secs),
-            "h" => n.checked_mul(3600).map(Duration::from_secs),
-            _ => {
-                return Err(format!(
-                    "invalid duration {text:?}: unit must be ms, s, m or h"
-                ));
-            }
-        };
-        d.ok_or_else(|| format!("duration {text:?} is too large"))
+        out
     }
 }
 
@@ -222,10 +202,15 @@ mod tests {
             c.max_queued_messages,
             BrokerConfig::default().max_queued_messages
         );
-        let c: BrokerConfig = toml::from_str("connect_timeout = 7").unwrap();
-        assert_eq!(c.connect_timeout, Duration::from_secs(7));
+        let e = toml::from_str::<BrokerConfig>("connect_timeout = 7").unwrap_err();
+        assert!(e.to_string().contains("write \"7s\""), "{e}");
         let c: BrokerConfig = toml::from_str("connect_timeout = \"2m\"").unwrap();
         assert_eq!(c.connect_timeout, Duration::from_secs(120));
+        let c: BrokerConfig = toml::from_str("max_session_expiry = \"1h\"").unwrap();
+        assert_eq!(c.max_session_expiry, 3600);
+        let c: BrokerConfig = toml::from_str("max_session_expiry = \"never\"").unwrap();
+        assert_eq!(c.max_session_expiry, u32::MAX);
+        assert!(toml::from_str::<BrokerConfig>("max_session_expiry = \"1.5s\"").is_err());
     }
 
     #[test]
@@ -240,6 +225,23 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().field, "max_inflight");
         assert_eq!(BrokerConfig::default().validate(), Ok(()));
+        let unusable = BrokerConfig {
+            max_packet_size: 20,
+            max_connections: 0,
+            max_client_id_len: 0,
+            receive_maximum: 0,
+            ..Default::default()
+        };
+        let fields: Vec<&str> = unusable.problems().iter().map(|p| p.0).collect();
+        assert_eq!(
+            fields,
+            [
+                "max_packet_size",
+                "max_connections",
+                "receive_maximum",
+                "max_client_id_len"
+            ]
+        );
     }
 
     #[test]

@@ -13,10 +13,10 @@ use std::time::Instant;
 use crate::codec::{ConnAck, Connect, Packet, Properties, Protocol, ReasonCode};
 
 use super::close::{Ending, Violation};
-use super::config::PROTOCOL_MAX_PACKET_SIZE;
 use super::session::Session;
 use super::topic::{self, TopicError};
 use super::{Broker, ConnId, Phase, keepalive};
+use crate::codec::MAX_PACKET_SIZE;
 
 /// MQTT 3.1 allows client identifiers of 1 to 23 characters.
 const V3_1_MAX_CLIENT_ID: usize = 23;
@@ -176,7 +176,7 @@ impl Broker {
             if self.config.receive_maximum < u16::MAX {
                 properties.receive_maximum = Some(self.config.receive_maximum);
             }
-            if self.config.max_packet_size < PROTOCOL_MAX_PACKET_SIZE {
+            if self.config.max_packet_size < MAX_PACKET_SIZE {
                 properties.maximum_packet_size = Some(self.config.max_packet_size);
             }
             if !self.config.shared_subscriptions {

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use crate::codec::{self, Packet, Protocol, Publish};
 
-use super::config::PROTOCOL_MAX_PACKET_SIZE;
 use super::{Action, BrokerStats, ConnId};
+use crate::codec::MAX_PACKET_SIZE;
 
 /// The outbound state of one connection.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub(crate) struct Outbound {
 impl Default for Outbound {
     fn default() -> Self {
         Outbound {
-            max_packet_size: PROTOCOL_MAX_PACKET_SIZE,
+            max_packet_size: MAX_PACKET_SIZE,
             problem_information: true,
             alias_max: 0,
             aliases: BTreeMap::new(),

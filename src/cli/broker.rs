@@ -1,6 +1,5 @@
 //! `mqtt-lab broker`: the broker on real TCP, configured by flags and an optional TOML file.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,13 +10,15 @@ use serde::Deserialize;
 use crate::broker::auth::{Acl, Auth, PasswordFile};
 use crate::broker::{Broker, BrokerConfig, DurableState};
 use crate::cli::{EXIT_USAGE, init_logging, require_real_network};
+use crate::config::file::{Document, Problem, render};
 use crate::net::persist::FileStore;
 
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
-    /// Address to listen on (repeatable). Default 127.0.0.1:1883, or the config file's `listen`.
-    #[arg(short, long, value_name = "ADDR")]
-    pub listen: Vec<SocketAddr>,
+    /// Address to listen on, `HOST:PORT` (repeatable). Default 127.0.0.1:1883, or the config
+    /// file's `listen`.
+    #[arg(short, long, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: Vec<String>,
     /// TOML configuration file (listeners, limits, queue policy, persistence).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -26,11 +27,13 @@ pub struct BrokerArgs {
 /// The configuration file: `listen`, `password_file`, `acl_file` and the persistence settings
 /// at the top, the core's settings under `[broker]` (every field optional; see the README for
 /// the list and defaults). Relative file paths are relative to the configuration file's folder.
+/// Every problem of the file is reported at once, as `FILE: line N: FIELD: REASON`.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerFile {
+    /// Addresses to listen on, `HOST:PORT` (a name like `localhost:1883` or an IP address).
     #[serde(default)]
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<String>,
     /// Users and password hashes (`mqtt-lab passwd`); see the README.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
@@ -41,7 +44,7 @@ pub struct BrokerFile {
     /// kept across restarts; none when unset.
     pub persistence_file: Option<PathBuf>,
     /// The longest a change waits before it is saved to `persistence_file`.
-    #[serde(with = "crate::broker::config::duration")]
+    #[serde(with = "crate::config::duration")]
     pub autosave_interval: Duration,
     /// The largest state file loaded or saved, in bytes.
     pub persistence_max_bytes: u64,
@@ -63,12 +66,27 @@ impl Default for BrokerFile {
     }
 }
 
+/// Checks a listen address: `HOST:PORT`, the host a name or an IP address (IPv6 in brackets).
+fn parse_listen(text: &str) -> Result<String, String> {
+    let bad = || format!("{text:?} is not HOST:PORT, like \"localhost:1883\" or \"0.0.0.0:1883\"");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(text.to_string())
+}
+
 impl BrokerFile {
+    /// Reads and checks the configuration file at `path`; the error lists every problem.
     pub fn load(path: &Path) -> Result<BrokerFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let mut file: BrokerFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut file = BrokerFile::from_str(&text)
+            .map_err(|problems| render(&path.display().to_string(), &problems))?;
         let dir = path.parent().unwrap_or(Path::new(""));
         for f in [
             &mut file.password_file,
@@ -80,22 +98,38 @@ impl BrokerFile {
         {
             *f = dir.join(&*f);
         }
+        Ok(file)
+    }
+
+    /// Parses and checks configuration text; on failure, every problem in line order.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str) -> Result<BrokerFile, Vec<Problem>> {
+        let doc = Document::parse(text)?;
+        let file: BrokerFile = doc.read(doc.root().clone(), &[])?;
+        let mut found: Vec<(String, String)> = Vec::new();
+        for (i, addr) in file.listen.iter().enumerate() {
+            if let Err(reason) = parse_listen(addr) {
+                found.push((format!("listen[{i}]"), reason));
+            }
+        }
         if file.autosave_interval.is_zero() {
-            return Err(format!(
-                "{}: autosave_interval must be more than 0",
-                path.display()
-            ));
+            found.push(("autosave_interval".into(), "must be longer than 0s".into()));
         }
         if file.persistence_max_bytes == 0 {
-            return Err(format!(
-                "{}: persistence_max_bytes must be more than 0",
-                path.display()
-            ));
+            found.push(("persistence_max_bytes".into(), "must be at least 1".into()));
         }
-        file.broker
-            .validate()
-            .map_err(|e| format!("{}: broker.{}: {}", path.display(), e.field, e.reason))?;
-        Ok(file)
+        for (field, reason) in file.broker.problems() {
+            found.push((format!("broker.{field}"), reason));
+        }
+        if found.is_empty() {
+            return Ok(file);
+        }
+        let mut problems: Vec<Problem> = found
+            .into_iter()
+            .map(|(field, reason)| doc.problem(field, reason))
+            .collect();
+        crate::config::file::in_line_order(&mut problems);
+        Err(problems)
     }
 
     /// Reads the password file and the ACL named by the configuration.
@@ -168,7 +202,7 @@ pub fn run(args: BrokerArgs) -> i32 {
         listen = file.listen.clone();
     }
     if listen.is_empty() {
-        listen.push(SocketAddr::from(([127, 0, 0, 1], 1883)));
+        listen.push("127.0.0.1:1883".to_string());
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -190,7 +224,7 @@ pub fn run(args: BrokerArgs) -> i32 {
 }
 
 async fn serve(
-    listen: Vec<SocketAddr>,
+    listen: Vec<String>,
     file: BrokerFile,
     auth: Auth,
     store: Option<FileStore>,
@@ -198,7 +232,7 @@ async fn serve(
 ) -> Result<(), String> {
     let mut listeners = Vec::new();
     for addr in &listen {
-        let l = tokio::net::TcpListener::bind(addr)
+        let l = tokio::net::TcpListener::bind(addr.as_str())
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         tracing::info!(addr = %l.local_addr().map_err(|e| e.to_string())?, "listening");
@@ -288,18 +322,45 @@ mod tests {
 
         for (text, problem) in [
             (
-                "autosave_interval = 0\n",
-                "autosave_interval must be more than 0",
+                "autosave_interval = \"0s\"\n",
+                "line 1: autosave_interval: must be longer than 0s",
             ),
             (
                 "persistence_max_bytes = 0\n",
-                "persistence_max_bytes must be more than 0",
+                "line 1: persistence_max_bytes: must be at least 1",
             ),
+            ("autosave_interval = 5\n", "write \"5s\""),
             ("autosave_interval = \"soon\"\n", "autosave_interval"),
         ] {
             std::fs::write(&config, text).unwrap();
             let e = BrokerFile::load(&config).unwrap_err();
             assert!(e.contains(problem), "{text}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod listen_tests {
+    use super::parse_listen;
+
+    #[test]
+    fn a_listen_address_is_host_and_port() {
+        for good in [
+            "localhost:1883",
+            "0.0.0.0:1883",
+            "[::1]:1884",
+            "broker.example:8883",
+        ] {
+            assert!(parse_listen(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "localhost",
+            "localhost:http",
+            ":1883",
+            "a b:1883",
+            "host:70000",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
         }
     }
 }

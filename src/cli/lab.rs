@@ -204,7 +204,7 @@ pub fn replay_with<W>(args: &ReplayArgs, world: W, out: &mut dyn Write) -> Resul
 where
     W: Fn(&Scenario, u64) -> RunOutcome,
 {
-    let scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let scenario = crate::sim::load(&args.scenario).map_err(|e| e.to_string())?;
     let mut trace_file = match &args.trace {
         Some(path) => Some((
             path,

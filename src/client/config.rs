@@ -2,19 +2,16 @@
 //!
 //! Every field has a default (see [`ClientConfig::default`] and the README) and the whole
 //! struct deserializes with serde, missing fields taking their defaults. Durations are written
-//! as strings with a unit (`"250ms"`, `"10s"`, `"2m"`, `"1h"`); the protocol as `"3.1"`,
-//! `"3.1.1"` or `"5.0"`. Validation of the values happens in [`ClientConfig::validate`]; nothing
-//! here talks to a broker.
+//! as strings with a unit in the grammar of [`crate::config::duration`] (`"250ms"`, `"10s"`,
+//! `"2m"`, `"1h"`); the protocol as `"3.1"`, `"3.1.1"` or `"5.0"`. Validation of the values
+//! happens in [`ClientConfig::validate`]; nothing here talks to a broker.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer};
 
-use crate::codec::{LastWill, Properties, Protocol, QoS};
-
-/// The largest packet MQTT can express: 1 + 4 bytes of fixed header + 268 435 455.
-pub const MQTT_MAX_PACKET_SIZE: u32 = 268_435_460;
+use crate::codec::{LastWill, MAX_PACKET_SIZE, Properties, Protocol, QoS};
 
 /// Client settings. See the README for the behaviour each one controls.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -41,7 +38,7 @@ pub struct ClientConfig {
     /// sent when below 65535). A 5.0 broker that exceeds it is disconnected with 0x93
     /// (Receive Maximum exceeded). Ignored by 3.1.1, whose broker is never told.
     pub receive_maximum: u16,
-    /// Largest packet we accept (5.0 property when below [`MQTT_MAX_PACKET_SIZE`]; the shell's
+    /// Largest packet we accept (5.0 property when below [`MAX_PACKET_SIZE`]; the shell's
     /// framer enforces it in both versions, 5.0 with DISCONNECT 0x95 Packet too large).
     pub max_packet_size: u32,
     /// Topic aliases the broker may use towards us per connection (5.0 Topic Alias Maximum,
@@ -56,10 +53,10 @@ pub struct ClientConfig {
     /// maximum.
     pub max_inflight: u16,
     /// After a PINGREQ, how long to wait for any packet before the connection is declared dead.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::config::duration::deserialize")]
     pub ping_timeout: Duration,
     /// From asking for a transport until CONNACK.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::config::duration::deserialize")]
     pub connect_timeout: Duration,
     pub reconnect: ReconnectPolicy,
     /// Requests waiting to be written (made while disconnected, or waiting for an inflight slot
@@ -111,7 +108,7 @@ impl ClientConfig {
         if self.max_inflight == 0 {
             return err("max_inflight", "must be at least 1");
         }
-        if self.max_packet_size < 64 || self.max_packet_size > MQTT_MAX_PACKET_SIZE {
+        if self.max_packet_size < 64 || self.max_packet_size > MAX_PACKET_SIZE {
             return err("max_packet_size", "must be between 64 and 268435460");
         }
         if self.client_id.len() > usize::from(u16::MAX) {
@@ -162,10 +159,10 @@ impl ClientConfig {
 pub struct ReconnectPolicy {
     pub enabled: bool,
     /// The delay before the first retry (before jitter).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::config::duration::deserialize")]
     pub min_backoff: Duration,
     /// The delay stops doubling here.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "crate::config::duration::deserialize")]
     pub max_backoff: Duration,
     /// 0: exact delays; 1: anywhere between 0 and the delay. The delay is drawn uniformly from
     /// `[d × (1 − jitter), d]`.
@@ -208,34 +205,6 @@ fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
             "unknown protocol {s:?}: expected \"3.1\", \"3.1.1\" or \"5.0\""
         ))),
     }
-}
-
-/// Parses `"250ms"`, `"10s"`, `"2m"`, `"1h"` (a whole number and a unit).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| {
-        format!("invalid duration {s:?}: expected a number and a unit, like \"10s\"")
-    })?;
-    let ms = match unit.trim() {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        _ => {
-            return Err(format!(
-                "invalid duration {s:?}: the unit must be ms, s, m or h"
-            ));
-        }
-    };
-    ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("duration {s:?} is too long"))
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 fn de_password<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
@@ -329,13 +298,5 @@ mod tests {
             ..ClientConfig::default()
         };
         assert_eq!(bad.validate().unwrap_err().field, "outbound_topic_aliases");
-    }
-
-    #[test]
-    fn parse_duration_units() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("s").is_err());
     }
 }

@@ -11,7 +11,7 @@ use crate::codec::{Ack, ConnAck, Packet, Properties, Publish, QoS, ReasonCode, S
 use super::events::{ClientEvent, DownCause, LostReason};
 use super::inbound::Qos2Publish;
 use super::inflight::Stage;
-use super::{BrokerLimits, Client, ConnState, MQTT_MAX_PACKET_SIZE, size};
+use super::{BrokerLimits, Client, ConnState, MAX_PACKET_SIZE, size};
 
 impl Client {
     /// A packet decoded from the current transport, in arrival order.
@@ -72,7 +72,7 @@ impl Client {
             }
             self.broker = BrokerLimits {
                 receive_maximum: p.receive_maximum.unwrap_or(u16::MAX),
-                max_packet_size: p.maximum_packet_size.unwrap_or(MQTT_MAX_PACKET_SIZE),
+                max_packet_size: p.maximum_packet_size.unwrap_or(MAX_PACKET_SIZE),
                 maximum_qos: p
                     .maximum_qos
                     .and_then(QoS::from_u8)

@@ -36,13 +36,11 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::codec::{
-    Ack, Connect, Disconnect, LastWill, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
-    Subscribe, Subscription, Unsubscribe,
+    Ack, Connect, Disconnect, LastWill, MAX_PACKET_SIZE, Packet, Properties, Protocol, Publish,
+    QoS, ReasonCode, Subscribe, Subscription, Unsubscribe,
 };
 
-pub use config::{
-    BufferPolicy, ClientConfig, ConfigError, MQTT_MAX_PACKET_SIZE, ReconnectPolicy, parse_duration,
-};
+pub use config::{BufferPolicy, ClientConfig, ConfigError, ReconnectPolicy};
 pub use events::{ClientAction, ClientError, ClientEvent, DownCause, LostReason, RequestId};
 pub use validate::{topic_filter as validate_topic_filter, topic_name as validate_topic_name};
 
@@ -85,7 +83,7 @@ impl Default for BrokerLimits {
     fn default() -> Self {
         BrokerLimits {
             receive_maximum: u16::MAX,
-            max_packet_size: MQTT_MAX_PACKET_SIZE,
+            max_packet_size: MAX_PACKET_SIZE,
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
             topic_alias_maximum: 0,
@@ -497,7 +495,7 @@ impl Client {
             properties.receive_maximum =
                 (c.receive_maximum != u16::MAX).then_some(c.receive_maximum);
             properties.maximum_packet_size =
-                (c.max_packet_size < MQTT_MAX_PACKET_SIZE).then_some(c.max_packet_size);
+                (c.max_packet_size < MAX_PACKET_SIZE).then_some(c.max_packet_size);
             properties.topic_alias_maximum =
                 (c.topic_alias_maximum > 0).then_some(c.topic_alias_maximum);
         }

@@ -50,6 +50,10 @@ pub use types::*;
 
 use reader::Reader;
 
+/// The largest packet MQTT can express, in bytes: a one-byte packet type, a four-byte remaining
+/// length, and the largest remaining length it can state ([`varint::MAX`]).
+pub const MAX_PACKET_SIZE: u32 = 1 + 4 + varint::MAX;
+
 /// The name of a packet type as the specifications spell it ("PUBLISH").
 pub fn packet_name(kind: PacketType) -> &'static str {
     match kind {

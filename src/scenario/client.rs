@@ -1,14 +1,19 @@
 //! A `[[client]]` entry: one simulated client node, its session settings, keep-alive, will,
-//! subscriptions, reconnect policy and the times it connects and leaves. Not here: workloads
-//! (`[[workload]]`) and faults (`[[fault]]`), which refer to clients by id.
+//! subscriptions, reconnect policy and the times it connects and leaves; and its checks. Not
+//! here: workloads (`[[workload]]`) and faults (`[[fault]]`), which refer to clients by id.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration::{de_duration, de_expiry, de_opt_duration};
-use super::values::{ProtocolVersion, de_qos};
-use crate::codec::QoS;
+use super::checks::{Checks, d};
+use super::topic::{check_topic_filter, check_topic_name};
+use super::values::{BROKER, de_duration, de_opt_duration, de_opt_expiry, de_opt_protocol, de_qos};
+use crate::codec::{MAX_PACKET_SIZE, Protocol, QoS, varint};
+use crate::config::duration::NEVER_EXPIRES;
+
+/// Longest client id.
+pub const MAX_ID_LEN: usize = 64;
 
 /// `[[client]]`: one client node.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -18,8 +23,8 @@ pub struct ClientConfig {
     /// `"broker"`.
     pub id: String,
     /// This client's MQTT version. Default: the scenario's `protocol`.
-    #[serde(default)]
-    pub protocol: Option<ProtocolVersion>,
+    #[serde(default, deserialize_with = "de_opt_protocol")]
+    pub protocol: Option<Protocol>,
     /// 3.1.1 Clean Session flag. Default `true`. Only for 3.1.1 clients (5.0 uses
     /// `clean_start`). Read the effective value with [`ClientConfig::clean`].
     #[serde(default)]
@@ -29,7 +34,7 @@ pub struct ClientConfig {
     pub clean_start: Option<bool>,
     /// 5.0 Session Expiry Interval: a duration or `"never"`. Default `"0s"` (the session ends
     /// with the connection). Only for 5.0 clients; must be whole seconds.
-    #[serde(default, deserialize_with = "de_expiry_opt")]
+    #[serde(default, deserialize_with = "de_opt_expiry")]
     pub session_expiry: Option<Duration>,
     /// Keep-alive interval, whole seconds up to 65535s; `"0s"` disables it. Default `"30s"`.
     #[serde(default = "default_keep_alive", deserialize_with = "de_duration")]
@@ -93,13 +98,9 @@ fn default_keep_alive() -> Duration {
     Duration::from_secs(30)
 }
 
-fn de_expiry_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    de_expiry(d).map(Some)
-}
-
 impl ClientConfig {
     /// The effective protocol of this client, given the scenario's.
-    pub fn protocol_or(&self, scenario: ProtocolVersion) -> ProtocolVersion {
+    pub fn protocol_or(&self, scenario: Protocol) -> Protocol {
         self.protocol.unwrap_or(scenario)
     }
 
@@ -115,7 +116,7 @@ impl ClientConfig {
 
     /// Whether the broker keeps this client's session after its connection ends: 3.1.1 with
     /// Clean Session 0, or 5.0 with a non-zero Session Expiry Interval.
-    pub fn persistent_session(&self, scenario: ProtocolVersion) -> bool {
+    pub fn persistent_session(&self, scenario: Protocol) -> bool {
         if self.protocol_or(scenario).is_v5() {
             self.session_expiry() > Duration::ZERO
         } else {
@@ -191,6 +192,253 @@ impl Default for ReconnectPolicy {
             enabled: true,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+}
+
+/// What the checks of one `[[client]]` need to know of the rest of the scenario.
+pub(crate) struct ClientContext<'a> {
+    /// The clients before this one in the file.
+    pub earlier: &'a [ClientConfig],
+    /// The scenario's protocol.
+    pub protocol: Protocol,
+    /// Whether `[broker]` lists any users.
+    pub broker_has_users: bool,
+}
+
+impl ClientConfig {
+    /// Checks `client[i]`.
+    pub(crate) fn check(&self, c: &mut Checks<'_>, i: usize, cx: &ClientContext<'_>) {
+        let v5 = self.protocol_or(cx.protocol).is_v5();
+        self.check_id(c, i, cx.earlier);
+        self.check_session(c, i, v5);
+        self.check_will(c, i, v5);
+        for (j, sub) in self.subscribe.iter().enumerate() {
+            sub.check(
+                c,
+                &format!("client[{i}].subscribe[{j}]"),
+                &self.subscribe[..j],
+                v5,
+            );
+        }
+        self.check_flow_control(c, i, v5);
+        self.check_credentials(c, i, v5, cx.broker_has_users);
+        self.check_times(c, i);
+    }
+
+    fn check_id(&self, c: &mut Checks<'_>, i: usize, earlier: &[ClientConfig]) {
+        let field = format!("client[{i}].id");
+        if !valid_id(&self.id) {
+            c.fail(
+                field,
+                format!(
+                    "{:?} is not a client id: use 1 to {MAX_ID_LEN} letters, digits, '-', '_' or '.'",
+                    self.id
+                ),
+            );
+        } else if self.id == BROKER {
+            c.fail(
+                field,
+                "\"broker\" names the broker node; pick another client id",
+            );
+        } else if earlier.iter().any(|o| o.id == self.id) {
+            c.fail(field, format!("client id {:?} is used twice", self.id));
+        }
+    }
+
+    /// Clean session or start, session expiry and keep-alive.
+    fn check_session(&self, c: &mut Checks<'_>, i: usize, v5: bool) {
+        let at = |f: &str| format!("client[{i}].{f}");
+        if v5 && self.clean_session.is_some() {
+            c.fail(
+                at("clean_session"),
+                "clean_session is MQTT 3.1.1; a 5.0 client uses clean_start",
+            );
+        }
+        if !v5 && self.clean_start.is_some() {
+            c.fail(
+                at("clean_start"),
+                "clean_start is MQTT 5.0; a 3.1.1 client uses clean_session",
+            );
+        }
+        if let Some(expiry) = self.session_expiry {
+            if !v5 {
+                c.fail(
+                    at("session_expiry"),
+                    "session_expiry is MQTT 5.0; a 3.1.1 session is kept by clean_session = false",
+                );
+            } else if expiry != NEVER_EXPIRES {
+                c.whole_seconds(&at("session_expiry"), expiry, u32::MAX as u64 - 1);
+            }
+        }
+        c.whole_seconds(&at("keep_alive"), self.keep_alive, u16::MAX as u64);
+    }
+
+    fn check_will(&self, c: &mut Checks<'_>, i: usize, v5: bool) {
+        let Some(will) = &self.will else {
+            return;
+        };
+        if let Err(reason) = check_topic_name(&will.topic) {
+            c.fail(format!("client[{i}].will.topic"), reason);
+        }
+        if !will.delay.is_zero() {
+            let field = format!("client[{i}].will.delay");
+            if !v5 {
+                c.fail(field, "will delay is MQTT 5.0 only");
+            } else {
+                c.whole_seconds(&field, will.delay, u32::MAX as u64);
+            }
+        }
+    }
+
+    /// The 5.0 connection limits and topic aliases.
+    fn check_flow_control(&self, c: &mut Checks<'_>, i: usize, v5: bool) {
+        let at = |f: &str| format!("client[{i}].{f}");
+        let set = [
+            ("receive_maximum", self.receive_maximum.is_some()),
+            ("max_packet_size", self.max_packet_size.is_some()),
+            ("topic_alias_maximum", self.topic_alias_maximum > 0),
+            ("topic_aliases", self.topic_aliases > 0),
+        ];
+        if !v5 {
+            for (field, given) in set {
+                if given {
+                    c.fail(at(field), format!("{field} is MQTT 5.0 only"));
+                }
+            }
+            return;
+        }
+        if self.receive_maximum == Some(0) {
+            c.fail(
+                at("receive_maximum"),
+                "must be between 1 and 65535 (0 is a protocol error)",
+            );
+        }
+        if let Some(max) = self.max_packet_size
+            && !(64..=MAX_PACKET_SIZE).contains(&max)
+        {
+            c.fail(
+                at("max_packet_size"),
+                format!("must be between 64 and {MAX_PACKET_SIZE} bytes, got {max}"),
+            );
+        }
+    }
+
+    /// A username needs users on the broker; a 3.1.1 password needs a username.
+    fn check_credentials(&self, c: &mut Checks<'_>, i: usize, v5: bool, broker_has_users: bool) {
+        if self.password.is_some() && self.username.is_none() && !v5 {
+            c.fail(
+                format!("client[{i}].password"),
+                "a 3.1.1 client sends a password only with a username [MQTT-3.1.2-22]",
+            );
+        }
+        if self.username.is_some() && !broker_has_users {
+            c.fail(
+                format!("client[{i}].username"),
+                "the broker has no users: add [broker] users, or leave the username out",
+            );
+        }
+    }
+
+    /// Reconnect backoff, and connect, disconnect and reconnect inside the run, in order.
+    fn check_times(&self, c: &mut Checks<'_>, i: usize) {
+        let at = |f: &str| format!("client[{i}].{f}");
+        let r = &self.reconnect;
+        if r.min_backoff < Duration::from_millis(1) {
+            c.fail(at("reconnect.min_backoff"), "must be at least 1ms");
+        } else if r.min_backoff > r.max_backoff {
+            c.fail(
+                at("reconnect.max_backoff"),
+                format!(
+                    "{} is below min_backoff {}",
+                    d(r.max_backoff),
+                    d(r.min_backoff)
+                ),
+            );
+        }
+        c.within_run(&at("connect_at"), self.connect_at);
+        if let Some(off) = self.disconnect_at {
+            c.within_run(&at("disconnect_at"), off);
+            if off <= self.connect_at {
+                c.fail(
+                    at("disconnect_at"),
+                    format!("{} is not after connect_at {}", d(off), d(self.connect_at)),
+                );
+            }
+        }
+        match (self.disconnect_at, self.reconnect_at) {
+            (None, Some(_)) => c.fail(
+                at("reconnect_at"),
+                "reconnect_at needs a disconnect_at before it",
+            ),
+            (Some(off), Some(on)) => {
+                c.within_run(&at("reconnect_at"), on);
+                if on <= off {
+                    c.fail(
+                        at("reconnect_at"),
+                        format!("{} is not after disconnect_at {}", d(on), d(off)),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl SubscriptionConfig {
+    /// Checks one subscription (`base`, like `client[0].subscribe[1]`) given the ones before it.
+    fn check(&self, c: &mut Checks<'_>, base: &str, earlier: &[SubscriptionConfig], v5: bool) {
+        let f = |name: &str| format!("{base}.{name}");
+        if let Err(reason) = check_topic_filter(&self.filter) {
+            c.fail(f("filter"), reason);
+        } else if earlier.iter().any(|o| o.filter == self.filter) {
+            c.fail(
+                f("filter"),
+                format!("filter {:?} is subscribed twice", self.filter),
+            );
+        }
+        if self.filter.starts_with("$share/") {
+            if !v5 {
+                c.fail(
+                    f("filter"),
+                    "shared subscriptions ($share/<group>/<filter>) are MQTT 5.0 only",
+                );
+            } else if self.no_local {
+                c.fail(
+                    f("no_local"),
+                    "no_local on a shared subscription is a protocol error [MQTT-3.8.3-4]",
+                );
+            }
+        }
+        if !v5 && (self.no_local || self.retain_as_published || self.retain_handling != 0) {
+            c.fail(
+                base,
+                "no_local, retain_as_published and retain_handling are MQTT 5.0 only",
+            );
+        }
+        if let Some(id) = self.id {
+            if !v5 {
+                c.fail(f("id"), "subscription identifiers are MQTT 5.0 only");
+            } else if !(1..=varint::MAX).contains(&id) {
+                c.fail(
+                    f("id"),
+                    format!("must be 1 to {} (section 3.8.2.1.2), got {id}", varint::MAX),
+                );
+            }
+        }
+        if self.retain_handling > 2 {
+            c.fail(
+                f("retain_handling"),
+                format!("must be 0, 1 or 2, got {}", self.retain_handling),
+            );
         }
     }
 }

@@ -1,21 +1,28 @@
-//! [`Scenario`]: a whole scenario file, loaded from TOML and validated. Not here: the checks
-//! (`validate.rs`) or the seeded plan (`plan.rs`).
+//! [`Scenario`]: a whole scenario file, read from TOML with every problem reported at once,
+//! and its checks: the top-level fields here, each section's beside its type. Not here: the
+//! seeded plan (`plan.rs`), or the cores' configurations a scenario becomes (`sim`).
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeValue;
 
-use super::broker::BrokerConfig;
-use super::client::ClientConfig;
-use super::duration::{de_duration, de_opt_duration};
-use super::error::{Problem, ScenarioError, line_of, offset_of, path_at};
-use super::expect::Expect;
-use super::fault::{FaultSpec, PlannedFault};
+use super::broker::BrokerSection;
+use super::checks::{Checks, d};
+use super::client::{ClientConfig, ClientContext};
+use super::error::ScenarioError;
+use super::expect::{Expect, ExpectContext};
+use super::fault::{FaultSpec, PlannedFault, plan_scripted};
 use super::random::{NetworkConfig, RandomFaults};
-use super::validate;
-use super::values::ProtocolVersion;
+use super::values::{MAX_DURATION, de_duration, de_opt_duration, de_protocol};
 use super::workload::Workload;
+use crate::codec::Protocol;
+use crate::config::file::{Document, Problem, in_line_order};
+
+/// Most clients in one scenario.
+pub const MAX_CLIENTS: usize = 256;
 
 /// One scenario: a world (broker, clients, network), what the clients do, the faults, and
 /// what must hold. Build it with [`Scenario::load`] or [`Scenario::from_str`]; both validate.
@@ -33,7 +40,8 @@ pub struct Scenario {
     #[serde(default)]
     pub description: String,
     /// `"3.1.1"` or `"5.0"`. Required.
-    pub protocol: ProtocolVersion,
+    #[serde(deserialize_with = "de_protocol")]
+    pub protocol: Protocol,
     /// Virtual length of the run. Required.
     #[serde(deserialize_with = "de_duration")]
     pub duration: Duration,
@@ -44,9 +52,9 @@ pub struct Scenario {
     /// (`duration - faults_until`).
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub settle: Option<Duration>,
-    /// `[broker]`.
-    #[serde(default)]
-    pub broker: BrokerConfig,
+    /// `[broker]` (read on its own: see [`BrokerSection`]).
+    #[serde(skip)]
+    pub broker: BrokerSection,
     /// `[network]`.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -70,9 +78,9 @@ pub struct Scenario {
     /// `faults`, resolved and in time order.
     #[serde(skip)]
     scripted: Vec<PlannedFault>,
-    /// The broker's users (hashed) and ACL, built once from `[broker]`.
+    /// The text the scenario was read from, to place problems found later on their lines.
     #[serde(skip)]
-    auth: crate::broker::auth::Auth,
+    text: String,
 }
 
 impl Scenario {
@@ -88,63 +96,155 @@ impl Scenario {
     }
 
     /// Parses and validates scenario text; `origin` names it in errors (a path, or any label).
+    /// Every problem is reported, in line order: first those of the file's shape (syntax,
+    /// unknown fields, wrong types, durations without a unit), or, when the shape is sound,
+    /// those of the values.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let invalid = |problems: Vec<Problem>| ScenarioError::Invalid {
             origin: origin.to_string(),
             problems,
         };
-        let root = match toml::de::DeTable::parse(text) {
-            Ok(root) => root,
-            Err(e) => {
-                return Err(invalid(vec![Problem {
-                    field: String::new(),
-                    line: e.span().map(|s| line_of(text, s.start)),
-                    reason: e.message().trim().to_string(),
-                }]));
-            }
-        };
-        let mut scenario: Scenario = match toml::from_str(text) {
-            Ok(s) => s,
-            Err(e) => {
-                let (field, line) = match e.span() {
-                    Some(span) => (
-                        path_at(root.get_ref(), &span),
-                        Some(line_of(text, span.start)),
-                    ),
-                    None => (String::new(), None),
-                };
-                return Err(invalid(vec![Problem {
-                    field,
-                    line,
-                    reason: e.message().trim().to_string(),
-                }]));
-            }
-        };
+        let doc = Document::parse(text).map_err(invalid)?;
+        let mut scenario = Scenario::read(&doc).map_err(invalid)?;
         scenario.origin = origin.to_string();
-        match validate::validate(&scenario) {
+        scenario.text = text.to_string();
+        match scenario.check() {
             Ok(scripted) => {
                 scenario.scripted = scripted;
-                // Validation parsed the ACL and checked the user names already.
-                scenario.auth = super::broker::broker_auth(&scenario.broker).map_err(|e| {
-                    invalid(vec![Problem {
-                        field: "broker.acl".to_string(),
-                        line: offset_of(root.get_ref(), "broker.acl").map(|o| line_of(text, o)),
-                        reason: e.to_string(),
-                    }])
-                })?;
                 Ok(scenario)
             }
-            Err(found) => Err(invalid(
-                found
-                    .into_iter()
-                    .map(|(field, reason)| Problem {
-                        line: offset_of(root.get_ref(), &field).map(|o| line_of(text, o)),
-                        field,
-                        reason,
-                    })
-                    .collect(),
-            )),
+            Err(found) => Err(scenario.invalid(found)),
+        }
+    }
+
+    /// The scenario as `doc` writes it, `[broker]` read on its own.
+    fn read(doc: &Document<'_>) -> Result<Scenario, Vec<Problem>> {
+        let mut root = doc.root().clone();
+        let broker = match root.get_mut().remove_entry("broker") {
+            None => Ok(BrokerSection::default()),
+            Some((_, value)) => {
+                let span = value.span();
+                match value.into_inner() {
+                    DeValue::Table(table) => BrokerSection::read(doc, Spanned::new(span, table)),
+                    _ => Err(vec![doc.problem("broker", "expected a table")]),
+                }
+            }
+        };
+        match (doc.read::<Scenario>(root, &[]), broker) {
+            (Ok(mut scenario), Ok(broker)) => {
+                scenario.broker = broker;
+                Ok(scenario)
+            }
+            (scenario, broker) => {
+                let mut problems = scenario.err().unwrap_or_default();
+                problems.extend(broker.err().unwrap_or_default());
+                in_line_order(&mut problems);
+                Err(problems)
+            }
+        }
+    }
+
+    /// An error for `found` problems (`(field, reason)`), each on the line of its field, in
+    /// line order.
+    pub fn invalid(&self, found: Vec<(String, String)>) -> ScenarioError {
+        let doc = Document::parse(&self.text).ok();
+        let mut problems: Vec<Problem> = found
+            .into_iter()
+            .map(|(field, reason)| match &doc {
+                Some(doc) => doc.problem(field, reason),
+                None => Problem::new(field, reason),
+            })
+            .collect();
+        in_line_order(&mut problems);
+        ScenarioError::Invalid {
+            origin: self.origin.clone(),
+            problems,
+        }
+    }
+
+    /// Every check of every section; on success the scripted faults in time order.
+    fn check(&self) -> Result<Vec<PlannedFault>, Vec<(String, String)>> {
+        let mut c = Checks {
+            ids: self.clients.iter().map(|cl| cl.id.as_str()).collect(),
+            duration: self.duration,
+            faults_until: self.faults_until(),
+            problems: Vec::new(),
+        };
+        self.check_top_level(&mut c);
+        self.network.check(&mut c);
+        self.broker.check(&mut c);
+        for (i, client) in self.clients.iter().enumerate() {
+            let cx = ClientContext {
+                earlier: &self.clients[..i],
+                protocol: self.protocol,
+                broker_has_users: !self.broker.users.is_empty(),
+            };
+            client.check(&mut c, i, &cx);
+        }
+        for (i, w) in self.workloads.iter().enumerate() {
+            w.check(&mut c, i, &self.clients, self.protocol, &self.broker.config);
+        }
+        let scripted = plan_scripted(&mut c, &self.faults);
+        if let Some(random) = &self.random {
+            random.check(&mut c);
+        }
+        let cx = ExpectContext {
+            clients: &self.clients,
+            workloads: &self.workloads,
+            protocol: self.protocol,
+        };
+        self.expect.check(&mut c, &cx);
+        if c.problems.is_empty() {
+            Ok(scripted)
+        } else {
+            Err(c.problems)
+        }
+    }
+
+    /// `name`, the run's phases, and how many clients.
+    fn check_top_level(&self, c: &mut Checks<'_>) {
+        if self.name.trim().is_empty() {
+            c.fail("name", "must not be empty");
+        }
+        if c.positive("duration", self.duration) && self.duration > MAX_DURATION {
+            c.fail("duration", "more than one week");
+        }
+        if let Some(until) = self.faults_until
+            && until > self.duration
+        {
+            c.fail(
+                "faults_until",
+                format!(
+                    "{} is after the end of the run (duration {})",
+                    d(until),
+                    d(self.duration)
+                ),
+            );
+        }
+        if let Some(settle) = self.settle {
+            let end = self.faults_until() + settle;
+            if end > self.duration {
+                c.fail(
+                    "settle",
+                    format!(
+                        "faults_until {} + settle {} = {} is after the end of the run (duration {})",
+                        d(self.faults_until()),
+                        d(settle),
+                        d(end),
+                        d(self.duration)
+                    ),
+                );
+            }
+        }
+        if self.clients.is_empty() {
+            c.fail("client", "a scenario needs at least one [[client]]");
+        }
+        if self.clients.len() > MAX_CLIENTS {
+            c.fail(
+                "client",
+                format!("{} clients, more than {MAX_CLIENTS}", self.clients.len()),
+            );
         }
     }
 
@@ -172,18 +272,13 @@ impl Scenario {
         &self.scripted
     }
 
-    /// The broker's password file (users hashed) and ACL, as `[broker]` configures them.
-    pub fn auth(&self) -> &crate::broker::auth::Auth {
-        &self.auth
-    }
-
     /// The client with this id.
     pub fn client(&self, id: &str) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| c.id == id)
     }
 
     /// The effective protocol of a client.
-    pub fn client_protocol(&self, client: &ClientConfig) -> ProtocolVersion {
+    pub fn client_protocol(&self, client: &ClientConfig) -> Protocol {
         client.protocol_or(self.protocol)
     }
 }

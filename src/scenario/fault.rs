@@ -1,13 +1,18 @@
 //! Faults: the `[[fault]]` entries of a file ([`FaultSpec`], one table with `at` and exactly
 //! one kind) and the concrete faults of a plan ([`FaultKind`], [`PlannedFault`]) that the
-//! simulator applies. Not here: drawing random faults (see `plan.rs`) or applying them.
+//! simulator applies; checking the entries and turning them into planned faults
+//! ([`plan_scripted`]). Not here: drawing random faults (see `plan.rs`) or applying them.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration::{de_duration, de_opt_duration, format_duration, format_instant};
-use super::values::Node;
+use super::checks::{Checks, d};
+use super::values::{Node, de_duration, de_opt_duration};
+use crate::config::duration::{format_duration, format_instant};
+
+/// Most scripted faults.
+pub const MAX_FAULTS: usize = 1_000;
 
 /// `[[fault]]` as written: `at` plus exactly one of the kind fields (checked by validation,
 /// then turned into a [`FaultKind`]).
@@ -309,5 +314,238 @@ impl std::fmt::Display for PlannedFault {
             format_instant(self.at),
             self.kind
         )
+    }
+}
+
+/// Checks the `[[fault]]` entries; returns those that are sound as planned faults, in time
+/// order (ties keep file order).
+pub(crate) fn plan_scripted(c: &mut Checks<'_>, faults: &[FaultSpec]) -> Vec<PlannedFault> {
+    if faults.len() > MAX_FAULTS {
+        c.fail(
+            "fault",
+            format!("{} faults, more than {MAX_FAULTS}", faults.len()),
+        );
+    }
+    let until = c.faults_until;
+    let mut planned = Vec::new();
+    for (i, spec) in faults.iter().enumerate() {
+        let base = format!("fault[{i}]");
+        if spec.at >= until {
+            c.fail(
+                format!("{base}.at"),
+                format!(
+                    "{} is not before faults_until {}: faults stop there",
+                    d(spec.at),
+                    d(until)
+                ),
+            );
+        }
+        let Some((name, kind)) = spec.resolve(c, &base) else {
+            continue;
+        };
+        if let Some(lasts) = kind.lasts()
+            && spec.at < until
+            && spec.at + lasts > until
+        {
+            c.fail(
+                format!("{base}.{name}"),
+                format!(
+                    "heals at {} ({} + {}), after faults_until {}: every fault must heal by then",
+                    d(spec.at + lasts),
+                    d(spec.at),
+                    d(lasts),
+                    d(until)
+                ),
+            );
+        }
+        planned.push(PlannedFault {
+            at: spec.at,
+            kind,
+            source: FaultSource::Script(i),
+        });
+    }
+    planned.sort_by_key(|f| f.at);
+    planned
+}
+
+impl FaultSpec {
+    /// The one kind field given; records a problem unless exactly one is.
+    fn given_kind(&self, c: &mut Checks<'_>, base: &str) -> Option<&'static str> {
+        let given: Vec<&'static str> = [
+            ("cut", self.cut.is_some()),
+            ("blackhole", self.blackhole.is_some()),
+            ("delay", self.delay.is_some()),
+            ("split_writes", self.split_writes.is_some()),
+            ("partition", self.partition.is_some()),
+            ("crash", self.crash.is_some()),
+            ("power_off", self.power_off.is_some()),
+            ("restart", self.restart.is_some()),
+            ("crash_broker", self.crash_broker.is_some()),
+            ("pause", self.pause.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        match given.as_slice() {
+            [one] => Some(*one),
+            [] => {
+                c.fail(
+                    base,
+                    "a fault needs one kind: cut, blackhole, delay, split_writes, partition, crash, power_off, restart, crash_broker or pause",
+                );
+                None
+            }
+            many => {
+                c.fail(
+                    base,
+                    format!("one fault per [[fault]] entry, found {}", many.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
+    /// Resolves the one kind field of this entry (`base`, like `fault[2]`); records problems
+    /// and returns `None` if it cannot.
+    fn resolve(&self, c: &mut Checks<'_>, base: &str) -> Option<(&'static str, FaultKind)> {
+        let name = self.given_kind(c, base)?;
+        if self.restart_after.is_some() && !matches!(name, "crash" | "power_off") {
+            c.fail(
+                format!("{base}.restart_after"),
+                "restart_after goes with crash or power_off (crash_broker has its own)",
+            );
+        }
+        let field = format!("{base}.{name}");
+        let before = c.problems.len();
+        let kind = match name {
+            "cut" | "crash" | "power_off" | "restart" => self.client_kind(c, base, name)?,
+            "partition" => self.partition.as_ref()?.resolve(c, &field)?,
+            _ => self.timed_kind(c, &field, name)?,
+        };
+        (c.problems.len() == before).then_some((name, kind))
+    }
+
+    /// `cut`, `crash`, `power_off` and `restart`: a client's name, and maybe `restart_after`.
+    fn client_kind(&self, c: &mut Checks<'_>, base: &str, name: &str) -> Option<FaultKind> {
+        let client = match name {
+            "cut" => &self.cut,
+            "crash" => &self.crash,
+            "power_off" => &self.power_off,
+            _ => &self.restart,
+        }
+        .clone()?;
+        c.client_ref(&format!("{base}.{name}"), &client);
+        if let Some(r) = self.restart_after
+            && matches!(name, "crash" | "power_off")
+        {
+            c.positive(&format!("{base}.restart_after"), r);
+        }
+        let restart_after = self.restart_after;
+        Some(match name {
+            "cut" => FaultKind::Cut { client },
+            "crash" => FaultKind::Crash {
+                client,
+                restart_after,
+            },
+            "power_off" => FaultKind::PowerOff {
+                client,
+                restart_after,
+            },
+            _ => FaultKind::Restart { client },
+        })
+    }
+
+    /// `blackhole`, `delay`, `split_writes`, `crash_broker` and `pause`: a table with a length.
+    fn timed_kind(&self, c: &mut Checks<'_>, field: &str, name: &str) -> Option<FaultKind> {
+        let sub = |f: &str| format!("{field}.{f}");
+        Some(match name {
+            "blackhole" => {
+                let b = self.blackhole.as_ref()?;
+                c.client_ref(&sub("client"), &b.client);
+                c.positive(&sub("for"), b.duration);
+                FaultKind::Blackhole {
+                    client: b.client.clone(),
+                    duration: b.duration,
+                }
+            }
+            "delay" => {
+                let b = self.delay.as_ref()?;
+                c.client_ref(&sub("client"), &b.client);
+                c.positive(&sub("extra"), b.extra);
+                c.positive(&sub("for"), b.duration);
+                FaultKind::Delay {
+                    client: b.client.clone(),
+                    extra: b.extra,
+                    duration: b.duration,
+                }
+            }
+            "split_writes" => {
+                let b = self.split_writes.as_ref()?;
+                c.client_ref(&sub("client"), &b.client);
+                if b.max_fragment == 0 {
+                    c.fail(sub("max_fragment"), "must be at least 1 byte");
+                }
+                c.positive(&sub("for"), b.duration);
+                FaultKind::SplitWrites {
+                    client: b.client.clone(),
+                    max_fragment: b.max_fragment,
+                    duration: b.duration,
+                }
+            }
+            "crash_broker" => {
+                let b = self.crash_broker.as_ref()?;
+                c.positive(&sub("restart_after"), b.restart_after);
+                FaultKind::CrashBroker {
+                    restart_after: b.restart_after,
+                }
+            }
+            "pause" => {
+                let p = self.pause.as_ref()?;
+                let node = c.node_ref(&sub("node"), &p.node)?;
+                c.positive(&sub("for"), p.duration);
+                FaultKind::Pause {
+                    node,
+                    duration: p.duration,
+                }
+            }
+            other => unreachable!("fault kind {other} is listed in given_kind"),
+        })
+    }
+}
+
+impl PartitionSpec {
+    /// The partition of `field` (like `fault[2].partition`), if both sides are sound.
+    fn resolve(&self, c: &mut Checks<'_>, field: &str) -> Option<FaultKind> {
+        c.positive(&format!("{field}.for"), self.duration);
+        let between = format!("{field}.between");
+        if self.between.len() != 2 {
+            c.fail(
+                &between,
+                format!(
+                    "names two nodes, like [\"sensor-1\", \"broker\"]; got {}",
+                    self.between.len()
+                ),
+            );
+            return None;
+        }
+        let a = c.node_ref(&between, &self.between[0]);
+        let b = c.node_ref(&between, &self.between[1]);
+        let (Some(from), Some(to)) = (a, b) else {
+            return None;
+        };
+        if from == to {
+            c.fail(&between, "names the same node twice");
+        } else if from != Node::Broker && to != Node::Broker {
+            c.fail(
+                &between,
+                "clients only talk to the broker: one side must be \"broker\"",
+            );
+        }
+        Some(FaultKind::Partition {
+            from,
+            to,
+            oneway: self.oneway,
+            duration: self.duration,
+        })
     }
 }

@@ -15,10 +15,10 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::document::Scenario;
-use super::duration::{format_duration, format_instant};
 use super::fault::{FaultKind, FaultSource, PlannedFault};
 use super::random::*;
 use super::values::Node;
+use crate::config::duration::{format_duration, format_instant};
 
 /// Attempts to place one random fault that takes a node down without overlapping another
 /// such fault on the same node.
@@ -202,6 +202,15 @@ impl Drawer {
     }
 
     fn all_kinds(&mut self, r: &RandomFaults) {
+        self.connection_kinds(r);
+        self.process_kinds(r);
+        if let Some(p) = r.split_writes {
+            self.split_writes(p, r.split_fragment.unwrap_or(DEFAULT_SPLIT_FRAGMENT));
+        }
+    }
+
+    /// Cuts, black holes, delays and partitions, in this order.
+    fn connection_kinds(&mut self, r: &RandomFaults) {
         let or = |x: Option<[Duration; 2]>, default| x.unwrap_or(default);
         if let Some(range) = r.cuts_per_minute {
             self.kind("cuts_per_minute", range, |_, rng, targets| {
@@ -261,6 +270,11 @@ impl Drawer {
                 )
             });
         }
+    }
+
+    /// Client crashes and power-offs, broker crashes and pauses, in this order.
+    fn process_kinds(&mut self, r: &RandomFaults) {
+        let or = |x: Option<[Duration; 2]>, default| x.unwrap_or(default);
         let restart = or(r.client_restart_after, DEFAULT_CLIENT_RESTART_AFTER);
         if let Some(range) = r.crashes_per_minute {
             self.kind("crashes_per_minute", range, |_, rng, targets| {
@@ -311,9 +325,6 @@ impl Drawer {
                 let duration = draw_duration(rng, span);
                 (FaultKind::Pause { node, duration }, duration)
             });
-        }
-        if let Some(p) = r.split_writes {
-            self.split_writes(p, r.split_fragment.unwrap_or(DEFAULT_SPLIT_FRAGMENT));
         }
     }
 

@@ -1,13 +1,15 @@
 //! The `[random]` section (swarm testing) and the `[network]` section (the baseline network).
 //!
 //! `[random]` states ranges; each seed draws inside them which fault kinds are on, how often
-//! they happen and how long they last (see `plan.rs`). Not here: the drawing itself.
+//! they happen and how long they last (see `plan.rs`). Also their checks. Not here: the drawing
+//! itself.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration::de_opt_duration_range;
+use super::checks::{Checks, d};
+use super::values::{de_duration_range, de_opt_duration_range};
 
 /// `[network]`: the network when no random latency is drawn.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -15,12 +17,8 @@ use super::duration::de_opt_duration_range;
 pub struct NetworkConfig {
     /// One-way latency of each write, drawn per write in `[low, high]`. Default
     /// `["1ms", "10ms"]`. Replaced by the seed's draw when `[random] latency` is set.
-    #[serde(deserialize_with = "de_range")]
+    #[serde(deserialize_with = "de_duration_range")]
     pub latency: [Duration; 2],
-}
-
-fn de_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[Duration; 2], D::Error> {
-    de_opt_duration_range(d).map(|r| r.expect("a range is always present"))
 }
 
 /// Default `[network] latency`.
@@ -146,3 +144,90 @@ pub const DEFAULT_SPLIT_FRAGMENT: [u32; 2] = [1, 16];
 pub const MAX_PER_MINUTE: f64 = 600.0;
 /// Highest loss rate.
 pub const MAX_LOSS: f64 = 0.5;
+
+impl NetworkConfig {
+    pub(crate) fn check(&self, c: &mut Checks<'_>) {
+        let lat = self.latency;
+        if lat[0] > lat[1] {
+            c.fail(
+                "network.latency",
+                format!("range is reversed: {} is above {}", d(lat[0]), d(lat[1])),
+            );
+        } else if lat[0] < Duration::from_millis(1) {
+            c.fail("network.latency", "the simulator's latency is at least 1ms");
+        }
+    }
+}
+
+impl RandomFaults {
+    pub(crate) fn check(&self, c: &mut Checks<'_>) {
+        if let Some(targets) = &self.targets {
+            if targets.is_empty() {
+                c.fail(
+                    "random.targets",
+                    "lists no client: leave it out to target every client",
+                );
+            }
+            for (i, t) in targets.iter().enumerate() {
+                c.client_ref(&format!("random.targets[{i}]"), t);
+            }
+        }
+        if let Some(lat) = &self.latency {
+            c.duration_range("random.latency", lat);
+        }
+        if let Some(loss) = &self.loss {
+            c.range("random.loss", loss, 0.0, MAX_LOSS);
+        }
+        let rates = [
+            ("cuts_per_minute", &self.cuts_per_minute),
+            ("blackholes_per_minute", &self.blackholes_per_minute),
+            ("delays_per_minute", &self.delays_per_minute),
+            ("partitions_per_minute", &self.partitions_per_minute),
+            ("crashes_per_minute", &self.crashes_per_minute),
+            ("power_offs_per_minute", &self.power_offs_per_minute),
+            ("broker_crashes_per_minute", &self.broker_crashes_per_minute),
+            ("pauses_per_minute", &self.pauses_per_minute),
+        ];
+        for (name, rate) in rates {
+            if let Some(rate) = rate {
+                c.range(&format!("random.{name}"), rate, 0.0, MAX_PER_MINUTE);
+            }
+        }
+        self.check_spans(c);
+        if let Some(p) = self.partition_oneway {
+            c.probability("random.partition_oneway", p, 1.0);
+        }
+        if let Some(p) = self.split_writes {
+            c.probability("random.split_writes", p, 1.0);
+        }
+        if let Some(frag) = &self.split_fragment {
+            c.range("random.split_fragment", frag, 1, u32::MAX);
+        }
+    }
+
+    /// The ranges of how long faults last: ordered, positive, and able to heal in time.
+    fn check_spans(&self, c: &mut Checks<'_>) {
+        let until = c.faults_until;
+        let spans = [
+            ("blackhole_for", &self.blackhole_for),
+            ("delay_extra", &self.delay_extra),
+            ("delay_for", &self.delay_for),
+            ("partition_for", &self.partition_for),
+            ("client_restart_after", &self.client_restart_after),
+            ("broker_restart_after", &self.broker_restart_after),
+            ("pause_for", &self.pause_for),
+        ];
+        for (name, span) in spans {
+            if let Some(span) = span {
+                let field = format!("random.{name}");
+                c.duration_range(&field, span);
+                if name != "delay_extra" && span[0] >= until {
+                    c.fail(
+                        field,
+                        format!("{} is not shorter than the faults phase ({}): no such fault could heal in time", d(span[0]), d(until)),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,40 +1,71 @@
-//! Small value types shared by the scenario sections: the protocol version as written in a
-//! file (`"3.1.1"`, `"5.0"`), QoS levels as integers `0..=2`, and node names (`"broker"` or a
-//! client id). Not here: topic rules (see `topic.rs`), durations (see `duration.rs`).
+//! Small values shared by the scenario sections, as written in a file: the protocol version
+//! (`"3.1.1"`, `"5.0"`), QoS levels as integers `0..=2`, node names (`"broker"` or a client id),
+//! and durations of at most one week of virtual time. Not here: topic rules (see `topic.rs`),
+//! the duration grammar (see [`crate::config::duration`]).
+
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
 use crate::codec::{Protocol, QoS};
+use crate::config::duration::{self, Bound};
 
-/// The MQTT version a scenario (or one client) speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-pub enum ProtocolVersion {
-    /// MQTT 3.1.1 (protocol level 4).
-    #[serde(rename = "3.1.1")]
-    V3_1_1,
-    /// MQTT 5.0 (protocol level 5).
-    #[serde(rename = "5.0")]
-    V5,
+/// The longest duration a scenario may state: one week of virtual time.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+const WEEK: Bound = Bound {
+    max: MAX_DURATION,
+    name: "one week",
+};
+
+/// `deserialize_with` adapter for a required duration.
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration::deserialize_within(d, WEEK)
 }
 
-impl ProtocolVersion {
-    /// The codec's protocol for this version.
-    pub fn protocol(self) -> Protocol {
-        match self {
-            ProtocolVersion::V3_1_1 => Protocol::V3_1_1,
-            ProtocolVersion::V5 => Protocol::V5,
-        }
-    }
+/// `deserialize_with` adapter for an optional duration.
+pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
 
-    pub fn is_v5(self) -> bool {
-        self == ProtocolVersion::V5
+/// `deserialize_with` adapter for a `[low, high]` duration range.
+pub(crate) fn de_duration_range<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<[Duration; 2], D::Error> {
+    duration::deserialize_range_within(d, WEEK)
+}
+
+/// `deserialize_with` adapter for an optional `[low, high]` duration range.
+pub(crate) fn de_opt_duration_range<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<[Duration; 2]>, D::Error> {
+    de_duration_range(d).map(Some)
+}
+
+/// `deserialize_with` adapter for an optional session expiry: a duration or `"never"`.
+pub(crate) fn de_opt_expiry<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration::deserialize_expiry_within(d, WEEK).map(Some)
+}
+
+/// `deserialize_with` adapter: a protocol version a scenario speaks, `"3.1.1"` or `"5.0"`.
+pub(crate) fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
+    let text = String::deserialize(d)?;
+    match text.as_str() {
+        "3.1.1" => Ok(Protocol::V3_1_1),
+        "5.0" => Ok(Protocol::V5),
+        _ => Err(serde::de::Error::custom(format!(
+            "unknown variant `{text}`, expected `3.1.1` or `5.0`"
+        ))),
     }
 }
 
-impl std::fmt::Display for ProtocolVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.protocol().fmt(f)
-    }
+/// `deserialize_with` adapter for an optional protocol version.
+pub(crate) fn de_opt_protocol<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Protocol>, D::Error> {
+    de_protocol(d).map(Some)
 }
 
 /// `deserialize_with` adapter: a QoS written as the integer 0, 1 or 2.

@@ -17,8 +17,8 @@
 //!   session present) while more QoS 1 and 2 messages were published for it than its queue
 //!   holds. Of those messages (acknowledged to their publisher, on a topic it held a QoS 1 or 2
 //!   subscription to, allowed by the ACL, without message expiry, in request order), it must
-//!   receive after reconnecting exactly as many as the queue holds (`max_queued`), not all of
-//!   them, and they must be a prefix (`queue_overflow = "drop_newest"`: the queue kept the
+//!   receive after reconnecting exactly as many as the queue holds (`max_queued_messages`), not
+//!   all of them, and they must be a prefix (`queue_overflow = "drop_newest"`: the queue kept the
 //!   oldest) or a suffix (`"drop_oldest"`: it kept the newest).
 //!
 //! The liveness expectations (`will_reaches`, `no_loss`, `receives`, `overflow`) are judged
@@ -26,11 +26,12 @@
 
 use std::collections::BTreeSet;
 
+use crate::broker::QueueOverflow;
 use crate::check::Violation;
 use crate::check::model::End;
 use crate::check::model::Model;
 use crate::check::topic;
-use crate::scenario::{LossClass, OverflowPolicy, Scenario};
+use crate::scenario::{LossClass, Scenario};
 use crate::trace::Trace;
 use crate::trace::payload::{LabelKind, parse_label};
 
@@ -172,7 +173,7 @@ fn overflow(
     end_us: u64,
     out: &mut Vec<Violation>,
 ) {
-    let keep_oldest = scenario.broker.queue_overflow == OverflowPolicy::DropNewest;
+    let keep_oldest = scenario.broker.config.queue_overflow == QueueOverflow::DropNewest;
     let mut fail = |message: String| {
         out.push(Violation {
             checker: NAME,
@@ -218,12 +219,16 @@ fn overflow(
             "received all {kept} messages published while it was offline: the queue never overflowed"
         ));
     }
-    let room = scenario.broker.max_queued.min(offline.len());
+    let room = scenario
+        .broker
+        .config
+        .max_queued_messages
+        .min(offline.len());
     if kept != room {
         return fail(format!(
             "received {kept} of the {} messages published while it was offline, but a queue of {} keeps {room}",
             offline.len(),
-            scenario.broker.max_queued
+            scenario.broker.config.max_queued_messages
         ));
     }
     let (expected, end) = if keep_oldest {
@@ -341,7 +346,7 @@ name = "t"
 protocol = "3.1.1"
 duration = "10s"
 [broker]
-max_queued = 3
+max_queued_messages = 3
 [[client]]
 id = "mon"
 clean_session = false

@@ -4,8 +4,9 @@
 //! - [`run_seed`] (`runner.rs`): one seed of one scenario on a fresh thread and runtime, judged
 //!   by the scenario's checkers and explicit expectations ([`expect`]); [`RunOutcome`].
 //! - [`RunOptions`] (`options.rs`): the broker core to run ([`BrokerFactory`], the real one by
-//!   default; tests wrap it to plant bugs) and the checkers' parameters; how a scenario becomes
-//!   the cores' configurations.
+//!   default; tests wrap it to plant bugs) and the checkers' parameters; the one place where a
+//!   scenario becomes the cores' configurations, and [`load`], which reads a scenario file and
+//!   checks that it can.
 //! - [`schedule`]: the plan as apply and heal steps, and each fault's name in the trace.
 //! - [`recorder`]: the shared trace and the per-client view that fills it.
 //! - `world.rs`, `app.rs` (only with `--cfg madsim`): the nodes, the supervisor that applies
@@ -25,6 +26,6 @@ pub mod schedule;
 #[cfg(madsim)]
 mod world;
 
-pub use options::{BrokerFactory, RunOptions, real_broker};
+pub use options::{BrokerFactory, RunOptions, load, real_broker};
 pub use outcome::{RunOutcome, RunStatus};
 pub use runner::{SIMULATED, judge, run_seed, time_margin};

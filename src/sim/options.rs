@@ -1,6 +1,7 @@
 //! What a run is given besides the scenario and the seed ([`RunOptions`]: the broker core to run
-//! and the checkers' parameters), and how a scenario's sections become the cores'
-//! configurations ([`broker_config`], [`client_config`]).
+//! and the checkers' parameters), and the one place where a scenario's sections become the
+//! cores' configurations: [`broker_config`], [`broker_auth`] (users hashed, ACL parsed; its
+//! problems are reported like any other of the file, by [`load`]), [`client_config`].
 //!
 //! Pure data and conversions; nothing here touches the simulator.
 
@@ -10,12 +11,13 @@ use std::time::{Duration, Instant};
 use crate::broker::auth::Auth;
 use crate::broker::{
     Action, Broker, BrokerConfig, BrokerCore, BrokerEvent, CloseCause, ConnId, DurableState,
-    QueueOverflow,
 };
 use crate::check::CheckConfig;
-use crate::client::{ClientConfig, MQTT_MAX_PACKET_SIZE, ReconnectPolicy};
-use crate::codec::{LastWill, Packet, Properties, Subscription, SubscriptionOptions};
-use crate::scenario::{self, OverflowPolicy, Scenario};
+use crate::client::{ClientConfig, ReconnectPolicy};
+use crate::codec::{
+    LastWill, MAX_PACKET_SIZE, Packet, Properties, Subscription, SubscriptionOptions,
+};
+use crate::scenario::{self, Scenario, ScenarioError};
 
 /// Builds the broker core of one broker process: its configuration, the users and ACL it checks
 /// clients against, and the durable state it resumes from (`None` on a first start, or when
@@ -97,31 +99,70 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     }
 }
 
-/// The broker core's configuration for a scenario's `[broker]` section. `max_inflight` is also
-/// the broker's receive maximum (inbound QoS 2 awaiting PUBREL), as the reference documents.
+/// Reads a scenario file and checks what only its conversion to the cores can tell (user
+/// names, the ACL text: see [`broker_auth`]), so that a mistake is reported before any seed
+/// runs, in the same `FILE: line N: FIELD: REASON` form as every other.
+pub fn load(path: impl AsRef<std::path::Path>) -> Result<Scenario, ScenarioError> {
+    let scenario = Scenario::load(path)?;
+    broker_auth(&scenario)?;
+    Ok(scenario)
+}
+
+/// The broker core's configuration for a scenario's `[broker]` section: the section's own
+/// (the same table as `broker.toml`'s `[broker]`).
 pub fn broker_config(s: &Scenario) -> BrokerConfig {
+    s.broker.config.clone()
+}
+
+/// The broker's [`Auth`] for `[broker]`: a password file with each user's password hashed at
+/// the cheapest Argon2 cost (a fixture, never a real password; the salt is derived from the
+/// user name so the same scenario gives the same hashes), and the parsed ACL. Problems name
+/// their field and line: a user name the broker would refuse, an ACL line it cannot parse.
+pub fn broker_auth(s: &Scenario) -> Result<Auth, ScenarioError> {
+    use crate::broker::auth::password::{SALT_LEN, hash_password, valid_user_name};
+    use crate::broker::auth::{Acl, HashCost, PasswordFile};
     let b = &s.broker;
-    BrokerConfig {
-        max_packet_size: b.max_packet_size,
-        max_inflight: b.max_inflight,
-        receive_maximum: b.max_inflight,
-        max_queued_messages: b.max_queued,
-        queue_overflow: match b.queue_overflow {
-            OverflowPolicy::DropNewest => QueueOverflow::DropNewest,
-            OverflowPolicy::DropOldest => QueueOverflow::DropOldest,
-        },
-        max_retained: b.max_retained,
-        max_sessions: b.max_sessions.max(s.clients.len()),
-        max_session_expiry: b.max_session_expiry.map_or(u32::MAX, secs_u32),
-        max_connections: b.max_connections,
-        max_subscriptions_per_client: b.max_subscriptions,
-        max_topic_len: b.max_topic_length,
-        max_topic_levels: b.max_topic_levels,
-        max_queued_bytes: b.max_queued_bytes,
-        connect_timeout: b.connect_timeout,
-        allow_anonymous: b.allow_anonymous,
-        ..BrokerConfig::default()
+    let mut problems = Vec::new();
+    for (i, u) in b.users.iter().enumerate() {
+        if !valid_user_name(&u.name) {
+            problems.push((
+                format!("broker.users[{i}].name"),
+                format!(
+                    "{:?} is not a user name: not empty, no ':', no leading '#', no control characters or surrounding spaces",
+                    u.name
+                ),
+            ));
+        }
     }
+    let acl = match b.acl.as_deref().map(|text| Acl::parse("acl", text)) {
+        None => None,
+        Some(Ok(acl)) => Some(acl),
+        Some(Err(e)) => {
+            problems.push((
+                "broker.acl".to_string(),
+                format!("ACL line {}: {}", e.line, e.message),
+            ));
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(s.invalid(problems));
+    }
+    let passwords = (!b.users.is_empty()).then(|| {
+        let mut file = PasswordFile::default();
+        for u in &b.users {
+            let mut salt = [b's'; SALT_LEN];
+            for (slot, byte) in salt.iter_mut().zip(u.name.bytes()) {
+                *slot = byte;
+            }
+            file.set(
+                &u.name,
+                hash_password(u.password.as_bytes(), &salt, HashCost::MINIMAL),
+            );
+        }
+        file
+    });
+    Ok(Auth { passwords, acl })
 }
 
 /// Whole seconds, capped at `u32::MAX` (`"never"` is 0xFFFFFFFF seconds).
@@ -144,7 +185,7 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
         .map(|w| w.count as usize)
         .sum();
     ClientConfig {
-        protocol: protocol.protocol(),
+        protocol,
         client_id: c.id.clone(),
         clean_start: c.clean(),
         session_expiry: v5.then(|| secs_u32(c.session_expiry())),
@@ -161,14 +202,14 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
         }),
         max_packet_size: c
             .max_packet_size
-            .unwrap_or(s.broker.max_packet_size)
-            .clamp(64, MQTT_MAX_PACKET_SIZE),
+            .unwrap_or(s.broker.config.max_packet_size)
+            .clamp(64, MAX_PACKET_SIZE),
         receive_maximum: c
             .receive_maximum
             .unwrap_or(ClientConfig::default().receive_maximum),
         topic_alias_maximum: if v5 { c.topic_alias_maximum } else { 0 },
         outbound_topic_aliases: if v5 { c.topic_aliases } else { 0 },
-        max_inflight: s.broker.max_inflight.max(1),
+        max_inflight: s.broker.config.max_inflight.max(1),
         reconnect: ReconnectPolicy {
             enabled: c.reconnect.enabled,
             min_backoff: c.reconnect.min_backoff,
@@ -244,7 +285,7 @@ duration = "10s"
 [broker]
 persistence = "durable"
 max_inflight = 7
-max_queued = 33
+max_queued_messages = 33
 queue_overflow = "drop_oldest"
 [[client]]
 id = "a"
@@ -295,7 +336,7 @@ checkers = ["delivery"]
                 b.topic_alias_maximum,
                 b.outbound_topic_aliases
             ),
-            (u16::MAX, s.broker.max_packet_size, 0, 0)
+            (u16::MAX, s.broker.config.max_packet_size, 0, 0)
         );
     }
 
@@ -304,9 +345,9 @@ checkers = ["delivery"]
         let s = scenario(BASE);
         let b = broker_config(&s);
         assert_eq!(b.max_inflight, 7);
-        assert_eq!(b.receive_maximum, 7);
+        assert_eq!(b.receive_maximum, u16::MAX);
         assert_eq!(b.max_queued_messages, 33);
-        assert_eq!(b.queue_overflow, QueueOverflow::DropOldest);
+        assert_eq!(b.queue_overflow, crate::broker::QueueOverflow::DropOldest);
         b.validate().unwrap();
     }
 

@@ -30,7 +30,7 @@ use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 
 use super::app::{ClientNode, ClientSpec, Disk};
-use super::options::{RunOptions, broker_config, client_config, subscribe_packets};
+use super::options::{RunOptions, broker_auth, broker_config, client_config, subscribe_packets};
 use super::recorder::Recorder;
 use super::recorder::sleep_to;
 use super::schedule::{Phase, timeline, trace_fault};
@@ -99,16 +99,13 @@ pub async fn supervise(
         scenario: scenario.name.clone(),
         seed: plan.seed,
         protocol: scenario.protocol.to_string(),
-        persistence: match persistence {
-            Persistence::None => trace::Persistence::None,
-            Persistence::Durable => trace::Persistence::Durable,
-        },
-        max_queued_messages: Some(scenario.broker.max_queued as u64),
-        max_inflight: Some(u64::from(scenario.broker.max_inflight)),
+        persistence,
+        max_queued_messages: Some(scenario.broker.config.max_queued_messages as u64),
+        max_inflight: Some(u64::from(scenario.broker.config.max_inflight)),
     });
     if scenario.broker.has_auth() {
         rec.push(Event::AuthConfigured {
-            allow_anonymous: scenario.broker.allow_anonymous,
+            allow_anonymous: scenario.broker.config.allow_anonymous,
             users: scenario
                 .broker
                 .users
@@ -203,7 +200,7 @@ pub async fn supervise(
 /// The broker node: restores from its store (durable) or starts empty, then serves forever.
 fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> NodeHandle {
     let config = broker_config(scenario);
-    let auth = scenario.auth().clone();
+    let auth = broker_auth(scenario).unwrap_or_else(|e| panic!("{e}"));
     let durable = scenario.broker.persistence == Persistence::Durable;
     let store = Arc::new(MemoryStore::new());
     let factory = options.broker.clone();

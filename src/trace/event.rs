@@ -23,11 +23,12 @@ pub struct TraceEvent {
     pub event: Event,
 }
 
-/// What the broker keeps across a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// What the broker keeps across a crash (a scenario's `[broker] persistence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Persistence {
-    /// A crash loses every session, queued message and retained message.
+    /// A crash loses every session, queued message and retained message (the default).
+    #[default]
     None,
     /// Sessions, inflight and queued messages and retained messages survive a crash.
     Durable,

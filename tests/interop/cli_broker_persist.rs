@@ -218,7 +218,7 @@ fn downtime_counts_towards_session_expiry() {
     let config = dir.path().join("broker.toml");
     std::fs::write(
         &config,
-        "persistence_file = \"state\"\n[broker]\nmax_session_expiry = 3\n",
+        "persistence_file = \"state\"\n[broker]\nmax_session_expiry = \"3s\"\n",
     )
     .unwrap();
     let broker = BrokerProcess::start(&config);

@@ -1,6 +1,7 @@
 //! Scenario files with mistakes get errors naming the file, the field, the line and the reason.
 
 use mqtt_lab::scenario::{Scenario, ScenarioError};
+use mqtt_lab::sim::options::broker_auth;
 
 const GOOD: &str = r#"
 name = "good"
@@ -175,9 +176,217 @@ fn missing_required_field_is_named() {
 }
 
 #[test]
-fn toml_syntax_error_has_a_line() {
+fn toml_syntax_error_has_a_line_and_a_column() {
     let e = error_after("count = 10", "count = = 10");
-    assert!(e.starts_with("bad.toml: line 19: "), "{e}");
+    assert!(e.starts_with("bad.toml: line 19, column 9: "), "{e}");
+}
+
+/// The problem lines of `text` as `(line, field)`, in the order reported.
+fn lines_and_fields(text: &str) -> Vec<(usize, String)> {
+    let e = Scenario::from_str(text, "bad.toml").unwrap_err();
+    e.problems()
+        .iter()
+        .map(|p| (p.line.unwrap_or(0), p.field.clone()))
+        .collect()
+}
+
+#[test]
+fn several_typos_are_reported_at_once_in_line_order() {
+    let text = GOOD
+        .replacen("faults_until =", "fault_until =", 1)
+        .replacen("subscribe = [{ filter", "subscribes = [{ filter", 1)
+        .replacen("will = { topic", "wil = { topic", 1)
+        .replacen("qos = 1\ncount", "qso = 1\ncount", 1)
+        .replacen("partition = { between", "partitoin = { between", 1)
+        .replacen("checkers = ", "checker = ", 1);
+    assert_eq!(
+        lines_and_fields(&text),
+        [
+            (5, "fault_until".to_string()),
+            (9, "client[0].subscribes".to_string()),
+            (13, "client[1].wil".to_string()),
+            (18, "workload[0].qso".to_string()),
+            (27, "fault[1].partitoin".to_string()),
+            // `checker` is not `checkers`: the section lacks it.
+            (29, "expect".to_string()),
+            (30, "expect.checker".to_string()),
+        ]
+    );
+    let e = Scenario::from_str(&text, "bad.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.toml: line 13: client[1].wil: unknown field `wil`"),
+        "{e}"
+    );
+    // Nothing reported only because a misspelt entry was taken out: the one missing field is
+    // `checkers`, which the file really lacks.
+    assert_eq!(e.matches("missing field").count(), 1, "{e}");
+}
+
+#[test]
+fn unknown_field_wrong_type_and_missing_unit_in_one_file() {
+    let text = GOOD
+        .replacen("duration = \"30s\"", "duration = 30", 1)
+        .replacen(
+            "id = \"monitor\"",
+            "id = \"monitor\"\nkeepalive = \"5s\"",
+            1,
+        )
+        .replacen("count = 10", "count = \"ten\"", 1);
+    let e = Scenario::from_str(&text, "bad.toml")
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with("bad.toml: line 4: duration: a duration needs a unit"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("bad.toml: line 9: client[0].keepalive: unknown field"),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with("bad.toml: line 20: workload[0].count: invalid type: string \"ten\", expected a whole number from 0 to 4294967295"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_old_field_name_says_what_it_was_renamed_to() {
+    let text = GOOD.replacen(
+        "[[client]]",
+        "[broker]\nmax_queued = 10\nmax_topic_length = 30\nmax_subscriptions = 2\n\n[[client]]",
+        1,
+    );
+    let e = Scenario::from_str(&text, "bad.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.toml: line 8: broker.max_queued: renamed to `max_queued_messages`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("bad.toml: line 9: broker.max_topic_length: renamed to `max_topic_len`"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "bad.toml: line 10: broker.max_subscriptions: renamed to `max_subscriptions_per_client`"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_workload_that_sends_nothing_is_refused() {
+    let e = error_after("count = 10", "count = 0");
+    assert_problem(&e, 19, "workload[0].count", "must be at least 1");
+}
+
+#[test]
+fn the_broker_table_is_the_broker_toml_one() {
+    let text = GOOD.replacen(
+        "[[client]]",
+        "[broker]\nreceive_maximum = 5\nmax_keep_alive = 60\nmax_session_expiry = \"1h\"\n\n[[client]]",
+        1,
+    );
+    let s = Scenario::from_str(&text, "good.toml").unwrap();
+    assert_eq!(s.broker.config.receive_maximum, 5);
+    assert_eq!(s.broker.config.max_keep_alive, 60);
+    assert_eq!(s.broker.config.max_session_expiry, 3600);
+    let e = error_after("[[client]]", "[broker]\nmax_inflight = 0\n\n[[client]]");
+    assert_problem(&e, 8, "broker.max_inflight", "must be at least 1");
+    let e = error_after(
+        "[[client]]",
+        "[broker]\npersistance = \"durable\"\n\n[[client]]",
+    );
+    assert_problem(&e, 8, "broker.persistance", "`max_packet_size`");
+    assert_problem(&e, 8, "broker.persistance", "`persistence`, `users`, `acl`");
+}
+
+/// The problems of a `broker.toml` with `text`.
+fn broker_toml_error(text: &str) -> String {
+    let problems = mqtt_lab::cli::broker::BrokerFile::from_str(text).unwrap_err();
+    mqtt_lab::config::file::render("broker.toml", &problems)
+}
+
+#[test]
+fn broker_toml_reports_every_problem_at_once_without_rust_types() {
+    let e = broker_toml_error(
+        "autosave = \"1s\"\n[broker]\nmax_inflight = 70000\nconnect_timeout = 10\nmax_inflite = 3\n",
+    );
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 4, "{e}");
+    assert!(
+        lines[0].starts_with("broker.toml: line 1: autosave: unknown field"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("broker.toml: line 3: broker.max_inflight: ")
+            && lines[1].contains("a whole number from 0 to 65535"),
+        "{e}"
+    );
+    assert!(
+        lines[2]
+            .starts_with("broker.toml: line 4: broker.connect_timeout: a duration needs a unit"),
+        "{e}"
+    );
+    assert!(
+        lines[3].starts_with("broker.toml: line 5: broker.max_inflite: unknown field"),
+        "{e}"
+    );
+    for ty in [
+        "u16",
+        "u32",
+        "u64",
+        "usize",
+        "struct",
+        "BrokerConfig",
+        "BrokerFile",
+    ] {
+        assert!(!e.contains(ty), "{ty} in {e}");
+    }
+    // Once the file's shape is right, every value is checked.
+    let e = broker_toml_error(
+        "listen = [\"localhost\"]\n[broker]\nmax_connections = 0\nmax_sessions = 0\n",
+    );
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with("broker.toml: line 1: listen[0]: "),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("broker.toml: line 3: broker.max_connections: must be at least 1"),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with("broker.toml: line 4: broker.max_sessions: must be at least 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn broker_toml_listens_on_a_host_name() {
+    let file =
+        mqtt_lab::cli::broker::BrokerFile::from_str("listen = [\"localhost:1883\"]\n").unwrap();
+    assert_eq!(file.listen, ["localhost:1883"]);
+}
+
+#[test]
+fn broker_toml_refuses_a_packet_size_no_connect_fits_in() {
+    let e = broker_toml_error("[broker]\nmax_packet_size = 12\n");
+    assert!(
+        e.starts_with(
+            "broker.toml: line 2: broker.max_packet_size: 12 is outside 64 to 268435460 bytes"
+        ),
+        "{e}"
+    );
+    assert!(
+        mqtt_lab::cli::broker::BrokerFile::from_str("[broker]\nmax_packet_size = 64\n").is_ok()
+    );
 }
 
 #[test]
@@ -427,7 +636,7 @@ fn wrong_value_types_name_the_field() {
         &e,
         13,
         "client[1].will",
-        "invalid type: string \"offline\", expected struct WillConfig",
+        "invalid type: string \"offline\", expected a table",
     );
     let e = error_after(
         "between = [\"sensor-1\", \"broker\"]",
@@ -555,7 +764,7 @@ duration = "30s"
 
 [broker]
 allow_anonymous = false
-max_topic_length = 32
+max_topic_len = 32
 users = [{ name = "alice", password = "pw" }]
 acl = """
 user alice
@@ -583,9 +792,9 @@ overflow = ["monitor"]
 "#;
 
 #[test]
-fn the_base_file_is_valid_and_hashes_its_users_once() {
+fn the_base_file_is_valid_and_its_users_hashed() {
     let s = Scenario::from_str(AUTH, "good.toml").unwrap();
-    let auth = s.auth();
+    let auth = broker_auth(&s).unwrap();
     let users = auth.passwords.as_ref().unwrap();
     assert!(users.verify("alice", b"pw"));
     assert!(!users.verify("alice", b"wrong"));
@@ -594,10 +803,31 @@ fn the_base_file_is_valid_and_hashes_its_users_once() {
     assert_eq!(s.clients[0].username.as_deref(), Some("alice"));
 }
 
+/// Loads `AUTH` with `from` replaced by `to`, then builds the broker's users and ACL from it,
+/// as the lab does before any seed runs; returns the error text.
+fn auth_error(from: &str, to: &str) -> String {
+    assert!(AUTH.contains(from), "test edit {from:?} does not apply");
+    let s = Scenario::from_str(&AUTH.replacen(from, to, 1), "bad.toml").unwrap();
+    broker_auth(&s).unwrap_err().to_string()
+}
+
 #[test]
 fn a_bad_acl_line_is_named() {
-    let e = error_in(AUTH, "topic readwrite home/#", "topic sometimes home/#");
+    let e = auth_error("topic readwrite home/#", "topic sometimes home/#");
     assert_problem(&e, 10, "broker.acl", "ACL line 2");
+}
+
+#[test]
+fn a_bad_acl_is_reported_when_the_lab_loads_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        AUTH.replacen("topic readwrite home/#", "topic sometimes home/#", 1),
+    )
+    .unwrap();
+    let e = mqtt_lab::sim::load(&path).unwrap_err().to_string();
+    assert!(e.contains("line 10: broker.acl: ACL line 2"), "{e}");
 }
 
 #[test]
@@ -608,11 +838,7 @@ fn users_must_be_valid_and_unique() {
         r#"users = [{ name = "alice", password = "pw" }, { name = "alice", password = "x" }]"#,
     );
     assert_problem(&e, 9, "broker.users[1].name", "listed twice");
-    let e = error_in(
-        AUTH,
-        r#"name = "alice", password"#,
-        r#"name = "a:b", password"#,
-    );
+    let e = auth_error(r#"name = "alice", password"#, r#"name = "a:b", password"#);
     assert!(
         e.contains("broker.users[0].name") && e.contains("not a user name"),
         "{e}"
@@ -635,8 +861,8 @@ fn credentials_need_users_and_a_3_1_1_password_needs_a_username() {
 
 #[test]
 fn limits_are_checked_and_workloads_beyond_them_must_say_so() {
-    let e = error_in(AUTH, "max_topic_length = 32", "max_topic_length = 0");
-    assert_problem(&e, 8, "broker.max_topic_length", "outside 1 to 65535");
+    let e = error_in(AUTH, "max_topic_len = 32", "max_topic_len = 0");
+    assert_problem(&e, 8, "broker.max_topic_len", "outside 1 to 65535");
     let e = error_in(
         AUTH,
         "topic = \"home/a\"",

@@ -95,7 +95,7 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, String> {
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     for file in files {
-        match Scenario::load(&file) {
+        match crate::sim::load(&file) {
             Ok(scenario) => loaded.push(LoadedScenario {
                 path: file.display().to_string(),
                 scenario,

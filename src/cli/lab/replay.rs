@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::summary::replay_command;
 use super::timeline;
 use super::verdict::Verdict;
-use crate::scenario::format_duration;
+use crate::config::duration::format_duration;
 use crate::sim::RunOutcome;
 
 /// The whole replay report for the scenario at `path`.

@@ -280,7 +280,7 @@ fn fault_text(f: &Fault) -> String {
         Fault::BlackHole { client } => format!("black hole {client}"),
         Fault::Delay { client, extra_us } => format!(
             "delay {client} +{}",
-            crate::scenario::format_duration(std::time::Duration::from_micros(*extra_us))
+            crate::config::duration::format_duration(std::time::Duration::from_micros(*extra_us))
         ),
         Fault::SplitWrites { client } => format!("split writes of {client}"),
         Fault::Partition { from, to, one_way } => {

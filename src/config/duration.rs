@@ -1,16 +1,23 @@
-//! Durations in scenario files: strings with a unit (`"250ms"`, `"5s"`, `"2m"`, `"1h"`,
-//! `"1m30s"`), parsed by [`parse_duration`] and printed back by [`format_duration`].
+//! The one duration grammar of every configuration file (scenarios, `broker.toml`, the client's
+//! configuration): strings with a unit (`"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"1m30s"`), parsed by
+//! [`parse_duration`] and printed back by [`format_duration`], and the serde adapters that read
+//! and write them.
 //!
 //! Bare numbers are refused on purpose: `keep_alive = 10` would leave the reader guessing the
-//! unit. Also here: the serde adapters the scenario types use for durations and duration ranges.
-//! Not here: any clock (a duration is a length of virtual time, never read from a clock).
+//! unit. A session expiry may also be `"never"` ([`NEVER_EXPIRES`]). Each file may bound its
+//! durations further (a scenario: one week of virtual time). Not here: any clock (a duration is a
+//! length of time, never read from a clock).
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serializer};
 
-/// The longest duration a scenario may state: one week of virtual time.
-pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest duration the grammar reads: 0xFFFFFFFF seconds, the longest interval MQTT can
+/// state (about 136 years).
+pub const LONGEST: Duration = Duration::from_secs(u32::MAX as u64);
+
+/// How [`LONGEST`] is named in errors.
+const LONGEST_NAME: &str = "4294967295s, the longest interval MQTT can state";
 
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,16 +32,29 @@ pub enum DurationError {
     Unit { text: String, unit: String },
     #[error("invalid duration {0:?}: finer than one microsecond")]
     TooPrecise(String),
-    #[error("invalid duration {0:?}: more than one week")]
-    TooLong(String),
+    #[error("invalid duration {text:?}: more than {limit}")]
+    TooLong { text: String, limit: &'static str },
 }
 
 /// Parses `"100ms"`, `"5s"`, `"1.5s"`, `"2m"`, `"1h"`, `"1m30s"` and `"0s"`.
 ///
 /// Units: `us`, `ms`, `s`, `m`, `h`. Several number-unit pairs add up. A decimal point is
 /// allowed; the result is exact to the microsecond (finer fractions are an error). No sign, no
-/// spaces inside a pair, at most one week.
+/// spaces inside a pair, at most [`LONGEST`].
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    parse_within(text, LONGEST, LONGEST_NAME)
+}
+
+/// [`parse_duration`], refusing more than `max` (named `limit` in the error).
+pub fn parse_within(
+    text: &str,
+    max: Duration,
+    limit: &'static str,
+) -> Result<Duration, DurationError> {
+    let too_long = || DurationError::TooLong {
+        text: text.to_string(),
+        limit,
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(DurationError::Empty);
@@ -78,7 +98,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             return Err(syntax());
         }
         if whole.len() > 12 || frac.len() > 9 {
-            return Err(DurationError::TooLong(text.to_string()));
+            return Err(too_long());
         }
         let whole: u128 = whole.parse().map_err(|_| syntax())?;
         let mut value = whole * unit_us;
@@ -92,8 +112,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             value += frac_us / scale;
         }
         total_us += value;
-        if total_us > MAX_DURATION.as_micros() {
-            return Err(DurationError::TooLong(text.to_string()));
+        if total_us > max.as_micros() {
+            return Err(too_long());
         }
     }
     Ok(Duration::from_micros(total_us as u64))
@@ -181,9 +201,22 @@ impl<'de> Deserialize<'de> for Raw {
     }
 }
 
-fn from_raw<E: serde::de::Error>(raw: Raw) -> Result<Duration, E> {
+/// The longest a field may be, and how that bound is named in errors.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub max: Duration,
+    pub name: &'static str,
+}
+
+/// The grammar's own bound, [`LONGEST`].
+pub const ANY: Bound = Bound {
+    max: LONGEST,
+    name: LONGEST_NAME,
+};
+
+fn from_raw<E: serde::de::Error>(raw: Raw, bound: Bound) -> Result<Duration, E> {
     match raw {
-        Raw::Text(text) => parse_duration(&text).map_err(invalid),
+        Raw::Text(text) => parse_within(&text, bound.max, bound.name).map_err(invalid),
         Raw::Integer(n) => Err(E::custom(format!(
             "a duration needs a unit: write \"{n}s\" or \"{n}ms\", not {n}"
         ))),
@@ -193,22 +226,19 @@ fn from_raw<E: serde::de::Error>(raw: Raw) -> Result<Duration, E> {
     }
 }
 
-/// `deserialize_with` adapter for a required duration.
-pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    from_raw(Raw::deserialize(d)?)
+/// Reads a duration of at most `bound`.
+pub fn deserialize_within<'de, D: Deserializer<'de>>(
+    d: D,
+    bound: Bound,
+) -> Result<Duration, D::Error> {
+    from_raw(Raw::deserialize(d)?, bound)
 }
 
-/// `deserialize_with` adapter for an optional duration.
-pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
+/// Reads a `[low, high]` duration range, each end at most `bound`.
+pub fn deserialize_range_within<'de, D: Deserializer<'de>>(
     d: D,
-) -> Result<Option<Duration>, D::Error> {
-    from_raw(Raw::deserialize(d)?).map(Some)
-}
-
-/// `deserialize_with` adapter for an optional `[low, high]` duration range.
-pub(crate) fn de_opt_duration_range<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<[Duration; 2]>, D::Error> {
+    bound: Bound,
+) -> Result<[Duration; 2], D::Error> {
     let raw = Vec::<Raw>::deserialize(d)?;
     if raw.len() != 2 {
         return Err(serde::de::Error::custom(format!(
@@ -217,22 +247,64 @@ pub(crate) fn de_opt_duration_range<'de, D: Deserializer<'de>>(
         )));
     }
     let mut it = raw.into_iter();
-    let low = from_raw(it.next().expect("two values"))?;
-    let high = from_raw(it.next().expect("two values"))?;
-    Ok(Some([low, high]))
+    let low = from_raw(it.next().expect("two values"), bound)?;
+    let high = from_raw(it.next().expect("two values"), bound)?;
+    Ok([low, high])
 }
 
-/// `deserialize_with` adapter for a session expiry: a duration or `"never"`.
-pub(crate) fn de_expiry<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// Reads a session expiry: a duration of at most `bound`, or `"never"` ([`NEVER_EXPIRES`]).
+pub fn deserialize_expiry_within<'de, D: Deserializer<'de>>(
+    d: D,
+    bound: Bound,
+) -> Result<Duration, D::Error> {
     match Raw::deserialize(d)? {
         Raw::Text(text) if text == "never" => Ok(NEVER_EXPIRES),
-        raw => from_raw(raw),
+        raw => from_raw(raw, bound),
+    }
+}
+
+/// `#[serde(with = "crate::config::duration")]`: a duration read with the grammar, written with
+/// [`format_duration`].
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    deserialize_within(d, ANY)
+}
+
+/// See [`deserialize`].
+pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+/// `#[serde(with = "crate::config::duration::expiry_secs")]`: a session expiry kept as whole
+/// seconds, written as a duration or `"never"` (0xFFFFFFFF seconds).
+pub mod expiry_secs {
+    use serde::{Deserializer, Serializer};
+
+    use super::{ANY, NEVER_EXPIRES, deserialize_expiry_within, format_duration};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let expiry = deserialize_expiry_within(d, ANY)?;
+        if expiry.subsec_nanos() != 0 {
+            return Err(serde::de::Error::custom(format!(
+                "{} is not a whole number of seconds (MQTT counts this in seconds)",
+                format_duration(expiry)
+            )));
+        }
+        Ok(u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX))
+    }
+
+    pub fn serialize<S: Serializer>(secs: &u32, s: S) -> Result<S::Ok, S::Error> {
+        let d = std::time::Duration::from_secs(u64::from(*secs));
+        if d == NEVER_EXPIRES {
+            s.serialize_str("never")
+        } else {
+            s.serialize_str(&format_duration(d))
+        }
     }
 }
 
 /// The session expiry `"never"` stands for: 0xFFFFFFFF seconds, the MQTT 5.0 value meaning
 /// "the session does not expire".
-pub const NEVER_EXPIRES: Duration = Duration::from_secs(u32::MAX as u64);
+pub const NEVER_EXPIRES: Duration = LONGEST;
 
 #[cfg(test)]
 mod tests {
@@ -299,9 +371,17 @@ mod tests {
             })
         );
         assert_eq!(
-            parse_duration("169h"),
-            Err(DurationError::TooLong("169h".into()))
+            parse_within("169h", Duration::from_secs(168 * 3600), "one week"),
+            Err(DurationError::TooLong {
+                text: "169h".into(),
+                limit: "one week"
+            })
         );
+        assert!(parse_duration("169h").is_ok());
+        assert!(matches!(
+            parse_duration("1193047h"),
+            Err(DurationError::TooLong { .. })
+        ));
     }
 
     #[test]
