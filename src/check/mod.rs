@@ -12,6 +12,7 @@
 
 pub mod acl;
 pub mod delivery;
+pub mod expect;
 pub mod integrity;
 pub mod model;
 pub mod ordering;

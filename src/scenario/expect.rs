@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+pub use crate::check::expect::{Receives, WillReaches};
+
 /// A checker that judges a run's trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,22 +99,4 @@ pub struct Expect {
     /// published.
     #[serde(default)]
     pub overflow: Vec<String>,
-}
-
-/// `{ client = "sensor-1", subscriber = "monitor" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WillReaches {
-    pub client: String,
-    pub subscriber: String,
-}
-
-/// `{ client = "monitor", filter = "sensors/#", at_least = 100 }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receives {
-    pub client: String,
-    #[serde(default)]
-    pub filter: Option<String>,
-    pub at_least: u32,
 }

@@ -5,7 +5,7 @@
 //! the scenario's duration plus [`time_margin`]: hitting it is [`RunStatus::TimeLimit`]; any
 //! panic inside the simulation (our own bug) is [`RunStatus::Crashed`] with its message. A run
 //! that completes is judged by the checkers its scenario names (`expect.checkers`) and by its
-//! explicit expectations (`sim::expect`).
+//! explicit expectations ([`expectations`] builds them for `check::expect`).
 //!
 //! Without `--cfg madsim` there is no simulator: `run_seed` returns a crashed outcome that says
 //! how to build one.
@@ -13,11 +13,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::expect;
-use super::options::RunOptions;
+use super::options::{RunOptions, broker_config};
 use super::outcome::{RunOutcome, RunStatus};
+use crate::check::expect::{self, Expectations};
 use crate::check::{self, CheckConfig, Violation};
-use crate::scenario::{Plan, Scenario};
+use crate::codec::QoS;
+use crate::scenario::{LossClass, Plan, Scenario};
 use crate::trace::Trace;
 
 /// How far past its duration a run may go (virtual time) before it counts as hung: a tenth of
@@ -66,9 +67,42 @@ pub fn judge(scenario: &Scenario, trace: &Trace, cfg: &CheckConfig) -> Vec<Viola
             message: e.to_string(),
         }],
     };
-    out.extend(expect::check(scenario, trace));
+    out.extend(expect::check(&expectations(scenario), trace));
     out.sort_by_key(|v| v.at_us);
     out
+}
+
+/// The scenario's explicit expectations (`[expect]` besides `checkers`), with the broker's
+/// queue settings (as the broker core is configured) and the clients' No Local filters they
+/// are judged by.
+pub fn expectations(scenario: &Scenario) -> Expectations {
+    let e = &scenario.expect;
+    let broker = broker_config(scenario);
+    Expectations {
+        will_reaches: e.will_reaches.clone(),
+        no_will: e.no_will.clone(),
+        no_loss: e
+            .no_loss
+            .iter()
+            .map(|c| match c {
+                LossClass::Qos1 => QoS::AtLeastOnce,
+                LossClass::Qos2 => QoS::ExactlyOnce,
+            })
+            .collect(),
+        receives: e.receives.clone(),
+        overflow: e.overflow.clone(),
+        max_queued: broker.max_queued_messages,
+        queue_overflow: broker.queue_overflow,
+        no_local: scenario
+            .clients
+            .iter()
+            .filter(|c| scenario.client_protocol(c).is_v5())
+            .map(|c| {
+                let filters = c.subscribe.iter().filter(|s| s.no_local);
+                (c.id.clone(), filters.map(|s| s.filter.clone()).collect())
+            })
+            .collect(),
+    }
 }
 
 #[cfg(madsim)]
