@@ -10,6 +10,7 @@
 //!
 //! Not here: running the world, reading scenario files, printing reports.
 
+pub mod access;
 pub mod acl;
 pub mod delivery;
 pub mod expect;
