@@ -24,6 +24,7 @@ use super::model::{Attempt, Model, Pub};
 use super::{CheckConfig, Violation};
 use crate::trace::{Event, Trace};
 
+/// The checker's name in the registry.
 pub const NAME: &str = "acl";
 
 /// Whether `a` was a 5.0 CONNECT (only 5.0 sends a session expiry interval).

@@ -40,7 +40,8 @@ use super::model::{Model, Pos, SubEv, SubKind};
 use super::{CheckConfig, Violation, topic};
 use crate::trace::{Persistence, Trace};
 
-const NAME: &str = "retained";
+/// The checker's name in the registry.
+pub const NAME: &str = "retained";
 
 /// One candidate retained value of a topic.
 #[derive(Debug)]

@@ -40,7 +40,8 @@ use super::model::{End, Model, SubKind};
 use super::{CheckConfig, Violation};
 use crate::trace::{Persistence, Trace};
 
-const NAME: &str = "session";
+/// The checker's name in the registry.
+pub const NAME: &str = "session";
 
 /// What the broker holds for one client, as far as the trace tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

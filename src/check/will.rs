@@ -41,7 +41,8 @@ use super::model::{End, Epoch, Model, Pos};
 use super::{CheckConfig, Violation};
 use crate::trace::{Event, Fault, Persistence, Trace};
 
-const NAME: &str = "will";
+/// The checker's name in the registry.
+pub const NAME: &str = "will";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {

@@ -905,7 +905,10 @@ fn expect(c: &mut Checks<'_>) {
     if e.checkers.is_empty() {
         c.fail(
             "expect.checkers",
-            "name at least one checker: delivery, ordering, retained, will, session, integrity, shared, subscription, acl",
+            format!(
+                "name at least one checker: {}",
+                crate::check::registry::names()
+            ),
         );
     }
     let mut seen = BTreeSet::new();

@@ -194,4 +194,58 @@ checkers = ["delivery"]
         assert_eq!(out.plan, s.plan(3));
         assert!(!out.passed());
     }
+
+    /// A scenario may name every registered checker, and the runner runs exactly those; its
+    /// expectations carry the broker's queue and the 5.0 clients' No Local filters.
+    #[test]
+    fn the_runner_judges_by_the_registry_and_the_scenario_s_expectations() {
+        let names: Vec<String> = check::CHECKERS
+            .iter()
+            .map(|(n, _)| format!("{n:?}"))
+            .collect();
+        let s = Scenario::from_str(
+            &format!(
+                r#"
+name = "t"
+protocol = "5.0"
+duration = "10s"
+[broker]
+max_queued = 7
+queue_overflow = "drop_oldest"
+[[client]]
+id = "a"
+subscribe = [{{ filter = "t/#", qos = 1, no_local = true }}, {{ filter = "u", qos = 1 }}]
+[[client]]
+id = "b"
+protocol = "3.1.1"
+subscribe = [{{ filter = "t/#", qos = 1 }}]
+[[workload]]
+client = "b"
+topic = "t/1"
+qos = 2
+count = 1
+[expect]
+checkers = [{}]
+no_loss = ["qos2"]
+receives = [{{ client = "a", at_least = 1 }}]
+"#,
+                names.join(", ")
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        let run: Vec<&str> = s.expect.checkers.iter().map(|c| c.name()).collect();
+        let registered: Vec<&str> = check::CHECKERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(run, registered);
+        let e = expectations(&s);
+        assert_eq!(e.max_queued, 7);
+        assert_eq!(
+            e.queue_overflow,
+            crate::broker::config::QueueOverflow::DropOldest
+        );
+        assert_eq!(e.no_loss, [QoS::ExactlyOnce]);
+        assert_eq!(e.receives, s.expect.receives);
+        assert_eq!(e.no_local["a"], ["t/#"]);
+        assert!(e.no_local.get("b").is_none_or(Vec::is_empty));
+    }
 }
