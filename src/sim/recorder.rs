@@ -63,7 +63,7 @@ impl Recorder {
 
 /// Where this process's current connection attempt stands, as the trace has told it so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum AttemptState {
     /// No CONNECT outstanding and no connection.
     Idle,
     /// CONNECT sent, no CONNACK yet.
@@ -73,7 +73,7 @@ enum Phase {
 }
 
 struct State {
-    phase: Phase,
+    attempt: AttemptState,
     subscribes: BTreeMap<u16, Vec<String>>,
     unsubscribes: BTreeMap<u16, Vec<String>>,
     /// Publish requests of this process awaiting their outcome: request id → payload label.
@@ -99,7 +99,7 @@ impl ClientRecorder {
             client: client.to_string(),
             rec,
             state: Mutex::new(State {
-                phase: Phase::Idle,
+                attempt: AttemptState::Idle,
                 subscribes: BTreeMap::new(),
                 unsubscribes: BTreeMap::new(),
                 publishes: BTreeMap::new(),
@@ -127,7 +127,7 @@ impl ClientRecorder {
                     .protocol
                     .is_v5()
                     .then(|| c.properties.session_expiry_interval.unwrap_or(0));
-                st.phase = Phase::Connecting;
+                st.attempt = AttemptState::Connecting;
                 st.session_expiry_s = session_expiry_s;
                 st.clean_start = c.clean_start;
                 st.v5 = c.protocol.is_v5();
@@ -158,8 +158,8 @@ impl ClientRecorder {
                     ReasonCode::DisconnectWithWillMessage => true,
                     _ => return,
                 };
-                if st.phase == Phase::Connected {
-                    st.phase = Phase::Idle;
+                if st.attempt == AttemptState::Connected {
+                    st.attempt = AttemptState::Idle;
                     self.push(Event::DisconnectSent {
                         client: self.client(),
                         with_will,
@@ -282,7 +282,7 @@ impl ClientRecorder {
                 properties,
                 ..
             } => {
-                st.phase = Phase::Connected;
+                st.attempt = AttemptState::Connected;
                 let session_expiry_s = st
                     .session_expiry_s
                     .map(|asked| properties.session_expiry_interval.unwrap_or(asked));
@@ -294,9 +294,9 @@ impl ClientRecorder {
                 });
             }
             ClientEvent::ConnectionLost { cause } => {
-                match st.phase {
-                    Phase::Idle => {}
-                    Phase::Connecting => self.push(Event::ConnectFailed {
+                match st.attempt {
+                    AttemptState::Idle => {}
+                    AttemptState::Connecting => self.push(Event::ConnectFailed {
                         client: self.client(),
                         reason: cause.to_string(),
                         code: match cause {
@@ -305,7 +305,7 @@ impl ClientRecorder {
                             _ => None,
                         },
                     }),
-                    Phase::Connected => self.push(Event::ConnectionLost {
+                    AttemptState::Connected => self.push(Event::ConnectionLost {
                         client: self.client(),
                         cause: loss_cause(*cause),
                         reason: match cause {
@@ -316,7 +316,7 @@ impl ClientRecorder {
                         },
                     }),
                 }
-                st.phase = Phase::Idle;
+                st.attempt = AttemptState::Idle;
             }
             ClientEvent::Message(p) => self.push(Event::Delivered {
                 client: self.client(),

@@ -33,7 +33,7 @@ use super::app::{ClientNode, ClientSpec, Disk};
 use super::options::{RunOptions, broker_config, client_config, subscribe_packets};
 use super::recorder::Recorder;
 use super::recorder::sleep_to;
-use super::schedule::{Phase, timeline, trace_fault};
+use super::schedule::{StepKind, timeline, trace_fault};
 use crate::net::seam::LinkControl;
 use crate::net::server::{DurableStore, MemoryStore, serve};
 use crate::scenario::{FaultKind, Node, Persistence, Plan, Scenario, sub_seed};
@@ -48,9 +48,10 @@ fn client_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
 }
 
-/// The faults in force on one client's link, counted so overlapping faults heal independently.
+/// The overlapping faults that hold one client's link, counted so that each heals
+/// independently; [`apply_to`](FaultTally::apply_to) sets the link's seam to their combination.
 #[derive(Default)]
-struct LinkFaults {
+struct FaultTally {
     blackholes: u32,
     /// Fault index → extra delay.
     delays: BTreeMap<usize, Duration>,
@@ -58,7 +59,7 @@ struct LinkFaults {
     splits: BTreeMap<usize, u32>,
 }
 
-impl LinkFaults {
+impl FaultTally {
     fn apply_to(&self, link: &LinkControl) {
         link.set_blackhole(self.blackholes > 0);
         link.set_extra_delay(self.delays.values().copied().max().unwrap_or_default());
@@ -69,7 +70,7 @@ impl LinkFaults {
 struct ClientHandle {
     node: NodeHandle,
     link: LinkControl,
-    faults: LinkFaults,
+    faults: FaultTally,
 }
 
 /// The supervisor's view of the world.
@@ -160,7 +161,7 @@ pub async fn supervise(
             ClientHandle {
                 node,
                 link,
-                faults: LinkFaults::default(),
+                faults: FaultTally::default(),
             },
         );
     }
@@ -180,12 +181,12 @@ pub async fn supervise(
         sleep_to(start + step.at).await;
         let fault = &plan.faults[step.fault];
         let traced = trace_fault(&fault.kind);
-        match step.phase {
-            Phase::Apply => {
+        match step.kind {
+            StepKind::Apply => {
                 rec.push(Event::FaultApplied { fault: traced });
                 world.apply(step.fault, &fault.kind);
             }
-            Phase::Heal => {
+            StepKind::Heal => {
                 world.heal(step.fault, &fault.kind);
                 rec.push(Event::FaultHealed { fault: traced });
             }
