@@ -46,8 +46,17 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         };
     };
     let mut out = Vec::new();
-    let mut accepted: BTreeSet<&str> = BTreeSet::new();
+    let accepted = judge_connects(&m, rules, &mut out);
+    judge_deliveries(&m, rules, &accepted, &mut out);
+    judge_subscriptions(&m, rules, &mut out);
+    out
+}
 
+/// Every CONNECT is accepted or refused as the rules say, with the right code; returns the
+/// clients the broker accepted at least once.
+fn judge_connects<'t>(m: &Model<'t>, rules: &Rules, out: &mut Vec<Violation>) -> BTreeSet<&'t str> {
+    let trace = m.trace;
+    let mut accepted: BTreeSet<&str> = BTreeSet::new();
     for (&client, log) in &m.clients {
         for a in &log.attempts {
             let verdict =
@@ -104,6 +113,17 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
 
+    accepted
+}
+
+/// Nobody receives what its read rights forbid, what its publisher may not write, or anything
+/// before the broker accepted it.
+fn judge_deliveries(
+    m: &Model<'_>,
+    rules: &Rules,
+    accepted: &BTreeSet<&str>,
+    out: &mut Vec<Violation>,
+) {
     let user_of = |client: &str| m.user_of(client);
 
     // Why a publish must not have been forwarded, if it must not.
@@ -162,7 +182,11 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             });
         }
     }
+}
 
+/// A subscription no readable topic can match is refused, with the ACL's code.
+fn judge_subscriptions(m: &Model<'_>, rules: &Rules, out: &mut Vec<Violation>) {
+    let trace = m.trace;
     let v5_clients: BTreeSet<&str> = m
         .clients
         .iter()
@@ -179,7 +203,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         else {
             continue;
         };
-        let user = user_of(client);
+        let user = m.user_of(client);
         if rules.may_subscribe(user, client, filter) {
             continue;
         }
@@ -207,7 +231,6 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             });
         }
     }
-    out
 }
 
 #[cfg(test)]
