@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::client::{ClientEvent, DownCause, RequestId};
 use crate::codec::reason::{connack_v3_return_code, suback_v3_return_code};
-use crate::codec::{Packet, Properties, ReasonCode, RetainHandling};
+use crate::codec::{Connect, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe};
 use crate::net::client::Wire;
 use crate::trace::{Event, LossCause, MessageProps, SubOptions, Trace, WillSpec, payload};
 
@@ -122,34 +122,7 @@ impl ClientRecorder {
     pub fn observe(&self, wire: Wire<'_>) {
         let mut st = lock(&self.state);
         match wire {
-            Wire::Sent(Packet::Connect(c)) => {
-                let session_expiry_s = c
-                    .protocol
-                    .is_v5()
-                    .then(|| c.properties.session_expiry_interval.unwrap_or(0));
-                st.attempt = AttemptState::Connecting;
-                st.session_expiry_s = session_expiry_s;
-                st.clean_start = c.clean_start;
-                st.v5 = c.protocol.is_v5();
-                self.push(Event::Connecting {
-                    client: self.client(),
-                    clean_start: c.clean_start,
-                    keep_alive_s: c.keep_alive,
-                    session_expiry_s,
-                    will: c.will.as_ref().map(|w| WillSpec {
-                        topic: w.topic.clone(),
-                        qos: w.qos.as_u8(),
-                        retain: w.retain,
-                        payload: payload::label(&w.payload),
-                        delay_s: w.properties.will_delay_interval.unwrap_or(0),
-                    }),
-                    username: c.username.clone(),
-                    password: c
-                        .password
-                        .as_ref()
-                        .map(|p| String::from_utf8_lossy(p).into_owned()),
-                });
-            }
+            Wire::Sent(Packet::Connect(c)) => self.connect_sent(&mut st, c),
             Wire::Sent(Packet::Disconnect(d)) => {
                 // Any other reason is the client closing on a broker's protocol error: the loss
                 // is reported by the core as such.
@@ -166,54 +139,8 @@ impl ClientRecorder {
                     });
                 }
             }
-            Wire::Sent(Packet::Subscribe(s)) => {
-                let filters: Vec<String> = s.filters.iter().map(|f| f.filter.clone()).collect();
-                let id = s.properties.subscription_identifiers.first().copied();
-                for f in &s.filters {
-                    self.push(Event::SubscribeRequested {
-                        client: self.client(),
-                        filter: f.filter.clone(),
-                        qos: f.options.qos.as_u8(),
-                        options: SubOptions {
-                            no_local: f.options.no_local,
-                            retain_as_published: f.options.retain_as_published,
-                            retain_handling: match f.options.retain_handling {
-                                RetainHandling::SendAtSubscribe => 0,
-                                RetainHandling::SendIfNew => 1,
-                                RetainHandling::DoNotSend => 2,
-                            },
-                            id,
-                        },
-                    });
-                }
-                st.subscribes.insert(s.pkid, filters);
-            }
-            Wire::Received(Packet::SubAck(a)) => {
-                let Some(filters) = st.subscribes.remove(&a.pkid) else {
-                    return;
-                };
-                for (filter, reason) in filters.into_iter().zip(&a.reasons) {
-                    let granted = match reason {
-                        ReasonCode::Success => Some(0),
-                        ReasonCode::GrantedQoS1 => Some(1),
-                        ReasonCode::GrantedQoS2 => Some(2),
-                        _ => None,
-                    };
-                    let code = granted.is_none().then(|| {
-                        if st.v5 {
-                            reason.as_u8()
-                        } else {
-                            suback_v3_return_code(*reason)
-                        }
-                    });
-                    self.push(Event::SubscribeGranted {
-                        client: self.client(),
-                        filter,
-                        granted,
-                        code,
-                    });
-                }
-            }
+            Wire::Sent(Packet::Subscribe(s)) => self.subscribe_sent(&mut st, s),
+            Wire::Received(Packet::SubAck(a)) => self.suback_received(&mut st, a),
             Wire::Sent(Packet::Unsubscribe(u)) => {
                 for f in &u.filters {
                     self.push(Event::UnsubscribeRequested {
@@ -235,6 +162,88 @@ impl ClientRecorder {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A CONNECT sent: a new connection attempt.
+    fn connect_sent(&self, st: &mut State, c: &Connect) {
+        let session_expiry_s = c
+            .protocol
+            .is_v5()
+            .then(|| c.properties.session_expiry_interval.unwrap_or(0));
+        st.attempt = AttemptState::Connecting;
+        st.session_expiry_s = session_expiry_s;
+        st.clean_start = c.clean_start;
+        st.v5 = c.protocol.is_v5();
+        self.push(Event::Connecting {
+            client: self.client(),
+            clean_start: c.clean_start,
+            keep_alive_s: c.keep_alive,
+            session_expiry_s,
+            will: c.will.as_ref().map(|w| WillSpec {
+                topic: w.topic.clone(),
+                qos: w.qos.as_u8(),
+                retain: w.retain,
+                payload: payload::label(&w.payload),
+                delay_s: w.properties.will_delay_interval.unwrap_or(0),
+            }),
+            username: c.username.clone(),
+            password: c
+                .password
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+        });
+    }
+
+    /// A SUBSCRIBE sent: one request per filter, answered by its SUBACK.
+    fn subscribe_sent(&self, st: &mut State, s: &Subscribe) {
+        let filters: Vec<String> = s.filters.iter().map(|f| f.filter.clone()).collect();
+        let id = s.properties.subscription_identifiers.first().copied();
+        for f in &s.filters {
+            self.push(Event::SubscribeRequested {
+                client: self.client(),
+                filter: f.filter.clone(),
+                qos: f.options.qos.as_u8(),
+                options: SubOptions {
+                    no_local: f.options.no_local,
+                    retain_as_published: f.options.retain_as_published,
+                    retain_handling: match f.options.retain_handling {
+                        RetainHandling::SendAtSubscribe => 0,
+                        RetainHandling::SendIfNew => 1,
+                        RetainHandling::DoNotSend => 2,
+                    },
+                    id,
+                },
+            });
+        }
+        st.subscribes.insert(s.pkid, filters);
+    }
+
+    /// A SUBACK received: the answer for each filter of its SUBSCRIBE.
+    fn suback_received(&self, st: &mut State, a: &SubAck) {
+        let Some(filters) = st.subscribes.remove(&a.pkid) else {
+            return;
+        };
+        for (filter, reason) in filters.into_iter().zip(&a.reasons) {
+            let granted = match reason {
+                ReasonCode::Success => Some(0),
+                ReasonCode::GrantedQoS1 => Some(1),
+                ReasonCode::GrantedQoS2 => Some(2),
+                _ => None,
+            };
+            let code = granted.is_none().then(|| {
+                if st.v5 {
+                    reason.as_u8()
+                } else {
+                    suback_v3_return_code(*reason)
+                }
+            });
+            self.push(Event::SubscribeGranted {
+                client: self.client(),
+                filter,
+                granted,
+                code,
+            });
         }
     }
 

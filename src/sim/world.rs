@@ -124,47 +124,7 @@ pub async fn supervise(
     }
 
     let broker = broker_node(&handle, &scenario, &options);
-    let broker_addr = format!("{BROKER_IP}:{BROKER_PORT}");
-    let mut clients = BTreeMap::new();
-    for (i, c) in scenario.clients.iter().enumerate() {
-        let spec = Arc::new(ClientSpec {
-            id: c.id.clone(),
-            config: client_config(&scenario, c),
-            subscribes: subscribe_packets(&scenario, c),
-            resubscribe: c.resubscribe,
-            workloads: scenario
-                .workloads
-                .iter()
-                .filter(|w| w.client == c.id)
-                .cloned()
-                .collect(),
-            windows: ClientSpec::windows(c),
-            seed: sub_seed(plan.seed, &format!("client/{}", c.id)),
-        });
-        let link = LinkControl::new();
-        let app = Arc::new(ClientNode {
-            spec,
-            broker: broker_addr.clone(),
-            link: link.clone(),
-            disk: Arc::new(Mutex::new(Disk::default())),
-            rec: rec.clone(),
-            start,
-        });
-        let node = handle
-            .create_node()
-            .name(c.id.clone())
-            .ip(IpAddr::V4(client_ip(i)))
-            .init(move || app.clone().run())
-            .build();
-        clients.insert(
-            c.id.clone(),
-            ClientHandle {
-                node,
-                link,
-                faults: FaultTally::default(),
-            },
-        );
-    }
+    let clients = client_nodes(&handle, &scenario, plan.seed, &rec, start);
     let mut world = World {
         net: NetSim::current(),
         handle,
@@ -199,6 +159,59 @@ pub async fn supervise(
     rec.push(Event::SettleStarted);
     sleep_to(start + plan.duration).await;
     rec.push(Event::RunEnded);
+}
+
+/// A node per client of the scenario, in its order (10.0.1.1, 10.0.1.2, ...), each with its
+/// link's seam and no fault in force.
+fn client_nodes(
+    handle: &Handle,
+    scenario: &Scenario,
+    seed: u64,
+    rec: &Recorder,
+    start: Instant,
+) -> BTreeMap<String, ClientHandle> {
+    let broker_addr = format!("{BROKER_IP}:{BROKER_PORT}");
+    let mut clients = BTreeMap::new();
+    for (i, c) in scenario.clients.iter().enumerate() {
+        let spec = Arc::new(ClientSpec {
+            id: c.id.clone(),
+            config: client_config(scenario, c),
+            subscribes: subscribe_packets(scenario, c),
+            resubscribe: c.resubscribe,
+            workloads: scenario
+                .workloads
+                .iter()
+                .filter(|w| w.client == c.id)
+                .cloned()
+                .collect(),
+            windows: ClientSpec::windows(c),
+            seed: sub_seed(seed, &format!("client/{}", c.id)),
+        });
+        let link = LinkControl::new();
+        let app = Arc::new(ClientNode {
+            spec,
+            broker: broker_addr.clone(),
+            link: link.clone(),
+            disk: Arc::new(Mutex::new(Disk::default())),
+            rec: rec.clone(),
+            start,
+        });
+        let node = handle
+            .create_node()
+            .name(c.id.clone())
+            .ip(IpAddr::V4(client_ip(i)))
+            .init(move || app.clone().run())
+            .build();
+        clients.insert(
+            c.id.clone(),
+            ClientHandle {
+                node,
+                link,
+                faults: FaultTally::default(),
+            },
+        );
+    }
+    clients
 }
 
 /// The broker node: restores from its store (durable) or starts empty, then serves forever.
