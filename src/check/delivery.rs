@@ -27,7 +27,8 @@ use super::model::Model;
 use super::{CheckConfig, Violation};
 use crate::trace::Trace;
 
-const NAME: &str = "delivery";
+/// The checker's name in the registry.
+pub const NAME: &str = "delivery";
 
 pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);

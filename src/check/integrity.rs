@@ -32,7 +32,8 @@ use std::collections::BTreeMap;
 use crate::codec::reason;
 use crate::trace::{Event, LossCause, MessageProps, Trace, WillSpec};
 
-const NAME: &str = "integrity";
+/// The checker's name in the registry.
+pub const NAME: &str = "integrity";
 
 pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);

@@ -1,20 +1,24 @@
 //! The checkers (oracles): pure functions of a [`Trace`] that report broken guarantees.
 //!
-//! Each checker lives in its own file and has the signature [`CheckFn`]; [`CHECKERS`] is the
-//! registry by name ("delivery", "ordering", "retained", "will", "session", "integrity",
-//! "shared", "subscription", "acl") and
-//! [`run`] runs a selection on a validated trace. The checkers keep their own model of the run
-//! ([`model`]), built from what clients and the network observed; they never see the broker.
-//! What each one guarantees, and the exact meaning of "entitled", is in the README.
-//! [`story`] builds hand-written traces for tests.
+//! Each checker lives in its own file and has the signature [`CheckFn`]; [`registry`] lists
+//! them all by name ([`CHECKERS`]) and [`run`] runs a selection on a validated trace. The
+//! checkers keep their own model of the run ([`model`]), built from what clients and the
+//! network observed; they never see the broker. [`access`] reads the broker's users and ACL as
+//! the trace states them. [`expect`] judges a run's explicit expectations about named clients,
+//! given as plain data ([`expect::Expectations`]). What each checker guarantees, and the exact
+//! meaning of "entitled", is in the README. [`story`] builds hand-written traces for tests.
 //!
-//! Not here: running the world, reading scenario files, printing reports.
+//! Not here: running the world (`sim`), reading scenario files (`scenario`), printing reports;
+//! nothing here imports the simulator or the scenario format.
 
+pub mod access;
 pub mod acl;
 pub mod delivery;
+pub mod expect;
 pub mod integrity;
 pub mod model;
 pub mod ordering;
+pub mod registry;
 pub mod retained;
 pub mod session;
 pub mod shared;
@@ -22,6 +26,8 @@ pub mod story;
 pub mod subscription;
 pub mod topic;
 pub mod will;
+
+pub use registry::{CHECKERS, Checker, by_name};
 
 use crate::trace::{Trace, TraceError};
 
@@ -68,30 +74,10 @@ impl Default for CheckConfig {
 /// A checker.
 pub type CheckFn = fn(&Trace, &CheckConfig) -> Vec<Violation>;
 
-/// Every checker, by name, in the order [`run_all`] runs them.
-pub const CHECKERS: &[(&str, CheckFn)] = &[
-    ("delivery", delivery::check),
-    ("ordering", ordering::check),
-    ("retained", retained::check),
-    ("will", will::check),
-    ("session", session::check),
-    ("integrity", integrity::check),
-    ("shared", shared::check),
-    ("subscription", subscription::check),
-    ("acl", acl::check),
-];
-
-/// The checker called `name`.
-pub fn by_name(name: &str) -> Option<CheckFn> {
-    CHECKERS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-}
-
 /// Why checkers could not run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CheckError {
-    #[error(
-        "unknown checker {0:?} (known: delivery, ordering, retained, will, session, integrity, shared, subscription, acl)"
-    )]
+    #[error("unknown checker {0:?} (known: {known})", known = registry::names())]
     UnknownChecker(String),
     #[error("malformed trace: {0}")]
     Trace(#[from] TraceError),
@@ -117,4 +103,41 @@ pub fn run<'a>(
 /// Runs every checker.
 pub fn run_all(trace: &Trace, cfg: &CheckConfig) -> Result<Vec<Violation>, CheckError> {
     run(CHECKERS.iter().map(|(n, _)| *n), trace, cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The checkers judge a trace with their own model: no file under `src/check/` uses the
+    /// simulator or the scenario format.
+    #[test]
+    fn check_imports_neither_the_simulator_nor_scenarios() {
+        fn visit(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    visit(&path, found);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    // Spelled in two halves so that this file does not match.
+                    let imports = |m: &str| {
+                        ["crate", "mqtt_lab"]
+                            .iter()
+                            .any(|root| code.contains(&format!("{root}::{m}")))
+                    };
+                    if imports("sim") || imports("scenario") {
+                        found.push(format!("{}:{}: {line}", path.display(), i + 1));
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        visit(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/check"),
+            &mut found,
+        );
+        assert!(found.is_empty(), "{found:#?}");
+    }
 }

@@ -27,7 +27,8 @@ use super::model::{Model, Pos};
 use super::{CheckConfig, Violation, topic};
 use crate::trace::Trace;
 
-const NAME: &str = "ordering";
+/// The checker's name in the registry.
+pub const NAME: &str = "ordering";
 
 pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);

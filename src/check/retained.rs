@@ -36,11 +36,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Model, Pos, SubEv, SubKind};
+use super::model::{ClientLog, Del, Model, Pos, SubEv, SubKind};
 use super::{CheckConfig, Violation, topic};
 use crate::trace::{Persistence, Trace};
 
-const NAME: &str = "retained";
+/// The checker's name in the registry.
+pub const NAME: &str = "retained";
 
 /// One candidate retained value of a topic.
 #[derive(Debug)]
@@ -205,6 +206,34 @@ fn show(set: &BTreeSet<&str>) -> String {
 
 pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);
+    let topics = retained_topics(&m);
+    let cands: BTreeMap<&str, Vec<Candidate<'_>>> =
+        topics.iter().map(|&t| (t, candidates(&m, t))).collect();
+    let mut out = Vec::new();
+    for (&s, log) in &m.clients {
+        let subs = subscriptions(&m, s, &log.subs);
+        let mut allowed_of: BTreeMap<(usize, &str), BTreeSet<&str>> = BTreeMap::new();
+        for (k, sub) in subs.iter().enumerate() {
+            for (&t, cs) in cands.iter().filter(|(t, _)| topic::matches(sub.filter, t)) {
+                allowed_of.insert((k, t), allowed(cs, sub));
+            }
+        }
+        let view = Subscriber {
+            m: &m,
+            s,
+            log,
+            subs,
+            allowed_of,
+        };
+        view.judge_copies(&topics, &mut out);
+        view.judge_owed(&cands, &mut out);
+    }
+    out
+}
+
+/// The topics judged: those published retained, except the topics of retained wills (the
+/// "will" checker's concern).
+fn retained_topics<'t>(m: &Model<'t>) -> BTreeSet<&'t str> {
     let will_topics: BTreeSet<&str> = m
         .clients
         .values()
@@ -214,57 +243,68 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                 .filter_map(|a| a.will.filter(|w| w.retain).map(|w| w.topic.as_str()))
         })
         .collect();
-    let topics: BTreeSet<&str> = m
-        .pubs
+    m.pubs
         .iter()
         .filter(|p| p.retain && !will_topics.contains(p.topic))
         .map(|p| p.topic)
-        .collect();
-    let cands: BTreeMap<&str, Vec<Candidate<'_>>> =
-        topics.iter().map(|&t| (t, candidates(&m, t))).collect();
-    let mut out = Vec::new();
-    for (&s, log) in &m.clients {
-        let mut subs: Vec<Sub<'_>> = Vec::new();
-        for (i, ev) in log.subs.iter().enumerate() {
-            let SubKind::Requested(_) = ev.kind else {
-                continue;
-            };
-            let answer = log.subs[i + 1..]
-                .iter()
-                .find(|g| g.filter == ev.filter && !matches!(g.kind, SubKind::Requested(_)));
-            let sends = sends(&m, s, &log.subs, i);
-            match answer.map(|g| (g.pos, g.kind)) {
-                Some((ack, SubKind::Granted(Some(q)))) => subs.push(Sub {
+        .collect()
+}
+
+/// The subscriptions `client` requested (its subscription events `evs`), each with its answer.
+fn subscriptions<'t>(m: &Model<'t>, s: &str, evs: &[SubEv<'t>]) -> Vec<Sub<'t>> {
+    let mut subs: Vec<Sub<'t>> = Vec::new();
+    for (i, ev) in evs.iter().enumerate() {
+        let SubKind::Requested(_) = ev.kind else {
+            continue;
+        };
+        let answer = evs[i + 1..]
+            .iter()
+            .find(|g| g.filter == ev.filter && !matches!(g.kind, SubKind::Requested(_)));
+        let sends = sends(m, s, evs, i);
+        match answer.map(|g| (g.pos, g.kind)) {
+            Some((ack, SubKind::Granted(Some(q)))) => subs.push(Sub {
+                filter: ev.filter,
+                req: ev.pos,
+                ack,
+                granted: Some(q),
+                sends,
+            }),
+            // No SUBACK seen (the connection ended first): the broker may still have
+            // processed it before the connection ended.
+            None | Some((_, SubKind::UnsubRequested)) => {
+                let until = m
+                    .epoch_at(s, ev.pos)
+                    .and_then(|e| e.end)
+                    .map_or(m.trace.events.len(), |(p, _)| p);
+                subs.push(Sub {
                     filter: ev.filter,
                     req: ev.pos,
-                    ack,
-                    granted: Some(q),
+                    ack: until,
+                    granted: None,
                     sends,
-                }),
-                // No SUBACK seen (the connection ended first): the broker may still have
-                // processed it before the connection ended.
-                None | Some((_, SubKind::UnsubRequested)) => {
-                    let until = m
-                        .epoch_at(s, ev.pos)
-                        .and_then(|e| e.end)
-                        .map_or(m.trace.events.len(), |(p, _)| p);
-                    subs.push(Sub {
-                        filter: ev.filter,
-                        req: ev.pos,
-                        ack: until,
-                        granted: None,
-                        sends,
-                    })
-                }
-                Some(_) => {}
+                })
             }
+            Some(_) => {}
         }
-        let mut allowed_of: BTreeMap<(usize, &str), BTreeSet<&str>> = BTreeMap::new();
-        for (k, sub) in subs.iter().enumerate() {
-            for (&t, cs) in cands.iter().filter(|(t, _)| topic::matches(sub.filter, t)) {
-                allowed_of.insert((k, t), allowed(cs, sub));
-            }
-        }
+    }
+    subs
+}
+
+/// One subscriber's subscriptions, with the retained values each may be answered with
+/// (`allowed_of[(subscription, topic)]`).
+struct Subscriber<'a, 't> {
+    m: &'a Model<'t>,
+    s: &'t str,
+    log: &'a ClientLog<'t>,
+    subs: Vec<Sub<'t>>,
+    allowed_of: BTreeMap<(usize, &'t str), BTreeSet<&'t str>>,
+}
+
+impl<'t> Subscriber<'_, 't> {
+    /// Every retained copy the subscriber got on a judged topic answers one of its new
+    /// subscriptions with a value retained then, as its retain handling allows.
+    fn judge_copies(&self, topics: &BTreeSet<&'t str>, out: &mut Vec<Violation>) {
+        let (m, s, subs, allowed_of) = (self.m, self.s, &self.subs, &self.allowed_of);
         let mut answered: BTreeSet<(usize, &str)> = BTreeSet::new();
         let mut got: BTreeSet<(usize, &str, &str)> = BTreeSet::new();
         for d in m
@@ -321,48 +361,69 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                     && m.chain_at(s, x.req) == chain
                     && matches!(x.sends, Sends::No(_))
             });
-            out.push(say(match (open.last(), silenced) {
-                (None, Some(x)) => {
-                    let Sends::No(rh) = x.sends else {
-                        unreachable!("filtered above")
-                    };
-                    let (why, rule) = if rh == 2 {
-                        ("retain handling 2", "MQTT-3.3.1-11")
-                    } else {
-                        (
-                            "retain handling 1 and the subscription already existed",
-                            "MQTT-3.3.1-10",
-                        )
-                    };
-                    format!(
-                        "{s} got {} on {} with the retain flag after subscribing to {} at {} us with {why}: no retained message may be sent for it [{rule}]",
-                        d.label,
-                        d.topic,
-                        x.filter,
-                        m.us(x.req)
-                    )
-                }
-                (None, None) => format!(
-                    "{s} got {} on {} with the retain flag, but no new subscription of it was waiting for a retained value; forwarded messages carry retain 0 [MQTT-3.3.1-9]",
-                    d.label, d.topic
-                ),
-                (Some(&k), _) => {
-                    let set = &allowed_of[&(k, d.topic)];
-                    let what = if set.iter().all(|l| l.is_empty()) { "had been cleared" } else { "was newer" };
-                    format!(
-                        "{s} subscribed to {} at {} us and got retained {} on {}, but the retained value then was {} ({} {what})",
-                        subs[k].filter,
-                        m.us(subs[k].req),
-                        d.label,
-                        d.topic,
-                        show(set),
-                        d.topic
-                    )
-                }
-            }));
+            out.push(say(self.unexpected_copy(d, open.last().copied(), silenced)));
         }
-        // Liveness: an unambiguous, acknowledged value is owed.
-        for (k, sub) in subs.iter().enumerate() {
+    }
+
+    /// Why retained copy `d` answers none of the subscriber's subscriptions: `open` is the
+    /// latest that was waiting for a value of its topic, `silenced` the latest that retain
+    /// handling kept silent.
+    fn unexpected_copy(
+        &self,
+        d: &Del<'_>,
+        open: Option<usize>,
+        silenced: Option<&Sub<'_>>,
+    ) -> String {
+        let (m, s, subs, allowed_of) = (self.m, self.s, &self.subs, &self.allowed_of);
+        match (open, silenced) {
+            (None, Some(x)) => {
+                let Sends::No(rh) = x.sends else {
+                    unreachable!("filtered above")
+                };
+                let (why, rule) = if rh == 2 {
+                    ("retain handling 2", "MQTT-3.3.1-11")
+                } else {
+                    (
+                        "retain handling 1 and the subscription already existed",
+                        "MQTT-3.3.1-10",
+                    )
+                };
+                format!(
+                    "{s} got {} on {} with the retain flag after subscribing to {} at {} us with {why}: no retained message may be sent for it [{rule}]",
+                    d.label,
+                    d.topic,
+                    x.filter,
+                    m.us(x.req)
+                )
+            }
+            (None, None) => format!(
+                "{s} got {} on {} with the retain flag, but no new subscription of it was waiting for a retained value; forwarded messages carry retain 0 [MQTT-3.3.1-9]",
+                d.label, d.topic
+            ),
+            (Some(k), _) => {
+                let set = &allowed_of[&(k, d.topic)];
+                let what = if set.iter().all(|l| l.is_empty()) {
+                    "had been cleared"
+                } else {
+                    "was newer"
+                };
+                format!(
+                    "{s} subscribed to {} at {} us and got retained {} on {}, but the retained value then was {} ({} {what})",
+                    subs[k].filter,
+                    m.us(subs[k].req),
+                    d.label,
+                    d.topic,
+                    show(set),
+                    d.topic
+                )
+            }
+        }
+    }
+
+    /// Liveness: an unambiguous, acknowledged value is owed.
+    fn judge_owed(&self, cands: &BTreeMap<&'t str, Vec<Candidate<'t>>>, out: &mut Vec<Violation>) {
+        let (m, s, log, allowed_of) = (self.m, self.s, self.log, &self.allowed_of);
+        for (k, sub) in self.subs.iter().enumerate() {
             let Some(granted) = sub
                 .granted
                 .filter(|_| m.liveness_due(sub.ack) && sub.sends == Sends::Yes)
@@ -402,18 +463,17 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                     .any(|d| d.pos > sub.req && d.retain && d.topic == t)
                 {
                     out.push(Violation {
-                        checker: NAME,
-                        at_us: m.us(end),
-                        message: format!(
-                            "{s} subscribed to {} at {} us and never got the retained value {w} of {t} (acknowledged at {} us)",
-                            sub.filter,
-                            m.us(sub.req),
-                            m.us(c.acked.unwrap_or(0))
-                        ),
-                    });
+                    checker: NAME,
+                    at_us: m.us(end),
+                    message: format!(
+                        "{s} subscribed to {} at {} us and never got the retained value {w} of {t} (acknowledged at {} us)",
+                        sub.filter,
+                        m.us(sub.req),
+                        m.us(c.acked.unwrap_or(0))
+                    ),
+                });
                 }
             }
         }
     }
-    out
 }

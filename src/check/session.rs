@@ -36,11 +36,12 @@
 //!
 //! Not here: what a resumed session then delivers ("delivery").
 
-use super::model::{End, Model, SubKind};
+use super::model::{Attempt, ClientLog, End, Epoch, Model, Pos, SubKind};
 use super::{CheckConfig, Violation};
 use crate::trace::{Persistence, Trace};
 
-const NAME: &str = "session";
+/// The checker's name in the registry.
+pub const NAME: &str = "session";
 
 /// What the broker holds for one client, as far as the trace tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,69 +131,8 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             };
             match (a.connected, epoch) {
                 (Some(pos), Some(e)) => {
-                    if a.clean_start && e.session_present {
-                        let id = if m.v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
-                        out.push(violation(
-                            &m,
-                            pos,
-                            format!(
-                                "{c} connected with clean start and got session present = 1 [{id}]"
-                            ),
-                        ));
-                    } else if !a.clean_start {
-                        let id = if m.v5 || e.session_present {
-                            "MQTT-3.2.2-3"
-                        } else {
-                            "MQTT-3.2.2-2"
-                        };
-                        match now {
-                            Held::Yes { .. } if !e.session_present => out.push(violation(&m, pos, format!(
-                                "{c} resumed without clean start and got session present = 0, but the broker must still hold its session ({}) [{id}]",
-                                why_held(&m, log, k)
-                            ))),
-                            Held::No if e.session_present => out.push(violation(&m, pos, format!(
-                                "{c} got session present = 1, but the broker can hold no session for it ({}) [{id}]",
-                                why_not_held(&m, log, k)
-                            ))),
-                            _ => {}
-                        }
-                    }
-                    held = match e.end {
-                        None => Held::Yes { expiry: None },
-                        Some((_, End::BrokerCrash)) if lossy => Held::No,
-                        Some((end, _)) if persists => {
-                            let first_fault = m
-                                .faults
-                                .iter()
-                                .filter(|f| {
-                                    f.fault.disturbs(c)
-                                        && f.start <= end
-                                        && f.end.is_none_or(|fe| fe >= e.start)
-                                })
-                                .map(|f| m.us(f.start.max(e.start)))
-                                .min()
-                                .unwrap_or(u64::MAX);
-                            let lo = m.us(end).min(first_fault).saturating_sub(slack);
-                            let calm = || {
-                                !m.disturbed(c, end, m.pos_at_us(m.us(end).saturating_add(slack)))
-                            };
-                            let mut hi = match e.end {
-                                // A DISCONNECT no fault could hold up reached the broker within
-                                // the slack.
-                                Some((_, End::Disconnect { .. })) if calm() => m.us(end) + slack,
-                                _ => m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack,
-                            };
-                            if let Some((_, End::BrokerCrash)) = e.end {
-                                // A session online at the crash (durable) is restored offline:
-                                // its interval starts when the broker is back.
-                                hi = hi.max(m.broker_back_us(end).saturating_add(slack));
-                            }
-                            Held::Yes {
-                                expiry: Some((lo, hi, expiry)),
-                            }
-                        }
-                        Some(_) => Held::No,
-                    };
+                    judge_flag(&m, c, log, k, (pos, e), now, &mut out);
+                    held = held_after(&m, c, a, e, (persists, expiry), slack);
                 }
                 _ => {
                     let at = m.us(answered);
@@ -218,6 +158,91 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     }
     stale_deliveries(&m, &mut out);
     out
+}
+
+/// Session Present in the CONNACK at `pos` answering attempt `k` of client `c` (connection
+/// `e`), given what the broker held for it then (`now`).
+fn judge_flag(
+    m: &Model<'_>,
+    c: &str,
+    log: &ClientLog<'_>,
+    k: usize,
+    (pos, e): (Pos, &Epoch),
+    now: Held,
+    out: &mut Vec<Violation>,
+) {
+    let a = &log.attempts[k];
+    if a.clean_start && e.session_present {
+        let id = if m.v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
+        out.push(violation(
+            m,
+            pos,
+            format!("{c} connected with clean start and got session present = 1 [{id}]"),
+        ));
+    } else if !a.clean_start {
+        let id = if m.v5 || e.session_present {
+            "MQTT-3.2.2-3"
+        } else {
+            "MQTT-3.2.2-2"
+        };
+        match now {
+            Held::Yes { .. } if !e.session_present => out.push(violation(m, pos, format!(
+                "{c} resumed without clean start and got session present = 0, but the broker must still hold its session ({}) [{id}]",
+                why_held(m, log, k)
+            ))),
+            Held::No if e.session_present => out.push(violation(m, pos, format!(
+                "{c} got session present = 1, but the broker can hold no session for it ({}) [{id}]",
+                why_not_held(m, log, k)
+            ))),
+            _ => {}
+        }
+    }
+}
+
+/// What the broker holds for client `c` after its connection `e` (from attempt `a`) ends:
+/// nothing, the session for good (still connected), or the session until it expires, with
+/// `expiry` seconds counted from some moment in a window (`persists`: the session outlives the
+/// connection).
+fn held_after(
+    m: &Model<'_>,
+    c: &str,
+    a: &Attempt<'_>,
+    e: &Epoch,
+    (persists, expiry): (bool, u32),
+    slack: u64,
+) -> Held {
+    match e.end {
+        None => Held::Yes { expiry: None },
+        Some((_, End::BrokerCrash)) if m.persistence == Persistence::None => Held::No,
+        Some((end, _)) if persists => {
+            let first_fault = m
+                .faults
+                .iter()
+                .filter(|f| {
+                    f.fault.disturbs(c) && f.start <= end && f.end.is_none_or(|fe| fe >= e.start)
+                })
+                .map(|f| m.us(f.start.max(e.start)))
+                .min()
+                .unwrap_or(u64::MAX);
+            let lo = m.us(end).min(first_fault).saturating_sub(slack);
+            let calm = || !m.disturbed(c, end, m.pos_at_us(m.us(end).saturating_add(slack)));
+            let mut hi = match e.end {
+                // A DISCONNECT no fault could hold up reached the broker within
+                // the slack.
+                Some((_, End::Disconnect { .. })) if calm() => m.us(end) + slack,
+                _ => m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack,
+            };
+            if let Some((_, End::BrokerCrash)) = e.end {
+                // A session online at the crash (durable) is restored offline:
+                // its interval starts when the broker is back.
+                hi = hi.max(m.broker_back_us(end).saturating_add(slack));
+            }
+            Held::Yes {
+                expiry: Some((lo, hi, expiry)),
+            }
+        }
+        Some(_) => Held::No,
+    }
 }
 
 /// Deliveries in a new session of messages only an earlier session can have held (module

@@ -29,7 +29,8 @@ use super::model::{Del, Model, Pos, Pub, SubKind};
 use super::{CheckConfig, Violation, topic};
 use crate::trace::Trace;
 
-const NAME: &str = "shared";
+/// The checker's name in the registry.
+pub const NAME: &str = "shared";
 
 pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);

@@ -27,7 +27,8 @@ use super::model::{Del, Model, Pos, Pub, SubEv, SubKind};
 use super::{CheckConfig, Violation, topic};
 use crate::trace::Trace;
 
-const NAME: &str = "subscription";
+/// The checker's name in the registry.
+pub const NAME: &str = "subscription";
 
 pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);

@@ -11,63 +11,8 @@ use super::topic::{check_topic_filter, filter_matches};
 use super::workload::Workload;
 use crate::codec::Protocol;
 
-/// A checker that judges a run's trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Checker {
-    /// QoS 0 never duplicated, QoS 1 at least once, QoS 2 exactly once to every entitled
-    /// subscriber.
-    Delivery,
-    /// Order per publisher and topic as the specification promises.
-    Ordering,
-    /// A new subscriber sees the latest retained value, and none after a clear.
-    Retained,
-    /// A will is published exactly once if and only if its client went away abnormally.
-    Will,
-    /// Session Present is right after every reconnect and broker restart.
-    Session,
-    /// Nothing is delivered that was never published; payloads arrive intact.
-    Integrity,
-    /// Each message matching a shared subscription reaches one member of its group (QoS 1
-    /// and 2: at least one, another only after a member's session ends).
-    Shared,
-    /// 5.0 subscription options and identifiers: No Local, the identifiers a message carries,
-    /// Retain As Published.
-    Subscription,
-    /// Wrong credentials are refused; nobody receives what its read rights forbid or what its
-    /// publisher may not write; a subscription the ACL forbids is refused.
-    Acl,
-}
-
-impl Checker {
-    /// All checkers, in a fixed order.
-    pub const ALL: [Checker; 9] = [
-        Checker::Delivery,
-        Checker::Ordering,
-        Checker::Retained,
-        Checker::Will,
-        Checker::Session,
-        Checker::Integrity,
-        Checker::Shared,
-        Checker::Subscription,
-        Checker::Acl,
-    ];
-
-    /// The name as written in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Checker::Delivery => "delivery",
-            Checker::Ordering => "ordering",
-            Checker::Retained => "retained",
-            Checker::Will => "will",
-            Checker::Session => "session",
-            Checker::Integrity => "integrity",
-            Checker::Shared => "shared",
-            Checker::Subscription => "subscription",
-            Checker::Acl => "acl",
-        }
-    }
-}
+pub use crate::check::Checker;
+pub use crate::check::expect::{Receives, WillReaches};
 
 /// A QoS level named in `no_loss`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -107,24 +52,6 @@ pub struct Expect {
     pub overflow: Vec<String>,
 }
 
-/// `{ client = "sensor-1", subscriber = "monitor" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WillReaches {
-    pub client: String,
-    pub subscriber: String,
-}
-
-/// `{ client = "monitor", filter = "sensors/#", at_least = 100 }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receives {
-    pub client: String,
-    #[serde(default)]
-    pub filter: Option<String>,
-    pub at_least: u32,
-}
-
 /// What the checks of `[expect]` need to know of the rest of the scenario.
 pub(crate) struct ExpectContext<'a> {
     pub clients: &'a [ClientConfig],
@@ -143,7 +70,10 @@ impl Expect {
         if self.checkers.is_empty() {
             c.fail(
                 "expect.checkers",
-                "name at least one checker: delivery, ordering, retained, will, session, integrity, shared, subscription, acl",
+                format!(
+                    "name at least one checker: {}",
+                    crate::check::registry::names()
+                ),
             );
         }
         let mut seen = BTreeSet::new();

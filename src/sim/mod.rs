@@ -2,7 +2,8 @@
 //! and client code under madsim, with faults from the scenario's plan; and the per-seed runner.
 //!
 //! - [`run_seed`] (`runner.rs`): one seed of one scenario on a fresh thread and runtime, judged
-//!   by the scenario's checkers and explicit expectations ([`expect`]); [`RunOutcome`].
+//!   by the scenario's checkers and explicit expectations (built from the scenario as
+//!   [`check::expect::Expectations`](crate::check::expect::Expectations)); [`RunOutcome`].
 //! - [`RunOptions`] (`options.rs`): the broker core to run ([`BrokerFactory`], the real one by
 //!   default; tests wrap it to plant bugs) and the checkers' parameters; the one place where a
 //!   scenario becomes the cores' configurations, and [`load`], which reads a scenario file and
@@ -17,7 +18,6 @@
 
 #[cfg(madsim)]
 mod app;
-pub mod expect;
 pub mod options;
 pub mod outcome;
 pub mod recorder;
@@ -28,4 +28,4 @@ mod world;
 
 pub use options::{BrokerFactory, RunOptions, load, real_broker};
 pub use outcome::{RunOutcome, RunStatus};
-pub use runner::{SIMULATED, judge, run_seed, time_margin};
+pub use runner::{SIMULATED, expectations, judge, run_seed, time_margin};

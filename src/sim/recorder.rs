@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::client::{ClientEvent, DownCause, RequestId};
 use crate::codec::reason::{connack_v3_return_code, suback_v3_return_code};
-use crate::codec::{Packet, Properties, ReasonCode, RetainHandling};
+use crate::codec::{Connect, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe};
 use crate::net::client::Wire;
 use crate::trace::{Event, LossCause, MessageProps, SubOptions, Trace, WillSpec, payload};
 
@@ -63,7 +63,7 @@ impl Recorder {
 
 /// Where this process's current connection attempt stands, as the trace has told it so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum AttemptState {
     /// No CONNECT outstanding and no connection.
     Idle,
     /// CONNECT sent, no CONNACK yet.
@@ -73,7 +73,7 @@ enum Phase {
 }
 
 struct State {
-    phase: Phase,
+    attempt: AttemptState,
     subscribes: BTreeMap<u16, Vec<String>>,
     unsubscribes: BTreeMap<u16, Vec<String>>,
     /// Publish requests of this process awaiting their outcome: request id → payload label.
@@ -99,7 +99,7 @@ impl ClientRecorder {
             client: client.to_string(),
             rec,
             state: Mutex::new(State {
-                phase: Phase::Idle,
+                attempt: AttemptState::Idle,
                 subscribes: BTreeMap::new(),
                 unsubscribes: BTreeMap::new(),
                 publishes: BTreeMap::new(),
@@ -122,34 +122,7 @@ impl ClientRecorder {
     pub fn observe(&self, wire: Wire<'_>) {
         let mut st = lock(&self.state);
         match wire {
-            Wire::Sent(Packet::Connect(c)) => {
-                let session_expiry_s = c
-                    .protocol
-                    .is_v5()
-                    .then(|| c.properties.session_expiry_interval.unwrap_or(0));
-                st.phase = Phase::Connecting;
-                st.session_expiry_s = session_expiry_s;
-                st.clean_start = c.clean_start;
-                st.v5 = c.protocol.is_v5();
-                self.push(Event::Connecting {
-                    client: self.client(),
-                    clean_start: c.clean_start,
-                    keep_alive_s: c.keep_alive,
-                    session_expiry_s,
-                    will: c.will.as_ref().map(|w| WillSpec {
-                        topic: w.topic.clone(),
-                        qos: w.qos.as_u8(),
-                        retain: w.retain,
-                        payload: payload::label(&w.payload),
-                        delay_s: w.properties.will_delay_interval.unwrap_or(0),
-                    }),
-                    username: c.username.clone(),
-                    password: c
-                        .password
-                        .as_ref()
-                        .map(|p| String::from_utf8_lossy(p).into_owned()),
-                });
-            }
+            Wire::Sent(Packet::Connect(c)) => self.connect_sent(&mut st, c),
             Wire::Sent(Packet::Disconnect(d)) => {
                 // Any other reason is the client closing on a broker's protocol error: the loss
                 // is reported by the core as such.
@@ -158,62 +131,16 @@ impl ClientRecorder {
                     ReasonCode::DisconnectWithWillMessage => true,
                     _ => return,
                 };
-                if st.phase == Phase::Connected {
-                    st.phase = Phase::Idle;
+                if st.attempt == AttemptState::Connected {
+                    st.attempt = AttemptState::Idle;
                     self.push(Event::DisconnectSent {
                         client: self.client(),
                         with_will,
                     });
                 }
             }
-            Wire::Sent(Packet::Subscribe(s)) => {
-                let filters: Vec<String> = s.filters.iter().map(|f| f.filter.clone()).collect();
-                let id = s.properties.subscription_identifiers.first().copied();
-                for f in &s.filters {
-                    self.push(Event::SubscribeRequested {
-                        client: self.client(),
-                        filter: f.filter.clone(),
-                        qos: f.options.qos.as_u8(),
-                        options: SubOptions {
-                            no_local: f.options.no_local,
-                            retain_as_published: f.options.retain_as_published,
-                            retain_handling: match f.options.retain_handling {
-                                RetainHandling::SendAtSubscribe => 0,
-                                RetainHandling::SendIfNew => 1,
-                                RetainHandling::DoNotSend => 2,
-                            },
-                            id,
-                        },
-                    });
-                }
-                st.subscribes.insert(s.pkid, filters);
-            }
-            Wire::Received(Packet::SubAck(a)) => {
-                let Some(filters) = st.subscribes.remove(&a.pkid) else {
-                    return;
-                };
-                for (filter, reason) in filters.into_iter().zip(&a.reasons) {
-                    let granted = match reason {
-                        ReasonCode::Success => Some(0),
-                        ReasonCode::GrantedQoS1 => Some(1),
-                        ReasonCode::GrantedQoS2 => Some(2),
-                        _ => None,
-                    };
-                    let code = granted.is_none().then(|| {
-                        if st.v5 {
-                            reason.as_u8()
-                        } else {
-                            suback_v3_return_code(*reason)
-                        }
-                    });
-                    self.push(Event::SubscribeGranted {
-                        client: self.client(),
-                        filter,
-                        granted,
-                        code,
-                    });
-                }
-            }
+            Wire::Sent(Packet::Subscribe(s)) => self.subscribe_sent(&mut st, s),
+            Wire::Received(Packet::SubAck(a)) => self.suback_received(&mut st, a),
             Wire::Sent(Packet::Unsubscribe(u)) => {
                 for f in &u.filters {
                     self.push(Event::UnsubscribeRequested {
@@ -235,6 +162,88 @@ impl ClientRecorder {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A CONNECT sent: a new connection attempt.
+    fn connect_sent(&self, st: &mut State, c: &Connect) {
+        let session_expiry_s = c
+            .protocol
+            .is_v5()
+            .then(|| c.properties.session_expiry_interval.unwrap_or(0));
+        st.attempt = AttemptState::Connecting;
+        st.session_expiry_s = session_expiry_s;
+        st.clean_start = c.clean_start;
+        st.v5 = c.protocol.is_v5();
+        self.push(Event::Connecting {
+            client: self.client(),
+            clean_start: c.clean_start,
+            keep_alive_s: c.keep_alive,
+            session_expiry_s,
+            will: c.will.as_ref().map(|w| WillSpec {
+                topic: w.topic.clone(),
+                qos: w.qos.as_u8(),
+                retain: w.retain,
+                payload: payload::label(&w.payload),
+                delay_s: w.properties.will_delay_interval.unwrap_or(0),
+            }),
+            username: c.username.clone(),
+            password: c
+                .password
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+        });
+    }
+
+    /// A SUBSCRIBE sent: one request per filter, answered by its SUBACK.
+    fn subscribe_sent(&self, st: &mut State, s: &Subscribe) {
+        let filters: Vec<String> = s.filters.iter().map(|f| f.filter.clone()).collect();
+        let id = s.properties.subscription_identifiers.first().copied();
+        for f in &s.filters {
+            self.push(Event::SubscribeRequested {
+                client: self.client(),
+                filter: f.filter.clone(),
+                qos: f.options.qos.as_u8(),
+                options: SubOptions {
+                    no_local: f.options.no_local,
+                    retain_as_published: f.options.retain_as_published,
+                    retain_handling: match f.options.retain_handling {
+                        RetainHandling::SendAtSubscribe => 0,
+                        RetainHandling::SendIfNew => 1,
+                        RetainHandling::DoNotSend => 2,
+                    },
+                    id,
+                },
+            });
+        }
+        st.subscribes.insert(s.pkid, filters);
+    }
+
+    /// A SUBACK received: the answer for each filter of its SUBSCRIBE.
+    fn suback_received(&self, st: &mut State, a: &SubAck) {
+        let Some(filters) = st.subscribes.remove(&a.pkid) else {
+            return;
+        };
+        for (filter, reason) in filters.into_iter().zip(&a.reasons) {
+            let granted = match reason {
+                ReasonCode::Success => Some(0),
+                ReasonCode::GrantedQoS1 => Some(1),
+                ReasonCode::GrantedQoS2 => Some(2),
+                _ => None,
+            };
+            let code = granted.is_none().then(|| {
+                if st.v5 {
+                    reason.as_u8()
+                } else {
+                    suback_v3_return_code(*reason)
+                }
+            });
+            self.push(Event::SubscribeGranted {
+                client: self.client(),
+                filter,
+                granted,
+                code,
+            });
         }
     }
 
@@ -282,7 +291,7 @@ impl ClientRecorder {
                 properties,
                 ..
             } => {
-                st.phase = Phase::Connected;
+                st.attempt = AttemptState::Connected;
                 let session_expiry_s = st
                     .session_expiry_s
                     .map(|asked| properties.session_expiry_interval.unwrap_or(asked));
@@ -294,9 +303,9 @@ impl ClientRecorder {
                 });
             }
             ClientEvent::ConnectionLost { cause } => {
-                match st.phase {
-                    Phase::Idle => {}
-                    Phase::Connecting => self.push(Event::ConnectFailed {
+                match st.attempt {
+                    AttemptState::Idle => {}
+                    AttemptState::Connecting => self.push(Event::ConnectFailed {
                         client: self.client(),
                         reason: cause.to_string(),
                         code: match cause {
@@ -305,7 +314,7 @@ impl ClientRecorder {
                             _ => None,
                         },
                     }),
-                    Phase::Connected => self.push(Event::ConnectionLost {
+                    AttemptState::Connected => self.push(Event::ConnectionLost {
                         client: self.client(),
                         cause: loss_cause(*cause),
                         reason: match cause {
@@ -316,7 +325,7 @@ impl ClientRecorder {
                         },
                     }),
                 }
-                st.phase = Phase::Idle;
+                st.attempt = AttemptState::Idle;
             }
             ClientEvent::Message(p) => self.push(Event::Delivered {
                 client: self.client(),

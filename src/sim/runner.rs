@@ -5,7 +5,7 @@
 //! the scenario's duration plus [`time_margin`]: hitting it is [`RunStatus::TimeLimit`]; any
 //! panic inside the simulation (our own bug) is [`RunStatus::Crashed`] with its message. A run
 //! that completes is judged by the checkers its scenario names (`expect.checkers`) and by its
-//! explicit expectations (`sim::expect`).
+//! explicit expectations ([`expectations`] builds them for `check::expect`).
 //!
 //! Without `--cfg madsim` there is no simulator: `run_seed` returns a crashed outcome that says
 //! how to build one.
@@ -13,11 +13,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::expect;
-use super::options::RunOptions;
+use super::options::{RunOptions, broker_config};
 use super::outcome::{RunOutcome, RunStatus};
+use crate::check::expect::{self, Expectations};
 use crate::check::{self, CheckConfig, Violation};
-use crate::scenario::{Plan, Scenario};
+use crate::codec::QoS;
+use crate::scenario::{LossClass, Plan, Scenario};
 use crate::trace::Trace;
 
 /// How far past its duration a run may go (virtual time) before it counts as hung: a tenth of
@@ -66,9 +67,42 @@ pub fn judge(scenario: &Scenario, trace: &Trace, cfg: &CheckConfig) -> Vec<Viola
             message: e.to_string(),
         }],
     };
-    out.extend(expect::check(scenario, trace));
+    out.extend(expect::check(&expectations(scenario), trace));
     out.sort_by_key(|v| v.at_us);
     out
+}
+
+/// The scenario's explicit expectations (`[expect]` besides `checkers`), with the broker's
+/// queue settings (as the broker core is configured) and the clients' No Local filters they
+/// are judged by.
+pub fn expectations(scenario: &Scenario) -> Expectations {
+    let e = &scenario.expect;
+    let broker = broker_config(scenario);
+    Expectations {
+        will_reaches: e.will_reaches.clone(),
+        no_will: e.no_will.clone(),
+        no_loss: e
+            .no_loss
+            .iter()
+            .map(|c| match c {
+                LossClass::Qos1 => QoS::AtLeastOnce,
+                LossClass::Qos2 => QoS::ExactlyOnce,
+            })
+            .collect(),
+        receives: e.receives.clone(),
+        overflow: e.overflow.clone(),
+        max_queued: broker.max_queued_messages,
+        queue_overflow: broker.queue_overflow,
+        no_local: scenario
+            .clients
+            .iter()
+            .filter(|c| scenario.client_protocol(c).is_v5())
+            .map(|c| {
+                let filters = c.subscribe.iter().filter(|s| s.no_local);
+                (c.id.clone(), filters.map(|s| s.filter.clone()).collect())
+            })
+            .collect(),
+    }
 }
 
 #[cfg(madsim)]
@@ -159,5 +193,59 @@ checkers = ["delivery"]
         assert_eq!(out.seed, 3);
         assert_eq!(out.plan, s.plan(3));
         assert!(!out.passed());
+    }
+
+    /// A scenario may name every registered checker, and the runner runs exactly those; its
+    /// expectations carry the broker's queue and the 5.0 clients' No Local filters.
+    #[test]
+    fn the_runner_judges_by_the_registry_and_the_scenario_s_expectations() {
+        let names: Vec<String> = check::CHECKERS
+            .iter()
+            .map(|(n, _)| format!("{n:?}"))
+            .collect();
+        let s = Scenario::from_str(
+            &format!(
+                r#"
+name = "t"
+protocol = "5.0"
+duration = "10s"
+[broker]
+max_queued_messages = 7
+queue_overflow = "drop_oldest"
+[[client]]
+id = "a"
+subscribe = [{{ filter = "t/#", qos = 1, no_local = true }}, {{ filter = "u", qos = 1 }}]
+[[client]]
+id = "b"
+protocol = "3.1.1"
+subscribe = [{{ filter = "t/#", qos = 1 }}]
+[[workload]]
+client = "b"
+topic = "t/1"
+qos = 2
+count = 1
+[expect]
+checkers = [{}]
+no_loss = ["qos2"]
+receives = [{{ client = "a", at_least = 1 }}]
+"#,
+                names.join(", ")
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        let run: Vec<&str> = s.expect.checkers.iter().map(|c| c.name()).collect();
+        let registered: Vec<&str> = check::CHECKERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(run, registered);
+        let e = expectations(&s);
+        assert_eq!(e.max_queued, 7);
+        assert_eq!(
+            e.queue_overflow,
+            crate::broker::config::QueueOverflow::DropOldest
+        );
+        assert_eq!(e.no_loss, [QoS::ExactlyOnce]);
+        assert_eq!(e.receives, s.expect.receives);
+        assert_eq!(e.no_local["a"], ["t/#"]);
+        assert!(e.no_local.get("b").is_none_or(Vec::is_empty));
     }
 }

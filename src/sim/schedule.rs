@@ -12,7 +12,7 @@ use crate::trace::Fault;
 
 /// Whether a step starts or ends its fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
+pub enum StepKind {
     Apply,
     Heal,
 }
@@ -22,7 +22,7 @@ pub enum Phase {
 pub struct Step {
     /// Virtual time from the start of the run.
     pub at: Duration,
-    pub phase: Phase,
+    pub kind: StepKind,
     /// Index of the fault in `plan.faults`.
     pub fault: usize,
 }
@@ -37,7 +37,7 @@ pub fn timeline(plan: &Plan) -> Vec<Step> {
             (f.at, 1, i),
             Step {
                 at: f.at,
-                phase: Phase::Apply,
+                kind: StepKind::Apply,
                 fault: i,
             },
         ));
@@ -51,7 +51,7 @@ pub fn timeline(plan: &Plan) -> Vec<Step> {
             (heal, rank, i),
             Step {
                 at: heal,
-                phase: Phase::Heal,
+                kind: StepKind::Heal,
                 fault: i,
             },
         ));
@@ -120,13 +120,13 @@ checkers = ["delivery"]
         Scenario::from_str(&text, "t.toml").unwrap().plan(1)
     }
 
-    fn steps(p: &Plan) -> Vec<(u64, Phase, String)> {
+    fn steps(p: &Plan) -> Vec<(u64, StepKind, String)> {
         timeline(p)
             .into_iter()
             .map(|s| {
                 (
                     s.at.as_millis() as u64,
-                    s.phase,
+                    s.kind,
                     p.faults[s.fault].kind.name().to_string(),
                 )
             })
@@ -148,8 +148,8 @@ crash = "b"
         assert_eq!(
             steps(&p),
             vec![
-                (1000, Phase::Apply, "cut".to_string()),
-                (2000, Phase::Apply, "crash".to_string()),
+                (1000, StepKind::Apply, "cut".to_string()),
+                (2000, StepKind::Apply, "crash".to_string()),
             ]
         );
     }
@@ -172,12 +172,12 @@ restart = "a"
         assert_eq!(
             steps(&p),
             vec![
-                (1000, Phase::Apply, "crash_broker".to_string()),
-                (3000, Phase::Heal, "crash_broker".to_string()),
-                (3000, Phase::Apply, "pause".to_string()),
-                (3000, Phase::Apply, "restart".to_string()),
-                (3000, Phase::Heal, "restart".to_string()),
-                (4000, Phase::Heal, "pause".to_string()),
+                (1000, StepKind::Apply, "crash_broker".to_string()),
+                (3000, StepKind::Heal, "crash_broker".to_string()),
+                (3000, StepKind::Apply, "pause".to_string()),
+                (3000, StepKind::Apply, "restart".to_string()),
+                (3000, StepKind::Heal, "restart".to_string()),
+                (4000, StepKind::Heal, "pause".to_string()),
             ]
         );
     }

@@ -33,7 +33,7 @@ use super::app::{ClientNode, ClientSpec, Disk};
 use super::options::{RunOptions, broker_auth, broker_config, client_config, subscribe_packets};
 use super::recorder::Recorder;
 use super::recorder::sleep_to;
-use super::schedule::{Phase, timeline, trace_fault};
+use super::schedule::{StepKind, timeline, trace_fault};
 use crate::net::seam::LinkControl;
 use crate::net::server::{DurableStore, MemoryStore, serve};
 use crate::scenario::{FaultKind, Node, Persistence, Plan, Scenario, sub_seed};
@@ -48,9 +48,10 @@ fn client_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
 }
 
-/// The faults in force on one client's link, counted so overlapping faults heal independently.
+/// The overlapping faults that hold one client's link, counted so that each heals
+/// independently; [`apply_to`](FaultTally::apply_to) sets the link's seam to their combination.
 #[derive(Default)]
-struct LinkFaults {
+struct FaultTally {
     blackholes: u32,
     /// Fault index → extra delay.
     delays: BTreeMap<usize, Duration>,
@@ -58,7 +59,7 @@ struct LinkFaults {
     splits: BTreeMap<usize, u32>,
 }
 
-impl LinkFaults {
+impl FaultTally {
     fn apply_to(&self, link: &LinkControl) {
         link.set_blackhole(self.blackholes > 0);
         link.set_extra_delay(self.delays.values().copied().max().unwrap_or_default());
@@ -69,7 +70,7 @@ impl LinkFaults {
 struct ClientHandle {
     node: NodeHandle,
     link: LinkControl,
-    faults: LinkFaults,
+    faults: FaultTally,
 }
 
 /// The supervisor's view of the world.
@@ -120,13 +121,59 @@ pub async fn supervise(
     }
 
     let broker = broker_node(&handle, &scenario, &options);
+    let clients = client_nodes(&handle, &scenario, plan.seed, &rec, start);
+    let mut world = World {
+        net: NetSim::current(),
+        handle,
+        broker,
+        clients,
+        clogs: BTreeMap::new(),
+        pauses: BTreeMap::new(),
+    };
+
+    if plan.loss > 0.0 {
+        world.net.update_config(|c| c.packet_loss_rate = plan.loss);
+    }
+    for step in timeline(&plan) {
+        sleep_to(start + step.at).await;
+        let fault = &plan.faults[step.fault];
+        let traced = trace_fault(&fault.kind);
+        match step.kind {
+            StepKind::Apply => {
+                rec.push(Event::FaultApplied { fault: traced });
+                world.apply(step.fault, &fault.kind);
+            }
+            StepKind::Heal => {
+                world.heal(step.fault, &fault.kind);
+                rec.push(Event::FaultHealed { fault: traced });
+            }
+        }
+    }
+    sleep_to(start + plan.faults_until).await;
+    if plan.loss > 0.0 {
+        world.net.update_config(|c| c.packet_loss_rate = 0.0);
+    }
+    rec.push(Event::SettleStarted);
+    sleep_to(start + plan.duration).await;
+    rec.push(Event::RunEnded);
+}
+
+/// A node per client of the scenario, in its order (10.0.1.1, 10.0.1.2, ...), each with its
+/// link's seam and no fault in force.
+fn client_nodes(
+    handle: &Handle,
+    scenario: &Scenario,
+    seed: u64,
+    rec: &Recorder,
+    start: Instant,
+) -> BTreeMap<String, ClientHandle> {
     let broker_addr = format!("{BROKER_IP}:{BROKER_PORT}");
     let mut clients = BTreeMap::new();
     for (i, c) in scenario.clients.iter().enumerate() {
         let spec = Arc::new(ClientSpec {
             id: c.id.clone(),
-            config: client_config(&scenario, c),
-            subscribes: subscribe_packets(&scenario, c),
+            config: client_config(scenario, c),
+            subscribes: subscribe_packets(scenario, c),
             resubscribe: c.resubscribe,
             workloads: scenario
                 .workloads
@@ -135,7 +182,7 @@ pub async fn supervise(
                 .cloned()
                 .collect(),
             windows: ClientSpec::windows(c),
-            seed: sub_seed(plan.seed, &format!("client/{}", c.id)),
+            seed: sub_seed(seed, &format!("client/{}", c.id)),
         });
         let link = LinkControl::new();
         let app = Arc::new(ClientNode {
@@ -157,44 +204,11 @@ pub async fn supervise(
             ClientHandle {
                 node,
                 link,
-                faults: LinkFaults::default(),
+                faults: FaultTally::default(),
             },
         );
     }
-    let mut world = World {
-        net: NetSim::current(),
-        handle,
-        broker,
-        clients,
-        clogs: BTreeMap::new(),
-        pauses: BTreeMap::new(),
-    };
-
-    if plan.loss > 0.0 {
-        world.net.update_config(|c| c.packet_loss_rate = plan.loss);
-    }
-    for step in timeline(&plan) {
-        sleep_to(start + step.at).await;
-        let fault = &plan.faults[step.fault];
-        let traced = trace_fault(&fault.kind);
-        match step.phase {
-            Phase::Apply => {
-                rec.push(Event::FaultApplied { fault: traced });
-                world.apply(step.fault, &fault.kind);
-            }
-            Phase::Heal => {
-                world.heal(step.fault, &fault.kind);
-                rec.push(Event::FaultHealed { fault: traced });
-            }
-        }
-    }
-    sleep_to(start + plan.faults_until).await;
-    if plan.loss > 0.0 {
-        world.net.update_config(|c| c.packet_loss_rate = 0.0);
-    }
-    rec.push(Event::SettleStarted);
-    sleep_to(start + plan.duration).await;
-    rec.push(Event::RunEnded);
+    clients
 }
 
 /// The broker node: restores from its store (durable) or starts empty, then serves forever.

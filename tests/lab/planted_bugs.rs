@@ -22,7 +22,7 @@ use planted::Bug;
 
 /// The checker name of a scenario's explicit expectations (`will_reaches`, `no_will`, `no_loss`,
 /// `receives`).
-const EXPECT: &str = mqtt_lab::sim::expect::NAME;
+const EXPECT: &str = mqtt_lab::check::expect::NAME;
 
 /// One proof: a planted bug, a library scenario, the seeds within which `checker` must report
 /// it.

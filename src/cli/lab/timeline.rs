@@ -122,36 +122,19 @@ pub fn describe(event: &Event) -> String {
             persistence,
             max_queued_messages,
             max_inflight,
-        } => {
-            let mut s = format!(
-                "started {scenario:?} seed {seed}, MQTT {protocol}, persistence {}",
-                match persistence {
-                    crate::trace::Persistence::None => "none",
-                    crate::trace::Persistence::Durable => "durable",
-                }
-            );
-            if let Some(q) = max_queued_messages {
-                let _ = write!(s, ", max queued {q}");
-            }
-            if let Some(i) = max_inflight {
-                let _ = write!(s, ", max inflight {i}");
-            }
-            s
-        }
+        } => run_text(
+            scenario,
+            *seed,
+            protocol,
+            *persistence,
+            *max_queued_messages,
+            *max_inflight,
+        ),
         Event::AuthConfigured {
             allow_anonymous,
             users,
             acl,
-        } => format!(
-            "broker checks clients: anonymous {}, {} users, {}",
-            if *allow_anonymous {
-                "allowed"
-            } else {
-                "refused"
-            },
-            users.len(),
-            if acl.is_some() { "an ACL" } else { "no ACL" }
-        ),
+        } => auth_text(*allow_anonymous, users.len(), acl.is_some()),
         Event::SettleStarted => "every fault healed; settling".into(),
         Event::RunEnded => "ended".into(),
         Event::FaultApplied { fault } => fault_text(fault),
@@ -162,53 +145,26 @@ pub fn describe(event: &Event) -> String {
             session_expiry_s,
             will,
             ..
-        } => {
-            let mut s = format!(
-                "connecting ({}, keep-alive {keep_alive_s}s",
-                if *clean_start {
-                    "clean start"
-                } else {
-                    "resume session"
-                }
-            );
-            if let Some(e) = session_expiry_s {
-                let _ = write!(s, ", session expiry {e}s");
-            }
-            if let Some(w) = will {
-                let _ = write!(s, ", {}", will_text(w));
-            }
-            s.push(')');
-            s
-        }
+        } => connecting_text(
+            *clean_start,
+            *keep_alive_s,
+            *session_expiry_s,
+            will.as_ref(),
+        ),
         Event::Connected {
-            session_present, ..
-        } => {
-            if *session_present {
-                "connected (session present)".into()
-            } else {
-                "connected (no session)".into()
-            }
-        }
+            session_present: true,
+            ..
+        } => "connected (session present)".into(),
+        Event::Connected { .. } => "connected (no session)".into(),
         Event::ConnectFailed { reason, code, .. } => match code {
             Some(code) => format!("connect failed: {reason} (0x{code:02x})"),
             None => format!("connect failed: {reason}"),
         },
-        Event::ConnectionLost { cause, .. } => format!(
-            "connection lost ({})",
-            match cause {
-                LossCause::Closed => "closed",
-                LossCause::KeepAliveTimeout => "keep-alive timeout",
-                LossCause::ServerDisconnect => "broker sent DISCONNECT",
-                LossCause::ProtocolError => "protocol error from the broker",
-            }
-        ),
-        Event::DisconnectSent { with_will, .. } => {
-            if *with_will {
-                "disconnected (with will)".into()
-            } else {
-                "disconnected".into()
-            }
-        }
+        Event::ConnectionLost { cause, .. } => format!("connection lost ({})", loss_text(*cause)),
+        Event::DisconnectSent {
+            with_will: true, ..
+        } => "disconnected (with will)".into(),
+        Event::DisconnectSent { .. } => "disconnected".into(),
         Event::SubscribeRequested {
             filter,
             qos,
@@ -220,11 +176,7 @@ pub fn describe(event: &Event) -> String {
             granted,
             code,
             ..
-        } => match (granted, code) {
-            (Some(q), _) => format!("subscribed {filter} (granted qos {q})"),
-            (None, Some(code)) => format!("subscribe {filter} refused (0x{code:02x})"),
-            (None, None) => format!("subscribe {filter} refused"),
-        },
+        } => granted_text(filter, *granted, *code),
         Event::UnsubscribeRequested { filter, .. } => format!("unsubscribe {filter}"),
         Event::Unsubscribed { filter, .. } => format!("unsubscribed {filter}"),
         Event::PublishRequested {
@@ -258,6 +210,88 @@ pub fn describe(event: &Event) -> String {
             props_text(properties, subscription_ids)
         ),
     }
+}
+
+/// The broker's authentication settings.
+fn auth_text(allow_anonymous: bool, users: usize, acl: bool) -> String {
+    format!(
+        "broker checks clients: anonymous {}, {users} users, {}",
+        if allow_anonymous {
+            "allowed"
+        } else {
+            "refused"
+        },
+        if acl { "an ACL" } else { "no ACL" }
+    )
+}
+
+/// A SUBACK's answer for one filter.
+fn granted_text(filter: &str, granted: Option<u8>, code: Option<u8>) -> String {
+    match (granted, code) {
+        (Some(q), _) => format!("subscribed {filter} (granted qos {q})"),
+        (None, Some(code)) => format!("subscribe {filter} refused (0x{code:02x})"),
+        (None, None) => format!("subscribe {filter} refused"),
+    }
+}
+
+/// Why a connection was lost, as its client saw it.
+fn loss_text(cause: LossCause) -> &'static str {
+    match cause {
+        LossCause::Closed => "closed",
+        LossCause::KeepAliveTimeout => "keep-alive timeout",
+        LossCause::ServerDisconnect => "broker sent DISCONNECT",
+        LossCause::ProtocolError => "protocol error from the broker",
+    }
+}
+
+/// The first line of a run: scenario, seed and the broker settings the checkers read.
+fn run_text(
+    scenario: &str,
+    seed: u64,
+    protocol: &str,
+    persistence: crate::trace::Persistence,
+    max_queued_messages: Option<u64>,
+    max_inflight: Option<u64>,
+) -> String {
+    let mut s = format!(
+        "started {scenario:?} seed {seed}, MQTT {protocol}, persistence {}",
+        match persistence {
+            crate::trace::Persistence::None => "none",
+            crate::trace::Persistence::Durable => "durable",
+        }
+    );
+    if let Some(q) = max_queued_messages {
+        let _ = write!(s, ", max queued {q}");
+    }
+    if let Some(i) = max_inflight {
+        let _ = write!(s, ", max inflight {i}");
+    }
+    s
+}
+
+/// A CONNECT as sent: clean start, keep-alive, session expiry and will.
+fn connecting_text(
+    clean_start: bool,
+    keep_alive_s: u16,
+    session_expiry_s: Option<u32>,
+    will: Option<&WillSpec>,
+) -> String {
+    let mut s = format!(
+        "connecting ({}, keep-alive {keep_alive_s}s",
+        if clean_start {
+            "clean start"
+        } else {
+            "resume session"
+        }
+    );
+    if let Some(e) = session_expiry_s {
+        let _ = write!(s, ", session expiry {e}s");
+    }
+    if let Some(w) = will {
+        let _ = write!(s, ", {}", will_text(w));
+    }
+    s.push(')');
+    s
 }
 
 fn will_text(w: &WillSpec) -> String {

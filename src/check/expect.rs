@@ -1,51 +1,91 @@
-//! The scenario's explicit expectations (`[expect]` besides `checkers`), judged on a trace like
-//! a checker and reported as [`Violation`]s of the checker named `"expect"`:
+//! Explicit expectations about named clients ([`Expectations`]), judged on a trace like a
+//! checker and reported as [`Violation`]s of the checker named `"expect"`:
 //!
-//! - `will_reaches = [{ client, subscriber }]`: some will of `client` (a payload labelled
+//! - `will_reaches` (`{ client, subscriber }`): some will of `client` (a payload labelled
 //!   `<client>#will-<n>`) is delivered to `subscriber` during the run, live or retained.
-//! - `no_will = [client]`: no will of `client` is ever delivered to anyone.
-//! - `no_loss = ["qos1", "qos2"]`: every publish of that QoS acknowledged before the settle
+//! - `no_will` (`client`): no will of `client` is ever delivered to anyone.
+//! - `no_loss` (QoS 1, QoS 2): every publish of that QoS acknowledged before the settle
 //!   phase reaches every subscriber that held a matching subscription (QoS 1 or more) when it was
 //!   requested and kept that session to the end of the run — with none of the delivery
 //!   checker's excuses for queue overflow or a broker without persistence. A QoS 2 message to a
 //!   subscriber whose process died after the request is still excused (its exchange state died
 //!   with it), and so is a publisher's own message on a 5.0 No Local subscription.
-//! - `receives = [{ client, filter, at_least }]`: `client` receives at least `at_least`
+//! - `receives` (`{ client, filter, at_least }`): `client` receives at least `at_least`
 //!   distinct messages on topics matching `filter` (any topic without one) by the end.
-//!
-//! - `overflow = [client]`: `client` was offline (a normal DISCONNECT, then a CONNACK with
+//! - `overflow` (`client`): `client` was offline (a normal DISCONNECT, then a CONNACK with
 //!   session present) while more QoS 1 and 2 messages were published for it than its queue
 //!   holds. Of those messages (acknowledged to their publisher, on a topic it held a QoS 1 or 2
 //!   subscription to, allowed by the ACL, without message expiry, in request order), it must
-//!   receive after reconnecting exactly as many as the queue holds (`max_queued_messages`), not
-//!   all of them, and they must be a prefix (`queue_overflow = "drop_newest"`: the queue kept the
-//!   oldest) or a suffix (`"drop_oldest"`: it kept the newest).
+//!   receive after reconnecting exactly as many as the queue holds (`max_queued_messages`), not all of
+//!   them, and they must be a prefix ([`QueueOverflow::DropNewest`]: the queue kept the oldest)
+//!   or a suffix ([`QueueOverflow::DropOldest`]: it kept the newest).
 //!
 //! The liveness expectations (`will_reaches`, `no_loss`, `receives`, `overflow`) are judged
-//! only on a complete trace (one with `run_ended`). Pure: no simulator here.
+//! only on a complete trace (one with `run_ended`). Not here: reading them from a scenario
+//! file (the scenario's `[expect]` section holds [`WillReaches`] and [`Receives`]; the
+//! simulator builds the rest).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::broker::QueueOverflow;
-use crate::check::Violation;
-use crate::check::model::End;
-use crate::check::model::Model;
-use crate::check::topic;
-use crate::scenario::{LossClass, Scenario};
+use super::Violation;
+use super::model::{End, Model};
+use super::topic;
+use crate::broker::config::QueueOverflow;
+use crate::codec::QoS;
 use crate::trace::Trace;
 use crate::trace::payload::{LabelKind, parse_label};
+
+/// What a run promises about named clients beyond the checkers' guarantees, with the broker
+/// and client settings needed to judge it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// The will of `client` reaches `subscriber` at least once.
+    pub will_reaches: Vec<WillReaches>,
+    /// These clients' wills are never delivered.
+    pub no_will: Vec<String>,
+    /// No acknowledged message of these QoS levels is lost (QoS 0 is never judged).
+    pub no_loss: Vec<QoS>,
+    /// `client` receives at least `at_least` messages (matching `filter`).
+    pub receives: Vec<Receives>,
+    /// These clients' queues overflow while they are offline.
+    pub overflow: Vec<String>,
+    /// The broker's queue of messages for an offline client: how many it holds...
+    pub max_queued: usize,
+    /// ...and which one it drops when full.
+    pub queue_overflow: QueueOverflow,
+    /// Per client: the filters it subscribes to with 5.0 No Local.
+    pub no_local: BTreeMap<String, Vec<String>>,
+}
+
+/// `{ client = "sensor-1", subscriber = "monitor" }`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WillReaches {
+    pub client: String,
+    pub subscriber: String,
+}
+
+/// `{ client = "monitor", filter = "sensors/#", at_least = 100 }`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receives {
+    pub client: String,
+    #[serde(default)]
+    pub filter: Option<String>,
+    pub at_least: u32,
+}
 
 /// The checker name these violations carry.
 pub const NAME: &str = "expect";
 
-/// Judges `scenario.expect`'s explicit expectations on `trace`; violations ordered by time.
-pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
+/// Judges `expect` on `trace`; violations ordered by time.
+pub fn check(expect: &Expectations, trace: &Trace) -> Vec<Violation> {
     let m = Model::new(trace);
     let mut out = Vec::new();
     let end_us = m.end.map(|p| m.us(p));
     let is_will_of = |label: &str, client: &str| matches!(parse_label(label), Some(LabelKind::Will { client: c, .. }) if c == client);
 
-    for w in &scenario.expect.will_reaches {
+    for w in &expect.will_reaches {
         let Some(end_us) = end_us else { break };
         if !m
             .dels
@@ -63,7 +103,7 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
         }
     }
 
-    for client in &scenario.expect.no_will {
+    for client in &expect.no_will {
         if let Some(d) = m.dels.iter().find(|d| is_will_of(d.label, client)) {
             out.push(Violation {
                 checker: NAME,
@@ -77,11 +117,11 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
     }
 
     if let Some(end_us) = end_us {
-        no_loss(scenario, &m, end_us, &mut out);
-        for client in &scenario.expect.overflow {
-            overflow(scenario, &m, client, end_us, &mut out);
+        no_loss(expect, &m, end_us, &mut out);
+        for client in &expect.overflow {
+            overflow(expect, &m, client, end_us, &mut out);
         }
-        for r in &scenario.expect.receives {
+        for r in &expect.receives {
             let mut labels = BTreeSet::new();
             let mut unlabelled = 0u64;
             for d in m.dels.iter().filter(|d| d.client == r.client) {
@@ -116,13 +156,12 @@ pub fn check(scenario: &Scenario, trace: &Trace) -> Vec<Violation> {
     out
 }
 
-fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violation>) {
-    let classes = &scenario.expect.no_loss;
+fn no_loss(expect: &Expectations, m: &Model<'_>, end_us: u64, out: &mut Vec<Violation>) {
     let Some(end) = m.end else { return };
     for p in &m.pubs {
         let wanted = match p.qos {
-            1 => classes.contains(&LossClass::Qos1),
-            2 => classes.contains(&LossClass::Qos2),
+            1 => expect.no_loss.contains(&QoS::AtLeastOnce),
+            2 => expect.no_loss.contains(&QoS::ExactlyOnce),
             _ => false,
         };
         if !wanted || m.unique_pub(p.label).is_none() {
@@ -143,7 +182,7 @@ fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violat
             };
             if !m.session_kept_to_end(s, held.granted_at)
                 || (held.qos == 2 && m.gone_between(s, p.pos, end).is_some())
-                || (s == p.client && no_local(scenario, s, p.topic))
+                || (s == p.client && no_local(expect, s, p.topic))
             {
                 continue;
             }
@@ -167,13 +206,13 @@ fn no_loss(scenario: &Scenario, m: &Model<'_>, end_us: u64, out: &mut Vec<Violat
 
 /// The `overflow` rule for `client` (see the module doc).
 fn overflow(
-    scenario: &Scenario,
+    expect: &Expectations,
     m: &Model<'_>,
     client: &str,
     end_us: u64,
     out: &mut Vec<Violation>,
 ) {
-    let keep_oldest = scenario.broker.config.queue_overflow == QueueOverflow::DropNewest;
+    let keep_oldest = expect.queue_overflow == QueueOverflow::DropNewest;
     let mut fail = |message: String| {
         out.push(Violation {
             checker: NAME,
@@ -219,16 +258,12 @@ fn overflow(
             "received all {kept} messages published while it was offline: the queue never overflowed"
         ));
     }
-    let room = scenario
-        .broker
-        .config
-        .max_queued_messages
-        .min(offline.len());
+    let room = expect.max_queued.min(offline.len());
     if kept != room {
         return fail(format!(
             "received {kept} of the {} messages published while it was offline, but a queue of {} keeps {room}",
             offline.len(),
-            scenario.broker.config.max_queued_messages
+            expect.max_queued
         ));
     }
     let (expected, end) = if keep_oldest {
@@ -250,14 +285,12 @@ fn overflow(
     }
 }
 
-/// Whether `client` subscribed to a filter matching `topic` with 5.0 No Local.
-fn no_local(scenario: &Scenario, client: &str, topic_name: &str) -> bool {
-    scenario.client(client).is_some_and(|c| {
-        scenario.client_protocol(c).is_v5()
-            && c.subscribe
-                .iter()
-                .any(|s| s.no_local && topic::matches(&s.filter, topic_name))
-    })
+/// Whether `client` subscribes to a filter matching `topic` with 5.0 No Local.
+fn no_local(expect: &Expectations, client: &str, topic_name: &str) -> bool {
+    expect
+        .no_local
+        .get(client)
+        .is_some_and(|filters| filters.iter().any(|f| topic::matches(f, topic_name)))
 }
 
 #[cfg(test)]
@@ -266,38 +299,24 @@ mod tests {
     use crate::check::story::Story;
     use crate::trace::Persistence;
 
-    fn scenario(expect: &str) -> Scenario {
-        let text = format!(
-            r##"
-name = "t"
-protocol = "3.1.1"
-duration = "10s"
-[[client]]
-id = "mon"
-clean_session = false
-subscribe = [{{ filter = "#", qos = 1 }}]
-[[client]]
-id = "pub"
-will = {{ topic = "w/pub", qos = 1 }}
-[[workload]]
-client = "pub"
-topic = "t/1"
-qos = 1
-count = 5
-[expect]
-checkers = ["delivery"]
-{expect}
-"##
-        );
-        Scenario::from_str(&text, "t.toml").unwrap()
+    fn expect(fill: impl FnOnce(&mut Expectations)) -> Expectations {
+        let mut e = Expectations {
+            max_queued: 1000,
+            ..Expectations::default()
+        };
+        fill(&mut e);
+        e
     }
 
     #[test]
     fn will_reaches_needs_a_will_delivery_and_no_will_forbids_one() {
-        let s = scenario(
-            r#"will_reaches = [{ client = "pub", subscriber = "mon" }]
-no_will = ["pub"]"#,
-        );
+        let s = expect(|e| {
+            e.will_reaches.push(WillReaches {
+                client: "pub".into(),
+                subscriber: "mon".into(),
+            });
+            e.no_will.push("pub".into());
+        });
         let mut st = Story::new("3.1.1", Persistence::Durable);
         st.connect("mon", false, false)
             .subscribe("mon", "#", 1)
@@ -324,7 +343,7 @@ no_will = ["pub"]"#,
 
     #[test]
     fn no_loss_reports_an_acknowledged_message_never_delivered() {
-        let s = scenario(r#"no_loss = ["qos1"]"#);
+        let s = expect(|e| e.no_loss.push(QoS::AtLeastOnce));
         let mut st = Story::new("3.1.1", Persistence::None);
         st.connect("mon", false, false)
             .subscribe("mon", "#", 1)
@@ -340,34 +359,10 @@ no_will = ["pub"]"#,
 
     #[test]
     fn overflow_wants_exactly_a_full_queue_from_the_policy_s_end() {
-        let s = Scenario::from_str(
-            r##"
-name = "t"
-protocol = "3.1.1"
-duration = "10s"
-[broker]
-max_queued_messages = 3
-[[client]]
-id = "mon"
-clean_session = false
-subscribe = [{ filter = "#", qos = 1 }]
-disconnect_at = "1s"
-reconnect_at = "5s"
-[[client]]
-id = "pub"
-[[workload]]
-client = "pub"
-topic = "t/1"
-qos = 1
-count = 6
-start = "2s"
-[expect]
-checkers = ["delivery"]
-overflow = ["mon"]
-"##,
-            "t.toml",
-        )
-        .unwrap();
+        let s = expect(|e| {
+            e.max_queued = 3;
+            e.overflow.push("mon".into());
+        });
         let run = |received: usize| {
             let mut st = Story::new("3.1.1", Persistence::Durable);
             st.connect("mon", false, false)
@@ -401,7 +396,13 @@ overflow = ["mon"]
 
     #[test]
     fn receives_counts_distinct_messages_on_the_filter() {
-        let s = scenario(r#"receives = [{ client = "mon", filter = "t/#", at_least = 2 }]"#);
+        let s = expect(|e| {
+            e.receives.push(Receives {
+                client: "mon".into(),
+                filter: Some("t/#".into()),
+                at_least: 2,
+            })
+        });
         let mut st = Story::new("3.1.1", Persistence::Durable);
         st.connect("mon", false, false)
             .subscribe("mon", "#", 1)

@@ -1,0 +1,347 @@
+//! The checkers' own model of a run, rebuilt from the trace alone: publish requests with their
+//! acknowledgements, deliveries, each client's connect attempts, connections ("epochs") and
+//! session chains, subscriptions, faults and broker crashes, and which user the broker verified
+//! for each client; with the questions about them that every checker asks (when, in which
+//! connection or session, what the ACL allows).
+//!
+//! - `record.rs`: building the model from the trace ([`Model::new`]).
+//! - `entitled.rs`: what a client is owed: the subscriptions that cover a message, the
+//!   entitlement rule that the delivery, will and retained checkers share (see the README), and
+//!   the excuses (expiry, queue overflow).
+//!
+//! Positions (`Pos`) are indices into the trace; "before" and "after" are decided by position,
+//! durations by `at_us`. Nothing here judges; the checkers do. Not here: reading the ACL
+//! ([`access`](super::access)).
+
+mod entitled;
+mod record;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use super::access::Rules;
+use crate::trace::{Fault, LossCause, MessageProps, Persistence, SubOptions, Trace, WillSpec};
+
+/// An index into the trace.
+pub type Pos = usize;
+
+/// One publish request.
+#[derive(Debug)]
+pub struct Pub<'t> {
+    pub pos: Pos,
+    pub client: &'t str,
+    pub topic: &'t str,
+    pub qos: u8,
+    pub retain: bool,
+    pub label: &'t str,
+    pub size: u32,
+    /// The 5.0 message expiry interval, in seconds.
+    pub expiry_s: Option<u32>,
+    /// The 5.0 application properties sent with it.
+    pub props: &'t MessageProps,
+    pub acked: Option<Pos>,
+    pub lost: Option<Pos>,
+}
+
+/// One delivery to the application.
+#[derive(Debug)]
+pub struct Del<'t> {
+    pub pos: Pos,
+    pub client: &'t str,
+    pub topic: &'t str,
+    pub qos: u8,
+    pub retain: bool,
+    pub dup: bool,
+    pub label: &'t str,
+    /// The 5.0 application properties it carried.
+    pub props: &'t MessageProps,
+    /// The subscription identifiers it carried.
+    pub ids: &'t [u32],
+}
+
+/// One CONNECT sent.
+#[derive(Debug)]
+pub struct Attempt<'t> {
+    pub pos: Pos,
+    pub clean_start: bool,
+    pub keep_alive_s: u16,
+    pub session_expiry_s: Option<u32>,
+    pub will: Option<&'t WillSpec>,
+    /// The user name and password sent.
+    pub username: Option<&'t str>,
+    pub password: Option<&'t str>,
+    /// Where it was answered by a successful CONNACK (`connected`).
+    pub connected: Option<Pos>,
+    /// Where it failed (`connect_failed`), or was overtaken by the client going away.
+    pub failed: Option<Pos>,
+}
+
+/// How an established connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Disconnect {
+        with_will: bool,
+    },
+    Lost(LossCause),
+    /// A cut fault on the connection.
+    Cut,
+    /// Client crash or power-off.
+    ClientGone,
+    BrokerCrash,
+}
+
+/// One established connection, from `connected` to its end.
+#[derive(Debug)]
+pub struct Epoch {
+    pub attempt: usize,
+    pub start: Pos,
+    pub session_present: bool,
+    /// Session chain number: grows at every `connected` with `session_present = false`.
+    pub chain: usize,
+    pub end: Option<(Pos, End)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubKind {
+    Requested(u8),
+    Granted(Option<u8>),
+    UnsubRequested,
+}
+
+#[derive(Debug)]
+pub struct SubEv<'t> {
+    pub pos: Pos,
+    pub filter: &'t str,
+    pub kind: SubKind,
+    /// The 5.0 options of a `Requested` event (defaults for the others).
+    pub options: SubOptions,
+}
+
+/// Everything one client did.
+#[derive(Debug, Default)]
+pub struct ClientLog<'t> {
+    pub attempts: Vec<Attempt<'t>>,
+    pub epochs: Vec<Epoch>,
+    pub subs: Vec<SubEv<'t>>,
+    /// Crash and power-off positions (the process and its memory were lost).
+    pub gone: Vec<Pos>,
+}
+
+/// A fault from applied to healed (`end` = `None`: still applied at the end; instant faults
+/// end where they start).
+#[derive(Debug)]
+pub struct FaultSpan<'t> {
+    pub fault: &'t Fault,
+    pub start: Pos,
+    pub end: Option<Pos>,
+}
+
+/// A subscription that covers a topic, as used by entitlement.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'t> {
+    pub filter: &'t str,
+    pub granted_at: Pos,
+    /// min(message QoS, every grant of the filter from `granted_at` on).
+    pub qos: u8,
+}
+
+pub struct Model<'t> {
+    pub trace: &'t Trace,
+    pub v5: bool,
+    pub persistence: Persistence,
+    pub max_queued: Option<u64>,
+    pub settle: Option<Pos>,
+    pub end: Option<Pos>,
+    pub pubs: Vec<Pub<'t>>,
+    pub dels: Vec<Del<'t>>,
+    pub clients: BTreeMap<&'t str, ClientLog<'t>>,
+    pub faults: Vec<FaultSpan<'t>>,
+    pub broker_crashes: Vec<Pos>,
+    pubs_by_label: BTreeMap<&'t str, Vec<usize>>,
+    dels_by_label: BTreeMap<&'t str, Vec<usize>>,
+    /// Per client: the last position where its queue may have overflowed.
+    overflow: RefCell<BTreeMap<&'t str, Option<Pos>>>,
+    /// The broker's users and ACL (`auth_configured`); `None`: everything is allowed (also
+    /// when the ACL cannot be read: the "acl" checker reports that).
+    pub auth: Option<Rules>,
+    /// Per client: the user name the broker verified (see [`user_of`](Model::user_of)).
+    users: BTreeMap<&'t str, Option<String>>,
+}
+
+impl<'t> Model<'t> {
+    pub fn us(&self, pos: Pos) -> u64 {
+        self.trace
+            .events
+            .get(pos)
+            .map_or_else(|| self.trace.end_us(), |e| e.at_us)
+    }
+
+    /// The publish requests carrying `label`.
+    pub fn pubs_with(&self, label: &str) -> impl Iterator<Item = &Pub<'t>> {
+        self.pubs_by_label
+            .get(label)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.pubs[i])
+    }
+
+    /// The only publish request carrying `label`, if exactly one does.
+    pub fn unique_pub(&self, label: &str) -> Option<&Pub<'t>> {
+        match self.pubs_by_label.get(label).map(Vec::as_slice) {
+            Some([i]) => Some(&self.pubs[*i]),
+            _ => None,
+        }
+    }
+
+    /// Deliveries of `label` to anyone, in order.
+    pub fn dels_with(&self, label: &str) -> impl Iterator<Item = &Del<'t>> {
+        self.dels_by_label
+            .get(label)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.dels[i])
+    }
+
+    /// Deliveries of `label` to `client`, in order.
+    pub fn dels_of<'a>(
+        &'a self,
+        label: &str,
+        client: &'a str,
+    ) -> impl Iterator<Item = &'a Del<'t>> {
+        self.dels_by_label
+            .get(label)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.dels[i])
+            .filter(move |d| d.client == client)
+    }
+
+    /// Liveness is demanded for obligations arising before the settle phase began, and only
+    /// in a complete trace (one with `settle_started` and `run_ended`).
+    pub fn liveness_due(&self, pos: Pos) -> bool {
+        matches!((self.settle, self.end), (Some(s), Some(_)) if pos < s)
+    }
+
+    /// Like [`liveness_due`](Model::liveness_due), for an obligation falling due at `at_us`.
+    pub fn liveness_due_us(&self, at_us: u64) -> bool {
+        matches!((self.settle, self.end), (Some(s), Some(_)) if at_us < self.us(s))
+    }
+
+    /// A broker crash at a position in `(a, b)` that lost state (persistence `none`).
+    pub fn lossy_crash_between(&self, a: Pos, b: Pos) -> Option<Pos> {
+        if self.persistence != Persistence::None {
+            return None;
+        }
+        self.broker_crashes
+            .iter()
+            .copied()
+            .find(|&c| a < c && c < b)
+    }
+
+    /// A crash or power-off of `client` at a position in `(a, b)`.
+    pub fn gone_between(&self, client: &str, a: Pos, b: Pos) -> Option<Pos> {
+        self.clients
+            .get(client)?
+            .gone
+            .iter()
+            .copied()
+            .find(|&g| a < g && g < b)
+    }
+
+    /// The connection of `client` open at `pos` (started before it, not ended before it).
+    pub fn epoch_at(&self, client: &str, pos: Pos) -> Option<&Epoch> {
+        self.clients
+            .get(client)?
+            .epochs
+            .iter()
+            .rev()
+            .find(|e| e.start < pos)
+            .filter(|e| e.end.is_none_or(|(end, _)| end >= pos))
+    }
+
+    /// The session chain `client` was in at `pos` (that of its latest connection before it).
+    pub fn chain_at(&self, client: &str, pos: Pos) -> Option<usize> {
+        self.clients
+            .get(client)?
+            .epochs
+            .iter()
+            .rev()
+            .find(|e| e.start < pos)
+            .map(|e| e.chain)
+    }
+
+    /// Whether `client` kept one session from `pos` to the end of the run and was connected at
+    /// the end: every later `connected` had `session_present = true` and its last connection
+    /// never ended.
+    pub fn session_kept_to_end(&self, client: &str, pos: Pos) -> bool {
+        let Some(log) = self.clients.get(client) else {
+            return false;
+        };
+        let Some(last) = log.epochs.last() else {
+            return false;
+        };
+        last.end.is_none() && self.chain_at(client, pos) == Some(last.chain)
+    }
+
+    /// The user name the broker verified for `client`: the one of its accepted CONNECTs (none
+    /// without users).
+    pub fn user_of(&self, client: &str) -> Option<&str> {
+        self.users.get(client)?.as_deref()
+    }
+
+    /// Whether the broker's ACL lets `client` receive messages on `topic` (always without an
+    /// ACL).
+    pub fn may_read(&self, client: &str, topic: &str) -> bool {
+        self.auth
+            .as_ref()
+            .is_none_or(|a| a.may_read(self.user_of(client), client, topic))
+    }
+
+    /// Whether the broker's ACL lets `client` publish on `topic` (always without an ACL).
+    pub fn may_write(&self, client: &str, topic: &str) -> bool {
+        self.auth
+            .as_ref()
+            .is_none_or(|a| a.may_write(self.user_of(client), client, topic))
+    }
+
+    /// Whether a fault that can disturb `client`'s connection was applied at some point in
+    /// `[a, b]` (positions).
+    pub fn disturbed(&self, client: &str, a: Pos, b: Pos) -> bool {
+        self.faults
+            .iter()
+            .any(|f| f.fault.disturbs(client) && f.start <= b && f.end.is_none_or(|e| e >= a))
+    }
+
+    /// The first position at or after `at_us`.
+    pub fn pos_at_us(&self, at_us: u64) -> Pos {
+        self.trace.events.partition_point(|e| e.at_us < at_us)
+    }
+
+    /// Where the broker runs again after a crash at `crash` (the crash's heal), in
+    /// microseconds; the end of the run if it never came back.
+    pub fn broker_back_us(&self, crash: Pos) -> u64 {
+        self.faults
+            .iter()
+            .find(|f| f.start == crash && matches!(f.fault, Fault::BrokerCrash))
+            .and_then(|f| f.end)
+            .map_or_else(|| self.trace.end_us(), |p| self.us(p))
+    }
+
+    /// Time during which the broker was paused, crashed or not yet restarted within
+    /// `[a_us, b_us]`, in microseconds.
+    pub fn broker_stalled_us(&self, a_us: u64, b_us: u64) -> u64 {
+        let end_us = self.trace.end_us();
+        self.faults
+            .iter()
+            .filter(|f| {
+                matches!(f.fault, Fault::BrokerCrash)
+                    || matches!(f.fault, Fault::Pause { node } if node == crate::trace::BROKER)
+            })
+            .map(|f| {
+                let s = self.us(f.start).max(a_us);
+                let e = f.end.map_or(end_us, |e| self.us(e)).min(b_us);
+                e.saturating_sub(s)
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,316 @@
+//! Building the [`Model`] from the trace: one event at a time, in trace order.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use super::{Attempt, ClientLog, Del, End, Epoch, FaultSpan, Model, Pos, Pub, SubEv, SubKind};
+use crate::check::access::Rules;
+use crate::trace::{Event, Fault, Persistence, SubOptions, Trace};
+
+impl<'t> Model<'t> {
+    pub fn new(trace: &'t Trace) -> Model<'t> {
+        let mut m = Model {
+            trace,
+            v5: false,
+            persistence: Persistence::Durable,
+            max_queued: None,
+            settle: None,
+            end: None,
+            pubs: Vec::new(),
+            dels: Vec::new(),
+            clients: BTreeMap::new(),
+            faults: Vec::new(),
+            broker_crashes: Vec::new(),
+            pubs_by_label: BTreeMap::new(),
+            dels_by_label: BTreeMap::new(),
+            overflow: RefCell::new(BTreeMap::new()),
+            auth: Rules::of(trace).and_then(Result::ok),
+            users: BTreeMap::new(),
+        };
+        for (pos, e) in trace.events.iter().enumerate() {
+            m.record(pos, &e.event);
+        }
+        if let Some(auth) = &m.auth {
+            m.users = m
+                .clients
+                .iter()
+                .map(|(&client, log)| {
+                    let user = log
+                        .attempts
+                        .iter()
+                        .filter(|a| a.connected.is_some())
+                        .find_map(|a| auth.authenticate(a.username, a.password).ok())
+                        .flatten();
+                    (client, user)
+                })
+                .collect();
+        }
+        m
+    }
+
+    fn client(&mut self, c: &'t str) -> &mut ClientLog<'t> {
+        self.clients.entry(c).or_default()
+    }
+
+    fn end_epoch(&mut self, c: &'t str, pos: Pos, end: End) {
+        let log = self.client(c);
+        if let Some(e) = log.epochs.last_mut().filter(|e| e.end.is_none()) {
+            e.end = Some((pos, end));
+        }
+        if let Some(a) = log.attempts.last_mut().filter(|a| a.connected.is_none()) {
+            a.failed.get_or_insert(pos);
+        }
+    }
+
+    fn record(&mut self, pos: Pos, e: &'t Event) {
+        match e {
+            Event::RunStarted {
+                protocol,
+                persistence,
+                max_queued_messages,
+                ..
+            } => {
+                self.v5 = protocol.starts_with('5');
+                self.persistence = *persistence;
+                self.max_queued = *max_queued_messages;
+            }
+            Event::SettleStarted => self.settle = Some(pos),
+            Event::AuthConfigured { .. } | Event::Unsubscribed { .. } => {}
+            Event::RunEnded => self.end = Some(pos),
+            Event::FaultApplied { fault } => self.fault_applied(pos, fault),
+            Event::FaultHealed { fault } => self.fault_healed(pos, fault),
+            Event::Connecting { .. }
+            | Event::Connected { .. }
+            | Event::ConnectFailed { .. }
+            | Event::ConnectionLost { .. }
+            | Event::DisconnectSent { .. } => self.connection(pos, e),
+            Event::SubscribeRequested { .. }
+            | Event::SubscribeGranted { .. }
+            | Event::UnsubscribeRequested { .. } => self.subscription(pos, e),
+            Event::PublishRequested { .. }
+            | Event::PublishAcked { .. }
+            | Event::PublishLost { .. }
+            | Event::Delivered { .. } => self.message(pos, e),
+        }
+    }
+
+    /// A fault applied: it may end connections, and a crash or power-off ends a client's
+    /// process.
+    fn fault_applied(&mut self, pos: Pos, fault: &'t Fault) {
+        let end = fault.is_instant().then_some(pos);
+        self.faults.push(FaultSpan {
+            fault,
+            start: pos,
+            end,
+        });
+        match fault {
+            Fault::Cut { client } => self.end_epoch(client, pos, End::Cut),
+            Fault::ClientCrash { client } | Fault::ClientPowerOff { client } => {
+                self.end_epoch(client, pos, End::ClientGone);
+                self.client(client).gone.push(pos);
+            }
+            Fault::BrokerCrash => {
+                self.broker_crashes.push(pos);
+                let names: Vec<&'t str> = self.clients.keys().copied().collect();
+                for c in names {
+                    self.end_epoch(c, pos, End::BrokerCrash);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A fault healed: it ends the latest open span of the same fault.
+    fn fault_healed(&mut self, pos: Pos, fault: &'t Fault) {
+        if let Some(span) = self
+            .faults
+            .iter_mut()
+            .rev()
+            .find(|s| s.end.is_none() && s.fault == fault)
+        {
+            span.end = Some(pos);
+        }
+    }
+
+    /// A client's connect attempts and the ends of its connections.
+    fn connection(&mut self, pos: Pos, e: &'t Event) {
+        match e {
+            Event::Connecting {
+                client,
+                clean_start,
+                keep_alive_s,
+                session_expiry_s,
+                will,
+                username,
+                password,
+            } => {
+                self.client(client).attempts.push(Attempt {
+                    username: username.as_deref(),
+                    password: password.as_deref(),
+                    pos,
+                    clean_start: *clean_start,
+                    keep_alive_s: *keep_alive_s,
+                    session_expiry_s: *session_expiry_s,
+                    will: will.as_ref(),
+                    connected: None,
+                    failed: None,
+                });
+            }
+            Event::Connected {
+                client,
+                session_present,
+                ..
+            } => {
+                let log = self.client(client);
+                let Some(attempt) = log.attempts.len().checked_sub(1) else {
+                    return;
+                };
+                log.attempts[attempt].connected = Some(pos);
+                let chain = log.epochs.last().map_or(0, |e| e.chain);
+                let chain = if *session_present { chain } else { chain + 1 };
+                log.epochs.push(Epoch {
+                    attempt,
+                    start: pos,
+                    session_present: *session_present,
+                    chain,
+                    end: None,
+                });
+            }
+            Event::ConnectFailed { client, .. } => {
+                if let Some(a) = self.client(client).attempts.last_mut() {
+                    a.failed.get_or_insert(pos);
+                }
+            }
+            Event::ConnectionLost { client, cause, .. } => {
+                self.end_epoch(client, pos, End::Lost(*cause))
+            }
+            Event::DisconnectSent { client, with_will } => self.end_epoch(
+                client,
+                pos,
+                End::Disconnect {
+                    with_will: *with_will,
+                },
+            ),
+            _ => {}
+        }
+    }
+
+    /// A client's SUBSCRIBE and UNSUBSCRIBE requests and the broker's grants.
+    fn subscription(&mut self, pos: Pos, e: &'t Event) {
+        match e {
+            Event::SubscribeRequested {
+                client,
+                filter,
+                qos,
+                options,
+            } => self.client(client).subs.push(SubEv {
+                pos,
+                filter,
+                kind: SubKind::Requested(*qos),
+                options: *options,
+            }),
+            Event::SubscribeGranted {
+                client,
+                filter,
+                granted,
+                ..
+            } => self.client(client).subs.push(SubEv {
+                pos,
+                filter,
+                kind: SubKind::Granted(*granted),
+                options: SubOptions::default(),
+            }),
+            Event::UnsubscribeRequested { client, filter } => {
+                self.client(client).subs.push(SubEv {
+                    pos,
+                    filter,
+                    kind: SubKind::UnsubRequested,
+                    options: SubOptions::default(),
+                })
+            }
+            _ => {}
+        }
+    }
+
+    /// Publish requests, their acknowledgements and losses, and deliveries.
+    fn message(&mut self, pos: Pos, e: &'t Event) {
+        match e {
+            Event::PublishRequested {
+                client,
+                topic,
+                qos,
+                retain,
+                payload,
+                size,
+                message_expiry_s,
+                properties,
+            } => {
+                self.client(client);
+                self.pubs_by_label
+                    .entry(payload)
+                    .or_default()
+                    .push(self.pubs.len());
+                self.pubs.push(Pub {
+                    pos,
+                    client,
+                    topic,
+                    qos: *qos,
+                    retain: *retain,
+                    label: payload,
+                    size: *size,
+                    expiry_s: *message_expiry_s,
+                    props: properties,
+                    acked: None,
+                    lost: None,
+                });
+            }
+            Event::PublishAcked { client, payload } => {
+                if let Some(p) = self.open_pub(client, payload) {
+                    self.pubs[p].acked = Some(pos);
+                }
+            }
+            Event::PublishLost { client, payload } => {
+                if let Some(p) = self.open_pub(client, payload) {
+                    self.pubs[p].lost = Some(pos);
+                }
+            }
+            Event::Delivered {
+                client,
+                topic,
+                qos,
+                retain,
+                dup,
+                payload,
+                properties,
+                subscription_ids,
+                ..
+            } => {
+                self.client(client);
+                self.dels_by_label
+                    .entry(payload)
+                    .or_default()
+                    .push(self.dels.len());
+                self.dels.push(Del {
+                    pos,
+                    client,
+                    topic,
+                    qos: *qos,
+                    retain: *retain,
+                    dup: *dup,
+                    label: payload,
+                    props: properties,
+                    ids: subscription_ids,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// The oldest request of `client` with `label` that is neither acknowledged nor lost.
+    fn open_pub(&self, client: &str, label: &str) -> Option<usize> {
+        self.pubs_by_label.get(label)?.iter().copied().find(|&i| {
+            let p = &self.pubs[i];
+            p.client == client && p.acked.is_none() && p.lost.is_none()
+        })
+    }
+}
