@@ -21,7 +21,7 @@ pub enum QueueOverflow {
     DropOldest,
 }
 
-/// Every bound of the broker core. See the README for the behaviour at each limit.
+/// Every bound of the broker core. docs/broker.md gives the behaviour at each limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
@@ -82,7 +82,7 @@ pub struct BrokerConfig {
     /// Sent as response information in CONNACK to a 5.0 client that asks for it (request
     /// response information 1); nothing is sent when unset.
     pub response_information: Option<String>,
-    /// Whether clients without a verified user name may connect (see the README).
+    /// Whether clients without a verified user name may connect (see docs/auth.md).
     pub allow_anonymous: bool,
 }
 

@@ -259,7 +259,7 @@ impl Broker {
 
     /// A broker resuming from a saved state: every session offline, no connection, each
     /// waiting will still waiting. Wills of clients connected when the state was saved are not
-    /// kept (see the README). The remaining session expiry, message expiry and will delay
+    /// kept (see docs/broker.md). The remaining session expiry, message expiry and will delay
     /// intervals are counted from the first `now` the broker is given (see
     /// [`Broker::restore_at`]). Panics if `config.validate()` fails.
     pub fn restore(config: BrokerConfig, state: DurableState) -> Broker {

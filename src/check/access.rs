@@ -1,5 +1,5 @@
 //! Access as the broker's users and ACL grant it, by the checkers' own reading of the ACL file
-//! syntax (see the README), kept apart from the broker's parser and matcher so that a bug there
+//! syntax (see docs/auth.md), kept apart from the broker's parser and matcher so that a bug there
 //! is not copied here: [`Rules`] (who is who, who may read, write and subscribe to what) and
 //! [`Refusal`] (why a CONNECT must be refused, with its CONNACK code).
 //!

@@ -6,7 +6,7 @@
 //!   the two deliveries (a crash or power-off of the subscriber, a broker crash with
 //!   persistence `none`).
 //! - QoS 1 and 2 (liveness): every acknowledged publish reaches every entitled subscriber
-//!   (the README, "Entitled") at least once by the end of the run, if it was
+//!   (docs/checkers.md, "Entitled") at least once by the end of the run, if it was
 //!   acknowledged before the settle phase began.
 //!
 //! - Message expiry (5.0): a message with an expiry interval is owed only if it could not

@@ -6,7 +6,7 @@
 //! network observed; they never see the broker. [`access`] reads the broker's users and ACL as
 //! the trace states them. [`expect`] judges a run's explicit expectations about named clients,
 //! given as plain data ([`expect::Expectations`]). What each checker guarantees, and the exact
-//! meaning of "entitled", is in the README. [`story`] builds hand-written traces for tests.
+//! meaning of "entitled", is in docs/checkers.md. [`story`] builds hand-written traces for tests.
 //!
 //! Not here: running the world (`sim`), reading scenario files (`scenario`), printing reports;
 //! nothing here imports the simulator or the scenario format.

@@ -19,7 +19,7 @@
 //!   delivered (section 3.3.1.3);
 //! - liveness: when exactly one value is allowed, it is not a clear, it was acknowledged before
 //!   the SUBSCRIBE, the SUBACK came before the settle phase and the subscription is kept like an
-//!   entitlement (the README) with effective QoS min(value QoS, granted) at least 1, the
+//!   entitlement (docs/checkers.md) with effective QoS min(value QoS, granted) at least 1, the
 //!   subscriber receives it with the retain flag after its SUBSCRIBE.
 //!
 //! - retain handling (5.0): a subscription with retain handling 2 is never answered with

@@ -10,7 +10,7 @@
 //!   it crashed or powered off, or the broker crashed without persistence): the broker hands a
 //!   message to another member only when the session holding it ends.
 //! - QoS 1 and 2 (liveness): an acknowledged publish, acknowledged before the settle phase,
-//!   reaches at least one member when the group is owed it (the README, "Entitled", shared
+//!   reaches at least one member when the group is owed it (docs/checkers.md, "Entitled", shared
 //!   subscriptions): some member held the subscription before the request in one session to
 //!   the end; no member could keep it stranded (every member is connected at the end, or its
 //!   last session ended with its connection early enough for the broker to notice); every

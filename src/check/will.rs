@@ -28,7 +28,7 @@
 //! - never when forbidden;
 //! - published at most once: at most one delivery without DUP;
 //! - when required and due before the settle phase: every subscriber entitled to it
-//!   (the README, counted from the earliest death) gets it at least once; and a
+//!   (docs/checkers.md, counted from the earliest death) gets it at least once; and a
 //!   subscriber that stayed connected and undisturbed from the earliest death to the deadline
 //!   gets it by the deadline: the end plus 1.5 × keep-alive (0 for DISCONNECT with will), plus
 //!   the will delay (capped by the session expiry), plus the time the broker was paused or

@@ -25,7 +25,7 @@ pub struct BrokerArgs {
 }
 
 /// The configuration file: `listen`, `password_file`, `acl_file` and the persistence settings
-/// at the top, the core's settings under `[broker]` (every field optional; see the README for
+/// at the top, the core's settings under `[broker]` (every field optional; see docs/broker.md for
 /// the list and defaults). Relative file paths are relative to the configuration file's folder.
 /// Every problem of the file is reported at once, as `FILE: line N: FIELD: REASON`.
 #[derive(Debug, Deserialize)]
@@ -34,10 +34,10 @@ pub struct BrokerFile {
     /// Addresses to listen on, `HOST:PORT` (a name like `localhost:1883` or an IP address).
     #[serde(default)]
     pub listen: Vec<String>,
-    /// Users and password hashes (`mqtt-lab passwd`); see the README.
+    /// Users and password hashes (`mqtt-lab passwd`); see docs/auth.md.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
-    /// Who may publish and subscribe to what; see the README.
+    /// Who may publish and subscribe to what; see docs/auth.md.
     #[serde(default)]
     pub acl_file: Option<PathBuf>,
     /// Where persistent sessions, queued messages, retained messages and waiting wills are

@@ -1,6 +1,6 @@
 //! The client's configuration: CONNECT options, limits, timers, reconnect and buffer policy.
 //!
-//! Every field has a default (see [`ClientConfig::default`] and the README) and the whole
+//! Every field has a default (see [`ClientConfig::default`] and docs/client.md) and the whole
 //! struct deserializes with serde, missing fields taking their defaults. Durations are written
 //! as strings with a unit in the grammar of [`crate::config::duration`] (`"250ms"`, `"10s"`,
 //! `"2m"`, `"1h"`); the protocol as `"3.1"`, `"3.1.1"` or `"5.0"`. Validation of the values
@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::codec::{LastWill, MAX_PACKET_SIZE, Properties, Protocol, QoS};
 
-/// Client settings. See the README for the behaviour each one controls.
+/// Client settings. docs/client.md gives the behaviour each one controls.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientConfig {

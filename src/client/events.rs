@@ -98,7 +98,7 @@ impl std::fmt::Display for DownCause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LostReason {
     /// It was in flight and the broker reconnected us without the session (session present 0):
-    /// the broker no longer knows it. Not re-sent (see the README).
+    /// the broker no longer knows it. Not re-sent (see docs/client.md).
     SessionLost,
     /// The outbox was full and the buffer policy dropped it.
     BufferOverflow,

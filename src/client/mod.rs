@@ -6,7 +6,7 @@
 //! No sockets, no clock, no OS randomness: the shell passes `now` in, performs the
 //! [`ClientAction`]s it polls out, and hands [`ClientEvent`]s to the application. Encoding and
 //! framing are the shell's (with [`crate::codec`]); this core sees whole [`Packet`]s. The
-//! behaviour and every option are described in the README.
+//! behaviour and every option are described in docs/client.md.
 //!
 //! Files: `config` (options, serde), `events` (actions, events, errors), `pkid` (identifier
 //! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),

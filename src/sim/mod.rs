@@ -13,7 +13,7 @@
 //! - `world.rs`, `app.rs` (only with `--cfg madsim`): the nodes, the supervisor that applies
 //!   faults, and the client application.
 //!
-//! the README maps every fault onto madsim or the stream seam. Not here: scenario files
+//! docs/world.md maps every fault onto madsim or the stream seam. Not here: scenario files
 //! (`scenario`), the checkers (`check`), the command line.
 
 #[cfg(madsim)]

@@ -6,7 +6,7 @@
 //! - the real broker passes the same scenario over the same seeds, so the violation is the
 //!   bug's and not the scenario's.
 //!
-//! the README lists the bugs, the scenarios and the bounds.
+//! docs/testing.md lists the bugs, the scenarios and the bounds.
 
 use crate::planted;
 
@@ -47,7 +47,7 @@ const fn case(
     }
 }
 
-/// Every proof, as listed in the README.
+/// Every proof, as listed in docs/testing.md.
 const CASES: &[Case] = &[
     case(
         Bug::Qos2ForwardedTwice,

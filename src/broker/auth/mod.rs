@@ -1,6 +1,6 @@
 //! Authentication and authorization: who may connect, publish, subscribe and receive.
 //!
-//! The shell loads the password file and the ACL (see the README) into an [`Auth`] and
+//! The shell loads the password file and the ACL (see docs/auth.md) into an [`Auth`] and
 //! hands it to the core with [`Broker::with_auth`]; the core reads no files and draws no random
 //! numbers (verifying an Argon2 hash needs none). The core consults it at four points:
 //!

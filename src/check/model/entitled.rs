@@ -1,6 +1,6 @@
 //! What a client is owed: the subscriptions that cover a message for it ([`Model::held`],
 //! [`Model::held_shared`]), whether a delivery was forwarded or a retained copy
-//! ([`Model::forwarded`]), the entitlement rule ([`Model::entitled`], README "Entitled") and
+//! ([`Model::forwarded`]), the entitlement rule ([`Model::entitled`], docs/checkers.md, "Entitled") and
 //! its excuses: expiry ([`Model::may_expire`], [`Model::offline_past_expiry`]) and queue
 //! overflow ([`Model::may_overflow`]).
 
@@ -134,7 +134,7 @@ impl<'t> Model<'t> {
     }
 
     /// Whether publish `p` may have expired before the broker could send it to `client`
-    /// (README, "Entitled", rule 6). A message without an expiry interval never expires. One
+    /// (docs/checkers.md, "Entitled", rule 6). A message without an expiry interval never expires. One
     /// with interval `e`, requested at `r`, cannot expire on its way to `client` only when:
     /// `e` exceeds the network slack; `client` was connected in one connection from before `r`
     /// to `r + e`; no fault disturbed that connection and the broker was not stalled in
@@ -196,7 +196,7 @@ impl<'t> Model<'t> {
     }
 
     /// Whether `client` is owed a message of QoS `qos` on `topic` requested at `requested`;
-    /// the exact rule is in the README ("Entitled").
+    /// the exact rule is in docs/checkers.md ("Entitled").
     pub fn entitled(&self, client: &str, topic: &str, qos: u8, requested: Pos) -> Option<Held<'t>> {
         self.entitled_from(client, None, topic, qos, requested)
     }

@@ -6,7 +6,7 @@
 //!
 //! - `record.rs`: building the model from the trace ([`Model::new`]).
 //! - `entitled.rs`: what a client is owed: the subscriptions that cover a message, the
-//!   entitlement rule that the delivery, will and retained checkers share (see the README), and
+//!   entitlement rule that the delivery, will and retained checkers share (see docs/checkers.md), and
 //!   the excuses (expiry, queue overflow).
 //!
 //! Positions (`Pos`) are indices into the trace; "before" and "after" are decided by position,
