@@ -10,12 +10,12 @@
 
 use std::time::Instant;
 
+use crate::codec::topic::TopicRefusal;
 use crate::codec::{ConnAck, Connect, Packet, Properties, Protocol, ReasonCode};
 
 use super::close::{Ending, Violation};
 use super::config::PROTOCOL_MAX_PACKET_SIZE;
 use super::session::Session;
-use super::topic::{self, TopicError};
 use super::{Broker, ConnId, Phase, keepalive};
 
 /// MQTT 3.1 allows client identifiers of 1 to 23 characters.
@@ -36,13 +36,13 @@ impl Broker {
             return self.refuse(now, conn, ReasonCode::BadAuthenticationMethod);
         }
         if let Some(will) = &c.will
-            && let Err(e) = topic::check_name(&will.topic, &self.config)
+            && let Err(e) = self.topic_limits().check_name(&will.topic)
         {
             return Err(match e {
-                TopicError::Invalid => {
+                TopicRefusal::Invalid(_) => {
                     Violation::new(ReasonCode::TopicNameInvalid, "invalid will topic")
                 }
-                TopicError::TooLong => {
+                TopicRefusal::BeyondLimits => {
                     Violation::new(ReasonCode::TopicNameInvalid, "will topic beyond limits")
                 }
             });

@@ -25,8 +25,8 @@
 //! one place deciding how a connection ends), `delivery.rs` (routing), `shared.rs` (shared
 //! subscriptions), `session.rs`, `outbound.rs` (maximum packet size, outbound topic aliases),
 //! `expiry.rs` (session expiry and will delay timers), `subtree.rs`, `retained.rs`,
-//! `keepalive.rs`, `timers.rs`, `clock.rs` (logical time), `topic.rs`, `state.rs` (durable
-//! state), `config.rs`.
+//! `keepalive.rs`, `timers.rs`, `clock.rs` (logical time), `state.rs` (durable state),
+//! `config.rs`. Topic rules and limits are [`crate::codec::topic`]'s.
 //!
 //! Authentication and authorization: `auth/`, handed in with [`Broker::with_auth`]. Not here:
 //! enhanced authentication (an authentication method in CONNECT is refused).
@@ -51,7 +51,6 @@ mod state;
 mod subscribe;
 mod subtree;
 mod timers;
-mod topic;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +60,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::codec::topic::TopicLimits;
 use crate::codec::{Framer, LastWill, Packet, Protocol, QoS, ReasonCode};
 
 pub use config::{BrokerConfig, ConfigError, QueueOverflow};
@@ -342,6 +342,14 @@ impl Broker {
     /// The number of open connections.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// The configured bounds on topic names and filters.
+    fn topic_limits(&self) -> TopicLimits {
+        TopicLimits {
+            max_len: self.config.max_topic_len,
+            max_levels: self.config.max_topic_levels,
+        }
     }
 
     /// Sends a packet other than a routed PUBLISH to a known connection, as its limits allow

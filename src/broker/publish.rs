@@ -16,10 +16,10 @@
 
 use std::time::Instant;
 
+use crate::codec::topic::TopicRefusal;
 use crate::codec::{Ack, Packet, Publish, QoS, ReasonCode};
 
 use super::close::Violation;
-use super::topic::{self, TopicError};
 use super::{Broker, ConnId};
 
 impl Broker {
@@ -31,12 +31,12 @@ impl Broker {
         mut p: Publish,
     ) -> Result<(), Violation> {
         self.resolve_alias(conn, &mut p)?;
-        if let Err(e) = topic::check_name(&p.topic, &self.config) {
+        if let Err(e) = self.topic_limits().check_name(&p.topic) {
             return Err(match e {
-                TopicError::Invalid => {
+                TopicRefusal::Invalid(_) => {
                     Violation::new(ReasonCode::TopicNameInvalid, "invalid topic name")
                 }
-                TopicError::TooLong => {
+                TopicRefusal::BeyondLimits => {
                     Violation::new(ReasonCode::TopicNameInvalid, "topic name beyond limits")
                 }
             });

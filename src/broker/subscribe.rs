@@ -14,14 +14,13 @@
 //! A filter the ACL does not allow gets 3.1.1 0x80 / 5.0 0x87 (see `auth/`).
 //! Not here: choosing a shared subscription's member (`shared.rs`).
 
+use crate::codec::topic::{TopicRefusal, shared_subscription};
 use crate::codec::{
     Packet, Protocol, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::close::Violation;
 use super::session::{Delivery, Grant};
-use super::subtree::split_share;
-use super::topic::{self, TopicError};
 use super::{Broker, ConnId};
 
 impl Broker {
@@ -56,24 +55,19 @@ impl Broker {
         let mut retained_to_send = Vec::new();
         let mut problems: Vec<&'static str> = Vec::new();
         for sub in &s.filters {
-            if v5 && sub.options.no_local && split_share(&sub.filter).is_some() {
+            if v5 && sub.options.no_local && shared_subscription(&sub.filter).is_some() {
                 return Err(Violation::protocol("no local on a shared subscription"));
             }
         }
         for sub in s.filters {
             let filter = sub.filter;
             let shared = filter.starts_with("$share/");
-            let checked = if shared {
-                check_share(&filter, &self.config)
-            } else {
-                topic::check_filter(&filter, &self.config)
-            };
-            let reason = match checked {
-                Err(TopicError::Invalid) => {
+            let reason = match self.topic_limits().check_filter(&filter) {
+                Err(TopicRefusal::Invalid(_)) => {
                     problems.push("invalid topic filter");
                     fail(ReasonCode::TopicFilterInvalid)
                 }
-                Err(TopicError::TooLong) => {
+                Err(TopicRefusal::BeyondLimits) => {
                     problems.push("topic filter beyond limits");
                     fail(ReasonCode::QuotaExceeded)
                 }
@@ -168,7 +162,9 @@ impl Broker {
             if existed {
                 self.subs.remove(filter, client_id);
                 self.dirty |= session.is_persistent();
-                if split_share(filter).is_some() && self.subs.share_members(filter).is_empty() {
+                if shared_subscription(filter).is_some()
+                    && self.subs.share_members(filter).is_empty()
+                {
                     self.share_cursors.remove(filter);
                 }
             }
@@ -190,17 +186,4 @@ impl Broker {
         );
         Ok(())
     }
-}
-
-/// `$share/group/filter` ([MQTT-4.8.2-1], [MQTT-4.8.2-2]): a non-empty group without `/`, `+`
-/// or `#`, then a valid filter within the limits.
-fn check_share(filter: &str, config: &super::BrokerConfig) -> Result<(), TopicError> {
-    let Some((group, inner)) = split_share(filter) else {
-        return Err(TopicError::Invalid);
-    };
-    if group.is_empty() || group.contains(['+', '#']) {
-        return Err(TopicError::Invalid);
-    }
-    topic::check_filter(inner, config)?;
-    topic::check_filter(filter, config)
 }

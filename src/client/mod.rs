@@ -12,7 +12,7 @@
 //! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),
 //! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `alias` (5.0 topic aliases),
 //! `keepalive`, `reconnect` (backoff), `handle` (inbound packet dispatch), `size` (encoded
-//! sizes), `validate` (topics).
+//! sizes). Topic rules are [`crate::codec::topic`]'s.
 
 mod alias;
 mod config;
@@ -25,7 +25,6 @@ mod outbox;
 mod pkid;
 mod reconnect;
 mod size;
-mod validate;
 
 #[cfg(test)]
 mod tests;
@@ -40,11 +39,11 @@ use crate::codec::{
     Subscribe, Subscription, Unsubscribe,
 };
 
+pub use crate::codec::topic::{validate_topic_filter, validate_topic_name};
 pub use config::{
     BufferPolicy, ClientConfig, ConfigError, MQTT_MAX_PACKET_SIZE, ReconnectPolicy, parse_duration,
 };
 pub use events::{ClientAction, ClientError, ClientEvent, DownCause, LostReason, RequestId};
-pub use validate::{topic_filter as validate_topic_filter, topic_name as validate_topic_name};
 
 use alias::{InboundAliases, OutboundAliases};
 use inbound::AwaitingRel;
@@ -214,7 +213,7 @@ impl Client {
     /// client unchanged, when the topic is not a valid topic name.
     pub fn set_will(&mut self, will: Option<LastWill>) -> Result<(), ConfigError> {
         if let Some(w) = &will
-            && validate::topic_name(&w.topic).is_err()
+            && validate_topic_name(&w.topic).is_err()
         {
             return Err(ConfigError {
                 field: "will.topic",
@@ -337,7 +336,7 @@ impl Client {
         properties: Properties,
     ) -> Result<RequestId, ClientError> {
         let topic = topic.into();
-        validate::topic_name(&topic).map_err(ClientError::InvalidTopic)?;
+        validate_topic_name(&topic).map_err(ClientError::InvalidTopic)?;
         let publish = Publish {
             dup: false,
             qos,
@@ -374,7 +373,7 @@ impl Client {
             return Err(ClientError::NoFilters);
         }
         for s in &subs {
-            validate::topic_filter(&s.filter).map_err(ClientError::InvalidFilter)?;
+            validate_topic_filter(&s.filter).map_err(ClientError::InvalidFilter)?;
         }
         let properties = self.v5_only(properties);
         let probe = Subscribe {
@@ -399,7 +398,7 @@ impl Client {
             return Err(ClientError::NoFilters);
         }
         for f in &filters {
-            validate::topic_filter(f).map_err(ClientError::InvalidFilter)?;
+            validate_topic_filter(f).map_err(ClientError::InvalidFilter)?;
         }
         let properties = self.v5_only(properties);
         let probe = Unsubscribe {
