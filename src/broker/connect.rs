@@ -10,6 +10,7 @@
 
 use std::time::Instant;
 
+use crate::codec::alias::InboundAliases;
 use crate::codec::topic::TopicRefusal;
 use crate::codec::{ConnAck, Connect, Packet, Properties, Protocol, ReasonCode};
 
@@ -31,6 +32,9 @@ impl Broker {
         let protocol = c.protocol;
         if let Some(entry) = self.conns.get_mut(&conn) {
             entry.protocol = protocol;
+            if protocol.is_v5() {
+                entry.aliases_in = InboundAliases::new(self.config.topic_alias_maximum);
+            }
         }
         if protocol.is_v5() && c.properties.authentication_method.is_some() {
             return self.refuse(now, conn, ReasonCode::BadAuthenticationMethod);
@@ -158,11 +162,12 @@ impl Broker {
                 out.max_packet_size = max;
             }
             out.problem_information = c.properties.request_problem_information != Some(0);
-            out.alias_max = c
-                .properties
-                .topic_alias_maximum
-                .unwrap_or(0)
-                .min(self.config.max_outbound_topic_aliases);
+            out.aliases.reset(
+                c.properties
+                    .topic_alias_maximum
+                    .unwrap_or(0)
+                    .min(self.config.max_outbound_topic_aliases),
+            );
         }
         self.online.insert(client_id.clone(), conn);
         self.auth_attach(&client_id, user);

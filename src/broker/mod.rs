@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::codec::alias::InboundAliases;
 use crate::codec::topic::TopicLimits;
 use crate::codec::{Framer, LastWill, Packet, Protocol, QoS, ReasonCode};
 
@@ -217,8 +218,9 @@ struct Conn {
     framer: Framer,
     /// What may be sent to the client (maximum packet size, problem information, aliases).
     outbound: Outbound,
-    /// Inbound topic aliases: alias → topic, up to `topic_alias_maximum`.
-    aliases_in: BTreeMap<u16, String>,
+    /// Inbound topic aliases: up to `topic_alias_maximum` once a 5.0 CONNECT arrived, none
+    /// before or with another protocol.
+    aliases_in: InboundAliases,
 }
 
 /// The MQTT broker core. See the module documentation for how to drive it.
@@ -468,7 +470,7 @@ impl BrokerCore for Broker {
                 receive_maximum: u16::MAX,
                 framer: Framer::new(None, self.config.max_packet_size),
                 outbound: Outbound::default(),
-                aliases_in: BTreeMap::new(),
+                aliases_in: InboundAliases::new(0),
             },
         );
         self.deadlines

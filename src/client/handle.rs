@@ -154,8 +154,13 @@ impl Client {
         }
         // Aliases beyond what we announced (none for 3.1.1, where the property cannot
         // arrive) are refused ([MQTT-3.1.2-26], [MQTT-3.3.2-8]); the topic is resolved.
-        if let Err(reason) = self.aliases_in.resolve(&mut p) {
-            self.protocol_error(now, reason);
+        if let Err(e) = self.aliases_in.resolve(&mut p) {
+            self.protocol_error(now, e.reason_code());
+            return;
+        }
+        // Section 3.3.2.1: a zero-length topic without an alias is a protocol error.
+        if p.topic.is_empty() {
+            self.protocol_error(now, ReasonCode::ProtocolError);
             return;
         }
         match p.qos {

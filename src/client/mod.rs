@@ -10,11 +10,9 @@
 //!
 //! Files: `config` (options, serde), `events` (actions, events, errors), `pkid` (identifier
 //! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),
-//! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `alias` (5.0 topic aliases),
-//! `keepalive`, `reconnect` (backoff), `handle` (inbound packet dispatch), `size` (encoded
+//! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `keepalive`, `reconnect` (backoff), `handle` (inbound packet dispatch), `size` (encoded
 //! sizes). Topic rules are [`crate::codec::topic`]'s.
 
-mod alias;
 mod config;
 mod events;
 mod handle;
@@ -34,6 +32,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::codec::alias::{self, InboundAliases, OutboundAliases};
 use crate::codec::{
     Ack, Connect, Disconnect, LastWill, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
     Subscribe, Subscription, Unsubscribe,
@@ -45,7 +44,6 @@ pub use config::{
 };
 pub use events::{ClientAction, ClientError, ClientEvent, DownCause, LostReason, RequestId};
 
-use alias::{InboundAliases, OutboundAliases};
 use inbound::AwaitingRel;
 use inflight::{Entry, Inflight, Stage};
 use keepalive::{KeepAlive, KeepAliveDue};
