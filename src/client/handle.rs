@@ -11,7 +11,7 @@ use crate::codec::{Ack, ConnAck, Packet, Properties, Publish, QoS, ReasonCode, S
 use super::events::{ClientEvent, DownCause, LostReason};
 use super::inbound::Qos2Publish;
 use super::inflight::Stage;
-use super::{BrokerLimits, Client, ConnState, MQTT_MAX_PACKET_SIZE, size};
+use super::{BrokerLimits, Client, ConnState, MQTT_MAX_PACKET_SIZE};
 
 impl Client {
     /// A packet decoded from the current transport, in arrival order.
@@ -136,7 +136,11 @@ impl Client {
                 Some(LostReason::QoSNotSupported)
             } else if p.retain && !limits.retain_available {
                 Some(LostReason::RetainNotSupported)
-            } else if size::publish_len(protocol, p) > limits.max_packet_size as usize {
+            } else if super::publish_len(protocol, p.clone())
+                .1
+                .expect("checked when queued")
+                > limits.max_packet_size as usize
+            {
                 Some(LostReason::PacketTooLarge)
             } else {
                 None

@@ -22,7 +22,6 @@ mod keepalive;
 mod outbox;
 mod pkid;
 mod reconnect;
-mod size;
 
 #[cfg(test)]
 mod tests;
@@ -34,8 +33,8 @@ use bytes::Bytes;
 
 use crate::codec::alias::{self, InboundAliases, OutboundAliases};
 use crate::codec::{
-    Ack, Connect, Disconnect, LastWill, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
-    Subscribe, Subscription, Unsubscribe,
+    self, Ack, Connect, Disconnect, EncodeError, LastWill, Packet, Properties, Protocol, Publish,
+    QoS, ReasonCode, Subscribe, Subscription, Unsubscribe,
 };
 
 pub use crate::codec::topic::{validate_topic_filter, validate_topic_name};
@@ -353,7 +352,8 @@ impl Client {
         if retain && !self.broker.retain_available {
             return Err(ClientError::RetainNotSupported);
         }
-        self.check_size(size::publish_len(self.protocol(), &publish))?;
+        let (publish, size) = publish_len(self.protocol(), publish);
+        self.check_size(size)?;
         let id = self.enqueue(Request::Publish(publish))?;
         self.pump(now);
         Ok(id)
@@ -374,12 +374,15 @@ impl Client {
             validate_topic_filter(&s.filter).map_err(ClientError::InvalidFilter)?;
         }
         let properties = self.v5_only(properties);
-        let probe = Subscribe {
+        let probe = Packet::Subscribe(Subscribe {
             pkid: 1,
             filters: subs,
             properties,
+        });
+        self.check_size(codec::encoded_len(&probe, self.protocol()))?;
+        let Packet::Subscribe(probe) = probe else {
+            unreachable!("built above")
         };
-        self.check_size(size::subscribe_len(self.protocol(), &probe))?;
         let id = self.enqueue(Request::Subscribe(probe.filters, probe.properties))?;
         self.pump(now);
         Ok(id)
@@ -399,12 +402,15 @@ impl Client {
             validate_topic_filter(f).map_err(ClientError::InvalidFilter)?;
         }
         let properties = self.v5_only(properties);
-        let probe = Unsubscribe {
+        let probe = Packet::Unsubscribe(Unsubscribe {
             pkid: 1,
             filters,
             properties,
+        });
+        self.check_size(codec::encoded_len(&probe, self.protocol()))?;
+        let Packet::Unsubscribe(probe) = probe else {
+            unreachable!("built above")
         };
-        self.check_size(size::unsubscribe_len(self.protocol(), &probe))?;
         let id = self.enqueue(Request::Unsubscribe(probe.filters, probe.properties))?;
         self.pump(now);
         Ok(id)
@@ -459,7 +465,9 @@ impl Client {
         }
     }
 
-    fn check_size(&self, size: usize) -> Result<(), ClientError> {
+    /// A request's encoded size (`codec::encoded_len`) against the broker's maximum packet size.
+    fn check_size(&self, size: Result<usize, EncodeError>) -> Result<(), ClientError> {
+        let size = size.map_err(ClientError::Unencodable)?;
         let max = self.broker.max_packet_size;
         if size > max as usize {
             return Err(ClientError::PacketTooLarge { size, max });
@@ -667,7 +675,8 @@ impl Client {
         };
         let before = p.properties.topic_alias;
         let taken = alias::apply(&mut p, alias, known);
-        if size::publish_len(self.protocol(), &p) > self.broker.max_packet_size as usize {
+        let (mut p, size) = publish_len(self.protocol(), p);
+        if size.expect("checked when queued") > self.broker.max_packet_size as usize {
             p.properties.topic_alias = before;
             if let Some(topic) = taken {
                 p.topic = topic;
@@ -710,4 +719,23 @@ impl Client {
         self.pkids.free(pkid);
         entry
     }
+}
+
+/// The encoded size of `p` as it will be sent: with a packet identifier at QoS 1 and 2, which a
+/// queued publish gets only when it leaves the outbox. `p` is handed back unchanged.
+fn publish_len(protocol: Protocol, p: Publish) -> (Publish, Result<usize, EncodeError>) {
+    let pkid = p.pkid;
+    let probe = Packet::Publish(Publish {
+        pkid: if p.qos == QoS::AtMostOnce {
+            0
+        } else {
+            pkid.max(1)
+        },
+        ..p
+    });
+    let size = codec::encoded_len(&probe, protocol);
+    let Packet::Publish(p) = probe else {
+        unreachable!("built above")
+    };
+    (Publish { pkid, ..p }, size)
 }
