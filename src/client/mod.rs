@@ -4,17 +4,21 @@
 //! disconnected.
 //!
 //! No sockets, no clock, no OS randomness: the shell passes `now` in, performs the
-//! [`ClientAction`]s it polls out, and hands [`ClientEvent`]s to the application. Encoding and
-//! framing are the shell's (with [`crate::codec`]); this core sees whole [`Packet`]s. The
-//! behaviour and every option are described in the README.
+//! [`ClientAction`]s it polls out, and hands [`ClientEvent`]s to the application. The core takes
+//! the broker's bytes and frames them itself ([`Client::handle_bytes`]); the shell encodes the
+//! packets of `Send` actions with [`crate::codec`]. The behaviour and every option are described
+//! in the README.
 //!
 //! Files: `config` (options, serde), `events` (actions, events, errors), `pkid` (identifier
 //! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),
-//! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `keepalive`, `reconnect` (backoff), `handle` (inbound packet dispatch), `size` (encoded
-//! sizes). Topic rules are [`crate::codec::topic`]'s.
+//! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `keepalive`, `reconnect`
+//! (backoff), `framing` (bytes to packets), `handle` (inbound packet dispatch). Topic rules,
+//! topic alias tables and encoded sizes are the codec's ([`crate::codec::topic`],
+//! [`crate::codec::alias`], [`crate::codec::encoded_len`]).
 
 mod config;
 mod events;
+mod framing;
 mod handle;
 mod inbound;
 mod inflight;
@@ -33,8 +37,8 @@ use bytes::Bytes;
 
 use crate::codec::alias::{self, InboundAliases, OutboundAliases};
 use crate::codec::{
-    self, Ack, Connect, Disconnect, EncodeError, LastWill, Packet, Properties, Protocol, Publish,
-    QoS, ReasonCode, Subscribe, Subscription, Unsubscribe,
+    self, Ack, Connect, Disconnect, EncodeError, Framer, LastWill, Packet, Properties, Protocol,
+    Publish, QoS, ReasonCode, Subscribe, Subscription, Unsubscribe,
 };
 
 pub use crate::codec::topic::{validate_topic_filter, validate_topic_name};
@@ -96,7 +100,8 @@ impl Default for BrokerLimits {
 /// 1. [`Client::new`] with a config and a seed (the seed drives all reconnect jitter).
 /// 2. [`Client::connect`] to start; then, whenever something happens, call the matching input:
 ///    - the transport opened: [`handle_transport_up`](Client::handle_transport_up);
-///    - a packet was decoded: [`handle_packet`](Client::handle_packet) (in arrival order);
+///    - bytes arrived: [`handle_bytes`](Client::handle_bytes) (or, for a shell that decodes
+///      itself and in tests, [`handle_packet`](Client::handle_packet), in arrival order);
 ///    - the transport closed or failed: [`handle_transport_down`](Client::handle_transport_down);
 ///    - the deadline from [`poll_timeout`](Client::poll_timeout) passed:
 ///      [`handle_timeout`](Client::handle_timeout);
@@ -126,6 +131,8 @@ pub struct Client {
     aliases_out: OutboundAliases,
     keepalive: KeepAlive,
     backoff: Backoff,
+    /// The current transport's bytes not yet decoded (`framing.rs`).
+    framer: Framer,
     next_request: u64,
     /// Until CONNACK, in `Connecting` and `Handshaking`.
     connect_deadline: Option<Instant>,
@@ -166,6 +173,7 @@ impl Client {
             aliases_out: OutboundAliases::default(),
             keepalive: KeepAlive::new(config.ping_timeout),
             backoff: Backoff::new(config.reconnect.clone(), seed),
+            framer: Framer::new(Some(config.protocol), config.max_packet_size),
             next_request: 1,
             connect_deadline: None,
             reconnect_at: None,
@@ -277,17 +285,6 @@ impl Client {
             ConnState::Idle | ConnState::Backoff => {
                 tracing::debug!(state = ?self.state, "transport down for a transport already given up")
             }
-        }
-    }
-
-    /// The shell's framer could not decode the broker's bytes (malformed, too large): 5.0
-    /// sends DISCONNECT with `reason` (e.g. `MalformedPacket`, `PacketTooLarge`), then the
-    /// transport is closed and the loss handled like any other.
-    pub fn handle_decode_error(&mut self, now: Instant, reason: ReasonCode) {
-        match self.state {
-            ConnState::Handshaking | ConnState::Connected => self.protocol_error(now, reason),
-            ConnState::Connecting => self.lost(now, DownCause::ProtocolError(reason), true),
-            ConnState::Idle | ConnState::Backoff => {}
         }
     }
 
@@ -528,6 +525,7 @@ impl Client {
         self.reconnect_at = None;
         self.state = ConnState::Connecting;
         self.connect_deadline = Some(now + self.config.connect_timeout);
+        self.new_framer();
         self.actions.push_back(ClientAction::OpenTransport);
     }
 

@@ -1,13 +1,13 @@
 //! The async client: the sans-IO client core driven on `tokio` (real or simulated TCP).
 //!
-//! [`MqttClient::start`] spawns one event-loop task that owns the core, the current transport
-//! (a reader and a writer task behind the [stream seam](crate::net::seam)) and the framer. The
-//! returned [`MqttClient`] is a cheap handle whose requests complete when the core says so: a
+//! [`MqttClient::start`] spawns one event-loop task that owns the core and the current transport
+//! (a reader and a writer task behind the [stream seam](crate::net::seam)). The returned
+//! [`MqttClient`] is a cheap handle whose requests complete when the core says so: a
 //! publish when its QoS handshake completes (QoS 0: when written), a subscribe on SUBACK. Every
 //! [`ClientEvent`] also goes to the [`Events`] stream, in order.
 //!
-//! Reconnecting, keep-alive, resending and buffering while offline are the core's; this file
-//! only moves bytes and reads the clock. What is not here: TLS, websockets.
+//! Framing, reconnecting, keep-alive, resending and buffering while offline are the core's; this
+//! file only moves bytes (encoding the packets the core sends) and reads the clock. What is not here: TLS, websockets.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::client::{
     Client, ClientAction, ClientConfig, ClientError, ClientEvent, DownCause, LostReason, RequestId,
 };
-use crate::codec::{self, Framer, Packet, Properties, QoS, ReasonCode, Subscription};
+use crate::codec::{self, Packet, Properties, QoS, ReasonCode, Subscription};
 use crate::net::clock::sleep_until_opt;
 use crate::net::seam::LinkControl;
 
@@ -324,10 +324,8 @@ async fn event_loop(
     events: mpsc::Sender<ClientEvent>,
 ) {
     let (tx, mut transport_rx) = mpsc::unbounded_channel::<TransportEvent>();
-    let max_packet = options.config.max_packet_size;
     let mut generation: u64 = 0;
     let mut writer: Option<mpsc::UnboundedSender<WriterCmd>> = None;
-    let mut framer = Framer::new(Some(core.protocol()), max_packet);
     let mut pending = Pending {
         publishes: BTreeMap::new(),
         subscribes: BTreeMap::new(),
@@ -349,7 +347,6 @@ async fn event_loop(
                         let _ = w.send(WriterCmd::Close(None));
                     }
                     generation += 1;
-                    framer = Framer::new(Some(core.protocol()), max_packet);
                     tokio::spawn(transport(
                         generation,
                         options.broker.clone(),
@@ -437,25 +434,11 @@ async fn event_loop(
                         core.handle_transport_up(now);
                     }
                     TransportEvent::Bytes { generation: g, data } if g == generation => {
-                        framer.push(&data);
-                        loop {
-                            match framer.next_packet() {
-                                Ok(Some(packet)) => {
-                                    if let Some(observe) = &options.observer {
-                                        observe(now, Wire::Received(&packet));
-                                    }
-                                    core.handle_packet(now, packet)
-                                }
-                                Ok(None) => break,
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "undecodable bytes from the broker");
-                                    // 5.0: DISCONNECT with the reason (0x95 for a packet above
-                                    // our maximum size), then close; the loop performs both.
-                                    core.handle_decode_error(now, e.reason_code());
-                                    break;
-                                }
+                        core.handle_bytes(now, &data, |packet| {
+                            if let Some(observe) = &options.observer {
+                                observe(now, Wire::Received(packet));
                             }
-                        }
+                        });
                     }
                     TransportEvent::Down { generation: g, cause } if g == generation => {
                         writer = None;
