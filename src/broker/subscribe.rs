@@ -79,34 +79,27 @@ impl Broker {
                     fail(ReasonCode::NotAuthorized)
                 }
                 Ok(()) => {
-                    let session = self
-                        .sessions
-                        .get_mut(client_id)
-                        .expect("connected client has a session");
-                    let existed = session.subscriptions.contains_key(&filter);
-                    if !existed
-                        && session.subscriptions.len() >= self.config.max_subscriptions_per_client
-                    {
-                        problems.push("too many subscriptions");
-                        fail(ReasonCode::QuotaExceeded)
-                    } else {
-                        let grant = Grant {
-                            options: sub.options,
-                            id,
-                        };
-                        session.subscriptions.insert(filter.clone(), grant);
-                        self.dirty |= session.is_persistent();
-                        self.subs.insert(&filter, client_id, grant);
-                        let send_retained = !shared
-                            && match sub.options.retain_handling {
-                                RetainHandling::SendAtSubscribe => true,
-                                RetainHandling::SendIfNew => !existed,
-                                RetainHandling::DoNotSend => false,
-                            };
-                        if send_retained {
-                            retained_to_send.push((filter, grant));
+                    let grant = Grant {
+                        options: sub.options,
+                        id,
+                    };
+                    match self.store_subscription(client_id, &filter, grant) {
+                        None => {
+                            problems.push("too many subscriptions");
+                            fail(ReasonCode::QuotaExceeded)
                         }
-                        ReasonCode::granted(sub.options.qos)
+                        Some(existed) => {
+                            let send_retained = !shared
+                                && match sub.options.retain_handling {
+                                    RetainHandling::SendAtSubscribe => true,
+                                    RetainHandling::SendIfNew => !existed,
+                                    RetainHandling::DoNotSend => false,
+                                };
+                            if send_retained {
+                                retained_to_send.push((filter, grant));
+                            }
+                            ReasonCode::granted(sub.options.qos)
+                        }
                     }
                 }
             };
@@ -125,8 +118,31 @@ impl Broker {
                 properties,
             }),
         );
+        self.send_retained(client_id, retained_to_send);
+        Ok(())
+    }
+
+    /// Adds or replaces the subscription of `client_id` to `filter`; `Some(whether it existed)`,
+    /// or `None` when a new one would exceed `max_subscriptions_per_client`.
+    fn store_subscription(&mut self, client_id: &str, filter: &str, grant: Grant) -> Option<bool> {
+        let session = self
+            .sessions
+            .get_mut(client_id)
+            .expect("connected client has a session");
+        let existed = session.subscriptions.contains_key(filter);
+        if !existed && session.subscriptions.len() >= self.config.max_subscriptions_per_client {
+            return None;
+        }
+        session.subscriptions.insert(filter.to_owned(), grant);
+        self.dirty |= session.is_persistent();
+        self.subs.insert(filter, client_id, grant);
+        Some(existed)
+    }
+
+    /// Sends the retained messages matching each new subscription ([MQTT-3.3.1-9]).
+    fn send_retained(&mut self, client_id: &str, subscriptions: Vec<(String, Grant)>) {
         let now = self.clock.now();
-        for (filter, grant) in retained_to_send {
+        for (filter, grant) in subscriptions {
             for message in self.retained.matching(&filter, now) {
                 let d = Delivery {
                     qos: message.qos.min(grant.options.qos),
@@ -138,7 +154,6 @@ impl Broker {
                 self.deliver(client_id, d);
             }
         }
-        Ok(())
     }
 
     pub(super) fn handle_unsubscribe(
