@@ -127,6 +127,14 @@ pub struct ConfigError {
 pub const MIN_PACKET_SIZE: u32 = 64;
 
 impl BrokerConfig {
+    /// The topic length and level limits of `max_topic_len` and `max_topic_levels`.
+    pub fn topic_limits(&self) -> crate::codec::topic::TopicLimits {
+        crate::codec::topic::TopicLimits {
+            max_len: self.max_topic_len,
+            max_levels: self.max_topic_levels,
+        }
+    }
+
     /// Checks every value; `Broker::new` panics on a configuration this refuses.
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self.problems().into_iter().next() {

@@ -25,8 +25,8 @@
 //! one place deciding how a connection ends), `delivery.rs` (routing), `shared.rs` (shared
 //! subscriptions), `session.rs`, `outbound.rs` (maximum packet size, outbound topic aliases),
 //! `expiry.rs` (session expiry and will delay timers), `subtree.rs`, `retained.rs`,
-//! `keepalive.rs`, `timers.rs`, `clock.rs` (logical time), `topic.rs`, `state.rs` (durable
-//! state), `config.rs`.
+//! `keepalive.rs`, `timers.rs`, `clock.rs` (logical time), `state.rs` (durable state),
+//! `config.rs`. Topic rules and limits are [`crate::codec::topic`]'s.
 //!
 //! Authentication and authorization: `auth/`, handed in with [`Broker::with_auth`]. Not here:
 //! enhanced authentication (an authentication method in CONNECT is refused).
@@ -51,7 +51,6 @@ mod state;
 mod subscribe;
 mod subtree;
 mod timers;
-mod topic;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +60,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::codec::alias::InboundAliases;
+use crate::codec::topic::TopicLimits;
 use crate::codec::{Framer, LastWill, Packet, Protocol, QoS, ReasonCode};
 
 pub use config::{BrokerConfig, ConfigError, QueueOverflow};
@@ -217,8 +218,9 @@ struct Conn {
     framer: Framer,
     /// What may be sent to the client (maximum packet size, problem information, aliases).
     outbound: Outbound,
-    /// Inbound topic aliases: alias → topic, up to `topic_alias_maximum`.
-    aliases_in: BTreeMap<u16, String>,
+    /// Inbound topic aliases: up to `topic_alias_maximum` once a 5.0 CONNECT arrived, none
+    /// before or with another protocol.
+    aliases_in: InboundAliases,
 }
 
 /// The MQTT broker core. See the module documentation for how to drive it.
@@ -344,6 +346,11 @@ impl Broker {
         self.conns.len()
     }
 
+    /// The configured bounds on topic names and filters.
+    fn topic_limits(&self) -> TopicLimits {
+        self.config.topic_limits()
+    }
+
     /// Sends a packet other than a routed PUBLISH to a known connection, as its limits allow
     /// (`outbound.rs`).
     fn send(&mut self, conn: ConnId, packet: Packet) {
@@ -460,7 +467,7 @@ impl BrokerCore for Broker {
                 receive_maximum: u16::MAX,
                 framer: Framer::new(None, self.config.max_packet_size),
                 outbound: Outbound::default(),
-                aliases_in: BTreeMap::new(),
+                aliases_in: InboundAliases::new(0),
             },
         );
         self.deadlines

@@ -10,18 +10,17 @@
 //!   sent (counted the same way).
 //! - With request problem information 0, reason strings and user properties are sent only on
 //!   PUBLISH, CONNACK and DISCONNECT.
-//! - Outbound topic aliases: when the client allows aliases (topic alias maximum > 0 in its
-//!   CONNECT), the first `min(its maximum, max_outbound_topic_aliases)` distinct topics sent on
-//!   the connection get aliases 1, 2, ... in order of first use; the first PUBLISH of a topic
-//!   carries the topic and its alias, later ones the alias and an empty topic. Once every alias
-//!   is taken, further topics are sent in full; aliases are never reassigned. Aliases belong to
-//!   the connection and start afresh on reconnect.
+//! - Outbound topic aliases, in the connection's `codec::alias` table: when the client allows
+//!   aliases (topic alias maximum > 0 in its CONNECT), up to `min(its maximum,
+//!   max_outbound_topic_aliases)`, assigned in order of first use. A PUBLISH dropped as too large
+//!   assigns no alias. Aliases belong to the connection and start afresh on reconnect.
 //!
 //! Not here: inbound topic aliases (`publish.rs`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::codec::alias::{self, OutboundAliases};
 use crate::codec::{self, Packet, Protocol, Publish};
 
 use super::{Action, BrokerStats, ConnId};
@@ -34,9 +33,8 @@ pub(crate) struct Outbound {
     pub max_packet_size: u32,
     /// False when the client sent request problem information 0.
     pub problem_information: bool,
-    /// Aliases the broker may use towards this client.
-    pub alias_max: u16,
-    aliases: BTreeMap<String, u16>,
+    /// Aliases the broker uses towards this client.
+    pub aliases: OutboundAliases,
 }
 
 impl Default for Outbound {
@@ -44,18 +42,12 @@ impl Default for Outbound {
         Outbound {
             max_packet_size: MAX_PACKET_SIZE,
             problem_information: true,
-            alias_max: 0,
-            aliases: BTreeMap::new(),
+            aliases: OutboundAliases::default(),
         }
     }
 }
 
 impl Outbound {
-    /// The outbound alias of `topic`, if assigned.
-    pub fn alias_of(&self, topic: &str) -> Option<u16> {
-        self.aliases.get(topic).copied()
-    }
-
     /// `packet` as it may be sent, or `None` if it cannot be sent at all.
     pub fn fit(&self, mut packet: Packet, protocol: Protocol) -> Option<Packet> {
         if !protocol.is_v5() {
@@ -118,14 +110,11 @@ impl Tx<'_> {
     /// large for the client and was dropped (and counted).
     pub fn publish(&mut self, mut p: Publish) -> bool {
         let mut assigned = None;
-        if self.protocol.is_v5() && self.outbound.alias_max > 0 {
-            if let Some(a) = self.outbound.alias_of(&p.topic) {
-                p.properties.topic_alias = Some(a);
-                p.topic.clear();
-            } else if self.outbound.aliases.len() < usize::from(self.outbound.alias_max) {
-                let a =
-                    u16::try_from(self.outbound.aliases.len() + 1).expect("bounded by alias_max");
-                p.properties.topic_alias = Some(a);
+        if self.protocol.is_v5()
+            && let Some((a, known)) = self.outbound.aliases.choose(&p.topic)
+        {
+            alias::apply(&mut p, a, known);
+            if !known {
                 assigned = Some((p.topic.clone(), a));
             }
         }
@@ -138,7 +127,7 @@ impl Tx<'_> {
             return false;
         };
         if let Some((topic, a)) = assigned {
-            self.outbound.aliases.insert(topic, a);
+            self.outbound.aliases.commit(&topic, a);
         }
         self.actions.push_back(Action::Send {
             conn: self.conn,

@@ -6,20 +6,22 @@
 //! the message forwarded at once). PUBREL removes the identifier and is answered with PUBCOMP,
 //! also for an unknown identifier (5.0: reason 0x92).
 //!
-//! Inbound topic aliases (5.0): the broker accepts aliases 1 to `topic_alias_maximum` (the value
-//! it advertises in CONNACK, [MQTT-3.3.2-12]); a PUBLISH with a topic and an alias sets the
-//! mapping, one with an empty topic and an alias uses it. Alias 0 or above the maximum is
-//! answered with DISCONNECT 0x94 ([MQTT-3.3.2-8], [MQTT-3.3.2-9]); an empty topic with an unknown
-//! alias, or without any alias, with 0x82. Mappings belong to the connection ([MQTT-3.3.2-7]).
+//! Inbound topic aliases (5.0), in the connection's `codec::alias` table: the broker accepts
+//! aliases 1 to `topic_alias_maximum` (the value it advertises in CONNACK, [MQTT-3.3.2-12]).
+//! Alias 0 or above the maximum is answered with DISCONNECT 0x94 ([MQTT-3.3.2-8],
+//! [MQTT-3.3.2-9]); an empty topic with an unknown alias with 0x82. An empty topic without any
+//! alias does not decode (0x82); handed in as a packet, it is an invalid topic name (0x90).
+//! Mappings belong to the connection ([MQTT-3.3.2-7]).
 //!
 //! Not here: outbound topic aliases (`outbound.rs`), message expiry (`session.rs`).
 
 use std::time::Instant;
 
+use crate::codec::alias::AliasError;
+use crate::codec::topic::TopicRefusal;
 use crate::codec::{Ack, Packet, Publish, QoS, ReasonCode};
 
 use super::close::Violation;
-use super::topic::{self, TopicError};
 use super::{Broker, ConnId};
 
 impl Broker {
@@ -31,12 +33,12 @@ impl Broker {
         mut p: Publish,
     ) -> Result<(), Violation> {
         self.resolve_alias(conn, &mut p)?;
-        if let Err(e) = topic::check_name(&p.topic, &self.config) {
+        if let Err(e) = self.topic_limits().check_name(&p.topic) {
             return Err(match e {
-                TopicError::Invalid => {
+                TopicRefusal::Invalid(_) => {
                     Violation::new(ReasonCode::TopicNameInvalid, "invalid topic name")
                 }
-                TopicError::TooLong => {
+                TopicRefusal::BeyondLimits => {
                     Violation::new(ReasonCode::TopicNameInvalid, "topic name beyond limits")
                 }
             });
@@ -93,29 +95,16 @@ impl Broker {
 
     /// Applies the inbound topic alias of `p`, if any (see the module documentation).
     fn resolve_alias(&mut self, conn: ConnId, p: &mut Publish) -> Result<(), Violation> {
-        let Some(alias) = p.properties.topic_alias.take() else {
-            return Ok(());
-        };
-        let max = self.config.topic_alias_maximum;
         let c = self
             .conns
             .get_mut(&conn)
             .expect("connection checked by the dispatcher");
-        if !c.protocol.is_v5() || alias == 0 || alias > max {
-            return Err(Violation::new(
-                ReasonCode::TopicAliasInvalid,
-                "topic alias 0 or above the maximum",
-            ));
-        }
-        if p.topic.is_empty() {
-            match c.aliases_in.get(&alias) {
-                Some(topic) => p.topic = topic.clone(),
-                None => return Err(Violation::protocol("unknown topic alias")),
+        c.aliases_in.resolve(p).map_err(|e| match e {
+            AliasError::Invalid => {
+                Violation::new(e.reason_code(), "topic alias 0 or above the maximum")
             }
-        } else {
-            c.aliases_in.insert(alias, p.topic.clone());
-        }
-        Ok(())
+            AliasError::Unknown => Violation::protocol("unknown topic alias"),
+        })
     }
 
     pub(super) fn handle_pubrel(

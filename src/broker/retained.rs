@@ -53,7 +53,7 @@ impl Retained {
         self.by_topic.retain(|_, m| !m.expired(now));
         self.by_topic
             .iter()
-            .filter(|(topic, _)| super::topic::matches(filter, topic))
+            .filter(|(topic, _)| crate::codec::topic::matches(filter, topic))
             .map(|(_, m)| m.clone())
             .collect()
     }

@@ -14,14 +14,13 @@
 //! A filter the ACL does not allow gets 3.1.1 0x80 / 5.0 0x87 (see `auth/`).
 //! Not here: choosing a shared subscription's member (`shared.rs`).
 
+use crate::codec::topic::{TopicRefusal, shared_subscription};
 use crate::codec::{
     Packet, Protocol, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::close::Violation;
 use super::session::{Delivery, Grant};
-use super::subtree::split_share;
-use super::topic::{self, TopicError};
 use super::{Broker, ConnId};
 
 impl Broker {
@@ -56,24 +55,19 @@ impl Broker {
         let mut retained_to_send = Vec::new();
         let mut problems: Vec<&'static str> = Vec::new();
         for sub in &s.filters {
-            if v5 && sub.options.no_local && split_share(&sub.filter).is_some() {
+            if v5 && sub.options.no_local && shared_subscription(&sub.filter).is_some() {
                 return Err(Violation::protocol("no local on a shared subscription"));
             }
         }
         for sub in s.filters {
             let filter = sub.filter;
             let shared = filter.starts_with("$share/");
-            let checked = if shared {
-                check_share(&filter, &self.config)
-            } else {
-                topic::check_filter(&filter, &self.config)
-            };
-            let reason = match checked {
-                Err(TopicError::Invalid) => {
+            let reason = match self.topic_limits().check_filter(&filter) {
+                Err(TopicRefusal::Invalid(_)) => {
                     problems.push("invalid topic filter");
                     fail(ReasonCode::TopicFilterInvalid)
                 }
-                Err(TopicError::TooLong) => {
+                Err(TopicRefusal::BeyondLimits) => {
                     problems.push("topic filter beyond limits");
                     fail(ReasonCode::QuotaExceeded)
                 }
@@ -85,34 +79,27 @@ impl Broker {
                     fail(ReasonCode::NotAuthorized)
                 }
                 Ok(()) => {
-                    let session = self
-                        .sessions
-                        .get_mut(client_id)
-                        .expect("connected client has a session");
-                    let existed = session.subscriptions.contains_key(&filter);
-                    if !existed
-                        && session.subscriptions.len() >= self.config.max_subscriptions_per_client
-                    {
-                        problems.push("too many subscriptions");
-                        fail(ReasonCode::QuotaExceeded)
-                    } else {
-                        let grant = Grant {
-                            options: sub.options,
-                            id,
-                        };
-                        session.subscriptions.insert(filter.clone(), grant);
-                        self.dirty |= session.is_persistent();
-                        self.subs.insert(&filter, client_id, grant);
-                        let send_retained = !shared
-                            && match sub.options.retain_handling {
-                                RetainHandling::SendAtSubscribe => true,
-                                RetainHandling::SendIfNew => !existed,
-                                RetainHandling::DoNotSend => false,
-                            };
-                        if send_retained {
-                            retained_to_send.push((filter, grant));
+                    let grant = Grant {
+                        options: sub.options,
+                        id,
+                    };
+                    match self.store_subscription(client_id, &filter, grant) {
+                        None => {
+                            problems.push("too many subscriptions");
+                            fail(ReasonCode::QuotaExceeded)
                         }
-                        ReasonCode::granted(sub.options.qos)
+                        Some(existed) => {
+                            let send_retained = !shared
+                                && match sub.options.retain_handling {
+                                    RetainHandling::SendAtSubscribe => true,
+                                    RetainHandling::SendIfNew => !existed,
+                                    RetainHandling::DoNotSend => false,
+                                };
+                            if send_retained {
+                                retained_to_send.push((filter, grant));
+                            }
+                            ReasonCode::granted(sub.options.qos)
+                        }
                     }
                 }
             };
@@ -131,8 +118,31 @@ impl Broker {
                 properties,
             }),
         );
+        self.send_retained(client_id, retained_to_send);
+        Ok(())
+    }
+
+    /// Adds or replaces the subscription of `client_id` to `filter`; `Some(whether it existed)`,
+    /// or `None` when a new one would exceed `max_subscriptions_per_client`.
+    fn store_subscription(&mut self, client_id: &str, filter: &str, grant: Grant) -> Option<bool> {
+        let session = self
+            .sessions
+            .get_mut(client_id)
+            .expect("connected client has a session");
+        let existed = session.subscriptions.contains_key(filter);
+        if !existed && session.subscriptions.len() >= self.config.max_subscriptions_per_client {
+            return None;
+        }
+        session.subscriptions.insert(filter.to_owned(), grant);
+        self.dirty |= session.is_persistent();
+        self.subs.insert(filter, client_id, grant);
+        Some(existed)
+    }
+
+    /// Sends the retained messages matching each new subscription ([MQTT-3.3.1-9]).
+    fn send_retained(&mut self, client_id: &str, subscriptions: Vec<(String, Grant)>) {
         let now = self.clock.now();
-        for (filter, grant) in retained_to_send {
+        for (filter, grant) in subscriptions {
             for message in self.retained.matching(&filter, now) {
                 let d = Delivery {
                     qos: message.qos.min(grant.options.qos),
@@ -144,7 +154,6 @@ impl Broker {
                 self.deliver(client_id, d);
             }
         }
-        Ok(())
     }
 
     pub(super) fn handle_unsubscribe(
@@ -168,7 +177,9 @@ impl Broker {
             if existed {
                 self.subs.remove(filter, client_id);
                 self.dirty |= session.is_persistent();
-                if split_share(filter).is_some() && self.subs.share_members(filter).is_empty() {
+                if shared_subscription(filter).is_some()
+                    && self.subs.share_members(filter).is_empty()
+                {
                     self.share_cursors.remove(filter);
                 }
             }
@@ -190,17 +201,4 @@ impl Broker {
         );
         Ok(())
     }
-}
-
-/// `$share/group/filter` ([MQTT-4.8.2-1], [MQTT-4.8.2-2]): a non-empty group without `/`, `+`
-/// or `#`, then a valid filter within the limits.
-fn check_share(filter: &str, config: &super::BrokerConfig) -> Result<(), TopicError> {
-    let Some((group, inner)) = split_share(filter) else {
-        return Err(TopicError::Invalid);
-    };
-    if group.is_empty() || group.contains(['+', '#']) {
-        return Err(TopicError::Invalid);
-    }
-    topic::check_filter(inner, config)?;
-    topic::check_filter(filter, config)
 }

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::QoS;
+use crate::codec::topic::shared_subscription;
 
 use super::session::Grant;
 
@@ -40,12 +41,6 @@ pub(crate) struct SharedMatch {
     pub members: BTreeMap<String, Grant>,
 }
 
-/// `$share/group/filter` → (group, filter); `None` for any other filter. Validity is checked by
-/// `topic.rs`.
-pub(crate) fn split_share(filter: &str) -> Option<(&str, &str)> {
-    filter.strip_prefix("$share/")?.split_once('/')
-}
-
 /// What one client gets for one topic: the union of its matching subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Match {
@@ -65,7 +60,7 @@ pub(crate) struct SubTree {
 impl SubTree {
     /// Adds or replaces `client`'s subscription to `filter`.
     pub fn insert(&mut self, filter: &str, client: &str, grant: Grant) {
-        let (group, inner) = match split_share(filter) {
+        let (group, inner) = match shared_subscription(filter) {
             Some((g, f)) => (Some(g), f),
             None => (None, filter),
         };
@@ -82,7 +77,7 @@ impl SubTree {
 
     /// Removes `client`'s subscription to `filter`, pruning empty nodes. True if it existed.
     pub fn remove(&mut self, filter: &str, client: &str) -> bool {
-        let (group, inner) = match split_share(filter) {
+        let (group, inner) = match shared_subscription(filter) {
             Some((g, f)) => (Some(g), f),
             None => (None, filter),
         };
@@ -101,7 +96,7 @@ impl SubTree {
 
     /// The members of the shared subscription `name` (`$share/group/filter`).
     pub fn share_members(&self, name: &str) -> BTreeMap<String, Grant> {
-        let Some((group, inner)) = split_share(name) else {
+        let Some((group, inner)) = shared_subscription(name) else {
             return BTreeMap::new();
         };
         let mut node = &self.root;
@@ -244,8 +239,8 @@ fn walk_shared<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::topic;
     use crate::codec::SubscriptionOptions;
+    use crate::codec::topic;
 
     fn grant(qos: QoS) -> Grant {
         Grant {

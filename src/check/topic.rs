@@ -1,40 +1,9 @@
-//! Topic filter matching for the checkers' own model (sections 4.7.1 and 4.7.2), kept apart
-//! from the broker's subscription tree so that a routing bug there is not copied here. Shared
-//! subscriptions (`$share/{group}/{filter}`, section 4.8.2) match through their inner filter.
+//! Topic filter matching for the checkers' own model (sections 4.7.1 and 4.7.2): the rules of
+//! `codec::topic`, kept apart from the broker's subscription tree so that a routing bug there is
+//! not copied here. Shared subscriptions (`$share/{group}/{filter}`, section 4.8.2) match through
+//! their inner filter.
 
-/// Whether `filter` matches `topic`. A leading wildcard does not match a topic starting with
-/// `$` [MQTT-4.7.2-1].
-pub fn matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// Splits a shared subscription `$share/{group}/{filter}` into `(group, filter)`; `None` for a
-/// plain filter (section 4.8.2).
-pub fn shared(filter: &str) -> Option<(&str, &str)> {
-    filter.strip_prefix("$share/")?.split_once('/')
-}
-
-/// Whether subscription `filter`, plain or shared, matches `topic`: a shared subscription
-/// matches what its inner filter matches.
-pub fn subscription_matches(filter: &str, topic: &str) -> bool {
-    match shared(filter) {
-        Some((_, inner)) => matches(inner, topic),
-        None => matches(filter, topic),
-    }
-}
+pub use crate::codec::topic::{matches, shared_subscription as shared, subscription_matches};
 
 #[cfg(test)]
 mod tests {

@@ -145,7 +145,7 @@ impl ClientConfig {
             return err("password", "3.1.1 needs a username with a password");
         }
         if let Some(will) = &self.will
-            && super::validate::topic_name(&will.topic).is_err()
+            && crate::codec::topic::validate_topic_name(&will.topic).is_err()
         {
             return err("will.topic", "not a valid topic name");
         }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::codec::{Packet, Publish, ReasonCode};
+use crate::codec::{EncodeError, Packet, Publish, ReasonCode, TopicError};
 
 /// A handle for one application request (publish, subscribe, unsubscribe), unique for the
 /// lifetime of a [`Client`](super::Client) and increasing in call order. Not the MQTT packet
@@ -149,13 +149,17 @@ pub enum ClientEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     #[error("invalid topic name: {0}")]
-    InvalidTopic(&'static str),
+    InvalidTopic(TopicError),
     #[error("invalid topic filter: {0}")]
-    InvalidFilter(&'static str),
+    InvalidFilter(TopicError),
     #[error("a subscribe or unsubscribe needs at least one filter")]
     NoFilters,
     #[error("packet of {size} bytes exceeds the maximum packet size {max}")]
     PacketTooLarge { size: usize, max: u32 },
+    /// The request cannot be encoded as given (a property the packet may not carry, a string
+    /// too long, ...).
+    #[error("cannot be encoded: {0}")]
+    Unencodable(EncodeError),
     #[error("the broker's maximum QoS is {0:?}")]
     QoSNotSupported(crate::codec::QoS),
     #[error("the broker does not support retained messages")]

@@ -11,7 +11,7 @@ use crate::codec::{Ack, ConnAck, Packet, Properties, Publish, QoS, ReasonCode, S
 use super::events::{ClientEvent, DownCause, LostReason};
 use super::inbound::Qos2Publish;
 use super::inflight::Stage;
-use super::{BrokerLimits, Client, ConnState, MAX_PACKET_SIZE, size};
+use super::{BrokerLimits, Client, ConnState, MAX_PACKET_SIZE};
 
 impl Client {
     /// A packet decoded from the current transport, in arrival order.
@@ -136,7 +136,11 @@ impl Client {
                 Some(LostReason::QoSNotSupported)
             } else if p.retain && !limits.retain_available {
                 Some(LostReason::RetainNotSupported)
-            } else if size::publish_len(protocol, p) > limits.max_packet_size as usize {
+            } else if super::publish_len(protocol, p.clone())
+                .1
+                .expect("checked when queued")
+                > limits.max_packet_size as usize
+            {
                 Some(LostReason::PacketTooLarge)
             } else {
                 None
@@ -154,8 +158,13 @@ impl Client {
         }
         // Aliases beyond what we announced (none for 3.1.1, where the property cannot
         // arrive) are refused ([MQTT-3.1.2-26], [MQTT-3.3.2-8]); the topic is resolved.
-        if let Err(reason) = self.aliases_in.resolve(&mut p) {
-            self.protocol_error(now, reason);
+        if let Err(e) = self.aliases_in.resolve(&mut p) {
+            self.protocol_error(now, e.reason_code());
+            return;
+        }
+        // Section 3.3.2.1: a zero-length topic without an alias is a protocol error.
+        if p.topic.is_empty() {
+            self.protocol_error(now, ReasonCode::ProtocolError);
             return;
         }
         match p.qos {

@@ -4,19 +4,21 @@
 //! disconnected.
 //!
 //! No sockets, no clock, no OS randomness: the shell passes `now` in, performs the
-//! [`ClientAction`]s it polls out, and hands [`ClientEvent`]s to the application. Encoding and
-//! framing are the shell's (with [`crate::codec`]); this core sees whole [`Packet`]s. The
-//! behaviour and every option are described in docs/client.md.
+//! [`ClientAction`]s it polls out, and hands [`ClientEvent`]s to the application. The core takes
+//! the broker's bytes and frames them itself ([`Client::handle_bytes`]); the shell encodes the
+//! packets of `Send` actions with [`crate::codec`]. The behaviour and every option are described
+//! in docs/client.md.
 //!
 //! Files: `config` (options, serde), `events` (actions, events, errors), `pkid` (identifier
 //! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),
-//! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `alias` (5.0 topic aliases),
-//! `keepalive`, `reconnect` (backoff), `handle` (inbound packet dispatch), `size` (encoded
-//! sizes), `validate` (topics).
+//! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `keepalive`, `reconnect`
+//! (backoff), `framing` (bytes to packets), `handle` (inbound packet dispatch). Topic rules,
+//! topic alias tables and encoded sizes are the codec's ([`crate::codec::topic`],
+//! [`crate::codec::alias`], [`crate::codec::encoded_len`]).
 
-mod alias;
 mod config;
 mod events;
+mod framing;
 mod handle;
 mod inbound;
 mod inflight;
@@ -24,8 +26,6 @@ mod keepalive;
 mod outbox;
 mod pkid;
 mod reconnect;
-mod size;
-mod validate;
 
 #[cfg(test)]
 mod tests;
@@ -35,16 +35,16 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::codec::alias::{self, InboundAliases, OutboundAliases};
 use crate::codec::{
-    Ack, Connect, Disconnect, LastWill, MAX_PACKET_SIZE, Packet, Properties, Protocol, Publish,
-    QoS, ReasonCode, Subscribe, Subscription, Unsubscribe,
+    self, Ack, Connect, Disconnect, EncodeError, Framer, LastWill, MAX_PACKET_SIZE, Packet,
+    Properties, Protocol, Publish, QoS, ReasonCode, Subscribe, Subscription, Unsubscribe,
 };
 
+pub use crate::codec::topic::{validate_topic_filter, validate_topic_name};
 pub use config::{BufferPolicy, ClientConfig, ConfigError, ReconnectPolicy};
 pub use events::{ClientAction, ClientError, ClientEvent, DownCause, LostReason, RequestId};
-pub use validate::{topic_filter as validate_topic_filter, topic_name as validate_topic_name};
 
-use alias::{InboundAliases, OutboundAliases};
 use inbound::AwaitingRel;
 use inflight::{Entry, Inflight, Stage};
 use keepalive::{KeepAlive, KeepAliveDue};
@@ -98,7 +98,8 @@ impl Default for BrokerLimits {
 /// 1. [`Client::new`] with a config and a seed (the seed drives all reconnect jitter).
 /// 2. [`Client::connect`] to start; then, whenever something happens, call the matching input:
 ///    - the transport opened: [`handle_transport_up`](Client::handle_transport_up);
-///    - a packet was decoded: [`handle_packet`](Client::handle_packet) (in arrival order);
+///    - bytes arrived: [`handle_bytes`](Client::handle_bytes) (or, for a shell that decodes
+///      itself and in tests, [`handle_packet`](Client::handle_packet), in arrival order);
 ///    - the transport closed or failed: [`handle_transport_down`](Client::handle_transport_down);
 ///    - the deadline from [`poll_timeout`](Client::poll_timeout) passed:
 ///      [`handle_timeout`](Client::handle_timeout);
@@ -128,6 +129,8 @@ pub struct Client {
     aliases_out: OutboundAliases,
     keepalive: KeepAlive,
     backoff: Backoff,
+    /// The current transport's bytes not yet decoded (`framing.rs`).
+    framer: Framer,
     next_request: u64,
     /// Until CONNACK, in `Connecting` and `Handshaking`.
     connect_deadline: Option<Instant>,
@@ -168,6 +171,7 @@ impl Client {
             aliases_out: OutboundAliases::default(),
             keepalive: KeepAlive::new(config.ping_timeout),
             backoff: Backoff::new(config.reconnect.clone(), seed),
+            framer: Framer::new(Some(config.protocol), config.max_packet_size),
             next_request: 1,
             connect_deadline: None,
             reconnect_at: None,
@@ -212,7 +216,7 @@ impl Client {
     /// client unchanged, when the topic is not a valid topic name.
     pub fn set_will(&mut self, will: Option<LastWill>) -> Result<(), ConfigError> {
         if let Some(w) = &will
-            && validate::topic_name(&w.topic).is_err()
+            && validate_topic_name(&w.topic).is_err()
         {
             return Err(ConfigError {
                 field: "will.topic",
@@ -282,17 +286,6 @@ impl Client {
         }
     }
 
-    /// The shell's framer could not decode the broker's bytes (malformed, too large): 5.0
-    /// sends DISCONNECT with `reason` (e.g. `MalformedPacket`, `PacketTooLarge`), then the
-    /// transport is closed and the loss handled like any other.
-    pub fn handle_decode_error(&mut self, now: Instant, reason: ReasonCode) {
-        match self.state {
-            ConnState::Handshaking | ConnState::Connected => self.protocol_error(now, reason),
-            ConnState::Connecting => self.lost(now, DownCause::ProtocolError(reason), true),
-            ConnState::Idle | ConnState::Backoff => {}
-        }
-    }
-
     /// Fires every timer due at `now`: reconnect, CONNACK timeout, PINGREQ, keep-alive death.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
@@ -335,7 +328,7 @@ impl Client {
         properties: Properties,
     ) -> Result<RequestId, ClientError> {
         let topic = topic.into();
-        validate::topic_name(&topic).map_err(ClientError::InvalidTopic)?;
+        validate_topic_name(&topic).map_err(ClientError::InvalidTopic)?;
         let publish = Publish {
             dup: false,
             qos,
@@ -354,7 +347,8 @@ impl Client {
         if retain && !self.broker.retain_available {
             return Err(ClientError::RetainNotSupported);
         }
-        self.check_size(size::publish_len(self.protocol(), &publish))?;
+        let (publish, size) = publish_len(self.protocol(), publish);
+        self.check_size(size)?;
         let id = self.enqueue(Request::Publish(publish))?;
         self.pump(now);
         Ok(id)
@@ -372,15 +366,18 @@ impl Client {
             return Err(ClientError::NoFilters);
         }
         for s in &subs {
-            validate::topic_filter(&s.filter).map_err(ClientError::InvalidFilter)?;
+            validate_topic_filter(&s.filter).map_err(ClientError::InvalidFilter)?;
         }
         let properties = self.v5_only(properties);
-        let probe = Subscribe {
+        let probe = Packet::Subscribe(Subscribe {
             pkid: 1,
             filters: subs,
             properties,
+        });
+        self.check_size(codec::encoded_len(&probe, self.protocol()))?;
+        let Packet::Subscribe(probe) = probe else {
+            unreachable!("built above")
         };
-        self.check_size(size::subscribe_len(self.protocol(), &probe))?;
         let id = self.enqueue(Request::Subscribe(probe.filters, probe.properties))?;
         self.pump(now);
         Ok(id)
@@ -397,15 +394,18 @@ impl Client {
             return Err(ClientError::NoFilters);
         }
         for f in &filters {
-            validate::topic_filter(f).map_err(ClientError::InvalidFilter)?;
+            validate_topic_filter(f).map_err(ClientError::InvalidFilter)?;
         }
         let properties = self.v5_only(properties);
-        let probe = Unsubscribe {
+        let probe = Packet::Unsubscribe(Unsubscribe {
             pkid: 1,
             filters,
             properties,
+        });
+        self.check_size(codec::encoded_len(&probe, self.protocol()))?;
+        let Packet::Unsubscribe(probe) = probe else {
+            unreachable!("built above")
         };
-        self.check_size(size::unsubscribe_len(self.protocol(), &probe))?;
         let id = self.enqueue(Request::Unsubscribe(probe.filters, probe.properties))?;
         self.pump(now);
         Ok(id)
@@ -460,7 +460,9 @@ impl Client {
         }
     }
 
-    fn check_size(&self, size: usize) -> Result<(), ClientError> {
+    /// A request's encoded size (`codec::encoded_len`) against the broker's maximum packet size.
+    fn check_size(&self, size: Result<usize, EncodeError>) -> Result<(), ClientError> {
+        let size = size.map_err(ClientError::Unencodable)?;
         let max = self.broker.max_packet_size;
         if size > max as usize {
             return Err(ClientError::PacketTooLarge { size, max });
@@ -521,6 +523,7 @@ impl Client {
         self.reconnect_at = None;
         self.state = ConnState::Connecting;
         self.connect_deadline = Some(now + self.config.connect_timeout);
+        self.new_framer();
         self.actions.push_back(ClientAction::OpenTransport);
     }
 
@@ -668,7 +671,8 @@ impl Client {
         };
         let before = p.properties.topic_alias;
         let taken = alias::apply(&mut p, alias, known);
-        if size::publish_len(self.protocol(), &p) > self.broker.max_packet_size as usize {
+        let (mut p, size) = publish_len(self.protocol(), p);
+        if size.expect("checked when queued") > self.broker.max_packet_size as usize {
             p.properties.topic_alias = before;
             if let Some(topic) = taken {
                 p.topic = topic;
@@ -711,4 +715,23 @@ impl Client {
         self.pkids.free(pkid);
         entry
     }
+}
+
+/// The encoded size of `p` as it will be sent: with a packet identifier at QoS 1 and 2, which a
+/// queued publish gets only when it leaves the outbox. `p` is handed back unchanged.
+fn publish_len(protocol: Protocol, p: Publish) -> (Publish, Result<usize, EncodeError>) {
+    let pkid = p.pkid;
+    let probe = Packet::Publish(Publish {
+        pkid: if p.qos == QoS::AtMostOnce {
+            0
+        } else {
+            pkid.max(1)
+        },
+        ..p
+    });
+    let size = codec::encoded_len(&probe, protocol);
+    let Packet::Publish(p) = probe else {
+        unreachable!("built above")
+    };
+    (Publish { pkid, ..p }, size)
 }

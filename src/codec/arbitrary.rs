@@ -238,135 +238,14 @@ pub fn valid_packet_of(
 ) -> Result<Packet> {
     let v5 = protocol.is_v5();
     Ok(match kind {
-        PacketType::Connect => {
-            let will = if u.arbitrary()? {
-                Some(LastWill {
-                    topic: topic_name(u)?,
-                    payload: bytes(u, 64)?,
-                    qos: qos(u)?,
-                    retain: u.arbitrary()?,
-                    properties: props_for(u, v5, Context::Will)?,
-                })
-            } else {
-                None
-            };
-            let username = if u.arbitrary()? {
-                Some(string(u, 20)?)
-            } else {
-                None
-            };
-            let password = if (v5 || username.is_some()) && u.arbitrary()? {
-                Some(bytes(u, 20)?)
-            } else {
-                None
-            };
-            Packet::Connect(Connect {
-                protocol,
-                clean_start: u.arbitrary()?,
-                keep_alive: u.arbitrary()?,
-                client_id: string(u, 23)?,
-                will,
-                username,
-                password,
-                properties: props_for(u, v5, Context::Connect)?,
-            })
-        }
-        PacketType::ConnAck => {
-            let reason = if v5 {
-                reason_for(u, kind)?
-            } else {
-                reason::connack_from_v3(u.int_in_range(0..=5)?).expect("0..=5 are return codes")
-            };
-            Packet::ConnAck(ConnAck {
-                session_present: !reason.is_error() && u.arbitrary()?,
-                reason,
-                properties: props_for(u, v5, Context::ConnAck)?,
-            })
-        }
-        PacketType::Publish => {
-            let qos = qos(u)?;
-            let mut properties = props_for(u, v5, Context::Publish)?;
-            let topic = if v5 && u.ratio(1, 5)? {
-                properties.topic_alias = Some(u.int_in_range(1..=u16::MAX)?);
-                String::new()
-            } else {
-                topic_name(u)?
-            };
-            Packet::Publish(Publish {
-                dup: qos != QoS::AtMostOnce && u.arbitrary()?,
-                qos,
-                retain: u.arbitrary()?,
-                topic,
-                pkid: if qos == QoS::AtMostOnce { 0 } else { pkid(u)? },
-                properties,
-                payload: bytes(u, 2048)?,
-            })
-        }
+        PacketType::Connect => connect(u, protocol)?,
+        PacketType::ConnAck => connack(u, v5)?,
+        PacketType::Publish => publish(u, v5)?,
         PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp => {
-            let ctx = match kind {
-                PacketType::PubAck => Context::PubAck,
-                PacketType::PubRec => Context::PubRec,
-                PacketType::PubRel => Context::PubRel,
-                _ => Context::PubComp,
-            };
-            let ack = Ack {
-                pkid: pkid(u)?,
-                reason: if v5 {
-                    reason_for(u, kind)?
-                } else {
-                    ReasonCode::Success
-                },
-                properties: props_for(u, v5, ctx)?,
-            };
-            match kind {
-                PacketType::PubAck => Packet::PubAck(ack),
-                PacketType::PubRec => Packet::PubRec(ack),
-                PacketType::PubRel => Packet::PubRel(ack),
-                _ => Packet::PubComp(ack),
-            }
+            publish_ack(u, v5, kind)?
         }
-        PacketType::Subscribe => {
-            let mut filters = Vec::new();
-            for _ in 0..u.int_in_range(1..=4)? {
-                let filter = topic_filter(u)?;
-                let mut options = SubscriptionOptions {
-                    qos: qos(u)?,
-                    ..Default::default()
-                };
-                if v5 {
-                    options.no_local =
-                        super::topic::shared_subscription(&filter).is_none() && u.arbitrary()?;
-                    options.retain_as_published = u.arbitrary()?;
-                    options.retain_handling = RetainHandling::arbitrary(u)?;
-                }
-                filters.push(Subscription { filter, options });
-            }
-            Packet::Subscribe(Subscribe {
-                pkid: pkid(u)?,
-                filters,
-                properties: props_for(u, v5, Context::Subscribe)?,
-            })
-        }
-        PacketType::SubAck => {
-            let mut reasons = Vec::new();
-            for _ in 0..u.int_in_range(1..=4)? {
-                reasons.push(if v5 {
-                    reason_for(u, kind)?
-                } else {
-                    *u.choose(&[
-                        ReasonCode::Success,
-                        ReasonCode::GrantedQoS1,
-                        ReasonCode::GrantedQoS2,
-                        ReasonCode::UnspecifiedError,
-                    ])?
-                });
-            }
-            Packet::SubAck(SubAck {
-                pkid: pkid(u)?,
-                reasons,
-                properties: props_for(u, v5, Context::SubAck)?,
-            })
-        }
+        PacketType::Subscribe => subscribe(u, v5)?,
+        PacketType::SubAck => suback(u, v5)?,
         PacketType::Unsubscribe => {
             let mut filters = Vec::new();
             for _ in 0..u.int_in_range(1..=4)? {
@@ -413,6 +292,147 @@ pub fn valid_packet_of(
             })
         }
     })
+}
+
+/// CONNECT: a will, a user name and a password each maybe (3.1.1: no password alone).
+fn connect(u: &mut Unstructured, protocol: Protocol) -> Result<Packet> {
+    let will = if u.arbitrary()? {
+        Some(LastWill {
+            topic: topic_name(u)?,
+            payload: bytes(u, 64)?,
+            qos: qos(u)?,
+            retain: u.arbitrary()?,
+            properties: props_for(u, protocol.is_v5(), Context::Will)?,
+        })
+    } else {
+        None
+    };
+    let username = if u.arbitrary()? {
+        Some(string(u, 20)?)
+    } else {
+        None
+    };
+    let password = if (protocol.is_v5() || username.is_some()) && u.arbitrary()? {
+        Some(bytes(u, 20)?)
+    } else {
+        None
+    };
+    Ok(Packet::Connect(Connect {
+        protocol,
+        clean_start: u.arbitrary()?,
+        keep_alive: u.arbitrary()?,
+        client_id: string(u, 23)?,
+        will,
+        username,
+        password,
+        properties: props_for(u, protocol.is_v5(), Context::Connect)?,
+    }))
+}
+
+/// CONNACK: session present only with success; 3.1.1 return codes 0 to 5.
+fn connack(u: &mut Unstructured, v5: bool) -> Result<Packet> {
+    let reason = if v5 {
+        reason_for(u, PacketType::ConnAck)?
+    } else {
+        reason::connack_from_v3(u.int_in_range(0..=5)?).expect("0..=5 are return codes")
+    };
+    Ok(Packet::ConnAck(ConnAck {
+        session_present: !reason.is_error() && u.arbitrary()?,
+        reason,
+        properties: props_for(u, v5, Context::ConnAck)?,
+    }))
+}
+
+/// PUBLISH: 5.0 sometimes with a topic alias and no topic.
+fn publish(u: &mut Unstructured, v5: bool) -> Result<Packet> {
+    let qos = qos(u)?;
+    let mut properties = props_for(u, v5, Context::Publish)?;
+    let topic = if v5 && u.ratio(1, 5)? {
+        properties.topic_alias = Some(u.int_in_range(1..=u16::MAX)?);
+        String::new()
+    } else {
+        topic_name(u)?
+    };
+    Ok(Packet::Publish(Publish {
+        dup: qos != QoS::AtMostOnce && u.arbitrary()?,
+        qos,
+        retain: u.arbitrary()?,
+        topic,
+        pkid: if qos == QoS::AtMostOnce { 0 } else { pkid(u)? },
+        properties,
+        payload: bytes(u, 2048)?,
+    }))
+}
+
+/// PUBACK, PUBREC, PUBREL or PUBCOMP (`kind`).
+fn publish_ack(u: &mut Unstructured, v5: bool, kind: PacketType) -> Result<Packet> {
+    let ctx = match kind {
+        PacketType::PubAck => Context::PubAck,
+        PacketType::PubRec => Context::PubRec,
+        PacketType::PubRel => Context::PubRel,
+        _ => Context::PubComp,
+    };
+    let ack = Ack {
+        pkid: pkid(u)?,
+        reason: if v5 {
+            reason_for(u, kind)?
+        } else {
+            ReasonCode::Success
+        },
+        properties: props_for(u, v5, ctx)?,
+    };
+    Ok(match kind {
+        PacketType::PubAck => Packet::PubAck(ack),
+        PacketType::PubRec => Packet::PubRec(ack),
+        PacketType::PubRel => Packet::PubRel(ack),
+        _ => Packet::PubComp(ack),
+    })
+}
+
+/// SUBSCRIBE: 1 to 4 filters; no local never on a shared subscription.
+fn subscribe(u: &mut Unstructured, v5: bool) -> Result<Packet> {
+    let mut filters = Vec::new();
+    for _ in 0..u.int_in_range(1..=4)? {
+        let filter = topic_filter(u)?;
+        let mut options = SubscriptionOptions {
+            qos: qos(u)?,
+            ..Default::default()
+        };
+        if v5 {
+            options.no_local =
+                super::topic::shared_subscription(&filter).is_none() && u.arbitrary()?;
+            options.retain_as_published = u.arbitrary()?;
+            options.retain_handling = RetainHandling::arbitrary(u)?;
+        }
+        filters.push(Subscription { filter, options });
+    }
+    Ok(Packet::Subscribe(Subscribe {
+        pkid: pkid(u)?,
+        filters,
+        properties: props_for(u, v5, Context::Subscribe)?,
+    }))
+}
+
+/// SUBACK: 1 to 4 reason codes (3.1.1: the four return codes).
+fn suback(u: &mut Unstructured, v5: bool) -> Result<Packet> {
+    let mut reasons = Vec::new();
+    for _ in 0..u.int_in_range(1..=4)? {
+        reasons.push(if v5 {
+            reason_for(u, PacketType::SubAck)?
+        } else {
+            *u.choose(&[
+                ReasonCode::Success,
+                ReasonCode::GrantedQoS1,
+                ReasonCode::GrantedQoS2,
+                ReasonCode::UnspecifiedError,
+            ])?
+        });
+    }
+    Ok(Packet::SubAck(SubAck {
+        pkid: pkid(u)?,
+        reasons,
+        properties: props_for(u, v5, Context::SubAck)?,
+    }))
 }
 
 #[cfg(test)]

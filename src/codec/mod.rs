@@ -5,18 +5,21 @@
 //!   bytes arriving in any chunking and rejects an oversize packet from its fixed header.
 //! - Every rule the specifications demand of the bytes is checked on both sides; a failure is a
 //!   [`DecodeError`] (naming the rule and its MQTT 5.0 reason code) or an [`EncodeError`].
-//! - [`topic`]: topic name and filter validation and matching. [`reason`]: reason-code tables.
+//! - [`topic`]: the topic rules (names, filters, limits, matching) and their wording.
+//!   [`alias`]: the 5.0 topic alias tables both cores keep per connection. [`reason`]:
+//!   reason-code tables.
 //! - [`fuzz`] and [`arbitrary`]: the entry points of the fuzz targets and generators of valid
 //!   packets for property tests.
 //!
 //! One file per packet (`connect.rs`, `publish.rs`, ...; the four acknowledgements of the
 //! publish flow share `ack.rs`; PINGREQ and PINGRESP have no body and live here). Not here: what packets
-//! mean (sessions, flow control, topic aliases), which the broker and client implement.
+//! mean (sessions, flow control, when to use a topic alias), which the broker and client implement.
 //!
 //! For MQTT 3.1.1 (and 3.1) the 5.0-only fields are not written: properties are ignored, reason
 //! codes become the 3.1.1 return codes of CONNACK and SUBACK (see [`reason`]) and are dropped
 //! elsewhere; decoding fills the defaults. PUBLISH at QoS 0 never writes its packet identifier.
 
+pub mod alias;
 pub mod arbitrary;
 mod error;
 mod framer;

@@ -3,15 +3,19 @@
 //! Property may repeat everywhere, Subscription Identifier in PUBLISH) and invalid values (0 where
 //! 0 is forbidden, booleans above 1, wildcards in a Response Topic); encoding checks the same.
 //!
+//! The 27 properties are declared once, in the `properties!` table below: identifier, constant,
+//! field of [`Properties`], value rule and name. Their reading, sizing and writing follow from the
+//! field's type ([`Field`]) and the rule ([`Rule`]); properties are written in identifier order.
+//!
 //! Not here: the meaning of properties (topic aliases, flow control), which the broker and
 //! client implement.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Properties;
 use super::error::{DecodeError, EncodeError};
 use super::reader::Reader;
-use super::topic::validate_topic_name;
+use super::topic::{TopicError, validate_topic_name};
 use super::varint;
 use super::writer::{binary_len, put_binary, put_str, str_len};
 
@@ -34,66 +38,341 @@ pub(crate) enum Context {
     Auth,
 }
 
-pub(crate) const PAYLOAD_FORMAT_INDICATOR: u8 = 0x01;
-pub(crate) const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
-pub(crate) const CONTENT_TYPE: u8 = 0x03;
-pub(crate) const RESPONSE_TOPIC: u8 = 0x08;
-pub(crate) const CORRELATION_DATA: u8 = 0x09;
-pub(crate) const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
-pub(crate) const SESSION_EXPIRY_INTERVAL: u8 = 0x11;
-pub(crate) const ASSIGNED_CLIENT_IDENTIFIER: u8 = 0x12;
-pub(crate) const SERVER_KEEP_ALIVE: u8 = 0x13;
-pub(crate) const AUTHENTICATION_METHOD: u8 = 0x15;
-pub(crate) const AUTHENTICATION_DATA: u8 = 0x16;
-pub(crate) const REQUEST_PROBLEM_INFORMATION: u8 = 0x17;
-pub(crate) const WILL_DELAY_INTERVAL: u8 = 0x18;
-pub(crate) const REQUEST_RESPONSE_INFORMATION: u8 = 0x19;
-pub(crate) const RESPONSE_INFORMATION: u8 = 0x1A;
-pub(crate) const SERVER_REFERENCE: u8 = 0x1C;
-pub(crate) const REASON_STRING: u8 = 0x1F;
-pub(crate) const RECEIVE_MAXIMUM: u8 = 0x21;
-pub(crate) const TOPIC_ALIAS_MAXIMUM: u8 = 0x22;
-pub(crate) const TOPIC_ALIAS: u8 = 0x23;
-pub(crate) const MAXIMUM_QOS: u8 = 0x24;
-pub(crate) const RETAIN_AVAILABLE: u8 = 0x25;
-pub(crate) const USER_PROPERTY: u8 = 0x26;
-pub(crate) const MAXIMUM_PACKET_SIZE: u8 = 0x27;
-pub(crate) const WILDCARD_SUBSCRIPTION_AVAILABLE: u8 = 0x28;
-pub(crate) const SUBSCRIPTION_IDENTIFIER_AVAILABLE: u8 = 0x29;
-pub(crate) const SHARED_SUBSCRIPTION_AVAILABLE: u8 = 0x2A;
+/// What a property's value must satisfy beyond its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    Any,
+    /// 0 or 1.
+    Boolean,
+    /// Not 0.
+    NonZero,
+    /// A valid topic name (no wildcards) [MQTT-3.3.2-14].
+    TopicName,
+}
+
+/// One row of the property table.
+#[derive(Debug)]
+struct Prop {
+    id: u8,
+    name: &'static str,
+    rule: Rule,
+}
+
+/// Why a value breaks its [`Rule`].
+enum Broken {
+    Value(u32),
+    Topic(TopicError),
+}
+
+impl Broken {
+    fn decode(self, p: &Prop) -> DecodeError {
+        match self {
+            Broken::Value(value) => DecodeError::InvalidPropertyValue {
+                property: p.name,
+                value,
+            },
+            Broken::Topic(e) => DecodeError::InvalidTopicName(e),
+        }
+    }
+
+    fn encode(self, p: &Prop) -> EncodeError {
+        match self {
+            Broken::Value(value) => EncodeError::InvalidPropertyValue {
+                property: p.name,
+                value,
+            },
+            Broken::Topic(e) => EncodeError::InvalidTopicName(e),
+        }
+    }
+}
+
+/// A value type on the wire: a byte, a two or four byte integer, a string or binary data.
+trait Wire: Sized {
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, DecodeError>;
+    /// Encoded bytes, checking what the type demands (string length, no U+0000).
+    fn size(&self, what: &'static str) -> Result<usize, EncodeError>;
+    fn put(&self, buf: &mut BytesMut);
+    /// The value `rule` judges.
+    fn check(&self, rule: Rule) -> Result<(), Broken>;
+}
+
+fn check_number(rule: Rule, v: u32) -> Result<(), Broken> {
+    match rule {
+        Rule::Boolean if v > 1 => Err(Broken::Value(v)),
+        Rule::NonZero if v == 0 => Err(Broken::Value(v)),
+        _ => Ok(()),
+    }
+}
+
+/// The fixed-size integers: a byte, a two byte and a four byte integer (section 1.5).
+macro_rules! integer_wire {
+    ($($t:ty: $get:ident, $put:ident, $size:literal;)*) => {$(
+        impl Wire for $t {
+            fn get(r: &mut Reader, what: &'static str) -> Result<Self, DecodeError> {
+                r.$get(what)
+            }
+            fn size(&self, _: &'static str) -> Result<usize, EncodeError> {
+                Ok($size)
+            }
+            fn put(&self, buf: &mut BytesMut) {
+                buf.$put(*self);
+            }
+            fn check(&self, rule: Rule) -> Result<(), Broken> {
+                check_number(rule, u32::from(*self))
+            }
+        }
+    )*};
+}
+
+integer_wire! {
+    u8: u8, put_u8, 1;
+    u16: u16, put_u16, 2;
+    u32: u32, put_u32, 4;
+}
+
+impl Wire for String {
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, DecodeError> {
+        r.string(what)
+    }
+    fn size(&self, what: &'static str) -> Result<usize, EncodeError> {
+        str_len(self, what)
+    }
+    fn put(&self, buf: &mut BytesMut) {
+        put_str(buf, self);
+    }
+    fn check(&self, rule: Rule) -> Result<(), Broken> {
+        match rule {
+            Rule::TopicName => validate_topic_name(self).map_err(Broken::Topic),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Wire for Bytes {
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, DecodeError> {
+        r.binary(what)
+    }
+    fn size(&self, what: &'static str) -> Result<usize, EncodeError> {
+        binary_len(self, what)
+    }
+    fn put(&self, buf: &mut BytesMut) {
+        put_binary(buf, self);
+    }
+    fn check(&self, _: Rule) -> Result<(), Broken> {
+        Ok(())
+    }
+}
+
+/// A field of [`Properties`]: how its property is read, sized and written.
+trait Field {
+    /// Reads one occurrence of the property (its identifier already read and allowed).
+    fn read_one(&mut self, r: &mut Reader, p: &Prop, ctx: Context) -> Result<(), DecodeError>;
+    /// The bytes of every occurrence, identifiers included (0 when absent), checking the
+    /// allow-list of `ctx` and the values.
+    fn encoded_len(&self, p: &Prop, ctx: Context) -> Result<usize, EncodeError>;
+    fn write_all(&self, id: u8, buf: &mut BytesMut);
+}
+
+/// A property that appears at most once.
+impl<T: Wire> Field for Option<T> {
+    fn read_one(&mut self, r: &mut Reader, p: &Prop, _: Context) -> Result<(), DecodeError> {
+        let v = T::get(r, p.name)?;
+        v.check(p.rule).map_err(|b| b.decode(p))?;
+        if self.is_some() {
+            return Err(DecodeError::DuplicateProperty { property: p.name });
+        }
+        *self = Some(v);
+        Ok(())
+    }
+
+    fn encoded_len(&self, p: &Prop, ctx: Context) -> Result<usize, EncodeError> {
+        let Some(v) = self else {
+            return Ok(0);
+        };
+        allow(ctx, p)?;
+        v.check(p.rule).map_err(|b| b.encode(p))?;
+        Ok(1 + v.size(p.name)?)
+    }
+
+    fn write_all(&self, id: u8, buf: &mut BytesMut) {
+        if let Some(v) = self {
+            buf.put_u8(id);
+            v.put(buf);
+        }
+    }
+}
+
+/// Subscription Identifier: a variable byte integer, repeated only in PUBLISH
+/// ([MQTT-3.3.4-3], section 3.8.2.1.2).
+impl Field for Vec<u32> {
+    fn read_one(&mut self, r: &mut Reader, p: &Prop, ctx: Context) -> Result<(), DecodeError> {
+        let v = r.varint(p.name)?;
+        check_number(p.rule, v).map_err(|b| b.decode(p))?;
+        if ctx != Context::Publish && !self.is_empty() {
+            return Err(DecodeError::DuplicateProperty { property: p.name });
+        }
+        self.push(v);
+        Ok(())
+    }
+
+    fn encoded_len(&self, p: &Prop, ctx: Context) -> Result<usize, EncodeError> {
+        if self.is_empty() {
+            return Ok(0);
+        }
+        allow(ctx, p)?;
+        if ctx != Context::Publish && self.len() > 1 {
+            return Err(EncodeError::RepeatedProperty {
+                property: p.name,
+                packet: ctx.packet(),
+            });
+        }
+        let mut n = 0;
+        for &id in self {
+            if id > varint::MAX {
+                return Err(Broken::Value(id).encode(p));
+            }
+            check_number(p.rule, id).map_err(|b| b.encode(p))?;
+            n += 1 + varint::len(id as usize);
+        }
+        Ok(n)
+    }
+
+    fn write_all(&self, id: u8, buf: &mut BytesMut) {
+        for &v in self {
+            buf.put_u8(id);
+            varint::write(buf, v as usize);
+        }
+    }
+}
+
+/// User Property: a name and a value, repeated in order in every packet (section 3.1.2.11.8).
+impl Field for Vec<(String, String)> {
+    fn read_one(&mut self, r: &mut Reader, _: &Prop, _: Context) -> Result<(), DecodeError> {
+        let k = r.string("User Property name")?;
+        let v = r.string("User Property value")?;
+        self.push((k, v));
+        Ok(())
+    }
+
+    fn encoded_len(&self, p: &Prop, ctx: Context) -> Result<usize, EncodeError> {
+        if self.is_empty() {
+            return Ok(0);
+        }
+        allow(ctx, p)?;
+        let mut n = 0;
+        for (k, v) in self {
+            n += 1 + str_len(k, "User Property name")? + str_len(v, "User Property value")?;
+        }
+        Ok(n)
+    }
+
+    fn write_all(&self, id: u8, buf: &mut BytesMut) {
+        for (k, v) in self {
+            buf.put_u8(id);
+            put_str(buf, k);
+            put_str(buf, v);
+        }
+    }
+}
+
+fn allow(ctx: Context, p: &Prop) -> Result<(), EncodeError> {
+    if !ctx.allows(p.id) {
+        return Err(EncodeError::PropertyNotAllowed {
+            property: p.name,
+            packet: ctx.packet(),
+        });
+    }
+    Ok(())
+}
+
+/// Declares every property once: `identifier CONSTANT field Rule "Name as the specification
+/// spells it";`, in identifier order. From it come the constants, the name lookup, and the
+/// dispatch of reading, sizing and writing to each field.
+macro_rules! properties {
+    ($($id:literal $konst:ident $field:ident $rule:ident $name:literal;)*) => {
+        $(pub(crate) const $konst: u8 = $id;)*
+
+        /// The table row of a property identifier; `None` for an unknown one.
+        fn lookup(id: u8) -> Option<&'static Prop> {
+            match id {
+                $($id => Some(&Prop { id: $id, name: $name, rule: Rule::$rule }),)*
+                _ => None,
+            }
+        }
+
+        /// Every property identifier, in order.
+        #[cfg(test)]
+        const IDS: &[u8] = &[$($id),*];
+
+        fn read_field(
+            p: &mut Properties,
+            prop: &Prop,
+            r: &mut Reader,
+            ctx: Context,
+        ) -> Result<(), DecodeError> {
+            match prop.id {
+                $($id => p.$field.read_one(r, prop, ctx),)*
+                _ => unreachable!("identifiers come from the table"),
+            }
+        }
+
+        fn fields_len(p: &Properties, ctx: Context) -> Result<usize, EncodeError> {
+            let mut n = 0;
+            $(n += p.$field.encoded_len(&Prop { id: $id, name: $name, rule: Rule::$rule }, ctx)?;)*
+            Ok(n)
+        }
+
+        fn write_fields(p: &Properties, buf: &mut BytesMut) {
+            $(p.$field.write_all($id, buf);)*
+        }
+
+        /// `p` with only the property `id` kept.
+        #[cfg(test)]
+        fn only(p: &Properties, id: u8) -> Properties {
+            let mut q = Properties::default();
+            match id {
+                $($id => q.$field = p.$field.clone(),)*
+                _ => {}
+            }
+            q
+        }
+    };
+}
+
+properties! {
+    0x01 PAYLOAD_FORMAT_INDICATOR payload_format_indicator Boolean "Payload Format Indicator";
+    0x02 MESSAGE_EXPIRY_INTERVAL message_expiry_interval Any "Message Expiry Interval";
+    0x03 CONTENT_TYPE content_type Any "Content Type";
+    0x08 RESPONSE_TOPIC response_topic TopicName "Response Topic";
+    0x09 CORRELATION_DATA correlation_data Any "Correlation Data";
+    0x0B SUBSCRIPTION_IDENTIFIER subscription_identifiers NonZero "Subscription Identifier";
+    0x11 SESSION_EXPIRY_INTERVAL session_expiry_interval Any "Session Expiry Interval";
+    0x12 ASSIGNED_CLIENT_IDENTIFIER assigned_client_identifier Any "Assigned Client Identifier";
+    0x13 SERVER_KEEP_ALIVE server_keep_alive Any "Server Keep Alive";
+    0x15 AUTHENTICATION_METHOD authentication_method Any "Authentication Method";
+    0x16 AUTHENTICATION_DATA authentication_data Any "Authentication Data";
+    0x17 REQUEST_PROBLEM_INFORMATION request_problem_information Boolean "Request Problem Information";
+    0x18 WILL_DELAY_INTERVAL will_delay_interval Any "Will Delay Interval";
+    0x19 REQUEST_RESPONSE_INFORMATION request_response_information Boolean "Request Response Information";
+    0x1A RESPONSE_INFORMATION response_information Any "Response Information";
+    0x1C SERVER_REFERENCE server_reference Any "Server Reference";
+    0x1F REASON_STRING reason_string Any "Reason String";
+    0x21 RECEIVE_MAXIMUM receive_maximum NonZero "Receive Maximum";
+    0x22 TOPIC_ALIAS_MAXIMUM topic_alias_maximum Any "Topic Alias Maximum";
+    0x23 TOPIC_ALIAS topic_alias NonZero "Topic Alias";
+    0x24 MAXIMUM_QOS maximum_qos Boolean "Maximum QoS";
+    0x25 RETAIN_AVAILABLE retain_available Boolean "Retain Available";
+    0x26 USER_PROPERTY user_properties Any "User Property";
+    0x27 MAXIMUM_PACKET_SIZE maximum_packet_size NonZero "Maximum Packet Size";
+    0x28 WILDCARD_SUBSCRIPTION_AVAILABLE wildcard_subscription_available Boolean "Wildcard Subscription Available";
+    0x29 SUBSCRIPTION_IDENTIFIER_AVAILABLE subscription_identifier_available Boolean "Subscription Identifier Available";
+    0x2A SHARED_SUBSCRIPTION_AVAILABLE shared_subscription_available Boolean "Shared Subscription Available";
+}
 
 /// The name of a property identifier as the specification spells it.
-pub(crate) fn name(id: u8) -> &'static str {
-    match id {
-        PAYLOAD_FORMAT_INDICATOR => "Payload Format Indicator",
-        MESSAGE_EXPIRY_INTERVAL => "Message Expiry Interval",
-        CONTENT_TYPE => "Content Type",
-        RESPONSE_TOPIC => "Response Topic",
-        CORRELATION_DATA => "Correlation Data",
-        SUBSCRIPTION_IDENTIFIER => "Subscription Identifier",
-        SESSION_EXPIRY_INTERVAL => "Session Expiry Interval",
-        ASSIGNED_CLIENT_IDENTIFIER => "Assigned Client Identifier",
-        SERVER_KEEP_ALIVE => "Server Keep Alive",
-        AUTHENTICATION_METHOD => "Authentication Method",
-        AUTHENTICATION_DATA => "Authentication Data",
-        REQUEST_PROBLEM_INFORMATION => "Request Problem Information",
-        WILL_DELAY_INTERVAL => "Will Delay Interval",
-        REQUEST_RESPONSE_INFORMATION => "Request Response Information",
-        RESPONSE_INFORMATION => "Response Information",
-        SERVER_REFERENCE => "Server Reference",
-        REASON_STRING => "Reason String",
-        RECEIVE_MAXIMUM => "Receive Maximum",
-        TOPIC_ALIAS_MAXIMUM => "Topic Alias Maximum",
-        TOPIC_ALIAS => "Topic Alias",
-        MAXIMUM_QOS => "Maximum QoS",
-        RETAIN_AVAILABLE => "Retain Available",
-        USER_PROPERTY => "User Property",
-        MAXIMUM_PACKET_SIZE => "Maximum Packet Size",
-        WILDCARD_SUBSCRIPTION_AVAILABLE => "Wildcard Subscription Available",
-        SUBSCRIPTION_IDENTIFIER_AVAILABLE => "Subscription Identifier Available",
-        SHARED_SUBSCRIPTION_AVAILABLE => "Shared Subscription Available",
-        _ => "unknown property",
-    }
+#[cfg(test)]
+fn name(id: u8) -> &'static str {
+    lookup(id).map_or("unknown property", |p| p.name)
 }
 
 const fn bits(ids: &[u8]) -> u64 {
@@ -208,36 +487,6 @@ impl Context {
     }
 }
 
-fn set_once<T>(slot: &mut Option<T>, value: T, id: u8) -> Result<(), DecodeError> {
-    if slot.is_some() {
-        return Err(DecodeError::DuplicateProperty { property: name(id) });
-    }
-    *slot = Some(value);
-    Ok(())
-}
-
-fn boolean(r: &mut Reader, id: u8) -> Result<u8, DecodeError> {
-    let v = r.u8(name(id))?;
-    if v > 1 {
-        return Err(DecodeError::InvalidPropertyValue {
-            property: name(id),
-            value: v.into(),
-        });
-    }
-    Ok(v)
-}
-
-fn nonzero_u16(r: &mut Reader, id: u8) -> Result<u16, DecodeError> {
-    let v = r.u16(name(id))?;
-    if v == 0 {
-        return Err(DecodeError::InvalidPropertyValue {
-            property: name(id),
-            value: 0,
-        });
-    }
-    Ok(v)
-}
-
 /// Reads a property block: its variable byte integer length, then the properties, all inside a
 /// sub-reader of exactly that length.
 pub(crate) fn read(r: &mut Reader, ctx: Context) -> Result<Properties, DecodeError> {
@@ -250,279 +499,24 @@ pub(crate) fn read(r: &mut Reader, ctx: Context) -> Result<Properties, DecodeErr
     while !r.is_empty() {
         // Identifiers are variable byte integers, but every defined one fits one byte.
         let id = r.u8("property identifier")?;
-        if id > SHARED_SUBSCRIPTION_AVAILABLE || name(id) == "unknown property" {
+        let Some(prop) = lookup(id) else {
             return Err(DecodeError::UnknownProperty { id });
-        }
+        };
         if !ctx.allows(id) {
             return Err(DecodeError::PropertyNotAllowed {
-                property: name(id),
+                property: prop.name,
                 packet: ctx.packet(),
             });
         }
-        let n = name(id);
-        match id {
-            PAYLOAD_FORMAT_INDICATOR => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.payload_format_indicator, v, id)?
-            }
-            MESSAGE_EXPIRY_INTERVAL => set_once(&mut p.message_expiry_interval, r.u32(n)?, id)?,
-            CONTENT_TYPE => set_once(&mut p.content_type, r.string(n)?, id)?,
-            RESPONSE_TOPIC => {
-                let t = r.string(n)?;
-                validate_topic_name(&t).map_err(DecodeError::InvalidTopicName)?;
-                set_once(&mut p.response_topic, t, id)?
-            }
-            CORRELATION_DATA => set_once(&mut p.correlation_data, r.binary(n)?, id)?,
-            SUBSCRIPTION_IDENTIFIER => {
-                let v = r.varint(n)?;
-                if v == 0 {
-                    return Err(DecodeError::InvalidPropertyValue {
-                        property: n,
-                        value: 0,
-                    });
-                }
-                if ctx != Context::Publish && !p.subscription_identifiers.is_empty() {
-                    return Err(DecodeError::DuplicateProperty { property: n });
-                }
-                p.subscription_identifiers.push(v);
-            }
-            SESSION_EXPIRY_INTERVAL => set_once(&mut p.session_expiry_interval, r.u32(n)?, id)?,
-            ASSIGNED_CLIENT_IDENTIFIER => {
-                set_once(&mut p.assigned_client_identifier, r.string(n)?, id)?
-            }
-            SERVER_KEEP_ALIVE => set_once(&mut p.server_keep_alive, r.u16(n)?, id)?,
-            AUTHENTICATION_METHOD => set_once(&mut p.authentication_method, r.string(n)?, id)?,
-            AUTHENTICATION_DATA => set_once(&mut p.authentication_data, r.binary(n)?, id)?,
-            REQUEST_PROBLEM_INFORMATION => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.request_problem_information, v, id)?
-            }
-            WILL_DELAY_INTERVAL => set_once(&mut p.will_delay_interval, r.u32(n)?, id)?,
-            REQUEST_RESPONSE_INFORMATION => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.request_response_information, v, id)?
-            }
-            RESPONSE_INFORMATION => set_once(&mut p.response_information, r.string(n)?, id)?,
-            SERVER_REFERENCE => set_once(&mut p.server_reference, r.string(n)?, id)?,
-            REASON_STRING => set_once(&mut p.reason_string, r.string(n)?, id)?,
-            RECEIVE_MAXIMUM => {
-                let v = nonzero_u16(&mut r, id)?;
-                set_once(&mut p.receive_maximum, v, id)?
-            }
-            TOPIC_ALIAS_MAXIMUM => set_once(&mut p.topic_alias_maximum, r.u16(n)?, id)?,
-            TOPIC_ALIAS => {
-                let v = nonzero_u16(&mut r, id)?;
-                set_once(&mut p.topic_alias, v, id)?
-            }
-            MAXIMUM_QOS => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.maximum_qos, v, id)?
-            }
-            RETAIN_AVAILABLE => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.retain_available, v, id)?
-            }
-            USER_PROPERTY => {
-                let k = r.string("User Property name")?;
-                let v = r.string("User Property value")?;
-                p.user_properties.push((k, v));
-            }
-            MAXIMUM_PACKET_SIZE => {
-                let v = r.u32(n)?;
-                if v == 0 {
-                    return Err(DecodeError::InvalidPropertyValue {
-                        property: n,
-                        value: 0,
-                    });
-                }
-                set_once(&mut p.maximum_packet_size, v, id)?
-            }
-            WILDCARD_SUBSCRIPTION_AVAILABLE => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.wildcard_subscription_available, v, id)?
-            }
-            SUBSCRIPTION_IDENTIFIER_AVAILABLE => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.subscription_identifier_available, v, id)?
-            }
-            SHARED_SUBSCRIPTION_AVAILABLE => {
-                let v = boolean(&mut r, id)?;
-                set_once(&mut p.shared_subscription_available, v, id)?
-            }
-            _ => unreachable!("unknown identifiers are rejected above"),
-        }
+        read_field(&mut p, prop, &mut r, ctx)?;
     }
     Ok(p)
-}
-
-fn allow(ctx: Context, id: u8) -> Result<(), EncodeError> {
-    if !ctx.allows(id) {
-        return Err(EncodeError::PropertyNotAllowed {
-            property: name(id),
-            packet: ctx.packet(),
-        });
-    }
-    Ok(())
-}
-
-fn check_bool(id: u8, v: u8) -> Result<(), EncodeError> {
-    if v > 1 {
-        return Err(EncodeError::InvalidPropertyValue {
-            property: name(id),
-            value: v.into(),
-        });
-    }
-    Ok(())
-}
-
-fn check_nonzero(id: u8, v: u32) -> Result<(), EncodeError> {
-    if v == 0 {
-        return Err(EncodeError::InvalidPropertyValue {
-            property: name(id),
-            value: 0,
-        });
-    }
-    Ok(())
 }
 
 /// The size of the properties (without the block's own length prefix), validating each against
 /// the allow-list of `ctx`.
 pub(crate) fn content_len(p: &Properties, ctx: Context) -> Result<usize, EncodeError> {
-    let mut n = 0;
-    if let Some(v) = p.payload_format_indicator {
-        allow(ctx, PAYLOAD_FORMAT_INDICATOR)?;
-        check_bool(PAYLOAD_FORMAT_INDICATOR, v)?;
-        n += 2;
-    }
-    if p.message_expiry_interval.is_some() {
-        allow(ctx, MESSAGE_EXPIRY_INTERVAL)?;
-        n += 5;
-    }
-    if let Some(s) = &p.content_type {
-        allow(ctx, CONTENT_TYPE)?;
-        n += 1 + str_len(s, name(CONTENT_TYPE))?;
-    }
-    if let Some(s) = &p.response_topic {
-        allow(ctx, RESPONSE_TOPIC)?;
-        validate_topic_name(s).map_err(EncodeError::InvalidTopicName)?;
-        n += 1 + str_len(s, name(RESPONSE_TOPIC))?;
-    }
-    if let Some(b) = &p.correlation_data {
-        allow(ctx, CORRELATION_DATA)?;
-        n += 1 + binary_len(b, name(CORRELATION_DATA))?;
-    }
-    if !p.subscription_identifiers.is_empty() {
-        allow(ctx, SUBSCRIPTION_IDENTIFIER)?;
-        if ctx != Context::Publish && p.subscription_identifiers.len() > 1 {
-            return Err(EncodeError::RepeatedProperty {
-                property: name(SUBSCRIPTION_IDENTIFIER),
-                packet: ctx.packet(),
-            });
-        }
-        for &id in &p.subscription_identifiers {
-            if id == 0 || id > varint::MAX {
-                return Err(EncodeError::InvalidPropertyValue {
-                    property: name(SUBSCRIPTION_IDENTIFIER),
-                    value: id,
-                });
-            }
-            n += 1 + varint::len(id as usize);
-        }
-    }
-    if p.session_expiry_interval.is_some() {
-        allow(ctx, SESSION_EXPIRY_INTERVAL)?;
-        n += 5;
-    }
-    if let Some(s) = &p.assigned_client_identifier {
-        allow(ctx, ASSIGNED_CLIENT_IDENTIFIER)?;
-        n += 1 + str_len(s, name(ASSIGNED_CLIENT_IDENTIFIER))?;
-    }
-    if p.server_keep_alive.is_some() {
-        allow(ctx, SERVER_KEEP_ALIVE)?;
-        n += 3;
-    }
-    if let Some(s) = &p.authentication_method {
-        allow(ctx, AUTHENTICATION_METHOD)?;
-        n += 1 + str_len(s, name(AUTHENTICATION_METHOD))?;
-    }
-    if let Some(b) = &p.authentication_data {
-        allow(ctx, AUTHENTICATION_DATA)?;
-        n += 1 + binary_len(b, name(AUTHENTICATION_DATA))?;
-    }
-    if let Some(v) = p.request_problem_information {
-        allow(ctx, REQUEST_PROBLEM_INFORMATION)?;
-        check_bool(REQUEST_PROBLEM_INFORMATION, v)?;
-        n += 2;
-    }
-    if p.will_delay_interval.is_some() {
-        allow(ctx, WILL_DELAY_INTERVAL)?;
-        n += 5;
-    }
-    if let Some(v) = p.request_response_information {
-        allow(ctx, REQUEST_RESPONSE_INFORMATION)?;
-        check_bool(REQUEST_RESPONSE_INFORMATION, v)?;
-        n += 2;
-    }
-    if let Some(s) = &p.response_information {
-        allow(ctx, RESPONSE_INFORMATION)?;
-        n += 1 + str_len(s, name(RESPONSE_INFORMATION))?;
-    }
-    if let Some(s) = &p.server_reference {
-        allow(ctx, SERVER_REFERENCE)?;
-        n += 1 + str_len(s, name(SERVER_REFERENCE))?;
-    }
-    if let Some(s) = &p.reason_string {
-        allow(ctx, REASON_STRING)?;
-        n += 1 + str_len(s, name(REASON_STRING))?;
-    }
-    if let Some(v) = p.receive_maximum {
-        allow(ctx, RECEIVE_MAXIMUM)?;
-        check_nonzero(RECEIVE_MAXIMUM, v.into())?;
-        n += 3;
-    }
-    if p.topic_alias_maximum.is_some() {
-        allow(ctx, TOPIC_ALIAS_MAXIMUM)?;
-        n += 3;
-    }
-    if let Some(v) = p.topic_alias {
-        allow(ctx, TOPIC_ALIAS)?;
-        check_nonzero(TOPIC_ALIAS, v.into())?;
-        n += 3;
-    }
-    if let Some(v) = p.maximum_qos {
-        allow(ctx, MAXIMUM_QOS)?;
-        check_bool(MAXIMUM_QOS, v)?;
-        n += 2;
-    }
-    if let Some(v) = p.retain_available {
-        allow(ctx, RETAIN_AVAILABLE)?;
-        check_bool(RETAIN_AVAILABLE, v)?;
-        n += 2;
-    }
-    for (k, v) in &p.user_properties {
-        allow(ctx, USER_PROPERTY)?;
-        n += 1 + str_len(k, "User Property name")? + str_len(v, "User Property value")?;
-    }
-    if let Some(v) = p.maximum_packet_size {
-        allow(ctx, MAXIMUM_PACKET_SIZE)?;
-        check_nonzero(MAXIMUM_PACKET_SIZE, v)?;
-        n += 5;
-    }
-    if let Some(v) = p.wildcard_subscription_available {
-        allow(ctx, WILDCARD_SUBSCRIPTION_AVAILABLE)?;
-        check_bool(WILDCARD_SUBSCRIPTION_AVAILABLE, v)?;
-        n += 2;
-    }
-    if let Some(v) = p.subscription_identifier_available {
-        allow(ctx, SUBSCRIPTION_IDENTIFIER_AVAILABLE)?;
-        check_bool(SUBSCRIPTION_IDENTIFIER_AVAILABLE, v)?;
-        n += 2;
-    }
-    if let Some(v) = p.shared_subscription_available {
-        allow(ctx, SHARED_SUBSCRIPTION_AVAILABLE)?;
-        check_bool(SHARED_SUBSCRIPTION_AVAILABLE, v)?;
-        n += 2;
-    }
+    let n = fields_len(p, ctx)?;
     if n > varint::MAX as usize {
         return Err(EncodeError::PacketTooLarge { len: n });
     }
@@ -542,115 +536,7 @@ pub(crate) fn write(p: &Properties, content_len: usize, buf: &mut BytesMut) {
     if content_len == 0 {
         return;
     }
-    if let Some(v) = p.payload_format_indicator {
-        buf.put_u8(PAYLOAD_FORMAT_INDICATOR);
-        buf.put_u8(v);
-    }
-    if let Some(v) = p.message_expiry_interval {
-        buf.put_u8(MESSAGE_EXPIRY_INTERVAL);
-        buf.put_u32(v);
-    }
-    if let Some(s) = &p.content_type {
-        buf.put_u8(CONTENT_TYPE);
-        put_str(buf, s);
-    }
-    if let Some(s) = &p.response_topic {
-        buf.put_u8(RESPONSE_TOPIC);
-        put_str(buf, s);
-    }
-    if let Some(b) = &p.correlation_data {
-        buf.put_u8(CORRELATION_DATA);
-        put_binary(buf, b);
-    }
-    for &id in &p.subscription_identifiers {
-        buf.put_u8(SUBSCRIPTION_IDENTIFIER);
-        varint::write(buf, id as usize);
-    }
-    if let Some(v) = p.session_expiry_interval {
-        buf.put_u8(SESSION_EXPIRY_INTERVAL);
-        buf.put_u32(v);
-    }
-    if let Some(s) = &p.assigned_client_identifier {
-        buf.put_u8(ASSIGNED_CLIENT_IDENTIFIER);
-        put_str(buf, s);
-    }
-    if let Some(v) = p.server_keep_alive {
-        buf.put_u8(SERVER_KEEP_ALIVE);
-        buf.put_u16(v);
-    }
-    if let Some(s) = &p.authentication_method {
-        buf.put_u8(AUTHENTICATION_METHOD);
-        put_str(buf, s);
-    }
-    if let Some(b) = &p.authentication_data {
-        buf.put_u8(AUTHENTICATION_DATA);
-        put_binary(buf, b);
-    }
-    if let Some(v) = p.request_problem_information {
-        buf.put_u8(REQUEST_PROBLEM_INFORMATION);
-        buf.put_u8(v);
-    }
-    if let Some(v) = p.will_delay_interval {
-        buf.put_u8(WILL_DELAY_INTERVAL);
-        buf.put_u32(v);
-    }
-    if let Some(v) = p.request_response_information {
-        buf.put_u8(REQUEST_RESPONSE_INFORMATION);
-        buf.put_u8(v);
-    }
-    if let Some(s) = &p.response_information {
-        buf.put_u8(RESPONSE_INFORMATION);
-        put_str(buf, s);
-    }
-    if let Some(s) = &p.server_reference {
-        buf.put_u8(SERVER_REFERENCE);
-        put_str(buf, s);
-    }
-    if let Some(s) = &p.reason_string {
-        buf.put_u8(REASON_STRING);
-        put_str(buf, s);
-    }
-    if let Some(v) = p.receive_maximum {
-        buf.put_u8(RECEIVE_MAXIMUM);
-        buf.put_u16(v);
-    }
-    if let Some(v) = p.topic_alias_maximum {
-        buf.put_u8(TOPIC_ALIAS_MAXIMUM);
-        buf.put_u16(v);
-    }
-    if let Some(v) = p.topic_alias {
-        buf.put_u8(TOPIC_ALIAS);
-        buf.put_u16(v);
-    }
-    if let Some(v) = p.maximum_qos {
-        buf.put_u8(MAXIMUM_QOS);
-        buf.put_u8(v);
-    }
-    if let Some(v) = p.retain_available {
-        buf.put_u8(RETAIN_AVAILABLE);
-        buf.put_u8(v);
-    }
-    for (k, v) in &p.user_properties {
-        buf.put_u8(USER_PROPERTY);
-        put_str(buf, k);
-        put_str(buf, v);
-    }
-    if let Some(v) = p.maximum_packet_size {
-        buf.put_u8(MAXIMUM_PACKET_SIZE);
-        buf.put_u32(v);
-    }
-    if let Some(v) = p.wildcard_subscription_available {
-        buf.put_u8(WILDCARD_SUBSCRIPTION_AVAILABLE);
-        buf.put_u8(v);
-    }
-    if let Some(v) = p.subscription_identifier_available {
-        buf.put_u8(SUBSCRIPTION_IDENTIFIER_AVAILABLE);
-        buf.put_u8(v);
-    }
-    if let Some(v) = p.shared_subscription_available {
-        buf.put_u8(SHARED_SUBSCRIPTION_AVAILABLE);
-        buf.put_u8(v);
-    }
+    write_fields(p, buf);
 }
 
 #[cfg(test)]
@@ -671,6 +557,59 @@ mod tests {
         write(p, n, &mut buf);
         assert_eq!(buf.len(), block_len(p, ctx)?);
         Ok(buf.to_vec())
+    }
+
+    const CONTEXTS: [Context; 14] = [
+        Context::Connect,
+        Context::Will,
+        Context::ConnAck,
+        Context::Publish,
+        Context::PubAck,
+        Context::PubRec,
+        Context::PubRel,
+        Context::PubComp,
+        Context::Subscribe,
+        Context::SubAck,
+        Context::Unsubscribe,
+        Context::UnsubAck,
+        Context::Disconnect,
+        Context::Auth,
+    ];
+
+    proptest::proptest! {
+        /// Every property, alone in its block, is sized exactly as many bytes as are written
+        /// for it, and reads back as itself.
+        #[test]
+        fn every_property_len_equals_bytes_written(seed in proptest::collection::vec(0u8.., 0..512)) {
+            let mut u = arbitrary::Unstructured::new(&seed);
+            for ctx in CONTEXTS {
+                let Ok(p) = super::super::arbitrary::properties(&mut u, ctx) else {
+                    return Ok(());
+                };
+                for &id in IDS {
+                    let q = only(&p, id);
+                    if q.is_empty() {
+                        continue;
+                    }
+                    let n = content_len(&q, ctx).expect("generated properties are valid");
+                    let mut buf = BytesMut::new();
+                    write(&q, n, &mut buf);
+                    proptest::prop_assert_eq!(buf.len(), varint::len(n) + n, "{}", name(id));
+                    proptest::prop_assert_eq!(buf[varint::len(n)], id);
+                    proptest::prop_assert_eq!(read_block(&buf, ctx), Ok(q));
+                }
+            }
+        }
+    }
+
+    /// The table covers the 27 properties of section 2.2.2.2, each with its own name.
+    #[test]
+    fn table_declares_27_distinct_properties() {
+        assert_eq!(IDS.len(), 27);
+        let names: std::collections::BTreeSet<_> = IDS.iter().map(|&id| name(id)).collect();
+        assert_eq!(names.len(), 27);
+        assert!(IDS.windows(2).all(|w| w[0] < w[1]), "identifier order");
+        assert_eq!(name(0x04), "unknown property");
     }
 
     /// §2.2.2.2 a property not in the packet's allow-list is rejected on both sides.

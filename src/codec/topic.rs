@@ -1,25 +1,30 @@
-//! Topic names, topic filters and matching (MQTT 5.0 section 4.7, shared subscriptions 4.8.2).
+//! Topic rules, in one place (MQTT 5.0 section 4.7, shared subscriptions 4.8.2): what a valid
+//! topic name and topic filter are, where wildcards may stand, how a filter matches a topic
+//! (`$`-topics included), the length and level limits a deployment adds, and the wording of every
+//! refusal. The codec, the broker and client cores, the scenario validation and the checkers all
+//! judge topics here.
 //!
 //! Pure string functions: no subscription tree here (that lives in the broker).
 
-/// Why a topic name or topic filter is invalid.
+/// Why a topic name or topic filter is invalid. The `Display` text is the one wording of each
+/// rule; [`TopicError::explain`] adds the offending text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
-    #[error("empty")]
+    #[error("a topic must not be empty")]
     Empty,
     #[error("longer than 65535 bytes")]
     TooLong,
-    #[error("contains U+0000")]
+    #[error("contains a NUL character")]
     NullCharacter,
-    #[error("a topic name contains a wildcard")]
+    #[error("contains a wildcard: '+' and '#' are only allowed in subscription filters")]
     WildcardInName,
-    #[error("'#' is not alone in the last level")]
+    #[error("'#' must be a whole level and the last one (like \"a/#\")")]
     MultiLevelWildcardMisplaced,
-    #[error("'+' does not occupy a whole level")]
+    #[error("'+' must fill a whole level (like \"a/+/c\")")]
     SingleLevelWildcardMisplaced,
-    #[error("shared subscription without a valid share name")]
+    #[error("a shared subscription is `$share/<group>/<filter>`, the group without '+' or '#'")]
     InvalidShareName,
-    #[error("shared subscription without a topic filter")]
+    #[error("a shared subscription is `$share/<group>/<filter>`, with a filter")]
     EmptySharedFilter,
 }
 
@@ -37,6 +42,66 @@ impl TopicError {
             TopicError::EmptySharedFilter => "§4.8.2",
         }
     }
+
+    /// The refusal of `text` in words: the text (its length only when too long), then the rule.
+    pub fn explain(&self, text: &str) -> String {
+        match self {
+            TopicError::Empty => self.to_string(),
+            TopicError::TooLong => format!("{} bytes long, {self}", text.len()),
+            _ => format!("{text:?}: {self}"),
+        }
+    }
+}
+
+/// Bounds a deployment puts on topic names and filters beyond the protocol's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLimits {
+    /// Bytes.
+    pub max_len: usize,
+    /// Levels, counted as '/'-separated parts ("a/b" has 2, "/" has 2).
+    pub max_levels: usize,
+}
+
+/// Why a topic is refused under [`TopicLimits`]: against the protocol, or beyond the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TopicRefusal {
+    #[error("{0}")]
+    Invalid(TopicError),
+    #[error("longer or deeper than this broker allows")]
+    BeyondLimits,
+}
+
+impl TopicLimits {
+    /// Whether `s` stays within the length and level limits.
+    pub fn admits(&self, s: &str) -> bool {
+        s.len() <= self.max_len && levels(s) <= self.max_levels
+    }
+
+    /// A valid topic name ([`validate_topic_name`]) within the limits.
+    pub fn check_name(&self, s: &str) -> Result<(), TopicRefusal> {
+        validate_topic_name(s).map_err(TopicRefusal::Invalid)?;
+        self.within(s)
+    }
+
+    /// A valid topic filter ([`validate_topic_filter`]), shared or not, within the limits; a
+    /// shared subscription counts its `$share/{group}/` levels too.
+    pub fn check_filter(&self, s: &str) -> Result<(), TopicRefusal> {
+        validate_topic_filter(s).map_err(TopicRefusal::Invalid)?;
+        self.within(s)
+    }
+
+    fn within(&self, s: &str) -> Result<(), TopicRefusal> {
+        if self.admits(s) {
+            Ok(())
+        } else {
+            Err(TopicRefusal::BeyondLimits)
+        }
+    }
+}
+
+/// The number of levels of a topic name or filter.
+pub fn levels(s: &str) -> usize {
+    s.split('/').count()
 }
 
 /// A topic name as PUBLISH carries it: not empty, at most 65535 bytes, no U+0000, no wildcard.
@@ -130,6 +195,15 @@ pub(crate) fn has_nul(b: &[u8]) -> bool {
 /// Splits `$share/{group}/{filter}` into `(group, filter)`; `None` for a plain filter.
 pub fn shared_subscription(filter: &str) -> Option<(&str, &str)> {
     filter.strip_prefix("$share/")?.split_once('/')
+}
+
+/// Does the subscription `filter`, plain or shared, match the topic name `topic`? A shared
+/// subscription matches what its inner filter matches.
+pub fn subscription_matches(filter: &str, topic: &str) -> bool {
+    match shared_subscription(filter) {
+        Some((_, inner)) => matches(inner, topic),
+        None => matches(filter, topic),
+    }
 }
 
 /// Does the (plain, valid) `filter` match the (valid) topic name `topic`? A filter starting
@@ -243,6 +317,58 @@ mod tests {
         );
         assert_eq!(shared_subscription("$share/g/a/b"), Some(("g", "a/b")));
         assert_eq!(shared_subscription("a/b"), None);
+    }
+
+    /// Limits come after the protocol's rules; a shared filter counts its share levels.
+    #[test]
+    fn limits_on_length_and_levels() {
+        let l = TopicLimits {
+            max_len: 5,
+            max_levels: 2,
+        };
+        assert_eq!(l.check_name("a/b"), Ok(()));
+        assert_eq!(l.check_name("abcdef"), Err(TopicRefusal::BeyondLimits));
+        assert_eq!(l.check_name("a/b/c"), Err(TopicRefusal::BeyondLimits));
+        assert_eq!(
+            l.check_name("a/+"),
+            Err(TopicRefusal::Invalid(TopicError::WildcardInName))
+        );
+        assert_eq!(l.check_filter("a/+/#"), Err(TopicRefusal::BeyondLimits));
+        let wide = TopicLimits {
+            max_len: 100,
+            max_levels: 3,
+        };
+        assert_eq!(wide.check_filter("$share/g/a"), Ok(()));
+        assert_eq!(
+            wide.check_filter("$share/g/a/b"),
+            Err(TopicRefusal::BeyondLimits)
+        );
+        assert_eq!(levels("/"), 2);
+    }
+
+    /// Refusals name the text and the rule; an overlong text is given by its length.
+    #[test]
+    fn refusals_are_explained_with_the_text() {
+        let e = validate_topic_filter("a/#/b").unwrap_err();
+        assert_eq!(
+            e.explain("a/#/b"),
+            "\"a/#/b\": '#' must be a whole level and the last one (like \"a/#\")"
+        );
+        let long = "a".repeat(65536);
+        assert_eq!(
+            TopicError::TooLong.explain(&long),
+            "65536 bytes long, longer than 65535 bytes"
+        );
+        assert_eq!(TopicError::Empty.explain(""), "a topic must not be empty");
+    }
+
+    /// [MQTT-4.8.2-1] a shared subscription matches through its inner filter.
+    #[test]
+    fn mqtt_4_8_2_1_shared_filters_match_through_their_inner_filter() {
+        assert!(subscription_matches("$share/g/s/#", "s/1"));
+        assert!(!subscription_matches("$share/g/s/#", "t/1"));
+        assert!(!matches("$share/g/s/#", "s/1"));
+        assert!(subscription_matches("s/+", "s/1"));
     }
 
     /// [MQTT-4.7.1-1] '#' matches the parent level and any number of child levels.

@@ -1,13 +1,13 @@
 //! The async client: the sans-IO client core driven on `tokio` (real or simulated TCP).
 //!
-//! [`MqttClient::start`] spawns one event-loop task that owns the core, the current transport
-//! (a reader and a writer task behind the [stream seam](crate::net::seam)) and the framer. The
-//! returned [`MqttClient`] is a cheap handle whose requests complete when the core says so: a
+//! [`MqttClient::start`] spawns one event-loop task that owns the core and the current transport
+//! (a reader and a writer task behind the [stream seam](crate::net::seam)). The returned
+//! [`MqttClient`] is a cheap handle whose requests complete when the core says so: a
 //! publish when its QoS handshake completes (QoS 0: when written), a subscribe on SUBACK. Every
 //! [`ClientEvent`] also goes to the [`Events`] stream, in order.
 //!
-//! Reconnecting, keep-alive, resending and buffering while offline are the core's; this file
-//! only moves bytes and reads the clock. What is not here: TLS, websockets.
+//! Framing, reconnecting, keep-alive, resending and buffering while offline are the core's; this
+//! file only moves bytes (encoding the packets the core sends) and reads the clock. What is not here: TLS, websockets.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::client::{
     Client, ClientAction, ClientConfig, ClientError, ClientEvent, DownCause, LostReason, RequestId,
 };
-use crate::codec::{self, Framer, Packet, Properties, QoS, ReasonCode, Subscription};
+use crate::codec::{self, Packet, Properties, QoS, ReasonCode, Subscription};
 use crate::net::clock::sleep_until_opt;
 use crate::net::seam::LinkControl;
 
@@ -324,10 +324,11 @@ async fn event_loop(
     events: mpsc::Sender<ClientEvent>,
 ) {
     let (tx, mut transport_rx) = mpsc::unbounded_channel::<TransportEvent>();
-    let max_packet = options.config.max_packet_size;
-    let mut generation: u64 = 0;
-    let mut writer: Option<mpsc::UnboundedSender<WriterCmd>> = None;
-    let mut framer = Framer::new(Some(core.protocol()), max_packet);
+    let mut link = Link {
+        generation: 0,
+        writer: None,
+        closing: None,
+    };
     let mut pending = Pending {
         publishes: BTreeMap::new(),
         subscribes: BTreeMap::new(),
@@ -336,57 +337,9 @@ async fn event_loop(
     };
     let mut commands_open = true;
     let mut stopping = false;
-    // Completes when the last transport asked to close has written everything and shut down.
-    let mut closing: Option<oneshot::Receiver<()>> = None;
     core.connect(Instant::now());
     loop {
-        // Perform everything the core asked for.
-        let mut out = BytesMut::new();
-        while let Some(action) = core.poll_action() {
-            match action {
-                ClientAction::OpenTransport => {
-                    if let Some(w) = writer.take() {
-                        let _ = w.send(WriterCmd::Close(None));
-                    }
-                    generation += 1;
-                    framer = Framer::new(Some(core.protocol()), max_packet);
-                    tokio::spawn(transport(
-                        generation,
-                        options.broker.clone(),
-                        options.link.clone(),
-                        tx.clone(),
-                    ));
-                }
-                ClientAction::Send(packet) => {
-                    if let Some(observe) = &options.observer {
-                        observe(Instant::now(), Wire::Sent(&packet));
-                    }
-                    if let Err(e) = codec::encode(&packet, core.protocol(), &mut out) {
-                        panic!(
-                            "the client core produced a packet it cannot encode: {e}: {packet:?}"
-                        );
-                    }
-                }
-                ClientAction::CloseTransport => {
-                    if let Some(w) = writer.take() {
-                        if !out.is_empty() {
-                            let _ = w.send(WriterCmd::Data(out.split().freeze()));
-                        }
-                        let (done, done_rx) = oneshot::channel();
-                        let _ = w.send(WriterCmd::Close(Some(done)));
-                        closing = Some(done_rx);
-                    }
-                    out.clear();
-                    // Whatever that transport still reports is stale.
-                    generation += 1;
-                }
-            }
-        }
-        if !out.is_empty()
-            && let Some(w) = &writer
-        {
-            let _ = w.send(WriterCmd::Data(out.freeze()));
-        }
+        perform_actions(&mut core, &options, &mut link, &tx);
         // Hand events to the application and complete requests.
         let mut stopped = false;
         while let Some(event) = core.poll_event() {
@@ -397,14 +350,14 @@ async fn event_loop(
             let _ = events.send(event).await;
         }
         if stopped {
-            if let Some(w) = writer.take() {
+            if let Some(w) = link.writer.take() {
                 let (done, done_rx) = oneshot::channel();
                 let _ = w.send(WriterCmd::Close(Some(done)));
-                closing = Some(done_rx);
+                link.closing = Some(done_rx);
             }
             // The DISCONNECT must reach the socket before `disconnect()` returns: a caller that
             // exits right after would otherwise drop it, and the broker would publish the will.
-            if let Some(done) = closing.take() {
+            if let Some(done) = link.closing.take() {
                 let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, done).await;
             }
             for r in pending.disconnect.drain(..) {
@@ -427,8 +380,8 @@ async fn event_loop(
                 let Some(ev) = ev else { return };
                 let now = Instant::now();
                 match ev {
-                    TransportEvent::Up { generation: g, writer: w } if g == generation => {
-                        writer = Some(w);
+                    TransportEvent::Up { generation: g, writer: w } if g == link.generation => {
+                        link.writer = Some(w);
                         if let Some(will_for_connect) = &options.will_for_connect
                             && let Err(e) = core.set_will(will_for_connect())
                         {
@@ -436,30 +389,16 @@ async fn event_loop(
                         }
                         core.handle_transport_up(now);
                     }
-                    TransportEvent::Bytes { generation: g, data } if g == generation => {
-                        framer.push(&data);
-                        loop {
-                            match framer.next_packet() {
-                                Ok(Some(packet)) => {
-                                    if let Some(observe) = &options.observer {
-                                        observe(now, Wire::Received(&packet));
-                                    }
-                                    core.handle_packet(now, packet)
-                                }
-                                Ok(None) => break,
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "undecodable bytes from the broker");
-                                    // 5.0: DISCONNECT with the reason (0x95 for a packet above
-                                    // our maximum size), then close; the loop performs both.
-                                    core.handle_decode_error(now, e.reason_code());
-                                    break;
-                                }
+                    TransportEvent::Bytes { generation: g, data } if g == link.generation => {
+                        core.handle_bytes(now, &data, |packet| {
+                            if let Some(observe) = &options.observer {
+                                observe(now, Wire::Received(packet));
                             }
-                        }
+                        });
                     }
-                    TransportEvent::Down { generation: g, cause } if g == generation => {
-                        writer = None;
-                        generation += 1;
+                    TransportEvent::Down { generation: g, cause } if g == link.generation => {
+                        link.writer = None;
+                        link.generation += 1;
                         core.handle_transport_down(now, cause);
                     }
                     _ => {}
@@ -468,46 +407,127 @@ async fn event_loop(
             _ = sleep_until_opt(deadline) => {
                 core.handle_timeout(Instant::now());
             }
-            cmd = commands.recv(), if commands_open => {
-                let now = Instant::now();
-                match cmd {
-                    None => commands_open = false,
-                    Some(Command::Publish { topic, payload, qos, retain, properties, reply, accepted }) => {
-                        match core.publish(now, topic, payload, qos, retain, properties) {
-                            Ok(id) => {
-                                pending.publishes.insert(id, reply);
-                                let _ = accepted.send(Ok(id));
-                            }
-                            Err(e) => {
-                                let _ = accepted.send(Err(e.into()));
-                            }
-                        }
-                    }
-                    Some(Command::Subscribe { subs, properties, reply }) => match core.subscribe(now, subs, properties) {
-                        Ok(id) => {
-                            pending.subscribes.insert(id, reply);
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    },
-                    Some(Command::Unsubscribe { filters, properties, reply }) => match core.unsubscribe(now, filters, properties) {
-                        Ok(id) => {
-                            pending.unsubscribes.insert(id, reply);
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    },
-                    Some(Command::Disconnect { reason, reply }) => {
-                        pending.disconnect.push(reply);
-                        stopping = true;
-                        core.disconnect(now, reason);
-                    }
-                }
+            cmd = commands.recv(), if commands_open => match cmd {
+                None => commands_open = false,
+                Some(cmd) => stopping |= handle_command(&mut core, Instant::now(), cmd, &mut pending),
             }
         }
     }
+}
+
+/// The event loop's hold on the current transport.
+struct Link {
+    /// Numbers transports; events of an older one are stale.
+    generation: u64,
+    writer: Option<mpsc::UnboundedSender<WriterCmd>>,
+    /// Completes when the last transport asked to close has written everything and shut down.
+    closing: Option<oneshot::Receiver<()>>,
+}
+
+/// Performs everything the core asked for, in order: opens transports, encodes and writes the
+/// packets it sends (seen by the observer), closes.
+fn perform_actions(
+    core: &mut Client,
+    options: &ClientOptions,
+    link: &mut Link,
+    tx: &mpsc::UnboundedSender<TransportEvent>,
+) {
+    let mut out = BytesMut::new();
+    while let Some(action) = core.poll_action() {
+        match action {
+            ClientAction::OpenTransport => {
+                if let Some(w) = link.writer.take() {
+                    let _ = w.send(WriterCmd::Close(None));
+                }
+                link.generation += 1;
+                tokio::spawn(transport(
+                    link.generation,
+                    options.broker.clone(),
+                    options.link.clone(),
+                    tx.clone(),
+                ));
+            }
+            ClientAction::Send(packet) => {
+                if let Some(observe) = &options.observer {
+                    observe(Instant::now(), Wire::Sent(&packet));
+                }
+                if let Err(e) = codec::encode(&packet, core.protocol(), &mut out) {
+                    panic!("the client core produced a packet it cannot encode: {e}: {packet:?}");
+                }
+            }
+            ClientAction::CloseTransport => {
+                if let Some(w) = link.writer.take() {
+                    if !out.is_empty() {
+                        let _ = w.send(WriterCmd::Data(out.split().freeze()));
+                    }
+                    let (done, done_rx) = oneshot::channel();
+                    let _ = w.send(WriterCmd::Close(Some(done)));
+                    link.closing = Some(done_rx);
+                }
+                out.clear();
+                // Whatever that transport still reports is stale.
+                link.generation += 1;
+            }
+        }
+    }
+    if !out.is_empty()
+        && let Some(w) = &link.writer
+    {
+        let _ = w.send(WriterCmd::Data(out.freeze()));
+    }
+}
+
+/// Hands an application request to the core; true when it asked to stop (disconnect).
+fn handle_command(core: &mut Client, now: Instant, cmd: Command, pending: &mut Pending) -> bool {
+    match cmd {
+        Command::Publish {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            reply,
+            accepted,
+        } => match core.publish(now, topic, payload, qos, retain, properties) {
+            Ok(id) => {
+                pending.publishes.insert(id, reply);
+                let _ = accepted.send(Ok(id));
+            }
+            Err(e) => {
+                let _ = accepted.send(Err(e.into()));
+            }
+        },
+        Command::Subscribe {
+            subs,
+            properties,
+            reply,
+        } => match core.subscribe(now, subs, properties) {
+            Ok(id) => {
+                pending.subscribes.insert(id, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        },
+        Command::Unsubscribe {
+            filters,
+            properties,
+            reply,
+        } => match core.unsubscribe(now, filters, properties) {
+            Ok(id) => {
+                pending.unsubscribes.insert(id, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        },
+        Command::Disconnect { reason, reply } => {
+            pending.disconnect.push(reply);
+            core.disconnect(now, reason);
+            return true;
+        }
+    }
+    false
 }
 
 fn complete(pending: &mut Pending, event: &ClientEvent) {

@@ -1,39 +1,19 @@
 //! Checks of topic names and filters written in scenario files, and filter matching used to
 //! validate expectations (a will must be able to reach the subscriber it is expected at). The
-//! rules are the codec's (section 4.7); this file only words them for scenario authors.
+//! rules and their wording are the codec's (section 4.7, `codec::topic`).
 
-use crate::codec::topic::{self, TopicError};
-
-fn explain(text: &str, e: TopicError) -> String {
-    match e {
-        TopicError::Empty => "a topic must not be empty".into(),
-        TopicError::TooLong => format!("{} bytes long, more than 65535", text.len()),
-        TopicError::NullCharacter => format!("{text:?} contains a NUL character"),
-        TopicError::WildcardInName => format!(
-            "topic name {text:?} contains a wildcard: '+' and '#' are only allowed in subscription filters"
-        ),
-        TopicError::MultiLevelWildcardMisplaced => {
-            format!("filter {text:?}: '#' must be a whole level and the last one (like \"a/#\")")
-        }
-        TopicError::SingleLevelWildcardMisplaced => {
-            format!("filter {text:?}: '+' must fill a whole level (like \"a/+/c\")")
-        }
-        TopicError::InvalidShareName | TopicError::EmptySharedFilter => {
-            format!("filter {text:?}: a shared subscription is `$share/<group>/<filter>`")
-        }
-    }
-}
+use crate::codec::topic;
 
 /// Checks a topic name used to publish: not empty, no wildcard, no NUL, at most 65,535 bytes.
 /// [MQTT-3.3.2-2], [MQTT-4.7.3-1], [MQTT-4.7.3-2], [MQTT-4.7.3-3].
 pub fn check_topic_name(name: &str) -> Result<(), String> {
-    topic::validate_topic_name(name).map_err(|e| explain(name, e))
+    topic::validate_topic_name(name).map_err(|e| e.explain(name))
 }
 
 /// Checks a subscription filter: not empty, `#` alone as the last level, `+` alone in its level.
 /// [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.1-3].
 pub fn check_topic_filter(filter: &str) -> Result<(), String> {
-    topic::validate_topic_filter(filter).map_err(|e| explain(filter, e))
+    topic::validate_topic_filter(filter).map_err(|e| e.explain(filter))
 }
 
 /// Whether `filter` matches `topic` (both assumed valid). Topics starting with `$` are not

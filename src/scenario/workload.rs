@@ -222,8 +222,7 @@ impl Workload {
         let room = broker
             .max_packet_size
             .saturating_sub(self.topic.len() as u32 + 16);
-        let topic_beyond = self.topic.len() > broker.max_topic_len
-            || self.topic.split('/').count() > broker.max_topic_levels;
+        let topic_beyond = !broker.topic_limits().admits(&self.topic);
         if self.beyond_limits {
             if payload_len <= room && !topic_beyond {
                 c.fail(

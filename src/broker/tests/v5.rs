@@ -444,3 +444,137 @@ fn mqtt5_4_12_stray_auth_is_a_protocol_error() {
         Some(CloseReason::ProtocolViolation(ReasonCode::ProtocolError))
     );
 }
+
+/// Passes packets between client cores and the broker until nothing moves; returns every
+/// PUBLISH as it crossed, with the connection and whether the broker sent it.
+fn exchange(
+    h: &mut Harness,
+    clients: &mut [(ConnId, crate::client::Client)],
+) -> Vec<(ConnId, bool, Publish)> {
+    use crate::client::ClientAction;
+    let mut wire = Vec::new();
+    loop {
+        let mut moved = false;
+        for (conn, c) in clients.iter_mut() {
+            while let Some(action) = c.poll_action() {
+                moved = true;
+                match action {
+                    ClientAction::OpenTransport => {
+                        h.accept(*conn);
+                        c.handle_transport_up(h.now);
+                    }
+                    ClientAction::Send(packet) => {
+                        if let Packet::Publish(p) = &packet {
+                            wire.push((*conn, false, p.clone()));
+                        }
+                        h.packet(*conn, packet);
+                    }
+                    ClientAction::CloseTransport => h.closed(*conn, CloseCause::Local),
+                }
+            }
+        }
+        for action in h.drain() {
+            if let Action::Send { conn, packet, .. } = action {
+                moved = true;
+                if let Packet::Publish(p) = &packet {
+                    wire.push((conn, true, p.clone()));
+                }
+                let (_, c) = clients
+                    .iter_mut()
+                    .find(|(id, _)| *id == conn)
+                    .expect("known");
+                c.handle_packet(h.now, packet);
+            }
+        }
+        if !moved {
+            return wire;
+        }
+    }
+}
+
+/// Both cores keep their aliases in the `codec::alias` tables: the client's outbound table
+/// feeds the broker's inbound one, the broker's outbound table the subscriber's inbound one, and
+/// every message arrives with its full topic.
+#[test]
+fn mqtt5_topic_aliases_between_client_and_broker_cores() {
+    use crate::client::{Client, ClientConfig, ClientEvent};
+    let mut h = Harness::new();
+    let client = |id: &str, f: fn(&mut ClientConfig)| {
+        let mut c = ClientConfig {
+            protocol: Protocol::V5,
+            client_id: id.into(),
+            clean_start: true,
+            ..ClientConfig::default()
+        };
+        f(&mut c);
+        Client::new(c, 1)
+    };
+    let mut clients = [
+        (1, client("pub", |c| c.outbound_topic_aliases = 2)),
+        (2, client("sub", |c| c.topic_alias_maximum = 1)),
+    ];
+    for (_, c) in clients.iter_mut() {
+        c.connect(h.now);
+    }
+    exchange(&mut h, &mut clients);
+    let all = vec![Subscription {
+        filter: "#".into(),
+        options: SubscriptionOptions::default(),
+    }];
+    clients[1]
+        .1
+        .subscribe(h.now, all, Properties::default())
+        .unwrap();
+    exchange(&mut h, &mut clients);
+    for topic in ["a/b", "a/b", "c", "d", "c", "a/b"] {
+        let payload = Bytes::from_static(b"x");
+        clients[0]
+            .1
+            .publish(
+                h.now,
+                topic,
+                payload,
+                QoS::AtMostOnce,
+                false,
+                Properties::default(),
+            )
+            .unwrap();
+    }
+    let wire = exchange(&mut h, &mut clients);
+    let sent = |by_broker: bool| -> Vec<(String, Option<u16>)> {
+        wire.iter()
+            .filter(|(_, b, _)| *b == by_broker)
+            .map(|(_, _, p)| (p.topic.clone(), p.properties.topic_alias))
+            .collect()
+    };
+    let t = |s: &str, a: Option<u16>| (s.to_owned(), a);
+    assert_eq!(
+        sent(false),
+        vec![
+            t("a/b", Some(1)),
+            t("", Some(1)),
+            t("c", Some(2)),
+            t("d", None),
+            t("", Some(2)),
+            t("", Some(1)),
+        ]
+    );
+    assert_eq!(
+        sent(true),
+        vec![
+            t("a/b", Some(1)),
+            t("", Some(1)),
+            t("c", None),
+            t("d", None),
+            t("c", None),
+            t("", Some(1)),
+        ]
+    );
+    let got: Vec<String> = std::iter::from_fn(|| clients[1].1.poll_event())
+        .filter_map(|e| match e {
+            ClientEvent::Message(p) => Some(p.topic),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, ["a/b", "a/b", "c", "d", "c", "a/b"]);
+}

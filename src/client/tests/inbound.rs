@@ -189,3 +189,86 @@ fn decode_error_disconnects_with_the_reason_and_reconnects() {
     );
     assert_eq!(h.c.state(), ConnState::Backoff);
 }
+
+/// The bytes of `packets` encoded back to back.
+fn wire(packets: &[Packet], protocol: Protocol) -> Vec<u8> {
+    let mut buf = bytes::BytesMut::new();
+    for p in packets {
+        crate::codec::encode(p, protocol, &mut buf).expect("encodes");
+    }
+    buf.to_vec()
+}
+
+/// Feeds `chunk` as bytes; returns the packets the core saw.
+fn feed(h: &mut H, chunk: &[u8]) -> Vec<Packet> {
+    let mut seen = Vec::new();
+    h.c.handle_bytes(h.now, chunk, |p| seen.push(p.clone()));
+    seen
+}
+
+/// The core frames the broker's bytes itself: packets split across chunks wait for their
+/// last byte, packets coalesced in one chunk are all handled, in order.
+#[test]
+fn bytes_split_and_coalesced_are_framed_in_order() {
+    let mut h = H::v5();
+    h.c.connect(h.now);
+    assert_eq!(h.actions(), vec![ClientAction::OpenTransport]);
+    h.c.handle_transport_up(h.now);
+    assert!(matches!(h.sent().as_slice(), [Packet::Connect(_)]));
+    let packets = [
+        Packet::ConnAck(connack(false)),
+        Packet::Publish(incoming(0, QoS::AtMostOnce, false)),
+        Packet::Publish(incoming(5, QoS::AtLeastOnce, false)),
+        Packet::PingResp,
+    ];
+    let bytes = wire(&packets, Protocol::V5);
+    // CONNACK cut after its first byte; the second chunk ends inside the first PUBLISH.
+    assert_eq!(feed(&mut h, &bytes[..1]), vec![]);
+    assert_eq!(h.c.state(), ConnState::Handshaking);
+    assert_eq!(feed(&mut h, &bytes[1..8]), packets[..1].to_vec());
+    assert_eq!(h.c.state(), ConnState::Connected);
+    // The rest in one chunk: two PUBLISHes and a PINGRESP.
+    assert_eq!(feed(&mut h, &bytes[8..]), packets[1..].to_vec());
+    assert_eq!(h.sent(), vec![Packet::PubAck(ack(5))]);
+    let events = h.events();
+    assert_eq!(messages(&events), 2);
+    // A byte at a time gives the same packets.
+    let mut one_by_one = H::v5();
+    one_by_one.c.connect(one_by_one.now);
+    one_by_one.c.handle_transport_up(one_by_one.now);
+    let seen: Vec<Packet> = bytes
+        .iter()
+        .flat_map(|b| feed(&mut one_by_one, &[*b]))
+        .collect();
+    assert_eq!(seen, packets.to_vec());
+}
+
+/// Bytes that do not decode end the connection with their reason (5.0: in DISCONNECT); a
+/// partial packet of one transport does not carry over to the next.
+#[test]
+fn undecodable_bytes_disconnect_and_a_new_transport_starts_clean() {
+    let mut h = H::v5();
+    h.connect(false);
+    let _ = h.events();
+    let _ = feed(&mut h, &[0x30]);
+    h.c.handle_transport_down(h.now, DownCause::PeerClosed);
+    h.fire();
+    assert_eq!(h.actions(), vec![ClientAction::OpenTransport]);
+    h.c.handle_transport_up(h.now);
+    let _ = h.sent();
+    let resumed = Packet::ConnAck(connack(true));
+    assert_eq!(
+        feed(&mut h, &wire(std::slice::from_ref(&resumed), Protocol::V5)),
+        vec![resumed]
+    );
+    assert_eq!(h.c.state(), ConnState::Connected);
+    let _ = h.events();
+    // Packet type 0 is reserved: it does not decode.
+    assert_eq!(feed(&mut h, &[0x00, 0x00]), vec![]);
+    let acts = h.actions();
+    assert!(
+        matches!(&acts[0], ClientAction::Send(Packet::Disconnect(d)) if d.reason == ReasonCode::MalformedPacket),
+        "{acts:?}"
+    );
+    assert_eq!(acts[1], ClientAction::CloseTransport);
+}

@@ -1,33 +1,55 @@
-//! MQTT 5.0 topic aliases, both directions, for one network connection at a time
-//! (section 3.3.2.3.4). Mappings never outlive a connection: the core resets both tables
-//! whenever a new transport starts ([MQTT-3.3.2-7]).
+//! MQTT 5.0 topic alias tables, both directions, for one network connection at a time
+//! (section 3.3.2.3.4); the broker and client cores each keep one pair per connection. Mappings
+//! never outlive a connection: a new one starts with empty tables ([MQTT-3.3.2-7]).
 //!
-//! - Inbound: the broker may use aliases 1 to the Topic Alias Maximum we sent in CONNECT
-//!   ([MQTT-3.1.2-26], [MQTT-3.3.2-10]). A PUBLISH with a topic and an alias sets (or replaces)
-//!   the mapping; one with an empty topic and an alias uses it. Alias 0 or above our maximum is
-//!   "Topic Alias invalid" (0x94, [MQTT-3.3.2-8]); an alias used before it was set is a
-//!   protocol error (0x82).
-//! - Outbound: up to `min(outbound_topic_aliases, the broker's CONNACK Topic Alias Maximum)`
-//!   aliases per connection ([MQTT-3.2.2-17], [MQTT-3.3.2-9]). The first distinct topics sent
-//!   on the connection get aliases 1, 2, ... in order of first use: the first PUBLISH of a topic
-//!   carries the topic and its alias, later ones the alias and an empty topic. Once every alias
-//!   is taken further topics go in full; aliases are never reassigned.
+//! - Inbound ([`InboundAliases`]): the peer may use aliases 1 to the Topic Alias Maximum we
+//!   announced ([MQTT-3.1.2-26], [MQTT-3.2.2-17], [MQTT-3.3.2-10]). A PUBLISH with a topic and an
+//!   alias sets (or replaces) the mapping; one with an empty topic and an alias uses it. Alias 0
+//!   or above our maximum is "Topic Alias invalid" (0x94, [MQTT-3.3.2-8], [MQTT-3.3.2-9]); an
+//!   alias used before it was set is a protocol error (0x82).
+//! - Outbound ([`OutboundAliases`]): up to the peer's Topic Alias Maximum (capped by our own
+//!   option) aliases per connection. The first distinct topics sent on the connection get
+//!   aliases 1, 2, ... in order of first use: the first PUBLISH of a topic carries the topic and
+//!   its alias, later ones the alias and an empty topic. Once every alias is taken further
+//!   topics go in full; aliases are never reassigned.
 //!
-//! Both tables hold at most their maximum (a `u16`) entries. Not here: resends after a
-//! reconnect, which the core sends with the full topic and no alias.
+//! Both tables hold at most their maximum (a `u16`) entries. Sans-IO, like the rest of the
+//! codec. Not here: which packets get an alias (the cores decide: a resend after a reconnect
+//! goes with the full topic, an alias is dropped when the packet would be too large), and what
+//! the core does with an [`AliasError`] (a DISCONNECT with its reason code).
 
 use std::collections::BTreeMap;
 
-use crate::codec::{Publish, ReasonCode};
+use super::{Publish, ReasonCode};
 
-/// Aliases the broker sets on the current connection: alias → topic.
-#[derive(Debug, Default)]
+/// How the peer misused an inbound topic alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasError {
+    /// Alias 0, or above the maximum we announced ([MQTT-3.3.2-8], [MQTT-3.3.2-9]).
+    Invalid,
+    /// An empty topic with an alias no PUBLISH of this connection has set.
+    Unknown,
+}
+
+impl AliasError {
+    /// The reason code of the DISCONNECT this mistake calls for.
+    pub fn reason_code(self) -> ReasonCode {
+        match self {
+            AliasError::Invalid => ReasonCode::TopicAliasInvalid,
+            AliasError::Unknown => ReasonCode::ProtocolError,
+        }
+    }
+}
+
+/// Aliases the peer sets on the current connection: alias → topic.
+#[derive(Debug, Clone, Default)]
 pub struct InboundAliases {
     max: u16,
     topics: BTreeMap<u16, String>,
 }
 
 impl InboundAliases {
+    /// A table accepting aliases 1 to `max` (0: none).
     pub fn new(max: u16) -> InboundAliases {
         InboundAliases {
             max,
@@ -41,23 +63,19 @@ impl InboundAliases {
     }
 
     /// Resolves the alias of an inbound PUBLISH, leaving the full topic in `p` and no alias
-    /// property. `Err` is the reason of the DISCONNECT the broker's mistake calls for.
-    pub fn resolve(&mut self, p: &mut Publish) -> Result<(), ReasonCode> {
+    /// property. A PUBLISH without an alias is left as it is (its topic may be empty, which is
+    /// the caller's to judge).
+    pub fn resolve(&mut self, p: &mut Publish) -> Result<(), AliasError> {
         let Some(alias) = p.properties.topic_alias.take() else {
-            // Section 3.3.2.1: a zero-length topic without an alias is a protocol error.
-            return if p.topic.is_empty() {
-                Err(ReasonCode::ProtocolError)
-            } else {
-                Ok(())
-            };
+            return Ok(());
         };
         if alias == 0 || alias > self.max {
-            return Err(ReasonCode::TopicAliasInvalid);
+            return Err(AliasError::Invalid);
         }
         if p.topic.is_empty() {
             match self.topics.get(&alias) {
                 Some(topic) => p.topic = topic.clone(),
-                None => return Err(ReasonCode::ProtocolError),
+                None => return Err(AliasError::Unknown),
             }
         } else {
             self.topics.insert(alias, p.topic.clone());
@@ -65,29 +83,33 @@ impl InboundAliases {
         Ok(())
     }
 
-    #[cfg(test)]
+    /// The number of mappings set.
     pub fn len(&self) -> usize {
         self.topics.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty()
     }
 }
 
 /// Aliases we assign on the current connection: topic → alias.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OutboundAliases {
-    /// For this connection: our option capped by the broker's maximum.
+    /// For this connection: the peer's maximum, capped by our own option.
     max: u16,
     aliases: BTreeMap<String, u16>,
 }
 
 impl OutboundAliases {
-    /// A new connection whose CONNACK allows `max` aliases (already capped by our option).
+    /// A new connection on which `max` aliases may be used (0: none).
     pub fn reset(&mut self, max: u16) {
         self.max = max;
         self.aliases.clear();
     }
 
-    /// The alias `p` should be sent with: `Some((alias, known))` where `known` means the
-    /// broker already has the mapping (send an empty topic). `None`: send the topic in full.
+    /// The alias `topic` should be sent with: `Some((alias, known))` where `known` means the
+    /// peer already has the mapping (send an empty topic). `None`: send the topic in full.
     pub fn choose(&self, topic: &str) -> Option<(u16, bool)> {
         if let Some(&a) = self.aliases.get(topic) {
             return Some((a, true));
@@ -99,21 +121,25 @@ impl OutboundAliases {
         None
     }
 
-    /// `p` left with alias `alias` set; a new alias becomes known to the broker.
+    /// A PUBLISH of `topic` carrying `alias` was sent: a new alias becomes known to the peer.
     pub fn commit(&mut self, topic: &str, alias: u16) {
         if !self.aliases.contains_key(topic) {
             self.aliases.insert(topic.to_owned(), alias);
         }
     }
 
-    #[cfg(test)]
+    /// The number of aliases assigned.
     pub fn len(&self) -> usize {
         self.aliases.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.aliases.is_empty()
+    }
 }
 
-/// Rewrites `p` to use `alias`: the property set, and the topic taken out (returned) when the
-/// broker already knows the mapping.
+/// Rewrites `p` to use `alias` (from [`OutboundAliases::choose`]): the property set, and the
+/// topic taken out (returned) when the peer already knows the mapping.
 pub fn apply(p: &mut Publish, alias: u16, known: bool) -> Option<String> {
     p.properties.topic_alias = Some(alias);
     known.then(|| std::mem::take(&mut p.topic))
@@ -168,27 +194,28 @@ mod tests {
         for alias in [0, 3] {
             assert_eq!(
                 a.resolve(&mut publish("t", Some(alias))),
-                Err(ReasonCode::TopicAliasInvalid)
+                Err(AliasError::Invalid)
             );
         }
         let mut none = InboundAliases::new(0);
         assert_eq!(
             none.resolve(&mut publish("t", Some(1))),
-            Err(ReasonCode::TopicAliasInvalid)
+            Err(AliasError::Invalid)
         );
     }
 
-    /// An alias used before any PUBLISH set it, or no topic and no alias: protocol error.
+    /// An alias used before any PUBLISH set it is a protocol error; no alias is no mistake here.
     #[test]
     fn unknown_alias_or_missing_topic_is_a_protocol_error() {
         let mut a = InboundAliases::new(3);
         assert_eq!(
             a.resolve(&mut publish("", Some(1))),
-            Err(ReasonCode::ProtocolError)
+            Err(AliasError::Unknown)
         );
         assert_eq!(
             a.resolve(&mut publish("", None)),
-            Err(ReasonCode::ProtocolError)
+            Ok(()),
+            "no alias: the caller's to judge"
         );
     }
 
@@ -200,7 +227,7 @@ mod tests {
         a.reset();
         assert_eq!(
             a.resolve(&mut publish("", Some(1))),
-            Err(ReasonCode::ProtocolError)
+            Err(AliasError::Unknown)
         );
         let mut o = OutboundAliases::default();
         o.reset(1);
@@ -235,5 +262,24 @@ mod tests {
         let mut p = publish("b", None);
         assert_eq!(apply(&mut p, 2, false), None);
         assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("b", Some(2)));
+    }
+
+    /// One side's outbound table and the other side's inbound table with the same maximum:
+    /// what the sender leaves out, the receiver puts back.
+    #[test]
+    fn outbound_table_feeds_inbound_table() {
+        let mut out = OutboundAliases::default();
+        out.reset(2);
+        let mut inb = InboundAliases::new(2);
+        for topic in ["a", "b", "a", "c", "b", "c", "a"] {
+            let mut p = publish(topic, None);
+            if let Some((alias, known)) = out.choose(topic) {
+                apply(&mut p, alias, known);
+                out.commit(topic, alias);
+            }
+            inb.resolve(&mut p).unwrap();
+            assert_eq!((p.topic.as_str(), p.properties.topic_alias), (topic, None));
+        }
+        assert_eq!((out.len(), inb.len()), (2, 2));
     }
 }
