@@ -86,6 +86,23 @@ pub struct BrokerConfig {
     pub allow_anonymous: bool,
 }
 
+/// Names the `[broker]` table (of `broker.toml` and of a scenario) refuses, with the name to use
+/// instead.
+pub const RENAMED_FIELDS: [crate::config::file::Renamed; 3] = [
+    crate::config::file::Renamed {
+        field: "broker.max_queued",
+        now: "max_queued_messages",
+    },
+    crate::config::file::Renamed {
+        field: "broker.max_subscriptions",
+        now: "max_subscriptions_per_client",
+    },
+    crate::config::file::Renamed {
+        field: "broker.max_topic_length",
+        now: "max_topic_len",
+    },
+];
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {

@@ -105,7 +105,8 @@ impl BrokerFile {
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str) -> Result<BrokerFile, Vec<Problem>> {
         let doc = Document::parse(text)?;
-        let file: BrokerFile = doc.read(doc.root().clone(), &[])?;
+        let file: BrokerFile =
+            doc.read(doc.root().clone(), &crate::broker::config::RENAMED_FIELDS)?;
         let mut found: Vec<(String, String)> = Vec::new();
         for (i, addr) in file.listen.iter().enumerate() {
             if let Err(reason) = parse_listen(addr) {

@@ -10,7 +10,7 @@ use toml::de::DeTable;
 
 use super::checks::Checks;
 use crate::broker::BrokerConfig;
-use crate::config::file::{Document, Problem, Renamed};
+use crate::config::file::{Document, Problem};
 pub use crate::trace::Persistence;
 
 /// `[broker]`: settings of the broker node.
@@ -48,22 +48,6 @@ struct LabFields {
 
 const LAB_FIELDS: [&str; 3] = ["persistence", "users", "acl"];
 
-/// Names `[broker]` refuses, with the name to use instead.
-const RENAMED: [Renamed; 3] = [
-    Renamed {
-        field: "broker.max_queued",
-        now: "max_queued_messages",
-    },
-    Renamed {
-        field: "broker.max_subscriptions",
-        now: "max_subscriptions_per_client",
-    },
-    Renamed {
-        field: "broker.max_topic_length",
-        now: "max_topic_len",
-    },
-];
-
 impl BrokerSection {
     /// Reads `[broker]` (`table`, a table of `doc`): the lab's fields, and the rest as the
     /// broker core's configuration.
@@ -80,7 +64,10 @@ impl BrokerSection {
             }
         }
         let config = doc
-            .read::<BrokerConfig>(Spanned::new(span.clone(), core), &RENAMED)
+            .read::<BrokerConfig>(
+                Spanned::new(span.clone(), core),
+                &crate::broker::config::RENAMED_FIELDS,
+            )
             .map_err(|mut problems| {
                 for p in &mut problems {
                     if p.reason.starts_with("unknown field") {

@@ -369,6 +369,23 @@ fn broker_toml_reports_every_problem_at_once_without_rust_types() {
 }
 
 #[test]
+fn broker_toml_refuses_old_field_names_with_the_new_one() {
+    let e = broker_toml_error(
+        "[broker]\nmax_queued = 5\nmax_subscriptions = 3\nmax_topic_length = 9\n",
+    );
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "broker.toml: line 2: broker.max_queued: renamed to `max_queued_messages`",
+            "broker.toml: line 3: broker.max_subscriptions: renamed to `max_subscriptions_per_client`",
+            "broker.toml: line 4: broker.max_topic_length: renamed to `max_topic_len`",
+        ],
+        "{e}"
+    );
+}
+
+#[test]
 fn broker_toml_listens_on_a_host_name() {
     let file =
         mqtt_lab::cli::broker::BrokerFile::from_str("listen = [\"localhost:1883\"]\n").unwrap();
