@@ -10,6 +10,8 @@
 //! Without `--cfg madsim` there is no simulator: `run_seed` returns a crashed outcome that says
 //! how to build one.
 
+#[cfg(madsim)]
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,7 +128,17 @@ fn simulate(
             config.net.send_latency = lo..hi.max(lo + Duration::from_micros(1));
             let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, config);
             rt.set_time_limit(limit);
-            rt.block_on(super::world::supervise(scenario, plan, options, trace));
+            let nodes = node_names(&scenario);
+            let world = super::world::supervise(scenario, plan, options, trace.clone());
+            let run = catch_unwind(AssertUnwindSafe(|| rt.block_on(world)));
+            // What the teardown might still record is no part of the run.
+            let recorded = std::mem::take(&mut *super::recorder::lock(&trace));
+            let released = catch_unwind(AssertUnwindSafe(|| release(&rt, &nodes)));
+            drop(rt);
+            *super::recorder::lock(&trace) = recorded;
+            if let Err(panic) = run.and(released) {
+                resume_unwind(panic);
+            }
         });
     let joined = match thread {
         Ok(t) => t.join(),
@@ -143,6 +155,31 @@ fn simulate(
             }
         }
     }
+}
+
+/// Every node of the world: the broker and a node per client, by name.
+#[cfg(madsim)]
+fn node_names(scenario: &Scenario) -> Vec<String> {
+    let clients = scenario.clients.iter().map(|c| c.id.clone());
+    std::iter::once(crate::trace::BROKER.to_string())
+        .chain(clients)
+        .collect()
+}
+
+/// Ends the world of a finished (or stopped) run: kills every node, which drops every task of
+/// it, paused or waiting, then drains the ready queue so the dropped tasks' futures go too. A
+/// runtime dropped with tasks still pending keeps them alive: their futures, the wakers stored
+/// in timers and sockets and the runtime's handles hold one another in cycles, and with them
+/// every connection's buffers, every client and the whole trace.
+#[cfg(madsim)]
+fn release(rt: &madsim::runtime::Runtime, nodes: &[String]) {
+    let nodes = nodes.to_vec();
+    rt.block_on(async move {
+        let handle = madsim::runtime::Handle::current();
+        for name in &nodes {
+            handle.kill(name.as_str());
+        }
+    });
 }
 
 #[cfg(not(madsim))]
