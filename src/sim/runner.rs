@@ -286,3 +286,118 @@ receives = [{{ client = "a", at_least = 1 }}]
         assert!(e.no_local.get("b").is_none_or(Vec::is_empty));
     }
 }
+
+#[cfg(all(test, madsim))]
+mod sim_tests {
+    use super::super::options::BrokerFactory;
+    use super::super::recorder::lock;
+    use super::*;
+    use crate::sim::real_broker;
+
+    /// A broker crash and restart, a client crash and restart, a power-off, a partition and a
+    /// connection cut, with publishers still busy when the run ends: every kind of task the
+    /// world leaves behind.
+    const BUSY: &str = r#"
+name = "every task left behind"
+protocol = "3.1.1"
+duration = "20s"
+faults_until = "15s"
+settle = "5s"
+[broker]
+persistence = "durable"
+[[client]]
+id = "monitor"
+clean_session = false
+keep_alive = "5s"
+subscribe = [{ filter = "s/#", qos = 1 }]
+[[client]]
+id = "sensor-1"
+keep_alive = "5s"
+[[client]]
+id = "sensor-2"
+keep_alive = "5s"
+[[workload]]
+client = "sensor-1"
+topic = "s/1"
+qos = 1
+count = 100
+every = "100ms"
+[[workload]]
+client = "sensor-2"
+topic = "s/2"
+qos = 2
+count = 100
+every = "100ms"
+[[fault]]
+at = "2s"
+crash_broker = { restart_after = "1s" }
+[[fault]]
+at = "4s"
+cut = "monitor"
+[[fault]]
+at = "5s"
+crash = "sensor-1"
+restart_after = "2s"
+[[fault]]
+at = "10s"
+power_off = "sensor-2"
+restart_after = "4s"
+[[fault]]
+at = "10s"
+partition = { between = ["monitor", "broker"], for = "4s" }
+[expect]
+checkers = ["integrity"]
+"#;
+
+    /// Runs `seed` and returns how many holders of its trace and of its broker factory remain
+    /// once the run is over (besides the caller's own): the world's nodes, tasks and
+    /// connections hold both, so anything left means the world outlived its run.
+    fn left_behind(scenario: &Scenario, seed: u64, broker: BrokerFactory) -> (usize, usize) {
+        let token = Arc::new(());
+        let held = token.clone();
+        let options = RunOptions {
+            broker: Arc::new(move |config, auth, state| {
+                let _ = &held;
+                broker(config, auth, state)
+            }),
+            check: CheckConfig::default(),
+        };
+        let trace = Arc::new(Mutex::new(Trace::new()));
+        let status = simulate(scenario, &scenario.plan(seed), &options, trace.clone());
+        drop(options);
+        assert!(!lock(&trace).events.is_empty(), "{status:?}");
+        (Arc::strong_count(&trace) - 1, Arc::strong_count(&token) - 1)
+    }
+
+    #[test]
+    fn a_finished_run_leaves_no_task_node_or_trace_behind() {
+        let s = Scenario::from_str(BUSY, "busy.toml").unwrap();
+        for seed in 1..=5 {
+            assert_eq!(left_behind(&s, seed, real_broker()), (0, 0), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_crashed_run_leaves_nothing_behind_either() {
+        let s = Scenario::from_str(BUSY, "busy.toml").unwrap();
+        let real = real_broker();
+        // The restarted broker panics: the run stops mid-flight, with every client connected
+        // or connecting.
+        let planted: BrokerFactory = Arc::new(move |config, auth, state| {
+            assert!(state.is_none(), "planted: the broker cannot restore");
+            real(config, auth, state)
+        });
+        let options = RunOptions {
+            broker: planted.clone(),
+            check: CheckConfig::default(),
+        };
+        let out = run_seed(&s, 1, &options);
+        assert!(
+            matches!(&out.status, RunStatus::Crashed(m) if m.contains("planted")),
+            "{:?}",
+            out.status
+        );
+        assert!(!out.trace.events.is_empty());
+        assert_eq!(left_behind(&s, 1, planted), (0, 0));
+    }
+}
