@@ -5,7 +5,9 @@
 //! the scenario's duration plus [`time_margin`]: hitting it is [`RunStatus::TimeLimit`]; any
 //! panic inside the simulation (our own bug) is [`RunStatus::Crashed`] with its message. A run
 //! that completes is judged by the checkers its scenario names (`expect.checkers`) and by its
-//! explicit expectations ([`expectations`] builds them for `check::expect`).
+//! explicit expectations ([`expectations`] builds them for `check::expect`). Whichever way a run
+//! ends, its world ends with it: every node is killed before the runtime is dropped, so no task,
+//! connection or client outlives the seed, and the trace is what the run recorded up to then.
 //!
 //! Without `--cfg madsim` there is no simulator: `run_seed` returns a crashed outcome that says
 //! how to build one.
