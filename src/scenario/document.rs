@@ -22,7 +22,7 @@ use crate::codec::Protocol;
 use crate::config::file::{Document, Problem, in_line_order};
 
 /// Most clients in one scenario.
-pub const MAX_CLIENTS: usize = 256;
+pub const MAX_CLIENTS: usize = 10_000;
 
 /// One scenario: a world (broker, clients, network), what the clients do, the faults, and
 /// what must hold. Build it with [`Scenario::load`] or [`Scenario::from_str`]; both validate.
@@ -52,6 +52,10 @@ pub struct Scenario {
     /// (`duration - faults_until`).
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub settle: Option<Duration>,
+    /// Most seeds the lab runs of this scenario: the first ones of the range it is given. For
+    /// scenarios whose seeds are slow. Default: every seed of the range.
+    #[serde(default)]
+    pub max_seeds: Option<std::num::NonZeroU64>,
     /// `[broker]` (read on its own: see [`BrokerSection`]).
     #[serde(skip)]
     pub broker: BrokerSection,

@@ -5,11 +5,15 @@
 //! the scenario's duration plus [`time_margin`]: hitting it is [`RunStatus::TimeLimit`]; any
 //! panic inside the simulation (our own bug) is [`RunStatus::Crashed`] with its message. A run
 //! that completes is judged by the checkers its scenario names (`expect.checkers`) and by its
-//! explicit expectations ([`expectations`] builds them for `check::expect`).
+//! explicit expectations ([`expectations`] builds them for `check::expect`). Whichever way a run
+//! ends, its world ends with it: every node is killed before the runtime is dropped, so no task,
+//! connection or client outlives the seed, and the trace is what the run recorded up to then.
 //!
 //! Without `--cfg madsim` there is no simulator: `run_seed` returns a crashed outcome that says
 //! how to build one.
 
+#[cfg(madsim)]
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,7 +130,17 @@ fn simulate(
             config.net.send_latency = lo..hi.max(lo + Duration::from_micros(1));
             let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, config);
             rt.set_time_limit(limit);
-            rt.block_on(super::world::supervise(scenario, plan, options, trace));
+            let nodes = node_names(&scenario);
+            let world = super::world::supervise(scenario, plan, options, trace.clone());
+            let run = catch_unwind(AssertUnwindSafe(|| rt.block_on(world)));
+            // What the teardown might still record is no part of the run.
+            let recorded = std::mem::take(&mut *super::recorder::lock(&trace));
+            let released = catch_unwind(AssertUnwindSafe(|| release(&rt, &nodes)));
+            drop(rt);
+            *super::recorder::lock(&trace) = recorded;
+            if let Err(panic) = run.and(released) {
+                resume_unwind(panic);
+            }
         });
     let joined = match thread {
         Ok(t) => t.join(),
@@ -143,6 +157,31 @@ fn simulate(
             }
         }
     }
+}
+
+/// Every node of the world: the broker and a node per client, by name.
+#[cfg(madsim)]
+fn node_names(scenario: &Scenario) -> Vec<String> {
+    let clients = scenario.clients.iter().map(|c| c.id.clone());
+    std::iter::once(crate::trace::BROKER.to_string())
+        .chain(clients)
+        .collect()
+}
+
+/// Ends the world of a finished (or stopped) run: kills every node, which drops every task of
+/// it, paused or waiting, then drains the ready queue so the dropped tasks' futures go too. A
+/// runtime dropped with tasks still pending keeps them alive: their futures, the wakers stored
+/// in timers and sockets and the runtime's handles hold one another in cycles, and with them
+/// every connection's buffers, every client and the whole trace.
+#[cfg(madsim)]
+fn release(rt: &madsim::runtime::Runtime, nodes: &[String]) {
+    let nodes = nodes.to_vec();
+    rt.block_on(async move {
+        let handle = madsim::runtime::Handle::current();
+        for name in &nodes {
+            handle.kill(name.as_str());
+        }
+    });
 }
 
 #[cfg(not(madsim))]
@@ -247,5 +286,120 @@ receives = [{{ client = "a", at_least = 1 }}]
         assert_eq!(e.receives, s.expect.receives);
         assert_eq!(e.no_local["a"], ["t/#"]);
         assert!(e.no_local.get("b").is_none_or(Vec::is_empty));
+    }
+}
+
+#[cfg(all(test, madsim))]
+mod sim_tests {
+    use super::super::options::BrokerFactory;
+    use super::super::recorder::lock;
+    use super::*;
+    use crate::sim::real_broker;
+
+    /// A broker crash and restart, a client crash and restart, a power-off, a partition and a
+    /// connection cut, with publishers still busy when the run ends: every kind of task the
+    /// world leaves behind.
+    const BUSY: &str = r#"
+name = "every task left behind"
+protocol = "3.1.1"
+duration = "20s"
+faults_until = "15s"
+settle = "5s"
+[broker]
+persistence = "durable"
+[[client]]
+id = "monitor"
+clean_session = false
+keep_alive = "5s"
+subscribe = [{ filter = "s/#", qos = 1 }]
+[[client]]
+id = "sensor-1"
+keep_alive = "5s"
+[[client]]
+id = "sensor-2"
+keep_alive = "5s"
+[[workload]]
+client = "sensor-1"
+topic = "s/1"
+qos = 1
+count = 100
+every = "100ms"
+[[workload]]
+client = "sensor-2"
+topic = "s/2"
+qos = 2
+count = 100
+every = "100ms"
+[[fault]]
+at = "2s"
+crash_broker = { restart_after = "1s" }
+[[fault]]
+at = "4s"
+cut = "monitor"
+[[fault]]
+at = "5s"
+crash = "sensor-1"
+restart_after = "2s"
+[[fault]]
+at = "10s"
+power_off = "sensor-2"
+restart_after = "4s"
+[[fault]]
+at = "10s"
+partition = { between = ["monitor", "broker"], for = "4s" }
+[expect]
+checkers = ["integrity"]
+"#;
+
+    /// Runs `seed` and returns how many holders of its trace and of its broker factory remain
+    /// once the run is over (besides the caller's own): the world's nodes, tasks and
+    /// connections hold both, so anything left means the world outlived its run.
+    fn left_behind(scenario: &Scenario, seed: u64, broker: BrokerFactory) -> (usize, usize) {
+        let token = Arc::new(());
+        let held = token.clone();
+        let options = RunOptions {
+            broker: Arc::new(move |config, auth, state| {
+                let _ = &held;
+                broker(config, auth, state)
+            }),
+            check: CheckConfig::default(),
+        };
+        let trace = Arc::new(Mutex::new(Trace::new()));
+        let status = simulate(scenario, &scenario.plan(seed), &options, trace.clone());
+        drop(options);
+        assert!(!lock(&trace).events.is_empty(), "{status:?}");
+        (Arc::strong_count(&trace) - 1, Arc::strong_count(&token) - 1)
+    }
+
+    #[test]
+    fn a_finished_run_leaves_no_task_node_or_trace_behind() {
+        let s = Scenario::from_str(BUSY, "busy.toml").unwrap();
+        for seed in 1..=5 {
+            assert_eq!(left_behind(&s, seed, real_broker()), (0, 0), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_crashed_run_leaves_nothing_behind_either() {
+        let s = Scenario::from_str(BUSY, "busy.toml").unwrap();
+        let real = real_broker();
+        // The restarted broker panics: the run stops mid-flight, with every client connected
+        // or connecting.
+        let planted: BrokerFactory = Arc::new(move |config, auth, state| {
+            assert!(state.is_none(), "planted: the broker cannot restore");
+            real(config, auth, state)
+        });
+        let options = RunOptions {
+            broker: planted.clone(),
+            check: CheckConfig::default(),
+        };
+        let out = run_seed(&s, 1, &options);
+        assert!(
+            matches!(&out.status, RunStatus::Crashed(m) if m.contains("planted")),
+            "{:?}",
+            out.status
+        );
+        assert!(!out.trace.events.is_empty());
+        assert_eq!(left_behind(&s, 1, planted), (0, 0));
     }
 }

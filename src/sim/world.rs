@@ -43,10 +43,14 @@ use crate::trace::{self, Event, Trace};
 pub const BROKER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const BROKER_PORT: u16 = 1883;
 
-/// The address of the `i`-th client node (from 0): 10.0.1.1, 10.0.1.2, ...
+/// The address of the `i`-th client node (from 0): 10.0.1.1, 10.0.1.2, ..., 10.0.1.250,
+/// 10.0.2.1, ...
 fn client_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
 }
+
+// Room for 254 × 250 clients: more than a scenario may have.
+const _: () = assert!(crate::scenario::MAX_CLIENTS <= 254 * 250);
 
 /// The overlapping faults that hold one client's link, counted so that each heals
 /// independently; [`apply_to`](FaultTally::apply_to) sets the link's seam to their combination.

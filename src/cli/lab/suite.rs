@@ -47,7 +47,20 @@ where
     F: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
     let per_scenario = seeds.len();
-    let total = per_scenario * scenarios.len() as u64;
+    let counts: Vec<u64> = scenarios
+        .iter()
+        .map(|s| seed_count(&s.scenario, per_scenario))
+        .collect();
+    // Where each scenario's seeds start in the list of all (scenario, seed) pairs.
+    let starts: Vec<u64> = counts
+        .iter()
+        .scan(0, |next, count| {
+            let first = *next;
+            *next += count;
+            Some(first)
+        })
+        .collect();
+    let total: u64 = counts.iter().sum();
     let jobs = config.jobs.clamp(1, MAX_JOBS).min(total.max(1) as usize);
     let progress = progress_bar(total, config.progress);
     let next = AtomicU64::new(0);
@@ -59,15 +72,15 @@ where
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (next, stop, run_one) = (&next, &stop, &run_one);
+            let (next, stop, run_one, starts) = (&next, &stop, &run_one, &starts);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
                         break;
                     }
-                    let index = (i / per_scenario) as usize;
-                    let seed = seeds.nth(i % per_scenario);
+                    let index = starts.partition_point(|&start| start <= i) - 1;
+                    let seed = seeds.nth(i - starts[index]);
                     let scenario = &scenarios[index].scenario;
                     let result = judge_seed(scenario, seed, config.check_determinism, run_one);
                     if config.fail_fast && !result.passed() {
@@ -113,6 +126,14 @@ where
         stopped_early: ran < total,
         jobs,
     }
+}
+
+/// How many seeds of a range of `asked` the suite runs of `scenario`: the first ones, at most
+/// its `max_seeds`.
+pub fn seed_count(scenario: &Scenario, asked: u64) -> u64 {
+    scenario
+        .max_seeds
+        .map_or(asked, |most| most.get().min(asked))
 }
 
 /// One seed, run once (or twice and compared), judged.
@@ -217,6 +238,26 @@ mod tests {
         assert_eq!(report.exit_code(), 1);
         assert!(!report.stopped_early);
         assert_eq!(report.jobs, 4);
+    }
+
+    #[test]
+    fn a_scenario_s_max_seeds_keeps_it_to_the_first_seeds_of_the_range() {
+        let mut scenarios = loaded(3);
+        scenarios[1].scenario.max_seeds = std::num::NonZeroU64::new(2);
+        scenarios[2].scenario.max_seeds = std::num::NonZeroU64::new(50);
+        let seeds: SeedRange = "3..12".parse().unwrap();
+        let report = run_suite(&scenarios, seeds, &config(2), |_, seed| {
+            outcome(seed, RunStatus::Completed, 0)
+        });
+        let ran: Vec<Vec<u64>> = report
+            .scenarios
+            .iter()
+            .map(|s| s.results.iter().map(|r| r.seed).collect())
+            .collect();
+        assert_eq!(ran[0], (3..=12).collect::<Vec<_>>());
+        assert_eq!(ran[1], [3, 4]);
+        assert_eq!(ran[2], (3..=12).collect::<Vec<_>>());
+        assert!(!report.stopped_early);
     }
 
     #[test]
