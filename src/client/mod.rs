@@ -17,6 +17,7 @@
 mod alias;
 mod config;
 mod events;
+pub mod fuzz;
 mod handle;
 mod inbound;
 mod inflight;
