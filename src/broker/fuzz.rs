@@ -13,7 +13,7 @@
 //! - a PUBLISH is sent to a client only on a topic that matches a filter the client subscribed
 //!   to (and an outbound topic alias is used only once assigned);
 //! - a repeated QoS 2 PUBLISH whose identifier awaits PUBREL is not routed again, and a PUBREL
-//!   is sent only for a message awaiting PUBCOMP;
+//!   with success is sent to a 5.0 client only for a message awaiting PUBCOMP;
 //! - `handle_timeout` fires every deadline due, and the durable state survives serialization.
 //!
 //! The checks read the core's private state here, never in its hot paths. Not here: the
@@ -349,8 +349,12 @@ impl Harness {
         let mut published = 0;
         let mut pubrels = Vec::new();
         while let Some(action) = self.broker.poll_action() {
-            let (conn, packet) = match action {
-                Action::Send { conn, packet, .. } => (conn, packet),
+            let (conn, packet, protocol) = match action {
+                Action::Send {
+                    conn,
+                    packet,
+                    protocol,
+                } => (conn, packet, protocol),
                 Action::Close { conn, .. } => {
                     for s in &mut self.slots {
                         if s.conn == Some(conn) {
@@ -369,7 +373,10 @@ impl Harness {
                     self.check_delivery(slot, conn, &p);
                 }
                 Packet::PubRel(a) => {
-                    pubrels.push((conn, a.pkid));
+                    // 3.1.1 cannot say "identifier not found": it answers any PUBREC so.
+                    if protocol.is_v5() && a.reason == ReasonCode::Success {
+                        pubrels.push((conn, a.pkid));
+                    }
                     remember(&mut self.slots[slot].received, a.pkid);
                 }
                 _ => {}

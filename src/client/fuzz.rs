@@ -38,20 +38,22 @@ const FILTERS: [&str; 4] = ["a", "a/#", "#", "$share/g/a"];
 fn config(u: &mut Unstructured) -> Result<ClientConfig> {
     let bits: u8 = u.arbitrary()?;
     let v5 = bits & 1 == 0;
+    let clean_start = bits & 4 == 0;
     Ok(ClientConfig {
         protocol: if v5 { Protocol::V5 } else { Protocol::V3_1_1 },
-        client_id: if bits & 2 == 0 {
+        // 3.1.1 resumes a session only under a client id of its own
+        client_id: if bits & 2 == 0 || (!v5 && !clean_start) {
             "c".into()
         } else {
             String::new()
         },
-        clean_start: bits & 4 == 0,
+        clean_start,
         session_expiry: if bits & 8 == 0 { None } else { Some(30) },
         keep_alive: 5,
         receive_maximum: 2,
         max_packet_size: 128,
-        topic_alias_maximum: 2,
-        outbound_topic_aliases: 2,
+        topic_alias_maximum: if v5 { 2 } else { 0 },
+        outbound_topic_aliases: if v5 { 2 } else { 0 },
         max_inflight: 2,
         ping_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(3),
