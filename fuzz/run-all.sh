@@ -13,7 +13,7 @@ fi
 target_dir=(--target-dir "${FUZZ_TARGET_DIR:-fuzz/target}")
 cargo fuzz build -s none --fuzz-dir fuzz "${target_dir[@]}"
 status=0
-for t in decode_v311 decode_v5 decode_bytes framer_chunks round_trip; do
+for t in decode_v311 decode_v5 decode_bytes framer_chunks round_trip broker_core client_core; do
     mkdir -p "fuzz/corpus/$t"
     echo "== fuzzing $t for ${seconds}s"
     if ! cargo fuzz run -s none --fuzz-dir fuzz "${target_dir[@]}" "$t" \

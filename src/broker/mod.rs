@@ -41,6 +41,7 @@ mod delivery;
 mod disconnect;
 mod expiry;
 mod framing;
+pub mod fuzz;
 mod keepalive;
 mod outbound;
 mod publish;

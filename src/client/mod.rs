@@ -12,13 +12,15 @@
 //! Files: `config` (options, serde), `events` (actions, events, errors), `pkid` (identifier
 //! pool), `inflight` (requests awaiting the broker), `outbox` (requests not yet written),
 //! `inbound` (QoS 2 identifiers until PUBREL, the receive window), `keepalive`, `reconnect`
-//! (backoff), `framing` (bytes to packets), `handle` (inbound packet dispatch). Topic rules,
+//! (backoff), `framing` (bytes to packets), `handle` (inbound packet dispatch), `fuzz` (the
+//! fuzz target's driver and invariants). Topic rules,
 //! topic alias tables and encoded sizes are the codec's ([`crate::codec::topic`],
 //! [`crate::codec::alias`], [`crate::codec::encoded_len`]).
 
 mod config;
 mod events;
 mod framing;
+pub mod fuzz;
 mod handle;
 mod inbound;
 mod inflight;

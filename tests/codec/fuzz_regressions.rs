@@ -7,12 +7,14 @@ use mqtt_lab::codec::fuzz;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 7] = [
     ("decode_v311", fuzz::decode_v311),
     ("decode_v5", fuzz::decode_v5),
     ("decode_bytes", fuzz::decode_bytes),
     ("framer_chunks", fuzz::framer_chunks),
     ("round_trip", fuzz::round_trip),
+    ("broker_core", mqtt_lab::broker::fuzz::broker_core),
+    ("client_core", mqtt_lab::client::fuzz::client_core),
 ];
 
 /// Runs every file of `dir/<target>/` through its target; returns how many ran.
