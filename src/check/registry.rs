@@ -96,7 +96,7 @@ impl serde::de::Visitor<'_> for NameVisitor {
         Checker::named(name).ok_or_else(|| {
             let known: Vec<String> = Checker::all().map(|c| format!("`{c}`")).collect();
             E::custom(format!(
-                "unknown variant `{name}`, expected one of {}",
+                "unknown checker `{name}`, expected one of {}",
                 known.join(", ")
             ))
         })
@@ -172,7 +172,7 @@ mod tests {
         }
         let e = read("liveness").unwrap_err();
         assert!(
-            e.contains("unknown variant `liveness`, expected one of `delivery`, `ordering`"),
+            e.contains("unknown checker `liveness`, expected one of `delivery`, `ordering`"),
             "{e}"
         );
         assert!(names().starts_with("delivery, ordering, "), "{}", names());

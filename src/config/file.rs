@@ -217,8 +217,9 @@ fn plain(message: &str) -> String {
         ("i64", "a whole number"),
         ("f64", "a number"),
     ];
+    let message = message.replacen("unknown variant `", "unknown value `", 1);
     let Some(at) = message.rfind("expected ") else {
-        return message.to_string();
+        return message;
     };
     let (head, wanted) = message.split_at(at + "expected ".len());
     let word_end = wanted
@@ -238,7 +239,7 @@ fn plain(message: &str) -> String {
     };
     match replaced {
         Some((text, rest)) => format!("{head}{text}{rest}"),
-        None => message.to_string(),
+        None => message.clone(),
     }
 }
 
@@ -403,6 +404,14 @@ mod tests {
         timeout: std::time::Duration,
         #[serde(default)]
         inner: Option<Inner>,
+        #[serde(default)]
+        mode: Option<Mode>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Mode {
+        Fast,
     }
 
     #[derive(Debug, Deserialize)]
@@ -449,15 +458,19 @@ mod tests {
 
     #[test]
     fn reasons_name_no_rust_types_and_renames_say_so() {
-        let p = problems("port = 70000\ninner = 3\nprot = 1\n");
+        let p = problems("port = 70000\ninner = 3\nprot = 1\nmode = \"slow\"\n");
         let text = render("f.toml", &p);
-        for ty in ["u16", "struct", "Inner", "Section"] {
+        for ty in ["u16", "struct", "Inner", "Section", "variant", "Mode"] {
             assert!(!text.contains(ty), "{text}");
         }
         assert!(text.contains("f.toml: line 2: inner: "), "{text}");
         assert!(text.contains("expected a table"), "{text}");
         assert!(
             text.contains("f.toml: line 3: prot: renamed to `port`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("f.toml: line 4: mode: unknown value `slow`, expected `fast`"),
             "{text}"
         );
     }

@@ -56,7 +56,7 @@ pub(crate) fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D
         "3.1.1" => Ok(Protocol::V3_1_1),
         "5.0" => Ok(Protocol::V5),
         _ => Err(serde::de::Error::custom(format!(
-            "unknown variant `{text}`, expected `3.1.1` or `5.0`"
+            "unknown protocol `{text}`, expected `3.1.1` or `5.0`"
         ))),
     }
 }

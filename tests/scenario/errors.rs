@@ -162,7 +162,7 @@ fn bad_protocol_lists_the_versions() {
         &e,
         3,
         "protocol",
-        "unknown variant `4`, expected `3.1.1` or `5.0`",
+        "unknown protocol `4`, expected `3.1.1` or `5.0`",
     );
 }
 
@@ -527,7 +527,7 @@ fn at_least_one_checker_is_required() {
         "checkers = [\"delivery\"]",
         "checkers = [\"delivery\", \"liveness\"]",
     );
-    assert_problem(&e, 30, "expect.checkers[1]", "unknown variant `liveness`");
+    assert_problem(&e, 30, "expect.checkers[1]", "unknown checker `liveness`");
 }
 
 #[test]
