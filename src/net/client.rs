@@ -7,7 +7,8 @@
 //! [`ClientEvent`] also goes to the [`Events`] stream, in order.
 //!
 //! Framing, reconnecting, keep-alive, resending and buffering while offline are the core's; this
-//! file only moves bytes (encoding the packets the core sends) and reads the clock. What is not here: TLS, websockets.
+//! file only moves bytes (encoding the packets the core sends) and reads the clock. What is not
+//! here: TLS, websockets.
 
 use std::collections::BTreeMap;
 use std::io;
