@@ -15,6 +15,7 @@ pub mod access;
 pub mod acl;
 pub mod delivery;
 pub mod expect;
+pub mod handshake;
 pub mod integrity;
 pub mod model;
 pub mod ordering;

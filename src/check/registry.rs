@@ -9,7 +9,8 @@
 use std::fmt;
 
 use super::{
-    CheckFn, acl, delivery, integrity, ordering, retained, session, shared, subscription, will,
+    CheckFn, acl, delivery, handshake, integrity, ordering, retained, session, shared,
+    subscription, will,
 };
 
 /// Every checker, by name, in the order [`run_all`](super::run_all) runs them.
@@ -23,6 +24,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     (shared::NAME, shared::check),
     (subscription::NAME, subscription::check),
     (acl::NAME, acl::check),
+    (handshake::NAME, handshake::check),
 ];
 
 /// The checker called `name`.

@@ -20,7 +20,8 @@
 use std::collections::BTreeMap;
 
 use crate::trace::{
-    BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, Trace, WillSpec,
+    AckPacket, BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, Trace,
+    WillSpec,
 };
 
 /// The story's idea of one publish request, to fill in deliveries.
@@ -45,6 +46,8 @@ pub struct Story {
     sent: BTreeMap<String, Sent>,
     /// Client → (user name, password) sent in its CONNECTs.
     credentials: BTreeMap<String, (String, Option<String>)>,
+    /// Client → Receive Maximum sent in its CONNECTs (5.0).
+    receive_maximum: BTreeMap<String, u16>,
     v5: bool,
 }
 
@@ -73,6 +76,7 @@ impl Story {
             wills: BTreeMap::new(),
             sent: BTreeMap::new(),
             credentials: BTreeMap::new(),
+            receive_maximum: BTreeMap::new(),
             v5: protocol.starts_with('5'),
         }
     }
@@ -111,6 +115,89 @@ impl Story {
             *max_queued_messages = Some(n);
         }
         self
+    }
+
+    /// Sets the broker's outbound window in `run_started`.
+    pub fn max_inflight(&mut self, n: u64) -> &mut Self {
+        if let Event::RunStarted { max_inflight, .. } = &mut self.trace.events[0].event {
+            *max_inflight = Some(n);
+        }
+        self
+    }
+
+    /// Receive Maximum sent in `client`'s following CONNECTs.
+    pub fn receive_maximum(&mut self, client: &str, n: u16) -> &mut Self {
+        self.receive_maximum.insert(client.into(), n);
+        self
+    }
+
+    /// A CONNACK accepted with the broker's Receive Maximum `broker_max` (5.0).
+    pub fn connected_with_window(
+        &mut self,
+        client: &str,
+        session_present: bool,
+        broker_max: u16,
+    ) -> &mut Self {
+        let event = Event::Connected {
+            client: client.into(),
+            clean_start: !session_present,
+            session_present,
+            session_expiry_s: self.session_expiry_of(client),
+            receive_maximum: Some(broker_max),
+        };
+        self.push(event)
+    }
+
+    /// `client` sent the PUBLISH packet of `label` (QoS as requested) with identifier `id`.
+    pub fn publish_sent(&mut self, client: &str, label: &str, id: u16, dup: bool) -> &mut Self {
+        let qos = self.sent_of(label).qos;
+        self.push(Event::PublishSent {
+            client: client.into(),
+            payload: label.into(),
+            packet_id: id,
+            qos,
+            dup,
+        })
+    }
+
+    /// The PUBLISH packet of `label` (QoS as requested) with identifier `id` reached `client`.
+    pub fn publish_received(&mut self, client: &str, label: &str, id: u16, dup: bool) -> &mut Self {
+        let qos = self.sent_of(label).qos;
+        self.push(Event::PublishReceived {
+            client: client.into(),
+            payload: label.into(),
+            packet_id: id,
+            qos,
+            dup,
+        })
+    }
+
+    /// `client` sent `packet` (success) for identifier `id`, the exchange of `label`.
+    pub fn ack_sent(&mut self, client: &str, packet: AckPacket, id: u16, label: &str) -> &mut Self {
+        self.push(Event::AckSent {
+            client: client.into(),
+            packet,
+            packet_id: id,
+            payload: Some(label.into()),
+            reason: None,
+        })
+    }
+
+    /// `client` received `packet` (success) for identifier `id`, the exchange of `label`.
+    pub fn ack_received(
+        &mut self,
+        client: &str,
+        packet: AckPacket,
+        id: u16,
+        label: &str,
+    ) -> &mut Self {
+        self.push(Event::AckReceived {
+            client: client.into(),
+            packet,
+            packet_id: id,
+            payload: Some(label.into()),
+            reason: None,
+        })
     }
 
     pub fn at_ms(&mut self, ms: u64) -> &mut Self {
@@ -198,6 +285,7 @@ impl Story {
             will,
             username: self.credentials.get(client).map(|c| c.0.clone()),
             password: self.credentials.get(client).and_then(|c| c.1.clone()),
+            receive_maximum: self.receive_maximum.get(client).copied(),
         };
         self.push(event)
     }
@@ -219,6 +307,7 @@ impl Story {
             clean_start,
             session_present,
             session_expiry_s: self.session_expiry_of(client),
+            receive_maximum: None,
         };
         self.push(event)
     }

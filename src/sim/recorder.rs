@@ -16,9 +16,13 @@ use std::time::Instant;
 
 use crate::client::{ClientEvent, DownCause, RequestId};
 use crate::codec::reason::{connack_v3_return_code, suback_v3_return_code};
-use crate::codec::{Connect, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe};
+use crate::codec::{
+    Ack, Connect, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe,
+};
 use crate::net::client::Wire;
-use crate::trace::{Event, LossCause, MessageProps, SubOptions, Trace, WillSpec, payload};
+use crate::trace::{
+    AckPacket, Event, LossCause, MessageProps, SubOptions, Trace, WillSpec, payload,
+};
 
 /// Locks a mutex even if a panicking task poisoned it (the trace stays readable after a crash).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +85,10 @@ struct State {
     /// The Session Expiry Interval of the last CONNECT (5.0).
     session_expiry_s: Option<u32>,
     clean_start: bool,
+    /// Labels of this client's QoS 1/2 publishes by packet identifier, until completed.
+    sent_ids: BTreeMap<u16, String>,
+    /// Labels of the QoS 1/2 publishes the broker sent this client, until completed.
+    received_ids: BTreeMap<u16, String>,
     /// The last CONNECT was MQTT 5.0 (codes are recorded as that version puts them on the wire).
     v5: bool,
 }
@@ -103,6 +111,8 @@ impl ClientRecorder {
                 subscribes: BTreeMap::new(),
                 unsubscribes: BTreeMap::new(),
                 publishes: BTreeMap::new(),
+                sent_ids: BTreeMap::new(),
+                received_ids: BTreeMap::new(),
                 session_expiry_s: None,
                 clean_start: true,
                 v5: false,
@@ -161,8 +171,70 @@ impl ClientRecorder {
                     });
                 }
             }
-            _ => {}
+            Wire::Sent(Packet::Publish(p)) if p.pkid != 0 => {
+                let payload = payload::label(&p.payload);
+                st.sent_ids.insert(p.pkid, payload.clone());
+                self.push(Event::PublishSent {
+                    client: self.client(),
+                    payload,
+                    packet_id: p.pkid,
+                    qos: p.qos.as_u8(),
+                    dup: p.dup,
+                });
+            }
+            Wire::Received(Packet::Publish(p)) if p.pkid != 0 => {
+                let payload = payload::label(&p.payload);
+                st.received_ids.insert(p.pkid, payload.clone());
+                self.push(Event::PublishReceived {
+                    client: self.client(),
+                    payload,
+                    packet_id: p.pkid,
+                    qos: p.qos.as_u8(),
+                    dup: p.dup,
+                });
+            }
+            Wire::Sent(packet) => self.ack_seen(&mut st, packet, true),
+            Wire::Received(packet) => self.ack_seen(&mut st, packet, false),
         }
+    }
+
+    /// An acknowledgement `sent` by this client or received by it, if `packet` is one. The
+    /// client acknowledges the broker's publishes (PUBACK, PUBREC, PUBCOMP) and releases its
+    /// own (PUBREL); the broker the other way round.
+    fn ack_seen(&self, st: &mut State, packet: &Packet, sent: bool) {
+        let Some((packet, ack)) = ack_of(packet) else {
+            return;
+        };
+        let ours = (packet == AckPacket::Pubrel) == sent;
+        let ids = if ours {
+            &mut st.sent_ids
+        } else {
+            &mut st.received_ids
+        };
+        let reason = (ack.reason != ReasonCode::Success).then(|| ack.reason.as_u8());
+        let payload = if packet.ends_exchange(reason) {
+            ids.remove(&ack.pkid)
+        } else {
+            ids.get(&ack.pkid).cloned()
+        };
+        let (client, packet_id) = (self.client(), ack.pkid);
+        self.push(if sent {
+            Event::AckSent {
+                client,
+                packet,
+                packet_id,
+                payload,
+                reason,
+            }
+        } else {
+            Event::AckReceived {
+                client,
+                packet,
+                packet_id,
+                payload,
+                reason,
+            }
+        });
     }
 
     /// A CONNECT sent: a new connection attempt.
@@ -192,6 +264,7 @@ impl ClientRecorder {
                 .password
                 .as_ref()
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
+            receive_maximum: c.properties.receive_maximum,
         });
     }
 
@@ -300,6 +373,7 @@ impl ClientRecorder {
                     clean_start: st.clean_start,
                     session_present: *session_present,
                     session_expiry_s,
+                    receive_maximum: properties.receive_maximum,
                 });
             }
             ClientEvent::ConnectionLost { cause } => {
@@ -370,6 +444,17 @@ impl ClientRecorder {
             | ClientEvent::Unsubscribed { .. }
             | ClientEvent::Disconnected => {}
         }
+    }
+}
+
+/// The acknowledgement a packet is, if it is one.
+fn ack_of(packet: &Packet) -> Option<(AckPacket, &Ack)> {
+    match packet {
+        Packet::PubAck(a) => Some((AckPacket::Puback, a)),
+        Packet::PubRec(a) => Some((AckPacket::Pubrec, a)),
+        Packet::PubRel(a) => Some((AckPacket::Pubrel, a)),
+        Packet::PubComp(a) => Some((AckPacket::Pubcomp, a)),
+        _ => None,
     }
 }
 

@@ -123,6 +123,28 @@ fn is_zero(n: &u8) -> bool {
     *n == 0
 }
 
+/// One packet of the QoS 1 and 2 acknowledgement handshakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckPacket {
+    Puback,
+    Pubrec,
+    Pubrel,
+    Pubcomp,
+}
+
+impl AckPacket {
+    /// Whether this packet, with this reason code (`None`: success), ends its exchange and
+    /// frees the packet identifier: PUBACK, PUBCOMP, or a PUBREC with an error code (5.0).
+    pub fn ends_exchange(self, reason: Option<u8>) -> bool {
+        match self {
+            AckPacket::Puback | AckPacket::Pubcomp => true,
+            AckPacket::Pubrec => reason.is_some_and(|r| r >= 0x80),
+            AckPacket::Pubrel => false,
+        }
+    }
+}
+
 /// A user of the broker's password file, as an `auth_configured` event lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserSpec {
@@ -212,6 +234,10 @@ pub enum Event {
         /// The password sent (as text, lossy for non-UTF-8 bytes), if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        /// The Receive Maximum sent (5.0), if any: QoS 1 and 2 publishes the broker may have
+        /// unacknowledged towards this client on the connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receive_maximum: Option<u16>,
     },
     /// The client received a successful CONNACK for its latest `connecting`.
     Connected {
@@ -219,6 +245,10 @@ pub enum Event {
         clean_start: bool,
         session_present: bool,
         session_expiry_s: Option<u32>,
+        /// The broker's Receive Maximum from the CONNACK (5.0), if it sent one: QoS 1 and 2
+        /// publishes the client may have unacknowledged towards the broker on the connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receive_maximum: Option<u16>,
     },
     /// The latest `connecting` ended without a successful CONNACK (refused or closed first).
     ConnectFailed {
@@ -302,6 +332,46 @@ pub enum Event {
         client: String,
         payload: String,
     },
+    /// A QoS 1 or 2 PUBLISH packet the client sent, first send or resend. `payload` is the
+    /// message's label.
+    PublishSent {
+        client: String,
+        payload: String,
+        packet_id: u16,
+        qos: u8,
+        dup: bool,
+    },
+    /// A QoS 1 or 2 PUBLISH packet that reached the client, whether or not the client core
+    /// hands it to the application (a QoS 2 resend it already holds is not handed out again).
+    PublishReceived {
+        client: String,
+        payload: String,
+        packet_id: u16,
+        qos: u8,
+        dup: bool,
+    },
+    /// A PUBACK, PUBREC, PUBREL or PUBCOMP the client sent. `payload` is the label of the
+    /// message it acknowledges when this process saw that message's PUBLISH.
+    AckSent {
+        client: String,
+        packet: AckPacket,
+        packet_id: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payload: Option<String>,
+        /// The reason code when it is not success (5.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<u8>,
+    },
+    /// A PUBACK, PUBREC, PUBREL or PUBCOMP the client received; fields as `ack_sent`.
+    AckReceived {
+        client: String,
+        packet: AckPacket,
+        packet_id: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payload: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<u8>,
+    },
     /// The client core handed an application message to the application. For inbound QoS 2
     /// that is once per exchange: the client's duplicate suppression is part of what is judged.
     /// `dup` and `retain` are the flags of the PUBLISH packet that carried it.
@@ -338,6 +408,10 @@ impl Event {
             | Event::PublishRequested { client, .. }
             | Event::PublishAcked { client, .. }
             | Event::PublishLost { client, .. }
+            | Event::PublishSent { client, .. }
+            | Event::PublishReceived { client, .. }
+            | Event::AckSent { client, .. }
+            | Event::AckReceived { client, .. }
             | Event::Delivered { client, .. } => Some(client),
             _ => None,
         }

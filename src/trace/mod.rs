@@ -11,8 +11,8 @@ pub mod event;
 pub mod payload;
 
 pub use event::{
-    BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, TraceEvent, UserSpec,
-    WillSpec,
+    AckPacket, BROKER, Event, Fault, LossCause, MessageProps, Persistence, SubOptions, TraceEvent,
+    UserSpec, WillSpec,
 };
 
 use sha2::{Digest, Sha256};
@@ -178,6 +178,7 @@ mod tests {
                 }),
                 username: None,
                 password: None,
+                receive_maximum: None,
             },
         );
         t.push(

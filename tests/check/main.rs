@@ -4,6 +4,7 @@
 
 mod acl_and_options;
 mod delivery;
+mod handshake;
 mod integrity;
 mod ordering;
 mod registry;

@@ -66,6 +66,10 @@ pub enum Bug {
     /// The Receive Maximum in the client's CONNECT is removed before the core sees it, so the
     /// broker sends up to its own inflight window unacknowledged ([MQTT-3.3.4-9] broken).
     ReceiveMaximumIgnored,
+    /// On a connection that resumed a session, the PUBRELs the session still owes are not sent
+    /// again ([MQTT-4.4.0-1] broken): a PUBREL goes out only in answer to a PUBREC received on
+    /// the same connection, so an exchange cut between PUBREC and PUBREL is never released.
+    PubrelNotResent,
     /// Every PUBLISH sent to a subscriber carries its user properties in reverse order.
     UserPropertiesReordered,
     /// Every inbound SUBSCRIBE loses its No Local flags before the core sees it.
@@ -95,7 +99,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 23] = [
+    pub const ALL: [Bug; 24] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -109,6 +113,7 @@ impl Bug {
         Bug::SessionNeverExpires,
         Bug::AliasesKeptAcrossConnections,
         Bug::ReceiveMaximumIgnored,
+        Bug::PubrelNotResent,
         Bug::UserPropertiesReordered,
         Bug::NoLocalIgnored,
         Bug::RetainAsPublishedIgnored,
@@ -200,6 +205,8 @@ pub struct Planted {
     asked: BTreeMap<(ConnId, u16), Vec<String>>,
     /// Filters granted per connection.
     granted: BTreeMap<ConnId, BTreeSet<String>>,
+    /// `PubrelNotResent`: PUBRECs received, per connection and packet id.
+    pubrecs: BTreeSet<(ConnId, u16)>,
 }
 
 struct Peer {
@@ -227,6 +234,7 @@ impl Planted {
             peers: BTreeMap::new(),
             asked: BTreeMap::new(),
             granted: BTreeMap::new(),
+            pubrecs: BTreeSet::new(),
         }
     }
 
@@ -262,6 +270,9 @@ impl Planted {
                         user: verified.then(|| c.username.clone()).flatten(),
                     },
                 );
+            }
+            Packet::PubRec(a) => {
+                self.pubrecs.insert((conn, a.pkid));
             }
             Packet::Subscribe(s) => {
                 self.asked.insert(
@@ -410,6 +421,14 @@ impl Planted {
         match self.bug {
             Bug::Qos2ForwardedTwice => self.duplicate(action),
             Bug::Qos1DroppedAfterReconnect => self.drop_after_resume(action),
+            Bug::PubrelNotResent => match &action {
+                Action::Send {
+                    conn,
+                    packet: Packet::PubRel(a),
+                    ..
+                } if !self.pubrecs.contains(&(*conn, a.pkid)) => {}
+                _ => self.out.push_back(action),
+            },
             Bug::Reordered => self.reorder(action),
             Bug::AliasesKeptAcrossConnections => self.keep_aliases(action),
             Bug::UserPropertiesReordered | Bug::RetainFlagAlwaysSet | Bug::WrongSubscriptionId => {

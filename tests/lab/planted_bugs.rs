@@ -218,6 +218,18 @@ const CASES: &[Case] = &[
         "integrity",
     ),
     case(
+        Bug::ReceiveMaximumIgnored,
+        "12-mqtt5/06-client-receive-maximum-burst.toml",
+        1..=2,
+        "handshake",
+    ),
+    case(
+        Bug::PubrelNotResent,
+        "10-broker-restart/02-broker-crash-durable-inflight.toml",
+        1..=2,
+        "handshake",
+    ),
+    case(
         Bug::UserPropertiesReordered,
         "12-mqtt5/07-request-response-properties.toml",
         1..=2,
@@ -493,6 +505,11 @@ fn client_receive_maximum_ignored_is_caught() {
 }
 
 #[test]
+fn pubrel_not_resent_is_caught() {
+    prove_all(Bug::PubrelNotResent);
+}
+
+#[test]
 fn user_properties_reordered_are_caught() {
     prove_all(Bug::UserPropertiesReordered);
 }
@@ -574,6 +591,7 @@ fn a_planted_broker_whose_bug_is_not_triggered_runs_like_the_real_one() {
         Bug::SessionNeverExpires,
         Bug::AliasesKeptAcrossConnections,
         Bug::ReceiveMaximumIgnored,
+        Bug::PubrelNotResent,
         Bug::UserPropertiesReordered,
         Bug::NoLocalIgnored,
         Bug::RetainAsPublishedIgnored,

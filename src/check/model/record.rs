@@ -75,7 +75,12 @@ impl<'t> Model<'t> {
                 self.max_queued = *max_queued_messages;
             }
             Event::SettleStarted => self.settle = Some(pos),
-            Event::AuthConfigured { .. } | Event::Unsubscribed { .. } => {}
+            Event::AuthConfigured { .. }
+            | Event::Unsubscribed { .. }
+            | Event::PublishSent { .. }
+            | Event::PublishReceived { .. }
+            | Event::AckSent { .. }
+            | Event::AckReceived { .. } => {}
             Event::RunEnded => self.end = Some(pos),
             Event::FaultApplied { fault } => self.fault_applied(pos, fault),
             Event::FaultHealed { fault } => self.fault_healed(pos, fault),
@@ -143,6 +148,7 @@ impl<'t> Model<'t> {
                 will,
                 username,
                 password,
+                ..
             } => {
                 self.client(client).attempts.push(Attempt {
                     username: username.as_deref(),

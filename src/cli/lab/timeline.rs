@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::trace::{
-    Event, Fault, LossCause, MessageProps, SubOptions, Trace, TraceEvent, WillSpec,
+    AckPacket, Event, Fault, LossCause, MessageProps, SubOptions, Trace, TraceEvent, WillSpec,
 };
 
 /// The whole timeline, one line per event, each ending in `\n`.
@@ -112,6 +112,30 @@ fn props_text(p: &MessageProps, ids: &[u32]) -> String {
     }
 }
 
+/// An acknowledgement packet: `PUBREC received id 7 (pub#5)`.
+fn ack_text(
+    way: &str,
+    packet: AckPacket,
+    packet_id: u16,
+    payload: Option<&str>,
+    reason: Option<u8>,
+) -> String {
+    let name = match packet {
+        AckPacket::Puback => "PUBACK",
+        AckPacket::Pubrec => "PUBREC",
+        AckPacket::Pubrel => "PUBREL",
+        AckPacket::Pubcomp => "PUBCOMP",
+    };
+    let mut text = format!("{name} {way} id {packet_id}");
+    if let Some(p) = payload {
+        let _ = write!(text, " ({p})");
+    }
+    if let Some(r) = reason {
+        let _ = write!(text, " reason 0x{r:02x}");
+    }
+    text
+}
+
 /// What one event says, without time or actor.
 pub fn describe(event: &Event) -> String {
     match event {
@@ -192,6 +216,40 @@ pub fn describe(event: &Event) -> String {
             qos_list(&[(*retain, "retain")]),
             props_text(properties, &[])
         ),
+        Event::PublishSent {
+            payload,
+            packet_id,
+            qos,
+            dup,
+            ..
+        } => format!(
+            "PUBLISH sent {payload} id {packet_id} qos {qos}{}",
+            qos_list(&[(*dup, "dup")])
+        ),
+        Event::PublishReceived {
+            payload,
+            packet_id,
+            qos,
+            dup,
+            ..
+        } => format!(
+            "PUBLISH received {payload} id {packet_id} qos {qos}{}",
+            qos_list(&[(*dup, "dup")])
+        ),
+        Event::AckSent {
+            packet,
+            packet_id,
+            payload,
+            reason,
+            ..
+        } => ack_text("sent", *packet, *packet_id, payload.as_deref(), *reason),
+        Event::AckReceived {
+            packet,
+            packet_id,
+            payload,
+            reason,
+            ..
+        } => ack_text("received", *packet, *packet_id, payload.as_deref(), *reason),
         Event::PublishAcked { payload, .. } => format!("acked {payload}"),
         Event::PublishLost { payload, .. } => format!("lost {payload} (never confirmed)"),
         Event::Delivered {
@@ -376,6 +434,7 @@ mod tests {
                 }),
                 username: None,
                 password: None,
+                receive_maximum: None,
             },
         );
         t.push(
@@ -385,6 +444,7 @@ mod tests {
                 clean_start: false,
                 session_present: true,
                 session_expiry_s: Some(60),
+                receive_maximum: None,
             },
         );
         t.push(
@@ -444,6 +504,46 @@ mod tests {
                 size: 32,
                 properties: props(),
                 subscription_ids: vec![7, 9],
+            },
+        );
+        t.push(
+            1_004_100,
+            Event::PublishSent {
+                client: c("sensor-1"),
+                payload: c("sensor-1#1"),
+                packet_id: 3,
+                qos: 1,
+                dup: false,
+            },
+        );
+        t.push(
+            1_004_200,
+            Event::PublishReceived {
+                client: c("monitor"),
+                payload: c("sensor-1#1"),
+                packet_id: 11,
+                qos: 1,
+                dup: true,
+            },
+        );
+        t.push(
+            1_004_500,
+            Event::AckSent {
+                client: c("monitor"),
+                packet: AckPacket::Puback,
+                packet_id: 11,
+                payload: Some(c("sensor-1#1")),
+                reason: None,
+            },
+        );
+        t.push(
+            1_004_900,
+            Event::AckReceived {
+                client: c("sensor-1"),
+                packet: AckPacket::Pubrec,
+                packet_id: 3,
+                payload: None,
+                reason: Some(0x87),
             },
         );
         t.push(
