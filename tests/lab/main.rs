@@ -5,6 +5,8 @@
 #[cfg(madsim)]
 mod cli;
 #[cfg(madsim)]
+mod mutation;
+#[cfg(madsim)]
 mod planted;
 #[cfg(madsim)]
 mod planted_bugs;
