@@ -53,6 +53,36 @@ struct ClientState<'t> {
 }
 
 impl ClientState<'_> {
+    /// The violation of [MQTT-3.3.4-7], once per connection, when what this client has sent
+    /// and not seen completed exceeds the broker's Receive Maximum; `newest` is the PUBLISH
+    /// that just went out, if the check is for one.
+    fn outbound_excess(
+        &mut self,
+        client: &str,
+        at: u64,
+        newest: Option<(&str, u16)>,
+    ) -> Option<Violation> {
+        let limit = self.broker_receive_maximum?;
+        if self.outbound.len() <= usize::from(limit) || self.reported_out {
+            return None;
+        }
+        self.reported_out = true;
+        let what = match newest {
+            Some((payload, id)) => format!(
+                "sent {payload} (id {id}) with {} other",
+                self.outbound.len() - 1
+            ),
+            None => format!("had {}", self.outbound.len()),
+        };
+        Some(Violation {
+            checker: NAME,
+            at_us: at,
+            message: format!(
+                "{client} {what} QoS 1/2 publishes of this connection not yet completed, more than the broker's Receive Maximum ({limit}) [MQTT-3.3.4-7]"
+            ),
+        })
+    }
+
     fn down(&mut self) {
         self.up_since = None;
         self.inbound.clear();
@@ -79,11 +109,20 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 c.pending.clear();
                 c.down();
             }
+            // The wire observer records the packets of a new connection as they cross it,
+            // possibly before the application reads the CONNACK: windows start at CONNECT.
             Event::Connecting {
                 client,
                 receive_maximum,
                 ..
-            } => clients.entry(client).or_default().receive_maximum = *receive_maximum,
+            } => {
+                let c = clients.entry(client).or_default();
+                c.down();
+                c.receive_maximum = *receive_maximum;
+                c.broker_receive_maximum = None;
+                c.reported_in = false;
+                c.reported_out = false;
+            }
             Event::Connected {
                 client,
                 session_present,
@@ -91,14 +130,12 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 ..
             } => {
                 let c = clients.entry(client).or_default();
-                c.down();
                 c.up_since = Some(at);
                 c.broker_receive_maximum = *receive_maximum;
-                c.reported_in = false;
-                c.reported_out = false;
                 if !session_present {
                     c.awaiting_rel.clear();
                 }
+                out.extend(c.outbound_excess(client, at, None));
             }
             Event::ConnectionLost { client, .. } | Event::DisconnectSent { client, .. } => {
                 clients.entry(client).or_default().down();
@@ -154,20 +191,7 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             } => {
                 let c = clients.entry(client).or_default();
                 c.outbound.insert(*packet_id);
-                if let Some(limit) = c.broker_receive_maximum
-                    && c.outbound.len() > usize::from(limit)
-                    && !c.reported_out
-                {
-                    c.reported_out = true;
-                    out.push(Violation {
-                        checker: NAME,
-                        at_us: at,
-                        message: format!(
-                            "{client} sent {payload} (id {packet_id}) with {} QoS 1/2 publishes of this connection not yet completed, more than the broker's Receive Maximum ({limit}) [MQTT-3.3.4-7]",
-                            c.outbound.len() - 1
-                        ),
-                    });
-                }
+                out.extend(c.outbound_excess(client, at, Some((payload, *packet_id))));
             }
             Event::AckSent {
                 client,
