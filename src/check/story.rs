@@ -576,12 +576,18 @@ impl Story {
 
     /// A delivery of the will of `from`'s latest connect.
     pub fn deliver_will(&mut self, to: &str, from: &str) -> &mut Self {
+        let n = self.connects.get(from).copied().unwrap_or(0);
+        self.deliver_will_of(to, from, n)
+    }
+
+    /// A delivery of the will of `from`'s `n`-th connect.
+    pub fn deliver_will_of(&mut self, to: &str, from: &str, n: u64) -> &mut Self {
         let will = self
             .wills
             .get(from)
             .expect("the story gave this client a will")
             .clone();
-        let label = self.will_label(from);
+        let label = format!("{from}#will-{n}");
         self.push(Event::Delivered {
             client: to.into(),
             topic: will.topic,
