@@ -14,6 +14,17 @@
 //! - **may**: everything in between (a broker crash ended it, a fault may have eaten the
 //!   DISCONNECT, a reconnect close to the will delay, a broker crash before the deadline).
 //!
+//! A connection is dated from its CONNECT, not its CONNACK (the broker may have accepted it
+//! before the CONNACK arrived): faults and broker crashes from the CONNECT on count, and a
+//! will published before a late CONNACK belongs to it. A CONNECT that never got a successful
+//! CONNACK may have its will published (once, not before it could have died), never after a
+//! CONNACK refused it. The version of each rule is the CONNECT's own (`Attempt::v5`).
+//!
+//! Keep-alive 0: the broker has no timer, so a silent end (a power-off) can be seen only from
+//! the power-on or the client's next CONNECT, and surely by that power-on or the next CONNACK;
+//! the will waits for that (and is never owed when neither comes). Other ends are seen at once,
+//! or by the heal of a black hole, partition or power-off holding the link at the end.
+//!
 //! A broker crash before the will is due makes a required will a "may" when persistence is
 //! `none` (the waiting will died with the broker), and with `durable` only when the broker may
 //! still have held the connection at the crash (within the slack of a cut or a client crash,
