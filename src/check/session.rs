@@ -9,7 +9,8 @@
 //! - a connection creates or continues a session; when it ends, the session survives if it
 //!   was persistent (3.1.1: clean session 0; 5.0: session expiry interval above 0, from
 //!   CONNACK if the broker set it, else from CONNECT), for the expiry interval counted from
-//!   when the broker saw the connection end;
+//!   when the broker saw the connection end; the version is that of the connection's own
+//!   CONNECT (a scenario may mix them);
 //! - that end is known only within bounds: no earlier than the first fault that could disturb
 //!   the connection (minus the network slack), no later than the client saw it end plus
 //!   1.5 × keep-alive plus the slack (only the slack after a DISCONNECT that no fault
@@ -119,12 +120,12 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 }) => Some(*s),
                 _ => a.session_expiry_s,
             };
-            let persists = if m.v5 {
+            let persists = if a.v5 {
                 expiry_s.unwrap_or(0) > 0
             } else {
                 !a.clean_start
             };
-            let expiry = if m.v5 {
+            let expiry = if a.v5 {
                 expiry_s.unwrap_or(0)
             } else {
                 u32::MAX
@@ -173,14 +174,14 @@ fn judge_flag(
 ) {
     let a = &log.attempts[k];
     if a.clean_start && e.session_present {
-        let id = if m.v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
+        let id = if a.v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
         out.push(violation(
             m,
             pos,
             format!("{c} connected with clean start and got session present = 1 [{id}]"),
         ));
     } else if !a.clean_start {
-        let id = if m.v5 || e.session_present {
+        let id = if a.v5 || e.session_present {
             "MQTT-3.2.2-3"
         } else {
             "MQTT-3.2.2-2"
@@ -232,10 +233,16 @@ fn held_after(
                 Some((_, End::Disconnect { .. })) if calm() => m.us(end) + slack,
                 _ => m.us(end) + u64::from(a.keep_alive_s) * 1_500_000 + slack,
             };
-            if let Some((_, End::BrokerCrash)) = e.end {
-                // A session online at the crash (durable) is restored offline:
-                // its interval starts when the broker is back.
-                hi = hi.max(m.broker_back_us(end).saturating_add(slack));
+            // A session online at a crash (durable), from its CONNECT on (the CONNACK may
+            // have crossed the crash), is restored offline: its interval starts when the
+            // broker is back.
+            if let Some(&crash) = m
+                .broker_crashes
+                .iter()
+                .rev()
+                .find(|&&b| a.pos < b && b <= end)
+            {
+                hi = hi.max(m.broker_back_us(crash).saturating_add(slack));
             }
             Held::Yes {
                 expiry: Some((lo, hi, expiry)),

@@ -48,6 +48,9 @@ pub struct Story {
     credentials: BTreeMap<String, (String, Option<String>)>,
     /// Client → Receive Maximum sent in its CONNECTs (5.0).
     receive_maximum: BTreeMap<String, u16>,
+    /// Client → the protocol of its following connects, when not the story's.
+    protocols: BTreeMap<String, String>,
+    protocol: String,
     v5: bool,
 }
 
@@ -77,6 +80,8 @@ impl Story {
             sent: BTreeMap::new(),
             credentials: BTreeMap::new(),
             receive_maximum: BTreeMap::new(),
+            protocols: BTreeMap::new(),
+            protocol: protocol.into(),
             v5: protocol.starts_with('5'),
         }
     }
@@ -221,6 +226,20 @@ impl Story {
         self
     }
 
+    /// The protocol ("3.1.1" or "5.0") of `client`'s following connects (default: the
+    /// story's).
+    pub fn protocol(&mut self, client: &str, protocol: &str) -> &mut Self {
+        self.protocols.insert(client.into(), protocol.into());
+        self
+    }
+
+    /// Whether `client`'s following connects are 5.0.
+    fn v5_of(&self, client: &str) -> bool {
+        self.protocols
+            .get(client)
+            .map_or(self.v5, |p| p.starts_with('5'))
+    }
+
     /// Keep-alive of `client`'s following connects (default 10 s).
     pub fn keep_alive(&mut self, client: &str, seconds: u16) -> &mut Self {
         self.keep_alive.insert(client.into(), seconds);
@@ -279,6 +298,7 @@ impl Story {
         });
         let event = Event::Connecting {
             client: client.into(),
+            protocol: Some(self.protocols.get(client).unwrap_or(&self.protocol).clone()),
             clean_start,
             keep_alive_s: self.keep_alive.get(client).copied().unwrap_or(10),
             session_expiry_s: self.session_expiry_of(client),
@@ -291,7 +311,7 @@ impl Story {
     }
 
     fn session_expiry_of(&self, client: &str) -> Option<u32> {
-        self.v5
+        self.v5_of(client)
             .then(|| self.expiry.get(client).copied().unwrap_or(u32::MAX))
     }
 
@@ -412,7 +432,7 @@ impl Story {
         self.subscribe_requested_with(client, filter, qos, options);
         let code = granted
             .is_none()
-            .then_some(if self.v5 { 0x87 } else { 0x80 });
+            .then_some(if self.v5_of(client) { 0x87 } else { 0x80 });
         self.push(Event::SubscribeGranted {
             client: client.into(),
             filter: filter.into(),
@@ -645,12 +665,18 @@ impl Story {
 
     /// A delivery of the will of `from`'s latest connect.
     pub fn deliver_will(&mut self, to: &str, from: &str) -> &mut Self {
+        let n = self.connects.get(from).copied().unwrap_or(0);
+        self.deliver_will_of(to, from, n)
+    }
+
+    /// A delivery of the will of `from`'s `n`-th connect.
+    pub fn deliver_will_of(&mut self, to: &str, from: &str, n: u64) -> &mut Self {
         let will = self
             .wills
             .get(from)
             .expect("the story gave this client a will")
             .clone();
-        let label = self.will_label(from);
+        let label = format!("{from}#will-{n}");
         self.push(Event::Delivered {
             client: to.into(),
             topic: will.topic,

@@ -75,7 +75,11 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             )));
             continue;
         }
-        if !m.v5 || !forwarded || asked.iter().any(|s| topic::shared(s.filter).is_some()) {
+        // 5.0 rules hold for a client whose connection is 5.0, whatever the scenario's.
+        if !m.v5_at(d.client, d.pos)
+            || !forwarded
+            || asked.iter().any(|s| topic::shared(s.filter).is_some())
+        {
             continue;
         }
         let Some(p) = m.unique_pub(d.label).filter(|p| p.topic == d.topic) else {

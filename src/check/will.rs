@@ -14,6 +14,17 @@
 //! - **may**: everything in between (a broker crash ended it, a fault may have eaten the
 //!   DISCONNECT, a reconnect close to the will delay, a broker crash before the deadline).
 //!
+//! A connection is dated from its CONNECT, not its CONNACK (the broker may have accepted it
+//! before the CONNACK arrived): faults and broker crashes from the CONNECT on count, and a
+//! will published before a late CONNACK belongs to it. A CONNECT that never got a successful
+//! CONNACK may have its will published (once, not before it could have died), never after a
+//! CONNACK refused it. The version of each rule is the CONNECT's own (`Attempt::v5`).
+//!
+//! Keep-alive 0: the broker has no timer, so a silent end (a power-off) can be seen only from
+//! the power-on or the client's next CONNECT, and surely by that power-on or the next CONNACK;
+//! the will waits for that (and is never owed when neither comes). Other ends are seen at once,
+//! or by the heal of a black hole, partition or power-off holding the link at the end.
+//!
 //! A broker crash before the will is due makes a required will a "may" when persistence is
 //! `none` (the waiting will died with the broker), and with `durable` only when the broker may
 //! still have held the connection at the crash (within the slack of a cut or a client crash,
@@ -37,7 +48,7 @@
 //! Retained copies of a retained will are the "retained" checker's concern (which skips such
 //! topics).
 
-use super::model::{ClientLog, Del, End, Epoch, Model, Pos};
+use super::model::{Attempt, ClientLog, Del, End, Epoch, Model, Pos};
 use super::{CheckConfig, Violation};
 use crate::trace::{Event, Fault, Persistence, Trace, WillSpec};
 
@@ -55,8 +66,8 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);
     let mut out = Vec::new();
     for (&c, log) in &m.clients {
-        for i in 0..log.epochs.len() {
-            let Some(will) = Will::of(&m, c, log, i, cfg.network_slack_us) else {
+        for k in 0..log.attempts.len() {
+            let Some(will) = Will::of(&m, c, log, k, cfg.network_slack_us) else {
                 continue;
             };
             for &s in m.clients.keys() {
@@ -67,17 +78,24 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     out
 }
 
-/// The will of one connection (epoch `epoch` of `client`), and when it must, may or must not
-/// be published.
+/// The will of one connection (the CONNECT `attempt` of `client`, and its epoch if a CONNACK
+/// accepted it), and when it must, may or must not be published.
 struct Will<'m, 't> {
     client: &'t str,
     log: &'m ClientLog<'t>,
-    epoch: usize,
+    attempt: usize,
+    epoch: Option<usize>,
     spec: &'t WillSpec,
     /// The earliest moment the connection could have died (`usize::MAX`: never).
     death: Pos,
     /// Where the connection ended, in microseconds (`u64::MAX`: never).
     end_us: u64,
+    /// When the broker surely knew the connection had ended, in microseconds (`u64::MAX`:
+    /// never): the end plus 1.5 × keep-alive, or with keep-alive 0 the moment the end could
+    /// no longer be hidden from it.
+    known_us: u64,
+    /// Keep-alive 0 and a silent end: `death` is when the broker could first see the end.
+    hidden: bool,
     /// The will delay, capped by the session expiry.
     delay_us: u64,
     /// When the will is due at the latest, and the first position after that.
@@ -89,39 +107,71 @@ struct Will<'m, 't> {
 }
 
 impl<'m, 't> Will<'m, 't> {
-    /// The will of epoch `i` of `client`, if its CONNECT carried one.
+    /// The will of CONNECT `k` of `client`, if it carried one.
     fn of(
         m: &Model<'t>,
         client: &'t str,
         log: &'m ClientLog<'t>,
-        i: usize,
+        k: usize,
         slack: u64,
     ) -> Option<Will<'m, 't>> {
-        let e = &log.epochs[i];
-        let a = &log.attempts[e.attempt];
+        let a = &log.attempts[k];
         let spec = a.will?;
-        let end_pos = e.end.map(|(p, _)| p);
-        let (first_fault, death) = earliest_death(m, client, e);
-        let end_us = end_pos.map_or(u64::MAX, |p| m.us(p));
-        let delay_us =
-            (u64::from(spec.delay_s) * 1_000_000).min(session_expiry_us(m, e, a.session_expiry_s));
-        let ka_us = u64::from(a.keep_alive_s) * 1_500_000;
-        let verdict = ending_verdict(m, client, e, first_fault.is_some(), slack);
-        let detect_us = match e.end {
-            Some((_, End::Disconnect { with_will: true })) => 0,
-            _ => ka_us,
+        let epoch = log.epochs.iter().position(|e| e.attempt == k);
+        let e = epoch.map(|i| &log.epochs[i]);
+        // The connection ends where its epoch ends, or, without a CONNACK, where the attempt
+        // failed.
+        let end = match e {
+            Some(e) => e.end.map(|(p, how)| (p, Some(how))),
+            None => a.failed.map(|p| (p, None)),
         };
-        let raw_deadline = end_us.saturating_add(detect_us + delay_us + slack);
+        let end_pos = end.map(|(p, _)| p);
+        let (first_fault, mut death) = earliest_death(m, client, a.pos, end_pos);
+        let end_us = end_pos.map_or(u64::MAX, |p| m.us(p));
+        let expiry_us = e.map_or(u64::MAX, |e| session_expiry_us(m, e, a));
+        let delay_us = (u64::from(spec.delay_s) * 1_000_000).min(expiry_us);
+        let ka_us = u64::from(a.keep_alive_s) * 1_500_000;
+        let mut verdict = match e {
+            Some(e) => ending_verdict(m, client, e, first_fault.is_some(), slack),
+            None => attempt_verdict(m, a.failed),
+        };
+        let mut hidden = false;
+        let with_will = matches!(end, Some((_, Some(End::Disconnect { with_will: true }))));
+        let known_us = if with_will {
+            end_us
+        } else if a.keep_alive_s > 0 {
+            end_us.saturating_add(ka_us)
+        } else {
+            let (from, known_us) = unhidden(m, client, log, k, end);
+            match from {
+                Some(p) if p > death => {
+                    death = p;
+                    hidden = true;
+                }
+                Some(_) => {}
+                None if verdict == Verdict::Required => {
+                    verdict = Verdict::Forbidden(
+                        "its keep-alive 0 connection went silent and the broker could never see it end",
+                    )
+                }
+                None => {}
+            }
+            known_us
+        };
+        let raw_deadline = known_us.saturating_add(delay_us + slack);
         let deadline_us = raw_deadline.saturating_add(
             m.broker_stalled_us(m.us(death.min(m.trace.events.len())), raw_deadline),
         );
         let mut will = Will {
             client,
             log,
-            epoch: i,
+            attempt: k,
+            epoch,
             spec,
             death,
             end_us,
+            known_us,
+            hidden,
             delay_us,
             deadline_us,
             deadline_pos: m.pos_at_us(deadline_us.saturating_add(1)),
@@ -129,14 +179,14 @@ impl<'m, 't> Will<'m, 't> {
             verdict,
         };
         will.reconnected(m);
-        will.broker_crashed(m, detect_us, slack);
+        will.broker_crashed(m, slack);
         // The earliest moment the will may be published: the will delay after the earliest
         // death (capped by the session expiry), or a later CONNECT with clean start, which
         // ends the session at once [MQTT-3.1.3-9].
         let clean_again = log
             .attempts
             .iter()
-            .filter(|x| x.clean_start && x.pos > e.start)
+            .filter(|x| x.clean_start && x.pos > a.pos)
             .map(|x| m.us(x.pos))
             .min()
             .unwrap_or(u64::MAX);
@@ -150,9 +200,8 @@ impl<'m, 't> Will<'m, 't> {
     /// forbids it.
     fn reconnected(&mut self, m: &Model<'_>) {
         let next = self
-            .log
-            .epochs
-            .get(self.epoch + 1)
+            .epoch
+            .and_then(|i| self.log.epochs.get(i + 1))
             .map(|n| (n.start, self.log.attempts[n.attempt].clean_start));
         if self.verdict != Verdict::Required || self.delay_us == 0 {
             return;
@@ -170,10 +219,12 @@ impl<'m, 't> Will<'m, 't> {
     /// A broker crash before the will was due: without persistence the waiting will is lost;
     /// with durable persistence it survives, unless the broker may still have held the
     /// connection when it crashed (a will belongs to its connection). A cut or a client crash
-    /// resets the connection at once; other ends may take the broker up to 1.5 × keep-alive to
-    /// notice.
-    fn broker_crashed(&mut self, m: &Model<'_>, detect_us: u64, slack: u64) {
-        let e = &self.log.epochs[self.epoch];
+    /// resets the connection at once; other ends may take the broker until `known_us` to
+    /// notice (1.5 × keep-alive).
+    fn broker_crashed(&mut self, m: &Model<'_>, slack: u64) {
+        let Some(e) = self.epoch.map(|i| &self.log.epochs[i]) else {
+            return;
+        };
         let reset = match e.end {
             Some((_, End::Cut)) => true,
             Some((p, End::ClientGone)) => matches!(
@@ -185,7 +236,7 @@ impl<'m, 't> Will<'m, 't> {
             _ => false,
         };
         let end_us = self.end_us;
-        let notice = end_us.saturating_add(if reset { 0 } else { detect_us } + slack);
+        let notice = if reset { end_us } else { self.known_us }.saturating_add(slack);
         let noticed_by = notice.saturating_add(m.broker_stalled_us(end_us, notice));
         if self.verdict == Verdict::Required
             && m.broker_crashes.iter().any(|&b| {
@@ -198,26 +249,28 @@ impl<'m, 't> Will<'m, 't> {
         }
     }
 
-    /// The epoch a delivery at `d_pos` of this will's label belongs to: a label reused by
+    /// The CONNECT a delivery at `d_pos` of this will's label belongs to: a label reused by
     /// several connections goes to the latest of them that ended before the delivery, else to
-    /// the latest started before it (distinct labels make this exact).
+    /// the latest sent before it (distinct labels make this exact).
     fn owner_of(&self, d_pos: Pos) -> Option<usize> {
-        let same = |x: &Epoch| {
-            self.log.attempts[x.attempt]
-                .will
-                .is_some_and(|v| v.payload == self.spec.payload)
-        };
+        let log = self.log;
         let mine = || {
-            self.log
-                .epochs
+            log.attempts
                 .iter()
                 .enumerate()
                 .rev()
-                .filter(|(_, x)| same(x))
+                .filter(|(_, x)| x.will.is_some_and(|v| v.payload == self.spec.payload))
+        };
+        let ended = |k: usize| {
+            match log.epochs.iter().find(|e| e.attempt == k) {
+                Some(e) => e.end.map(|(p, _)| p),
+                None => log.attempts[k].failed,
+            }
+            .is_some_and(|p| p < d_pos)
         };
         mine()
-            .find(|(_, x)| x.end.is_some_and(|(p, _)| p < d_pos))
-            .or_else(|| mine().find(|(_, x)| x.start < d_pos))
+            .find(|&(k, _)| ended(k))
+            .or_else(|| mine().find(|(_, x)| x.pos < d_pos))
             .map(|(k, _)| k)
     }
 
@@ -234,13 +287,22 @@ impl<'m, 't> Will<'m, 't> {
         let (w, death) = (self.spec, self.death);
         let dels: Vec<&Del<'_>> = m
             .dels_of(&w.payload, s)
-            .filter(|d| !d.retain && d.topic == w.topic && self.owner_of(d.pos) == Some(self.epoch))
+            .filter(|d| {
+                !d.retain && d.topic == w.topic && self.owner_of(d.pos) == Some(self.attempt)
+            })
             .collect();
         if let Some(d) = dels.iter().find(|d| d.pos < death && death != usize::MAX) {
             self.say(
                 out,
                 m.us(d.pos),
-                format!("reached {s} while the connection was still healthy"),
+                if !self.hidden {
+                    format!("reached {s} while the connection was still healthy")
+                } else {
+                    format!(
+                        "reached {s} before the broker could see the connection end (keep-alive 0: no timer; the end could only be seen from {} us)",
+                        m.us(death)
+                    )
+                },
             );
         }
         if let Some(earliest) = self.earliest_us
@@ -323,17 +385,22 @@ impl<'m, 't> Will<'m, 't> {
     }
 }
 
-/// The first disturbing fault on `client`'s connection `e` (from its start, up to its end),
-/// and the earliest moment the connection could have died: that fault or its end
-/// (`usize::MAX`: neither).
-fn earliest_death(m: &Model<'_>, client: &str, e: &Epoch) -> (Option<Pos>, Pos) {
-    let end_pos = e.end.map(|(p, _)| p);
+/// The first disturbing fault on `client`'s connection (from its CONNECT at `from`, since the
+/// broker may have accepted it before the CONNACK arrived, up to its end `end_pos`), and the
+/// earliest moment the connection could have died: that fault or its end (`usize::MAX`:
+/// neither).
+fn earliest_death(
+    m: &Model<'_>,
+    client: &str,
+    from: Pos,
+    end_pos: Option<Pos>,
+) -> (Option<Pos>, Pos) {
     let first_fault = m
         .faults
         .iter()
-        .filter(|f| f.fault.disturbs(client) && f.end.is_none_or(|fe| fe >= e.start))
+        .filter(|f| f.fault.disturbs(client) && f.end.is_none_or(|fe| fe >= from))
         .filter(|f| end_pos.is_none_or(|p| f.start <= p))
-        .map(|f| f.start.max(e.start))
+        .map(|f| f.start.max(from))
         .min();
     let death: Pos = match (first_fault, end_pos) {
         (Some(f), Some(p)) => f.min(p),
@@ -344,19 +411,95 @@ fn earliest_death(m: &Model<'_>, client: &str, e: &Epoch) -> (Option<Pos>, Pos) 
     (first_fault, death)
 }
 
-/// The session expiry in force for connection `e` (5.0): the broker's, if its CONNACK
-/// announced one, else the CONNECT's (`requested`); `u64::MAX` without one.
-fn session_expiry_us(m: &Model<'_>, e: &Epoch, requested: Option<u32>) -> u64 {
+/// The session expiry in force for connection `e` of CONNECT `a` (5.0, by the CONNECT's own
+/// version): the broker's, if its CONNACK announced one, else the CONNECT's; `u64::MAX`
+/// without one.
+fn session_expiry_us(m: &Model<'_>, e: &Epoch, a: &Attempt<'_>) -> u64 {
     let expiry_s = match &m.trace.events[e.start].event {
         Event::Connected {
             session_expiry_s: Some(s),
             ..
         } => Some(*s),
-        _ => requested,
+        _ => a.session_expiry_s,
     };
     expiry_s
-        .filter(|_| m.v5)
+        .filter(|_| a.v5)
         .map_or(u64::MAX, |s| u64::from(s) * 1_000_000)
+}
+
+/// A CONNECT without a successful CONNACK (failed at `failed`): the broker may have accepted
+/// it and then lost the connection, so its will may come; never when a CONNACK refused it.
+fn attempt_verdict(m: &Model<'_>, failed: Option<Pos>) -> Verdict {
+    match failed.map(|p| &m.trace.events[p].event) {
+        Some(Event::ConnectFailed { code: Some(_), .. }) => {
+            Verdict::Forbidden("a CONNACK refused its CONNECT")
+        }
+        _ => Verdict::May,
+    }
+}
+
+/// Keep-alive 0: the broker has no timer, so a connection that went silent ends for it only
+/// when the silence is lifted or the client connects again. For CONNECT `k` of `client`, whose
+/// connection ended at `end`: the earliest position from which the broker could see a silent
+/// end (`Some(0)` for an end that was not silent; `None`: never), and when it surely saw the
+/// end, in microseconds (`u64::MAX`: never).
+///
+/// A power-off hides the end until the machine is powered on (the old connection is reset)
+/// or the client sends another CONNECT (a takeover): from then on it may be seen, and surely
+/// by that heal or the next CONNACK. Any other end is seen at once, unless a black hole, a
+/// partition or a power-off on the client's link in force at the end holds the reset until
+/// it heals (the simulator lets it through at once; a real network may not).
+fn unhidden(
+    m: &Model<'_>,
+    client: &str,
+    log: &ClientLog<'_>,
+    k: usize,
+    end: Option<(Pos, Option<End>)>,
+) -> (Option<Pos>, u64) {
+    let Some((end_pos, how)) = end else {
+        return (Some(0), u64::MAX);
+    };
+    let next_connect = log.attempts.get(k + 1).map(|a| a.pos);
+    let next_connack = log.attempts[k + 1..]
+        .iter()
+        .find_map(|a| a.connected)
+        .map(|p| m.us(p));
+    let holding = |f: &Fault| match f {
+        Fault::BlackHole { client: c } | Fault::ClientPowerOff { client: c } => c == client,
+        Fault::Partition { .. } => f.disturbs(client),
+        _ => false,
+    };
+    let held: Vec<Option<Pos>> = m
+        .faults
+        .iter()
+        .filter(|f| holding(f.fault) && f.start <= end_pos && f.end.is_none_or(|e| e >= end_pos))
+        .map(|f| f.end)
+        .collect();
+    let lifted_us = held
+        .iter()
+        .try_fold(m.us(end_pos), |acc, e| e.map(|p| acc.max(m.us(p))))
+        .unwrap_or(u64::MAX);
+    let known_us = lifted_us.min(next_connack.unwrap_or(u64::MAX));
+    let silent = matches!(how, Some(End::ClientGone))
+        && matches!(
+            &m.trace.events[end_pos].event,
+            Event::FaultApplied {
+                fault: Fault::ClientPowerOff { .. }
+            }
+        );
+    if !silent {
+        return (Some(0), known_us);
+    }
+    let power_on = m
+        .faults
+        .iter()
+        .find(|f| f.start == end_pos && matches!(f.fault, Fault::ClientPowerOff { .. }))
+        .and_then(|f| f.end);
+    let from = match (power_on, next_connect) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    (from, known_us)
 }
 
 /// What the way connection `e` ended says of its will, before reconnects and broker crashes

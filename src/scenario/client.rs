@@ -85,6 +85,11 @@ pub struct ClientConfig {
     /// Default: it stays offline.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub reconnect_at: Option<Duration>,
+    /// The clean flag (3.1.1 Clean Session, 5.0 Clean Start) of the connects from
+    /// `reconnect_at` on. Default: the client's `clean_session` / `clean_start`. Needs
+    /// `reconnect_at`.
+    #[serde(default)]
+    pub reconnect_clean_start: Option<bool>,
     /// User name sent in CONNECT. Default: none (anonymous).
     #[serde(default)]
     pub username: Option<String>,
@@ -373,6 +378,12 @@ impl ClientConfig {
                     format!("{} is not after connect_at {}", d(off), d(self.connect_at)),
                 );
             }
+        }
+        if self.reconnect_clean_start.is_some() && self.reconnect_at.is_none() {
+            c.fail(
+                at("reconnect_clean_start"),
+                "reconnect_clean_start needs a reconnect_at",
+            );
         }
         match (self.disconnect_at, self.reconnect_at) {
             (None, Some(_)) => c.fail(

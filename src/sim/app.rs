@@ -56,6 +56,9 @@ pub struct ClientSpec {
     pub workloads: Vec<Workload>,
     /// Online windows `[open, close)`; `None`: until the end of the run.
     pub windows: Vec<(Duration, Option<Duration>)>,
+    /// The clean flag of the connects of the windows after the first (`reconnect_clean_start`),
+    /// if it differs from the configuration's.
+    pub reconnect_clean: Option<bool>,
     /// Seeds the client core.
     pub seed: u64,
 }
@@ -90,12 +93,12 @@ impl ClientNode {
             let mut d = lock(&self.disk);
             d.cursors.resize(self.spec.workloads.len(), 0);
         }
-        for &(open, close) in &self.spec.windows {
+        for (i, &(open, close)) in self.spec.windows.iter().enumerate() {
             if close.is_some_and(|c| self.start + c <= Instant::now()) {
                 continue;
             }
             sleep_to(self.start + open).await;
-            self.window(close).await;
+            self.window(close, i > 0).await;
         }
         // The process lives on, offline: if it returned, the simulator would end the node and
         // drop the sockets of a DISCONNECT still being written.
@@ -128,15 +131,20 @@ impl ClientNode {
     }
 
     /// One online window: a fresh client connects, works, and (at `close`) disconnects.
-    async fn window(&self, close: Option<Duration>) {
+    /// `again`: a window after the first, which connects with `reconnect_clean` if set.
+    async fn window(&self, close: Option<Duration>, again: bool) {
         let crec = Arc::new(ClientRecorder::new(&self.spec.id, self.rec.clone()));
         let observer: Observer = {
             let crec = crec.clone();
             Arc::new(move |_, wire| crec.observe(wire))
         };
+        let mut config = self.spec.config.clone();
+        if let Some(clean) = self.spec.reconnect_clean.filter(|_| again) {
+            config.clean_start = clean;
+        }
         let options = ClientOptions {
             broker: self.broker.clone(),
-            config: self.spec.config.clone(),
+            config,
             seed: self.spec.seed,
             link: self.link.clone(),
             event_capacity: EVENT_CAPACITY,

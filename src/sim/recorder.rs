@@ -249,6 +249,7 @@ impl ClientRecorder {
         st.v5 = c.protocol.is_v5();
         self.push(Event::Connecting {
             client: self.client(),
+            protocol: Some(if c.protocol.is_v5() { "5.0" } else { "3.1.1" }.into()),
             clean_start: c.clean_start,
             keep_alive_s: c.keep_alive,
             session_expiry_s,

@@ -186,6 +186,7 @@ fn client_nodes(
                 .cloned()
                 .collect(),
             windows: ClientSpec::windows(c),
+            reconnect_clean: c.reconnect_clean_start,
             seed: sub_seed(seed, &format!("client/{}", c.id)),
         });
         let link = LinkControl::new();

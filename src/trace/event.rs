@@ -223,6 +223,10 @@ pub enum Event {
     /// The client sent CONNECT.
     Connecting {
         client: String,
+        /// The protocol version of this CONNECT: "3.1.1" or "5.0" (absent in traces written
+        /// before it was recorded: then a session expiry marks 5.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<String>,
         clean_start: bool,
         keep_alive_s: u16,
         /// Session expiry interval (5.0); `None` for 3.1.1.

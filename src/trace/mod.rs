@@ -166,6 +166,7 @@ mod tests {
             20,
             Event::Connecting {
                 client: "a".into(),
+                protocol: None,
                 clean_start: false,
                 keep_alive_s: 5,
                 session_expiry_s: None,

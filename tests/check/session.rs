@@ -251,3 +251,77 @@ fn mqtt5_3_2_2_3_session_expires_from_an_undisturbed_disconnect() {
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].message.contains("can hold no session"), "{}", v[0]);
 }
+
+/// [MQTT-3.2.2-3] A 3.1.1 client with clean session 0 inside a 5.0 run keeps its session (3.1.1
+/// has no expiry): the rule follows the client's own CONNECT, not the run's protocol.
+#[test]
+fn mqtt_3_2_2_3_v311_persistent_client_of_a_v5_run_resumes_its_session() {
+    let world = || {
+        let mut s = Story::new("5.0", Persistence::Durable);
+        s.protocol("old", "3.1.1")
+            .connect("old", false, false)
+            .after_ms(100)
+            .cut("old")
+            .after_ms(100);
+        s
+    };
+    let mut s = world();
+    s.connect("old", false, true);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = world();
+    s.connect("old", false, false);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("must still hold"), "{}", v[0]);
+}
+
+/// [MQTT-3.2.2-3] A 5.0 client without clean start but with session expiry 0 inside a 3.1.1
+/// run: its session ends with each connection, so the broker holds none after a cut.
+#[test]
+fn mqtt_3_2_2_3_v5_client_with_expiry_0_of_a_v311_run_has_no_session_after_a_cut() {
+    let world = || {
+        let mut s = Story::new("3.1.1", Persistence::Durable);
+        s.protocol("new", "5.0")
+            .session_expiry("new", 0)
+            .connect("new", false, false)
+            .after_ms(100)
+            .cut("new")
+            .after_ms(3000);
+        s
+    };
+    let mut s = world();
+    s.connect("new", false, false);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = world();
+    s.connect("new", false, true);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("can hold no session"), "{}", v[0]);
+}
+
+/// A session the broker may have created from a CONNECT whose CONNACK crossed a durable
+/// broker crash: its expiry starts when the broker is back, not when the client saw the end.
+#[test]
+fn a_connack_crossing_a_durable_broker_crash_counts_the_expiry_from_the_restart() {
+    let world = || {
+        let mut s = Story::new("5.0", Persistence::Durable);
+        s.session_expiry("p", 5).connecting("p", false).after_ms(5);
+        s.broker_crash().after_ms(3);
+        s.connected("p", false, false).lost("p").after_ms(20_000);
+        s.broker_restart().after_ms(6_000);
+        s
+    };
+    // Back at 20 s: the session may wait until 27 s (5 s expiry, 2 s slack), so at 26 s
+    // session present 1 is fine (counted from the client's end it would be long gone).
+    let mut s = world();
+    s.connect("p", false, true);
+    assert_eq!(session(&s.end()), vec![]);
+
+    // Certainly gone long after.
+    let mut s = world();
+    s.after_ms(10_000).connect("p", false, true);
+    let v = session(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+}

@@ -316,3 +316,35 @@ fn mqtt_3_3_2_17_properties_are_forwarded_unaltered_and_in_order() {
         v[0]
     );
 }
+
+/// [MQTT-3.3.1-13] for a 5.0 client inside a 3.1.1 run: the rule follows the client's own
+/// CONNECT, not the run's protocol.
+#[test]
+fn mqtt_3_3_1_13_retain_as_published_holds_for_a_v5_client_of_a_v311_run() {
+    let world = || {
+        let mut s = Story::new("3.1.1", Persistence::Durable);
+        s.protocol("mirror", "5.0")
+            .connect("mirror", false, false)
+            .subscribe_with("mirror", "s/#", 1, opts(false, true, 0, Some(7)))
+            .connect("pub", true, false);
+        let m = s.publish_retained("pub", "s/1", 1);
+        s.after_ms(5).ack("pub", &m);
+        (s, m)
+    };
+    let (mut s, m) = world();
+    s.deliver_full("mirror", &m, 1, true, false, Default::default(), &[7]);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let (mut s, m) = world();
+    s.deliver_full("mirror", &m, 1, false, false, Default::default(), &[7]);
+    let v = run("subscription", &s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("MQTT-3.3.1-13"), "{}", v[0]);
+
+    // [MQTT-3.3.4-4]: the identifier is owed too.
+    let (mut s, m) = world();
+    s.deliver_full("mirror", &m, 1, true, false, Default::default(), &[]);
+    let v = run("subscription", &s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("MQTT-3.3.4-4"), "{}", v[0]);
+}

@@ -3,7 +3,7 @@
 
 use mqtt_lab::check::story::Story;
 use mqtt_lab::check::{self, CheckConfig, Violation};
-use mqtt_lab::trace::{Persistence, Trace};
+use mqtt_lab::trace::{BROKER, Fault, Persistence, Trace};
 
 fn will(t: &Trace) -> Vec<Violation> {
     check::run(["will"], t, &CheckConfig::default()).unwrap()
@@ -358,4 +358,201 @@ fn a_durable_broker_crash_right_after_the_loss_does_not_demand_the_will() {
         .after_ms(500);
     s.connect("monitor", false, true).after_ms(30_000);
     assert_eq!(will(&s.end()), vec![]);
+}
+
+/// A monitor, and a sensor with keep-alive 0 and a QoS 1 will that powers off at 1 s and is
+/// powered on at 11 s: the broker can see the end only then.
+fn silent_keep_alive_0() -> Story {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.keep_alive("sensor", 0)
+        .will("sensor", "status/sensor", 1, false);
+    s.connect("sensor", true, false).after_ms(1000);
+    s.power_off("sensor");
+    s
+}
+
+#[test]
+fn keep_alive_0_will_is_owed_once_the_broker_can_see_the_end() {
+    let power_on = |s: &mut Story| {
+        s.heal(Fault::ClientPowerOff {
+            client: "sensor".into(),
+        });
+    };
+    // Published right after the power-on (10 s after the power-off): fine.
+    let mut s = silent_keep_alive_0();
+    s.after_ms(10_000);
+    power_on(&mut s);
+    s.after_ms(20).deliver_will("monitor", "sensor");
+    assert_eq!(all(&s.end()), vec![]);
+
+    // Published while the machine is off: the broker cannot know yet.
+    let mut s = silent_keep_alive_0();
+    s.after_ms(3_000)
+        .deliver_will("monitor", "sensor")
+        .after_ms(7_000);
+    power_on(&mut s);
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("keep-alive 0"), "{}", v[0]);
+
+    // Owed after the power-on, within the slack.
+    let mut s = silent_keep_alive_0();
+    s.after_ms(10_000);
+    power_on(&mut s);
+    s.after_ms(5_000).deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("after the deadline"), "{}", v[0]);
+}
+
+#[test]
+fn keep_alive_0_will_of_a_machine_never_powered_on_is_never_owed() {
+    let mut s = silent_keep_alive_0();
+    s.after_ms(20_000);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = silent_keep_alive_0();
+    s.after_ms(20_000).deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert!(!v.is_empty(), "{v:?}");
+    assert!(v[0].message.contains("keep-alive 0"), "{}", v[0]);
+}
+
+/// A keep-alive 0 sensor powered off and connecting again from a fresh process: the new
+/// CONNECT lets the broker see the old connection's end.
+#[test]
+fn keep_alive_0_will_is_owed_after_the_next_connack() {
+    let mut s = silent_keep_alive_0();
+    s.after_ms(5_000).connect("sensor", true, false);
+    s.after_ms(20).deliver_will_of("monitor", "sensor", 1);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = silent_keep_alive_0();
+    s.after_ms(5_000)
+        .connect("sensor", true, false)
+        .after_ms(15_000);
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("never reached monitor"), "{}", v[0]);
+}
+
+/// The CONNACK held by a one-way partition: the broker accepted the CONNECT, dropped the
+/// silent connection and published the will before the client saw the CONNACK.
+#[test]
+fn will_of_a_connection_whose_connack_arrived_late_is_credited() {
+    let partition = || Fault::Partition {
+        from: BROKER.into(),
+        to: "sensor".into(),
+        one_way: true,
+    };
+    let world = || {
+        let mut s = Story::new("3.1.1", Persistence::None);
+        s.connect("monitor", false, false)
+            .subscribe("monitor", "status/#", 1);
+        s.keep_alive("sensor", 1)
+            .will("sensor", "status/sensor", 1, false);
+        s.connecting("sensor", true).after_ms(5);
+        s
+    };
+    let mut s = world();
+    s.fault(partition()).after_ms(1_500);
+    s.deliver_will("monitor", "sensor").after_ms(5_000);
+    s.heal(partition()).after_ms(10);
+    s.connected("sensor", true, false).lost("sensor");
+    assert_eq!(all(&s.end()), vec![]);
+
+    // Before anything could have ended it: reported.
+    let mut s = world();
+    s.deliver_will("monitor", "sensor").after_ms(1_500);
+    s.fault(partition()).after_ms(5_000);
+    s.heal(partition()).after_ms(10);
+    s.connected("sensor", true, false).lost("sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("still healthy"), "{}", v[0]);
+}
+
+/// A will of a CONNECT that never got its CONNACK may come, once; never after a refusal.
+#[test]
+fn will_of_a_connect_without_connack_may_come_once() {
+    let world = || {
+        let mut s = Story::new("3.1.1", Persistence::None);
+        s.connect("monitor", false, false)
+            .subscribe("monitor", "status/#", 1);
+        s.keep_alive("sensor", 1)
+            .will("sensor", "status/sensor", 1, false);
+        s.connecting("sensor", true).after_ms(5);
+        s
+    };
+    let mut s = world();
+    s.black_hole("sensor").after_ms(1_600);
+    s.deliver_will("monitor", "sensor").after_ms(10);
+    s.connect_failed("sensor").heal_black_hole("sensor");
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = world();
+    s.black_hole("sensor").after_ms(1_600);
+    s.deliver_will("monitor", "sensor").after_ms(10);
+    s.deliver_will("monitor", "sensor").after_ms(10);
+    s.connect_failed("sensor").heal_black_hole("sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("twice"), "{}", v[0]);
+
+    let mut s = world();
+    s.connect_refused("sensor", 0x05).after_ms(10);
+    s.deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("refused"), "{}", v[0]);
+}
+
+/// The broker crashed after accepting the CONNECT, and the CONNACK reached the client after the
+/// crash: the connection died with the broker, which owes no will for it.
+#[test]
+fn a_broker_crash_between_connect_and_connack_owes_no_will() {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.keep_alive("sensor", 0)
+        .will("sensor", "status/sensor", 1, false);
+    s.connecting("sensor", true).after_ms(5);
+    s.broker_crash().after_ms(3);
+    s.connected("sensor", true, false)
+        .lost("sensor")
+        .lost("monitor");
+    s.after_ms(2_000).broker_restart().after_ms(10);
+    s.connect("monitor", false, true)
+        .connect("sensor", true, false);
+    s.after_ms(20_000);
+    assert_eq!(will(&s.end()), vec![]);
+}
+
+/// [MQTT-3.1.3-9] The will delay of a 5.0 client inside a 3.1.1 run is capped by its session
+/// expiry: the rule follows the client's own CONNECT.
+#[test]
+fn mqtt5_3_1_3_9_will_delay_capped_for_a_v5_client_of_a_v311_run() {
+    let world = || {
+        let mut s = Story::new("3.1.1", Persistence::Durable);
+        s.connect("monitor", false, false)
+            .subscribe("monitor", "status/#", 1);
+        s.protocol("sensor", "5.0")
+            .session_expiry("sensor", 3)
+            .keep_alive("sensor", 4)
+            .will_delayed("sensor", "status/sensor", 1, false, 20);
+        s.connect("sensor", false, false).after_ms(1000);
+        s.crash("sensor");
+        s
+    };
+    let mut s = world();
+    s.after_ms(3_100).deliver_will("monitor", "sensor");
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = world();
+    s.after_ms(1_000).deliver_will("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("before its will delay"), "{}", v[0]);
 }

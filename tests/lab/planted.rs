@@ -96,10 +96,18 @@ pub enum Bug {
     /// A full queue drops messages at the wrong end: `drop_newest` behaves as `drop_oldest`
     /// and the other way round.
     OverflowDropsWrongEnd,
+    /// A PUBLISH on a topic starting with `$` is also copied at QoS 0 to every connection
+    /// holding a granted filter that starts with a wildcard and would match the topic if it
+    /// did not start with `$` ([MQTT-4.7.2-1] broken).
+    DollarTopicsToWildcards,
+    /// Every inbound CONNECT is handed to the core without clean start / clean session: an
+    /// existing session is resumed instead of discarded ([MQTT-3.1.2-4], [MQTT-3.1.2-6]
+    /// broken).
+    CleanStartIgnored,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 24] = [
+    pub const ALL: [Bug; 26] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -124,6 +132,8 @@ impl Bug {
         Bug::DeniedPublishForwarded,
         Bug::WrongPasswordAccepted,
         Bug::OverflowDropsWrongEnd,
+        Bug::DollarTopicsToWildcards,
+        Bug::CleanStartIgnored,
     ];
 }
 
@@ -329,11 +339,48 @@ impl Planted {
         self.out.extend(copies);
     }
 
+    /// [`Bug::DollarTopicsToWildcards`]: QoS 0 copies of a `$` topic's PUBLISH for the
+    /// wildcard filters that the `$` rule keeps it from.
+    fn dollar_to_wildcards(&mut self, p: &Publish) {
+        let Some(rest) = p.topic.strip_prefix('$') else {
+            return;
+        };
+        let plain = format!("x{rest}");
+        let mut copies = Vec::new();
+        for (conn, filters) in &self.granted {
+            let Some(peer) = self.peers.get(conn) else {
+                continue;
+            };
+            if filters
+                .iter()
+                .any(|f| f.starts_with(['+', '#']) && matches(f, &plain))
+            {
+                copies.push(Action::Send {
+                    conn: *conn,
+                    protocol: peer.protocol,
+                    packet: Packet::Publish(Publish {
+                        dup: false,
+                        qos: QoS::AtMostOnce,
+                        retain: false,
+                        topic: p.topic.clone(),
+                        pkid: 0,
+                        properties: Properties::default(),
+                        payload: p.payload.clone(),
+                    }),
+                });
+            }
+        }
+        self.out.extend(copies);
+    }
+
     /// One inbound packet, after the bug had its say.
     fn inbound(&mut self, now: Instant, conn: ConnId, mut packet: Packet) {
         self.watch(conn, &mut packet);
         if let Packet::Publish(p) = &packet {
             self.leak(conn, p);
+            if self.bug == Bug::DollarTopicsToWildcards {
+                self.dollar_to_wildcards(p);
+            }
         }
         match (self.bug, packet) {
             (Bug::WillAfterDisconnect, Packet::Disconnect(_)) => {
@@ -372,6 +419,10 @@ impl Planted {
             }
             (Bug::AliasesKeptAcrossConnections, Packet::Connect(c)) => {
                 self.client_of.insert(conn, c.client_id.clone());
+                self.inner.handle_packet(now, conn, Packet::Connect(c));
+            }
+            (Bug::CleanStartIgnored, Packet::Connect(mut c)) => {
+                c.clean_start = false;
                 self.inner.handle_packet(now, conn, Packet::Connect(c));
             }
             (Bug::ReceiveMaximumIgnored, Packet::Connect(mut c)) => {

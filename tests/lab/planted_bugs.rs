@@ -325,6 +325,24 @@ const CASES: &[Case] = &[
         1..=2,
         EXPECT,
     ),
+    case(
+        Bug::RetainAsPublishedIgnored,
+        "15-adversarial/03-mixed-protocols-v311-scenario.toml",
+        1..=2,
+        "subscription",
+    ),
+    case(
+        Bug::DollarTopicsToWildcards,
+        "15-adversarial/06-dollar-topics-and-wildcards.toml",
+        1..=2,
+        "integrity",
+    ),
+    case(
+        Bug::CleanStartIgnored,
+        "15-adversarial/07-clean-start-over-a-persistent-session.toml",
+        1..=2,
+        "session",
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -557,6 +575,18 @@ fn wrong_password_accepted_is_caught() {
 #[test]
 fn overflow_dropping_the_wrong_end_is_caught() {
     prove_all(Bug::OverflowDropsWrongEnd);
+}
+
+/// [MQTT-4.7.2-1]
+#[test]
+fn mqtt_4_7_2_1_dollar_topics_forwarded_to_wildcards_are_caught() {
+    prove_all(Bug::DollarTopicsToWildcards);
+}
+
+/// [MQTT-3.1.2-4] [MQTT-3.1.2-6]
+#[test]
+fn mqtt_3_1_2_6_clean_start_ignored_is_caught() {
+    prove_all(Bug::CleanStartIgnored);
 }
 
 /// Every planted bug has at least one proof, and each proof runs the checker it names.

@@ -936,3 +936,24 @@ fn overflow_needs_an_offline_persistent_subscriber() {
     let e = error_in(AUTH, "clean_session = false\n", "");
     assert!(e.contains("persistent session"), "{e}");
 }
+
+#[test]
+fn reconnect_clean_start_needs_a_reconnect_at() {
+    let e = error_after(
+        "id = \"monitor\"\n",
+        "id = \"monitor\"\nreconnect_clean_start = true\n",
+    );
+    assert_problem(
+        &e,
+        9,
+        "client[0].reconnect_clean_start",
+        "reconnect_clean_start needs a reconnect_at",
+    );
+    let text = GOOD.replacen(
+        "id = \"monitor\"\n",
+        "id = \"monitor\"\ndisconnect_at = \"5s\"\nreconnect_at = \"8s\"\nreconnect_clean_start = false\n",
+        1,
+    );
+    let s = Scenario::from_str(&text, "good.toml").unwrap();
+    assert_eq!(s.clients[0].reconnect_clean_start, Some(false));
+}

@@ -63,6 +63,10 @@ pub struct Del<'t> {
 #[derive(Debug)]
 pub struct Attempt<'t> {
     pub pos: Pos,
+    /// Whether this CONNECT was 5.0 (its `protocol`; in traces without one, whether it sent a
+    /// session expiry). Every rule that differs between the versions follows the connection's
+    /// own CONNECT, never the scenario's.
+    pub v5: bool,
     pub clean_start: bool,
     pub keep_alive_s: u16,
     pub session_expiry_s: Option<u32>,
@@ -257,6 +261,15 @@ impl<'t> Model<'t> {
             .rev()
             .find(|e| e.start < pos)
             .filter(|e| e.end.is_none_or(|(end, _)| end >= pos))
+    }
+
+    /// Whether the latest CONNECT `client` sent before `pos` was 5.0 (the scenario's protocol
+    /// if it sent none).
+    pub fn v5_at(&self, client: &str, pos: Pos) -> bool {
+        self.clients
+            .get(client)
+            .and_then(|log| log.attempts.iter().rev().find(|a| a.pos < pos))
+            .map_or(self.v5, |a| a.v5)
     }
 
     /// The session chain `client` was in at `pos` (that of its latest connection before it).

@@ -142,6 +142,7 @@ impl<'t> Model<'t> {
         match e {
             Event::Connecting {
                 client,
+                protocol,
                 clean_start,
                 keep_alive_s,
                 session_expiry_s,
@@ -154,6 +155,9 @@ impl<'t> Model<'t> {
                     username: username.as_deref(),
                     password: password.as_deref(),
                     pos,
+                    v5: protocol
+                        .as_deref()
+                        .map_or(session_expiry_s.is_some(), |p| p.starts_with('5')),
                     clean_start: *clean_start,
                     keep_alive_s: *keep_alive_s,
                     session_expiry_s: *session_expiry_s,

@@ -422,6 +422,7 @@ mod tests {
             1_200,
             Event::Connecting {
                 client: c("sensor-1"),
+                protocol: None,
                 clean_start: false,
                 keep_alive_s: 5,
                 session_expiry_s: Some(60),
