@@ -5,6 +5,7 @@
 mod acl_and_options;
 mod delivery;
 mod integrity;
+mod misses;
 mod ordering;
 mod registry;
 mod retained;
