@@ -29,7 +29,8 @@
 //!
 //! Beside these, from their own files: resends carry DUP ([`resend`](super::resend),
 //! [MQTT-3.3.1-1]) and the message expiry interval arrives aged ([`expiry`](super::expiry),
-//! [MQTT-3.3.2-6]).
+//! [MQTT-3.3.2-6]), and a retained copy arrives at min(published, granted) QoS
+//! ([`qos`](super::qos), [MQTT-3.8.4-6]).
 //!
 //! Not here: how many times, in which order, or whether a message should have arrived.
 
@@ -59,6 +60,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     let mut out = protocol_errors(trace);
     out.extend(super::resend::violations(&m, NAME));
     out.extend(super::expiry::violations(&m, NAME));
+    out.extend(super::qos::retained_violations(&m, NAME));
     for d in &m.dels {
         let mut say = |message: String| {
             out.push(Violation {

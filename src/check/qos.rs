@@ -1,4 +1,6 @@
-//! The QoS and the number of copies of each delivery, judged for the "delivery" checker.
+//! The QoS and the number of copies of each delivery: the owed QoS and the copies for the
+//! "delivery" checker ([`violations`]), the QoS of retained copies for "integrity"
+//! ([`retained_violations`]).
 //!
 //! - **Highest QoS owed** (3.1.1 [MQTT-3.3.5-1], 5.0 [MQTT-3.3.4-2]): a subscriber entitled to
 //!   an acknowledged QoS 1/2 message (docs/checkers.md, "Entitled": its subscriptions held
@@ -37,6 +39,12 @@ pub fn violations(m: &Model<'_>, cfg: &CheckConfig, checker: &'static str) -> Ve
     let mut out = Vec::new();
     highest_qos(m, cfg, checker, &mut out);
     copies(m, checker, &mut out);
+    out
+}
+
+/// Every retained copy below min(published, granted) QoS, reported under `checker`.
+pub fn retained_violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
+    let mut out = Vec::new();
     retained_copies(m, checker, &mut out);
     out
 }

@@ -244,9 +244,9 @@ fn retained_read(got: u8) -> Trace {
 
 #[test]
 fn mqtt_3_8_4_6_retained_copy_at_min_of_published_and_granted_qos() {
-    let v = run("delivery", &retained_read(0));
+    let v = run("integrity", &retained_read(0));
     assert_eq!(v.len(), 1, "{v:#?}");
-    one_with(&v, "delivery", "[MQTT-3.8.4-6]");
+    one_with(&v, "integrity", "[MQTT-3.8.4-6]");
     assert_eq!(all(&retained_read(1)), vec![]);
 }
 
