@@ -133,8 +133,8 @@ fn a_connack_rejected_as_a_protocol_error_is_a_violation() {
 }
 
 /// The monitor (5.0, persistent) is offline from 0.5 s to 20 s; a message with a 60 s expiry
-/// interval is acknowledged at 1.01 s (so it waited at least 18 whole seconds) and reaches it on the connection asked for at 20 s, carrying
-/// `got`.
+/// interval is acknowledged at 1.01 s (so it waited at least 18 whole seconds) and reaches it
+/// on the connection asked for at 20 s, carrying `got`.
 fn expiring(got: Option<u32>, dup: bool) -> Trace {
     let mut s = world("5.0", 1);
     s.at_ms(500).cut("monitor");
