@@ -24,6 +24,7 @@
 use std::collections::BTreeSet;
 
 use super::model::Model;
+use super::resend::matching_filters;
 use super::{CheckConfig, Violation};
 use crate::trace::Trace;
 
@@ -32,7 +33,7 @@ pub const NAME: &str = "delivery";
 
 pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     let m = Model::new(trace);
-    let mut out = Vec::new();
+    let mut out = super::qos::violations(&m, cfg, NAME);
     for p in &m.pubs {
         if m.unique_pub(p.label).is_none() {
             continue;
@@ -59,12 +60,16 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                     ),
                 });
             }
-            if p.qos == 0 && live.len() > 1 {
+            // One copy per matching subscription is allowed ([MQTT-3.3.5-1], [MQTT-3.3.4-2]).
+            let copies = live
+                .last()
+                .map_or(1, |d| matching_filters(&m, s, p.topic, d.pos).len().max(1));
+            if p.qos == 0 && live.len() > copies {
                 out.push(Violation {
                     checker: NAME,
-                    at_us: m.us(live[1].pos),
+                    at_us: m.us(live[copies].pos),
                     message: format!(
-                        "QoS 0 message {} (from {} on {}) delivered {} times to {s}; QoS 0 is at most once",
+                        "QoS 0 message {} (from {} on {}) delivered {} times to {s}, which asked for {copies} matching filter(s); QoS 0 is at most once per subscription",
                         p.label,
                         p.client,
                         p.topic,
@@ -73,21 +78,33 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 });
             }
             let twice: Vec<_> = live.iter().filter(|d| d.qos == 2).collect();
-            if let Some(pair) = twice.windows(2).find(|w| {
-                m.gone_between(s, w[0].pos, w[1].pos).is_none()
-                    && m.lossy_crash_between(w[0].pos, w[1].pos).is_none()
+            if let Some(pair) = twice.windows(copies + 1).find(|w| {
+                m.gone_between(s, w[0].pos, w[copies].pos).is_none()
+                    && m.lossy_crash_between(w[0].pos, w[copies].pos).is_none()
             }) {
                 out.push(Violation {
                     checker: NAME,
-                    at_us: m.us(pair[1].pos),
-                    message: format!(
-                        "QoS 2 message {} (from {} on {}) delivered twice to {s}, at {} us and {} us; QoS 2 is exactly once (section 4.3.3)",
-                        p.label,
-                        p.client,
-                        p.topic,
-                        m.us(pair[0].pos),
-                        m.us(pair[1].pos)
-                    ),
+                    at_us: m.us(pair[copies].pos),
+                    message: if copies == 1 {
+                        format!(
+                            "QoS 2 message {} (from {} on {}) delivered twice to {s}, at {} us and {} us; QoS 2 is exactly once (section 4.3.3)",
+                            p.label,
+                            p.client,
+                            p.topic,
+                            m.us(pair[0].pos),
+                            m.us(pair[1].pos)
+                        )
+                    } else {
+                        format!(
+                            "QoS 2 message {} (from {} on {}) delivered {} times to {s}, from {} us to {} us, which asked for {copies} matching filters; QoS 2 is exactly once per subscription (section 4.3.3)",
+                            p.label,
+                            p.client,
+                            p.topic,
+                            copies + 1,
+                            m.us(pair[0].pos),
+                            m.us(pair[copies].pos)
+                        )
+                    },
                 });
             }
         }

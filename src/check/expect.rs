@@ -20,8 +20,16 @@
 //!   them, and they must be a prefix ([`QueueOverflow::DropNewest`]: the queue kept the oldest)
 //!   or a suffix ([`QueueOverflow::DropOldest`]: it kept the newest).
 //!
-//! The liveness expectations (`will_reaches`, `no_loss`, `receives`, `overflow`) are judged
-//! only on a complete trace (one with `run_ended`). Not here: reading them from a scenario
+//! - `connected_at_end` (`client`, built by the simulator from the scenario, not written in
+//!   it): the client reconnects, is not meant to stay away (no `disconnect_at` without
+//!   `reconnect_at`) and has time to come back after the faults; it must be connected at the
+//!   end of the run, unless the trace shows it gone for good (a crash or power-off never
+//!   healed) or dismissed for a reason another attempt meets again (a CONNACK refusing its
+//!   credentials, identifier, protocol or authorization; a DISCONNECT saying its session was
+//!   taken over or the server moved).
+//!
+//! The liveness expectations (`will_reaches`, `no_loss`, `receives`, `overflow`,
+//! `connected_at_end`) are judged only on a complete trace (one with `run_ended`). Not here: reading them from a scenario
 //! file (the scenario's `[expect]` section holds [`WillReaches`] and [`Receives`]; the
 //! simulator builds the rest).
 
@@ -32,8 +40,8 @@ use super::model::{End, Model};
 use super::topic;
 use crate::broker::config::QueueOverflow;
 use crate::codec::QoS;
-use crate::trace::Trace;
 use crate::trace::payload::{LabelKind, parse_label};
+use crate::trace::{Event, Fault, Trace};
 
 /// What a run promises about named clients beyond the checkers' guarantees, with the broker
 /// and client settings needed to judge it.
@@ -55,6 +63,8 @@ pub struct Expectations {
     pub queue_overflow: QueueOverflow,
     /// Per client: the filters it subscribes to with 5.0 No Local.
     pub no_local: BTreeMap<String, Vec<String>>,
+    /// These clients must be connected at the end of the run (see the module's doc).
+    pub connected_at_end: Vec<String>,
 }
 
 /// `{ client = "sensor-1", subscriber = "monitor" }`.
@@ -118,6 +128,9 @@ pub fn check(expect: &Expectations, trace: &Trace) -> Vec<Violation> {
 
     if let Some(end_us) = end_us {
         no_loss(expect, &m, end_us, &mut out);
+        for client in &expect.connected_at_end {
+            connected_at_end(&m, client, end_us, &mut out);
+        }
         for client in &expect.overflow {
             overflow(expect, &m, client, end_us, &mut out);
         }
@@ -154,6 +167,73 @@ pub fn check(expect: &Expectations, trace: &Trace) -> Vec<Violation> {
     }
     out.sort_by_key(|v| v.at_us);
     out
+}
+
+/// CONNACK codes and server DISCONNECT reasons that another attempt meets again: 3.1.1
+/// return codes 1, 2, 4, 5; 5.0 unsupported protocol version, client identifier not valid, bad
+/// user name or password, not authorized, banned, bad authentication method, session taken
+/// over, use another server, server moved.
+fn dismissed_for_good(code: u8) -> bool {
+    matches!(
+        code,
+        0x01 | 0x02 | 0x04 | 0x05 | 0x84 | 0x85 | 0x86 | 0x87 | 0x8A | 0x8C | 0x8E | 0x9C | 0x9D
+    )
+}
+
+/// `connected_at_end`: `client` is connected when the run ends.
+fn connected_at_end(m: &Model<'_>, client: &str, end_us: u64, out: &mut Vec<Violation>) {
+    let gone_for_good = m.faults.iter().any(|f| {
+        f.end.is_none()
+            && matches!(f.fault, Fault::ClientCrash { client: c } | Fault::ClientPowerOff { client: c } if c == client)
+    });
+    if gone_for_good {
+        return;
+    }
+    let log = m.clients.get(client);
+    if log.is_some_and(|l| l.epochs.last().is_some_and(|e| e.end.is_none())) {
+        return;
+    }
+    let mut last = None;
+    for e in m.trace.events.iter().rev() {
+        match &e.event {
+            Event::ConnectFailed {
+                client: c,
+                code,
+                reason,
+                ..
+            } if c == client => {
+                if code.is_some_and(dismissed_for_good) {
+                    return;
+                }
+                last = Some(format!("its last CONNECT failed ({reason})"));
+                break;
+            }
+            Event::ConnectionLost {
+                client: c,
+                reason,
+                cause,
+            } if c == client => {
+                if reason.is_some_and(dismissed_for_good) {
+                    return;
+                }
+                last = Some(format!("its last connection was lost ({cause:?})"));
+                break;
+            }
+            Event::DisconnectSent { client: c, .. } if c == client => {
+                last = Some("it sent DISCONNECT".to_string());
+                break;
+            }
+            _ => {}
+        }
+    }
+    let why = last.unwrap_or_else(|| "it never connected".to_string());
+    out.push(Violation {
+        checker: NAME,
+        at_us: end_us,
+        message: format!(
+            "{client} was not connected at the end of the run ({why}), though it reconnects and had time to come back after the faults (connected_at_end)"
+        ),
+    });
 }
 
 fn no_loss(expect: &Expectations, m: &Model<'_>, end_us: u64, out: &mut Vec<Violation>) {

@@ -21,7 +21,16 @@
 //! And no client ever closed its connection because the broker broke the protocol
 //! (`connection_lost` with cause `protocol_error`): an alias it never set or above the maximum
 //! the client announced, more unacknowledged messages than the client's Receive Maximum, a
-//! packet above its Maximum Packet Size, a malformed packet.
+//! packet above its Maximum Packet Size, a malformed packet; nor rejected a CONNACK
+//! (`connect_failed` with `protocol_error`). A CONNACK's Session Present is 0 after a CONNECT
+//! with clean start (3.1.1 [MQTT-3.2.2-1], 5.0 [MQTT-3.2.2-2]) and in a CONNACK that refuses
+//! the connection (3.1.1 [MQTT-3.2.2-4], 5.0 [MQTT-3.2.2-6]), judged on `connect_failed` too
+//! (the "session" checker judges accepted ones).
+//!
+//! Beside these, from their own files: resends carry DUP ([`resend`](super::resend),
+//! [MQTT-3.3.1-1]) and the message expiry interval arrives aged ([`expiry`](super::expiry),
+//! [MQTT-3.3.2-6]), and a retained copy arrives at min(published, granted) QoS
+//! ([`qos`](super::qos), [MQTT-3.8.4-6]).
 //!
 //! Not here: how many times, in which order, or whether a message should have arrived.
 
@@ -49,6 +58,9 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
     let mut out = protocol_errors(trace);
+    out.extend(super::resend::violations(&m, NAME));
+    out.extend(super::expiry::violations(&m, NAME));
+    out.extend(super::qos::retained_violations(&m, NAME));
     for d in &m.dels {
         let mut say = |message: String| {
             out.push(Violation {
@@ -124,27 +136,66 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     out
 }
 
-/// Every connection a client closed on a broker's protocol violation.
+/// Every connection a client closed on a broker's protocol violation, and every CONNACK it
+/// rejected or that refused it with a wrong Session Present.
 fn protocol_errors(trace: &Trace) -> Vec<Violation> {
-    trace
-        .events
-        .iter()
-        .filter_map(|e| match &e.event {
+    let mut out = Vec::new();
+    // Per client: whether its latest CONNECT had clean start, and was 5.0.
+    let mut asked: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
+    for e in &trace.events {
+        let mut say = |message: String| {
+            out.push(Violation {
+                checker: NAME,
+                at_us: e.at_us,
+                message,
+            })
+        };
+        match &e.event {
+            Event::Connecting {
+                client,
+                clean_start,
+                session_expiry_s,
+                ..
+            } => {
+                asked.insert(client, (*clean_start, session_expiry_s.is_some()));
+            }
             Event::ConnectionLost {
                 client,
                 cause: LossCause::ProtocolError,
                 reason: code,
-            } => Some(Violation {
-                checker: NAME,
-                at_us: e.at_us,
-                message: format!(
-                    "{client} closed its connection because the broker broke the protocol ({})",
-                    describe(*code)
-                ),
-            }),
-            _ => None,
-        })
-        .collect()
+            } => say(format!(
+                "{client} closed its connection because the broker broke the protocol ({})",
+                describe(*code)
+            )),
+            Event::ConnectFailed {
+                client,
+                code,
+                session_present,
+                protocol_error,
+                ..
+            } => {
+                let (clean_start, v5) = asked.get(client.as_str()).copied().unwrap_or_default();
+                if *session_present == Some(true) && clean_start {
+                    let rule = if v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
+                    say(format!(
+                        "{client} got a CONNACK with session present 1 for a CONNECT with clean start [{rule}], and rejected it"
+                    ));
+                } else if *session_present == Some(true) && code.is_some() {
+                    let rule = if v5 { "MQTT-3.2.2-6" } else { "MQTT-3.2.2-4" };
+                    say(format!(
+                        "{client} got a CONNACK refusing it with session present 1: a refusal has session present 0 [{rule}]"
+                    ));
+                } else if protocol_error.is_some() {
+                    say(format!(
+                        "{client} rejected the broker's answer to its CONNECT as a protocol error ({})",
+                        describe(*protocol_error)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn describe(code: Option<u8>) -> String {

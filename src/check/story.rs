@@ -343,6 +343,8 @@ impl Story {
             client: client.into(),
             reason: "closed".into(),
             code: None,
+            session_present: None,
+            protocol_error: None,
         })
     }
 
@@ -352,6 +354,25 @@ impl Story {
             client: client.into(),
             reason: format!("connection refused: 0x{code:02x}"),
             code: Some(code),
+            session_present: None,
+            protocol_error: None,
+        })
+    }
+
+    /// The latest CONNECT answered by a CONNACK with Session Present `session_present` that
+    /// the client rejected as a protocol error (DISCONNECT reason `reason`, 5.0).
+    pub fn connack_rejected(
+        &mut self,
+        client: &str,
+        session_present: bool,
+        reason: u8,
+    ) -> &mut Self {
+        self.push(Event::ConnectFailed {
+            client: client.into(),
+            reason: format!("broker protocol error: 0x{reason:02x}"),
+            code: None,
+            session_present: Some(session_present),
+            protocol_error: Some(reason),
         })
     }
 
@@ -649,10 +670,55 @@ impl Story {
             qos,
             retain,
             dup,
+            pkid: None,
             payload: label.into(),
             size: sent.size,
+            message_expiry_s: None,
             properties,
             subscription_ids: subscription_ids.to_vec(),
+        })
+    }
+
+    /// A delivery of `label` as the PUBLISH carrying it said: flags, packet identifier and
+    /// message expiry interval (properties are the published ones).
+    #[allow(clippy::too_many_arguments)]
+    pub fn deliver_packet(
+        &mut self,
+        to: &str,
+        label: &str,
+        qos: u8,
+        retain: bool,
+        dup: bool,
+        pkid: Option<u16>,
+        message_expiry_s: Option<u32>,
+    ) -> &mut Self {
+        let sent = self.sent_of(label);
+        self.push(Event::Delivered {
+            client: to.into(),
+            topic: sent.topic,
+            qos,
+            retain,
+            dup,
+            pkid,
+            payload: label.into(),
+            size: sent.size,
+            message_expiry_s,
+            properties: sent.properties,
+            subscription_ids: Vec::new(),
+        })
+    }
+
+    /// A QoS 2 PUBLISH of `label` with `pkid` that the client recognised as a resend of one it
+    /// already delivered (`duplicate_received`).
+    pub fn duplicate_received(&mut self, to: &str, label: &str, pkid: u16, dup: bool) -> &mut Self {
+        let sent = self.sent_of(label);
+        self.push(Event::DuplicateReceived {
+            client: to.into(),
+            topic: sent.topic,
+            qos: 2,
+            dup,
+            pkid,
+            payload: label.into(),
         })
     }
 
@@ -683,8 +749,10 @@ impl Story {
             qos: will.qos,
             retain: false,
             dup: false,
+            pkid: None,
             payload: label,
             size: 0,
+            message_expiry_s: None,
             properties: MessageProps::default(),
             subscription_ids: Vec::new(),
         })

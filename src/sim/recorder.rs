@@ -5,10 +5,11 @@
 //!
 //! Sources, per event: `connecting`, `disconnect_sent`, `subscribe_requested`,
 //! `subscribe_granted`, `unsubscribe_requested` and `unsubscribed` come from the client's packet
-//! observer (what crossed the wire); `connected`, `connect_failed`, `connection_lost`,
-//! `publish_acked`, `publish_lost` and `delivered` from the core's events as the application
-//! reads them; `publish_requested` from the application just before it asks. Nothing here reads
-//! a wall clock or iterates an unordered collection.
+//! observer (what crossed the wire), and so does the Session Present flag of every CONNACK;
+//! `connected`, `connect_failed`, `connection_lost`, `publish_acked`, `publish_lost`,
+//! `delivered` and `duplicate_received` from the core's events as the application reads them;
+//! `publish_requested` from the application just before it asks. Nothing here reads a wall
+//! clock or iterates an unordered collection.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,7 +18,7 @@ use std::time::Instant;
 use crate::client::{ClientEvent, DownCause, RequestId};
 use crate::codec::reason::{connack_v3_return_code, suback_v3_return_code};
 use crate::codec::{
-    Ack, Connect, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe,
+    Ack, Connect, Packet, Properties, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
 };
 use crate::net::client::Wire;
 use crate::trace::{
@@ -91,6 +92,8 @@ struct State {
     received_ids: BTreeMap<u16, String>,
     /// The last CONNECT was MQTT 5.0 (codes are recorded as that version puts them on the wire).
     v5: bool,
+    /// The Session Present flag of the CONNACK received for the last CONNECT, if one came.
+    connack_session_present: Option<bool>,
 }
 
 /// The trace view of one client process. A restarted process gets a fresh one: what the old
@@ -116,6 +119,7 @@ impl ClientRecorder {
                 session_expiry_s: None,
                 clean_start: true,
                 v5: false,
+                connack_session_present: None,
             }),
         }
     }
@@ -151,6 +155,9 @@ impl ClientRecorder {
             }
             Wire::Sent(Packet::Subscribe(s)) => self.subscribe_sent(&mut st, s),
             Wire::Received(Packet::SubAck(a)) => self.suback_received(&mut st, a),
+            Wire::Received(Packet::ConnAck(a)) => {
+                st.connack_session_present = Some(a.session_present);
+            }
             Wire::Sent(Packet::Unsubscribe(u)) => {
                 for f in &u.filters {
                     self.push(Event::UnsubscribeRequested {
@@ -247,6 +254,7 @@ impl ClientRecorder {
         st.session_expiry_s = session_expiry_s;
         st.clean_start = c.clean_start;
         st.v5 = c.protocol.is_v5();
+        st.connack_session_present = None;
         self.push(Event::Connecting {
             client: self.client(),
             protocol: Some(if c.protocol.is_v5() { "5.0" } else { "3.1.1" }.into()),
@@ -388,6 +396,11 @@ impl ClientRecorder {
                             DownCause::Refused(r) => Some(connack_v3_return_code(*r)),
                             _ => None,
                         },
+                        session_present: st.connack_session_present,
+                        protocol_error: match cause {
+                            DownCause::ProtocolError(r) => Some(*r as u8),
+                            _ => None,
+                        },
                     }),
                     AttemptState::Connected => self.push(Event::ConnectionLost {
                         client: self.client(),
@@ -408,10 +421,20 @@ impl ClientRecorder {
                 qos: p.qos.as_u8(),
                 retain: p.retain,
                 dup: p.dup,
+                pkid: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
                 payload: payload::label(&p.payload),
                 size: u32::try_from(p.payload.len()).unwrap_or(u32::MAX),
+                message_expiry_s: p.properties.message_expiry_interval,
                 properties: message_props(&p.properties),
                 subscription_ids: p.properties.subscription_identifiers.clone(),
+            }),
+            ClientEvent::Duplicate(p) => self.push(Event::DuplicateReceived {
+                client: self.client(),
+                topic: p.topic.clone(),
+                qos: p.qos.as_u8(),
+                dup: p.dup,
+                pkid: p.pkid,
+                payload: payload::label(&p.payload),
             }),
             ClientEvent::PublishSent { id } => {
                 st.publishes.remove(id);

@@ -106,7 +106,30 @@ pub fn expectations(scenario: &Scenario) -> Expectations {
                 (c.id.clone(), filters.map(|s| s.filter.clone()).collect())
             })
             .collect(),
+        connected_at_end: connected_at_end(scenario),
     }
+}
+
+/// The clients that must be connected when the run ends: they reconnect, are not told to stay
+/// away (`disconnect_at` without `reconnect_at`), and after their last scheduled connect and
+/// the faults they have time to notice a dead connection (twice the keep-alive), wait out the
+/// longest backoff and connect (10 s more for the network to drain what a partition held).
+fn connected_at_end(scenario: &Scenario) -> Vec<String> {
+    let faults_until = scenario.faults_until();
+    scenario
+        .clients
+        .iter()
+        .filter(|c| c.reconnect.enabled && (c.disconnect_at.is_none() || c.reconnect_at.is_some()))
+        .filter(|c| {
+            let from = c
+                .connect_at
+                .max(c.reconnect_at.unwrap_or_default())
+                .max(faults_until);
+            from + 2 * c.keep_alive + c.reconnect.max_backoff + Duration::from_secs(10)
+                <= scenario.duration
+        })
+        .map(|c| c.id.clone())
+        .collect()
 }
 
 #[cfg(madsim)]

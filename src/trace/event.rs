@@ -262,6 +262,14 @@ pub enum Event {
         /// refused the connection.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<u8>,
+        /// The Session Present flag of the CONNACK that arrived for this CONNECT, whether it
+        /// refused the connection or the client rejected it; absent when no CONNACK arrived.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_present: Option<bool>,
+        /// When the client rejected the broker's answer as a protocol error: the reason code of
+        /// the DISCONNECT it sent (5.0) or would have sent (3.1.1); absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol_error: Option<u8>,
     },
     /// An established connection ended without the client sending DISCONNECT.
     ConnectionLost {
@@ -385,14 +393,32 @@ pub enum Event {
         qos: u8,
         retain: bool,
         dup: bool,
+        /// The packet identifier of the PUBLISH (QoS 1 and 2); absent at QoS 0.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pkid: Option<u16>,
         payload: String,
         size: u32,
+        /// The 5.0 message expiry interval the PUBLISH carried, in seconds (what remained of
+        /// the publisher's); absent when none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_expiry_s: Option<u32>,
         /// The 5.0 application properties the PUBLISH carried; absent when none.
         #[serde(default, skip_serializing_if = "MessageProps::is_empty")]
         properties: MessageProps,
         /// The Subscription Identifiers the PUBLISH carried, in packet order; absent when none.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         subscription_ids: Vec<u32>,
+    },
+    /// A QoS 2 PUBLISH arrived with a packet identifier the client still held awaiting PUBREL:
+    /// a resend of a message it already delivered, answered with PUBREC and not handed to the
+    /// application again. `dup` is the flag of the PUBLISH that carried it.
+    DuplicateReceived {
+        client: String,
+        topic: String,
+        qos: u8,
+        dup: bool,
+        pkid: u16,
+        payload: String,
     },
 }
 
@@ -416,7 +442,8 @@ impl Event {
             | Event::PublishReceived { client, .. }
             | Event::AckSent { client, .. }
             | Event::AckReceived { client, .. }
-            | Event::Delivered { client, .. } => Some(client),
+            | Event::Delivered { client, .. }
+            | Event::DuplicateReceived { client, .. } => Some(client),
             _ => None,
         }
     }

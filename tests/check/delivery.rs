@@ -29,7 +29,7 @@ fn qos1_duplicates_and_dup_redeliveries_are_fine() {
     s.after_ms(5)
         .deliver("monitor", &m1)
         .redeliver("monitor", &m1)
-        .deliver("monitor", &m1)
+        .redeliver("monitor", &m1)
         .ack("sensor", &m1);
     assert_eq!(all(&s.end()), vec![]);
 }

@@ -6,6 +6,7 @@ mod acl_and_options;
 mod delivery;
 mod handshake;
 mod integrity;
+mod misses;
 mod ordering;
 mod registry;
 mod retained;

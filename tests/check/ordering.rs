@@ -35,7 +35,7 @@ fn redeliveries_and_other_publishers_do_not_count() {
         .deliver("monitor", &a1)
         .deliver("monitor", &a2);
     s.redeliver("monitor", &a1)
-        .deliver("monitor", &a1)
+        .redeliver("monitor", &a1)
         .deliver("monitor", &a3);
     for m in [&a1, &b1, &a2, &a3] {
         let who = if m.starts_with('a') { "a" } else { "b" };

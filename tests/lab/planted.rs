@@ -104,10 +104,26 @@ pub enum Bug {
     /// existing session is resumed instead of discarded ([MQTT-3.1.2-4], [MQTT-3.1.2-6]
     /// broken).
     CleanStartIgnored,
+    /// Every PUBLISH the core resends to a subscriber goes out with DUP 0 ([MQTT-3.3.1-1]
+    /// broken).
+    ResendWithoutDup,
+    /// Every successful CONNACK answering a CONNECT with clean start says session present 1
+    /// ([MQTT-3.2.2-1], [MQTT-3.2.2-2] broken).
+    SessionPresentOnCleanStart,
+    /// Every PUBLISH sent to a subscriber carries the message expiry interval its publisher
+    /// sent, however long it waited in the broker ([MQTT-3.3.2-6] broken).
+    ExpiryNotAged,
+    /// A QoS 1 PUBLISH towards a connection holding several matching subscriptions goes out
+    /// at the lowest QoS granted among them, QoS 0 (the core is told it was acknowledged)
+    /// ([MQTT-3.3.5-1] broken).
+    OverlapLowestQos,
+    /// A retained message sent at QoS 1 because of a new subscription goes out at QoS 0 (the
+    /// core is told it was acknowledged) ([MQTT-3.8.4-6] broken).
+    RetainedCopyAtQos0,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 26] = [
+    pub const ALL: [Bug; 31] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -134,6 +150,11 @@ impl Bug {
         Bug::OverflowDropsWrongEnd,
         Bug::DollarTopicsToWildcards,
         Bug::CleanStartIgnored,
+        Bug::ResendWithoutDup,
+        Bug::SessionPresentOnCleanStart,
+        Bug::ExpiryNotAged,
+        Bug::OverlapLowestQos,
+        Bug::RetainedCopyAtQos0,
     ];
 }
 
@@ -217,6 +238,12 @@ pub struct Planted {
     granted: BTreeMap<ConnId, BTreeSet<String>>,
     /// `PubrelNotResent`: PUBRECs received, per connection and packet id.
     pubrecs: BTreeSet<(ConnId, u16)>,
+    /// `OverlapLowestQos`: the QoS granted per connection and filter.
+    granted_qos: BTreeMap<(ConnId, String), QoS>,
+    /// `SessionPresentOnCleanStart`: connections whose CONNECT had clean start.
+    clean: BTreeSet<ConnId>,
+    /// `ExpiryNotAged`: the message expiry interval each payload was published with.
+    expiry_sent: BTreeMap<Vec<u8>, u32>,
 }
 
 struct Peer {
@@ -245,6 +272,9 @@ impl Planted {
             asked: BTreeMap::new(),
             granted: BTreeMap::new(),
             pubrecs: BTreeSet::new(),
+            granted_qos: BTreeMap::new(),
+            clean: BTreeSet::new(),
+            expiry_sent: BTreeMap::new(),
         }
     }
 
@@ -260,6 +290,9 @@ impl Planted {
     fn watch(&mut self, conn: ConnId, packet: &mut Packet) {
         match packet {
             Packet::Connect(c) => {
+                if c.clean_start {
+                    self.clean.insert(conn);
+                }
                 let verified = match (&self.auth.passwords, &c.username, &c.password) {
                     (Some(file), Some(user), Some(password)) => file.verify(user, password),
                     _ => false,
@@ -283,6 +316,11 @@ impl Planted {
             }
             Packet::PubRec(a) => {
                 self.pubrecs.insert((conn, a.pkid));
+            }
+            Packet::Publish(p) => {
+                if let Some(e) = p.properties.message_expiry_interval {
+                    self.expiry_sent.insert(p.payload.to_vec(), e);
+                }
             }
             Packet::Subscribe(s) => {
                 self.asked.insert(
@@ -457,12 +495,14 @@ impl Planted {
                 if let Some(filters) = self.asked.remove(&(*conn, a.pkid)) {
                     let granted = self.granted.entry(*conn).or_default();
                     for (f, r) in filters.into_iter().zip(&a.reasons) {
-                        if matches!(
-                            r,
-                            ReasonCode::Success | ReasonCode::GrantedQoS1 | ReasonCode::GrantedQoS2
-                        ) {
-                            granted.insert(f);
-                        }
+                        let qos = match r {
+                            ReasonCode::Success => QoS::AtMostOnce,
+                            ReasonCode::GrantedQoS1 => QoS::AtLeastOnce,
+                            ReasonCode::GrantedQoS2 => QoS::ExactlyOnce,
+                            _ => continue,
+                        };
+                        self.granted_qos.insert((*conn, f.clone()), qos);
+                        granted.insert(f);
                     }
                 }
             }
@@ -482,9 +522,13 @@ impl Planted {
             },
             Bug::Reordered => self.reorder(action),
             Bug::AliasesKeptAcrossConnections => self.keep_aliases(action),
-            Bug::UserPropertiesReordered | Bug::RetainFlagAlwaysSet | Bug::WrongSubscriptionId => {
-                self.alter_publish(action)
-            }
+            Bug::UserPropertiesReordered
+            | Bug::RetainFlagAlwaysSet
+            | Bug::WrongSubscriptionId
+            | Bug::ResendWithoutDup
+            | Bug::SessionPresentOnCleanStart
+            | Bug::ExpiryNotAged => self.alter_publish(action),
+            Bug::OverlapLowestQos | Bug::RetainedCopyAtQos0 => self.downgrade(action),
             _ => self.out.push_back(action),
         }
     }
@@ -516,8 +560,58 @@ impl Planted {
         self.out.push_back(action);
     }
 
-    /// Rewrites a PUBLISH towards a subscriber as the bug says.
+    /// Sends a QoS 1 PUBLISH at QoS 0 where the bug says, and tells the core the client
+    /// acknowledged it.
+    fn downgrade(&mut self, mut action: Action) {
+        if let Action::Send {
+            conn,
+            packet: Packet::Publish(p),
+            ..
+        } = &mut action
+            && p.qos == QoS::AtLeastOnce
+            && !p.dup
+        {
+            let lower = match self.bug {
+                Bug::RetainedCopyAtQos0 => p.retain,
+                _ => {
+                    let grants: Vec<QoS> = self
+                        .granted
+                        .get(conn)
+                        .into_iter()
+                        .flatten()
+                        .filter(|f| matches(f, &p.topic))
+                        .filter_map(|f| self.granted_qos.get(&(*conn, f.clone())).copied())
+                        .collect();
+                    grants.len() > 1 && grants.contains(&QoS::AtMostOnce)
+                }
+            };
+            if lower {
+                let (conn, pkid) = (*conn, p.pkid);
+                p.qos = QoS::AtMostOnce;
+                p.pkid = 0;
+                let now = self.now.expect("a publish is sent only after some event");
+                self.out.push_back(action);
+                self.inner
+                    .handle_packet(now, conn, Packet::PubAck(Ack::new(pkid)));
+                return;
+            }
+        }
+        self.out.push_back(action);
+    }
+
+    /// Rewrites a PUBLISH towards a subscriber (or a CONNACK) as the bug says.
     fn alter_publish(&mut self, mut action: Action) {
+        if let Action::Send {
+            conn,
+            packet: Packet::ConnAck(a),
+            ..
+        } = &mut action
+            && self.bug == Bug::SessionPresentOnCleanStart
+            && a.reason == ReasonCode::Success
+            && self.clean.contains(conn)
+        {
+            a.session_present = true;
+        }
         if let Action::Send {
             packet: Packet::Publish(p),
             ..
@@ -526,6 +620,15 @@ impl Planted {
             match self.bug {
                 Bug::UserPropertiesReordered => p.properties.user_properties.reverse(),
                 Bug::RetainFlagAlwaysSet => p.retain = true,
+                Bug::ResendWithoutDup => p.dup = false,
+                Bug::SessionPresentOnCleanStart => {}
+                Bug::ExpiryNotAged => {
+                    if p.properties.message_expiry_interval.is_some()
+                        && let Some(&e) = self.expiry_sent.get(p.payload.as_ref())
+                    {
+                        p.properties.message_expiry_interval = Some(e);
+                    }
+                }
                 _ => {
                     for id in &mut p.properties.subscription_identifiers {
                         *id += 1;
@@ -638,6 +741,8 @@ impl Planted {
     fn forget(&mut self, conn: ConnId) {
         self.peers.remove(&conn);
         self.granted.remove(&conn);
+        self.granted_qos.retain(|(c, _), _| *c != conn);
+        self.clean.remove(&conn);
         self.asked.retain(|(c, _), _| *c != conn);
     }
 }

@@ -343,6 +343,66 @@ const CASES: &[Case] = &[
         1..=2,
         "session",
     ),
+    case(
+        Bug::ResendWithoutDup,
+        "16-misses/01-resend-sets-dup.toml",
+        1..=3,
+        "integrity",
+    ),
+    case(
+        Bug::ResendWithoutDup,
+        "16-misses/02-resend-sets-dup-v5.toml",
+        1..=3,
+        "integrity",
+    ),
+    case(
+        Bug::SessionPresentOnCleanStart,
+        "16-misses/03-clean-start-session-present.toml",
+        1..=1,
+        "integrity",
+    ),
+    case(
+        Bug::SessionPresentOnCleanStart,
+        "16-misses/03-clean-start-session-present.toml",
+        1..=1,
+        EXPECT,
+    ),
+    case(
+        Bug::ExpiryNotAged,
+        "16-misses/04-message-expiry-aged.toml",
+        1..=1,
+        "integrity",
+    ),
+    case(
+        Bug::ExpiryNotAged,
+        "12-mqtt5/03-message-expiry-offline.toml",
+        1..=1,
+        "integrity",
+    ),
+    case(
+        Bug::OverlapLowestQos,
+        "16-misses/05-overlapping-subscriptions.toml",
+        1..=2,
+        "delivery",
+    ),
+    case(
+        Bug::OverlapLowestQos,
+        "16-misses/06-overlapping-subscriptions-v5.toml",
+        1..=2,
+        "delivery",
+    ),
+    case(
+        Bug::RetainedCopyAtQos0,
+        "06-retained/01-retained-late-subscriber.toml",
+        1..=1,
+        "integrity",
+    ),
+    case(
+        Bug::RetainedCopyAtQos0,
+        "06-retained/04-retained-broker-crash.toml",
+        1..=1,
+        "integrity",
+    ),
 ];
 
 fn scenario_path(relative: &str) -> PathBuf {
@@ -589,6 +649,31 @@ fn mqtt_3_1_2_6_clean_start_ignored_is_caught() {
     prove_all(Bug::CleanStartIgnored);
 }
 
+#[test]
+fn resend_without_dup_is_caught() {
+    prove_all(Bug::ResendWithoutDup);
+}
+
+#[test]
+fn session_present_on_clean_start_is_caught() {
+    prove_all(Bug::SessionPresentOnCleanStart);
+}
+
+#[test]
+fn expiry_not_aged_is_caught() {
+    prove_all(Bug::ExpiryNotAged);
+}
+
+#[test]
+fn overlap_at_the_lowest_qos_is_caught() {
+    prove_all(Bug::OverlapLowestQos);
+}
+
+#[test]
+fn retained_copy_at_qos0_is_caught() {
+    prove_all(Bug::RetainedCopyAtQos0);
+}
+
 /// Every planted bug has at least one proof, and each proof runs the checker it names.
 #[test]
 fn every_bug_is_proved_by_some_scenario() {
@@ -631,6 +716,10 @@ fn a_planted_broker_whose_bug_is_not_triggered_runs_like_the_real_one() {
         Bug::DeniedPublishForwarded,
         Bug::WrongPasswordAccepted,
         Bug::OverflowDropsWrongEnd,
+        Bug::ResendWithoutDup,
+        Bug::ExpiryNotAged,
+        Bug::OverlapLowestQos,
+        Bug::RetainedCopyAtQos0,
     ];
     let differing: Vec<Bug> = untriggered
         .into_iter()

@@ -52,7 +52,11 @@ pub struct Del<'t> {
     pub qos: u8,
     pub retain: bool,
     pub dup: bool,
+    /// The packet identifier of the PUBLISH (QoS 1 and 2), if the trace recorded it.
+    pub pkid: Option<u16>,
     pub label: &'t str,
+    /// The 5.0 message expiry interval it carried, in seconds.
+    pub expiry_s: Option<u32>,
     /// The 5.0 application properties it carried.
     pub props: &'t MessageProps,
     /// The subscription identifiers it carried.

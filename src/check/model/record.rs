@@ -95,7 +95,8 @@ impl<'t> Model<'t> {
             Event::PublishRequested { .. }
             | Event::PublishAcked { .. }
             | Event::PublishLost { .. }
-            | Event::Delivered { .. } => self.message(pos, e),
+            | Event::Delivered { .. }
+            | Event::DuplicateReceived { .. } => self.message(pos, e),
         }
     }
 
@@ -290,7 +291,9 @@ impl<'t> Model<'t> {
                 qos,
                 retain,
                 dup,
+                pkid,
                 payload,
+                message_expiry_s,
                 properties,
                 subscription_ids,
                 ..
@@ -307,7 +310,9 @@ impl<'t> Model<'t> {
                     qos: *qos,
                     retain: *retain,
                     dup: *dup,
+                    pkid: *pkid,
                     label: payload,
+                    expiry_s: *message_expiry_s,
                     props: properties,
                     ids: subscription_ids,
                 });

@@ -267,6 +267,17 @@ pub fn describe(event: &Event) -> String {
             qos_list(&[(*dup, "dup"), (*retain, "retain")]),
             props_text(properties, subscription_ids)
         ),
+        Event::DuplicateReceived {
+            topic,
+            qos,
+            dup,
+            pkid,
+            payload,
+            ..
+        } => format!(
+            "received {payload} again on {topic} qos {qos}{} (packet id {pkid} awaits PUBREL: not delivered)",
+            qos_list(&[(*dup, "dup")])
+        ),
     }
 }
 
@@ -501,8 +512,10 @@ mod tests {
                 qos: 1,
                 retain: false,
                 dup: true,
+                pkid: None,
                 payload: c("sensor-1#1"),
                 size: 32,
+                message_expiry_s: None,
                 properties: props(),
                 subscription_ids: vec![7, 9],
             },
@@ -605,6 +618,8 @@ mod tests {
                 client: c("sensor-1"),
                 reason: c("refused: server unavailable"),
                 code: None,
+                session_present: None,
+                protocol_error: None,
             },
         );
         t.push(
