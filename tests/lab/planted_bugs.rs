@@ -362,12 +362,6 @@ const CASES: &[Case] = &[
         "integrity",
     ),
     case(
-        Bug::SessionPresentOnCleanStart,
-        "16-misses/03-clean-start-session-present.toml",
-        1..=1,
-        EXPECT,
-    ),
-    case(
         Bug::ExpiryNotAged,
         "16-misses/04-message-expiry-aged.toml",
         1..=1,
