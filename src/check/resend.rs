@@ -1,8 +1,9 @@
 //! Resends carry DUP ([MQTT-3.3.1-1]), judged for the "integrity" checker from the packet
-//! identifiers a subscriber saw (`delivered` at QoS 1 and 2, `duplicate_received`).
+//! identifiers a subscriber saw (`delivered` at QoS 1 and 2, `publish_received`).
 //!
-//! - A `duplicate_received` (a QoS 2 PUBLISH whose packet identifier the client still held
-//!   awaiting PUBREL) is a resend whatever else happened: the broker cannot reuse an identifier
+//! - A QoS 2 `publish_received` whose packet identifier the client still holds awaiting PUBREL
+//!   (this process sent PUBREC for it, received no PUBREL since, and no connect since found its
+//!   session gone) is a resend whatever else happened: the broker cannot reuse an identifier
 //!   before the PUBCOMP that follows that PUBREL. It must carry DUP 1.
 //! - A `delivered` without DUP of a message the same client already received with the same
 //!   packet identifier, in the same session (no `connected` with session present 0 between), is
@@ -19,7 +20,7 @@ use std::collections::BTreeSet;
 
 use super::model::{Model, Pos, Pub, SubKind};
 use super::{Violation, topic};
-use crate::trace::Event;
+use crate::trace::{AckPacket, Event, Fault};
 
 /// One PUBLISH with a packet identifier that reached a client.
 struct Arrival<'t> {
@@ -28,7 +29,7 @@ struct Arrival<'t> {
     topic: &'t str,
     pkid: u16,
     dup: bool,
-    /// Recognised by the client as a resend (`duplicate_received`).
+    /// Arrived while the client held its identifier awaiting PUBREL.
     duplicate: bool,
 }
 
@@ -36,13 +37,15 @@ struct Arrival<'t> {
 pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut arrivals: std::collections::BTreeMap<&str, Vec<Arrival<'_>>> = Default::default();
+    // QoS 2 identifiers each client holds awaiting PUBREL.
+    let mut awaiting_rel: BTreeSet<(&str, u16)> = BTreeSet::new();
     for (pos, e) in m.trace.events.iter().enumerate() {
         match &e.event {
             Event::Delivered {
                 client,
                 topic,
                 dup,
-                pkid: Some(pkid),
+                packet_id: Some(pkid),
                 payload,
                 ..
             } => arrivals.entry(client).or_default().push(Arrival {
@@ -53,21 +56,47 @@ pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
                 dup: *dup,
                 duplicate: false,
             }),
-            Event::DuplicateReceived {
+            Event::PublishReceived {
                 client,
-                topic,
+                qos: 2,
                 dup,
-                pkid,
+                packet_id,
                 payload,
+            } if awaiting_rel.contains(&(client.as_str(), *packet_id)) => {
+                arrivals.entry(client).or_default().push(Arrival {
+                    pos,
+                    label: payload,
+                    topic: m.unique_pub(payload).map_or("?", |p| p.topic),
+                    pkid: *packet_id,
+                    dup: *dup,
+                    duplicate: true,
+                })
+            }
+            Event::AckSent {
+                client,
+                packet: AckPacket::Pubrec,
+                packet_id,
+                reason: None,
                 ..
-            } => arrivals.entry(client).or_default().push(Arrival {
-                pos,
-                label: payload,
-                topic,
-                pkid: *pkid,
-                dup: *dup,
-                duplicate: true,
-            }),
+            } => {
+                awaiting_rel.insert((client, *packet_id));
+            }
+            Event::AckReceived {
+                client,
+                packet: AckPacket::Pubrel,
+                packet_id,
+                ..
+            } => {
+                awaiting_rel.remove(&(client.as_str(), *packet_id));
+            }
+            Event::Connected {
+                client,
+                session_present: false,
+                ..
+            }
+            | Event::FaultApplied {
+                fault: Fault::ClientCrash { client } | Fault::ClientPowerOff { client },
+            } => awaiting_rel.retain(|(c, _)| c != client),
             _ => {}
         }
     }

@@ -670,7 +670,7 @@ impl Story {
             qos,
             retain,
             dup,
-            pkid: None,
+            packet_id: None,
             payload: label.into(),
             size: sent.size,
             message_expiry_s: None,
@@ -689,7 +689,7 @@ impl Story {
         qos: u8,
         retain: bool,
         dup: bool,
-        pkid: Option<u16>,
+        packet_id: Option<u16>,
         message_expiry_s: Option<u32>,
     ) -> &mut Self {
         let sent = self.sent_of(label);
@@ -699,26 +699,12 @@ impl Story {
             qos,
             retain,
             dup,
-            pkid,
+            packet_id,
             payload: label.into(),
             size: sent.size,
             message_expiry_s,
             properties: sent.properties,
             subscription_ids: Vec::new(),
-        })
-    }
-
-    /// A QoS 2 PUBLISH of `label` with `pkid` that the client recognised as a resend of one it
-    /// already delivered (`duplicate_received`).
-    pub fn duplicate_received(&mut self, to: &str, label: &str, pkid: u16, dup: bool) -> &mut Self {
-        let sent = self.sent_of(label);
-        self.push(Event::DuplicateReceived {
-            client: to.into(),
-            topic: sent.topic,
-            qos: 2,
-            dup,
-            pkid,
-            payload: label.into(),
         })
     }
 
@@ -749,7 +735,7 @@ impl Story {
             qos: will.qos,
             retain: false,
             dup: false,
-            pkid: None,
+            packet_id: None,
             payload: label,
             size: 0,
             message_expiry_s: None,

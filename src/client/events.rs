@@ -125,10 +125,6 @@ pub enum ClientEvent {
     Reconnecting { attempt: u32, delay: Duration },
     /// An inbound application message. QoS 2 messages arrive here exactly once.
     Message(Publish),
-    /// A QoS 2 PUBLISH whose packet identifier still awaits PUBREL: a resend of a message
-    /// already handed out as [`ClientEvent::Message`], acknowledged with PUBREC and not a new
-    /// message. For observers; an application may ignore it.
-    Duplicate(Publish),
     /// A QoS 0 publish was handed to the shell for writing.
     PublishSent { id: RequestId },
     /// QoS 1: PUBACK. QoS 2: PUBCOMP, or a PUBREC with an error reason (5.0).

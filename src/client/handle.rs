@@ -188,11 +188,7 @@ impl Client {
                     self.send(now, Packet::PubRec(Ack::new(pkid)));
                 }
                 // [MQTT-4.3.3-9] until PUBREL, the same identifier is not a new message.
-                Qos2Publish::Duplicate => {
-                    let pkid = p.pkid;
-                    self.events.push_back(ClientEvent::Duplicate(p));
-                    self.send(now, Packet::PubRec(Ack::new(pkid)));
-                }
+                Qos2Publish::Duplicate => self.send(now, Packet::PubRec(Ack::new(p.pkid))),
                 // [MQTT-3.3.4-9] more unacknowledged QoS 2 than our receive maximum.
                 Qos2Publish::OverLimit => {
                     self.protocol_error(now, ReasonCode::ReceiveMaximumExceeded)

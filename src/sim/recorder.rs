@@ -421,20 +421,12 @@ impl ClientRecorder {
                 qos: p.qos.as_u8(),
                 retain: p.retain,
                 dup: p.dup,
-                pkid: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
+                packet_id: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
                 payload: payload::label(&p.payload),
                 size: u32::try_from(p.payload.len()).unwrap_or(u32::MAX),
                 message_expiry_s: p.properties.message_expiry_interval,
                 properties: message_props(&p.properties),
                 subscription_ids: p.properties.subscription_identifiers.clone(),
-            }),
-            ClientEvent::Duplicate(p) => self.push(Event::DuplicateReceived {
-                client: self.client(),
-                topic: p.topic.clone(),
-                qos: p.qos.as_u8(),
-                dup: p.dup,
-                pkid: p.pkid,
-                payload: payload::label(&p.payload),
             }),
             ClientEvent::PublishSent { id } => {
                 st.publishes.remove(id);

@@ -395,7 +395,7 @@ pub enum Event {
         dup: bool,
         /// The packet identifier of the PUBLISH (QoS 1 and 2); absent at QoS 0.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pkid: Option<u16>,
+        packet_id: Option<u16>,
         payload: String,
         size: u32,
         /// The 5.0 message expiry interval the PUBLISH carried, in seconds (what remained of
@@ -408,17 +408,6 @@ pub enum Event {
         /// The Subscription Identifiers the PUBLISH carried, in packet order; absent when none.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         subscription_ids: Vec<u32>,
-    },
-    /// A QoS 2 PUBLISH arrived with a packet identifier the client still held awaiting PUBREL:
-    /// a resend of a message it already delivered, answered with PUBREC and not handed to the
-    /// application again. `dup` is the flag of the PUBLISH that carried it.
-    DuplicateReceived {
-        client: String,
-        topic: String,
-        qos: u8,
-        dup: bool,
-        pkid: u16,
-        payload: String,
     },
 }
 
@@ -442,8 +431,7 @@ impl Event {
             | Event::PublishReceived { client, .. }
             | Event::AckSent { client, .. }
             | Event::AckReceived { client, .. }
-            | Event::Delivered { client, .. }
-            | Event::DuplicateReceived { client, .. } => Some(client),
+            | Event::Delivered { client, .. } => Some(client),
             _ => None,
         }
     }

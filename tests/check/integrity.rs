@@ -33,7 +33,7 @@ fn delivered(
             qos,
             retain,
             dup,
-            pkid: None,
+            packet_id: None,
             payload: payload.into(),
             size: 32,
             message_expiry_s: None,

@@ -4,7 +4,7 @@
 
 use mqtt_lab::check::story::Story;
 use mqtt_lab::check::{self, CheckConfig, Violation};
-use mqtt_lab::trace::{Persistence, Trace};
+use mqtt_lab::trace::{AckPacket, Persistence, Trace};
 
 fn run(checker: &str, t: &Trace) -> Vec<Violation> {
     check::run([checker], t, &CheckConfig::default()).unwrap()
@@ -60,11 +60,13 @@ fn mqtt_3_3_1_1_qos2_resend_seen_by_the_client_as_a_duplicate_sets_dup() {
         let mut s = world("5.0", 2);
         let m = s.publish("sensor", "s/1", 2);
         s.after_ms(5)
+            .publish_received("monitor", &m, 9, false)
             .deliver_packet("monitor", &m, 2, false, false, Some(9), None)
+            .ack_sent("monitor", AckPacket::Pubrec, 9, &m)
             .ack("sensor", &m);
         s.after_ms(5).cut("monitor").after_ms(100);
         s.connect("monitor", false, true);
-        s.after_ms(5).duplicate_received("monitor", &m, 9, dup);
+        s.after_ms(5).publish_received("monitor", &m, 9, dup);
         s.end()
     };
     let v = run("integrity", &story(false));

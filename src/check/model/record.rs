@@ -95,8 +95,7 @@ impl<'t> Model<'t> {
             Event::PublishRequested { .. }
             | Event::PublishAcked { .. }
             | Event::PublishLost { .. }
-            | Event::Delivered { .. }
-            | Event::DuplicateReceived { .. } => self.message(pos, e),
+            | Event::Delivered { .. } => self.message(pos, e),
         }
     }
 
@@ -291,7 +290,7 @@ impl<'t> Model<'t> {
                 qos,
                 retain,
                 dup,
-                pkid,
+                packet_id: pkid,
                 payload,
                 message_expiry_s,
                 properties,

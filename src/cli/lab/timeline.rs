@@ -267,17 +267,6 @@ pub fn describe(event: &Event) -> String {
             qos_list(&[(*dup, "dup"), (*retain, "retain")]),
             props_text(properties, subscription_ids)
         ),
-        Event::DuplicateReceived {
-            topic,
-            qos,
-            dup,
-            pkid,
-            payload,
-            ..
-        } => format!(
-            "received {payload} again on {topic} qos {qos}{} (packet id {pkid} awaits PUBREL: not delivered)",
-            qos_list(&[(*dup, "dup")])
-        ),
     }
 }
 
@@ -512,7 +501,7 @@ mod tests {
                 qos: 1,
                 retain: false,
                 dup: true,
-                pkid: None,
+                packet_id: None,
                 payload: c("sensor-1#1"),
                 size: 32,
                 message_expiry_s: None,
