@@ -6,6 +6,7 @@ mod acl_and_options;
 mod delivery;
 mod integrity;
 mod ordering;
+mod receives;
 mod registry;
 mod retained;
 mod session;

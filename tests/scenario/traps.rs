@@ -1,0 +1,145 @@
+//! The format's traps: `receives` bounds and flags, client templates, the client's own inflight
+//! window, UNSUBSCRIBE, and faults triggered by trace events. Each mistake is refused with an
+//! error naming the field and the line; sound files load into what the world runs.
+
+use mqtt_lab::scenario::Scenario;
+
+const BASE: &str = r#"
+name = "traps"
+protocol = "3.1.1"
+duration = "30s"
+faults_until = "20s"
+
+[[client]]
+id = "monitor"
+subscribe = [{ filter = "sensors/#", qos = 1 }]
+
+[[client]]
+id = "sensor-1"
+
+[[workload]]
+client = "sensor-1"
+topic = "sensors/1/temp"
+qos = 1
+count = 10
+
+[expect]
+checkers = ["delivery"]
+"#;
+
+/// `BASE` with `from` replaced by `to`.
+fn edited(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "test edit {from:?} does not apply");
+    BASE.replacen(from, to, 1)
+}
+
+fn load(text: &str) -> Scenario {
+    Scenario::from_str(text, "traps.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The error text of `text`, which must be refused.
+fn refused(text: &str) -> String {
+    match Scenario::from_str(text, "bad.toml") {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Asserts a problem line names `field` and says `reason`.
+fn assert_problem(text: &str, field: &str, reason: &str) {
+    let found = text
+        .lines()
+        .find(|l| l.starts_with("bad.toml: line ") && l.contains(&format!(": {field}: ")))
+        .unwrap_or_else(|| panic!("no problem for {field:?} in:\n{text}"));
+    assert!(found.contains(reason), "{found:?} does not say {reason:?}");
+}
+
+fn with_receives(entry: &str) -> String {
+    edited(
+        "checkers = [\"delivery\"]",
+        &format!("checkers = [\"delivery\"]\nreceives = [{entry}]"),
+    )
+}
+
+// ---- receives -----------------------------------------------------------------------------------
+
+#[test]
+fn receives_takes_bounds_qos_retain_and_nothing() {
+    let s = load(&with_receives(
+        "{ client = \"monitor\", at_least = 2, at_most = 10, qos = 1, retain = false }, { client = \"sensor-1\", exactly = 0 }",
+    ));
+    let r = &s.expect.receives;
+    assert_eq!(r[0].bounds(), (Some(2), Some(10)));
+    assert_eq!((r[0].qos, r[0].retain), (Some(1), Some(false)));
+    assert_eq!(r[1].bounds(), (Some(0), Some(0)));
+}
+
+#[test]
+fn receives_refuses_contradictions() {
+    let cases = [
+        (
+            "{ client = \"monitor\", at_least = 5, at_most = 3 }",
+            "expect.receives[0].at_least",
+            "5 is more than at_most 3",
+        ),
+        (
+            "{ client = \"monitor\", exactly = 3, at_least = 1 }",
+            "expect.receives[0].at_least",
+            "contradicts exactly",
+        ),
+        (
+            "{ client = \"monitor\", exactly = 3, at_most = 4 }",
+            "expect.receives[0].at_most",
+            "contradicts exactly",
+        ),
+        (
+            "{ client = \"monitor\", exactly = 0, qos = 1 }",
+            "expect.receives[0].qos",
+            "says nothing with exactly = 0",
+        ),
+        (
+            "{ client = \"monitor\", exactly = 11 }",
+            "expect.receives[0].exactly",
+            "11 is more than the 10 messages published",
+        ),
+        (
+            "{ client = \"monitor\", qos = 2 }",
+            "expect.receives[0].qos",
+            "published above QoS 1",
+        ),
+        (
+            "{ client = \"monitor\", retain = true }",
+            "expect.receives[0].retain",
+            "published retained",
+        ),
+        (
+            "{ client = \"monitor\", at_least = 0 }",
+            "expect.receives[0].at_least",
+            "exactly = 0 says nothing arrives",
+        ),
+        (
+            "{ client = \"monitor\", qos = 3 }",
+            "expect.receives[0].qos",
+            "qos must be 0, 1 or 2",
+        ),
+    ];
+    for (entry, field, reason) in cases {
+        assert_problem(&refused(&with_receives(entry)), field, reason);
+    }
+    let e = refused(&with_receives(
+        "{ client = \"monitor\", filter = \"sensors/#\" }",
+    ));
+    assert_problem(&e, "expect.receives[0]", "says nothing");
+}
+
+#[test]
+fn receives_qos_above_the_subscription_is_refused() {
+    let text = with_receives("{ client = \"monitor\", qos = 2 }")
+        .replace("qos = 1\ncount", "qos = 2\ncount");
+    let e = refused(&text);
+    assert_problem(
+        &e,
+        "expect.receives[0].qos",
+        "\"monitor\" subscribes to these topics at QoS 1 at most",
+    );
+}
