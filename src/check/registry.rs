@@ -9,7 +9,8 @@
 use std::fmt;
 
 use super::{
-    CheckFn, acl, delivery, integrity, ordering, retained, session, shared, subscription, will,
+    CheckFn, acl, delivery, integrity, ordering, retained, session, shared, subscription,
+    unsubscribe, will,
 };
 
 /// Every checker, by name, in the order [`run_all`](super::run_all) runs them.
@@ -23,6 +24,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     (shared::NAME, shared::check),
     (subscription::NAME, subscription::check),
     (acl::NAME, acl::check),
+    (unsubscribe::NAME, unsubscribe::check),
 ];
 
 /// The checker called `name`.

@@ -30,7 +30,9 @@ mod values;
 mod workload;
 
 pub use broker::{BrokerSection, Persistence, UserConfig};
-pub use client::{ClientConfig, MAX_ID_LEN, ReconnectPolicy, SubscriptionConfig, WillConfig};
+pub use client::{
+    ClientConfig, MAX_ID_LEN, ReconnectPolicy, SubscriptionConfig, UnsubscribeConfig, WillConfig,
+};
 pub use document::{MAX_CLIENTS, Scenario};
 pub use error::ScenarioError;
 pub use expect::{Checker, Expect, LossClass, Receives, WillReaches};

@@ -179,6 +179,7 @@ fn client_nodes(
             config: client_config(scenario, c),
             subscribes: subscribe_packets(scenario, c),
             resubscribe: c.resubscribe,
+            unsubscribes: ClientSpec::unsubscribes(c),
             workloads: scenario
                 .workloads
                 .iter()

@@ -12,4 +12,5 @@ mod retained;
 mod session;
 mod shared;
 mod subscription;
+mod unsubscribe;
 mod will;

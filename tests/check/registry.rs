@@ -18,7 +18,8 @@ fn registry_names_every_checker_and_refuses_unknown_ones() {
             "integrity",
             "shared",
             "subscription",
-            "acl"
+            "acl",
+            "unsubscribe"
         ]
     );
     for n in names {

@@ -143,3 +143,72 @@ fn receives_qos_above_the_subscription_is_refused() {
         "\"monitor\" subscribes to these topics at QoS 1 at most",
     );
 }
+
+// ---- the client's own inflight window -----------------------------------------------------------
+
+#[test]
+fn max_inflight_is_the_client_s_own_window_and_never_zero() {
+    let s = load(&edited(
+        "id = \"sensor-1\"",
+        "id = \"sensor-1\"\nmax_inflight = 2",
+    ));
+    assert_eq!(s.clients[1].max_inflight, Some(2));
+    assert_eq!(s.clients[0].max_inflight, None);
+    let e = refused(&edited(
+        "id = \"sensor-1\"",
+        "id = \"sensor-1\"\nmax_inflight = 0",
+    ));
+    assert_problem(&e, "client[1].max_inflight", "must be between 1 and 65535");
+}
+
+// ---- unsubscribe --------------------------------------------------------------------------------
+
+#[test]
+fn unsubscribe_names_a_subscribed_filter_once_inside_the_run() {
+    let s = load(&edited(
+        "subscribe = [{ filter = \"sensors/#\", qos = 1 }]",
+        "subscribe = [{ filter = \"sensors/#\", qos = 1 }]\nunsubscribe = [{ filter = \"sensors/#\", at = \"5s\" }]",
+    ));
+    assert_eq!(s.clients[0].unsubscribe[0].filter, "sensors/#");
+    let cases = [
+        (
+            "[{ filter = \"alerts/#\", at = \"5s\" }]",
+            "client[0].unsubscribe[0].filter",
+            "\"alerts/#\" is not one of this client's subscribe filters (sensors/#)",
+        ),
+        (
+            "[{ filter = \"sensors/#\", at = \"5s\" }, { filter = \"sensors/#\", at = \"6s\" }]",
+            "client[0].unsubscribe[1].filter",
+            "unsubscribed twice",
+        ),
+        (
+            "[{ filter = \"sensors/#\", at = \"30s\" }]",
+            "client[0].unsubscribe[0].at",
+            "not before the end of the run",
+        ),
+    ];
+    for (list, field, reason) in cases {
+        let e = refused(&edited(
+            "subscribe = [{ filter = \"sensors/#\", qos = 1 }]",
+            &format!("subscribe = [{{ filter = \"sensors/#\", qos = 1 }}]\nunsubscribe = {list}"),
+        ));
+        assert_problem(&e, field, reason);
+    }
+    let e = refused(&edited(
+        "subscribe = [{ filter = \"sensors/#\", qos = 1 }]",
+        "subscribe = [{ filter = \"sensors/#\", qos = 1 }]\nconnect_at = \"6s\"\nunsubscribe = [{ filter = \"sensors/#\", at = \"5s\" }]",
+    ));
+    assert_problem(
+        &e,
+        "client[0].unsubscribe[0].at",
+        "5s is before connect_at 6s",
+    );
+    let e = refused(&edited(
+        "subscribe = [{ filter = \"sensors/#\", qos = 1 }]",
+        "subscribe = [{ filter = \"sensors/#\", qos = 1 }]\nunsubscribe = [{ filter = \"sensors/#\" }]",
+    ));
+    assert!(
+        e.contains("client[0].unsubscribe[0]") && e.contains("missing field `at`"),
+        "{e}"
+    );
+}
