@@ -76,6 +76,7 @@ fn every_area_folder_is_numbered_and_present() {
         "12-mqtt5",
         "13-auth",
         "14-limits",
+        "17-traps",
     ];
     assert_eq!(areas, expected.iter().map(|s| s.to_string()).collect());
 }

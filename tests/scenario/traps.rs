@@ -212,3 +212,76 @@ fn unsubscribe_names_a_subscribed_filter_once_inside_the_run() {
         "{e}"
     );
 }
+
+// ---- faults fired by trace events ---------------------------------------------------------------
+
+fn with_fault(fault: &str) -> String {
+    edited("[expect]", &format!("[[fault]]\n{fault}\n\n[expect]"))
+}
+
+#[test]
+fn a_fault_may_wait_for_a_trace_event() {
+    let s = load(&with_fault(
+        "after = { event = \"delivered\", client = \"monitor\", payload = \"sensor-1#5\", nth = 2 }\nat = \"5ms\"\ncut = \"monitor\"",
+    ));
+    assert!(s.scripted_faults().is_empty());
+    let t = &s.triggered_faults()[0];
+    assert_eq!((t.trigger.event.as_str(), t.trigger.nth), ("delivered", 2));
+    assert_eq!(t.delay, std::time::Duration::from_millis(5));
+    assert_eq!(t.trigger.fields["payload"], "sensor-1#5");
+    let plan = s.plan(1).describe();
+    assert!(
+        plan.contains("after delivered #2 client=\"monitor\" payload=\"sensor-1#5\" + 5ms: cut monitor  (fault[0])"),
+        "{plan}"
+    );
+    // Without `at` the fault starts with its event.
+    let s = load(&with_fault(
+        "after = { event = \"subscribe_granted\", client = \"monitor\" }\npartition = { between = [\"monitor\", \"broker\"], for = \"2s\" }",
+    ));
+    assert_eq!(s.triggered_faults()[0].delay, std::time::Duration::ZERO);
+}
+
+#[test]
+fn a_trigger_names_a_known_event_its_fields_and_known_clients() {
+    let cases = [
+        (
+            "after = { event = \"pubrec_received\" }\ncut = \"monitor\"",
+            "fault[0].after.event",
+            "unknown trace event \"pubrec_received\" (events: run_started, ",
+        ),
+        (
+            "after = { event = \"delivered\", packet = \"pubrec\" }\ncut = \"monitor\"",
+            "fault[0].after.packet",
+            "\"delivered\" has no field \"packet\" (fields: client, topic",
+        ),
+        (
+            "after = { event = \"connected\", client = \"nobody\" }\ncut = \"monitor\"",
+            "fault[0].after.client",
+            "unknown client \"nobody\"",
+        ),
+        (
+            "after = { event = \"connected\" }\nat = \"15s\"\ncrash_broker = { restart_after = \"6s\" }",
+            "fault[0].crash_broker",
+            "heals at 21s (15s after its trigger + 6s), after faults_until 20s",
+        ),
+    ];
+    for (fault, field, reason) in cases {
+        assert_problem(&refused(&with_fault(fault)), field, reason);
+    }
+    let e = refused(&with_fault(
+        "after = { event = \"connected\", nth = 0 }\ncut = \"monitor\"",
+    ));
+    assert!(
+        e.contains("fault[0].after") && e.contains("nth must be a whole number from 1"),
+        "{e}"
+    );
+    let e = refused(&with_fault(
+        "after = { client = \"monitor\" }\ncut = \"monitor\"",
+    ));
+    assert!(
+        e.contains("fault[0].after") && e.contains("missing field `event`"),
+        "{e}"
+    );
+    let e = refused(&with_fault("cut = \"monitor\""));
+    assert_problem(&e, "fault[0]", "a fault needs `at` (a time) or `after`");
+}
