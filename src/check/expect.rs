@@ -10,8 +10,11 @@
 //!   checker's excuses for queue overflow or a broker without persistence. A QoS 2 message to a
 //!   subscriber whose process died after the request is still excused (its exchange state died
 //!   with it), and so is a publisher's own message on a 5.0 No Local subscription.
-//! - `receives` (`{ client, filter, at_least }`): `client` receives at least `at_least`
-//!   distinct messages on topics matching `filter` (any topic without one) by the end.
+//! - `receives` (`{ client, filter, at_least, at_most, exactly, qos, retain }`): of the
+//!   distinct messages `client` receives on topics matching `filter` (any topic without one) by
+//!   the end, there are at least `at_least`, at most `at_most`, exactly `exactly` (`exactly = 0`:
+//!   nothing at all); every delivery of them arrives at QoS `qos` and with the RETAIN flag
+//!   `retain`, when given. The counts are judged on a complete trace, the flags on any.
 //! - `overflow` (`client`): `client` was offline (a normal DISCONNECT, then a CONNACK with
 //!   session present) while more QoS 1 and 2 messages were published for it than its queue
 //!   holds. Of those messages (acknowledged to their publisher, on a topic it held a QoS 1 or 2
@@ -75,14 +78,53 @@ pub struct WillReaches {
     pub subscriber: String,
 }
 
-/// `{ client = "monitor", filter = "sensors/#", at_least = 100 }`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// `{ client = "monitor", filter = "sensors/#", at_least = 100, qos = 1 }`: what `client`
+/// receives on topics matching `filter` (every topic without one). Distinct messages are
+/// counted (a labelled message once however often it arrives); `exactly = 0` says nothing
+/// arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receives {
     pub client: String,
     #[serde(default)]
     pub filter: Option<String>,
-    pub at_least: u32,
+    /// At least this many distinct messages by the end.
+    #[serde(default)]
+    pub at_least: Option<u32>,
+    /// At most this many distinct messages by the end.
+    #[serde(default)]
+    pub at_most: Option<u32>,
+    /// Exactly this many distinct messages by the end; 0: nothing.
+    #[serde(default)]
+    pub exactly: Option<u32>,
+    /// Every matching delivery arrives at this QoS.
+    #[serde(default)]
+    pub qos: Option<u8>,
+    /// Every matching delivery arrives with this RETAIN flag.
+    #[serde(default)]
+    pub retain: Option<bool>,
+}
+
+impl Receives {
+    /// The lowest and highest count allowed (`None`: no bound).
+    pub fn bounds(&self) -> (Option<u32>, Option<u32>) {
+        match self.exactly {
+            Some(n) => (Some(n), Some(n)),
+            None => (self.at_least, self.at_most),
+        }
+    }
+
+    /// The bounds as the scenario wrote them, for messages.
+    fn wanted(&self) -> String {
+        match (self.exactly, self.at_least, self.at_most) {
+            (Some(0), ..) => "nothing".to_string(),
+            (Some(n), ..) => format!("exactly {n}"),
+            (None, Some(lo), Some(hi)) => format!("at least {lo} and at most {hi}"),
+            (None, Some(lo), None) => format!("at least {lo}"),
+            (None, None, Some(hi)) => format!("at most {hi}"),
+            (None, None, None) => String::new(),
+        }
+    }
 }
 
 /// The checker name these violations carry.
@@ -135,35 +177,11 @@ pub fn check(expect: &Expectations, trace: &Trace) -> Vec<Violation> {
             overflow(expect, &m, client, end_us, &mut out);
         }
         for r in &expect.receives {
-            let mut labels = BTreeSet::new();
-            let mut unlabelled = 0u64;
-            for d in m.dels.iter().filter(|d| d.client == r.client) {
-                if r.filter
-                    .as_deref()
-                    .is_some_and(|f| !topic::matches(f, d.topic))
-                {
-                    continue;
-                }
-                if parse_label(d.label).is_some() {
-                    labels.insert(d.label);
-                } else if !d.dup {
-                    unlabelled += 1;
-                }
-            }
-            let got = labels.len() as u64 + unlabelled;
-            if got < u64::from(r.at_least) {
-                out.push(Violation {
-                    checker: NAME,
-                    at_us: end_us,
-                    message: format!(
-                        "{} received {got} message(s) on {}, expected at least {} (receives)",
-                        r.client,
-                        r.filter.as_deref().unwrap_or("any topic"),
-                        r.at_least
-                    ),
-                });
-            }
+            receives_count(r, &m, end_us, &mut out);
         }
+    }
+    for r in &expect.receives {
+        receives_flags(r, &m, &mut out);
     }
     out.sort_by_key(|v| v.at_us);
     out
@@ -365,6 +383,90 @@ fn overflow(
     }
 }
 
+/// The deliveries a `receives` entry is about: to its client, on a topic its filter matches.
+fn receives_dels<'a, 't>(
+    r: &'a Receives,
+    m: &'a Model<'t>,
+) -> impl Iterator<Item = &'a super::model::Del<'t>> + 'a {
+    m.dels.iter().filter(move |d| {
+        d.client == r.client
+            && r.filter
+                .as_deref()
+                .is_none_or(|f| topic::matches(f, d.topic))
+    })
+}
+
+/// The count bounds of `r`: distinct labelled messages, plus unlabelled deliveries without DUP.
+fn receives_count(r: &Receives, m: &Model<'_>, end_us: u64, out: &mut Vec<Violation>) {
+    let (lo, hi) = r.bounds();
+    if lo.is_none() && hi.is_none() {
+        return;
+    }
+    let mut labels = BTreeSet::new();
+    let mut unlabelled = 0u64;
+    for d in receives_dels(r, m) {
+        if parse_label(d.label).is_some() {
+            labels.insert(d.label);
+        } else if !d.dup {
+            unlabelled += 1;
+        }
+    }
+    let got = labels.len() as u64 + unlabelled;
+    let short = lo.is_some_and(|lo| got < u64::from(lo));
+    let over = hi.is_some_and(|hi| got > u64::from(hi));
+    if short || over {
+        out.push(Violation {
+            checker: NAME,
+            at_us: end_us,
+            message: format!(
+                "{} received {got} message(s) on {}, expected {} (receives)",
+                r.client,
+                r.filter.as_deref().unwrap_or("any topic"),
+                r.wanted()
+            ),
+        });
+    }
+}
+
+/// The QoS and RETAIN flag of every delivery `r` is about; the first that differs is reported.
+fn receives_flags(r: &Receives, m: &Model<'_>, out: &mut Vec<Violation>) {
+    if r.qos.is_none() && r.retain.is_none() {
+        return;
+    }
+    let bad = |d: &&super::model::Del<'_>| {
+        r.qos.is_some_and(|q| d.qos != q) || r.retain.is_some_and(|f| d.retain != f)
+    };
+    let mut wrong = receives_dels(r, m).filter(bad);
+    let Some(first) = wrong.next() else { return };
+    let more = wrong.count();
+    let mut expected = Vec::new();
+    if let Some(q) = r.qos {
+        expected.push(format!("QoS {q}"));
+    }
+    if let Some(f) = r.retain {
+        expected.push(format!("RETAIN {}", u8::from(f)));
+    }
+    out.push(Violation {
+        checker: NAME,
+        at_us: m.us(first.pos),
+        message: format!(
+            "{} received {} on {} at QoS {} with RETAIN {}, expected {} on {}{} (receives)",
+            r.client,
+            first.label,
+            first.topic,
+            first.qos,
+            u8::from(first.retain),
+            expected.join(" and "),
+            r.filter.as_deref().unwrap_or("any topic"),
+            if more > 0 {
+                format!("; {more} more such deliveries")
+            } else {
+                String::new()
+            }
+        ),
+    });
+}
+
 /// Whether `client` subscribes to a filter matching `topic` with 5.0 No Local.
 fn no_local(expect: &Expectations, client: &str, topic_name: &str) -> bool {
     expect
@@ -480,7 +582,8 @@ mod tests {
             e.receives.push(Receives {
                 client: "mon".into(),
                 filter: Some("t/#".into()),
-                at_least: 2,
+                at_least: Some(2),
+                ..Receives::default()
             })
         });
         let mut st = Story::new("3.1.1", Persistence::Durable);

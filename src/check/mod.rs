@@ -29,6 +29,7 @@ pub mod shared;
 pub mod story;
 pub mod subscription;
 pub mod topic;
+pub mod unsubscribe;
 pub mod will;
 
 pub use registry::{CHECKERS, Checker, by_name};

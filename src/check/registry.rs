@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::{
     CheckFn, acl, delivery, handshake, integrity, ordering, retained, session, shared,
-    subscription, will,
+    subscription, unsubscribe, will,
 };
 
 /// Every checker, by name, in the order [`run_all`](super::run_all) runs them.
@@ -25,6 +25,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     (subscription::NAME, subscription::check),
     (acl::NAME, acl::check),
     (handshake::NAME, handshake::check),
+    (unsubscribe::NAME, unsubscribe::check),
 ];
 
 /// The checker called `name`.

@@ -46,6 +46,9 @@ pub struct ClientConfig {
     /// Default: none.
     #[serde(default)]
     pub subscribe: Vec<SubscriptionConfig>,
+    /// Filters this client unsubscribes from, each at its time. Default: none.
+    #[serde(default)]
+    pub unsubscribe: Vec<UnsubscribeConfig>,
     /// Whether the subscriptions are sent again after a connect that resumed a session
     /// (`session_present = 1`), as many applications do. Default `false`: only after a connect
     /// that found no session.
@@ -59,6 +62,11 @@ pub struct ClientConfig {
     /// sends more (0x93). Default: none sent (65535). Only for 5.0 clients.
     #[serde(default)]
     pub receive_maximum: Option<u16>,
+    /// This client's own inflight window: its QoS 1/2 publishes (and requests) sent and not yet
+    /// acknowledged, 1 to 65535; in 5.0 further capped by the broker's Receive Maximum.
+    /// Default: the broker's `max_inflight`.
+    #[serde(default)]
+    pub max_inflight: Option<u16>,
     /// 5.0 Maximum Packet Size sent in CONNECT, in bytes, 64 to 268435460: the broker must not
     /// send larger packets (it drops such messages for this client; the client disconnects a
     /// broker that sends one, 0x95). Default: the broker's `max_packet_size`. Only for 5.0
@@ -176,6 +184,20 @@ pub struct SubscriptionConfig {
     pub id: Option<u32>,
 }
 
+/// `unsubscribe = [{ filter = "...", at = "10s" }]`: one UNSUBSCRIBE of a filter the client
+/// subscribes to. Sent at `at` if the client is connected, else as soon as it is (and again
+/// after each reconnect until its UNSUBACK arrives, by a process that did not get one); from
+/// `at` on the filter is left out of the subscriptions sent after a connect.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeConfig {
+    /// One of the client's `subscribe` filters. Required.
+    pub filter: String,
+    /// When to unsubscribe. Required; after `connect_at`, before the end of the run.
+    #[serde(deserialize_with = "de_duration")]
+    pub at: Duration,
+}
+
 /// `reconnect = { ... }`: the client's reconnect policy. Backoff doubles from `min_backoff`
 /// up to `max_backoff` after each failed attempt and resets after a successful CONNACK.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -235,6 +257,7 @@ impl ClientConfig {
             );
         }
         self.check_flow_control(c, i, v5);
+        self.check_unsubscribe(c, i);
         self.check_credentials(c, i, v5, cx.broker_has_users);
         self.check_times(c, i);
     }
@@ -307,6 +330,9 @@ impl ClientConfig {
     /// The 5.0 connection limits and topic aliases.
     fn check_flow_control(&self, c: &mut Checks<'_>, i: usize, v5: bool) {
         let at = |f: &str| format!("client[{i}].{f}");
+        if self.max_inflight == Some(0) {
+            c.fail(at("max_inflight"), "must be between 1 and 65535");
+        }
         let set = [
             ("receive_maximum", self.receive_maximum.is_some()),
             ("max_packet_size", self.max_packet_size.is_some()),
@@ -334,6 +360,40 @@ impl ClientConfig {
                 at("max_packet_size"),
                 format!("must be between 64 and {MAX_PACKET_SIZE} bytes, got {max}"),
             );
+        }
+    }
+
+    /// Each unsubscribe names a subscribed filter once, at a time after `connect_at`.
+    fn check_unsubscribe(&self, c: &mut Checks<'_>, i: usize) {
+        for (j, u) in self.unsubscribe.iter().enumerate() {
+            let at = |f: &str| format!("client[{i}].unsubscribe[{j}].{f}");
+            if !self.subscribe.iter().any(|s| s.filter == u.filter) {
+                let filters: Vec<&str> = self.subscribe.iter().map(|s| s.filter.as_str()).collect();
+                c.fail(
+                    at("filter"),
+                    format!(
+                        "{:?} is not one of this client's subscribe filters ({})",
+                        u.filter,
+                        if filters.is_empty() {
+                            "none".to_string()
+                        } else {
+                            filters.join(", ")
+                        }
+                    ),
+                );
+            } else if self.unsubscribe[..j].iter().any(|o| o.filter == u.filter) {
+                c.fail(
+                    at("filter"),
+                    format!("{:?} is unsubscribed twice", u.filter),
+                );
+            }
+            c.within_run(&at("at"), u.at);
+            if u.at < self.connect_at {
+                c.fail(
+                    at("at"),
+                    format!("{} is before connect_at {}", d(u.at), d(self.connect_at)),
+                );
+            }
         }
     }
 

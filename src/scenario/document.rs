@@ -16,6 +16,7 @@ use super::error::ScenarioError;
 use super::expect::{Expect, ExpectContext};
 use super::fault::{FaultSpec, PlannedFault, plan_scripted};
 use super::random::{NetworkConfig, RandomFaults};
+use super::trigger::TriggeredFault;
 use super::values::{MAX_DURATION, de_duration, de_opt_duration, de_protocol};
 use super::workload::Workload;
 use crate::codec::Protocol;
@@ -79,9 +80,12 @@ pub struct Scenario {
     /// Where the scenario came from (a path or a name given to `from_str`).
     #[serde(skip)]
     origin: String,
-    /// `faults`, resolved and in time order.
+    /// `faults` at fixed times, resolved and in time order.
     #[serde(skip)]
     scripted: Vec<PlannedFault>,
+    /// `faults` fired by trace events, in file order.
+    #[serde(skip)]
+    triggered: Vec<TriggeredFault>,
     /// The text the scenario was read from, to place problems found later on their lines.
     #[serde(skip)]
     text: String,
@@ -114,8 +118,9 @@ impl Scenario {
         scenario.origin = origin.to_string();
         scenario.text = text.to_string();
         match scenario.check() {
-            Ok(scripted) => {
+            Ok((scripted, triggered)) => {
                 scenario.scripted = scripted;
+                scenario.triggered = triggered;
                 Ok(scenario)
             }
             Err(found) => Err(scenario.invalid(found)),
@@ -167,8 +172,10 @@ impl Scenario {
         }
     }
 
-    /// Every check of every section; on success the scripted faults in time order.
-    fn check(&self) -> Result<Vec<PlannedFault>, Vec<(String, String)>> {
+    /// Every check of every section; on success the scripted faults in time order and those
+    /// fired by trace events.
+    #[allow(clippy::type_complexity)]
+    fn check(&self) -> Result<(Vec<PlannedFault>, Vec<TriggeredFault>), Vec<(String, String)>> {
         let mut c = Checks {
             ids: self.clients.iter().map(|cl| cl.id.as_str()).collect(),
             duration: self.duration,
@@ -274,6 +281,11 @@ impl Scenario {
     /// The `[[fault]]` entries as concrete faults, in time order (ties keep file order).
     pub fn scripted_faults(&self) -> &[PlannedFault] {
         &self.scripted
+    }
+
+    /// The `[[fault]]` entries fired by trace events (`after`), in file order.
+    pub fn triggered_faults(&self) -> &[TriggeredFault] {
+        &self.triggered
     }
 
     /// The client with this id.

@@ -39,8 +39,9 @@ pub struct Expect {
     /// promises its setup never drops one.
     #[serde(default)]
     pub no_loss: Vec<LossClass>,
-    /// `client` must receive at least `at_least` messages (matching `filter`, default all) by
-    /// the end of the run.
+    /// What `client` receives on topics matching `filter` (default all): how many distinct
+    /// messages (`at_least`, `at_most`, `exactly`; `exactly = 0` for nothing), at which QoS and
+    /// with which RETAIN flag.
     #[serde(default)]
     pub receives: Vec<Receives>,
     /// These clients' queues overflow while they are offline (from `disconnect_at` to
@@ -179,43 +180,157 @@ impl Expect {
 
 impl Receives {
     /// Checks one `receives` entry (`base`, like `expect.receives[0]`): a known client, a
-    /// valid filter that some workload or will publishes on, and enough messages published.
+    /// valid filter that some workload or will publishes on, bounds that do not contradict one
+    /// another and that the messages published can meet, and flags those messages can carry.
     fn check(&self, c: &mut Checks<'_>, base: &str, cx: &ExpectContext<'_>) {
-        c.client_ref(&format!("{base}.client"), &self.client);
+        let at = |f: &str| format!("{base}.{f}");
+        let known = c.client_ref(&at("client"), &self.client);
         if let Some(filter) = &self.filter
             && let Err(reason) = check_topic_filter(filter)
         {
-            c.fail(format!("{base}.filter"), reason);
+            c.fail(at("filter"), reason);
         }
-        if self.at_least == 0 {
-            c.fail(format!("{base}.at_least"), "must be at least 1");
+        if self.exactly.is_none()
+            && self.at_least.is_none()
+            && self.at_most.is_none()
+            && self.qos.is_none()
+            && self.retain.is_none()
+        {
+            c.fail(
+                base,
+                "says nothing: give at_least, at_most, exactly (0 for nothing), qos or retain",
+            );
+        }
+        if self.at_least == Some(0) {
+            c.fail(
+                at("at_least"),
+                "must be at least 1 (exactly = 0 says nothing arrives)",
+            );
+        }
+        if self.exactly.is_some() {
+            for (field, given) in [
+                ("at_least", self.at_least.is_some()),
+                ("at_most", self.at_most.is_some()),
+            ] {
+                if given {
+                    c.fail(
+                        at(field),
+                        format!("{field} contradicts exactly: give one or the other"),
+                    );
+                }
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.at_least, self.at_most)
+            && lo > hi
+        {
+            c.fail(
+                at("at_least"),
+                format!("{lo} is more than at_most {hi}: no count can meet both"),
+            );
+        }
+        if self.exactly == Some(0) {
+            for (field, given) in [
+                ("qos", self.qos.is_some()),
+                ("retain", self.retain.is_some()),
+            ] {
+                if given {
+                    c.fail(
+                        at(field),
+                        format!(
+                            "says nothing with exactly = 0: no message arrives to carry a {field}"
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(q) = self.qos
+            && q > 2
+        {
+            c.fail(at("qos"), format!("qos must be 0, 1 or 2, got {q}"));
         }
         let filter = self.filter.as_deref().unwrap_or("#");
         if check_topic_filter(filter).is_err() {
             return;
         }
-        let published: u64 = cx
+        let workloads: Vec<&Workload> = cx
             .workloads
             .iter()
             .filter(|w| filter_matches(filter, &w.topic))
-            .map(|w| u64::from(w.count))
-            .sum();
-        let wills = cx
+            .collect();
+        let published: u64 = workloads.iter().map(|w| u64::from(w.count)).sum();
+        let wills: Vec<&super::client::WillConfig> = cx
             .clients
             .iter()
             .filter_map(|cl| cl.will.as_ref())
             .filter(|w| filter_matches(filter, &w.topic))
-            .count();
-        if published == 0 && wills == 0 {
+            .collect();
+        if published == 0 && wills.is_empty() {
             c.fail(
-                format!("{base}.filter"),
+                at("filter"),
                 format!("no workload or will publishes on a topic matching {filter:?}"),
             );
-        } else if wills == 0 && u64::from(self.at_least) > published {
+            return;
+        }
+        let least = self.exactly.or(self.at_least).unwrap_or(0);
+        let field = if self.exactly.is_some() {
+            "exactly"
+        } else {
+            "at_least"
+        };
+        if wills.is_empty() && u64::from(least) > published {
             c.fail(
-                format!("{base}.at_least"),
-                format!("{} is more than the {published} messages published on topics matching {filter:?}", self.at_least),
+                at(field),
+                format!("{least} is more than the {published} messages published on topics matching {filter:?}"),
+            );
+        }
+        if let Some(q) = self.qos.filter(|q| *q <= 2) {
+            let top = workloads
+                .iter()
+                .map(|w| w.qos.as_u8())
+                .chain(wills.iter().map(|w| w.qos.as_u8()))
+                .max()
+                .unwrap_or(0);
+            if q > top {
+                c.fail(
+                    at("qos"),
+                    format!("no message on a topic matching {filter:?} is published above QoS {top}, so none arrives at QoS {q}"),
+                );
+            } else if known
+                && let Some(client) = cx.client(&self.client)
+                && let Some(granted) = client
+                    .subscribe
+                    .iter()
+                    .filter(|s| check_topic_filter(&s.filter).is_ok())
+                    .filter(|s| overlaps(&s.filter, &workloads, &wills))
+                    .map(|s| s.qos.as_u8())
+                    .max()
+                && q > granted
+            {
+                c.fail(
+                    at("qos"),
+                    format!("{:?} subscribes to these topics at QoS {granted} at most, so nothing arrives at QoS {q}", self.client),
+                );
+            }
+        }
+        if self.retain == Some(true)
+            && !workloads.iter().any(|w| w.retain)
+            && !wills.iter().any(|w| w.retain)
+        {
+            c.fail(
+                at("retain"),
+                format!("no message on a topic matching {filter:?} is published retained"),
             );
         }
     }
+}
+
+/// Whether subscription filter `sub` matches a topic some of these workloads or wills publish
+/// on (those matching the entry's filter).
+fn overlaps(sub: &str, workloads: &[&Workload], wills: &[&super::client::WillConfig]) -> bool {
+    let sub = sub
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/').map(|(_, f)| f))
+        .unwrap_or(sub);
+    workloads.iter().any(|w| filter_matches(sub, &w.topic))
+        || wills.iter().any(|w| filter_matches(sub, &w.topic))
 }

@@ -8,20 +8,22 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::checks::{Checks, d};
+use super::trigger::{Trigger, TriggeredFault};
 use super::values::{Node, de_duration, de_opt_duration};
 use crate::config::duration::{format_duration, format_instant};
 
 /// Most scripted faults.
 pub const MAX_FAULTS: usize = 1_000;
 
-/// `[[fault]]` as written: `at` plus exactly one of the kind fields (checked by validation,
-/// then turned into a [`FaultKind`]).
+/// `[[fault]]` as written: `at` (or `after`) plus exactly one of the kind fields (checked by
+/// validation, then turned into a [`FaultKind`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// When the fault starts. Required; before `faults_until`.
-    #[serde(deserialize_with = "de_duration")]
-    pub at: Duration,
+    /// When the fault starts: from the start of the run, or with `after` from the trigger
+    /// event. Required without `after` (default `"0s"` with it); before `faults_until`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub at: Option<Duration>,
     /// `cut = "client"`: close that client's connection.
     #[serde(default)]
     pub cut: Option<String>,
@@ -55,6 +57,10 @@ pub struct FaultSpec {
     /// `pause = { node, for }`: a node (client or `"broker"`) stalls, then resumes.
     #[serde(default)]
     pub pause: Option<PauseSpec>,
+    /// `after = { event = "...", <field> = <value>, nth = N }`: the fault starts `at` after the
+    /// N-th trace event that matches (see [`Trigger`]), and never if none does.
+    #[serde(default)]
+    pub after: Option<Trigger>,
 }
 
 /// `{ client = "id", for = "5s" }`.
@@ -317,9 +323,12 @@ impl std::fmt::Display for PlannedFault {
     }
 }
 
-/// Checks the `[[fault]]` entries; returns those that are sound as planned faults, in time
-/// order (ties keep file order).
-pub(crate) fn plan_scripted(c: &mut Checks<'_>, faults: &[FaultSpec]) -> Vec<PlannedFault> {
+/// Checks the `[[fault]]` entries; returns those that are sound: the timed ones as planned
+/// faults in time order (ties keep file order), and the ones fired by trace events.
+pub(crate) fn plan_scripted(
+    c: &mut Checks<'_>,
+    faults: &[FaultSpec],
+) -> (Vec<PlannedFault>, Vec<TriggeredFault>) {
     if faults.len() > MAX_FAULTS {
         c.fail(
             "fault",
@@ -328,14 +337,34 @@ pub(crate) fn plan_scripted(c: &mut Checks<'_>, faults: &[FaultSpec]) -> Vec<Pla
     }
     let until = c.faults_until;
     let mut planned = Vec::new();
+    let mut triggered = Vec::new();
     for (i, spec) in faults.iter().enumerate() {
         let base = format!("fault[{i}]");
-        if spec.at >= until {
+        if let Some(t) = &spec.after {
+            t.check(c, &format!("{base}.after"));
+        }
+        let at = match (spec.at, &spec.after) {
+            (Some(at), _) => at,
+            (None, Some(_)) => Duration::ZERO,
+            (None, None) => {
+                c.fail(
+                    &base,
+                    "a fault needs `at` (a time) or `after` (a trace event that fires it)",
+                );
+                Duration::ZERO
+            }
+        };
+        let from = if spec.after.is_some() {
+            " after its trigger"
+        } else {
+            ""
+        };
+        if at >= until {
             c.fail(
                 format!("{base}.at"),
                 format!(
                     "{} is not before faults_until {}: faults stop there",
-                    d(spec.at),
+                    d(at),
                     d(until)
                 ),
             );
@@ -344,28 +373,36 @@ pub(crate) fn plan_scripted(c: &mut Checks<'_>, faults: &[FaultSpec]) -> Vec<Pla
             continue;
         };
         if let Some(lasts) = kind.lasts()
-            && spec.at < until
-            && spec.at + lasts > until
+            && at < until
+            && at + lasts > until
         {
             c.fail(
                 format!("{base}.{name}"),
                 format!(
-                    "heals at {} ({} + {}), after faults_until {}: every fault must heal by then",
-                    d(spec.at + lasts),
-                    d(spec.at),
+                    "heals at {} ({}{from} + {}), after faults_until {}: every fault must heal by then",
+                    d(at + lasts),
+                    d(at),
                     d(lasts),
                     d(until)
                 ),
             );
         }
-        planned.push(PlannedFault {
-            at: spec.at,
-            kind,
-            source: FaultSource::Script(i),
-        });
+        match &spec.after {
+            Some(trigger) => triggered.push(TriggeredFault {
+                trigger: trigger.clone(),
+                delay: at,
+                kind,
+                source: i,
+            }),
+            None => planned.push(PlannedFault {
+                at,
+                kind,
+                source: FaultSource::Script(i),
+            }),
+        }
     }
     planned.sort_by_key(|f| f.at);
-    planned
+    (planned, triggered)
 }
 
 impl FaultSpec {

@@ -9,7 +9,8 @@
 //! - Sections, each with its checks: [`BrokerSection`], [`ClientConfig`], [`Workload`],
 //!   [`FaultSpec`], [`NetworkConfig`], [`RandomFaults`], [`Expect`]; `checks.rs` holds what
 //!   the checks share.
-//! - [`Plan`], [`PlannedFault`], [`FaultKind`] (`plan.rs`, `fault.rs`): what a seed derives.
+//! - [`Plan`], [`PlannedFault`], [`FaultKind`] (`plan.rs`, `fault.rs`): what a seed derives;
+//!   [`TriggeredFault`], [`Trigger`] (`trigger.rs`): faults fired by trace events.
 //!
 //! Not here: the duration grammar and reading TOML with every problem at once
 //! ([`crate::config`]), turning a scenario into the cores' configurations and running it
@@ -26,11 +27,14 @@ mod plan;
 mod properties;
 mod random;
 mod topic;
+mod trigger;
 mod values;
 mod workload;
 
 pub use broker::{BrokerSection, Persistence, UserConfig};
-pub use client::{ClientConfig, MAX_ID_LEN, ReconnectPolicy, SubscriptionConfig, WillConfig};
+pub use client::{
+    ClientConfig, MAX_ID_LEN, ReconnectPolicy, SubscriptionConfig, UnsubscribeConfig, WillConfig,
+};
 pub use document::{MAX_CLIENTS, Scenario};
 pub use error::ScenarioError;
 pub use expect::{Checker, Expect, LossClass, Receives, WillReaches};
@@ -42,5 +46,6 @@ pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw, stream, sub_seed};
 pub use properties::{MAX_PROPERTY_STRING, MAX_USER_PROPERTIES, MessageProperties, PayloadFormat};
 pub use random::{DEFAULT_LATENCY, NetworkConfig, RandomFaults};
 pub use topic::{check_topic_filter, check_topic_name, filter_matches};
+pub use trigger::{Trigger, TriggeredFault, event_fields, event_names};
 pub use values::{BROKER, MAX_DURATION, Node};
 pub use workload::{DEFAULT_EVERY, DEFAULT_SIZE, MAX_COUNT, Workload};

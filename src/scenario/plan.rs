@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use super::document::Scenario;
 use super::fault::{FaultKind, FaultSource, PlannedFault};
 use super::random::*;
+use super::trigger::TriggeredFault;
 use super::values::Node;
 use crate::config::duration::{format_duration, format_instant};
 
@@ -75,6 +76,8 @@ pub struct Plan {
     pub swarm: Vec<SwarmDraw>,
     /// Scripted and random faults in time order (ties: scripted first, then in drawing order).
     pub faults: Vec<PlannedFault>,
+    /// Scripted faults fired by trace events (`after`), in file order.
+    pub triggered: Vec<TriggeredFault>,
 }
 
 impl Scenario {
@@ -124,6 +127,7 @@ impl Scenario {
             loss,
             swarm,
             faults,
+            triggered: self.triggered_faults().to_vec(),
         }
     }
 }
@@ -478,6 +482,12 @@ impl Plan {
                 None => ", never healed".to_string(),
             };
             let _ = writeln!(out, "  {f}{heal}");
+        }
+        if !self.triggered.is_empty() {
+            let _ = writeln!(out, "  fired by trace events: {}", self.triggered.len());
+            for t in &self.triggered {
+                let _ = writeln!(out, "    {t}");
+            }
         }
         out
     }

@@ -41,6 +41,8 @@ pub struct Disk {
     pub published: u64,
     /// CONNECTs sent so far (the last will label number used).
     pub connects: u64,
+    /// Per `unsubscribe` entry of this client (in spec order): its UNSUBACK has arrived.
+    pub unsubscribed: Vec<bool>,
 }
 
 /// Everything fixed about one client, derived from the scenario.
@@ -52,6 +54,8 @@ pub struct ClientSpec {
     pub subscribes: Vec<SubscribePacket>,
     /// Whether they are also sent after a connect that resumed a session.
     pub resubscribe: bool,
+    /// The filters to unsubscribe from and when, in time order.
+    pub unsubscribes: Vec<(Duration, String)>,
     /// This client's workloads, in scenario order.
     pub workloads: Vec<Workload>,
     /// Online windows `[open, close)`; `None`: until the end of the run.
@@ -64,6 +68,17 @@ pub struct ClientSpec {
 }
 
 impl ClientSpec {
+    /// A scenario client's unsubscribes, in time order (ties in file order).
+    pub fn unsubscribes(c: &crate::scenario::ClientConfig) -> Vec<(Duration, String)> {
+        let mut u: Vec<(Duration, String)> = c
+            .unsubscribe
+            .iter()
+            .map(|u| (u.at, u.filter.clone()))
+            .collect();
+        u.sort_by_key(|(at, _)| *at);
+        u
+    }
+
     /// The online windows of a scenario client: from `connect_at` to `disconnect_at`, then from
     /// `reconnect_at` on.
     pub fn windows(c: &crate::scenario::ClientConfig) -> Vec<(Duration, Option<Duration>)> {
@@ -92,6 +107,7 @@ impl ClientNode {
         {
             let mut d = lock(&self.disk);
             d.cursors.resize(self.spec.workloads.len(), 0);
+            d.unsubscribed.resize(self.spec.unsubscribes.len(), false);
         }
         for (i, &(open, close)) in self.spec.windows.iter().enumerate() {
             if close.is_some_and(|c| self.start + c <= Instant::now()) {
@@ -156,8 +172,11 @@ impl ClientNode {
             Err(e) => panic!("client {}: invalid configuration: {e}", self.spec.id),
         };
         let close_at = close.map(|c| self.start + c);
+        // Unsubscribes this process has asked for: the core keeps each until its UNSUBACK.
+        let mut unsubscribing = vec![false; self.spec.unsubscribes.len()];
         loop {
             let due = self.next_due().map(|(t, _)| self.start + t);
+            let unsub_due = self.next_unsubscribe(&unsubscribing);
             tokio::select! {
                 biased;
                 ev = events.recv() => match ev {
@@ -173,8 +192,49 @@ impl ClientNode {
                         return;
                     }
                 }
+                _ = sleep_to_opt(unsub_due) => self.unsubscribe_due(&client, &mut unsubscribing),
             }
         }
+    }
+
+    /// When the next unsubscribe this process has not asked for is due (now, if overdue and not
+    /// yet acknowledged to an earlier process).
+    fn next_unsubscribe(&self, asked: &[bool]) -> Option<Instant> {
+        let d = lock(&self.disk);
+        self.spec
+            .unsubscribes
+            .iter()
+            .enumerate()
+            .find(|(k, _)| !asked[*k] && !d.unsubscribed[*k])
+            .map(|(_, (at, _))| self.start + *at)
+    }
+
+    /// Asks the client to unsubscribe every filter due by now; the UNSUBACK is kept on disk.
+    fn unsubscribe_due(&self, client: &MqttClient, asked: &mut [bool]) {
+        let now = Instant::now();
+        for (k, (at, filter)) in self.spec.unsubscribes.iter().enumerate() {
+            if asked[k] || lock(&self.disk).unsubscribed[k] || self.start + *at > now {
+                continue;
+            }
+            asked[k] = true;
+            let client = client.clone();
+            let filter = filter.clone();
+            let disk = self.disk.clone();
+            tokio::spawn(async move {
+                if client.unsubscribe(vec![filter]).await.is_ok() {
+                    lock(&disk).unsubscribed[k] = true;
+                }
+            });
+        }
+    }
+
+    /// Whether `filter` has been given up: its unsubscribe time has come.
+    fn retired(&self, filter: &str) -> bool {
+        let now = Instant::now();
+        self.spec
+            .unsubscribes
+            .iter()
+            .any(|(at, f)| f == filter && self.start + *at <= now)
     }
 
     fn on_event(&self, client: &MqttClient, crec: &ClientRecorder, ev: ClientEvent) {
@@ -186,7 +246,13 @@ impl ClientNode {
             && !self.spec.subscribes.is_empty()
         {
             let client = client.clone();
-            let packets = self.spec.subscribes.clone();
+            let mut packets = self.spec.subscribes.clone();
+            if !self.spec.unsubscribes.is_empty() {
+                for p in &mut packets {
+                    p.filters.retain(|f| !self.retired(&f.filter));
+                }
+                packets.retain(|p| !p.filters.is_empty());
+            }
             tokio::spawn(async move {
                 for p in packets {
                     let properties = Properties {

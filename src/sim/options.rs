@@ -209,7 +209,10 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
             .unwrap_or(ClientConfig::default().receive_maximum),
         topic_alias_maximum: if v5 { c.topic_alias_maximum } else { 0 },
         outbound_topic_aliases: if v5 { c.topic_aliases } else { 0 },
-        max_inflight: s.broker.config.max_inflight.max(1),
+        max_inflight: c
+            .max_inflight
+            .unwrap_or(s.broker.config.max_inflight)
+            .max(1),
         reconnect: ReconnectPolicy {
             enabled: c.reconnect.enabled,
             min_backoff: c.reconnect.min_backoff,
@@ -340,6 +343,18 @@ checkers = ["delivery"]
         );
     }
 
+    /// A client's own `max_inflight` is its core's window, whatever the broker's.
+    #[test]
+    fn client_max_inflight_is_the_client_s_own_window() {
+        let s = scenario(&BASE.replacen(
+            "keep_alive = \"5s\"",
+            "keep_alive = \"5s\"\nmax_inflight = 2",
+            1,
+        ));
+        assert_eq!(client_config(&s, &s.clients[0]).max_inflight, 2);
+        assert_eq!(client_config(&s, &s.clients[1]).max_inflight, 7);
+    }
+
     #[test]
     fn broker_config_carries_every_limit_of_the_scenario() {
         let s = scenario(BASE);
@@ -366,7 +381,7 @@ checkers = ["delivery"]
         assert_eq!(a.reconnect.min_backoff, Duration::from_millis(250));
         assert_eq!(a.reconnect.jitter, 0.0);
         assert_eq!(a.max_buffered, 5000);
-        assert_eq!(a.max_inflight, 7);
+        assert_eq!(a.max_inflight, 7, "the broker's window by default");
         a.validate().unwrap();
 
         let b = client_config(&s, &s.clients[1]);

@@ -33,6 +33,10 @@ pub struct RunOutcome {
     pub sim_time: Duration,
     /// Wall-clock time the run took.
     pub wall_time: Duration,
+    /// The `[[fault]]` entries fired by trace events (`after`) that never fired before
+    /// `faults_until`, by index: their event never came (often the point of a scenario, never
+    /// a violation).
+    pub unfired: Vec<usize>,
 }
 
 impl RunOutcome {

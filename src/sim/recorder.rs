@@ -51,17 +51,68 @@ pub async fn sleep_to_opt(deadline: Option<Instant>) {
 pub struct Recorder {
     trace: Arc<Mutex<Trace>>,
     start: Instant,
+    /// The triggers waiting for trace events, if the run has any.
+    watch: Option<Arc<Mutex<Watch>>>,
+}
+
+/// Triggers of faults fired by trace events, each waiting for its n-th matching event; when it
+/// comes, the trigger's index is sent to the supervisor, once.
+pub struct Watch {
+    /// Per trigger: what it waits for, and how many matching events are still to come.
+    waiting: Vec<(crate::scenario::Trigger, u32)>,
+    fired: tokio::sync::mpsc::UnboundedSender<usize>,
+}
+
+impl Watch {
+    pub fn new(
+        triggers: Vec<crate::scenario::Trigger>,
+        fired: tokio::sync::mpsc::UnboundedSender<usize>,
+    ) -> Watch {
+        let waiting = triggers.into_iter().map(|t| (t.clone(), t.nth)).collect();
+        Watch { waiting, fired }
+    }
+
+    /// `event` was recorded: counts it for every trigger it matches.
+    fn saw(&mut self, event: &Event) {
+        let Ok(json) = serde_json::to_value(event) else {
+            return;
+        };
+        for (i, (trigger, left)) in self.waiting.iter_mut().enumerate() {
+            if *left > 0 && trigger.matches(&json) {
+                *left -= 1;
+                if *left == 0 {
+                    let _ = self.fired.send(i);
+                }
+            }
+        }
+    }
 }
 
 impl Recorder {
     pub fn new(trace: Arc<Mutex<Trace>>, start: Instant) -> Recorder {
-        Recorder { trace, start }
+        Recorder {
+            trace,
+            start,
+            watch: None,
+        }
+    }
+
+    /// A recorder that also hands every event to `watch`.
+    pub fn watched(trace: Arc<Mutex<Trace>>, start: Instant, watch: Watch) -> Recorder {
+        Recorder {
+            trace,
+            start,
+            watch: Some(Arc::new(Mutex::new(watch))),
+        }
     }
 
     /// Appends `event` at the current virtual time.
     pub fn push(&self, event: Event) {
         let at_us = u64::try_from(Instant::now().duration_since(self.start).as_micros())
             .unwrap_or(u64::MAX);
+        if let Some(watch) = &self.watch {
+            lock(watch).saw(&event);
+        }
         lock(&self.trace).push(at_us, event);
     }
 }

@@ -40,8 +40,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutc
     let plan = scenario.plan(seed);
     let wall = std::time::Instant::now();
     let trace = Arc::new(Mutex::new(Trace::new()));
-    let status = simulate(scenario, &plan, options, trace.clone());
+    let unfired = Arc::new(Mutex::new(Vec::new()));
+    let status = simulate(scenario, &plan, options, trace.clone(), unfired.clone());
     let wall_time = wall.elapsed();
+    let unfired = std::mem::take(&mut *super::recorder::lock(&unfired));
     let trace = std::mem::take(&mut *super::recorder::lock(&trace));
     let violations = match status {
         RunStatus::Completed => judge(scenario, &trace, &options.check),
@@ -56,6 +58,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutc
         trace,
         violations,
         wall_time,
+        unfired,
     }
 }
 
@@ -138,6 +141,7 @@ fn simulate(
     plan: &Plan,
     options: &RunOptions,
     trace: Arc<Mutex<Trace>>,
+    unfired: Arc<Mutex<Vec<usize>>>,
 ) -> RunStatus {
     let scenario = Arc::new(scenario.clone());
     let plan = plan.clone();
@@ -155,7 +159,8 @@ fn simulate(
             rt.set_time_limit(limit);
             let nodes = node_names(&scenario);
             let world = super::world::supervise(scenario, plan, options, trace.clone());
-            let run = catch_unwind(AssertUnwindSafe(|| rt.block_on(world)));
+            let run = catch_unwind(AssertUnwindSafe(|| rt.block_on(world)))
+                .map(|never| *super::recorder::lock(&unfired) = never);
             // What the teardown might still record is no part of the run.
             let recorded = std::mem::take(&mut *super::recorder::lock(&trace));
             let released = catch_unwind(AssertUnwindSafe(|| release(&rt, &nodes)));
@@ -213,6 +218,7 @@ fn simulate(
     _plan: &Plan,
     _options: &RunOptions,
     _trace: Arc<Mutex<Trace>>,
+    _unfired: Arc<Mutex<Vec<usize>>>,
 ) -> RunStatus {
     RunStatus::Crashed(
         "this build has no simulator: build with `--cfg madsim` (`cargo sim-run`, `cargo sim`)"
@@ -388,7 +394,13 @@ checkers = ["integrity"]
             check: CheckConfig::default(),
         };
         let trace = Arc::new(Mutex::new(Trace::new()));
-        let status = simulate(scenario, &scenario.plan(seed), &options, trace.clone());
+        let status = simulate(
+            scenario,
+            &scenario.plan(seed),
+            &options,
+            trace.clone(),
+            Arc::default(),
+        );
         drop(options);
         assert!(!lock(&trace).events.is_empty(), "{status:?}");
         (Arc::strong_count(&trace) - 1, Arc::strong_count(&token) - 1)

@@ -31,8 +31,8 @@ use madsim::runtime::{Handle, NodeHandle};
 
 use super::app::{ClientNode, ClientSpec, Disk};
 use super::options::{RunOptions, broker_auth, broker_config, client_config, subscribe_packets};
-use super::recorder::Recorder;
 use super::recorder::sleep_to;
+use super::recorder::{Recorder, Watch};
 use super::schedule::{StepKind, timeline, trace_fault};
 use crate::net::seam::LinkControl;
 use crate::net::server::{DurableStore, MemoryStore, serve};
@@ -89,16 +89,23 @@ struct World {
     pauses: BTreeMap<String, u32>,
 }
 
-/// Runs the whole world of one seed; returns at `duration`.
+/// Runs the whole world of one seed; returns at `duration` with the `[[fault]]` indices of the
+/// faults fired by trace events that never fired (before `faults_until`).
 pub async fn supervise(
     scenario: Arc<Scenario>,
     plan: Plan,
     options: RunOptions,
     trace: Arc<Mutex<Trace>>,
-) {
+) -> Vec<usize> {
     let handle = Handle::current();
     let start = Instant::now();
-    let rec = Recorder::new(trace, start);
+    let (fired_tx, mut fired_rx) = tokio::sync::mpsc::unbounded_channel();
+    let rec = if plan.triggered.is_empty() {
+        Recorder::new(trace, start)
+    } else {
+        let triggers = plan.triggered.iter().map(|t| t.trigger.clone()).collect();
+        Recorder::watched(trace, start, Watch::new(triggers, fired_tx))
+    };
     let persistence = scenario.broker.persistence;
     rec.push(Event::RunStarted {
         scenario: scenario.name.clone(),
@@ -138,18 +145,63 @@ pub async fn supervise(
     if plan.loss > 0.0 {
         world.net.update_config(|c| c.packet_loss_rate = plan.loss);
     }
-    for step in timeline(&plan) {
-        sleep_to(start + step.at).await;
-        let fault = &plan.faults[step.fault];
-        let traced = trace_fault(&fault.kind);
-        match step.kind {
-            StepKind::Apply => {
-                rec.push(Event::FaultApplied { fault: traced });
-                world.apply(step.fault, &fault.kind);
-            }
-            StepKind::Heal => {
-                world.heal(step.fault, &fault.kind);
-                rec.push(Event::FaultHealed { fault: traced });
+    // Every fault, timed ones first: index `plan.faults.len() + t` is triggered fault `t`.
+    let kinds: Vec<&FaultKind> = plan
+        .faults
+        .iter()
+        .map(|f| &f.kind)
+        .chain(plan.triggered.iter().map(|t| &t.kind))
+        .collect();
+    // Steps by (instant, rank, order): heals (0) before applies (1) before instant heals (2).
+    let mut steps: BTreeMap<(Duration, u8, usize), (StepKind, usize)> = BTreeMap::new();
+    for (n, step) in timeline(&plan).into_iter().enumerate() {
+        let f = &plan.faults[step.fault];
+        let rank = match step.kind {
+            StepKind::Apply => 1,
+            StepKind::Heal if step.at == f.at => 2,
+            StepKind::Heal => 0,
+        };
+        steps.insert((step.at, rank, n), (step.kind, step.fault));
+    }
+    let mut unfired: Vec<bool> = vec![true; plan.triggered.len()];
+    let mut watching = !plan.triggered.is_empty();
+    loop {
+        let next = steps.keys().next().map(|k| k.0);
+        tokio::select! {
+            biased;
+            fired = fired_rx.recv(), if watching => match fired {
+                Some(t) => {
+                    let at = start.elapsed() + plan.triggered[t].delay;
+                    if at < plan.faults_until {
+                        unfired[t] = false;
+                        let index = plan.faults.len() + t;
+                        let order = usize::MAX / 2 + 2 * t;
+                        steps.insert((at, 1, order), (StepKind::Apply, index));
+                        let kind = &plan.triggered[t].kind;
+                        if let (false, Some(lasts)) = (matches!(kind, FaultKind::Cut { .. }), kind.lasts()) {
+                            let heal = (at + lasts).min(plan.faults_until);
+                            let rank = if heal == at { 2 } else { 0 };
+                            steps.insert((heal, rank, order + 1), (StepKind::Heal, index));
+                        }
+                    }
+                }
+                None => watching = false,
+            },
+            _ = sleep_to(start + next.unwrap_or(plan.faults_until)) => {
+                let Some((_, (kind, index))) = steps.pop_first() else {
+                    break;
+                };
+                let traced = trace_fault(kinds[index]);
+                match kind {
+                    StepKind::Apply => {
+                        rec.push(Event::FaultApplied { fault: traced });
+                        world.apply(index, kinds[index]);
+                    }
+                    StepKind::Heal => {
+                        world.heal(index, kinds[index]);
+                        rec.push(Event::FaultHealed { fault: traced });
+                    }
+                }
             }
         }
     }
@@ -160,6 +212,11 @@ pub async fn supervise(
     rec.push(Event::SettleStarted);
     sleep_to(start + plan.duration).await;
     rec.push(Event::RunEnded);
+    let sources = plan.triggered.iter().map(|t| t.source);
+    sources
+        .zip(unfired)
+        .filter_map(|(source, never)| never.then_some(source))
+        .collect()
 }
 
 /// A node per client of the scenario, in its order (10.0.1.1, 10.0.1.2, ...), each with its
@@ -179,6 +236,7 @@ fn client_nodes(
             config: client_config(scenario, c),
             subscribes: subscribe_packets(scenario, c),
             resubscribe: c.resubscribe,
+            unsubscribes: ClientSpec::unsubscribes(c),
             workloads: scenario
                 .workloads
                 .iter()

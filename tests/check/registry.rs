@@ -19,7 +19,8 @@ fn registry_names_every_checker_and_refuses_unknown_ones() {
             "shared",
             "subscription",
             "acl",
-            "handshake"
+            "handshake",
+            "unsubscribe"
         ]
     );
     for n in names {

@@ -12,4 +12,6 @@ mod planted;
 mod planted_bugs;
 mod sim_guard;
 #[cfg(madsim)]
+mod traps;
+#[cfg(madsim)]
 mod world;

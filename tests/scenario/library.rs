@@ -76,7 +76,9 @@ fn every_area_folder_is_numbered_and_present() {
         "12-mqtt5",
         "13-auth",
         "14-limits",
+        "15-adversarial",
         "16-misses",
+        "17-traps",
     ];
     assert_eq!(areas, expected.iter().map(|s| s.to_string()).collect());
 }

@@ -4,3 +4,4 @@
 mod errors;
 mod library;
 mod plan;
+mod traps;

@@ -22,6 +22,12 @@ pub fn render(path: &str, outcome: &RunOutcome, with_timeline: bool) -> String {
         out.push_str(&timeline::render(&outcome.trace));
         out.push('\n');
     }
+    for i in &outcome.unfired {
+        let _ = writeln!(
+            out,
+            "fault[{i}] never fired: its trigger event did not come before faults_until"
+        );
+    }
     if outcome.violations.is_empty() {
         let _ = writeln!(out, "violations: none");
     } else {

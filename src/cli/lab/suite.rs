@@ -172,6 +172,7 @@ where
                 violations: Vec::new(),
                 sim_time: Duration::ZERO,
                 wall_time: started.elapsed(),
+                unfired: Vec::new(),
             }
         }
     }

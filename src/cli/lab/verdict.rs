@@ -334,6 +334,7 @@ checkers = ["delivery"]
                 .collect(),
             sim_time: Duration::from_secs(10),
             wall_time: Duration::from_millis(20),
+            unfired: Vec::new(),
         }
     }
 
