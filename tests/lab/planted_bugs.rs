@@ -230,6 +230,12 @@ const CASES: &[Case] = &[
         "handshake",
     ),
     case(
+        Bug::PubrelNotResent,
+        "17-traps/04-qos2-every-handshake-stage-v5.toml",
+        1..=1,
+        "handshake",
+    ),
+    case(
         Bug::UserPropertiesReordered,
         "12-mqtt5/07-request-response-properties.toml",
         1..=2,
