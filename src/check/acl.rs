@@ -27,9 +27,9 @@ use crate::trace::{Event, Trace};
 /// The checker's name in the registry.
 pub const NAME: &str = "acl";
 
-/// Whether `a` was a 5.0 CONNECT (only 5.0 sends a session expiry interval).
+/// Whether `a` was a 5.0 CONNECT.
 fn v5(a: &Attempt<'_>) -> bool {
-    a.session_expiry_s.is_some()
+    a.v5
 }
 
 pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {

@@ -37,7 +37,7 @@ pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
         else {
             continue;
         };
-        let v5 = attempt.session_expiry_s.is_some();
+        let v5 = attempt.v5;
         let who = format!(
             "{} (from {} on {}, to {})",
             d.label, p.client, d.topic, d.client

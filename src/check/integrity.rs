@@ -153,11 +153,16 @@ fn protocol_errors(trace: &Trace) -> Vec<Violation> {
         match &e.event {
             Event::Connecting {
                 client,
+                protocol,
                 clean_start,
                 session_expiry_s,
                 ..
             } => {
-                asked.insert(client, (*clean_start, session_expiry_s.is_some()));
+                // Traces without the protocol: only 5.0 sends a session expiry interval.
+                let v5 = protocol
+                    .as_deref()
+                    .map_or(session_expiry_s.is_some(), |p| p.starts_with('5'));
+                asked.insert(client, (*clean_start, v5));
             }
             Event::ConnectionLost {
                 client,

@@ -49,12 +49,12 @@ pub fn retained_violations(m: &Model<'_>, checker: &'static str) -> Vec<Violatio
     out
 }
 
-/// Whether `client` spoke 5.0 on the connection open at `pos` (its CONNECT carried a session
-/// expiry interval); the scenario's protocol when it had none.
+/// Whether `client` spoke 5.0 on the connection open at `pos`; the scenario's protocol when it
+/// had none.
 fn v5_at(m: &Model<'_>, client: &str, pos: usize) -> bool {
     m.epoch_at(client, pos)
         .and_then(|e| m.clients.get(client)?.attempts.get(e.attempt))
-        .map_or(m.v5, |a| a.session_expiry_s.is_some())
+        .map_or(m.v5, |a| a.v5)
 }
 
 fn highest_qos(m: &Model<'_>, cfg: &CheckConfig, checker: &'static str, out: &mut Vec<Violation>) {
