@@ -207,12 +207,17 @@ fn connected_at_end(m: &Model<'_>, client: &str, end_us: u64, out: &mut Vec<Viol
     if gone_for_good {
         return;
     }
-    let log = m.clients.get(client);
-    if log.is_some_and(|l| l.epochs.last().is_some_and(|e| e.end.is_none())) {
+    // `client` names a process; the session is its client identifier's, which any of its
+    // processes may hold at the end (a takeover).
+    let log = m.clients.get(m.client_of(client));
+    if log.is_some_and(|l| l.epochs.iter().any(|e| e.end.is_none())) {
         return;
     }
     let mut last = None;
     for e in m.trace.events.iter().rev() {
+        if e.process() != Some(client) {
+            continue;
+        }
         match &e.event {
             Event::ConnectFailed {
                 client: c,

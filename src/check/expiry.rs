@@ -27,7 +27,11 @@ pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
         else {
             continue;
         };
-        let Some(epoch) = m.epoch_at(d.client, d.pos) else {
+        // A delivery to a connection already taken over arrived on that connection.
+        let Some(epoch) = m
+            .epoch_at(d.client, d.pos)
+            .filter(|_| !m.stale(d.client, d.pos))
+        else {
             continue;
         };
         let Some(attempt) = m

@@ -96,8 +96,15 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     let mut broker_window: Option<u64> = None;
     let mut settle_at: Option<u64> = None;
     let mut end_at: Option<u64> = None;
+    // Process → its client identifier, as the trace has shown them so far.
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
     for te in &trace.events {
         let at = te.at_us;
+        // Connections and exchanges are a process's; faults name processes too.
+        let process = te.process().unwrap_or_default();
+        if let Some(client) = te.event.client() {
+            owners.insert(process, client);
+        }
         match &te.event {
             Event::RunStarted { max_inflight, .. } => broker_window = *max_inflight,
             Event::SettleStarted => settle_at = Some(at),
@@ -112,11 +119,9 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
             // The wire observer records the packets of a new connection as they cross it,
             // possibly before the application reads the CONNACK: windows start at CONNECT.
             Event::Connecting {
-                client,
-                receive_maximum,
-                ..
+                receive_maximum, ..
             } => {
-                let c = clients.entry(client).or_default();
+                let c = clients.entry(process).or_default();
                 c.down();
                 c.receive_maximum = *receive_maximum;
                 c.broker_receive_maximum = None;
@@ -129,7 +134,15 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 receive_maximum,
                 ..
             } => {
-                let c = clients.entry(client).or_default();
+                // A takeover: the broker closed the connections of the other processes of
+                // this client identifier, and their QoS 2 exchanges went on with the session.
+                for (p, c) in clients.iter_mut() {
+                    if *p != process && owners.get(p) == Some(&client.as_str()) {
+                        c.down();
+                        c.awaiting_rel.clear();
+                    }
+                }
+                let c = clients.entry(process).or_default();
                 c.up_since = Some(at);
                 c.broker_receive_maximum = *receive_maximum;
                 if !session_present {
@@ -137,8 +150,8 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 }
                 out.extend(c.outbound_excess(client, at, None));
             }
-            Event::ConnectionLost { client, .. } | Event::DisconnectSent { client, .. } => {
-                clients.entry(client).or_default().down();
+            Event::ConnectionLost { .. } | Event::DisconnectSent { .. } => {
+                clients.entry(process).or_default().down();
             }
             Event::PublishRequested {
                 client,
@@ -146,12 +159,12 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 payload,
                 ..
             } if *qos > 0 => clients
-                .entry(client)
+                .entry(process)
                 .or_default()
                 .pending
                 .push((payload, at)),
-            Event::PublishAcked { client, payload } | Event::PublishLost { client, payload } => {
-                let c = clients.entry(client).or_default();
+            Event::PublishAcked { payload, .. } | Event::PublishLost { payload, .. } => {
+                let c = clients.entry(process).or_default();
                 if let Some(i) = c.pending.iter().position(|(l, _)| l == payload) {
                     c.pending.remove(i);
                 }
@@ -162,7 +175,7 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 packet_id,
                 ..
             } => {
-                let c = clients.entry(client).or_default();
+                let c = clients.entry(process).or_default();
                 c.inbound.insert(*packet_id);
                 let limit = [broker_window, c.receive_maximum.map(u64::from)]
                     .into_iter()
@@ -189,18 +202,18 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 packet_id,
                 ..
             } => {
-                let c = clients.entry(client).or_default();
+                let c = clients.entry(process).or_default();
                 c.outbound.insert(*packet_id);
                 out.extend(c.outbound_excess(client, at, Some((payload, *packet_id))));
             }
             Event::AckSent {
-                client,
                 packet,
                 packet_id,
                 payload,
                 reason,
+                ..
             } => {
-                let c = clients.entry(client).or_default();
+                let c = clients.entry(process).or_default();
                 if packet.ends_exchange(*reason) {
                     c.inbound.remove(packet_id);
                 } else if *packet == AckPacket::Pubrec {
@@ -208,13 +221,12 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 }
             }
             Event::AckReceived {
-                client,
                 packet,
                 packet_id,
                 reason,
                 ..
             } => {
-                let c = clients.entry(client).or_default();
+                let c = clients.entry(process).or_default();
                 if packet.ends_exchange(*reason) {
                     c.outbound.remove(packet_id);
                 } else if *packet == AckPacket::Pubrel {

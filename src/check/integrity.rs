@@ -140,9 +140,10 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
 /// rejected or that refused it with a wrong Session Present.
 fn protocol_errors(trace: &Trace) -> Vec<Violation> {
     let mut out = Vec::new();
-    // Per client: whether its latest CONNECT had clean start, and was 5.0.
+    // Per process: whether its latest CONNECT had clean start, and was 5.0.
     let mut asked: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
     for e in &trace.events {
+        let process = e.process().unwrap_or_default();
         let mut say = |message: String| {
             out.push(Violation {
                 checker: NAME,
@@ -152,7 +153,6 @@ fn protocol_errors(trace: &Trace) -> Vec<Violation> {
         };
         match &e.event {
             Event::Connecting {
-                client,
                 protocol,
                 clean_start,
                 session_expiry_s,
@@ -162,7 +162,7 @@ fn protocol_errors(trace: &Trace) -> Vec<Violation> {
                 let v5 = protocol
                     .as_deref()
                     .map_or(session_expiry_s.is_some(), |p| p.starts_with('5'));
-                asked.insert(client, (*clean_start, v5));
+                asked.insert(process, (*clean_start, v5));
             }
             Event::ConnectionLost {
                 client,
@@ -179,7 +179,7 @@ fn protocol_errors(trace: &Trace) -> Vec<Violation> {
                 protocol_error,
                 ..
             } => {
-                let (clean_start, v5) = asked.get(client.as_str()).copied().unwrap_or_default();
+                let (clean_start, v5) = asked.get(process).copied().unwrap_or_default();
                 if *session_present == Some(true) && clean_start {
                     let rule = if v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
                     say(format!(

@@ -38,7 +38,13 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         // (publisher, topic, qos, scope) -> (request position, label) of the latest-published
         // message first-delivered so far.
         let mut last: BTreeMap<(&str, &str, u8, Pos), (Pos, &str)> = BTreeMap::new();
-        for d in m.dels.iter().filter(|d| d.client == s) {
+        // A delivery to a connection already taken over is that connection's, not the
+        // session's.
+        for d in m
+            .dels
+            .iter()
+            .filter(|d| d.client == s && !m.stale(s, d.pos))
+        {
             if !seen.insert(d.label)
                 || m.forwarded(d) != Some(true)
                 || shared_matches(&m, s, d.topic)
@@ -53,7 +59,9 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             } else {
                 m.epoch_at(s, d.pos).map_or(0, |e| e.start)
             };
-            let key = (p.client, p.topic, p.qos, scope);
+            // Order is owed per publishing process (its own session state).
+            let publisher = m.process_of(p.pos).unwrap_or(p.client);
+            let key = (publisher, p.topic, p.qos, scope);
             match last.get(&key) {
                 Some(&(prev_pos, prev_label)) if prev_pos > p.pos => out.push(Violation {
                     checker: NAME,

@@ -116,7 +116,12 @@ fn copies(m: &Model<'_>, checker: &'static str, out: &mut Vec<Violation>) {
             for d in m.dels_of(p.label, s).filter(|d| d.pos > p.pos) {
                 let v5 = v5_at(m, s, d.pos);
                 // QoS 2 copies are counted by the exactly-once rule of `delivery`.
-                if d.dup || m.forwarded(d) != Some(true) || d.qos == 2 || (!v5 && d.qos == 0) {
+                if d.dup
+                    || m.forwarded(d) != Some(true)
+                    || d.qos == 2
+                    || (!v5 && d.qos == 0)
+                    || m.stale(s, d.pos)
+                {
                     continue;
                 }
                 per_chain

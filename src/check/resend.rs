@@ -37,9 +37,10 @@ struct Arrival<'t> {
 pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut arrivals: std::collections::BTreeMap<&str, Vec<Arrival<'_>>> = Default::default();
-    // QoS 2 identifiers each client holds awaiting PUBREL.
+    // QoS 2 identifiers each process holds awaiting PUBREL.
     let mut awaiting_rel: BTreeSet<(&str, u16)> = BTreeSet::new();
     for (pos, e) in m.trace.events.iter().enumerate() {
+        let process = e.process().unwrap_or_default();
         match &e.event {
             Event::Delivered {
                 client,
@@ -62,7 +63,7 @@ pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
                 dup,
                 packet_id,
                 payload,
-            } if awaiting_rel.contains(&(client.as_str(), *packet_id)) => {
+            } if awaiting_rel.contains(&(process, *packet_id)) => {
                 arrivals.entry(client).or_default().push(Arrival {
                     pos,
                     label: payload,
@@ -73,28 +74,25 @@ pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
                 })
             }
             Event::AckSent {
-                client,
                 packet: AckPacket::Pubrec,
                 packet_id,
                 reason: None,
                 ..
             } => {
-                awaiting_rel.insert((client, *packet_id));
+                awaiting_rel.insert((process, *packet_id));
             }
             Event::AckReceived {
-                client,
                 packet: AckPacket::Pubrel,
                 packet_id,
                 ..
             } => {
-                awaiting_rel.remove(&(client.as_str(), *packet_id));
+                awaiting_rel.remove(&(process, *packet_id));
             }
             Event::Connected {
-                client,
                 session_present: false,
                 ..
-            }
-            | Event::FaultApplied {
+            } => awaiting_rel.retain(|(p, _)| *p != process),
+            Event::FaultApplied {
                 fault: Fault::ClientCrash { client } | Fault::ClientPowerOff { client },
             } => awaiting_rel.retain(|(c, _)| c != client),
             _ => {}
@@ -102,7 +100,9 @@ pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
     }
     for (&client, list) in &arrivals {
         for (i, a) in list.iter().enumerate() {
-            if a.dup {
+            // A PUBLISH that reached a connection already taken over was sent before the
+            // takeover: its flags are judged with that connection, not the session's.
+            if a.dup || (!a.duplicate && m.stale(client, a.pos)) {
                 continue;
             }
             if a.duplicate {
@@ -158,8 +158,9 @@ pub(super) fn single_forward(m: &Model<'_>, p: &Pub<'_>) -> bool {
     let Some(acked) = p.acked else {
         return false;
     };
-    m.epoch_at(p.client, p.pos)
-        .is_some_and(|e| e.end.is_none_or(|(end, _)| end > acked))
+    m.epoch_at(p.client, p.pos).is_some_and(|e| {
+        Some(e.process) == m.process_of(p.pos) && e.end.is_none_or(|(end, _)| end > acked)
+    })
 }
 
 /// The distinct filters (shared ones by their whole name) that `client` asked for before `pos`

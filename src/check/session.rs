@@ -220,7 +220,9 @@ fn held_after(
                 .faults
                 .iter()
                 .filter(|f| {
-                    f.fault.disturbs(c) && f.start <= end && f.end.is_none_or(|fe| fe >= e.start)
+                    f.fault.disturbs(e.process)
+                        && f.start <= end
+                        && f.end.is_none_or(|fe| fe >= e.start)
                 })
                 .map(|f| m.us(f.start.max(e.start)))
                 .min()
@@ -248,6 +250,9 @@ fn held_after(
                 expiry: Some((lo, hi, expiry)),
             }
         }
+        // Whether the broker ends a session that does not persist before or after it
+        // attaches the new connection of a takeover is not settled by the specification.
+        Some((_, End::TakenOver)) => Held::Unknown,
         Some(_) => Held::No,
     }
 }

@@ -50,6 +50,8 @@ pub struct Story {
     receive_maximum: BTreeMap<String, u16>,
     /// Client → the protocol of its following connects, when not the story's.
     protocols: BTreeMap<String, String>,
+    /// Process → the client identifier its events carry, for processes not named by it.
+    processes: BTreeMap<String, String>,
     protocol: String,
     v5: bool,
 }
@@ -81,9 +83,18 @@ impl Story {
             credentials: BTreeMap::new(),
             receive_maximum: BTreeMap::new(),
             protocols: BTreeMap::new(),
+            processes: BTreeMap::new(),
             protocol: protocol.into(),
             v5: protocol.starts_with('5'),
         }
+    }
+
+    /// Tells `process` apart from the client identifier it connects with: from here on, the
+    /// events told for `process` carry `client` = `client_id` and `process` = `process`, and
+    /// faults naming `process` name its node. Its labels keep the process name.
+    pub fn process(&mut self, process: &str, client_id: &str) -> &mut Self {
+        self.processes.insert(process.into(), client_id.into());
+        self
     }
 
     /// The broker's users and ACL (`auth_configured`, right after `run_started`).
@@ -104,9 +115,14 @@ impl Story {
                 .collect(),
             acl: acl.map(Into::into),
         };
-        self.trace
-            .events
-            .insert(1, crate::trace::TraceEvent { at_us: 0, event });
+        self.trace.events.insert(
+            1,
+            crate::trace::TraceEvent {
+                at_us: 0,
+                event,
+                process: None,
+            },
+        );
         self
     }
 
@@ -222,7 +238,15 @@ impl Story {
 
     /// Appends any event at the story's clock.
     pub fn push(&mut self, event: Event) -> &mut Self {
-        self.trace.push(self.now_us, event);
+        let mut event = event;
+        let process = event
+            .client()
+            .filter(|c| self.processes.contains_key(*c))
+            .map(str::to_string);
+        if let Some(p) = &process {
+            event.set_client(&self.processes[p]);
+        }
+        self.trace.push_from(self.now_us, event, process);
         self
     }
 

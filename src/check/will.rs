@@ -126,7 +126,7 @@ impl<'m, 't> Will<'m, 't> {
             None => a.failed.map(|p| (p, None)),
         };
         let end_pos = end.map(|(p, _)| p);
-        let (first_fault, mut death) = earliest_death(m, client, a.pos, end_pos);
+        let (first_fault, mut death) = earliest_death(m, a.process, a.pos, end_pos);
         let end_us = end_pos.map_or(u64::MAX, |p| m.us(p));
         let expiry_us = e.map_or(u64::MAX, |e| session_expiry_us(m, e, a));
         let delay_us = (u64::from(spec.delay_s) * 1_000_000).min(expiry_us);
@@ -137,12 +137,14 @@ impl<'m, 't> Will<'m, 't> {
         };
         let mut hidden = false;
         let with_will = matches!(end, Some((_, Some(End::Disconnect { with_will: true }))));
-        let known_us = if with_will {
+        // A connection taken over is closed by the broker itself when it accepts the new one.
+        let taken_over = matches!(end, Some((_, Some(End::TakenOver))));
+        let known_us = if with_will || taken_over {
             end_us
         } else if a.keep_alive_s > 0 {
             end_us.saturating_add(ka_us)
         } else {
-            let (from, known_us) = unhidden(m, client, log, k, end);
+            let (from, known_us) = unhidden(m, log, k, end);
             match from {
                 Some(p) if p > death => {
                     death = p;
@@ -385,7 +387,7 @@ impl<'m, 't> Will<'m, 't> {
     }
 }
 
-/// The first disturbing fault on `client`'s connection (from its CONNECT at `from`, since the
+/// The first disturbing fault on the connection of process `client` (from its CONNECT at `from`, since the
 /// broker may have accepted it before the CONNACK arrived, up to its end `end_pos`), and the
 /// earliest moment the connection could have died: that fault or its end (`usize::MAX`:
 /// neither).
@@ -451,7 +453,6 @@ fn attempt_verdict(m: &Model<'_>, failed: Option<Pos>) -> Verdict {
 /// it heals (the simulator lets it through at once; a real network may not).
 fn unhidden(
     m: &Model<'_>,
-    client: &str,
     log: &ClientLog<'_>,
     k: usize,
     end: Option<(Pos, Option<End>)>,
@@ -459,14 +460,15 @@ fn unhidden(
     let Some((end_pos, how)) = end else {
         return (Some(0), u64::MAX);
     };
+    let process = log.attempts[k].process;
     let next_connect = log.attempts.get(k + 1).map(|a| a.pos);
     let next_connack = log.attempts[k + 1..]
         .iter()
         .find_map(|a| a.connected)
         .map(|p| m.us(p));
     let holding = |f: &Fault| match f {
-        Fault::BlackHole { client: c } | Fault::ClientPowerOff { client: c } => c == client,
-        Fault::Partition { .. } => f.disturbs(client),
+        Fault::BlackHole { client: c } | Fault::ClientPowerOff { client: c } => c == process,
+        Fault::Partition { .. } => f.disturbs(process),
         _ => false,
     };
     let held: Vec<Option<Pos>> = m

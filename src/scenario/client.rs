@@ -19,9 +19,15 @@ pub const MAX_ID_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
-    /// Client identifier, unique in the scenario; also the node's name. Required; not
-    /// `"broker"`.
+    /// The process: unique in the scenario, the node's name (faults and workloads name it),
+    /// and the MQTT client identifier unless `client_id` is set. Required; not `"broker"`.
     pub id: String,
+    /// The MQTT client identifier its CONNECTs carry, when it is not `id`: several processes
+    /// with one `client_id` share one session, and each CONNECT takes it over from the
+    /// connection holding it. Default: `id`. Not the `id` of another process that has a
+    /// `client_id` of its own.
+    #[serde(default)]
+    pub client_id: Option<String>,
     /// This client's MQTT version. Default: the scenario's `protocol`.
     #[serde(default, deserialize_with = "de_opt_protocol")]
     pub protocol: Option<Protocol>,
@@ -112,6 +118,11 @@ fn default_keep_alive() -> Duration {
 }
 
 impl ClientConfig {
+    /// The MQTT client identifier of this process's CONNECTs: `client_id`, else `id`.
+    pub fn mqtt_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or(&self.id)
+    }
+
     /// The effective protocol of this client, given the scenario's.
     pub fn protocol_or(&self, scenario: Protocol) -> Protocol {
         self.protocol.unwrap_or(scenario)
@@ -279,6 +290,38 @@ impl ClientConfig {
             );
         } else if earlier.iter().any(|o| o.id == self.id) {
             c.fail(field, format!("client id {:?} is used twice", self.id));
+        }
+        let alias = |p: &ClientConfig| p.id != p.mqtt_id();
+        if let Some(o) = earlier.iter().find(|o| {
+            (alias(o) && self.mqtt_id() == o.id) || (alias(self) && o.mqtt_id() == self.id)
+        }) {
+            c.fail(
+                format!("client[{i}].client_id"),
+                format!(
+                    "process {:?} connects as {:?} and process {:?} as {:?}: a name is either a client id or the name of a process with another client id, not both",
+                    self.id,
+                    self.mqtt_id(),
+                    o.id,
+                    o.mqtt_id()
+                ),
+            );
+        }
+        let Some(client_id) = &self.client_id else {
+            return;
+        };
+        let field = format!("client[{i}].client_id");
+        if !valid_id(client_id) {
+            c.fail(
+                field,
+                format!(
+                    "{client_id:?} is not a client id: use 1 to {MAX_ID_LEN} letters, digits, '-', '_' or '.'"
+                ),
+            );
+        } else if client_id == BROKER {
+            c.fail(
+                field,
+                "\"broker\" names the broker node; pick another client id",
+            );
         }
     }
 

@@ -87,6 +87,7 @@ impl Expect {
             }
         }
         self.check_wills(c, cx);
+        self.check_processes(c, cx);
         let mut seen = BTreeSet::new();
         for (i, class) in self.no_loss.iter().enumerate() {
             if !seen.insert(*class) {
@@ -96,6 +97,53 @@ impl Expect {
         self.check_overflow(c, cx);
         for (i, r) in self.receives.iter().enumerate() {
             r.check(c, &format!("expect.receives[{i}]"), cx);
+        }
+    }
+
+    /// Expectations are about sessions, named by client id: a process with a `client_id` of
+    /// its own is named by that id.
+    fn check_processes(&self, c: &mut Checks<'_>, cx: &ExpectContext<'_>) {
+        let named = self
+            .will_reaches
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| {
+                [
+                    (format!("expect.will_reaches[{i}].client"), &w.client),
+                    (
+                        format!("expect.will_reaches[{i}].subscriber"),
+                        &w.subscriber,
+                    ),
+                ]
+            })
+            .chain(
+                self.no_will
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (format!("expect.no_will[{i}]"), id)),
+            )
+            .chain(
+                self.receives
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("expect.receives[{i}].client"), &r.client)),
+            )
+            .chain(
+                self.overflow
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (format!("expect.overflow[{i}]"), id)),
+            );
+        for (field, name) in named {
+            if let Some(p) = cx.client(name).filter(|p| p.mqtt_id() != p.id) {
+                c.fail(
+                    field,
+                    format!(
+                        "{name:?} is a process that connects as {:?}: expectations name client ids",
+                        p.mqtt_id()
+                    ),
+                );
+            }
         }
     }
 

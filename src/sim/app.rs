@@ -48,7 +48,10 @@ pub struct Disk {
 /// Everything fixed about one client, derived from the scenario.
 #[derive(Debug)]
 pub struct ClientSpec {
+    /// The process (node) name: names its payload labels.
     pub id: String,
+    /// The MQTT client identifier of its CONNECTs (`config.client_id`).
+    pub client_id: String,
     pub config: ClientConfig,
     /// The SUBSCRIBE packets sent after a connect that found no session.
     pub subscribes: Vec<SubscribePacket>,
@@ -149,7 +152,11 @@ impl ClientNode {
     /// One online window: a fresh client connects, works, and (at `close`) disconnects.
     /// `again`: a window after the first, which connects with `reconnect_clean` if set.
     async fn window(&self, close: Option<Duration>, again: bool) {
-        let crec = Arc::new(ClientRecorder::new(&self.spec.id, self.rec.clone()));
+        let crec = Arc::new(ClientRecorder::new(
+            &self.spec.client_id,
+            &self.spec.id,
+            self.rec.clone(),
+        ));
         let observer: Observer = {
             let crec = crec.clone();
             Arc::new(move |_, wire| crec.observe(wire))

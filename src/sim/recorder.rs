@@ -108,12 +108,18 @@ impl Recorder {
 
     /// Appends `event` at the current virtual time.
     pub fn push(&self, event: Event) {
+        self.push_from(event, None);
+    }
+
+    /// Appends a client's `event` at the current virtual time, recorded by `process` (`None`
+    /// or the event's client identifier: not written).
+    pub fn push_from(&self, event: Event, process: Option<&str>) {
         let at_us = u64::try_from(Instant::now().duration_since(self.start).as_micros())
             .unwrap_or(u64::MAX);
         if let Some(watch) = &self.watch {
             lock(watch).saw(&event);
         }
-        lock(&self.trace).push(at_us, event);
+        lock(&self.trace).push_from(at_us, event, process.map(str::to_string));
     }
 }
 
@@ -150,15 +156,20 @@ struct State {
 /// The trace view of one client process. A restarted process gets a fresh one: what the old
 /// one knew died with it.
 pub struct ClientRecorder {
+    /// The MQTT client identifier, every event's `client`.
     client: String,
+    /// The process (node) name, written as `process` when it differs from `client`.
+    process: String,
     rec: Recorder,
     state: Mutex<State>,
 }
 
 impl ClientRecorder {
-    pub fn new(client: &str, rec: Recorder) -> ClientRecorder {
+    /// The recorder of process `process`, whose CONNECTs carry client identifier `client`.
+    pub fn new(client: &str, process: &str, rec: Recorder) -> ClientRecorder {
         ClientRecorder {
             client: client.to_string(),
+            process: process.to_string(),
             rec,
             state: Mutex::new(State {
                 attempt: AttemptState::Idle,
@@ -176,7 +187,7 @@ impl ClientRecorder {
     }
 
     fn push(&self, event: Event) {
-        self.rec.push(event);
+        self.rec.push_from(event, Some(&self.process));
     }
 
     fn client(&self) -> String {

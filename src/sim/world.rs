@@ -233,6 +233,7 @@ fn client_nodes(
     for (i, c) in scenario.clients.iter().enumerate() {
         let spec = Arc::new(ClientSpec {
             id: c.id.clone(),
+            client_id: c.mqtt_id().to_string(),
             config: client_config(scenario, c),
             subscribes: subscribe_packets(scenario, c),
             resubscribe: c.resubscribe,

@@ -11,7 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The node name of the broker in faults (clients are named by their client id).
+/// The node name of the broker in faults (client nodes are named by their process name, which
+/// is their client id unless the scenario gives the client another `client_id`).
 pub const BROKER: &str = "broker";
 
 /// One line of a trace.
@@ -21,6 +22,20 @@ pub struct TraceEvent {
     pub at_us: u64,
     #[serde(flatten)]
     pub event: Event,
+    /// The client process (node) that recorded the event, when its name differs from the MQTT
+    /// client identifier in `client`: several processes may use one client identifier (a
+    /// session takeover). Absent when the process is named by its client identifier, and on
+    /// events that are not a client's. Written last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+}
+
+impl TraceEvent {
+    /// The process that recorded a client's event: `process` if set, else the event's client
+    /// identifier; `None` for events that are not a client's.
+    pub fn process(&self) -> Option<&str> {
+        self.process.as_deref().or_else(|| self.event.client())
+    }
 }
 
 /// What the broker keeps across a crash (a scenario's `[broker] persistence`).
@@ -433,6 +448,32 @@ impl Event {
             | Event::AckReceived { client, .. }
             | Event::Delivered { client, .. } => Some(client),
             _ => None,
+        }
+    }
+}
+
+impl Event {
+    /// Renames the client of a client's event (nothing for other events).
+    pub fn set_client(&mut self, id: &str) {
+        match self {
+            Event::Connecting { client, .. }
+            | Event::Connected { client, .. }
+            | Event::ConnectFailed { client, .. }
+            | Event::ConnectionLost { client, .. }
+            | Event::DisconnectSent { client, .. }
+            | Event::SubscribeRequested { client, .. }
+            | Event::SubscribeGranted { client, .. }
+            | Event::UnsubscribeRequested { client, .. }
+            | Event::Unsubscribed { client, .. }
+            | Event::PublishRequested { client, .. }
+            | Event::PublishAcked { client, .. }
+            | Event::PublishLost { client, .. }
+            | Event::PublishSent { client, .. }
+            | Event::PublishReceived { client, .. }
+            | Event::AckSent { client, .. }
+            | Event::AckReceived { client, .. }
+            | Event::Delivered { client, .. } => *client = id.to_string(),
+            _ => {}
         }
     }
 }

@@ -47,7 +47,22 @@ impl Trace {
 
     /// Appends an event at `at_us`.
     pub fn push(&mut self, at_us: u64, event: Event) {
-        self.events.push(TraceEvent { at_us, event });
+        self.events.push(TraceEvent {
+            at_us,
+            event,
+            process: None,
+        });
+    }
+
+    /// Appends a client's event at `at_us`, recorded by `process` (`None`: the process is
+    /// named by the event's client identifier).
+    pub fn push_from(&mut self, at_us: u64, event: Event, process: Option<String>) {
+        let process = process.filter(|p| event.client() != Some(p.as_str()));
+        self.events.push(TraceEvent {
+            at_us,
+            event,
+            process,
+        });
     }
 
     /// The JSON Lines form: one event per line, each line ending in `\n`.

@@ -14,5 +14,6 @@ mod retained;
 mod session;
 mod shared;
 mod subscription;
+mod takeover;
 mod unsubscribe;
 mod will;

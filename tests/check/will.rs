@@ -197,6 +197,7 @@ fn a_will_label_shared_by_connections_goes_to_the_one_that_ended() {
     trace.events.insert(
         at,
         mqtt_lab::trace::TraceEvent {
+            process: None,
             at_us: trace.events[at - 1].at_us,
             event: mqtt_lab::trace::Event::Delivered {
                 client: "monitor".into(),
@@ -232,6 +233,7 @@ fn v5_reconnect_with_clean_start_ends_the_session_and_may_send_the_delayed_will(
     t.events.insert(
         at,
         mqtt_lab::trace::TraceEvent {
+            process: None,
             at_us: t.events[at - 1].at_us,
             event: mqtt_lab::trace::Event::Delivered {
                 client: "monitor".into(),

@@ -120,10 +120,14 @@ pub enum Bug {
     /// A retained message sent at QoS 1 because of a new subscription goes out at QoS 0 (the
     /// core is told it was acknowledged) ([MQTT-3.8.4-6] broken).
     RetainedCopyAtQos0,
+    /// A CONNECT whose client identifier another connection still holds is handed to the core
+    /// with clean start: the takeover discards the session instead of handing it to the new
+    /// connection ([MQTT-3.1.4-3] with [MQTT-3.2.2-3] broken).
+    TakeoverDiscardsSession,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 31] = [
+    pub const ALL: [Bug; 32] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -155,6 +159,7 @@ impl Bug {
         Bug::ExpiryNotAged,
         Bug::OverlapLowestQos,
         Bug::RetainedCopyAtQos0,
+        Bug::TakeoverDiscardsSession,
     ];
 }
 
@@ -456,6 +461,13 @@ impl Planted {
                 self.inner.handle_packet(now, conn, Packet::Connect(c));
             }
             (Bug::AliasesKeptAcrossConnections, Packet::Connect(c)) => {
+                self.client_of.insert(conn, c.client_id.clone());
+                self.inner.handle_packet(now, conn, Packet::Connect(c));
+            }
+            (Bug::TakeoverDiscardsSession, Packet::Connect(mut c)) => {
+                if self.client_of.values().any(|id| *id == c.client_id) {
+                    c.clean_start = true;
+                }
                 self.client_of.insert(conn, c.client_id.clone());
                 self.inner.handle_packet(now, conn, Packet::Connect(c));
             }

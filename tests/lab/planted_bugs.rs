@@ -350,6 +350,18 @@ const CASES: &[Case] = &[
         "session",
     ),
     case(
+        Bug::TakeoverDiscardsSession,
+        "09-takeover/03-second-process-takes-over-v311.toml",
+        1..=2,
+        "session",
+    ),
+    case(
+        Bug::TakeoverDiscardsSession,
+        "09-takeover/04-second-process-takes-over-v5.toml",
+        1..=2,
+        "session",
+    ),
+    case(
         Bug::ResendWithoutDup,
         "16-misses/01-resend-sets-dup.toml",
         1..=3,
@@ -649,6 +661,12 @@ fn mqtt_3_1_2_6_clean_start_ignored_is_caught() {
     prove_all(Bug::CleanStartIgnored);
 }
 
+/// [MQTT-3.1.4-3] [MQTT-3.2.2-3]
+#[test]
+fn mqtt_3_1_4_3_takeover_discarding_the_session_is_caught() {
+    prove_all(Bug::TakeoverDiscardsSession);
+}
+
 #[test]
 fn resend_without_dup_is_caught() {
     prove_all(Bug::ResendWithoutDup);
@@ -720,6 +738,7 @@ fn a_planted_broker_whose_bug_is_not_triggered_runs_like_the_real_one() {
         Bug::ExpiryNotAged,
         Bug::OverlapLowestQos,
         Bug::RetainedCopyAtQos0,
+        Bug::TakeoverDiscardsSession,
     ];
     let differing: Vec<Bug> = untriggered
         .into_iter()

@@ -608,3 +608,36 @@ fn a_panic_inside_the_simulation_is_a_crashed_run_with_its_message() {
         Some(Event::RunStarted { .. })
     ));
 }
+
+/// [MQTT-3.1.4-3] A second process connecting with the client identifier of a half-open
+/// connection takes the session over: its events carry the client identifier and its process,
+/// the old connection's will is published when the broker closes it, and the session is
+/// resumed on the new connection.
+#[test]
+fn mqtt_3_1_4_3_a_second_process_takes_the_session_over() {
+    let s = library("09-takeover/03-second-process-takes-over-v311.toml");
+    let out = run(&s, 1);
+    assert!(out.passed(), "{}", describe(&out));
+    let trace = &out.trace;
+    let takeover = trace
+        .events
+        .iter()
+        .find(|e| {
+            e.process.as_deref() == Some("sensor-1-b")
+                && matches!(&e.event, Event::Connected { client, session_present: true, .. } if client == "sensor-1")
+        })
+        .map(|e| e.at_us)
+        .expect("the second process resumed the session of sensor-1");
+    // No event of a process named by its client identifier carries `process`.
+    assert!(
+        trace
+            .events
+            .iter()
+            .all(|e| e.process.as_deref() != Some("sensor-1"))
+    );
+    let will = will_delivered(&out, "sensor-1#will-1").expect("the old connection's will");
+    assert!(
+        (takeover - 100_000..takeover + 100_000).contains(&will),
+        "the broker closes the old connection when it takes the session over: will at {will}, takeover at {takeover}"
+    );
+}

@@ -957,3 +957,60 @@ fn reconnect_clean_start_needs_a_reconnect_at() {
     let s = Scenario::from_str(&text, "good.toml").unwrap();
     assert_eq!(s.clients[0].reconnect_clean_start, Some(false));
 }
+
+/// `GOOD` with a second process of `sensor-1` (named `sensor-1-b`) and `extra` appended.
+fn with_second_process(extra: &str) -> String {
+    GOOD.replacen(
+        "[[workload]]",
+        &format!(
+            "[[client]]\nid = \"sensor-1-b\"\nclient_id = \"sensor-1\"\nprotocol = \"5.0\"\nconnect_at = \"5s\"\n{extra}\n[[workload]]"
+        ),
+        1,
+    )
+}
+
+#[test]
+fn a_second_process_may_share_a_client_id_even_across_protocols() {
+    let s = Scenario::from_str(&with_second_process(""), "good.toml").unwrap();
+    assert_eq!(s.clients[2].mqtt_id(), "sensor-1");
+    assert_eq!(s.clients[1].mqtt_id(), "sensor-1");
+}
+
+#[test]
+fn a_client_id_must_be_a_valid_id() {
+    let e = error_in(
+        &with_second_process(""),
+        "client_id = \"sensor-1\"",
+        "client_id = \"sensor 1\"",
+    );
+    assert!(
+        e.contains("client[2].client_id: \"sensor 1\" is not a client id"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_name_is_a_client_id_or_a_process_with_another_one_not_both() {
+    let e = error_in(
+        &with_second_process("\n[[client]]\nid = \"sensor-2\"\nclient_id = \"sensor-1-b\"\n"),
+        "",
+        "",
+    );
+    assert!(
+        e.contains("client[3].client_id: process \"sensor-2\" connects as \"sensor-1-b\" and process \"sensor-1-b\" as \"sensor-1\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn expectations_name_client_ids_not_processes() {
+    let e = error_in(
+        &with_second_process(""),
+        "checkers = [\"delivery\"]",
+        "checkers = [\"delivery\"]\nno_will = [\"sensor-1-b\"]",
+    );
+    assert!(
+        e.contains("expect.no_will[0]: \"sensor-1-b\" is a process that connects as \"sensor-1\": expectations name client ids"),
+        "{e}"
+    );
+}

@@ -67,6 +67,8 @@ pub struct Del<'t> {
 #[derive(Debug)]
 pub struct Attempt<'t> {
     pub pos: Pos,
+    /// The process that sent it (the client identifier unless the trace names another).
+    pub process: &'t str,
     /// Whether this CONNECT was 5.0 (its `protocol`; in traces without one, whether it sent a
     /// session expiry). Every rule that differs between the versions follows the connection's
     /// own CONNECT, never the scenario's.
@@ -96,12 +98,18 @@ pub enum End {
     /// Client crash or power-off.
     ClientGone,
     BrokerCrash,
+    /// Another process connected with the same client identifier: the broker closed this
+    /// connection before it answered that CONNECT [MQTT-3.1.4-3]. What the old process
+    /// records afterwards belongs to the closed connection.
+    TakenOver,
 }
 
 /// One established connection, from `connected` to its end.
 #[derive(Debug)]
-pub struct Epoch {
+pub struct Epoch<'t> {
     pub attempt: usize,
+    /// The process it belongs to.
+    pub process: &'t str,
     pub start: Pos,
     pub session_present: bool,
     /// Session chain number: grows at every `connected` with `session_present = false`.
@@ -129,10 +137,14 @@ pub struct SubEv<'t> {
 #[derive(Debug, Default)]
 pub struct ClientLog<'t> {
     pub attempts: Vec<Attempt<'t>>,
-    pub epochs: Vec<Epoch>,
+    pub epochs: Vec<Epoch<'t>>,
     pub subs: Vec<SubEv<'t>>,
-    /// Crash and power-off positions (the process and its memory were lost).
+    /// Crash and power-off positions (the process and its memory were lost), and the
+    /// positions where an event of another process than the previous event's was recorded
+    /// under this client identifier (the client's memory there is another process's).
     pub gone: Vec<Pos>,
+    /// The process of this client's latest event, while building.
+    last_process: Option<&'t str>,
 }
 
 /// A fault from applied to healed (`end` = `None`: still applied at the end; instant faults
@@ -174,6 +186,11 @@ pub struct Model<'t> {
     pub auth: Option<Rules>,
     /// Per client: the user name the broker verified (see [`user_of`](Model::user_of)).
     users: BTreeMap<&'t str, Option<String>>,
+    /// Process → the client identifier of its events, for processes the trace names apart
+    /// from their client identifier (`process`).
+    processes: BTreeMap<&'t str, &'t str>,
+    /// Per position: the process that recorded a client's event there.
+    process_at: Vec<Option<&'t str>>,
 }
 
 impl<'t> Model<'t> {
@@ -246,18 +263,63 @@ impl<'t> Model<'t> {
             .find(|&c| a < c && c < b)
     }
 
-    /// A crash or power-off of `client` at a position in `(a, b)`.
+    /// A crash or power-off of `client` at a position in `(a, b)`, or a change of the
+    /// process recording its events in `(a, b]`: the client's memory at `b` is not that at `a`.
     pub fn gone_between(&self, client: &str, a: Pos, b: Pos) -> Option<Pos> {
         self.clients
             .get(client)?
             .gone
             .iter()
             .copied()
-            .find(|&g| a < g && g < b)
+            .find(|&g| a < g && (g < b || (g == b && self.process_of(b).is_some())))
+    }
+
+    /// The client identifier of a node (process) named in a fault: the one its events carry.
+    pub fn client_of<'a>(&'a self, node: &'a str) -> &'a str {
+        self.processes.get(node).copied().unwrap_or(node)
+    }
+
+    /// The processes of `client`: its own name and every process the trace names apart from
+    /// it.
+    pub fn processes_of<'a>(&'a self, client: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        std::iter::once(client).chain(
+            self.processes
+                .iter()
+                .filter(move |(p, c)| **c == client && **p != client)
+                .map(|(p, _)| *p),
+        )
+    }
+
+    /// The process that recorded the client's event at `pos`.
+    pub fn process_of(&self, pos: Pos) -> Option<&'t str> {
+        self.process_at.get(pos).copied().flatten()
+    }
+
+    /// Whether the client's event at `pos` was recorded by a process whose connection had
+    /// already been taken over by another process of the same client identifier (and which has
+    /// not sent a CONNECT since): it belongs to a connection the broker has closed.
+    pub fn stale(&self, client: &str, pos: Pos) -> bool {
+        let Some(process) = self.process_of(pos) else {
+            return false;
+        };
+        let Some(log) = self.clients.get(client) else {
+            return false;
+        };
+        let Some(epoch) = log.epochs.iter().rev().find(|e| e.start < pos) else {
+            return false;
+        };
+        if epoch.process == process {
+            return false;
+        }
+        // The session's latest connection is another process's: stale unless this process
+        // has connected or is connecting since.
+        !log.attempts
+            .iter()
+            .any(|a| a.process == process && a.pos > epoch.start && a.pos < pos)
     }
 
     /// The connection of `client` open at `pos` (started before it, not ended before it).
-    pub fn epoch_at(&self, client: &str, pos: Pos) -> Option<&Epoch> {
+    pub fn epoch_at(&self, client: &str, pos: Pos) -> Option<&Epoch<'t>> {
         self.clients
             .get(client)?
             .epochs
@@ -324,9 +386,11 @@ impl<'t> Model<'t> {
     /// Whether a fault that can disturb `client`'s connection was applied at some point in
     /// `[a, b]` (positions).
     pub fn disturbed(&self, client: &str, a: Pos, b: Pos) -> bool {
-        self.faults
-            .iter()
-            .any(|f| f.fault.disturbs(client) && f.start <= b && f.end.is_none_or(|e| e >= a))
+        self.faults.iter().any(|f| {
+            self.processes_of(client).any(|p| f.fault.disturbs(p))
+                && f.start <= b
+                && f.end.is_none_or(|e| e >= a)
+        })
     }
 
     /// The first position at or after `at_us`.

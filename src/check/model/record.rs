@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Attempt, ClientLog, Del, End, Epoch, FaultSpan, Model, Pos, Pub, SubEv, SubKind};
 use crate::check::access::Rules;
-use crate::trace::{Event, Fault, Persistence, SubOptions, Trace};
+use crate::trace::{Event, Fault, Persistence, SubOptions, Trace, TraceEvent};
 
 impl<'t> Model<'t> {
     pub fn new(trace: &'t Trace) -> Model<'t> {
@@ -26,9 +26,22 @@ impl<'t> Model<'t> {
             overflow: RefCell::new(BTreeMap::new()),
             auth: Rules::of(trace).and_then(Result::ok),
             users: BTreeMap::new(),
+            processes: trace
+                .events
+                .iter()
+                .filter_map(|e| Some((e.process.as_deref()?, e.event.client()?)))
+                .collect(),
+            process_at: trace.events.iter().map(TraceEvent::process).collect(),
         };
         for (pos, e) in trace.events.iter().enumerate() {
-            m.record(pos, &e.event);
+            if let (Some(c), Some(p)) = (e.event.client(), e.process()) {
+                let log = m.client(c);
+                if log.last_process.is_some_and(|last| last != p) {
+                    log.gone.push(pos);
+                }
+                log.last_process = Some(p);
+            }
+            m.record(pos, &e.event, e.process().unwrap_or_default());
         }
         if let Some(auth) = &m.auth {
             m.users = m
@@ -52,17 +65,36 @@ impl<'t> Model<'t> {
         self.clients.entry(c).or_default()
     }
 
-    fn end_epoch(&mut self, c: &'t str, pos: Pos, end: End) {
+    /// The connection of process `process` of client `c` ends (if open), and its unanswered
+    /// CONNECT fails.
+    fn end_epoch(&mut self, c: &'t str, process: &str, pos: Pos, end: End) {
         let log = self.client(c);
-        if let Some(e) = log.epochs.last_mut().filter(|e| e.end.is_none()) {
+        if let Some(e) = log
+            .epochs
+            .iter_mut()
+            .rev()
+            .find(|e| e.process == process)
+            .filter(|e| e.end.is_none())
+        {
             e.end = Some((pos, end));
         }
-        if let Some(a) = log.attempts.last_mut().filter(|a| a.connected.is_none()) {
+        if let Some(a) = log
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|a| a.process == process)
+            .filter(|a| a.connected.is_none())
+        {
             a.failed.get_or_insert(pos);
         }
     }
 
-    fn record(&mut self, pos: Pos, e: &'t Event) {
+    /// A fault names a node: its client identifier and process.
+    fn node(&self, node: &'t str) -> (&'t str, &'t str) {
+        (self.processes.get(node).copied().unwrap_or(node), node)
+    }
+
+    fn record(&mut self, pos: Pos, e: &'t Event, process: &'t str) {
         match e {
             Event::RunStarted {
                 protocol,
@@ -88,7 +120,7 @@ impl<'t> Model<'t> {
             | Event::Connected { .. }
             | Event::ConnectFailed { .. }
             | Event::ConnectionLost { .. }
-            | Event::DisconnectSent { .. } => self.connection(pos, e),
+            | Event::DisconnectSent { .. } => self.connection(pos, e, process),
             Event::SubscribeRequested { .. }
             | Event::SubscribeGranted { .. }
             | Event::UnsubscribeRequested { .. } => self.subscription(pos, e),
@@ -109,16 +141,35 @@ impl<'t> Model<'t> {
             end,
         });
         match fault {
-            Fault::Cut { client } => self.end_epoch(client, pos, End::Cut),
+            Fault::Cut { client } => {
+                let (c, p) = self.node(client);
+                self.end_epoch(c, p, pos, End::Cut)
+            }
             Fault::ClientCrash { client } | Fault::ClientPowerOff { client } => {
-                self.end_epoch(client, pos, End::ClientGone);
-                self.client(client).gone.push(pos);
+                let (c, p) = self.node(client);
+                self.end_epoch(c, p, pos, End::ClientGone);
+                self.client(c).gone.push(pos);
             }
             Fault::BrokerCrash => {
                 self.broker_crashes.push(pos);
                 let names: Vec<&'t str> = self.clients.keys().copied().collect();
                 for c in names {
-                    self.end_epoch(c, pos, End::BrokerCrash);
+                    let open: Vec<&'t str> = self.clients[c]
+                        .epochs
+                        .iter()
+                        .filter(|e| e.end.is_none())
+                        .map(|e| e.process)
+                        .chain(
+                            self.clients[c]
+                                .attempts
+                                .iter()
+                                .filter(|a| a.connected.is_none() && a.failed.is_none())
+                                .map(|a| a.process),
+                        )
+                        .collect();
+                    for p in open {
+                        self.end_epoch(c, p, pos, End::BrokerCrash);
+                    }
                 }
             }
             _ => {}
@@ -137,8 +188,9 @@ impl<'t> Model<'t> {
         }
     }
 
-    /// A client's connect attempts and the ends of its connections.
-    fn connection(&mut self, pos: Pos, e: &'t Event) {
+    /// A client's connect attempts and the ends of its connections. A connection of one
+    /// process ends when another process of the same client identifier connects (takeover).
+    fn connection(&mut self, pos: Pos, e: &'t Event, process: &'t str) {
         match e {
             Event::Connecting {
                 client,
@@ -152,6 +204,7 @@ impl<'t> Model<'t> {
                 ..
             } => {
                 self.client(client).attempts.push(Attempt {
+                    process,
                     username: username.as_deref(),
                     password: password.as_deref(),
                     pos,
@@ -172,14 +225,22 @@ impl<'t> Model<'t> {
                 ..
             } => {
                 let log = self.client(client);
-                let Some(attempt) = log.attempts.len().checked_sub(1) else {
+                let Some(attempt) = log.attempts.iter().rposition(|a| a.process == process) else {
                     return;
                 };
                 log.attempts[attempt].connected = Some(pos);
+                for e in log
+                    .epochs
+                    .iter_mut()
+                    .filter(|e| e.end.is_none() && e.process != process)
+                {
+                    e.end = Some((pos, End::TakenOver));
+                }
                 let chain = log.epochs.last().map_or(0, |e| e.chain);
                 let chain = if *session_present { chain } else { chain + 1 };
                 log.epochs.push(Epoch {
                     attempt,
+                    process,
                     start: pos,
                     session_present: *session_present,
                     chain,
@@ -187,15 +248,22 @@ impl<'t> Model<'t> {
                 });
             }
             Event::ConnectFailed { client, .. } => {
-                if let Some(a) = self.client(client).attempts.last_mut() {
+                if let Some(a) = self
+                    .client(client)
+                    .attempts
+                    .iter_mut()
+                    .rev()
+                    .find(|a| a.process == process)
+                {
                     a.failed.get_or_insert(pos);
                 }
             }
             Event::ConnectionLost { client, cause, .. } => {
-                self.end_epoch(client, pos, End::Lost(*cause))
+                self.end_epoch(client, process, pos, End::Lost(*cause))
             }
             Event::DisconnectSent { client, with_will } => self.end_epoch(
                 client,
+                process,
                 pos,
                 End::Disconnect {
                     with_will: *with_will,
