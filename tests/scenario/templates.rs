@@ -489,3 +489,32 @@ fn the_drawn_sensor_scenario_shows_its_draws_in_the_plan() {
     assert_eq!(cuts.len(), 50);
     assert!(cuts.iter().all(|c| c.ends_with("(fault[0])")), "{cuts:?}");
 }
+
+#[test]
+fn never_cannot_end_a_session_expiry_range() {
+    let e = refused(&RANGED.replace(
+        "count = 20\n",
+        "count = 20\nsession_expiry = [\"10s\", \"never\"]\n",
+    ));
+    assert_problem(
+        &e,
+        12,
+        "client[1].session_expiry",
+        "\"never\" cannot end a range",
+    );
+}
+
+#[test]
+fn an_id_too_long_for_some_instances_is_reported_once_with_their_number() {
+    let long = format!("{}-{{n}}", "x".repeat(62));
+    let e = refused(&RANGED.replace("id = \"s{n}\"", &format!("id = \"{long}\"")));
+    assert_problem(
+        &e,
+        12,
+        &format!("client[1] ({long}).id"),
+        "-10\" is not a client id",
+    );
+    // x...x-1 to x...x-9 fit in 64 characters; the 11 from 10 on do not.
+    assert!(e.contains("(and 10 more of its instances)"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
