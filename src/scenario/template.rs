@@ -253,8 +253,8 @@ impl Template {
     }
 
     /// Copies of `instance` with its ranged fields at the ends that the checks must see: all
-    /// high, and for each ordered pair with a range, the first high and the second low (all
-    /// lows is `instance` itself).
+    /// high, and for each ordered pair with a range, the second at its low end and every other
+    /// range high (all lows is `instance` itself).
     pub(crate) fn corners(&self, instance: &ClientConfig) -> Vec<ClientConfig> {
         if self.ranges.is_empty() {
             return Vec::new();
@@ -302,7 +302,9 @@ impl Template {
                             _ if lo % 1_000 == 0 && hi % 1_000 == 0 => 1_000,
                             _ => 1,
                         };
-                        let us = rng.random_range(lo.div_ceil(unit)..=hi / unit) * unit;
+                        // The checks keep whole-second ranges whole; never an empty one.
+                        let first = lo.div_ceil(unit);
+                        let us = rng.random_range(first..=(hi / unit).max(first)) * unit;
                         Value::Duration(Duration::from_micros(us))
                     }
                 };
