@@ -2,6 +2,7 @@
 //! and its checks: the top-level fields here, each section's beside its type. Not here: the
 //! seeded plan (`plan.rs`), or the cores' configurations a scenario becomes (`sim`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,8 +15,9 @@ use super::checks::{Checks, d};
 use super::client::{ClientConfig, ClientContext};
 use super::error::ScenarioError;
 use super::expect::{Expect, ExpectContext};
-use super::fault::{FaultSpec, PlannedFault, plan_scripted};
+use super::fault::{FaultSource, FaultSpec, PlannedFault, plan_scripted};
 use super::random::{NetworkConfig, RandomFaults};
+use super::template::{self, Expansion, Template};
 use super::trigger::TriggeredFault;
 use super::values::{MAX_DURATION, de_duration, de_opt_duration, de_protocol};
 use super::workload::Workload;
@@ -89,6 +91,9 @@ pub struct Scenario {
     /// The text the scenario was read from, to place problems found later on their lines.
     #[serde(skip)]
     text: String,
+    /// The client templates and what they expanded to.
+    #[serde(skip)]
+    pub(super) expansion: Expansion,
 }
 
 impl Scenario {
@@ -118,7 +123,17 @@ impl Scenario {
         scenario.origin = origin.to_string();
         scenario.text = text.to_string();
         match scenario.check() {
-            Ok((scripted, triggered)) => {
+            Ok((mut scripted, mut triggered)) => {
+                // Faults name the `[[fault]]` entry they come from in the file.
+                let entry = |i| scenario.expansion.entry("fault", i);
+                for f in &mut scripted {
+                    if let FaultSource::Script(i) = &mut f.source {
+                        *i = entry(*i);
+                    }
+                }
+                for t in &mut triggered {
+                    t.source = entry(t.source);
+                }
                 scenario.scripted = scripted;
                 scenario.triggered = triggered;
                 Ok(scenario)
@@ -130,6 +145,10 @@ impl Scenario {
     /// The scenario as `doc` writes it, `[broker]` read on its own.
     fn read(doc: &Document<'_>) -> Result<Scenario, Vec<Problem>> {
         let mut root = doc.root().clone();
+        let expansion = template::expand(doc, root.get_mut()).map_err(|mut problems| {
+            in_line_order(&mut problems);
+            problems
+        })?;
         let broker = match root.get_mut().remove_entry("broker") {
             None => Ok(BrokerSection::default()),
             Some((_, value)) => {
@@ -143,28 +162,66 @@ impl Scenario {
         match (doc.read::<Scenario>(root, &[]), broker) {
             (Ok(mut scenario), Ok(broker)) => {
                 scenario.broker = broker;
+                scenario.expansion = expansion;
                 Ok(scenario)
             }
             (scenario, broker) => {
                 let mut problems = scenario.err().unwrap_or_default();
                 problems.extend(broker.err().unwrap_or_default());
-                in_line_order(&mut problems);
-                Err(problems)
+                // Entries expanded from one template entry share its problems.
+                let mut once = Vec::new();
+                for p in problems {
+                    if !once.contains(&p) {
+                        once.push(p);
+                    }
+                }
+                in_line_order(&mut once);
+                Err(once)
             }
         }
     }
 
     /// An error for `found` problems (`(field, reason)`), each on the line of its field, in
-    /// line order.
+    /// line order. A field of a template instance or of an entry expanded over a template is
+    /// shown on its template entry (`client[2] (sensor-{n}).keep_alive`), with the problems of
+    /// the first instance that has any there, and how many other instances differ.
     pub fn invalid(&self, found: Vec<(String, String)>) -> ScenarioError {
         let doc = Document::parse(&self.text).ok();
-        let mut problems: Vec<Problem> = found
-            .into_iter()
-            .map(|(field, reason)| match &doc {
-                Some(doc) => doc.problem(field, reason),
-                None => Problem::new(field, reason),
-            })
-            .collect();
+        let mut problems: Vec<Problem> = Vec::new();
+        // Per field shown on a template: the instance kept, and the others that differ.
+        let mut kept: BTreeMap<String, (usize, BTreeSet<usize>)> = BTreeMap::new();
+        for (field, reason) in found {
+            let (located, shown, instance) = self.expansion.place(&field);
+            if let Some(instance) = instance {
+                let (first, others) = kept
+                    .entry(shown.clone())
+                    .or_insert((instance, BTreeSet::new()));
+                if *first != instance {
+                    let same = problems
+                        .iter()
+                        .any(|p| p.field == shown && p.reason == reason);
+                    if !same {
+                        others.insert(instance);
+                    }
+                    continue;
+                }
+            }
+            let mut p = match &doc {
+                Some(doc) => doc.problem(located, reason),
+                None => Problem::new(located, reason),
+            };
+            p.field = shown;
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+        for (shown, (_, others)) in kept {
+            if let Some(p) = problems.iter_mut().rev().find(|p| p.field == shown)
+                && !others.is_empty()
+            {
+                p.reason = format!("{} (and {} more of its instances)", p.reason, others.len());
+            }
+        }
         in_line_order(&mut problems);
         ScenarioError::Invalid {
             origin: self.origin.clone(),
@@ -193,6 +250,7 @@ impl Scenario {
             };
             client.check(&mut c, i, &cx);
         }
+        self.check_template_ends(&mut c);
         for (i, w) in self.workloads.iter().enumerate() {
             w.check(&mut c, i, &self.clients, self.protocol, &self.broker.config);
         }
@@ -210,6 +268,29 @@ impl Scenario {
             Ok(scripted)
         } else {
             Err(c.problems)
+        }
+    }
+
+    /// The checks of each template's first instance again with its ranges at their other ends
+    /// (see [`Template::corners`]); what only those ends break is said so.
+    fn check_template_ends(&self, c: &mut Checks<'_>) {
+        let cx = ClientContext {
+            earlier: &[],
+            protocol: self.protocol,
+            broker_has_users: !self.broker.users.is_empty(),
+        };
+        for t in &self.expansion.templates {
+            for corner in t.corners(&self.clients[t.first]) {
+                let before = c.problems.len();
+                corner.check(c, t.first, &cx);
+                let found = c.problems.split_off(before);
+                for (field, reason) in found {
+                    if !c.problems.iter().any(|(f, r)| *f == field && *r == reason) {
+                        let reason = format!("{reason} (with the template's ranges at these ends)");
+                        c.problems.push((field, reason));
+                    }
+                }
+            }
         }
     }
 
@@ -286,6 +367,12 @@ impl Scenario {
     /// The `[[fault]]` entries fired by trace events (`after`), in file order.
     pub fn triggered_faults(&self) -> &[TriggeredFault] {
         &self.triggered
+    }
+
+    /// The client templates (`[[client]]` entries with `count`), in file order; their
+    /// instances are in [`Scenario::clients`].
+    pub fn templates(&self) -> &[Template] {
+        &self.expansion.templates
     }
 
     /// The client with this id.

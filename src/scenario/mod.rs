@@ -9,6 +9,8 @@
 //! - Sections, each with its checks: [`BrokerSection`], [`ClientConfig`], [`Workload`],
 //!   [`FaultSpec`], [`NetworkConfig`], [`RandomFaults`], [`Expect`]; `checks.rs` holds what
 //!   the checks share.
+//! - [`Template`] (`template.rs`): a `[[client]]` with `count` standing for many clients, with
+//!   ranges drawn per seed ([`ClientDraw`]), and the entries naming its instances.
 //! - [`Plan`], [`PlannedFault`], [`FaultKind`] (`plan.rs`, `fault.rs`): what a seed derives;
 //!   [`TriggeredFault`], [`Trigger`] (`trigger.rs`): faults fired by trace events.
 //!
@@ -26,6 +28,7 @@ mod fault;
 mod plan;
 mod properties;
 mod random;
+mod template;
 mod topic;
 mod trigger;
 mod values;
@@ -45,6 +48,9 @@ pub use fault::{
 pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw, stream, sub_seed};
 pub use properties::{MAX_PROPERTY_STRING, MAX_USER_PROPERTIES, MessageProperties, PayloadFormat};
 pub use random::{DEFAULT_LATENCY, NetworkConfig, RandomFaults};
+pub use template::{
+    ClientDraw, MAX_EXPANDED, PLACEHOLDER, Range, Template, VARIABLE_FIELDS, Value,
+};
 pub use topic::{check_topic_filter, check_topic_name, filter_matches};
 pub use trigger::{Trigger, TriggeredFault, event_fields, event_names};
 pub use values::{BROKER, MAX_DURATION, Node};

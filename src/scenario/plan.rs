@@ -1,6 +1,7 @@
 //! The seeded plan of one run: everything a seed derives from a scenario — the latency range,
 //! the loss rate, which random fault kinds are on (swarm testing) and every concrete fault,
-//! merged with the scripted ones in time order — and a text that prints it all.
+//! merged with the scripted ones in time order, and the values drawn for the instances of
+//! client templates — and a text that prints it all.
 //!
 //! Each purpose draws from its own ChaCha stream, seeded by hashing the run seed with the
 //! purpose's name ([`sub_seed`]), so adding a consumer never shifts the others' draws.
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::document::Scenario;
 use super::fault::{FaultKind, FaultSource, PlannedFault};
 use super::random::*;
+use super::template::ClientDraw;
 use super::trigger::TriggeredFault;
 use super::values::Node;
 use crate::config::duration::{format_duration, format_instant};
@@ -78,6 +80,9 @@ pub struct Plan {
     pub faults: Vec<PlannedFault>,
     /// Scripted faults fired by trace events (`after`), in file order.
     pub triggered: Vec<TriggeredFault>,
+    /// The values drawn for the instances of client templates with ranges, in client order
+    /// (empty without ranges).
+    pub clients: Vec<ClientDraw>,
 }
 
 impl Scenario {
@@ -128,6 +133,7 @@ impl Scenario {
             swarm,
             faults,
             triggered: self.triggered_faults().to_vec(),
+            clients: self.expansion.draws(seed),
         }
     }
 }
@@ -482,6 +488,12 @@ impl Plan {
                 None => ", never healed".to_string(),
             };
             let _ = writeln!(out, "  {f}{heal}");
+        }
+        if !self.clients.is_empty() {
+            let _ = writeln!(out, "  drawn from client templates: {}", self.clients.len());
+            for c in &self.clients {
+                let _ = writeln!(out, "    {c}");
+            }
         }
         if !self.triggered.is_empty() {
             let _ = writeln!(out, "  fired by trace events: {}", self.triggered.len());

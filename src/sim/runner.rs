@@ -1,13 +1,15 @@
 //! The per-seed runner: [`run_seed`] runs one seed of one scenario on a fresh OS thread with a
 //! fresh madsim runtime, then judges the trace.
 //!
-//! The runtime gets the seed, the plan's latency range as `send_latency`, and a time limit of
-//! the scenario's duration plus [`time_margin`]: hitting it is [`RunStatus::TimeLimit`]; any
-//! panic inside the simulation (our own bug) is [`RunStatus::Crashed`] with its message. A run
-//! that completes is judged by the checkers its scenario names (`expect.checkers`) and by its
-//! explicit expectations ([`expectations`] builds them for `check::expect`). Whichever way a run
-//! ends, its world ends with it: every node is killed before the runtime is dropped, so no task,
-//! connection or client outlives the seed, and the trace is what the run recorded up to then.
+//! The run uses the scenario with the values the plan drew for its client templates
+//! ([`Scenario::drawn`]). The runtime gets the seed, the plan's latency range as
+//! `send_latency`, and a time limit of the scenario's duration plus [`time_margin`]: hitting it
+//! is [`RunStatus::TimeLimit`]; any panic inside the simulation (our own bug) is
+//! [`RunStatus::Crashed`] with its message. A run that completes is judged by the checkers its
+//! scenario names (`expect.checkers`) and by its explicit expectations ([`expectations`] builds
+//! them for `check::expect`). Whichever way a run ends, its world ends with it: every node is
+//! killed before the runtime is dropped, so no task, connection or client outlives the seed,
+//! and the trace is what the run recorded up to then.
 //!
 //! Without `--cfg madsim` there is no simulator: `run_seed` returns a crashed outcome that says
 //! how to build one.
@@ -38,6 +40,9 @@ pub const SIMULATED: bool = cfg!(madsim);
 /// give the same trace (and fingerprint), whatever thread or machine runs it.
 pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
     let plan = scenario.plan(seed);
+    // Template instances with the values this seed drew for their ranges.
+    let scenario = scenario.drawn(&plan);
+    let scenario = scenario.as_ref();
     let wall = std::time::Instant::now();
     let trace = Arc::new(Mutex::new(Trace::new()));
     let unfired = Arc::new(Mutex::new(Vec::new()));

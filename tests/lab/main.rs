@@ -12,6 +12,8 @@ mod planted;
 mod planted_bugs;
 mod sim_guard;
 #[cfg(madsim)]
+mod templates;
+#[cfg(madsim)]
 mod traps;
 #[cfg(madsim)]
 mod world;

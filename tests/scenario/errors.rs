@@ -41,7 +41,7 @@ fn error_after(from: &str, to: &str) -> String {
 }
 
 /// Loads `base` with `from` replaced by `to` and returns the error text.
-fn error_in(base: &str, from: &str, to: &str) -> String {
+pub(crate) fn error_in(base: &str, from: &str, to: &str) -> String {
     assert!(base.contains(from), "test edit {from:?} does not apply");
     let text = base.replacen(from, to, 1);
     match Scenario::from_str(&text, "bad.toml") {
@@ -59,7 +59,7 @@ fn the_base_file_is_valid() {
 }
 
 /// Asserts one problem line mentions the file, the line, the field and the reason.
-fn assert_problem(text: &str, line: usize, field: &str, reason: &str) {
+pub(crate) fn assert_problem(text: &str, line: usize, field: &str, reason: &str) {
     let expected = format!("bad.toml: line {line}: {field}: ");
     let found = text
         .lines()

@@ -4,4 +4,5 @@
 mod errors;
 mod library;
 mod plan;
+mod templates;
 mod traps;
