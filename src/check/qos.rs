@@ -11,7 +11,7 @@
 //! - **Copies** (same rules): one message reaches a subscriber, without DUP and not as a retained
 //!   copy, at most once per matching filter the subscriber asked for (the specification allows
 //!   one copy per overlapping subscription). Judged for publishes the broker received once
-//!   ([`single_forward`]); in 3.1.1 a QoS 0 copy of a QoS 1/2 message may be duplicated
+//!   (`resend::single_forward`); in 3.1.1 a QoS 0 copy of a QoS 1/2 message may be duplicated
 //!   ([MQTT-3.8.4-6]) and is not counted; QoS 2 copies are counted by the exactly-once rule
 //!   of `delivery`.
 //! - **Retained copies** (3.1.1 [MQTT-3.8.4-6], 5.0 section 3.8.4): a retained message sent

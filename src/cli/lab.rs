@@ -3,7 +3,7 @@
 //!
 //! - [`RunArgs`], [`run`], [`run_with`]: load every scenario, run the seeds on worker
 //!   threads, print the table (or `--json`), write `--junit`, return the exit code.
-//! - [`ReplayArgs`], [`replay`], [`replay_with`]: run one seed and print what it derived, the
+//! - [`ReplayArgs`], [`replay()`], [`replay_with`]: run one seed and print what it derived, the
 //!   timeline, the violations, the fingerprint and the verdict.
 //! - Submodules: `seeds` (ranges), `discover` (finding and loading files), `suite` (the
 //!   scheduler), `verdict` (failure classes, tallies), `summary`, `junit`, `json`, `timeline`,

@@ -15,17 +15,13 @@ use super::checks::{Checks, d};
 use super::client::{ClientConfig, ClientContext};
 use super::error::ScenarioError;
 use super::expect::{Expect, ExpectContext};
-use super::fault::{FaultSource, FaultSpec, PlannedFault, plan_scripted};
+use super::fault::{FaultSource, FaultSpec, PlannedFault, TriggeredFault, plan_scripted};
 use super::random::{NetworkConfig, RandomFaults};
 use super::template::{self, Expansion, Template};
-use super::trigger::TriggeredFault;
-use super::values::{MAX_DURATION, de_duration, de_opt_duration, de_protocol};
+use super::values::{MAX_CLIENTS, MAX_DURATION, de_duration, de_opt_duration, de_protocol};
 use super::workload::Workload;
 use crate::codec::Protocol;
 use crate::config::file::{Document, Problem, in_line_order};
-
-/// Most clients in one scenario.
-pub const MAX_CLIENTS: usize = 10_000;
 
 /// One scenario: a world (broker, clients, network), what the clients do, the faults, and
 /// what must hold. Build it with [`Scenario::load`] or [`Scenario::from_str`]; both validate.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::checks::{Checks, d};
-use super::trigger::{Trigger, TriggeredFault};
+use super::trigger::Trigger;
 use super::values::{Node, de_duration, de_opt_duration};
 use crate::config::duration::{format_duration, format_instant};
 
@@ -584,5 +584,29 @@ impl PartitionSpec {
             oneway: self.oneway,
             duration: self.duration,
         })
+    }
+}
+
+/// A fault that starts `delay` after its trigger fires, if that is before `faults_until` (and
+/// heals by then at the latest); never, if the trigger never fires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggeredFault {
+    pub trigger: Trigger,
+    pub delay: Duration,
+    pub kind: FaultKind,
+    /// The `[[fault]]` entry's index (from 0).
+    pub source: usize,
+}
+
+impl std::fmt::Display for TriggeredFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "after {} + {}: {}  (fault[{}])",
+            self.trigger,
+            format_duration(self.delay),
+            self.kind,
+            self.source
+        )
     }
 }

@@ -38,20 +38,20 @@ pub use broker::{BrokerSection, Persistence, UserConfig};
 pub use client::{
     ClientConfig, MAX_ID_LEN, ReconnectPolicy, SubscriptionConfig, UnsubscribeConfig, WillConfig,
 };
-pub use document::{MAX_CLIENTS, Scenario};
+pub use document::Scenario;
 pub use error::ScenarioError;
 pub use expect::{Checker, Expect, LossClass, Receives, WillReaches};
 pub use fault::{
     ClientFor, CrashBrokerSpec, DEFAULT_BROKER_RESTART, DelaySpec, FaultKind, FaultSource,
-    FaultSpec, MAX_FAULTS, PartitionSpec, PauseSpec, PlannedFault, SplitSpec,
+    FaultSpec, MAX_FAULTS, PartitionSpec, PauseSpec, PlannedFault, SplitSpec, TriggeredFault,
 };
-pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw, stream, sub_seed};
+pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw};
 pub use properties::{MAX_PROPERTY_STRING, MAX_USER_PROPERTIES, MessageProperties, PayloadFormat};
-pub use random::{DEFAULT_LATENCY, NetworkConfig, RandomFaults};
+pub use random::{DEFAULT_LATENCY, NetworkConfig, RandomFaults, stream, sub_seed};
 pub use template::{
     ClientDraw, MAX_EXPANDED, PLACEHOLDER, Range, Template, VARIABLE_FIELDS, Value,
 };
 pub use topic::{check_topic_filter, check_topic_name, filter_matches};
-pub use trigger::{Trigger, TriggeredFault, event_fields, event_names};
-pub use values::{BROKER, MAX_DURATION, Node};
+pub use trigger::{Trigger, event_fields, event_names};
+pub use values::{BROKER, MAX_CLIENTS, MAX_DURATION, Node};
 pub use workload::{DEFAULT_EVERY, DEFAULT_SIZE, MAX_COUNT, Workload};

@@ -11,15 +11,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use sha2::{Digest, Sha256};
 
 use super::document::Scenario;
-use super::fault::{FaultKind, FaultSource, PlannedFault};
+use super::fault::{FaultKind, FaultSource, PlannedFault, TriggeredFault};
 use super::random::*;
-use super::template::ClientDraw;
-use super::trigger::TriggeredFault;
+use super::template::{self, ClientDraw};
 use super::values::Node;
 use crate::config::duration::{format_duration, format_instant};
 
@@ -28,22 +26,6 @@ use crate::config::duration::{format_duration, format_instant};
 const PLACEMENT_ATTEMPTS: usize = 8;
 /// Most random faults of one kind in one plan.
 pub const MAX_RANDOM_PER_KIND: usize = 1_000;
-
-/// A 64-bit seed for one purpose, derived from the run seed: the first eight bytes of
-/// SHA-256 over `"mqtt-lab"`, the seed (little endian) and the purpose's name.
-pub fn sub_seed(seed: u64, purpose: &str) -> u64 {
-    let mut h = Sha256::new();
-    h.update(b"mqtt-lab");
-    h.update(seed.to_le_bytes());
-    h.update(purpose.as_bytes());
-    let digest = h.finalize();
-    u64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
-}
-
-/// A ChaCha8 stream for one purpose of one seed.
-pub fn stream(seed: u64, purpose: &str) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(sub_seed(seed, purpose))
-}
 
 /// What the seed decided for one random fault kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -502,5 +484,18 @@ impl Plan {
             }
         }
         out
+    }
+}
+
+impl Scenario {
+    /// The scenario a run of `plan` uses: its template instances with the values the seed
+    /// drew. Without ranges, the scenario itself.
+    pub fn drawn(&self, plan: &Plan) -> std::borrow::Cow<'_, Scenario> {
+        if plan.clients.is_empty() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut s = self.clone();
+        template::apply(&mut s.clients, &plan.clients);
+        std::borrow::Cow::Owned(s)
     }
 }

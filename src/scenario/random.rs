@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::checks::{Checks, d};
 use super::values::{de_duration_range, de_opt_duration_range};
@@ -230,4 +233,20 @@ impl RandomFaults {
             }
         }
     }
+}
+
+/// A 64-bit seed for one purpose, derived from the run seed: the first eight bytes of
+/// SHA-256 over `"mqtt-lab"`, the seed (little endian) and the purpose's name.
+pub fn sub_seed(seed: u64, purpose: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"mqtt-lab");
+    h.update(seed.to_le_bytes());
+    h.update(purpose.as_bytes());
+    let digest = h.finalize();
+    u64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
+}
+
+/// A ChaCha8 stream for one purpose of one seed.
+pub fn stream(seed: u64, purpose: &str) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(sub_seed(seed, purpose))
 }

@@ -9,7 +9,7 @@
 //! other check sees concrete clients; a range is read at its low end, its high end is read and
 //! checked too, and problems of instances are reported once, on their template
 //! ([`Expansion::place`]). Each seed then draws the ranged values ([`Expansion::draws`]) from
-//! its own stream per instance and field, and [`Scenario::drawn`] is the scenario a run uses.
+//! its own stream per instance and field, and [`Scenario::drawn`](super::Scenario::drawn) is the scenario a run uses.
 //! Not here: the checks of a client (`client.rs`), which run on the instances.
 
 use std::borrow::Cow;
@@ -22,8 +22,8 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use super::client::ClientConfig;
-use super::document::{MAX_CLIENTS, Scenario};
-use super::plan::{Plan, stream};
+use super::random::stream;
+use super::values::MAX_CLIENTS;
 use crate::config::duration::{NEVER_EXPIRES, format_duration};
 use crate::config::file::{Document, Problem};
 
@@ -240,7 +240,7 @@ pub struct Template {
     pub id: String,
     /// How many clients it stands for.
     pub count: usize,
-    /// The index of its first instance (n = 1) in [`Scenario::clients`]; the others follow.
+    /// The index of its first instance (n = 1) in [`Scenario::clients`](super::Scenario::clients); the others follow.
     pub first: usize,
     /// Its ranged fields, in the order of [`VARIABLE_FIELDS`].
     pub ranges: Vec<Range>,
@@ -409,29 +409,20 @@ impl Expansion {
     }
 }
 
-impl Scenario {
-    /// The scenario a run of `plan` uses: its template instances with the values the seed
-    /// drew. Without ranges, the scenario itself.
-    pub fn drawn(&self, plan: &Plan) -> Cow<'_, Scenario> {
-        if plan.clients.is_empty() {
-            return Cow::Borrowed(self);
+/// Sets the values of `draws` on the template instances among `clients` (by id).
+pub fn apply(clients: &mut [ClientConfig], draws: &[ClientDraw]) {
+    let index: BTreeMap<String, usize> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.clone(), i))
+        .collect();
+    for draw in draws {
+        let Some(&i) = index.get(draw.client.as_str()) else {
+            continue;
+        };
+        for (field, v) in &draw.values {
+            (variable(field).set)(&mut clients[i], *v);
         }
-        let mut s = self.clone();
-        let index: BTreeMap<&str, usize> = self
-            .clients
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id.as_str(), i))
-            .collect();
-        for draw in &plan.clients {
-            let Some(&i) = index.get(draw.client.as_str()) else {
-                continue;
-            };
-            for (field, v) in &draw.values {
-                (variable(field).set)(&mut s.clients[i], *v);
-            }
-        }
-        Cow::Owned(s)
     }
 }
 

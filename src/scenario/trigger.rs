@@ -6,19 +6,16 @@
 //!
 //! Here: reading and checking a trigger (the event must be one the trace knows, its fields
 //! among that event's), matching it against an event, and the fault it fires
-//! ([`TriggeredFault`]). Not here: watching the trace as it is recorded and applying the fault
+//! ([`TriggeredFault`](super::TriggeredFault)). Not here: watching the trace as it is recorded and applying the fault
 //! (`sim`).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::checks::Checks;
-use super::fault::FaultKind;
-use crate::config::duration::format_duration;
 use crate::trace::Event;
 
 /// The fields of each trace event (besides `at_us` and `event`), as its JSON form names them;
@@ -285,30 +282,6 @@ impl std::fmt::Display for Trigger {
             write!(f, " {}", fields.join(" "))?;
         }
         Ok(())
-    }
-}
-
-/// A fault that starts `delay` after its trigger fires, if that is before `faults_until` (and
-/// heals by then at the latest); never, if the trigger never fires.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TriggeredFault {
-    pub trigger: Trigger,
-    pub delay: Duration,
-    pub kind: FaultKind,
-    /// The `[[fault]]` entry's index (from 0).
-    pub source: usize,
-}
-
-impl std::fmt::Display for TriggeredFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "after {} + {}: {}  (fault[{}])",
-            self.trigger,
-            format_duration(self.delay),
-            self.kind,
-            self.source
-        )
     }
 }
 

@@ -110,3 +110,6 @@ impl std::fmt::Display for Node {
         f.write_str(self.name())
     }
 }
+
+/// Most clients in one scenario.
+pub const MAX_CLIENTS: usize = 10_000;
