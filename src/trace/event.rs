@@ -426,55 +426,42 @@ pub enum Event {
     },
 }
 
-impl Event {
-    /// The client this event is about, if it is about one client.
-    pub fn client(&self) -> Option<&str> {
-        match self {
-            Event::Connecting { client, .. }
-            | Event::Connected { client, .. }
-            | Event::ConnectFailed { client, .. }
-            | Event::ConnectionLost { client, .. }
-            | Event::DisconnectSent { client, .. }
-            | Event::SubscribeRequested { client, .. }
-            | Event::SubscribeGranted { client, .. }
-            | Event::UnsubscribeRequested { client, .. }
-            | Event::Unsubscribed { client, .. }
-            | Event::PublishRequested { client, .. }
-            | Event::PublishAcked { client, .. }
-            | Event::PublishLost { client, .. }
-            | Event::PublishSent { client, .. }
-            | Event::PublishReceived { client, .. }
-            | Event::AckSent { client, .. }
-            | Event::AckReceived { client, .. }
-            | Event::Delivered { client, .. } => Some(client),
-            _ => None,
+/// `$body` on the `client` field of every event that is about one client, `$other` otherwise:
+/// the one list of those events.
+macro_rules! on_client {
+    ($event:expr, $client:ident => $body:expr, $other:expr) => {
+        match $event {
+            Event::Connecting { $client, .. }
+            | Event::Connected { $client, .. }
+            | Event::ConnectFailed { $client, .. }
+            | Event::ConnectionLost { $client, .. }
+            | Event::DisconnectSent { $client, .. }
+            | Event::SubscribeRequested { $client, .. }
+            | Event::SubscribeGranted { $client, .. }
+            | Event::UnsubscribeRequested { $client, .. }
+            | Event::Unsubscribed { $client, .. }
+            | Event::PublishRequested { $client, .. }
+            | Event::PublishAcked { $client, .. }
+            | Event::PublishLost { $client, .. }
+            | Event::PublishSent { $client, .. }
+            | Event::PublishReceived { $client, .. }
+            | Event::AckSent { $client, .. }
+            | Event::AckReceived { $client, .. }
+            | Event::Delivered { $client, .. } => $body,
+            _ => $other,
         }
-    }
+    };
 }
 
 impl Event {
+    /// The client this event is about, if it is about one client.
+    pub fn client(&self) -> Option<&str> {
+        on_client!(self, client => Some(client.as_str()), None)
+    }
+
     /// Renames the client of a client's event (nothing for other events).
     pub fn set_client(&mut self, id: &str) {
-        match self {
-            Event::Connecting { client, .. }
-            | Event::Connected { client, .. }
-            | Event::ConnectFailed { client, .. }
-            | Event::ConnectionLost { client, .. }
-            | Event::DisconnectSent { client, .. }
-            | Event::SubscribeRequested { client, .. }
-            | Event::SubscribeGranted { client, .. }
-            | Event::UnsubscribeRequested { client, .. }
-            | Event::Unsubscribed { client, .. }
-            | Event::PublishRequested { client, .. }
-            | Event::PublishAcked { client, .. }
-            | Event::PublishLost { client, .. }
-            | Event::PublishSent { client, .. }
-            | Event::PublishReceived { client, .. }
-            | Event::AckSent { client, .. }
-            | Event::AckReceived { client, .. }
-            | Event::Delivered { client, .. } => *client = id.to_string(),
-            _ => {}
-        }
+        on_client!(self, client => *client = id.to_string(), ())
     }
 }
 

@@ -70,6 +70,9 @@ pub enum Bug {
     /// again ([MQTT-4.4.0-1] broken): a PUBREL goes out only in answer to a PUBREC received on
     /// the same connection, so an exchange cut between PUBREC and PUBREL is never released.
     PubrelNotResent,
+    /// Every inbound UNSUBSCRIBE names a filter nobody holds: the broker answers it with an
+    /// UNSUBACK and keeps the subscription ([MQTT-3.10.4-2] broken).
+    UnsubscribeIgnored,
     /// Every PUBLISH sent to a subscriber carries its user properties in reverse order.
     UserPropertiesReordered,
     /// Every inbound SUBSCRIBE loses its No Local flags before the core sees it.
@@ -127,7 +130,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 32] = [
+    pub const ALL: [Bug; 33] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -142,6 +145,7 @@ impl Bug {
         Bug::AliasesKeptAcrossConnections,
         Bug::ReceiveMaximumIgnored,
         Bug::PubrelNotResent,
+        Bug::UnsubscribeIgnored,
         Bug::UserPropertiesReordered,
         Bug::NoLocalIgnored,
         Bug::RetainAsPublishedIgnored,
@@ -204,6 +208,8 @@ pub fn factory(bug: Bug) -> BrokerFactory {
     )
 }
 
+/// The filter [`Bug::UnsubscribeIgnored`] puts in every UNSUBSCRIBE.
+const NOBODY_HOLDS: &str = "planted/never-subscribed";
 /// Which forwarded publish [`Bug::Reordered`] holds back (1-based).
 const REORDER_NTH: u32 = 5;
 /// The packet id of the extra copy sent by [`Bug::Qos2ForwardedTwice`]: far above any id the
@@ -322,6 +328,11 @@ impl Planted {
             Packet::PubRec(a) => {
                 self.pubrecs.insert((conn, a.pkid));
             }
+            Packet::Unsubscribe(u) if self.bug == Bug::UnsubscribeIgnored => {
+                for f in &mut u.filters {
+                    *f = NOBODY_HOLDS.to_owned();
+                }
+            }
             Packet::Publish(p) => {
                 if let Some(e) = p.properties.message_expiry_interval {
                     self.expiry_sent.insert(p.payload.to_vec(), e);
@@ -364,19 +375,7 @@ impl Planted {
                 _ => false,
             };
             if send {
-                copies.push(Action::Send {
-                    conn: *conn,
-                    protocol: peer.protocol,
-                    packet: Packet::Publish(Publish {
-                        dup: false,
-                        qos: QoS::AtMostOnce,
-                        retain: false,
-                        topic: p.topic.clone(),
-                        pkid: 0,
-                        properties: Properties::default(),
-                        payload: p.payload.clone(),
-                    }),
-                });
+                copies.push(qos0_copy(*conn, peer.protocol, p));
             }
         }
         self.out.extend(copies);
@@ -398,19 +397,7 @@ impl Planted {
                 .iter()
                 .any(|f| f.starts_with(['+', '#']) && matches(f, &plain))
             {
-                copies.push(Action::Send {
-                    conn: *conn,
-                    protocol: peer.protocol,
-                    packet: Packet::Publish(Publish {
-                        dup: false,
-                        qos: QoS::AtMostOnce,
-                        retain: false,
-                        topic: p.topic.clone(),
-                        pkid: 0,
-                        properties: Properties::default(),
-                        payload: p.payload.clone(),
-                    }),
-                });
+                copies.push(qos0_copy(*conn, peer.protocol, p));
             }
         }
         self.out.extend(copies);
@@ -858,5 +845,22 @@ impl BrokerCore for Planted {
 
     fn take_dirty(&mut self) -> bool {
         self.inner.take_dirty()
+    }
+}
+
+/// A QoS 0 copy of `p` (topic and payload only) sent to `conn`, as the leaking bugs send it.
+fn qos0_copy(conn: ConnId, protocol: Protocol, p: &Publish) -> Action {
+    Action::Send {
+        conn,
+        protocol,
+        packet: Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: p.topic.clone(),
+            pkid: 0,
+            properties: Properties::default(),
+            payload: p.payload.clone(),
+        }),
     }
 }

@@ -236,6 +236,12 @@ const CASES: &[Case] = &[
         "handshake",
     ),
     case(
+        Bug::UnsubscribeIgnored,
+        "17-traps/01-unsubscribe-under-cuts.toml",
+        1..=1,
+        "unsubscribe",
+    ),
+    case(
         Bug::UserPropertiesReordered,
         "12-mqtt5/07-request-response-properties.toml",
         1..=2,
@@ -599,6 +605,12 @@ fn pubrel_not_resent_is_caught() {
     prove_all(Bug::PubrelNotResent);
 }
 
+/// [MQTT-3.10.4-2]
+#[test]
+fn mqtt_3_10_4_2_unsubscribe_ignored_is_caught() {
+    prove_all(Bug::UnsubscribeIgnored);
+}
+
 #[test]
 fn user_properties_reordered_are_caught() {
     prove_all(Bug::UserPropertiesReordered);
@@ -725,6 +737,7 @@ fn a_planted_broker_whose_bug_is_not_triggered_runs_like_the_real_one() {
         Bug::AliasesKeptAcrossConnections,
         Bug::ReceiveMaximumIgnored,
         Bug::PubrelNotResent,
+        Bug::UnsubscribeIgnored,
         Bug::UserPropertiesReordered,
         Bug::NoLocalIgnored,
         Bug::RetainAsPublishedIgnored,
