@@ -1,7 +1,8 @@
 //! One client process of the simulated world: the application around our async client.
 //!
-//! It connects at `connect_at`, subscribes after every connect that finds no session
-//! (`session_present = 0`), publishes its workloads when each message is due, disconnects
+//! It connects at `connect_at`, subscribes after every connect until the broker has granted
+//! every subscription in the current session (a connect that finds no session,
+//! `session_present = 0`, starts a new one), publishes its workloads when each message is due, disconnects
 //! normally at `disconnect_at` and connects again at `reconnect_at`. Messages due while it is
 //! offline (between a DISCONNECT and the reconnect, or while the process is down) are published
 //! as soon as it runs again, in order.
@@ -45,6 +46,19 @@ pub struct Disk {
     pub unsubscribed: Vec<bool>,
 }
 
+/// What the application knows of its client identifier's session on the broker, kept across
+/// crashes and shared by every process using that identifier (a second process taking a
+/// session over is the same application moved to another machine).
+#[derive(Debug, Default)]
+pub struct SessionNote {
+    /// Sessions begun so far: connects that found no session (`session_present = 0`).
+    pub sessions: u64,
+    /// Whether every SUBSCRIBE of the current session has had its SUBACK. A connect whose
+    /// CONNACK was lost can leave a session the broker rightly reports present on the next
+    /// connect but that holds no subscription yet: the application subscribes until this is set.
+    pub subscribed: bool,
+}
+
 /// Everything fixed about one client, derived from the scenario.
 #[derive(Debug)]
 pub struct ClientSpec {
@@ -53,7 +67,7 @@ pub struct ClientSpec {
     /// The MQTT client identifier of its CONNECTs (`config.client_id`).
     pub client_id: String,
     pub config: ClientConfig,
-    /// The SUBSCRIBE packets sent after a connect that found no session.
+    /// The SUBSCRIBE packets sent after a connect until they are all granted in the session.
     pub subscribes: Vec<SubscribePacket>,
     /// Whether they are also sent after a connect that resumed a session.
     pub resubscribe: bool,
@@ -99,6 +113,8 @@ pub struct ClientNode {
     pub broker: String,
     pub link: LinkControl,
     pub disk: Arc<Mutex<Disk>>,
+    /// Shared with the other processes of the same client identifier.
+    pub session: Arc<Mutex<SessionNote>>,
     pub rec: Recorder,
     /// The start of the run (virtual time).
     pub start: Instant,
@@ -246,32 +262,47 @@ impl ClientNode {
 
     fn on_event(&self, client: &MqttClient, crec: &ClientRecorder, ev: ClientEvent) {
         crec.event(&ev);
-        if let ClientEvent::Connected {
+        let ClientEvent::Connected {
             session_present, ..
         } = ev
-            && (!session_present || self.spec.resubscribe)
-            && !self.spec.subscribes.is_empty()
-        {
-            let client = client.clone();
-            let mut packets = self.spec.subscribes.clone();
-            if !self.spec.unsubscribes.is_empty() {
-                for p in &mut packets {
-                    p.filters.retain(|f| !self.retired(&f.filter));
-                }
-                packets.retain(|p| !p.filters.is_empty());
+        else {
+            return;
+        };
+        let session = {
+            let mut d = lock(&self.session);
+            if !session_present {
+                d.sessions += 1;
+                d.subscribed = false;
             }
-            tokio::spawn(async move {
-                for p in packets {
-                    let properties = Properties {
-                        subscription_identifiers: p.id.into_iter().collect(),
-                        ..Properties::default()
-                    };
-                    if client.subscribe_with(p.filters, properties).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            if d.subscribed && !self.spec.resubscribe || self.spec.subscribes.is_empty() {
+                return;
+            }
+            d.sessions
+        };
+        let client = client.clone();
+        let note = Arc::clone(&self.session);
+        let mut packets = self.spec.subscribes.clone();
+        if !self.spec.unsubscribes.is_empty() {
+            for p in &mut packets {
+                p.filters.retain(|f| !self.retired(&f.filter));
+            }
+            packets.retain(|p| !p.filters.is_empty());
         }
+        tokio::spawn(async move {
+            for p in packets {
+                let properties = Properties {
+                    subscription_identifiers: p.id.into_iter().collect(),
+                    ..Properties::default()
+                };
+                if client.subscribe_with(p.filters, properties).await.is_err() {
+                    return;
+                }
+            }
+            let mut d = lock(&note);
+            if d.sessions == session {
+                d.subscribed = true;
+            }
+        });
     }
 
     /// Handles every event already waiting; false once the client has stopped.

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 
-use super::app::{ClientNode, ClientSpec, Disk};
+use super::app::{ClientNode, ClientSpec, Disk, SessionNote};
 use super::options::{RunOptions, broker_auth, broker_config, client_config, subscribe_packets};
 use super::recorder::sleep_to;
 use super::recorder::{Recorder, Watch};
@@ -230,6 +230,7 @@ fn client_nodes(
 ) -> BTreeMap<String, ClientHandle> {
     let broker_addr = format!("{BROKER_IP}:{BROKER_PORT}");
     let mut clients = BTreeMap::new();
+    let mut sessions: BTreeMap<&str, Arc<Mutex<SessionNote>>> = BTreeMap::new();
     for (i, c) in scenario.clients.iter().enumerate() {
         let spec = Arc::new(ClientSpec {
             id: c.id.clone(),
@@ -254,6 +255,7 @@ fn client_nodes(
             broker: broker_addr.clone(),
             link: link.clone(),
             disk: Arc::new(Mutex::new(Disk::default())),
+            session: Arc::clone(sessions.entry(c.mqtt_id()).or_default()),
             rec: rec.clone(),
             start,
         });
