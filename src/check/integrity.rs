@@ -22,7 +22,13 @@
 //! (`connection_lost` with cause `protocol_error`): an alias it never set or above the maximum
 //! the client announced, more unacknowledged messages than the client's Receive Maximum, a
 //! packet above its Maximum Packet Size, a malformed packet; nor rejected a CONNACK
-//! (`connect_failed` with `protocol_error`). A CONNACK's Session Present is 0 after a CONNECT
+//! (`connect_failed` with `protocol_error`). The other way round, no 5.0 broker closed a
+//! connection accusing the client of breaking the protocol (`connection_lost` with cause
+//! `server_disconnect` and reason 0x81 Malformed Packet, 0x82 Protocol Error, 0x93 Receive
+//! Maximum exceeded, 0x94 Topic Alias invalid, 0x95 Packet too large, 0x9A Retain not
+//! supported or 0x9B QoS not supported): the lab's clients keep to the rules, so one of the
+//! two sides is wrong. (0x90 Topic Name invalid is left out: `beyond_limits` workloads earn
+//! it on purpose.) A CONNACK's Session Present is 0 after a CONNECT
 //! with clean start (3.1.1 [MQTT-3.2.2-1], 5.0 [MQTT-3.2.2-2]) and in a CONNACK that refuses
 //! the connection (3.1.1 [MQTT-3.2.2-4], 5.0 [MQTT-3.2.2-6]), judged on `connect_failed` too
 //! (the "session" checker judges accepted ones).
@@ -138,6 +144,9 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
 
 /// Every connection a client closed on a broker's protocol violation, and every CONNACK it
 /// rejected or that refused it with a wrong Session Present.
+/// DISCONNECT reasons by which a broker says the client broke the protocol.
+const ACCUSATIONS: [u8; 7] = [0x81, 0x82, 0x93, 0x94, 0x95, 0x9A, 0x9B];
+
 fn protocol_errors(trace: &Trace) -> Vec<Violation> {
     let mut out = Vec::new();
     // Per process: whether its latest CONNECT had clean start, and was 5.0.
@@ -171,6 +180,14 @@ fn protocol_errors(trace: &Trace) -> Vec<Violation> {
             } => say(format!(
                 "{client} closed its connection because the broker broke the protocol ({})",
                 describe(*code)
+            )),
+            Event::ConnectionLost {
+                client,
+                cause: LossCause::ServerDisconnect,
+                reason: Some(code),
+            } if ACCUSATIONS.contains(code) => say(format!(
+                "the broker closed {client}'s connection accusing it of breaking the protocol ({}): the client sent what it must not, or the broker misjudged it",
+                describe(Some(*code))
             )),
             Event::ConnectFailed {
                 client,

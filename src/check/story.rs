@@ -426,6 +426,15 @@ impl Story {
         })
     }
 
+    /// The broker sent DISCONNECT with `reason` (5.0) and closed.
+    pub fn server_disconnect(&mut self, client: &str, reason: u8) -> &mut Self {
+        self.push(Event::ConnectionLost {
+            client: client.into(),
+            cause: LossCause::ServerDisconnect,
+            reason: Some(reason),
+        })
+    }
+
     /// The client's keep-alive gave up on the broker.
     pub fn timed_out(&mut self, client: &str) -> &mut Self {
         self.push(Event::ConnectionLost {

@@ -136,7 +136,7 @@ impl Workload {
             .is_none_or(|cl| cl.protocol_or(protocol).is_v5());
         self.check_pace(c, i);
         self.check_v5_fields(c, i, v5);
-        self.check_limits(c, i, v5, broker);
+        self.check_limits(c, i, broker);
     }
 
     /// `count`, `every` or `rate`, `start`, and the last message inside the run.
@@ -211,7 +211,7 @@ impl Workload {
     }
 
     /// Messages fit the broker's limits, or the workload says it breaks them on purpose.
-    fn check_limits(&self, c: &mut Checks<'_>, i: usize, v5: bool, broker: &BrokerConfig) {
+    fn check_limits(&self, c: &mut Checks<'_>, i: usize, broker: &BrokerConfig) {
         let at = |f: &str| format!("workload[{i}].{f}");
         let props_len = self.properties.as_ref().map_or(0, |p| p.wire_len());
         let payload_len = self
@@ -228,11 +228,6 @@ impl Workload {
                 c.fail(
                     at("beyond_limits"),
                     "the workload breaks none of max_packet_size, max_topic_len and max_topic_levels",
-                );
-            } else if v5 && !topic_beyond {
-                c.fail(
-                    at("beyond_limits"),
-                    "a 5.0 client learns max_packet_size from CONNACK and refuses to send the packet, so it never reaches the broker; break max_topic_len or max_topic_levels, or use a 3.1.1 client",
                 );
             }
             if self.qos.as_u8() != 0 {

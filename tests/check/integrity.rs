@@ -139,3 +139,24 @@ fn a_broker_protocol_violation_seen_by_a_client_is_reported() {
         v[0]
     );
 }
+
+/// A 5.0 broker's DISCONNECT accusing the client (here 0x95, Packet too large) is a violation
+/// named with the reason; one that does not (0x8E, Session taken over) is not.
+#[test]
+fn a_broker_accusing_a_client_of_a_protocol_breach_is_reported() {
+    let mut s = world();
+    s.server_disconnect("sensor", 0x8E)
+        .connect("sensor", true, false);
+    assert_eq!(integrity(&s.trace()), vec![]);
+    s.server_disconnect("monitor", 0x95)
+        .connect("monitor", false, true);
+    let v = integrity(&s.trace());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains(
+            "the broker closed monitor's connection accusing it of breaking the protocol (reason 0x95 PacketTooLarge)"
+        ),
+        "{}",
+        v[0]
+    );
+}
