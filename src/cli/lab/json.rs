@@ -80,7 +80,7 @@ pub fn render(report: &SuiteReport) -> String {
         passed: report.passed(),
         failed: report.failed(),
         check_determinism: report.check_determinism,
-        stopped_early: report.stopped_early,
+        stopped_early: report.stopped_early(),
         jobs: report.jobs,
         elapsed_s: report.elapsed.as_secs_f64(),
         sim_time_s: report.sim_time().as_secs_f64(),

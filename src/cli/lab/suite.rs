@@ -105,7 +105,6 @@ where
     });
     progress.finish_and_clear();
 
-    let ran: u64 = gathered.iter().map(|g| g.len() as u64).sum();
     let scenarios = scenarios
         .iter()
         .zip(gathered)
@@ -123,7 +122,7 @@ where
         seeds_asked: per_scenario,
         check_determinism: config.check_determinism,
         elapsed: started.elapsed(),
-        stopped_early: ran < total,
+        seeds_planned: total,
         jobs,
     }
 }
@@ -237,7 +236,7 @@ mod tests {
             assert_eq!(s.failed(), 1);
         }
         assert_eq!(report.exit_code(), 1);
-        assert!(!report.stopped_early);
+        assert!(!report.stopped_early());
         assert_eq!(report.jobs, 4);
     }
 
@@ -258,7 +257,8 @@ mod tests {
         assert_eq!(ran[0], (3..=12).collect::<Vec<_>>());
         assert_eq!(ran[1], [3, 4]);
         assert_eq!(ran[2], (3..=12).collect::<Vec<_>>());
-        assert!(!report.stopped_early);
+        assert_eq!(report.seeds_planned, 22);
+        assert!(!report.stopped_early());
     }
 
     #[test]
@@ -280,7 +280,7 @@ mod tests {
         let report = run_suite(&loaded(2), seeds, &cfg, |_, seed| {
             outcome(seed, RunStatus::Completed, usize::from(seed == 5))
         });
-        assert!(report.stopped_early);
+        assert!(report.stopped_early());
         assert!(report.seeds_run() < 20, "ran {}", report.seeds_run());
         assert_eq!(report.failed(), 1);
         assert_eq!(report.exit_code(), 1);

@@ -198,7 +198,6 @@ fn failure(out: &mut String, s: &ScenarioResults, f: &SeedResult) {
 
 /// `all 3800 seeds passed` / `2 of 3800 seeds failed` (+ why the run stopped early).
 pub fn closing_line(report: &SuiteReport) -> String {
-    let asked = report.seeds_asked * report.scenarios.len() as u64;
     let mut line = if report.failed() == 0 {
         format!("all {} seeds passed", report.seeds_run())
     } else {
@@ -209,11 +208,12 @@ pub fn closing_line(report: &SuiteReport) -> String {
             report.exit_code()
         )
     };
-    if report.stopped_early {
+    if report.stopped_early() {
         let _ = write!(
             line,
-            "; --fail-fast stopped the run, {} of {asked} seeds not run",
-            asked - report.seeds_run() as u64
+            "; --fail-fast stopped the run, {} of {} seeds not run",
+            report.seeds_planned - report.seeds_run() as u64,
+            report.seeds_planned
         );
     }
     line
@@ -260,7 +260,7 @@ pub(crate) mod tests {
             seeds_asked: 4,
             check_determinism: true,
             elapsed: Duration::from_millis(100),
-            stopped_early: false,
+            seeds_planned: 8,
             jobs: 2,
         }
     }
@@ -338,10 +338,12 @@ pub(crate) mod tests {
         let mut r = report();
         assert_eq!(closing_line(&r), "3 of 8 seeds failed (exit code 3)");
         r.scenarios[1].results.truncate(1);
-        r.stopped_early = true;
         assert_eq!(
             closing_line(&r),
             "all 5 seeds passed; --fail-fast stopped the run, 3 of 8 seeds not run"
         );
+        // A scenario kept to fewer seeds by its max_seeds plans fewer: none are missing.
+        r.seeds_planned = 5;
+        assert_eq!(closing_line(&r), "all 5 seeds passed");
     }
 }

@@ -231,12 +231,18 @@ pub struct SuiteReport {
     pub check_determinism: bool,
     /// Wall time from the first seed started to the last one judged.
     pub elapsed: Duration,
-    /// `--fail-fast` stopped the run before every seed ran.
-    pub stopped_early: bool,
+    /// Seeds the run was to judge: every scenario's seeds of the range, at most its
+    /// `max_seeds`.
+    pub seeds_planned: u64,
     pub jobs: usize,
 }
 
 impl SuiteReport {
+    /// `--fail-fast` stopped the run before every planned seed ran.
+    pub fn stopped_early(&self) -> bool {
+        (self.seeds_run() as u64) < self.seeds_planned
+    }
+
     pub fn seeds_run(&self) -> usize {
         self.scenarios.iter().map(|s| s.seeds()).sum()
     }
