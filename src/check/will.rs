@@ -14,6 +14,12 @@
 //! - **may**: everything in between (a broker crash ended it, a fault may have eaten the
 //!   DISCONNECT, a reconnect close to the will delay, a broker crash before the deadline).
 //!
+//! A CONNECT of another process with the same client identifier while a connection is open
+//! may end it from that CONNECT on (the broker takes the session over when it reads it, before
+//! any CONNACK shows it [MQTT-3.1.4-3]): the will may come from then, and a connection still
+//! open at the end, or ended by a DISCONNECT such a CONNECT may have overtaken, may have had
+//! its will published.
+//!
 //! A connection is dated from its CONNECT, not its CONNACK (the broker may have accepted it
 //! before the CONNACK arrived): faults and broker crashes from the CONNECT on count, and a
 //! will published before a late CONNACK belongs to it. A CONNECT that never got a successful
@@ -127,12 +133,24 @@ impl<'m, 't> Will<'m, 't> {
         };
         let end_pos = end.map(|(p, _)| p);
         let (first_fault, mut death) = earliest_death(m, a.process, a.pos, end_pos);
+        // Another process's CONNECT with the same client identifier while this connection is
+        // open: the broker may take the session over (and close this connection) as soon as
+        // it reads that CONNECT, before any CONNACK shows it [MQTT-3.1.4-3].
+        let rival = log
+            .attempts
+            .iter()
+            .filter(|b| b.process != a.process && b.pos > a.pos)
+            .map(|b| b.pos)
+            .find(|&p| end_pos.is_none_or(|end| p <= end));
+        if let Some(r) = rival {
+            death = death.min(r);
+        }
         let end_us = end_pos.map_or(u64::MAX, |p| m.us(p));
         let expiry_us = e.map_or(u64::MAX, |e| session_expiry_us(m, e, a));
         let delay_us = (u64::from(spec.delay_s) * 1_000_000).min(expiry_us);
         let ka_us = u64::from(a.keep_alive_s) * 1_500_000;
         let mut verdict = match e {
-            Some(e) => ending_verdict(m, client, e, first_fault.is_some(), slack),
+            Some(e) => ending_verdict(m, client, e, first_fault.is_some(), rival, slack),
             None => attempt_verdict(m, a.failed),
         };
         let mut hidden = false;
@@ -506,15 +524,22 @@ fn unhidden(
 
 /// What the way connection `e` ended says of its will, before reconnects and broker crashes
 /// are considered.
-fn ending_verdict(m: &Model<'_>, client: &str, e: &Epoch, disturbed: bool, slack: u64) -> Verdict {
+fn ending_verdict(
+    m: &Model<'_>,
+    client: &str,
+    e: &Epoch,
+    disturbed: bool,
+    rival: Option<Pos>,
+    slack: u64,
+) -> Verdict {
     match e.end {
-        None if !disturbed => {
+        None if !disturbed && rival.is_none() => {
             Verdict::Forbidden("its connection was still open at the end of the run")
         }
         None | Some((_, End::BrokerCrash)) => Verdict::May,
         Some((p, End::Disconnect { with_will: false })) => {
             let until = m.pos_at_us(m.us(p).saturating_add(slack));
-            if m.disturbed(client, p, until) {
+            if m.disturbed(client, p, until) || rival.is_some_and(|r| r <= until) {
                 Verdict::May
             } else {
                 Verdict::Forbidden("it sent a normal DISCONNECT")

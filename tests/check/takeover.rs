@@ -166,3 +166,47 @@ fn mqtt_3_1_3_9_a_takeover_within_the_will_delay_cancels_the_will() {
     );
     assert_eq!(all(&sensor_taken_over("5.0", 5, true, Some(2010))), vec![]);
 }
+
+/// Two processes of client `device` with wills take the session from each other: `device-b`
+/// sends its CONNECT at 2 s while `device` is connected; its CONNACK comes at 2.05 s and the
+/// monitor gets `device`'s will at `will_ms`.
+fn will_of_a_connection_taken_over(protocol: &str, will_ms: u64) -> Trace {
+    let mut s = Story::new(protocol, Persistence::None);
+    s.process("device-b", "device");
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "status/#", 1);
+    s.will("device", "status/device", 1, false)
+        .will("device-b", "status/device", 1, false);
+    s.connect("device", false, false);
+    if will_ms < 2000 {
+        s.at_ms(will_ms).deliver_will("monitor", "device");
+    }
+    s.at_ms(2000).connecting("device-b", false);
+    if will_ms >= 2000 {
+        s.at_ms(will_ms).deliver_will("monitor", "device");
+    }
+    s.at_ms(2050.max(will_ms))
+        .connected("device-b", false, true);
+    s.after_ms(5).lost("device");
+    s.at_ms(10_000).end()
+}
+
+/// [MQTT-3.1.4-2] (3.1.1) [MQTT-3.1.4-3] (5.0) The broker ends the old connection when it
+/// reads the other process's CONNECT, before any CONNACK shows the takeover: the will may come
+/// from that CONNECT on, and a will before it is still reported.
+#[test]
+fn mqtt_3_1_4_2_a_taken_over_connection_s_will_may_come_from_the_rival_connect() {
+    for protocol in ["3.1.1", "5.0"] {
+        let t = will_of_a_connection_taken_over(protocol, 2020);
+        assert_eq!(all(&t), vec![], "{protocol}");
+        let t = will_of_a_connection_taken_over(protocol, 1500);
+        let v = all(&t);
+        assert_eq!(names(&v), ["will"], "{protocol}: {v:?}");
+        assert!(
+            v[0].message
+                .contains("while the connection was still healthy"),
+            "{}",
+            v[0]
+        );
+    }
+}
