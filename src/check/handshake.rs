@@ -19,6 +19,14 @@
 //!   `network_slack` of the run and its session was not replaced since (section 4.3.3;
 //!   resent on a resumed session [MQTT-4.4.0-1]).
 //!
+//! - **Every SUBSCRIBE and UNSUBSCRIBE is answered**: the latest request for a filter (either
+//!   kind, by any process of the client identifier), sent before `settle_started`, has its
+//!   SUBACK (`subscribe_granted`, a refusal included) or UNSUBACK (`unsubscribed`) by the end
+//!   when the process that sent it is connected for the last `network_slack` of the run
+//!   [MQTT-3.8.4-1] [MQTT-3.10.4-4]: a client resends what it has not seen answered, and the
+//!   broker answers every request. Excused as for publishes: requests of a process that later
+//!   crashed or was powered off.
+//!
 //! Whether the messages reach their subscribers is "delivery"'s concern; this checker judges
 //! only the exchanges themselves.
 
@@ -50,6 +58,13 @@ struct ClientState<'t> {
     reported_out: bool,
     /// QoS 2 exchanges this client answered with PUBREC, awaiting PUBREL: id → (label, at).
     awaiting_rel: BTreeMap<u16, (Option<&'t str>, u64)>,
+}
+
+/// The latest SUBSCRIBE or UNSUBSCRIBE sent for one filter of a client identifier, unanswered.
+struct Request<'t> {
+    subscribe: bool,
+    process: &'t str,
+    at: u64,
 }
 
 impl ClientState<'_> {
@@ -98,6 +113,8 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
     let mut end_at: Option<u64> = None;
     // Process → its client identifier, as the trace has shown them so far.
     let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    // (client identifier, filter) → the latest request for it, until answered.
+    let mut requests: BTreeMap<(&str, &str), Request<'_>> = BTreeMap::new();
     for te in &trace.events {
         let at = te.at_us;
         // Connections and exchanges are a process's; faults name processes too.
@@ -115,6 +132,25 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 let c = clients.entry(client).or_default();
                 c.pending.clear();
                 c.down();
+                requests.retain(|_, r| r.process != client.as_str());
+            }
+            Event::SubscribeRequested { client, filter, .. }
+            | Event::UnsubscribeRequested { client, filter } => {
+                let subscribe = matches!(te.event, Event::SubscribeRequested { .. });
+                let request = Request {
+                    subscribe,
+                    process,
+                    at,
+                };
+                requests.insert((client, filter), request);
+            }
+            Event::SubscribeGranted { client, filter, .. }
+            | Event::Unsubscribed { client, filter } => {
+                let subscribe = matches!(te.event, Event::SubscribeGranted { .. });
+                let key = (client.as_str(), filter.as_str());
+                if requests.get(&key).is_some_and(|r| r.subscribe == subscribe) {
+                    requests.remove(&key);
+                }
             }
             // The wire observer records the packets of a new connection as they cross it,
             // possibly before the application reads the CONNACK: windows start at CONNECT.
@@ -240,8 +276,33 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
         return out;
     };
     let slack = cfg.network_slack_us;
+    let connected_to_the_end =
+        |c: &ClientState<'_>| c.up_since.filter(|&up| up.saturating_add(slack) <= end);
+    for ((client, filter), r) in &requests {
+        let Some(up) = clients.get(r.process).and_then(connected_to_the_end) else {
+            continue;
+        };
+        if r.at >= settle {
+            continue;
+        }
+        let (packet, answer, rule) = if r.subscribe {
+            ("SUBSCRIBE", "SUBACK", "MQTT-3.8.4-1")
+        } else {
+            ("UNSUBSCRIBE", "UNSUBACK", "MQTT-3.10.4-4")
+        };
+        out.push(Violation {
+            checker: NAME,
+            at_us: end,
+            message: format!(
+                "{process} sent {packet} {filter} for {client} at {}, before the run settled, and never got its {answer}, though it was connected from {} to the end [{rule}]",
+                secs(r.at),
+                secs(up),
+                process = r.process,
+            ),
+        });
+    }
     for (client, c) in &clients {
-        let Some(up) = c.up_since.filter(|&up| up.saturating_add(slack) <= end) else {
+        let Some(up) = connected_to_the_end(c) else {
             continue;
         };
         for &(label, requested) in c.pending.iter().filter(|(_, t)| *t < settle) {

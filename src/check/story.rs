@@ -529,10 +529,20 @@ impl Story {
 
     /// UNSUBSCRIBE and its UNSUBACK.
     pub fn unsubscribe(&mut self, client: &str, filter: &str) -> &mut Self {
+        self.unsubscribe_requested(client, filter)
+            .unsubscribed(client, filter)
+    }
+
+    /// UNSUBSCRIBE sent, not yet answered.
+    pub fn unsubscribe_requested(&mut self, client: &str, filter: &str) -> &mut Self {
         self.push(Event::UnsubscribeRequested {
             client: client.into(),
             filter: filter.into(),
-        });
+        })
+    }
+
+    /// The UNSUBACK for `filter`.
+    pub fn unsubscribed(&mut self, client: &str, filter: &str) -> &mut Self {
         self.push(Event::Unsubscribed {
             client: client.into(),
             filter: filter.into(),

@@ -212,3 +212,54 @@ fn mqtt_4_3_3_released_or_discarded_exchange_is_not_reported() {
     // A new session: the broker discarded the exchange with the old one.
     assert_eq!(handshake(&unreleased(false, false)), vec![]);
 }
+
+/// The monitor sends SUBSCRIBE `a/#` and UNSUBSCRIBE `s/#` at 1 s, loses its connection
+/// before `answered_first` lets the answers through, connects again and sends both again; the
+/// second requests are answered if `answered_again`.
+fn requests(answered_first: bool, answered_again: bool) -> Trace {
+    let mut s = world("5.0", 10);
+    s.at_ms(1000)
+        .subscribe_requested("monitor", "a/#", 1)
+        .unsubscribe_requested("monitor", "s/#");
+    if answered_first {
+        s.after_ms(5)
+            .subscribe_granted("monitor", "a/#", 1, Some(1))
+            .unsubscribed("monitor", "s/#");
+        return s.after_ms(100).settle().after_ms(5_000).end();
+    }
+    s.after_ms(2).lost("monitor");
+    s.at_ms(2000)
+        .connect("monitor", false, true)
+        .subscribe_requested("monitor", "a/#", 1)
+        .unsubscribe_requested("monitor", "s/#");
+    if answered_again {
+        s.after_ms(5)
+            .subscribe_granted("monitor", "a/#", 1, Some(1))
+            .unsubscribed("monitor", "s/#");
+    }
+    s.after_ms(100).settle().after_ms(5_000).end()
+}
+
+/// [MQTT-3.8.4-1] [MQTT-3.10.4-4] Every SUBSCRIBE and UNSUBSCRIBE a connected client sent is
+/// answered by the end: requests resent after a lost connection and answered then are fine;
+/// requests never answered though the client stayed connected are reported.
+#[test]
+fn mqtt_3_8_4_1_every_subscribe_and_unsubscribe_is_answered() {
+    assert_eq!(handshake(&requests(true, false)), vec![]);
+    assert_eq!(handshake(&requests(false, true)), vec![]);
+    let v = handshake(&requests(false, false));
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(
+        v[0].message
+            .contains("monitor sent SUBSCRIBE a/# for monitor at 2.0")
+            && v[0].message.contains("never got its SUBACK")
+            && v[0].message.contains("[MQTT-3.8.4-1]"),
+        "{}",
+        v[0]
+    );
+    assert!(
+        v[1].message.contains("UNSUBSCRIBE s/#") && v[1].message.contains("[MQTT-3.10.4-4]"),
+        "{}",
+        v[1]
+    );
+}

@@ -73,6 +73,9 @@ pub enum Bug {
     /// Every inbound UNSUBSCRIBE names a filter nobody holds: the broker answers it with an
     /// UNSUBACK and keeps the subscription ([MQTT-3.10.4-2] broken).
     UnsubscribeIgnored,
+    /// UNSUBSCRIBE is carried out but never answered: every UNSUBACK is dropped
+    /// ([MQTT-3.10.4-4] broken).
+    UnsubackNeverSent,
     /// Every PUBLISH sent to a subscriber carries its user properties in reverse order.
     UserPropertiesReordered,
     /// Every inbound SUBSCRIBE loses its No Local flags before the core sees it.
@@ -130,7 +133,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 33] = [
+    pub const ALL: [Bug; 34] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -146,6 +149,7 @@ impl Bug {
         Bug::ReceiveMaximumIgnored,
         Bug::PubrelNotResent,
         Bug::UnsubscribeIgnored,
+        Bug::UnsubackNeverSent,
         Bug::UserPropertiesReordered,
         Bug::NoLocalIgnored,
         Bug::RetainAsPublishedIgnored,
@@ -517,6 +521,13 @@ impl Planted {
                     packet: Packet::PubRel(a),
                     ..
                 } if !self.pubrecs.contains(&(*conn, a.pkid)) => {}
+                _ => self.out.push_back(action),
+            },
+            Bug::UnsubackNeverSent => match &action {
+                Action::Send {
+                    packet: Packet::UnsubAck(_),
+                    ..
+                } => {}
                 _ => self.out.push_back(action),
             },
             Bug::Reordered => self.reorder(action),

@@ -242,6 +242,12 @@ const CASES: &[Case] = &[
         "unsubscribe",
     ),
     case(
+        Bug::UnsubackNeverSent,
+        "17-traps/01-unsubscribe-under-cuts.toml",
+        1..=1,
+        "handshake",
+    ),
+    case(
         Bug::UserPropertiesReordered,
         "12-mqtt5/07-request-response-properties.toml",
         1..=2,
@@ -611,6 +617,12 @@ fn mqtt_3_10_4_2_unsubscribe_ignored_is_caught() {
     prove_all(Bug::UnsubscribeIgnored);
 }
 
+/// [MQTT-3.10.4-4]
+#[test]
+fn mqtt_3_10_4_4_unsuback_never_sent_is_caught() {
+    prove_all(Bug::UnsubackNeverSent);
+}
+
 #[test]
 fn user_properties_reordered_are_caught() {
     prove_all(Bug::UserPropertiesReordered);
@@ -738,6 +750,7 @@ fn a_planted_broker_whose_bug_is_not_triggered_runs_like_the_real_one() {
         Bug::ReceiveMaximumIgnored,
         Bug::PubrelNotResent,
         Bug::UnsubscribeIgnored,
+        Bug::UnsubackNeverSent,
         Bug::UserPropertiesReordered,
         Bug::NoLocalIgnored,
         Bug::RetainAsPublishedIgnored,
