@@ -7,6 +7,7 @@
 //! - [`seam`]: per-connection fault injection (cut, black hole, delay, split writes).
 //! - [`clock`]: the one timer adapter between real tokio and madsim.
 //! - [`persist`]: the state file of the real broker.
+//! - [`store`]: the storage seam (files as redb storage) and the lab's disk that can crash.
 //!
 //! Every `select!` here is `biased` (branches polled in written order): tokio's unbiased
 //! `select!` draws from a thread-local generator seeded from a process-wide counter, which
@@ -17,3 +18,4 @@ pub mod clock;
 pub mod persist;
 pub mod seam;
 pub mod server;
+pub mod store;
