@@ -15,7 +15,7 @@ use crate::net::persist::FileStore;
 
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
-    /// Address to listen on, `HOST:PORT` (repeatable). Default 127.0.0.1:1883, or the config
+    /// Address to listen on, HOST:PORT (repeatable). Default 127.0.0.1:1883, or the config
     /// file's `listen`.
     #[arg(short, long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Vec<String>,

@@ -44,7 +44,7 @@ pub struct RunArgs {
     /// Scenario files, or folders searched recursively for *.toml (README files skipped).
     #[arg(required = true, value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
-    /// Seeds to run for every scenario: `7`, or `1..500` (both ends included).
+    /// Seeds to run for every scenario: 7, or 1..500 (both ends included).
     #[arg(long, value_name = "RANGE", default_value = DEFAULT_SEEDS)]
     pub seeds: SeedRange,
     /// Worker threads running seeds in parallel. Default: the number of cores.

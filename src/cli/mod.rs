@@ -38,7 +38,7 @@ pub enum Command {
     Pub(pubsub::PubArgs),
     /// Subscribe and print messages (flags as mosquitto_sub).
     Sub(pubsub::SubArgs),
-    /// Run scenario suites over seed ranges in the simulator (`cargo lab`).
+    /// Run scenario suites over seed ranges in the simulator (cargo lab).
     Run(lab::RunArgs),
     /// Replay one seed of one scenario, printing the same bytes every time.
     Replay(lab::ReplayArgs),

@@ -64,7 +64,7 @@ pub struct ConnArgs {
     /// Broker port.
     #[arg(short = 'p', long, default_value_t = 1883)]
     pub port: u16,
-    /// Client id (default: `mqttlab-<p|s><pid>-<hex>`).
+    /// Client id (default: mqttlab-<p|s><pid>-<hex>).
     #[arg(short = 'i', long = "id")]
     pub id: Option<String>,
     /// Keep-alive in seconds (0 disables it).

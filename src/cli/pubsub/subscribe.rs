@@ -32,7 +32,7 @@ pub struct SubArgs {
     /// Exit after printing this many messages.
     #[arg(short = 'C', long = "count", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
-    /// Print `topic payload` instead of the payload alone.
+    /// Print "topic payload" instead of the payload alone.
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Do not add a newline after each payload.
