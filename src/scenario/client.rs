@@ -25,7 +25,11 @@ pub struct ClientConfig {
     /// The MQTT client identifier its CONNECTs carry, when it is not `id`: several processes
     /// with one `client_id` share one session, and each CONNECT takes it over from the
     /// connection holding it. Default: `id`. Not the `id` of another process that has a
-    /// `client_id` of its own.
+    /// `client_id` of its own. `""` sends an empty client identifier, for which the broker
+    /// assigns one (3.1.1 [MQTT-3.1.3-6], 5.0 [MQTT-3.1.3-6] with Assigned Client Identifier);
+    /// it needs clean session / clean start on every connect ([MQTT-3.1.3-7]; a reconnect with
+    /// an empty identifier is a new client), and the trace and the expectations name the client
+    /// by `id`.
     #[serde(default)]
     pub client_id: Option<String>,
     /// This client's MQTT version. Default: the scenario's `protocol`.
@@ -118,9 +122,22 @@ fn default_keep_alive() -> Duration {
 }
 
 impl ClientConfig {
-    /// The MQTT client identifier of this process's CONNECTs: `client_id`, else `id`.
+    /// The client identifier the trace and the expectations know this process's connections
+    /// by: `client_id`, else (or when it is empty) `id`.
     pub fn mqtt_id(&self) -> &str {
-        self.client_id.as_deref().unwrap_or(&self.id)
+        self.client_id
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .unwrap_or(&self.id)
+    }
+
+    /// The client identifier its CONNECTs carry: [`Self::mqtt_id`], or empty when
+    /// `client_id = ""` (the broker assigns one).
+    pub fn wire_id(&self) -> &str {
+        match self.client_id.as_deref() {
+            Some("") => "",
+            _ => self.mqtt_id(),
+        }
     }
 
     /// The effective protocol of this client, given the scenario's.
@@ -310,7 +327,14 @@ impl ClientConfig {
             return;
         };
         let field = format!("client[{i}].client_id");
-        if !valid_id(client_id) {
+        if client_id.is_empty() {
+            if !self.clean() || self.reconnect_clean_start == Some(false) {
+                c.fail(
+                    field,
+                    "an empty client id needs clean_session / clean_start = true on every connect [MQTT-3.1.3-7]: the broker assigns a new identifier each time, so no session can be resumed",
+                );
+            }
+        } else if !valid_id(client_id) {
             c.fail(
                 field,
                 format!(

@@ -64,7 +64,8 @@ pub struct SessionNote {
 pub struct ClientSpec {
     /// The process (node) name: names its payload labels.
     pub id: String,
-    /// The MQTT client identifier of its CONNECTs (`config.client_id`).
+    /// The client identifier the trace knows its connections by (`config.client_id` is the
+    /// one its CONNECTs carry: the same, or empty for a broker-assigned one).
     pub client_id: String,
     pub config: ClientConfig,
     /// The SUBSCRIBE packets sent after a connect until they are all granted in the session.

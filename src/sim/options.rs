@@ -186,7 +186,7 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
         .sum();
     ClientConfig {
         protocol,
-        client_id: c.mqtt_id().to_string(),
+        client_id: c.wire_id().to_string(),
         clean_start: c.clean(),
         session_expiry: v5.then(|| secs_u32(c.session_expiry())),
         keep_alive: u16::try_from(c.keep_alive.as_secs()).unwrap_or(u16::MAX),

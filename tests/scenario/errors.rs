@@ -1029,3 +1029,28 @@ fn expectations_name_client_ids_not_processes() {
         "{e}"
     );
 }
+
+/// [MQTT-3.1.3-7] An empty client id asks the broker to assign one and needs clean session on
+/// every connect; the trace and the expectations name such a client by its process id.
+#[test]
+fn mqtt_3_1_3_7_an_empty_client_id_needs_clean_session() {
+    let empty = GOOD.replacen(
+        "id = \"sensor-1\"",
+        "id = \"sensor-1\"\nclient_id = \"\"",
+        1,
+    );
+    assert_ne!(empty, GOOD, "test edit does not apply");
+    let s = Scenario::from_str(&empty, "empty.toml").unwrap();
+    let c = s.clients.iter().find(|c| c.id == "sensor-1").unwrap();
+    assert_eq!(c.wire_id(), "");
+    assert_eq!(c.mqtt_id(), "sensor-1");
+    let e = error_in(
+        &empty,
+        "client_id = \"\"",
+        "client_id = \"\"\nclean_session = false",
+    );
+    assert!(
+        e.contains("client_id: an empty client id needs clean_session"),
+        "{e}"
+    );
+}
