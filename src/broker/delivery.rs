@@ -28,9 +28,10 @@ pub(crate) fn forwarded(mut p: Properties) -> Properties {
 }
 
 impl Broker {
-    /// An application message as the broker keeps it, its expiry counted from now.
+    /// An application message as the broker keeps it, with the next id, its expiry counted
+    /// from now.
     pub(super) fn message(
-        &self,
+        &mut self,
         topic: String,
         payload: Bytes,
         qos: QoS,
@@ -40,7 +41,10 @@ impl Broker {
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| clock::after(self.clock.now(), secs));
+        let id = self.next_message_id;
+        self.next_message_id += 1;
         Message {
+            id,
             topic,
             payload,
             qos,
@@ -71,6 +75,7 @@ impl Broker {
         let matches = self.subs.matches(&message.topic, origin);
         for (client, m) in matches {
             let d = Delivery {
+                seq: 0,
                 qos: message.qos.min(m.qos),
                 // [MQTT-3.3.1-9] Live messages go out with retain 0 (5.0: unless retain as published).
                 retain: message.retain && m.retain_as_published,

@@ -251,6 +251,8 @@ pub struct Broker {
     stats: BrokerStats,
     /// The number used for the next assigned client identifier.
     next_assigned: u64,
+    /// The `Message::id` of the next message; above every id the broker holds.
+    next_message_id: u64,
     dirty: bool,
 }
 
@@ -283,6 +285,7 @@ impl Broker {
             panic!("{e}");
         }
         let clock = Clock::new(state.clock, now);
+        let (state, next_message_id) = state.shared();
         let mut sessions: BTreeMap<String, Session> = state
             .sessions
             .into_iter()
@@ -291,6 +294,7 @@ impl Broker {
         let mut subs = SubTree::default();
         let mut session_timers = Timers::default();
         for (client, s) in &mut sessions {
+            s.restore_counters();
             for (filter, grant) in &s.subscriptions {
                 subs.insert(filter, client, *grant);
             }
@@ -323,6 +327,7 @@ impl Broker {
             events: VecDeque::new(),
             stats: BrokerStats::default(),
             next_assigned: state.next_assigned,
+            next_message_id,
             dirty: false,
         };
         broker.restore_users(state.users);

@@ -31,6 +31,11 @@ use super::outbound::Tx;
 /// to forward (topic alias and subscription identifiers removed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
+    /// The broker's number for it, unique among the messages it holds (`Broker::message`);
+    /// every session it is delivered to and the retained store share it under this one id.
+    /// 0 in a state written without ids; a restored broker numbers those afresh.
+    #[serde(default)]
+    pub id: u64,
     pub topic: String,
     pub payload: Bytes,
     /// The QoS it was published with.
@@ -54,6 +59,11 @@ impl Message {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub message: Arc<Message>,
+    /// Its place in the session's send order, from the session's counter when it is offered
+    /// (`Session::offer`; 0 before): in flight and queued deliveries, and the pending PUBRELs
+    /// that keep their delivery's number, are in increasing order.
+    #[serde(default)]
+    pub seq: u64,
     /// min(published QoS, granted QoS).
     pub qos: QoS,
     /// The retain flag to send: 1 for retained messages sent on subscribe; for live messages 0
@@ -78,14 +88,26 @@ pub struct Grant {
 pub enum Inflight {
     /// Sent, awaiting PUBACK (QoS 1) or PUBREC (QoS 2).
     Publish { pkid: u16, delivery: Delivery },
-    /// PUBREC received and PUBREL sent, awaiting PUBCOMP.
-    Release { pkid: u16 },
+    /// PUBREC received and PUBREL sent, awaiting PUBCOMP; `seq` is the released delivery's.
+    Release {
+        pkid: u16,
+        #[serde(default)]
+        seq: u64,
+    },
 }
 
 impl Inflight {
     pub fn pkid(&self) -> u16 {
         match self {
-            Inflight::Publish { pkid, .. } | Inflight::Release { pkid } => *pkid,
+            Inflight::Publish { pkid, .. } | Inflight::Release { pkid, .. } => *pkid,
+        }
+    }
+
+    /// Its place in the session's send order (`Delivery::seq`).
+    pub fn seq(&self) -> u64 {
+        match self {
+            Inflight::Publish { delivery, .. } => delivery.seq,
+            Inflight::Release { seq, .. } => *seq,
         }
     }
 }
@@ -104,8 +126,15 @@ pub struct Session {
     pub queued: VecDeque<Delivery>,
     /// Inbound QoS 2 packet identifiers received and not yet released by PUBREL.
     pub incoming_qos2: BTreeSet<u16>,
-    /// The next outbound packet identifier to try.
+    /// The next outbound packet identifier to try; 0 in a state that does not keep it (see
+    /// `DurableState::normalized`), where a restored session goes on after the identifier of
+    /// its last delivery in flight.
+    #[serde(default)]
     pub next_pkid: u16,
+    /// The `Delivery::seq` of the next delivery offered. Not kept in the durable state: a
+    /// restored session goes on after its highest.
+    #[serde(skip)]
+    pub next_seq: u64,
     /// While offline: when the session expires, in the broker's logical time; `None` while
     /// connected or for an interval of `u32::MAX`.
     pub expires_at: Option<Duration>,
@@ -129,7 +158,47 @@ impl Session {
             queued: VecDeque::new(),
             incoming_qos2: BTreeSet::new(),
             next_pkid: 1,
+            next_seq: 1,
             expires_at: None,
+        }
+    }
+
+    /// In flight then queued, in send order.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        let queued = self.queued.iter().map(|d| d.seq);
+        self.inflight.iter().map(Inflight::seq).chain(queued)
+    }
+
+    /// The counters of a restored session: the next `seq` after the highest, and, unless the
+    /// state kept it, the next packet identifier after the one of the last delivery in flight.
+    /// A state written without sequence numbers, or whose order they do not follow, is
+    /// numbered afresh in its order.
+    pub(crate) fn restore_counters(&mut self) {
+        let ordered = self
+            .seqs()
+            .try_fold(0, |last, seq| (seq > last).then_some(seq));
+        if ordered.is_none() {
+            let mut n = 0;
+            let mut next = || {
+                n += 1;
+                n
+            };
+            for entry in &mut self.inflight {
+                match entry {
+                    Inflight::Publish { delivery, .. } => delivery.seq = next(),
+                    Inflight::Release { seq, .. } => *seq = next(),
+                }
+            }
+            for d in &mut self.queued {
+                d.seq = next();
+            }
+        }
+        self.next_seq = self.seqs().max().unwrap_or(0) + 1;
+        if self.next_pkid == 0 {
+            self.next_pkid = match self.inflight.back() {
+                Some(last) if last.pkid() != u16::MAX => last.pkid() + 1,
+                _ => 1,
+            };
         }
     }
 
@@ -158,11 +227,13 @@ impl Session {
     /// Expired messages are purged from a full queue before the overflow policy applies.
     pub(crate) fn offer(
         &mut self,
-        d: Delivery,
+        mut d: Delivery,
         tx: Option<&mut Tx<'_>>,
         now: Duration,
         config: &BrokerConfig,
     ) -> Result<(), Refused> {
+        d.seq = self.next_seq;
+        self.next_seq += 1;
         match tx {
             None if d.qos == QoS::AtMostOnce => return Err(Refused::Qos0Offline),
             Some(tx) if self.queued.is_empty() && self.has_room(&d, tx) => {
@@ -242,7 +313,7 @@ impl Session {
                         continue;
                     }
                 }
-                Inflight::Release { pkid } => {
+                Inflight::Release { pkid, .. } => {
                     tx.control(Packet::PubRel(crate::codec::Ack::new(*pkid)))
                 }
             }
@@ -293,7 +364,8 @@ impl Session {
         match &self.inflight[i] {
             Inflight::Publish { delivery, .. } if delivery.qos == QoS::ExactlyOnce => {
                 if release {
-                    self.inflight[i] = Inflight::Release { pkid };
+                    let seq = delivery.seq;
+                    self.inflight[i] = Inflight::Release { pkid, seq };
                 } else {
                     self.inflight.remove(i);
                 }
@@ -309,7 +381,7 @@ impl Session {
         let at = self
             .inflight
             .iter()
-            .position(|e| matches!(e, Inflight::Release { pkid: p } if *p == pkid));
+            .position(|e| matches!(e, Inflight::Release { pkid: p, .. } if *p == pkid));
         at.map(|i| self.inflight.remove(i)).is_some()
     }
 }

@@ -32,6 +32,7 @@ impl Broker {
             return;
         };
         let d = Delivery {
+            seq: 0,
             qos: message.qos.min(grant.options.qos),
             retain: message.retain && grant.options.retain_as_published,
             subscription_ids: grant.id.into_iter().collect(),
@@ -60,6 +61,7 @@ impl Broker {
             "shared message redistributed"
         );
         let d = Delivery {
+            seq: 0,
             qos: d.message.qos.min(grant.options.qos),
             retain: d.retain,
             subscription_ids: grant.id.into_iter().collect(),

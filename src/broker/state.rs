@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Broker;
-use super::session::{Message, Session};
+use super::session::{Inflight, Message, Session};
 use crate::codec::LastWill;
 
 /// A snapshot of everything that must survive a broker restart. Cheap to clone: messages are
@@ -61,6 +61,54 @@ impl DurableState {
     pub fn aged(mut self, elapsed: Duration) -> DurableState {
         self.clock = self.clock.saturating_add(elapsed);
         self
+    }
+
+    /// The state without the counters a restored session can compute again
+    /// (`Session::next_pkid`, `Session::next_seq`): what a store needs to keep, and what
+    /// comparisons of states use.
+    #[must_use]
+    pub fn normalized(mut self) -> DurableState {
+        for s in self.sessions.values_mut() {
+            s.next_pkid = 0;
+            s.next_seq = 0;
+        }
+        self
+    }
+
+    /// The state with one shared copy of each message, and the `Message::id` that comes after
+    /// every id in it. A message without an id (0: a state written without ids), or one whose id
+    /// names another message, gets an id of its own.
+    pub(super) fn shared(mut self) -> (DurableState, u64) {
+        let mut next = 1;
+        self.each_message(|m| next = next.max(m.id.saturating_add(1)));
+        let mut by_id: BTreeMap<u64, Arc<Message>> = BTreeMap::new();
+        self.each_message(|m| match by_id.get(&m.id) {
+            Some(known) if known == m => *m = known.clone(),
+            None if m.id != 0 => {
+                by_id.insert(m.id, m.clone());
+            }
+            _ => {
+                Arc::make_mut(m).id = next;
+                next += 1;
+                by_id.insert(m.id, m.clone());
+            }
+        });
+        (self, next)
+    }
+
+    /// Calls `f` on every message the state holds: retained, in flight and queued.
+    fn each_message(&mut self, mut f: impl FnMut(&mut Arc<Message>)) {
+        self.retained.values_mut().for_each(&mut f);
+        for s in self.sessions.values_mut() {
+            for entry in &mut s.inflight {
+                if let Inflight::Publish { delivery, .. } = entry {
+                    f(&mut delivery.message);
+                }
+            }
+            for d in &mut s.queued {
+                f(&mut d.message);
+            }
+        }
     }
 }
 

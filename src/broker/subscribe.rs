@@ -145,6 +145,7 @@ impl Broker {
         for (filter, grant) in subscriptions {
             for message in self.retained.matching(&filter, now) {
                 let d = Delivery {
+                    seq: 0,
                     qos: message.qos.min(grant.options.qos),
                     retain: true,
                     subscription_ids: grant.id.into_iter().collect(),

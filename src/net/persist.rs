@@ -16,8 +16,8 @@
 //! The body is CBOR (RFC 8949, through `ciborium`): a binary format, so payloads and
 //! correlation data are stored as byte strings at their own size (JSON would spell every byte
 //! as a decimal number), and self-describing, so a decoding error names what it expected.
-//! Messages shared by several sessions are written once per session and come back as separate
-//! copies.
+//! Messages shared by several sessions are written once per session; a restored broker shares
+//! them again by their id (`Message::id`).
 //!
 //! A file is written whole or not at all: to a temporary file in the same folder, flushed to
 //! disk, renamed over the old one, and the folder flushed. Reading checks, in order, the magic,
@@ -292,11 +292,14 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::broker::{Delivery, Grant, Inflight, Message, PendingWill, Session};
+    use crate::broker::{
+        Broker, BrokerCore, Delivery, Grant, Inflight, Message, PendingWill, Session,
+    };
     use crate::codec::{LastWill, Properties, QoS, RetainHandling, SubscriptionOptions};
 
-    fn message(topic: &str, payload: &[u8], qos: QoS) -> Arc<Message> {
+    fn message(id: u64, topic: &str, payload: &[u8], qos: QoS) -> Arc<Message> {
         Arc::new(Message {
+            id,
             topic: topic.into(),
             payload: Bytes::copy_from_slice(payload),
             qos,
@@ -311,9 +314,10 @@ mod tests {
         })
     }
 
-    fn delivery(m: &Arc<Message>) -> Delivery {
+    fn delivery(m: &Arc<Message>, seq: u64) -> Delivery {
         Delivery {
             message: m.clone(),
+            seq,
             qos: QoS::AtLeastOnce,
             retain: false,
             subscription_ids: vec![3, 70_000],
@@ -324,8 +328,8 @@ mod tests {
     /// A state with something in every field: sessions with grants, in-flight, queued and
     /// inbound QoS 2 state, retained messages, a waiting will, a user name.
     fn sample() -> DurableState {
-        let m1 = message("a/b", b"\x00binary\xffpayload", QoS::ExactlyOnce);
-        let m2 = message("a/c", b"", QoS::AtLeastOnce);
+        let m1 = message(1, "a/b", b"\x00binary\xffpayload", QoS::ExactlyOnce);
+        let m2 = message(2, "a/c", b"", QoS::AtLeastOnce);
         let grant = Grant {
             options: SubscriptionOptions {
                 qos: QoS::ExactlyOnce,
@@ -341,13 +345,14 @@ mod tests {
             inflight: VecDeque::from([
                 Inflight::Publish {
                     pkid: 1,
-                    delivery: delivery(&m1),
+                    delivery: delivery(&m1, 1),
                 },
-                Inflight::Release { pkid: 2 },
+                Inflight::Release { pkid: 2, seq: 2 },
             ]),
-            queued: VecDeque::from([delivery(&m2), delivery(&m1)]),
+            queued: VecDeque::from([delivery(&m2, 4), delivery(&m1, 5)]),
             incoming_qos2: BTreeSet::from([9, 65535]),
             next_pkid: 3,
+            next_seq: 0,
             expires_at: Some(Duration::from_secs(4000)),
         };
         let legacy = Session {
@@ -523,5 +528,63 @@ mod tests {
         let e = store.load_aged().unwrap_err();
         assert!(e.to_string().contains("checksum mismatch"), "{e}");
         assert_eq!(fs::read(&path).unwrap(), bytes);
+    }
+
+    /// `state` as a file written without message ids and sequence numbers.
+    fn without_ids(state: &DurableState) -> Vec<u8> {
+        use ciborium::Value;
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Map(entries) => {
+                    let has =
+                        |e: &[(Value, Value)], key| e.iter().any(|(k, _)| k.as_text() == Some(key));
+                    let message = has(entries, "payload");
+                    entries.retain(|(k, _)| match k.as_text() {
+                        Some("seq") => false,
+                        Some("id") => !message,
+                        _ => true,
+                    });
+                    entries.iter_mut().for_each(|(_, v)| strip(v));
+                }
+                Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut value = Value::serialized(state).unwrap();
+        strip(&mut value);
+        let mut body = Vec::new();
+        ciborium::into_writer(&value, &mut body).unwrap();
+        let mut out = encode(&DurableState::default(), at(5));
+        out.truncate(HEADER_LEN);
+        out[20..28].copy_from_slice(&(body.len() as u64).to_be_bytes());
+        out.extend_from_slice(&body);
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    /// A file written without message ids and sequence numbers loads; the restored broker
+    /// numbers every message and delivery afresh, each copy its own message.
+    #[test]
+    fn a_state_written_without_ids_loads_and_is_numbered_on_restore() {
+        let (old, _) = decode(&without_ids(&sample())).unwrap();
+        let s1 = &old.sessions["s1"];
+        assert_eq!(s1.seqs().collect::<Vec<_>>(), vec![0, 0, 0, 0]);
+        assert_eq!(old.retained["a/b"].id, 0);
+        let broker = Broker::restore(Default::default(), old);
+        let state = broker.durable_state();
+        let mut ids = vec![state.retained["a/b"].id];
+        for s in state.sessions.values() {
+            assert_eq!(s.seqs().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+            for entry in &s.inflight {
+                if let Inflight::Publish { delivery, .. } = entry {
+                    ids.push(delivery.message.id);
+                }
+            }
+            ids.extend(s.queued.iter().map(|d| d.message.id));
+        }
+        let unique: BTreeSet<u64> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        assert!(!unique.contains(&0));
     }
 }

@@ -1,7 +1,12 @@
 //! The durable state: what survives a broker restart, and the dirty flag that tells the shell
 //! to save it before acknowledging.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use super::*;
+use crate::broker::DurableState;
+use crate::broker::session::{Inflight, Message};
 
 fn restart(h: Harness) -> Harness {
     let state = h.broker.durable_state();
@@ -148,4 +153,159 @@ fn assigned_ids_stay_unique_across_restart() {
         .assigned_client_identifier
         .unwrap();
     assert_ne!(first, second);
+}
+
+/// A restart through the serialized state without the counters a restore computes: every
+/// message comes back as a separate copy per place it was held.
+fn restart_serialized(h: Harness) -> Harness {
+    let json = serde_json::to_string(&h.broker.durable_state().normalized()).unwrap();
+    let state: DurableState = serde_json::from_str(&json).unwrap();
+    let config = h.broker.config().clone();
+    Harness {
+        broker: Broker::restore(config, state),
+        t0: h.t0,
+        now: h.now,
+    }
+}
+
+/// Every message a session holds (in flight, then queued), in send order.
+fn held(h: &Harness, client: &str) -> Vec<Arc<Message>> {
+    let s = h.broker.session(client).unwrap();
+    let inflight = s.inflight.iter().filter_map(|e| match e {
+        Inflight::Publish { delivery, .. } => Some(delivery.message.clone()),
+        Inflight::Release { .. } => None,
+    });
+    inflight
+        .chain(s.queued.iter().map(|d| d.message.clone()))
+        .collect()
+}
+
+/// Two persistent subscribers of `t` (window 2), a retained message on `t` and two more
+/// messages: each subscriber holds all three.
+fn two_subscribers() -> Harness {
+    let mut h = Harness::with(BrokerConfig {
+        max_inflight: 2,
+        ..Default::default()
+    });
+    h.connect(1, "pub", true);
+    h.connect(2, "a", false);
+    h.connect(3, "b", false);
+    h.subscribe(2, "t", QoS::ExactlyOnce);
+    h.subscribe(3, "t", QoS::AtLeastOnce);
+    h.packet(1, retained("t", QoS::AtLeastOnce, 1, "r"));
+    h.publish(1, "t", QoS::ExactlyOnce, 2, "m2");
+    h.publish(1, "t", QoS::AtLeastOnce, 3, "m3");
+    h
+}
+
+/// One publish is one message: every session it reaches and the retained store share it, under
+/// one id; each publish gets an id of its own.
+#[test]
+fn one_publish_is_one_message_with_its_own_id_shared_by_every_session() {
+    let h = two_subscribers();
+    let (a, b) = (held(&h, "a"), held(&h, "b"));
+    assert_eq!(a.len(), 3);
+    for (x, y) in a.iter().zip(&b) {
+        assert!(Arc::ptr_eq(x, y), "{} shared", x.topic);
+    }
+    let retained = &h.broker.durable_state().retained["t"];
+    assert!(Arc::ptr_eq(retained, &a[0]));
+    let ids: BTreeSet<u64> = a.iter().map(|m| m.id).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(!ids.contains(&0));
+}
+
+/// A session numbers what it is offered in send order: in flight before queued, increasing,
+/// and a pending PUBREL keeps its delivery's number.
+#[test]
+fn seq_increases_in_send_order_and_a_release_keeps_it() {
+    let mut h = two_subscribers();
+    h.publish(1, "t", QoS::AtLeastOnce, 4, "m4");
+    let s = h.broker.session("a").unwrap();
+    assert_eq!((s.inflight.len(), s.queued.len()), (2, 2));
+    assert_eq!(s.seqs().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    let (first, second) = (s.inflight[0].pkid(), s.inflight[1].pkid());
+    h.packet(2, Packet::PubRec(ack(second)));
+    h.drain();
+    let s = h.broker.session("a").unwrap();
+    assert!(matches!(s.inflight[1], Inflight::Release { seq: 2, .. }));
+    assert_eq!(s.seqs().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    h.packet(2, Packet::PubAck(ack(first)));
+    h.drain();
+    let s = h.broker.session("a").unwrap();
+    assert_eq!(s.seqs().collect::<Vec<_>>(), vec![2, 3, 4]);
+    h.publish(1, "t", QoS::AtLeastOnce, 5, "m5");
+    let s = h.broker.session("a").unwrap();
+    assert_eq!(s.seqs().collect::<Vec<_>>(), vec![2, 3, 4, 5]);
+}
+
+/// After a restart from the serialized state, a message held in several places is one shared
+/// message again, and a message published afterwards gets an id none of them has.
+#[test]
+fn restore_shares_messages_again_and_keeps_ids_unique() {
+    let h = two_subscribers();
+    let before: Vec<u64> = held(&h, "a").iter().map(|m| m.id).collect();
+    let state = h.broker.durable_state();
+    let mut h = restart_serialized(h);
+    assert_eq!(h.broker.durable_state().normalized(), state.normalized());
+    let (a, b) = (held(&h, "a"), held(&h, "b"));
+    assert_eq!(a.iter().map(|m| m.id).collect::<Vec<_>>(), before);
+    for (x, y) in a.iter().zip(&b) {
+        assert!(Arc::ptr_eq(x, y), "{} shared after restore", x.topic);
+    }
+    assert!(Arc::ptr_eq(&h.broker.durable_state().retained["t"], &a[0]));
+    h.connect(1, "pub", true);
+    h.publish(1, "t", QoS::AtLeastOnce, 9, "after");
+    let late = held(&h, "b").last().unwrap().clone();
+    assert_eq!(&late.payload[..], b"after");
+    assert!(
+        before.iter().all(|&id| late.id > id),
+        "{} after {before:?}",
+        late.id
+    );
+}
+
+/// A restored session numbers its next delivery after its highest and, unless the state keeps
+/// it, picks the packet identifier after the one of its last delivery in flight.
+#[test]
+fn restore_resumes_seq_and_packet_identifiers() {
+    let mut h = two_subscribers();
+    h.packet(3, Packet::PubAck(ack(1)));
+    let out = h.drain();
+    let third = publishes(&out, 3)[0].pkid;
+    assert_eq!(third, 3);
+    h.publish(1, "t", QoS::AtLeastOnce, 4, "m4");
+    let s = h.broker.session("b").unwrap();
+    assert_eq!(s.seqs().collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(
+        s.inflight.iter().map(Inflight::pkid).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let mut kept = h.broker.durable_state();
+    kept.sessions.get_mut("b").unwrap().next_pkid = 9;
+    let restored = Broker::restore(h.broker.config().clone(), kept);
+    assert_eq!(
+        restored.session("b").unwrap().next_pkid,
+        9,
+        "kept by the state"
+    );
+    let mut h = restart_serialized(h);
+    let s = h.broker.session("b").unwrap();
+    assert_eq!((s.next_seq, s.next_pkid), (5, 4));
+    h.accept(3);
+    h.packet(3, Packet::Connect(connect("b", false)));
+    let out = h.drain();
+    let resent: Vec<(u16, bool)> = publishes(&out, 3).iter().map(|p| (p.pkid, p.dup)).collect();
+    assert_eq!(resent, vec![(2, true), (3, true)], "the window is full");
+    h.packet(3, Packet::PubAck(ack(2)));
+    let out = h.drain();
+    assert_eq!(publishes(&out, 3)[0].pkid, 4);
+    assert_eq!(
+        h.broker.session("b").unwrap().seqs().collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    h.connect(1, "pub", true);
+    h.publish(1, "t", QoS::AtLeastOnce, 5, "m5");
+    let s = h.broker.session("b").unwrap();
+    assert_eq!(s.seqs().collect::<Vec<_>>(), vec![3, 4, 5]);
 }
