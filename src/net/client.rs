@@ -310,6 +310,8 @@ enum WriterCmd {
 
 /// How long a stopping event loop waits for its last bytes (DISCONNECT) to be written.
 const CLOSE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a transport whose write failed keeps reading what the broker sent before it closed.
+const DRAIN_AFTER_WRITE_ERROR: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Pending {
     publishes: BTreeMap<RequestId, Reply<ReasonCode>>,
@@ -634,10 +636,20 @@ async fn transport(
             }
         }
     };
+    tokio::pin!(write_side, read_side);
     let cause = tokio::select! {
         biased;
-        c = write_side => c,
-        c = read_side => c,
+        c = &mut write_side => match c {
+            // A write that fails because the broker closed: what it sent before closing (a
+            // DISCONNECT with its reason) may still be on its way, as on TCP, where it arrives
+            // before the reset. Read it first, for a bounded time.
+            Some(DownCause::Io(kind)) => {
+                let _ = tokio::time::timeout(DRAIN_AFTER_WRITE_ERROR, &mut read_side).await;
+                Some(DownCause::Io(kind))
+            }
+            other => other,
+        },
+        c = &mut read_side => c,
     };
     if let Some(cause) = cause {
         let _ = events.send(TransportEvent::Down { generation, cause });

@@ -225,12 +225,6 @@ const CASES: &[Case] = &[
     ),
     case(
         Bug::PubrelNotResent,
-        "10-broker-restart/02-broker-crash-durable-inflight.toml",
-        1..=2,
-        "handshake",
-    ),
-    case(
-        Bug::PubrelNotResent,
         "17-traps/04-qos2-every-handshake-stage-v5.toml",
         1..=1,
         "handshake",
