@@ -221,9 +221,9 @@ impl Broker {
         let session_present = self.sessions.contains_key(client_id);
         let session = self
             .sessions
-            .entry(client_id.to_owned())
-            .or_insert_with(|| Session::new(expiry));
+            .get_or_insert_with(client_id, || Session::new(expiry));
         session.expiry_interval = expiry;
+        session.marks.row = true;
         if session.is_persistent() || session_present {
             self.dirty = true;
         }

@@ -29,6 +29,7 @@ impl Broker {
                 ));
             }
             s.expiry_interval = expiry.min(self.config.max_session_expiry);
+            s.marks.row = true;
         }
         let will = v5 && d.reason == ReasonCode::DisconnectWithWillMessage;
         self.end_connection(now, conn, Ending::ClientDisconnect { will });

@@ -25,6 +25,7 @@ impl Broker {
         };
         s.expires_at =
             (s.expiry_interval != u32::MAX).then(|| clock::after(now, s.expiry_interval));
+        s.marks.row = true;
         self.session_timers.set(client_id.to_owned(), s.expires_at);
     }
 
@@ -33,11 +34,13 @@ impl Broker {
     pub(super) fn resumed(&mut self, client_id: &str) {
         if let Some(s) = self.sessions.get_mut(client_id) {
             s.expires_at = None;
+            s.marks.row = true;
         }
         self.session_timers.remove(&client_id.to_owned());
         if self.pending_wills.remove(client_id).is_some() {
             tracing::debug!(client_id, "session resumed: delayed will cancelled");
             self.dirty = true;
+            self.mark_will(client_id);
         }
         self.will_timers.remove(&client_id.to_owned());
     }
@@ -48,6 +51,7 @@ impl Broker {
         self.pending_wills.insert(client_id.to_owned(), will);
         self.will_timers.set(client_id.to_owned(), Some(due));
         self.dirty = true;
+        self.mark_will(client_id);
     }
 
     /// Fires every will delay and session expiry due by the broker's clock, earliest first.
@@ -67,6 +71,7 @@ impl Broker {
                 let client = self.will_timers.pop_due(now).expect("due");
                 if let Some(will) = self.pending_wills.remove(&client) {
                     self.dirty = true;
+                    self.mark_will(&client);
                     self.publish_will(&client, will);
                 }
             } else {
@@ -88,9 +93,17 @@ impl Broker {
         self.will_timers.remove(&client_id.to_owned());
         if let Some(will) = self.pending_wills.remove(client_id) {
             self.dirty = true;
+            self.mark_will(client_id);
             self.publish_will(client_id, will);
         }
         self.session_timers.remove(&client_id.to_owned());
         self.discard_session(client_id);
+    }
+
+    /// Notes for the journal that the waiting will of `client_id` changed.
+    fn mark_will(&mut self, client_id: &str) {
+        if let Some(j) = &mut self.journal {
+            j.will(client_id);
+        }
     }
 }

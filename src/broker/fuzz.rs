@@ -14,7 +14,10 @@
 //!   to (and an outbound topic alias is used only once assigned);
 //! - a repeated QoS 2 PUBLISH whose identifier awaits PUBREL is not routed again, and a PUBREL
 //!   with success is sent to a 5.0 client only for a message awaiting PUBCOMP;
-//! - `handle_timeout` fires every deadline due, and the durable state survives serialization.
+//! - `handle_timeout` fires every deadline due, and the durable state survives serialization;
+//! - the change journal misses nothing: its changes since the last restore, applied to a
+//!   store's tables (`journal::ModelTables`), hold the broker's durable state, and each
+//!   restore starts from those tables.
 //!
 //! The checks read the core's private state here, never in its hot paths. Not here: the
 //! codec's own targets (`codec::fuzz`).
@@ -33,6 +36,7 @@ use crate::codec::{
     reason,
 };
 
+use super::journal::ModelTables;
 use super::session::Inflight;
 use super::{
     Action, Broker, BrokerConfig, BrokerCore, CloseCause, ConnId, DurableState, Phase,
@@ -113,6 +117,8 @@ struct Harness {
     filters: BTreeMap<String, BTreeSet<String>>,
     /// Filters subscribed by a client whose id the harness does not know.
     unattributed: BTreeSet<String>,
+    /// The broker's change journal applied to a store's tables since the last restore.
+    model: ModelTables,
 }
 
 /// Arbitrary steps against a broker with small limits; panics on a violated invariant (see the
@@ -123,8 +129,11 @@ pub fn broker_core(data: &[u8]) {
         return;
     };
     let now = Instant::now();
+    let mut broker = Broker::restore_at(config.clone(), DurableState::default(), now);
+    broker.record_changes();
     let mut h = Harness {
-        broker: Broker::restore_at(config.clone(), DurableState::default(), now),
+        model: ModelTables::from_state(&broker.durable_state()),
+        broker,
         config,
         now,
         next_conn: 1,
@@ -206,6 +215,7 @@ impl Harness {
         self.check_bounds();
         self.drain(single);
         self.update_filters();
+        self.stored_state();
         Ok(())
     }
 
@@ -235,8 +245,21 @@ impl Harness {
         }
     }
 
+    /// The durable state as the journal's rows hold it, checked against the broker's.
+    fn stored_state(&mut self) -> DurableState {
+        self.model.apply(&self.broker.take_changes());
+        let stored = self.model.state().expect("journal rows make a state");
+        assert_eq!(
+            stored,
+            self.broker.durable_state().normalized(),
+            "the change journal holds the durable state"
+        );
+        stored
+    }
+
+    /// Restarts the broker from what a store fed its journal holds.
     fn restore(&mut self, u: &mut Unstructured) -> Result<()> {
-        let state = self.broker.durable_state();
+        let state = self.stored_state();
         let json = serde_json::to_string(&state).expect("durable state serializes");
         let back: DurableState = serde_json::from_str(&json).expect("durable state deserializes");
         assert_eq!(
@@ -247,6 +270,8 @@ impl Harness {
         let downtime = Duration::from_secs(u64::from(u.int_in_range(0..=20u8)?));
         self.now += downtime;
         self.broker = Broker::restore_at(self.config.clone(), back.aged(downtime), self.now);
+        self.broker.record_changes();
+        self.model = ModelTables::from_state(&self.broker.durable_state());
         for s in &mut self.slots {
             *s = Slot::default();
         }
@@ -321,7 +346,7 @@ impl Harness {
             "too many retained"
         );
         assert!(b.events.len() <= c.max_pending_events, "too many events");
-        for (id, s) in &b.sessions {
+        for (id, s) in b.sessions.iter() {
             assert!(s.queued.len() <= c.max_queued_messages, "{id}: queue");
             assert!(
                 s.inflight.len() <= usize::from(c.max_inflight),
@@ -457,7 +482,7 @@ impl Harness {
                 !s.subscriptions.is_empty() || !s.queued.is_empty() || !s.inflight.is_empty()
             })
         });
-        for (id, s) in sessions {
+        for (id, s) in sessions.iter() {
             let set = self.filters.entry(id.clone()).or_default();
             set.extend(s.subscriptions.keys().cloned());
         }

@@ -42,6 +42,7 @@ mod disconnect;
 mod expiry;
 mod framing;
 pub mod fuzz;
+pub mod journal;
 mod keepalive;
 mod outbound;
 mod publish;
@@ -66,6 +67,7 @@ use crate::codec::topic::TopicLimits;
 use crate::codec::{Framer, LastWill, Packet, Protocol, QoS, ReasonCode};
 
 pub use config::{BrokerConfig, ConfigError, QueueOverflow};
+pub use journal::{Change, Changes};
 pub use session::{Delivery, Grant, Inflight, Message, Session};
 pub use state::{DurableState, PendingWill};
 
@@ -195,6 +197,12 @@ pub trait BrokerCore {
     fn is_dirty(&self) -> bool;
     /// Whether the durable state changed since the last call; resets the flag.
     fn take_dirty(&mut self) -> bool;
+    /// Starts recording changes for [`BrokerCore::take_changes`]: a store holds
+    /// [`BrokerCore::durable_state`] as it is now.
+    fn record_changes(&mut self);
+    /// The changes to the durable state since the last call (none before
+    /// [`BrokerCore::record_changes`]), in the order a store applies them (`journal.rs`).
+    fn take_changes(&mut self) -> Changes;
 }
 
 /// Where a connection is in its life.
@@ -232,7 +240,7 @@ pub struct Broker {
     conns: BTreeMap<ConnId, Conn>,
     /// Client id → the connection its session is attached to.
     online: BTreeMap<String, ConnId>,
-    sessions: BTreeMap<String, Session>,
+    sessions: journal::Sessions,
     subs: SubTree,
     retained: Retained,
     deadlines: Deadlines,
@@ -254,6 +262,8 @@ pub struct Broker {
     /// The `Message::id` of the next message; above every id the broker holds.
     next_message_id: u64,
     dirty: bool,
+    /// `Some` while recording changes (`journal.rs`).
+    journal: Option<journal::BrokerMarks>,
 }
 
 impl Broker {
@@ -314,7 +324,7 @@ impl Broker {
             auth: auth::Authorizer::default(),
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
-            sessions,
+            sessions: journal::Sessions::from_map(sessions),
             subs,
             retained: Retained::from_map(state.retained),
             deadlines: Deadlines::default(),
@@ -329,6 +339,7 @@ impl Broker {
             next_assigned: state.next_assigned,
             next_message_id,
             dirty: false,
+            journal: None,
         };
         broker.restore_users(state.users);
         broker
@@ -543,5 +554,43 @@ impl BrokerCore for Broker {
 
     fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
+    }
+
+    fn record_changes(&mut self) {
+        self.sessions.record();
+        self.retained.record();
+        self.journal = Some(journal::BrokerMarks {
+            wills: self.pending_wills.keys().cloned().collect(),
+            next_assigned: None,
+        });
+    }
+
+    fn take_changes(&mut self) -> Changes {
+        let mut ops = Vec::new();
+        let clock = self.clock.now();
+        let Some(marks) = &mut self.journal else {
+            return Changes { ops, clock };
+        };
+        let auth = &self.auth;
+        self.sessions.take(&mut ops, |client| auth.user_of(client));
+        self.retained.take(&mut ops);
+        for client in std::mem::take(&mut marks.wills) {
+            let due = self.will_timers.get(&client);
+            ops.push(match (self.pending_wills.get(&client), due) {
+                (Some(will), Some(due)) => Change::WillPut {
+                    client,
+                    will: Box::new(PendingWill {
+                        due,
+                        will: will.clone(),
+                    }),
+                },
+                _ => Change::WillDelete { client },
+            });
+        }
+        if marks.next_assigned != Some(self.next_assigned) {
+            marks.next_assigned = Some(self.next_assigned);
+            ops.push(Change::NextAssigned(self.next_assigned));
+        }
+        Changes { ops, clock }
     }
 }

@@ -82,6 +82,7 @@ impl Broker {
                         ));
                     }
                     session.incoming_qos2.insert(pkid);
+                    session.marks.qos2(pkid);
                     if session.is_persistent() {
                         self.dirty = true;
                     }
@@ -118,6 +119,9 @@ impl Broker {
             .get_mut(client_id)
             .expect("connected client has a session");
         let known = session.incoming_qos2.remove(&a.pkid);
+        if known {
+            session.marks.qos2(a.pkid);
+        }
         if known && session.is_persistent() {
             self.dirty = true;
         }

@@ -25,6 +25,7 @@ use crate::codec::{Packet, Properties, Protocol, Publish, QoS, SubscriptionOptio
 
 use super::clock;
 use super::config::{BrokerConfig, QueueOverflow};
+use super::journal::Marks;
 use super::outbound::Tx;
 
 /// An application message as the broker keeps it: what was published, with the 5.0 properties
@@ -138,6 +139,9 @@ pub struct Session {
     /// While offline: when the session expires, in the broker's logical time; `None` while
     /// connected or for an interval of `u32::MAX`.
     pub expires_at: Option<Duration>,
+    /// Which of its rows changed since the journal last looked (`journal.rs`); not state.
+    #[serde(skip)]
+    pub(crate) marks: Marks,
 }
 
 /// Why `offer` did not take a message.
@@ -160,6 +164,7 @@ impl Session {
             next_pkid: 1,
             next_seq: 1,
             expires_at: None,
+            marks: Marks::default(),
         }
     }
 
@@ -247,7 +252,14 @@ impl Session {
             return Err(Refused::Overflow(d));
         }
         if self.queued.len() >= config.max_queued_messages {
-            self.queued.retain(|q| !q.message.expired(now));
+            let marks = &mut self.marks;
+            self.queued.retain(|q| {
+                let keep = !q.message.expired(now);
+                if !keep {
+                    marks.out(q.seq);
+                }
+                keep
+            });
         }
         if self.queued.len() >= config.max_queued_messages {
             match config.queue_overflow {
@@ -257,11 +269,14 @@ impl Session {
                         // max_queued_messages == 0: nothing can wait.
                         return Err(Refused::Overflow(d));
                     };
+                    self.marks.out(old.seq);
+                    self.marks.out(d.seq);
                     self.queued.push_back(d);
                     return Err(Refused::Overflow(old));
                 }
             }
         }
+        self.marks.out(d.seq);
         self.queued.push_back(d);
         Ok(())
     }
@@ -273,6 +288,7 @@ impl Session {
     /// Sends one message now (QoS 0) or puts it in flight; an expired message is dropped, and
     /// one too large for the client is treated as sent and completed ([MQTT-3.1.2-25]).
     fn send(&mut self, d: Delivery, tx: &mut Tx<'_>) {
+        self.marks.out(d.seq);
         if d.message.expired(tx.now) {
             tx.stats.expired_dropped += 1;
             return;
@@ -310,6 +326,7 @@ impl Session {
             match &entry {
                 Inflight::Publish { pkid, delivery } => {
                     if !tx.publish(publish_packet(*pkid, delivery, true, tx.protocol, tx.now)) {
+                        self.marks.out(delivery.seq);
                         continue;
                     }
                 }
@@ -331,6 +348,7 @@ impl Session {
         for entry in std::mem::take(&mut self.inflight) {
             match entry {
                 Inflight::Publish { delivery, .. } if delivery.share.is_some() => {
+                    self.marks.out(delivery.seq);
                     out.push(delivery)
                 }
                 other => kept.push_back(other),
@@ -342,6 +360,9 @@ impl Session {
                 .into_iter()
                 .partition(|d| d.share.is_some());
         self.queued = rest;
+        for d in &shared {
+            self.marks.out(d.seq);
+        }
         out.extend(shared);
         out
     }
@@ -351,7 +372,16 @@ impl Session {
         let at = self.inflight.iter().position(
             |e| matches!(e, Inflight::Publish { pkid: p, delivery } if *p == pkid && delivery.qos == QoS::AtLeastOnce),
         );
-        at.map(|i| self.inflight.remove(i)).is_some()
+        self.complete(at)
+    }
+
+    /// Removes the in-flight entry at `at`, if any.
+    fn complete(&mut self, at: Option<usize>) -> bool {
+        let Some(entry) = at.and_then(|i| self.inflight.remove(i)) else {
+            return false;
+        };
+        self.marks.out(entry.seq());
+        true
     }
 
     /// PUBREC: a QoS 2 message moves to awaiting PUBCOMP, in place (`release` true), or ends
@@ -363,8 +393,9 @@ impl Session {
         };
         match &self.inflight[i] {
             Inflight::Publish { delivery, .. } if delivery.qos == QoS::ExactlyOnce => {
+                let seq = delivery.seq;
+                self.marks.out(seq);
                 if release {
-                    let seq = delivery.seq;
                     self.inflight[i] = Inflight::Release { pkid, seq };
                 } else {
                     self.inflight.remove(i);
@@ -382,7 +413,7 @@ impl Session {
             .inflight
             .iter()
             .position(|e| matches!(e, Inflight::Release { pkid: p, .. } if *p == pkid));
-        at.map(|i| self.inflight.remove(i)).is_some()
+        self.complete(at)
     }
 }
 

@@ -134,6 +134,7 @@ impl Broker {
             return None;
         }
         session.subscriptions.insert(filter.to_owned(), grant);
+        session.marks.sub(filter);
         self.dirty |= session.is_persistent();
         self.subs.insert(filter, client_id, grant);
         Some(existed)
@@ -176,6 +177,7 @@ impl Broker {
         for filter in &u.filters {
             let existed = session.subscriptions.remove(filter).is_some();
             if existed {
+                session.marks.sub(filter);
                 self.subs.remove(filter, client_id);
                 self.dirty |= session.is_persistent();
                 if shared_subscription(filter).is_some()

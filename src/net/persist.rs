@@ -354,6 +354,7 @@ mod tests {
             next_pkid: 3,
             next_seq: 0,
             expires_at: Some(Duration::from_secs(4000)),
+            marks: Default::default(),
         };
         let legacy = Session {
             expiry_interval: u32::MAX,

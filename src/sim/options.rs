@@ -97,6 +97,12 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     fn take_dirty(&mut self) -> bool {
         (**self).take_dirty()
     }
+    fn record_changes(&mut self) {
+        (**self).record_changes()
+    }
+    fn take_changes(&mut self) -> crate::broker::Changes {
+        (**self).take_changes()
+    }
 }
 
 /// Reads a scenario file and checks what only its conversion to the cores can tell (user

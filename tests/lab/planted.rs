@@ -857,6 +857,14 @@ impl BrokerCore for Planted {
     fn take_dirty(&mut self) -> bool {
         self.inner.take_dirty()
     }
+
+    fn record_changes(&mut self) {
+        self.inner.record_changes()
+    }
+
+    fn take_changes(&mut self) -> mqtt_lab::broker::Changes {
+        self.inner.take_changes()
+    }
 }
 
 /// A QoS 0 copy of `p` (topic and payload only) sent to `conn`, as the leaking bugs send it.

@@ -400,6 +400,12 @@ impl<R: Rule> BrokerCore for Tap<R> {
     fn take_dirty(&mut self) -> bool {
         self.inner.take_dirty()
     }
+    fn record_changes(&mut self) {
+        self.inner.record_changes()
+    }
+    fn take_changes(&mut self) -> mqtt_lab::broker::Changes {
+        self.inner.take_changes()
+    }
 }
 
 fn tapped<R: Rule>(make: fn() -> R) -> RunOptions {

@@ -89,6 +89,13 @@ pub(crate) struct Authorizer {
     stats: AuthStats,
 }
 
+impl Authorizer {
+    /// The verified user name of the session `client_id`, if it has one.
+    pub(crate) fn user_of(&self, client_id: &str) -> Option<String> {
+        self.users.get(client_id).cloned().flatten()
+    }
+}
+
 impl Broker {
     /// Checks clients against `auth` from now on.
     pub fn with_auth(mut self, auth: Auth) -> Broker {
@@ -160,6 +167,9 @@ impl Broker {
     /// Remembers the verified user name of the session `client_id` (CONNECT accepted).
     pub(super) fn auth_attach(&mut self, client_id: &str, user: Option<String>) {
         self.auth.users.insert(client_id.to_owned(), user);
+        if let Some(s) = self.sessions.get_mut(client_id) {
+            s.marks.row = true;
+        }
         // Bounded: names of sessions that ended are dropped in batches.
         if self.auth.users.len() > self.sessions.len() + 64 {
             let sessions = &self.sessions;

@@ -12,6 +12,7 @@ fn restart(h: Harness) -> Harness {
     let state = h.broker.durable_state();
     let config = h.broker.config().clone();
     Harness {
+        model: None,
         broker: Broker::restore(config, state),
         t0: h.t0,
         now: h.now,
@@ -162,6 +163,7 @@ fn restart_serialized(h: Harness) -> Harness {
     let state: DurableState = serde_json::from_str(&json).unwrap();
     let config = h.broker.config().clone();
     Harness {
+        model: None,
         broker: Broker::restore(config, state),
         t0: h.t0,
         now: h.now,

@@ -112,6 +112,7 @@ fn mqtt5_3_1_2_23_expiry_survives_restore_at() {
     // The new process starts an hour later on its own clock.
     let later = h.now + Duration::from_secs(3600);
     let mut h2 = Harness {
+        model: None,
         broker: Broker::restore_at(h.broker.config().clone(), state.clone(), later),
         t0: later - Duration::from_secs(4),
         now: later,
@@ -128,6 +129,7 @@ fn mqtt5_3_1_2_23_expiry_survives_restore_at() {
 
     // `restore` (without a time) counts from the first event it is given.
     let mut h3 = Harness {
+        model: None,
         broker: Broker::restore(h.broker.config().clone(), state),
         t0: later - Duration::from_secs(4),
         now: later,
@@ -146,6 +148,7 @@ fn mqtt5_3_1_2_23_session_online_at_save_expires_after_restore() {
     h.connect_with(2, connect_v5("sub", false, 5));
     let state = h.broker.durable_state();
     let mut h = Harness {
+        model: None,
         broker: Broker::restore_at(h.broker.config().clone(), state, h.now),
         t0: h.t0,
         now: h.now,
@@ -272,6 +275,7 @@ fn crash_and_restore(mut h: Harness, down: u64) -> Harness {
     let config = h.broker.config().clone();
     let now = h.now + Duration::from_secs(down);
     Harness {
+        model: None,
         broker: Broker::restore_at(config, state.aged(Duration::from_secs(down)), now),
         t0: h.t0,
         now,

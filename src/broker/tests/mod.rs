@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::journal::ModelTables;
 use super::{Action, Broker, BrokerConfig, BrokerCore, CloseCause, CloseReason, ConnId};
 use crate::codec::{
     Ack, ConnAck, Connect, LastWill, Packet, Properties, Protocol, Publish, QoS, Subscribe,
@@ -31,6 +32,8 @@ use crate::codec::{
 /// A broker, a virtual clock and the actions it produced.
 pub(super) struct Harness {
     pub broker: Broker,
+    /// What a store fed the broker's change journal holds (see `drain`).
+    pub model: Option<ModelTables>,
     pub t0: Instant,
     pub now: Instant,
 }
@@ -43,6 +46,7 @@ impl Harness {
     pub fn with(config: BrokerConfig) -> Harness {
         let t0 = Instant::now();
         Harness {
+            model: None,
             broker: Broker::new(config),
             t0,
             now: t0,
@@ -77,9 +81,35 @@ impl Harness {
         self.broker.handle_closed(self.now, conn, cause);
     }
 
-    /// Every action produced since the last drain.
+    /// Every action produced since the last drain. Also checks the change journal: the
+    /// changes since the last drain, applied to what a store held, give the durable state.
     pub fn drain(&mut self) -> Vec<Action> {
-        std::iter::from_fn(|| self.broker.poll_action()).collect()
+        let out = std::iter::from_fn(|| self.broker.poll_action()).collect();
+        self.check_journal();
+        out
+    }
+
+    /// Applies the broker's changes to the model tables and compares them with its durable
+    /// state. A broker that is not recording yet starts recording, with the model holding
+    /// its state.
+    pub fn check_journal(&mut self) {
+        let model = match &mut self.model {
+            Some(model) if self.broker.journal.is_some() => model,
+            _ => {
+                self.broker.record_changes();
+                self.model
+                    .insert(ModelTables::from_state(&self.broker.durable_state()))
+            }
+        };
+        let changes = self.broker.take_changes();
+        model.apply(&changes);
+        let stored = model.state().expect("journal rows make a state");
+        assert_eq!(
+            stored,
+            self.broker.durable_state().normalized(),
+            "the journal missed a change; last batch: {:#?}",
+            changes.ops
+        );
     }
 
     /// Accepts `conn` and sends `connect`; returns the CONNACK (panics if there is none).
