@@ -7,6 +7,8 @@
 //! - [`seam`]: per-connection fault injection (cut, black hole, delay, split writes).
 //! - [`clock`]: the one timer adapter between real tokio and madsim.
 //! - [`persist`]: the state file of the real broker.
+//! - [`durability`]: output commit: what the broker wrote waits until the changes it may depend
+//!   on are durable; group commit.
 //! - [`store`]: the storage seam (files as redb storage) and the lab's disk that can crash.
 //!
 //! Every `select!` here is `biased` (branches polled in written order): tokio's unbiased
@@ -15,6 +17,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod durability;
 pub mod persist;
 pub mod seam;
 pub mod server;

@@ -1,0 +1,321 @@
+//! Output commit: no byte the broker produced leaves before every change of the durable state it
+//! may depend on is on disk, and one sync covers many events (group commit).
+//!
+//! [`Durability`] is the bookkeeping, without IO: the shell hands it, after each event, the
+//! core's changes ([`Changes`]) and the output the event produced for each connection; it says
+//! which output may go out now, holds the rest, hands out the next batch for the store to
+//! commit, and releases held output once the store reports a batch committed.
+//!
+//! Batches are numbered (epochs). Changes accumulate in the next batch while the previous one is
+//! being committed; the accumulated batch is handed out as soon as the store is free, so at most
+//! one commit is in flight and the batch grows with the load. Output produced while the next
+//! batch has changes waits for that batch; output produced when it has none waits only for the
+//! last batch handed out (an event that changed nothing depends at most on what came before).
+//! Held output leaves in the order it was produced, so each connection's bytes keep their order.
+//!
+//! Every output is held, not only acknowledgements: a QoS 2 message forwarded before its
+//! publisher's packet identifier is durable would be routed again after a crash, when the
+//! publisher resends it. [`Mode::Interval`] holds nothing (the weaker mode: changes are
+//! committed without a sync and made durable every interval, so a crash may lose what was
+//! acknowledged since the last sync).
+//!
+//! Not here: the store and its worker (`store`), encoding and writing (`server.rs`).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::broker::{Changes, ConnId};
+
+/// Changes a batch may carry before the shell stops taking events while a commit is in flight.
+pub const MAX_BATCH_CHANGES: usize = 64 * 1024;
+
+/// When acknowledged changes become durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Before any output that may depend on them leaves.
+    Synced,
+    /// Output is not held; the store syncs at an interval.
+    Interval,
+}
+
+/// What the shell writes on a connection: bytes, or the close that comes after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    Bytes(Bytes),
+    Close,
+}
+
+/// A batch for the store to commit.
+#[derive(Debug)]
+pub struct Batch {
+    pub epoch: u64,
+    pub changes: Changes,
+}
+
+/// Output commit and group commit bookkeeping (see the module documentation).
+#[derive(Debug)]
+pub struct Durability {
+    mode: Mode,
+    /// The changes accumulating for batch `next`.
+    pending: Changes,
+    /// The epoch of the batch accumulating.
+    next: u64,
+    /// The last batch handed out (0: none).
+    handed: u64,
+    /// The batch being committed.
+    in_flight: Option<u64>,
+    /// Every batch up to this one is durable.
+    durable: u64,
+    /// Output waiting for the batch it needs, in the order it was produced; the needed epochs
+    /// never decrease along the queue.
+    held: VecDeque<(u64, ConnId, Out)>,
+}
+
+impl Durability {
+    pub fn new(mode: Mode) -> Durability {
+        Durability {
+            mode,
+            pending: Changes::default(),
+            next: 1,
+            handed: 0,
+            in_flight: None,
+            durable: 0,
+            held: VecDeque::new(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// After an event: its changes, and the output it produced, in order. Returns the output
+    /// that may leave now, in order; the rest is held.
+    pub fn after_event(
+        &mut self,
+        changes: Changes,
+        output: impl IntoIterator<Item = (ConnId, Out)>,
+    ) -> Vec<(ConnId, Out)> {
+        if !changes.is_empty() {
+            self.pending.ops.extend(changes.ops);
+        }
+        self.pending.clock = changes.clock;
+        let need = if self.pending.is_empty() {
+            self.handed
+        } else {
+            self.next
+        };
+        let mut ready = Vec::new();
+        for (conn, out) in output {
+            if self.mode == Mode::Interval || (need <= self.durable && self.held.is_empty()) {
+                ready.push((conn, out));
+            } else {
+                self.held.push_back((need, conn, out));
+            }
+        }
+        ready
+    }
+
+    /// The batch to commit now, if the store is free and changes are waiting.
+    pub fn take_batch(&mut self) -> Option<Batch> {
+        if self.in_flight.is_some() || self.pending.is_empty() {
+            return None;
+        }
+        let epoch = self.next;
+        self.next += 1;
+        self.handed = epoch;
+        self.in_flight = Some(epoch);
+        let clock = self.pending.clock;
+        let changes = std::mem::replace(
+            &mut self.pending,
+            Changes {
+                ops: Vec::new(),
+                clock,
+            },
+        );
+        Some(Batch { epoch, changes })
+    }
+
+    /// The store committed batch `epoch` (durably, in [`Mode::Synced`]). Returns the output it
+    /// releases, in order. Panics if `epoch` is not the batch in flight: the store commits
+    /// what it is given, in order.
+    pub fn committed(&mut self, epoch: u64) -> Vec<(ConnId, Out)> {
+        assert_eq!(
+            self.in_flight.take(),
+            Some(epoch),
+            "the store reported a batch that was not in flight"
+        );
+        self.durable = epoch;
+        let mut ready = Vec::new();
+        while let Some((need, _, _)) = self.held.front()
+            && *need <= self.durable
+        {
+            let (_, conn, out) = self.held.pop_front().expect("front exists");
+            ready.push((conn, out));
+        }
+        ready
+    }
+
+    /// The connection ended: its held output is dropped.
+    pub fn closed(&mut self, conn: ConnId) {
+        self.held.retain(|(_, c, _)| *c != conn);
+    }
+
+    /// Whether a commit is in flight.
+    pub fn committing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Whether the shell should stop taking events until the commit in flight ends: the next
+    /// batch is full.
+    pub fn full(&self) -> bool {
+        self.in_flight.is_some() && self.pending.ops.len() >= MAX_BATCH_CHANGES
+    }
+
+    /// Bytes held for `conn`.
+    pub fn held_bytes(&self, conn: ConnId) -> usize {
+        self.held
+            .iter()
+            .filter(|(_, c, _)| *c == conn)
+            .map(|(_, _, out)| match out {
+                Out::Bytes(b) => b.len(),
+                Out::Close => 0,
+            })
+            .sum()
+    }
+
+    /// Whether nothing is held and nothing waits to be committed.
+    pub fn idle(&self) -> bool {
+        self.held.is_empty() && self.pending.is_empty() && self.in_flight.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::broker::Change;
+
+    fn changes(n: u64) -> Changes {
+        Changes {
+            ops: (0..n).map(Change::NextAssigned).collect(),
+            clock: Duration::ZERO,
+        }
+    }
+
+    fn bytes(s: &'static str) -> Out {
+        Out::Bytes(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn output_of_a_change_waits_for_its_batch() {
+        let mut d = Durability::new(Mode::Synced);
+        let ready = d.after_event(changes(1), [(1, bytes("puback"))]);
+        assert!(ready.is_empty(), "held until the batch is durable");
+        let batch = d.take_batch().expect("a batch waits");
+        assert_eq!(batch.changes.ops.len(), 1);
+        assert!(d.take_batch().is_none(), "one batch in flight at a time");
+        assert_eq!(d.committed(batch.epoch), vec![(1, bytes("puback"))]);
+        assert!(d.idle());
+    }
+
+    #[test]
+    fn output_without_changes_leaves_at_once_when_nothing_is_pending() {
+        let mut d = Durability::new(Mode::Synced);
+        assert_eq!(
+            d.after_event(changes(0), [(1, bytes("suback"))]),
+            vec![(1, bytes("suback"))]
+        );
+    }
+
+    #[test]
+    fn output_without_changes_waits_for_the_batch_before_it() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(changes(1), [(1, bytes("a"))]);
+        let first = d.take_batch().unwrap();
+        // A QoS 0 forward produced while the first batch commits may carry what it holds.
+        assert!(d.after_event(changes(0), [(2, bytes("b"))]).is_empty());
+        assert_eq!(
+            d.committed(first.epoch),
+            vec![(1, bytes("a")), (2, bytes("b"))]
+        );
+    }
+
+    #[test]
+    fn changes_accumulate_into_one_batch_while_one_commits() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(changes(1), [(1, bytes("a1"))]);
+        let first = d.take_batch().unwrap();
+        d.after_event(changes(2), [(1, bytes("a2"))]);
+        d.after_event(changes(3), [(2, bytes("b1"))]);
+        assert!(d.take_batch().is_none());
+        assert_eq!(d.committed(first.epoch), vec![(1, bytes("a1"))]);
+        let second = d.take_batch().expect("the accumulated batch");
+        assert_eq!(second.changes.ops.len(), 5, "one commit for both events");
+        assert_eq!(
+            d.committed(second.epoch),
+            vec![(1, bytes("a2")), (2, bytes("b1"))]
+        );
+    }
+
+    #[test]
+    fn a_connection_keeps_its_order_behind_held_output() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(changes(1), [(1, bytes("puback"))]);
+        let batch = d.take_batch().unwrap();
+        assert!(d.committed(batch.epoch).len() == 1);
+        d.after_event(changes(1), [(1, bytes("pubrec"))]);
+        // Nothing new to commit for this event, but the PUBREC before it is still held.
+        assert!(d.after_event(changes(0), [(1, bytes("suback"))]).is_empty());
+        let batch = d.take_batch().unwrap();
+        assert_eq!(
+            d.committed(batch.epoch),
+            vec![(1, bytes("pubrec")), (1, bytes("suback"))]
+        );
+    }
+
+    #[test]
+    fn a_closed_connection_drops_its_held_output() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(
+            changes(1),
+            [(1, bytes("a")), (2, bytes("b")), (1, Out::Close)],
+        );
+        d.closed(1);
+        assert_eq!(d.held_bytes(1), 0);
+        assert_eq!(d.held_bytes(2), 1);
+        let batch = d.take_batch().unwrap();
+        assert_eq!(d.committed(batch.epoch), vec![(2, bytes("b"))]);
+    }
+
+    #[test]
+    fn interval_mode_holds_nothing_but_still_hands_out_batches() {
+        let mut d = Durability::new(Mode::Interval);
+        assert_eq!(
+            d.after_event(changes(2), [(1, bytes("puback"))]),
+            vec![(1, bytes("puback"))]
+        );
+        let batch = d.take_batch().expect("changes are still written");
+        assert!(d.committed(batch.epoch).is_empty());
+    }
+
+    #[test]
+    fn a_full_batch_stops_the_shell_only_while_one_commits() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(changes(MAX_BATCH_CHANGES as u64), []);
+        assert!(!d.full(), "nothing in flight: it is handed out at once");
+        let first = d.take_batch().unwrap();
+        d.after_event(changes(MAX_BATCH_CHANGES as u64), []);
+        assert!(d.full());
+        d.committed(first.epoch);
+        assert!(!d.full());
+    }
+
+    #[test]
+    #[should_panic(expected = "not in flight")]
+    fn a_commit_report_out_of_order_is_a_bug() {
+        let mut d = Durability::new(Mode::Synced);
+        d.committed(1);
+    }
+}
