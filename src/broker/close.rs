@@ -11,6 +11,7 @@
 //! | session taken over | published | 0x8E | `SessionTakenOver` |
 //! | protocol violation, malformed bytes | published | its code | `ProtocolViolation` |
 //! | CONNECT timeout, CONNECT refused | (none yet) | no | `ConnectTimeout` / `ConnectRefused` |
+//! | the store failed (`storage.rs`) | published | 0x97 (disk full) or 0x80 | `StorageFailed` |
 //!
 //! A 5.0 will with a will delay interval waits (`expiry.rs`) if the session outlives the
 //! connection. A session with expiry interval 0 ends with its connection (a waiting will is then
@@ -57,6 +58,10 @@ pub(crate) enum Ending {
     Violation(Violation),
     /// CONNECT was refused with this code (the CONNACK is already queued).
     Refused(ReasonCode),
+    /// The store failed; `full`: the disk is full.
+    StorageFailed {
+        full: bool,
+    },
 }
 
 impl Ending {
@@ -75,6 +80,7 @@ impl Ending {
             Ending::KeepAliveTimeout => Some(ReasonCode::KeepAliveTimeout),
             Ending::TakenOver => Some(ReasonCode::SessionTakenOver),
             Ending::Violation(v) => Some(v.reason),
+            Ending::StorageFailed { full } => Some(storage_code(full)),
             _ => None,
         }
     }
@@ -89,7 +95,17 @@ impl Ending {
             Ending::TakenOver => CloseReason::SessionTakenOver,
             Ending::Violation(v) => CloseReason::ProtocolViolation(v.reason),
             Ending::Refused(code) => CloseReason::ConnectRefused(code),
+            Ending::StorageFailed { full } => CloseReason::StorageFailed(storage_code(full)),
         })
+    }
+}
+
+/// The reason code of a connection ended by a failed store.
+fn storage_code(full: bool) -> ReasonCode {
+    if full {
+        ReasonCode::QuotaExceeded
+    } else {
+        ReasonCode::UnspecifiedError
     }
 }
 
@@ -107,6 +123,8 @@ impl Broker {
                 Ending::Violation(v) => v.detail,
                 Ending::KeepAliveTimeout => "keep-alive timeout",
                 Ending::TakenOver => "session taken over by another connection",
+                Ending::StorageFailed { full: true } => "storage full",
+                Ending::StorageFailed { full: false } => "storage failed",
                 _ => "",
             };
             let properties = Properties {

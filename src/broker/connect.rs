@@ -16,7 +16,7 @@ use crate::codec::{ConnAck, Connect, LastWill, Packet, Properties, Protocol, Rea
 
 use super::close::{Ending, Violation};
 use super::session::Session;
-use super::{Broker, ConnId, Phase, keepalive};
+use super::{Broker, ConnId, Phase, StorageHealth, keepalive};
 use crate::codec::MAX_PACKET_SIZE;
 
 /// MQTT 3.1 allows client identifiers of 1 to 23 characters.
@@ -59,6 +59,9 @@ impl Broker {
         };
 
         if let Some(code) = self.session_limit_refusal(&client_id, protocol) {
+            return self.refuse(now, conn, code);
+        }
+        if let Some(code) = self.storage_refusal(&client_id, &c) {
             return self.refuse(now, conn, code);
         }
 
@@ -170,6 +173,23 @@ impl Broker {
         } else {
             ReasonCode::ServerUnavailable
         })
+    }
+
+    /// The refusal of a CONNECT the store cannot take (`storage.rs`): any while it failed, one
+    /// creating a persistent session while it is over its size limit.
+    fn storage_refusal(&self, client_id: &str, c: &Connect) -> Option<ReasonCode> {
+        let creates = (c.clean_start || !self.sessions.contains_key(client_id))
+            && asked_expiry(c).min(self.config.max_session_expiry) != 0;
+        let refused = match self.storage {
+            StorageHealth::Ok => false,
+            StorageHealth::OverQuota => creates,
+            StorageHealth::Failed { .. } => true,
+        };
+        if !refused {
+            return None;
+        }
+        tracing::warn!(client_id, health = ?self.storage, "CONNECT refused: storage");
+        self.storage.connack_refusal(c.protocol)
     }
 
     /// The client identifier of `c` ([MQTT-3.1.3-6..9]) and, when the broker assigned it, the

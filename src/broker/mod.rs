@@ -50,6 +50,7 @@ mod retained;
 pub mod session;
 mod shared;
 mod state;
+pub mod storage;
 mod subscribe;
 mod subtree;
 mod timers;
@@ -70,6 +71,7 @@ pub use config::{BrokerConfig, ConfigError, QueueOverflow};
 pub use journal::{Change, Changes};
 pub use session::{Delivery, Grant, Inflight, Message, Session};
 pub use state::{DurableState, PendingWill};
+pub use storage::StorageHealth;
 
 use clock::Clock;
 use close::Ending;
@@ -111,6 +113,9 @@ pub enum CloseReason {
     ProtocolViolation(ReasonCode),
     /// `max_connections` connections were already open.
     TooManyConnections,
+    /// The store failed: nothing is served until it is rewritten (`storage.rs`); a 5.0 client
+    /// got a DISCONNECT with this code first.
+    StorageFailed(ReasonCode),
 }
 
 /// What the core asks the shell to do.
@@ -203,6 +208,8 @@ pub trait BrokerCore {
     /// The changes to the durable state since the last call (none before
     /// [`BrokerCore::record_changes`]), in the order a store applies them (`journal.rs`).
     fn take_changes(&mut self) -> Changes;
+    /// The store's health changed (`storage.rs`): a failed store ends every connection.
+    fn handle_storage(&mut self, now: Instant, health: StorageHealth);
 }
 
 /// Where a connection is in its life.
@@ -264,6 +271,7 @@ pub struct Broker {
     dirty: bool,
     /// `Some` while recording changes (`journal.rs`).
     journal: Option<journal::BrokerMarks>,
+    storage: StorageHealth,
 }
 
 impl Broker {
@@ -340,6 +348,7 @@ impl Broker {
             next_message_id,
             dirty: false,
             journal: None,
+            storage: StorageHealth::Ok,
         };
         broker.restore_users(state.users);
         broker
@@ -563,6 +572,30 @@ impl BrokerCore for Broker {
             wills: self.pending_wills.keys().cloned().collect(),
             next_assigned: None,
         });
+    }
+
+    fn handle_storage(&mut self, now: Instant, health: StorageHealth) {
+        let was = std::mem::replace(&mut self.storage, health);
+        if was == health {
+            return;
+        }
+        match health {
+            StorageHealth::Failed { full } => {
+                let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+                tracing::error!(
+                    full,
+                    connections = conns.len(),
+                    "storage failed: closing every connection and refusing new ones"
+                );
+                for conn in conns {
+                    self.end_connection(now, conn, Ending::StorageFailed { full });
+                }
+            }
+            StorageHealth::OverQuota => {
+                tracing::warn!("storage over its size limit: refusing new durable work")
+            }
+            StorageHealth::Ok => tracing::info!("storage healthy again"),
+        }
     }
 
     fn take_changes(&mut self) -> Changes {

@@ -21,13 +21,13 @@ use crate::codec::alias::AliasError;
 use crate::codec::topic::TopicRefusal;
 use crate::codec::{Ack, Packet, Publish, QoS, ReasonCode};
 
-use super::close::Violation;
-use super::{Broker, ConnId};
+use super::close::{Ending, Violation};
+use super::{Broker, ConnId, StorageHealth};
 
 impl Broker {
     pub(super) fn handle_publish(
         &mut self,
-        _now: Instant,
+        now: Instant,
         conn: ConnId,
         client_id: &str,
         mut p: Publish,
@@ -56,7 +56,9 @@ impl Broker {
                 "DUP set on QoS 0",
             ));
         }
-        if self.publish_denied(conn, client_id, &p) {
+        if self.publish_denied(conn, client_id, &p)
+            || self.publish_over_quota(now, conn, client_id, &p)
+        {
             return Ok(());
         }
         let pkid = p.pkid;
@@ -92,6 +94,46 @@ impl Broker {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a new QoS 1/2 message while the store is over its size limit (`storage.rs`):
+    /// 5.0 gets PUBACK/PUBREC 0x97; a 3.1.1 connection is closed, as it has no negative
+    /// acknowledgement. A resent QoS 2 message already received is not new work.
+    fn publish_over_quota(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        client_id: &str,
+        p: &Publish,
+    ) -> bool {
+        if self.storage != StorageHealth::OverQuota || p.qos == QoS::AtMostOnce {
+            return false;
+        }
+        if p.qos == QoS::ExactlyOnce
+            && self
+                .sessions
+                .get(client_id)
+                .is_some_and(|s| s.incoming_qos2.contains(&p.pkid))
+        {
+            return false;
+        }
+        tracing::warn!(client_id, topic = %p.topic, "PUBLISH refused: storage over its size limit");
+        if !self.is_v5(conn) {
+            self.end_connection(now, conn, Ending::StorageFailed { full: true });
+            return true;
+        }
+        let mut ack = Ack::new(p.pkid);
+        ack.reason = ReasonCode::QuotaExceeded;
+        ack.properties.reason_string = Some("storage quota exceeded".to_owned());
+        self.send(
+            conn,
+            if p.qos == QoS::AtLeastOnce {
+                Packet::PubAck(ack)
+            } else {
+                Packet::PubRec(ack)
+            },
+        );
+        true
     }
 
     /// Applies the inbound topic alias of `p`, if any (see the module documentation).

@@ -21,7 +21,7 @@ use crate::codec::{
 
 use super::close::Violation;
 use super::session::{Delivery, Grant};
-use super::{Broker, ConnId};
+use super::{Broker, ConnId, StorageHealth};
 
 impl Broker {
     pub(super) fn handle_subscribe(
@@ -78,6 +78,10 @@ impl Broker {
                 Ok(()) if !self.may_subscribe(client_id, &filter) => {
                     fail(ReasonCode::NotAuthorized)
                 }
+                Ok(()) if self.subscription_over_quota(client_id, &filter) => {
+                    problems.push("storage quota exceeded");
+                    fail(ReasonCode::QuotaExceeded)
+                }
                 Ok(()) => {
                     let grant = Grant {
                         options: sub.options,
@@ -120,6 +124,16 @@ impl Broker {
         );
         self.send_retained(client_id, retained_to_send);
         Ok(())
+    }
+
+    /// Whether a new subscription of a persistent session must be refused because the store
+    /// is over its size limit (`storage.rs`).
+    fn subscription_over_quota(&self, client_id: &str, filter: &str) -> bool {
+        self.storage == StorageHealth::OverQuota
+            && self
+                .sessions
+                .get(client_id)
+                .is_some_and(|s| s.is_persistent() && !s.subscriptions.contains_key(filter))
     }
 
     /// Adds or replaces the subscription of `client_id` to `filter`; `Some(whether it existed)`,

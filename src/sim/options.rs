@@ -103,6 +103,9 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     fn take_changes(&mut self) -> crate::broker::Changes {
         (**self).take_changes()
     }
+    fn handle_storage(&mut self, now: Instant, health: crate::broker::StorageHealth) {
+        (**self).handle_storage(now, health)
+    }
 }
 
 /// Reads a scenario file and checks what only its conversion to the cores can tell (user

@@ -865,6 +865,10 @@ impl BrokerCore for Planted {
     fn take_changes(&mut self) -> mqtt_lab::broker::Changes {
         self.inner.take_changes()
     }
+
+    fn handle_storage(&mut self, now: Instant, health: mqtt_lab::broker::StorageHealth) {
+        self.inner.handle_storage(now, health)
+    }
 }
 
 /// A QoS 0 copy of `p` (topic and payload only) sent to `conn`, as the leaking bugs send it.

@@ -406,6 +406,9 @@ impl<R: Rule> BrokerCore for Tap<R> {
     fn take_changes(&mut self) -> mqtt_lab::broker::Changes {
         self.inner.take_changes()
     }
+    fn handle_storage(&mut self, now: Instant, health: mqtt_lab::broker::StorageHealth) {
+        self.inner.handle_storage(now, health)
+    }
 }
 
 fn tapped<R: Rule>(make: fn() -> R) -> RunOptions {

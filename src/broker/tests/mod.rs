@@ -15,6 +15,7 @@ mod retained;
 mod routing;
 mod sessions;
 mod shared;
+mod storage;
 mod v5;
 mod will;
 
