@@ -253,7 +253,11 @@ async fn serve(
     }
     .with_auth(auth);
     let shutdown = shutdown_signal();
-    let store = store.map(|s| Arc::new(s) as Arc<dyn crate::net::server::DurableStore>);
+    let store = store.map(|s| {
+        crate::net::server::Durable::Snapshots(
+            Arc::new(s) as Arc<dyn crate::net::server::DurableStore>
+        )
+    });
     crate::net::server::serve(core, listeners, store, shutdown)
         .await
         .map_err(|e| e.to_string())

@@ -29,6 +29,8 @@ use crate::broker::{Changes, ConnId};
 
 /// Changes a batch may carry before the shell stops taking events while a commit is in flight.
 pub const MAX_BATCH_CHANGES: usize = 64 * 1024;
+/// Output bytes that may be held before the shell stops taking events.
+pub const MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
 
 /// When acknowledged changes become durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,10 @@ pub struct Durability {
     /// Output waiting for the batch it needs, in the order it was produced; the needed epochs
     /// never decrease along the queue.
     held: VecDeque<(u64, ConnId, Out)>,
+    held_bytes: usize,
+    /// The store failed: nothing is held (the broker produces only refusals and closes) and
+    /// no batch is handed out until [`Durability::restored`].
+    failed: bool,
 }
 
 impl Durability {
@@ -82,6 +88,8 @@ impl Durability {
             in_flight: None,
             durable: 0,
             held: VecDeque::new(),
+            held_bytes: 0,
+            failed: false,
         }
     }
 
@@ -107,9 +115,13 @@ impl Durability {
         };
         let mut ready = Vec::new();
         for (conn, out) in output {
-            if self.mode == Mode::Interval || (need <= self.durable && self.held.is_empty()) {
+            if self.failed
+                || self.mode == Mode::Interval
+                || (need <= self.durable && self.held.is_empty())
+            {
                 ready.push((conn, out));
             } else {
+                self.held_bytes += out_len(&out);
                 self.held.push_back((need, conn, out));
             }
         }
@@ -118,7 +130,7 @@ impl Durability {
 
     /// The batch to commit now, if the store is free and changes are waiting.
     pub fn take_batch(&mut self) -> Option<Batch> {
-        if self.in_flight.is_some() || self.pending.is_empty() {
+        if self.failed || self.in_flight.is_some() || self.pending.is_empty() {
             return None;
         }
         let epoch = self.next;
@@ -136,6 +148,11 @@ impl Durability {
         Some(Batch { epoch, changes })
     }
 
+    /// Everything not yet handed out, for a last commit (shutdown).
+    pub fn take_rest(&mut self) -> Changes {
+        std::mem::take(&mut self.pending)
+    }
+
     /// The store committed batch `epoch` (durably, in [`Mode::Synced`]). Returns the output it
     /// releases, in order. Panics if `epoch` is not the batch in flight: the store commits
     /// what it is given, in order.
@@ -151,6 +168,7 @@ impl Durability {
             && *need <= self.durable
         {
             let (_, conn, out) = self.held.pop_front().expect("front exists");
+            self.held_bytes -= out_len(&out);
             ready.push((conn, out));
         }
         ready
@@ -158,7 +176,41 @@ impl Durability {
 
     /// The connection ended: its held output is dropped.
     pub fn closed(&mut self, conn: ConnId) {
-        self.held.retain(|(_, c, _)| *c != conn);
+        let mut dropped = 0;
+        self.held.retain(|(_, c, out)| {
+            let keep = *c != conn;
+            if !keep {
+                dropped += out_len(out);
+            }
+            keep
+        });
+        self.held_bytes -= dropped;
+    }
+
+    /// The store failed: every held output is dropped (it may reveal changes that will never
+    /// be durable) and nothing is held or handed out until [`Durability::restored`]. Changes
+    /// keep accumulating.
+    pub fn fail(&mut self) {
+        self.failed = true;
+        self.in_flight = None;
+        self.held.clear();
+        self.held_bytes = 0;
+    }
+
+    /// The whole state is about to be written afresh: the changes accumulated so far are in it.
+    pub fn rewriting(&mut self) {
+        self.pending.ops.clear();
+    }
+
+    /// The store holds the state again (rewritten): what accumulated since goes in the next
+    /// batch, and output is held again.
+    pub fn restored(&mut self) {
+        self.failed = false;
+        self.durable = self.handed;
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 
     /// Whether a commit is in flight.
@@ -169,7 +221,8 @@ impl Durability {
     /// Whether the shell should stop taking events until the commit in flight ends: the next
     /// batch is full.
     pub fn full(&self) -> bool {
-        self.in_flight.is_some() && self.pending.ops.len() >= MAX_BATCH_CHANGES
+        self.in_flight.is_some()
+            && (self.pending.ops.len() >= MAX_BATCH_CHANGES || self.held_bytes >= MAX_HELD_BYTES)
     }
 
     /// Bytes held for `conn`.
@@ -177,16 +230,20 @@ impl Durability {
         self.held
             .iter()
             .filter(|(_, c, _)| *c == conn)
-            .map(|(_, _, out)| match out {
-                Out::Bytes(b) => b.len(),
-                Out::Close => 0,
-            })
+            .map(|(_, _, out)| out_len(out))
             .sum()
     }
 
     /// Whether nothing is held and nothing waits to be committed.
     pub fn idle(&self) -> bool {
         self.held.is_empty() && self.pending.is_empty() && self.in_flight.is_none()
+    }
+}
+
+fn out_len(out: &Out) -> usize {
+    match out {
+        Out::Bytes(b) => b.len(),
+        Out::Close => 0,
     }
 }
 
@@ -310,6 +367,32 @@ mod tests {
         assert!(d.full());
         d.committed(first.epoch);
         assert!(!d.full());
+    }
+
+    #[test]
+    fn a_failed_store_drops_held_output_and_holds_nothing_until_restored() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(changes(1), [(1, bytes("puback"))]);
+        let _lost = d.take_batch().unwrap();
+        d.after_event(changes(1), [(2, bytes("suback"))]);
+        d.fail();
+        assert_eq!(d.held_bytes(1) + d.held_bytes(2), 0, "never sent");
+        assert_eq!(
+            d.after_event(changes(1), [(3, bytes("connack 0x80"))]),
+            vec![(3, bytes("connack 0x80"))],
+            "refusals leave at once"
+        );
+        assert!(
+            d.take_batch().is_none(),
+            "nothing is committed on a failed store"
+        );
+        d.rewriting();
+        d.after_event(changes(2), []);
+        d.restored();
+        let batch = d.take_batch().expect("what came after the rewrite");
+        assert_eq!(batch.changes.ops.len(), 2);
+        assert!(d.after_event(changes(0), [(3, bytes("x"))]).is_empty());
+        assert_eq!(d.committed(batch.epoch), vec![(3, bytes("x"))]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`seam`]: per-connection fault injection (cut, black hole, delay, split writes).
 //! - [`clock`]: the one timer adapter between real tokio and madsim.
 //! - [`persist`]: the state file of the real broker.
+//! - [`commit`]: the task that writes batches to the store, off the routing task.
 //! - [`durability`]: output commit: what the broker wrote waits until the changes it may depend
 //!   on are durable; group commit.
 //! - [`store`]: the storage seam (files as redb storage) and the lab's disk that can crash.
@@ -17,6 +18,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod commit;
 pub mod durability;
 pub mod persist;
 pub mod seam;

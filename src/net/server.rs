@@ -22,9 +22,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::broker::{Action, BrokerCore, CloseCause, ConnId, DurableState};
+use crate::broker::{Action, BrokerCore, CloseCause, ConnId, DurableState, StorageHealth};
 use crate::codec;
 use crate::net::clock::sleep_until_opt;
+use crate::net::commit::{Committer, Job, Outcome, Storage};
+use crate::net::durability::{Durability, Mode, Out};
 
 /// Where a durable broker keeps what must survive a crash.
 pub trait DurableStore: Send + Sync {
@@ -146,16 +148,226 @@ impl Saver {
     }
 }
 
+/// How a broker keeps its durable state.
+pub enum Durable {
+    /// Whole snapshots of the durable state (see [`DurableStore`]).
+    Snapshots(Arc<dyn DurableStore>),
+    /// The core's change journal, committed batch by batch to a store.
+    Journal(Journal),
+}
+
+/// The journal's store and how it is used.
+pub struct Journal {
+    committer: Committer,
+    mode: Mode,
+    /// [`Mode::Interval`]: how often committed batches are synced.
+    sync_interval: Duration,
+    /// The store's soft size limit in bytes: above it the broker refuses new durable work.
+    quota: u64,
+}
+
+impl Journal {
+    /// Starts the committer for `storage`, which holds the core's durable state as it is.
+    pub fn new<S: Storage>(storage: S, mode: Mode, sync_interval: Duration, quota: u64) -> Journal {
+        Journal {
+            committer: Committer::spawn(storage),
+            mode,
+            sync_interval,
+            quota,
+        }
+    }
+}
+
+/// First wait before a failed store is rewritten; doubled after each failure up to
+/// [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+/// The owner's side of a journal: what is held, the job in flight, the store's health.
+struct Keeper {
+    journal: Journal,
+    durability: Durability,
+    /// A job was sent and its outcome has not come back.
+    busy: bool,
+    /// The job in flight is a rewrite.
+    rewriting: bool,
+    health: StorageHealth,
+    /// Failed: when the next rewrite is tried, and the wait after it.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Interval mode: when committed batches are synced next, if any are unsynced.
+    sync_at: Option<Instant>,
+}
+
+impl Keeper {
+    fn new<B: BrokerCore>(journal: Journal, core: &mut B) -> Keeper {
+        core.record_changes();
+        Keeper {
+            durability: Durability::new(journal.mode),
+            journal,
+            busy: false,
+            rewriting: false,
+            health: StorageHealth::Ok,
+            retry_at: None,
+            backoff: FIRST_RETRY,
+            sync_at: None,
+        }
+    }
+
+    /// The next moment a timer of the keeper fires.
+    fn timer(&self) -> Option<Instant> {
+        if self.busy {
+            return None;
+        }
+        self.retry_at.or(self.sync_at)
+    }
+
+    /// Sends the next job if the store is free: a batch, else a due rewrite or sync.
+    fn submit<B: BrokerCore>(&mut self, core: &mut B, now: Instant) {
+        if self.busy {
+            return;
+        }
+        if self.durability.failed() {
+            if self.retry_at.is_some_and(|at| at <= now) {
+                self.retry_at = None;
+                self.durability.after_event(core.take_changes(), []);
+                self.durability.rewriting();
+                self.send(Job::Rewrite {
+                    state: Box::new(core.durable_state()),
+                    saved_at_ms: wall_ms(),
+                });
+                self.rewriting = true;
+            }
+            return;
+        }
+        if let Some(batch) = self.durability.take_batch() {
+            let sync = self.journal.mode == Mode::Synced;
+            if !sync && self.sync_at.is_none() {
+                self.sync_at = Some(now + self.journal.sync_interval);
+            }
+            self.send(Job::Commit {
+                epoch: batch.epoch,
+                changes: batch.changes,
+                sync,
+                saved_at_ms: wall_ms(),
+            });
+        } else if self.sync_at.is_some_and(|at| at <= now) {
+            self.sync_at = None;
+            self.send(Job::Sync {
+                saved_at_ms: wall_ms(),
+            });
+        }
+    }
+
+    fn send(&mut self, job: Job) {
+        self.busy = true;
+        self.journal.committer.send(job);
+    }
+
+    /// A job ended. Returns the output it releases; a change of health is told to the core.
+    fn outcome<B: BrokerCore>(
+        &mut self,
+        core: &mut B,
+        now: Instant,
+        outcome: Outcome,
+    ) -> Vec<(ConnId, Out)> {
+        self.busy = false;
+        let rewrite = std::mem::take(&mut self.rewriting);
+        match outcome {
+            Outcome::Done { epoch, size } => {
+                let mut ready = Vec::new();
+                if rewrite {
+                    tracing::info!(bytes = size, "storage recovered: the state was rewritten");
+                    self.durability.restored();
+                    self.backoff = FIRST_RETRY;
+                } else if let Some(epoch) = epoch {
+                    ready = self.durability.committed(epoch);
+                }
+                let health = match self.health {
+                    _ if size > self.journal.quota => StorageHealth::OverQuota,
+                    StorageHealth::OverQuota if size > self.journal.quota / 10 * 9 => {
+                        StorageHealth::OverQuota
+                    }
+                    _ => StorageHealth::Ok,
+                };
+                self.set_health(core, now, health);
+                ready
+            }
+            Outcome::Failed(e) => {
+                tracing::error!(
+                    error = %e,
+                    full = e.full,
+                    retry_in = ?self.backoff,
+                    "storage failed: nothing is acknowledged until the state is rewritten"
+                );
+                self.durability.fail();
+                self.retry_at = Some(now + self.backoff);
+                self.backoff = (self.backoff * 2).min(MAX_RETRY);
+                self.sync_at = None;
+                self.set_health(core, now, StorageHealth::Failed { full: e.full });
+                Vec::new()
+            }
+        }
+    }
+
+    fn set_health<B: BrokerCore>(&mut self, core: &mut B, now: Instant, health: StorageHealth) {
+        if self.health != health {
+            self.health = health;
+            core.handle_storage(now, health);
+        }
+    }
+
+    /// On shutdown: commits what is left, synced, and waits for it.
+    async fn flush<B: BrokerCore>(&mut self, core: &mut B) -> io::Result<()> {
+        core.handle_timeout(Instant::now());
+        let outcomes = &mut self.journal.committer.outcomes;
+        if self.busy {
+            let _ = outcomes.recv().await;
+            self.busy = false;
+        }
+        if self.durability.failed() {
+            return Err(io::Error::other(
+                "the store failed; the last changes are not saved",
+            ));
+        }
+        let mut changes = self.durability.take_rest();
+        let more = core.take_changes();
+        changes.ops.extend(more.ops);
+        changes.clock = more.clock;
+        self.journal.committer.send(Job::Commit {
+            epoch: 0,
+            changes,
+            sync: true,
+            saved_at_ms: wall_ms(),
+        });
+        match self.journal.committer.outcomes.recv().await {
+            Some(Outcome::Done { .. }) => {
+                tracing::info!("durable state saved");
+                Ok(())
+            }
+            Some(Outcome::Failed(e)) => Err(io::Error::other(e)),
+            None => Err(io::Error::other("the store stopped")),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (virtual under the simulator).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Runs a broker core on the given listeners until `shutdown` completes.
 ///
-/// With a store, the core is expected to have been restored from it by the caller; every change
-/// of its durable state is saved before the bytes it produced are written, or, if the store has
-/// a save interval, within that interval and on shutdown (a failing save on shutdown is the
-/// error returned).
+/// With persistence, the core is expected to have been restored from the store by the caller.
+/// Snapshots: every change of the durable state is saved before the bytes it produced are
+/// written, or, if the store has a save interval, within that interval and on shutdown.
+/// Journal: see `durability.rs`. A failing save on shutdown is the error returned.
 pub async fn serve<B, F>(
     mut core: B,
     listeners: Vec<TcpListener>,
-    store: Option<Arc<dyn DurableStore>>,
+    persistence: Option<Durable>,
     shutdown: F,
 ) -> io::Result<()>
 where
@@ -173,15 +385,23 @@ where
     drop(events_tx);
 
     let mut conns: BTreeMap<ConnId, ConnHandle> = BTreeMap::new();
-    let mut out: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
-    let mut saver = store.map(|store| Saver {
-        interval: store.save_interval(),
-        store,
-        due: None,
-    });
+    let (mut saver, mut keeper) = match persistence {
+        None => (None, None),
+        Some(Durable::Snapshots(store)) => (
+            Some(Saver {
+                interval: store.save_interval(),
+                store,
+                due: None,
+            }),
+            None,
+        ),
+        Some(Durable::Journal(journal)) => (None, Some(Keeper::new(journal, &mut core))),
+    };
     tokio::pin!(shutdown);
     loop {
         let deadline = core.poll_timeout();
+        let keeper_timer = keeper.as_ref().and_then(Keeper::timer);
+        let taking = keeper.as_ref().is_none_or(|k| !k.durability.full());
         // Biased, in this order, for determinism under the simulator and so that neither
         // shutdown nor a due deadline waits behind a busy event queue.
         tokio::select! {
@@ -201,7 +421,17 @@ where
                     s.save(&mut core);
                 }
             }
-            ev = events_rx.recv() => {
+            outcome = next_outcome(keeper.as_mut()) => {
+                let k = keeper.as_mut().expect("an outcome comes from a keeper");
+                let Some(outcome) = outcome else {
+                    return Err(io::Error::other("the store stopped"));
+                };
+                let ready = k.outcome(&mut core, Instant::now(), outcome);
+                write_out(&mut core, &mut conns, ready, Some(&mut k.durability));
+                k.submit(&mut core, Instant::now());
+            }
+            _ = sleep_until_opt(keeper_timer) => {}
+            ev = events_rx.recv(), if taking => {
                 let Some(ev) = ev else { break };
                 let now = Instant::now();
                 match ev {
@@ -218,6 +448,9 @@ where
                     ConnEvent::Closed { conn, cause } => {
                         if conns.remove(&conn).is_some() {
                             tracing::debug!(conn, ?cause, "connection closed");
+                            if let Some(k) = keeper.as_mut() {
+                                k.durability.closed(conn);
+                            }
                             core.handle_closed(now, conn, cause);
                         }
                     }
@@ -229,7 +462,20 @@ where
                 }
             }
         }
-        drain_actions(&mut core, &mut conns, &mut out, saver.as_mut());
+        let (output, urgent) = drain_actions(&mut core, keeper.is_some());
+        match (keeper.as_mut(), saver.as_mut()) {
+            (Some(k), _) => {
+                write_out(&mut core, &mut conns, urgent, Some(&mut k.durability));
+                let ready = k.durability.after_event(core.take_changes(), output);
+                write_out(&mut core, &mut conns, ready, Some(&mut k.durability));
+                k.submit(&mut core, Instant::now());
+            }
+            (None, Some(s)) => {
+                s.after_change(&mut core);
+                write_out(&mut core, &mut conns, output, None);
+            }
+            (None, None) => write_out(&mut core, &mut conns, output, None),
+        }
     }
     for task in accept_tasks {
         task.abort();
@@ -237,19 +483,30 @@ where
     for (_, h) in conns {
         let _ = h.writer.send(WriterCmd::Close);
     }
-    match saver.as_mut() {
-        Some(s) => s.flush(&mut core),
-        None => Ok(()),
+    match (saver.as_mut(), keeper.as_mut()) {
+        (Some(s), _) => s.flush(&mut core),
+        (None, Some(k)) => k.flush(&mut core).await,
+        (None, None) => Ok(()),
     }
 }
 
-/// Applies everything the core asked for: one encoded buffer per connection, then closes.
-fn drain_actions<B: BrokerCore>(
-    core: &mut B,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
-    out: &mut BTreeMap<ConnId, BytesMut>,
-    saver: Option<&mut Saver>,
-) {
+/// The next outcome of the keeper's committer; pending forever without a keeper or a job.
+async fn next_outcome(keeper: Option<&mut Keeper>) -> Option<Outcome> {
+    match keeper {
+        Some(k) if k.busy => k.journal.committer.outcomes.recv().await,
+        _ => std::future::pending().await,
+    }
+}
+
+/// Output for connections, in the order it is written.
+type Output = Vec<(ConnId, Out)>;
+
+/// Everything the core asked for, in order: one encoded buffer per connection then its close;
+/// with `split_pings`, the PINGRESPs apart (they reveal nothing and need not wait for the
+/// store).
+fn drain_actions<B: BrokerCore>(core: &mut B, split_pings: bool) -> (Output, Output) {
+    let mut out: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
+    let mut urgent: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
     let mut closes: Vec<ConnId> = Vec::new();
     while let Some(action) = core.poll_action() {
         match action {
@@ -261,7 +518,10 @@ fn drain_actions<B: BrokerCore>(
                 if closes.contains(&conn) {
                     continue;
                 }
-                let buf = out.entry(conn).or_default();
+                let buf = match packet {
+                    codec::Packet::PingResp if split_pings => urgent.entry(conn).or_default(),
+                    _ => out.entry(conn).or_default(),
+                };
                 if let Err(e) = codec::encode(&packet, protocol, buf) {
                     panic!("the broker core produced a packet it cannot encode: {e}: {packet:?}");
                 }
@@ -272,38 +532,55 @@ fn drain_actions<B: BrokerCore>(
             }
         }
     }
-    if let Some(saver) = saver {
-        saver.after_change(core);
-    }
-    let mut slow: Vec<ConnId> = Vec::new();
-    for (conn, buf) in std::mem::take(out) {
+    let bytes = |m: BTreeMap<ConnId, BytesMut>| {
+        m.into_iter()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(c, b)| (c, Out::Bytes(b.freeze())))
+    };
+    let mut output: Output = bytes(out).collect();
+    output.extend(closes.into_iter().map(|c| (c, Out::Close)));
+    (output, bytes(urgent).collect())
+}
+
+/// Hands output to the connections' writers, in order; closes a connection that does not read.
+fn write_out<B: BrokerCore>(
+    core: &mut B,
+    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    output: Vec<(ConnId, Out)>,
+    mut durability: Option<&mut Durability>,
+) {
+    for (conn, out) in output {
         let Some(h) = conns.get_mut(&conn) else {
             continue;
         };
-        if buf.is_empty() {
-            continue;
-        }
-        h.pending_bytes += buf.len();
-        if h.pending_bytes > MAX_PENDING_WRITE_BYTES {
-            tracing::warn!(
-                conn,
-                pending = h.pending_bytes,
-                "closing a connection that does not read"
-            );
-            slow.push(conn);
-            continue;
-        }
-        let _ = h.writer.send(WriterCmd::Data(buf.freeze()));
-    }
-    for conn in closes {
-        if let Some(h) = conns.remove(&conn) {
-            let _ = h.writer.send(WriterCmd::Close);
-        }
-    }
-    for conn in slow {
-        if let Some(h) = conns.remove(&conn) {
-            let _ = h.writer.send(WriterCmd::Close);
-            core.handle_closed(Instant::now(), conn, CloseCause::Io);
+        match out {
+            Out::Bytes(buf) => {
+                h.pending_bytes += buf.len();
+                if h.pending_bytes > MAX_PENDING_WRITE_BYTES {
+                    tracing::warn!(
+                        conn,
+                        pending = h.pending_bytes,
+                        "closing a connection that does not read"
+                    );
+                    if let Some(h) = conns.remove(&conn) {
+                        let _ = h.writer.send(WriterCmd::Close);
+                    }
+                    if let Some(d) = durability.as_deref_mut() {
+                        d.closed(conn);
+                    }
+                    core.handle_closed(Instant::now(), conn, CloseCause::Io);
+                    continue;
+                }
+                let _ = h.writer.send(WriterCmd::Data(buf));
+            }
+            Out::Close => {
+                if let Some(h) = conns.remove(&conn) {
+                    let _ = h.writer.send(WriterCmd::Close);
+                }
+                if let Some(d) = durability.as_deref_mut() {
+                    d.closed(conn);
+                }
+            }
         }
     }
 }

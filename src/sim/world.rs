@@ -35,7 +35,7 @@ use super::recorder::sleep_to;
 use super::recorder::{Recorder, Watch};
 use super::schedule::{StepKind, timeline, trace_fault};
 use crate::net::seam::LinkControl;
-use crate::net::server::{DurableStore, MemoryStore, serve};
+use crate::net::server::{Durable, DurableStore, MemoryStore, serve};
 use crate::scenario::{FaultKind, Node, Persistence, Plan, Scenario, sub_seed};
 use crate::trace::{self, Event, Trace};
 
@@ -312,8 +312,7 @@ fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> No
                         }
                     }
                 };
-                let store: Option<Arc<dyn DurableStore>> =
-                    durable.then_some(store as Arc<dyn DurableStore>);
+                let store = durable.then(|| Durable::Snapshots(store as Arc<dyn DurableStore>));
                 if let Err(e) = serve(core, vec![listener], store, std::future::pending()).await {
                     panic!("broker server failed: {e}");
                 }

@@ -10,6 +10,7 @@ mod cli_passwd;
 mod cli_pubsub;
 mod mosquitto_broker;
 mod mosquitto_clients;
+mod net_journal;
 mod net_limits;
 mod net_loopback;
 mod support;
