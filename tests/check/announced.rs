@@ -87,3 +87,24 @@ fn mqtt_3_1_1_connack_announces_nothing_about_shared_filters() {
         .subscribe("worker", SHARED, 1);
     assert_eq!(integrity(&s.at_ms(1_000).end()), vec![]);
 }
+
+/// The trace carries the announcement only when the CONNACK did: traces of brokers that
+/// support shared subscriptions keep their bytes (and fingerprints), and the field reads back.
+#[test]
+fn shared_subscription_available_is_written_only_when_announced() {
+    let mut plain = Story::new("5.0", Persistence::None);
+    plain.connect("worker", true, false);
+    assert!(
+        !plain
+            .trace()
+            .to_jsonl()
+            .contains("shared_subscription_available")
+    );
+    let told = worker_told_no_shared().trace();
+    let text = told.to_jsonl();
+    assert!(
+        text.contains(r#""session_expiry_s":60,"shared_subscription_available":false}"#),
+        "{text}"
+    );
+    assert_eq!(Trace::from_jsonl(&text).unwrap(), told);
+}
