@@ -36,7 +36,9 @@
 //! Beside these, from their own files: resends carry DUP ([`resend`](super::resend),
 //! [MQTT-3.3.1-1]) and the message expiry interval arrives aged ([`expiry`](super::expiry),
 //! [MQTT-3.3.2-6]), and a retained copy arrives at min(published, granted) QoS
-//! ([`qos`](super::qos), [MQTT-3.8.4-6]).
+//! ([`qos`](super::qos), [MQTT-3.8.4-6]), and no SUBACK grants a `$share/...` filter after a
+//! 5.0 CONNACK announced Shared Subscription Available 0 ([`announced`](super::announced), 5.0
+//! section 3.2.2.3.13).
 //!
 //! Not here: how many times, in which order, or whether a message should have arrived.
 
@@ -67,6 +69,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     out.extend(super::resend::violations(&m, NAME));
     out.extend(super::expiry::violations(&m, NAME));
     out.extend(super::qos::retained_violations(&m, NAME));
+    out.extend(super::announced::violations(trace, NAME));
     for d in &m.dels {
         let mut say = |message: String| {
             out.push(Violation {

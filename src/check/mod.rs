@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod acl;
+pub mod announced;
 pub mod delivery;
 pub mod expect;
 pub mod expiry;

@@ -165,6 +165,7 @@ impl Story {
             session_present,
             session_expiry_s: self.session_expiry_of(client),
             receive_maximum: Some(broker_max),
+            shared_subscription_available: None,
         };
         self.push(event)
     }
@@ -346,12 +347,35 @@ impl Story {
         clean_start: bool,
         session_present: bool,
     ) -> &mut Self {
+        self.connected_announcing(client, clean_start, session_present, None)
+    }
+
+    /// A CONNACK accepted announcing Shared Subscription Available 0 (5.0): the broker
+    /// supports no `$share/...` filter on this connection.
+    pub fn connected_without_shared(
+        &mut self,
+        client: &str,
+        clean_start: bool,
+        session_present: bool,
+    ) -> &mut Self {
+        self.connected_announcing(client, clean_start, session_present, Some(false))
+    }
+
+    /// A CONNACK accepted with its Shared Subscription Available as given.
+    fn connected_announcing(
+        &mut self,
+        client: &str,
+        clean_start: bool,
+        session_present: bool,
+        shared_subscription_available: Option<bool>,
+    ) -> &mut Self {
         let event = Event::Connected {
             client: client.into(),
             clean_start,
             session_present,
             session_expiry_s: self.session_expiry_of(client),
             receive_maximum: None,
+            shared_subscription_available,
         };
         self.push(event)
     }

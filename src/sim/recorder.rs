@@ -445,6 +445,9 @@ impl ClientRecorder {
                     session_present: *session_present,
                     session_expiry_s,
                     receive_maximum: properties.receive_maximum,
+                    shared_subscription_available: properties
+                        .shared_subscription_available
+                        .map(|available| available != 0),
                 });
             }
             ClientEvent::ConnectionLost { cause } => {

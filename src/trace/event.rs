@@ -268,6 +268,11 @@ pub enum Event {
         /// publishes the client may have unacknowledged towards the broker on the connection.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receive_maximum: Option<u16>,
+        /// The CONNACK's Shared Subscription Available (5.0, property 0x2A), when it carried
+        /// one: `false` announces that the broker supports no `$share/...` filter on this
+        /// connection. Absent (no property, and always in 3.1.1) means available.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shared_subscription_available: Option<bool>,
     },
     /// The latest `connecting` ended without a successful CONNACK (refused or closed first).
     ConnectFailed {

@@ -3,6 +3,7 @@
 //! checkers must find in it. Traces from simulated runs are judged in `tests/lab/`.
 
 mod acl_and_options;
+mod announced;
 mod delivery;
 mod handshake;
 mod integrity;

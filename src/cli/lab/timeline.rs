@@ -446,6 +446,7 @@ mod tests {
                 session_present: true,
                 session_expiry_s: Some(60),
                 receive_maximum: None,
+                shared_subscription_available: None,
             },
         );
         t.push(
