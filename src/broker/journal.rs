@@ -574,8 +574,12 @@ impl Sessions {
     }
 }
 
-/// Every row of a session the store does not hold yet.
+/// Every row of a session the store does not hold yet, after removing whatever the store might
+/// still hold under its client id (rows of a session the broker was restored without).
 fn write_whole(ops: &mut Vec<Change>, client: &str, s: &Session, user: Option<String>) {
+    ops.push(Change::SessionDelete {
+        client: client.to_owned(),
+    });
     ops.push(Change::SessionPut {
         client: client.to_owned(),
         row: session_row(s, user),
