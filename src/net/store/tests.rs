@@ -899,17 +899,26 @@ fn file_len(disk: &impl Disk) -> u64 {
 }
 
 /// Commits of one QoS 1 PUBLISH (or 100) to 3 online persistent subscribers, then of their
-/// acknowledgements; returns (mean publish commit, mean ack commit) and the file length after
-/// every `report` messages.
+/// acknowledgements, after `preload` retained messages; returns (mean publish commit, mean ack
+/// commit) and the file length after every fifth of the batches.
 fn measure<D: Disk + Clone>(
     disk: D,
     per_batch: usize,
     batches: usize,
+    preload: usize,
 ) -> (Duration, Duration, Vec<u64>) {
     let (mut store, _) = Store::open(disk.clone(), NAME, options()).unwrap();
     let (mut d, first) = fan_out(3, true);
     store.commit(&first, 0, Durability::Immediate).unwrap();
     let publisher = d.conns[&0];
+    for i in 0..preload {
+        let payload = Bytes::from(vec![b'r'; 100]);
+        d.publish(publisher, &format!("r/{i}"), QoS::AtMostOnce, true, payload);
+        if i % 100 == 99 {
+            let changes = d.broker.take_changes();
+            store.commit(&changes, 0, Durability::Immediate).unwrap();
+        }
+    }
     let subs: Vec<ConnId> = d.conns.range(101..).map(|(_, c)| *c).collect();
     let (mut publish_time, mut ack_time) = (Duration::ZERO, Duration::ZERO);
     let mut sizes = Vec::new();
@@ -953,21 +962,25 @@ fn measure<D: Disk + Clone>(
 fn figures() {
     for per_batch in [1, 100] {
         let batches = 10_000 / per_batch;
-        let (p, a, sizes) = measure(MemDisk::default(), per_batch, batches);
+        let (p, a, sizes) = measure(MemDisk::default(), per_batch, batches, 0);
         println!(
             "MemDisk  {per_batch:>3} PUBLISH/batch to 3 subscribers: publish commit {p:?}, ack commit {a:?}; file bytes every {} msgs: {sizes:?}",
             10_000 / 5
         );
-        let (p, a, sizes) = measure(SeamDisk::new(1), per_batch, batches);
+        let (p, a, sizes) = measure(SeamDisk::new(1), per_batch, batches, 0);
         println!(
             "SeamDisk {per_batch:>3} PUBLISH/batch to 3 subscribers: publish commit {p:?}, ack commit {a:?}; file bytes every {} msgs: {sizes:?}",
             10_000 / 5
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let (p, a, sizes) = measure(super::disk::OsDisk::new(dir.path()), 1, 300);
+    let (p, a, sizes) = measure(super::disk::OsDisk::new(dir.path()), 1, 300, 0);
     println!(
         "OsDisk     1 PUBLISH/batch (fsync per commit): publish commit {p:?}, ack commit {a:?}; sizes {sizes:?}"
+    );
+    let (p, a, sizes) = measure(MemDisk::default(), 1, 1000, 10_000);
+    println!(
+        "MemDisk    1 PUBLISH/batch with 10,000 retained messages stored: publish commit {p:?}, ack commit {a:?}; sizes {sizes:?}"
     );
     let (disk, _) = stored(2);
     let t = Instant::now();
