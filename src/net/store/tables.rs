@@ -135,12 +135,36 @@ impl<E: Into<redb::Error>> From<E> for Fault {
     }
 }
 
+/// The row's CBOR, without the map entries whose value is null: an absent `Option` field
+/// decodes as `None`, and a message's properties (some thirty optional fields, nearly all
+/// absent) cost only what they hold. Sound for the row types here, which hold no `()` and no
+/// map with optional values (where a dropped null would mean a dropped entry).
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let value = match ciborium::Value::serialized(value) {
+        Ok(value) => without_nulls(value),
+        Err(e) => panic!("a row cannot be encoded: {e}"),
+    };
     let mut out = Vec::new();
-    if let Err(e) = ciborium::into_writer(value, &mut out) {
+    if let Err(e) = ciborium::into_writer(&value, &mut out) {
         panic!("a row cannot be encoded: {e}");
     }
     out
+}
+
+fn without_nulls(value: ciborium::Value) -> ciborium::Value {
+    use ciborium::Value;
+    match value {
+        Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        Value::Tag(tag, inner) => Value::Tag(tag, Box::new(without_nulls(*inner))),
+        other => other,
+    }
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(
