@@ -639,7 +639,11 @@ struct CrashFile {
 
 impl CrashDisk {
     fn new(seed: u64) -> CrashDisk {
-        let disk = SeamDisk::new(seed);
+        CrashDisk::over(SeamDisk::new(seed))
+    }
+
+    /// The disk `disk`, not armed.
+    fn over(disk: SeamDisk) -> CrashDisk {
         CrashDisk {
             control: disk.control(),
             disk,
@@ -767,7 +771,7 @@ fn enumerate(
     assert!(ok);
     assert_eq!(&state, after);
     let mut outcomes = BTreeSet::new();
-    for seed in 0..4 {
+    for seed in 0..8 {
         for at in 1..=total + 1 {
             let (ok, state, _) = crash_once(seed, at, batches, &last);
             let is_after = &state == after;
@@ -812,6 +816,58 @@ fn a_crash_at_any_point_of_a_rewrite_recovers_the_old_or_the_new_file() {
     let outcomes = enumerate(&batches[..20], old, new, |store| store.rewrite(new, 11));
     assert!(outcomes.contains(&(false, false)), "{outcomes:?}");
     assert!(outcomes.contains(&(true, true)), "{outcomes:?}");
+}
+
+/// A disk whose last commit of `batches` was cut by a crash before its `k`-th operation, then
+/// whose recovery (an open) was cut before its `j`-th (never with 0); returns the state a
+/// further open recovers and the operations of the cut open.
+fn crash_twice(
+    seed: u64,
+    batches: &[(Changes, DurableState)],
+    k: u64,
+    j: u64,
+) -> (DurableState, u64) {
+    let (last, done) = batches.split_last().unwrap();
+    let first = CrashDisk::new(seed);
+    let (mut store, _) = Store::open(first.clone(), NAME, options()).unwrap();
+    for (changes, _) in done {
+        store.commit(changes, 1, Durability::Immediate).unwrap();
+    }
+    first.arm(k);
+    let _ = store.commit(&last.0, 2, Durability::Immediate);
+    first.finish();
+    drop(store);
+    let second = CrashDisk::over(first.disk.clone());
+    second.arm(j);
+    drop(Store::open(second.clone(), NAME, options()));
+    let calls = second.calls.load(Ordering::SeqCst);
+    second.finish();
+    (recover(first.disk.clone()), calls)
+}
+
+#[test]
+fn a_crash_while_recovering_from_a_crash_recovers_the_same_state() {
+    let batches = run(5, 30);
+    let (before, after) = (&batches[28].1, &batches[29].1);
+    let mut outcomes = BTreeSet::new();
+    for seed in 0..3 {
+        for k in [4, 10, 20, 40] {
+            let (expected, total) = crash_twice(seed, &batches, k, 0);
+            assert!(
+                &expected == before || &expected == after,
+                "seed {seed}, k {k}"
+            );
+            outcomes.insert(&expected == after);
+            for j in 1..=total {
+                let (state, _) = crash_twice(seed, &batches, k, j);
+                assert_eq!(
+                    state, expected,
+                    "seed {seed}, commit cut at {k}, open cut at {j}"
+                );
+            }
+        }
+    }
+    assert_eq!(outcomes.len(), 2, "some cut commits survive, some do not");
 }
 
 #[test]
