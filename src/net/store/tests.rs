@@ -385,6 +385,24 @@ fn an_empty_store_opens_as_an_empty_state_and_a_second_opener_is_refused() {
 }
 
 #[test]
+fn a_store_on_real_files_is_locked_and_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = super::disk::OsDisk::new(dir.path());
+    let batches = run(9, 80);
+    let (mut store, _) = Store::open(disk.clone(), NAME, options()).unwrap();
+    for (changes, _) in &batches {
+        store.commit(changes, 77, Durability::Immediate).unwrap();
+    }
+    let err = Store::open(disk.clone(), NAME, options()).unwrap_err();
+    let pid = format!("pid {}", std::process::id());
+    assert!(err.to_string().contains(&pid), "{err}");
+    drop(store);
+    let (_, recovered) = Store::open(disk, NAME, options()).unwrap();
+    assert_eq!(recovered.state, batches[79].1);
+    assert_eq!(recovered.saved_at_ms, 77);
+}
+
+#[test]
 fn a_stale_temporary_file_is_removed_and_the_store_kept() {
     let disk = MemDisk::default();
     let batches = run(1, 30);
