@@ -1,7 +1,6 @@
 //! `mqtt-lab broker`: the broker on real TCP, configured by flags and an optional TOML file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -11,7 +10,11 @@ use crate::broker::auth::{Acl, Auth, PasswordFile};
 use crate::broker::{Broker, BrokerConfig, DurableState};
 use crate::cli::{EXIT_USAGE, init_logging, require_real_network};
 use crate::config::file::{Document, Problem, render};
-use crate::net::persist::FileStore;
+use crate::net::durability::Mode;
+use crate::net::persist;
+use crate::net::server::{Durable, Journal};
+use crate::net::store::disk::OsDisk;
+use crate::net::store::{Store, StoreError, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
@@ -40,13 +43,16 @@ pub struct BrokerFile {
     /// Who may publish and subscribe to what; see docs/auth.md.
     #[serde(default)]
     pub acl_file: Option<PathBuf>,
-    /// Where persistent sessions, queued messages, retained messages and waiting wills are
-    /// kept across restarts; none when unset.
+    /// The store (a redb file) where persistent sessions, queued messages, retained messages
+    /// and waiting wills are kept across restarts; none when unset.
     pub persistence_file: Option<PathBuf>,
-    /// The longest a change waits before it is saved to `persistence_file`.
+    /// When acknowledged changes reach the disk: `durable` (before any acknowledgement
+    /// leaves) or `interval` (synced every `autosave_interval`; a crash may lose the last).
+    pub persistence: Keeping,
+    /// `interval` persistence: how often committed changes are synced.
     #[serde(with = "crate::config::duration")]
     pub autosave_interval: Duration,
-    /// The largest state file loaded or saved, in bytes.
+    /// The store's soft size limit in bytes: above it new durable work is refused.
     pub persistence_max_bytes: u64,
     #[serde(default)]
     pub broker: BrokerConfig,
@@ -59,11 +65,20 @@ impl Default for BrokerFile {
             password_file: None,
             acl_file: None,
             persistence_file: None,
+            persistence: Keeping::Durable,
             autosave_interval: Duration::from_secs(5),
             persistence_max_bytes: 1 << 30,
             broker: BrokerConfig::default(),
         }
     }
+}
+
+/// `persistence` in `broker.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keeping {
+    Durable,
+    Interval,
 }
 
 /// Checks a listen address: `HOST:PORT`, the host a name or an IP address (IPv6 in brackets).
@@ -155,16 +170,98 @@ impl BrokerFile {
         Ok(Auth { passwords, acl })
     }
 
-    /// The store named by `persistence_file`, if any.
-    pub fn store(&self) -> Option<FileStore> {
-        self.persistence_file.as_ref().map(|p| {
-            FileStore::new(
-                p.clone(),
-                self.persistence_max_bytes,
-                self.autosave_interval,
-            )
-        })
+    /// Opens the store named by `persistence_file`, if any: its lock taken, its last commit
+    /// recovered, the state aged by the wall-clock time since that commit. A state file of the
+    /// older whole-snapshot format is imported into a new store and kept beside it as
+    /// `<file>.mqlstate`.
+    pub fn open_store(&self) -> Result<Option<(Store<OsDisk>, DurableState)>, String> {
+        let Some(path) = &self.persistence_file else {
+            return Ok(None);
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("{}: not a file name", path.display()))?
+            .to_owned();
+        let imported = import_snapshot(path)?;
+        let options = StoreOptions::default();
+        let (mut store, recovered) =
+            Store::open(OsDisk::new(&dir), &name, options).map_err(|e| in_dir(&dir, e))?;
+        if let Some((state, saved_at_ms)) = imported {
+            store
+                .rewrite(&state, saved_at_ms)
+                .map_err(|e| in_dir(&dir, e))?;
+            tracing::info!(
+                sessions = state.sessions.len(),
+                retained = state.retained.len(),
+                "state file of the older format imported"
+            );
+            return Ok(Some((store, state.aged(since(saved_at_ms)))));
+        }
+        tracing::info!(
+            sessions = recovered.sessions,
+            messages = recovered.messages,
+            deliveries = recovered.outbound,
+            retained = recovered.retained,
+            wills = recovered.wills,
+            created = recovered.created,
+            "store opened"
+        );
+        let state = if recovered.saved_at_ms == 0 {
+            recovered.state
+        } else {
+            recovered.state.aged(since(recovered.saved_at_ms))
+        };
+        Ok(Some((store, state)))
     }
+}
+
+/// A store error, with the store's folder in front of the file name it names.
+fn in_dir(dir: &Path, e: StoreError) -> String {
+    format!("{}/{e}", dir.display())
+}
+
+/// The wall-clock time since `ms` (milliseconds since the Unix epoch); zero if the clock reads
+/// earlier.
+fn since(ms: u64) -> Duration {
+    let saved = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    std::time::SystemTime::now()
+        .duration_since(saved)
+        .unwrap_or(Duration::ZERO)
+}
+
+/// A state file of the whole-snapshot format at `path`: its state and save time, the file moved
+/// to `<path>.mqlstate` (so that the store takes its name). `None` for anything else.
+fn import_snapshot(path: &Path) -> Result<Option<(DurableState, u64)>, String> {
+    let mut head = [0u8; 8];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(None);
+    };
+    if std::io::Read::read_exact(&mut f, &mut head).is_err() || head != persist::MAGIC {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let (state, saved_at) =
+        persist::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let kept = path.with_extension(match path.extension() {
+        Some(ext) => format!("{}.mqlstate", ext.to_string_lossy()),
+        None => "mqlstate".to_owned(),
+    });
+    std::fs::rename(path, &kept).map_err(|e| {
+        format!(
+            "{}: cannot move it to {}: {e}",
+            path.display(),
+            kept.display()
+        )
+    })?;
+    let ms = saved_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Ok(Some((state, ms)))
 }
 
 pub fn run(args: BrokerArgs) -> i32 {
@@ -190,9 +287,9 @@ pub fn run(args: BrokerArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let store = file.store();
-    let state = match store.as_ref().map(FileStore::load_aged).transpose() {
-        Ok(state) => state.flatten(),
+    let (store, state) = match file.open_store() {
+        Ok(Some((store, state))) => (Some(store), Some(state)),
+        Ok(None) => (None, None),
         Err(e) => {
             eprintln!("error: {e}");
             return 1;
@@ -228,7 +325,7 @@ async fn serve(
     listen: Vec<String>,
     file: BrokerFile,
     auth: Auth,
-    store: Option<FileStore>,
+    store: Option<Store<OsDisk>>,
     state: Option<DurableState>,
 ) -> Result<(), String> {
     let mut listeners = Vec::new();
@@ -253,10 +350,17 @@ async fn serve(
     }
     .with_auth(auth);
     let shutdown = shutdown_signal();
+    let mode = match file.persistence {
+        Keeping::Durable => Mode::Synced,
+        Keeping::Interval => Mode::Interval,
+    };
     let store = store.map(|s| {
-        crate::net::server::Durable::Snapshots(
-            Arc::new(s) as Arc<dyn crate::net::server::DurableStore>
-        )
+        Durable::Journal(Journal::new(
+            s,
+            mode,
+            file.autosave_interval,
+            file.persistence_max_bytes,
+        ))
     });
     crate::net::server::serve(core, listeners, store, shutdown)
         .await
@@ -314,16 +418,22 @@ mod tests {
         let config = dir.path().join("broker.toml");
         std::fs::write(&config, "listen = []\n").unwrap();
         let file = BrokerFile::load(&config).unwrap();
-        assert!(file.store().is_none());
+        assert!(file.open_store().unwrap().is_none());
         assert_eq!(file.autosave_interval, Duration::from_secs(5));
+        assert_eq!(file.persistence, Keeping::Durable);
 
+        std::fs::create_dir(dir.path().join("data")).unwrap();
         std::fs::write(
             &config,
-            "persistence_file = \"data/state\"\nautosave_interval = \"250ms\"\n",
+            "persistence_file = \"data/state\"\npersistence = \"interval\"\nautosave_interval = \"250ms\"\n",
         )
         .unwrap();
-        let store = BrokerFile::load(&config).unwrap().store().unwrap();
-        assert_eq!(store.path(), dir.path().join("data/state"));
+        let file = BrokerFile::load(&config).unwrap();
+        assert_eq!(file.persistence, Keeping::Interval);
+        let (store, state) = file.open_store().unwrap().unwrap();
+        assert_eq!(store.name(), "state");
+        assert_eq!(state, DurableState::default());
+        assert!(dir.path().join("data/state").exists());
 
         for (text, problem) in [
             (
@@ -336,6 +446,7 @@ mod tests {
             ),
             ("autosave_interval = 5\n", "write \"5s\""),
             ("autosave_interval = \"soon\"\n", "autosave_interval"),
+            ("persistence = \"sometimes\"\n", "persistence"),
         ] {
             std::fs::write(&config, text).unwrap();
             let e = BrokerFile::load(&config).unwrap_err();

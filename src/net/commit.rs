@@ -9,6 +9,8 @@
 //!
 //! Not here: which batch to commit when, and what output waits for it (`durability.rs`).
 
+use std::time::Duration;
+
 use tokio::sync::mpsc;
 
 use crate::broker::{Changes, DurableState};
@@ -31,8 +33,9 @@ pub trait Storage: Send + 'static {
         sync: bool,
         saved_at_ms: u64,
     ) -> Result<u64, StorageError>;
-    /// Makes every batch committed without a sync durable.
-    fn sync(&mut self, saved_at_ms: u64) -> Result<u64, StorageError>;
+    /// Makes every batch committed without a sync durable; `clock` is the broker's logical
+    /// time now (as `Changes::clock`).
+    fn sync(&mut self, clock: Duration, saved_at_ms: u64) -> Result<u64, StorageError>;
     /// Replaces everything stored by `state`, durably, in a fresh file.
     fn rewrite(&mut self, state: &DurableState, saved_at_ms: u64) -> Result<u64, StorageError>;
 }
@@ -47,6 +50,7 @@ pub enum Job {
         saved_at_ms: u64,
     },
     Sync {
+        clock: Duration,
         saved_at_ms: u64,
     },
     Rewrite {
@@ -126,7 +130,7 @@ fn apply<S: Storage>(mut storage: S, job: Job) -> (S, Outcome) {
             sync,
             saved_at_ms,
         } => (Some(epoch), storage.commit(&changes, sync, saved_at_ms)),
-        Job::Sync { saved_at_ms } => (None, storage.sync(saved_at_ms)),
+        Job::Sync { clock, saved_at_ms } => (None, storage.sync(clock, saved_at_ms)),
         Job::Rewrite { state, saved_at_ms } => (None, storage.rewrite(&state, saved_at_ms)),
     };
     let outcome = match result {

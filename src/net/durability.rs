@@ -209,6 +209,11 @@ impl Durability {
         self.durable = self.handed;
     }
 
+    /// The broker's logical time at the last event.
+    pub fn clock(&self) -> std::time::Duration {
+        self.pending.clock
+    }
+
     pub fn failed(&self) -> bool {
         self.failed
     }

@@ -254,6 +254,7 @@ impl Keeper {
         } else if self.sync_at.is_some_and(|at| at <= now) {
             self.sync_at = None;
             self.send(Job::Sync {
+                clock: self.durability.clock(),
                 saved_at_ms: wall_ms(),
             });
         }

@@ -1,6 +1,8 @@
-//! The built `mqtt-lab broker` with a `persistence_file`: a persistent session, its queued
-//! message and a retained message survive a clean stop (SIGINT) and a crash after an autosave;
-//! a damaged state file stops start-up with an error naming it, and is left as it was.
+//! The built `mqtt-lab broker` with a `persistence_file` (a redb store): a persistent session,
+//! its queued message and a retained message survive a clean stop (SIGINT, SIGTERM) and a
+//! SIGKILL right after the acknowledgement; downtime counts towards expiry; a damaged store
+//! stops start-up with an error naming it and is left as it was; a second broker cannot open a
+//! store in use; a state file of the older snapshot format is imported.
 
 use crate::support;
 
@@ -10,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use mqtt_lab::broker::DurableState;
+use mqtt_lab::broker::{DurableState, Session};
 use mqtt_lab::net::persist;
+use mqtt_lab::net::store::disk::OsDisk;
+use mqtt_lab::net::store::{Store, StoreOptions};
 use rumqttc::{MqttOptions, QoS};
 use support::rumq::Rumq;
 use support::{WAIT, wait_bounded};
@@ -71,20 +75,32 @@ impl BrokerProcess {
     }
 }
 
+/// A test that fails leaves no broker running.
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
 
-/// A configuration file in `dir` keeping the state in `dir/state`.
-fn config(dir: &Path, autosave: &str) -> (PathBuf, PathBuf) {
+/// A configuration file in `dir` keeping the store in `dir/state`, with `extra` lines.
+fn config(dir: &Path, extra: &str) -> (PathBuf, PathBuf) {
     let config = dir.join("broker.toml");
-    std::fs::write(
-        &config,
-        format!("persistence_file = \"state\"\nautosave_interval = \"{autosave}\"\n"),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("persistence_file = \"state\"\n{extra}")).unwrap();
     (config, dir.join("state"))
+}
+
+/// The state in the store `dir/state` (no broker may hold it).
+fn stored(dir: &Path) -> DurableState {
+    let (_, recovered) = Store::open(OsDisk::new(dir), "state", StoreOptions::default()).unwrap();
+    recovered.state
 }
 
 fn persistent(o: &mut MqttOptions) {
@@ -109,23 +125,41 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// [MQTT-3.1.2-4] A 3.1.1 session with clean session 0 resumes after the broker restarts:
 /// CONNACK says session present, the QoS 1 message queued while it was offline arrives, and a
-/// retained message published before the restart is sent on a new subscribe. With an
-/// autosave interval of an hour, only the save on SIGINT can have kept them.
+/// retained message published before the restart is sent on a new subscribe.
 #[test]
 fn mqtt_3_1_2_4_session_queue_and_retained_survive_a_clean_restart() {
-    survives_a_clean_stop("INT");
+    survives_a_restart("INT", "");
 }
 
-/// The same with SIGTERM, as service managers stop a process.
+/// The same with SIGTERM, as service managers stop a process, in `interval` persistence.
 #[test]
 #[cfg(unix)]
-fn mqtt_3_1_2_4_session_queue_and_retained_survive_sigterm() {
-    survives_a_clean_stop("TERM");
+fn mqtt_3_1_2_4_session_queue_and_retained_survive_sigterm_in_interval_mode() {
+    survives_a_restart("TERM", INTERVAL_1H);
 }
 
-fn survives_a_clean_stop(signal: &str) {
+/// `interval` persistence syncing every hour.
+const INTERVAL_1H: &str = "persistence = \"interval\"\nautosave_interval = \"1h\"\n";
+
+/// [MQTT-4.3.2-2] [MQTT-4.3.3-2] Nothing acknowledged is lost when the broker is killed: a
+/// message whose PUBACK reached its publisher, and a retained message, are there after a
+/// SIGKILL that came right after the acknowledgement (no clean stop, no interval to wait).
+#[test]
+fn mqtt_4_3_2_2_acknowledged_messages_survive_sigkill() {
+    survives_a_restart("KILL", "");
+}
+
+/// The weaker `interval` persistence loses what was acknowledged since its last sync when the
+/// broker is killed: the reason `durable` is the default.
+#[test]
+#[should_panic(expected = "the session survived the restart")]
+fn interval_persistence_loses_acknowledged_messages_on_sigkill() {
+    survives_a_restart("KILL", INTERVAL_1H);
+}
+
+fn survives_a_restart(signal: &str, extra: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (config, state) = config(dir.path(), "1h");
+    let (config, _) = config(dir.path(), extra);
     let broker = BrokerProcess::start(&config);
     let port = broker.port;
     runtime().block_on(async {
@@ -135,12 +169,13 @@ fn survives_a_clean_stop(signal: &str) {
             .await;
         publ.publish("persist/r", QoS::AtLeastOnce, true, "kept")
             .await;
-        publ.disconnect().await;
     });
-    assert!(!state.exists(), "nothing saved before the interval");
-    let status = broker.signal(signal);
-    assert!(status.success(), "clean stop: {status}");
-    assert!(state.exists(), "saved on SIG{signal}");
+    if signal == "KILL" {
+        broker.crash();
+    } else {
+        let status = broker.signal(signal);
+        assert!(status.success(), "clean stop: {status}");
+    }
 
     let broker = BrokerProcess::start(&config);
     let port = broker.port;
@@ -167,68 +202,20 @@ fn survives_a_clean_stop(signal: &str) {
     assert!(broker.interrupt().success());
 }
 
-/// A change is saved within the autosave interval: a broker killed after it (no shutdown
-/// save) still finds the queued message on restart.
-#[test]
-fn an_autosaved_queue_survives_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, state) = config(dir.path(), "100ms");
-    let broker = BrokerProcess::start(&config);
-    let port = broker.port;
-    runtime().block_on(async {
-        subscribe_and_leave(port, "sleeper", "crash/q").await;
-        let (mut publ, _) = Rumq::connect(port, "writer", |_| {}).await;
-        publ.publish("crash/q", QoS::AtLeastOnce, false, "before the crash")
-            .await;
-        publ.disconnect().await;
-    });
-    let deadline = Instant::now() + WAIT;
-    let saved_with_message = || {
-        let bytes = std::fs::read(&state).ok()?;
-        let (s, _) = persist::decode(&bytes).ok()?;
-        (s.sessions.get("sleeper")?.queued.len() == 1).then_some(())
-    };
-    while saved_with_message().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "never autosaved the queued message"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    broker.crash();
-
-    let broker = BrokerProcess::start(&config);
-    let port = broker.port;
-    runtime().block_on(async {
-        let (mut sub, ack) = Rumq::connect(port, "sleeper", persistent).await;
-        assert!(ack.session_present);
-        let got = sub.message().await;
-        assert_eq!(&got.payload[..], b"before the crash");
-        sub.disconnect().await;
-    });
-    assert!(broker.interrupt().success());
-}
-
 /// The downtime counts towards session expiry (5.0 section 3.1.2.11.2): a persistent session
 /// with 3 s left at the stop is gone after 4 s of downtime, even when its client comes back at
 /// once after the restart (3.1.1 sessions expire after `max_session_expiry`).
 #[test]
 fn downtime_counts_towards_session_expiry() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("broker.toml");
-    std::fs::write(
-        &config,
-        "persistence_file = \"state\"\n[broker]\nmax_session_expiry = \"3s\"\n",
-    )
-    .unwrap();
+    let (config, _) = config(dir.path(), "[broker]\nmax_session_expiry = \"3s\"\n");
     let broker = BrokerProcess::start(&config);
     let port = broker.port;
     runtime().block_on(subscribe_and_leave(port, "brief", "expiry/q"));
     assert!(broker.interrupt().success());
-    let (saved, _) = persist::decode(&std::fs::read(dir.path().join("state")).unwrap()).unwrap();
     assert!(
-        saved.sessions.contains_key("brief"),
-        "saved while not expired"
+        stored(dir.path()).sessions.contains_key("brief"),
+        "stored while not expired"
     );
     std::thread::sleep(Duration::from_secs(4));
 
@@ -245,61 +232,53 @@ fn downtime_counts_towards_session_expiry() {
     assert!(broker.interrupt().success());
 }
 
-/// A state file that is corrupt, of another format or version, or too large stops start-up
-/// with exit code 1 and an error naming the file and the problem; the file is not touched.
-#[test]
-fn a_damaged_state_file_stops_start_up_and_is_left_as_it_was() {
-    let good = persist::encode(&DurableState::default(), SystemTime::now());
-    let mut flipped = good.clone();
-    let at = flipped.len() - 33;
-    flipped[at] ^= 0x01;
-    let mut version = good.clone();
-    version[8..12].copy_from_slice(&9u32.to_be_bytes());
-    let cases: [(&str, Vec<u8>, &str); 5] = [
-        ("flipped", flipped, "checksum mismatch"),
-        ("truncated", good[..good.len() - 5].to_vec(), "truncated"),
-        (
-            "magic",
-            b"something else entirely".to_vec(),
-            "not an mqtt-lab state file",
-        ),
-        ("version", version, "format version 9 is not supported"),
-        (
-            "large",
-            vec![b'M'; 4096],
-            "more than persistence_max_bytes (1000)",
-        ),
-    ];
-    for (name, bytes, problem) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("broker.toml");
-        std::fs::write(
-            &config,
-            "persistence_file = \"state\"\npersistence_max_bytes = 1000\n",
-        )
+/// Runs the broker on `config` until it exits; its exit code and what it wrote to stderr.
+fn start_up_failure(config: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(["broker", "-c"])
+        .arg(config)
+        .args(["-l", &format!("127.0.0.1:{}", free_port())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-        let state = dir.path().join("state");
+    let status = wait_bounded(&mut child, "the broker that cannot start");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stderr)
+}
+
+/// A store whose bytes are damaged, or a file that is not a store, stops start-up with exit
+/// code 1 and an error naming the file and the problem; the file is not touched.
+#[test]
+fn a_damaged_store_stops_start_up_and_is_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, state) = config(dir.path(), "");
+    let broker = BrokerProcess::start(&config);
+    runtime().block_on(subscribe_and_leave(broker.port, "keeper", "damage/#"));
+    assert!(broker.interrupt().success());
+    let good = std::fs::read(&state).unwrap();
+    let mut flipped = good.clone();
+    for i in (0..flipped.len()).step_by(97) {
+        flipped[i] ^= 0x5a;
+    }
+    for (name, bytes) in [
+        ("flipped", flipped),
+        ("not a store", b"something else entirely".to_vec()),
+    ] {
         std::fs::write(&state, &bytes).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["broker", "-c"])
-            .arg(&config)
-            .args(["-l", &format!("127.0.0.1:{}", free_port())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let status = wait_bounded(&mut child, "the broker with a damaged state file");
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        assert_eq!(status.code(), Some(1), "{name}: {stderr}");
+        let (code, stderr) = start_up_failure(&config);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
         assert!(
-            stderr.contains(&format!("error: {}: ", state.display())) && stderr.contains(problem),
+            stderr.contains("error: ")
+                && stderr.contains("/state: the store is damaged")
+                && stderr.contains("it was left as it was"),
             "{name}: {stderr}"
         );
         assert_eq!(
@@ -307,10 +286,46 @@ fn a_damaged_state_file_stops_start_up_and_is_left_as_it_was() {
             bytes,
             "{name}: file untouched"
         );
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 2, "{name}: nothing else written: {names:?}");
     }
+}
+
+/// One broker per store: a second broker on the same store stops with exit code 1 and says who
+/// holds it; the first one keeps serving.
+#[test]
+fn a_second_broker_cannot_open_a_store_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config(dir.path(), "");
+    let first = BrokerProcess::start(&config);
+    let (code, stderr) = start_up_failure(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("in use by another broker"), "{stderr}");
+    runtime().block_on(subscribe_and_leave(first.port, "still", "here/#"));
+    assert!(first.interrupt().success());
+}
+
+/// A state file of the older snapshot format (`MQLSTATE`) is imported into a new store at
+/// start-up, its sessions resumed; the old file is kept beside it as `state.mqlstate`.
+#[test]
+fn a_state_file_of_the_snapshot_format_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, state) = config(dir.path(), "");
+    let old = DurableState {
+        sessions: [("veteran".to_owned(), Session::new(u32::MAX))].into(),
+        ..DurableState::default()
+    };
+    let bytes = persist::encode(&old, SystemTime::now());
+    std::fs::write(&state, &bytes).unwrap();
+    let broker = BrokerProcess::start(&config);
+    runtime().block_on(async {
+        let (sub, ack) = Rumq::connect(broker.port, "veteran", persistent).await;
+        assert!(ack.session_present, "the imported session is resumed");
+        sub.disconnect().await;
+    });
+    assert!(broker.interrupt().success());
+    assert_eq!(
+        std::fs::read(dir.path().join("state.mqlstate")).unwrap(),
+        bytes,
+        "the old file is kept"
+    );
+    assert!(stored(dir.path()).sessions.contains_key("veteran"));
 }

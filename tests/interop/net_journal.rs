@@ -60,7 +60,7 @@ impl Storage for Gated {
         Ok(0)
     }
 
-    fn sync(&mut self, _at: u64) -> Result<u64, StorageError> {
+    fn sync(&mut self, _clock: Duration, _at: u64) -> Result<u64, StorageError> {
         Ok(0)
     }
 

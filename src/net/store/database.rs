@@ -206,6 +206,13 @@ impl<D: Disk> Store<D> {
         &self.name
     }
 
+    /// The size of the store's file in bytes.
+    pub fn file_len(&self) -> Result<u64, StoreError> {
+        let file = self.io("opening the store", self.disk.open(&self.name, false))?;
+        redb::StorageBackend::len(&file)
+            .map_err(|e| self.redb("reading the store's size", StorageError::from(e).into()))
+    }
+
     /// Whether a write failed and the store waits for [`Store::rewrite`].
     pub fn failed(&self) -> bool {
         self.db.is_none()
@@ -354,5 +361,53 @@ impl<D: Disk> Store<D> {
             .begin_read()
             .map_err(|e| self.fault(doing, Fault::Redb(e.into())))?;
         tables::load(&txn).map_err(|f| self.fault(doing, f))
+    }
+}
+
+/// The committer drives a store: a commit, a sync (an empty synced commit) or a rewrite, each
+/// answered with the file's size.
+impl<D: Disk> crate::net::commit::Storage for Store<D> {
+    fn commit(
+        &mut self,
+        changes: &Changes,
+        sync: bool,
+        saved_at_ms: u64,
+    ) -> Result<u64, crate::net::commit::StorageError> {
+        let durability = if sync {
+            Durability::Immediate
+        } else {
+            Durability::Deferred
+        };
+        Store::commit(self, changes, saved_at_ms, durability).map_err(storage_error)?;
+        self.file_len().map_err(storage_error)
+    }
+
+    fn sync(
+        &mut self,
+        clock: std::time::Duration,
+        saved_at_ms: u64,
+    ) -> Result<u64, crate::net::commit::StorageError> {
+        let empty = Changes {
+            ops: Vec::new(),
+            clock,
+        };
+        Store::commit(self, &empty, saved_at_ms, Durability::Immediate).map_err(storage_error)?;
+        self.file_len().map_err(storage_error)
+    }
+
+    fn rewrite(
+        &mut self,
+        state: &DurableState,
+        saved_at_ms: u64,
+    ) -> Result<u64, crate::net::commit::StorageError> {
+        Store::rewrite(self, state, saved_at_ms).map_err(storage_error)?;
+        self.file_len().map_err(storage_error)
+    }
+}
+
+fn storage_error(e: StoreError) -> crate::net::commit::StorageError {
+    crate::net::commit::StorageError {
+        full: e.is_full(),
+        message: e.to_string(),
     }
 }
