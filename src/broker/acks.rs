@@ -23,7 +23,6 @@ impl Broker {
             .get_mut(client_id)
             .expect("connected client has a session");
         if s.puback(a.pkid) {
-            self.dirty |= s.is_persistent();
             self.pump(client_id);
         } else {
             tracing::debug!(
@@ -48,7 +47,6 @@ impl Broker {
             .get_mut(client_id)
             .expect("connected client has a session");
         if s.pubrec(a.pkid, release) {
-            self.dirty |= s.is_persistent();
             if release {
                 self.send(conn, Packet::PubRel(Ack::new(a.pkid)));
             } else {
@@ -81,7 +79,6 @@ impl Broker {
             .get_mut(client_id)
             .expect("connected client has a session");
         if s.pubcomp(a.pkid) {
-            self.dirty |= s.is_persistent();
             self.pump(client_id);
         } else {
             tracing::debug!(

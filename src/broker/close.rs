@@ -170,7 +170,6 @@ impl Broker {
                 self.end_session(&client_id);
             } else if attached {
                 self.start_session_expiry(&client_id);
-                self.dirty = true;
             }
         }
         if let Some(reason) = ending.close_reason() {
@@ -185,9 +184,6 @@ impl Broker {
         if let Some(mut s) = self.sessions.remove(client_id) {
             for filter in s.subscriptions.keys() {
                 self.subs.remove(filter, client_id);
-            }
-            if s.is_persistent() {
-                self.dirty = true;
             }
             for d in s.take_shared() {
                 self.redistribute(client_id, d);

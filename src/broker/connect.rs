@@ -244,9 +244,6 @@ impl Broker {
             .get_or_insert_with(client_id, || Session::new(expiry));
         session.expiry_interval = expiry;
         session.marks.row = true;
-        if session.is_persistent() || session_present {
-            self.dirty = true;
-        }
         self.resumed(client_id);
         (session_present, expiry)
     }
@@ -293,7 +290,6 @@ impl Broker {
         loop {
             let id = format!("mqtt-lab-{}", self.next_assigned);
             self.next_assigned += 1;
-            self.dirty = true;
             if !self.sessions.contains_key(&id) {
                 return id;
             }

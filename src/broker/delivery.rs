@@ -62,7 +62,7 @@ impl Broker {
                 .retained
                 .store(message.clone(), self.config.max_retained, self.clock.now())
             {
-                Stored::Kept | Stored::Cleared => self.dirty = true,
+                Stored::Kept | Stored::Cleared => {}
                 Stored::Full => {
                     self.stats.retained_rejected += 1;
                     tracing::warn!(topic = %message.topic, max = self.config.max_retained, "retained store full: message not retained");
@@ -135,9 +135,7 @@ impl Broker {
         let Some((session, mut tx, config)) = self.session_tx(client_id) else {
             panic!("subscription tree names {client_id:?}, which has no session");
         };
-        let persistent = session.is_persistent();
         let result = session.offer(d, tx.as_mut(), now, config);
-        self.dirty |= persistent;
         match result {
             Ok(()) => {}
             Err(Refused::Qos0Offline) => self.stats.qos0_offline_dropped += 1,

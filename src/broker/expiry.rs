@@ -39,7 +39,6 @@ impl Broker {
         self.session_timers.remove(&client_id.to_owned());
         if self.pending_wills.remove(client_id).is_some() {
             tracing::debug!(client_id, "session resumed: delayed will cancelled");
-            self.dirty = true;
             self.mark_will(client_id);
         }
         self.will_timers.remove(&client_id.to_owned());
@@ -50,7 +49,6 @@ impl Broker {
         let due = clock::after(self.clock.now(), delay_secs);
         self.pending_wills.insert(client_id.to_owned(), will);
         self.will_timers.set(client_id.to_owned(), Some(due));
-        self.dirty = true;
         self.mark_will(client_id);
     }
 
@@ -70,7 +68,6 @@ impl Broker {
             if fire_will {
                 let client = self.will_timers.pop_due(now).expect("due");
                 if let Some(will) = self.pending_wills.remove(&client) {
-                    self.dirty = true;
                     self.mark_will(&client);
                     self.publish_will(&client, will);
                 }
@@ -92,7 +89,6 @@ impl Broker {
     pub(super) fn end_session(&mut self, client_id: &str) {
         self.will_timers.remove(&client_id.to_owned());
         if let Some(will) = self.pending_wills.remove(client_id) {
-            self.dirty = true;
             self.mark_will(client_id);
             self.publish_will(client_id, will);
         }

@@ -9,11 +9,12 @@
 //!    connection ends on the shell's side.
 //! 2. When the time given by [`BrokerCore::poll_timeout`] is reached, call
 //!    [`BrokerCore::handle_timeout`].
-//! 3. After every `handle_*` call, in durable mode, save [`BrokerCore::durable_state`] if
-//!    [`Broker::take_dirty`] says it changed, *then* drain [`BrokerCore::poll_action`] until
-//!    `None` and perform the actions in order (a `Close` comes after the packets to send first
-//!    on that connection), and drain [`BrokerCore::poll_event`] for observations. Call
-//!    `poll_timeout` again: any call may move the deadline.
+//! 3. After every `handle_*` call, drain [`BrokerCore::poll_action`] until `None` and perform
+//!    the actions in order (a `Close` comes after the packets to send first on that
+//!    connection), and drain [`BrokerCore::poll_event`] for observations. With a store, take
+//!    [`BrokerCore::take_changes`] too, and write none of those actions' bytes before the store
+//!    has those changes (and every earlier one) on disk. Call `poll_timeout` again: any call
+//!    may move the deadline.
 //!
 //! Connection ids are chosen by the shell and never reused. After the core emits `Close` for a
 //! connection it forgets it; a later `handle_closed` or `handle_bytes` for it is ignored.
@@ -198,10 +199,6 @@ pub trait BrokerCore {
     fn poll_event(&mut self) -> Option<BrokerEvent>;
     /// What a durable store keeps: persistent sessions and retained messages.
     fn durable_state(&self) -> DurableState;
-    /// True if the durable state changed since the last `take_dirty`.
-    fn is_dirty(&self) -> bool;
-    /// Whether the durable state changed since the last call; resets the flag.
-    fn take_dirty(&mut self) -> bool;
     /// Starts recording changes for [`BrokerCore::take_changes`]: a store holds
     /// [`BrokerCore::durable_state`] as it is now.
     fn record_changes(&mut self);
@@ -268,7 +265,6 @@ pub struct Broker {
     next_assigned: u64,
     /// The `Message::id` of the next message; above every id the broker holds.
     next_message_id: u64,
-    dirty: bool,
     /// `Some` while recording changes (`journal.rs`).
     journal: Option<journal::BrokerMarks>,
     storage: StorageHealth,
@@ -346,7 +342,6 @@ impl Broker {
             stats: BrokerStats::default(),
             next_assigned: state.next_assigned,
             next_message_id,
-            dirty: false,
             journal: None,
             storage: StorageHealth::Ok,
         };
@@ -555,14 +550,6 @@ impl BrokerCore for Broker {
 
     fn durable_state(&self) -> DurableState {
         self.snapshot()
-    }
-
-    fn is_dirty(&self) -> bool {
-        self.dirty
-    }
-
-    fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
     }
 
     fn record_changes(&mut self) {

@@ -85,9 +85,6 @@ impl Broker {
                     }
                     session.incoming_qos2.insert(pkid);
                     session.marks.qos2(pkid);
-                    if session.is_persistent() {
-                        self.dirty = true;
-                    }
                     self.publish_message(Some(client_id), message);
                 }
                 self.send(conn, Packet::PubRec(Ack::new(pkid)));
@@ -163,9 +160,6 @@ impl Broker {
         let known = session.incoming_qos2.remove(&a.pkid);
         if known {
             session.marks.qos2(a.pkid);
-        }
-        if known && session.is_persistent() {
-            self.dirty = true;
         }
         let v5 = self.conns.get(&conn).is_some_and(|c| c.protocol.is_v5());
         let mut comp = Ack::new(a.pkid);

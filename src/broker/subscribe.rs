@@ -149,7 +149,6 @@ impl Broker {
         }
         session.subscriptions.insert(filter.to_owned(), grant);
         session.marks.sub(filter);
-        self.dirty |= session.is_persistent();
         self.subs.insert(filter, client_id, grant);
         Some(existed)
     }
@@ -193,7 +192,6 @@ impl Broker {
             if existed {
                 session.marks.sub(filter);
                 self.subs.remove(filter, client_id);
-                self.dirty |= session.is_persistent();
                 if shared_subscription(filter).is_some()
                     && self.subs.share_members(filter).is_empty()
                 {

@@ -12,7 +12,7 @@ use crate::cli::{EXIT_USAGE, init_logging, require_real_network};
 use crate::config::file::{Document, Problem, render};
 use crate::net::durability::Mode;
 use crate::net::persist;
-use crate::net::server::{Durable, Journal};
+use crate::net::server::Journal;
 use crate::net::store::disk::OsDisk;
 use crate::net::store::{Store, StoreError, StoreOptions};
 
@@ -354,15 +354,9 @@ async fn serve(
         Keeping::Durable => Mode::Synced,
         Keeping::Interval => Mode::Interval,
     };
-    let store = store.map(|s| {
-        Durable::Journal(Journal::new(
-            s,
-            mode,
-            file.autosave_interval,
-            file.persistence_max_bytes,
-        ))
-    });
-    crate::net::server::serve(core, listeners, store, shutdown)
+    let journal =
+        store.map(|s| Journal::new(s, mode, file.autosave_interval, file.persistence_max_bytes));
+    crate::net::server::serve(core, listeners, journal, shutdown)
         .await
         .map_err(|e| e.to_string())
 }

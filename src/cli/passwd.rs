@@ -100,7 +100,7 @@ fn passwd(args: &PasswdArgs) -> Result<String, Failure> {
         );
         format!("{verb} user {:?} in {shown}", args.user)
     };
-    crate::net::persist::replace_file(&args.file, file.to_text().as_bytes())
+    replace_file(&args.file, file.to_text().as_bytes())
         .map_err(|e| Failure(1, format!("{shown}: cannot write: {e}")))?;
     Ok(done)
 }
@@ -147,4 +147,41 @@ fn stty(arg: &str) -> bool {
         .stdin(std::process::Stdio::inherit())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Replaces the file at `path` with `bytes`, atomically and durably: the bytes go to a hidden
+/// temporary file in the same folder (owner-only on Unix), which is flushed to disk, renamed
+/// over `path`, and the folder flushed. A reader sees the old file or the new one, never a mix;
+/// on error the temporary file is removed and `path` is as it was.
+fn replace_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let written = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -1,6 +1,6 @@
-//! The broker's state file: a [`DurableStore`] that keeps the [`DurableState`] in one file, so
-//! that the real broker finds its persistent sessions, queued and in-flight messages, retained
-//! messages and waiting wills again after a restart.
+//! The snapshot format of the broker's state: the whole [`DurableState`] in one file. The broker
+//! keeps its state in a store (`store`); a file of this format found where the store should be
+//! is read once and imported (`mqtt-lab broker`'s start-up).
 //!
 //! The file, all integers big-endian:
 //!
@@ -19,23 +19,16 @@
 //! Messages shared by several sessions are written once per session; a restored broker shares
 //! them again by their id (`Message::id`).
 //!
-//! A file is written whole or not at all: to a temporary file in the same folder, flushed to
-//! disk, renamed over the old one, and the folder flushed. Reading checks, in order, the magic,
-//! the version, the length, the checksum and only then decodes the body; a file larger than the
-//! configured bound is refused before it is read. Every problem is an error naming the file.
+//! Reading checks, in order, the magic, the version, the length, the checksum and only then
+//! decodes the body.
 //!
-//! What is not here: when to save (the server, [`DurableStore::save_interval`]), the state's
-//! meaning (`broker::state`).
+//! What is not here: the state's meaning (`broker::state`).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 use crate::broker::DurableState;
-use crate::net::server::DurableStore;
 
 /// The first bytes of every state file.
 pub const MAGIC: [u8; 8] = *b"MQLSTATE";
@@ -121,167 +114,6 @@ pub fn decode(bytes: &[u8]) -> Result<(DurableState, SystemTime), FormatError> {
         .checked_add(Duration::from_millis(millis))
         .unwrap_or(UNIX_EPOCH);
     Ok((state, saved_at))
-}
-
-/// A problem with the state file, naming it.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {problem}", path.display())]
-pub struct PersistError {
-    pub path: PathBuf,
-    pub problem: Problem,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Problem {
-    #[error("cannot read: {0}")]
-    Read(io::Error),
-    #[error("cannot write: {0}")]
-    Write(io::Error),
-    #[error("{size} bytes is more than persistence_max_bytes ({max})")]
-    TooLarge { size: u64, max: u64 },
-    #[error("not a file name")]
-    NotAFile,
-    #[error(transparent)]
-    Format(#[from] FormatError),
-}
-
-/// The state kept in one file, written at most once per `interval` by the server.
-#[derive(Debug, Clone)]
-pub struct FileStore {
-    path: PathBuf,
-    max_bytes: u64,
-    interval: Duration,
-}
-
-impl FileStore {
-    /// A store of `path`, refusing files larger than `max_bytes`, saved at most once per
-    /// `interval` (and on a clean shutdown).
-    pub fn new(path: PathBuf, max_bytes: u64, interval: Duration) -> FileStore {
-        FileStore {
-            path,
-            max_bytes,
-            interval,
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn error(&self, problem: Problem) -> PersistError {
-        PersistError {
-            path: self.path.clone(),
-            problem,
-        }
-    }
-
-    /// The state in the file and when it was saved; `None` when there is no file.
-    pub fn read(&self) -> Result<Option<(DurableState, SystemTime)>, PersistError> {
-        let file = match File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.error(Problem::Read(e))),
-        };
-        let size = file
-            .metadata()
-            .map_err(|e| self.error(Problem::Read(e)))?
-            .len();
-        if size > self.max_bytes {
-            return Err(self.error(Problem::TooLarge {
-                size,
-                max: self.max_bytes,
-            }));
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        file.take(self.max_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| self.error(Problem::Read(e)))?;
-        if bytes.len() as u64 > self.max_bytes {
-            return Err(self.error(Problem::TooLarge {
-                size: bytes.len() as u64,
-                max: self.max_bytes,
-            }));
-        }
-        let (state, saved_at) = decode(&bytes).map_err(|e| self.error(e.into()))?;
-        Ok(Some((state, saved_at)))
-    }
-
-    /// The state in the file [aged](DurableState::aged) by the wall-clock time since it was
-    /// saved (nothing if the clock now reads earlier); `None` when there is no file.
-    pub fn load_aged(&self) -> Result<Option<DurableState>, PersistError> {
-        Ok(self.read()?.map(|(state, saved_at)| {
-            let down = SystemTime::now()
-                .duration_since(saved_at)
-                .unwrap_or(Duration::ZERO);
-            state.aged(down)
-        }))
-    }
-
-    /// Replaces the file with `state`, atomically.
-    pub fn write(&self, state: &DurableState) -> Result<(), PersistError> {
-        let bytes = encode(state, SystemTime::now());
-        if bytes.len() as u64 > self.max_bytes {
-            return Err(self.error(Problem::TooLarge {
-                size: bytes.len() as u64,
-                max: self.max_bytes,
-            }));
-        }
-        if self.path.file_name().is_none() {
-            return Err(self.error(Problem::NotAFile));
-        }
-        replace_file(&self.path, &bytes).map_err(|e| self.error(Problem::Write(e)))
-    }
-}
-
-/// Replaces the file at `path` with `bytes`, atomically and durably: the bytes go to a hidden
-/// temporary file in the same folder (owner-only on Unix), which is flushed to disk, renamed
-/// over `path`, and the folder flushed. A reader sees the old file or the new one, never a mix;
-/// on error the temporary file is removed and `path` is as it was.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let written = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut f = options.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
-}
-
-impl DurableStore for FileStore {
-    fn load(&self) -> io::Result<Option<DurableState>> {
-        self.load_aged().map_err(io::Error::other)
-    }
-
-    fn save(&self, state: DurableState) -> io::Result<()> {
-        self.write(&state).map_err(io::Error::other)
-    }
-
-    fn save_interval(&self) -> Option<Duration> {
-        Some(self.interval)
-    }
 }
 
 #[cfg(test)]
@@ -465,70 +297,6 @@ mod tests {
         let sum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&sum);
         assert!(matches!(decode(&bytes), Err(FormatError::Body(_))));
-    }
-
-    #[test]
-    fn the_store_writes_atomically_reads_back_aged_and_treats_a_missing_file_as_fresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        let store = FileStore::new(path.clone(), 1 << 20, Duration::from_secs(5));
-        assert!(store.load_aged().unwrap().is_none());
-        store.write(&sample()).unwrap();
-        store.write(&sample()).unwrap();
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            names,
-            vec![std::ffi::OsString::from("state")],
-            "no temp file left"
-        );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(
-                mode & 0o777,
-                0o600,
-                "payloads and user names are the owner's only"
-            );
-        }
-        let (back, saved_at) = store.read().unwrap().unwrap();
-        assert_eq!(back, sample());
-        let before = SystemTime::now().duration_since(saved_at).unwrap();
-        let aged = store.load_aged().unwrap().unwrap();
-        let after = SystemTime::now().duration_since(saved_at).unwrap();
-        assert!(aged.clock >= sample().clock + before, "downtime counted");
-        assert!(aged.clock <= sample().clock + after);
-    }
-
-    #[test]
-    fn the_store_refuses_oversized_and_corrupt_files_naming_them_without_touching_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        let store = FileStore::new(path.clone(), 1 << 20, Duration::from_secs(5));
-        store.write(&sample()).unwrap();
-        let size = fs::metadata(&path).unwrap().len();
-        let small = FileStore::new(path.clone(), size - 1, Duration::from_secs(5));
-        let e = small.read().unwrap_err();
-        assert!(matches!(e.problem, Problem::TooLarge { .. }), "{e}");
-        assert!(
-            e.to_string().starts_with(&path.display().to_string()),
-            "{e}"
-        );
-        assert!(
-            small.write(&sample()).is_err(),
-            "nothing written it could not read"
-        );
-
-        let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 40;
-        bytes[last] ^= 1;
-        fs::write(&path, &bytes).unwrap();
-        let e = store.load_aged().unwrap_err();
-        assert!(e.to_string().contains("checksum mismatch"), "{e}");
-        assert_eq!(fs::read(&path).unwrap(), bytes);
     }
 
     /// `state` as a file written without message ids and sequence numbers.

@@ -4,17 +4,17 @@
 //! Data flow: reader tasks send the bytes they read to the owner; the owner feeds them to the
 //! core with `now`, drains the core's actions, encodes every packet queued for a connection into
 //! one buffer and hands it to that connection's writer, which writes and flushes it in one go.
-//! In durable mode the owner saves the core's durable state before any of those bytes leave, so
-//! no acknowledgement is ever sent for state a crash would lose; a store with a
-//! [save interval](DurableStore::save_interval) is instead saved at most once per interval
-//! after a change, and on shutdown.
+//! With a store ([`Journal`]), the owner also takes the core's changes after every event, holds
+//! the output they may be revealed by until the committer task has them on disk (`durability.rs`,
+//! `commit.rs`; a PINGRESP does not wait), and tells the core when the store fails, fills up or
+//! recovers; a failed store is rewritten whole, with backoff.
 //!
-//! What is not here: protocol logic (the core), TLS, websockets.
+//! What is not here: protocol logic (the core), the store (`store`), TLS, websockets.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -22,50 +22,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::broker::{Action, BrokerCore, CloseCause, ConnId, DurableState, StorageHealth};
+use crate::broker::{Action, BrokerCore, CloseCause, ConnId, StorageHealth};
 use crate::codec;
 use crate::net::clock::sleep_until_opt;
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
-
-/// Where a durable broker keeps what must survive a crash.
-pub trait DurableStore: Send + Sync {
-    /// The state last saved, [aged](DurableState::aged) by the time since it was saved, so
-    /// that a broker restored from it counts its downtime towards every expiry and will delay.
-    fn load(&self) -> io::Result<Option<DurableState>>;
-    fn save(&self, state: DurableState) -> io::Result<()>;
-    /// `None`: every change is saved before the bytes it produced are written. `Some`: a
-    /// change is saved at most this long after it, and whatever is unsaved on shutdown.
-    fn save_interval(&self) -> Option<Duration> {
-        None
-    }
-}
-
-/// A store that outlives the broker task but not the process: in simulation it is captured by
-/// the node's `init` closure, so a restarted broker node finds it again.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    /// The state and the instant it was saved.
-    state: Mutex<Option<(DurableState, Instant)>>,
-}
-
-impl MemoryStore {
-    pub fn new() -> MemoryStore {
-        MemoryStore::default()
-    }
-}
-
-impl DurableStore for MemoryStore {
-    fn load(&self) -> io::Result<Option<DurableState>> {
-        let saved = self.state.lock().expect("store lock").clone();
-        Ok(saved.map(|(state, at)| state.aged(Instant::now().saturating_duration_since(at))))
-    }
-
-    fn save(&self, state: DurableState) -> io::Result<()> {
-        *self.state.lock().expect("store lock") = Some((state, Instant::now()));
-        Ok(())
-    }
-}
 
 /// Bytes a connection may have waiting for its writer before it is closed as too slow.
 pub const MAX_PENDING_WRITE_BYTES: usize = 64 * 1024 * 1024;
@@ -104,59 +65,8 @@ struct ConnHandle {
     pending_bytes: usize,
 }
 
-/// When the core's durable state is saved to the store.
-struct Saver {
-    store: Arc<dyn DurableStore>,
-    interval: Option<Duration>,
-    /// With an interval: when the unsaved change is saved.
-    due: Option<Instant>,
-}
-
-impl Saver {
-    /// After the core ran: saves a change at once, or schedules it.
-    fn after_change<B: BrokerCore>(&mut self, core: &mut B) {
-        if !core.take_dirty() {
-            return;
-        }
-        match self.interval {
-            None => self.save(core),
-            Some(interval) => {
-                if self.due.is_none() {
-                    self.due = Some(Instant::now() + interval);
-                }
-            }
-        }
-    }
-
-    /// Saves now; a failure is logged and retried after the interval.
-    fn save<B: BrokerCore>(&mut self, core: &mut B) {
-        self.due = None;
-        if let Err(e) = self.store.save(core.durable_state()) {
-            tracing::error!(error = %e, "cannot save the durable state");
-            self.due = self.interval.map(|i| Instant::now() + i);
-        }
-    }
-
-    /// On shutdown: saves whatever is unsaved, with the core's clock brought to now.
-    fn flush<B: BrokerCore>(&mut self, core: &mut B) -> io::Result<()> {
-        core.handle_timeout(Instant::now());
-        if self.due.take().is_some() || core.take_dirty() {
-            self.store.save(core.durable_state())?;
-            tracing::info!("durable state saved");
-        }
-        Ok(())
-    }
-}
-
-/// How a broker keeps its durable state.
-pub enum Durable {
-    /// Whole snapshots of the durable state (see [`DurableStore`]).
-    Snapshots(Arc<dyn DurableStore>),
-    /// The core's change journal, committed batch by batch to a store.
-    Journal(Journal),
-}
-
-/// The journal's store and how it is used.
+/// Where and how the broker keeps its durable state: the core's change journal, committed
+/// batch by batch to a store (see `durability.rs`).
 pub struct Journal {
     committer: Committer,
     mode: Mode,
@@ -361,14 +271,13 @@ fn wall_ms() -> u64 {
 
 /// Runs a broker core on the given listeners until `shutdown` completes.
 ///
-/// With persistence, the core is expected to have been restored from the store by the caller.
-/// Snapshots: every change of the durable state is saved before the bytes it produced are
-/// written, or, if the store has a save interval, within that interval and on shutdown.
-/// Journal: see `durability.rs`. A failing save on shutdown is the error returned.
+/// With a journal, the core is expected to have been restored from its store by the caller;
+/// output waits for the changes it may depend on (`durability.rs`), and what is left is
+/// committed on shutdown (a failing commit then is the error returned).
 pub async fn serve<B, F>(
     mut core: B,
     listeners: Vec<TcpListener>,
-    persistence: Option<Durable>,
+    journal: Option<Journal>,
     shutdown: F,
 ) -> io::Result<()>
 where
@@ -386,18 +295,7 @@ where
     drop(events_tx);
 
     let mut conns: BTreeMap<ConnId, ConnHandle> = BTreeMap::new();
-    let (mut saver, mut keeper) = match persistence {
-        None => (None, None),
-        Some(Durable::Snapshots(store)) => (
-            Some(Saver {
-                interval: store.save_interval(),
-                store,
-                due: None,
-            }),
-            None,
-        ),
-        Some(Durable::Journal(journal)) => (None, Some(Keeper::new(journal, &mut core))),
-    };
+    let mut keeper = journal.map(|j| Keeper::new(j, &mut core));
     tokio::pin!(shutdown);
     loop {
         let deadline = core.poll_timeout();
@@ -413,14 +311,6 @@ where
             }
             _ = sleep_until_opt(deadline) => {
                 core.handle_timeout(Instant::now());
-            }
-            _ = sleep_until_opt(saver.as_ref().and_then(|s| s.due)) => {
-                // The store stamps the state with the save's time: the core's clock must
-                // stand there too, or the time since its last event would be lost.
-                core.handle_timeout(Instant::now());
-                if let Some(s) = saver.as_mut() {
-                    s.save(&mut core);
-                }
             }
             outcome = next_outcome(keeper.as_mut()) => {
                 let k = keeper.as_mut().expect("an outcome comes from a keeper");
@@ -464,18 +354,14 @@ where
             }
         }
         let (output, urgent) = drain_actions(&mut core, keeper.is_some());
-        match (keeper.as_mut(), saver.as_mut()) {
-            (Some(k), _) => {
+        match keeper.as_mut() {
+            Some(k) => {
                 write_out(&mut core, &mut conns, urgent, Some(&mut k.durability));
                 let ready = k.durability.after_event(core.take_changes(), output);
                 write_out(&mut core, &mut conns, ready, Some(&mut k.durability));
                 k.submit(&mut core, Instant::now());
             }
-            (None, Some(s)) => {
-                s.after_change(&mut core);
-                write_out(&mut core, &mut conns, output, None);
-            }
-            (None, None) => write_out(&mut core, &mut conns, output, None),
+            None => write_out(&mut core, &mut conns, output, None),
         }
     }
     for task in accept_tasks {
@@ -484,10 +370,9 @@ where
     for (_, h) in conns {
         let _ = h.writer.send(WriterCmd::Close);
     }
-    match (saver.as_mut(), keeper.as_mut()) {
-        (Some(s), _) => s.flush(&mut core),
-        (None, Some(k)) => k.flush(&mut core).await,
-        (None, None) => Ok(()),
+    match keeper.as_mut() {
+        Some(k) => k.flush(&mut core).await,
+        None => Ok(()),
     }
 }
 

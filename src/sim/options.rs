@@ -91,12 +91,6 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     fn durable_state(&self) -> DurableState {
         (**self).durable_state()
     }
-    fn is_dirty(&self) -> bool {
-        (**self).is_dirty()
-    }
-    fn take_dirty(&mut self) -> bool {
-        (**self).take_dirty()
-    }
     fn record_changes(&mut self) {
         (**self).record_changes()
     }

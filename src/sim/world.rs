@@ -12,9 +12,10 @@
 //!   at once;
 //! - power-off: the link black-holed and the node paused (silent: only keep-alive tells); power-on:
 //!   `kill` (the broker reads EOF if it still holds the connection), hole healed, `restart`;
-//! - broker crash: `kill`, then `restart` after `restart_after`: with persistence `durable` the
-//!   new broker restores from the [`MemoryStore`] its `init` closure captured, with `none` it
-//!   starts empty;
+//! - broker crash: the broker's disk crashes (with persistence `durable`: a [`SeamDisk`] that
+//!   outlives the node, so what was not synced may be lost or torn), the node is `kill`ed, then
+//!   `restart`ed after `restart_after`: with `durable` the new broker opens its store on that
+//!   disk and recovers the last commit, with `none` it starts empty;
 //! - pause: `pause`, then `resume`;
 //! - loss: the network's `packet_loss_rate` during the faults phase, back to 0 at
 //!   `faults_until`. Latency is the runtime's `send_latency` for the whole run.
@@ -24,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
@@ -34,8 +35,11 @@ use super::options::{RunOptions, broker_auth, broker_config, client_config, subs
 use super::recorder::sleep_to;
 use super::recorder::{Recorder, Watch};
 use super::schedule::{StepKind, timeline, trace_fault};
+use crate::net::durability::Mode;
 use crate::net::seam::LinkControl;
-use crate::net::server::{Durable, DurableStore, MemoryStore, serve};
+use crate::net::server::{Journal, serve};
+use crate::net::store::seam::{DiskControl, SeamDisk};
+use crate::net::store::{Store, StoreOptions};
 use crate::scenario::{FaultKind, Node, Persistence, Plan, Scenario, sub_seed};
 use crate::trace::{self, Event, Trace};
 
@@ -82,6 +86,8 @@ struct World {
     handle: Handle,
     net: Arc<NetSim>,
     broker: NodeHandle,
+    /// The broker's disk, with persistence `durable`.
+    disk: Option<DiskControl>,
     clients: BTreeMap<String, ClientHandle>,
     /// Directed clogs (from, to) → how many partitions hold them.
     clogs: BTreeMap<(String, String), u32>,
@@ -131,12 +137,15 @@ pub async fn supervise(
         });
     }
 
-    let broker = broker_node(&handle, &scenario, &options);
+    let disk = (scenario.broker.persistence == Persistence::Durable)
+        .then(|| SeamDisk::new(sub_seed(plan.seed, "disk")));
+    let broker = broker_node(&handle, &scenario, &options, disk.clone());
     let clients = client_nodes(&handle, &scenario, plan.seed, &rec, start);
     let mut world = World {
         net: NetSim::current(),
         handle,
         broker,
+        disk: disk.as_ref().map(SeamDisk::control),
         clients,
         clogs: BTreeMap::new(),
         pauses: BTreeMap::new(),
@@ -277,12 +286,21 @@ fn client_nodes(
     clients
 }
 
-/// The broker node: restores from its store (durable) or starts empty, then serves forever.
-fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> NodeHandle {
+/// The broker's store on its disk.
+const STORE: &str = "state.redb";
+/// The lab broker's page cache: small, as the lab's stores are.
+const STORE_CACHE_BYTES: usize = 4 << 20;
+
+/// The broker node: with a disk (durable), opens its store there and restores what it holds;
+/// else starts empty. Then serves forever.
+fn broker_node(
+    handle: &Handle,
+    scenario: &Scenario,
+    options: &RunOptions,
+    disk: Option<SeamDisk>,
+) -> NodeHandle {
     let config = broker_config(scenario);
     let auth = broker_auth(scenario).unwrap_or_else(|e| panic!("{e}"));
-    let durable = scenario.broker.persistence == Persistence::Durable;
-    let store = Arc::new(MemoryStore::new());
     let factory = options.broker.clone();
     handle
         .create_node()
@@ -291,16 +309,26 @@ fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> No
         .init(move || {
             let config = config.clone();
             let auth = auth.clone();
-            let store = store.clone();
+            let disk = disk.clone();
             let factory = factory.clone();
             async move {
-                let state = if durable {
-                    match store.load() {
-                        Ok(state) => state,
-                        Err(e) => panic!("the memory store failed: {e}"),
+                let (store, state) = match disk {
+                    Some(disk) => {
+                        let options = StoreOptions {
+                            cache_bytes: STORE_CACHE_BYTES,
+                        };
+                        let (store, recovered) = Store::open(disk, STORE, options)
+                            .unwrap_or_else(|e| panic!("the broker's store failed: {e}"));
+                        let state = (recovered.saved_at_ms != 0).then(|| {
+                            let saved = UNIX_EPOCH + Duration::from_millis(recovered.saved_at_ms);
+                            let down = SystemTime::now()
+                                .duration_since(saved)
+                                .unwrap_or(Duration::ZERO);
+                            recovered.state.aged(down)
+                        });
+                        (Some(store), state)
                     }
-                } else {
-                    None
+                    None => (None, None),
                 };
                 let core = factory(config, auth, state);
                 let listener = loop {
@@ -312,8 +340,9 @@ fn broker_node(handle: &Handle, scenario: &Scenario, options: &RunOptions) -> No
                         }
                     }
                 };
-                let store = durable.then(|| Durable::Snapshots(store as Arc<dyn DurableStore>));
-                if let Err(e) = serve(core, vec![listener], store, std::future::pending()).await {
+                let journal =
+                    store.map(|s| Journal::new(s, Mode::Synced, Duration::from_secs(1), u64::MAX));
+                if let Err(e) = serve(core, vec![listener], journal, std::future::pending()).await {
                     panic!("broker server failed: {e}");
                 }
             }
@@ -416,7 +445,12 @@ impl World {
                 self.link_changed(client);
                 self.pause(&Node::Client(client.clone()), true);
             }
-            FaultKind::CrashBroker { .. } => self.handle.kill(self.broker.id()),
+            FaultKind::CrashBroker { .. } => {
+                if let Some(disk) = &self.disk {
+                    disk.crash();
+                }
+                self.handle.kill(self.broker.id());
+            }
             FaultKind::Pause { node, .. } => self.pause(node, true),
         }
     }

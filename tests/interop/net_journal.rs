@@ -14,7 +14,7 @@ use mqtt_lab::codec::{
 };
 use mqtt_lab::net::commit::{Storage, StorageError};
 use mqtt_lab::net::durability::Mode;
-use mqtt_lab::net::server::{Durable, Journal, serve};
+use mqtt_lab::net::server::{Journal, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -93,14 +93,9 @@ impl Setup {
         tokio::spawn(async move {
             let core = Broker::new(BrokerConfig::default());
             let journal = Journal::new(storage, Mode::Synced, Duration::from_secs(1), u64::MAX);
-            let _ = serve(
-                core,
-                vec![listener],
-                Some(Durable::Journal(journal)),
-                async {
-                    let _ = stop_rx.await;
-                },
-            )
+            let _ = serve(core, vec![listener], Some(journal), async {
+                let _ = stop_rx.await;
+            })
             .await;
         });
         Setup {

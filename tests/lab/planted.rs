@@ -850,14 +850,6 @@ impl BrokerCore for Planted {
         self.inner.durable_state()
     }
 
-    fn is_dirty(&self) -> bool {
-        self.inner.is_dirty()
-    }
-
-    fn take_dirty(&mut self) -> bool {
-        self.inner.take_dirty()
-    }
-
     fn record_changes(&mut self) {
         self.inner.record_changes()
     }

@@ -394,12 +394,6 @@ impl<R: Rule> BrokerCore for Tap<R> {
     fn durable_state(&self) -> DurableState {
         self.inner.durable_state()
     }
-    fn is_dirty(&self) -> bool {
-        self.inner.is_dirty()
-    }
-    fn take_dirty(&mut self) -> bool {
-        self.inner.take_dirty()
-    }
     fn record_changes(&mut self) {
         self.inner.record_changes()
     }

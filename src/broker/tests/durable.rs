@@ -1,5 +1,5 @@
-//! The durable state: what survives a broker restart, and the dirty flag that tells the shell
-//! to save it before acknowledging.
+//! The durable state: what survives a broker restart, and the change journal that tells the
+//! shell what to write before acknowledging.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ fn restart(h: Harness) -> Harness {
     let config = h.broker.config().clone();
     Harness {
         model: None,
+        changes: Vec::new(),
         broker: Broker::restore(config, state),
         t0: h.t0,
         now: h.now,
@@ -109,33 +110,41 @@ fn mqtt_4_3_3_2_qos2_received_state_survives_restart() {
     assert!(publishes(&out, 2).is_empty());
 }
 
-/// The dirty flag is raised by every change a crash would lose, before the acknowledgement
-/// leaves, and not by traffic that changes nothing durable.
+/// The journal records every change a crash would lose, in the batch of the event whose
+/// acknowledgement depends on it, and nothing for traffic that changes nothing durable.
 #[test]
-fn dirty_flag_tracks_durable_changes() {
+fn the_journal_records_durable_changes_only() {
+    use crate::broker::journal::OutRow;
     let mut h = Harness::new();
     h.connect(1, "pub", true);
     h.connect(2, "sub", false);
-    assert!(h.broker.take_dirty(), "a persistent session was created");
-    assert!(!h.broker.is_dirty());
+    assert!(
+        matches!(&h.changes[..], [Change::SessionDelete { client }, Change::SessionPut { client: c2, .. }] if client == "sub" && c2 == "sub"),
+        "a persistent session was created: {:?}",
+        h.changes
+    );
     h.packet(2, Packet::PingReq);
     h.drain();
-    assert!(!h.broker.take_dirty());
+    assert!(h.changes.is_empty());
     h.publish(1, "nobody", QoS::AtLeastOnce, 1, "m");
-    assert!(!h.broker.take_dirty(), "no persistent session touched");
+    assert!(h.changes.is_empty(), "no persistent session touched");
     h.subscribe(2, "t", QoS::AtLeastOnce);
-    assert!(h.broker.take_dirty());
-    let before = h.broker.durable_state();
+    assert!(matches!(&h.changes[..], [Change::SubPut { filter, .. }] if filter == "t"));
     let out = h.publish(1, "t", QoS::AtLeastOnce, 2, "m");
     assert!(
-        h.broker.take_dirty(),
-        "the message is in flight to a persistent session"
+        matches!(&h.changes[..], [Change::OutPut { client, row: OutRow::Publish { .. }, .. }] if client == "sub"),
+        "the message is in flight to a persistent session: {:?}",
+        h.changes
     );
-    assert_ne!(h.broker.durable_state(), before);
     h.packet(2, Packet::PubAck(ack(publishes(&out, 2)[0].pkid)));
-    assert!(h.broker.take_dirty());
+    h.drain();
+    assert!(matches!(&h.changes[..], [Change::OutDelete { client, .. }] if client == "sub"));
     h.packet(1, retained("r", QoS::AtMostOnce, 0, "x"));
-    assert!(h.broker.take_dirty(), "retained store changed");
+    h.drain();
+    assert!(
+        matches!(&h.changes[..], [Change::RetainedPut { topic, .. }] if topic == "r"),
+        "retained store changed"
+    );
 }
 
 /// A restored broker never hands out an assigned client id twice.
@@ -164,6 +173,7 @@ fn restart_serialized(h: Harness) -> Harness {
     let config = h.broker.config().clone();
     Harness {
         model: None,
+        changes: Vec::new(),
         broker: Broker::restore(config, state),
         t0: h.t0,
         now: h.now,

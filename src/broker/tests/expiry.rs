@@ -113,6 +113,7 @@ fn mqtt5_3_1_2_23_expiry_survives_restore_at() {
     let later = h.now + Duration::from_secs(3600);
     let mut h2 = Harness {
         model: None,
+        changes: Vec::new(),
         broker: Broker::restore_at(h.broker.config().clone(), state.clone(), later),
         t0: later - Duration::from_secs(4),
         now: later,
@@ -130,6 +131,7 @@ fn mqtt5_3_1_2_23_expiry_survives_restore_at() {
     // `restore` (without a time) counts from the first event it is given.
     let mut h3 = Harness {
         model: None,
+        changes: Vec::new(),
         broker: Broker::restore(h.broker.config().clone(), state),
         t0: later - Duration::from_secs(4),
         now: later,
@@ -149,6 +151,7 @@ fn mqtt5_3_1_2_23_session_online_at_save_expires_after_restore() {
     let state = h.broker.durable_state();
     let mut h = Harness {
         model: None,
+        changes: Vec::new(),
         broker: Broker::restore_at(h.broker.config().clone(), state, h.now),
         t0: h.t0,
         now: h.now,
@@ -276,6 +279,7 @@ fn crash_and_restore(mut h: Harness, down: u64) -> Harness {
     let now = h.now + Duration::from_secs(down);
     Harness {
         model: None,
+        changes: Vec::new(),
         broker: Broker::restore_at(config, state.aged(Duration::from_secs(down)), now),
         t0: h.t0,
         now,
@@ -396,7 +400,7 @@ fn mqtt5_3_1_2_23_session_outliving_downtime_is_resumed_with_its_queue() {
 }
 
 /// Waiting wills are durable: a will that starts waiting is in the durable state, firing it
-/// raises the dirty flag and removes it, and cancelling it removes it.
+/// is a journal change that removes it, and cancelling it removes it.
 #[test]
 fn delayed_will_changes_reach_the_durable_state() {
     let mut h = delayed_will(100, 5);
@@ -404,9 +408,16 @@ fn delayed_will_changes_reach_the_durable_state() {
         h.broker.durable_state().wills.contains_key("dev"),
         "the will started waiting"
     );
-    h.broker.take_dirty();
+    h.drain();
     h.advance_to(5);
-    assert!(h.broker.take_dirty(), "the will was published");
+    h.drain();
+    assert!(
+        h.changes
+            .iter()
+            .any(|c| matches!(c, Change::WillDelete { client } if client == "dev")),
+        "the will was published: {:?}",
+        h.changes
+    );
     assert!(h.broker.durable_state().wills.is_empty());
     let mut h = delayed_will(100, 5);
     assert!(h.broker.durable_state().wills.contains_key("dev"));

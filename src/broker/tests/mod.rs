@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::journal::ModelTables;
+use super::journal::{Change, ModelTables};
 use super::{Action, Broker, BrokerConfig, BrokerCore, CloseCause, CloseReason, ConnId};
 use crate::codec::{
     Ack, ConnAck, Connect, LastWill, Packet, Properties, Protocol, Publish, QoS, Subscribe,
@@ -35,6 +35,8 @@ pub(super) struct Harness {
     pub broker: Broker,
     /// What a store fed the broker's change journal holds (see `drain`).
     pub model: Option<ModelTables>,
+    /// The changes the last `drain` took from the journal.
+    pub changes: Vec<Change>,
     pub t0: Instant,
     pub now: Instant,
 }
@@ -48,6 +50,7 @@ impl Harness {
         let t0 = Instant::now();
         Harness {
             model: None,
+            changes: Vec::new(),
             broker: Broker::new(config),
             t0,
             now: t0,
@@ -104,6 +107,7 @@ impl Harness {
         };
         let changes = self.broker.take_changes();
         model.apply(&changes);
+        self.changes.clone_from(&changes.ops);
         let stored = model.state().expect("journal rows make a state");
         assert_eq!(
             stored,

@@ -185,6 +185,7 @@ fn mqtt5_4_8_2_shared_subscriptions_survive_restore() {
     let state = h.broker.durable_state();
     let mut h = Harness {
         model: None,
+        changes: Vec::new(),
         broker: Broker::restore_at(h.broker.config().clone(), state, h.now),
         t0: h.t0,
         now: h.now,
