@@ -23,15 +23,19 @@ use support::{WAIT, wait_bounded};
 const BIN: &str = env!("CARGO_BIN_EXE_mqtt-lab");
 
 /// A running `mqtt-lab broker` process.
-struct BrokerProcess {
+pub struct BrokerProcess {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl BrokerProcess {
     /// Starts the broker with `config` on a free loopback port and waits until it accepts.
     fn start(config: &Path) -> BrokerProcess {
-        let port = free_port();
+        BrokerProcess::start_on(config, free_port())
+    }
+
+    /// Starts the broker with `config` on `port` and waits until it accepts.
+    pub fn start_on(config: &Path, port: u16) -> BrokerProcess {
         let mut child = Command::new(BIN)
             .args(["broker", "-c"])
             .arg(config)
@@ -53,7 +57,7 @@ impl BrokerProcess {
     }
 
     /// SIGINT, as Ctrl-C sends it; the exit status.
-    fn interrupt(self) -> ExitStatus {
+    pub fn interrupt(self) -> ExitStatus {
         self.signal("INT")
     }
 
@@ -69,7 +73,7 @@ impl BrokerProcess {
     }
 
     /// SIGKILL: a crash, nothing saved on the way out.
-    fn crash(mut self) {
+    pub fn crash(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -85,7 +89,7 @@ impl Drop for BrokerProcess {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }

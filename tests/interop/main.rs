@@ -5,6 +5,7 @@
 #![cfg(not(madsim))]
 
 mod auth;
+mod cli_broker_kill;
 mod cli_broker_persist;
 mod cli_passwd;
 mod cli_pubsub;
