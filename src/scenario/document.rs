@@ -251,6 +251,21 @@ impl Scenario {
             w.check(&mut c, i, &self.clients, self.protocol, &self.broker.config);
         }
         let scripted = plan_scripted(&mut c, &self.faults);
+        if self.broker.persistence != crate::trace::Persistence::Durable {
+            for (i, f) in self.faults.iter().enumerate() {
+                for (name, given) in [
+                    ("sync_error", f.sync_error.is_some()),
+                    ("disk_full", f.disk_full.is_some()),
+                ] {
+                    if given {
+                        c.fail(
+                            format!("fault[{i}].{name}"),
+                            "storage faults need the broker's disk: set [broker] persistence = \"durable\"",
+                        );
+                    }
+                }
+            }
+        }
         if let Some(random) = &self.random {
             random.check(&mut c);
         }

@@ -57,6 +57,12 @@ pub struct FaultSpec {
     /// `pause = { node, for }`: a node (client or `"broker"`) stalls, then resumes.
     #[serde(default)]
     pub pause: Option<PauseSpec>,
+    /// `sync_error = { for }`: every sync of the broker's disk fails (persistence `durable`).
+    #[serde(default)]
+    pub sync_error: Option<ForSpec>,
+    /// `disk_full = { for }`: no file of the broker's disk may grow (persistence `durable`).
+    #[serde(default)]
+    pub disk_full: Option<ForSpec>,
     /// `after = { event = "...", <field> = <value>, nth = N }`: the fault starts `at` after the
     /// N-th trace event that matches (see [`Trigger`]), and never if none does.
     #[serde(default)]
@@ -125,6 +131,14 @@ fn default_broker_restart() -> Duration {
     DEFAULT_BROKER_RESTART
 }
 
+/// `{ for = "2s" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForSpec {
+    #[serde(rename = "for", deserialize_with = "de_duration")]
+    pub duration: Duration,
+}
+
 /// `{ node = "broker", for = "3s" }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,6 +196,11 @@ pub enum FaultKind {
     CrashBroker { restart_after: Duration },
     /// The node freezes (no task runs, timers fire late) for `duration`, then resumes.
     Pause { node: Node, duration: Duration },
+    /// Every sync of the broker's disk fails for `duration` (as on Linux, the writes it covered
+    /// never reach the medium).
+    SyncError { duration: Duration },
+    /// The broker's disk is full for `duration`: no file may grow.
+    DiskFull { duration: Duration },
 }
 
 impl FaultKind {
@@ -198,6 +217,8 @@ impl FaultKind {
             FaultKind::Restart { .. } => "restart",
             FaultKind::CrashBroker { .. } => "crash_broker",
             FaultKind::Pause { .. } => "pause",
+            FaultKind::SyncError { .. } => "sync_error",
+            FaultKind::DiskFull { .. } => "disk_full",
         }
     }
 
@@ -210,7 +231,9 @@ impl FaultKind {
             | FaultKind::Delay { duration, .. }
             | FaultKind::SplitWrites { duration, .. }
             | FaultKind::Partition { duration, .. }
-            | FaultKind::Pause { duration, .. } => Some(*duration),
+            | FaultKind::Pause { duration, .. }
+            | FaultKind::SyncError { duration }
+            | FaultKind::DiskFull { duration } => Some(*duration),
             FaultKind::Crash { restart_after, .. } | FaultKind::PowerOff { restart_after, .. } => {
                 *restart_after
             }
@@ -279,6 +302,8 @@ impl std::fmt::Display for FaultKind {
                 write!(f, "crash_broker, restart after {}", d(restart_after))
             }
             FaultKind::Pause { node, duration } => write!(f, "pause {node} for {}", d(duration)),
+            FaultKind::SyncError { duration } => write!(f, "sync_error for {}", d(duration)),
+            FaultKind::DiskFull { duration } => write!(f, "disk_full for {}", d(duration)),
         }
     }
 }
@@ -419,6 +444,8 @@ impl FaultSpec {
             ("restart", self.restart.is_some()),
             ("crash_broker", self.crash_broker.is_some()),
             ("pause", self.pause.is_some()),
+            ("sync_error", self.sync_error.is_some()),
+            ("disk_full", self.disk_full.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
@@ -428,7 +455,7 @@ impl FaultSpec {
             [] => {
                 c.fail(
                     base,
-                    "a fault needs one kind: cut, blackhole, delay, split_writes, partition, crash, power_off, restart, crash_broker or pause",
+                    "a fault needs one kind: cut, blackhole, delay, split_writes, partition, crash, power_off, restart, crash_broker, pause, sync_error or disk_full",
                 );
                 None
             }
@@ -492,7 +519,8 @@ impl FaultSpec {
         })
     }
 
-    /// `blackhole`, `delay`, `split_writes`, `crash_broker` and `pause`: a table with a length.
+    /// `blackhole`, `delay`, `split_writes`, `crash_broker`, `pause`, `sync_error` and
+    /// `disk_full`: a table with a length.
     fn timed_kind(&self, c: &mut Checks<'_>, field: &str, name: &str) -> Option<FaultKind> {
         let sub = |f: &str| format!("{field}.{f}");
         Some(match name {
@@ -543,6 +571,20 @@ impl FaultSpec {
                 FaultKind::Pause {
                     node,
                     duration: p.duration,
+                }
+            }
+            "sync_error" => {
+                let s = self.sync_error.as_ref()?;
+                c.positive(&sub("for"), s.duration);
+                FaultKind::SyncError {
+                    duration: s.duration,
+                }
+            }
+            "disk_full" => {
+                let s = self.disk_full.as_ref()?;
+                c.positive(&sub("for"), s.duration);
+                FaultKind::DiskFull {
+                    duration: s.duration,
                 }
             }
             other => unreachable!("fault kind {other} is listed in given_kind"),

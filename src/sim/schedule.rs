@@ -90,6 +90,8 @@ pub fn trace_fault(kind: &FaultKind) -> Fault {
             client: client.clone(),
         },
         FaultKind::CrashBroker { .. } => Fault::BrokerCrash,
+        FaultKind::SyncError { .. } => Fault::SyncError,
+        FaultKind::DiskFull { .. } => Fault::DiskFull,
         FaultKind::Pause { node, .. } => Fault::Pause {
             node: node.name().to_string(),
         },

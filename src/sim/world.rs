@@ -452,6 +452,16 @@ impl World {
                 self.handle.kill(self.broker.id());
             }
             FaultKind::Pause { node, .. } => self.pause(node, true),
+            FaultKind::SyncError { .. } => self.disk().set_sync_error(true),
+            FaultKind::DiskFull { .. } => self.disk().set_full(true),
+        }
+    }
+
+    /// The broker's disk; the scenario checks guarantee one for storage faults.
+    fn disk(&self) -> &DiskControl {
+        match &self.disk {
+            Some(d) => d,
+            None => panic!("a storage fault in a run without persistence `durable`"),
         }
     }
 
@@ -502,6 +512,8 @@ impl World {
                 self.pauses.remove(crate::trace::BROKER);
             }
             FaultKind::Pause { node, .. } => self.pause(node, false),
+            FaultKind::SyncError { .. } => self.disk().set_sync_error(false),
+            FaultKind::DiskFull { .. } => self.disk().set_full(false),
         }
     }
 }

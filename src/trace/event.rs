@@ -197,6 +197,10 @@ pub enum Fault {
     BrokerCrash,
     /// The node (client id or [`BROKER`]) stops running; its connections stay open.
     Pause { node: String },
+    /// Every sync of the broker's disk fails (persistence `durable`).
+    SyncError,
+    /// The broker's disk is full (persistence `durable`).
+    DiskFull,
 }
 
 /// Everything a trace records.
@@ -484,7 +488,8 @@ impl Fault {
             Fault::Partition { from, to, .. } => {
                 (from == client && to == BROKER) || (from == BROKER && to == client)
             }
-            Fault::BrokerCrash => true,
+            // A store that cannot write makes the broker close every connection.
+            Fault::BrokerCrash | Fault::SyncError | Fault::DiskFull => true,
             Fault::Pause { node } => node == client || node == BROKER,
         }
     }

@@ -164,7 +164,7 @@ async fn run(config: &Path, port: u16, kills: u64, seed: u64) -> Report {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let label = format!("p{p}l{lane}#{n}");
-                    let qos = if n % 2 == 0 {
+                    let qos = if n.is_multiple_of(2) {
                         QoS::AtLeastOnce
                     } else {
                         QoS::ExactlyOnce
@@ -184,7 +184,7 @@ async fn run(config: &Path, port: u16, kills: u64, seed: u64) -> Report {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut restarts = Duration::ZERO;
     for k in 0..kills {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             tokio::time::sleep(Duration::from_millis(rng.random_range(50..300))).await;
         } else {
             let _ = tokio::time::timeout(Duration::from_secs(5), just_acked.notified()).await;

@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 use mqtt_lab::cli::lab::{self, ReplayArgs, RunArgs};
 use mqtt_lab::cli::{EXIT_OK, EXIT_VIOLATION};
 
-/// The smoke subset: small, fast scenarios covering QoS, wills, retained and sessions.
+/// The smoke subset: small, fast scenarios covering QoS, wills, retained, sessions and the
+/// broker's disk.
 const SMOKE: &[&str] = &[
     "scenarios/01-connect/01-connect-and-publish.toml",
     "scenarios/03-qos1/01-qos1-under-cuts.toml",
     "scenarios/05-will/03-will-on-cut.toml",
     "scenarios/06-retained/02-retained-clear.toml",
     "scenarios/07-session/03-broker-restart-durable.toml",
+    "scenarios/18-disk/01-sync-errors-v311-and-v5.toml",
+    "scenarios/18-disk/02-disk-full-v5.toml",
 ];
 
 /// Replays with a snapshot: (scenario, seed).
@@ -59,7 +62,7 @@ fn the_smoke_subset_passes_over_fixed_seeds() {
     let code = lab::run_with(&run_args(&paths, "1..4"), lab::world, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(code, EXIT_OK, "{text}");
-    assert!(text.contains("all 20 seeds passed"), "{text}");
+    assert!(text.contains("all 28 seeds passed"), "{text}");
     for path in SMOKE {
         let name = mqtt_lab::scenario::Scenario::load(path).unwrap().name;
         let prefix: String = name.chars().take(30).collect();

@@ -1054,3 +1054,54 @@ fn mqtt_3_1_3_7_an_empty_client_id_needs_clean_session() {
         "{e}"
     );
 }
+
+#[test]
+fn storage_faults_need_a_durable_broker_and_a_length() {
+    let e = error_after(
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\nsync_error = { for = \"2s\" }",
+    );
+    assert!(
+        e.contains("fault[0].sync_error") && e.contains("persistence = \"durable\""),
+        "{e}"
+    );
+    let e = error_after(
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\ndisk_full = { for = \"2s\" }",
+    );
+    assert!(e.contains("fault[0].disk_full"), "{e}");
+    let durable = GOOD.replace(
+        "[expect]",
+        "[broker]\npersistence = \"durable\"\n\n[expect]",
+    );
+    let e = error_in(
+        &durable,
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\nsync_error = { for = \"0s\" }",
+    );
+    assert!(e.contains("fault[0].sync_error.for"), "{e}");
+    let e = error_in(
+        &durable,
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"19s\"\ndisk_full = { for = \"2s\" }",
+    );
+    assert!(e.contains("after faults_until"), "{e}");
+    let ok = durable.replace(
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\nsync_error = { for = \"2s\" }\n\n[[fault]]\nat = \"9s\"\ndisk_full = { for = \"1s\" }",
+    );
+    let s = Scenario::from_str(&ok, "disk.toml").unwrap();
+    let kinds: Vec<String> = s
+        .scripted_faults()
+        .iter()
+        .map(|f| f.kind.to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "sync_error for 2s",
+            "partition sensor-1 <-> broker for 3s",
+            "disk_full for 1s"
+        ]
+    );
+}

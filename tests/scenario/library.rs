@@ -79,6 +79,7 @@ fn every_area_folder_is_numbered_and_present() {
         "15-adversarial",
         "16-misses",
         "17-traps",
+        "18-disk",
     ];
     assert_eq!(areas, expected.iter().map(|s| s.to_string()).collect());
 }

@@ -385,6 +385,8 @@ fn fault_text(f: &Fault) -> String {
         Fault::ClientPowerOff { client } => format!("power off {client}"),
         Fault::BrokerCrash => "crash broker".into(),
         Fault::Pause { node } => format!("pause {node}"),
+        Fault::SyncError => "sync errors on the broker's disk".into(),
+        Fault::DiskFull => "broker's disk full".into(),
     }
 }
 
