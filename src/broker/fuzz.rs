@@ -348,6 +348,9 @@ impl Harness {
         assert!(b.events.len() <= c.max_pending_events, "too many events");
         for (id, s) in b.sessions.iter() {
             assert!(s.queued.len() <= c.max_queued_messages, "{id}: queue");
+            let bytes: usize = s.queued.iter().map(|d| d.message.payload.len()).sum();
+            assert_eq!(s.queued_bytes.0, bytes, "{id}: queued bytes miscounted");
+            assert!(bytes <= c.max_queued_bytes, "{id}: queued bytes");
             assert!(
                 s.inflight.len() <= usize::from(c.max_inflight),
                 "{id}: inflight"

@@ -142,7 +142,24 @@ pub struct Session {
     /// Which of its rows changed since the journal last looked (`journal.rs`); not state.
     #[serde(skip)]
     pub(crate) marks: Marks,
+    /// The payload bytes of `queued`, kept by this file's methods and counted again by
+    /// `restore_counters`; not state.
+    #[serde(skip)]
+    pub(crate) queued_bytes: Tally,
 }
+
+/// A count kept beside the state it summarises: it compares equal to every other, so sessions
+/// and durable states compare by their contents alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally(pub usize);
+
+impl PartialEq for Tally {
+    fn eq(&self, _: &Tally) -> bool {
+        true
+    }
+}
+
+impl Eq for Tally {}
 
 /// Why `offer` did not take a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +182,7 @@ impl Session {
             next_seq: 1,
             expires_at: None,
             marks: Marks::default(),
+            queued_bytes: Tally::default(),
         }
     }
 
@@ -174,8 +192,9 @@ impl Session {
         self.inflight.iter().map(Inflight::seq).chain(queued)
     }
 
-    /// The counters of a restored session: the next `seq` after the highest, and, unless the
-    /// state kept it, the next packet identifier after the one of the last delivery in flight.
+    /// The counters of a restored session: the next `seq` after the highest, the bytes queued,
+    /// and, unless the state kept it, the next packet identifier after the one of the last
+    /// delivery in flight.
     /// A state written without sequence numbers, or whose order they do not follow, is
     /// numbered afresh in its order.
     pub(crate) fn restore_counters(&mut self) {
@@ -199,6 +218,7 @@ impl Session {
             }
         }
         self.next_seq = self.seqs().max().unwrap_or(0) + 1;
+        self.queued_bytes = Tally(self.queued.iter().map(|d| d.message.payload.len()).sum());
         if self.next_pkid == 0 {
             self.next_pkid = match self.inflight.back() {
                 Some(last) if last.pkid() != u16::MAX => last.pkid() + 1,
@@ -247,16 +267,16 @@ impl Session {
             }
             _ => {}
         }
-        let queued_bytes: usize = self.queued.iter().map(|q| q.message.payload.len()).sum();
-        if queued_bytes + d.message.payload.len() > config.max_queued_bytes {
+        if self.queued_bytes.0 + d.message.payload.len() > config.max_queued_bytes {
             return Err(Refused::Overflow(d));
         }
         if self.queued.len() >= config.max_queued_messages {
-            let marks = &mut self.marks;
+            let (marks, bytes) = (&mut self.marks, &mut self.queued_bytes);
             self.queued.retain(|q| {
                 let keep = !q.message.expired(now);
                 if !keep {
                     marks.out(q.seq);
+                    bytes.0 -= q.message.payload.len();
                 }
                 keep
             });
@@ -271,12 +291,15 @@ impl Session {
                     };
                     self.marks.out(old.seq);
                     self.marks.out(d.seq);
+                    self.queued_bytes.0 -= old.message.payload.len();
+                    self.queued_bytes.0 += d.message.payload.len();
                     self.queued.push_back(d);
                     return Err(Refused::Overflow(old));
                 }
             }
         }
         self.marks.out(d.seq);
+        self.queued_bytes.0 += d.message.payload.len();
         self.queued.push_back(d);
         Ok(())
     }
@@ -313,6 +336,7 @@ impl Session {
                 break;
             }
             let d = self.queued.pop_front().expect("front exists");
+            self.queued_bytes.0 -= d.message.payload.len();
             self.send(d, tx);
         }
     }
@@ -362,6 +386,7 @@ impl Session {
         self.queued = rest;
         for d in &shared {
             self.marks.out(d.seq);
+            self.queued_bytes.0 -= d.message.payload.len();
         }
         out.extend(shared);
         out

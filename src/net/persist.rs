@@ -187,6 +187,7 @@ mod tests {
             next_seq: 0,
             expires_at: Some(Duration::from_secs(4000)),
             marks: Default::default(),
+            queued_bytes: Default::default(),
         };
         let legacy = Session {
             expiry_interval: u32::MAX,
