@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::session::{Delivery, Grant, Inflight, Message, Session};
+use super::session::{Delivery, Grant, Inflight, Marks, Message, Session};
 use super::state::{DurableState, PendingWill};
 
 /// The changes of one batch, in the order to apply them.
@@ -352,56 +352,6 @@ pub fn push_out_row(s: &mut Session, client: &str, seq: u64, row: OutRow) -> Res
     }
     Ok(())
 }
-
-/// What changed in one session since the journal last looked: the keys of its changed rows.
-/// Bookkeeping, not state: a clone starts empty and every two compare equal, so sessions and
-/// durable states compare by their contents alone.
-#[derive(Debug, Default)]
-pub(crate) struct Marks {
-    /// The store holds this session: recording is on and it was persistent when the journal
-    /// last looked. Row keys are recorded only then; a session the store does not hold yet is
-    /// written whole.
-    pub saved: bool,
-    /// Its own row (expiry interval, expiry time, user) may have changed.
-    pub row: bool,
-    pub subs: BTreeSet<String>,
-    pub qos2: BTreeSet<u16>,
-    pub out: BTreeSet<u64>,
-}
-
-impl Marks {
-    pub fn sub(&mut self, filter: &str) {
-        if self.saved {
-            self.subs.insert(filter.to_owned());
-        }
-    }
-
-    pub fn qos2(&mut self, pkid: u16) {
-        if self.saved {
-            self.qos2.insert(pkid);
-        }
-    }
-
-    pub fn out(&mut self, seq: u64) {
-        if self.saved {
-            self.out.insert(seq);
-        }
-    }
-}
-
-impl Clone for Marks {
-    fn clone(&self) -> Marks {
-        Marks::default()
-    }
-}
-
-impl PartialEq for Marks {
-    fn eq(&self, _: &Marks) -> bool {
-        true
-    }
-}
-
-impl Eq for Marks {}
 
 /// The broker's own marks while recording (sessions and retained messages keep theirs).
 #[derive(Debug, Default)]

@@ -25,7 +25,6 @@ use crate::codec::{Packet, Properties, Protocol, Publish, QoS, SubscriptionOptio
 
 use super::clock;
 use super::config::{BrokerConfig, QueueOverflow};
-use super::journal::Marks;
 use super::outbound::Tx;
 
 /// An application message as the broker keeps it: what was published, with the 5.0 properties
@@ -160,6 +159,56 @@ impl PartialEq for Tally {
 }
 
 impl Eq for Tally {}
+
+/// What changed in one session since the journal last looked: the keys of its changed rows.
+/// Bookkeeping, not state: a clone starts empty and every two compare equal, so sessions and
+/// durable states compare by their contents alone.
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    /// The store holds this session: recording is on and it was persistent when the journal
+    /// last looked. Row keys are recorded only then; a session the store does not hold yet is
+    /// written whole.
+    pub saved: bool,
+    /// Its own row (expiry interval, expiry time, user) may have changed.
+    pub row: bool,
+    pub subs: BTreeSet<String>,
+    pub qos2: BTreeSet<u16>,
+    pub out: BTreeSet<u64>,
+}
+
+impl Marks {
+    pub fn sub(&mut self, filter: &str) {
+        if self.saved {
+            self.subs.insert(filter.to_owned());
+        }
+    }
+
+    pub fn qos2(&mut self, pkid: u16) {
+        if self.saved {
+            self.qos2.insert(pkid);
+        }
+    }
+
+    pub fn out(&mut self, seq: u64) {
+        if self.saved {
+            self.out.insert(seq);
+        }
+    }
+}
+
+impl Clone for Marks {
+    fn clone(&self) -> Marks {
+        Marks::default()
+    }
+}
+
+impl PartialEq for Marks {
+    fn eq(&self, _: &Marks) -> bool {
+        true
+    }
+}
+
+impl Eq for Marks {}
 
 /// Why `offer` did not take a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
