@@ -14,393 +14,407 @@
 //! ratio to the in-memory broker. Without `--bench` in its arguments (`cargo test
 //! --all-targets`) it runs a short smoke: 400 messages, once, mqtt-lab configurations only.
 
-use std::fs::File;
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+/// The simulation build (`--cfg madsim`) has no real sockets or processes: nothing to measure.
+#[cfg(madsim)]
+fn main() {}
 
-use bytes::Bytes;
-use mqtt_lab::client::{ClientConfig, ClientEvent};
-use mqtt_lab::codec::{Properties, Protocol, QoS, ReasonCode};
-use mqtt_lab::net::client::{ClientOptions, Events, MqttClient, PendingPublish, subscription};
-
-const PUBLISHERS: usize = 8;
-/// Publishes in flight per publisher.
-const WINDOW: usize = 32;
-const PAYLOAD: usize = 64;
-const FULL_MESSAGES: usize = 50_000;
-const SMOKE_MESSAGES: usize = 400;
-const RUNS: usize = 3;
-/// Bound on starting a broker, connecting and subscribing.
-const WAIT: Duration = Duration::from_secs(10);
-/// Messages per second below which a run is declared stuck.
-const SLOWEST: usize = 200;
-/// mosquitto's `autosave_interval`, in seconds (its default is 1800).
-const MOSQUITTO_AUTOSAVE: u32 = 5;
-
-/// A broker configuration under test.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Config {
-    InMemory,
-    Durable,
-    Interval,
-    Mosquitto,
+#[cfg(not(madsim))]
+fn main() {
+    real::main();
 }
 
-impl Config {
-    fn name(self) -> String {
-        match self {
-            Config::InMemory => "mqtt-lab, no persistence".into(),
-            Config::Durable => "mqtt-lab, `persistence = \"durable\"`".into(),
-            Config::Interval => "mqtt-lab, `persistence = \"interval\"`, 5 s".into(),
-            Config::Mosquitto => format!(
-                "mosquitto, `persistence true`, `autosave_interval {MOSQUITTO_AUTOSAVE}` (default 1800)"
-            ),
-        }
+#[cfg(not(madsim))]
+mod real {
+    use std::fs::File;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use mqtt_lab::client::{ClientConfig, ClientEvent};
+    use mqtt_lab::codec::{Properties, Protocol, QoS, ReasonCode};
+    use mqtt_lab::net::client::{ClientOptions, Events, MqttClient, PendingPublish, subscription};
+
+    const PUBLISHERS: usize = 8;
+    /// Publishes in flight per publisher.
+    const WINDOW: usize = 32;
+    const PAYLOAD: usize = 64;
+    const FULL_MESSAGES: usize = 50_000;
+    const SMOKE_MESSAGES: usize = 400;
+    const RUNS: usize = 3;
+    /// Bound on starting a broker, connecting and subscribing.
+    const WAIT: Duration = Duration::from_secs(10);
+    /// Messages per second below which a run is declared stuck.
+    const SLOWEST: usize = 200;
+    /// mosquitto's `autosave_interval`, in seconds (its default is 1800).
+    const MOSQUITTO_AUTOSAVE: u32 = 5;
+
+    /// A broker configuration under test.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Config {
+        InMemory,
+        Durable,
+        Interval,
+        Mosquitto,
     }
 
-    fn folder(self) -> &'static str {
-        match self {
-            Config::InMemory => "memory",
-            Config::Durable => "durable",
-            Config::Interval => "interval",
-            Config::Mosquitto => "mosquitto",
-        }
-    }
-
-    /// Whether `kill -9` may lose messages the broker acknowledged.
-    fn loses_on_sigkill(self) -> &'static str {
-        match self {
-            Config::InMemory => "yes (keeps nothing)",
-            Config::Durable => "no",
-            Config::Interval | Config::Mosquitto => "yes",
-        }
-    }
-}
-
-/// A broker process, killed on drop.
-struct BrokerProcess {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// `mosquitto` on the `PATH` or in an `sbin` folder (where Debian puts it).
-fn mosquitto() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join("mosquitto"))
-        .find(|p| p.is_file())
-}
-
-/// Starts the broker of `config` with its files in `dir` (a fresh folder).
-fn start_broker(config: Config, dir: &Path, mosquitto_bin: Option<&Path>) -> BrokerProcess {
-    for _attempt in 0..5 {
-        let port = free_port();
-        let (program, conf) = match config {
-            Config::Mosquitto => {
-                let conf = dir.join("mosquitto.conf");
-                let mut text = format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
-                     persistence true\npersistence_location {}/\n\
-                     autosave_interval {MOSQUITTO_AUTOSAVE}\nmax_queued_messages 0\n",
-                    dir.display()
-                );
-                if running_as_root(dir) {
-                    text.push_str("user root\n");
-                }
-                std::fs::write(&conf, text).expect("write mosquitto.conf");
-                (mosquitto_bin.expect("mosquitto").to_path_buf(), conf)
+    impl Config {
+        fn name(self) -> String {
+            match self {
+                Config::InMemory => "mqtt-lab, no persistence".into(),
+                Config::Durable => "mqtt-lab, `persistence = \"durable\"`".into(),
+                Config::Interval => "mqtt-lab, `persistence = \"interval\"`, 5 s".into(),
+                Config::Mosquitto => format!(
+                    "mosquitto, `persistence true`, `autosave_interval {MOSQUITTO_AUTOSAVE}` (default 1800)"
+                ),
             }
-            _ => {
-                let conf = dir.join("broker.toml");
-                let persistence = match config {
-                    Config::Durable => "persistence_file = \"state\"\npersistence = \"durable\"\n",
-                    Config::Interval => {
-                        "persistence_file = \"state\"\npersistence = \"interval\"\n\
-                         autosave_interval = \"5s\"\n"
+        }
+
+        fn folder(self) -> &'static str {
+            match self {
+                Config::InMemory => "memory",
+                Config::Durable => "durable",
+                Config::Interval => "interval",
+                Config::Mosquitto => "mosquitto",
+            }
+        }
+
+        /// Whether `kill -9` may lose messages the broker acknowledged.
+        fn loses_on_sigkill(self) -> &'static str {
+            match self {
+                Config::InMemory => "yes (keeps nothing)",
+                Config::Durable => "no",
+                Config::Interval | Config::Mosquitto => "yes",
+            }
+        }
+    }
+
+    /// A broker process, killed on drop.
+    struct BrokerProcess {
+        child: Child,
+        port: u16,
+        log: PathBuf,
+    }
+
+    impl Drop for BrokerProcess {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port()
+    }
+
+    /// `mosquitto` on the `PATH` or in an `sbin` folder (where Debian puts it).
+    fn mosquitto() -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+            .map(|d| d.join("mosquitto"))
+            .find(|p| p.is_file())
+    }
+
+    /// Starts the broker of `config` with its files in `dir` (a fresh folder).
+    fn start_broker(config: Config, dir: &Path, mosquitto_bin: Option<&Path>) -> BrokerProcess {
+        for _attempt in 0..5 {
+            let port = free_port();
+            let (program, conf) = match config {
+                Config::Mosquitto => {
+                    let conf = dir.join("mosquitto.conf");
+                    let mut text = format!(
+                        "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
+                         persistence true\npersistence_location {}/\n\
+                         autosave_interval {MOSQUITTO_AUTOSAVE}\nmax_queued_messages 0\n",
+                        dir.display()
+                    );
+                    if running_as_root(dir) {
+                        text.push_str("user root\n");
                     }
-                    _ => "",
-                };
-                std::fs::write(
-                    &conf,
-                    format!(
-                        "listen = [\"127.0.0.1:{port}\"]\n{persistence}\
-                         [broker]\nmax_queued_messages = 1000000\n"
-                    ),
-                )
-                .expect("write broker.toml");
-                (PathBuf::from(env!("CARGO_BIN_EXE_mqtt-lab")), conf)
+                    std::fs::write(&conf, text).expect("write mosquitto.conf");
+                    (mosquitto_bin.expect("mosquitto").to_path_buf(), conf)
+                }
+                _ => {
+                    let conf = dir.join("broker.toml");
+                    let persistence = match config {
+                        Config::Durable => {
+                            "persistence_file = \"state\"\npersistence = \"durable\"\n"
+                        }
+                        Config::Interval => {
+                            "persistence_file = \"state\"\npersistence = \"interval\"\n\
+                             autosave_interval = \"5s\"\n"
+                        }
+                        _ => "",
+                    };
+                    std::fs::write(
+                        &conf,
+                        format!(
+                            "listen = [\"127.0.0.1:{port}\"]\n{persistence}\
+                             [broker]\nmax_queued_messages = 1000000\n"
+                        ),
+                    )
+                    .expect("write broker.toml");
+                    (PathBuf::from(env!("CARGO_BIN_EXE_mqtt-lab")), conf)
+                }
+            };
+            let log = dir.join("broker.log");
+            let mut command = Command::new(&program);
+            if config != Config::Mosquitto {
+                command.arg("broker");
             }
+            let mut child = command
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(File::create(&log).expect("create broker.log"))
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                if child.try_wait().expect("broker status").is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return BrokerProcess { child, port, log };
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "{} did not start listening; its log: {}",
+            config.name(),
+            dir.join("broker.log").display()
+        );
+    }
+
+    /// Whether this process runs as root (mosquitto then needs `user root` to write its folder).
+    fn running_as_root(dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir).is_ok_and(|m| m.uid() == 0)
+    }
+
+    fn client_config(id: String, clean: bool) -> ClientConfig {
+        let mut c = ClientConfig {
+            protocol: Protocol::V3_1_1,
+            client_id: id,
+            clean_start: clean,
+            max_inflight: WINDOW as u16 + 8,
+            max_buffered: 4 * WINDOW,
+            ..ClientConfig::default()
         };
-        let log = dir.join("broker.log");
-        let mut command = Command::new(&program);
-        if config != Config::Mosquitto {
-            command.arg("broker");
-        }
-        let mut child = command
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("create broker.log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if child.try_wait().expect("broker status").is_some() {
-                break; // the port was taken meanwhile: try another
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return BrokerProcess { child, port, log };
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        c.reconnect.enabled = false;
+        c
     }
-    panic!(
-        "{} did not start listening; its log: {}",
-        config.name(),
-        dir.join("broker.log").display()
-    );
-}
 
-/// Whether this process runs as root (mosquitto then needs `user root` to write its folder).
-fn running_as_root(dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir).is_ok_and(|m| m.uid() == 0)
-}
-
-fn client_config(id: String, clean: bool) -> ClientConfig {
-    let mut c = ClientConfig {
-        protocol: Protocol::V3_1_1,
-        client_id: id,
-        clean_start: clean,
-        max_inflight: WINDOW as u16 + 8,
-        max_buffered: 4 * WINDOW,
-        ..ClientConfig::default()
-    };
-    c.reconnect.enabled = false;
-    c
-}
-
-async fn connect(port: u16, config: ClientConfig) -> (MqttClient, Events) {
-    let id = config.client_id.clone();
-    let (client, mut events) =
-        MqttClient::start(ClientOptions::new(format!("127.0.0.1:{port}"), config))
-            .expect("client starts");
-    loop {
-        match tokio::time::timeout(WAIT, events.recv()).await {
-            Ok(Some(ClientEvent::Connected { .. })) => return (client, events),
-            Ok(Some(_)) => continue,
-            other => panic!("{id}: no CONNACK: {other:?}"),
-        }
-    }
-}
-
-/// One timed run: the messages per second from the first publish to the last delivery.
-async fn run(port: u16, messages: usize, what: &str) -> f64 {
-    let (sub, mut sub_events) = connect(port, client_config("fanin-sub".into(), false)).await;
-    let granted = tokio::time::timeout(
-        WAIT,
-        sub.subscribe(vec![subscription("fanin/#", QoS::AtLeastOnce)]),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{what}: no SUBACK"))
-    .expect("subscribe");
-    assert_eq!(granted, vec![ReasonCode::GrantedQoS1], "{what}");
-
-    let per = messages / PUBLISHERS;
-    let total = per * PUBLISHERS;
-    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
-    let mut publishers = Vec::new();
-    for p in 0..PUBLISHERS {
+    async fn connect(port: u16, config: ClientConfig) -> (MqttClient, Events) {
+        let id = config.client_id.clone();
         let (client, mut events) =
-            connect(port, client_config(format!("fanin-pub-{p}"), true)).await;
-        tokio::spawn(async move { while events.recv().await.is_some() {} });
-        let mut go = go_rx.clone();
-        publishers.push(tokio::spawn(async move {
-            go.wait_for(|&go| go).await.expect("start signal");
-            let topic = format!("fanin/{p}");
-            let mut in_flight: std::collections::VecDeque<PendingPublish> =
-                std::collections::VecDeque::new();
-            for i in 0..per {
-                if in_flight.len() == WINDOW {
-                    let reason = in_flight.pop_front().unwrap().outcome().await?;
+            MqttClient::start(ClientOptions::new(format!("127.0.0.1:{port}"), config))
+                .expect("client starts");
+        loop {
+            match tokio::time::timeout(WAIT, events.recv()).await {
+                Ok(Some(ClientEvent::Connected { .. })) => return (client, events),
+                Ok(Some(_)) => continue,
+                other => panic!("{id}: no CONNACK: {other:?}"),
+            }
+        }
+    }
+
+    /// One timed run: the messages per second from the first publish to the last delivery.
+    async fn run(port: u16, messages: usize, what: &str) -> f64 {
+        let (sub, mut sub_events) = connect(port, client_config("fanin-sub".into(), false)).await;
+        let granted = tokio::time::timeout(
+            WAIT,
+            sub.subscribe(vec![subscription("fanin/#", QoS::AtLeastOnce)]),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no SUBACK"))
+        .expect("subscribe");
+        assert_eq!(granted, vec![ReasonCode::GrantedQoS1], "{what}");
+
+        let per = messages / PUBLISHERS;
+        let total = per * PUBLISHERS;
+        let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+        let mut publishers = Vec::new();
+        for p in 0..PUBLISHERS {
+            let (client, mut events) =
+                connect(port, client_config(format!("fanin-pub-{p}"), true)).await;
+            tokio::spawn(async move { while events.recv().await.is_some() {} });
+            let mut go = go_rx.clone();
+            publishers.push(tokio::spawn(async move {
+                go.wait_for(|&go| go).await.expect("start signal");
+                let topic = format!("fanin/{p}");
+                let mut in_flight: std::collections::VecDeque<PendingPublish> =
+                    std::collections::VecDeque::new();
+                for i in 0..per {
+                    if in_flight.len() == WINDOW {
+                        let reason = in_flight.pop_front().unwrap().outcome().await?;
+                        assert!(!reason.is_error(), "PUBACK {reason:?}");
+                    }
+                    let mut payload = vec![0u8; PAYLOAD];
+                    payload[..8].copy_from_slice(&((p * per + i) as u64).to_be_bytes());
+                    let pending = client
+                        .publish_start(
+                            topic.clone(),
+                            Bytes::from(payload),
+                            QoS::AtLeastOnce,
+                            false,
+                            Properties::default(),
+                        )
+                        .await?;
+                    in_flight.push_back(pending);
+                }
+                for pending in in_flight {
+                    let reason = pending.outcome().await?;
                     assert!(!reason.is_error(), "PUBACK {reason:?}");
                 }
-                let mut payload = vec![0u8; PAYLOAD];
-                payload[..8].copy_from_slice(&((p * per + i) as u64).to_be_bytes());
-                let pending = client
-                    .publish_start(
-                        topic.clone(),
-                        Bytes::from(payload),
-                        QoS::AtLeastOnce,
-                        false,
-                        Properties::default(),
-                    )
-                    .await?;
-                in_flight.push_back(pending);
-            }
-            for pending in in_flight {
-                let reason = pending.outcome().await?;
-                assert!(!reason.is_error(), "PUBACK {reason:?}");
-            }
-            client.disconnect(ReasonCode::Success).await;
-            Ok::<(), mqtt_lab::net::client::RequestError>(())
-        }));
-    }
+                client.disconnect(ReasonCode::Success).await;
+                Ok::<(), mqtt_lab::net::client::RequestError>(())
+            }));
+        }
 
-    let bound = WAIT + Duration::from_secs((total / SLOWEST) as u64);
-    let start = Instant::now();
-    go_tx.send(true).expect("publishers wait");
-    let mut seen = vec![false; total];
-    let mut received = 0;
-    let mut duplicates = 0;
-    let deadline = tokio::time::Instant::now() + bound;
-    while received < total {
-        match tokio::time::timeout_at(deadline, sub_events.recv()).await {
-            Ok(Some(ClientEvent::Message(m))) => {
-                let n = u64::from_be_bytes(m.payload[..8].try_into().unwrap()) as usize;
-                if std::mem::replace(&mut seen[n], true) {
-                    duplicates += 1;
-                } else {
-                    received += 1;
+        let bound = WAIT + Duration::from_secs((total / SLOWEST) as u64);
+        let start = Instant::now();
+        go_tx.send(true).expect("publishers wait");
+        let mut seen = vec![false; total];
+        let mut received = 0;
+        let mut duplicates = 0;
+        let deadline = tokio::time::Instant::now() + bound;
+        while received < total {
+            match tokio::time::timeout_at(deadline, sub_events.recv()).await {
+                Ok(Some(ClientEvent::Message(m))) => {
+                    let n = u64::from_be_bytes(m.payload[..8].try_into().unwrap()) as usize;
+                    if std::mem::replace(&mut seen[n], true) {
+                        duplicates += 1;
+                    } else {
+                        received += 1;
+                    }
                 }
+                Ok(Some(ClientEvent::ConnectionLost { cause })) => {
+                    panic!(
+                        "{what}: the subscriber lost its connection after {received} of {total}: {cause:?}"
+                    )
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{what}: the subscriber stopped after {received} of {total}"),
+                Err(_) => panic!(
+                    "{what}: {received} of {total} messages delivered in {bound:?}; the broker stalled or dropped some"
+                ),
             }
-            Ok(Some(ClientEvent::ConnectionLost { cause })) => {
-                panic!(
-                    "{what}: the subscriber lost its connection after {received} of {total}: {cause:?}"
-                )
+        }
+        let elapsed = start.elapsed();
+        for p in publishers {
+            match tokio::time::timeout(WAIT, p).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => panic!("{what}: a publisher failed: {e}"),
+                Ok(Err(e)) => panic!("{what}: a publisher panicked: {e}"),
+                Err(_) => panic!("{what}: a publisher did not finish"),
             }
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("{what}: the subscriber stopped after {received} of {total}"),
-            Err(_) => panic!(
-                "{what}: {received} of {total} messages delivered in {bound:?}; the broker stalled or dropped some"
-            ),
         }
+        assert_eq!(duplicates, 0, "{what}: duplicates without a reconnect");
+        sub.disconnect(ReasonCode::Success).await;
+        total as f64 / elapsed.as_secs_f64()
     }
-    let elapsed = start.elapsed();
-    for p in publishers {
-        match tokio::time::timeout(WAIT, p).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => panic!("{what}: a publisher failed: {e}"),
-            Ok(Err(e)) => panic!("{what}: a publisher panicked: {e}"),
-            Err(_) => panic!("{what}: a publisher did not finish"),
+
+    /// `fdatasync` of 4 KiB written to a file in `dir`, `count` times: (median, mean).
+    fn sync_latency(dir: &Path, count: usize) -> (Duration, Duration) {
+        let path = dir.join("sync-probe");
+        let mut file = File::create(&path).expect("create sync-probe");
+        let block = [0x5au8; 4096];
+        let mut times = Vec::with_capacity(count);
+        for _ in 0..count {
+            file.write_all(&block).expect("write sync-probe");
+            let t = Instant::now();
+            file.sync_data().expect("fdatasync");
+            times.push(t.elapsed());
         }
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+        times.sort();
+        let mean = times.iter().sum::<Duration>() / count as u32;
+        (times[count / 2], mean)
     }
-    assert_eq!(duplicates, 0, "{what}: duplicates without a reconnect");
-    sub.disconnect(ReasonCode::Success).await;
-    total as f64 / elapsed.as_secs_f64()
-}
 
-/// `fdatasync` of 4 KiB written to a file in `dir`, `count` times: (median, mean).
-fn sync_latency(dir: &Path, count: usize) -> (Duration, Duration) {
-    let path = dir.join("sync-probe");
-    let mut file = File::create(&path).expect("create sync-probe");
-    let block = [0x5au8; 4096];
-    let mut times = Vec::with_capacity(count);
-    for _ in 0..count {
-        file.write_all(&block).expect("write sync-probe");
-        let t = Instant::now();
-        file.sync_data().expect("fdatasync");
-        times.push(t.elapsed());
+    fn median(mut xs: Vec<f64>) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
     }
-    drop(file);
-    let _ = std::fs::remove_file(&path);
-    times.sort();
-    let mean = times.iter().sum::<Duration>() / count as u32;
-    (times[count / 2], mean)
-}
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
+    pub fn main() {
+        let full = std::env::args().any(|a| a == "--bench");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-fanin");
+        std::fs::create_dir_all(&root).expect("create target/bench-fanin");
 
-fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-fanin");
-    std::fs::create_dir_all(&root).expect("create target/bench-fanin");
-
-    let (messages, runs, syncs) = if full {
-        (FULL_MESSAGES, RUNS, 100)
-    } else {
-        (SMOKE_MESSAGES, 1, 10)
-    };
-    let mut configs = vec![Config::InMemory, Config::Durable, Config::Interval];
-    let mosquitto_bin = if full { mosquitto() } else { None };
-    if full {
-        if mosquitto_bin.is_some() {
-            configs.push(Config::Mosquitto);
+        let (messages, runs, syncs) = if full {
+            (FULL_MESSAGES, RUNS, 100)
         } else {
-            println!("SKIPPED: mosquitto is not installed (Debian package `mosquitto`)");
+            (SMOKE_MESSAGES, 1, 10)
+        };
+        let mut configs = vec![Config::InMemory, Config::Durable, Config::Interval];
+        let mosquitto_bin = if full { mosquitto() } else { None };
+        if full {
+            if mosquitto_bin.is_some() {
+                configs.push(Config::Mosquitto);
+            } else {
+                println!("SKIPPED: mosquitto is not installed (Debian package `mosquitto`)");
+            }
         }
-    }
 
-    let (sync_median, sync_mean) = sync_latency(&root, syncs);
-    println!(
-        "fdatasync of 4 KiB under {}: median {:.2} ms, mean {:.2} ms ({syncs} syncs)",
-        root.display(),
-        sync_median.as_secs_f64() * 1e3,
-        sync_mean.as_secs_f64() * 1e3
-    );
-    println!(
-        "{messages} messages of {PAYLOAD} B from {PUBLISHERS} publishers ({WINDOW} in flight each) \
-         to 1 persistent subscriber, QoS 1; median of {runs} run(s)"
-    );
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    for r in 0..runs {
-        for (c, &config) in configs.iter().enumerate() {
-            let dir = root.join(format!("{}-{r}", config.folder()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create the broker's folder");
-            let broker = start_broker(config, &dir, mosquitto_bin.as_deref());
-            let what = format!("{} (log: {})", config.name(), broker.log.display());
-            let rate = rt.block_on(run(broker.port, messages, &what));
-            drop(broker);
-            let _ = std::fs::remove_dir_all(&dir);
-            eprintln!("run {}: {}: {rate:.0} msgs/s", r + 1, config.name());
-            rates[c].push(rate);
-        }
-    }
-
-    let medians: Vec<f64> = rates.into_iter().map(median).collect();
-    let reference = medians[0];
-    println!();
-    println!(
-        "| config | msgs/s | ratio to mqtt-lab in-memory | loses acknowledged messages on SIGKILL |"
-    );
-    println!("| --- | ---: | ---: | --- |");
-    for (config, rate) in configs.iter().zip(&medians) {
+        let (sync_median, sync_mean) = sync_latency(&root, syncs);
         println!(
-            "| {} | {rate:.0} | {:.2} | {} |",
-            config.name(),
-            rate / reference,
-            config.loses_on_sigkill()
+            "fdatasync of 4 KiB under {}: median {:.2} ms, mean {:.2} ms ({syncs} syncs)",
+            root.display(),
+            sync_median.as_secs_f64() * 1e3,
+            sync_mean.as_secs_f64() * 1e3
         );
+        println!(
+            "{messages} messages of {PAYLOAD} B from {PUBLISHERS} publishers ({WINDOW} in flight each) \
+             to 1 persistent subscriber, QoS 1; median of {runs} run(s)"
+        );
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+        for r in 0..runs {
+            for (c, &config) in configs.iter().enumerate() {
+                let dir = root.join(format!("{}-{r}", config.folder()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).expect("create the broker's folder");
+                let broker = start_broker(config, &dir, mosquitto_bin.as_deref());
+                let what = format!("{} (log: {})", config.name(), broker.log.display());
+                let rate = rt.block_on(run(broker.port, messages, &what));
+                drop(broker);
+                let _ = std::fs::remove_dir_all(&dir);
+                eprintln!("run {}: {}: {rate:.0} msgs/s", r + 1, config.name());
+                rates[c].push(rate);
+            }
+        }
+
+        let medians: Vec<f64> = rates.into_iter().map(median).collect();
+        let reference = medians[0];
+        println!();
+        println!(
+            "| config | msgs/s | ratio to mqtt-lab in-memory | loses acknowledged messages on SIGKILL |"
+        );
+        println!("| --- | ---: | ---: | --- |");
+        for (config, rate) in configs.iter().zip(&medians) {
+            println!(
+                "| {} | {rate:.0} | {:.2} | {} |",
+                config.name(),
+                rate / reference,
+                config.loses_on_sigkill()
+            );
+        }
     }
 }
