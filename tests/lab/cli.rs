@@ -85,7 +85,7 @@ fn check_determinism_finds_every_smoke_seed_repeatable() {
     let code = lab::run_with(&args, lab::world, &mut out).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(code, EXIT_OK, "{v:#}");
-    assert_eq!(v["seeds_run"], 10);
+    assert_eq!(v["seeds_run"], SMOKE.len() * 2);
     assert_eq!(v["check_determinism"], true);
 }
 
