@@ -10,6 +10,7 @@ use crate::broker::auth::{Acl, Auth, PasswordFile};
 use crate::broker::{Broker, BrokerConfig, DurableState};
 use crate::cli::{EXIT_USAGE, init_logging, require_real_network};
 use crate::config::file::{Document, Problem, render};
+use crate::net::clock::since_ms;
 use crate::net::durability::Mode;
 use crate::net::persist;
 use crate::net::server::Journal;
@@ -174,7 +175,8 @@ impl BrokerFile {
     /// recovered, the state aged by the wall-clock time since that commit. A state file of the
     /// older whole-snapshot format is imported into a new store and kept beside it as
     /// `<file>.mqlstate`.
-    pub fn open_store(&self) -> Result<Option<(Store<OsDisk>, DurableState)>, String> {
+    /// The state is `None` for a store never committed to.
+    pub fn open_store(&self) -> Result<Option<Opened>, String> {
         let Some(path) = &self.persistence_file else {
             return Ok(None);
         };
@@ -200,7 +202,7 @@ impl BrokerFile {
                 retained = state.retained.len(),
                 "state file of the older format imported"
             );
-            return Ok(Some((store, state.aged(since(saved_at_ms)))));
+            return Ok(Some((store, Some(state.aged(since_ms(saved_at_ms))))));
         }
         tracing::info!(
             sessions = recovered.sessions,
@@ -211,27 +213,16 @@ impl BrokerFile {
             created = recovered.created,
             "store opened"
         );
-        let state = if recovered.saved_at_ms == 0 {
-            recovered.state
-        } else {
-            recovered.state.aged(since(recovered.saved_at_ms))
-        };
-        Ok(Some((store, state)))
+        Ok(Some((store, recovered.aged(since_ms))))
     }
 }
+
+/// An opened store and the state to restore from it, if it holds one.
+pub type Opened = (Store<OsDisk>, Option<DurableState>);
 
 /// A store error, with the store's folder in front of the file name it names.
 fn in_dir(dir: &Path, e: StoreError) -> String {
     format!("{}/{e}", dir.display())
-}
-
-/// The wall-clock time since `ms` (milliseconds since the Unix epoch); zero if the clock reads
-/// earlier.
-fn since(ms: u64) -> Duration {
-    let saved = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    std::time::SystemTime::now()
-        .duration_since(saved)
-        .unwrap_or(Duration::ZERO)
 }
 
 /// A state file of the whole-snapshot format at `path`: its state and save time, the file moved
@@ -288,7 +279,7 @@ pub fn run(args: BrokerArgs) -> i32 {
         }
     };
     let (store, state) = match file.open_store() {
-        Ok(Some((store, state))) => (Some(store), Some(state)),
+        Ok(Some((store, state))) => (Some(store), state),
         Ok(None) => (None, None),
         Err(e) => {
             eprintln!("error: {e}");
@@ -426,7 +417,7 @@ mod tests {
         assert_eq!(file.persistence, Keeping::Interval);
         let (store, state) = file.open_store().unwrap().unwrap();
         assert_eq!(store.name(), "state");
-        assert_eq!(state, DurableState::default());
+        assert_eq!(state, None, "a new store holds no state");
         assert!(dir.path().join("data/state").exists());
 
         for (text, problem) in [

@@ -93,10 +93,6 @@ impl Durability {
         }
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// After an event: its changes, and the output it produced, in order. Returns the output
     /// that may leave now, in order; the rest is held.
     pub fn after_event(
@@ -218,11 +214,6 @@ impl Durability {
         self.failed
     }
 
-    /// Whether a commit is in flight.
-    pub fn committing(&self) -> bool {
-        self.in_flight.is_some()
-    }
-
     /// Whether the shell should stop taking events until the commit in flight ends: the next
     /// batch is full.
     pub fn full(&self) -> bool {
@@ -231,6 +222,7 @@ impl Durability {
     }
 
     /// Bytes held for `conn`.
+    #[cfg(test)]
     pub fn held_bytes(&self, conn: ConnId) -> usize {
         self.held
             .iter()
@@ -240,6 +232,7 @@ impl Durability {
     }
 
     /// Whether nothing is held and nothing waits to be committed.
+    #[cfg(test)]
     pub fn idle(&self) -> bool {
         self.held.is_empty() && self.pending.is_empty() && self.in_flight.is_none()
     }

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::broker::{Action, BrokerCore, CloseCause, ConnId, StorageHealth};
 use crate::codec;
-use crate::net::clock::sleep_until_opt;
+use crate::net::clock::{sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 
@@ -260,13 +260,6 @@ impl Keeper {
             None => Err(io::Error::other("the store stopped")),
         }
     }
-}
-
-/// Milliseconds since the Unix epoch (virtual under the simulator).
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Runs a broker core on the given listeners until `shutdown` completes.

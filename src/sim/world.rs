@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
@@ -35,6 +35,7 @@ use super::options::{RunOptions, broker_auth, broker_config, client_config, subs
 use super::recorder::sleep_to;
 use super::recorder::{Recorder, Watch};
 use super::schedule::{StepKind, timeline, trace_fault};
+use crate::net::clock::since_ms;
 use crate::net::durability::Mode;
 use crate::net::seam::LinkControl;
 use crate::net::server::{Journal, serve};
@@ -319,14 +320,7 @@ fn broker_node(
                         };
                         let (store, recovered) = Store::open(disk, STORE, options)
                             .unwrap_or_else(|e| panic!("the broker's store failed: {e}"));
-                        let state = (recovered.saved_at_ms != 0).then(|| {
-                            let saved = UNIX_EPOCH + Duration::from_millis(recovered.saved_at_ms);
-                            let down = SystemTime::now()
-                                .duration_since(saved)
-                                .unwrap_or(Duration::ZERO);
-                            recovered.state.aged(down)
-                        });
-                        (Some(store), state)
+                        (Some(store), recovered.aged(since_ms))
                     }
                     None => (None, None),
                 };

@@ -60,6 +60,15 @@ pub struct Recovered {
     pub wills: usize,
 }
 
+impl Recovered {
+    /// The recovered state aged by the time since its commit (`since` turns the commit's
+    /// `saved_at_ms` into that time), so the downtime counts towards every expiry and will
+    /// delay; `None` for a store never committed to.
+    pub fn aged(self, since: impl FnOnce(u64) -> std::time::Duration) -> Option<DurableState> {
+        (self.saved_at_ms != 0).then(|| self.state.aged(since(self.saved_at_ms)))
+    }
+}
+
 /// Why a store could not be opened or written. Each message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
