@@ -5,7 +5,10 @@
 //! a batch to commit (synced or not), a sync of what was committed unsynced, or a rewrite of the
 //! whole state into a fresh store (after a failure). In the real build the store's work runs on
 //! tokio's blocking pool, so a slow disk never stalls the connections; under the simulator it
-//! runs inline (the simulated disk does no IO, and madsim has no blocking pool).
+//! runs inline (the simulated disk does no IO, and madsim has no blocking pool), and the
+//! simulated disk's sync latency is waited out here, in virtual time, before the job's outcome
+//! is reported ([`Storage::syncs_in_flight`]): a crash in that wait is a crash in the middle of
+//! a sync, and nothing the job covered has been acknowledged.
 //!
 //! Not here: which batch to commit when, and what output waits for it (`durability.rs`).
 
@@ -38,6 +41,37 @@ pub trait Storage: Send + 'static {
     fn sync(&mut self, clock: Duration, saved_at_ms: u64) -> Result<u64, StorageError>;
     /// Replaces everything stored by `state`, durably, in a fresh file.
     fn rewrite(&mut self, state: &DurableState, saved_at_ms: u64) -> Result<u64, StorageError>;
+    /// How long the syncs the last job issued still take (`None`: none in flight, as on a real
+    /// disk, whose sync has completed when it returns).
+    fn syncs_in_flight(&self) -> Option<Duration> {
+        None
+    }
+    /// Completes the syncs in flight, after their latency was waited out.
+    fn complete_syncs(&mut self) {}
+}
+
+/// A boxed store is a store, so the lab can run whatever store a test gives it.
+impl Storage for Box<dyn Storage> {
+    fn commit(
+        &mut self,
+        changes: &Changes,
+        sync: bool,
+        saved_at_ms: u64,
+    ) -> Result<u64, StorageError> {
+        (**self).commit(changes, sync, saved_at_ms)
+    }
+    fn sync(&mut self, clock: Duration, saved_at_ms: u64) -> Result<u64, StorageError> {
+        (**self).sync(clock, saved_at_ms)
+    }
+    fn rewrite(&mut self, state: &DurableState, saved_at_ms: u64) -> Result<u64, StorageError> {
+        (**self).rewrite(state, saved_at_ms)
+    }
+    fn syncs_in_flight(&self) -> Option<Duration> {
+        (**self).syncs_in_flight()
+    }
+    fn complete_syncs(&mut self) {
+        (**self).complete_syncs()
+    }
 }
 
 /// Work for the store.
@@ -102,6 +136,10 @@ async fn run<S: Storage>(
     while let Some(job) = jobs.recv().await {
         let (back, outcome) = work(storage, job).await;
         storage = back;
+        if let Some(latency) = storage.syncs_in_flight() {
+            tokio::time::sleep(latency).await;
+            storage.complete_syncs();
+        }
         if outcomes.send(outcome).is_err() {
             return;
         }

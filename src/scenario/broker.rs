@@ -4,11 +4,14 @@
 //! Every field has a default, so the section may be left out. Not here: how the broker enforces
 //! the limits, or turning users and ACL into the broker's `Auth` (the simulator does, once).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 
 use super::checks::Checks;
+use super::values::de_opt_duration;
 use crate::broker::BrokerConfig;
 use crate::config::file::{Document, Problem};
 pub use crate::trace::Persistence;
@@ -26,7 +29,15 @@ pub struct BrokerSection {
     /// Access control rules, in the syntax of the broker's ACL file. Default: none
     /// (everything is allowed).
     pub acl: Option<String>,
+    /// How long a sync of the broker's simulated disk takes (persistence `durable`); a crash
+    /// can land inside it. Default [`DEFAULT_SYNC_LATENCY`] (see [`BrokerSection::sync_latency`]).
+    pub sync_latency: Option<Duration>,
 }
+
+/// A sync of the simulated disk when `[broker] sync_latency` is not given: a fast SSD's flush.
+pub const DEFAULT_SYNC_LATENCY: Duration = Duration::from_millis(1);
+/// The slowest sync a scenario may ask for.
+pub const MAX_SYNC_LATENCY: Duration = Duration::from_secs(10);
 
 /// `users = [{ name = "alice", password = "..." }]`: one user of the password file. The
 /// password is plain text: a scenario is a test fixture.
@@ -44,9 +55,11 @@ struct LabFields {
     persistence: Persistence,
     users: Vec<UserConfig>,
     acl: Option<String>,
+    #[serde(deserialize_with = "de_opt_duration")]
+    sync_latency: Option<Duration>,
 }
 
-const LAB_FIELDS: [&str; 3] = ["persistence", "users", "acl"];
+const LAB_FIELDS: [&str; 4] = ["persistence", "users", "acl", "sync_latency"];
 
 impl BrokerSection {
     /// Reads `[broker]` (`table`, a table of `doc`): the lab's fields, and the rest as the
@@ -72,7 +85,7 @@ impl BrokerSection {
                 for p in &mut problems {
                     if p.reason.starts_with("unknown field") {
                         p.reason
-                            .push_str(", or one of `persistence`, `users`, `acl`");
+                            .push_str(", or one of `persistence`, `users`, `acl`, `sync_latency`");
                     }
                 }
                 problems
@@ -84,6 +97,7 @@ impl BrokerSection {
                 persistence: lab.persistence,
                 users: lab.users,
                 acl: lab.acl,
+                sync_latency: lab.sync_latency,
             }),
             (config, lab) => {
                 let mut problems = config.err().unwrap_or_default();
@@ -91,6 +105,11 @@ impl BrokerSection {
                 Err(problems)
             }
         }
+    }
+
+    /// How long a sync of the broker's simulated disk takes.
+    pub fn sync_latency(&self) -> Duration {
+        self.sync_latency.unwrap_or(DEFAULT_SYNC_LATENCY)
     }
 
     /// Whether the scenario configures authentication or authorization at all.
@@ -118,6 +137,22 @@ impl BrokerSection {
                 c.fail(
                     format!("broker.users[{i}].name"),
                     format!("user {:?} is listed twice", u.name),
+                );
+            }
+        }
+        if let Some(latency) = self.sync_latency {
+            if self.persistence != Persistence::Durable {
+                c.fail(
+                    "broker.sync_latency",
+                    "a sync latency needs the broker's disk: set [broker] persistence = \"durable\"",
+                );
+            } else if latency > MAX_SYNC_LATENCY {
+                c.fail(
+                    "broker.sync_latency",
+                    format!(
+                        "at most {}",
+                        crate::config::duration::format_duration(MAX_SYNC_LATENCY)
+                    ),
                 );
             }
         }

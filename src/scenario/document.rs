@@ -256,6 +256,11 @@ impl Scenario {
                 for (name, given) in [
                     ("sync_error", f.sync_error.is_some()),
                     ("disk_full", f.disk_full.is_some()),
+                    ("slow_sync", f.slow_sync.is_some()),
+                    (
+                        "crash_broker.in_sync",
+                        f.crash_broker.as_ref().is_some_and(|b| b.in_sync),
+                    ),
                 ] {
                     if given {
                         c.fail(

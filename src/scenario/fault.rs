@@ -63,6 +63,10 @@ pub struct FaultSpec {
     /// `disk_full = { for }`: no file of the broker's disk may grow (persistence `durable`).
     #[serde(default)]
     pub disk_full: Option<ForSpec>,
+    /// `slow_sync = { latency, for }`: every sync of the broker's disk takes `latency`
+    /// (persistence `durable`).
+    #[serde(default)]
+    pub slow_sync: Option<SlowSyncSpec>,
     /// `after = { event = "...", <field> = <value>, nth = N }`: the fault starts `at` after the
     /// N-th trace event that matches (see [`Trigger`]), and never if none does.
     #[serde(default)]
@@ -116,12 +120,30 @@ pub struct PartitionSpec {
     pub duration: Duration,
 }
 
-/// `{ restart_after = "2s" }`; `restart_after` defaults to 1s.
+/// `{ restart_after = "2s", in_sync = true }`; `restart_after` defaults to 1s.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrashBrokerSpec {
     #[serde(default = "default_broker_restart", deserialize_with = "de_duration")]
     pub restart_after: Duration,
+    /// The crash waits (at most [`MAX_IN_SYNC_WAIT`]) for a sync of the broker's disk to be in
+    /// flight, and lands in its middle (persistence `durable`). Default `false`.
+    #[serde(default)]
+    pub in_sync: bool,
+}
+
+/// How long a `crash_broker` with `in_sync` waits for a sync in flight before it crashes the
+/// broker anyway.
+pub const MAX_IN_SYNC_WAIT: Duration = Duration::from_secs(5);
+
+/// `{ latency = "200ms", for = "5s" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowSyncSpec {
+    #[serde(deserialize_with = "de_duration")]
+    pub latency: Duration,
+    #[serde(rename = "for", deserialize_with = "de_duration")]
+    pub duration: Duration,
 }
 
 /// Default wait before a crashed broker starts again.
@@ -192,8 +214,12 @@ pub enum FaultKind {
     /// The client process dies and starts again at once.
     Restart { client: String },
     /// The broker process dies and starts again after `restart_after`; what survives
-    /// depends on `[broker] persistence`.
-    CrashBroker { restart_after: Duration },
+    /// depends on `[broker] persistence`. With `in_sync`, the crash lands in the middle of a
+    /// sync of the broker's disk.
+    CrashBroker {
+        restart_after: Duration,
+        in_sync: bool,
+    },
     /// The node freezes (no task runs, timers fire late) for `duration`, then resumes.
     Pause { node: Node, duration: Duration },
     /// Every sync of the broker's disk fails for `duration` (as on Linux, the writes it covered
@@ -201,6 +227,11 @@ pub enum FaultKind {
     SyncError { duration: Duration },
     /// The broker's disk is full for `duration`: no file may grow.
     DiskFull { duration: Duration },
+    /// Every sync of the broker's disk takes `latency` for `duration`.
+    SlowSync {
+        latency: Duration,
+        duration: Duration,
+    },
 }
 
 impl FaultKind {
@@ -219,6 +250,7 @@ impl FaultKind {
             FaultKind::Pause { .. } => "pause",
             FaultKind::SyncError { .. } => "sync_error",
             FaultKind::DiskFull { .. } => "disk_full",
+            FaultKind::SlowSync { .. } => "slow_sync",
         }
     }
 
@@ -233,11 +265,12 @@ impl FaultKind {
             | FaultKind::Partition { duration, .. }
             | FaultKind::Pause { duration, .. }
             | FaultKind::SyncError { duration }
-            | FaultKind::DiskFull { duration } => Some(*duration),
+            | FaultKind::DiskFull { duration }
+            | FaultKind::SlowSync { duration, .. } => Some(*duration),
             FaultKind::Crash { restart_after, .. } | FaultKind::PowerOff { restart_after, .. } => {
                 *restart_after
             }
-            FaultKind::CrashBroker { restart_after } => Some(*restart_after),
+            FaultKind::CrashBroker { restart_after, .. } => Some(*restart_after),
         }
     }
 
@@ -298,12 +331,19 @@ impl std::fmt::Display for FaultKind {
                 restart_after,
             } => write!(f, "power_off {client}, {}", restart(restart_after)),
             FaultKind::Restart { client } => write!(f, "restart {client}"),
-            FaultKind::CrashBroker { restart_after } => {
-                write!(f, "crash_broker, restart after {}", d(restart_after))
+            FaultKind::CrashBroker {
+                restart_after,
+                in_sync,
+            } => {
+                let when = if *in_sync { " in a sync" } else { "" };
+                write!(f, "crash_broker{when}, restart after {}", d(restart_after))
             }
             FaultKind::Pause { node, duration } => write!(f, "pause {node} for {}", d(duration)),
             FaultKind::SyncError { duration } => write!(f, "sync_error for {}", d(duration)),
             FaultKind::DiskFull { duration } => write!(f, "disk_full for {}", d(duration)),
+            FaultKind::SlowSync { latency, duration } => {
+                write!(f, "slow_sync {} for {}", d(latency), d(duration))
+            }
         }
     }
 }
@@ -446,6 +486,7 @@ impl FaultSpec {
             ("pause", self.pause.is_some()),
             ("sync_error", self.sync_error.is_some()),
             ("disk_full", self.disk_full.is_some()),
+            ("slow_sync", self.slow_sync.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
@@ -455,7 +496,7 @@ impl FaultSpec {
             [] => {
                 c.fail(
                     base,
-                    "a fault needs one kind: cut, blackhole, delay, split_writes, partition, crash, power_off, restart, crash_broker, pause, sync_error or disk_full",
+                    "a fault needs one kind: cut, blackhole, delay, split_writes, partition, crash, power_off, restart, crash_broker, pause, sync_error, disk_full or slow_sync",
                 );
                 None
             }
@@ -519,8 +560,8 @@ impl FaultSpec {
         })
     }
 
-    /// `blackhole`, `delay`, `split_writes`, `crash_broker`, `pause`, `sync_error` and
-    /// `disk_full`: a table with a length.
+    /// `blackhole`, `delay`, `split_writes`, `crash_broker`, `pause`, `sync_error`,
+    /// `disk_full` and `slow_sync`: a table with a length.
     fn timed_kind(&self, c: &mut Checks<'_>, field: &str, name: &str) -> Option<FaultKind> {
         let sub = |f: &str| format!("{field}.{f}");
         Some(match name {
@@ -562,6 +603,7 @@ impl FaultSpec {
                 c.positive(&sub("restart_after"), b.restart_after);
                 FaultKind::CrashBroker {
                     restart_after: b.restart_after,
+                    in_sync: b.in_sync,
                 }
             }
             "pause" => {
@@ -584,6 +626,24 @@ impl FaultSpec {
                 let s = self.disk_full.as_ref()?;
                 c.positive(&sub("for"), s.duration);
                 FaultKind::DiskFull {
+                    duration: s.duration,
+                }
+            }
+            "slow_sync" => {
+                let s = self.slow_sync.as_ref()?;
+                c.positive(&sub("latency"), s.latency);
+                if s.latency > super::broker::MAX_SYNC_LATENCY {
+                    c.fail(
+                        sub("latency"),
+                        format!(
+                            "at most {}",
+                            format_duration(super::broker::MAX_SYNC_LATENCY)
+                        ),
+                    );
+                }
+                c.positive(&sub("for"), s.duration);
+                FaultKind::SlowSync {
+                    latency: s.latency,
                     duration: s.duration,
                 }
             }

@@ -34,7 +34,7 @@ mod trigger;
 mod values;
 mod workload;
 
-pub use broker::{BrokerSection, Persistence, UserConfig};
+pub use broker::{BrokerSection, DEFAULT_SYNC_LATENCY, MAX_SYNC_LATENCY, Persistence, UserConfig};
 pub use client::{
     ClientConfig, MAX_ID_LEN, ReconnectPolicy, SubscriptionConfig, UnsubscribeConfig, WillConfig,
 };
@@ -43,7 +43,8 @@ pub use error::ScenarioError;
 pub use expect::{Checker, Expect, LossClass, Receives, WillReaches};
 pub use fault::{
     ClientFor, CrashBrokerSpec, DEFAULT_BROKER_RESTART, DelaySpec, FaultKind, FaultSource,
-    FaultSpec, MAX_FAULTS, PartitionSpec, PauseSpec, PlannedFault, SplitSpec, TriggeredFault,
+    FaultSpec, MAX_FAULTS, MAX_IN_SYNC_WAIT, PartitionSpec, PauseSpec, PlannedFault, SlowSyncSpec,
+    SplitSpec, TriggeredFault,
 };
 pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw};
 pub use properties::{MAX_PROPERTY_STRING, MAX_USER_PROPERTIES, MessageProperties, PayloadFormat};

@@ -301,6 +301,7 @@ impl Drawer {
                 (
                     FaultKind::CrashBroker {
                         restart_after: after,
+                        in_sync: false,
                     },
                     after,
                 )

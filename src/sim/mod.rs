@@ -26,6 +26,8 @@ pub mod schedule;
 #[cfg(madsim)]
 mod world;
 
-pub use options::{BrokerFactory, RunOptions, load, real_broker};
+pub use options::{
+    BrokerFactory, RunOptions, STORE_FILE, StoreFactory, load, real_broker, real_store,
+};
 pub use outcome::{RunOutcome, RunStatus};
 pub use runner::{SIMULATED, expectations, judge, run_seed, time_margin};

@@ -17,6 +17,10 @@ use crate::client::{ClientConfig, ReconnectPolicy};
 use crate::codec::{
     LastWill, MAX_PACKET_SIZE, Packet, Properties, Subscription, SubscriptionOptions,
 };
+use crate::net::clock::since_ms;
+use crate::net::commit::Storage;
+use crate::net::store::seam::SeamDisk;
+use crate::net::store::{Store, StoreError, StoreOptions};
 use crate::scenario::{self, Scenario, ScenarioError};
 
 /// Builds the broker core of one broker process: its configuration, the users and ACL it checks
@@ -36,11 +40,41 @@ pub fn real_broker() -> BrokerFactory {
     })
 }
 
+/// Opens the store of a durable broker process on its simulated disk, at every start: the
+/// storage its journal writes through, and the state it resumes from (`None` for a store never
+/// committed to), aged by the time since its last commit.
+pub type StoreFactory = Arc<
+    dyn Fn(SeamDisk) -> Result<(Box<dyn Storage>, Option<DurableState>), StoreError> + Send + Sync,
+>;
+
+/// The broker's store on its simulated disk.
+pub const STORE_FILE: &str = "state.redb";
+/// The lab broker's page cache: small, as the lab's stores are.
+const STORE_CACHE_BYTES: usize = 4 << 20;
+
+/// The real store: [`Store::open`] of [`STORE_FILE`], the state it recovered aged by the
+/// (virtual) time since its commit.
+pub fn real_store() -> StoreFactory {
+    Arc::new(|disk| {
+        let options = StoreOptions {
+            cache_bytes: STORE_CACHE_BYTES,
+        };
+        let (store, recovered) = Store::open(disk, STORE_FILE, options)?;
+        Ok((
+            Box::new(store) as Box<dyn Storage>,
+            recovered.aged(since_ms),
+        ))
+    })
+}
+
 /// Everything a run needs besides the scenario and the seed.
 #[derive(Clone)]
 pub struct RunOptions {
     /// The broker core every broker process runs. Tests wrap the real one to plant bugs.
     pub broker: BrokerFactory,
+    /// The store a durable broker process writes through. Tests wrap the real one to plant
+    /// storage bugs.
+    pub store: StoreFactory,
     /// The checkers' parameters.
     pub check: CheckConfig,
 }
@@ -49,6 +83,7 @@ impl Default for RunOptions {
     fn default() -> RunOptions {
         RunOptions {
             broker: real_broker(),
+            store: real_store(),
             check: CheckConfig::default(),
         }
     }

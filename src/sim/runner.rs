@@ -397,6 +397,7 @@ checkers = ["integrity"]
                 broker(config, auth, state)
             }),
             check: CheckConfig::default(),
+            ..RunOptions::default()
         };
         let trace = Arc::new(Mutex::new(Trace::new()));
         let status = simulate(
@@ -432,6 +433,7 @@ checkers = ["integrity"]
         let options = RunOptions {
             broker: planted.clone(),
             check: CheckConfig::default(),
+            ..RunOptions::default()
         };
         let out = run_seed(&s, 1, &options);
         assert!(

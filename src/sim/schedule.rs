@@ -92,6 +92,9 @@ pub fn trace_fault(kind: &FaultKind) -> Fault {
         FaultKind::CrashBroker { .. } => Fault::BrokerCrash,
         FaultKind::SyncError { .. } => Fault::SyncError,
         FaultKind::DiskFull { .. } => Fault::DiskFull,
+        FaultKind::SlowSync { latency, .. } => Fault::SlowSync {
+            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+        },
         FaultKind::Pause { node, .. } => Fault::Pause {
             node: node.name().to_string(),
         },

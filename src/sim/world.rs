@@ -16,6 +16,9 @@
 //!   outlives the node, so what was not synced may be lost or torn), the node is `kill`ed, then
 //!   `restart`ed after `restart_after`: with `durable` the new broker opens its store on that
 //!   disk and recovers the last commit, with `none` it starts empty;
+//!   with `in_sync`, the crash waits until a sync of that disk is in flight (the disk's sync
+//!   latency: `[broker] sync_latency`, or a `slow_sync` fault's), so it lands in its middle;
+//! - storage faults: sync errors, a full disk, slow syncs: switched on the [`DiskControl`];
 //! - pause: `pause`, then `resume`;
 //! - loss: the network's `packet_loss_rate` during the faults phase, back to 0 at
 //!   `faults_until`. Latency is the runtime's `send_latency` for the whole run.
@@ -29,19 +32,20 @@ use std::time::{Duration, Instant};
 
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use super::app::{ClientNode, ClientSpec, Disk, SessionNote};
 use super::options::{RunOptions, broker_auth, broker_config, client_config, subscribe_packets};
 use super::recorder::sleep_to;
 use super::recorder::{Recorder, Watch};
 use super::schedule::{StepKind, timeline, trace_fault};
-use crate::net::clock::since_ms;
+use crate::net::commit::Storage;
 use crate::net::durability::Mode;
 use crate::net::seam::LinkControl;
 use crate::net::server::{Journal, serve};
 use crate::net::store::seam::{DiskControl, SeamDisk};
-use crate::net::store::{Store, StoreOptions};
-use crate::scenario::{FaultKind, Node, Persistence, Plan, Scenario, sub_seed};
+use crate::scenario::{FaultKind, MAX_IN_SYNC_WAIT, Node, Persistence, Plan, Scenario, sub_seed};
 use crate::trace::{self, Event, Trace};
 
 /// The broker's address.
@@ -89,6 +93,12 @@ struct World {
     broker: NodeHandle,
     /// The broker's disk, with persistence `durable`.
     disk: Option<DiskControl>,
+    /// The disk's sync latency outside `slow_sync` faults.
+    sync_latency: Duration,
+    /// Fault index → the sync latency a `slow_sync` fault sets.
+    slow_syncs: BTreeMap<usize, Duration>,
+    /// Where in a sync a `crash_broker` with `in_sync` lands.
+    in_sync_rng: ChaCha8Rng,
     clients: BTreeMap<String, ClientHandle>,
     /// Directed clogs (from, to) → how many partitions hold them.
     clogs: BTreeMap<(String, String), u32>,
@@ -147,11 +157,15 @@ pub async fn supervise(
         handle,
         broker,
         disk: disk.as_ref().map(SeamDisk::control),
+        sync_latency: scenario.broker.sync_latency(),
+        slow_syncs: BTreeMap::new(),
+        in_sync_rng: ChaCha8Rng::seed_from_u64(sub_seed(plan.seed, "in_sync")),
         clients,
         clogs: BTreeMap::new(),
         pauses: BTreeMap::new(),
     };
 
+    world.sync_latency_changed();
     if plan.loss > 0.0 {
         world.net.update_config(|c| c.packet_loss_rate = plan.loss);
     }
@@ -204,6 +218,9 @@ pub async fn supervise(
                 let traced = trace_fault(kinds[index]);
                 match kind {
                     StepKind::Apply => {
+                        if let FaultKind::CrashBroker { in_sync: true, .. } = kinds[index] {
+                            world.await_sync_in_flight().await;
+                        }
                         rec.push(Event::FaultApplied { fault: traced });
                         world.apply(index, kinds[index]);
                     }
@@ -287,10 +304,8 @@ fn client_nodes(
     clients
 }
 
-/// The broker's store on its disk.
-const STORE: &str = "state.redb";
-/// The lab broker's page cache: small, as the lab's stores are.
-const STORE_CACHE_BYTES: usize = 4 << 20;
+/// How often a `crash_broker` with `in_sync` looks for a sync in flight.
+const IN_SYNC_POLL: Duration = Duration::from_micros(100);
 
 /// The broker node: with a disk (durable), opens its store there and restores what it holds;
 /// else starts empty. Then serves forever.
@@ -303,6 +318,7 @@ fn broker_node(
     let config = broker_config(scenario);
     let auth = broker_auth(scenario).unwrap_or_else(|e| panic!("{e}"));
     let factory = options.broker.clone();
+    let open_store = options.store.clone();
     handle
         .create_node()
         .name("broker")
@@ -312,15 +328,17 @@ fn broker_node(
             let auth = auth.clone();
             let disk = disk.clone();
             let factory = factory.clone();
+            let open_store = open_store.clone();
             async move {
                 let (store, state) = match disk {
                     Some(disk) => {
-                        let options = StoreOptions {
-                            cache_bytes: STORE_CACHE_BYTES,
-                        };
-                        let (store, recovered) = Store::open(disk, STORE, options)
+                        let (mut store, state) = open_store(disk)
                             .unwrap_or_else(|e| panic!("the broker's store failed: {e}"));
-                        (Some(store), recovered.aged(since_ms))
+                        if let Some(latency) = store.syncs_in_flight() {
+                            tokio::time::sleep(latency).await;
+                            store.complete_syncs();
+                        }
+                        (Some(store), state)
                     }
                     None => (None, None),
                 };
@@ -448,6 +466,35 @@ impl World {
             FaultKind::Pause { node, .. } => self.pause(node, true),
             FaultKind::SyncError { .. } => self.disk().set_sync_error(true),
             FaultKind::DiskFull { .. } => self.disk().set_full(true),
+            FaultKind::SlowSync { latency, .. } => {
+                self.slow_syncs.insert(index, *latency);
+                self.sync_latency_changed();
+            }
+        }
+    }
+
+    /// Sets the disk's sync latency: the slowest `slow_sync` in force, else the scenario's.
+    fn sync_latency_changed(&self) {
+        if let Some(disk) = &self.disk {
+            let slow = self.slow_syncs.values().copied().max();
+            disk.set_sync_latency(slow.unwrap_or(self.sync_latency));
+        }
+    }
+
+    /// Waits until a sync of the broker's disk is in flight (at most [`MAX_IN_SYNC_WAIT`]),
+    /// then a seeded part of its latency, so the crash lands at a seeded instant inside it.
+    async fn await_sync_in_flight(&mut self) {
+        let disk = self.disk().clone();
+        let deadline = Instant::now() + MAX_IN_SYNC_WAIT;
+        while !disk.sync_in_flight() && Instant::now() < deadline {
+            tokio::time::sleep(IN_SYNC_POLL).await;
+        }
+        // Seen within one poll of its start: the sync lasts at least this much longer.
+        let rest = disk.sync_latency().saturating_sub(IN_SYNC_POLL);
+        if disk.sync_in_flight() && !rest.is_zero() {
+            let nanos = u64::try_from(rest.as_nanos()).unwrap_or(u64::MAX);
+            let into = self.in_sync_rng.random_range(0..nanos);
+            tokio::time::sleep(Duration::from_nanos(into)).await;
         }
     }
 
@@ -508,6 +555,10 @@ impl World {
             FaultKind::Pause { node, .. } => self.pause(node, false),
             FaultKind::SyncError { .. } => self.disk().set_sync_error(false),
             FaultKind::DiskFull { .. } => self.disk().set_full(false),
+            FaultKind::SlowSync { .. } => {
+                self.slow_syncs.remove(&index);
+                self.sync_latency_changed();
+            }
         }
     }
 }

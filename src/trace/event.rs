@@ -201,6 +201,8 @@ pub enum Fault {
     SyncError,
     /// The broker's disk is full (persistence `durable`).
     DiskFull,
+    /// Every sync of the broker's disk takes `latency_ms` (persistence `durable`).
+    SlowSync { latency_ms: u64 },
 }
 
 /// Everything a trace records.
@@ -490,6 +492,8 @@ impl Fault {
             }
             // A store that cannot write makes the broker close every connection.
             Fault::BrokerCrash | Fault::SyncError | Fault::DiskFull => true,
+            // Acknowledgements wait longer; no connection is closed for it.
+            Fault::SlowSync { .. } => false,
             Fault::Pause { node } => node == client || node == BROKER,
         }
     }

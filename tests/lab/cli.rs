@@ -18,6 +18,7 @@ const SMOKE: &[&str] = &[
     "scenarios/07-session/03-broker-restart-durable.toml",
     "scenarios/18-disk/01-sync-errors-v311-and-v5.toml",
     "scenarios/18-disk/02-disk-full-v5.toml",
+    "scenarios/18-disk/03-crashes-in-the-middle-of-syncs.toml",
 ];
 
 /// Replays with a snapshot: (scenario, seed).
@@ -62,7 +63,7 @@ fn the_smoke_subset_passes_over_fixed_seeds() {
     let code = lab::run_with(&run_args(&paths, "1..4"), lab::world, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(code, EXIT_OK, "{text}");
-    assert!(text.contains("all 28 seeds passed"), "{text}");
+    assert!(text.contains("all 32 seeds passed"), "{text}");
     for path in SMOKE {
         let name = mqtt_lab::scenario::Scenario::load(path).unwrap().name;
         let prefix: String = name.chars().take(30).collect();

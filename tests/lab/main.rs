@@ -10,6 +10,8 @@ mod mutation;
 mod planted;
 #[cfg(madsim)]
 mod planted_bugs;
+#[cfg(madsim)]
+mod planted_store;
 mod sim_guard;
 #[cfg(madsim)]
 mod templates;

@@ -1,5 +1,6 @@
 //! Proving the lab can see: bugs planted in test doubles of the broker core
-//! (`planted.rs`), each run through scenarios of the library. For every bug and scenario:
+//! (`planted.rs`) and of its store (`planted_store.rs`), each run through scenarios of the
+//! library. For every bug and scenario:
 //! - the named checker reports a violation within the stated seeds;
 //! - replaying the first failing seed with the same planted broker gives the same violations
 //!   and the same trace fingerprint, both through `run_seed` and through the `replay` command;
@@ -9,6 +10,7 @@
 //! docs/testing.md lists the bugs, the scenarios and the bounds.
 
 use crate::planted;
+use crate::planted_store::{StoreBug, store_factory};
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -438,10 +440,15 @@ fn planted_options(bug: Bug) -> RunOptions {
 
 /// Runs `seeds` of the scenario with `bug` planted until `checker` reports a violation, and
 /// returns that run. Fails if no seed in the range shows it.
-fn first_caught(s: &Scenario, bug: Bug, seeds: &RangeInclusive<u64>, checker: &str) -> RunOutcome {
-    let options = planted_options(bug);
+fn first_caught(
+    s: &Scenario,
+    bug: &dyn std::fmt::Debug,
+    options: &RunOptions,
+    seeds: &RangeInclusive<u64>,
+    checker: &str,
+) -> RunOutcome {
     for seed in seeds.clone() {
-        let out = run_seed(s, seed, &options);
+        let out = run_seed(s, seed, options);
         assert_eq!(
             out.status,
             RunStatus::Completed,
@@ -460,6 +467,17 @@ fn first_caught(s: &Scenario, bug: Bug, seeds: &RangeInclusive<u64>, checker: &s
 
 /// The whole proof for one planted bug and one scenario of the library.
 fn prove(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) {
+    prove_with(&bug, &planted_options(bug), relative, seeds, checker);
+}
+
+/// The whole proof for one bug planted through `options`, and one scenario of the library.
+fn prove_with(
+    bug: &dyn std::fmt::Debug,
+    options: &RunOptions,
+    relative: &str,
+    seeds: RangeInclusive<u64>,
+    checker: &str,
+) {
     let path = scenario_path(relative);
     let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     if checker == EXPECT {
@@ -480,10 +498,10 @@ fn prove(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) {
     }
 
     // (a) caught within the stated seeds.
-    let caught = first_caught(&s, bug, &seeds, checker);
+    let caught = first_caught(&s, bug, options, &seeds, checker);
 
     // (b) the replay reproduces it: same violations, same fingerprint.
-    let again = run_seed(&s, caught.seed, &planted_options(bug));
+    let again = run_seed(&s, caught.seed, options);
     assert_eq!(
         again.violations, caught.violations,
         "{bug:?} on {relative} seed {}: the replay found other violations",
@@ -503,8 +521,7 @@ fn prove(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) {
         no_timeline: true,
     };
     let mut text = Vec::new();
-    let options = planted_options(bug);
-    let code = lab::replay_with(&args, |s, seed| run_seed(s, seed, &options), &mut text).unwrap();
+    let code = lab::replay_with(&args, |s, seed| run_seed(s, seed, options), &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert_eq!(code, EXIT_VIOLATION, "{text}");
     for v in &caught.violations {
@@ -765,4 +782,73 @@ fn a_planted_broker_whose_bug_is_not_triggered_runs_like_the_real_one() {
         .filter(|&bug| run_seed(&s, 1, &planted_options(bug)).fingerprint() != real.fingerprint())
         .collect();
     assert_eq!(differing, vec![]);
+}
+
+/// Every proof of a bug planted in the broker's store, as listed in docs/testing.md: the bug,
+/// a library scenario, the seeds within which the checker must report it.
+const STORE_CASES: &[(StoreBug, &str, RangeInclusive<u64>, &str)] = &[
+    (
+        StoreBug::AckBeforeSync,
+        "18-disk/03-crashes-in-the-middle-of-syncs.toml",
+        1..=3,
+        "delivery",
+    ),
+    (
+        StoreBug::AckBeforeSync,
+        "18-disk/03-crashes-in-the-middle-of-syncs.toml",
+        1..=3,
+        "handshake",
+    ),
+    (
+        StoreBug::SyncErrorIgnored,
+        "18-disk/01-sync-errors-v311-and-v5.toml",
+        1..=1,
+        "delivery",
+    ),
+    (
+        StoreBug::SyncErrorIgnored,
+        "18-disk/01-sync-errors-v311-and-v5.toml",
+        1..=1,
+        EXPECT,
+    ),
+    (
+        StoreBug::LastBatchIgnoredAtRecovery,
+        "18-disk/03-crashes-in-the-middle-of-syncs.toml",
+        1..=1,
+        "delivery",
+    ),
+    (
+        StoreBug::LastBatchIgnoredAtRecovery,
+        "18-disk/03-crashes-in-the-middle-of-syncs.toml",
+        1..=2,
+        "integrity",
+    ),
+];
+
+/// Every case of a storage bug, each proved in full with the bug's store factory.
+fn prove_store(bug: StoreBug) {
+    let options = RunOptions {
+        store: store_factory(bug),
+        ..RunOptions::default()
+    };
+    let cases: Vec<_> = STORE_CASES.iter().filter(|c| c.0 == bug).collect();
+    assert!(!cases.is_empty(), "no scenario proves {bug:?}");
+    for (bug, scenario, seeds, checker) in cases {
+        prove_with(bug, &options, scenario, seeds.clone(), checker);
+    }
+}
+
+#[test]
+fn acknowledgement_before_the_sync_is_caught() {
+    prove_store(StoreBug::AckBeforeSync);
+}
+
+#[test]
+fn sync_error_ignored_is_caught() {
+    prove_store(StoreBug::SyncErrorIgnored);
+}
+
+#[test]
+fn last_batch_ignored_at_recovery_is_caught() {
+    prove_store(StoreBug::LastBatchIgnoredAtRecovery);
 }

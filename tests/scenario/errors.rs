@@ -2,6 +2,7 @@
 
 use mqtt_lab::scenario::{Scenario, ScenarioError};
 use mqtt_lab::sim::options::broker_auth;
+use std::time::Duration;
 
 const GOOD: &str = r#"
 name = "good"
@@ -1103,5 +1104,86 @@ fn storage_faults_need_a_durable_broker_and_a_length() {
             "partition sensor-1 <-> broker for 3s",
             "disk_full for 1s"
         ]
+    );
+}
+
+#[test]
+fn slow_syncs_crashes_in_a_sync_and_sync_latency_need_a_durable_broker() {
+    let e = error_after(
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\nslow_sync = { latency = \"200ms\", for = \"2s\" }",
+    );
+    assert!(
+        e.contains("fault[0].slow_sync") && e.contains("persistence = \"durable\""),
+        "{e}"
+    );
+    let e = error_after(
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\ncrash_broker = { in_sync = true }",
+    );
+    assert!(e.contains("fault[0].crash_broker.in_sync"), "{e}");
+    let e = Scenario::from_str(
+        &GOOD.replace("[expect]", "[broker]\nsync_latency = \"3ms\"\n\n[expect]"),
+        "latency.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("broker.sync_latency") && e.contains("persistence = \"durable\""),
+        "{e}"
+    );
+
+    let durable = |latency: &str| {
+        GOOD.replace(
+            "[expect]",
+            &format!("[broker]\npersistence = \"durable\"\n{latency}\n[expect]"),
+        )
+    };
+    let e = Scenario::from_str(&durable("sync_latency = \"11s\""), "latency.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("broker.sync_latency") && e.contains("at most 10s"),
+        "{e}"
+    );
+    let e = error_in(
+        &durable(""),
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\nslow_sync = { latency = \"0s\", for = \"2s\" }",
+    );
+    assert!(e.contains("fault[0].slow_sync.latency"), "{e}");
+    let e = error_in(
+        &durable(""),
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\nslow_sync = { latency = \"1m\", for = \"2s\" }",
+    );
+    assert!(
+        e.contains("fault[0].slow_sync.latency") && e.contains("at most"),
+        "{e}"
+    );
+
+    let ok = durable("sync_latency = \"4ms\"").replace(
+        "at = \"5s\"\ncut = \"sensor-1\"",
+        "at = \"5s\"\nslow_sync = { latency = \"250ms\", for = \"2s\" }\n\n[[fault]]\nat = \"9s\"\ncrash_broker = { restart_after = \"1s\", in_sync = true }",
+    );
+    let s = Scenario::from_str(&ok, "disk.toml").unwrap();
+    assert_eq!(s.broker.sync_latency(), Duration::from_millis(4));
+    let kinds: Vec<String> = s
+        .scripted_faults()
+        .iter()
+        .map(|f| f.kind.to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "slow_sync 250ms for 2s",
+            "partition sensor-1 <-> broker for 3s",
+            "crash_broker in a sync, restart after 1s"
+        ]
+    );
+    let s = Scenario::from_str(&durable(""), "disk.toml").unwrap();
+    assert_eq!(
+        s.broker.sync_latency(),
+        mqtt_lab::scenario::DEFAULT_SYNC_LATENCY
     );
 }

@@ -170,7 +170,8 @@ fn scripted_faults_are_in_every_plan_in_time_order() {
     assert_eq!(
         scripted[1].kind,
         FaultKind::CrashBroker {
-            restart_after: Duration::from_secs(2)
+            restart_after: Duration::from_secs(2),
+            in_sync: false,
         }
     );
     assert_eq!(scripted[0].source, FaultSource::Script(1));

@@ -386,6 +386,9 @@ fn fault_text(f: &Fault) -> String {
         Fault::BrokerCrash => "crash broker".into(),
         Fault::Pause { node } => format!("pause {node}"),
         Fault::SyncError => "sync errors on the broker's disk".into(),
+        Fault::SlowSync { latency_ms } => {
+            format!("slow syncs on the broker's disk ({latency_ms} ms each)")
+        }
         Fault::DiskFull => "broker's disk full".into(),
     }
 }

@@ -412,6 +412,14 @@ impl<D: Disk> crate::net::commit::Storage for Store<D> {
         Store::rewrite(self, state, saved_at_ms).map_err(storage_error)?;
         self.file_len().map_err(storage_error)
     }
+
+    fn syncs_in_flight(&self) -> Option<std::time::Duration> {
+        self.disk.syncs_in_flight()
+    }
+
+    fn complete_syncs(&mut self) {
+        self.disk.complete_syncs()
+    }
 }
 
 fn storage_error(e: StoreError) -> crate::net::commit::StorageError {

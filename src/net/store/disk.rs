@@ -45,6 +45,17 @@ pub trait Disk: Send + Sync + 'static {
     /// Takes the exclusive lock `name`. It is released when the lock is dropped or the process
     /// (for `SeamDisk`: the simulated machine) dies.
     fn lock(&self, name: &str) -> Result<Self::Lock, LockError>;
+
+    /// How long the syncs issued since the last [`Disk::complete_syncs`] still take, or `None`
+    /// when none is in flight. A real disk's sync has completed when it returns (`None`); a
+    /// simulated one may report a sync as issued and leave its caller to wait this long in
+    /// virtual time before completing it, so a crash can land in the middle of a sync.
+    fn syncs_in_flight(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Completes the syncs in flight: what they covered is durable from now on.
+    fn complete_syncs(&self) {}
 }
 
 /// Why a lock was not taken.

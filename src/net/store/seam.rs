@@ -8,7 +8,11 @@
 //! removals since the last [`Disk::sync_dir`].
 //!
 //! - **sync**: `sync_data` makes the file's pending operations durable before it returns `Ok`;
-//!   `sync_dir` does the same for the folder. A sync has no latency.
+//!   `sync_dir` does the same for the folder. With a sync latency
+//!   ([`DiskControl::set_sync_latency`]) a sync only marks what it covers as requested: it is
+//!   durable once the caller, having waited the latency, calls [`Disk::complete_syncs`], and a
+//!   crash before then treats it as unsynced (a seeded prefix survives): a crash in the middle
+//!   of a sync.
 //! - **crash** ([`DiskControl::crash`]): per file, a seeded prefix of the pending operations
 //!   reaches the medium; the first operation after that prefix, if it is a write of two bytes or
 //!   more, may leave a seeded byte prefix of itself (a torn write; a single byte is never torn,
@@ -29,11 +33,12 @@
 //! (real and `--cfg madsim`) behave the same. The lock is held in memory, not as a file.
 //!
 //! Not here: when the lab crashes the disk or switches a fault (the world and its supervisor),
-//! and sync latency.
+//! and the waiting out of a sync's latency (the committer, in virtual time).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -144,6 +149,8 @@ struct Inode {
     /// Operations since the last sync, oldest first.
     pending: VecDeque<Op>,
     pending_cost: usize,
+    /// How many of `pending` (the oldest) a sync in flight covers.
+    requested: usize,
     /// Handles open in the current incarnation.
     open: usize,
 }
@@ -159,20 +166,24 @@ impl Inode {
                 .pop_front()
                 .expect("a cost implies an operation");
             self.pending_cost -= oldest.cost();
+            self.requested = self.requested.saturating_sub(1);
             oldest.apply(&mut self.durable);
         }
     }
 
-    fn settle(&mut self) {
-        for op in self.pending.drain(..) {
+    /// Makes the oldest `count` pending operations durable.
+    fn make_durable(&mut self, count: usize) {
+        for op in self.pending.drain(..count) {
+            self.pending_cost -= op.cost();
             op.apply(&mut self.durable);
         }
-        self.pending_cost = 0;
+        self.requested = self.requested.saturating_sub(count);
     }
 
     fn forget_pending(&mut self) {
         self.pending.clear();
         self.pending_cost = 0;
+        self.requested = 0;
     }
 
     /// Keeps a seeded prefix of the pending operations, perhaps with the next write torn.
@@ -201,6 +212,10 @@ struct Medium {
     /// Bumped by every crash; handles of an older incarnation are stale.
     incarnation: u64,
     faults: DiskFaults,
+    /// How long a sync takes; zero: it completes before it returns.
+    sync_latency: Duration,
+    /// A sync was issued with a latency and not completed yet.
+    in_flight: bool,
     inodes: BTreeMap<u64, Inode>,
     next_inode: u64,
     /// The names listings see.
@@ -208,6 +223,8 @@ struct Medium {
     /// The names that survive a crash.
     durable_names: BTreeMap<String, u64>,
     dir_pending: VecDeque<DirOp>,
+    /// How many of `dir_pending` (the oldest) a sync in flight covers.
+    dir_requested: usize,
     /// Held locks: name → lock id.
     locks: BTreeMap<String, u64>,
     next_lock: u64,
@@ -276,6 +293,7 @@ impl Medium {
         self.dir_pending.push_back(op);
         while self.dir_pending.len() > MAX_UNSYNCED_DIR_OPS {
             let oldest = self.dir_pending.pop_front().expect("over the bound");
+            self.dir_requested = self.dir_requested.saturating_sub(1);
             oldest.apply(&mut self.durable_names);
         }
         self.collect();
@@ -305,14 +323,52 @@ impl Medium {
     fn sync_dir(&mut self) -> io::Result<()> {
         if self.faults.sync_error {
             self.dir_pending.clear();
+            self.dir_requested = 0;
             self.collect();
             return Err(sync_failed());
         }
-        for op in self.dir_pending.drain(..) {
+        if self.sync_latency.is_zero() {
+            self.dir_durable(self.dir_pending.len());
+        } else {
+            self.dir_requested = self.dir_pending.len();
+            self.in_flight = true;
+        }
+        Ok(())
+    }
+
+    /// Makes the oldest `count` pending folder operations durable.
+    fn dir_durable(&mut self, count: usize) {
+        for op in self.dir_pending.drain(..count) {
             op.apply(&mut self.durable_names);
         }
+        self.dir_requested = self.dir_requested.saturating_sub(count);
         self.collect();
-        Ok(())
+    }
+
+    /// A sync of file `inode` succeeds: now, or once the syncs in flight complete.
+    fn sync_file(&mut self, inode: u64) {
+        let latency = !self.sync_latency.is_zero();
+        let file = self
+            .inodes
+            .get_mut(&inode)
+            .expect("an open handle keeps its inode");
+        if latency {
+            file.requested = file.pending.len();
+            self.in_flight = true;
+        } else {
+            let all = file.pending.len();
+            file.make_durable(all);
+        }
+    }
+
+    /// Completes every sync in flight.
+    fn complete_syncs(&mut self) {
+        for file in self.inodes.values_mut() {
+            let count = file.requested;
+            file.make_durable(count);
+        }
+        self.dir_durable(self.dir_requested);
+        self.in_flight = false;
     }
 
     fn crash(&mut self) {
@@ -324,6 +380,8 @@ impl Medium {
             op.apply(&mut self.durable_names);
         }
         self.dir_pending.clear();
+        self.dir_requested = 0;
+        self.in_flight = false;
         self.names = self.durable_names.clone();
         self.incarnation += 1;
         self.locks.clear();
@@ -338,11 +396,14 @@ impl SeamDisk {
             rng: ChaCha8Rng::seed_from_u64(seed),
             incarnation: 0,
             faults: DiskFaults::default(),
+            sync_latency: Duration::ZERO,
+            in_flight: false,
             inodes: BTreeMap::new(),
             next_inode: 0,
             names: BTreeMap::new(),
             durable_names: BTreeMap::new(),
             dir_pending: VecDeque::new(),
+            dir_requested: 0,
             locks: BTreeMap::new(),
             next_lock: 0,
         };
@@ -377,6 +438,20 @@ impl DiskControl {
     /// Makes every growth fail with `StorageFull` (`true`) or succeed again (`false`).
     pub fn set_full(&self, on: bool) {
         Medium::lock_shared(&self.shared).faults.full = on;
+    }
+
+    /// Sets how long every sync takes from now on (zero: it completes before it returns).
+    pub fn set_sync_latency(&self, latency: Duration) {
+        Medium::lock_shared(&self.shared).sync_latency = latency;
+    }
+
+    pub fn sync_latency(&self) -> Duration {
+        Medium::lock_shared(&self.shared).sync_latency
+    }
+
+    /// Whether a sync is in flight: issued, not completed.
+    pub fn sync_in_flight(&self) -> bool {
+        Medium::lock_shared(&self.shared).in_flight
     }
 
     pub fn faults(&self) -> DiskFaults {
@@ -447,6 +522,15 @@ impl Disk for SeamDisk {
 
     fn sync_dir(&self) -> io::Result<()> {
         self.medium().sync_dir()
+    }
+
+    fn syncs_in_flight(&self) -> Option<Duration> {
+        let medium = self.medium();
+        medium.in_flight.then_some(medium.sync_latency)
+    }
+
+    fn complete_syncs(&self) {
+        self.medium().complete_syncs();
     }
 
     fn lock(&self, name: &str) -> Result<SeamLock, LockError> {
@@ -530,7 +614,7 @@ impl StorageBackend for SeamFile {
                 file.forget_pending();
                 return Err(sync_failed());
             }
-            file.settle();
+            m.sync_file(i);
             Ok(())
         })
     }
@@ -805,6 +889,124 @@ mod tests {
         ));
         drop(new);
         disk.lock("store.lock").unwrap();
+    }
+
+    #[test]
+    fn a_sync_in_flight_is_durable_only_once_completed_and_a_crash_inside_it_keeps_a_prefix() {
+        let latency = Duration::from_millis(5);
+        let mut kept = BTreeSet::new();
+        for seed in SEEDS {
+            let (disk, file) = synced_file(seed, b"old");
+            let control = disk.control();
+            control.set_sync_latency(latency);
+            assert_eq!(disk.syncs_in_flight(), None, "nothing issued yet");
+            file.write(0, b"new").unwrap();
+            file.write(3, b" and more").unwrap();
+            file.sync_data().unwrap();
+            assert!(control.sync_in_flight());
+            assert_eq!(disk.syncs_in_flight(), Some(latency));
+            assert_eq!(image(&disk, "f"), b"new and more", "reads see the writes");
+            control.crash();
+            assert!(!control.sync_in_flight(), "a crash ends the sync");
+            let after = image(&disk, "f");
+            let torn_first = (0..=3).any(|k| after == [&b"new"[..k], &b"old"[k..]].concat());
+            let torn_second = (0..=9).any(|k| after == [&b"new"[..], &b" and more"[..k]].concat());
+            assert!(torn_first || torn_second, "seed {seed}: {after:?}");
+            kept.insert(after);
+        }
+        assert!(kept.contains(b"old".as_slice()), "{kept:?}");
+        assert!(kept.contains(b"new and more".as_slice()), "{kept:?}");
+
+        for seed in SEEDS {
+            let (disk, file) = synced_file(seed, b"old");
+            disk.control().set_sync_latency(latency);
+            file.write(0, b"new").unwrap();
+            file.sync_data().unwrap();
+            file.write(3, b"!").unwrap();
+            disk.complete_syncs();
+            assert_eq!(disk.syncs_in_flight(), None);
+            disk.control().crash();
+            let after = image(&disk, "f");
+            assert!(
+                after == b"new" || after == b"new!",
+                "seed {seed}: {after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_folder_sync_in_flight_completes_with_the_files() {
+        let mut outcomes = BTreeSet::new();
+        for seed in SEEDS {
+            let disk = SeamDisk::new(seed);
+            disk.control().set_sync_latency(Duration::from_millis(1));
+            let _a = disk.open("a", true).unwrap();
+            disk.complete_syncs();
+            disk.rename("a", "b").unwrap();
+            disk.sync_dir().unwrap();
+            assert!(disk.control().sync_in_flight());
+            disk.control().crash();
+            outcomes.insert((disk.exists("a").unwrap(), disk.exists("b").unwrap()));
+
+            let disk = SeamDisk::new(seed);
+            disk.control().set_sync_latency(Duration::from_millis(1));
+            let _a = disk.open("a", true).unwrap();
+            disk.rename("a", "b").unwrap();
+            disk.sync_dir().unwrap();
+            disk.complete_syncs();
+            disk.control().crash();
+            assert_eq!(
+                (disk.exists("a").unwrap(), disk.exists("b").unwrap()),
+                (false, true),
+                "seed {seed}"
+            );
+        }
+        assert_eq!(
+            outcomes,
+            BTreeSet::from([(true, false), (false, true)]),
+            "a crash in the sync keeps the rename or not"
+        );
+    }
+
+    #[test]
+    fn redb_commits_in_a_slow_sync_survive_a_crash_only_once_the_sync_completes() {
+        let mut lost = 0;
+        for seed in SEEDS {
+            let disk = SeamDisk::new(seed);
+            let db = Builder::new()
+                .create_with_backend(disk.open(NAME, true).unwrap())
+                .unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(ROWS).unwrap().insert(1, "one").unwrap();
+            txn.commit().unwrap();
+            disk.control().set_sync_latency(Duration::from_millis(3));
+            let txn = db.begin_write().unwrap();
+            txn.open_table(ROWS).unwrap().insert(2, "two").unwrap();
+            txn.commit().unwrap();
+            assert!(disk.syncs_in_flight().is_some(), "seed {seed}");
+            let completed = seed % 2 == 0;
+            if completed {
+                disk.complete_syncs();
+            }
+            disk.control().crash();
+            drop(db);
+            let db = Builder::new()
+                .create_with_backend(disk.open(NAME, false).unwrap())
+                .unwrap_or_else(|e| panic!("seed {seed}: the database opens: {e}"));
+            let got = rows(&db);
+            let one = BTreeMap::from([(1, "one".to_string())]);
+            let both = BTreeMap::from([(1, "one".to_string()), (2, "two".to_string())]);
+            if completed {
+                assert_eq!(got, both, "seed {seed}");
+            } else {
+                assert!(got == one || got == both, "seed {seed}: {got:?}");
+                lost += usize::from(got == one);
+            }
+        }
+        assert!(
+            lost > 0,
+            "a crash in the middle of a sync can lose the commit"
+        );
     }
 
     const NAME: &str = "state.redb";

@@ -828,6 +828,46 @@ fn a_crash_at_any_point_of_a_commit_recovers_the_state_before_or_after_it() {
 }
 
 #[test]
+fn a_crash_in_the_middle_of_a_slow_sync_recovers_the_state_before_or_after_and_after_once_completed()
+ {
+    use crate::net::commit::Storage;
+    let batches = run(5, 60);
+    let last = batches.len() - 1;
+    let mut seen = BTreeSet::new();
+    for seed in 0..16 {
+        for complete in [false, true] {
+            let disk = SeamDisk::new(seed);
+            let (mut store, _) = Store::open(disk.clone(), NAME, options()).unwrap();
+            for (changes, _) in &batches[..last] {
+                store.commit(changes, 9, Durability::Immediate).unwrap();
+            }
+            disk.control().set_sync_latency(Duration::from_millis(5));
+            Storage::commit(&mut store, &batches[last].0, true, 10).unwrap();
+            assert_eq!(
+                Storage::syncs_in_flight(&store),
+                Some(Duration::from_millis(5))
+            );
+            if complete {
+                Storage::complete_syncs(&mut store);
+                assert_eq!(Storage::syncs_in_flight(&store), None);
+            }
+            disk.control().crash();
+            drop(store);
+            let (_, recovered) =
+                Store::open(disk, NAME, options()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let after = recovered.state == batches[last].1;
+            assert!(
+                after || recovered.state == batches[last - 1].1,
+                "seed {seed}: neither before nor after"
+            );
+            assert!(!complete || after, "seed {seed}: a completed sync was lost");
+            seen.insert((complete, after));
+        }
+    }
+    assert!(seen.contains(&(false, false)), "{seen:?}");
+}
+
+#[test]
 fn a_crash_at_any_point_of_a_rewrite_recovers_the_old_or_the_new_file() {
     let batches = run(6, 40);
     let (old, new) = (&batches[19].1, &batches[39].1);
