@@ -21,7 +21,7 @@
 //!
 //! Not here: the store and its worker (`store`), encoding and writing (`server.rs`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -76,6 +76,8 @@ pub struct Durability {
     /// The store failed: nothing is held (the broker produces only refusals and closes) and
     /// no batch is handed out until [`Durability::restored`].
     failed: bool,
+    /// Open connections some output of which has left (so their CONNACK has).
+    answered: BTreeSet<ConnId>,
 }
 
 impl Durability {
@@ -90,6 +92,7 @@ impl Durability {
             held: VecDeque::new(),
             held_bytes: 0,
             failed: false,
+            answered: BTreeSet::new(),
         }
     }
 
@@ -115,6 +118,7 @@ impl Durability {
                 || self.mode == Mode::Interval
                 || (need <= self.durable && self.held.is_empty())
             {
+                self.answered.insert(conn);
                 ready.push((conn, out));
             } else {
                 self.held_bytes += out_len(&out);
@@ -165,6 +169,7 @@ impl Durability {
         {
             let (_, conn, out) = self.held.pop_front().expect("front exists");
             self.held_bytes -= out_len(&out);
+            self.answered.insert(conn);
             ready.push((conn, out));
         }
         ready
@@ -172,6 +177,7 @@ impl Durability {
 
     /// The connection ended: its held output is dropped.
     pub fn closed(&mut self, conn: ConnId) {
+        self.answered.remove(&conn);
         let mut dropped = 0;
         self.held.retain(|(_, c, out)| {
             let keep = *c != conn;
@@ -185,12 +191,21 @@ impl Durability {
 
     /// The store failed: every held output is dropped (it may reveal changes that will never
     /// be durable) and nothing is held or handed out until [`Durability::restored`]. Changes
-    /// keep accumulating.
-    pub fn fail(&mut self) {
+    /// keep accumulating. Returns the connections whose first output was dropped: their
+    /// clients have not seen a CONNACK, so nothing else may be sent to them ([MQTT-3.2.0-1]);
+    /// the shell closes them.
+    pub fn fail(&mut self) -> Vec<ConnId> {
         self.failed = true;
         self.in_flight = None;
+        let unanswered: BTreeSet<ConnId> = self
+            .held
+            .iter()
+            .map(|(_, conn, _)| *conn)
+            .filter(|conn| !self.answered.contains(conn))
+            .collect();
         self.held.clear();
         self.held_bytes = 0;
+        unanswered.into_iter().collect()
     }
 
     /// The whole state is about to be written afresh: the changes accumulated so far are in it.
@@ -391,6 +406,27 @@ mod tests {
         assert_eq!(batch.changes.ops.len(), 2);
         assert!(d.after_event(changes(0), [(3, bytes("x"))]).is_empty());
         assert_eq!(d.committed(batch.epoch), vec![(3, bytes("x"))]);
+    }
+
+    /// [MQTT-3.2.0-1] A client whose CONNACK was held when the store failed has seen nothing:
+    /// it is named, so the shell closes it instead of sending a DISCONNECT first.
+    #[test]
+    fn mqtt_3_2_0_1_a_failed_store_names_the_connections_that_saw_no_connack() {
+        let mut d = Durability::new(Mode::Synced);
+        // 1 got its CONNACK out and has more held; 2's CONNACK is held; 3 had nothing.
+        d.after_event(changes(0), [(1, bytes("connack"))]);
+        d.after_event(changes(1), [(1, bytes("puback")), (2, bytes("connack"))]);
+        let _lost = d.take_batch().unwrap();
+        d.after_event(changes(1), [(4, bytes("connack"))]);
+        d.closed(4);
+        assert_eq!(d.fail(), vec![2]);
+
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(changes(1), [(5, bytes("connack"))]);
+        let batch = d.take_batch().unwrap();
+        d.committed(batch.epoch);
+        d.after_event(changes(1), [(5, bytes("puback"))]);
+        assert_eq!(d.fail(), Vec::<ConnId>::new(), "5 saw its CONNACK");
     }
 
     #[test]

@@ -211,12 +211,17 @@ impl Keeper {
                     retry_in = ?self.backoff,
                     "storage failed: nothing is acknowledged until the state is rewritten"
                 );
-                self.durability.fail();
+                let unanswered = self.durability.fail();
                 self.retry_at = Some(now + self.backoff);
                 self.backoff = (self.backoff * 2).min(MAX_RETRY);
                 self.sync_at = None;
+                // Their CONNACK was dropped: they are closed without a word (a DISCONNECT
+                // before the CONNACK would be a protocol error), as if the network had failed.
+                for &conn in &unanswered {
+                    core.handle_closed(now, conn, CloseCause::Local);
+                }
                 self.set_health(core, now, StorageHealth::Failed { full: e.full });
-                Vec::new()
+                unanswered.into_iter().map(|c| (c, Out::Close)).collect()
             }
         }
     }

@@ -273,6 +273,14 @@ impl Scenario {
         }
         if let Some(random) = &self.random {
             random.check(&mut c);
+            if self.broker.persistence != crate::trace::Persistence::Durable {
+                for name in random.storage_fields() {
+                    c.fail(
+                        format!("random.{name}"),
+                        "storage faults need the broker's disk: set [broker] persistence = \"durable\"",
+                    );
+                }
+            }
         }
         let cx = ExpectContext {
             clients: &self.clients,

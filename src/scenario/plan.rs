@@ -199,6 +199,35 @@ impl Drawer {
         if let Some(p) = r.split_writes {
             self.split_writes(p, r.split_fragment.unwrap_or(DEFAULT_SPLIT_FRAGMENT));
         }
+        self.storage_kinds(r);
+    }
+
+    /// Sync errors, full disks and slow syncs of the broker's disk, in this order.
+    fn storage_kinds(&mut self, r: &RandomFaults) {
+        let or = |x: Option<[Duration; 2]>, default| x.unwrap_or(default);
+        if let Some(range) = r.sync_errors_per_minute {
+            let span = or(r.sync_error_for, DEFAULT_SYNC_ERROR_FOR);
+            self.kind("sync_errors_per_minute", range, |_, rng, _| {
+                let duration = draw_duration(rng, span);
+                (FaultKind::SyncError { duration }, duration)
+            });
+        }
+        if let Some(range) = r.disk_full_per_minute {
+            let span = or(r.disk_full_for, DEFAULT_DISK_FULL_FOR);
+            self.kind("disk_full_per_minute", range, |_, rng, _| {
+                let duration = draw_duration(rng, span);
+                (FaultKind::DiskFull { duration }, duration)
+            });
+        }
+        if let Some(range) = r.slow_syncs_per_minute {
+            let latency = or(r.slow_sync_latency, DEFAULT_SLOW_SYNC_LATENCY);
+            let span = or(r.slow_sync_for, DEFAULT_SLOW_SYNC_FOR);
+            self.kind("slow_syncs_per_minute", range, |_, rng, _| {
+                let latency = draw_duration(rng, latency);
+                let duration = draw_duration(rng, span);
+                (FaultKind::SlowSync { latency, duration }, duration)
+            });
+        }
     }
 
     /// Cuts, black holes, delays and partitions, in this order.
@@ -296,12 +325,13 @@ impl Drawer {
         }
         if let Some(range) = r.broker_crashes_per_minute {
             let span = or(r.broker_restart_after, DEFAULT_BROKER_RESTART_AFTER);
+            let in_sync = r.broker_crash_in_sync;
             self.kind("broker_crashes_per_minute", range, |_, rng, _| {
                 let after = draw_duration(rng, span);
                 (
                     FaultKind::CrashBroker {
                         restart_after: after,
-                        in_sync: false,
+                        in_sync: in_sync.is_some_and(|p| rng.random_bool(p)),
                     },
                     after,
                 )

@@ -98,6 +98,27 @@ pub struct RandomFaults {
     pub split_writes: Option<f64>,
     /// Largest fragment when splitting, drawn per client. Default `[1, 16]` bytes.
     pub split_fragment: Option<[u32; 2]>,
+    /// Probability that a random broker crash lands in the middle of a sync of its disk
+    /// (persistence `durable`). Default: never.
+    pub broker_crash_in_sync: Option<f64>,
+    /// Windows of failing syncs of the broker's disk per minute (persistence `durable`).
+    pub sync_errors_per_minute: Option<[f64; 2]>,
+    /// How long syncs fail. Default `["200ms", "2s"]`.
+    #[serde(deserialize_with = "de_opt_duration_range")]
+    pub sync_error_for: Option<[Duration; 2]>,
+    /// Windows of a full broker disk per minute (persistence `durable`).
+    pub disk_full_per_minute: Option<[f64; 2]>,
+    /// How long the disk stays full. Default `["500ms", "5s"]`.
+    #[serde(deserialize_with = "de_opt_duration_range")]
+    pub disk_full_for: Option<[Duration; 2]>,
+    /// Windows of slow syncs of the broker's disk per minute (persistence `durable`).
+    pub slow_syncs_per_minute: Option<[f64; 2]>,
+    /// How long a sync takes in such a window. Default `["10ms", "300ms"]`.
+    #[serde(deserialize_with = "de_opt_duration_range")]
+    pub slow_sync_latency: Option<[Duration; 2]>,
+    /// How long a slow-sync window lasts. Default `["1s", "10s"]`.
+    #[serde(deserialize_with = "de_opt_duration_range")]
+    pub slow_sync_for: Option<[Duration; 2]>,
 }
 
 impl Default for RandomFaults {
@@ -125,6 +146,14 @@ impl Default for RandomFaults {
             pause_for: None,
             split_writes: None,
             split_fragment: None,
+            broker_crash_in_sync: None,
+            sync_errors_per_minute: None,
+            sync_error_for: None,
+            disk_full_per_minute: None,
+            disk_full_for: None,
+            slow_syncs_per_minute: None,
+            slow_sync_latency: None,
+            slow_sync_for: None,
         }
     }
 }
@@ -143,6 +172,10 @@ pub const DEFAULT_BROKER_RESTART_AFTER: [Duration; 2] = [ms(100), ms(3_000)];
 pub const DEFAULT_PAUSE_FOR: [Duration; 2] = [ms(100), ms(3_000)];
 pub const DEFAULT_PARTITION_ONEWAY: f64 = 0.5;
 pub const DEFAULT_SPLIT_FRAGMENT: [u32; 2] = [1, 16];
+pub const DEFAULT_SYNC_ERROR_FOR: [Duration; 2] = [ms(200), ms(2_000)];
+pub const DEFAULT_DISK_FULL_FOR: [Duration; 2] = [ms(500), ms(5_000)];
+pub const DEFAULT_SLOW_SYNC_LATENCY: [Duration; 2] = [ms(10), ms(300)];
+pub const DEFAULT_SLOW_SYNC_FOR: [Duration; 2] = [ms(1_000), ms(10_000)];
 /// Highest rate a `*_per_minute` range may reach.
 pub const MAX_PER_MINUTE: f64 = 600.0;
 /// Highest loss rate.
@@ -190,6 +223,9 @@ impl RandomFaults {
             ("power_offs_per_minute", &self.power_offs_per_minute),
             ("broker_crashes_per_minute", &self.broker_crashes_per_minute),
             ("pauses_per_minute", &self.pauses_per_minute),
+            ("sync_errors_per_minute", &self.sync_errors_per_minute),
+            ("disk_full_per_minute", &self.disk_full_per_minute),
+            ("slow_syncs_per_minute", &self.slow_syncs_per_minute),
         ];
         for (name, rate) in rates {
             if let Some(rate) = rate {
@@ -203,9 +239,43 @@ impl RandomFaults {
         if let Some(p) = self.split_writes {
             c.probability("random.split_writes", p, 1.0);
         }
+        if let Some(p) = self.broker_crash_in_sync {
+            c.probability("random.broker_crash_in_sync", p, 1.0);
+        }
+        if let Some([_, slowest]) = self.slow_sync_latency
+            && slowest > super::broker::MAX_SYNC_LATENCY
+        {
+            c.fail(
+                "random.slow_sync_latency",
+                format!("at most {}", d(super::broker::MAX_SYNC_LATENCY)),
+            );
+        }
         if let Some(frag) = &self.split_fragment {
             c.range("random.split_fragment", frag, 1, u32::MAX);
         }
+    }
+
+    /// The fields given that need the broker's disk.
+    pub(crate) fn storage_fields(&self) -> Vec<&'static str> {
+        [
+            ("broker_crash_in_sync", self.broker_crash_in_sync.is_some()),
+            (
+                "sync_errors_per_minute",
+                self.sync_errors_per_minute.is_some(),
+            ),
+            ("sync_error_for", self.sync_error_for.is_some()),
+            ("disk_full_per_minute", self.disk_full_per_minute.is_some()),
+            ("disk_full_for", self.disk_full_for.is_some()),
+            (
+                "slow_syncs_per_minute",
+                self.slow_syncs_per_minute.is_some(),
+            ),
+            ("slow_sync_latency", self.slow_sync_latency.is_some()),
+            ("slow_sync_for", self.slow_sync_for.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
     }
 
     /// The ranges of how long faults last: ordered, positive, and able to heal in time.
@@ -219,12 +289,16 @@ impl RandomFaults {
             ("client_restart_after", &self.client_restart_after),
             ("broker_restart_after", &self.broker_restart_after),
             ("pause_for", &self.pause_for),
+            ("sync_error_for", &self.sync_error_for),
+            ("disk_full_for", &self.disk_full_for),
+            ("slow_sync_latency", &self.slow_sync_latency),
+            ("slow_sync_for", &self.slow_sync_for),
         ];
         for (name, span) in spans {
             if let Some(span) = span {
                 let field = format!("random.{name}");
                 c.duration_range(&field, span);
-                if name != "delay_extra" && span[0] >= until {
+                if !matches!(name, "delay_extra" | "slow_sync_latency") && span[0] >= until {
                     c.fail(
                         field,
                         format!("{} is not shorter than the faults phase ({}): no such fault could heal in time", d(span[0]), d(until)),

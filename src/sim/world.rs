@@ -44,6 +44,7 @@ use crate::net::commit::Storage;
 use crate::net::durability::Mode;
 use crate::net::seam::LinkControl;
 use crate::net::server::{Journal, serve};
+use crate::net::store::StoreError;
 use crate::net::store::seam::{DiskControl, SeamDisk};
 use crate::scenario::{FaultKind, MAX_IN_SYNC_WAIT, Node, Persistence, Plan, Scenario, sub_seed};
 use crate::trace::{self, Event, Trace};
@@ -95,6 +96,9 @@ struct World {
     disk: Option<DiskControl>,
     /// The disk's sync latency outside `slow_sync` faults.
     sync_latency: Duration,
+    /// How many `sync_error` and `disk_full` faults are in force.
+    sync_errors: u32,
+    fulls: u32,
     /// Fault index → the sync latency a `slow_sync` fault sets.
     slow_syncs: BTreeMap<usize, Duration>,
     /// Where in a sync a `crash_broker` with `in_sync` lands.
@@ -158,6 +162,8 @@ pub async fn supervise(
         broker,
         disk: disk.as_ref().map(SeamDisk::control),
         sync_latency: scenario.broker.sync_latency(),
+        sync_errors: 0,
+        fulls: 0,
         slow_syncs: BTreeMap::new(),
         in_sync_rng: ChaCha8Rng::seed_from_u64(sub_seed(plan.seed, "in_sync")),
         clients,
@@ -304,6 +310,8 @@ fn client_nodes(
     clients
 }
 
+/// How long a broker whose store failed to open (a disk error) waits before it starts again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 /// How often a `crash_broker` with `in_sync` looks for a sync in flight.
 const IN_SYNC_POLL: Duration = Duration::from_micros(100);
 
@@ -332,8 +340,18 @@ fn broker_node(
             async move {
                 let (store, state) = match disk {
                     Some(disk) => {
-                        let (mut store, state) = open_store(disk)
-                            .unwrap_or_else(|e| panic!("the broker's store failed: {e}"));
+                        let (mut store, state) = loop {
+                            match open_store(disk.clone()) {
+                                Ok(opened) => break opened,
+                                // As a service manager restarts a broker that exited on a
+                                // failing disk: again after a pause, until the disk works.
+                                Err(e @ StoreError::Io { .. }) => {
+                                    tracing::warn!(error = %e, "the broker's store failed to open; starting again");
+                                    tokio::time::sleep(STORE_RETRY).await;
+                                }
+                                Err(e) => panic!("the broker's store failed: {e}"),
+                            }
+                        };
                         if let Some(latency) = store.syncs_in_flight() {
                             tokio::time::sleep(latency).await;
                             store.complete_syncs();
@@ -464,8 +482,14 @@ impl World {
                 self.handle.kill(self.broker.id());
             }
             FaultKind::Pause { node, .. } => self.pause(node, true),
-            FaultKind::SyncError { .. } => self.disk().set_sync_error(true),
-            FaultKind::DiskFull { .. } => self.disk().set_full(true),
+            FaultKind::SyncError { .. } => {
+                self.sync_errors += 1;
+                self.disk().set_sync_error(true);
+            }
+            FaultKind::DiskFull { .. } => {
+                self.fulls += 1;
+                self.disk().set_full(true);
+            }
             FaultKind::SlowSync { latency, .. } => {
                 self.slow_syncs.insert(index, *latency);
                 self.sync_latency_changed();
@@ -553,8 +577,14 @@ impl World {
                 self.pauses.remove(crate::trace::BROKER);
             }
             FaultKind::Pause { node, .. } => self.pause(node, false),
-            FaultKind::SyncError { .. } => self.disk().set_sync_error(false),
-            FaultKind::DiskFull { .. } => self.disk().set_full(false),
+            FaultKind::SyncError { .. } => {
+                self.sync_errors = self.sync_errors.saturating_sub(1);
+                self.disk().set_sync_error(self.sync_errors > 0);
+            }
+            FaultKind::DiskFull { .. } => {
+                self.fulls = self.fulls.saturating_sub(1);
+                self.disk().set_full(self.fulls > 0);
+            }
             FaultKind::SlowSync { .. } => {
                 self.slow_syncs.remove(&index);
                 self.sync_latency_changed();

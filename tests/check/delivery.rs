@@ -3,7 +3,7 @@
 
 use mqtt_lab::check::story::Story;
 use mqtt_lab::check::{self, CheckConfig, Violation};
-use mqtt_lab::trace::{Persistence, Trace};
+use mqtt_lab::trace::{AckPacket, Persistence, Trace};
 
 fn delivery(t: &Trace) -> Vec<Violation> {
     check::run(["delivery"], t, &CheckConfig::default()).unwrap()
@@ -231,4 +231,55 @@ fn a_subscriber_not_connected_at_the_end_is_not_judged() {
     let m1 = s.publish("sensor", "s/1", 1);
     s.ack("sensor", &m1).power_off("monitor");
     assert_eq!(delivery(&s.end()), vec![]);
+}
+
+/// A QoS 2 publisher process crashes after the broker's PUBREC and before its PUBREL; a fresh
+/// process resumes the session and sends another message under the same packet identifier.
+/// `released`: the first exchange ended (PUBCOMP received) before the crash.
+fn identifier_reused_by_a_fresh_process(released: bool) -> Trace {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    s.process("sensor-b", "sensor");
+    s.session_expiry("sensor", 600)
+        .session_expiry("sensor-b", 600)
+        .session_expiry("monitor", 600);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "s/#", 2);
+    s.connect("sensor", false, false).after_ms(10);
+    let first = s.publish("sensor", "s/1", 2);
+    s.publish_sent("sensor", &first, 7, false).after_ms(5);
+    s.deliver("monitor", &first);
+    s.ack_received("sensor", AckPacket::Pubrec, 7, &first);
+    if released {
+        s.ack_sent("sensor", AckPacket::Pubrel, 7, &first)
+            .after_ms(5)
+            .ack_received("sensor", AckPacket::Pubcomp, 7, &first)
+            .ack("sensor", &first);
+    }
+    s.after_ms(100).crash("sensor").after_ms(500);
+    s.connect("sensor-b", false, true).after_ms(10);
+    let second = s.publish("sensor-b", "s/1", 2);
+    s.publish_sent("sensor-b", &second, 7, false).after_ms(5);
+    // The broker answers as for a resend of the first message and drops this one.
+    s.ack_received("sensor-b", AckPacket::Pubrec, 7, &second)
+        .ack_sent("sensor-b", AckPacket::Pubrel, 7, &second)
+        .after_ms(5)
+        .ack_received("sensor-b", AckPacket::Pubcomp, 7, &second)
+        .ack("sensor-b", &second);
+    s.after_ms(10_000).end()
+}
+
+/// [MQTT-4.3.3-10] Until the PUBREL, a PUBLISH with the identifier of an unreleased QoS 2
+/// exchange is a resend: the broker must not deliver it again. A fresh process that resumes the
+/// session and reuses the identifier has its message dropped rightly, acknowledgement or not;
+/// once the exchange ended, the same loss is reported.
+#[test]
+fn mqtt_4_3_3_10_a_message_under_an_identifier_the_session_still_holds_is_not_owed() {
+    assert_eq!(all(&identifier_reused_by_a_fresh_process(false)), vec![]);
+    let v = delivery(&identifier_reused_by_a_fresh_process(true));
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert!(
+        v[0].message.contains("sensor-b#1") && v[0].message.contains("never reached monitor"),
+        "{}",
+        v[0]
+    );
 }

@@ -39,8 +39,15 @@ pub struct Pub<'t> {
     pub expiry_s: Option<u32>,
     /// The 5.0 application properties sent with it.
     pub props: &'t MessageProps,
+    /// The PUBACK or PUBCOMP that completed it reached the publisher; `None` also when the
+    /// message was `shadowed`.
     pub acked: Option<Pos>,
     pub lost: Option<Pos>,
+    /// A QoS 2 PUBLISH of it reused a packet identifier the session still held for an earlier
+    /// QoS 2 message (a fresh process resuming a session knows nothing of the identifiers its
+    /// predecessor left open): the broker rightly takes it for a resend of that one, answers
+    /// it and drops it [MQTT-4.3.3-10], so its acknowledgement promises nothing.
+    pub shadowed: Option<Pos>,
 }
 
 /// One delivery to the application.
@@ -145,6 +152,10 @@ pub struct ClientLog<'t> {
     pub gone: Vec<Pos>,
     /// The process of this client's latest event, while building.
     last_process: Option<&'t str>,
+    /// While building: packet identifier → label of a QoS 2 PUBLISH this client's session
+    /// sent whose exchange has not ended (no PUBCOMP, or failing PUBREC, received yet): the
+    /// broker may still hold the identifier.
+    held_ids: BTreeMap<u16, &'t str>,
 }
 
 /// A fault from applied to healed (`end` = `None`: still applied at the end; instant faults

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Attempt, ClientLog, Del, End, Epoch, FaultSpan, Model, Pos, Pub, SubEv, SubKind};
 use crate::check::access::Rules;
-use crate::trace::{Event, Fault, Persistence, SubOptions, Trace, TraceEvent};
+use crate::trace::{AckPacket, Event, Fault, Persistence, SubOptions, Trace, TraceEvent};
 
 impl<'t> Model<'t> {
     pub fn new(trace: &'t Trace) -> Model<'t> {
@@ -109,10 +109,9 @@ impl<'t> Model<'t> {
             Event::SettleStarted => self.settle = Some(pos),
             Event::AuthConfigured { .. }
             | Event::Unsubscribed { .. }
-            | Event::PublishSent { .. }
             | Event::PublishReceived { .. }
-            | Event::AckSent { .. }
-            | Event::AckReceived { .. } => {}
+            | Event::AckSent { .. } => {}
+            Event::PublishSent { .. } | Event::AckReceived { .. } => self.exchange(pos, e),
             Event::RunEnded => self.end = Some(pos),
             Event::FaultApplied { fault } => self.fault_applied(pos, fault),
             Event::FaultHealed { fault } => self.fault_healed(pos, fault),
@@ -236,6 +235,10 @@ impl<'t> Model<'t> {
                 {
                     e.end = Some((pos, End::TakenOver));
                 }
+                if !*session_present {
+                    // A new session on the broker: no identifier of an older one is held.
+                    log.held_ids.clear();
+                }
                 let chain = log.epochs.last().map_or(0, |e| e.chain);
                 let chain = if *session_present { chain } else { chain + 1 };
                 log.epochs.push(Epoch {
@@ -340,10 +343,13 @@ impl<'t> Model<'t> {
                     props: properties,
                     acked: None,
                     lost: None,
+                    shadowed: None,
                 });
             }
             Event::PublishAcked { client, payload } => {
-                if let Some(p) = self.open_pub(client, payload) {
+                if let Some(p) = self.open_pub(client, payload)
+                    && self.pubs[p].shadowed.is_none()
+                {
                     self.pubs[p].acked = Some(pos);
                 }
             }
@@ -383,6 +389,40 @@ impl<'t> Model<'t> {
                     props: properties,
                     ids: subscription_ids,
                 });
+            }
+            _ => {}
+        }
+    }
+
+    /// Outbound QoS 2 exchanges of a client's session: which packet identifiers the broker may
+    /// still hold, and which requests reused one ([`Pub::shadowed`]).
+    fn exchange(&mut self, pos: Pos, e: &'t Event) {
+        match e {
+            Event::PublishSent {
+                client,
+                payload,
+                packet_id,
+                qos: 2,
+                ..
+            } => {
+                let log = self.client(client);
+                let earlier = *log.held_ids.entry(*packet_id).or_insert(payload);
+                if earlier != payload.as_str()
+                    && let Some(p) = self.open_pub(client, payload)
+                {
+                    self.pubs[p].shadowed.get_or_insert(pos);
+                }
+            }
+            Event::AckReceived {
+                client,
+                packet,
+                packet_id,
+                reason,
+                ..
+            } if matches!(packet, AckPacket::Pubcomp | AckPacket::Pubrec)
+                && packet.ends_exchange(*reason) =>
+            {
+                self.client(client).held_ids.remove(packet_id);
             }
             _ => {}
         }
