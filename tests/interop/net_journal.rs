@@ -290,3 +290,41 @@ async fn a_failed_commit_closes_every_connection_until_the_state_is_rewritten() 
         "the rewrite holds the broker's whole state, the unacknowledged subscription too"
     );
 }
+
+/// [MQTT-3.2.0-1] A CONNECT whose CONNACK waits for a commit that fails: nothing may precede a
+/// CONNACK, so the connection is closed without a packet (no DISCONNECT), and the client's
+/// next CONNECT is answered.
+#[tokio::test]
+async fn mqtt_3_2_0_1_a_failed_commit_holding_a_connack_closes_without_a_packet() {
+    let s = Setup::start().await;
+    s.set(|g| g.closed = true);
+    let mut c = Raw::open(s.port, Protocol::V5).await;
+    c.send(connect("newcomer", Protocol::V5, false)).await;
+    assert_eq!(
+        c.next(Duration::from_millis(300)).await,
+        Ok(None),
+        "the CONNACK waits for the commit"
+    );
+    s.set(|g| {
+        g.fail = Some(false);
+        g.closed = false;
+    });
+    assert_eq!(
+        c.next(Duration::from_secs(5)).await,
+        Err(()),
+        "closed with no packet at all"
+    );
+    for _ in 0..200 {
+        let mut c = Raw::open(s.port, Protocol::V5).await;
+        c.send(connect("newcomer", Protocol::V5, false)).await;
+        let Packet::ConnAck(a) = c.expect().await else {
+            panic!("a CONNECT is answered with a CONNACK")
+        };
+        if a.reason == ReasonCode::Success {
+            return;
+        }
+        assert_eq!(a.reason, ReasonCode::UnspecifiedError, "{a:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the store never recovered");
+}

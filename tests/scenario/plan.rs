@@ -340,3 +340,74 @@ fn describe_lists_everything_the_seed_derived() {
         "{text}"
     );
 }
+
+/// Random storage faults need a durable broker; with one, every seed draws sync errors, full
+/// disks, slow syncs and broker crashes (some inside syncs) within their ranges, in the faults
+/// phase, and adding them leaves the other kinds' draws as they were.
+#[test]
+fn random_storage_faults_need_a_durable_broker_and_stay_in_their_ranges() {
+    let storage = "[random]\nsync_errors_per_minute = [2, 4]\nsync_error_for = [\"100ms\", \"1s\"]\ndisk_full_per_minute = [2, 4]\nslow_syncs_per_minute = [2, 4]\nslow_sync_latency = [\"20ms\", \"200ms\"]\nbroker_crash_in_sync = 0.5\n";
+    let text = SWARM.replace("[random]\n", storage);
+    let e = Scenario::from_str(&text, "storage.toml")
+        .unwrap_err()
+        .to_string();
+    for field in [
+        "random.sync_errors_per_minute",
+        "random.disk_full_per_minute",
+        "random.slow_syncs_per_minute",
+        "random.broker_crash_in_sync",
+    ] {
+        assert!(e.contains(field) && e.contains("durable"), "{field}: {e}");
+    }
+
+    let durable = text.replace(
+        "[random]",
+        "[broker]\npersistence = \"durable\"\n\n[random]",
+    );
+    let s = Scenario::from_str(&durable, "storage.toml").unwrap();
+    let base = swarm();
+    let (mut errors, mut fulls, mut slow, mut in_sync, mut plain) = (0, 0, 0, 0, 0);
+    for seed in 0..64 {
+        let plan = s.plan(seed);
+        for f in plan
+            .faults
+            .iter()
+            .filter(|f| f.source == FaultSource::Random)
+        {
+            assert!(f.at < plan.faults_until, "seed {seed}: {f}");
+            match &f.kind {
+                FaultKind::SyncError { duration } => {
+                    assert!(*duration >= Duration::from_millis(100));
+                    assert!(*duration <= Duration::from_secs(1));
+                    errors += 1;
+                }
+                FaultKind::DiskFull { .. } => fulls += 1,
+                FaultKind::SlowSync { latency, .. } => {
+                    assert!(*latency >= Duration::from_millis(20));
+                    assert!(*latency <= Duration::from_millis(200));
+                    slow += 1;
+                }
+                FaultKind::CrashBroker { in_sync: true, .. } => in_sync += 1,
+                FaultKind::CrashBroker { in_sync: false, .. } => plain += 1,
+                _ => {}
+            }
+        }
+        let blackholes = |p: &Plan| -> Vec<String> {
+            p.faults
+                .iter()
+                .filter(|f| matches!(f.kind, FaultKind::Blackhole { .. }))
+                .map(|f| f.to_string())
+                .collect()
+        };
+        assert_eq!(
+            blackholes(&plan),
+            blackholes(&base.plan(seed)),
+            "seed {seed}"
+        );
+    }
+    assert!(
+        errors > 0 && fulls > 0 && slow > 0,
+        "{errors} {fulls} {slow}"
+    );
+    assert!(in_sync > 0 && plain > 0, "{in_sync} {plain}");
+}
