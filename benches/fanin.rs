@@ -11,7 +11,9 @@
 //! `fdatasync` latency is measured first, since it bounds the durable mode.
 //!
 //! `cargo bench --bench fanin` runs it (50,000 messages) and prints a Markdown table with the
-//! ratio to the in-memory broker. Without `--bench` in its arguments (`cargo test
+//! ratio to the in-memory broker. `MQTT_LAB_BENCH_MAX_INFLIGHT=N` gives every broker an inflight
+//! window of N messages per client (mqtt-lab's `max_inflight`, mosquitto's
+//! `max_inflight_messages`; both default to 20). Without `--bench` in its arguments (`cargo test
 //! --all-targets`) it runs a short smoke: 400 messages, once, mqtt-lab configurations only.
 
 /// The simulation build (`--cfg madsim`) has no real sockets or processes: nothing to measure.
@@ -122,6 +124,15 @@ mod real {
     }
 
     /// Starts the broker of `config` with its files in `dir` (a fresh folder).
+    /// The inflight window every broker is given, if the environment asks for one.
+    fn max_inflight() -> Option<u16> {
+        let text = std::env::var("MQTT_LAB_BENCH_MAX_INFLIGHT").ok()?;
+        match text.parse() {
+            Ok(n) if n > 0 => Some(n),
+            _ => panic!("MQTT_LAB_BENCH_MAX_INFLIGHT={text:?}: expected a number from 1 to 65535"),
+        }
+    }
+
     fn start_broker(config: Config, dir: &Path, mosquitto_bin: Option<&Path>) -> BrokerProcess {
         for _attempt in 0..5 {
             let port = free_port();
@@ -136,6 +147,9 @@ mod real {
                     );
                     if running_as_root(dir) {
                         text.push_str("user root\n");
+                    }
+                    if let Some(n) = max_inflight() {
+                        text.push_str(&format!("max_inflight_messages {n}\n"));
                     }
                     std::fs::write(&conf, text).expect("write mosquitto.conf");
                     (mosquitto_bin.expect("mosquitto").to_path_buf(), conf)
@@ -152,11 +166,14 @@ mod real {
                         }
                         _ => "",
                     };
+                    let inflight = max_inflight()
+                        .map(|n| format!("max_inflight = {n}\n"))
+                        .unwrap_or_default();
                     std::fs::write(
                         &conf,
                         format!(
                             "listen = [\"127.0.0.1:{port}\"]\n{persistence}\
-                             [broker]\nmax_queued_messages = 1000000\n"
+                             [broker]\nmax_queued_messages = 1000000\n{inflight}"
                         ),
                     )
                     .expect("write broker.toml");
@@ -378,7 +395,8 @@ mod real {
         );
         println!(
             "{messages} messages of {PAYLOAD} B from {PUBLISHERS} publishers ({WINDOW} in flight each) \
-             to 1 persistent subscriber, QoS 1; median of {runs} run(s)"
+             to 1 persistent subscriber, QoS 1, broker inflight window {}; median of {runs} run(s)",
+            max_inflight().map_or("20 (default)".to_string(), |n| n.to_string())
         );
 
         let rt = tokio::runtime::Builder::new_multi_thread()
