@@ -12,6 +12,8 @@
 //! - **delay**: every write and every read is held back by an extra duration, in order.
 //! - **split**: writes go out in fragments of at most N bytes, each flushed on its own, so the
 //!   peer's framer sees partial packets.
+//! - **hold one way**: as a black hole, for writes only or reads only (a one-way partition, as
+//!   the fault proxy makes it).
 //!
 //! What is not here: node-wide latency, loss and partitions (the simulator's network does
 //! those), and any clock other than `tokio::time`.
@@ -30,6 +32,10 @@ pub struct LinkFaults {
     /// Bumped by each cut; a connection opened under epoch `e` is cut when the epoch moves on.
     pub cut_epoch: u64,
     pub blackhole: bool,
+    /// Writes are held (reads pass), as in a black hole.
+    pub hold_writes: bool,
+    /// Reads are held (writes pass), as in a black hole.
+    pub hold_reads: bool,
     pub extra_delay: Duration,
     /// Largest write fragment in bytes; `None` writes whole buffers.
     pub max_fragment: Option<usize>,
@@ -62,6 +68,14 @@ impl LinkControl {
         self.tx.send_modify(|f| f.blackhole = on);
     }
 
+    /// Holds writes (`writes`) and reads (`reads`) as a black hole would, each way apart.
+    pub fn set_holds(&self, writes: bool, reads: bool) {
+        self.tx.send_modify(|f| {
+            f.hold_writes = writes;
+            f.hold_reads = reads;
+        });
+    }
+
     pub fn set_extra_delay(&self, delay: Duration) {
         self.tx.send_modify(|f| f.extra_delay = delay);
     }
@@ -75,6 +89,8 @@ impl LinkControl {
     pub fn heal(&self) {
         self.tx.send_modify(|f| {
             f.blackhole = false;
+            f.hold_writes = false;
+            f.hold_reads = false;
             f.extra_delay = Duration::ZERO;
             f.max_fragment = None;
         });
@@ -109,14 +125,30 @@ fn cut_error() -> io::Error {
     )
 }
 
-/// Waits until the link is not black-holed; fails if this connection was cut meanwhile.
-async fn pass_gate(faults: &mut watch::Receiver<LinkFaults>, epoch: u64) -> io::Result<Duration> {
+/// Which half passes a gate.
+#[derive(Clone, Copy)]
+enum Way {
+    Read,
+    Write,
+}
+
+/// Waits until the link lets `way` through (no black hole, no hold that way); fails if this
+/// connection was cut meanwhile.
+async fn pass_gate(
+    faults: &mut watch::Receiver<LinkFaults>,
+    epoch: u64,
+    way: Way,
+) -> io::Result<Duration> {
     loop {
         let now = faults.borrow_and_update().clone();
         if now.cut_epoch != epoch {
             return Err(cut_error());
         }
-        if !now.blackhole {
+        let held = match way {
+            Way::Read => now.hold_reads,
+            Way::Write => now.hold_writes,
+        };
+        if !now.blackhole && !held {
             return Ok(now.extra_delay);
         }
         if faults.changed().await.is_err() {
@@ -164,7 +196,7 @@ impl<R: AsyncRead + Unpin> SeamReader<R> {
         };
         // Bytes, and the end of the stream, that arrive while black-holed are held until the
         // hole heals (or the cut).
-        match pass_gate(&mut self.faults, epoch).await {
+        match pass_gate(&mut self.faults, epoch, Way::Read).await {
             Ok(_) if n == 0 => Ok(0),
             Ok(delay) => {
                 if !delay.is_zero() {
@@ -202,7 +234,7 @@ impl<W: AsyncWrite + Unpin> SeamWriter<W> {
             return Err(cut_error());
         }
         let epoch = self.epoch;
-        let delay = match pass_gate(&mut self.faults, epoch).await {
+        let delay = match pass_gate(&mut self.faults, epoch, Way::Write).await {
             Ok(d) => d,
             Err(e) => {
                 self.inner = None;
