@@ -8,6 +8,8 @@
 //! - [`net`]: the one async shell on `tokio` (madsim-tokio), real or simulated TCP.
 //! - [`scenario`]: scenario files.
 //! - [`sim`]: the simulated world and the per-seed runner.
+//! - `target` (real-network build): the scenario's clients against a broker we did not write,
+//!   through fault proxies, in real time.
 //! - [`check`]: the checkers, pure functions of a trace.
 //! - [`trace`]: what clients and the network observed during a run.
 
@@ -20,6 +22,8 @@ pub mod config;
 pub mod net;
 pub mod scenario;
 pub mod sim;
+#[cfg(not(madsim))]
+pub mod target;
 pub mod trace;
 
 /// The pages of the docs as doctest modules: `cargo test --doc` compiles and runs every Rust

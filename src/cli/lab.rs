@@ -65,6 +65,11 @@ pub struct RunArgs {
     /// Never draw the progress bar (it is only drawn when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Judge the broker at HOST:PORT instead of the simulator (real-network build): every
+    /// client runs on real TCP behind a fault proxy of its own, in real time, one seed at a
+    /// time; scenarios that need what a target run cannot do are skipped with the reason.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,6 +106,9 @@ pub fn require_simulation(command: &str) -> Result<(), String> {
 
 /// `mqtt-lab run`: returns the exit code.
 pub fn run(args: RunArgs) -> i32 {
+    if let Some(target) = &args.target {
+        return run_target(&args, target);
+    }
     if let Err(msg) = require_simulation("run") {
         eprintln!("error: {msg}");
         return EXIT_USAGE;
@@ -115,6 +123,35 @@ pub fn replay(args: ReplayArgs) -> i32 {
         return EXIT_USAGE;
     }
     finish(replay_with(&args, world, &mut std::io::stdout().lock()))
+}
+
+/// `mqtt-lab run --target`: the suite against a real broker.
+#[cfg(not(madsim))]
+fn run_target(args: &RunArgs, target: &str) -> i32 {
+    use std::net::ToSocketAddrs;
+    let addr = match target.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(addr)) => addr,
+        Ok(None) | Err(_) => {
+            eprintln!("error: --target {target}: not an address (HOST:PORT)");
+            return EXIT_USAGE;
+        }
+    };
+    eprintln!(
+        "target {addr}: real TCP, real time; a run is not bit-reproducible (the seed fixes the plan, not the trace)"
+    );
+    let mut args = args.clone();
+    args.jobs = Some(1);
+    let check = crate::check::CheckConfig::default();
+    let world = |s: &Scenario, seed: u64| crate::target::run_seed(s, seed, addr, &check);
+    finish(run_with(&args, world, &mut std::io::stdout().lock()))
+}
+
+#[cfg(madsim)]
+fn run_target(_: &RunArgs, _: &str) -> i32 {
+    eprintln!(
+        "error: --target runs on the real network; this binary is the simulation build. Use `cargo run --release -- run --target ...`"
+    );
+    EXIT_USAGE
 }
 
 fn finish(result: Result<i32, String>) -> i32 {
@@ -147,6 +184,20 @@ where
     W: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
     let scenarios = discover::load_all(&args.paths)?;
+    #[cfg(not(madsim))]
+    let scenarios = match args.target {
+        Some(_) => scenarios
+            .into_iter()
+            .filter(|l| match crate::target::unsupported(&l.scenario) {
+                Some(why) => {
+                    eprintln!("skipped {}: {why}", l.path);
+                    false
+                }
+                None => true,
+            })
+            .collect(),
+        None => scenarios,
+    };
     let mut junit = match &args.junit {
         Some(path) => Some((
             path,
@@ -179,7 +230,8 @@ where
         config.jobs,
         plural(config.jobs)
     );
-    let report = suite::run_suite(&scenarios, args.seeds, &config, world);
+    let mut report = suite::run_suite(&scenarios, args.seeds, &config, world);
+    report.target = args.target.clone();
     let text = if args.json {
         json::render(&report)
     } else {
@@ -356,6 +408,7 @@ mod tests {
             check_determinism: false,
             fail_fast: false,
             no_progress: true,
+            target: None,
         }
     }
 

@@ -41,6 +41,10 @@ pub struct ClientOptions {
     /// Called before every CONNECT; its answer replaces the configured will for that CONNECT
     /// (the lab gives each connection's will its own payload this way).
     pub will_for_connect: Option<WillSource>,
+    /// The process died when this turns `true`: the event loop stops at once without sending
+    /// or observing anything more, and its connection closes as a killed process's would
+    /// (a real-network lab run crashes a client this way).
+    pub halt: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Chooses the will of the next CONNECT; see [`ClientOptions::will_for_connect`].
@@ -77,6 +81,7 @@ impl ClientOptions {
             event_capacity: 4096,
             observer: None,
             will_for_connect: None,
+            halt: None,
         }
     }
 }
@@ -340,8 +345,12 @@ async fn event_loop(
     };
     let mut commands_open = true;
     let mut stopping = false;
+    let mut halt = options.halt.clone();
     core.connect(Instant::now());
     loop {
+        if halt.as_mut().is_some_and(|h| *h.borrow_and_update()) {
+            return;
+        }
         perform_actions(&mut core, &options, &mut link, &tx);
         // Hand events to the application and complete requests.
         let mut stopped = false;
@@ -379,6 +388,7 @@ async fn event_loop(
         // the application, so a stream of requests cannot starve acknowledgements.
         tokio::select! {
             biased;
+            _ = halted(halt.as_mut()) => return,
             ev = transport_rx.recv() => {
                 let Some(ev) = ev else { return };
                 let now = Instant::now();
@@ -415,6 +425,19 @@ async fn event_loop(
                 Some(cmd) => stopping |= handle_command(&mut core, Instant::now(), cmd, &mut pending),
             }
         }
+    }
+}
+
+/// Completes when the process is halted; never without a halt signal (or once its sender is
+/// gone without halting).
+async fn halted(halt: Option<&mut tokio::sync::watch::Receiver<bool>>) {
+    match halt {
+        Some(h) => {
+            if h.wait_for(|&halted| halted).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -86,6 +86,31 @@ pub struct ClientSpec {
 }
 
 impl ClientSpec {
+    /// The spec of scenario client `c` in the run of `seed`.
+    pub fn of(
+        scenario: &crate::scenario::Scenario,
+        c: &crate::scenario::ClientConfig,
+        seed: u64,
+    ) -> ClientSpec {
+        ClientSpec {
+            id: c.id.clone(),
+            client_id: c.mqtt_id().to_string(),
+            config: super::options::client_config(scenario, c),
+            subscribes: super::options::subscribe_packets(scenario, c),
+            resubscribe: c.resubscribe,
+            unsubscribes: ClientSpec::unsubscribes(c),
+            workloads: scenario
+                .workloads
+                .iter()
+                .filter(|w| w.client == c.id)
+                .cloned()
+                .collect(),
+            windows: ClientSpec::windows(c),
+            reconnect_clean: c.reconnect_clean_start,
+            seed: crate::scenario::sub_seed(seed, &format!("client/{}", c.id)),
+        }
+    }
+
     /// A scenario client's unsubscribes, in time order (ties in file order).
     pub fn unsubscribes(c: &crate::scenario::ClientConfig) -> Vec<(Duration, String)> {
         let mut u: Vec<(Duration, String)> = c
@@ -119,6 +144,9 @@ pub struct ClientNode {
     pub rec: Recorder,
     /// The start of the run (virtual time).
     pub start: Instant,
+    /// Turns `true` when the process is killed, where killing its task does not end its
+    /// client's tasks (a real-network run); `None` under the simulator, whose node kill does.
+    pub halt: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl ClientNode {
@@ -190,6 +218,7 @@ impl ClientNode {
             event_capacity: EVENT_CAPACITY,
             observer: Some(observer),
             will_for_connect: self.will_source(),
+            halt: self.halt.clone(),
         };
         let (client, mut events) = match MqttClient::start(options) {
             Ok(x) => x,

@@ -10,14 +10,13 @@
 //!   checks that it can.
 //! - [`schedule`]: the plan as apply and heal steps, and each fault's name in the trace.
 //! - [`recorder`]: the shared trace and the per-client view that fills it.
-//! - `world.rs`, `app.rs` (only with `--cfg madsim`): the nodes, the supervisor that applies
-//!   faults, and the client application.
+//! - `app.rs`: the client application (also run against a real broker by `target`).
+//! - `world.rs` (only with `--cfg madsim`): the nodes and the supervisor that applies faults.
 //!
 //! docs/world.md maps every fault onto madsim or the stream seam. Not here: scenario files
 //! (`scenario`), the checkers (`check`), the command line.
 
-#[cfg(madsim)]
-mod app;
+pub(crate) mod app;
 pub mod options;
 pub mod outcome;
 pub mod recorder;

@@ -3,7 +3,9 @@
 //! its end — never later than `faults_until`, so the settle phase starts with every healable
 //! fault healed. Plus the trace's name for each fault.
 //!
-//! Pure: the world (`world.rs`) performs the steps. Not here: how a fault is produced.
+//! [`timeline`] and the queue are pure; [`Steps::next`] waits for the next step in time
+//! (`tokio::time`, virtual under the simulator). The world (`world.rs`) and the target runner
+//! (`target.rs`) perform the steps. Not here: how a fault is produced.
 
 use std::time::Duration;
 
@@ -58,6 +60,113 @@ pub fn timeline(plan: &Plan) -> Vec<Step> {
     }
     keyed.sort_by_key(|(k, _)| *k);
     keyed.into_iter().map(|(_, s)| s).collect()
+}
+
+/// The steps still to perform in a run, the scripted ones from the start and those of faults
+/// fired by trace events as they fire. Fault index `i` is `plan.faults[i]` below
+/// `plan.faults.len()`, and triggered fault `i - plan.faults.len()` from there
+/// ([`Steps::kind`]).
+#[derive(Debug)]
+pub struct Steps<'p> {
+    plan: &'p Plan,
+    /// (instant, rank, order) → step: heals (0) before applies (1) before instant heals (2).
+    queue: std::collections::BTreeMap<(Duration, u8, usize), (StepKind, usize)>,
+    /// Triggered faults that have not fired.
+    unfired: Vec<bool>,
+    /// Whether trigger reports may still come.
+    watching: bool,
+}
+
+impl<'p> Steps<'p> {
+    pub fn new(plan: &'p Plan) -> Steps<'p> {
+        let mut queue = std::collections::BTreeMap::new();
+        for (n, step) in timeline(plan).into_iter().enumerate() {
+            let f = &plan.faults[step.fault];
+            let rank = match step.kind {
+                StepKind::Apply => 1,
+                StepKind::Heal if step.at == f.at => 2,
+                StepKind::Heal => 0,
+            };
+            queue.insert((step.at, rank, n), (step.kind, step.fault));
+        }
+        Steps {
+            plan,
+            queue,
+            unfired: vec![true; plan.triggered.len()],
+            watching: !plan.triggered.is_empty(),
+        }
+    }
+
+    /// Waits for the next step, planning the triggered faults reported on `fired` (their
+    /// indices in `plan.triggered`) meanwhile; `None` once every step is done, at
+    /// `faults_until` at the earliest. `start`: the start of the run.
+    pub async fn next(
+        &mut self,
+        fired: &mut tokio::sync::mpsc::UnboundedReceiver<usize>,
+        start: std::time::Instant,
+    ) -> Option<(StepKind, usize)> {
+        loop {
+            let due = start + self.next_at().unwrap_or(self.plan.faults_until);
+            tokio::select! {
+                biased;
+                f = fired.recv(), if self.watching => match f {
+                    Some(t) => self.fired(t, start.elapsed()),
+                    None => self.watching = false,
+                },
+                _ = super::recorder::sleep_to(due) => return self.pop(),
+            }
+        }
+    }
+
+    /// The fault with index `index`.
+    pub fn kind(&self, index: usize) -> &'p FaultKind {
+        match self.plan.faults.get(index) {
+            Some(f) => &f.kind,
+            None => &self.plan.triggered[index - self.plan.faults.len()].kind,
+        }
+    }
+
+    /// When the next step is due (from the start of the run).
+    pub fn next_at(&self) -> Option<Duration> {
+        self.queue.keys().next().map(|k| k.0)
+    }
+
+    /// The next step: apply or heal, and the fault's index.
+    pub fn pop(&mut self) -> Option<(StepKind, usize)> {
+        self.queue.pop_first().map(|(_, step)| step)
+    }
+
+    /// Triggered fault `t` fired `elapsed` into the run: it is applied its delay later, and
+    /// healed after its length (by `faults_until` at the latest), unless that is past
+    /// `faults_until`.
+    pub fn fired(&mut self, t: usize, elapsed: Duration) {
+        let triggered = &self.plan.triggered[t];
+        let at = elapsed + triggered.delay;
+        if at >= self.plan.faults_until {
+            return;
+        }
+        self.unfired[t] = false;
+        let index = self.plan.faults.len() + t;
+        let order = usize::MAX / 2 + 2 * t;
+        self.queue.insert((at, 1, order), (StepKind::Apply, index));
+        let kind = &triggered.kind;
+        if let (false, Some(lasts)) = (matches!(kind, FaultKind::Cut { .. }), kind.lasts()) {
+            let heal = (at + lasts).min(self.plan.faults_until);
+            let rank = if heal == at { 2 } else { 0 };
+            self.queue
+                .insert((heal, rank, order + 1), (StepKind::Heal, index));
+        }
+    }
+
+    /// The `[[fault]]` indices of the triggered faults that never fired.
+    pub fn unfired(&self) -> Vec<usize> {
+        self.plan
+            .triggered
+            .iter()
+            .zip(&self.unfired)
+            .filter_map(|(t, never)| never.then_some(t.source))
+            .collect()
+    }
 }
 
 /// The fault as the trace names it. A restart is a crash healed at once.

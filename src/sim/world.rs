@@ -36,10 +36,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::app::{ClientNode, ClientSpec, Disk, SessionNote};
-use super::options::{RunOptions, broker_auth, broker_config, client_config, subscribe_packets};
+use super::options::{RunOptions, broker_auth, broker_config};
 use super::recorder::sleep_to;
 use super::recorder::{Recorder, Watch};
-use super::schedule::{StepKind, timeline, trace_fault};
+use super::schedule::{StepKind, Steps, trace_fault};
 use crate::net::commit::Storage;
 use crate::net::durability::Mode;
 use crate::net::seam::LinkControl;
@@ -175,66 +175,24 @@ pub async fn supervise(
     if plan.loss > 0.0 {
         world.net.update_config(|c| c.packet_loss_rate = plan.loss);
     }
-    // Every fault, timed ones first: index `plan.faults.len() + t` is triggered fault `t`.
-    let kinds: Vec<&FaultKind> = plan
-        .faults
-        .iter()
-        .map(|f| &f.kind)
-        .chain(plan.triggered.iter().map(|t| &t.kind))
-        .collect();
-    // Steps by (instant, rank, order): heals (0) before applies (1) before instant heals (2).
-    let mut steps: BTreeMap<(Duration, u8, usize), (StepKind, usize)> = BTreeMap::new();
-    for (n, step) in timeline(&plan).into_iter().enumerate() {
-        let f = &plan.faults[step.fault];
-        let rank = match step.kind {
-            StepKind::Apply => 1,
-            StepKind::Heal if step.at == f.at => 2,
-            StepKind::Heal => 0,
-        };
-        steps.insert((step.at, rank, n), (step.kind, step.fault));
-    }
-    let mut unfired: Vec<bool> = vec![true; plan.triggered.len()];
-    let mut watching = !plan.triggered.is_empty();
-    loop {
-        let next = steps.keys().next().map(|k| k.0);
-        tokio::select! {
-            biased;
-            fired = fired_rx.recv(), if watching => match fired {
-                Some(t) => {
-                    let at = start.elapsed() + plan.triggered[t].delay;
-                    if at < plan.faults_until {
-                        unfired[t] = false;
-                        let index = plan.faults.len() + t;
-                        let order = usize::MAX / 2 + 2 * t;
-                        steps.insert((at, 1, order), (StepKind::Apply, index));
-                        let kind = &plan.triggered[t].kind;
-                        if let (false, Some(lasts)) = (matches!(kind, FaultKind::Cut { .. }), kind.lasts()) {
-                            let heal = (at + lasts).min(plan.faults_until);
-                            let rank = if heal == at { 2 } else { 0 };
-                            steps.insert((heal, rank, order + 1), (StepKind::Heal, index));
-                        }
-                    }
+    let mut steps = Steps::new(&plan);
+    while let Some((kind, index)) = steps.next(&mut fired_rx, start).await {
+        let fault = steps.kind(index);
+        match kind {
+            StepKind::Apply => {
+                if let FaultKind::CrashBroker { in_sync: true, .. } = fault {
+                    world.await_sync_in_flight().await;
                 }
-                None => watching = false,
-            },
-            _ = sleep_to(start + next.unwrap_or(plan.faults_until)) => {
-                let Some((_, (kind, index))) = steps.pop_first() else {
-                    break;
-                };
-                let traced = trace_fault(kinds[index]);
-                match kind {
-                    StepKind::Apply => {
-                        if let FaultKind::CrashBroker { in_sync: true, .. } = kinds[index] {
-                            world.await_sync_in_flight().await;
-                        }
-                        rec.push(Event::FaultApplied { fault: traced });
-                        world.apply(index, kinds[index]);
-                    }
-                    StepKind::Heal => {
-                        world.heal(index, kinds[index]);
-                        rec.push(Event::FaultHealed { fault: traced });
-                    }
-                }
+                rec.push(Event::FaultApplied {
+                    fault: trace_fault(fault),
+                });
+                world.apply(index, fault);
+            }
+            StepKind::Heal => {
+                world.heal(index, fault);
+                rec.push(Event::FaultHealed {
+                    fault: trace_fault(fault),
+                });
             }
         }
     }
@@ -245,11 +203,7 @@ pub async fn supervise(
     rec.push(Event::SettleStarted);
     sleep_to(start + plan.duration).await;
     rec.push(Event::RunEnded);
-    let sources = plan.triggered.iter().map(|t| t.source);
-    sources
-        .zip(unfired)
-        .filter_map(|(source, never)| never.then_some(source))
-        .collect()
+    steps.unfired()
 }
 
 /// A node per client of the scenario, in its order (10.0.1.1, 10.0.1.2, ...), each with its
@@ -265,23 +219,7 @@ fn client_nodes(
     let mut clients = BTreeMap::new();
     let mut sessions: BTreeMap<&str, Arc<Mutex<SessionNote>>> = BTreeMap::new();
     for (i, c) in scenario.clients.iter().enumerate() {
-        let spec = Arc::new(ClientSpec {
-            id: c.id.clone(),
-            client_id: c.mqtt_id().to_string(),
-            config: client_config(scenario, c),
-            subscribes: subscribe_packets(scenario, c),
-            resubscribe: c.resubscribe,
-            unsubscribes: ClientSpec::unsubscribes(c),
-            workloads: scenario
-                .workloads
-                .iter()
-                .filter(|w| w.client == c.id)
-                .cloned()
-                .collect(),
-            windows: ClientSpec::windows(c),
-            reconnect_clean: c.reconnect_clean_start,
-            seed: sub_seed(seed, &format!("client/{}", c.id)),
-        });
+        let spec = Arc::new(ClientSpec::of(scenario, c, seed));
         let link = LinkControl::new();
         let app = Arc::new(ClientNode {
             spec,
@@ -291,6 +229,7 @@ fn client_nodes(
             session: Arc::clone(sessions.entry(c.mqtt_id()).or_default()),
             rec: rec.clone(),
             start,
+            halt: None,
         });
         let node = handle
             .create_node()

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::summary::replay_command;
+use super::summary::rerun_command;
 use super::verdict::{SeedResult, SuiteReport, Verdict};
 use crate::check::Violation;
 
@@ -54,7 +54,7 @@ struct RunDoc<'a> {
     replay: Option<String>,
 }
 
-fn run_doc<'a>(path: &str, r: &'a SeedResult) -> RunDoc<'a> {
+fn run_doc<'a>(target: Option<&str>, path: &str, r: &'a SeedResult) -> RunDoc<'a> {
     let failed = !r.passed();
     RunDoc {
         seed: r.seed,
@@ -67,7 +67,7 @@ fn run_doc<'a>(path: &str, r: &'a SeedResult) -> RunDoc<'a> {
             other => Some(other.headline(0)),
         },
         violations: &r.violations,
-        replay: failed.then(|| replay_command(path, r.seed)),
+        replay: failed.then(|| rerun_command(target, path, r.seed)),
     }
 }
 
@@ -99,7 +99,11 @@ pub fn render(report: &SuiteReport) -> String {
                 wall_time_s: s.wall_time().as_secs_f64(),
                 seeds_per_s: s.seeds_per_s(),
                 sim_wall_ratio: s.sim_wall_ratio(),
-                runs: s.results.iter().map(|r| run_doc(&s.path, r)).collect(),
+                runs: s
+                    .results
+                    .iter()
+                    .map(|r| run_doc(report.target.as_deref(), &s.path, r))
+                    .collect(),
             })
             .collect(),
     };

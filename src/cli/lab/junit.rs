@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::summary::replay_command;
+use super::summary::rerun_command;
 use super::verdict::{ScenarioResults, SeedResult, SuiteReport, Verdict};
 
 /// The whole document.
@@ -34,7 +34,7 @@ pub fn render(report: &SuiteReport) -> String {
             escape(&s.path)
         );
         for r in &s.results {
-            testcase(&mut out, s, r);
+            testcase(&mut out, report.target.as_deref(), s, r);
         }
         out.push_str("  </testsuite>\n");
     }
@@ -46,7 +46,7 @@ fn is_error(v: &Verdict) -> bool {
     !matches!(v, Verdict::Passed | Verdict::Violated)
 }
 
-fn testcase(out: &mut String, s: &ScenarioResults, r: &SeedResult) {
+fn testcase(out: &mut String, target: Option<&str>, s: &ScenarioResults, r: &SeedResult) {
     let _ = write!(
         out,
         "    <testcase name=\"seed {}\" classname=\"{}\" time=\"{:.3}\"",
@@ -72,7 +72,7 @@ fn testcase(out: &mut String, s: &ScenarioResults, r: &SeedResult) {
         let _ = writeln!(body, "{msg}");
     }
     let _ = writeln!(body, "fingerprint {}", r.fingerprint);
-    let _ = write!(body, "replay: {}", replay_command(&s.path, r.seed));
+    let _ = write!(body, "replay: {}", rerun_command(target, &s.path, r.seed));
     let _ = writeln!(
         out,
         "      <{tag} type=\"{}\" message=\"{}\">{}</{tag}>",

@@ -124,6 +124,7 @@ where
         elapsed: started.elapsed(),
         seeds_planned: total,
         jobs,
+        target: None,
     }
 }
 

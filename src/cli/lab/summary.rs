@@ -21,6 +21,19 @@ pub fn replay_command(path: &str, seed: u64) -> String {
     format!("cargo sim-run replay {} --seed {seed}", shell_quote(path))
 }
 
+/// The command that runs `seed` of the scenario at `path` again: its replay in the simulator,
+/// or the same plan against the same broker for a target run.
+pub fn rerun_command(target: Option<&str>, path: &str, seed: u64) -> String {
+    match target {
+        Some(t) => format!(
+            "mqtt-lab run {} --target {} --seeds {seed}",
+            shell_quote(path),
+            shell_quote(t)
+        ),
+        None => replay_command(path, seed),
+    }
+}
+
 fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
@@ -145,7 +158,7 @@ pub fn failures(report: &SuiteReport) -> String {
     for s in &report.scenarios {
         let failing: Vec<&SeedResult> = s.failures().collect();
         for f in failing.iter().take(FAILURES_SHOWN) {
-            failure(&mut out, s, f);
+            failure(&mut out, report.target.as_deref(), s, f);
         }
         if failing.len() > FAILURES_SHOWN {
             let rest: Vec<String> = failing[FAILURES_SHOWN..]
@@ -163,7 +176,11 @@ pub fn failures(report: &SuiteReport) -> String {
             let _ = writeln!(
                 out,
                 "  replay any of them: {}",
-                replay_command(&s.path, failing[FAILURES_SHOWN].seed)
+                rerun_command(
+                    report.target.as_deref(),
+                    &s.path,
+                    failing[FAILURES_SHOWN].seed
+                )
             );
             out.push('\n');
         }
@@ -171,7 +188,7 @@ pub fn failures(report: &SuiteReport) -> String {
     out
 }
 
-fn failure(out: &mut String, s: &ScenarioResults, f: &SeedResult) {
+fn failure(out: &mut String, target: Option<&str>, s: &ScenarioResults, f: &SeedResult) {
     let _ = writeln!(
         out,
         "FAILED {} ({}) seed {}: {}",
@@ -192,7 +209,7 @@ fn failure(out: &mut String, s: &ScenarioResults, f: &SeedResult) {
             );
         }
     }
-    let _ = writeln!(out, "  replay: {}", replay_command(&s.path, f.seed));
+    let _ = writeln!(out, "  replay: {}", rerun_command(target, &s.path, f.seed));
     out.push('\n');
 }
 
@@ -262,7 +279,28 @@ pub(crate) mod tests {
             elapsed: Duration::from_millis(100),
             seeds_planned: 8,
             jobs: 2,
+            target: None,
         }
+    }
+
+    #[test]
+    fn a_target_run_is_rerun_against_the_same_target() {
+        assert_eq!(
+            rerun_command(Some("127.0.0.1:1884"), "scenarios/x.toml", 3),
+            "mqtt-lab run scenarios/x.toml --target 127.0.0.1:1884 --seeds 3"
+        );
+        assert_eq!(
+            rerun_command(None, "scenarios/x.toml", 3),
+            replay_command("scenarios/x.toml", 3)
+        );
+        let mut r = report();
+        r.target = Some("broker.example:1883".into());
+        let text = failures(&r);
+        assert!(
+            text.contains("replay: mqtt-lab run 'scenarios/03-qos1/01 cuts.toml' --target broker.example:1883 --seeds 2"),
+            "{text}"
+        );
+        assert!(!text.contains("sim-run"), "{text}");
     }
 
     #[test]

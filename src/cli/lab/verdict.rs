@@ -235,6 +235,8 @@ pub struct SuiteReport {
     /// `max_seeds`.
     pub seeds_planned: u64,
     pub jobs: usize,
+    /// The broker judged (`run --target`); `None` for the simulator.
+    pub target: Option<String>,
 }
 
 impl SuiteReport {

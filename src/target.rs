@@ -1,0 +1,497 @@
+//! Judging a broker we did not write (`mqtt-lab run --target HOST:PORT`): a scenario's clients
+//! (the lab's client application on our client core) run on real TCP and real time against the
+//! target, each behind a fault proxy of its own ([`crate::net::proxy`]), and the same checkers
+//! judge the trace.
+//!
+//! - Faults: cut, black hole, extra delay and split writes are the proxy's seam; a partition
+//!   holds the blocked directions and closes new connections; a client crash aborts the client's
+//!   task (its socket closes) and starts a fresh process after `restart_after`; a power-off
+//!   black-holes the client's proxy and aborts the task (the close waits in the hole), and the
+//!   power-on heals the hole and starts a fresh process. Faults fired by trace events work as in
+//!   the simulator.
+//! - What a target run cannot do yet is refused per scenario with the reason
+//!   ([`unsupported`]): broker crashes and pauses (they need a command that restarts the
+//!   target), storage faults, packet loss, users and ACLs (the target's configuration).
+//! - Time is real: a run takes its scenario's duration. Seeds run one after the other (every run
+//!   uses the scenario's client identifiers and topics), and after each run the sessions of
+//!   those identifiers are ended and the retained messages on the scenario's topics cleared, so
+//!   the next run starts from an empty broker as far as the scenario can see.
+//! - A real network run is not bit-reproducible: the same seed gives the same plan (faults,
+//!   workloads, client seeds), not the same trace.
+//!
+//! Not here: the simulator (`sim`), the checkers (`check`), the suite and its report (`cli`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::check::CheckConfig;
+use crate::net::proxy::{Partition, Proxy, ProxyControl};
+use crate::net::seam::LinkControl;
+use crate::scenario::{FaultKind, Node, Plan, Scenario};
+use crate::sim::app::{ClientNode, ClientSpec, Disk, SessionNote};
+use crate::sim::recorder::{Recorder, Watch, lock, sleep_to};
+use crate::sim::schedule::{StepKind, Steps, trace_fault};
+use crate::sim::{RunOutcome, RunStatus, judge};
+use crate::trace::{Event, Trace};
+
+/// How long the clean-up after a run may take.
+const CLEANUP_WAIT: Duration = Duration::from_secs(5);
+
+/// Why `scenario` cannot run against a target yet, or `None` if it can.
+pub fn unsupported(scenario: &Scenario) -> Option<String> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let plan = scenario.plan(1);
+    let scripted = plan
+        .faults
+        .iter()
+        .map(|f| &f.kind)
+        .chain(plan.triggered.iter().map(|t| &t.kind));
+    for kind in scripted {
+        match kind {
+            FaultKind::CrashBroker { .. } => kinds.push("broker crashes (crash_broker)"),
+            FaultKind::Pause {
+                node: Node::Broker, ..
+            } => kinds.push("broker pauses"),
+            FaultKind::Pause { .. } => kinds.push("client pauses"),
+            FaultKind::SyncError { .. }
+            | FaultKind::DiskFull { .. }
+            | FaultKind::SlowSync { .. } => kinds.push("storage faults"),
+            _ => {}
+        }
+    }
+    if let Some(r) = &scenario.random {
+        if r.broker_crashes_per_minute.is_some() {
+            kinds.push("broker crashes (crash_broker)");
+        }
+        if r.pauses_per_minute.is_some() {
+            kinds.push("pauses");
+        }
+        if r.loss.is_some() {
+            kinds.push("packet loss");
+        }
+        if !r.storage_fields().is_empty() {
+            kinds.push("storage faults");
+        }
+    }
+    if scenario.broker.has_auth() {
+        kinds.push("users or an ACL (the target's configuration)");
+    }
+    kinds.sort_unstable();
+    kinds.dedup();
+    (!kinds.is_empty()).then(|| {
+        format!(
+            "needs what a target run cannot do yet: {}",
+            kinds.join(", ")
+        )
+    })
+}
+
+/// Runs `seed` of `scenario` against the broker at `target` in real time, then judges it.
+/// Call it from outside any async runtime: it builds its own.
+pub fn run_seed(
+    scenario: &Scenario,
+    seed: u64,
+    target: SocketAddr,
+    check: &CheckConfig,
+) -> RunOutcome {
+    let plan = scenario.plan(seed);
+    let scenario = scenario.drawn(&plan);
+    let scenario = scenario.as_ref();
+    let wall = Instant::now();
+    let trace = Arc::new(Mutex::new(Trace::new()));
+    // One thread, as under the simulator: every event is recorded in the order its time was
+    // read, so the trace's clock never runs backwards.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let (status, unfired) = match runtime {
+        Err(e) => (
+            RunStatus::Crashed(format!("cannot start a runtime: {e}")),
+            Vec::new(),
+        ),
+        Ok(rt) => {
+            let result = rt.block_on(supervise(
+                Arc::new(scenario.clone()),
+                plan.clone(),
+                target,
+                trace.clone(),
+            ));
+            rt.block_on(clean_up(scenario, target));
+            rt.shutdown_timeout(Duration::from_secs(1));
+            match result {
+                Ok(unfired) => (RunStatus::Completed, unfired),
+                Err(e) => (RunStatus::Crashed(e), Vec::new()),
+            }
+        }
+    };
+    let trace = std::mem::take(&mut *lock(&trace));
+    let violations = match status {
+        RunStatus::Completed => judge(scenario, &trace, check),
+        _ => Vec::new(),
+    };
+    RunOutcome {
+        scenario: scenario.name.clone(),
+        seed,
+        sim_time: Duration::from_micros(trace.end_us()),
+        plan,
+        status,
+        trace,
+        violations,
+        wall_time: wall.elapsed(),
+        unfired,
+    }
+}
+
+/// One client of the run: its proxy, its process (a task, and the signal that halts its
+/// client's event loop) and the faults holding its link.
+struct Client {
+    /// What every life of the process starts from (its `halt` is replaced per life).
+    app: ClientNode,
+    proxy: Proxy,
+    task: Option<(JoinHandle<()>, watch::Sender<bool>)>,
+    blackholes: u32,
+    /// Fault index → extra delay.
+    delays: BTreeMap<usize, Duration>,
+    /// Fault index → largest fragment.
+    splits: BTreeMap<usize, u32>,
+    /// Partitions holding each direction (to the target, from it).
+    partitions: (u32, u32),
+}
+
+impl Client {
+    fn control(&self) -> ProxyControl {
+        self.proxy.control()
+    }
+
+    /// Sets the proxy's lasting faults to the combination in force.
+    fn faults_changed(&self) {
+        let control = self.control();
+        let link = control.link();
+        link.set_blackhole(self.blackholes > 0);
+        link.set_extra_delay(self.delays.values().copied().max().unwrap_or_default());
+        link.set_max_fragment(self.splits.values().copied().min().map(|n| n as usize));
+        control.set_partition(Partition {
+            to_target: self.partitions.0 > 0,
+            from_target: self.partitions.1 > 0,
+        });
+    }
+
+    /// Starts a fresh process (nothing of the last one's memory but its disk).
+    fn start(&mut self) {
+        if self.task.is_none() {
+            let (halt, halted) = watch::channel(false);
+            let app = Arc::new(ClientNode {
+                spec: self.app.spec.clone(),
+                broker: self.app.broker.clone(),
+                link: LinkControl::new(),
+                disk: self.app.disk.clone(),
+                session: self.app.session.clone(),
+                rec: self.app.rec.clone(),
+                start: self.app.start,
+                halt: Some(halted),
+            });
+            self.task = Some((tokio::spawn(app.run()), halt));
+        }
+    }
+
+    /// Kills the process: its client stops at once and its connection closes, with nothing
+    /// sent.
+    fn kill(&mut self) {
+        if let Some((task, halt)) = self.task.take() {
+            let _ = halt.send(true);
+            task.abort();
+        }
+    }
+}
+
+/// The faults of the plan applied to the clients' proxies and processes, in real time.
+async fn supervise(
+    scenario: Arc<Scenario>,
+    plan: Plan,
+    target: SocketAddr,
+    trace: Arc<Mutex<Trace>>,
+) -> Result<Vec<usize>, String> {
+    let start = Instant::now();
+    let (fired_tx, mut fired_rx) = tokio::sync::mpsc::unbounded_channel();
+    let rec = if plan.triggered.is_empty() {
+        Recorder::new(trace.clone(), start)
+    } else {
+        let triggers = plan.triggered.iter().map(|t| t.trigger.clone()).collect();
+        Recorder::watched(trace.clone(), start, Watch::new(triggers, fired_tx))
+    };
+    rec.push(Event::RunStarted {
+        scenario: scenario.name.clone(),
+        seed: plan.seed,
+        protocol: scenario.protocol.to_string(),
+        persistence: scenario.broker.persistence,
+        max_queued_messages: Some(scenario.broker.config.max_queued_messages as u64),
+        max_inflight: Some(u64::from(scenario.broker.config.max_inflight)),
+    });
+
+    let mut clients: BTreeMap<String, Client> = BTreeMap::new();
+    let mut sessions: BTreeMap<&str, Arc<Mutex<SessionNote>>> = BTreeMap::new();
+    let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+    for c in &scenario.clients {
+        let proxy = Proxy::start(listen, target)
+            .await
+            .map_err(|e| format!("cannot start a fault proxy: {e}"))?;
+        let app = ClientNode {
+            spec: Arc::new(ClientSpec::of(&scenario, c, plan.seed)),
+            broker: proxy.local_addr().to_string(),
+            link: LinkControl::new(),
+            disk: Arc::new(Mutex::new(Disk::default())),
+            session: Arc::clone(sessions.entry(c.mqtt_id()).or_default()),
+            rec: rec.clone(),
+            start,
+            halt: None,
+        };
+        let mut client = Client {
+            app,
+            proxy,
+            task: None,
+            blackholes: 0,
+            delays: BTreeMap::new(),
+            splits: BTreeMap::new(),
+            partitions: (0, 0),
+        };
+        client.start();
+        clients.insert(c.id.clone(), client);
+    }
+
+    let mut steps = Steps::new(&plan);
+    while let Some((kind, index)) = steps.next(&mut fired_rx, start).await {
+        let fault = steps.kind(index);
+        match kind {
+            StepKind::Apply => {
+                rec.push(Event::FaultApplied {
+                    fault: trace_fault(fault),
+                });
+                apply(&mut clients, index, fault)?;
+            }
+            StepKind::Heal => {
+                heal(&mut clients, index, fault)?;
+                rec.push(Event::FaultHealed {
+                    fault: trace_fault(fault),
+                });
+            }
+        }
+    }
+    sleep_to(start + plan.faults_until).await;
+    rec.push(Event::SettleStarted);
+    sleep_to(start + plan.duration).await;
+    rec.push(Event::RunEnded);
+    // What the clients' ends would record is no part of the run.
+    let recorded = std::mem::take(&mut *lock(&trace));
+    for client in clients.values_mut() {
+        client.kill();
+    }
+    *lock(&trace) = recorded;
+    Ok(steps.unfired())
+}
+
+fn client<'a>(
+    clients: &'a mut BTreeMap<String, Client>,
+    id: &str,
+) -> Result<&'a mut Client, String> {
+    clients
+        .get_mut(id)
+        .ok_or_else(|| format!("the plan names unknown client {id:?}"))
+}
+
+/// The client side of a partition between `from` and `to` (one of them the broker), and the
+/// direction it blocks: `true` toward the target.
+fn partition_side<'n>(from: &'n Node, to: &'n Node) -> Result<(&'n str, bool), String> {
+    match (from, to) {
+        (Node::Client(c), Node::Broker) => Ok((c, true)),
+        (Node::Broker, Node::Client(c)) => Ok((c, false)),
+        _ => Err("a partition needs the broker on one side".into()),
+    }
+}
+
+fn apply(
+    clients: &mut BTreeMap<String, Client>,
+    index: usize,
+    kind: &FaultKind,
+) -> Result<(), String> {
+    match kind {
+        FaultKind::Cut { client: id } => client(clients, id)?.control().link().cut(),
+        FaultKind::Blackhole { client: id, .. } => {
+            let c = client(clients, id)?;
+            c.blackholes += 1;
+            c.faults_changed();
+        }
+        FaultKind::Delay {
+            client: id, extra, ..
+        } => {
+            let c = client(clients, id)?;
+            c.delays.insert(index, *extra);
+            c.faults_changed();
+        }
+        FaultKind::SplitWrites {
+            client: id,
+            max_fragment,
+            ..
+        } => {
+            let c = client(clients, id)?;
+            c.splits.insert(index, *max_fragment);
+            c.faults_changed();
+        }
+        FaultKind::Partition {
+            from, to, oneway, ..
+        } => {
+            for (a, b, on) in [(from, to, true), (to, from, !oneway)] {
+                if on {
+                    let (id, toward) = partition_side(a, b)?;
+                    let c = client(clients, id)?;
+                    if toward {
+                        c.partitions.0 += 1;
+                    } else {
+                        c.partitions.1 += 1;
+                    }
+                    c.faults_changed();
+                }
+            }
+        }
+        FaultKind::Crash { client: id, .. } | FaultKind::Restart { client: id } => {
+            client(clients, id)?.kill()
+        }
+        FaultKind::PowerOff { client: id, .. } => {
+            let c = client(clients, id)?;
+            c.blackholes += 1;
+            c.faults_changed();
+            c.kill();
+        }
+        other => return Err(format!("a target run cannot apply {other}")),
+    }
+    Ok(())
+}
+
+fn heal(
+    clients: &mut BTreeMap<String, Client>,
+    index: usize,
+    kind: &FaultKind,
+) -> Result<(), String> {
+    match kind {
+        FaultKind::Cut { .. } => {}
+        FaultKind::Blackhole { client: id, .. } => {
+            let c = client(clients, id)?;
+            c.blackholes = c.blackholes.saturating_sub(1);
+            c.faults_changed();
+        }
+        FaultKind::Delay { client: id, .. } => {
+            let c = client(clients, id)?;
+            c.delays.remove(&index);
+            c.faults_changed();
+        }
+        FaultKind::SplitWrites { client: id, .. } => {
+            let c = client(clients, id)?;
+            c.splits.remove(&index);
+            c.faults_changed();
+        }
+        FaultKind::Partition {
+            from, to, oneway, ..
+        } => {
+            for (a, b, on) in [(from, to, true), (to, from, !oneway)] {
+                if on {
+                    let (id, toward) = partition_side(a, b)?;
+                    let c = client(clients, id)?;
+                    if toward {
+                        c.partitions.0 = c.partitions.0.saturating_sub(1);
+                    } else {
+                        c.partitions.1 = c.partitions.1.saturating_sub(1);
+                    }
+                    c.faults_changed();
+                }
+            }
+        }
+        FaultKind::Crash { client: id, .. } | FaultKind::Restart { client: id } => {
+            client(clients, id)?.start()
+        }
+        FaultKind::PowerOff { client: id, .. } => {
+            let c = client(clients, id)?;
+            c.blackholes = c.blackholes.saturating_sub(1);
+            c.faults_changed();
+            c.start();
+        }
+        other => return Err(format!("a target run cannot heal {other}")),
+    }
+    Ok(())
+}
+
+/// Ends the sessions of the scenario's client identifiers and clears the retained messages on
+/// its topics, so the next run finds nothing of this one. Best effort, bounded by
+/// [`CLEANUP_WAIT`]; what it cannot do is logged.
+async fn clean_up(scenario: &Scenario, target: SocketAddr) {
+    use crate::client::{ClientConfig, ClientEvent};
+    use crate::codec::{QoS, ReasonCode};
+    use crate::net::client::{ClientOptions, Events, MqttClient, subscription};
+
+    async fn connect(target: SocketAddr, config: ClientConfig) -> Option<(MqttClient, Events)> {
+        let (client, mut events) =
+            MqttClient::start(ClientOptions::new(target.to_string(), config)).ok()?;
+        while let Some(ev) = events.recv().await {
+            if let ClientEvent::Connected { .. } = ev {
+                return Some((client, events));
+            }
+        }
+        None
+    }
+
+    let work = async {
+        let mut ids: Vec<&str> = scenario.clients.iter().map(|c| c.mqtt_id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids.into_iter().filter(|id| !id.is_empty()) {
+            let config = ClientConfig {
+                client_id: id.to_string(),
+                clean_start: true,
+                protocol: scenario.protocol,
+                ..ClientConfig::default()
+            };
+            if let Some((client, _events)) = connect(target, config).await {
+                client.disconnect(ReasonCode::Success).await;
+            }
+        }
+        let config = ClientConfig {
+            client_id: "mqtt-lab-cleaner".into(),
+            clean_start: true,
+            protocol: scenario.protocol,
+            ..ClientConfig::default()
+        };
+        let Some((client, mut events)) = connect(target, config).await else {
+            return;
+        };
+        if client
+            .subscribe(vec![subscription("#", QoS::AtMostOnce)])
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut retained = Vec::new();
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(300), events.recv()).await
+        {
+            if let ClientEvent::Message(m) = ev
+                && m.retain
+                && !m.payload.is_empty()
+            {
+                retained.push(m.topic.clone());
+            }
+        }
+        for topic in retained {
+            let _ = client
+                .publish(topic, bytes::Bytes::new(), QoS::AtMostOnce, true)
+                .await;
+        }
+        client.disconnect(ReasonCode::Success).await;
+    };
+    if tokio::time::timeout(CLEANUP_WAIT, work).await.is_err() {
+        tracing::warn!("target clean-up did not finish in {CLEANUP_WAIT:?}");
+    }
+}
