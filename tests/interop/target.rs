@@ -119,6 +119,15 @@ fn our_broker_passes_a_story_with_every_fault_a_target_run_applies() {
         events.iter().any(|e| matches!(e, Event::RunEnded)),
         "the trace is whole"
     );
+    // The queue bound is required of the target; its inflight window is its own.
+    assert!(matches!(
+        events[0],
+        Event::RunStarted {
+            max_queued_messages: Some(1000),
+            max_inflight: None,
+            ..
+        }
+    ));
 }
 
 #[test]
