@@ -316,6 +316,35 @@ fn partition_side<'n>(from: &'n Node, to: &'n Node) -> Result<(&'n str, bool), S
     }
 }
 
+/// Counts a partition between `from` and `to` (and back, unless `oneway`) in force (`on`) or
+/// healed on its client's proxy.
+fn partition(
+    clients: &mut BTreeMap<String, Client>,
+    from: &Node,
+    to: &Node,
+    oneway: bool,
+    on: bool,
+) -> Result<(), String> {
+    for (a, b, blocked) in [(from, to, true), (to, from, !oneway)] {
+        if blocked {
+            let (id, toward) = partition_side(a, b)?;
+            let c = client(clients, id)?;
+            let count = if toward {
+                &mut c.partitions.0
+            } else {
+                &mut c.partitions.1
+            };
+            *count = if on {
+                *count + 1
+            } else {
+                count.saturating_sub(1)
+            };
+            c.faults_changed();
+        }
+    }
+    Ok(())
+}
+
 fn apply(
     clients: &mut BTreeMap<String, Client>,
     index: usize,
@@ -346,20 +375,7 @@ fn apply(
         }
         FaultKind::Partition {
             from, to, oneway, ..
-        } => {
-            for (a, b, on) in [(from, to, true), (to, from, !oneway)] {
-                if on {
-                    let (id, toward) = partition_side(a, b)?;
-                    let c = client(clients, id)?;
-                    if toward {
-                        c.partitions.0 += 1;
-                    } else {
-                        c.partitions.1 += 1;
-                    }
-                    c.faults_changed();
-                }
-            }
-        }
+        } => partition(clients, from, to, *oneway, true)?,
         FaultKind::Crash { client: id, .. } | FaultKind::Restart { client: id } => {
             client(clients, id)?.kill()
         }
@@ -398,20 +414,7 @@ fn heal(
         }
         FaultKind::Partition {
             from, to, oneway, ..
-        } => {
-            for (a, b, on) in [(from, to, true), (to, from, !oneway)] {
-                if on {
-                    let (id, toward) = partition_side(a, b)?;
-                    let c = client(clients, id)?;
-                    if toward {
-                        c.partitions.0 = c.partitions.0.saturating_sub(1);
-                    } else {
-                        c.partitions.1 = c.partitions.1.saturating_sub(1);
-                    }
-                    c.faults_changed();
-                }
-            }
-        }
+        } => partition(clients, from, to, *oneway, false)?,
         FaultKind::Crash { client: id, .. } | FaultKind::Restart { client: id } => {
             client(clients, id)?.start()
         }
