@@ -65,11 +65,31 @@ pub struct RunArgs {
     /// Never draw the progress bar (it is only drawn when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// The broker to judge instead of the simulator, and its commands.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `run --target` and the flags that go with it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
     /// Judge the broker at HOST:PORT instead of the simulator (real-network build): every
-    /// client runs on real TCP behind a fault proxy of its own, in real time, one seed at a
-    /// time; scenarios that need what a target run cannot do are skipped with the reason.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub target: Option<String>,
+    /// client runs on real TCP behind a fault proxy of its own, in real time; runs share the
+    /// broker under per-run name prefixes (`--jobs` at once); scenarios that need what a target
+    /// run cannot do are skipped with the reason.
+    #[arg(long = "target", value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// With --target: a shell command that restarts the target (kill it and start it again);
+    /// lets `crash_broker` faults run. The broker is down as long as the command takes.
+    #[arg(long, value_name = "COMMAND", requires = "addr")]
+    pub broker_restart: Option<String>,
+    /// With --target: a shell command that stops (kills) the target; with --broker-start, a
+    /// `crash_broker` fault stops the broker and starts it after its `restart_after`.
+    #[arg(long, value_name = "COMMAND", requires = "addr")]
+    pub broker_stop: Option<String>,
+    /// With --target: a shell command that starts the target again (see --broker-stop).
+    #[arg(long, value_name = "COMMAND", requires = "addr")]
+    pub broker_start: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -106,7 +126,7 @@ pub fn require_simulation(command: &str) -> Result<(), String> {
 
 /// `mqtt-lab run`: returns the exit code.
 pub fn run(args: RunArgs) -> i32 {
-    if let Some(target) = &args.target {
+    if let Some(target) = &args.target.addr {
         return run_target(&args, target);
     }
     if let Err(msg) = require_simulation("run") {
@@ -125,25 +145,62 @@ pub fn replay(args: ReplayArgs) -> i32 {
     finish(replay_with(&args, world, &mut std::io::stdout().lock()))
 }
 
-/// `mqtt-lab run --target`: the suite against a real broker.
+/// The broker `--target` and the `--broker-*` commands name.
 #[cfg(not(madsim))]
-fn run_target(args: &RunArgs, target: &str) -> i32 {
+fn target_of(args: &RunArgs, target: &str) -> Result<crate::target::Target, String> {
     use std::net::ToSocketAddrs;
     let addr = match target.to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(addr)) => addr,
-        Ok(None) | Err(_) => {
-            eprintln!("error: --target {target}: not an address (HOST:PORT)");
+        Ok(None) | Err(_) => return Err(format!("--target {target}: not an address (HOST:PORT)")),
+    };
+    let broker = crate::target::BrokerCommands::new(
+        args.target.broker_restart.clone(),
+        args.target.broker_stop.clone(),
+        args.target.broker_start.clone(),
+    )?;
+    Ok(crate::target::Target { addr, broker })
+}
+
+/// `mqtt-lab run --target`: the suite against a real broker. Runs share it, each under its own
+/// name prefix; a scenario that needs the broker to itself waits until no other run is going
+/// and keeps the others waiting while it goes.
+#[cfg(not(madsim))]
+fn run_target(args: &RunArgs, target: &str) -> i32 {
+    use crate::target::{Names, needs_broker_alone, run_seed};
+    use std::sync::RwLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let target = match target_of(args, target) {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("error: {msg}");
             return EXIT_USAGE;
         }
     };
     eprintln!(
-        "target {addr}: real TCP, real time; a run is not bit-reproducible (the seed fixes the plan, not the trace)"
+        "target {}: real TCP, real time; a run is not bit-reproducible (the seed fixes the plan, not the trace)",
+        target.addr
     );
-    let mut args = args.clone();
-    args.jobs = Some(1);
     let check = crate::check::CheckConfig::default();
-    let world = |s: &Scenario, seed: u64| crate::target::run_seed(s, seed, addr, &check);
-    finish(run_with(&args, world, &mut std::io::stdout().lock()))
+    // Tags tell apart the runs of this command and those of another one against the same
+    // broker: 12 bits of the process and the clock, then a count.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    let runs = AtomicU64::new(0);
+    let gate = RwLock::new(());
+    let world = |s: &Scenario, seed: u64| {
+        if needs_broker_alone(s).is_some() {
+            let _alone = gate.write().unwrap_or_else(|e| e.into_inner());
+            run_seed(s, seed, &target, &Names::default(), &check)
+        } else {
+            let _shared = gate.read().unwrap_or_else(|e| e.into_inner());
+            let n = runs.fetch_add(1, Ordering::Relaxed);
+            let names = Names::tagged(&format!("{:03x}{n:x}", nonce & 0xfff));
+            run_seed(s, seed, &target, &names, &check)
+        }
+    };
+    finish(run_with(args, world, &mut std::io::stdout().lock()))
 }
 
 #[cfg(madsim)]
@@ -185,17 +242,25 @@ where
 {
     let scenarios = discover::load_all(&args.paths)?;
     #[cfg(not(madsim))]
-    let scenarios = match args.target {
-        Some(_) => scenarios
-            .into_iter()
-            .filter(|l| match crate::target::unsupported(&l.scenario) {
-                Some(why) => {
-                    eprintln!("skipped {}: {why}", l.path);
-                    false
-                }
-                None => true,
-            })
-            .collect(),
+    let scenarios = match &args.target.addr {
+        Some(target) => {
+            let target = target_of(args, target)?;
+            scenarios
+                .into_iter()
+                .filter(|l| match crate::target::unsupported(&l.scenario, &target) {
+                    Some(why) => {
+                        eprintln!("skipped {}: {why}", l.path);
+                        false
+                    }
+                    None => {
+                        if let Some(why) = crate::target::needs_broker_alone(&l.scenario) {
+                            eprintln!("alone {}: needs the broker to itself: {why}", l.path);
+                        }
+                        true
+                    }
+                })
+                .collect()
+        }
         None => scenarios,
     };
     let mut junit = match &args.junit {
@@ -231,7 +296,7 @@ where
         plural(config.jobs)
     );
     let mut report = suite::run_suite(&scenarios, args.seeds, &config, world);
-    report.target = args.target.clone();
+    report.target = args.target.addr.clone();
     let text = if args.json {
         json::render(&report)
     } else {
@@ -408,7 +473,7 @@ mod tests {
             check_determinism: false,
             fail_fast: false,
             no_progress: true,
-            target: None,
+            target: TargetArgs::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use super::error::ScenarioError;
 use super::expect::{Expect, ExpectContext};
 use super::fault::{FaultSource, FaultSpec, PlannedFault, TriggeredFault, plan_scripted};
 use super::random::{NetworkConfig, RandomFaults};
+use super::target::TargetSection;
 use super::template::{self, Expansion, Template};
 use super::values::{MAX_CLIENTS, MAX_DURATION, de_duration, de_opt_duration, de_protocol};
 use super::workload::Workload;
@@ -75,6 +76,9 @@ pub struct Scenario {
     pub random: Option<RandomFaults>,
     /// `[expect]`. Required.
     pub expect: Expect,
+    /// `[target]`: what a run against a real broker needs. Default: nothing special.
+    #[serde(default)]
+    pub target: TargetSection,
     /// Where the scenario came from (a path or a name given to `from_str`).
     #[serde(skip)]
     origin: String,

@@ -7,7 +7,7 @@
 //!
 //! - [`Scenario`] (`document.rs`): the whole file; `load`, `from_str`, phase accessors.
 //! - Sections, each with its checks: [`BrokerSection`], [`ClientConfig`], [`Workload`],
-//!   [`FaultSpec`], [`NetworkConfig`], [`RandomFaults`], [`Expect`]; `checks.rs` holds what
+//!   [`FaultSpec`], [`NetworkConfig`], [`RandomFaults`], [`Expect`], [`TargetSection`]; `checks.rs` holds what
 //!   the checks share.
 //! - [`Template`] (`template.rs`): a `[[client]]` with `count` standing for many clients, with
 //!   ranges drawn per seed ([`ClientDraw`]), and the entries naming its instances.
@@ -28,6 +28,7 @@ mod fault;
 mod plan;
 mod properties;
 mod random;
+mod target;
 mod template;
 mod topic;
 mod trigger;
@@ -49,6 +50,7 @@ pub use fault::{
 pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw};
 pub use properties::{MAX_PROPERTY_STRING, MAX_USER_PROPERTIES, MessageProperties, PayloadFormat};
 pub use random::{DEFAULT_LATENCY, NetworkConfig, RandomFaults, stream, sub_seed};
+pub use target::TargetSection;
 pub use template::{
     ClientDraw, MAX_EXPANDED, PLACEHOLDER, Range, Template, VARIABLE_FIELDS, Value,
 };

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt;
 
+use super::names::Names;
 use super::options::SubscribePacket;
 use super::recorder::{ClientRecorder, Recorder, lock, sleep_to, sleep_to_opt};
 use crate::client::{ClientConfig, ClientEvent};
@@ -83,6 +84,8 @@ pub struct ClientSpec {
     pub reconnect_clean: Option<bool>,
     /// Seeds the client core.
     pub seed: u64,
+    /// How its client identifier and topics are written on the wire.
+    pub names: Names,
 }
 
 impl ClientSpec {
@@ -108,6 +111,7 @@ impl ClientSpec {
             windows: ClientSpec::windows(c),
             reconnect_clean: c.reconnect_clean_start,
             seed: crate::scenario::sub_seed(seed, &format!("client/{}", c.id)),
+            names: Names::default(),
         }
     }
 
@@ -185,10 +189,12 @@ impl ClientNode {
         let template = self.spec.config.will.clone()?;
         let disk = self.disk.clone();
         let id = self.spec.id.clone();
+        let names = self.spec.names.clone();
         Some(Arc::new(move || {
             let mut d = lock(&disk);
             d.connects += 1;
             let mut will = template.clone();
+            will.topic = names.topic(&will.topic);
             will.payload = Bytes::from(payload::will_payload(&id, d.connects));
             Some(will)
         }))
@@ -200,6 +206,7 @@ impl ClientNode {
         let crec = Arc::new(ClientRecorder::new(
             &self.spec.client_id,
             &self.spec.id,
+            self.spec.names.clone(),
             self.rec.clone(),
         ));
         let observer: Observer = {
@@ -207,6 +214,10 @@ impl ClientNode {
             Arc::new(move |_, wire| crec.observe(wire))
         };
         let mut config = self.spec.config.clone();
+        config.client_id = self.spec.names.client_id(&config.client_id);
+        if let Some(will) = &mut config.will {
+            will.topic = self.spec.names.topic(&will.topic);
+        }
         if let Some(clean) = self.spec.reconnect_clean.filter(|_| again) {
             config.clean_start = clean;
         }
@@ -271,7 +282,7 @@ impl ClientNode {
             }
             asked[k] = true;
             let client = client.clone();
-            let filter = filter.clone();
+            let filter = self.spec.names.filter(filter);
             let disk = self.disk.clone();
             tokio::spawn(async move {
                 if client.unsubscribe(vec![filter]).await.is_ok() {
@@ -317,6 +328,9 @@ impl ClientNode {
                 p.filters.retain(|f| !self.retired(&f.filter));
             }
             packets.retain(|p| !p.filters.is_empty());
+        }
+        for f in packets.iter_mut().flat_map(|p| p.filters.iter_mut()) {
+            f.filter = self.spec.names.filter(&f.filter);
         }
         tokio::spawn(async move {
             for p in packets {
@@ -390,7 +404,13 @@ impl ClientNode {
                 &properties,
             );
             match client
-                .publish_start(w.topic.clone(), body, w.qos, w.retain, properties)
+                .publish_start(
+                    self.spec.names.topic(&w.topic),
+                    body,
+                    w.qos,
+                    w.retain,
+                    properties,
+                )
                 .await
             {
                 Ok(pending) => crec.publish_accepted(pending.id, &label),

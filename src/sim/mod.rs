@@ -9,6 +9,7 @@
 //!   scenario becomes the cores' configurations, and [`load`], which reads a scenario file and
 //!   checks that it can.
 //! - [`schedule`]: the plan as apply and heal steps, and each fault's name in the trace.
+//! - [`names`]: the client identifiers and topics on the wire when runs share a broker.
 //! - [`recorder`]: the shared trace and the per-client view that fills it.
 //! - `app.rs`: the client application (also run against a real broker by `target`).
 //! - `world.rs` (only with `--cfg madsim`): the nodes and the supervisor that applies faults.
@@ -17,6 +18,7 @@
 //! (`scenario`), the checkers (`check`), the command line.
 
 pub(crate) mod app;
+pub mod names;
 pub mod options;
 pub mod outcome;
 pub mod recorder;
@@ -29,4 +31,4 @@ pub use options::{
     BrokerFactory, RunOptions, STORE_FILE, StoreFactory, load, real_broker, real_store,
 };
 pub use outcome::{RunOutcome, RunStatus};
-pub use runner::{SIMULATED, expectations, judge, run_seed, time_margin};
+pub use runner::{SIMULATED, expectations, judge, judged, run_seed, time_margin};

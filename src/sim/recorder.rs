@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::names::Names;
 use crate::client::{ClientEvent, DownCause, RequestId};
 use crate::codec::reason::{connack_v3_return_code, suback_v3_return_code};
 use crate::codec::{
@@ -160,16 +161,20 @@ pub struct ClientRecorder {
     client: String,
     /// The process (node) name, written as `process` when it differs from `client`.
     process: String,
+    /// Taken off the names the client used on the wire.
+    names: Names,
     rec: Recorder,
     state: Mutex<State>,
 }
 
 impl ClientRecorder {
     /// The recorder of process `process`, whose CONNECTs carry client identifier `client`.
-    pub fn new(client: &str, process: &str, rec: Recorder) -> ClientRecorder {
+    /// `names` says how its names are written on the wire.
+    pub fn new(client: &str, process: &str, names: Names, rec: Recorder) -> ClientRecorder {
         ClientRecorder {
             client: client.to_string(),
             process: process.to_string(),
+            names,
             rec,
             state: Mutex::new(State {
                 attempt: AttemptState::Idle,
@@ -221,13 +226,18 @@ impl ClientRecorder {
                 st.connack_session_present = Some(a.session_present);
             }
             Wire::Sent(Packet::Unsubscribe(u)) => {
-                for f in &u.filters {
+                let filters: Vec<String> = u
+                    .filters
+                    .iter()
+                    .map(|f| self.names.trace_filter(f))
+                    .collect();
+                for f in &filters {
                     self.push(Event::UnsubscribeRequested {
                         client: self.client(),
                         filter: f.clone(),
                     });
                 }
-                st.unsubscribes.insert(u.pkid, u.filters.clone());
+                st.unsubscribes.insert(u.pkid, filters);
             }
             Wire::Received(Packet::UnsubAck(a)) => {
                 let Some(filters) = st.unsubscribes.remove(&a.pkid) else {
@@ -324,7 +334,7 @@ impl ClientRecorder {
             keep_alive_s: c.keep_alive,
             session_expiry_s,
             will: c.will.as_ref().map(|w| WillSpec {
-                topic: w.topic.clone(),
+                topic: self.names.trace_topic(&w.topic).to_string(),
                 qos: w.qos.as_u8(),
                 retain: w.retain,
                 payload: payload::label(&w.payload),
@@ -341,12 +351,16 @@ impl ClientRecorder {
 
     /// A SUBSCRIBE sent: one request per filter, answered by its SUBACK.
     fn subscribe_sent(&self, st: &mut State, s: &Subscribe) {
-        let filters: Vec<String> = s.filters.iter().map(|f| f.filter.clone()).collect();
+        let filters: Vec<String> = s
+            .filters
+            .iter()
+            .map(|f| self.names.trace_filter(&f.filter))
+            .collect();
         let id = s.properties.subscription_identifiers.first().copied();
-        for f in &s.filters {
+        for (f, filter) in s.filters.iter().zip(&filters) {
             self.push(Event::SubscribeRequested {
                 client: self.client(),
-                filter: f.filter.clone(),
+                filter: filter.clone(),
                 qos: f.options.qos.as_u8(),
                 options: SubOptions {
                     no_local: f.options.no_local,
@@ -482,7 +496,7 @@ impl ClientRecorder {
             }
             ClientEvent::Message(p) => self.push(Event::Delivered {
                 client: self.client(),
-                topic: p.topic.clone(),
+                topic: self.names.trace_topic(&p.topic).to_string(),
                 qos: p.qos.as_u8(),
                 retain: p.retain,
                 dup: p.dup,

@@ -50,13 +50,27 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutc
     let wall_time = wall.elapsed();
     let unfired = std::mem::take(&mut *super::recorder::lock(&unfired));
     let trace = std::mem::take(&mut *super::recorder::lock(&trace));
+    judged(scenario, plan, status, trace, unfired, wall_time, &options.check)
+}
+
+/// The outcome of a run of `plan` (of the drawn `scenario`) that ended with `status` and
+/// recorded `trace`: judged by [`judge`] if it completed.
+pub fn judged(
+    scenario: &Scenario,
+    plan: Plan,
+    status: RunStatus,
+    trace: Trace,
+    unfired: Vec<usize>,
+    wall_time: Duration,
+    check: &CheckConfig,
+) -> RunOutcome {
     let violations = match status {
-        RunStatus::Completed => judge(scenario, &trace, &options.check),
+        RunStatus::Completed => judge(scenario, &trace, check),
         _ => Vec::new(),
     };
     RunOutcome {
         scenario: scenario.name.clone(),
-        seed,
+        seed: plan.seed,
         sim_time: Duration::from_micros(trace.end_us()),
         plan,
         status,

@@ -1,17 +1,20 @@
 //! `mqtt-lab run --target`: scenarios judged against a real broker on loopback, every client
 //! behind a fault proxy, in real time. Our broker passes a story with cuts, a partition and a
-//! client crash; the same broker set up to break the story's guarantee (a queue of two messages
-//! for a persistent subscriber that is away) fails it; what a target run cannot do is skipped
-//! with its reason.
+//! client crash, under a name prefix; the same broker set up to break the story's guarantee (a
+//! queue of two messages for a persistent subscriber that is away) fails it; four runs of the
+//! same client identifiers share one broker at once; a durable `mqtt-lab broker` process
+//! killed and started again by the user's commands keeps every acknowledged message; what a
+//! target run cannot do is skipped with its reason.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 
 use mqtt_lab::broker::{Broker, BrokerConfig};
 use mqtt_lab::check::CheckConfig;
 use mqtt_lab::scenario::Scenario;
 use mqtt_lab::sim::RunStatus;
-use mqtt_lab::target;
+use mqtt_lab::target::{self, BrokerCommands, Names, Target};
 use mqtt_lab::trace::Event;
 
 use crate::support::OurBroker;
@@ -85,12 +88,32 @@ fn addr(broker: &OurBroker) -> SocketAddr {
     ([127, 0, 0, 1], broker.port).into()
 }
 
+fn target_of(broker: &OurBroker) -> Target {
+    Target {
+        addr: addr(broker),
+        broker: BrokerCommands::default(),
+    }
+}
+
+/// The story with a broker crash and restart in its middle, against a durable broker.
+fn crashing_story() -> String {
+    STORY
+        .replace("name = \"target:", "name = \"target with a broker crash:")
+        .replace(
+            "[expect]",
+            "[[fault]]\nat = \"4s\"\ncrash_broker = { restart_after = \"500ms\" }\n\n\
+             [broker]\npersistence = \"durable\"\n\n[expect]",
+        )
+}
+
 #[test]
 fn our_broker_passes_a_story_with_every_fault_a_target_run_applies() {
     let broker = OurBroker::start();
     let s = story();
-    assert_eq!(target::unsupported(&s), None);
-    let out = target::run_seed(&s, 1, addr(&broker), &CheckConfig::default());
+    let t = target_of(&broker);
+    assert_eq!(target::unsupported(&s, &t), None);
+    assert_eq!(target::needs_broker_alone(&s), None);
+    let out = target::run_seed(&s, 1, &t, &Names::tagged("t1"), &CheckConfig::default());
     assert_eq!(out.status, RunStatus::Completed);
     assert!(out.violations.is_empty(), "{:#?}", out.violations);
     let events: Vec<&Event> = out.trace.events.iter().map(|e| &e.event).collect();
@@ -119,6 +142,12 @@ fn our_broker_passes_a_story_with_every_fault_a_target_run_applies() {
         events.iter().any(|e| matches!(e, Event::RunEnded)),
         "the trace is whole"
     );
+    // The clients used prefixed names on the wire; the trace has the scenario's own.
+    assert!(events.iter().all(|e| match e {
+        Event::Delivered { topic, .. } => topic == "line/1",
+        Event::SubscribeRequested { filter, .. } => filter == "line/#" || filter == "line/+",
+        _ => true,
+    }));
     // The queue bound is required of the target; its inflight window is its own.
     assert!(matches!(
         events[0],
@@ -138,7 +167,13 @@ fn a_broker_that_drops_an_away_subscribers_messages_fails_the_story() {
             ..BrokerConfig::default()
         })
     });
-    let out = target::run_seed(&story(), 1, addr(&broker), &CheckConfig::default());
+    let out = target::run_seed(
+        &story(),
+        1,
+        &target_of(&broker),
+        &Names::default(),
+        &CheckConfig::default(),
+    );
     assert_eq!(out.status, RunStatus::Completed);
     assert!(
         out.violations
@@ -153,25 +188,35 @@ fn a_broker_that_drops_an_away_subscribers_messages_fails_the_story() {
 fn the_command_runs_a_target_and_skips_what_it_cannot_do_with_the_reason() {
     let broker = OurBroker::start();
     let dir = tempfile::tempdir().unwrap();
+    // Two scenarios of the same client identifiers and topics, two seeds each, four runs at
+    // once: they share the broker only because each has its own prefix.
     std::fs::write(dir.path().join("01-story.toml"), STORY).unwrap();
-    let crashing = STORY
-        .replace("name = \"target:", "name = \"target with a broker crash:")
-        .replace(
-            "[expect]",
-            "[[fault]]\nat = \"4s\"\ncrash_broker = { restart_after = \"500ms\" }\n\n[expect]",
-        );
-    std::fs::write(dir.path().join("02-broker-crash.toml"), crashing).unwrap();
+    let copy = STORY.replace("name = \"target:", "name = \"target, again:");
+    std::fs::write(dir.path().join("03-story-again.toml"), copy).unwrap();
+    std::fs::write(dir.path().join("02-broker-crash.toml"), crashing_story()).unwrap();
+    let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lab"))
         .arg("run")
         .arg(dir.path())
-        .args(["--seeds", "1", "--no-progress", "--target"])
+        .args([
+            "--seeds",
+            "1..2",
+            "--jobs",
+            "4",
+            "--no-progress",
+            "--target",
+        ])
         .arg(format!("127.0.0.1:{}", broker.port))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("all 1 seeds passed"), "{stdout}");
+    assert!(stdout.contains("all 4 seeds passed"), "{stdout}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the four 9-second runs went at once"
+    );
     assert!(
         stderr.contains("skipped")
             && stderr.contains("02-broker-crash.toml")
@@ -188,4 +233,109 @@ fn the_command_runs_a_target_and_skips_what_it_cannot_do_with_the_reason() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--target not an address"));
+}
+
+/// Commands that kill and start a durable `mqtt-lab broker` process on `port`, its pid in
+/// `dir`.
+fn broker_commands(dir: &Path, port: u16) -> (String, String) {
+    let config = dir.join("broker.toml");
+    std::fs::write(&config, "persistence_file = \"state\"\n").unwrap();
+    let pid = dir.join("broker.pid");
+    let start = format!(
+        "'{}' broker -c '{}' -l 127.0.0.1:{port} >/dev/null 2>&1 & echo $! > '{}'",
+        env!("CARGO_BIN_EXE_mqtt-lab"),
+        config.display(),
+        pid.display()
+    );
+    let stop = format!(
+        "p=$(cat '{0}'); kill -9 $p; while kill -0 $p 2>/dev/null; do sleep 0.05; done",
+        pid.display()
+    );
+    (start, stop)
+}
+
+/// Kills the broker the commands started when the test ends, whatever happened.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("sh").args(["-c", &self.0]).status();
+    }
+}
+
+#[test]
+fn broker_crash_faults_run_the_users_commands_and_a_durable_broker_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (start, stop) = broker_commands(dir.path(), port);
+    assert!(
+        Command::new("sh")
+            .args(["-c", &start])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _guard = KillOnDrop(stop.clone());
+    let t = Target {
+        addr: ([127, 0, 0, 1], port).into(),
+        broker: BrokerCommands::new(None, Some(stop.clone()), Some(start.clone())).unwrap(),
+    };
+    // The first start may still be binding.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(t.addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the broker never listened");
+    });
+    let pid_before = std::fs::read_to_string(dir.path().join("broker.pid")).unwrap();
+
+    let s = Scenario::from_str(&crashing_story(), "crash.toml").unwrap();
+    assert_eq!(target::unsupported(&s, &t), None);
+    assert!(target::unsupported(&s, &target_of_port(port)).is_some());
+    assert!(
+        target::needs_broker_alone(&s)
+            .unwrap()
+            .contains("restarts the broker")
+    );
+    let out = target::run_seed(&s, 1, &t, &Names::default(), &CheckConfig::default());
+    assert_eq!(out.status, RunStatus::Completed);
+    assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    let pid_after = std::fs::read_to_string(dir.path().join("broker.pid")).unwrap();
+    assert_ne!(pid_before, pid_after, "the broker process was replaced");
+    let healed = out.trace.events.iter().any(|e| {
+        matches!(&e.event, Event::FaultHealed { fault } if format!("{fault:?}").contains("BrokerCrash"))
+    });
+    assert!(healed, "the restart is in the trace");
+
+    // A command that fails ends the run as the lab's error, naming the command.
+    let broken = Target {
+        addr: t.addr,
+        broker: BrokerCommands::new(Some("echo cannot restart >&2; exit 7".into()), None, None)
+            .unwrap(),
+    };
+    let out = target::run_seed(&s, 1, &broken, &Names::default(), &CheckConfig::default());
+    match &out.status {
+        RunStatus::Crashed(why) => assert!(
+            why.contains("--broker-restart") && why.contains("cannot restart"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn target_of_port(port: u16) -> Target {
+    Target {
+        addr: ([127, 0, 0, 1], port).into(),
+        broker: BrokerCommands::default(),
+    }
 }

@@ -37,7 +37,7 @@ fn run_args(paths: &[PathBuf], seeds: &str) -> RunArgs {
         check_determinism: false,
         fail_fast: false,
         no_progress: true,
-        target: None,
+        target: Default::default(),
     }
 }
 

@@ -9,13 +9,16 @@
 //!   black-holes the client's proxy and aborts the task (the close waits in the hole), and the
 //!   power-on heals the hole and starts a fresh process. Faults fired by trace events work as in
 //!   the simulator.
-//! - What a target run cannot do yet is refused per scenario with the reason
-//!   ([`unsupported`]): broker crashes and pauses (they need a command that restarts the
-//!   target), storage faults, packet loss, users and ACLs (the target's configuration).
-//! - Time is real: a run takes its scenario's duration. Seeds run one after the other (every run
-//!   uses the scenario's client identifiers and topics), and after each run the sessions of
-//!   those identifiers are ended and the retained messages on the scenario's topics cleared, so
-//!   the next run starts from an empty broker as far as the scenario can see.
+//! - A broker crash runs the user's commands ([`BrokerCommands`], `broker.rs`).
+//! - What a target run cannot do is refused per scenario with the reason ([`unsupported`]):
+//!   broker crashes without a command, broker and client pauses, crashes in a sync, storage
+//!   faults, packet loss, users and ACLs (the target's configuration).
+//! - Time is real: a run takes its scenario's duration, so runs share the broker: each gets
+//!   its own client identifier and topic prefix ([`Names`]), and the trace records the
+//!   scenario's names. A scenario that needs the broker to itself ([`needs_broker_alone`]) runs
+//!   alone with its names as written. After each run the sessions of its client identifiers
+//!   are ended and the retained messages under its names cleared, so a later run finds
+//!   nothing of it.
 //! - A real network run is not bit-reproducible: the same seed gives the same plan (faults,
 //!   workloads, client seeds), not the same trace.
 //!
@@ -34,16 +37,35 @@ use crate::net::proxy::{Partition, Proxy, ProxyControl};
 use crate::net::seam::LinkControl;
 use crate::scenario::{FaultKind, Node, Plan, Scenario};
 use crate::sim::app::{ClientNode, ClientSpec, Disk, SessionNote};
+pub use crate::sim::names::Names;
 use crate::sim::recorder::{Recorder, Watch, lock, sleep_to};
 use crate::sim::schedule::{StepKind, Steps, trace_fault};
-use crate::sim::{RunOutcome, RunStatus, judge};
+use crate::sim::{RunOutcome, RunStatus, judged};
 use crate::trace::{Event, Trace};
+
+mod broker;
+
+pub use broker::{BrokerCommands, COMMAND_WAIT, UP_WAIT};
+
+/// The broker under test: where it listens, and the commands that crash and restart it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub broker: BrokerCommands,
+}
 
 /// How long the clean-up after a run may take.
 const CLEANUP_WAIT: Duration = Duration::from_secs(5);
 
-/// Why `scenario` cannot run against a target yet, or `None` if it can.
-pub fn unsupported(scenario: &Scenario) -> Option<String> {
+/// Why `scenario` cannot run against `target`, or `None` if it can.
+pub fn unsupported(scenario: &Scenario, target: &Target) -> Option<String> {
+    let crash = if target.broker.can_crash() {
+        None
+    } else {
+        Some(
+            "broker crashes (crash_broker: give --broker-restart, or --broker-stop and --broker-start)",
+        )
+    };
     let mut kinds: Vec<&'static str> = Vec::new();
     let plan = scenario.plan(1);
     let scripted = plan
@@ -53,7 +75,10 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
         .chain(plan.triggered.iter().map(|t| &t.kind));
     for kind in scripted {
         match kind {
-            FaultKind::CrashBroker { .. } => kinds.push("broker crashes (crash_broker)"),
+            FaultKind::CrashBroker { in_sync: true, .. } => {
+                kinds.push("broker crashes in the middle of a disk sync (in_sync)")
+            }
+            FaultKind::CrashBroker { .. } => kinds.extend(crash),
             FaultKind::Pause {
                 node: Node::Broker, ..
             } => kinds.push("broker pauses"),
@@ -66,7 +91,7 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
     }
     if let Some(r) = &scenario.random {
         if r.broker_crashes_per_minute.is_some() {
-            kinds.push("broker crashes (crash_broker)");
+            kinds.extend(crash);
         }
         if r.pauses_per_minute.is_some() {
             kinds.push("pauses");
@@ -83,20 +108,55 @@ pub fn unsupported(scenario: &Scenario) -> Option<String> {
     }
     kinds.sort_unstable();
     kinds.dedup();
-    (!kinds.is_empty()).then(|| {
-        format!(
-            "needs what a target run cannot do yet: {}",
-            kinds.join(", ")
-        )
-    })
+    (!kinds.is_empty()).then(|| format!("needs what a target run cannot do: {}", kinds.join(", ")))
+}
+
+/// Why `scenario` needs the broker to itself against a target (it runs alone, its names as
+/// written), or `None` if it can share it with other runs under a prefix.
+pub fn needs_broker_alone(scenario: &Scenario) -> Option<String> {
+    if scenario.target.exclusive {
+        return Some("it says so ([target] exclusive = true)".into());
+    }
+    let plan = scenario.plan(1);
+    let restarts = plan
+        .faults
+        .iter()
+        .map(|f| &f.kind)
+        .chain(plan.triggered.iter().map(|t| &t.kind))
+        .any(|k| matches!(k, FaultKind::CrashBroker { .. }));
+    if restarts
+        || scenario
+            .random
+            .as_ref()
+            .is_some_and(|r| r.broker_crashes_per_minute.is_some())
+    {
+        return Some("it restarts the broker".into());
+    }
+    let drawn = scenario.drawn(&plan);
+    let s = drawn.as_ref();
+    let topics = s
+        .workloads
+        .iter()
+        .map(|w| w.topic.as_str())
+        .chain(s.clients.iter().flat_map(|c| {
+            c.subscribe
+                .iter()
+                .map(|x| x.filter.as_str())
+                .chain(c.unsubscribe.iter().map(|u| u.filter.as_str()))
+                .chain(c.will.iter().map(|w| w.topic.as_str()))
+        }));
+    Names::fits(topics).map(|why| format!("a prefix would change its topics: {why}"))
 }
 
 /// Runs `seed` of `scenario` against the broker at `target` in real time, then judges it.
 /// Call it from outside any async runtime: it builds its own.
+/// `names` is how its clients write their identifiers and topics on the wire
+/// ([`Names::default`] for a scenario that has the broker to itself).
 pub fn run_seed(
     scenario: &Scenario,
     seed: u64,
-    target: SocketAddr,
+    target: &Target,
+    names: &Names,
     check: &CheckConfig,
 ) -> RunOutcome {
     let plan = scenario.plan(seed);
@@ -119,9 +179,10 @@ pub fn run_seed(
                 Arc::new(scenario.clone()),
                 plan.clone(),
                 target,
+                names,
                 trace.clone(),
             ));
-            rt.block_on(clean_up(scenario, target));
+            rt.block_on(clean_up(scenario, target.addr, names));
             rt.shutdown_timeout(Duration::from_secs(1));
             match result {
                 Ok(unfired) => (RunStatus::Completed, unfired),
@@ -130,21 +191,7 @@ pub fn run_seed(
         }
     };
     let trace = std::mem::take(&mut *lock(&trace));
-    let violations = match status {
-        RunStatus::Completed => judge(scenario, &trace, check),
-        _ => Vec::new(),
-    };
-    RunOutcome {
-        scenario: scenario.name.clone(),
-        seed,
-        sim_time: Duration::from_micros(trace.end_us()),
-        plan,
-        status,
-        trace,
-        violations,
-        wall_time: wall.elapsed(),
-        unfired,
-    }
+    judged(scenario, plan, status, trace, unfired, wall.elapsed(), check)
 }
 
 /// One client of the run: its proxy, its process (a task, and the signal that halts its
@@ -213,7 +260,8 @@ impl Client {
 async fn supervise(
     scenario: Arc<Scenario>,
     plan: Plan,
-    target: SocketAddr,
+    target: &Target,
+    names: &Names,
     trace: Arc<Mutex<Trace>>,
 ) -> Result<Vec<usize>, String> {
     let start = Instant::now();
@@ -240,11 +288,14 @@ async fn supervise(
     let mut sessions: BTreeMap<&str, Arc<Mutex<SessionNote>>> = BTreeMap::new();
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
     for c in &scenario.clients {
-        let proxy = Proxy::start(listen, target)
+        let proxy = Proxy::start(listen, target.addr)
             .await
             .map_err(|e| format!("cannot start a fault proxy: {e}"))?;
         let app = ClientNode {
-            spec: Arc::new(ClientSpec::of(&scenario, c, plan.seed)),
+            spec: Arc::new(ClientSpec {
+                names: names.clone(),
+                ..ClientSpec::of(&scenario, c, plan.seed)
+            }),
             broker: proxy.local_addr().to_string(),
             link: LinkControl::new(),
             disk: Arc::new(Mutex::new(Disk::default())),
@@ -274,10 +325,18 @@ async fn supervise(
                 rec.push(Event::FaultApplied {
                     fault: trace_fault(fault),
                 });
-                apply(&mut clients, index, fault)?;
+                if let FaultKind::CrashBroker { .. } = fault {
+                    target.broker.crash(target.addr).await?;
+                } else {
+                    apply(&mut clients, index, fault)?;
+                }
             }
             StepKind::Heal => {
-                heal(&mut clients, index, fault)?;
+                if let FaultKind::CrashBroker { .. } = fault {
+                    target.broker.recover(target.addr).await?;
+                } else {
+                    heal(&mut clients, index, fault)?;
+                }
                 rec.push(Event::FaultHealed {
                     fault: trace_fault(fault),
                 });
@@ -429,10 +488,10 @@ fn heal(
     Ok(())
 }
 
-/// Ends the sessions of the scenario's client identifiers and clears the retained messages on
-/// its topics, so the next run finds nothing of this one. Best effort, bounded by
+/// Ends the sessions of the scenario's client identifiers and clears the retained messages
+/// under its names, so a later run finds nothing of this one. Best effort, bounded by
 /// [`CLEANUP_WAIT`]; what it cannot do is logged.
-async fn clean_up(scenario: &Scenario, target: SocketAddr) {
+async fn clean_up(scenario: &Scenario, target: SocketAddr, names: &Names) {
     use crate::client::{ClientConfig, ClientEvent};
     use crate::codec::{QoS, ReasonCode};
     use crate::net::client::{ClientOptions, Events, MqttClient, subscription};
@@ -454,7 +513,7 @@ async fn clean_up(scenario: &Scenario, target: SocketAddr) {
         ids.dedup();
         for id in ids.into_iter().filter(|id| !id.is_empty()) {
             let config = ClientConfig {
-                client_id: id.to_string(),
+                client_id: names.client_id(id),
                 clean_start: true,
                 protocol: scenario.protocol,
                 ..ClientConfig::default()
@@ -464,7 +523,7 @@ async fn clean_up(scenario: &Scenario, target: SocketAddr) {
             }
         }
         let config = ClientConfig {
-            client_id: "mqtt-lab-cleaner".into(),
+            client_id: names.client_id("mqtt-lab-cleaner"),
             clean_start: true,
             protocol: scenario.protocol,
             ..ClientConfig::default()
@@ -473,7 +532,7 @@ async fn clean_up(scenario: &Scenario, target: SocketAddr) {
             return;
         };
         if client
-            .subscribe(vec![subscription("#", QoS::AtMostOnce)])
+            .subscribe(vec![subscription(names.everything(), QoS::AtMostOnce)])
             .await
             .is_err()
         {
