@@ -90,6 +90,10 @@ pub struct TargetArgs {
     /// With --target: a shell command that starts the target again (see --broker-stop).
     #[arg(long, value_name = "COMMAND", requires = "addr")]
     pub broker_start: Option<String>,
+    /// With --target: where the trace (JSON Lines) and timeline of every failing run are
+    /// written. Default: mqtt-lab-failures.
+    #[arg(long, value_name = "DIR", requires = "addr")]
+    pub failures_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -161,46 +165,153 @@ fn target_of(args: &RunArgs, target: &str) -> Result<crate::target::Target, Stri
     Ok(crate::target::Target { addr, broker })
 }
 
-/// `mqtt-lab run --target`: the suite against a real broker. Runs share it, each under its own
-/// name prefix; a scenario that needs the broker to itself waits until no other run is going
-/// and keeps the others waiting while it goes.
+/// `mqtt-lab run --target`: the suite against a real broker. The target is asked what it is
+/// first; scenarios it cannot run, or that need a configuration its CONNACK shows it lacks, are
+/// left out with the reason. Runs share it, each under its own name prefix; a scenario that
+/// needs the broker to itself waits until no other run is going and keeps the others waiting
+/// while it goes.
 #[cfg(not(madsim))]
 fn run_target(args: &RunArgs, target: &str) -> i32 {
-    use crate::target::{Names, needs_broker_alone, run_seed};
-    use std::sync::RwLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let target = match target_of(args, target) {
-        Ok(t) => t,
+    match target_suite(args, target) {
+        Ok(code) => code,
         Err(msg) => {
             eprintln!("error: {msg}");
-            return EXIT_USAGE;
+            EXIT_USAGE
         }
-    };
-    eprintln!(
-        "target {}: real TCP, real time; a run is not bit-reproducible (the seed fixes the plan, not the trace)",
-        target.addr
-    );
-    let check = crate::check::CheckConfig::default();
+    }
+}
+
+#[cfg(not(madsim))]
+fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
+    use crate::target::{Names, needs_broker_alone, probe, requirements, run_seed, unsupported};
+    use std::sync::RwLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use verdict::{Assumed, Skipped, TargetSummary};
+
+    let address = target.to_string();
+    let target = target_of(args, target)?;
+    let scenarios = discover::load_all(&args.paths)?;
     // Tags tell apart the runs of this command and those of another one against the same
     // broker: 12 bits of the process and the clock, then a count.
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos())
         ^ std::process::id();
-    let runs = AtomicU64::new(0);
+    let tag = |n: u64| format!("{:03x}{n:x}", nonce & 0xfff);
+    let identity = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?
+        .block_on(probe(target.addr, &tag(0)));
+    eprintln!("target {identity}");
+    eprintln!(
+        "real TCP, real time: a run is not bit-reproducible (the seed fixes the plan, not the trace)"
+    );
+    let failures_dir = args
+        .target
+        .failures_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_FAILURES_DIR));
+    let mut summary = TargetSummary {
+        address,
+        failures_dir: failures_dir.display().to_string(),
+        rerun_flags: rerun_flags(&args.target),
+        identity: identity.to_string(),
+        skipped: Vec::new(),
+        assumed: Vec::new(),
+    };
+    let mut kept = Vec::new();
+    for l in scenarios {
+        if let Some(why) = unsupported(&l.scenario, &target) {
+            eprintln!("skipped {}: {why}", l.path);
+            summary.skipped.push(Skipped {
+                path: l.path.clone(),
+                class: "unsupported",
+                reason: why,
+            });
+            continue;
+        }
+        let needs = requirements(&l.scenario, identity.limits.as_ref());
+        if !needs.unmet.is_empty() {
+            let why = format!("set {}", needs.unmet.join("; "));
+            eprintln!("needs configuration {}: {why}", l.path);
+            summary.skipped.push(Skipped {
+                path: l.path.clone(),
+                class: "needs_configuration",
+                reason: why,
+            });
+            continue;
+        }
+        if !needs.assumed.is_empty() {
+            summary.assumed.push(Assumed {
+                path: l.path.clone(),
+                settings: needs.assumed,
+            });
+        }
+        if let Some(why) = needs_broker_alone(&l.scenario) {
+            eprintln!("alone {}: needs the broker to itself: {why}", l.path);
+        }
+        kept.push(l);
+    }
+    let check = crate::check::CheckConfig::default();
+    let runs = AtomicU64::new(1);
     let gate = RwLock::new(());
     let world = |s: &Scenario, seed: u64| {
-        if needs_broker_alone(s).is_some() {
+        let outcome = if needs_broker_alone(s).is_some() {
             let _alone = gate.write().unwrap_or_else(|e| e.into_inner());
             run_seed(s, seed, &target, &Names::default(), &check)
         } else {
             let _shared = gate.read().unwrap_or_else(|e| e.into_inner());
-            let n = runs.fetch_add(1, Ordering::Relaxed);
-            let names = Names::tagged(&format!("{:03x}{n:x}", nonce & 0xfff));
+            let names = Names::tagged(&tag(runs.fetch_add(1, Ordering::Relaxed)));
             run_seed(s, seed, &target, &names, &check)
+        };
+        if Verdict::of(&outcome) != Verdict::Passed {
+            write_evidence(&failures_dir, s.origin(), &outcome);
         }
+        outcome
     };
-    finish(run_with(args, world, &mut std::io::stdout().lock()))
+    run_loaded(
+        args,
+        kept,
+        world,
+        &mut std::io::stdout().lock(),
+        Some(summary),
+    )
+}
+
+/// Where a target run writes what failing runs leave, unless told otherwise.
+pub const DEFAULT_FAILURES_DIR: &str = "mqtt-lab-failures";
+
+/// Writes the trace and the timeline of a failing target run (a real run cannot be replayed:
+/// this is all there is of it). A file that cannot be written is reported on stderr.
+#[cfg(not(madsim))]
+fn write_evidence(dir: &std::path::Path, path: &str, outcome: &RunOutcome) {
+    let (trace, timeline) = summary::evidence_files(&dir.display().to_string(), path, outcome.seed);
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&trace, outcome.trace.to_jsonl()))
+        .and_then(|()| std::fs::write(&timeline, replay::render(path, outcome, true)));
+    if let Err(e) = written {
+        eprintln!(
+            "cannot write the trace of {path} seed {}: {e}",
+            outcome.seed
+        );
+    }
+}
+
+/// The `--broker-*` flags of a target run, as a rerun command repeats them.
+#[cfg(not(madsim))]
+fn rerun_flags(t: &TargetArgs) -> String {
+    let mut out = String::new();
+    for (flag, value) in [
+        ("--broker-restart", &t.broker_restart),
+        ("--broker-stop", &t.broker_stop),
+        ("--broker-start", &t.broker_start),
+    ] {
+        if let Some(v) = value {
+            out.push_str(&format!(" {flag} {}", summary::shell_quote(v)));
+        }
+    }
+    out
 }
 
 #[cfg(madsim)]
@@ -241,28 +352,20 @@ where
     W: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
     let scenarios = discover::load_all(&args.paths)?;
-    #[cfg(not(madsim))]
-    let scenarios = match &args.target.addr {
-        Some(target) => {
-            let target = target_of(args, target)?;
-            scenarios
-                .into_iter()
-                .filter(|l| match crate::target::unsupported(&l.scenario, &target) {
-                    Some(why) => {
-                        eprintln!("skipped {}: {why}", l.path);
-                        false
-                    }
-                    None => {
-                        if let Some(why) = crate::target::needs_broker_alone(&l.scenario) {
-                            eprintln!("alone {}: needs the broker to itself: {why}", l.path);
-                        }
-                        true
-                    }
-                })
-                .collect()
-        }
-        None => scenarios,
-    };
+    run_loaded(args, scenarios, world, out, None)
+}
+
+/// `run` of `scenarios`, loaded; `target` says what a target run reports besides the runs.
+fn run_loaded<W>(
+    args: &RunArgs,
+    scenarios: Vec<LoadedScenario>,
+    world: W,
+    out: &mut dyn Write,
+    target: Option<verdict::TargetSummary>,
+) -> Result<i32, String>
+where
+    W: Fn(&Scenario, u64) -> RunOutcome + Sync,
+{
     let mut junit = match &args.junit {
         Some(path) => Some((
             path,
@@ -296,7 +399,7 @@ where
         plural(config.jobs)
     );
     let mut report = suite::run_suite(&scenarios, args.seeds, &config, world);
-    report.target = args.target.addr.clone();
+    report.target = target;
     let text = if args.json {
         json::render(&report)
     } else {

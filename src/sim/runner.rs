@@ -50,7 +50,15 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutc
     let wall_time = wall.elapsed();
     let unfired = std::mem::take(&mut *super::recorder::lock(&unfired));
     let trace = std::mem::take(&mut *super::recorder::lock(&trace));
-    judged(scenario, plan, status, trace, unfired, wall_time, &options.check)
+    judged(
+        scenario,
+        plan,
+        status,
+        trace,
+        unfired,
+        wall_time,
+        &options.check,
+    )
 }
 
 /// The outcome of a run of `plan` (of the drawn `scenario`) that ended with `status` and

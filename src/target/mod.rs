@@ -44,8 +44,12 @@ use crate::sim::{RunOutcome, RunStatus, judged};
 use crate::trace::{Event, Trace};
 
 mod broker;
+mod probe;
+mod requirements;
 
 pub use broker::{BrokerCommands, COMMAND_WAIT, UP_WAIT};
+pub use probe::{Identity, Limits, probe};
+pub use requirements::{Requirements, requirements};
 
 /// The broker under test: where it listens, and the commands that crash and restart it.
 #[derive(Debug, Clone)]
@@ -191,7 +195,15 @@ pub fn run_seed(
         }
     };
     let trace = std::mem::take(&mut *lock(&trace));
-    judged(scenario, plan, status, trace, unfired, wall.elapsed(), check)
+    judged(
+        scenario,
+        plan,
+        status,
+        trace,
+        unfired,
+        wall.elapsed(),
+        check,
+    )
 }
 
 /// One client of the run: its proxy, its process (a task, and the signal that halts its

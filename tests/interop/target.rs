@@ -182,6 +182,62 @@ fn a_broker_that_drops_an_away_subscribers_messages_fails_the_story() {
         "{:#?}",
         out.violations
     );
+
+    // The command reports it with the target's identity, the rerun command and the files the
+    // failing run left, which hold its trace and timeline.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("story.toml");
+    std::fs::write(&file, STORY).unwrap();
+    let failures = dir.path().join("failures");
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lab"))
+        .arg("run")
+        .arg(&file)
+        .args(["--seeds", "1", "--no-progress", "--json", "--target"])
+        .arg(format!("127.0.0.1:{}", broker.port))
+        .arg("--failures-dir")
+        .arg(&failures)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &doc["target"];
+    assert_eq!(t["address"], format!("127.0.0.1:{}", broker.port));
+    let identity = t["identity"].as_str().unwrap();
+    assert!(
+        identity.contains("3.1.1 accepted; 5.0 accepted") && identity.contains("receive maximum"),
+        "{identity}"
+    );
+    let run = &doc["scenarios"][0]["runs"][0];
+    assert_eq!(run["class"], "violated");
+    assert!(
+        run["replay"]
+            .as_str()
+            .unwrap()
+            .contains("--target 127.0.0.1:")
+    );
+    let stem = file.display().to_string();
+    let stem: String = stem
+        .trim_end_matches(".toml")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = stem.trim_start_matches(['.', '_']);
+    let timeline =
+        std::fs::read_to_string(failures.join(format!("{stem}-seed1.timeline.txt"))).unwrap();
+    assert!(timeline.contains("never reached monitor"), "{timeline}");
+    let trace =
+        std::fs::read_to_string(failures.join(format!("{stem}-seed1.trace.jsonl"))).unwrap();
+    assert!(
+        trace.lines().count() > 100 && trace.contains("run_ended"),
+        "{}",
+        &trace[..200]
+    );
 }
 
 #[test]

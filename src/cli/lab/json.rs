@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::summary::rerun_command;
-use super::verdict::{SeedResult, SuiteReport, Verdict};
+use super::verdict::{SeedResult, SuiteReport, TargetSummary, Verdict};
 use crate::check::Violation;
 
 #[derive(Serialize)]
@@ -22,6 +22,10 @@ struct Doc<'a> {
     sim_time_s: f64,
     seeds_per_s: f64,
     sim_wall_ratio: f64,
+    /// The broker judged by a target run: its address, identity, skipped scenarios and
+    /// assumptions. Absent for the simulator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a TargetSummary>,
     scenarios: Vec<ScenarioDoc<'a>>,
 }
 
@@ -54,7 +58,7 @@ struct RunDoc<'a> {
     replay: Option<String>,
 }
 
-fn run_doc<'a>(target: Option<&str>, path: &str, r: &'a SeedResult) -> RunDoc<'a> {
+fn run_doc<'a>(target: Option<&TargetSummary>, path: &str, r: &'a SeedResult) -> RunDoc<'a> {
     let failed = !r.passed();
     RunDoc {
         seed: r.seed,
@@ -86,6 +90,7 @@ pub fn render(report: &SuiteReport) -> String {
         sim_time_s: report.sim_time().as_secs_f64(),
         seeds_per_s: report.seeds_per_s(),
         sim_wall_ratio: report.sim_wall_ratio(),
+        target: report.target.as_ref(),
         scenarios: report
             .scenarios
             .iter()
@@ -102,7 +107,7 @@ pub fn render(report: &SuiteReport) -> String {
                 runs: s
                     .results
                     .iter()
-                    .map(|r| run_doc(report.target.as_deref(), &s.path, r))
+                    .map(|r| run_doc(report.target.as_ref(), &s.path, r))
                     .collect(),
             })
             .collect(),

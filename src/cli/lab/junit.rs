@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::summary::rerun_command;
-use super::verdict::{ScenarioResults, SeedResult, SuiteReport, Verdict};
+use super::verdict::{ScenarioResults, SeedResult, SuiteReport, TargetSummary, Verdict};
 
 /// The whole document.
 pub fn render(report: &SuiteReport) -> String {
@@ -34,7 +34,7 @@ pub fn render(report: &SuiteReport) -> String {
             escape(&s.path)
         );
         for r in &s.results {
-            testcase(&mut out, report.target.as_deref(), s, r);
+            testcase(&mut out, report.target.as_ref(), s, r);
         }
         out.push_str("  </testsuite>\n");
     }
@@ -46,7 +46,7 @@ fn is_error(v: &Verdict) -> bool {
     !matches!(v, Verdict::Passed | Verdict::Violated)
 }
 
-fn testcase(out: &mut String, target: Option<&str>, s: &ScenarioResults, r: &SeedResult) {
+fn testcase(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResults, r: &SeedResult) {
     let _ = write!(
         out,
         "    <testcase name=\"seed {}\" classname=\"{}\" time=\"{:.3}\"",

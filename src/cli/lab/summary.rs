@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::verdict::{ScenarioResults, SeedResult, SuiteReport, Verdict};
+use super::verdict::{ScenarioResults, SeedResult, SuiteReport, TargetSummary, Verdict};
 
 /// Violations printed per failing seed; the rest are counted.
 pub const VIOLATIONS_SHOWN: usize = 3;
@@ -23,18 +23,41 @@ pub fn replay_command(path: &str, seed: u64) -> String {
 
 /// The command that runs `seed` of the scenario at `path` again: its replay in the simulator,
 /// or the same plan against the same broker for a target run.
-pub fn rerun_command(target: Option<&str>, path: &str, seed: u64) -> String {
+pub fn rerun_command(target: Option<&TargetSummary>, path: &str, seed: u64) -> String {
     match target {
         Some(t) => format!(
-            "mqtt-lab run {} --target {} --seeds {seed}",
+            "mqtt-lab run {} --target {}{} --seeds {seed}",
             shell_quote(path),
-            shell_quote(t)
+            shell_quote(&t.address),
+            t.rerun_flags
         ),
         None => replay_command(path, seed),
     }
 }
 
-fn shell_quote(s: &str) -> String {
+/// The trace (JSON Lines) and timeline files a failing target run of `seed` of the scenario at
+/// `path` leaves in `dir`.
+pub fn evidence_files(dir: &str, path: &str, seed: u64) -> (String, String) {
+    let stem: String = path
+        .trim_end_matches(".toml")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = stem.trim_start_matches(['.', '_']);
+    (
+        format!("{dir}/{stem}-seed{seed}.trace.jsonl"),
+        format!("{dir}/{stem}-seed{seed}.timeline.txt"),
+    )
+}
+
+/// `s` as one word of a shell command line.
+pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
@@ -73,6 +96,10 @@ fn cut(name: &str, width: usize) -> String {
 pub fn render(report: &SuiteReport) -> String {
     let mut out = table(report);
     out.push('\n');
+    if let Some(t) = &report.target {
+        out.push_str(&target_lines(t));
+        out.push('\n');
+    }
     out.push_str(&failures(report));
     out.push_str(&closing_line(report));
     out.push('\n');
@@ -103,10 +130,18 @@ pub fn table(report: &SuiteReport) -> String {
             "seeds",
             "passed",
             "failed",
-            "simulated",
+            if report.target.is_some() {
+                "run time"
+            } else {
+                "simulated"
+            },
             "wall",
             "seeds/s",
-            "sim/wall",
+            if report.target.is_some() {
+                "run/wall"
+            } else {
+                "sim/wall"
+            },
         ],
     );
     for s in &report.scenarios {
@@ -158,7 +193,7 @@ pub fn failures(report: &SuiteReport) -> String {
     for s in &report.scenarios {
         let failing: Vec<&SeedResult> = s.failures().collect();
         for f in failing.iter().take(FAILURES_SHOWN) {
-            failure(&mut out, report.target.as_deref(), s, f);
+            failure(&mut out, report.target.as_ref(), s, f);
         }
         if failing.len() > FAILURES_SHOWN {
             let rest: Vec<String> = failing[FAILURES_SHOWN..]
@@ -177,7 +212,7 @@ pub fn failures(report: &SuiteReport) -> String {
                 out,
                 "  replay any of them: {}",
                 rerun_command(
-                    report.target.as_deref(),
+                    report.target.as_ref(),
                     &s.path,
                     failing[FAILURES_SHOWN].seed
                 )
@@ -188,7 +223,29 @@ pub fn failures(report: &SuiteReport) -> String {
     out
 }
 
-fn failure(out: &mut String, target: Option<&str>, s: &ScenarioResults, f: &SeedResult) {
+/// The target's identity, the scenarios it did not run and why, and what the others assumed.
+fn target_lines(t: &TargetSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "target {}", t.identity);
+    let _ = writeln!(
+        out,
+        "real network: not bit-reproducible; a rerun runs the same plan (faults, workloads, client seeds), not the same trace"
+    );
+    for s in &t.skipped {
+        let what = if s.class == "needs_configuration" {
+            "needs configuration"
+        } else {
+            "skipped"
+        };
+        let _ = writeln!(out, "{what} {}: {}", s.path, s.reason);
+    }
+    for a in &t.assumed {
+        let _ = writeln!(out, "assumed by {}: {}", a.path, a.settings.join("; "));
+    }
+    out
+}
+
+fn failure(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResults, f: &SeedResult) {
     let _ = writeln!(
         out,
         "FAILED {} ({}) seed {}: {}",
@@ -209,7 +266,12 @@ fn failure(out: &mut String, target: Option<&str>, s: &ScenarioResults, f: &Seed
             );
         }
     }
-    let _ = writeln!(out, "  replay: {}", rerun_command(target, &s.path, f.seed));
+    let label = if target.is_some() { "rerun" } else { "replay" };
+    let _ = writeln!(out, "  {label}: {}", rerun_command(target, &s.path, f.seed));
+    if let Some(t) = target {
+        let (trace, timeline) = evidence_files(&t.failures_dir, &s.path, f.seed);
+        let _ = writeln!(out, "  trace: {trace}  timeline: {timeline}");
+    }
     out.push('\n');
 }
 
@@ -240,7 +302,7 @@ pub fn closing_line(report: &SuiteReport) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::cli::lab::verdict::tests::outcome;
-    use crate::cli::lab::verdict::{Mismatch, SeedResult};
+    use crate::cli::lab::verdict::{Assumed, Mismatch, SeedResult, Skipped};
     use crate::sim::RunStatus;
 
     /// Two scenarios: one all passing, one with a violation, a crash and a mismatch.
@@ -283,24 +345,77 @@ pub(crate) mod tests {
         }
     }
 
+    fn target(address: &str, flags: &str) -> TargetSummary {
+        TargetSummary {
+            address: address.into(),
+            rerun_flags: flags.into(),
+            identity: format!("{address}: 3.1.1 accepted; 5.0 accepted"),
+            ..TargetSummary::default()
+        }
+    }
+
     #[test]
-    fn a_target_run_is_rerun_against_the_same_target() {
+    fn a_target_run_is_rerun_against_the_same_target_with_its_commands() {
         assert_eq!(
-            rerun_command(Some("127.0.0.1:1884"), "scenarios/x.toml", 3),
+            rerun_command(Some(&target("127.0.0.1:1884", "")), "scenarios/x.toml", 3),
             "mqtt-lab run scenarios/x.toml --target 127.0.0.1:1884 --seeds 3"
+        );
+        assert_eq!(
+            rerun_command(
+                Some(&target(
+                    "127.0.0.1:1884",
+                    " --broker-restart 'systemctl restart mosquitto'"
+                )),
+                "x.toml",
+                3
+            ),
+            "mqtt-lab run x.toml --target 127.0.0.1:1884 --broker-restart 'systemctl restart mosquitto' --seeds 3"
         );
         assert_eq!(
             rerun_command(None, "scenarios/x.toml", 3),
             replay_command("scenarios/x.toml", 3)
         );
         let mut r = report();
-        r.target = Some("broker.example:1883".into());
+        r.target = Some(target("broker.example:1883", ""));
         let text = failures(&r);
         assert!(
-            text.contains("replay: mqtt-lab run 'scenarios/03-qos1/01 cuts.toml' --target broker.example:1883 --seeds 2"),
+            text.contains("rerun: mqtt-lab run 'scenarios/03-qos1/01 cuts.toml' --target broker.example:1883 --seeds 2"),
             "{text}"
         );
         assert!(!text.contains("sim-run"), "{text}");
+    }
+
+    #[test]
+    fn a_target_report_names_the_target_what_it_skipped_and_assumed() {
+        let mut r = report();
+        let mut t = target("broker.example:1883", "");
+        t.skipped.push(Skipped {
+            path: "a.toml".into(),
+            class: "needs_configuration",
+            reason: "set topic_alias_maximum = 3 (its 5.0 CONNACK says 10)".into(),
+        });
+        t.skipped.push(Skipped {
+            path: "b.toml".into(),
+            class: "unsupported",
+            reason: "needs what a target run cannot do: storage faults".into(),
+        });
+        t.assumed.push(Assumed {
+            path: "c.toml".into(),
+            settings: vec!["max_queued_messages = 2".into()],
+        });
+        r.target = Some(t);
+        let text = render(&r);
+        for line in [
+            "target broker.example:1883: 3.1.1 accepted; 5.0 accepted",
+            "not bit-reproducible",
+            "needs configuration a.toml: set topic_alias_maximum = 3",
+            "skipped b.toml: needs what a target run cannot do",
+            "assumed by c.toml: max_queued_messages = 2",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+        assert!(text.starts_with("scenario") && text.lines().next().unwrap().contains("run time"));
+        assert!(!render(&report()).contains("run time"));
     }
 
     #[test]

@@ -236,7 +236,42 @@ pub struct SuiteReport {
     pub seeds_planned: u64,
     pub jobs: usize,
     /// The broker judged (`run --target`); `None` for the simulator.
-    pub target: Option<String>,
+    pub target: Option<TargetSummary>,
+}
+
+/// A suite run against a real broker (`run --target`): what the report says besides the runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TargetSummary {
+    /// HOST:PORT as given.
+    pub address: String,
+    /// What a rerun needs besides `--target` (the broker commands), shell-quoted.
+    #[serde(skip)]
+    pub rerun_flags: String,
+    /// Where each failing run's trace and timeline are (see `summary::evidence_files`).
+    pub failures_dir: String,
+    /// What the target's CONNACKs revealed, one line.
+    pub identity: String,
+    /// Scenarios not run, and why.
+    pub skipped: Vec<Skipped>,
+    /// Scenarios run on assumptions about the target's configuration.
+    pub assumed: Vec<Assumed>,
+}
+
+/// A scenario a target run left out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub path: String,
+    /// `needs_configuration` (a setting the target showed otherwise) or `unsupported` (what a
+    /// target run cannot do).
+    pub class: &'static str,
+    pub reason: String,
+}
+
+/// What a scenario run against a target took for granted of its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Assumed {
+    pub path: String,
+    pub settings: Vec<String>,
 }
 
 impl SuiteReport {
