@@ -90,6 +90,16 @@ pub struct TargetArgs {
     /// With --target: a shell command that starts the target again (see --broker-stop).
     #[arg(long, value_name = "COMMAND", requires = "addr")]
     pub broker_start: Option<String>,
+    /// With --target: what the target keeps across the --broker-* restarts, `none` or
+    /// `durable`; a scenario that crashes the broker and wants the other is not run (needs
+    /// configuration). Unsaid, the scenario's persistence is an assumption the report lists.
+    #[arg(long, value_name = "KEEPS", value_parser = parse_persistence, requires = "addr")]
+    pub broker_persistence: Option<crate::trace::Persistence>,
+    /// With --target: run the scenarios whose [broker] settings no packet shows (queue limits,
+    /// ...), taking the target as configured so; the report lists them as assumptions.
+    /// Without it they are not run (needs configuration).
+    #[arg(long, requires = "addr")]
+    pub assume_configured: bool,
     /// With --target: where the trace (JSON Lines) and timeline of every failing run are
     /// written. Default: mqtt-lab-failures.
     #[arg(long, value_name = "DIR", requires = "addr")]
@@ -219,8 +229,10 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
         identity: identity.to_string(),
         skipped: Vec::new(),
         assumed: Vec::new(),
+        order: Vec::new(),
     };
     let mut kept = Vec::new();
+    summary.order = scenarios.iter().map(|l| l.path.clone()).collect();
     for l in scenarios {
         if let Some(why) = unsupported(&l.scenario, &target) {
             eprintln!("skipped {}: {why}", l.path);
@@ -231,9 +243,21 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
             });
             continue;
         }
-        let needs = requirements(&l.scenario, identity.limits.as_ref());
-        if !needs.unmet.is_empty() {
-            let why = format!("set {}", needs.unmet.join("; "));
+        let mut needs = requirements(
+            &l.scenario,
+            identity.limits.as_ref(),
+            args.target.broker_persistence,
+        );
+        let mut missing = needs.unmet.clone();
+        if args.target.assume_configured {
+            needs.assumed.append(&mut needs.unverified);
+        } else {
+            missing.extend(needs.unverified.iter().map(|u| {
+                format!("{u}, which no packet shows: configure it and give --assume-configured")
+            }));
+        }
+        if !missing.is_empty() {
+            let why = format!("set {}", missing.join("; "));
             eprintln!("needs configuration {}: {why}", l.path);
             summary.skipped.push(Skipped {
                 path: l.path.clone(),
@@ -253,6 +277,9 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
         }
         kept.push(l);
     }
+    // The runs that share the broker go first, side by side; those that need it to
+    // themselves last, one at a time, so that none holds the others up while it waits.
+    kept.sort_by_key(|l| needs_broker_alone(&l.scenario).is_some());
     let check = crate::check::CheckConfig::default();
     let runs = AtomicU64::new(1);
     let gate = RwLock::new(());
@@ -277,6 +304,14 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
         &mut std::io::stdout().lock(),
         Some(summary),
     )
+}
+
+fn parse_persistence(s: &str) -> Result<crate::trace::Persistence, String> {
+    match s {
+        "none" => Ok(crate::trace::Persistence::None),
+        "durable" => Ok(crate::trace::Persistence::Durable),
+        _ => Err("none or durable".into()),
+    }
 }
 
 /// Where a target run writes what failing runs leave, unless told otherwise.
@@ -399,6 +434,10 @@ where
         plural(config.jobs)
     );
     let mut report = suite::run_suite(&scenarios, args.seeds, &config, world);
+    if let Some(t) = &target {
+        let place = |path: &str| t.order.iter().position(|p| p == path);
+        report.scenarios.sort_by_key(|s| place(&s.path));
+    }
     report.target = target;
     let text = if args.json {
         json::render(&report)

@@ -5,7 +5,7 @@
 //!
 //! [`timeline`] and the queue are pure; [`Steps::next`] waits for the next step in time
 //! (`tokio::time`, virtual under the simulator). The world (`world.rs`) and the target runner
-//! (`target.rs`) perform the steps. Not here: how a fault is produced.
+//! (`target/mod.rs`) perform the steps. Not here: how a fault is produced.
 
 use std::time::Duration;
 

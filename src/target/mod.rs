@@ -115,27 +115,32 @@ pub fn unsupported(scenario: &Scenario, target: &Target) -> Option<String> {
     (!kinds.is_empty()).then(|| format!("needs what a target run cannot do: {}", kinds.join(", ")))
 }
 
+/// Whether `scenario` crashes the broker (scripted, triggered or at random).
+pub fn restarts_broker(scenario: &Scenario) -> bool {
+    let plan = scenario.plan(1);
+    let scripted = plan
+        .faults
+        .iter()
+        .map(|f| &f.kind)
+        .chain(plan.triggered.iter().map(|t| &t.kind))
+        .any(|k| matches!(k, FaultKind::CrashBroker { .. }));
+    scripted
+        || scenario
+            .random
+            .as_ref()
+            .is_some_and(|r| r.broker_crashes_per_minute.is_some())
+}
+
 /// Why `scenario` needs the broker to itself against a target (it runs alone, its names as
 /// written), or `None` if it can share it with other runs under a prefix.
 pub fn needs_broker_alone(scenario: &Scenario) -> Option<String> {
     if scenario.target.exclusive {
         return Some("it says so ([target] exclusive = true)".into());
     }
-    let plan = scenario.plan(1);
-    let restarts = plan
-        .faults
-        .iter()
-        .map(|f| &f.kind)
-        .chain(plan.triggered.iter().map(|t| &t.kind))
-        .any(|k| matches!(k, FaultKind::CrashBroker { .. }));
-    if restarts
-        || scenario
-            .random
-            .as_ref()
-            .is_some_and(|r| r.broker_crashes_per_minute.is_some())
-    {
+    if restarts_broker(scenario) {
         return Some("it restarts the broker".into());
     }
+    let plan = scenario.plan(1);
     let drawn = scenario.drawn(&plan);
     let s = drawn.as_ref();
     let topics = s

@@ -1,9 +1,19 @@
 //! What a scenario requires of a broker it does not configure: every `[broker]` setting it
-//! gives a value other than the lab's default, and its persistence. Against a target, a
-//! requirement the 5.0 CONNACK shows is checked there ([`Requirements::unmet`]: the scenario
-//! needs configuration, and is not run); the others are assumptions, run and listed in the
-//! report ([`Requirements::assumed`]). Each names what to set, in mosquitto's words where
-//! mosquitto has the option.
+//! gives a value other than the lab's default that its judgment depends on, and, when it
+//! crashes the broker, its persistence. The broker's flow-control windows (`max_inflight`,
+//! `receive_maximum`) shape a story but no judgment: a target's own window is not assumed
+//! (a 5.0 client learns the target's Receive Maximum from its CONNACK), so they are not
+//! requirements. Against a target:
+//!
+//! - a setting the 5.0 CONNACK shows is checked there; one it shows otherwise is
+//!   [`Requirements::unmet`] (the scenario needs configuration and is not run);
+//! - a setting no packet shows is [`Requirements::unverified`]: the scenario needs
+//!   configuration, unless the user says the target is configured so (`--assume-configured`),
+//!   and then it is an assumption the report lists;
+//! - persistence is checked against what the user says the target keeps across its restarts
+//!   (`--broker-persistence`), and is an assumption when they say nothing.
+//!
+//! Each names what to set, in mosquitto's words where mosquitto has the option.
 
 use super::probe::Limits;
 use crate::broker::{BrokerConfig, QueueOverflow};
@@ -12,9 +22,11 @@ use crate::scenario::{Persistence, Scenario};
 /// A scenario's requirements against one target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Requirements {
-    /// Settings the target's CONNACK shows otherwise: what to set, and what it showed.
+    /// Settings the target shows or is said to have otherwise: what to set, and what it has.
     pub unmet: Vec<String>,
-    /// Settings no packet shows: what the scenario takes for granted.
+    /// Settings no packet shows: what to set.
+    pub unverified: Vec<String>,
+    /// What the scenario takes for granted about the target and nobody has said.
     pub assumed: Vec<String>,
 }
 
@@ -30,9 +42,43 @@ struct Setting {
 }
 
 /// The requirements of `scenario` against a target whose 5.0 CONNACK showed `limits` (`None`:
-/// it showed nothing, so nothing can be checked).
-pub fn requirements(scenario: &Scenario, limits: Option<&Limits>) -> Requirements {
+/// it showed nothing, so nothing can be checked) and that keeps `persistence` across its
+/// restarts, if the user said.
+pub fn requirements(
+    scenario: &Scenario,
+    limits: Option<&Limits>,
+    persistence: Option<Persistence>,
+) -> Requirements {
     let mut out = Requirements::default();
+    if super::restarts_broker(scenario) {
+        let wanted = scenario.broker.persistence;
+        let name = |p: Persistence| match p {
+            Persistence::None => "none",
+            Persistence::Durable => "durable",
+        };
+        let what = match wanted {
+            Persistence::None => "a broker restart forgets every session and message",
+            Persistence::Durable => "what was acknowledged survives a broker restart",
+        };
+        let mosquitto = match wanted {
+            Persistence::None => "persistence false",
+            Persistence::Durable => {
+                "persistence true, which saves every autosave_interval seconds, so a crash loses what it acknowledged since"
+            }
+        };
+        match persistence {
+            Some(p) if p != wanted => out.unmet.push(format!(
+                "persistence = \"{}\": {what} (--broker-persistence says {}; mosquitto: {mosquitto})",
+                name(wanted),
+                name(p)
+            )),
+            Some(_) => {}
+            None => out.assumed.push(format!(
+                "persistence = \"{}\": {what} (mosquitto: {mosquitto})",
+                name(wanted)
+            )),
+        }
+    }
     for s in settings(scenario) {
         let setting = format!("{} = {}", s.field, s.value);
         let hint = s
@@ -47,7 +93,7 @@ pub fn requirements(scenario: &Scenario, limits: Option<&Limits>) -> Requirement
                         .push(format!("{setting} (its 5.0 CONNACK says {theirs}{hint})"));
                 }
             }
-            _ => out.assumed.push(if hint.is_empty() {
+            _ => out.unverified.push(if hint.is_empty() {
                 setting
             } else {
                 format!("{setting} ({})", &hint[2..])
@@ -84,13 +130,6 @@ fn settings(scenario: &Scenario) -> Vec<Setting> {
         Some("max_packet_size"),
     );
     add(
-        "receive_maximum",
-        c.receive_maximum.to_string(),
-        d.receive_maximum.to_string(),
-        Some(|l| l.receive_maximum.to_string()),
-        None,
-    );
-    add(
         "topic_alias_maximum",
         c.topic_alias_maximum.to_string(),
         d.topic_alias_maximum.to_string(),
@@ -117,13 +156,6 @@ fn settings(scenario: &Scenario) -> Vec<Setting> {
         d.max_session_expiry.to_string(),
         Some(|l| l.session_expiry.unwrap_or(u32::MAX).to_string()),
         None,
-    );
-    add(
-        "max_inflight",
-        c.max_inflight.to_string(),
-        d.max_inflight.to_string(),
-        None,
-        Some("max_inflight_messages"),
     );
     add(
         "max_queued_messages",
@@ -195,18 +227,6 @@ fn settings(scenario: &Scenario) -> Vec<Setting> {
         None,
         None,
     );
-    match scenario.broker.persistence {
-        Persistence::None => {}
-        Persistence::Durable => out.push(Setting {
-            field: "persistence",
-            value: "\"durable\" (what was acknowledged survives a broker crash)".into(),
-            seen: None,
-            mosquitto: Some(
-                "persistence true, which saves every autosave_interval seconds, so a crash can still lose what it acknowledged since"
-                    .into(),
-            ),
-        }),
-    }
     out
 }
 
@@ -233,15 +253,17 @@ mod tests {
     #[test]
     fn defaults_require_nothing() {
         assert_eq!(
-            requirements(&scenario(""), Some(&limits())),
+            requirements(&scenario(""), Some(&limits()), None),
             Requirements::default()
         );
     }
 
     #[test]
     fn a_setting_the_connack_shows_is_checked_and_the_others_assumed() {
-        let s = scenario("receive_maximum = 20\ntopic_alias_maximum = 3\nmax_queued_messages = 2");
-        let r = requirements(&s, Some(&limits()));
+        let s = scenario(
+            "receive_maximum = 3\nmax_inflight = 2\ntopic_alias_maximum = 3\nmax_queued_messages = 2",
+        );
+        let r = requirements(&s, Some(&limits()), None);
         assert_eq!(r.unmet.len(), 1, "{r:?}");
         assert!(
             r.unmet[0].contains("topic_alias_maximum = 3")
@@ -250,22 +272,50 @@ mod tests {
             "{r:?}"
         );
         assert_eq!(
-            r.assumed,
+            r.unverified,
             ["max_queued_messages = 2 (mosquitto: max_queued_messages 2)"]
         );
-        // Without a 5.0 CONNACK nothing can be checked: everything is assumed.
-        let blind = requirements(&s, None);
+        assert!(r.assumed.is_empty());
+        // Without a 5.0 CONNACK nothing can be checked.
+        let blind = requirements(&s, None, None);
         assert!(blind.unmet.is_empty());
-        assert_eq!(blind.assumed.len(), 3);
+        assert_eq!(blind.unverified.len(), 2);
     }
 
     #[test]
-    fn persistence_is_an_assumption() {
-        let r = requirements(&scenario("persistence = \"durable\""), Some(&limits()));
-        assert!(r.unmet.is_empty());
+    fn persistence_matters_only_to_a_scenario_that_restarts_the_broker() {
+        let calm = scenario("persistence = \"durable\"");
+        assert_eq!(
+            requirements(&calm, Some(&limits()), Some(Persistence::None)),
+            Requirements::default()
+        );
+        let crash = |p: &str| {
+            Scenario::from_str(
+                &format!(
+                    "name = \"r\"\nprotocol = \"5.0\"\nduration = \"10s\"\n[broker]\npersistence = \"{p}\"\n\
+                     [[client]]\nid = \"a\"\n[[fault]]\nat = \"1s\"\ncrash_broker = {{}}\n\
+                     [expect]\ncheckers = [\"delivery\"]\n"
+                ),
+                "c.toml",
+            )
+            .unwrap()
+        };
+        let durable = crash("durable");
+        let said_none = requirements(&durable, Some(&limits()), Some(Persistence::None));
         assert!(
-            r.assumed[0].starts_with("persistence = \"durable\""),
-            "{r:?}"
+            said_none.unmet[0].starts_with("persistence = \"durable\""),
+            "{said_none:?}"
+        );
+        assert!(
+            requirements(&durable, Some(&limits()), Some(Persistence::Durable))
+                .unmet
+                .is_empty()
+        );
+        let unsaid = requirements(&crash("none"), Some(&limits()), None);
+        assert!(unsaid.unmet.is_empty());
+        assert!(
+            unsaid.assumed[0].contains("forgets every session"),
+            "{unsaid:?}"
         );
     }
 }

@@ -250,6 +250,11 @@ fn the_command_runs_a_target_and_skips_what_it_cannot_do_with_the_reason() {
     let copy = STORY.replace("name = \"target:", "name = \"target, again:");
     std::fs::write(dir.path().join("03-story-again.toml"), copy).unwrap();
     std::fs::write(dir.path().join("02-broker-crash.toml"), crashing_story()).unwrap();
+    // A queue limit no packet shows: not run unless the target is said to be configured so.
+    let limited = STORY
+        .replace("name = \"target:", "name = \"target with a queue limit:")
+        .replace("[expect]", "[broker]\nmax_queued_messages = 5\n\n[expect]");
+    std::fs::write(dir.path().join("04-queue-limit.toml"), limited).unwrap();
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_mqtt-lab"))
         .arg("run")
@@ -280,6 +285,12 @@ fn the_command_runs_a_target_and_skips_what_it_cannot_do_with_the_reason() {
         "{stderr}"
     );
     assert!(stderr.contains("not bit-reproducible"), "{stderr}");
+    assert!(
+        stdout.contains("needs configuration")
+            && stdout.contains("04-queue-limit.toml: set max_queued_messages = 5")
+            && stdout.contains("--assume-configured"),
+        "{stdout}"
+    );
 
     let bad = Command::new(env!("CARGO_BIN_EXE_mqtt-lab"))
         .arg("run")

@@ -249,6 +249,9 @@ pub struct TargetSummary {
     pub rerun_flags: String,
     /// Where each failing run's trace and timeline are (see `summary::evidence_files`).
     pub failures_dir: String,
+    /// The scenario paths in the order the report lists them (the runs may go in another).
+    #[serde(skip)]
+    pub order: Vec<String>,
     /// What the target's CONNACKs revealed, one line.
     pub identity: String,
     /// Scenarios not run, and why.
