@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of mqtt-lab on a fresh machine: installs what the tests need (the mosquitto
 # broker and clients for interop tests, cargo-fuzz), then the normal tests, the doctests (the
-# Rust samples of the docs too), the simulation tests, the lints, and each fuzz target for
+# Rust samples of the docs too), the simulation tests, the scenario library against our broker
+# and mosquitto on loopback (`run --target`), the lints, and each fuzz target for
 # FUZZ_SECONDS (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,9 @@ cargo test --doc 2>&1 | count
 
 step "tests (simulation build: cargo sim)"
 cargo sim --all-targets 2>&1 | count
+
+step "the scenario library against real brokers through the fault proxy (scripts/target-suite.sh)"
+bash scripts/target-suite.sh
 
 step "clippy (both builds)"
 cargo clippy --all-targets -- -D warnings

@@ -91,25 +91,32 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                 sources.push((w.qos, w.retain, &none));
             }
         }
-        if sources.is_empty() {
+        // A message on a `$` topic that no client of the run could have written is the
+        // broker's own (such as `$SYS/broker/uptime`): `$` topics are the server's
+        // ([MQTT-4.7.2-1] and its note). Only whom it reaches is judged.
+        let servers_own =
+            d.topic.starts_with('$') && crate::trace::payload::parse_label(d.label).is_none();
+        if sources.is_empty() && !servers_own {
             say(format!(
                 "{who} was delivered but never published: no publish request or will carried it before"
             ));
             continue;
         }
         let max_qos = sources.iter().map(|s| s.0).max().unwrap_or(0);
-        if d.qos > max_qos {
+        if sources.is_empty() {
+            // The broker's own message: nothing of the run to compare it with.
+        } else if d.qos > max_qos {
             say(format!(
                 "{who} was delivered at QoS {} but published at QoS {max_qos} at most",
                 d.qos
             ));
         }
-        if d.retain && !sources.iter().any(|s| s.1) {
+        if !sources.is_empty() && d.retain && !sources.iter().any(|s| s.1) {
             say(format!(
                 "{who} was delivered with the retain flag but never published retained"
             ));
         }
-        if !sources.iter().any(|s| s.2 == d.props) {
+        if !sources.is_empty() && !sources.iter().any(|s| s.2 == d.props) {
             say(props_changed(&who, d.props, sources[0].2));
         }
         if d.qos == 0 && d.dup {

@@ -13,4 +13,10 @@ pub struct TargetSection {
     /// runs share the broker, each with its own prefix. Stories that restart the broker, or
     /// whose topics a prefix would change (`$` topics, empty ones), need it whatever this says.
     pub exclusive: bool,
+    /// What the story needs of a broker beyond the protocol and its `[broker]` settings, in
+    /// words (for example "clients may publish on `$` topics": a broker may refuse them by
+    /// policy). Against a target each is a requirement no packet shows: the scenario needs
+    /// configuration unless the target is said to be configured so (`--assume-configured`).
+    /// Default: none.
+    pub requires: Vec<String>,
 }

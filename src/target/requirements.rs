@@ -79,6 +79,8 @@ pub fn requirements(
             )),
         }
     }
+    out.unverified
+        .extend(scenario.target.requires.iter().cloned());
     for s in settings(scenario) {
         let setting = format!("{} = {}", s.field, s.value);
         let hint = s
@@ -280,6 +282,18 @@ mod tests {
         let blind = requirements(&s, None, None);
         assert!(blind.unmet.is_empty());
         assert_eq!(blind.unverified.len(), 2);
+    }
+
+    #[test]
+    fn what_a_scenario_says_it_requires_is_unverified() {
+        let text = "name = \"r\"\nprotocol = \"5.0\"\nduration = \"10s\"\n\
+                    [target]\nrequires = [\"clients may publish on $ topics\"]\n\
+                    [[client]]\nid = \"a\"\n[expect]\ncheckers = [\"delivery\"]\n";
+        let s = Scenario::from_str(text, "r.toml").unwrap();
+        assert_eq!(
+            requirements(&s, Some(&limits()), None).unverified,
+            ["clients may publish on $ topics"]
+        );
     }
 
     #[test]

@@ -79,6 +79,40 @@ fn a_message_never_published_is_reported() {
     );
 }
 
+/// [MQTT-4.7.2-1]: `$` topics are the server's. A message the broker publishes itself there
+/// (mosquitto's `$SYS/broker/uptime`) was published by no client and is no violation; it is
+/// still judged by whom it reaches, and a lab label on a `$` topic is still a message of the
+/// run that must have been published.
+#[test]
+fn mqtt_4_7_2_1_the_brokers_own_dollar_messages_are_not_fabrications() {
+    let mut s = world();
+    s.subscribe("monitor", "$SYS/#", 0);
+    assert_eq!(
+        delivered(&mut s, "$SYS/broker/uptime", 0, false, false, "22 seconds"),
+        vec![]
+    );
+    let v = delivered(&mut s, "$SYS/broker/load", 0, false, false, "sensor#9");
+    assert!(v[0].message.contains("never published"), "{v:?}");
+    // A `#` subscriber is not owed it: the broker's own message reaching it is reported.
+    let mut plain = Story::new("3.1.1", Persistence::Durable);
+    plain
+        .connect("monitor", false, false)
+        .subscribe("monitor", "#", 0);
+    let v = delivered(
+        &mut plain,
+        "$SYS/broker/uptime",
+        0,
+        false,
+        false,
+        "22 seconds",
+    );
+    assert!(
+        v[0].message
+            .contains("never subscribed to a matching filter"),
+        "{v:?}"
+    );
+}
+
 #[test]
 fn flags_above_what_was_published_or_granted_are_reported() {
     let mut s = world();
