@@ -577,3 +577,63 @@ async fn clean_up(scenario: &Scenario, target: SocketAddr, names: &Names) {
         tracing::warn!("target clean-up did not finish in {CLEANUP_WAIT:?}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra_client: &str, tail: &str) -> Scenario {
+        let text = format!(
+            "name = \"t\"\nprotocol = \"5.0\"\nduration = \"10s\"\n\
+             [[client]]\nid = \"a\"\n{extra_client}\n{tail}\n\
+             [expect]\ncheckers = [\"delivery\"]\n"
+        );
+        Scenario::from_str(&text, "t.toml").unwrap()
+    }
+
+    fn target(can_crash: bool) -> Target {
+        Target {
+            addr: ([127, 0, 0, 1], 1883).into(),
+            broker: BrokerCommands::new(can_crash.then(|| "true".to_string()), None, None).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_plain_story_shares_the_broker() {
+        let s = scenario("subscribe = [{ filter = \"s/#\", qos = 1 }]", "");
+        assert_eq!(needs_broker_alone(&s), None);
+        assert!(!restarts_broker(&s));
+        assert_eq!(unsupported(&s, &target(false)), None);
+    }
+
+    #[test]
+    fn a_story_runs_alone_when_it_says_so_restarts_the_broker_or_uses_dollar_topics() {
+        let said = scenario("", "[target]\nexclusive = true\n");
+        assert!(needs_broker_alone(&said).unwrap().contains("exclusive"));
+        let dollar = scenario("subscribe = [{ filter = \"$SYS/#\", qos = 0 }]", "");
+        assert!(needs_broker_alone(&dollar).unwrap().contains("$SYS/#"));
+        let crash = scenario("", "[[fault]]\nat = \"1s\"\ncrash_broker = {}\n");
+        assert!(restarts_broker(&crash));
+        assert!(
+            needs_broker_alone(&crash)
+                .unwrap()
+                .contains("restarts the broker")
+        );
+        // A crash needs the user's commands, and one inside a disk sync cannot be done.
+        assert!(
+            unsupported(&crash, &target(false))
+                .unwrap()
+                .contains("--broker-restart")
+        );
+        assert_eq!(unsupported(&crash, &target(true)), None);
+        let in_sync = scenario(
+            "",
+            "[broker]\npersistence = \"durable\"\n[[fault]]\nat = \"1s\"\ncrash_broker = { in_sync = true }\n",
+        );
+        assert!(
+            unsupported(&in_sync, &target(true))
+                .unwrap()
+                .contains("in_sync")
+        );
+    }
+}
