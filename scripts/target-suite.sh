@@ -13,8 +13,8 @@
 #               upgrade_outgoing_qos true): the scenarios judging them must fail, for it.
 #
 # The scenarios that share a broker run side by side against one instance; those that restart
-# the broker need one to themselves, so they are dealt round-robin to RESTART_LANES more
-# instances, each with its own `mqtt-lab run`. ours and mosquitto run at the same time.
+# the broker need one to themselves, so they are dealt (longest first, to the least loaded) to
+# RESTART_LANES more instances, each with its own `mqtt-lab run`. ours and mosquitto run at the same time.
 #
 # Usage: scripts/target-suite.sh [ours|mosquitto|teeth]...   (default: all three)
 # SEEDS (default 1), JOBS (runs at once per instance, default 16), RESTART_LANES (default 4).
@@ -76,8 +76,25 @@ wait_port() {
     return 1
 }
 
-# The scenarios that restart the broker, dealt to lanes.
-mapfile -t RESTARTS < <(grep -rlE '^ *crash_broker *=|broker_crashes_per_minute' scenarios --include='*.toml' | sort)
+# The scenarios that restart the broker, longest first, each dealt to the lane with the least
+# run time so far (LANE_FILES[k]: the files of lane k, one per line).
+seconds() {
+    local n u
+    read -r n u < <(sed -nE 's/^duration *= *"([0-9]+)(s|m)".*/\1 \2/p' "$1" | head -1)
+    if [ "${u:-s}" = m ]; then echo $((${n:-60} * 60)); else echo "${n:-60}"; fi
+}
+LANE_FILES=()
+LANE_LOAD=()
+for ((k = 0; k < RESTART_LANES; k++)); do LANE_FILES[k]=""; LANE_LOAD[k]=0; done
+while read -r secs file; do
+    best=0
+    for ((k = 1; k < RESTART_LANES; k++)); do
+        [ "${LANE_LOAD[k]}" -lt "${LANE_LOAD[best]}" ] && best=$k
+    done
+    LANE_FILES[best]+="$file"$'\n'
+    LANE_LOAD[best]=$((LANE_LOAD[best] + secs))
+done < <(grep -rlE '^ *crash_broker *=|broker_crashes_per_minute' scenarios --include='*.toml' \
+    | sort | while read -r f; do echo "$(seconds "$f") $f"; done | sort -s -k1,1nr)
 
 # lane NAME PORT START [run args...]: starts broker NAME with START on PORT, runs the args
 # against it with SIGKILL restarts, stops it; the report in $OUT/NAME.txt, the exit code in
@@ -105,7 +122,7 @@ library() {
     local k
     for ((k = 0; k < RESTART_LANES; k++)); do
         local files=()
-        for ((i = k; i < ${#RESTARTS[@]}; i += RESTART_LANES)); do files+=("${RESTARTS[i]}"); done
+        mapfile -t files < <(printf '%s' "${LANE_FILES[k]}")
         [ ${#files[@]} -eq 0 ] && continue
         local port=$((base + 1 + k))
         local s="${template//@PORT@/$port}"
