@@ -333,8 +333,8 @@ fn write_evidence(dir: &std::path::Path, path: &str, outcome: &RunOutcome) {
     }
 }
 
-/// The `--broker-*` flags of a target run, as a rerun command repeats them.
-#[cfg(not(madsim))]
+/// The flags of a target run that decide what runs and how, as a rerun command repeats them.
+#[cfg(any(test, not(madsim)))]
 fn rerun_flags(t: &TargetArgs) -> String {
     let mut out = String::new();
     for (flag, value) in [
@@ -345,6 +345,15 @@ fn rerun_flags(t: &TargetArgs) -> String {
         if let Some(v) = value {
             out.push_str(&format!(" {flag} {}", summary::shell_quote(v)));
         }
+    }
+    if let Some(p) = t.broker_persistence {
+        out.push_str(match p {
+            crate::trace::Persistence::None => " --broker-persistence none",
+            crate::trace::Persistence::Durable => " --broker-persistence durable",
+        });
+    }
+    if t.assume_configured {
+        out.push_str(" --assume-configured");
     }
     out
 }
@@ -529,6 +538,46 @@ mod tests {
         assert_eq!(a.jobs, Some(3));
         assert_eq!(a.junit, Some(PathBuf::from("out.xml")));
         assert!(a.json && a.check_determinism && a.fail_fast && a.no_progress);
+    }
+
+    #[test]
+    fn a_rerun_repeats_the_flags_that_decide_what_runs() {
+        let Ok(Command::Run(a)) = parse(&[
+            "run",
+            "x.toml",
+            "--target",
+            "127.0.0.1:1884",
+            "--broker-stop",
+            "pkill -KILL -x mosquitto",
+            "--broker-start",
+            "mosquitto -d",
+            "--broker-persistence",
+            "none",
+            "--assume-configured",
+            "--failures-dir",
+            "out",
+        ]) else {
+            panic!("parse failed")
+        };
+        assert_eq!(
+            rerun_flags(&a.target),
+            " --broker-stop 'pkill -KILL -x mosquitto' --broker-start 'mosquitto -d' --broker-persistence none --assume-configured"
+        );
+        assert!(
+            parse(&[
+                "run",
+                "x.toml",
+                "--broker-persistence",
+                "maybe",
+                "--target",
+                "h:1"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&["run", "x.toml", "--assume-configured"]).is_err(),
+            "needs --target"
+        );
     }
 
     #[test]
