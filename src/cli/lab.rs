@@ -279,12 +279,17 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
     }
     // The runs that share the broker go first, side by side; those that need it to
     // themselves last, one at a time, so that none holds the others up while it waits.
-    kept.sort_by_key(|l| needs_broker_alone(&l.scenario).is_some());
+    let alone: std::collections::BTreeSet<String> = kept
+        .iter()
+        .filter(|l| needs_broker_alone(&l.scenario).is_some())
+        .map(|l| l.scenario.origin().to_string())
+        .collect();
+    kept.sort_by_key(|l| alone.contains(l.scenario.origin()));
     let check = crate::check::CheckConfig::default();
     let runs = AtomicU64::new(1);
     let gate = RwLock::new(());
     let world = |s: &Scenario, seed: u64| {
-        let outcome = if needs_broker_alone(s).is_some() {
+        let outcome = if alone.contains(s.origin()) {
             let _alone = gate.write().unwrap_or_else(|e| e.into_inner());
             run_seed(s, seed, &target, &Names::default(), &check)
         } else {

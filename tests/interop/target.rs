@@ -215,24 +215,15 @@ fn a_broker_that_drops_an_away_subscribers_messages_fails_the_story() {
             .unwrap()
             .contains("--target 127.0.0.1:")
     );
-    let stem = file.display().to_string();
-    let stem: String = stem
-        .trim_end_matches(".toml")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let stem = stem.trim_start_matches(['.', '_']);
-    let timeline =
-        std::fs::read_to_string(failures.join(format!("{stem}-seed1.timeline.txt"))).unwrap();
+    let (trace, timeline) = mqtt_lab::cli::lab::summary::evidence_files(
+        &failures.display().to_string(),
+        &file.display().to_string(),
+        1,
+    );
+    assert_eq!(t["failures_dir"], failures.display().to_string());
+    let timeline = std::fs::read_to_string(timeline).unwrap();
     assert!(timeline.contains("never reached monitor"), "{timeline}");
-    let trace =
-        std::fs::read_to_string(failures.join(format!("{stem}-seed1.trace.jsonl"))).unwrap();
+    let trace = std::fs::read_to_string(trace).unwrap();
     assert!(
         trace.lines().count() > 100 && trace.contains("run_ended"),
         "{}",
