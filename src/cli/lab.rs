@@ -100,6 +100,12 @@ pub struct TargetArgs {
     /// Without it they are not run (needs configuration).
     #[arg(long, requires = "addr")]
     pub assume_configured: bool,
+    /// With --target: multiply every time of each run by F (0.01 to 100): faults, workloads,
+    /// connects, and the keep-alives and expiries the clients send, so `0.5` runs a 60 s story
+    /// in 30 s and `2` gives a slow broker twice the time. A scenario whose protocol times
+    /// would not stay whole seconds is skipped with the reason. Default 1.
+    #[arg(long, value_name = "F", requires = "addr")]
+    pub time_scale: Option<crate::scenario::TimeScale>,
     /// With --target: where the trace (JSON Lines) and timeline of every failing run are
     /// written. Default: mqtt-lab-failures.
     #[arg(long, value_name = "DIR", requires = "addr")]
@@ -193,13 +199,16 @@ fn run_target(args: &RunArgs, target: &str) -> i32 {
 
 #[cfg(not(madsim))]
 fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
-    use crate::target::{Names, needs_broker_alone, probe, requirements, run_seed, unsupported};
+    use crate::target::{
+        Names, needs_broker_alone, probe, requirements, run_seed, unscalable, unsupported,
+    };
     use std::sync::RwLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     use verdict::{Assumed, Skipped, TargetSummary};
 
     let address = target.to_string();
     let target = target_of(args, target)?;
+    let scale = args.target.time_scale.unwrap_or_default();
     let scenarios = discover::load_all(&args.paths)?;
     // Tags tell apart the runs of this command and those of another one against the same
     // broker: 12 bits of the process and the clock, then a count.
@@ -226,6 +235,7 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
         address,
         failures_dir: failures_dir.display().to_string(),
         rerun_flags: rerun_flags(&args.target),
+        time_scale: scale,
         identity: identity.to_string(),
         skipped: Vec::new(),
         assumed: Vec::new(),
@@ -234,7 +244,8 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
     let mut kept = Vec::new();
     summary.order = scenarios.iter().map(|l| l.path.clone()).collect();
     for l in scenarios {
-        if let Some(why) = unsupported(&l.scenario, &target) {
+        let refused = unsupported(&l.scenario, &target).or_else(|| unscalable(&l.scenario, scale));
+        if let Some(why) = refused {
             eprintln!("skipped {}: {why}", l.path);
             summary.skipped.push(Skipped {
                 path: l.path.clone(),
@@ -291,11 +302,11 @@ fn target_suite(args: &RunArgs, target: &str) -> Result<i32, String> {
     let world = |s: &Scenario, seed: u64| {
         let outcome = if alone.contains(s.origin()) {
             let _alone = gate.write().unwrap_or_else(|e| e.into_inner());
-            run_seed(s, seed, &target, &Names::default(), &check)
+            run_seed(s, seed, &target, &Names::default(), scale, &check)
         } else {
             let _shared = gate.read().unwrap_or_else(|e| e.into_inner());
             let names = Names::tagged(&tag(runs.fetch_add(1, Ordering::Relaxed)));
-            run_seed(s, seed, &target, &names, &check)
+            run_seed(s, seed, &target, &names, scale, &check)
         };
         if Verdict::of(&outcome) != Verdict::Passed {
             write_evidence(&failures_dir, s.origin(), &outcome);
@@ -359,6 +370,9 @@ fn rerun_flags(t: &TargetArgs) -> String {
     }
     if t.assume_configured {
         out.push_str(" --assume-configured");
+    }
+    if let Some(scale) = t.time_scale.filter(|s| !s.is_one()) {
+        out.push_str(&format!(" --time-scale {scale}"));
     }
     out
 }
@@ -559,6 +573,8 @@ mod tests {
             "--broker-persistence",
             "none",
             "--assume-configured",
+            "--time-scale",
+            "0.5",
             "--failures-dir",
             "out",
         ]) else {
@@ -566,7 +582,7 @@ mod tests {
         };
         assert_eq!(
             rerun_flags(&a.target),
-            " --broker-stop 'pkill -KILL -x mosquitto' --broker-start 'mosquitto -d' --broker-persistence none --assume-configured"
+            " --broker-stop 'pkill -KILL -x mosquitto' --broker-start 'mosquitto -d' --broker-persistence none --assume-configured --time-scale 0.5"
         );
         assert!(
             parse(&[
@@ -583,6 +599,15 @@ mod tests {
             parse(&["run", "x.toml", "--assume-configured"]).is_err(),
             "needs --target"
         );
+        assert!(
+            parse(&["run", "x.toml", "--time-scale", "2"]).is_err(),
+            "needs --target"
+        );
+        let Ok(Command::Run(one)) = parse(&["run", "x", "--target", "h:1", "--time-scale", "1"])
+        else {
+            panic!("parse failed")
+        };
+        assert_eq!(rerun_flags(&one.target), "", "a scale of 1 is the default");
     }
 
     #[test]

@@ -84,10 +84,10 @@ pub struct Scenario {
     origin: String,
     /// `faults` at fixed times, resolved and in time order.
     #[serde(skip)]
-    scripted: Vec<PlannedFault>,
+    pub(super) scripted: Vec<PlannedFault>,
     /// `faults` fired by trace events, in file order.
     #[serde(skip)]
-    triggered: Vec<TriggeredFault>,
+    pub(super) triggered: Vec<TriggeredFault>,
     /// The text the scenario was read from, to place problems found later on their lines.
     #[serde(skip)]
     text: String,

@@ -13,6 +13,7 @@
 //!   ranges drawn per seed ([`ClientDraw`]), and the entries naming its instances.
 //! - [`Plan`], [`PlannedFault`], [`FaultKind`] (`plan.rs`, `fault.rs`): what a seed derives;
 //!   [`TriggeredFault`], [`Trigger`] (`trigger.rs`): faults fired by trace events.
+//! - [`TimeScale`] (`scale.rs`): one seed's run on a scaled clock, for runs in real time.
 //!
 //! Not here: the duration grammar and reading TOML with every problem at once
 //! ([`crate::config`]), turning a scenario into the cores' configurations and running it
@@ -28,6 +29,7 @@ mod fault;
 mod plan;
 mod properties;
 mod random;
+mod scale;
 mod target;
 mod template;
 mod topic;
@@ -50,6 +52,7 @@ pub use fault::{
 pub use plan::{MAX_RANDOM_PER_KIND, Plan, SwarmDraw};
 pub use properties::{MAX_PROPERTY_STRING, MAX_USER_PROPERTIES, MessageProperties, PayloadFormat};
 pub use random::{DEFAULT_LATENCY, NetworkConfig, RandomFaults, stream, sub_seed};
+pub use scale::{SCALE_RANGE, TimeScale};
 pub use target::TargetSection;
 pub use template::{
     ClientDraw, MAX_EXPANDED, PLACEHOLDER, Range, Template, VARIABLE_FIELDS, Value,

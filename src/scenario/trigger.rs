@@ -37,6 +37,7 @@ const EVENT_FIELDS: &[(&str, &[&str])] = &[
     ("run_ended", &[]),
     ("fault_applied", &["fault"]),
     ("fault_healed", &["fault"]),
+    ("fault_took_effect", &["fault"]),
     (
         "connecting",
         &[

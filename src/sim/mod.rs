@@ -31,4 +31,4 @@ pub use options::{
     BrokerFactory, RunOptions, STORE_FILE, StoreFactory, load, real_broker, real_store,
 };
 pub use outcome::{RunOutcome, RunStatus};
-pub use runner::{SIMULATED, expectations, judge, judged, run_seed, time_margin};
+pub use runner::{SIMULATED, expectations, judge, judge_readings, judged, run_seed, time_margin};

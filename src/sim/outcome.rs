@@ -29,6 +29,10 @@ pub struct RunOutcome {
     pub trace: Trace,
     /// Broken guarantees, ordered by time. Empty when the run passed.
     pub violations: Vec<Violation>,
+    /// What the checkers could not decide, ordered by time: guarantees broken if a fault the
+    /// lab did not see strike (a target's broker crash) struck at one end of its window and
+    /// not at the other ([`crate::sim::judge_readings`]). Always empty in the simulator.
+    pub undecided: Vec<Violation>,
     /// Virtual time the run covered.
     pub sim_time: Duration,
     /// Wall-clock time the run took.
@@ -40,8 +44,11 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// Completed with nothing broken and nothing undecided.
     pub fn passed(&self) -> bool {
-        self.status == RunStatus::Completed && self.violations.is_empty()
+        self.status == RunStatus::Completed
+            && self.violations.is_empty()
+            && self.undecided.is_empty()
     }
 
     /// The run's fingerprint: the hash of its trace.

@@ -72,9 +72,9 @@ pub fn judged(
     wall_time: Duration,
     check: &CheckConfig,
 ) -> RunOutcome {
-    let violations = match status {
-        RunStatus::Completed => judge(scenario, &trace, check),
-        _ => Vec::new(),
+    let (violations, undecided) = match status {
+        RunStatus::Completed => judge_readings(scenario, &trace, check),
+        _ => (Vec::new(), Vec::new()),
     };
     RunOutcome {
         scenario: scenario.name.clone(),
@@ -84,8 +84,80 @@ pub fn judged(
         status,
         trace,
         violations,
+        undecided,
         wall_time,
         unfired,
+    }
+}
+
+/// [`judge`], and, for a trace with faults whose instant the lab did not see
+/// ([`Trace::uncertain_faults`]), [`judge`] again with each at the latest instant it can have
+/// struck ([`Trace::latest_reading`]): `(decided, undecided)`. What both readings find (same
+/// checker, and same time or same words) is decided; what one finds alone is undecided, and
+/// its message says which reading found it and the window.
+pub fn judge_readings(
+    scenario: &Scenario,
+    trace: &Trace,
+    cfg: &CheckConfig,
+) -> (Vec<Violation>, Vec<Violation>) {
+    let earliest = judge(scenario, trace, cfg);
+    let Some(latest_trace) = trace.latest_reading() else {
+        return (earliest, Vec::new());
+    };
+    let latest = judge(scenario, &latest_trace, cfg);
+    let windows: Vec<String> = trace
+        .uncertain_faults()
+        .iter()
+        .map(|(fault, a, b)| {
+            format!(
+                "{} struck between {}.{:06}s and {}.{:06}s",
+                fault_name(fault),
+                a / 1_000_000,
+                a % 1_000_000,
+                b / 1_000_000,
+                b % 1_000_000
+            )
+        })
+        .collect();
+    let same = |a: &Violation, b: &Violation| {
+        a.checker == b.checker && (a.at_us == b.at_us || a.message == b.message)
+    };
+    let note = |v: &Violation, found: &str, not: &str| Violation {
+        message: format!(
+            "{} (undecided: broken if the fault struck at the {found} and not at the {not}; {})",
+            v.message,
+            windows.join("; ")
+        ),
+        ..v.clone()
+    };
+    let mut decided = Vec::new();
+    let mut undecided = Vec::new();
+    for v in &earliest {
+        if latest.iter().any(|l| same(v, l)) {
+            decided.push(v.clone());
+        } else {
+            undecided.push(note(v, "earliest", "latest"));
+        }
+    }
+    for v in latest
+        .iter()
+        .filter(|l| !earliest.iter().any(|e| same(e, l)))
+    {
+        undecided.push(note(v, "latest", "earliest"));
+    }
+    undecided.sort_by_key(|v| v.at_us);
+    (decided, undecided)
+}
+
+/// A fault's name in a sentence.
+fn fault_name(fault: &crate::trace::Fault) -> String {
+    use crate::trace::Fault;
+    match fault {
+        Fault::BrokerCrash => "the broker crash".into(),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "the fault".into()),
     }
 }
 

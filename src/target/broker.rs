@@ -51,12 +51,40 @@ impl BrokerCommands {
         self.restart.is_some() || self.stop.is_some()
     }
 
-    /// The crash: the stop command, or else the restart command.
-    pub(super) async fn crash(&self, target: SocketAddr) -> Result<(), String> {
+    /// The crash: the stop command, or else the restart command. `down` is called once, as
+    /// soon as the lab knows the broker has died: when the stop command has returned; during a
+    /// restart command, when a connect to the target is refused (looked at every
+    /// [`DOWN_POLL`]), or else when the command has returned. The broker died at an instant
+    /// between the call and `down`, which no one sees.
+    pub(super) async fn crash(
+        &self,
+        target: SocketAddr,
+        down: impl FnOnce(),
+    ) -> Result<(), String> {
         match (&self.stop, &self.restart) {
-            (Some(stop), _) => run("--broker-stop", stop).await,
+            (Some(stop), _) => {
+                let done = run("--broker-stop", stop).await;
+                down();
+                done
+            }
             (None, Some(restart)) => {
-                run("--broker-restart", restart).await?;
+                let command = run("--broker-restart", restart);
+                tokio::pin!(command);
+                let mut down = Some(down);
+                let done = loop {
+                    tokio::select! {
+                        done = &mut command => break done,
+                        () = tokio::time::sleep(DOWN_POLL), if down.is_some() => {
+                            if refused(target).await && let Some(f) = down.take() {
+                                f();
+                            }
+                        }
+                    }
+                };
+                if let Some(f) = down.take() {
+                    f();
+                }
+                done?;
                 wait_up(target).await
             }
             (None, None) => Err("no command crashes the target (--broker-restart)".into()),
@@ -144,6 +172,16 @@ fn wait_bounded(
     })
 }
 
+/// How often a restart command's target is tried while the command runs, to see it down.
+pub const DOWN_POLL: Duration = Duration::from_millis(20);
+
+/// Whether `target` refuses a TCP connection now (nothing listens: the broker is down). A
+/// connection it accepts is closed at once, before any CONNECT.
+async fn refused(target: SocketAddr) -> bool {
+    let attempt = tokio::time::timeout(DOWN_POLL, tokio::net::TcpStream::connect(target)).await;
+    matches!(attempt, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
 /// Waits until `target` accepts a TCP connection, at most [`UP_WAIT`].
 async fn wait_up(target: SocketAddr) -> Result<(), String> {
     let give_up = Instant::now() + UP_WAIT;
@@ -218,6 +256,45 @@ mod tests {
         let err = wait_bounded(child, Duration::from_millis(200)).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_restart_command_tells_when_the_target_is_seen_down() {
+        let rt = rt();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The command's broker stops listening at once and comes back after 1.5 s; it is seen
+        // down long before the command returns.
+        let commands = BrokerCommands::new(Some("sleep 1.5".into()), None, None).unwrap();
+        drop(listener);
+        let started = Instant::now();
+        let seen = std::sync::Mutex::new(None);
+        let back = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1_500));
+            std::net::TcpListener::bind(addr).unwrap()
+        });
+        rt.block_on(commands.crash(addr, || *seen.lock().unwrap() = Some(started.elapsed())))
+            .unwrap();
+        let _listener = back.join().unwrap();
+        let seen = seen.lock().unwrap().expect("down was called");
+        assert!(
+            seen < Duration::from_millis(1_000),
+            "seen down after {seen:?}"
+        );
+
+        // A broker that never refuses is known down when the command returns.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let commands = BrokerCommands::new(Some("sleep 0.3".into()), None, None).unwrap();
+        let started = Instant::now();
+        let seen = std::sync::Mutex::new(None);
+        rt.block_on(commands.crash(addr, || *seen.lock().unwrap() = Some(started.elapsed())))
+            .unwrap();
+        let seen = seen.lock().unwrap().expect("down was called");
+        assert!(
+            seen >= Duration::from_millis(300),
+            "seen down after {seen:?}"
+        );
     }
 
     #[test]

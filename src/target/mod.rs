@@ -21,6 +21,12 @@
 //!   nothing of it.
 //! - A real network run is not bit-reproducible: the same seed gives the same plan (faults,
 //!   workloads, client seeds), not the same trace.
+//! - `--time-scale` multiplies every time of a run, the clients' protocol times too
+//!   ([`TimeScale`], [`unscalable`]).
+//! - A broker crash strikes out of the lab's sight: the trace records when the command started
+//!   and when the lab knew the broker down (`fault_took_effect`), and the judgment is made at
+//!   both ends of that window ([`crate::sim::judge_readings`]): what one end alone breaks is
+//!   undecided.
 //!
 //! Not here: the simulator (`sim`), the checkers (`check`), the suite and its report (`cli`).
 
@@ -35,7 +41,7 @@ use tokio::task::JoinHandle;
 use crate::check::CheckConfig;
 use crate::net::proxy::{Partition, Proxy, ProxyControl};
 use crate::net::seam::LinkControl;
-use crate::scenario::{FaultKind, Node, Plan, Scenario};
+use crate::scenario::{FaultKind, Node, Plan, Scenario, TimeScale};
 use crate::sim::app::{ClientNode, ClientSpec, Disk, SessionNote};
 pub use crate::sim::names::Names;
 use crate::sim::recorder::{Recorder, Watch, lock, sleep_to};
@@ -115,6 +121,15 @@ pub fn unsupported(scenario: &Scenario, target: &Target) -> Option<String> {
     (!kinds.is_empty()).then(|| format!("needs what a target run cannot do: {}", kinds.join(", ")))
 }
 
+/// Why `scenario`'s clock does not allow `scale` (judged on seed 1's draw), or `None`.
+pub fn unscalable(scenario: &Scenario, scale: TimeScale) -> Option<String> {
+    let plan = scenario.plan(1);
+    let refused = scenario.drawn(&plan).scaled(scale).err()?;
+    Some(format!(
+        "its clock does not allow --time-scale {scale}: {refused}"
+    ))
+}
+
 /// Whether `scenario` crashes the broker (scripted, triggered or at random).
 pub fn restarts_broker(scenario: &Scenario) -> bool {
     let plan = scenario.plan(1);
@@ -161,17 +176,37 @@ pub fn needs_broker_alone(scenario: &Scenario) -> Option<String> {
 /// Call it from outside any async runtime: it builds its own.
 /// `names` is how its clients write their identifiers and topics on the wire
 /// ([`Names::default`] for a scenario that has the broker to itself).
+/// `scale` multiplies every time of the run ([`TimeScale`]); a seed whose clock does not
+/// allow it ends as a lab error with the reason ([`unscalable`] tells before any run).
 pub fn run_seed(
     scenario: &Scenario,
     seed: u64,
     target: &Target,
     names: &Names,
+    scale: TimeScale,
     check: &CheckConfig,
 ) -> RunOutcome {
     let plan = scenario.plan(seed);
-    let scenario = scenario.drawn(&plan);
-    let scenario = scenario.as_ref();
     let wall = Instant::now();
+    let (scenario, plan) = match scenario.drawn(&plan).scaled(scale) {
+        Ok(scaled) => (scaled, plan.scaled(scale)),
+        Err(why) => {
+            let status = RunStatus::Crashed(format!(
+                "this seed's clock does not allow --time-scale {scale}: {why}"
+            ));
+            let s = scenario.drawn(&plan).into_owned();
+            return judged(
+                &s,
+                plan,
+                status,
+                Trace::new(),
+                Vec::new(),
+                wall.elapsed(),
+                check,
+            );
+        }
+    };
+    let scenario = &scenario;
     let trace = Arc::new(Mutex::new(Trace::new()));
     // One thread, as under the simulator: every event is recorded in the order its time was
     // read, so the trace's clock never runs backwards.
@@ -343,7 +378,12 @@ async fn supervise(
                     fault: trace_fault(fault),
                 });
                 if let FaultKind::CrashBroker { .. } = fault {
-                    target.broker.crash(target.addr).await?;
+                    let took_effect = || {
+                        rec.push(Event::FaultTookEffect {
+                            fault: trace_fault(fault),
+                        })
+                    };
+                    target.broker.crash(target.addr, took_effect).await?;
                 } else {
                     apply(&mut clients, index, fault)?;
                 }

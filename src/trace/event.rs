@@ -241,6 +241,13 @@ pub enum Event {
     FaultHealed {
         fault: Fault,
     },
+    /// A fault the lab caused without seeing its instant (a broker crash by a user's command
+    /// against a target) has taken effect by now: it struck between its `fault_applied` and
+    /// here. The checkers judge the run with the fault at both ends of that window; what holds
+    /// at one end only is undecided.
+    FaultTookEffect {
+        fault: Fault,
+    },
     /// The client sent CONNECT.
     Connecting {
         client: String,

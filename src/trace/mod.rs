@@ -103,6 +103,67 @@ impl Trace {
         self.events.last().map_or(0, |e| e.at_us)
     }
 
+    /// The faults whose instant the lab did not see: each `(fault, applied_us, took_effect_us)`,
+    /// from a `fault_applied` to the `fault_took_effect` after it.
+    pub fn uncertain_faults(&self) -> Vec<(&Fault, u64, u64)> {
+        self.took_effect()
+            .into_iter()
+            .map(|(i, j)| match &self.events[i].event {
+                Event::FaultApplied { fault } => {
+                    (fault, self.events[i].at_us, self.events[j].at_us)
+                }
+                _ => unreachable!("took_effect pairs a fault_applied"),
+            })
+            .collect()
+    }
+
+    /// The trace with every fault of [`Self::uncertain_faults`] struck at the latest instant
+    /// it can have: its `fault_applied` moved to where its `fault_took_effect` is. `None` when
+    /// every fault's instant is known.
+    pub fn latest_reading(&self) -> Option<Trace> {
+        let pairs = self.took_effect();
+        if pairs.is_empty() {
+            return None;
+        }
+        let moved: std::collections::BTreeMap<usize, usize> =
+            pairs.iter().map(|&(i, j)| (j, i)).collect();
+        let from: std::collections::BTreeSet<usize> = pairs.iter().map(|&(i, _)| i).collect();
+        let events = self
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !from.contains(k))
+            .map(|(k, e)| match moved.get(&k) {
+                Some(&i) => TraceEvent {
+                    at_us: e.at_us,
+                    event: self.events[i].event.clone(),
+                    process: self.events[i].process.clone(),
+                },
+                None => e.clone(),
+            })
+            .collect();
+        Some(Trace { events })
+    }
+
+    /// Index pairs `(fault_applied, fault_took_effect)`: each `fault_took_effect` pairs the
+    /// latest unpaired `fault_applied` of the same fault before it.
+    fn took_effect(&self) -> Vec<(usize, usize)> {
+        let mut pairs = Vec::new();
+        for (j, e) in self.events.iter().enumerate() {
+            let Event::FaultTookEffect { fault } = &e.event else {
+                continue;
+            };
+            let applied = (0..j).rev().find(|&i| {
+                matches!(&self.events[i].event, Event::FaultApplied { fault: f } if f == fault)
+                    && !pairs.iter().any(|&(p, _)| p == i)
+            });
+            if let Some(i) = applied {
+                pairs.push((i, j));
+            }
+        }
+        pairs
+    }
+
     /// Checks what the checkers rely on: time never goes back, QoS values are 0..=2, every
     /// acknowledgement or loss names a publish requested before it by the same client.
     pub fn validate(&self) -> Result<(), TraceError> {

@@ -16,5 +16,6 @@ mod session;
 mod shared;
 mod subscription;
 mod takeover;
+mod undecided;
 mod unsubscribe;
 mod will;

@@ -12,12 +12,14 @@ use std::process::Command;
 
 use mqtt_lab::broker::{Broker, BrokerConfig};
 use mqtt_lab::check::CheckConfig;
-use mqtt_lab::scenario::Scenario;
+use mqtt_lab::scenario::{Scenario, TimeScale};
 use mqtt_lab::sim::RunStatus;
 use mqtt_lab::target::{self, BrokerCommands, Names, Target};
 use mqtt_lab::trace::Event;
 
 use crate::support::OurBroker;
+
+const ONE: TimeScale = TimeScale::ONE;
 
 /// Persistent QoS 1 subscribers, a QoS 1 publisher, and every fault a target run applies: a cut,
 /// a one-way partition, the monitor crashed and away for 3 s (about 50 messages wait in its
@@ -113,7 +115,14 @@ fn our_broker_passes_a_story_with_every_fault_a_target_run_applies() {
     let t = target_of(&broker);
     assert_eq!(target::unsupported(&s, &t), None);
     assert_eq!(target::needs_broker_alone(&s), None);
-    let out = target::run_seed(&s, 1, &t, &Names::tagged("t1"), &CheckConfig::default());
+    let out = target::run_seed(
+        &s,
+        1,
+        &t,
+        &Names::tagged("t1"),
+        ONE,
+        &CheckConfig::default(),
+    );
     assert_eq!(out.status, RunStatus::Completed);
     assert!(out.violations.is_empty(), "{:#?}", out.violations);
     let events: Vec<&Event> = out.trace.events.iter().map(|e| &e.event).collect();
@@ -172,6 +181,7 @@ fn a_broker_that_drops_an_away_subscribers_messages_fails_the_story() {
         1,
         &target_of(&broker),
         &Names::default(),
+        ONE,
         &CheckConfig::default(),
     );
     assert_eq!(out.status, RunStatus::Completed);
@@ -365,7 +375,7 @@ fn broker_crash_faults_run_the_users_commands_and_a_durable_broker_loses_nothing
             .unwrap()
             .contains("restarts the broker")
     );
-    let out = target::run_seed(&s, 1, &t, &Names::default(), &CheckConfig::default());
+    let out = target::run_seed(&s, 1, &t, &Names::default(), ONE, &CheckConfig::default());
     assert_eq!(out.status, RunStatus::Completed);
     assert!(out.violations.is_empty(), "{:#?}", out.violations);
     let pid_after = std::fs::read_to_string(dir.path().join("broker.pid")).unwrap();
@@ -374,6 +384,18 @@ fn broker_crash_faults_run_the_users_commands_and_a_durable_broker_loses_nothing
         matches!(&e.event, Event::FaultHealed { fault } if format!("{fault:?}").contains("BrokerCrash"))
     });
     assert!(healed, "the restart is in the trace");
+    // The kill's instant is unseen: the trace has when the lab knew the broker down, and the
+    // two readings of that window agree (a durable broker keeps everything either way).
+    let at = |name: &str| {
+        out.trace
+            .events
+            .iter()
+            .position(|e| format!("{:?}", e.event).starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in the trace"))
+    };
+    assert!(at("FaultApplied { fault: BrokerCrash") < at("FaultTookEffect"));
+    assert!(at("FaultTookEffect") < at("FaultHealed { fault: BrokerCrash"));
+    assert!(out.undecided.is_empty(), "{:#?}", out.undecided);
 
     // A command that fails ends the run as the lab's error, naming the command.
     let broken = Target {
@@ -381,7 +403,14 @@ fn broker_crash_faults_run_the_users_commands_and_a_durable_broker_loses_nothing
         broker: BrokerCommands::new(Some("echo cannot restart >&2; exit 7".into()), None, None)
             .unwrap(),
     };
-    let out = target::run_seed(&s, 1, &broken, &Names::default(), &CheckConfig::default());
+    let out = target::run_seed(
+        &s,
+        1,
+        &broken,
+        &Names::default(),
+        ONE,
+        &CheckConfig::default(),
+    );
     match &out.status {
         RunStatus::Crashed(why) => assert!(
             why.contains("--broker-restart") && why.contains("cannot restart"),
@@ -396,4 +425,82 @@ fn target_of_port(port: u16) -> Target {
         addr: ([127, 0, 0, 1], port).into(),
         broker: BrokerCommands::default(),
     }
+}
+
+#[test]
+fn a_story_runs_on_a_scaled_clock_with_its_protocol_times_scaled_too() {
+    let broker = OurBroker::start();
+    let s = story();
+    let half = TimeScale::new(0.5).unwrap();
+    assert_eq!(target::unscalable(&s, half), None);
+    let out = target::run_seed(
+        &s,
+        1,
+        &target_of(&broker),
+        &Names::tagged("half"),
+        half,
+        &CheckConfig::default(),
+    );
+    assert_eq!(out.status, RunStatus::Completed);
+    assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    // The 9-second story ended after 4.5 s, and its clients asked for half their keep-alive.
+    let end = out.trace.end_us();
+    assert!((4_500_000..9_000_000).contains(&end), "ended at {end} us");
+    assert_eq!(out.plan.duration, std::time::Duration::from_millis(4500));
+    let keep_alives: Vec<u16> = out
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Connecting { keep_alive_s, .. } => Some(*keep_alive_s),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !keep_alives.is_empty() && keep_alives.iter().all(|&k| k == 1),
+        "{keep_alives:?}"
+    );
+    // The fault plan is the same plan, at half its times.
+    let cut = out
+        .trace
+        .events
+        .iter()
+        .find(|e| matches!(&e.event, Event::FaultApplied { .. }));
+    assert!(
+        cut.is_some_and(|e| (250_000..500_000).contains(&e.at_us)),
+        "{cut:?}"
+    );
+
+    // A quarter would make the 2 s keep-alive half a second: the command skips the story.
+    let quarter = TimeScale::new(0.25).unwrap();
+    let why = target::unscalable(&s, quarter).unwrap();
+    assert!(why.contains("keep_alive 2s would be 500ms"), "{why}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("story.toml");
+    std::fs::write(&file, STORY).unwrap();
+    let run = |scale: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mqtt-lab"))
+            .arg("run")
+            .arg(&file)
+            .args([
+                "--seeds",
+                "1",
+                "--no-progress",
+                "--time-scale",
+                scale,
+                "--target",
+            ])
+            .arg(format!("127.0.0.1:{}", broker.port))
+            .output()
+            .unwrap()
+    };
+    let out = run("0.25");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("does not allow --time-scale 0.25") && stdout.contains("keep_alive"),
+        "{stdout}"
+    );
+    let out = run("0");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not between 0.01 and 100"));
 }

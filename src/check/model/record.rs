@@ -108,6 +108,7 @@ impl<'t> Model<'t> {
             }
             Event::SettleStarted => self.settle = Some(pos),
             Event::AuthConfigured { .. }
+            | Event::FaultTookEffect { .. }
             | Event::Unsubscribed { .. }
             | Event::PublishReceived { .. }
             | Event::AckSent { .. } => {}

@@ -54,6 +54,9 @@ struct RunDoc<'a> {
     detail: Option<String>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     violations: &'a [Violation],
+    /// What the checkers could not decide (a target's broker crash at an unseen instant).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    undecided: &'a [Violation],
     #[serde(skip_serializing_if = "Option::is_none")]
     replay: Option<String>,
 }
@@ -67,10 +70,11 @@ fn run_doc<'a>(target: Option<&TargetSummary>, path: &str, r: &'a SeedResult) ->
         sim_time_us: r.sim_time.as_micros() as u64,
         wall_time_s: r.wall_time.as_secs_f64(),
         detail: match &r.verdict {
-            Verdict::Passed | Verdict::Violated => None,
+            Verdict::Passed | Verdict::Violated | Verdict::Undecided => None,
             other => Some(other.headline(0)),
         },
         violations: &r.violations,
+        undecided: &r.undecided,
         replay: failed.then(|| rerun_command(target, path, r.seed)),
     }
 }

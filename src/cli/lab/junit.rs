@@ -1,7 +1,7 @@
 //! JUnit XML for CI: one `<testsuite>` per scenario, one `<testcase>` per seed. A broken
 //! guarantee is a `<failure type="violated">` listing every violation; a crash, a time limit
-//! or a determinism mismatch is an `<error>` of that class. Each message ends with the replay
-//! command. Not here: the human table (`summary.rs`).
+//! or a determinism mismatch is an `<error>` of that class; an undecided run is `<skipped>`,
+//! listing what could not be decided. Each message ends with the replay command. Not here: the human table (`summary.rs`).
 
 use std::fmt::Write as _;
 
@@ -15,21 +15,23 @@ pub fn render(report: &SuiteReport) -> String {
     let total_errors: usize = report.scenarios.iter().map(errors).sum();
     let _ = writeln!(
         out,
-        "<testsuites name=\"mqtt-lab\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
+        "<testsuites name=\"mqtt-lab\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
         report.seeds_run(),
         report.failed() - total_errors,
         total_errors,
+        report.undecided(),
         report.elapsed.as_secs_f64()
     );
     for s in &report.scenarios {
         let e = errors(s);
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\" file=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\" file=\"{}\">",
             escape(&s.name),
             s.seeds(),
             s.failed() - e,
             e,
+            s.undecided(),
             s.wall_time().as_secs_f64(),
             escape(&s.path)
         );
@@ -43,7 +45,7 @@ pub fn render(report: &SuiteReport) -> String {
 }
 
 fn is_error(v: &Verdict) -> bool {
-    !matches!(v, Verdict::Passed | Verdict::Violated)
+    !matches!(v, Verdict::Passed | Verdict::Violated | Verdict::Undecided)
 }
 
 fn testcase(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResults, r: &SeedResult) {
@@ -61,12 +63,17 @@ fn testcase(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResult
     out.push_str(">\n");
     let tag = if is_error(&r.verdict) {
         "error"
+    } else if r.undecided() {
+        "skipped"
     } else {
         "failure"
     };
     let mut body = String::new();
     for v in &r.violations {
         let _ = writeln!(body, "{v}");
+    }
+    for v in &r.undecided {
+        let _ = writeln!(body, "undecided: {v}");
     }
     if let Verdict::Crashed(msg) = &r.verdict {
         let _ = writeln!(body, "{msg}");
@@ -127,6 +134,25 @@ mod tests {
             5,
             "every violation listed"
         );
+    }
+
+    #[test]
+    fn an_undecided_seed_is_skipped_with_what_could_not_be_decided() {
+        let mut r = report();
+        let seed = &mut r.scenarios[1].results[1];
+        seed.undecided = std::mem::take(&mut seed.violations);
+        seed.verdict = Verdict::Undecided;
+        let xml = render(&r);
+        assert!(
+            xml.contains("failures=\"0\" errors=\"2\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert_eq!(
+            xml.matches("<skipped type=\"undecided\"").count(),
+            1,
+            "{xml}"
+        );
+        assert_eq!(xml.matches("undecided: [delivery]").count(), 5, "{xml}");
     }
 
     #[test]

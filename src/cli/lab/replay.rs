@@ -36,6 +36,12 @@ pub fn render(path: &str, outcome: &RunOutcome, with_timeline: bool) -> String {
             let _ = writeln!(out, "  {v}");
         }
     }
+    if !outcome.undecided.is_empty() {
+        let _ = writeln!(out, "undecided ({}):", outcome.undecided.len());
+        for v in &outcome.undecided {
+            let _ = writeln!(out, "  {v}");
+        }
+    }
     let verdict = Verdict::of(outcome);
     if let Verdict::Crashed(message) = &verdict {
         let _ = writeln!(out, "crash:");
@@ -53,6 +59,9 @@ pub fn render(path: &str, outcome: &RunOutcome, with_timeline: bool) -> String {
     match verdict {
         Verdict::Passed => {
             let _ = writeln!(out, "verdict: passed");
+        }
+        Verdict::Undecided => {
+            let _ = writeln!(out, "verdict: undecided, neither passed nor failed");
         }
         other => {
             let _ = writeln!(

@@ -170,6 +170,7 @@ where
                 status: RunStatus::Crashed(message),
                 trace: Default::default(),
                 violations: Vec::new(),
+                undecided: Vec::new(),
                 sim_time: Duration::ZERO,
                 wall_time: started.elapsed(),
                 unfired: Vec::new(),

@@ -231,6 +231,13 @@ fn target_lines(t: &TargetSummary) -> String {
         out,
         "real network: not bit-reproducible; a rerun runs the same plan (faults, workloads, client seeds), not the same trace"
     );
+    if !t.time_scale.is_one() {
+        let _ = writeln!(
+            out,
+            "time scale {}: every time of each run (faults, workloads, keep-alives, expiries) multiplied by it; traces show the times as run",
+            t.time_scale
+        );
+    }
     for s in &t.skipped {
         let what = if s.class == "needs_configuration" {
             "needs configuration"
@@ -248,7 +255,8 @@ fn target_lines(t: &TargetSummary) -> String {
 fn failure(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResults, f: &SeedResult) {
     let _ = writeln!(
         out,
-        "FAILED {} ({}) seed {}: {}",
+        "{} {} ({}) seed {}: {}",
+        if f.undecided() { "UNDECIDED" } else { "FAILED" },
         s.name,
         s.path,
         f.seed,
@@ -266,6 +274,9 @@ fn failure(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResults
             );
         }
     }
+    for v in f.undecided.iter().take(VIOLATIONS_SHOWN) {
+        let _ = writeln!(out, "  undecided: {v}");
+    }
     let label = if target.is_some() { "rerun" } else { "replay" };
     let _ = writeln!(out, "  {label}: {}", rerun_command(target, &s.path, f.seed));
     if let Some(t) = target {
@@ -277,13 +288,26 @@ fn failure(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResults
 
 /// `all 3800 seeds passed` / `2 of 3800 seeds failed` (+ why the run stopped early).
 pub fn closing_line(report: &SuiteReport) -> String {
-    let mut line = if report.failed() == 0 {
+    let undecided = report.undecided();
+    let mut line = if report.failed() == 0 && undecided == 0 {
         format!("all {} seeds passed", report.seeds_run())
+    } else if report.failed() == 0 {
+        format!(
+            "{} of {} seeds passed, {undecided} undecided: neither passed nor failed (exit code {})",
+            report.passed(),
+            report.seeds_run(),
+            report.exit_code()
+        )
     } else {
         format!(
-            "{} of {} seeds failed (exit code {})",
+            "{} of {} seeds failed{} (exit code {})",
             report.failed(),
             report.seeds_run(),
+            if undecided > 0 {
+                format!(", {undecided} undecided")
+            } else {
+                String::new()
+            },
             report.exit_code()
         )
     };
@@ -416,6 +440,11 @@ pub(crate) mod tests {
         }
         assert!(text.starts_with("scenario") && text.lines().next().unwrap().contains("run time"));
         assert!(!render(&report()).contains("run time"));
+        assert!(!text.contains("time scale"), "a scale of 1 goes unsaid");
+        if let Some(t) = &mut r.target {
+            t.time_scale = crate::scenario::TimeScale::new(0.5).unwrap();
+        }
+        assert!(render(&r).contains("time scale 0.5: every time of each run"));
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn render(trace: &Trace) -> String {
 
 fn actor(e: &TraceEvent) -> &str {
     match &e.event {
-        Event::FaultApplied { .. } | Event::FaultHealed { .. } => "fault",
+        Event::FaultApplied { .. } | Event::FaultHealed { .. } | Event::FaultTookEffect { .. } => {
+            "fault"
+        }
         Event::RunStarted { .. }
         | Event::AuthConfigured { .. }
         | Event::SettleStarted
@@ -163,6 +165,7 @@ pub fn describe(event: &Event) -> String {
         Event::RunEnded => "ended".into(),
         Event::FaultApplied { fault } => fault_text(fault),
         Event::FaultHealed { fault } => format!("healed: {}", fault_text(fault)),
+        Event::FaultTookEffect { fault } => format!("took effect by now: {}", fault_text(fault)),
         Event::Connecting {
             clean_start,
             keep_alive_s,

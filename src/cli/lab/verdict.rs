@@ -16,6 +16,9 @@ pub enum Verdict {
     Passed,
     /// Completed, and at least one guarantee was broken.
     Violated,
+    /// Completed, nothing broken, but some guarantee holds or not depending on an instant the
+    /// lab did not see (a target's broker crash): neither passed nor failed.
+    Undecided,
     /// Our own code panicked during the run.
     Crashed(String),
     /// The run hit its (virtual) time limit.
@@ -39,27 +42,29 @@ impl Verdict {
         match &outcome.status {
             RunStatus::Crashed(msg) => Verdict::Crashed(msg.clone()),
             RunStatus::TimeLimit => Verdict::TimeLimit,
-            RunStatus::Completed if outcome.violations.is_empty() => Verdict::Passed,
-            RunStatus::Completed => Verdict::Violated,
+            RunStatus::Completed if !outcome.violations.is_empty() => Verdict::Violated,
+            RunStatus::Completed if !outcome.undecided.is_empty() => Verdict::Undecided,
+            RunStatus::Completed => Verdict::Passed,
         }
     }
 
     /// The failure class, one word, as used in JSON and JUnit: `passed`, `violated`,
-    /// `crashed`, `time_limit`, `nondeterministic`.
+    /// `undecided`, `crashed`, `time_limit`, `nondeterministic`.
     pub fn class(&self) -> &'static str {
         match self {
             Verdict::Passed => "passed",
             Verdict::Violated => "violated",
+            Verdict::Undecided => "undecided",
             Verdict::Crashed(_) => "crashed",
             Verdict::TimeLimit => "time_limit",
             Verdict::Nondeterministic(_) => "nondeterministic",
         }
     }
 
-    /// 0 passed, 1 a guarantee broken, 3 crashed / time limit / nondeterministic.
+    /// 0 passed or undecided, 1 a guarantee broken, 3 crashed / time limit / nondeterministic.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Verdict::Passed => EXIT_OK,
+            Verdict::Passed | Verdict::Undecided => EXIT_OK,
             Verdict::Violated => EXIT_VIOLATION,
             Verdict::Crashed(_) | Verdict::TimeLimit | Verdict::Nondeterministic(_) => EXIT_CRASH,
         }
@@ -71,6 +76,7 @@ impl Verdict {
             Verdict::Passed => "passed".into(),
             Verdict::Violated if violations == 1 => "1 violation".into(),
             Verdict::Violated => format!("{violations} violations"),
+            Verdict::Undecided => "undecided".into(),
             Verdict::Crashed(msg) => format!("crashed: {}", first_line(msg)),
             Verdict::TimeLimit => "hit its time limit".into(),
             Verdict::Nondeterministic(m) => format!(
@@ -108,6 +114,8 @@ pub struct SeedResult {
     pub verdict: Verdict,
     /// Broken guarantees, in time order (of the first run).
     pub violations: Vec<Violation>,
+    /// What the checkers could not decide, in time order ([`RunOutcome::undecided`]).
+    pub undecided: Vec<Violation>,
     pub fingerprint: String,
     /// Virtual time covered (one run).
     pub sim_time: Duration,
@@ -122,6 +130,7 @@ impl SeedResult {
             seed: outcome.seed,
             verdict: Verdict::of(outcome),
             violations: outcome.violations.clone(),
+            undecided: outcome.undecided.clone(),
             fingerprint: outcome.fingerprint(),
             sim_time: outcome.sim_time,
             wall_time: outcome.wall_time,
@@ -146,6 +155,11 @@ impl SeedResult {
 
     pub fn passed(&self) -> bool {
         self.verdict == Verdict::Passed
+    }
+
+    /// Neither passed nor failed.
+    pub fn undecided(&self) -> bool {
+        self.verdict == Verdict::Undecided
     }
 }
 
@@ -182,9 +196,14 @@ impl ScenarioResults {
     }
 
     pub fn failed(&self) -> usize {
-        self.seeds() - self.passed()
+        self.seeds() - self.passed() - self.undecided()
     }
 
+    pub fn undecided(&self) -> usize {
+        self.results.iter().filter(|r| r.undecided()).count()
+    }
+
+    /// The seeds that did not pass: failed or undecided.
     pub fn failures(&self) -> impl Iterator<Item = &SeedResult> {
         self.results.iter().filter(|r| !r.passed())
     }
@@ -240,7 +259,7 @@ pub struct SuiteReport {
 }
 
 /// A suite run against a real broker (`run --target`): what the report says besides the runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TargetSummary {
     /// HOST:PORT as given.
     pub address: String,
@@ -252,6 +271,8 @@ pub struct TargetSummary {
     /// The scenario paths in the order the report lists them (the runs may go in another).
     #[serde(skip)]
     pub order: Vec<String>,
+    /// The factor every time of each run was multiplied by (`--time-scale`; 1 as written).
+    pub time_scale: crate::scenario::TimeScale,
     /// What the target's CONNACKs revealed, one line.
     pub identity: String,
     /// Scenarios not run, and why.
@@ -293,6 +314,10 @@ impl SuiteReport {
 
     pub fn failed(&self) -> usize {
         self.scenarios.iter().map(|s| s.failed()).sum()
+    }
+
+    pub fn undecided(&self) -> usize {
+        self.scenarios.iter().map(|s| s.undecided()).sum()
     }
 
     pub fn sim_time(&self) -> Duration {
@@ -378,6 +403,7 @@ checkers = ["delivery"]
                     message: format!("monitor never received sensor-1#{}", i + 1),
                 })
                 .collect(),
+            undecided: Vec::new(),
             sim_time: Duration::from_secs(10),
             wall_time: Duration::from_millis(20),
             unfired: Vec::new(),
@@ -403,6 +429,25 @@ checkers = ["delivery"]
         assert_eq!(worst([1, 3, 0]), 3);
         assert_eq!(worst([3, 1]), 3);
         assert_eq!(worst([]), 0);
+    }
+
+    #[test]
+    fn what_the_checkers_could_not_decide_neither_passes_nor_fails() {
+        let mut o = outcome(1, RunStatus::Completed, 0);
+        o.undecided = outcome(1, RunStatus::Completed, 1).violations;
+        let r = SeedResult::of(&o);
+        assert_eq!(r.verdict, Verdict::Undecided);
+        assert!(!r.passed() && r.undecided());
+        assert_eq!((r.verdict.class(), r.verdict.exit_code()), ("undecided", 0));
+        assert_eq!(r.undecided.len(), 1);
+        let s = ScenarioResults {
+            path: "a.toml".into(),
+            name: "a".into(),
+            results: vec![r, SeedResult::of(&outcome(2, RunStatus::Completed, 1))],
+        };
+        assert_eq!((s.passed(), s.failed(), s.undecided()), (0, 1, 1));
+        o.violations = outcome(1, RunStatus::Completed, 1).violations;
+        assert_eq!(Verdict::of(&o), Verdict::Violated, "a violation outranks");
     }
 
     #[test]
