@@ -14,23 +14,95 @@
 //!   heal), and while any direction is blocked a new connection is closed as soon as it is
 //!   accepted, without reaching the target (a TCP handshake needs both directions).
 //!
-//! What is not here: what a fault is or when it happens (the scenario and the runner), latency
-//! and loss of the network itself.
+//! - **latency and loss** ([`Network`]): what a network can do to a TCP connection. Each chunk
+//!   relayed either way is held for a latency drawn in a range; with the loss rate a chunk is
+//!   lost and retransmitted as TCP would (after 200 ms, the Linux minimum retransmission
+//!   timeout, doubling while the retransmissions are lost too, at most 10 s in all). Bytes are
+//!   never lost and never reordered: a chunk leaves no earlier than the one before it. Chunks in
+//!   flight are pipelined, at most [`WIRE_CHUNKS`] per direction.
+//!
+//! What is not here: what a fault is or when it happens (the scenario and the runner).
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::seam::LinkControl;
 
 /// Bytes read at once from either side of a relayed connection.
 const CHUNK: usize = 16 * 1024;
+/// Chunks in flight on one direction of a relayed connection (the bound on what the proxy
+/// holds: `WIRE_CHUNKS` × 16 KiB).
+pub const WIRE_CHUNKS: usize = 64;
+/// The first retransmission of a lost chunk: Linux's minimum retransmission timeout.
+pub const FIRST_RETRANSMIT: Duration = Duration::from_millis(200);
+/// Longest a chunk's retransmissions may hold it.
+pub const MAX_RETRANSMIT: Duration = Duration::from_secs(10);
+
+/// The network between the clients and the target, as the proxy makes it: a latency per
+/// chunk, and a loss rate turned into retransmission delay. Default: nothing added.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Network {
+    /// Each chunk is held for a duration drawn in `[low, high]`.
+    pub latency: [Duration; 2],
+    /// The probability that a chunk (and each of its retransmissions) is lost, 0 to 1.
+    pub loss: f64,
+    /// Seeds the draws: each relayed connection and direction draws from its own stream.
+    pub seed: u64,
+}
+
+/// One direction's draws: when each chunk arrives.
+struct Wire {
+    network: watch::Receiver<Network>,
+    rng: ChaCha8Rng,
+    last: Instant,
+}
+
+impl Wire {
+    fn new(network: watch::Receiver<Network>, connection: u64, direction: u64) -> Wire {
+        let seed = network.borrow().seed;
+        Wire {
+            network,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ connection.rotate_left(32) ^ direction),
+            last: Instant::now(),
+        }
+    }
+
+    /// When a chunk read now arrives: after its latency and any retransmissions, and no
+    /// earlier than the chunk before it.
+    fn due(&mut self) -> Instant {
+        let net = *self.network.borrow();
+        let [low, high] = net.latency;
+        let mut hold = if high > low {
+            Duration::from_micros(
+                self.rng
+                    .random_range(low.as_micros() as u64..=high.as_micros() as u64),
+            )
+        } else {
+            low
+        };
+        let mut retransmit = FIRST_RETRANSMIT;
+        let mut lost = Duration::ZERO;
+        while net.loss > 0.0 && lost < MAX_RETRANSMIT && self.rng.random_bool(net.loss.min(1.0)) {
+            lost = (lost + retransmit).min(MAX_RETRANSMIT);
+            retransmit *= 2;
+        }
+        hold += lost;
+        let due = (Instant::now() + hold).max(self.last);
+        self.last = due;
+        due
+    }
+}
 
 /// The directions a partition blocks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,6 +124,7 @@ impl Partition {
 pub struct ProxyControl {
     link: LinkControl,
     partition: Arc<watch::Sender<Partition>>,
+    network: Arc<watch::Sender<Network>>,
 }
 
 impl ProxyControl {
@@ -70,6 +143,15 @@ impl ProxyControl {
     pub fn partition(&self) -> Partition {
         *self.partition.borrow()
     }
+
+    /// The latency and loss of every relayed connection from now on.
+    pub fn set_network(&self, network: Network) {
+        self.network.send_replace(network);
+    }
+
+    pub fn network(&self) -> Network {
+        *self.network.borrow()
+    }
 }
 
 /// A running proxy; dropping it stops accepting (relayed connections end with their sides).
@@ -86,9 +168,11 @@ impl Proxy {
         let listener = TcpListener::bind(listen).await?;
         let local = listener.local_addr()?;
         let (partition, _) = watch::channel(Partition::default());
+        let (network, _) = watch::channel(Network::default());
         let control = ProxyControl {
             link: LinkControl::new(),
             partition: Arc::new(partition),
+            network: Arc::new(network),
         };
         let accept = tokio::spawn(accept_loop(listener, target, control.clone()));
         Ok(Proxy {
@@ -115,6 +199,7 @@ impl Drop for Proxy {
 }
 
 async fn accept_loop(listener: TcpListener, target: SocketAddr, control: ProxyControl) {
+    let mut connections = 0u64;
     loop {
         let client = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -129,12 +214,16 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, control: ProxyCo
             drop(client);
             continue;
         }
-        tokio::spawn(relay(client, target, control.link.clone()));
+        connections += 1;
+        let wires = [0, 1].map(|d| Wire::new(control.network.subscribe(), connections, d));
+        tokio::spawn(relay(client, target, control.link.clone(), wires));
     }
 }
 
-/// Relays one connection until both sides have closed, or either fails or is cut.
-async fn relay(client: TcpStream, target: SocketAddr, link: LinkControl) {
+/// Relays one connection until both sides have closed, or either fails or is cut. Each
+/// direction is a reader that stamps each chunk with when it arrives ([`Wire`]) and a writer
+/// that hands it on at that instant; an empty chunk is the end of the stream.
+async fn relay(client: TcpStream, target: SocketAddr, link: LinkControl, wires: [Wire; 2]) {
     let upstream = match TcpStream::connect(target).await {
         Ok(s) => s,
         Err(e) => {
@@ -147,42 +236,68 @@ async fn relay(client: TcpStream, target: SocketAddr, link: LinkControl) {
     let (mut client_read, mut client_write) = tokio::io::split(client);
     let (up_read, up_write) = tokio::io::split(upstream);
     let (mut seam_read, mut seam_write) = link.wrap(up_read, up_write);
+    let [mut up_wire, mut down_wire] = wires;
+    let (up_tx, mut up_rx) = tokio::sync::mpsc::channel::<(Instant, Bytes)>(WIRE_CHUNKS);
+    let (down_tx, mut down_rx) = tokio::sync::mpsc::channel::<(Instant, Bytes)>(WIRE_CHUNKS);
 
-    let to_target = async {
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            match client_read.read(&mut buf).await {
-                Ok(0) => {
-                    // The end of the stream passes the seam's gate like any byte.
-                    seam_write.write_all(&[]).await?;
-                    seam_write.shutdown().await;
-                    return Ok::<(), io::Error>(());
-                }
-                Ok(n) => seam_write.write_all(&buf[..n]).await?,
-                Err(e) => return Err(e),
-            }
-        }
-    };
-    let from_target = async {
+    let read_client = async move {
         let mut buf = BytesMut::with_capacity(CHUNK);
         loop {
-            buf.clear();
-            match seam_read.read_buf(&mut buf).await? {
-                0 => {
-                    client_write.shutdown().await?;
-                    return Ok::<(), io::Error>(());
-                }
-                _ => client_write.write_all(&buf).await?,
+            buf.reserve(CHUNK);
+            let n = client_read.read_buf(&mut buf).await?;
+            let chunk = buf.split().freeze();
+            if up_tx.send((up_wire.due(), chunk)).await.is_err() || n == 0 {
+                return Ok::<(), io::Error>(());
             }
         }
     };
-    tokio::pin!(to_target, from_target);
+    let to_target = async {
+        while let Some((due, chunk)) = up_rx.recv().await {
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
+            // The end of the stream passes the seam's gate like any byte.
+            seam_write.write_all(&chunk).await?;
+            if chunk.is_empty() {
+                seam_write.shutdown().await;
+                break;
+            }
+        }
+        Ok::<(), io::Error>(())
+    };
+    let read_target = async move {
+        let mut buf = BytesMut::with_capacity(CHUNK);
+        loop {
+            buf.reserve(CHUNK);
+            let n = seam_read.read_buf(&mut buf).await?;
+            let chunk = buf.split().freeze();
+            if down_tx.send((down_wire.due(), chunk)).await.is_err() || n == 0 {
+                return Ok::<(), io::Error>(());
+            }
+        }
+    };
+    let to_client = async {
+        while let Some((due, chunk)) = down_rx.recv().await {
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
+            if chunk.is_empty() {
+                client_write.shutdown().await?;
+                break;
+            }
+            client_write.write_all(&chunk).await?;
+        }
+        Ok::<(), io::Error>(())
+    };
+    let up = async { tokio::try_join!(read_client, to_target).map(|_| ()) };
+    let down = async { tokio::try_join!(read_target, to_client).map(|_| ()) };
+    tokio::pin!(up, down);
     // A clean end of one direction waits for the other; a failure or a cut ends both, and
     // dropping the sockets closes them.
     tokio::select! {
         biased;
-        r = &mut to_target => if r.is_ok() { let _ = from_target.await; },
-        r = &mut from_target => if r.is_ok() { let _ = to_target.await; },
+        r = &mut up => if r.is_ok() { let _ = down.await; },
+        r = &mut down => if r.is_ok() { let _ = up.await; },
     }
 }
 
@@ -373,6 +488,48 @@ mod tests {
         client.write_all(b"late").await.unwrap();
         assert_eq!(read_exactly(&mut server, 4).await, b"late");
         assert!(start.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn latency_and_loss_hold_chunks_back_in_order_and_lose_no_byte() {
+        let ms = Duration::from_millis;
+        let (_t, proxy, mut client, mut server) = setup().await;
+        proxy.control().set_network(Network {
+            latency: [ms(40), ms(60)],
+            loss: 0.0,
+            seed: 7,
+        });
+        let start = Instant::now();
+        client.write_all(b"slow").await.unwrap();
+        assert_eq!(read_exactly(&mut server, 4).await, b"slow");
+        assert!(start.elapsed() >= ms(40), "{:?}", start.elapsed());
+        let start = Instant::now();
+        server.write_all(b"back").await.unwrap();
+        assert_eq!(read_exactly(&mut client, 4).await, b"back");
+        assert!(start.elapsed() >= ms(40), "{:?}", start.elapsed());
+
+        // A fifth of the chunks are lost at least once: some wait for a retransmission, and
+        // every byte still arrives, in order (a chunk lost five times in a row waits 6.2 s).
+        proxy.control().set_network(Network {
+            latency: [Duration::ZERO; 2],
+            loss: 0.2,
+            seed: 7,
+        });
+        let start = Instant::now();
+        let mut sent = Vec::new();
+        for i in 0..40u8 {
+            let chunk = [i; 100];
+            client.write_all(&chunk).await.unwrap();
+            sent.extend(chunk);
+            tokio::time::sleep(ms(5)).await;
+        }
+        let mut got = vec![0u8; sent.len()];
+        tokio::time::timeout(MAX_RETRANSMIT * 3, server.read_exact(&mut got))
+            .await
+            .expect("bytes arrive")
+            .unwrap();
+        assert_eq!(got, sent);
+        assert!(start.elapsed() >= FIRST_RETRANSMIT, "{:?}", start.elapsed());
     }
 
     #[tokio::test]

@@ -12,7 +12,9 @@
 //! - A broker crash runs the user's commands ([`BrokerCommands`], `broker.rs`).
 //! - What a target run cannot do is refused per scenario with the reason ([`unsupported`]):
 //!   broker crashes without a command, broker and client pauses, crashes in a sync, storage
-//!   faults, packet loss, users and ACLs (the target's configuration).
+//!   faults, users and ACLs (the target's configuration).
+//! - The network: each proxy adds the plan's latency to every relayed chunk, and its loss
+//!   during the faults phase as TCP shows it, retransmission delay ([`Network`]).
 //! - Time is real: a run takes its scenario's duration, so runs share the broker: each gets
 //!   its own client identifier and topic prefix ([`Names`]), and the trace records the
 //!   scenario's names. A scenario that needs the broker to itself ([`needs_broker_alone`]) runs
@@ -39,9 +41,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::check::CheckConfig;
-use crate::net::proxy::{Partition, Proxy, ProxyControl};
+use crate::net::proxy::{Network, Partition, Proxy, ProxyControl};
 use crate::net::seam::LinkControl;
-use crate::scenario::{FaultKind, Node, Plan, Scenario, TimeScale};
+use crate::scenario::{FaultKind, Node, Plan, Scenario, TimeScale, sub_seed};
 use crate::sim::app::{ClientNode, ClientSpec, Disk, SessionNote};
 pub use crate::sim::names::Names;
 use crate::sim::recorder::{Recorder, Watch, lock, sleep_to};
@@ -105,9 +107,6 @@ pub fn unsupported(scenario: &Scenario, target: &Target) -> Option<String> {
         }
         if r.pauses_per_minute.is_some() {
             kinds.push("pauses");
-        }
-        if r.loss.is_some() {
-            kinds.push("packet loss");
         }
         if !r.storage_fields().is_empty() {
             kinds.push("storage faults");
@@ -343,6 +342,11 @@ async fn supervise(
         let proxy = Proxy::start(listen, target.addr)
             .await
             .map_err(|e| format!("cannot start a fault proxy: {e}"))?;
+        proxy.control().set_network(Network {
+            latency: plan.latency,
+            loss: plan.loss,
+            seed: sub_seed(plan.seed, &format!("proxy/{}", c.id)),
+        });
         let app = ClientNode {
             spec: Arc::new(ClientSpec {
                 names: names.clone(),
@@ -401,6 +405,13 @@ async fn supervise(
         }
     }
     sleep_to(start + plan.faults_until).await;
+    // Loss is a fault: it ends with the faults phase; latency stays.
+    for client in clients.values() {
+        client.control().set_network(Network {
+            loss: 0.0,
+            ..client.control().network()
+        });
+    }
     rec.push(Event::SettleStarted);
     sleep_to(start + plan.duration).await;
     rec.push(Event::RunEnded);
@@ -588,11 +599,26 @@ async fn clean_up(scenario: &Scenario, target: SocketAddr, names: &Names) {
         let Some((client, mut events)) = connect(target, config).await else {
             return;
         };
-        if client
-            .subscribe(vec![subscription(names.everything(), QoS::AtMostOnce)])
-            .await
-            .is_err()
-        {
+        // `#` does not match topics beginning with `$` [MQTT-4.7.2-1]: those the scenario
+        // writes to are asked for by name.
+        let mut filters = vec![names.everything()];
+        let written = scenario.workloads.iter().map(|w| w.topic.as_str()).chain(
+            scenario
+                .clients
+                .iter()
+                .filter_map(|c| c.will.as_ref().map(|w| w.topic.as_str())),
+        );
+        filters.extend(
+            written
+                .filter(|t| t.starts_with('$'))
+                .map(|t| names.topic(t))
+                .collect::<std::collections::BTreeSet<_>>(),
+        );
+        let filters = filters
+            .into_iter()
+            .map(|f| subscription(f, QoS::AtMostOnce))
+            .collect();
+        if client.subscribe(filters).await.is_err() {
             return;
         }
         let mut retained = Vec::new();

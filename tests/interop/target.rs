@@ -169,6 +169,50 @@ fn our_broker_passes_a_story_with_every_fault_a_target_run_applies() {
 }
 
 #[test]
+fn loss_and_latency_reach_a_target_as_tcp_shows_them_and_our_broker_keeps_its_guarantees() {
+    let broker = OurBroker::start();
+    let lossy = STORY.replace(
+        "[expect]",
+        "[network]\nlatency = [\"5ms\", \"20ms\"]\n\n[random]\nswarm = false\nloss = [0.05, 0.05]\n\n[expect]",
+    );
+    let s = Scenario::from_str(&lossy, "lossy.toml").unwrap();
+    let t = target_of(&broker);
+    assert_eq!(
+        target::unsupported(&s, &t),
+        None,
+        "loss runs against a target"
+    );
+    let out = target::run_seed(
+        &s,
+        3,
+        &t,
+        &Names::tagged("lossy"),
+        ONE,
+        &CheckConfig::default(),
+    );
+    assert_eq!(out.plan.loss, 0.05);
+    assert_eq!(out.status, RunStatus::Completed);
+    assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    // Every chunk waits at least 5 ms each way: no CONNACK comes sooner after its CONNECT.
+    let mut connecting = std::collections::BTreeMap::new();
+    for e in &out.trace.events {
+        match &e.event {
+            Event::Connecting { client, .. } => {
+                connecting.insert(client.clone(), e.at_us);
+            }
+            Event::Connected { client, .. } => {
+                let rtt = e.at_us - connecting[client];
+                assert!(
+                    rtt >= 10_000,
+                    "{client} connected {rtt} us after its CONNECT"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
 fn a_broker_that_drops_an_away_subscribers_messages_fails_the_story() {
     let broker = OurBroker::start_with(|| {
         Broker::new(BrokerConfig {
@@ -503,4 +547,69 @@ fn a_story_runs_on_a_scaled_clock_with_its_protocol_times_scaled_too() {
     let out = run("0");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not between 0.01 and 100"));
+}
+
+#[test]
+fn a_run_alone_clears_the_retained_messages_it_left_on_dollar_topics() {
+    // `#` does not match `$` topics: the clean-up asks for them by name, or the next run's
+    // subscriber gets a retained message this run never published.
+    const DOLLAR: &str = r#"
+name = "a retained $ topic"
+protocol = "3.1.1"
+duration = "2s"
+
+[[client]]
+id = "watcher"
+subscribe = [{ filter = "$lab/#", qos = 1 }]
+
+[[client]]
+id = "late"
+connect_at = "1500ms"
+subscribe = [{ filter = "$lab/#", qos = 1 }]
+
+[[client]]
+id = "setter"
+
+[[workload]]
+client = "setter"
+topic = "$lab/state"
+qos = 1
+retain = true
+start = "1s"
+
+[target]
+requires = ["clients may publish on $ topics"]
+
+[expect]
+checkers = ["integrity", "retained"]
+"#;
+    let broker = OurBroker::start();
+    let s = Scenario::from_str(DOLLAR, "dollar.toml").unwrap();
+    assert!(target::needs_broker_alone(&s).is_some());
+    for run in 1..=2 {
+        let out = target::run_seed(
+            &s,
+            run,
+            &target_of(&broker),
+            &Names::default(),
+            ONE,
+            &CheckConfig::default(),
+        );
+        assert_eq!(out.status, RunStatus::Completed);
+        assert!(
+            out.violations.is_empty(),
+            "run {run}: {:#?}",
+            out.violations
+        );
+        let retained = out
+            .trace
+            .events
+            .iter()
+            .filter(|e| matches!(&e.event, Event::Delivered { retain: true, .. }))
+            .count();
+        assert_eq!(
+            retained, 1,
+            "run {run}: the watcher got this run's retained value"
+        );
+    }
 }
