@@ -188,6 +188,31 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Whether every seed's clock allows `scale`: seed 1's drawn scenario scales
+    /// ([`Scenario::scaled`]), and no client template draws a protocol time (keep-alive,
+    /// session expiry, will delay) from a range unless `scale` is whole, which keeps every
+    /// whole-second draw whole.
+    pub fn scalable(&self, scale: TimeScale) -> Result<(), String> {
+        if scale.factor().fract() != 0.0 {
+            for t in self.templates() {
+                let ranged = t.ranges.iter().find(|r| {
+                    matches!(r.field, "keep_alive" | "session_expiry" | "will.delay")
+                        && r.low != r.high
+                });
+                if let Some(r) = ranged {
+                    return Err(format!(
+                        "client template {:?} draws {} from {} to {}, which MQTT counts in \
+                         whole seconds: only a whole factor keeps every draw whole",
+                        t.id, r.field, r.low, r.high
+                    ));
+                }
+            }
+        }
+        self.drawn(&self.plan(1)).scaled(scale).map(|_| ())
+    }
+}
+
 /// Whether an event field holds a time (`keep_alive_s`, `at_us`, ...).
 fn is_time_field(name: &str) -> bool {
     name.ends_with("_s") || name.ends_with("_ms") || name.ends_with("_us")
@@ -383,6 +408,28 @@ checkers = ["delivery"]
             .scaled(scale(2.0))
             .unwrap_err();
         assert!(why.contains("fault[2] fires on a time value"), "{why}");
+    }
+
+    #[test]
+    fn a_template_drawing_a_protocol_time_from_a_range_takes_only_whole_factors() {
+        let t = STORY
+            .replace(
+                "[[client]]\nid = \"b\"\nkeep_alive = \"2s\"",
+                "[[client]]\nid = \"b-{n}\"\ncount = 3\nkeep_alive = [\"2s\", \"9s\"]",
+            )
+            .replace("client = \"b\"", "client = \"b-1\"")
+            .replace("crash = \"b\"", "crash = \"b-1\"")
+            .replace("cut = \"b\"", "cut = \"b-2\"");
+        let s = Scenario::from_str(&t, "template.toml").unwrap();
+        let why = s.scalable(scale(0.5)).unwrap_err();
+        assert!(
+            why.starts_with("client template \"b-{n}\" draws keep_alive from 2s to 9s"),
+            "{why}"
+        );
+        assert_eq!(s.scalable(scale(2.0)), Ok(()));
+        let plain = Scenario::from_str(STORY, "scaled.toml").unwrap();
+        assert_eq!(plain.scalable(scale(0.5)), Ok(()));
+        assert!(plain.scalable(scale(0.25)).is_err());
     }
 
     #[test]

@@ -120,10 +120,9 @@ pub fn unsupported(scenario: &Scenario, target: &Target) -> Option<String> {
     (!kinds.is_empty()).then(|| format!("needs what a target run cannot do: {}", kinds.join(", ")))
 }
 
-/// Why `scenario`'s clock does not allow `scale` (judged on seed 1's draw), or `None`.
+/// Why `scenario`'s clock does not allow `scale` ([`Scenario::scalable`]), or `None`.
 pub fn unscalable(scenario: &Scenario, scale: TimeScale) -> Option<String> {
-    let plan = scenario.plan(1);
-    let refused = scenario.drawn(&plan).scaled(scale).err()?;
+    let refused = scenario.scalable(scale).err()?;
     Some(format!(
         "its clock does not allow --time-scale {scale}: {refused}"
     ))
