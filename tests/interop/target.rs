@@ -263,6 +263,11 @@ fn a_broker_that_drops_an_away_subscribers_messages_fails_the_story() {
     );
     let run = &doc["scenarios"][0]["runs"][0];
     assert_eq!(run["class"], "violated");
+    let plan = run["plan"].as_str().unwrap();
+    assert!(
+        plan.starts_with("seed 1: target:") && plan.contains("partition panel"),
+        "the failing run's plan: {plan}"
+    );
     assert!(
         run["replay"]
             .as_str()

@@ -59,6 +59,9 @@ struct RunDoc<'a> {
     undecided: &'a [Violation],
     #[serde(skip_serializing_if = "Option::is_none")]
     replay: Option<String>,
+    /// A failing target run's plan, as `replay` would print it (the run cannot be replayed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a str>,
 }
 
 fn run_doc<'a>(target: Option<&TargetSummary>, path: &str, r: &'a SeedResult) -> RunDoc<'a> {
@@ -76,6 +79,7 @@ fn run_doc<'a>(target: Option<&TargetSummary>, path: &str, r: &'a SeedResult) ->
         violations: &r.violations,
         undecided: &r.undecided,
         replay: failed.then(|| rerun_command(target, path, r.seed)),
+        plan: (failed && target.is_some()).then_some(r.plan.as_str()),
     }
 }
 

@@ -12,6 +12,9 @@ use super::verdict::{ScenarioResults, SeedResult, SuiteReport, TargetSummary, Ve
 pub const VIOLATIONS_SHOWN: usize = 3;
 /// Failing seeds printed in full per scenario; the rest are listed by number.
 pub const FAILURES_SHOWN: usize = 10;
+/// Lines of a failing target run's plan printed in the report (the timeline file has all).
+const PLAN_LINES_SHOWN: usize = 24;
+
 /// Widest scenario name in the table; longer names are cut with `…`.
 const NAME_WIDTH: usize = 56;
 
@@ -277,6 +280,20 @@ fn failure(out: &mut String, target: Option<&TargetSummary>, s: &ScenarioResults
     for v in f.undecided.iter().take(VIOLATIONS_SHOWN) {
         let _ = writeln!(out, "  undecided: {v}");
     }
+    if target.is_some() {
+        // The run cannot be replayed: what it was asked to do is printed with it.
+        let lines: Vec<&str> = f.plan.lines().collect();
+        for line in lines.iter().take(PLAN_LINES_SHOWN) {
+            let _ = writeln!(out, "  plan: {line}");
+        }
+        if lines.len() > PLAN_LINES_SHOWN {
+            let _ = writeln!(
+                out,
+                "  plan: ... {} more lines in the timeline file",
+                lines.len() - PLAN_LINES_SHOWN
+            );
+        }
+    }
     let label = if target.is_some() { "rerun" } else { "replay" };
     let _ = writeln!(out, "  {label}: {}", rerun_command(target, &s.path, f.seed));
     if let Some(t) = target {
@@ -407,6 +424,14 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(!text.contains("sim-run"), "{text}");
+        assert!(
+            text.contains("  plan: seed 2: ") && text.contains("  plan:   phases: faults 0s.."),
+            "a target failure prints its plan: {text}"
+        );
+        assert!(
+            !failures(&report()).contains("plan:"),
+            "a replay shows it instead"
+        );
     }
 
     #[test]

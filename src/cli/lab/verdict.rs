@@ -116,6 +116,9 @@ pub struct SeedResult {
     pub violations: Vec<Violation>,
     /// What the checkers could not decide, in time order ([`RunOutcome::undecided`]).
     pub undecided: Vec<Violation>,
+    /// The seed's plan as `Plan::describe` prints it, kept for a seed that did not pass (a
+    /// target run's report prints it: the run itself cannot be replayed); empty otherwise.
+    pub plan: String,
     pub fingerprint: String,
     /// Virtual time covered (one run).
     pub sim_time: Duration,
@@ -131,6 +134,11 @@ impl SeedResult {
             verdict: Verdict::of(outcome),
             violations: outcome.violations.clone(),
             undecided: outcome.undecided.clone(),
+            plan: if outcome.passed() {
+                String::new()
+            } else {
+                outcome.plan.describe()
+            },
             fingerprint: outcome.fingerprint(),
             sim_time: outcome.sim_time,
             wall_time: outcome.wall_time,
