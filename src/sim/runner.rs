@@ -93,8 +93,8 @@ pub fn judged(
 /// [`judge`], and, for a trace with faults whose instant the lab did not see
 /// ([`Trace::uncertain_faults`]), [`judge`] again with each at the latest instant it can have
 /// struck ([`Trace::latest_reading`]): `(decided, undecided)`. What both readings find (same
-/// checker, and same time or same words) is decided; what one finds alone is undecided, and
-/// its message says which reading found it and the window.
+/// checker, same words but for the crash's instant) is decided; what one finds alone is
+/// undecided, and its message says which reading found it and the window.
 pub fn judge_readings(
     scenario: &Scenario,
     trace: &Trace,
@@ -119,8 +119,20 @@ pub fn judge_readings(
             )
         })
         .collect();
+    // A finding names the crash's instant where it uses it, which differs between the
+    // readings; the rest of its words must match.
+    let instants: Vec<String> = trace
+        .uncertain_faults()
+        .iter()
+        .flat_map(|(_, a, b)| [a.to_string(), b.to_string()])
+        .collect();
+    let words = |m: &str| {
+        instants
+            .iter()
+            .fold(m.to_string(), |m, t| m.replace(t.as_str(), "(the crash)"))
+    };
     let same = |a: &Violation, b: &Violation| {
-        a.checker == b.checker && (a.at_us == b.at_us || a.message == b.message)
+        a.checker == b.checker && words(&a.message) == words(&b.message)
     };
     let note = |v: &Violation, found: &str, not: &str| Violation {
         message: format!(
