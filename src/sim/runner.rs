@@ -119,21 +119,12 @@ pub fn judge_readings(
             )
         })
         .collect();
-    // A finding names the crash's instant where it uses it, which differs between the
-    // readings; the rest of its words must match.
-    let instants: Vec<String> = trace
+    let instants: Vec<u64> = trace
         .uncertain_faults()
         .iter()
-        .flat_map(|(_, a, b)| [a.to_string(), b.to_string()])
+        .flat_map(|&(_, a, b)| [a, b])
         .collect();
-    let words = |m: &str| {
-        instants
-            .iter()
-            .fold(m.to_string(), |m, t| m.replace(t.as_str(), "(the crash)"))
-    };
-    let same = |a: &Violation, b: &Violation| {
-        a.checker == b.checker && words(&a.message) == words(&b.message)
-    };
+    let same = |a: &Violation, b: &Violation| same_finding(a, b, &instants);
     let note = |v: &Violation, found: &str, not: &str| Violation {
         message: format!(
             "{} (undecided: broken if the fault struck at the {found} and not at the {not}; {})",
@@ -159,6 +150,18 @@ pub fn judge_readings(
     }
     undecided.sort_by_key(|v| v.at_us);
     (decided, undecided)
+}
+
+/// Whether two readings found the same thing: same checker, and the same words but for the
+/// instants of the crashes (`instants`, in microseconds), which a finding names where it uses
+/// them and which differ between the readings.
+fn same_finding(a: &Violation, b: &Violation, instants: &[u64]) -> bool {
+    let words = |m: &str| {
+        instants.iter().fold(m.to_string(), |m, t| {
+            m.replace(&t.to_string(), "(the crash)")
+        })
+    };
+    a.checker == b.checker && words(&a.message) == words(&b.message)
 }
 
 /// A fault's name in a sentence.
@@ -351,6 +354,28 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(all(test, not(madsim)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_readings_find_the_same_thing_only_in_the_same_words_but_for_the_crash() {
+        let v = |checker, at_us, message: &str| Violation {
+            checker,
+            at_us,
+            message: message.into(),
+        };
+        let instants = [1_000_000, 1_200_000];
+        let early = v("session", 5, "got none (the broker crashed at 1000000 us)");
+        let late = v("session", 9, "got none (the broker crashed at 1200000 us)");
+        assert!(same_finding(&early, &late, &instants));
+        let a = v("delivery", 7, "a#1 never reached m");
+        let b = v("delivery", 7, "a#2 never reached m");
+        assert!(!same_finding(&a, &b, &instants), "same time, other message");
+        assert!(!same_finding(
+            &a,
+            &v("qos", 7, "a#1 never reached m"),
+            &instants
+        ));
+        assert!(same_finding(&a, &a.clone(), &[]));
+    }
 
     #[test]
     fn without_the_simulator_a_run_says_how_to_get_one() {
