@@ -445,6 +445,7 @@ where
         check_determinism: args.check_determinism,
         fail_fast: args.fail_fast,
         progress: !args.no_progress,
+        keep_plans: target.is_some(),
     };
     eprintln!(
         "running {} scenario{} x seeds {} ({} seed{} each){}, {} worker{}",

@@ -105,8 +105,8 @@ pub fn judge_readings(
         return (earliest, Vec::new());
     };
     let latest = judge(scenario, &latest_trace, cfg);
-    let windows: Vec<String> = trace
-        .uncertain_faults()
+    let uncertain = trace.uncertain_faults();
+    let windows: Vec<String> = uncertain
         .iter()
         .map(|(fault, a, b)| {
             format!(
@@ -119,11 +119,7 @@ pub fn judge_readings(
             )
         })
         .collect();
-    let instants: Vec<u64> = trace
-        .uncertain_faults()
-        .iter()
-        .flat_map(|&(_, a, b)| [a, b])
-        .collect();
+    let instants: Vec<u64> = uncertain.iter().flat_map(|&(_, a, b)| [a, b]).collect();
     let same = |a: &Violation, b: &Violation| same_finding(a, b, &instants);
     let note = |v: &Violation, found: &str, not: &str| Violation {
         message: format!(
@@ -164,15 +160,11 @@ fn same_finding(a: &Violation, b: &Violation, instants: &[u64]) -> bool {
     a.checker == b.checker && words(&a.message) == words(&b.message)
 }
 
-/// A fault's name in a sentence.
-fn fault_name(fault: &crate::trace::Fault) -> String {
-    use crate::trace::Fault;
+/// A fault whose instant the lab did not see, in a sentence (only a target's broker crash is).
+fn fault_name(fault: &crate::trace::Fault) -> &'static str {
     match fault {
-        Fault::BrokerCrash => "the broker crash".into(),
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
-            .unwrap_or_else(|| "the fault".into()),
+        crate::trace::Fault::BrokerCrash => "the broker crash",
+        _ => "the fault",
     }
 }
 

@@ -186,15 +186,15 @@ pub fn run_seed(
 ) -> RunOutcome {
     let plan = scenario.plan(seed);
     let wall = Instant::now();
-    let (scenario, plan) = match scenario.drawn(&plan).scaled(scale) {
+    let drawn = scenario.drawn(&plan);
+    let (scenario, plan) = match drawn.scaled(scale) {
         Ok(scaled) => (scaled, plan.scaled(scale)),
         Err(why) => {
             let status = RunStatus::Crashed(format!(
                 "this seed's clock does not allow --time-scale {scale}: {why}"
             ));
-            let s = scenario.drawn(&plan).into_owned();
             return judged(
-                &s,
+                &drawn,
                 plan,
                 status,
                 Trace::new(),

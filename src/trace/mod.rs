@@ -108,12 +108,7 @@ impl Trace {
     pub fn uncertain_faults(&self) -> Vec<(&Fault, u64, u64)> {
         self.took_effect()
             .into_iter()
-            .map(|(i, j)| match &self.events[i].event {
-                Event::FaultApplied { fault } => {
-                    (fault, self.events[i].at_us, self.events[j].at_us)
-                }
-                _ => unreachable!("took_effect pairs a fault_applied"),
-            })
+            .map(|(i, j, fault)| (fault, self.events[i].at_us, self.events[j].at_us))
             .collect()
     }
 
@@ -126,8 +121,8 @@ impl Trace {
             return None;
         }
         let moved: std::collections::BTreeMap<usize, usize> =
-            pairs.iter().map(|&(i, j)| (j, i)).collect();
-        let from: std::collections::BTreeSet<usize> = pairs.iter().map(|&(i, _)| i).collect();
+            pairs.iter().map(|&(i, j, _)| (j, i)).collect();
+        let from: std::collections::BTreeSet<usize> = pairs.iter().map(|&(i, _, _)| i).collect();
         let events = self
             .events
             .iter()
@@ -145,9 +140,9 @@ impl Trace {
         Some(Trace { events })
     }
 
-    /// Index pairs `(fault_applied, fault_took_effect)`: each `fault_took_effect` pairs the
-    /// latest unpaired `fault_applied` of the same fault before it.
-    fn took_effect(&self) -> Vec<(usize, usize)> {
+    /// `(fault_applied index, fault_took_effect index, fault)`: each `fault_took_effect` pairs
+    /// the latest unpaired `fault_applied` of the same fault before it.
+    fn took_effect(&self) -> Vec<(usize, usize, &Fault)> {
         let mut pairs = Vec::new();
         for (j, e) in self.events.iter().enumerate() {
             let Event::FaultTookEffect { fault } = &e.event else {
@@ -155,10 +150,10 @@ impl Trace {
             };
             let applied = (0..j).rev().find(|&i| {
                 matches!(&self.events[i].event, Event::FaultApplied { fault: f } if f == fault)
-                    && !pairs.iter().any(|&(p, _)| p == i)
+                    && !pairs.iter().any(|&(p, _, _)| p == i)
             });
             if let Some(i) = applied {
-                pairs.push((i, j));
+                pairs.push((i, j, fault));
             }
         }
         pairs

@@ -13,7 +13,7 @@ use std::process::Command;
 use mqtt_lab::broker::{Broker, BrokerConfig};
 use mqtt_lab::check::CheckConfig;
 use mqtt_lab::scenario::{Scenario, TimeScale};
-use mqtt_lab::sim::RunStatus;
+use mqtt_lab::sim::{RunOutcome, RunStatus};
 use mqtt_lab::target::{self, BrokerCommands, Names, Target};
 use mqtt_lab::trace::Event;
 
@@ -90,6 +90,18 @@ fn addr(broker: &OurBroker) -> SocketAddr {
     ([127, 0, 0, 1], broker.port).into()
 }
 
+/// Runs `seed` of `s` against `t` and asserts the run completed with nothing broken.
+fn passes(s: &Scenario, seed: u64, t: &Target, names: &Names, scale: TimeScale) -> RunOutcome {
+    let out = target::run_seed(s, seed, t, names, scale, &CheckConfig::default());
+    assert_eq!(out.status, RunStatus::Completed, "seed {seed}");
+    assert!(
+        out.violations.is_empty(),
+        "seed {seed}: {:#?}",
+        out.violations
+    );
+    out
+}
+
 fn target_of(broker: &OurBroker) -> Target {
     Target {
         addr: addr(broker),
@@ -115,16 +127,7 @@ fn our_broker_passes_a_story_with_every_fault_a_target_run_applies() {
     let t = target_of(&broker);
     assert_eq!(target::unsupported(&s, &t), None);
     assert_eq!(target::needs_broker_alone(&s), None);
-    let out = target::run_seed(
-        &s,
-        1,
-        &t,
-        &Names::tagged("t1"),
-        ONE,
-        &CheckConfig::default(),
-    );
-    assert_eq!(out.status, RunStatus::Completed);
-    assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    let out = passes(&s, 1, &t, &Names::tagged("t1"), ONE);
     let events: Vec<&Event> = out.trace.events.iter().map(|e| &e.event).collect();
     let faults = events
         .iter()
@@ -182,17 +185,8 @@ fn loss_and_latency_reach_a_target_as_tcp_shows_them_and_our_broker_keeps_its_gu
         None,
         "loss runs against a target"
     );
-    let out = target::run_seed(
-        &s,
-        3,
-        &t,
-        &Names::tagged("lossy"),
-        ONE,
-        &CheckConfig::default(),
-    );
+    let out = passes(&s, 3, &t, &Names::tagged("lossy"), ONE);
     assert_eq!(out.plan.loss, 0.05);
-    assert_eq!(out.status, RunStatus::Completed);
-    assert!(out.violations.is_empty(), "{:#?}", out.violations);
     // Every chunk waits at least 5 ms each way: no CONNACK comes sooner after its CONNECT.
     let mut connecting = std::collections::BTreeMap::new();
     for e in &out.trace.events {
@@ -424,9 +418,7 @@ fn broker_crash_faults_run_the_users_commands_and_a_durable_broker_loses_nothing
             .unwrap()
             .contains("restarts the broker")
     );
-    let out = target::run_seed(&s, 1, &t, &Names::default(), ONE, &CheckConfig::default());
-    assert_eq!(out.status, RunStatus::Completed);
-    assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    let out = passes(&s, 1, &t, &Names::default(), ONE);
     let pid_after = std::fs::read_to_string(dir.path().join("broker.pid")).unwrap();
     assert_ne!(pid_before, pid_after, "the broker process was replaced");
     let healed = out.trace.events.iter().any(|e| {
@@ -482,16 +474,7 @@ fn a_story_runs_on_a_scaled_clock_with_its_protocol_times_scaled_too() {
     let s = story();
     let half = TimeScale::new(0.5).unwrap();
     assert_eq!(target::unscalable(&s, half), None);
-    let out = target::run_seed(
-        &s,
-        1,
-        &target_of(&broker),
-        &Names::tagged("half"),
-        half,
-        &CheckConfig::default(),
-    );
-    assert_eq!(out.status, RunStatus::Completed);
-    assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    let out = passes(&s, 1, &target_of(&broker), &Names::tagged("half"), half);
     // The 9-second story ended after 4.5 s, and its clients asked for half their keep-alive.
     let end = out.trace.end_us();
     assert!((4_500_000..9_000_000).contains(&end), "ended at {end} us");
@@ -592,20 +575,7 @@ checkers = ["integrity", "retained"]
     let s = Scenario::from_str(DOLLAR, "dollar.toml").unwrap();
     assert!(target::needs_broker_alone(&s).is_some());
     for run in 1..=2 {
-        let out = target::run_seed(
-            &s,
-            run,
-            &target_of(&broker),
-            &Names::default(),
-            ONE,
-            &CheckConfig::default(),
-        );
-        assert_eq!(out.status, RunStatus::Completed);
-        assert!(
-            out.violations.is_empty(),
-            "run {run}: {:#?}",
-            out.violations
-        );
+        let out = passes(&s, run, &target_of(&broker), &Names::default(), ONE);
         let retained = out
             .trace
             .events

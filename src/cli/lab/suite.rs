@@ -32,6 +32,9 @@ pub struct SuiteConfig {
     pub fail_fast: bool,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Keep the plan of every seed that does not pass ([`SeedResult::plan`]): a run on the
+    /// real network cannot be replayed, so its report prints what it was asked to do.
+    pub keep_plans: bool,
 }
 
 /// Runs every seed of `seeds` for every scenario with `run_one`, and gathers the results
@@ -82,7 +85,7 @@ where
                     let index = starts.partition_point(|&start| start <= i) - 1;
                     let seed = seeds.nth(i - starts[index]);
                     let scenario = &scenarios[index].scenario;
-                    let result = judge_seed(scenario, seed, config.check_determinism, run_one);
+                    let result = judge_seed(scenario, seed, config, run_one);
                     if config.fail_fast && !result.passed() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -137,16 +140,20 @@ pub fn seed_count(scenario: &Scenario, asked: u64) -> u64 {
 }
 
 /// One seed, run once (or twice and compared), judged.
-fn judge_seed<F>(scenario: &Scenario, seed: u64, twice: bool, run_one: &F) -> SeedResult
+fn judge_seed<F>(scenario: &Scenario, seed: u64, config: &SuiteConfig, run_one: &F) -> SeedResult
 where
     F: Fn(&Scenario, u64) -> RunOutcome,
 {
     let first = guarded(scenario, seed, run_one);
-    if !twice {
-        return SeedResult::of(&first);
+    let mut result = if config.check_determinism {
+        SeedResult::of_pair(&first, &guarded(scenario, seed, run_one))
+    } else {
+        SeedResult::of(&first)
+    };
+    if config.keep_plans && !result.passed() {
+        result.plan = first.plan.describe();
     }
-    let second = guarded(scenario, seed, run_one);
-    SeedResult::of_pair(&first, &second)
+    result
 }
 
 /// `run_one`, with a panic that escapes it turned into a crashed outcome.
@@ -215,6 +222,7 @@ mod tests {
             check_determinism: false,
             fail_fast: false,
             progress: false,
+            keep_plans: false,
         }
     }
 
@@ -270,6 +278,25 @@ mod tests {
         });
         assert_eq!(report.jobs, 1);
         assert_eq!(report.exit_code(), 0);
+    }
+
+    #[test]
+    fn a_suite_that_keeps_plans_keeps_those_of_the_seeds_that_did_not_pass() {
+        for keep_plans in [false, true] {
+            let cfg = SuiteConfig {
+                keep_plans,
+                ..config(2)
+            };
+            let report = run_suite(&loaded(1), "1..3".parse().unwrap(), &cfg, |_, seed| {
+                outcome(seed, RunStatus::Completed, usize::from(seed == 2))
+            });
+            let plans: Vec<bool> = report.scenarios[0]
+                .results
+                .iter()
+                .map(|r| r.plan.starts_with(&format!("seed {}: ", r.seed)))
+                .collect();
+            assert_eq!(plans, [false, keep_plans, false]);
+        }
     }
 
     #[test]

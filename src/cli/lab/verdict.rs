@@ -116,8 +116,9 @@ pub struct SeedResult {
     pub violations: Vec<Violation>,
     /// What the checkers could not decide, in time order ([`RunOutcome::undecided`]).
     pub undecided: Vec<Violation>,
-    /// The seed's plan as `Plan::describe` prints it, kept for a seed that did not pass (a
-    /// target run's report prints it: the run itself cannot be replayed); empty otherwise.
+    /// The seed's plan as `Plan::describe` prints it, for a seed that did not pass of a suite
+    /// that keeps plans (`SuiteConfig::keep_plans`: a target run's report prints it, the run
+    /// itself cannot be replayed); empty otherwise.
     pub plan: String,
     pub fingerprint: String,
     /// Virtual time covered (one run).
@@ -134,11 +135,7 @@ impl SeedResult {
             verdict: Verdict::of(outcome),
             violations: outcome.violations.clone(),
             undecided: outcome.undecided.clone(),
-            plan: if outcome.passed() {
-                String::new()
-            } else {
-                outcome.plan.describe()
-            },
+            plan: String::new(),
             fingerprint: outcome.fingerprint(),
             sim_time: outcome.sim_time,
             wall_time: outcome.wall_time,
