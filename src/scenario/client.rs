@@ -8,7 +8,10 @@ use serde::Deserialize;
 
 use super::checks::{Checks, d};
 use super::topic::{check_topic_filter, check_topic_name};
-use super::values::{BROKER, de_duration, de_opt_duration, de_opt_expiry, de_opt_protocol, de_qos};
+use super::values::{
+    BROKER, MAX_INTERVAL_S, MAX_KEEP_ALIVE_S, MAX_SESSION_EXPIRY_S, de_duration, de_opt_duration,
+    de_opt_expiry, de_opt_protocol, de_qos,
+};
 use crate::codec::{MAX_PACKET_SIZE, Protocol, QoS, varint};
 use crate::config::duration::NEVER_EXPIRES;
 
@@ -371,10 +374,10 @@ impl ClientConfig {
                     "session_expiry is MQTT 5.0; a 3.1.1 session is kept by clean_session = false",
                 );
             } else if expiry != NEVER_EXPIRES {
-                c.whole_seconds(&at("session_expiry"), expiry, u32::MAX as u64 - 1);
+                c.whole_seconds(&at("session_expiry"), expiry, MAX_SESSION_EXPIRY_S);
             }
         }
-        c.whole_seconds(&at("keep_alive"), self.keep_alive, u16::MAX as u64);
+        c.whole_seconds(&at("keep_alive"), self.keep_alive, MAX_KEEP_ALIVE_S);
     }
 
     fn check_will(&self, c: &mut Checks<'_>, i: usize, v5: bool) {
@@ -389,7 +392,7 @@ impl ClientConfig {
             if !v5 {
                 c.fail(field, "will delay is MQTT 5.0 only");
             } else {
-                c.whole_seconds(&field, will.delay, u32::MAX as u64);
+                c.whole_seconds(&field, will.delay, MAX_INTERVAL_S);
             }
         }
     }

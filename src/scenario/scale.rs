@@ -22,6 +22,7 @@ use super::document::Scenario;
 use super::fault::FaultKind;
 use super::plan::Plan;
 use super::template::Value;
+use super::values::{MAX_INTERVAL_S, MAX_KEEP_ALIVE_S, MAX_SESSION_EXPIRY_S};
 use crate::config::duration::{NEVER_EXPIRES, format_duration};
 
 /// Smallest and largest factor accepted.
@@ -123,11 +124,6 @@ impl std::str::FromStr for TimeScale {
     }
 }
 
-/// Largest keep-alive MQTT can send (two bytes of seconds).
-const MAX_KEEP_ALIVE: u64 = u16::MAX as u64;
-/// Largest session expiry, will delay and message expiry short of "never" (four bytes).
-const MAX_INTERVAL: u64 = u32::MAX as u64 - 1;
-
 impl Scenario {
     /// This scenario with every time of a run scaled by `scale` (see the module text), or why
     /// its clock does not allow it. Call it on the scenario a seed's clients are drawn from.
@@ -143,14 +139,14 @@ impl Scenario {
         s.broker.sync_latency = scale.opt(s.broker.sync_latency);
         for c in &mut s.clients {
             let who = |field: &str| format!("client {:?} {field}", c.id);
-            c.keep_alive = scale.seconds(&who("keep_alive"), c.keep_alive, MAX_KEEP_ALIVE)?;
+            c.keep_alive = scale.seconds(&who("keep_alive"), c.keep_alive, MAX_KEEP_ALIVE_S)?;
             c.session_expiry = match c.session_expiry {
                 Some(e) if e == NEVER_EXPIRES => Some(e),
-                Some(e) => Some(scale.seconds(&who("session_expiry"), e, MAX_INTERVAL)?),
+                Some(e) => Some(scale.seconds(&who("session_expiry"), e, MAX_SESSION_EXPIRY_S)?),
                 None => None,
             };
             if let Some(w) = &mut c.will {
-                w.delay = scale.seconds(&who("will delay"), w.delay, MAX_INTERVAL)?;
+                w.delay = scale.seconds(&who("will delay"), w.delay, MAX_INTERVAL_S)?;
             }
             c.connect_at = scale.of(c.connect_at);
             c.disconnect_at = scale.opt(c.disconnect_at);
@@ -164,7 +160,7 @@ impl Scenario {
         for (i, w) in s.workloads.iter_mut().enumerate() {
             if let Some(e) = w.message_expiry {
                 let what = format!("workload[{i}] message_expiry");
-                w.message_expiry = Some(scale.seconds(&what, e, MAX_INTERVAL)?);
+                w.message_expiry = Some(scale.seconds(&what, e, MAX_INTERVAL_S)?);
             }
             w.every = Some(scale.of(w.interval()));
             w.rate = None;

@@ -10,6 +10,13 @@ use serde::{Deserialize, Deserializer};
 use crate::codec::{Protocol, QoS};
 use crate::config::duration::{self, Bound};
 
+/// Largest keep-alive MQTT can carry, in seconds (two bytes).
+pub const MAX_KEEP_ALIVE_S: u64 = u16::MAX as u64;
+/// Largest will delay and message expiry MQTT can carry, in seconds (four bytes).
+pub const MAX_INTERVAL_S: u64 = u32::MAX as u64;
+/// Largest session expiry short of "never" (0xFFFFFFFF), in seconds.
+pub const MAX_SESSION_EXPIRY_S: u64 = u32::MAX as u64 - 1;
+
 /// The longest duration a scenario may state: one week of virtual time.
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 

@@ -11,7 +11,7 @@ use super::checks::{Checks, d};
 use super::client::ClientConfig;
 use super::properties::MessageProperties;
 use super::topic::check_topic_name;
-use super::values::{de_duration, de_opt_duration, de_qos};
+use super::values::{MAX_INTERVAL_S, de_duration, de_opt_duration, de_qos};
 use crate::broker::BrokerConfig;
 use crate::codec::{Protocol, QoS};
 
@@ -197,7 +197,7 @@ impl Workload {
             } else if expiry < Duration::from_secs(1) {
                 c.fail(at("message_expiry"), "must be at least 1s");
             } else {
-                c.whole_seconds(&at("message_expiry"), expiry, u32::MAX as u64);
+                c.whole_seconds(&at("message_expiry"), expiry, MAX_INTERVAL_S);
             }
         }
         if let Some(props) = &self.properties {
