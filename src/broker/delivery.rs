@@ -82,6 +82,8 @@ impl Broker {
                 subscription_ids: m.subscription_ids,
                 message: message.clone(),
                 share: None,
+                pkid: 0,
+                placed: Default::default(),
             };
             self.deliver(&client, d);
         }
@@ -121,17 +123,19 @@ impl Broker {
                 outbound: &mut c.outbound,
                 actions: &mut self.actions,
                 stats: &mut self.stats,
+                needs: Some(0),
             })
         });
         Some((session, tx, &self.config))
     }
 
     /// Offers one delivery to a session; counts and reports what its limits drop.
-    pub(super) fn deliver(&mut self, client_id: &str, d: Delivery) {
+    pub(super) fn deliver(&mut self, client_id: &str, mut d: Delivery) {
         if !self.may_read(client_id, &d.message.topic) {
             return;
         }
         let now = self.clock.now();
+        d.placed.event = self.event_no;
         let Some((session, mut tx, config)) = self.session_tx(client_id) else {
             panic!("subscription tree names {client_id:?}, which has no session");
         };
@@ -160,9 +164,17 @@ impl Broker {
 
     /// Moves queued messages of `client_id` into its window, if online.
     pub(super) fn pump(&mut self, client_id: &str) {
-        if let Some((s, Some(mut tx), _)) = self.session_tx(client_id) {
-            s.pump(&mut tx);
-        }
+        let needs = match self.session_tx(client_id) {
+            Some((s, Some(mut tx), _)) => {
+                s.pump(&mut tx);
+                tx.needs
+            }
+            _ => return,
+        };
+        self.output_needs = match (self.output_needs, needs) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
     }
 
     /// Resends what the session of `client_id` has in flight, then its queue, if online.

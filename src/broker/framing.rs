@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::codec::{ConnAck, DecodeError, Packet, Properties, Protocol, ReasonCode};
 
 use super::close::{Ending, Violation};
-use super::{Broker, BrokerCore, ConnId, Phase};
+use super::{Broker, ConnId, Phase};
 
 impl Broker {
     pub(super) fn feed_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
@@ -25,7 +25,7 @@ impl Broker {
                 return;
             };
             match c.framer.next_packet() {
-                Ok(Some(packet)) => self.handle_packet(now, conn, packet),
+                Ok(Some(packet)) => self.packet(now, conn, packet),
                 Ok(None) => return,
                 Err(e) => {
                     self.decode_failed(now, conn, &e);

@@ -362,6 +362,18 @@ impl Harness {
             let pkids: BTreeSet<u16> = s.inflight.iter().map(Inflight::pkid).collect();
             assert_eq!(pkids.len(), s.inflight.len(), "{id}: identifier twice");
             assert!(!pkids.contains(&0), "{id}: identifier 0 in flight");
+            let reserved: BTreeSet<u16> = s
+                .queued
+                .iter()
+                .map(|d| d.pkid)
+                .filter(|&p| p != 0)
+                .collect();
+            assert_eq!(reserved, s.reserved.0, "{id}: reservations miscounted");
+            assert!(
+                reserved.is_disjoint(&pkids)
+                    && s.queued.iter().filter(|d| d.pkid != 0).count() == reserved.len(),
+                "{id}: a reserved identifier held twice"
+            );
         }
         for (conn, cn) in &b.conns {
             assert!(

@@ -25,12 +25,23 @@ use std::time::Duration;
 use super::session::{Delivery, Grant, Inflight, Marks, Message, Session};
 use super::state::{DurableState, PendingWill};
 
-/// The changes of one batch, in the order to apply them.
+/// The changes of one batch, in the order to apply them, and what the output produced since
+/// the last batch was taken may reveal of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     pub ops: Vec<Change>,
     /// The broker's logical time when the batch was taken (`DurableState::clock`).
     pub clock: Duration,
+    /// The number of the last event the broker handled (each `handle_*` call counts one):
+    /// the batch holds the changes of every event up to it not taken before.
+    pub event: u64,
+    /// What the output produced since the last batch was taken may reveal: `None`, every
+    /// change made so far; `Some(n)`, only the changes of events up to `n` (an
+    /// acknowledgement that moved queued messages, offered earlier with their packet
+    /// identifiers reserved, into flight: its own changes need not be durable before they
+    /// leave). A shell holding output until what it reveals is durable (`net/durability.rs`)
+    /// holds it accordingly.
+    pub output_needs: Option<u64>,
 }
 
 impl Changes {

@@ -268,6 +268,10 @@ pub struct Broker {
     /// `Some` while recording changes (`journal.rs`).
     journal: Option<journal::BrokerMarks>,
     storage: StorageHealth,
+    /// The number of the event being handled (each `handle_*` call is one).
+    event_no: u64,
+    /// What the output produced since changes were last taken reveals (`Changes::output_needs`).
+    output_needs: Option<u64>,
 }
 
 impl Broker {
@@ -344,6 +348,8 @@ impl Broker {
             next_message_id,
             journal: None,
             storage: StorageHealth::Ok,
+            event_no: 0,
+            output_needs: Some(0),
         };
         broker.restore_users(state.users);
         broker
@@ -417,6 +423,27 @@ impl Broker {
         }
     }
 
+    /// One decoded packet on `conn`, within the event that brought it.
+    fn packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.seen(now, conn);
+        if let Err(v) = self.dispatch(now, conn, packet) {
+            self.end_connection(now, conn, Ending::Violation(v));
+        }
+    }
+
+    /// A new event begins. Its output may reveal every change so far, unless it is bytes
+    /// holding only acknowledgements that complete deliveries (see `handle_bytes`).
+    fn begin(&mut self, now: Instant, narrow: bool) {
+        self.clock.tick(now);
+        self.event_no += 1;
+        if !narrow {
+            self.output_needs = None;
+        }
+    }
+
     fn dispatch(
         &mut self,
         now: Instant,
@@ -424,6 +451,12 @@ impl Broker {
         packet: Packet,
     ) -> Result<(), close::Violation> {
         use close::Violation;
+        // PUBACK and PUBCOMP complete deliveries: nothing may wait for their removal, and the
+        // queued messages they let into flight reveal only the events that offered them
+        // (`Session::send`). Everything else may reveal anything.
+        if !matches!(packet, Packet::PubAck(_) | Packet::PubComp(_)) {
+            self.output_needs = None;
+        }
         let Some(c) = self.conns.get(&conn) else {
             return Ok(());
         };
@@ -461,7 +494,7 @@ impl Broker {
 
 impl BrokerCore for Broker {
     fn handle_accept(&mut self, now: Instant, conn: ConnId) {
-        self.clock.tick(now);
+        self.begin(now, false);
         if self.conns.contains_key(&conn) {
             return;
         }
@@ -496,30 +529,38 @@ impl BrokerCore for Broker {
     }
 
     fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
-        self.clock.tick(now);
+        self.begin(now, true);
+        let before = self.actions.len();
         self.feed_bytes(now, conn, bytes);
+        // Only PUBLISHes moved into flight keep the narrower need; a close, or any other
+        // packet (an error on the way), reveals anything.
+        if self.actions.iter().skip(before).any(|a| {
+            !matches!(
+                a,
+                Action::Send {
+                    packet: Packet::Publish(_),
+                    ..
+                }
+            )
+        }) {
+            self.output_needs = None;
+        }
     }
 
     fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
-        self.clock.tick(now);
-        if !self.conns.contains_key(&conn) {
-            return;
-        }
-        self.seen(now, conn);
-        if let Err(v) = self.dispatch(now, conn, packet) {
-            self.end_connection(now, conn, Ending::Violation(v));
-        }
+        self.begin(now, false);
+        self.packet(now, conn, packet);
     }
 
     fn handle_closed(&mut self, now: Instant, conn: ConnId, cause: CloseCause) {
-        self.clock.tick(now);
+        self.begin(now, false);
         if self.conns.contains_key(&conn) {
             self.end_connection(now, conn, Ending::Closed(cause));
         }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.clock.tick(now);
+        self.begin(now, false);
         // Bounded: each iteration removes one connection's deadline.
         while let Some(conn) = self.deadlines.pop_due(now) {
             let ending = match self.conns.get(&conn).map(|c| &c.phase) {
@@ -562,6 +603,8 @@ impl BrokerCore for Broker {
     }
 
     fn handle_storage(&mut self, now: Instant, health: StorageHealth) {
+        self.event_no += 1;
+        self.output_needs = None;
         let was = std::mem::replace(&mut self.storage, health);
         if was == health {
             return;
@@ -588,8 +631,15 @@ impl BrokerCore for Broker {
     fn take_changes(&mut self) -> Changes {
         let mut ops = Vec::new();
         let clock = self.clock.now();
+        let event = self.event_no;
+        let output_needs = self.output_needs.replace(0);
         let Some(marks) = &mut self.journal else {
-            return Changes { ops, clock };
+            return Changes {
+                ops,
+                clock,
+                event,
+                output_needs,
+            };
         };
         let auth = &self.auth;
         self.sessions.take(&mut ops, |client| auth.user_of(client));
@@ -611,6 +661,11 @@ impl BrokerCore for Broker {
             marks.next_assigned = Some(self.next_assigned);
             ops.push(Change::NextAssigned(self.next_assigned));
         }
-        Changes { ops, clock }
+        Changes {
+            ops,
+            clock,
+            event,
+            output_needs,
+        }
     }
 }

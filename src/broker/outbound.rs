@@ -103,9 +103,24 @@ pub(crate) struct Tx<'a> {
     pub outbound: &'a mut Outbound,
     pub actions: &'a mut VecDeque<Action>,
     pub stats: &'a mut BrokerStats,
+    /// What the PUBLISHes sent through it reveal of the durable state: the changes of broker
+    /// events up to this one (`Some(0)`: none), or, `None`, every change so far.
+    pub needs: Option<u64>,
 }
 
 impl Tx<'_> {
+    /// A PUBLISH sent reveals the changes of broker event `event` (and those before it).
+    pub fn needs_event(&mut self, event: u64) {
+        if let Some(n) = self.needs {
+            self.needs = Some(n.max(event));
+        }
+    }
+
+    /// A PUBLISH sent reveals every change made so far.
+    pub fn needs_everything(&mut self) {
+        self.needs = None;
+    }
+
     /// Sends a PUBLISH, with an outbound topic alias where one applies. False if it is too
     /// large for the client and was dropped (and counted).
     pub fn publish(&mut self, mut p: Publish) -> bool {

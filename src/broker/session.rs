@@ -74,7 +74,38 @@ pub struct Delivery {
     /// The shared subscription (`$share/group/filter`) it was delivered through, if any: it is
     /// given to another member if this session ends before it is acknowledged.
     pub share: Option<String>,
+    /// Its packet identifier in this session. While queued: the one reserved for it when it
+    /// was queued (QoS 1/2), so that sending it later changes nothing that must be made
+    /// durable first; 0 when none was reserved (QoS 0, or the session had no identifier to
+    /// spare) and one is taken on sending. In flight: the one it was sent with.
+    #[serde(default)]
+    pub pkid: u16,
+    /// Bookkeeping, not state (see [`Placed`]).
+    #[serde(skip)]
+    pub(crate) placed: Placed,
 }
+
+/// What the broker knows of a delivery beyond its state: when it was offered to its session,
+/// and whether it may already have been sent. Every two compare equal, so deliveries compare
+/// by their contents alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Placed {
+    /// The broker event (`Broker::event_no`) that offered it to its session; 0 for one restored
+    /// from a store, whose rows are durable. Output that sends it reveals that event's changes.
+    pub event: u64,
+    /// Restored while queued with a reserved packet identifier: it may have been sent under
+    /// that identifier before the broker stopped (moving it into flight is not waited for), so
+    /// it is sent with DUP set ([MQTT-3.3.1-1]).
+    pub maybe_sent: bool,
+}
+
+impl PartialEq for Placed {
+    fn eq(&self, _: &Placed) -> bool {
+        true
+    }
+}
+
+impl Eq for Placed {}
 
 /// A subscription as granted: its options and its 5.0 subscription identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -145,7 +176,27 @@ pub struct Session {
     /// `restore_counters`; not state.
     #[serde(skip)]
     pub(crate) queued_bytes: Tally,
+    /// The packet identifiers reserved by queued deliveries (`Delivery::pkid`), kept by this
+    /// file's methods and gathered again by `restore_counters`; not state.
+    #[serde(skip)]
+    pub(crate) reserved: Reserved,
 }
+
+/// The packet identifiers queued deliveries hold: a set kept beside the queue it summarises,
+/// comparing equal to every other, like [`Tally`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reserved(pub BTreeSet<u16>);
+
+impl PartialEq for Reserved {
+    fn eq(&self, _: &Reserved) -> bool {
+        true
+    }
+}
+
+impl Eq for Reserved {}
+
+/// Packet identifiers a session may use: every `u16` but 0.
+const PKIDS: usize = u16::MAX as usize;
 
 /// A count kept beside the state it summarises: it compares equal to every other, so sessions
 /// and durable states compare by their contents alone.
@@ -232,6 +283,7 @@ impl Session {
             expires_at: None,
             marks: Marks::default(),
             queued_bytes: Tally::default(),
+            reserved: Reserved::default(),
         }
     }
 
@@ -268,9 +320,30 @@ impl Session {
         }
         self.next_seq = self.seqs().max().unwrap_or(0) + 1;
         self.queued_bytes = Tally(self.queued.iter().map(|d| d.message.payload.len()).sum());
+        // A queued delivery with a reserved identifier may have been sent under it; one whose
+        // identifier another entry holds (a state not written by a broker) takes a new one.
+        let mut used: BTreeSet<u16> = self.inflight.iter().map(Inflight::pkid).collect();
+        let mut reserved = BTreeSet::new();
+        for d in &mut self.queued {
+            d.placed = Placed::default();
+            if d.pkid == 0 || d.qos == QoS::AtMostOnce || !used.insert(d.pkid) {
+                d.pkid = 0;
+                continue;
+            }
+            d.placed.maybe_sent = true;
+            reserved.insert(d.pkid);
+        }
+        self.reserved = Reserved(reserved);
         if self.next_pkid == 0 {
-            self.next_pkid = match self.inflight.back() {
-                Some(last) if last.pkid() != u16::MAX => last.pkid() + 1,
+            let last = self
+                .queued
+                .iter()
+                .rev()
+                .map(|d| d.pkid)
+                .find(|&p| p != 0)
+                .or_else(|| self.inflight.back().map(Inflight::pkid));
+            self.next_pkid = match last {
+                Some(p) if p != u16::MAX => p + 1,
                 _ => 1,
             };
         }
@@ -281,19 +354,46 @@ impl Session {
         self.expiry_interval != 0
     }
 
-    /// A free packet identifier. Only called with room in the window, so one exists.
+    /// A packet identifier neither in flight nor reserved. Only called when one is free: with
+    /// room in the window (reservations leave room for a whole window, see `reserve`) or by
+    /// `reserve`.
     fn alloc_pkid(&mut self) -> u16 {
         for _ in 0..=u16::MAX {
             let p = self.next_pkid;
             self.next_pkid = if p == u16::MAX { 1 } else { p + 1 };
-            if p != 0 && !self.inflight.iter().any(|e| e.pkid() == p) {
+            if p != 0
+                && !self.reserved.0.contains(&p)
+                && !self.inflight.iter().any(|e| e.pkid() == p)
+            {
                 return p;
             }
         }
         unreachable!(
-            "no free packet identifier with {} messages in flight",
-            self.inflight.len()
+            "no free packet identifier with {} messages in flight and {} reserved",
+            self.inflight.len(),
+            self.reserved.0.len()
         );
+    }
+
+    /// Reserves a packet identifier for a QoS 1/2 delivery about to be queued, while enough
+    /// stay free for a whole window besides ([MQTT-2.2.1-4]: one identifier per message in
+    /// flight); without one it takes one when it is sent.
+    fn reserve(&mut self, d: &mut Delivery, max_inflight: u16) {
+        d.pkid = 0;
+        let busy = self.inflight.len().max(usize::from(max_inflight));
+        if d.qos != QoS::AtMostOnce && self.reserved.0.len() + busy + 1 < PKIDS {
+            d.pkid = self.alloc_pkid();
+            self.reserved.0.insert(d.pkid);
+        }
+    }
+
+    /// A queued delivery leaves the queue: its reserved identifier, if any, is no longer held
+    /// by the queue (it goes into flight with it, or is free again).
+    fn unqueued(&mut self, d: &Delivery) {
+        self.queued_bytes.0 -= d.message.payload.len();
+        if d.pkid != 0 {
+            self.reserved.0.remove(&d.pkid);
+        }
     }
 
     /// Takes a message for this session: sends it at once when connected with room and nothing
@@ -308,6 +408,8 @@ impl Session {
     ) -> Result<(), Refused> {
         d.seq = self.next_seq;
         self.next_seq += 1;
+        d.pkid = 0;
+        d.placed.maybe_sent = false;
         match tx {
             None if d.qos == QoS::AtMostOnce => return Err(Refused::Qos0Offline),
             Some(tx) if self.queued.is_empty() && self.has_room(&d, tx) => {
@@ -320,12 +422,14 @@ impl Session {
             return Err(Refused::Overflow(d));
         }
         if self.queued.len() >= config.max_queued_messages {
-            let (marks, bytes) = (&mut self.marks, &mut self.queued_bytes);
+            let (marks, bytes, reserved) =
+                (&mut self.marks, &mut self.queued_bytes, &mut self.reserved);
             self.queued.retain(|q| {
                 let keep = !q.message.expired(now);
                 if !keep {
                     marks.out(q.seq);
                     bytes.0 -= q.message.payload.len();
+                    reserved.0.remove(&q.pkid);
                 }
                 keep
             });
@@ -340,7 +444,8 @@ impl Session {
                     };
                     self.marks.out(old.seq);
                     self.marks.out(d.seq);
-                    self.queued_bytes.0 -= old.message.payload.len();
+                    self.unqueued(&old);
+                    self.reserve(&mut d, config.max_inflight);
                     self.queued_bytes.0 += d.message.payload.len();
                     self.queued.push_back(d);
                     return Err(Refused::Overflow(old));
@@ -348,6 +453,7 @@ impl Session {
             }
         }
         self.marks.out(d.seq);
+        self.reserve(&mut d, config.max_inflight);
         self.queued_bytes.0 += d.message.payload.len();
         self.queued.push_back(d);
         Ok(())
@@ -359,19 +465,30 @@ impl Session {
 
     /// Sends one message now (QoS 0) or puts it in flight; an expired message is dropped, and
     /// one too large for the client is treated as sent and completed ([MQTT-3.1.2-25]).
-    fn send(&mut self, d: Delivery, tx: &mut Tx<'_>) {
+    ///
+    /// What the PUBLISH reveals is told to `tx`: the event that offered the delivery, and,
+    /// when it takes a packet identifier now, everything (the identifier must be durable
+    /// before the PUBLISH leaves, or a broker restarted after a crash would send the message
+    /// again under another one).
+    fn send(&mut self, mut d: Delivery, tx: &mut Tx<'_>) {
         self.marks.out(d.seq);
         if d.message.expired(tx.now) {
             tx.stats.expired_dropped += 1;
             return;
         }
-        let pkid = if d.qos == QoS::AtMostOnce {
-            0
-        } else {
-            self.alloc_pkid()
+        let pkid = match d.qos {
+            QoS::AtMostOnce => 0,
+            _ if d.pkid != 0 => d.pkid,
+            _ => {
+                tx.needs_everything();
+                self.alloc_pkid()
+            }
         };
-        let sent = tx.publish(publish_packet(pkid, &d, false, tx.protocol, tx.now));
+        tx.needs_event(d.placed.event);
+        let dup = d.placed.maybe_sent;
+        let sent = tx.publish(publish_packet(pkid, &d, dup, tx.protocol, tx.now));
         if sent && d.qos != QoS::AtMostOnce {
+            d.pkid = pkid;
             self.inflight
                 .push_back(Inflight::Publish { pkid, delivery: d });
         }
@@ -385,7 +502,7 @@ impl Session {
                 break;
             }
             let d = self.queued.pop_front().expect("front exists");
-            self.queued_bytes.0 -= d.message.payload.len();
+            self.unqueued(&d);
             self.send(d, tx);
         }
     }
@@ -435,7 +552,7 @@ impl Session {
         self.queued = rest;
         for d in &shared {
             self.marks.out(d.seq);
-            self.queued_bytes.0 -= d.message.payload.len();
+            self.unqueued(d);
         }
         out.extend(shared);
         out

@@ -38,6 +38,8 @@ impl Broker {
             subscription_ids: grant.id.into_iter().collect(),
             message: message.clone(),
             share: Some(share.name),
+            pkid: 0,
+            placed: Default::default(),
         };
         self.deliver(&client, d);
     }
@@ -67,6 +69,8 @@ impl Broker {
             subscription_ids: grant.id.into_iter().collect(),
             message: d.message,
             share: Some(name),
+            pkid: 0,
+            placed: Default::default(),
         };
         self.deliver(&client, d);
     }

@@ -165,6 +165,8 @@ impl Broker {
                     subscription_ids: grant.id.into_iter().collect(),
                     message,
                     share: None,
+                    pkid: 0,
+                    placed: Default::default(),
                 };
                 self.deliver(client_id, d);
             }

@@ -11,7 +11,11 @@
 //! one commit is in flight and the batch grows with the load. Output produced while the next
 //! batch has changes waits for that batch; output produced when it has none waits only for the
 //! last batch handed out (an event that changed nothing depends at most on what came before).
-//! Held output leaves in the order it was produced, so each connection's bytes keep their order.
+//! Output the core says reveals only the changes of earlier events (`Changes::output_needs`:
+//! queued messages, whose packet identifiers were reserved when they were queued, moved into
+//! flight by an acknowledgement) waits only for the batch holding those events' changes, often
+//! one already durable. Each connection's output leaves in the order it was produced; output
+//! for different connections may overtake one another when it needs an earlier batch.
 //!
 //! Every output is held, not only acknowledgements: a QoS 2 message forwarded before its
 //! publisher's packet identifier is durable would be routed again after a crash, when the
@@ -21,7 +25,7 @@
 //!
 //! Not here: the store and its worker (`store`), encoding and writing (`server.rs`).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -65,13 +69,21 @@ pub struct Durability {
     next: u64,
     /// The last batch handed out (0: none).
     handed: u64,
-    /// The batch being committed.
-    in_flight: Option<u64>,
-    /// Every batch up to this one is durable.
+    /// The batch being committed, with the last broker event whose changes it holds.
+    in_flight: Option<(u64, u64)>,
+    /// Every batch up to this one is durable...
     durable: u64,
-    /// Output waiting for the batch it needs, in the order it was produced; the needed epochs
-    /// never decrease along the queue.
-    held: VecDeque<(u64, ConnId, Out)>,
+    /// ...and with them the changes of every broker event up to this one.
+    durable_event: u64,
+    /// The last broker event whose changes the state being rewritten holds.
+    rewrite_event: u64,
+    /// Output waiting for the batch it needs, by (that batch, the order it was produced in).
+    held: BTreeMap<(u64, u64), (ConnId, Out)>,
+    /// Output produced so far (the order of held output).
+    produced: u64,
+    /// Connections with held output: the batch the last of it needs (a connection's later
+    /// output needs at least as much, so its bytes keep their order) and how much is held.
+    held_by: BTreeMap<ConnId, (u64, usize)>,
     held_bytes: usize,
     /// The store failed: nothing is held (the broker produces only refusals and closes) and
     /// no batch is handed out until [`Durability::restored`].
@@ -89,7 +101,11 @@ impl Durability {
             handed: 0,
             in_flight: None,
             durable: 0,
-            held: VecDeque::new(),
+            durable_event: 0,
+            rewrite_event: 0,
+            held: BTreeMap::new(),
+            produced: 0,
+            held_by: BTreeMap::new(),
             held_bytes: 0,
             failed: false,
             answered: BTreeSet::new(),
@@ -107,25 +123,44 @@ impl Durability {
             self.pending.ops.extend(changes.ops);
         }
         self.pending.clock = changes.clock;
-        let need = if self.pending.is_empty() {
-            self.handed
-        } else {
-            self.next
+        self.pending.event = changes.event;
+        let need = match changes.output_needs {
+            Some(event) => self.batch_of(event),
+            None if self.pending.is_empty() => self.handed,
+            None => self.next,
         };
         let mut ready = Vec::new();
         for (conn, out) in output {
-            if self.failed
-                || self.mode == Mode::Interval
-                || (need <= self.durable && self.held.is_empty())
-            {
+            if self.failed || self.mode == Mode::Interval {
+                self.answered.insert(conn);
+                ready.push((conn, out));
+                continue;
+            }
+            let need = need.max(self.held_by.get(&conn).map_or(0, |&(last, _)| last));
+            if need <= self.durable {
                 self.answered.insert(conn);
                 ready.push((conn, out));
             } else {
                 self.held_bytes += out_len(&out);
-                self.held.push_back((need, conn, out));
+                self.produced += 1;
+                self.held.insert((need, self.produced), (conn, out));
+                let by = self.held_by.entry(conn).or_insert((need, 0));
+                *by = (need, by.1 + 1);
             }
         }
         ready
+    }
+
+    /// The batch that makes the changes of broker event `event` (and of those before it)
+    /// durable.
+    fn batch_of(&self, event: u64) -> u64 {
+        match self.in_flight {
+            _ if event <= self.durable_event => self.durable,
+            Some((epoch, last)) if event <= last => epoch,
+            // The event is not in a batch handed out: its changes, if any, are pending.
+            _ if self.pending.is_empty() => self.handed,
+            _ => self.next,
+        }
     }
 
     /// The batch to commit now, if the store is free and changes are waiting.
@@ -136,15 +171,14 @@ impl Durability {
         let epoch = self.next;
         self.next += 1;
         self.handed = epoch;
-        self.in_flight = Some(epoch);
-        let clock = self.pending.clock;
-        let changes = std::mem::replace(
-            &mut self.pending,
-            Changes {
-                ops: Vec::new(),
-                clock,
-            },
-        );
+        self.in_flight = Some((epoch, self.pending.event));
+        let rest = Changes {
+            ops: Vec::new(),
+            clock: self.pending.clock,
+            event: self.pending.event,
+            output_needs: None,
+        };
+        let changes = std::mem::replace(&mut self.pending, rest);
         Some(Batch { epoch, changes })
     }
 
@@ -157,18 +191,24 @@ impl Durability {
     /// releases, in order. Panics if `epoch` is not the batch in flight: the store commits
     /// what it is given, in order.
     pub fn committed(&mut self, epoch: u64) -> Vec<(ConnId, Out)> {
-        assert_eq!(
-            self.in_flight.take(),
-            Some(epoch),
-            "the store reported a batch that was not in flight"
-        );
+        let in_flight = self.in_flight.take();
+        let Some((_, last)) = in_flight.filter(|&(e, _)| e == epoch) else {
+            panic!("the store reported a batch that was not in flight: {epoch}, {in_flight:?}");
+        };
         self.durable = epoch;
+        self.durable_event = last;
         let mut ready = Vec::new();
-        while let Some((need, _, _)) = self.held.front()
-            && *need <= self.durable
+        while let Some(entry) = self.held.first_entry()
+            && entry.key().0 <= self.durable
         {
-            let (_, conn, out) = self.held.pop_front().expect("front exists");
+            let (conn, out) = entry.remove();
             self.held_bytes -= out_len(&out);
+            if let Some(by) = self.held_by.get_mut(&conn) {
+                by.1 -= 1;
+                if by.1 == 0 {
+                    self.held_by.remove(&conn);
+                }
+            }
             self.answered.insert(conn);
             ready.push((conn, out));
         }
@@ -178,8 +218,11 @@ impl Durability {
     /// The connection ended: its held output is dropped.
     pub fn closed(&mut self, conn: ConnId) {
         self.answered.remove(&conn);
+        if self.held_by.remove(&conn).is_none() {
+            return;
+        }
         let mut dropped = 0;
-        self.held.retain(|(_, c, out)| {
+        self.held.retain(|_, (c, out)| {
             let keep = *c != conn;
             if !keep {
                 dropped += out_len(out);
@@ -198,12 +241,13 @@ impl Durability {
         self.failed = true;
         self.in_flight = None;
         let unanswered: BTreeSet<ConnId> = self
-            .held
-            .iter()
-            .map(|(_, conn, _)| *conn)
+            .held_by
+            .keys()
+            .copied()
             .filter(|conn| !self.answered.contains(conn))
             .collect();
         self.held.clear();
+        self.held_by.clear();
         self.held_bytes = 0;
         unanswered.into_iter().collect()
     }
@@ -211,6 +255,7 @@ impl Durability {
     /// The whole state is about to be written afresh: the changes accumulated so far are in it.
     pub fn rewriting(&mut self) {
         self.pending.ops.clear();
+        self.rewrite_event = self.pending.event;
     }
 
     /// The store holds the state again (rewritten): what accumulated since goes in the next
@@ -218,6 +263,7 @@ impl Durability {
     pub fn restored(&mut self) {
         self.failed = false;
         self.durable = self.handed;
+        self.durable_event = self.rewrite_event;
     }
 
     /// The broker's logical time at the last event.
@@ -240,9 +286,9 @@ impl Durability {
     #[cfg(test)]
     pub fn held_bytes(&self, conn: ConnId) -> usize {
         self.held
-            .iter()
-            .filter(|(_, c, _)| *c == conn)
-            .map(|(_, _, out)| out_len(out))
+            .values()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, out)| out_len(out))
             .sum()
     }
 
@@ -271,6 +317,8 @@ mod tests {
         Changes {
             ops: (0..n).map(Change::NextAssigned).collect(),
             clock: Duration::ZERO,
+            event: 0,
+            output_needs: None,
         }
     }
 
@@ -427,6 +475,102 @@ mod tests {
         d.committed(batch.epoch);
         d.after_event(changes(1), [(5, bytes("puback"))]);
         assert_eq!(d.fail(), Vec::<ConnId>::new(), "5 saw its CONNACK");
+    }
+
+    /// Changes of broker event `event` whose output reveals only events up to `needs`.
+    fn narrow(event: u64, n: u64, needs: u64) -> Changes {
+        Changes {
+            event,
+            output_needs: Some(needs),
+            ..changes(n)
+        }
+    }
+
+    fn wide(event: u64, n: u64) -> Changes {
+        Changes {
+            event,
+            ..changes(n)
+        }
+    }
+
+    #[test]
+    fn output_revealing_only_durable_events_leaves_while_later_changes_wait() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(wide(1, 1), [(1, bytes("puback 1"))]);
+        let first = d.take_batch().unwrap();
+        d.committed(first.epoch);
+        // Event 2 changes something; its PUBACK waits for the batch holding it.
+        assert!(
+            d.after_event(wide(2, 1), [(1, bytes("puback 2"))])
+                .is_empty()
+        );
+        // Event 3 (an acknowledgement) moves a message queued at event 1 into flight: it
+        // reveals nothing pending and leaves now, though event 3 changed rows too.
+        assert_eq!(
+            d.after_event(narrow(3, 2, 1), [(2, bytes("publish"))]),
+            vec![(2, bytes("publish"))]
+        );
+        // The same for a connection with held output waits behind it, in order.
+        assert!(
+            d.after_event(narrow(4, 1, 1), [(1, bytes("publish"))])
+                .is_empty()
+        );
+        let second = d.take_batch().unwrap();
+        assert_eq!(second.changes.ops.len(), 4, "every change is still written");
+        assert_eq!(
+            d.committed(second.epoch),
+            vec![(1, bytes("puback 2")), (1, bytes("publish"))]
+        );
+        assert!(d.idle());
+    }
+
+    #[test]
+    fn output_revealing_an_event_of_the_batch_in_flight_waits_for_that_batch_only() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(wide(1, 1), [(1, bytes("puback 1"))]);
+        let first = d.take_batch().unwrap();
+        d.after_event(wide(2, 1), [(1, bytes("puback 2"))]);
+        assert!(
+            d.after_event(narrow(3, 1, 1), [(2, bytes("publish"))])
+                .is_empty()
+        );
+        assert_eq!(
+            d.committed(first.epoch),
+            vec![(1, bytes("puback 1")), (2, bytes("publish"))]
+        );
+        // An event after the batch handed out, with nothing pending, reveals nothing new.
+        let second = d.take_batch().unwrap();
+        assert!(
+            d.after_event(narrow(4, 0, 3), [(2, bytes("publish 2"))])
+                .is_empty(),
+            "event 3's changes are in the batch in flight"
+        );
+        assert_eq!(
+            d.committed(second.epoch),
+            vec![(1, bytes("puback 2")), (2, bytes("publish 2"))]
+        );
+    }
+
+    #[test]
+    fn after_a_rewrite_the_events_it_holds_are_durable() {
+        let mut d = Durability::new(Mode::Synced);
+        d.after_event(wide(1, 1), []);
+        let _lost = d.take_batch().unwrap();
+        d.fail();
+        d.after_event(wide(2, 1), []);
+        d.rewriting();
+        d.after_event(wide(3, 1), []);
+        d.restored();
+        assert_eq!(
+            d.after_event(narrow(4, 0, 2), [(1, bytes("publish"))]),
+            vec![(1, bytes("publish"))],
+            "event 2 is in the rewritten state"
+        );
+        assert!(
+            d.after_event(narrow(5, 0, 3), [(1, bytes("publish 2"))])
+                .is_empty(),
+            "event 3 came after it"
+        );
     }
 
     #[test]

@@ -154,6 +154,8 @@ mod tests {
             retain: false,
             subscription_ids: vec![3, 70_000],
             share: Some("$share/g/a/+".into()),
+            pkid: 0,
+            placed: Default::default(),
         }
     }
 
@@ -188,6 +190,7 @@ mod tests {
             expires_at: Some(Duration::from_secs(4000)),
             marks: Default::default(),
             queued_bytes: Default::default(),
+            reserved: Default::default(),
         };
         let legacy = Session {
             expiry_interval: u32::MAX,

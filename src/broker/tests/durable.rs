@@ -278,7 +278,9 @@ fn restore_shares_messages_again_and_keeps_ids_unique() {
 }
 
 /// A restored session numbers its next delivery after its highest and, unless the state keeps
-/// it, picks the packet identifier after the one of its last delivery in flight.
+/// it, picks the packet identifier after the last one its deliveries hold (queued deliveries
+/// hold the one reserved for them). A queued delivery restored with its identifier may have
+/// been sent before the stop, so it is sent with DUP set ([MQTT-3.3.1-1]).
 #[test]
 fn restore_resumes_seq_and_packet_identifiers() {
     let mut h = two_subscribers();
@@ -293,6 +295,7 @@ fn restore_resumes_seq_and_packet_identifiers() {
         s.inflight.iter().map(Inflight::pkid).collect::<Vec<_>>(),
         [2, 3]
     );
+    assert_eq!(s.queued[0].pkid, 4, "reserved when queued");
     let mut kept = h.broker.durable_state();
     kept.sessions.get_mut("b").unwrap().next_pkid = 9;
     let restored = Broker::restore(h.broker.config().clone(), kept);
@@ -303,7 +306,7 @@ fn restore_resumes_seq_and_packet_identifiers() {
     );
     let mut h = restart_serialized(h);
     let s = h.broker.session("b").unwrap();
-    assert_eq!((s.next_seq, s.next_pkid), (5, 4));
+    assert_eq!((s.next_seq, s.next_pkid), (5, 5));
     h.accept(3);
     h.packet(3, Packet::Connect(connect("b", false)));
     let out = h.drain();
@@ -311,7 +314,12 @@ fn restore_resumes_seq_and_packet_identifiers() {
     assert_eq!(resent, vec![(2, true), (3, true)], "the window is full");
     h.packet(3, Packet::PubAck(ack(2)));
     let out = h.drain();
-    assert_eq!(publishes(&out, 3)[0].pkid, 4);
+    let sent = &publishes(&out, 3)[0];
+    assert_eq!(
+        (sent.pkid, sent.dup),
+        (4, true),
+        "its reserved identifier, DUP set"
+    );
     assert_eq!(
         h.broker.session("b").unwrap().seqs().collect::<Vec<_>>(),
         vec![3, 4]

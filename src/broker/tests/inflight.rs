@@ -284,3 +284,101 @@ fn mqtt_4_4_0_1_random_disconnects_lose_nothing_and_keep_order() {
         assert!(s.inflight.is_empty() && s.queued.is_empty(), "seed {seed}");
     }
 }
+
+/// `packets` arrive in one read on `conn`: the actions, and the changes the broker then hands
+/// its shell (applied to the model, so later drains still check the journal).
+fn read(
+    h: &mut Harness,
+    conn: ConnId,
+    packets: &[Packet],
+) -> (Vec<Action>, crate::broker::Changes) {
+    let protocol = match packets.first() {
+        Some(Packet::Connect(c)) => c.protocol,
+        _ => Protocol::V3_1_1,
+    };
+    let mut buf = bytes::BytesMut::new();
+    for p in packets {
+        crate::codec::encode(p, protocol, &mut buf).expect("encodes");
+    }
+    h.broker.handle_bytes(h.now, conn, &buf);
+    let out = std::iter::from_fn(|| h.broker.poll_action()).collect();
+    let changes = h.broker.take_changes();
+    h.model.as_mut().expect("recording").apply(&changes);
+    (out, changes)
+}
+
+/// A QoS 1/2 message queued behind the window gets its packet identifier when it is queued,
+/// so the acknowledgement that lets it into flight changes nothing its PUBLISH must wait for:
+/// the output of such a read reveals only the event that queued it. A read holding anything
+/// else reveals every change.
+#[test]
+fn a_queued_message_keeps_its_reserved_identifier_and_needs_only_the_event_that_queued_it() {
+    let mut h = Harness::with(BrokerConfig {
+        max_inflight: 1,
+        ..Default::default()
+    });
+    h.connect(1, "pub", true);
+    h.drain();
+    h.accept(2);
+    read(&mut h, 2, &[Packet::Connect(connect("sub", false))]);
+    h.subscribe(2, "t", QoS::ExactlyOnce);
+    let first = publishes(&h.publish(1, "t", QoS::AtLeastOnce, 1, "a"), 2)[0].pkid;
+    h.publish(1, "t", QoS::ExactlyOnce, 2, "b");
+    let queued_at = h.broker.event_no;
+    let reserved = h.broker.session("sub").unwrap().queued[0].pkid;
+    assert!(reserved != 0 && reserved != first, "{reserved}");
+    h.publish(1, "t", QoS::AtLeastOnce, 3, "c");
+    assert!(h.broker.event_no > queued_at);
+
+    let (out, changes) = read(&mut h, 2, &[Packet::PubAck(ack(first))]);
+    let p = publishes(&out, 2);
+    assert_eq!((p.len(), p[0].pkid, p[0].dup), (1, reserved, false));
+    assert!(
+        !changes.ops.is_empty(),
+        "the completion and the move are written"
+    );
+    assert_eq!(changes.output_needs, Some(queued_at));
+
+    // PUBREC → PUBREL: the released state must be durable before the PUBREL leaves.
+    let (out, changes) = read(&mut h, 2, &[Packet::PubRec(ack(reserved))]);
+    assert!(matches!(sent(&out, 2)[..], [Packet::PubRel(_)]));
+    assert_eq!(changes.output_needs, None);
+    // PUBCOMP lets "c" in, with a PINGREQ in the same read: everything.
+    let (out, changes) = read(
+        &mut h,
+        2,
+        &[Packet::PubComp(ack(reserved)), Packet::PingReq],
+    );
+    assert_eq!(payloads(&out, 2), vec!["c"]);
+    assert_eq!(changes.output_needs, None);
+    // An event handled through `handle_packet`, or none at all.
+    h.packet(2, Packet::PingReq);
+    h.drain();
+    let (out, changes) = read(&mut h, 2, &[]);
+    assert!(out.is_empty());
+    assert_eq!(changes.output_needs, Some(0), "no output reveals nothing");
+}
+
+/// [MQTT-2.2.1-4] Reservations leave a whole window of identifiers free: with a window of
+/// 65,535 none is reserved, the identifier is taken when the message is sent, and that
+/// PUBLISH reveals every change (the identifier must be durable before it leaves).
+#[test]
+fn mqtt_2_2_1_4_without_identifiers_to_spare_a_queued_message_takes_one_when_sent() {
+    let mut h = Harness::with(BrokerConfig {
+        max_inflight: u16::MAX,
+        ..Default::default()
+    });
+    h.connect(1, "pub", true);
+    let mut c = connect_v5("sub", false, 60);
+    c.properties.receive_maximum = Some(1);
+    h.accept(2);
+    read(&mut h, 2, &[Packet::Connect(c)]);
+    h.subscribe(2, "t", QoS::AtLeastOnce);
+    let first = publishes(&h.publish(1, "t", QoS::AtLeastOnce, 1, "a"), 2)[0].pkid;
+    h.publish(1, "t", QoS::AtLeastOnce, 2, "b");
+    assert_eq!(h.broker.session("sub").unwrap().queued[0].pkid, 0);
+    let (out, changes) = read(&mut h, 2, &[Packet::PubAck(ack(first))]);
+    assert_eq!(payloads(&out, 2), vec!["b"]);
+    assert_ne!(publishes(&out, 2)[0].pkid, first, "{out:?}");
+    assert_eq!(changes.output_needs, None);
+}

@@ -399,6 +399,7 @@ impl<D: Disk> crate::net::commit::Storage for Store<D> {
         let empty = Changes {
             ops: Vec::new(),
             clock,
+            ..Changes::default()
         };
         Store::commit(self, &empty, saved_at_ms, Durability::Immediate).map_err(storage_error)?;
         self.file_len().map_err(storage_error)

@@ -61,6 +61,9 @@ struct DeliveryRecord {
     retain: bool,
     subscription_ids: Vec<u32>,
     share: Option<String>,
+    /// `Delivery::pkid`; absent in rows written before identifiers were reserved.
+    #[serde(default)]
+    pkid: u16,
 }
 
 /// An [`OutRow`] as stored (its `seq` is the key).
@@ -79,6 +82,7 @@ impl OutRecord {
             retain: d.retain,
             subscription_ids: d.subscription_ids.clone(),
             share: d.share.clone(),
+            pkid: d.pkid,
         };
         match row {
             OutRow::Queued(d) => OutRecord::Queued(record(d)),
@@ -107,6 +111,8 @@ impl OutRecord {
                 retain: d.retain,
                 subscription_ids: d.subscription_ids,
                 share: d.share,
+                pkid: d.pkid,
+                placed: Default::default(),
             })
         };
         Some(match self {
@@ -278,6 +284,7 @@ impl<'t> Writer<'t> {
             &Changes {
                 ops,
                 clock: t.clock,
+                ..Changes::default()
             },
             saved_at_ms,
         )
