@@ -823,6 +823,18 @@ const STORE_CASES: &[(StoreBug, &str, RangeInclusive<u64>, &str)] = &[
         1..=2,
         "integrity",
     ),
+    (
+        StoreBug::TornBatchAccepted,
+        "18-disk/03-crashes-in-the-middle-of-syncs.toml",
+        1..=1,
+        "delivery",
+    ),
+    (
+        StoreBug::TornBatchAccepted,
+        "18-disk/03-crashes-in-the-middle-of-syncs.toml",
+        1..=1,
+        EXPECT,
+    ),
 ];
 
 /// Every case of a storage bug, each proved in full with the bug's store factory.
@@ -851,4 +863,9 @@ fn sync_error_ignored_is_caught() {
 #[test]
 fn last_batch_ignored_at_recovery_is_caught() {
     prove_store(StoreBug::LastBatchIgnoredAtRecovery);
+}
+
+#[test]
+fn a_torn_batch_accepted_as_whole_is_caught() {
+    prove_store(StoreBug::TornBatchAccepted);
 }

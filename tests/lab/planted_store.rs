@@ -2,7 +2,7 @@
 //! simulated disk, given to a run as its [`StoreFactory`]. `planted_bugs.rs` proves the lab
 //! catches and replays each.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mqtt_lab::broker::{Changes, DurableState};
@@ -24,6 +24,10 @@ pub enum StoreBug {
     /// The store keeps every batch, but recovery starts from the state before the newest one
     /// (read from a copy that lags one batch behind).
     LastBatchIgnoredAtRecovery,
+    /// Recovery accepts a batch cut by a crash as whole: a batch whose sync did not complete
+    /// is recovered with every change but its last (kept aside, as a torn tail would be on
+    /// disk, and written at the next start).
+    TornBatchAccepted,
 }
 
 /// The store factory of a run with `bug` planted.
@@ -42,6 +46,10 @@ pub fn store_factory(bug: StoreBug) -> StoreFactory {
             Ok((Box::new(Deaf { inner, size: 0 }) as Box<dyn Storage>, state))
         }),
         StoreBug::LastBatchIgnoredAtRecovery => Arc::new(Lagging::open),
+        StoreBug::TornBatchAccepted => {
+            let tail: Tail = Arc::default();
+            Arc::new(move |disk| Torn::open(&real, &tail, disk))
+        }
     }
 }
 
@@ -182,5 +190,79 @@ impl Storage for Lagging {
     }
     fn complete_syncs(&mut self) {
         Storage::complete_syncs(&mut self.store)
+    }
+}
+
+/// What a crash in the middle of a sync leaves of the batch being synced, for
+/// [`StoreBug::TornBatchAccepted`]: its changes but the last, and when it was committed.
+type Tail = Arc<Mutex<Option<(Changes, u64)>>>;
+
+/// [`StoreBug::TornBatchAccepted`]: the real store, which notes each batch's torn form until
+/// the batch is durable; the next start writes a noted torn form before recovering.
+struct Torn {
+    inner: Box<dyn Storage>,
+    tail: Tail,
+}
+
+impl Torn {
+    fn open(
+        real: &StoreFactory,
+        tail: &Tail,
+        disk: SeamDisk,
+    ) -> Result<(Box<dyn Storage>, Option<DurableState>), mqtt_lab::net::store::StoreError> {
+        let torn = tail.lock().expect("not poisoned").take();
+        let (mut inner, mut state) = real(disk.clone())?;
+        match (&state, torn) {
+            // A fresh disk: a new run, whatever an earlier one left.
+            (None, _) | (_, None) => {}
+            (Some(_), Some((changes, at))) => {
+                if Storage::commit(&mut *inner, &changes, true, at).is_ok() {
+                    Storage::complete_syncs(&mut *inner);
+                }
+                drop(inner);
+                (inner, state) = real(disk)?;
+            }
+        }
+        let torn = Torn {
+            inner,
+            tail: tail.clone(),
+        };
+        Ok((Box::new(torn) as Box<dyn Storage>, state))
+    }
+
+    fn note(&self, torn: Option<(Changes, u64)>) {
+        *self.tail.lock().expect("not poisoned") = torn;
+    }
+}
+
+impl Storage for Torn {
+    fn commit(&mut self, c: &Changes, sync: bool, at: u64) -> Result<u64, StorageError> {
+        let kept = c.ops.len().saturating_sub(1);
+        self.note((kept > 0).then(|| {
+            let torn = Changes {
+                ops: c.ops[..kept].to_vec(),
+                ..c.clone()
+            };
+            (torn, at)
+        }));
+        let r = self.inner.commit(c, sync, at);
+        if r.is_err() || self.inner.syncs_in_flight().is_none() {
+            self.note(None);
+        }
+        r
+    }
+    fn sync(&mut self, clock: Duration, at: u64) -> Result<u64, StorageError> {
+        self.inner.sync(clock, at)
+    }
+    fn rewrite(&mut self, state: &DurableState, at: u64) -> Result<u64, StorageError> {
+        self.note(None);
+        self.inner.rewrite(state, at)
+    }
+    fn syncs_in_flight(&self) -> Option<Duration> {
+        self.inner.syncs_in_flight()
+    }
+    fn complete_syncs(&mut self) {
+        self.inner.complete_syncs();
+        self.note(None);
     }
 }
