@@ -459,8 +459,13 @@ impl Session {
         Ok(())
     }
 
+    /// Room in the window, and for a delivery without a reserved identifier a free one (a
+    /// store restored under a larger `max_inflight` may hold more reservations than `reserve`
+    /// leaves room for: the delivery then waits for acknowledgements to free one).
     fn has_room(&self, d: &Delivery, tx: &Tx<'_>) -> bool {
-        d.qos == QoS::AtMostOnce || self.inflight.len() < tx.window
+        d.qos == QoS::AtMostOnce
+            || (self.inflight.len() < tx.window
+                && (d.pkid != 0 || self.inflight.len() + self.reserved.0.len() < PKIDS))
     }
 
     /// Sends one message now (QoS 0) or puts it in flight; an expired message is dropped, and
