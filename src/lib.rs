@@ -12,6 +12,7 @@
 //!   through fault proxies, in real time.
 //! - [`check`]: the checkers, pure functions of a trace.
 //! - [`trace`]: what clients and the network observed during a run.
+//! - [`conformance`]: the normative statements of MQTT 3.1.1 and 5.0, as data.
 
 pub mod broker;
 pub mod check;
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod conformance;
 pub mod net;
 pub mod scenario;
 pub mod sim;

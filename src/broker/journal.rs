@@ -9,7 +9,7 @@
 //! its current value or removes it; `SessionDelete` removes a session with every row under it.
 //!
 //! The broker records which rows changed as it handles events (keys only, and only once
-//! [`super::Broker::record_changes`] turned recording on) and, when the shell asks
+//! [`super::BrokerCore::record_changes`] turned recording on) and, when the shell asks
 //! ([`super::BrokerCore::take_changes`]), turns them into changes holding the rows' current
 //! values. So a change costs what it touches, never what is stored, and applying every batch in
 //! order to the rows a store held when recording began yields the broker's durable state.

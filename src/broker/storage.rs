@@ -4,7 +4,7 @@
 //!
 //! - [`StorageHealth::Failed`]: a write or sync failed (or the disk is full). Changes made since
 //!   the last durable batch may never reach the disk, and any output could reveal them, so every
-//!   connection ends ([`super::close`]: the will is published, a 5.0 client first gets
+//!   connection ends (`close.rs`: the will is published, a 5.0 client first gets
 //!   DISCONNECT 0x97 when the disk is full, else 0x80), and every CONNECT is refused (5.0:
 //!   CONNACK 0x97 or 0x80; 3.1.1: 0x03 server unavailable) until the shell reports
 //!   [`StorageHealth::Ok`] again (it rewrote the whole state into a fresh store).
