@@ -85,18 +85,23 @@ pub struct Delivery {
     pub(crate) placed: Placed,
 }
 
-/// What the broker knows of a delivery beyond its state: when it was offered to its session,
-/// and whether it may already have been sent. Every two compare equal, so deliveries compare
-/// by their contents alone.
+/// What the broker knows of a delivery beyond its state: when it was offered to its session.
+/// Every two compare equal, so deliveries compare by their contents alone.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Placed {
-    /// The broker event (`Broker::event_no`) that offered it to its session; 0 for one restored
-    /// from a store, whose rows are durable. Output that sends it reveals that event's changes.
+    /// The broker event (`Broker::event_no`, from 1) that offered it to its session; 0 for one
+    /// restored from a store, whose rows are durable. Output that sends it reveals that event's
+    /// changes.
     pub event: u64,
-    /// Restored while queued with a reserved packet identifier: it may have been sent under
-    /// that identifier before the broker stopped (moving it into flight is not waited for), so
-    /// it is sent with DUP set ([MQTT-3.3.1-1]).
-    pub maybe_sent: bool,
+}
+
+impl Delivery {
+    /// Whether it may already have been sent under its packet identifier: restored while queued
+    /// with a reserved one (moving a delivery into flight is not waited for), so it is sent
+    /// with DUP set ([MQTT-3.3.1-1]).
+    fn maybe_sent(&self) -> bool {
+        self.pkid != 0 && self.placed.event == 0
+    }
 }
 
 impl PartialEq for Placed {
@@ -330,7 +335,6 @@ impl Session {
                 d.pkid = 0;
                 continue;
             }
-            d.placed.maybe_sent = true;
             reserved.insert(d.pkid);
         }
         self.reserved = Reserved(reserved);
@@ -409,7 +413,6 @@ impl Session {
         d.seq = self.next_seq;
         self.next_seq += 1;
         d.pkid = 0;
-        d.placed.maybe_sent = false;
         match tx {
             None if d.qos == QoS::AtMostOnce => return Err(Refused::Qos0Offline),
             Some(tx) if self.queued.is_empty() && self.has_room(&d, tx) => {
@@ -490,7 +493,7 @@ impl Session {
             }
         };
         tx.needs_event(d.placed.event);
-        let dup = d.placed.maybe_sent;
+        let dup = d.maybe_sent();
         let sent = tx.publish(publish_packet(pkid, &d, dup, tx.protocol, tx.now));
         if sent && d.qos != QoS::AtMostOnce {
             d.pkid = pkid;

@@ -194,7 +194,9 @@ impl Storage for Lagging {
 }
 
 /// What a crash in the middle of a sync leaves of the batch being synced, for
-/// [`StoreBug::TornBatchAccepted`]: its changes but the last, and when it was committed.
+/// [`StoreBug::TornBatchAccepted`]: its changes but the last, and when it was committed. One
+/// factory serves one run at a time (the proofs run their seeds in turn); a fresh disk, the
+/// first start of a run, drops what an earlier run left.
 type Tail = Arc<Mutex<Option<(Changes, u64)>>>;
 
 /// [`StoreBug::TornBatchAccepted`]: the real store, which notes each batch's torn form until
