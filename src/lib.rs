@@ -47,6 +47,10 @@ pub mod docs {
     pub mod client {}
     #[doc = include_str!("../docs/codec.md")]
     pub mod codec {}
+    #[doc = include_str!("../docs/conformance.md")]
+    pub mod conformance {}
+    #[doc = include_str!("../docs/conformance-suite.md")]
+    pub mod conformance_suite {}
     #[doc = include_str!("../docs/lab.md")]
     pub mod lab {}
     #[doc = include_str!("../docs/testing.md")]

@@ -252,10 +252,10 @@ mod tests {
         check(&st.end(), &CheckConfig::default())
     }
 
-    /// [MQTT-3.1.4-2] the server may refuse a CONNECT that fails authentication; 3.1.1 says so
-    /// with return code 4, 5.0 with 0x86.
+    /// [MQTT-3.1.4-2] the server may refuse a CONNECT that fails authentication;
+    /// 3.1.1 says so with return code 4, 5.0 with 0x86.
     #[test]
-    fn mqtt_3_1_4_2_wrong_password_must_not_be_accepted() {
+    fn mqtt5_3_1_4_2_wrong_password_must_not_be_accepted() {
         let mut st = story("3.1.1");
         st.credentials("mallory", "alice", Some("guess"))
             .connect("mallory", true, false);

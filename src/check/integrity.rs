@@ -208,12 +208,20 @@ fn protocol_errors(trace: &Trace) -> Vec<Violation> {
             } => {
                 let (clean_start, v5) = asked.get(process).copied().unwrap_or_default();
                 if *session_present == Some(true) && clean_start {
-                    let rule = if v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
+                    let rule = if v5 {
+                        "MQTT-3.2.2-2" // 5.0
+                    } else {
+                        "MQTT-3.2.2-1" // 3.1.1
+                    };
                     say(format!(
                         "{client} got a CONNACK with session present 1 for a CONNECT with clean start [{rule}], and rejected it"
                     ));
                 } else if *session_present == Some(true) && code.is_some() {
-                    let rule = if v5 { "MQTT-3.2.2-6" } else { "MQTT-3.2.2-4" };
+                    let rule = if v5 {
+                        "MQTT-3.2.2-6" // 5.0
+                    } else {
+                        "MQTT-3.2.2-4" // 3.1.1
+                    };
                     say(format!(
                         "{client} got a CONNACK refusing it with session present 1: a refusal has session present 0 [{rule}]"
                     ));

@@ -66,8 +66,11 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                 Some(&(prev_pos, prev_label)) if prev_pos > p.pos => out.push(Violation {
                     checker: NAME,
                     at_us: m.us(d.pos),
+                    // The message names the rule by its 3.1.1 label.
+                    // 5.0 states it as [MQTT-4.6.0-5], owed on every non-shared subscription
+                    // (5.0 [MQTT-4.6.0-6]).
                     message: format!(
-                        "{s} received {} after {prev_label}, but {} published {} first (topic {}, QoS {}); first deliveries must keep the publisher's order [MQTT-4.6.0-6]",
+                        "{s} received {} after {prev_label}, but {} published {} first (topic {}, QoS {}); first deliveries must keep the publisher's order [MQTT-4.6.0-6]", // 3.1.1
                         p.label, p.client, p.label, p.topic, p.qos
                     ),
                 }),

@@ -197,7 +197,7 @@ fn retained_copies(m: &Model<'_>, checker: &'static str, out: &mut Vec<Violation
             let rule = if v5_at(m, d.client, d.pos) {
                 "section 3.8.4"
             } else {
-                "MQTT-3.8.4-6"
+                "MQTT-3.8.4-6" // 3.1.1
             };
             out.push(Violation {
                 checker,

@@ -381,11 +381,11 @@ impl<'t> Subscriber<'_, 't> {
                     unreachable!("filtered above")
                 };
                 let (why, rule) = if rh == 2 {
-                    ("retain handling 2", "MQTT-3.3.1-11")
+                    ("retain handling 2", "MQTT-3.3.1-11") // 5.0
                 } else {
                     (
                         "retain handling 1 and the subscription already existed",
-                        "MQTT-3.3.1-10",
+                        "MQTT-3.3.1-10", // 5.0
                     )
                 };
                 format!(
@@ -396,8 +396,10 @@ impl<'t> Subscriber<'_, 't> {
                     m.us(x.req)
                 )
             }
+            // The label is 3.1.1's. For subscriptions without Retain As Published the rule is
+            // 5.0 [MQTT-3.3.1-12].
             (None, None) => format!(
-                "{s} got {} on {} with the retain flag, but no new subscription of it was waiting for a retained value; forwarded messages carry retain 0 [MQTT-3.3.1-9]",
+                "{s} got {} on {} with the retain flag, but no new subscription of it was waiting for a retained value; forwarded messages carry retain 0 [MQTT-3.3.1-9]", // 3.1.1
                 d.label, d.topic
             ),
             (Some(k), _) => {

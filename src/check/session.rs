@@ -174,7 +174,11 @@ fn judge_flag(
 ) {
     let a = &log.attempts[k];
     if a.clean_start && e.session_present {
-        let id = if a.v5 { "MQTT-3.2.2-2" } else { "MQTT-3.2.2-1" };
+        let id = if a.v5 {
+            "MQTT-3.2.2-2" // 5.0
+        } else {
+            "MQTT-3.2.2-1" // 3.1.1
+        };
         out.push(violation(
             m,
             pos,
@@ -184,7 +188,7 @@ fn judge_flag(
         let id = if a.v5 || e.session_present {
             "MQTT-3.2.2-3"
         } else {
-            "MQTT-3.2.2-2"
+            "MQTT-3.2.2-2" // 3.1.1
         };
         match now {
             Held::Yes { .. } if !e.session_present => out.push(violation(m, pos, format!(

@@ -57,7 +57,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
         let forwarded = m.forwarded(d) == Some(true);
         if own && forwarded && !asked.is_empty() && asked.iter().all(|s| s.options.no_local) {
             out.push(say(format!(
-                "{} got its own message {} on {}, but every subscription of it matching the topic had No Local [MQTT-3.8.3-3]",
+                "{} got its own message {} on {}, but every subscription of it matching the topic had No Local [MQTT-3.8.3-3]", // 5.0
                 d.client, d.label, d.topic
             )));
         }

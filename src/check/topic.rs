@@ -20,7 +20,9 @@ mod tests {
         assert!(subscription_matches("s/+", "s/1"));
     }
 
-    /// [MQTT-4.7.1-2] "#" also matches the parent level; [MQTT-4.7.2-1] `$` topics.
+    /// "#" also matches the parent level, by the rule of 3.1.1 [MQTT-4.7.1-2] and of
+    /// 5.0 [MQTT-4.7.1-1].
+    /// [MQTT-4.7.2-1] `$` topics.
     #[test]
     fn mqtt_4_7_wildcards() {
         assert!(matches("sport/tennis/#", "sport/tennis"));

@@ -135,7 +135,8 @@ impl<'m, 't> Will<'m, 't> {
         let (first_fault, mut death) = earliest_death(m, a.process, a.pos, end_pos);
         // Another process's CONNECT with the same client identifier while this connection is
         // open: the broker may take the session over (and close this connection) as soon as
-        // it reads that CONNECT, before any CONNACK shows it [MQTT-3.1.4-3].
+        // it reads that CONNECT, before any CONNACK shows it (5.0 [MQTT-3.1.4-3],
+        // 3.1.1 [MQTT-3.1.4-2]).
         let rival = log
             .attempts
             .iter()
@@ -202,7 +203,7 @@ impl<'m, 't> Will<'m, 't> {
         will.broker_crashed(m, slack);
         // The earliest moment the will may be published: the will delay after the earliest
         // death (capped by the session expiry), or a later CONNECT with clean start, which
-        // ends the session at once [MQTT-3.1.3-9].
+        // ends the session at once (5.0 [MQTT-3.1.3-9]).
         let clean_again = log
             .attempts
             .iter()
@@ -334,7 +335,7 @@ impl<'m, 't> Will<'m, 't> {
                 out,
                 m.us(d.pos),
                 format!(
-                    "reached {s} at {} us, before its will delay had passed: the connection cannot have ended before {} us and the will waits {} s (or until the session ends) [MQTT-3.1.3-9]",
+                    "reached {s} at {} us, before its will delay had passed: the connection cannot have ended before {} us and the will waits {} s (or until the session ends) [MQTT-3.1.3-9]", // 5.0
                     m.us(d.pos),
                     m.us(death),
                     self.delay_us / 1_000_000

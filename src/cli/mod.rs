@@ -4,6 +4,7 @@
 //! 2 a usage or input error (bad flags, bad files); 3 a run crashed or hit its time limit.
 
 pub mod broker;
+pub mod conformance;
 pub mod lab;
 pub mod passwd;
 pub mod pubsub;
@@ -44,6 +45,8 @@ pub enum Command {
     Replay(lab::ReplayArgs),
     /// Add, change or remove a user in a broker password file.
     Passwd(passwd::PasswdArgs),
+    /// The conformance matrix (--matrix) and the black-box suite against a broker (--target).
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -63,6 +66,7 @@ pub fn main() -> i32 {
         Command::Run(args) => lab::run(args),
         Command::Replay(args) => lab::replay(args),
         Command::Passwd(args) => passwd::run(args),
+        Command::Conformance(args) => conformance::run(args),
     }
 }
 

@@ -316,10 +316,10 @@ mod tests {
         assert_eq!(dec(&bytes, None), Err(DecodeError::ConnectReservedFlag));
     }
 
-    /// [MQTT-3.1.2-11] [MQTT-3.1.2-13] will QoS and will retain need the will flag;
-    /// [MQTT-3.1.2-12] will QoS 3 is malformed.
+    /// 3.1.1: will QoS [MQTT-3.1.2-13] and will retain [MQTT-3.1.2-15] need the will flag
+    /// ([MQTT-3.1.2-11]); will QoS 3 is malformed [MQTT-3.1.2-14].
     #[test]
-    fn mqtt_3_1_2_11_12_13_will_flags() {
+    fn mqtt_3_1_2_13_14_15_will_flags() {
         for flags in [0x08u8, 0x20] {
             let bytes = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, flags, 0, 0, 0, 0];
             assert_eq!(
@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(dec(&bytes, None), Err(DecodeError::WillQoS3));
     }
 
-    /// [MQTT-3.1.2-22] (3.1.1) no password without a user name; 5.0 allows it.
+    /// [MQTT-3.1.2-22] (3.1.1) no password without a user name; MQTT 5 allows it.
     #[test]
     fn mqtt_3_1_2_22_password_needs_user_name_in_v311() {
         let bytes = [
@@ -346,7 +346,8 @@ mod tests {
         assert!(len(&c).is_ok());
     }
 
-    /// [MQTT-3.1.3-11] the will topic is a UTF-8 topic name (no wildcards).
+    /// 3.1.1: the will topic is a UTF-8 string [MQTT-3.1.3-10] and a topic name, without
+    /// wildcards [MQTT-4.7.1-1].
     #[test]
     fn will_topic_is_a_topic_name() {
         #[rustfmt::skip]

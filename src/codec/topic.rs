@@ -229,9 +229,10 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// [MQTT-4.7.1-1] '#' must be the last character and alone in its level.
+    /// [MQTT-4.7.1-1] '#' must be the last character and alone in its level
+    /// (3.1.1 [MQTT-4.7.1-2]).
     #[test]
-    fn mqtt_4_7_1_1_multi_level_wildcard_last_and_alone() {
+    fn mqtt5_4_7_1_1_multi_level_wildcard_last_and_alone() {
         for ok in ["#", "a/#", "a/b/#", "/#", "+/#"] {
             assert_eq!(validate_topic_filter(ok), Ok(()), "{ok}");
         }
@@ -244,9 +245,10 @@ mod tests {
         }
     }
 
-    /// [MQTT-4.7.1-2] '+' must occupy an entire level.
+    /// [MQTT-4.7.1-2] '+' must occupy an entire level
+    /// (3.1.1 [MQTT-4.7.1-3]).
     #[test]
-    fn mqtt_4_7_1_2_single_level_wildcard_whole_level() {
+    fn mqtt5_4_7_1_2_single_level_wildcard_whole_level() {
         for ok in ["+", "+/+", "a/+/b", "/+", "+/"] {
             assert_eq!(validate_topic_filter(ok), Ok(()), "{ok}");
         }
@@ -371,9 +373,10 @@ mod tests {
         assert!(subscription_matches("s/+", "s/1"));
     }
 
-    /// [MQTT-4.7.1-1] '#' matches the parent level and any number of child levels.
+    /// [MQTT-4.7.1-1] '#' matches the parent level and any number of child levels
+    /// (3.1.1 [MQTT-4.7.1-2]).
     #[test]
-    fn mqtt_4_7_1_1_multi_level_matching() {
+    fn mqtt5_4_7_1_1_multi_level_matching() {
         assert!(matches("sport/tennis/player1/#", "sport/tennis/player1"));
         assert!(matches(
             "sport/tennis/player1/#",
@@ -388,9 +391,10 @@ mod tests {
         assert!(!matches("sport/tennis/#", "sport/football"));
     }
 
-    /// [MQTT-4.7.1-2] '+' matches exactly one level, including an empty one.
+    /// [MQTT-4.7.1-2] '+' matches exactly one level, including an empty one
+    /// (3.1.1 [MQTT-4.7.1-3]).
     #[test]
-    fn mqtt_4_7_1_2_single_level_matching() {
+    fn mqtt5_4_7_1_2_single_level_matching() {
         assert!(matches("sport/tennis/+", "sport/tennis/player1"));
         assert!(!matches("sport/tennis/+", "sport/tennis/player1/ranking"));
         assert!(!matches("sport/+", "sport"));

@@ -6,7 +6,14 @@
 //! read every source, scenario and page and fail on a reference to a statement that neither
 //! specification has.
 //!
-//! Not here: which checks cover which statement (the matrix, built on this list).
+//! [`matrix`] says, per statement, what checks it ([`evidence`]: tests, checkers, scenarios;
+//! [`suite`]: the black-box checks any broker can be judged by) or why nothing does.
+
+pub mod evidence;
+pub mod matrix;
+#[cfg(test)]
+mod scan;
+pub mod suite;
 
 use std::sync::OnceLock;
 
@@ -51,7 +58,7 @@ impl Spec {
 }
 
 /// Whom a statement binds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Binds {
     Client,
@@ -70,6 +77,9 @@ pub struct Statement {
     pub binds: Binds,
     /// Whether a peer, or an observer of the network, can see whether it is kept.
     pub wire: bool,
+    /// 3.1.1 only: the 5.0 statement that states the same rule, where 5.0 has one.
+    #[serde(default)]
+    pub v5: Option<String>,
     /// What it requires, in our words.
     pub summary: String,
 }

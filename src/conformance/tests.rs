@@ -1,40 +1,26 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use super::{evidence, matrix, scan};
 
 /// Every file of the project that may name a statement: sources, tests, fuzz targets,
 /// scenarios and pages.
 fn project_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = vec![root.join("README.md")];
-    let mut dirs: Vec<PathBuf> = [
+    for dir in [
         "src",
         "tests",
         "fuzz/fuzz_targets",
         "scenarios",
         "docs",
         "benches",
-    ]
-    .iter()
-    .map(|d| root.join(d))
-    .collect();
-    // Bounded by the tree: each directory is read once.
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "rs" || e == "md" || e == "toml")
-                && !path.starts_with(root.join("src/conformance"))
-            {
-                out.push(path);
-            }
-        }
+    ] {
+        out.extend(
+            scan::files_under(&root.join(dir), &["rs", "md", "toml"])
+                .into_iter()
+                .filter(|p| !p.starts_with(root.join("src/conformance"))),
+        );
     }
     out.sort();
     out
@@ -131,5 +117,103 @@ fn every_statement_the_project_names_exists() {
         unknown.is_empty(),
         "statements that neither MQTT 3.1.1 nor 5.0 has:\n{}",
         unknown.join("\n")
+    );
+}
+
+/// `evidence.txt` is what the tree says today; `MQTT_LAB_BLESS=1` rewrites it.
+#[test]
+fn the_committed_evidence_is_the_trees() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scan = scan::Scan::of(root);
+    assert!(
+        scan.unplaced.is_empty(),
+        "references to a statement whose version the matrix cannot tell ({}); name the test \
+         mqtt5_..., or say 5.0 / 3.1.1 on the line (src/conformance/evidence.rs says how):\n{}",
+        scan.unplaced.len(),
+        scan.unplaced
+            .iter()
+            .map(|u| format!("{}: {}", u.at, u.id))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let mut text: String = evidence::COMMITTED
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for e in &scan.evidence {
+        text.push_str(&e.line());
+        text.push('\n');
+    }
+    bless_or_compare(
+        &root.join("src/conformance/evidence.txt"),
+        evidence::COMMITTED,
+        &text,
+    );
+}
+
+/// `docs/conformance.md` is the matrix of the committed evidence and the suite.
+#[test]
+fn the_conformance_page_is_the_matrix() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("docs/conformance.md");
+    let page = std::fs::read_to_string(&path).unwrap_or_default();
+    let matrices: Vec<matrix::Matrix> = Spec::ALL.into_iter().map(matrix::Matrix::of).collect();
+    bless_or_compare(&path, &page, &matrix::markdown(&matrices));
+}
+
+fn bless_or_compare(path: &Path, committed: &str, fresh: &str) {
+    if committed == fresh {
+        return;
+    }
+    if std::env::var_os("MQTT_LAB_BLESS").is_some() {
+        std::fs::write(path, fresh).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        return;
+    }
+    let old: std::collections::BTreeSet<&str> = committed.lines().collect();
+    let new: std::collections::BTreeSet<&str> = fresh.lines().collect();
+    let gone: Vec<&&str> = old.difference(&new).take(20).collect();
+    let added: Vec<&&str> = new.difference(&old).take(20).collect();
+    panic!(
+        "{} is not what the tree gives; rewrite it with MQTT_LAB_BLESS=1 cargo test --lib conformance\n\
+         lines gone: {gone:#?}\nlines new: {added:#?}",
+        path.display()
+    );
+}
+
+#[test]
+fn references_are_placed_in_a_version() {
+    // Only in 5.0.
+    assert_eq!(scan::place("MQTT-3.3.2-6", None), Some(vec![Spec::V5_0]));
+    // Only in 3.1.1.
+    assert_eq!(scan::place("MQTT-2.2.2-2", None), Some(vec![Spec::V3_1_1]));
+    // Both, different rules: only the context decides.
+    assert_eq!(scan::place("MQTT-3.1.2-24", None), None);
+    assert_eq!(
+        scan::place("MQTT-3.1.2-24", Some(Spec::V5_0)),
+        Some(vec![Spec::V5_0])
+    );
+    // Both, the same rule: both without context.
+    assert_eq!(
+        scan::place("MQTT-3.1.0-2", None),
+        Some(vec![Spec::V3_1_1, Spec::V5_0])
+    );
+}
+
+#[test]
+fn a_test_is_credited_with_what_its_name_doc_and_body_name() {
+    let mut s = scan::Scan::default();
+    s.rust_for_test(
+        "src/x.rs",
+        "/// Checks [MQTT-3.3.2-6].\n#[test]\nfn mqtt5_3_1_2_24_big() {\n    let _ = 1; // [MQTT-3.1.0-2]\n}\n\nfn helper() {\n    // [MQTT-3.3.1-1]\n}\n",
+    );
+    let got: Vec<String> = s.evidence.iter().map(|e| e.line()).collect();
+    assert_eq!(
+        got,
+        [
+            "5.0\tMQTT-3.1.0-2\ttest\tsrc/x.rs mqtt5_3_1_2_24_big",
+            "5.0\tMQTT-3.1.2-24\ttest\tsrc/x.rs mqtt5_3_1_2_24_big",
+            "5.0\tMQTT-3.3.2-6\ttest\tsrc/x.rs mqtt5_3_1_2_24_big",
+        ]
     );
 }

@@ -26,9 +26,10 @@ pub fn filter_matches(filter: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// [MQTT-4.7.1-2] '#' must be the last character and alone in its level.
+    /// [MQTT-4.7.1-2] (3.1.1) '#' must be the last character and alone in its level.
     #[test]
     fn mqtt_4_7_1_2_multi_level_wildcard_must_be_last_and_alone() {
+        // 5.0 states the same rule as [MQTT-4.7.1-1].
         assert!(check_topic_filter("a/#").is_ok());
         assert!(check_topic_filter("#").is_ok());
         assert!(check_topic_filter("a/#/b").is_err());

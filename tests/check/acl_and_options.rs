@@ -51,7 +51,7 @@ fn mqtt_4_8_2_2_shared_owes_no_member_an_unreadable_message() {
 /// [MQTT-3.8.3-3] No Local covers the client's own will too: a client that comes back to a
 /// session whose subscription matching its will topic has No Local is not owed its will.
 #[test]
-fn mqtt_3_8_3_3_no_local_covers_the_client_s_own_will() {
+fn mqtt5_3_8_3_3_no_local_covers_the_client_s_own_will() {
     let story = |no_local: bool| {
         let mut s = Story::new("5.0", Persistence::Durable);
         s.will("dev", "status/dev", 1, false)

@@ -103,7 +103,8 @@ fn mqtt_3_3_1_1_first_sends_are_not_judged_as_resends() {
     assert_eq!(all(&s.end()), vec![]);
 }
 
-/// The CONNECT had clean start; the CONNACK said session present 1 and the client rejected it.
+/// The 3.1.1 CONNECT had clean start; the CONNACK said session present 1 and the client
+/// rejected it.
 #[test]
 fn mqtt_3_2_2_1_session_present_on_a_rejected_connack_is_judged() {
     let story = |session_present: bool| {
@@ -244,6 +245,7 @@ fn retained_read(got: u8) -> Trace {
     s.end()
 }
 
+/// 3.1.1: a retained copy goes at the lower of the published and the granted QoS.
 #[test]
 fn mqtt_3_8_4_6_retained_copy_at_min_of_published_and_granted_qos() {
     let v = run("integrity", &retained_read(0));

@@ -121,7 +121,7 @@ fn retained_copies_and_different_topics_are_not_ordered() {
 /// message handed on from a member whose session ended after later ones. The same reordering
 /// through a plain subscription is still reported.
 #[test]
-fn mqtt_4_6_0_6_order_is_judged_on_non_shared_subscriptions_only() {
+fn mqtt5_4_6_0_6_order_is_judged_on_non_shared_subscriptions_only() {
     let mut s = Story::new("5.0", Persistence::Durable);
     s.connect("member", false, false)
         .subscribe("member", "$share/g/s/#", 1)

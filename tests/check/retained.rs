@@ -129,6 +129,7 @@ fn a_crash_without_persistence_clears_and_a_durable_one_keeps() {
     assert_eq!(all(&s.end()), vec![]);
 }
 
+/// 3.1.1: a message forwarded to an existing subscription carries retain 0.
 #[test]
 fn a_live_forward_with_the_retain_flag_is_reported() {
     let (mut s, _r1, _r2) = world(Persistence::Durable);

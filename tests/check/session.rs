@@ -27,7 +27,7 @@ fn persistent_sessions_resume_and_clean_ones_do_not() {
     assert_eq!(all(&s.end()), vec![]);
 }
 
-/// [MQTT-3.2.2-1]
+/// [MQTT-3.2.2-1] (3.1.1)
 #[test]
 fn mqtt_3_2_2_1_clean_session_must_not_report_a_session() {
     let mut s = Story::new("3.1.1", Persistence::Durable);
@@ -43,7 +43,7 @@ fn mqtt_3_2_2_1_clean_session_must_not_report_a_session() {
     );
 }
 
-/// [MQTT-3.2.2-2] Planted bug: a persistent session forgotten on broker restart.
+/// [MQTT-3.2.2-2] (3.1.1) Planted bug: a persistent session forgotten on broker restart.
 #[test]
 fn mqtt_3_2_2_2_session_forgotten_after_a_durable_restart_is_reported() {
     let mut s = Story::new("3.1.1", Persistence::Durable);

@@ -39,7 +39,7 @@ fn no_local_world() -> (Story, String) {
 
 /// [MQTT-3.8.3-3]
 #[test]
-fn mqtt_3_8_3_3_no_local_subscriber_is_not_owed_its_own_message_and_must_not_get_it() {
+fn mqtt5_3_8_3_3_no_local_subscriber_is_not_owed_its_own_message_and_must_not_get_it() {
     let (mut s, _m) = no_local_world();
     assert_eq!(all(&s.end()), vec![]);
 
@@ -166,7 +166,7 @@ fn rap_world() -> (Story, String) {
     (s, m)
 }
 
-/// [MQTT-3.3.1-13] [MQTT-3.3.1-12]
+/// [MQTT-3.3.1-13] [MQTT-3.3.1-12] (5.0)
 #[test]
 fn mqtt_3_3_1_13_retain_as_published_keeps_the_retain_flag_of_forwarded_messages() {
     let (mut s, m) = rap_world();
@@ -222,7 +222,7 @@ fn handling_world(rh: u8) -> (Story, String) {
 
 /// [MQTT-3.3.1-11]
 #[test]
-fn mqtt_3_3_1_11_retain_handling_2_sends_no_retained_message() {
+fn mqtt5_3_3_1_11_retain_handling_2_sends_no_retained_message() {
     let (mut s, _r) = handling_world(2);
     assert_eq!(all(&s.end()), vec![]);
 
@@ -233,9 +233,9 @@ fn mqtt_3_3_1_11_retain_handling_2_sends_no_retained_message() {
     assert!(v[0].message.contains("MQTT-3.3.1-11"), "{}", v[0]);
 }
 
-/// [MQTT-3.3.1-10] [MQTT-3.3.1-9]
+/// [MQTT-3.3.1-10]
 #[test]
-fn mqtt_3_3_1_10_retain_handling_1_sends_retained_messages_only_for_a_new_subscription() {
+fn mqtt5_3_3_1_10_retain_handling_1_sends_retained_messages_only_for_a_new_subscription() {
     let (mut s, r) = handling_world(1);
     s.after_ms(1).deliver_retained("viewer", &r, 1).after_ms(5);
     s.subscribe_with("viewer", "cfg/#", 1, opts(false, false, 1, None));

@@ -52,10 +52,11 @@ fn monitor_taken_over(protocol: &str, resumed: bool, resend_dup: bool) -> Trace 
     s.at_ms(10_000).end()
 }
 
-/// [MQTT-3.1.4-3] The session goes on with the second process: its resumed session, the
-/// resend with DUP and the old connection's late copy are all correct.
+/// The session goes on with the second process that took it over (5.0 [MQTT-3.1.4-3],
+/// 3.1.1 [MQTT-3.1.4-2]): its resumed session, the resend with DUP and the old connection's
+/// late copy are all correct.
 #[test]
-fn mqtt_3_1_4_3_a_second_process_resumes_the_session_it_took_over() {
+fn mqtt5_3_1_4_3_a_second_process_resumes_the_session_it_took_over() {
     for protocol in ["3.1.1", "5.0"] {
         let t = monitor_taken_over(protocol, true, true);
         assert_eq!(all(&t), vec![], "{protocol}");
@@ -70,10 +71,11 @@ fn mqtt_3_1_4_3_a_second_process_resumes_the_session_it_took_over() {
     }
 }
 
-/// [MQTT-3.2.2-2] (3.1.1) [MQTT-3.2.2-3] (5.0) The session held by the first connection is the
-/// second's: session present 0 for a CONNECT without clean start is reported.
+/// [MQTT-3.2.2-2] (3.1.1) The session held by the first connection is the second's: session
+/// present 0 for a CONNECT without clean start is reported.
 #[test]
 fn mqtt_3_2_2_2_a_takeover_that_loses_the_session_is_reported() {
+    // 5.0 states the rule as [MQTT-3.2.2-3].
     for protocol in ["3.1.1", "5.0"] {
         let t = monitor_taken_over(protocol, false, true);
         let v = all(&t);
@@ -191,11 +193,12 @@ fn will_of_a_connection_taken_over(protocol: &str, will_ms: u64) -> Trace {
     s.at_ms(10_000).end()
 }
 
-/// [MQTT-3.1.4-2] (3.1.1) [MQTT-3.1.4-3] (5.0) The broker ends the old connection when it
-/// reads the other process's CONNECT, before any CONNACK shows the takeover: the will may come
-/// from that CONNECT on, and a will before it is still reported.
+/// [MQTT-3.1.4-2] (3.1.1) The broker ends the old connection when it reads the other process's
+/// CONNECT, before any CONNACK shows the takeover: the will may come from that CONNECT on, and
+/// a will before it is still reported.
 #[test]
 fn mqtt_3_1_4_2_a_taken_over_connection_s_will_may_come_from_the_rival_connect() {
+    // 5.0 states the rule as [MQTT-3.1.4-3].
     for protocol in ["3.1.1", "5.0"] {
         let t = will_of_a_connection_taken_over(protocol, 2020);
         assert_eq!(all(&t), vec![], "{protocol}");

@@ -140,12 +140,12 @@ fn mosquitto_pub_code(pub_bin: &PathBuf, port: u16, version: &str, creds: &[&str
         .unwrap_or_else(|| panic!("{}", text(&out)))
 }
 
-/// [MQTT-3.1.4-2] [MQTT-3.2.2-6] `mosquitto_pub` with the right user name and password is
+/// [MQTT-3.1.4-2] [MQTT-3.2.2-8] `mosquitto_pub` with the right user name and password is
 /// accepted; a wrong password or unknown user is refused as bad user name or password
 /// (exit code = CONNACK code: 4 in 3.1.1, 0x86 in 5.0), an anonymous client when anonymous
 /// access is off as not authorized (5; 0x87).
 #[test]
-fn mqtt_3_1_4_2_mosquitto_pub_credentials_and_anonymous() {
+fn mqtt5_3_1_4_2_mosquitto_pub_credentials_and_anonymous() {
     let Some((pub_bin, _)) = mosquitto() else {
         return;
     };
@@ -232,11 +232,11 @@ mod rumq {
     }
 }
 
-/// [MQTT-3.1.4-2] [MQTT-3.2.2-6] rumqttc (3.1.1 and 5.0) with right credentials is
+/// [MQTT-3.1.4-2] [MQTT-3.2.2-8] rumqttc (3.1.1 and 5.0) with right credentials is
 /// accepted; wrong password and unknown user get bad user name or password (0x04 / 0x86),
 /// anonymous when anonymous access is off gets not authorized (0x05 / 0x87).
 #[tokio::test]
-async fn mqtt_3_1_4_2_rumqttc_credentials_and_anonymous() {
+async fn mqtt5_3_1_4_2_rumqttc_credentials_and_anonymous() {
     use rumqttc::ConnectReturnCode as V3;
     use rumqttc::v5::mqttbytes::v5::ConnectReturnCode as V5;
     let broker = standard_broker(false);

@@ -83,8 +83,11 @@ async fn wait_connected(events: &mut Events) {
     }
 }
 
+/// [MQTT-4.3.3-2] (3.1.1) Nothing acknowledged is lost across the kills, and a QoS 2 message
+/// is delivered once.
 #[test]
 fn mqtt_4_3_3_2_nothing_acknowledged_is_lost_across_sigkills() {
+    // 5.0 states the rule as [MQTT-4.3.3-8].
     let kills = env_u64("MQTT_LAB_KILLS", 20);
     let seed = env_u64("MQTT_LAB_KILL_SEED", 12);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();

@@ -135,7 +135,8 @@ fn mqtt_3_1_2_4_session_queue_and_retained_survive_a_clean_restart() {
     survives_a_restart("INT", "");
 }
 
-/// The same with SIGTERM, as service managers stop a process, in `interval` persistence.
+/// The same 3.1.1 session with SIGTERM, as service managers stop a process, in `interval`
+/// persistence.
 #[test]
 #[cfg(unix)]
 fn mqtt_3_1_2_4_session_queue_and_retained_survive_sigterm_in_interval_mode() {
@@ -145,9 +146,9 @@ fn mqtt_3_1_2_4_session_queue_and_retained_survive_sigterm_in_interval_mode() {
 /// `interval` persistence syncing every hour.
 const INTERVAL_1H: &str = "persistence = \"interval\"\nautosave_interval = \"1h\"\n";
 
-/// [MQTT-4.3.2-2] [MQTT-4.3.3-2] Nothing acknowledged is lost when the broker is killed: a
-/// message whose PUBACK reached its publisher, and a retained message, are there after a
-/// SIGKILL that came right after the acknowledgement (no clean stop, no interval to wait).
+/// [MQTT-4.3.2-2] (3.1.1) Nothing acknowledged is lost when the broker is killed: a message
+/// whose PUBACK reached its publisher, and a retained message, are there after a SIGKILL that
+/// came right after the acknowledgement (no clean stop, no interval to wait).
 #[test]
 fn mqtt_4_3_2_2_acknowledged_messages_survive_sigkill() {
     survives_a_restart("KILL", "");

@@ -195,8 +195,8 @@ fn pub_file_and_stdin_file_send_whole_contents_as_one_message() {
     assert_eq!(f.stdout, b"two\nlines\nfrom\nstdin\n");
 }
 
-/// [MQTT-3.3.1-8] `pub -r` is seen by a later `sub` (and skipped by `sub -R`); `pub -r -n`
-/// clears it, so a later `sub -W 1` times out with exit code 27 and prints nothing.
+/// [MQTT-3.3.1-8] (3.1.1) `pub -r` is seen by a later `sub` (and skipped by `sub -R`);
+/// `pub -r -n` clears it, so a later `sub -W 1` times out with exit code 27 and prints nothing.
 #[test]
 fn mqtt_3_3_1_8_retain_flag_stale_filter_clear_and_timeout_exit_code() {
     let b = OurBroker::start();

@@ -10,6 +10,7 @@ mod cli_broker_kill;
 mod cli_broker_persist;
 mod cli_passwd;
 mod cli_pubsub;
+mod conformance;
 mod mosquitto_broker;
 mod mosquitto_clients;
 mod net_journal;

@@ -195,11 +195,12 @@ async fn mqtt_3_3_5_1_each_qos_through_mosquitto_in_both_versions() {
     }
 }
 
-/// [MQTT-3.3.1-8] a retained message is sent to a later subscriber with retain set;
+/// [MQTT-3.3.1-8] (3.1.1) a retained message is sent to a later subscriber with retain set;
 /// [MQTT-3.3.1-10] an empty retained payload removes it.
 #[tokio::test]
 async fn mqtt_3_3_1_8_retained_messages_through_mosquitto() {
     let Some(m) = start_mosquitto() else { return };
+    // 5.0 states the removal as [MQTT-3.3.1-6].
     for protocol in versions() {
         let topic = format!("status/{}", protocol.level());
         let (publ, _pev, _) = start(m.port, config(&format!("rpub-{protocol}"), protocol)).await;
@@ -300,11 +301,12 @@ async fn mqtt_3_1_2_8_will_through_mosquitto_when_our_connection_is_cut() {
     }
 }
 
-/// [MQTT-3.1.2-4] with clean session 0 mosquitto keeps the subscription and queues QoS 1
-/// messages while we are away; [MQTT-3.2.2-2] CONNACK then says session present.
+/// [MQTT-3.1.2-4] (3.1.1) with clean session 0 mosquitto keeps the subscription and queues
+/// QoS 1 messages while we are away; [MQTT-3.2.2-2] CONNACK then says session present.
 #[tokio::test]
 async fn mqtt_3_1_2_4_persistent_session_with_mosquitto() {
     let Some(m) = start_mosquitto() else { return };
+    // 5.0 states the rules as [MQTT-3.1.2-5] and [MQTT-3.2.2-3].
     for protocol in versions() {
         let mut cfg = config(&format!("sleepy-{}", protocol.level()), protocol);
         cfg.clean_start = false;

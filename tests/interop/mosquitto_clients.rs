@@ -205,7 +205,7 @@ fn mqtt_3_3_5_1_mosquitto_clients_at_each_qos_in_both_versions() {
 }
 
 /// [MQTT-4.6.0-6] messages from one publisher on one topic arrive in order: 200 lines of
-/// `mosquitto_pub -l` (5.0) to a 3.1.1 `mosquitto_sub`, at QoS 1 and 2.
+/// `mosquitto_pub -l -V mqttv5` to a 3.1.1 `mosquitto_sub`, at QoS 1 and 2.
 #[test]
 fn mqtt_4_6_0_6_many_lines_arrive_in_order_across_versions() {
     let Some(t) = tools() else { return };
@@ -233,11 +233,12 @@ fn mqtt_4_6_0_6_many_lines_arrive_in_order_across_versions() {
     }
 }
 
-/// [MQTT-3.3.1-8] a later `mosquitto_sub` gets a retained message with retain set;
+/// [MQTT-3.3.1-8] (3.1.1) a later `mosquitto_sub` gets a retained message with retain set;
 /// [MQTT-3.3.1-10] `mosquitto_pub -r -n` clears it.
 #[test]
 fn mqtt_3_3_1_8_mosquitto_clients_retained_message() {
     let Some(t) = tools() else { return };
+    // 5.0 states the clearing as [MQTT-3.3.1-6].
     let broker = OurBroker::start();
     for version in ["mqttv311", "mqttv5"] {
         let topic = format!("ret/{version}/door");

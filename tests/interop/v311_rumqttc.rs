@@ -13,8 +13,9 @@ fn min_qos(a: QoS, b: QoS) -> QoS {
     if (a as u8) <= (b as u8) { a } else { b }
 }
 
-/// [MQTT-3.8.4-6] [MQTT-3.3.5-1] rumqttc subscribers receive at min(publish QoS, granted
-/// QoS), and rumqttc publishers complete PUBACK and PUBREC/PUBREL/PUBCOMP with our broker.
+/// [MQTT-3.8.4-6] [MQTT-3.3.5-1] (3.1.1) rumqttc subscribers receive at min(publish QoS,
+/// granted QoS), and rumqttc publishers complete PUBACK and PUBREC/PUBREL/PUBCOMP with our
+/// broker.
 #[tokio::test]
 async fn mqtt_3_3_5_1_rumqttc_publishes_and_receives_at_each_qos() {
     let (port, _stop) = start_broker().await;
@@ -49,8 +50,8 @@ async fn mqtt_3_3_5_1_rumqttc_publishes_and_receives_at_each_qos() {
     sub2.disconnect().await;
 }
 
-/// [MQTT-3.3.1-8] a later rumqttc subscriber gets the retained message with retain set;
-/// [MQTT-3.3.1-10] an empty retained payload removes it.
+/// [MQTT-3.3.1-8] (3.1.1) a later rumqttc subscriber gets the retained message with retain
+/// set; [MQTT-3.3.1-10] an empty retained payload removes it.
 #[tokio::test]
 async fn mqtt_3_3_1_8_rumqttc_sees_retained_message_with_retain_set() {
     let (port, _stop) = start_broker().await;
@@ -134,8 +135,8 @@ async fn mqtt_3_1_2_10_rumqttc_will_discarded_on_disconnect() {
     watcher.disconnect().await;
 }
 
-/// [MQTT-3.1.2-4] [MQTT-3.2.2-2] a rumqttc client with clean session 0 reconnects to find its
-/// session present and the QoS 1 messages queued while it was away, in order.
+/// [MQTT-3.1.2-4] [MQTT-3.2.2-2] (3.1.1) a rumqttc client with clean session 0 reconnects to
+/// find its session present and the QoS 1 messages queued while it was away, in order.
 #[tokio::test]
 async fn mqtt_3_1_2_4_rumqttc_persistent_session_gets_queued_messages() {
     let (port, _stop) = start_broker().await;

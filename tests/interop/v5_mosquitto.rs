@@ -266,7 +266,7 @@ fn mqtt_3_3_2_5_mosquitto_v5_message_expiry_while_queued() {
 /// what was published while it was away; with `-x 0` the session ends with the connection
 /// and a marker published after the message is the first thing it gets.
 #[test]
-fn mqtt_3_1_2_23_mosquitto_v5_session_expiry_interval() {
+fn mqtt5_3_1_2_23_mosquitto_v5_session_expiry_interval() {
     let Some(t) = tools() else { return };
     let broker = OurBroker::start();
     for (expiry, kept) in [("3600", true), ("0", false)] {

@@ -151,11 +151,11 @@ async fn mqtt_3_3_2_5_v5_expired_queued_message_is_not_delivered() {
     sub.disconnect().await;
 }
 
-/// [MQTT-3.1.2-23] [MQTT-3.2.2-2] a session with expiry 0 ends with its connection: session
+/// [MQTT-3.1.2-23] [MQTT-3.2.2-3] a session with expiry 0 ends with its connection: session
 /// present 0 at reconnect and its subscription is gone; with a long expiry it is resumed
 /// (session present 1) and its subscription still delivers.
 #[tokio::test]
-async fn mqtt_3_1_2_23_v5_session_expiry_zero_and_long() {
+async fn mqtt5_3_1_2_23_v5_session_expiry_zero_and_long() {
     let (port, _stop) = start_broker().await;
     let (mut publ, _) = Rumq::connect(port, "v5-sx-pub", |_| {}).await;
 
@@ -198,7 +198,7 @@ async fn mqtt_3_1_2_23_v5_session_expiry_zero_and_long() {
 /// [MQTT-3.1.2-23] a session whose expiry interval passes while its client is away is
 /// discarded: session present 0 at reconnect.
 #[tokio::test]
-async fn mqtt_3_1_2_23_v5_session_expires_while_away() {
+async fn mqtt5_3_1_2_23_v5_session_expires_while_away() {
     let (port, _stop) = start_broker().await;
     let (mut c, _) = Rumq::connect(port, "v5-sx-short", persistent(1)).await;
     c.subscribe("sx/short", QoS::AtLeastOnce).await;
@@ -231,7 +231,7 @@ fn delayed_will(topic: &str, delay: u32) -> LastWill {
 /// within the delay: after the resume the old session is ended by a clean start, which would
 /// publish a will still pending, and a marker is the first message the watcher sees.
 #[tokio::test]
-async fn mqtt_3_1_3_9_v5_will_cancelled_by_resuming_within_delay() {
+async fn mqtt5_3_1_3_9_v5_will_cancelled_by_resuming_within_delay() {
     let (port, _stop) = start_broker().await;
     let (mut watcher, _) = Rumq::connect(port, "v5-wd-watch", |_| {}).await;
     watcher.subscribe("wills/#", QoS::AtLeastOnce).await;
@@ -261,10 +261,10 @@ async fn mqtt_3_1_3_9_v5_will_cancelled_by_resuming_within_delay() {
     watcher.disconnect().await;
 }
 
-/// [MQTT-3.1.3-9] a delayed will is published once its delay passes without a resume; one
+/// [MQTT-3.1.2-8] a delayed will is published once its delay passes without a resume; one
 /// whose session ends first (expiry 0) is published at once.
 #[tokio::test]
-async fn mqtt_3_1_3_9_v5_delayed_will_published_after_delay_or_session_end() {
+async fn mqtt5_3_1_2_8_v5_delayed_will_published_after_delay_or_session_end() {
     let (port, _stop) = start_broker().await;
     let (mut watcher, _) = Rumq::connect(port, "v5-wp-watch", |_| {}).await;
     watcher.subscribe("wills/#", QoS::AtLeastOnce).await;
@@ -293,7 +293,7 @@ async fn mqtt_3_1_3_9_v5_delayed_will_published_after_delay_or_session_end() {
 /// [MQTT-3.8.3-3] with no local, a client does not receive its own publish (a marker from
 /// another client arrives first); a client without it does.
 #[tokio::test]
-async fn mqtt_3_8_3_3_v5_no_local() {
+async fn mqtt5_3_8_3_3_v5_no_local() {
     let (port, _stop) = start_broker().await;
     let (mut me, _) = Rumq::connect(port, "v5-nl-me", |_| {}).await;
     let mut filter = Filter::new("nl/#", QoS::AtLeastOnce);
@@ -328,7 +328,7 @@ async fn mqtt_3_8_3_3_v5_no_local() {
 /// [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] retain handling: 0 sends the retained
 /// message, 2 does not, 1 only for a subscription that did not exist.
 #[tokio::test]
-async fn mqtt_3_3_1_11_v5_retain_handling() {
+async fn mqtt5_3_3_1_11_v5_retain_handling() {
     let (port, _stop) = start_broker().await;
     let (mut publ, _) = Rumq::connect(port, "v5-rh-pub", |_| {}).await;
     publ.publish("rh/door", QoS::AtLeastOnce, true, "open")
@@ -497,7 +497,7 @@ async fn mqtt_3_3_2_12_v5_topic_alias_from_client_reaches_subscribers() {
 /// [MQTT-3.1.3-8] an empty client identifier with clean start 0 is refused with 0x85;
 /// [MQTT-3.2.2-16] with clean start 1 it is accepted and an identifier assigned.
 #[tokio::test]
-async fn mqtt_3_1_3_8_v5_empty_client_id_connack_codes() {
+async fn mqtt5_3_1_3_8_v5_empty_client_id_connack_codes() {
     let (port, _stop) = start_broker().await;
     let code = Rumq::refused(port, "", |o| {
         o.set_clean_start(false);

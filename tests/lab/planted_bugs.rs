@@ -690,15 +690,17 @@ fn mqtt_4_7_2_1_dollar_topics_forwarded_to_wildcards_are_caught() {
     prove_all(Bug::DollarTopicsToWildcards);
 }
 
-/// [MQTT-3.1.2-4] [MQTT-3.1.2-6]
+/// [MQTT-3.1.2-6] (3.1.1)
 #[test]
 fn mqtt_3_1_2_6_clean_start_ignored_is_caught() {
+    // 5.0 [MQTT-3.1.2-4]: the scenario's `keeper5` reconnects with clean start too.
     prove_all(Bug::CleanStartIgnored);
 }
 
-/// [MQTT-3.1.4-3] [MQTT-3.2.2-3]
+/// 3.1.1 [MQTT-3.1.4-3] [MQTT-3.2.2-2]: the CONNECT that takes a session over resumes it.
 #[test]
 fn mqtt_3_1_4_3_takeover_discarding_the_session_is_caught() {
+    // 5.0 [MQTT-3.1.4-4] [MQTT-3.2.2-3] in the 5.0 scenario.
     prove_all(Bug::TakeoverDiscardsSession);
 }
 

@@ -612,10 +612,10 @@ fn a_panic_inside_the_simulation_is_a_crashed_run_with_its_message() {
     ));
 }
 
-/// [MQTT-3.1.4-3] A second process connecting with the client identifier of a half-open
-/// connection takes the session over: its events carry the client identifier and its process,
-/// the old connection's will is published when the broker closes it, and the session is
-/// resumed on the new connection.
+/// 3.1.1: a second process connecting with the client identifier of a half-open connection
+/// takes the session over [MQTT-3.1.4-2]: its events carry the client identifier and its
+/// process, the old connection's will is published when the broker closes it, and the session
+/// is resumed on the new connection [MQTT-3.1.4-3].
 #[test]
 fn mqtt_3_1_4_3_a_second_process_takes_the_session_over() {
     let s = library("09-takeover/03-second-process-takes-over-v311.toml");

@@ -863,6 +863,7 @@ fn users_must_be_valid_and_unique() {
     );
 }
 
+/// Credentials need users, and a 3.1.1 password needs a user name.
 #[test]
 fn credentials_need_users_and_a_3_1_1_password_needs_a_username() {
     let e = error_in(AUTH, "username = \"alice\"\n", "");
@@ -1031,8 +1032,9 @@ fn expectations_name_client_ids_not_processes() {
     );
 }
 
-/// [MQTT-3.1.3-7] An empty client id asks the broker to assign one and needs clean session on
-/// every connect; the trace and the expectations name such a client by its process id.
+/// [MQTT-3.1.3-7] (3.1.1) An empty client id asks the broker to assign one and needs clean
+/// session on every connect; the trace and the expectations name such a client by its process
+/// id.
 #[test]
 fn mqtt_3_1_3_7_an_empty_client_id_needs_clean_session() {
     let empty = GOOD.replacen(

@@ -60,10 +60,11 @@ fn v5(id: &str, user: &str, password: &str) -> Connect {
     login(connect_v5(id, true, 0), user, password)
 }
 
-/// [MQTT-3.1.4-2] Failed authentication: a non-zero CONNACK code (3.1.1 0x04 "bad user name or
-/// password"), session present 0 ([MQTT-3.2.2-4]), the connection closed, and no session made.
+/// [MQTT-3.1.4-2] Failed authentication: a non-zero CONNACK code (0x04 "bad user name or
+/// password" in 3.1.1), session present 0 (3.1.1 [MQTT-3.2.2-4]), the connection closed, and
+/// no session made.
 #[test]
-fn mqtt_3_1_4_2_wrong_password_is_refused_with_0x04_and_no_session() {
+fn mqtt5_3_1_4_2_wrong_password_is_refused_with_0x04_and_no_session() {
     let mut h = harness(true, false);
     h.accept(1);
     h.packet(1, Packet::Connect(v311("c1", "alice", "guess")));
@@ -116,7 +117,7 @@ fn mqtt_3_1_4_2_v5_bad_credentials_0x86_and_anonymous_0x87() {
 
 /// Anonymous access is on by default and can be switched off (3.1.1: 0x05 "not authorized").
 #[test]
-fn mqtt_3_1_4_2_anonymous_clients_are_refused_with_0x05_when_switched_off() {
+fn mqtt5_3_1_4_2_anonymous_clients_are_refused_with_0x05_when_switched_off() {
     let mut open = harness(true, false);
     assert_eq!(open.connect(1, "anon", true).reason, ReasonCode::Success);
     let mut closed = harness(false, false);
@@ -139,7 +140,7 @@ fn mqtt_3_1_4_2_anonymous_clients_are_refused_with_0x05_when_switched_off() {
 /// A refused CONNECT does not touch the session it names: a connected client keeps its
 /// connection (no takeover) and a persistent session keeps its subscriptions (no clean start).
 #[test]
-fn mqtt_3_1_4_2_refused_connect_neither_takes_over_nor_cleans_the_session() {
+fn mqtt5_3_1_4_2_refused_connect_neither_takes_over_nor_cleans_the_session() {
     let mut h = harness(true, false);
     let mut c = login(connect("shared", false), "alice", "wonderland");
     assert_eq!(h.connect_with(1, c.clone()).reason, ReasonCode::Success);
@@ -161,7 +162,7 @@ fn mqtt_3_1_4_2_refused_connect_neither_takes_over_nor_cleans_the_session() {
 
 /// A will on a topic the client may not write refuses the CONNECT (not authorized).
 #[test]
-fn mqtt_3_1_4_2_will_topic_not_writable_is_refused() {
+fn mqtt5_3_1_4_2_will_topic_not_writable_is_refused() {
     let mut h = harness(true, true);
     let mut c = v311("c1", "alice", "wonderland");
     c.will = Some(will("home/bob/status", "gone", QoS::AtMostOnce, false));

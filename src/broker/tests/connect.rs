@@ -37,7 +37,7 @@ fn mqtt_3_1_0_2_second_connect_is_a_protocol_violation() {
 }
 
 /// [MQTT-3.1.3-6] An empty client id with clean session is accepted and given a unique id
-/// (5.0: sent back as assigned client identifier).
+/// (sent back as the assigned client identifier in MQTT 5).
 #[test]
 fn mqtt_3_1_3_6_empty_client_id_with_clean_session_is_accepted() {
     let mut h = Harness::new();
@@ -59,21 +59,22 @@ fn mqtt_3_1_3_6_empty_client_id_with_clean_session_is_accepted() {
     assert_eq!(payloads(&out, 2), vec!["m"]);
 }
 
-/// [MQTT-3.1.3-8] An empty client id without clean session is refused with "identifier
-/// rejected" (0x02; 5.0: 0x85) and the connection closed.
+/// MQTT 3.1.1 [MQTT-3.1.3-8]: an empty client id without clean session is refused with
+/// "identifier rejected" (0x02; 0x85 in MQTT 5) and the connection closed.
 #[test]
 fn mqtt_3_1_3_8_empty_client_id_without_clean_session_is_refused() {
     let mut h = Harness::new();
     let a = h.connect(1, "", false);
     assert_eq!(a.reason, ReasonCode::ClientIdentifierNotValid);
-    // [MQTT-3.2.2-4] A refusing CONNACK has session present 0.
+    // 3.1.1 [MQTT-3.2.2-4]: a refusing CONNACK has session present 0.
     assert!(!a.session_present);
+    // 5.0 [MQTT-3.1.3-8]: the rejected identifier is refused with 0x85.
     let b = h.connect_with(2, connect_v5("", false, 10));
     assert_eq!(b.reason, ReasonCode::ClientIdentifierNotValid);
     assert_eq!(h.broker.connection_count(), 0);
 }
 
-/// [MQTT-3.2.2-5] After a refusing CONNACK the server closes the connection.
+/// [MQTT-3.2.2-5] 3.1.1: after a refusing CONNACK the server closes the connection.
 #[test]
 fn mqtt_3_2_2_5_refused_connect_closes_the_connection() {
     let mut h = Harness::new();
@@ -119,8 +120,8 @@ fn client_id_longer_than_max_client_id_len_is_refused() {
     assert_eq!(h.connect(2, "abcd", true).reason, ReasonCode::Success);
 }
 
-/// [MQTT-3.1.4-3] A CONNECT with the client id of a connected client closes the existing
-/// connection (publishing its will) and the new one takes the session over.
+/// 3.1.1: a CONNECT with the client id of a connected client closes the existing connection
+/// [MQTT-3.1.4-2] (publishing its will) and the new one takes the session over [MQTT-3.1.4-3].
 #[test]
 fn mqtt_3_1_4_3_takeover_closes_existing_connection() {
     let mut h = Harness::new();
@@ -172,7 +173,7 @@ fn mqtt5_3_1_4_3_takeover_sends_disconnect_session_taken_over() {
     assert_eq!(close_of(&out, 1), Some(CloseReason::SessionTakenOver));
 }
 
-/// [MQTT-3.2.2-1] Clean session: session present is 0.
+/// [MQTT-3.2.2-1] 3.1.1, clean session: session present is 0.
 #[test]
 fn mqtt_3_2_2_1_clean_session_gives_session_present_0() {
     let mut h = Harness::new();
@@ -185,7 +186,7 @@ fn mqtt_3_2_2_1_clean_session_gives_session_present_0() {
     );
 }
 
-/// [MQTT-3.2.2-2] Resuming a stored session: session present is 1.
+/// [MQTT-3.2.2-2] 3.1.1, resuming a stored session: session present is 1.
 #[test]
 fn mqtt_3_2_2_2_resumed_session_gives_session_present_1() {
     let mut h = Harness::new();

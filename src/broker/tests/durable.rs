@@ -88,8 +88,8 @@ fn restore_keeps_retained_but_not_clean_sessions_or_wills() {
     assert_eq!(payloads(&h.drain(), 4), vec!["kept"]);
 }
 
-/// [MQTT-4.3.3-2] across a restart: an inbound QoS 2 identifier still awaiting PUBREL keeps a
-/// resent PUBLISH from being forwarded twice.
+/// [MQTT-4.3.3-2] (3.1.1) across a restart: an inbound QoS 2 identifier still awaiting PUBREL
+/// keeps a resent PUBLISH from being forwarded twice.
 #[test]
 fn mqtt_4_3_3_2_qos2_received_state_survives_restart() {
     let mut h = Harness::new();

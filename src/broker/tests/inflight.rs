@@ -178,7 +178,7 @@ fn mqtt5_pubrec_with_error_ends_the_exchange() {
 
 /// With random acknowledgements, disconnects and reconnects of a persistent subscriber, every
 /// QoS 1/2 message is delivered, each is delivered without DUP exactly once, and first
-/// deliveries keep publication order ([MQTT-4.4.0-1], [MQTT-4.6.0-6]).
+/// deliveries keep publication order ([MQTT-4.4.0-1], 3.1.1 [MQTT-4.6.0-6]).
 #[test]
 fn mqtt_4_4_0_1_random_disconnects_lose_nothing_and_keep_order() {
     use std::collections::BTreeMap;

@@ -10,8 +10,8 @@ fn connect_ka(id: &str, keep_alive: u16) -> Connect {
     c
 }
 
-/// [MQTT-3.1.2-24] Silent for one and a half times the keep-alive: disconnected as if the
-/// network failed (the will is published), not a moment earlier.
+/// [MQTT-3.1.2-24] 3.1.1: silent for one and a half times the keep-alive, disconnected as if
+/// the network failed (the will is published), not a moment earlier.
 #[test]
 fn mqtt_3_1_2_24_silent_for_one_and_a_half_keep_alive_is_disconnected() {
     let mut h = Harness::new();
@@ -35,8 +35,8 @@ fn mqtt_3_1_2_24_silent_for_one_and_a_half_keep_alive_is_disconnected() {
     assert_eq!(h.broker.poll_timeout(), None);
 }
 
-/// [MQTT-3.1.2-23] Any control packet (here PINGREQ, answered by PINGRESP [MQTT-3.12.4-1])
-/// restarts the keep-alive period.
+/// 3.1.1 [MQTT-3.1.2-24]: any control packet (here PINGREQ, answered by PINGRESP
+/// [MQTT-3.12.4-1]) restarts the keep-alive period.
 #[test]
 fn mqtt_3_12_4_1_pingreq_answered_and_keeps_the_connection_alive() {
     let mut h = Harness::new();

@@ -22,7 +22,7 @@ fn mqtt_4_3_1_qos0_forwarded_without_ack() {
     assert_eq!((p[0].qos, p[0].pkid, p[0].dup), (QoS::AtMostOnce, 0, false));
 }
 
-/// [MQTT-4.3.2-2] QoS 1: the receiver answers PUBACK with the packet identifier.
+/// [MQTT-4.3.2-2] 3.1.1, QoS 1: the receiver answers PUBACK with the packet identifier.
 #[test]
 fn mqtt_4_3_2_2_qos1_answered_with_puback() {
     let mut h = pub_sub();
@@ -31,8 +31,8 @@ fn mqtt_4_3_2_2_qos1_answered_with_puback() {
     assert_eq!(payloads(&out, 2), vec!["m"]);
 }
 
-/// [MQTT-4.3.3-2] QoS 2: PUBREC; until PUBREL, a PUBLISH with the same packet identifier is
-/// acknowledged with PUBREC again and never forwarded a second time.
+/// [MQTT-4.3.3-2] 3.1.1, QoS 2: PUBREC; until PUBREL, a PUBLISH with the same packet
+/// identifier is acknowledged with PUBREC again and never forwarded a second time.
 #[test]
 fn mqtt_4_3_3_2_qos2_resent_publish_is_not_forwarded_twice() {
     let mut h = pub_sub();
@@ -57,8 +57,8 @@ fn mqtt_4_3_3_2_qos2_resent_publish_is_not_forwarded_twice() {
     assert_eq!(payloads(&out, 2), vec!["second"]);
 }
 
-/// [MQTT-4.3.3-2] The "received" state survives the publisher's reconnection (persistent
-/// session): the resent PUBLISH after reconnecting is still not forwarded again.
+/// [MQTT-4.3.3-2] 3.1.1: the "received" state survives the publisher's reconnection
+/// (persistent session): the resent PUBLISH after reconnecting is still not forwarded again.
 #[test]
 fn mqtt_4_3_3_2_qos2_received_state_survives_reconnect() {
     let mut h = Harness::new();

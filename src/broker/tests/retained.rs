@@ -10,8 +10,8 @@ fn with_publisher(config: BrokerConfig) -> Harness {
     h
 }
 
-/// [MQTT-3.3.1-5] A retained message is stored; [MQTT-3.3.1-6] a new subscriber gets it;
-/// [MQTT-3.3.1-8] with the retain flag set.
+/// 3.1.1: [MQTT-3.3.1-5] a retained message is stored; [MQTT-3.3.1-6] a new subscriber gets
+/// it; [MQTT-3.3.1-8] with the retain flag set.
 #[test]
 fn mqtt_3_3_1_6_retained_message_sent_to_new_subscriber_with_retain_1() {
     let mut h = with_publisher(BrokerConfig::default());
@@ -29,8 +29,8 @@ fn mqtt_3_3_1_6_retained_message_sent_to_new_subscriber_with_retain_1() {
     assert_eq!(&p[0].payload[..], b"r");
 }
 
-/// [MQTT-3.3.1-9] A message forwarded to an existing subscription has retain 0, even if it
-/// was published with retain 1.
+/// [MQTT-3.3.1-9] 3.1.1: a message forwarded to an existing subscription has retain 0, even
+/// if it was published with retain 1.
 #[test]
 fn mqtt_3_3_1_9_live_forwarding_clears_retain() {
     let mut h = with_publisher(BrokerConfig::default());
@@ -42,7 +42,7 @@ fn mqtt_3_3_1_9_live_forwarding_clears_retain() {
     assert!(!p[0].retain);
 }
 
-/// [MQTT-3.3.1-7] A newer retained message replaces the old: one per topic.
+/// [MQTT-3.3.1-7] 3.1.1: a newer retained message replaces the old, one per topic.
 #[test]
 fn mqtt_3_3_1_7_newer_retained_message_replaces_the_old() {
     let mut h = with_publisher(BrokerConfig::default());
@@ -55,8 +55,8 @@ fn mqtt_3_3_1_7_newer_retained_message_replaces_the_old() {
     assert_eq!(payloads(&h.drain(), 2), vec!["new", "other"]);
 }
 
-/// [MQTT-3.3.1-10] A retained PUBLISH with an empty payload is forwarded as normal and removes
-/// the retained message; [MQTT-3.3.1-11] it is not stored itself.
+/// [MQTT-3.3.1-10] 3.1.1: a retained PUBLISH with an empty payload is forwarded as normal and
+/// removes the retained message; [MQTT-3.3.1-11] it is not stored itself.
 #[test]
 fn mqtt_3_3_1_10_empty_payload_clears_the_retained_message() {
     let mut h = with_publisher(BrokerConfig::default());
@@ -125,8 +125,8 @@ fn mqtt5_3_8_3_1_retain_handling_and_retain_as_published() {
     assert!(p[0].retain, "retain as published");
 }
 
-/// [MQTT-3.3.1-12] A PUBLISH with retain 0 neither stores nor replaces nor removes a retained
-/// message.
+/// [MQTT-3.3.1-12] 3.1.1: a PUBLISH with retain 0 neither stores nor replaces nor removes a
+/// retained message.
 #[test]
 fn mqtt_3_3_1_12_retain_0_leaves_the_retained_message_alone() {
     let mut h = with_publisher(BrokerConfig::default());

@@ -101,8 +101,8 @@ fn mqtt_3_8_4_3_resubscribe_replaces_the_subscription() {
     assert_eq!(h.broker.session("sub").unwrap().subscriptions.len(), 1);
 }
 
-/// [MQTT-3.8.4-4] [MQTT-3.9.3-1] One SUBACK return code per filter, in order; invalid and
-/// excess filters get the failure code 0x80.
+/// [MQTT-3.8.4-4] [MQTT-3.9.3-1] 3.1.1: one SUBACK return code per filter, in order; invalid
+/// and excess filters get the failure code 0x80.
 #[test]
 fn mqtt_3_9_3_1_suback_codes_in_order_with_failures() {
     let mut h = Harness::with(BrokerConfig {
@@ -220,7 +220,7 @@ fn mqtt_3_10_4_1_unsubscribe_stops_delivery() {
     );
 }
 
-/// [MQTT-4.6.0-6] Topics are ordered: messages of one publisher on one topic reach a
+/// [MQTT-4.6.0-6] 3.1.1, topics are ordered: messages of one publisher on one topic reach a
 /// subscriber in the order published, even when the inflight window holds some back, and a
 /// QoS 0 message does not overtake QoS 1 messages queued before it.
 #[test]

@@ -14,9 +14,9 @@ fn offline_subscriber(config: BrokerConfig) -> Harness {
     h
 }
 
-/// [MQTT-3.1.2-4] [MQTT-3.1.2-5] A persistent session keeps its subscriptions while offline
-/// and stores QoS 1 and QoS 2 messages for the client, delivered on resumption. QoS 0 messages
-/// published while it is offline are dropped (and counted).
+/// [MQTT-3.1.2-4] [MQTT-3.1.2-5] 3.1.1: a persistent session keeps its subscriptions while
+/// offline and stores QoS 1 and QoS 2 messages for the client, delivered on resumption. QoS 0
+/// messages published while it is offline are dropped (and counted).
 #[test]
 fn mqtt_3_1_2_5_persistent_session_queues_qos1_and_qos2_while_offline() {
     let mut h = offline_subscriber(BrokerConfig::default());
@@ -35,8 +35,8 @@ fn mqtt_3_1_2_5_persistent_session_queues_qos1_and_qos2_while_offline() {
     assert_eq!(payloads(&out, 3), vec!["live"]);
 }
 
-/// [MQTT-3.1.2-6] Clean session: the previous session is discarded, and the new one ends with
-/// the connection.
+/// [MQTT-3.1.2-6] 3.1.1, clean session: the previous session is discarded, and the new one
+/// ends with the connection.
 #[test]
 fn mqtt_3_1_2_6_clean_session_discards_state() {
     let mut h = offline_subscriber(BrokerConfig::default());

@@ -68,14 +68,15 @@ fn mqtt_3_1_2_8_a_failed_store_ends_every_connection_and_publishes_the_wills() {
     }
 }
 
-/// While the store is failed every CONNECT is refused (5.0: 0x80, or 0x97 for a full disk;
-/// 3.1.1: 0x03 server unavailable) and the connection closed [MQTT-3.2.2-5]; once the store is
-/// healthy again the same CONNECT is accepted.
+/// While the store is failed every CONNECT is refused and the connection closed (3.1.1: 0x03
+/// server unavailable [MQTT-3.2.2-5]); once the store is healthy again the same CONNECT is
+/// accepted.
 #[test]
 fn mqtt_3_2_2_5_connect_refused_while_the_store_is_failed() {
     let mut h = setup();
     h.broker.handle_storage(h.now, failed(false));
     h.drain();
+    // 5.0: 0x80, or 0x97 for a full disk, and the connection closed [MQTT-3.2.2-7].
     for (conn, c, code) in [
         (3, connect_v5("a", true, 0), ReasonCode::UnspecifiedError),
         (4, connect("b", true), ReasonCode::ServerUnavailable),
@@ -183,14 +184,15 @@ fn mqtt_3_9_3_1_over_quota_new_subscriptions_of_persistent_sessions_are_refused(
     h.subscribe(3, "new", QoS::AtLeastOnce);
 }
 
-/// Over the size limit a CONNECT that would create a persistent session is refused (5.0: 0x97;
-/// 3.1.1: 0x03) [MQTT-3.2.2-5]; resuming one and clean sessions are accepted.
+/// Over the size limit a CONNECT that would create a persistent session is refused (3.1.1:
+/// 0x03 [MQTT-3.2.2-5]); resuming one and clean sessions are accepted.
 #[test]
 fn mqtt_3_2_2_5_over_quota_no_new_persistent_session() {
     let mut h = Harness::new();
     h.connect(1, "old", false);
     h.closed(1, CloseCause::PeerClosed);
     h.broker.handle_storage(h.now, StorageHealth::OverQuota);
+    // 5.0: 0x97 quota exceeded [MQTT-3.2.2-7].
     assert_eq!(
         h.connect_with(2, connect_v5("new5", true, 60)).reason,
         ReasonCode::QuotaExceeded

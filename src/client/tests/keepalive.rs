@@ -3,7 +3,7 @@
 use super::*;
 use crate::codec::Packet;
 
-/// [MQTT-3.1.2-23] the client sends PINGREQ when it has sent nothing for the keep-alive.
+/// [MQTT-3.1.2-23] 3.1.1: the client sends PINGREQ when it has sent nothing for the keep-alive.
 #[test]
 fn mqtt_3_1_2_23_pingreq_when_idle() {
     let mut h = H::v311();

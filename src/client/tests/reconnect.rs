@@ -135,8 +135,8 @@ fn server_shutting_down_is_reconnected() {
     assert_eq!(h.c.state(), ConnState::Backoff);
 }
 
-/// [MQTT-3.14.4-1] [MQTT-3.14.4-2] after DISCONNECT the client closes and sends nothing more;
-/// no reconnect follows.
+/// [MQTT-3.14.4-1] [MQTT-3.14.4-2] 3.1.1: after DISCONNECT the client closes and sends nothing
+/// more; no reconnect follows.
 #[test]
 fn mqtt_3_14_4_1_disconnect_sends_disconnect_then_closes_and_stays_idle() {
     let mut h = H::v311();
