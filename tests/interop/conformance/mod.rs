@@ -202,14 +202,16 @@ const MOSQUITTO_DEVIATIONS: &[(&str, &str)] = &[
     // [MQTT-2.2.2-2]: a PINGREQ with reserved flag bits set is answered with PINGRESP.
     ("pingreq-reserved-flags", "3.1.1"),
     ("pingreq-reserved-flags", "5.0"),
-    // Keep-alive is enforced every few seconds: a 1 s keep-alive closes after about 6 s.
-    ("keep-alive-expiry", "3.1.1"),
-    ("keep-alive-expiry", "5.0"),
     // [MQTT-3.1.2-8]: with Session Expiry Interval 0, a will waits for its delay, not the session's end.
     ("will-delay-session-ends-with-connection", "5.0"),
     // [MQTT-3.3.4-9]: a PUBACK for the oldest in-flight message lets 2 more out: 3 outstanding at Receive Maximum 2.
     ("receive-maximum", "5.0"),
 ];
+
+/// What mosquitto 2.0.11 fails in some runs only: keep-alive is checked every few seconds, so
+/// a 1 s keep-alive closes anywhere between about 1.5 s and 6 s after the last packet.
+const MOSQUITTO_SOMETIMES: &[(&str, &str)] =
+    &[("keep-alive-expiry", "3.1.1"), ("keep-alive-expiry", "5.0")];
 
 #[test]
 fn mosquitto_fails_exactly_its_known_deviations() {
@@ -255,7 +257,20 @@ fn mosquitto_fails_exactly_its_known_deviations() {
         .iter()
         .map(|(c, p)| (c.to_string(), p.to_string()))
         .collect();
-    assert_eq!(failures(&results), expected, "{}", show(&results));
+    let sometimes: BTreeSet<(String, String)> = MOSQUITTO_SOMETIMES
+        .iter()
+        .map(|(c, p)| (c.to_string(), p.to_string()))
+        .collect();
+    let failed = failures(&results);
+    assert_eq!(
+        failed
+            .difference(&sometimes)
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        expected,
+        "{}",
+        show(&results)
+    );
     assert_eq!(left, Some(Vec::new()), "retained messages left behind");
 }
 
