@@ -8,8 +8,9 @@
 //!
 //! Inbound topic aliases (5.0), in the connection's `codec::alias` table: the broker accepts
 //! aliases 1 to `topic_alias_maximum` (the value it advertises in CONNACK, [MQTT-3.3.2-12]).
-//! Alias 0 or above the maximum is answered with DISCONNECT 0x94 ([MQTT-3.3.2-8],
-//! [MQTT-3.3.2-9]); an empty topic with an unknown alias with 0x82. An empty topic without any
+//! An alias above the maximum is answered with DISCONNECT 0x94 ([MQTT-3.3.2-9]); alias 0 does
+//! not decode (a protocol error, 0x82; handed in as a packet, 0x94 too, [MQTT-3.3.2-8]); an
+//! empty topic with an unknown alias with 0x82. An empty topic without any
 //! alias does not decode (0x82); handed in as a packet, it is an invalid topic name (0x90).
 //! Mappings belong to the connection ([MQTT-3.3.2-7]).
 //!

@@ -22,6 +22,8 @@ pub enum Uncovered {
     ClientRule,
     /// Whether it is kept cannot be seen on the wire.
     NotOnTheWire,
+    /// Optional behaviour our broker does not implement (the words say which).
+    NotImplemented(&'static str),
     /// It binds the server (or both) and can be seen on the wire, and nothing checks it.
     Gap,
 }
@@ -29,6 +31,7 @@ pub enum Uncovered {
 impl Uncovered {
     pub fn words(self) -> &'static str {
         match self {
+            Uncovered::NotImplemented(what) => what,
             Uncovered::ClientRule => {
                 "binds the client only; our broker cannot observe it and no test of our client names it"
             }
@@ -37,6 +40,22 @@ impl Uncovered {
         }
     }
 }
+
+/// Optional behaviour our broker does not implement, by the sections that describe it.
+const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    (
+        "6",
+        "optional: MQTT over WebSocket, which our broker does not offer",
+    ),
+    (
+        "4.12",
+        "optional: enhanced authentication, which our broker refuses (CONNACK 0x8C)",
+    ),
+    (
+        "3.15",
+        "optional: enhanced authentication (AUTH), which our broker refuses (CONNACK 0x8C)",
+    ),
+];
 
 /// One statement's row.
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +93,14 @@ impl Row {
         let covered =
             !(suite.is_empty() && tests.is_empty() && checkers.is_empty() && scenarios.is_empty());
         let uncovered = (!covered).then(|| {
-            if !s.wire {
+            if let Some((_, what)) = NOT_IMPLEMENTED.iter().find(|(root, _)| {
+                s.section == *root
+                    || s.section
+                        .strip_prefix(root)
+                        .is_some_and(|r| r.starts_with('.'))
+            }) {
+                Uncovered::NotImplemented(what)
+            } else if !s.wire {
                 Uncovered::NotOnTheWire
             } else if s.binds == Binds::Client {
                 Uncovered::ClientRule

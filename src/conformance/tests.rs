@@ -217,3 +217,39 @@ fn a_test_is_credited_with_what_its_name_doc_and_body_name() {
         ]
     );
 }
+
+#[test]
+fn a_row_says_what_checks_it_or_why_nothing_does() {
+    use matrix::{Matrix, Uncovered};
+    let row = |m: &Matrix, id: &str| m.rows.iter().find(|r| r.id == id).cloned().unwrap();
+    let bare = Matrix::with(Spec::V5_0, &[]);
+    // Without evidence, only the suite's checks count.
+    assert_eq!(row(&bare, "MQTT-2.1.3-1").suite, ["pingreq-reserved-flags"]);
+    assert_eq!(row(&bare, "MQTT-2.1.3-1").uncovered, None);
+    assert!(matches!(
+        row(&bare, "MQTT-6.0.0-4").uncovered,
+        Some(Uncovered::NotImplemented(w)) if w.contains("WebSocket")
+    ));
+    // A client's rule (the client must close on Session Present 1 without a session).
+    assert_eq!(
+        row(&bare, "MQTT-3.2.2-4").uncovered,
+        Some(Uncovered::ClientRule)
+    );
+    // A transient error's close cannot be told from the wire.
+    assert_eq!(
+        row(&Matrix::with(Spec::V3_1_1, &[]), "MQTT-4.8.0-2").uncovered,
+        Some(Uncovered::NotOnTheWire)
+    );
+    let all = Matrix::of(Spec::V5_0);
+    let t = all.totals();
+    assert_eq!(t.statements, 251);
+    assert!(t.server_observable_covered <= t.server_observable);
+    assert_eq!(
+        t.gaps,
+        all.rows
+            .iter()
+            .filter(|r| r.server_observable() && r.uncovered.is_some())
+            .filter(|r| !matches!(r.uncovered, Some(Uncovered::NotImplemented(_))))
+            .count()
+    );
+}

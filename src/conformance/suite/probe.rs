@@ -434,6 +434,15 @@ impl<'a> Probe<'a> {
             return;
         }
         self.note("clean-up");
+        // Sessions first: ending one cancels a delayed will or publishes a pending one, and a
+        // retained will is then cleared below.
+        for id in sessions {
+            // A clean start ends a 3.1.1 session; a 5.0 one ends with the connection, since
+            // the session expiry interval is absent (0).
+            if let Ok((conn, _)) = self.connect("cleanup", &id) {
+                conn.disconnect();
+            }
+        }
         if !retained.is_empty()
             && let Ok((mut conn, _)) = self.connect("cleanup", &self.client_id(25))
         {
@@ -443,13 +452,6 @@ impl<'a> Probe<'a> {
             }
             conn.disconnect();
             self.retained.clear();
-        }
-        for id in sessions {
-            // A clean start ends a 3.1.1 session; a 5.0 one ends with the connection, since
-            // the session expiry interval is absent (0).
-            if let Ok((conn, _)) = self.connect("cleanup", &id) {
-                conn.disconnect();
-            }
         }
         self.sessions.clear();
     }

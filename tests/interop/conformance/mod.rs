@@ -21,6 +21,7 @@ use super::support::OurBroker;
 mod auth;
 mod connect;
 mod publish;
+mod sender;
 mod state;
 mod v5;
 
@@ -333,6 +334,7 @@ fn wrong_for(check: &str) -> Option<Wrong> {
     connect::wrong_for(check)
         .or_else(|| auth::wrong_for(check))
         .or_else(|| publish::wrong_for(check))
+        .or_else(|| sender::wrong_for(check))
         .or_else(|| state::wrong_for(check))
         .or_else(|| v5::wrong_for(check))
 }

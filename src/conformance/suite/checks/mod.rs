@@ -4,6 +4,7 @@
 mod auth;
 mod connect;
 mod publish;
+mod sender;
 mod state;
 mod v5;
 
@@ -24,6 +25,7 @@ pub fn all() -> &'static [Check] {
         [
             connect::CHECKS,
             publish::CHECKS,
+            sender::CHECKS,
             state::CHECKS,
             v5::CHECKS,
             auth::CHECKS,
