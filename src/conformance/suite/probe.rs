@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::codec::{
     self, Ack, ConnAck, Connect, Disconnect, Framer, LastWill, Packet, Properties, Protocol,
-    Publish, QoS, ReasonCode, SubAck, Subscribe, Subscription, SubscriptionOptions,
+    Publish, QoS, ReasonCode, Subscribe, Subscription, SubscriptionOptions,
 };
 
 use super::Settings;
@@ -213,11 +213,21 @@ impl Conn {
     }
 }
 
+/// The length of the fixed header at the front of `bytes` (type byte and remaining length).
+pub fn fixed_header_len(bytes: &[u8]) -> usize {
+    1 + bytes[1..]
+        .iter()
+        .take(4)
+        .take_while(|b| **b & 0x80 != 0)
+        .count()
+        + 1
+}
+
 /// What a raw connection buffers at most.
 const RAW_LIMIT: usize = 1 << 20;
 
 /// The length of the whole packet at the front of `buf`, once it has all arrived.
-fn whole_packet(buf: &[u8]) -> Option<usize> {
+pub fn whole_packet(buf: &[u8]) -> Option<usize> {
     let mut len = 0usize;
     for (i, b) in buf.iter().skip(1).take(4).enumerate() {
         len |= usize::from(b & 0x7f) << (7 * i);
@@ -345,6 +355,16 @@ impl<'a> Probe<'a> {
         }
     }
 
+    /// A CONNECT that keeps its session: clean start 0 and, in 5.0, a session expiry of 60 s.
+    pub fn persistent_packet(&self, client_id: &str) -> Connect {
+        let mut c = self.connect_packet(client_id);
+        c.clean_start = false;
+        if self.v5() {
+            c.properties.session_expiry_interval = Some(60);
+        }
+        c
+    }
+
     /// Opens a connection, sends `connect` and waits for a successful CONNACK. A session the
     /// CONNECT may leave behind is remembered for the clean-up.
     pub fn connect_with(&mut self, name: &str, connect: Connect) -> Result<(Conn, ConnAck), Fault> {
@@ -379,14 +399,39 @@ impl<'a> Probe<'a> {
 
     /// Subscribes `conn` to `filter` at `qos` and checks that the SUBACK grants it.
     pub fn subscribe(&mut self, conn: &mut Conn, filter: &str, qos: QoS) -> Result<(), Fault> {
-        conn.send(&Probe::subscribe_packet(1, filter, qos))?;
+        let reason = self.subscribe_with(conn, 1, filter, options(qos), Properties::default())?;
+        if reason.is_error() {
+            return Err(format!(
+                "the broker refused the subscription to {filter:?} (0x{:02x})",
+                reason.as_u8()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends a SUBSCRIBE of one filter with identifier `pkid` and returns the code of the SUBACK
+    /// that answers it (which must carry `pkid` and one code).
+    pub fn subscribe_with(
+        &self,
+        conn: &mut Conn,
+        pkid: u16,
+        filter: &str,
+        options: SubscriptionOptions,
+        properties: Properties,
+    ) -> Result<ReasonCode, Fault> {
+        conn.send(&Packet::Subscribe(Subscribe {
+            pkid,
+            filters: vec![Subscription {
+                filter: filter.to_string(),
+                options,
+            }],
+            properties,
+        }))?;
         match conn.expect("SUBACK", self.wait)? {
-            Packet::SubAck(SubAck {
-                pkid: 1, reasons, ..
-            }) if reasons.len() == 1 && !reasons[0].is_error() => Ok(()),
-            p => Err(format!(
-                "waited for a SUBACK granting {filter}, got {}",
-                describe(&p)
+            Packet::SubAck(s) if s.pkid == pkid && s.reasons.len() == 1 => Ok(s.reasons[0]),
+            other => Err(format!(
+                "waited for a SUBACK of identifier {pkid} with one code for {filter:?}, got {}",
+                describe(&other)
             )),
         }
     }
@@ -618,12 +663,22 @@ impl Probe<'_> {
             pkid,
             filters: vec![Subscription {
                 filter: filter.to_string(),
-                options: SubscriptionOptions {
-                    qos,
-                    ..Default::default()
-                },
+                options: options(qos),
             }],
             properties: Properties::default(),
         })
     }
+}
+
+/// Subscription options asking for `qos`, the rest as default.
+pub fn options(qos: QoS) -> SubscriptionOptions {
+    SubscriptionOptions {
+        qos,
+        ..SubscriptionOptions::default()
+    }
+}
+
+/// The payload as text, for messages.
+pub fn text(m: &Publish) -> String {
+    String::from_utf8_lossy(&m.payload).into_owned()
 }

@@ -14,6 +14,8 @@ use mqtt_lab::broker::auth::password::hash_password;
 use mqtt_lab::broker::auth::{Acl, Auth, HashCost, PasswordFile};
 use mqtt_lab::broker::{Broker, BrokerConfig};
 use mqtt_lab::codec::Protocol;
+pub use mqtt_lab::conformance::suite::probe::fixed_header_len as header_len;
+use mqtt_lab::conformance::suite::probe::whole_packet;
 use mqtt_lab::conformance::suite::{self, CheckResult, Selection, Settings, Verdict};
 
 use super::support::OurBroker;
@@ -339,29 +341,6 @@ fn wrong_for(check: &str) -> Option<Wrong> {
         .or_else(|| v5::wrong_for(check))
 }
 
-/// The length of the fixed header of a whole packet.
-pub fn header_len(p: &[u8]) -> usize {
-    1 + p[1..]
-        .iter()
-        .take(4)
-        .take_while(|b| **b & 0x80 != 0)
-        .count()
-        + 1
-}
-
-/// The length of the whole packet at the front of `buf`, once it is all there.
-fn whole(buf: &[u8]) -> Option<usize> {
-    let mut len = 0usize;
-    for (i, b) in buf.iter().skip(1).take(4).enumerate() {
-        len |= usize::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            let total = 2 + i + len;
-            return (buf.len() >= total).then_some(total);
-        }
-    }
-    None
-}
-
 /// Copies packets from `from` to `to` through `rewrite` until `from` ends or `stop` is set.
 fn pump(
     mut from: TcpStream,
@@ -388,7 +367,7 @@ fn pump(
             }
             Err(_) => break,
         }
-        while let Some(len) = whole(&buf) {
+        while let Some(len) = whole_packet(&buf) {
             let packet: Vec<u8> = buf.drain(..len).collect();
             let out = rewrite(&packet, &seen);
             seen.count[usize::from(kind(&packet))] += 1;

@@ -42,14 +42,9 @@ pub(super) fn bytes_of(packet: &Packet, protocol: Protocol) -> Result<Vec<u8>, F
     Ok(buf.to_vec())
 }
 
-/// The length of the fixed header at the front of `bytes` (type byte and remaining length).
-pub(super) fn fixed_header_len(bytes: &[u8]) -> usize {
-    1 + bytes[1..]
-        .iter()
-        .take(4)
-        .take_while(|b| **b & 0x80 != 0)
-        .count()
-        + 1
+/// How long a check listens for something that must not come.
+pub(super) fn quiet(p: &super::Probe) -> Duration {
+    (p.wait / 2).min(Duration::from_millis(750))
 }
 
 /// A little longer than `d`: what a check allows for the broker's timer and the network.

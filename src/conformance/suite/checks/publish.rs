@@ -3,13 +3,13 @@
 use std::time::{Duration, Instant};
 
 use crate::codec::{
-    ConnAck, Packet, Properties, Publish, QoS, ReasonCode, SubAck, Subscribe, Subscription,
-    SubscriptionOptions, UnsubAck, Unsubscribe,
+    ConnAck, Packet, Properties, Publish, QoS, ReasonCode, Subscribe, Subscription, UnsubAck,
+    Unsubscribe,
 };
 
-use super::super::probe::{Conn, Fault, Got, ack, describe};
+use super::super::probe::{Conn, Fault, Got, ack, describe, options, text};
 use super::super::{Check, Outcome, Probe};
-use super::bytes_of;
+use super::{bytes_of, quiet};
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -209,11 +209,6 @@ pub const CHECKS: &[Check] = &[
 /// A packet identifier whose two bytes differ, so that an answer with them swapped shows.
 const ID: u16 = 0x1234;
 
-/// How long a check listens for something that must not come.
-fn quiet(p: &Probe) -> Duration {
-    (p.wait / 2).min(Duration::from_millis(750))
-}
-
 /// The highest QoS the broker takes from clients (5.0: Maximum QoS in the CONNACK).
 fn max_qos(ack: &ConnAck) -> u8 {
     ack.properties.maximum_qos.unwrap_or(2)
@@ -233,37 +228,15 @@ fn granted(code: ReasonCode) -> Option<u8> {
     }
 }
 
-fn subscription(filter: &str, qos: QoS) -> Subscription {
-    Subscription {
-        filter: filter.to_string(),
-        options: SubscriptionOptions {
-            qos,
-            ..Default::default()
-        },
-    }
-}
-
 /// Subscribes `conn` to `filter` with packet identifier `pkid`; the QoS the SUBACK grants.
 fn subscribe(p: &Probe, conn: &mut Conn, pkid: u16, filter: &str, qos: QoS) -> Result<u8, Fault> {
-    conn.send(&Packet::Subscribe(Subscribe {
-        pkid,
-        filters: vec![subscription(filter, qos)],
-        properties: Properties::default(),
-    }))?;
-    match conn.expect("SUBACK", p.wait)? {
-        Packet::SubAck(SubAck {
-            pkid: id, reasons, ..
-        }) if id == pkid && reasons.len() == 1 => granted(reasons[0]).ok_or_else(|| {
-            format!(
-                "the broker refused the subscription to {filter:?} (0x{:02x})",
-                reasons[0].as_u8()
-            )
-        }),
-        other => Err(format!(
-            "waited for a SUBACK of identifier {pkid} with one code, got {}",
-            describe(&other)
-        )),
-    }
+    let code = p.subscribe_with(conn, pkid, filter, options(qos), Properties::default())?;
+    granted(code).ok_or_else(|| {
+        format!(
+            "the broker refused the subscription to {filter:?} (0x{:02x})",
+            code.as_u8()
+        )
+    })
 }
 
 /// A connection of client `n` subscribed to `filter` at `qos`, and the QoS granted.
@@ -396,10 +369,6 @@ fn collect(
         got.push(m);
     }
     Ok(got)
-}
-
-fn text(m: &Publish) -> String {
-    String::from_utf8_lossy(&m.payload).into_owned()
 }
 
 fn texts(got: &[Publish]) -> Vec<String> {
@@ -721,7 +690,10 @@ fn suback_per_filter(p: &mut Probe) -> Result<Outcome, Fault> {
         filters: filters
             .iter()
             .zip(requested)
-            .map(|(f, q)| subscription(f, qos_of(q)))
+            .map(|(f, q)| Subscription {
+                filter: f.to_string(),
+                options: options(qos_of(q)),
+            })
             .collect(),
         properties: Properties::default(),
     }))?;

@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::codec::reason::connack_v3_return_code;
-use crate::codec::{ConnAck, Connect, Packet, Properties, Publish, QoS, ReasonCode};
+use crate::codec::{ConnAck, Connect, Packet, Publish, QoS, ReasonCode};
 
-use super::super::probe::{Conn, Fault, Got, ack, describe};
+use super::super::probe::{Conn, Fault, Got, ack, describe, text};
 use super::super::{Check, Outcome, Probe};
 use super::grace;
 
@@ -238,11 +238,6 @@ fn publish_acked(
     }
 }
 
-/// The payload as text, for messages.
-fn text(m: &Publish) -> String {
-    String::from_utf8_lossy(&m.payload).into_owned()
-}
-
 /// The QoS a message published at QoS 1 is delivered at on a subscription granted `granted`.
 fn delivered_qos(granted: QoS) -> QoS {
     if granted == QoS::AtMostOnce {
@@ -265,19 +260,6 @@ fn qos1_declined(granted: QoS) -> Option<Outcome> {
             "the broker granted QoS 0 to a QoS 1 subscription; the check needs QoS 1".into(),
         )
     })
-}
-
-/// A CONNECT that keeps its session: clean session 0 and, in 5.0, a session expiry of 60 s.
-fn persistent(p: &Probe, id: &str) -> Connect {
-    let mut c = p.connect_packet(id);
-    c.clean_start = false;
-    if p.v5() {
-        c.properties = Properties {
-            session_expiry_interval: Some(60),
-            ..Properties::default()
-        };
-    }
-    c
 }
 
 fn retained_to_new_subscriber(p: &mut Probe) -> Result<Outcome, Fault> {
@@ -550,7 +532,7 @@ fn clean_session_discards(p: &mut Probe) -> Result<Outcome, Fault> {
     let id = p.client_id(0);
     let topic = p.topic("t");
     // Connection 0: a persistent session with a subscription.
-    let (mut a, _) = p.connect_with("a", persistent(p, &id))?;
+    let (mut a, _) = p.connect_with("a", p.persistent_packet(&id))?;
     subscribe(p, &mut a, &topic, QoS::AtLeastOnce)?;
     a.disconnect();
     // Connection 1: a message for the session while its client is away.
@@ -574,7 +556,7 @@ fn clean_session_discards(p: &mut Probe) -> Result<Outcome, Fault> {
     publisher.disconnect();
     if !p.v5() {
         // The clean session lasted only for its connection: nothing of it is resumed.
-        let (a, ack) = p.connect_with("a", persistent(p, &id))?;
+        let (a, ack) = p.connect_with("a", p.persistent_packet(&id))?;
         a.disconnect();
         if ack.session_present {
             return Err("a session of clean session 1 was resumed by a later connection (Session Present 1)".into());
@@ -586,7 +568,7 @@ fn clean_session_discards(p: &mut Probe) -> Result<Outcome, Fault> {
 fn session_queues_offline_messages(p: &mut Probe) -> Result<Outcome, Fault> {
     let id = p.client_id(0);
     let topic = p.topic("t");
-    let (mut a, _) = p.connect_with("a", persistent(p, &id))?;
+    let (mut a, _) = p.connect_with("a", p.persistent_packet(&id))?;
     let (granted, _) = subscribe(p, &mut a, &topic, QoS::AtLeastOnce)?;
     if let Some(o) = qos1_declined(granted) {
         return Ok(o);
@@ -595,7 +577,7 @@ fn session_queues_offline_messages(p: &mut Probe) -> Result<Outcome, Fault> {
     let (mut publisher, _) = p.connect("pub", &p.client_id(1))?;
     publish_acked(p, &mut publisher, &topic, b"m1", false, 1)?;
     publish_acked(p, &mut publisher, &topic, b"m2", false, 2)?;
-    let (mut a, ack) = p.connect_with("a", persistent(p, &id))?;
+    let (mut a, ack) = p.connect_with("a", p.persistent_packet(&id))?;
     if !ack.session_present {
         return Err("the client came back to its persistent session and got Session Present 0: the session was not kept".into());
     }
@@ -647,7 +629,7 @@ fn session_queues_offline_messages(p: &mut Probe) -> Result<Outcome, Fault> {
 fn qos1_resent_on_resume(p: &mut Probe) -> Result<Outcome, Fault> {
     let id = p.client_id(0);
     let topic = p.topic("t");
-    let (mut a, _) = p.connect_with("a", persistent(p, &id))?;
+    let (mut a, _) = p.connect_with("a", p.persistent_packet(&id))?;
     let (granted, mut early) = subscribe(p, &mut a, &topic, QoS::AtLeastOnce)?;
     if let Some(o) = qos1_declined(granted) {
         return Ok(o);
@@ -663,7 +645,7 @@ fn qos1_resent_on_resume(p: &mut Probe) -> Result<Outcome, Fault> {
     }
     // Not acknowledged: the message stays in flight in the session.
     a.disconnect();
-    let (mut a, ack) = p.connect_with("a", persistent(p, &id))?;
+    let (mut a, ack) = p.connect_with("a", p.persistent_packet(&id))?;
     if !ack.session_present {
         return Err("the client came back to its persistent session and got Session Present 0: the session was not kept".into());
     }

@@ -6,12 +6,12 @@ use bytes::Bytes;
 
 use crate::codec::{
     self, ConnAck, Disconnect, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
-    RetainHandling, Subscribe, Subscription, SubscriptionOptions,
+    RetainHandling, SubscriptionOptions,
 };
 
-use super::super::probe::{Conn, Fault, Got, ack, describe};
+use super::super::probe::{Conn, Fault, Got, ack, describe, fixed_header_len, options, text};
 use super::super::{Check, Outcome, Probe};
-use super::{bytes_of, fixed_header_len};
+use super::{bytes_of, quiet};
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -157,11 +157,6 @@ pub const CHECKS: &[Check] = &[
     },
 ];
 
-/// How long a check listens for something that must not come.
-fn quiet(p: &Probe) -> Duration {
-    (p.wait / 2).min(Duration::from_millis(800))
-}
-
 /// Connects `n` with `properties` on its CONNECT (clean start).
 fn connect_props(
     p: &mut Probe,
@@ -184,25 +179,11 @@ fn subscribe_opts(
     options: SubscriptionOptions,
     identifier: Option<u32>,
 ) -> Result<ReasonCode, Fault> {
-    let sub = Subscribe {
-        pkid,
-        filters: vec![Subscription {
-            filter: filter.to_string(),
-            options,
-        }],
-        properties: Properties {
-            subscription_identifiers: identifier.into_iter().collect(),
-            ..Properties::default()
-        },
+    let properties = Properties {
+        subscription_identifiers: identifier.into_iter().collect(),
+        ..Properties::default()
     };
-    conn.send(&Packet::Subscribe(sub))?;
-    match conn.expect("SUBACK", p.wait)? {
-        Packet::SubAck(s) if s.pkid == pkid && s.reasons.len() == 1 => Ok(s.reasons[0]),
-        other => Err(format!(
-            "waited for the SUBACK of {filter}, got {}",
-            describe(&other)
-        )),
-    }
+    p.subscribe_with(conn, pkid, filter, options, properties)
 }
 
 /// `subscribe_opts` that must be granted.
@@ -221,13 +202,6 @@ fn subscribe_granted(
         ));
     }
     Ok(())
-}
-
-fn options(qos: QoS) -> SubscriptionOptions {
-    SubscriptionOptions {
-        qos,
-        ..SubscriptionOptions::default()
-    }
 }
 
 /// A PUBLISH of this check with `properties`.
@@ -311,11 +285,6 @@ fn collect(
         wait = quiet;
     }
     Ok(got)
-}
-
-/// The payload as text, for messages.
-fn text(m: &Publish) -> String {
-    String::from_utf8_lossy(&m.payload).into_owned()
 }
 
 fn topic_alias_invalid(p: &mut Probe) -> Result<Outcome, Fault> {
