@@ -186,3 +186,68 @@ pub fn junit(target: &str, results: &[CheckResult]) -> String {
     out.push_str("</testsuites>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(check: &'static str, result: Verdict, why: Option<&str>) -> CheckResult {
+        CheckResult {
+            check,
+            protocol: "3.1.1",
+            statements: &["MQTT-2.2.2-2"],
+            result,
+            why: why.map(str::to_string),
+            transcript: if result == Verdict::Fail {
+                vec!["    0 ms a ← PINGRESP <&>".into()]
+            } else {
+                Vec::new()
+            },
+            millis: 1500,
+        }
+    }
+
+    fn sample() -> Vec<CheckResult> {
+        vec![
+            result("a-pass", Verdict::Pass, None),
+            result("a-fail", Verdict::Fail, Some("answered with \"PINGRESP\"")),
+            result("a-skip", Verdict::Skipped, Some("give --user")),
+        ]
+    }
+
+    #[test]
+    fn junit_counts_each_verdict_and_escapes_what_a_failure_says() {
+        let xml = junit("h:1", &sample());
+        assert!(
+            xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert!(xml.contains("<failure message=\"answered with &quot;PINGRESP&quot;\">"));
+        assert!(
+            xml.contains("PINGRESP &lt;&amp;&gt;"),
+            "the transcript, escaped"
+        );
+        assert!(xml.contains("A receiver that gets a packet with invalid fixed-header flags"));
+        assert!(xml.contains("<skipped message=\"skipped: give --user\"/>"));
+        assert!(
+            !xml.contains("MQTT 5.0"),
+            "no suite for a version that did not run"
+        );
+    }
+
+    #[test]
+    fn json_and_text_give_the_counts_and_the_failure() {
+        let v: serde_json::Value = serde_json::from_str(&json("h:1", &sample())).unwrap();
+        assert_eq!(v["counts"]["pass"], 1);
+        assert_eq!(v["counts"]["fail"], 1);
+        assert_eq!(v["counts"]["skipped"], 1);
+        assert_eq!(v["results"][1]["result"], "fail");
+        assert!(
+            v["results"][0].get("transcript").is_none(),
+            "a pass has none"
+        );
+        let t = text("h:1", &sample());
+        assert!(t.contains("── FAIL a-fail (MQTT 3.1.1)"), "{t}");
+        assert!(t.ends_with("h:1: 1 passed, 1 failed, 0 not applicable, 0 undecided, 1 skipped\n"));
+    }
+}
