@@ -19,9 +19,11 @@
 //!   overflowed; and the message cannot have expired (as for "delivery": [`Model::may_expire`]).
 //!
 //! A group is not judged for a message when one of its members also holds another filter
-//! matching the topic (the copies cannot be told apart). Deliveries with the retain flag are
-//! left out. Not here: a member's own at-most-once and order ("delivery", "ordering" judge
-//! plain subscriptions only), wills sent to groups.
+//! matching the topic (the copies cannot be told apart). Retained copies are left out: a
+//! delivery with the retain flag counts only when it may have been forwarded through a Retain
+//! As Published subscription ([`Model::forwarded`](super::model::Model::forwarded)). Not
+//! here: a member's own at-most-once and order ("delivery", "ordering" judge plain
+//! subscriptions only), wills sent to groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,7 +83,10 @@ fn judge<'t>(
 ) {
     let mut firsts: Vec<&Del<'_>> = members
         .iter()
-        .filter_map(|&c| m.dels_of(p.label, c).find(|d| d.pos > p.pos && !d.retain))
+        .filter_map(|&c| {
+            m.dels_of(p.label, c)
+                .find(|d| d.pos > p.pos && m.forwarded(d) != Some(false))
+        })
         .collect();
     firsts.sort_by_key(|d| d.pos);
     for (k, b) in firsts.iter().enumerate().skip(1) {

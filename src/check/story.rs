@@ -790,6 +790,17 @@ impl Story {
 
     /// A delivery of the will of `from`'s `n`-th connect.
     pub fn deliver_will_of(&mut self, to: &str, from: &str, n: u64) -> &mut Self {
+        self.deliver_will_flagged(to, from, n, false)
+    }
+
+    /// A delivery of the will of `from`'s latest connect with RETAIN 1: forwarded through a
+    /// Retain As Published subscription, or a retained copy.
+    pub fn deliver_will_retained(&mut self, to: &str, from: &str) -> &mut Self {
+        let n = self.connects.get(from).copied().unwrap_or(0);
+        self.deliver_will_flagged(to, from, n, true)
+    }
+
+    fn deliver_will_flagged(&mut self, to: &str, from: &str, n: u64, retain: bool) -> &mut Self {
         let will = self
             .wills
             .get(from)
@@ -800,7 +811,7 @@ impl Story {
             client: to.into(),
             topic: will.topic,
             qos: will.qos,
-            retain: false,
+            retain,
             dup: false,
             packet_id: None,
             payload: label,

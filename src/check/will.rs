@@ -37,7 +37,10 @@
 //! which reset the connection at once, or of 1.5 × keep-alive after any other end, plus broker
 //! stalls): a waiting will is durable, a connection is not.
 //!
-//! Rules, per subscriber, on live deliveries (retain flag 0) of the will's label and topic:
+//! Rules, per subscriber, on live deliveries of the will's label and topic: retain flag 0, or
+//! retain flag 1 where only a Retain As Published subscription can have forwarded it
+//! [MQTT-3.3.1-13] (one that a new subscription may also have drawn as a retained copy counts
+//! as delivered but not towards "at most once"):
 //! - never before the connection could have died (the first disturbing fault or its end);
 //! - (5.0) never before the will delay, capped by the session expiry (the CONNACK's if the
 //!   broker set one), has passed since that earliest death, unless the client connected again
@@ -54,8 +57,8 @@
 //! Retained copies of a retained will are the "retained" checker's concern (which skips such
 //! topics).
 
-use super::model::{Attempt, ClientLog, Del, End, Epoch, Model, Pos};
-use super::{CheckConfig, Violation};
+use super::model::{Attempt, ClientLog, Del, End, Epoch, Model, Pos, SubEv, SubKind};
+use super::{CheckConfig, Violation, topic};
 use crate::trace::{Event, Fault, Persistence, Trace, WillSpec};
 
 /// The checker's name in the registry.
@@ -309,7 +312,9 @@ impl<'m, 't> Will<'m, 't> {
         let dels: Vec<&Del<'_>> = m
             .dels_of(&w.payload, s)
             .filter(|d| {
-                !d.retain && d.topic == w.topic && self.owner_of(d.pos) == Some(self.attempt)
+                d.topic == w.topic
+                    && self.owner_of(d.pos) == Some(self.attempt)
+                    && self.live(m, d) != Some(false)
             })
             .collect();
         if let Some(d) = dels.iter().find(|d| d.pos < death && death != usize::MAX) {
@@ -349,7 +354,11 @@ impl<'m, 't> Will<'m, 't> {
                 format!("reached {s}, but {why}; it must not be published"),
             );
         }
-        if let Some(d) = dels.iter().filter(|d| !d.dup).nth(1) {
+        if let Some(d) = dels
+            .iter()
+            .filter(|d| !d.dup && self.live(m, d) == Some(true))
+            .nth(1)
+        {
             self.say(
                 out,
                 m.us(d.pos),
@@ -359,6 +368,44 @@ impl<'m, 't> Will<'m, 't> {
         if self.verdict == Verdict::Required && m.liveness_due_us(self.deadline_us) {
             self.judge_required(m, s, dels.first().copied(), out);
         }
+    }
+
+    /// Whether delivery `d` of this will is a live one (`Some(true)`: forwarded when the will
+    /// was published), a retained copy sent for a new subscription (`Some(false)`), or either
+    /// (`None`). RETAIN 0 is live. RETAIN 1 on a retained will is live when it can only have
+    /// been forwarded through a Retain As Published subscription [MQTT-3.3.1-13]: the
+    /// subscriber had asked for a matching filter with that option before, and asked for no
+    /// matching filter from the earliest death on (which a retained copy could answer); with
+    /// such a request too, it is either.
+    fn live(&self, m: &Model<'t>, d: &Del<'_>) -> Option<bool> {
+        if !d.retain {
+            return Some(true);
+        }
+        let Some(log) = m.clients.get(d.client).filter(|_| self.spec.retain) else {
+            return Some(false);
+        };
+        let asked = |s: &&SubEv<'_>| {
+            s.pos < d.pos
+                && matches!(s.kind, SubKind::Requested(_))
+                && topic::subscription_matches(s.filter, d.topic)
+        };
+        if !log
+            .subs
+            .iter()
+            .filter(asked)
+            .any(|s| s.options.retain_as_published)
+        {
+            return Some(false);
+        }
+        if log
+            .subs
+            .iter()
+            .filter(asked)
+            .any(|s| s.pos >= self.death && topic::shared(s.filter).is_none())
+        {
+            return None;
+        }
+        Some(true)
     }
 
     /// A required will, due before the settle phase: subscriber `s`, if entitled, gets it

@@ -3,7 +3,7 @@
 
 use mqtt_lab::check::story::Story;
 use mqtt_lab::check::{self, CheckConfig, Violation};
-use mqtt_lab::trace::{Persistence, Trace};
+use mqtt_lab::trace::{Persistence, SubOptions, Trace};
 
 const SHARE: &str = "$share/g/s/#";
 
@@ -175,4 +175,51 @@ fn message_with_long_expiry_to_a_connected_subscriber_is_owed() {
     s.after_ms(5).ack("sensor", &m1).after_ms(61_000);
     let v = check::run(["delivery"], &s.end(), &CheckConfig::default()).unwrap();
     assert_eq!(v.len(), 1, "{v:?}");
+}
+
+/// Two members of `$share/g/s/#` with Retain As Published, and a connected sensor.
+fn rap_group() -> Story {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    let rap = SubOptions {
+        retain_as_published: true,
+        ..SubOptions::default()
+    };
+    for m in ["a", "b"] {
+        s.session_expiry(m, 3600)
+            .connect(m, false, false)
+            .subscribe_with(m, SHARE, 1, rap);
+    }
+    s.connect("sensor", true, false).after_ms(10);
+    s
+}
+
+/// [MQTT-3.3.1-13] A retained message forwarded to a member with Retain As Published carries
+/// RETAIN 1 and is the group's copy: it reaches the group, and a second member's copy is one
+/// too many.
+#[test]
+fn mqtt5_3_3_1_13_retained_messages_forwarded_to_a_group_count_with_retain_as_published() {
+    let mut s = rap_group();
+    let m1 = s.publish_retained("sensor", "s/1", 1);
+    s.after_ms(5)
+        .deliver_as("a", &m1, 1, true, false)
+        .ack("sensor", &m1);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = rap_group();
+    let m1 = s.publish_retained("sensor", "s/1", 1);
+    s.after_ms(5).ack("sensor", &m1);
+    let v = shared(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("reached no member"), "{}", v[0]);
+
+    let mut s = rap_group();
+    let m1 = s.publish_retained("sensor", "s/1", 1);
+    s.after_ms(5)
+        .deliver_as("a", &m1, 1, true, false)
+        .after_ms(1)
+        .deliver_as("b", &m1, 1, true, false)
+        .ack("sensor", &m1);
+    let v = shared(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("two members"), "{}", v[0]);
 }

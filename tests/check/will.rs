@@ -3,7 +3,7 @@
 
 use mqtt_lab::check::story::Story;
 use mqtt_lab::check::{self, CheckConfig, Violation};
-use mqtt_lab::trace::{BROKER, Fault, Persistence, Trace};
+use mqtt_lab::trace::{BROKER, Fault, Persistence, SubOptions, Trace};
 
 fn will(t: &Trace) -> Vec<Violation> {
     check::run(["will"], t, &CheckConfig::default()).unwrap()
@@ -563,4 +563,51 @@ fn mqtt5_3_1_3_9_will_delay_capped_for_a_v5_client_of_a_v311_run() {
     let v = will(&s.end());
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].message.contains("before its will delay"), "{}", v[0]);
+}
+
+/// A monitor watching `status/#` with Retain As Published, and a sensor with a retained will.
+fn rap_world() -> Story {
+    let mut s = Story::new("5.0", Persistence::Durable);
+    let rap = SubOptions {
+        retain_as_published: true,
+        ..SubOptions::default()
+    };
+    s.connect("monitor", false, false)
+        .subscribe_with("monitor", "status/#", 1, rap);
+    s.keep_alive("sensor", 4)
+        .will("sensor", "status/sensor", 1, true);
+    s.connect("sensor", false, false).after_ms(1000);
+    s
+}
+
+/// [MQTT-3.3.1-13] A retained will forwarded through Retain As Published carries RETAIN 1 and
+/// is the will's publication, not a retained copy: it is owed, and owed once.
+#[test]
+fn mqtt5_3_3_1_13_a_retained_will_forwarded_with_retain_as_published_counts_once() {
+    let mut s = rap_world();
+    s.crash("sensor")
+        .after_ms(20)
+        .deliver_will_retained("monitor", "sensor")
+        .after_ms(20_000);
+    assert_eq!(all(&s.end()), vec![]);
+
+    let mut s = rap_world();
+    s.crash("sensor")
+        .after_ms(20)
+        .deliver_will_retained("monitor", "sensor")
+        .after_ms(20)
+        .deliver_will_retained("monitor", "sensor");
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("twice"), "{}", v[0]);
+
+    // Without the option, RETAIN 1 is no forwarded copy: the will never reached the monitor.
+    let mut s = world("5.0");
+    s.crash("sensor")
+        .after_ms(20)
+        .deliver_will_retained("monitor", "sensor")
+        .after_ms(20_000);
+    let v = will(&s.end());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("never reached monitor"), "{}", v[0]);
 }
