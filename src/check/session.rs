@@ -35,6 +35,11 @@
 //! should have expired). Topics the client holds a shared subscription for are left out
 //! (another member's messages may be handed over later).
 //!
+//! A connection taken over by another process of its client identifier is closed by the broker
+//! (3.1.1 [MQTT-3.1.4-2], 5.0 [MQTT-3.1.4-3]): where no fault or broker stall could keep the
+//! close from the old process, that process sees its connection end by a close (or DISCONNECT),
+//! not by its own keep-alive, and not stay open to the end of the run.
+//!
 //! Not here: what a resumed session then delivers ("delivery").
 
 use super::model::{Attempt, ClientLog, End, Epoch, Model, Pos, SubKind};
@@ -158,7 +163,96 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
         }
     }
     stale_deliveries(&m, &mut out);
+    taken_over_connections_closed(&m, slack, &mut out);
     out
+}
+
+/// A connection taken over by another process of its client identifier is closed by the broker
+/// (3.1.1 [MQTT-3.1.4-2], 5.0 [MQTT-3.1.4-3]): the old process sees it end by a close or the
+/// broker's DISCONNECT, not by its own keep-alive giving up, and does not stay connected to the
+/// end of the run. Judged only where nothing else could keep the close from it: no fault on
+/// the old process's link and the broker neither paused nor down from the new CONNECT to the
+/// old process's end (a broker crash, pause or failing disk counts as such a fault), the
+/// new CONNECT sent after the old connection's CONNACK (else the broker may have read the two
+/// CONNECTs the other way round), and, for one still open, more than the network slack before
+/// the end.
+fn taken_over_connections_closed(m: &Model<'_>, slack: u64, out: &mut Vec<Violation>) {
+    use crate::trace::{Event, LossCause};
+    let Some(run_end) = m.end else {
+        return;
+    };
+    for (&c, log) in &m.clients {
+        for e in &log.epochs {
+            let Some((taken, End::TakenOver)) = e.end else {
+                continue;
+            };
+            let Some(by) = log
+                .attempts
+                .iter()
+                .find(|a| a.connected == Some(taken) && a.process != e.process)
+                // A CONNECT sent before this connection's CONNACK may have been read first.
+                .filter(|a| a.pos > e.start)
+            else {
+                continue;
+            };
+            let seen = m.trace.events[taken + 1..run_end]
+                .iter()
+                .enumerate()
+                .find(|(_, ev)| {
+                    ev.process() == Some(e.process)
+                        && matches!(
+                            ev.event,
+                            Event::ConnectionLost { .. }
+                                | Event::Connecting { .. }
+                                | Event::DisconnectSent { .. }
+                        )
+                })
+                .map(|(i, ev)| (taken + 1 + i, &ev.event));
+            let until = seen.map_or(run_end, |(p, _)| p);
+            let quiet = !m.faults.iter().any(|f| {
+                f.fault.disturbs(e.process)
+                    && f.start <= until
+                    && f.end.is_none_or(|end| end >= by.pos)
+            }) && m.broker_stalled_us(m.us(by.pos), m.us(until)) == 0;
+            if !quiet {
+                continue;
+            }
+            let id = if by.v5 {
+                "MQTT-3.1.4-3" // 5.0
+            } else {
+                "MQTT-3.1.4-2" // 3.1.1
+            };
+            match seen {
+                Some((
+                    at,
+                    Event::ConnectionLost {
+                        cause: LossCause::KeepAliveTimeout,
+                        ..
+                    },
+                )) => out.push(violation(
+                    m,
+                    at,
+                    format!(
+                        "{} (client {c}) was taken over by {} at {} us, but its connection ended only by its own keep-alive: the broker must close the connection it took the session from [{id}]",
+                        e.process,
+                        by.process,
+                        m.us(taken)
+                    ),
+                )),
+                None if m.us(run_end) > m.us(taken) + slack => out.push(violation(
+                    m,
+                    run_end,
+                    format!(
+                        "{} (client {c}) was taken over by {} at {} us, but its connection was still open at the end: the broker must close the connection it took the session from [{id}]",
+                        e.process,
+                        by.process,
+                        m.us(taken)
+                    ),
+                )),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Session Present in the CONNACK at `pos` answering attempt `k` of client `c` (connection

@@ -213,3 +213,82 @@ fn mqtt_3_1_4_2_a_taken_over_connection_s_will_may_come_from_the_rival_connect()
         );
     }
 }
+
+/// How the first process (`dev`) sees its connection end after `dev-b` took it over at 2 s.
+#[derive(Clone, Copy, PartialEq)]
+enum OldEnd {
+    /// The broker closed it: seen at once.
+    Closed,
+    /// The first process's own keep-alive gave up, 20 s later.
+    OwnKeepAlive,
+    /// Never: still open at the end of the run.
+    Open,
+}
+
+/// `dev` connects at 0 s; `dev-b`, another process with its client identifier, connects at
+/// 2 s and resumes the session; the run ends at 40 s. `hole`: `dev`'s link is black-holed
+/// from 1.5 s on, so nothing can reach it.
+fn takeover(protocol: &str, old: OldEnd, hole: bool) -> Trace {
+    let mut s = Story::new(protocol, Persistence::Durable);
+    s.process("dev-b", "dev");
+    for p in ["dev", "dev-b"] {
+        s.keep_alive(p, 10);
+        if protocol == "5.0" {
+            s.session_expiry(p, 600);
+        }
+    }
+    s.connect("dev", false, false);
+    if hole {
+        s.at_ms(1500).black_hole("dev");
+    }
+    s.at_ms(2000).connect("dev-b", false, true);
+    match old {
+        OldEnd::Closed => {
+            s.after_ms(3).lost("dev");
+        }
+        OldEnd::OwnKeepAlive => {
+            s.at_ms(22_000).timed_out("dev");
+        }
+        OldEnd::Open => {}
+    }
+    s.at_ms(40_000).end()
+}
+
+/// The broker closes the connection it took a session from: a close seen at once is right; a
+/// connection that only its own keep-alive ends, or that stays open to the end, was never
+/// closed by the broker.
+/// [MQTT-3.1.4-2] (3.1.1)
+/// [MQTT-3.1.4-3] (5.0)
+#[test]
+fn a_taken_over_connection_is_closed_by_the_broker() {
+    for protocol in ["3.1.1", "5.0"] {
+        let id = if protocol == "5.0" {
+            "MQTT-3.1.4-3" // 5.0
+        } else {
+            "MQTT-3.1.4-2" // 3.1.1
+        };
+        assert_eq!(all(&takeover(protocol, OldEnd::Closed, false)), vec![]);
+        for (old, words) in [
+            (OldEnd::OwnKeepAlive, "only by its own keep-alive"),
+            (OldEnd::Open, "still open at the end"),
+        ] {
+            let v = all(&takeover(protocol, old, false));
+            assert_eq!(names(&v), ["session"], "{protocol}: {v:?}");
+            assert!(
+                v[0].message.contains(words) && v[0].message.contains(id),
+                "{}",
+                v[0]
+            );
+        }
+        // A black hole on the old link can keep the close from it: nothing is judged.
+        for old in [OldEnd::OwnKeepAlive, OldEnd::Open] {
+            let v = check::run(
+                ["session"],
+                &takeover(protocol, old, true),
+                &CheckConfig::default(),
+            )
+            .unwrap();
+            assert_eq!(v, vec![], "{protocol}");
+        }
+    }
+}
