@@ -63,6 +63,15 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
                 _ => {}
             })
         }),
+        // PUBCOMP keeps a Reason String that does not fit the client's Maximum Packet Size.
+        "diagnostics-within-maximum-packet-size" => down(|p, _| {
+            changed(p, |packet| {
+                if let Packet::PubComp(x) = packet {
+                    x.properties.reason_string =
+                        Some("a Reason String too long for the client's limit".into());
+                }
+            })
+        }),
         // The client's Receive Maximum is not heard.
         "receive-maximum" => up(|p, _| {
             changed(p, |packet| {

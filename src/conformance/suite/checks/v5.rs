@@ -71,6 +71,30 @@ pub const CHECKS: &[Check] = &[
         run: problem_information_off,
     },
     Check {
+        name: "diagnostics-within-maximum-packet-size",
+        about: "A client with a small Maximum Packet Size (40 bytes) gets every answer within it: a Reason String or User Property that would not fit is left out of CONNACK, SUBACK, UNSUBACK, PUBACK, PUBREC, PUBREL, PUBCOMP and DISCONNECT (answers to an unknown PUBREL and PUBREC, an unknown filter and a Topic Alias 0 included).",
+        v3: &[],
+        v5: &[
+            "MQTT-3.2.2-19",
+            "MQTT-3.2.2-20",
+            "MQTT-3.4.2-2",
+            "MQTT-3.4.2-3",
+            "MQTT-3.5.2-2",
+            "MQTT-3.5.2-3",
+            "MQTT-3.6.2-2",
+            "MQTT-3.6.2-3",
+            "MQTT-3.7.2-2",
+            "MQTT-3.7.2-3",
+            "MQTT-3.9.2-2",
+            "MQTT-3.11.2-1",
+            "MQTT-3.11.2-2",
+            "MQTT-3.14.2-3",
+            "MQTT-3.14.2-4",
+        ],
+        needs: &[],
+        run: diagnostics_within_maximum_packet_size,
+    },
+    Check {
         name: "subscription-identifier",
         about: "A message matching subscriptions with Subscription Identifiers carries them: one copy with all of them, or one copy per subscription with its own.",
         v3: &[],
@@ -287,6 +311,31 @@ fn collect(
     Ok(got)
 }
 
+/// The bytes of a QoS 0 PUBLISH of "x" to `topic` with Topic Alias `alias`, whatever its value
+/// (the codec refuses to encode 0).
+fn alias_publish(topic: &str, alias: u16) -> Result<Vec<u8>, Fault> {
+    let publish = Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: topic.to_owned(),
+        pkid: 0,
+        properties: Properties {
+            topic_alias: Some(1),
+            ..Properties::default()
+        },
+        payload: Bytes::from_static(b"x"),
+    };
+    let mut bytes = bytes_of(&Packet::Publish(publish), Protocol::V5)?;
+    // Topic (2 + length), then the property length (1 byte) and Topic Alias (0x23, u16).
+    let at = fixed_header_len(&bytes) + 2 + topic.len() + 1;
+    if bytes.get(at) != Some(&0x23) {
+        return Err("the check could not place its Topic Alias".into());
+    }
+    bytes[at + 1..at + 3].copy_from_slice(&alias.to_be_bytes());
+    Ok(bytes)
+}
+
 fn topic_alias_invalid(p: &mut Probe) -> Result<Outcome, Fault> {
     let topic = p.topic("t");
     let (conn, first) = p.connect("a", &p.client_id(0))?;
@@ -298,25 +347,7 @@ fn topic_alias_invalid(p: &mut Probe) -> Result<Outcome, Fault> {
     }
     for alias in aliases {
         let (mut conn, _) = p.connect("a", &p.client_id(0))?;
-        let publish = Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic: topic.clone(),
-            pkid: 0,
-            properties: Properties {
-                topic_alias: Some(1),
-                ..Properties::default()
-            },
-            payload: Bytes::from_static(b"x"),
-        };
-        let mut bytes = bytes_of(&Packet::Publish(publish.clone()), Protocol::V5)?;
-        // Topic (2 + length), then the property length (1 byte) and Topic Alias (0x23, u16).
-        let at = fixed_header_len(&bytes) + 2 + topic.len() + 1;
-        if bytes.get(at) != Some(&0x23) {
-            return Err("the check could not place its Topic Alias".into());
-        }
-        bytes[at + 1..at + 3].copy_from_slice(&alias.to_be_bytes());
+        let bytes = alias_publish(&topic, alias)?;
         conn.send_raw(
             &bytes,
             &format!("PUBLISH with Topic Alias {alias} (maximum {maximum})"),
@@ -999,6 +1030,101 @@ fn maximum_packet_size(p: &mut Probe) -> Result<Outcome, Fault> {
     small.disconnect();
     other.disconnect();
     Ok(Outcome::Pass)
+}
+
+/// The Maximum Packet Size of `diagnostics_within_maximum_packet_size`: room for every answer
+/// without diagnostics, too little for most with a Reason String.
+const DIAGNOSTICS_LIMIT: u32 = 40;
+
+fn diagnostics_within_maximum_packet_size(p: &mut Probe) -> Result<Outcome, Fault> {
+    let (mut conn, connack) = connect_props(
+        p,
+        "a",
+        0,
+        Properties {
+            maximum_packet_size: Some(DIAGNOSTICS_LIMIT),
+            ..Properties::default()
+        },
+    )?;
+    within_limit(&Packet::ConnAck(connack))?;
+    let topic = p.topic("t");
+    conn.send(&Probe::subscribe_packet(1, &topic, QoS::AtMostOnce))?;
+    within_limit(&conn.expect("the SUBACK", p.wait)?)?;
+    conn.send(&Packet::Unsubscribe(crate::codec::Unsubscribe {
+        pkid: 2,
+        filters: vec![p.topic("never")],
+        properties: Properties::default(),
+    }))?;
+    within_limit(&conn.expect("the UNSUBACK", p.wait)?)?;
+    let lonely = p.topic("nobody");
+    for (pkid, qos) in [(3, QoS::AtLeastOnce), (4, QoS::ExactlyOnce)] {
+        conn.send(&p.publish(&lonely, b"x", qos, false, pkid))?;
+        let answer = conn.expect("the acknowledgement", p.wait)?;
+        within_limit(&answer)?;
+        if matches!(answer, Packet::PubRec(_)) {
+            conn.send(&Packet::PubRel(ack(pkid)))?;
+            within_limit(&conn.expect("the PUBCOMP", p.wait)?)?;
+        }
+    }
+    // A PUBREL for an identifier with no exchange is answered with PUBCOMP (0x92, Packet
+    // Identifier not found, in 5.0); a PUBREC for one may be answered with PUBREL 0x92.
+    conn.send(&Packet::PubRel(ack(0x4242)))?;
+    within_limit(&conn.expect("the PUBCOMP", p.wait)?)?;
+    conn.send(&Packet::PubRec(ack(0x4343)))?;
+    match conn.recv(quiet(p)) {
+        Got::Packet(answer) => within_limit(&answer)?,
+        Got::Silent => {}
+        other => {
+            return Err(format!(
+                "after a PUBREC for an unknown identifier, got {}",
+                other.describe()
+            ));
+        }
+    }
+    // Topic Alias 0 is a protocol error: DISCONNECT 0x94 (if any) must fit too.
+    conn.send_raw(&alias_publish(&topic, 0)?, "PUBLISH with Topic Alias 0")?;
+    match conn.recv(p.wait) {
+        Got::Packet(answer) => within_limit(&answer)?,
+        Got::Closed => {}
+        other => {
+            return Err(format!(
+                "after a PUBLISH with Topic Alias 0, got {}",
+                other.describe()
+            ));
+        }
+    }
+    Ok(Outcome::Pass)
+}
+
+/// An answer to the client of `diagnostics_within_maximum_packet_size` fits its limit.
+fn within_limit(answer: &Packet) -> Result<(), Fault> {
+    let size = codec::encoded_len(answer, Protocol::V5)
+        .map_err(|e| format!("the check could not size {}: {e}", describe(answer)))?;
+    if size <= DIAGNOSTICS_LIMIT as usize {
+        return Ok(());
+    }
+    let diagnostics = match answer {
+        Packet::ConnAck(x) => Some(&x.properties),
+        Packet::SubAck(x) => Some(&x.properties),
+        Packet::UnsubAck(x) => Some(&x.properties),
+        Packet::PubAck(x) | Packet::PubRec(x) | Packet::PubRel(x) | Packet::PubComp(x) => {
+            Some(&x.properties)
+        }
+        Packet::Disconnect(x) => Some(&x.properties),
+        _ => None,
+    }
+    .is_some_and(|x| x.reason_string.is_some() || !x.user_properties.is_empty());
+    Err(if diagnostics {
+        format!(
+            "the broker sent a {size}-byte {} to a client whose Maximum Packet Size is {DIAGNOSTICS_LIMIT}: a Reason String or User Property that does not fit must be left out",
+            describe(answer)
+        )
+    } else {
+        format!(
+            "the broker sent a {size}-byte {} to a client whose Maximum Packet Size is {DIAGNOSTICS_LIMIT}",
+            describe(answer)
+        )
+    })
 }
 
 /// Publishes one QoS 0 message with `properties` to a subscriber of this check; what it got.
