@@ -60,6 +60,8 @@ pub struct Conn {
     transcript: Rc<RefCell<Vec<String>>>,
     start: Instant,
     closed: bool,
+    /// A CONNACK accepting the connection (a reason code below 0x80) has arrived.
+    accepted: bool,
 }
 
 impl Conn {
@@ -108,6 +110,9 @@ impl Conn {
         match &got {
             Got::Silent => {}
             g => self.note(format!("← {}", g.describe())),
+        }
+        if let Got::Packet(Packet::ConnAck(a)) = &got {
+            self.accepted |= !a.reason.is_error();
         }
         got
     }
@@ -161,8 +166,9 @@ impl Conn {
     }
 
     /// Waits for the broker to close the connection. A 5.0 DISCONNECT before the close is
-    /// allowed (the broker may say why); any other packet, or an open connection after `wait`,
-    /// is a fault.
+    /// allowed (the broker may say why) once a CONNACK accepted the connection, never before
+    /// ([MQTT-3.14.0-1]); after it, nothing but the close ([MQTT-3.14.4-1], [MQTT-3.14.4-2]).
+    /// Any other packet, or an open connection after `wait`, is a fault.
     pub fn expect_close(&mut self, wait: Duration) -> Result<Option<ReasonCode>, Fault> {
         let deadline = Instant::now() + wait;
         let mut reason = None;
@@ -170,13 +176,31 @@ impl Conn {
             let got = self.recv(deadline.saturating_duration_since(Instant::now()));
             match got {
                 Got::Closed => return Ok(reason),
+                Got::Packet(Packet::Disconnect(d)) if self.protocol.is_v5() && !self.accepted => {
+                    return Err(format!(
+                        "the broker sent DISCONNECT 0x{:02x} before any CONNACK accepting the connection; it may only close it [MQTT-3.14.0-1]",
+                        d.reason.as_u8()
+                    ));
+                }
                 Got::Packet(Packet::Disconnect(d)) if self.protocol.is_v5() && reason.is_none() => {
                     reason = Some(d.reason)
+                }
+                Got::Silent if reason.is_some() => {
+                    return Err(format!(
+                        "the broker sent DISCONNECT but the connection was still open {} ms later; the sender of DISCONNECT must close it [MQTT-3.14.4-2]",
+                        wait.as_millis()
+                    ));
                 }
                 Got::Silent => {
                     return Err(format!(
                         "the connection was still open {} ms later",
                         wait.as_millis()
+                    ));
+                }
+                g if reason.is_some() => {
+                    return Err(format!(
+                        "the broker sent {} after its DISCONNECT; nothing may follow a DISCONNECT [MQTT-3.14.4-1]",
+                        g.describe()
                     ));
                 }
                 g => {
@@ -334,6 +358,7 @@ impl<'a> Probe<'a> {
             transcript: self.transcript.clone(),
             start: self.start,
             closed: false,
+            accepted: false,
         })
     }
 

@@ -13,6 +13,17 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
             }
             Some(p)
         }),
+        // The identifier is refused: its first upper-case letter reaches the broker as a
+        // byte that is not UTF-8.
+        "client-id-allowed-characters" => up(|p, _| {
+            let mut p = p.to_vec();
+            if kind(&p) == 1
+                && let Some(at) = p.windows(4).position(|w| w == b"AZaz")
+            {
+                p[at] = 0xFF;
+            }
+            Some(p)
+        }),
         "second-connect"
         | "protocol-level-unsupported"
         | "protocol-name-wrong"

@@ -493,3 +493,40 @@ fn every_check_fails_against_a_broker_that_breaks_its_rule() {
         passed.join("\n")
     );
 }
+
+/// [MQTT-3.14.0-1] A broker that follows a refusing CONNACK with DISCONNECT, where it may only
+/// close, fails the check of a refused login.
+#[test]
+fn mqtt5_3_14_0_1_a_disconnect_after_a_refusing_connack_fails() {
+    let broker = our_broker_with_settings();
+    let wrong = proxy(
+        broker.port,
+        down(|p, _| {
+            let mut out = p.to_vec();
+            if kind(p) == 2 && p.get(3).is_some_and(|r| *r >= 0x80) {
+                // DISCONNECT 0x87 (not authorized).
+                out.extend_from_slice(&[0xE0, 2, 0x87, 0]);
+            }
+            Some(out)
+        }),
+    );
+    let check = suite::checks()
+        .iter()
+        .find(|c| c.name == "bad-password-refused")
+        .unwrap();
+    let r = suite::run_one(
+        addr(wrong.port),
+        &full_settings(),
+        "d0",
+        check,
+        Protocol::V5,
+    );
+    assert_eq!(r.result, Verdict::Fail, "{r:?}");
+    assert!(
+        r.why
+            .as_deref()
+            .unwrap_or_default()
+            .contains("MQTT-3.14.0-1"),
+        "{r:?}"
+    );
+}

@@ -9,9 +9,14 @@ use super::super::{Check, Need, Outcome, Probe};
 pub const CHECKS: &[Check] = &[
     Check {
         name: "bad-password-refused",
-        about: "A CONNECT with the configured user and a wrong password is refused with a CONNACK, Session Present 0, then the connection closes.",
+        about: "A CONNECT with the configured user and a wrong password is refused with a CONNACK, Session Present 0, then the connection closes (in 5.0, without a DISCONNECT, which may only follow a CONNACK accepting the connection).",
         v3: &["MQTT-3.2.2-4", "MQTT-3.2.2-5"],
-        v5: &["MQTT-3.1.4-2", "MQTT-3.2.2-6", "MQTT-3.2.2-7"],
+        v5: &[
+            "MQTT-3.1.4-2",
+            "MQTT-3.2.2-6",
+            "MQTT-3.2.2-7",
+            "MQTT-3.14.0-1",
+        ],
         needs: &[Need::User],
         run: bad_password_refused,
     },

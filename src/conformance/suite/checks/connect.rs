@@ -6,7 +6,7 @@ use crate::codec::reason::connack_v3_return_code;
 use crate::codec::{Packet, ReasonCode};
 
 use super::super::probe::fixed_header_len;
-use super::super::probe::{Conn, Fault, Got};
+use super::super::probe::{Conn, Fault, Got, describe};
 use super::super::{Check, Outcome, Probe};
 use super::{bytes_of, grace};
 
@@ -25,6 +25,14 @@ pub const CHECKS: &[Check] = &[
         run: connack_first,
     },
     Check {
+        name: "client-id-allowed-characters",
+        about: "A CONNECT whose client identifier is 23 bytes of the digits and the letters a-z and A-Z is accepted.",
+        v3: &["MQTT-3.1.3-5"],
+        v5: &["MQTT-3.1.3-5"],
+        needs: &[],
+        run: client_id_allowed_characters,
+    },
+    Check {
         name: "second-connect",
         about: "A second CONNECT on a connection is a protocol violation: the broker closes the connection.",
         v3: &["MQTT-3.1.0-2"],
@@ -34,25 +42,30 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "connect-reserved-flag",
-        about: "A CONNECT whose reserved flag bit is 1 is refused: the connection closes without a CONNACK accepting it.",
+        about: "A CONNECT whose reserved flag bit is 1 is refused: the connection closes without a CONNACK accepting it (and, in 5.0, without a DISCONNECT, which may only follow such a CONNACK).",
         v3: &["MQTT-3.1.2-3", "MQTT-3.1.4-1"],
-        v5: &["MQTT-3.1.2-3", "MQTT-3.1.4-1"],
+        v5: &["MQTT-3.1.2-3", "MQTT-3.1.4-1", "MQTT-3.14.0-1"],
         needs: &[],
         run: connect_reserved_flag,
     },
     Check {
         name: "protocol-level-unsupported",
-        about: "A CONNECT of protocol level 6 is refused with CONNACK 0x01 (3.1.1) or 0x84 or nothing (5.0), then the connection closes.",
+        about: "A CONNECT of protocol level 6 is refused with CONNACK 0x01 (3.1.1) or 0x84 or nothing (5.0), never a DISCONNECT, then the connection closes.",
         v3: &["MQTT-3.1.2-2", "MQTT-3.2.2-4", "MQTT-3.2.2-5"],
-        v5: &["MQTT-3.1.2-2", "MQTT-3.2.2-6", "MQTT-3.2.2-7"],
+        v5: &[
+            "MQTT-3.1.2-2",
+            "MQTT-3.2.2-6",
+            "MQTT-3.2.2-7",
+            "MQTT-3.14.0-1",
+        ],
         needs: &[],
         run: protocol_level_unsupported,
     },
     Check {
         name: "protocol-name-wrong",
-        about: "A CONNECT naming protocol \"MQTX\" is not accepted: the connection closes, at most after a CONNACK refusing it.",
+        about: "A CONNECT naming protocol \"MQTX\" is not accepted: the connection closes, at most after a CONNACK refusing it (never a DISCONNECT).",
         v3: &["MQTT-3.1.2-1"],
-        v5: &["MQTT-3.1.2-1"],
+        v5: &["MQTT-3.1.2-1", "MQTT-3.14.0-1"],
         needs: &[],
         run: protocol_name_wrong,
     },
@@ -108,7 +121,7 @@ pub const CHECKS: &[Check] = &[
         name: "first-packet-not-connect",
         about: "A connection whose first packet is a PINGREQ, not CONNECT, is closed without an answer.",
         v3: &["MQTT-4.8.0-1"],
-        v5: &["MQTT-4.13.1-1"],
+        v5: &["MQTT-4.13.1-1", "MQTT-3.14.0-1"],
         needs: &[],
         run: first_packet_not_connect,
     },
@@ -133,6 +146,30 @@ fn connack_first(p: &mut Probe) -> Result<Outcome, Fault> {
     }
     conn.disconnect();
     Ok(Outcome::Pass)
+}
+
+fn client_id_allowed_characters(p: &mut Probe) -> Result<Outcome, Fault> {
+    // This run's identifier (its tag first), then every kind of character the rule names.
+    let mut id: String = p
+        .client_id(0)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    id.push_str("AZaz09QWERTYUIOPasdfghjkl");
+    id.truncate(23);
+    let mut conn = p.open("a")?;
+    conn.send(&Packet::Connect(p.connect_packet(&id)))?;
+    match conn.expect("CONNACK", p.wait)? {
+        Packet::ConnAck(ack) if ack.reason == ReasonCode::Success => {
+            conn.disconnect();
+            Ok(Outcome::Pass)
+        }
+        Packet::ConnAck(ack) => Err(format!(
+            "the client identifier {id:?} (23 bytes of 0-9, a-z, A-Z) was refused with 0x{:02x}",
+            code(&conn, ack.reason)
+        )),
+        other => Err(format!("waited for CONNACK, got {}", describe(&other))),
+    }
 }
 
 /// The CONNACK code as the connection's protocol writes it.

@@ -16,9 +16,9 @@ use super::{bytes_of, quiet};
 pub const CHECKS: &[Check] = &[
     Check {
         name: "topic-alias-invalid",
-        about: "A PUBLISH with Topic Alias 0, or one above the Topic Alias Maximum of the CONNACK (any alias when it announces none), closes the connection, after DISCONNECT 0x94 if any.",
+        about: "A PUBLISH with Topic Alias 0, or one above the Topic Alias Maximum of the CONNACK (any alias when it announces none), closes the connection, after DISCONNECT 0x94 if any, and nothing follows that DISCONNECT but the close.",
         v3: &[],
-        v5: &["MQTT-4.13.1-1"],
+        v5: &["MQTT-4.13.1-1", "MQTT-3.14.4-1", "MQTT-3.14.4-2"],
         needs: &[],
         run: topic_alias_invalid,
     },
