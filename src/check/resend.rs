@@ -14,6 +14,9 @@
 //!   a retained publish, no SUBSCRIBE of a matching filter may have been processed after it
 //!   (which would bring a retained copy). Otherwise the verdict is unknown and nothing is said.
 //!
+//! - A client's own resend (`publish_sent` of a label it already sent under the same packet
+//!   identifier in the same session) must carry DUP 1 as well.
+//!
 //! Not here: how many copies arrive (`qos.rs`), the DUP flag at QoS 0 (`integrity`).
 
 use std::collections::BTreeSet;
@@ -31,6 +34,43 @@ struct Arrival<'t> {
     dup: bool,
     /// Arrived while the client held its identifier awaiting PUBREL.
     duplicate: bool,
+}
+
+/// A client's own resend carries DUP too ([MQTT-3.3.1-1]): a `publish_sent` of a label this
+/// process already sent under the same packet identifier, in the same session (no CONNACK with
+/// session present 0 since, no crash or power-off of the process, which forgets what it sent),
+/// is a resend and must have DUP 1.
+fn client_resends(m: &Model<'_>, checker: &'static str, out: &mut Vec<Violation>) {
+    let mut sent: BTreeSet<(&str, &str, u16)> = BTreeSet::new();
+    for (pos, e) in m.trace.events.iter().enumerate() {
+        let process = e.process().unwrap_or_default();
+        match &e.event {
+            Event::PublishSent {
+                payload,
+                packet_id,
+                dup,
+                ..
+            } => {
+                if !sent.insert((process, payload, *packet_id)) && !dup {
+                    out.push(Violation {
+                        checker,
+                        at_us: m.us(pos),
+                        message: format!(
+                            "{process} sent {payload} again under packet identifier {packet_id} in the same session without DUP: a resend must set DUP [MQTT-3.3.1-1]"
+                        ),
+                    });
+                }
+            }
+            Event::Connected {
+                session_present: false,
+                ..
+            } => sent.retain(|(p, ..)| *p != process),
+            Event::FaultApplied {
+                fault: Fault::ClientCrash { client } | Fault::ClientPowerOff { client },
+            } => sent.retain(|(p, ..)| p != client),
+            _ => {}
+        }
+    }
 }
 
 /// Every resend without DUP in the trace, reported under `checker`.
@@ -149,6 +189,7 @@ pub fn violations(m: &Model<'_>, checker: &'static str) -> Vec<Violation> {
             });
         }
     }
+    client_resends(m, checker, &mut out);
     out
 }
 

@@ -194,3 +194,41 @@ fn a_broker_accusing_a_client_of_a_protocol_breach_is_reported() {
         v[0]
     );
 }
+
+/// A sensor with a persistent session sends `sensor#1` (QoS 1, identifier 7), loses its
+/// connection before the PUBACK and sends it again after reconnecting, with `dup`, into a
+/// session the broker `resumed` (session present) or not.
+fn client_resend(dup: bool, resumed: bool) -> Trace {
+    let mut s = Story::new("3.1.1", Persistence::Durable);
+    s.connect("monitor", false, false)
+        .subscribe("monitor", "s/#", 1)
+        .connect("sensor", false, false);
+    let m = s.publish("sensor", "s/1", 1);
+    s.publish_sent("sensor", &m, 7, false)
+        .after_ms(5)
+        .cut("sensor")
+        .after_ms(100)
+        .connect("sensor", false, resumed)
+        .publish_sent("sensor", &m, 7, dup)
+        .after_ms(5)
+        .deliver("monitor", &m)
+        .ack("sensor", &m);
+    s.at_ms(10_000).end()
+}
+
+/// [MQTT-3.3.1-1] A client's own resend carries DUP, like the broker's: the same message under
+/// the same packet identifier in a resumed session without DUP is reported; with DUP, or as
+/// the first send of a new session, it is not.
+#[test]
+fn mqtt_3_3_1_1_a_client_resend_without_dup_is_reported() {
+    assert_eq!(integrity(&client_resend(true, true)), vec![]);
+    assert_eq!(integrity(&client_resend(false, false)), vec![]);
+    let v = integrity(&client_resend(false, true));
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("sensor sent sensor#1 again")
+            && v[0].message.contains("MQTT-3.3.1-1"),
+        "{}",
+        v[0]
+    );
+}
