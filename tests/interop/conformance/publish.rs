@@ -127,7 +127,9 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
             Some(packet(p[0], &body))
         }),
         // UNSUBSCRIBE removes nothing: its filter is taken with its last character changed.
-        "unsubscribe-stops-delivery" => up(|p, _| {
+        // The last filter of an UNSUBSCRIBE is changed (its last character): the third filter
+        // of the check ("c") becomes the second ("b"), and stays subscribed.
+        "unsubscribe-stops-delivery" | "unsubscribe-several-filters" => up(|p, _| {
             let mut p = p.to_vec();
             if kind(&p) == 10
                 && let Some(last) = p.last_mut()

@@ -173,6 +173,14 @@ pub const CHECKS: &[Check] = &[
         run: unsubscribe_stops_delivery,
     },
     Check {
+        name: "unsubscribe-several-filters",
+        about: "An UNSUBSCRIBE of three filters (two held, one not) is handled as three: one UNSUBACK answers it (in 5.0, with a code per filter, in their order), and neither held filter delivers afterwards while a fourth one still does.",
+        v3: &["MQTT-3.10.4-6"],
+        v5: &["MQTT-3.10.4-6", "MQTT-3.11.3-1"],
+        needs: &[],
+        run: unsubscribe_several_filters,
+    },
+    Check {
         name: "ordered-delivery",
         about: "QoS 1 messages of one publisher on one topic reach a subscriber in the order they were published.",
         v3: &["MQTT-4.6.0-5", "MQTT-4.6.0-6"],
@@ -960,6 +968,76 @@ fn unsubscribe(
         other => Err(format!(
             "an UNSUBSCRIBE with identifier {pkid} was answered with {} instead of an UNSUBACK of identifier {pkid}",
             describe(&other)
+        )),
+    }
+}
+
+fn unsubscribe_several_filters(p: &mut Probe) -> Result<Outcome, Fault> {
+    let [a, b, c, kept] = ["a", "b", "c", "kept"].map(|leaf| p.topic(leaf));
+    let (mut sub, _) = p.connect("s", &p.client_id(1))?;
+    for filter in [&a, &c, &kept] {
+        p.subscribe(&mut sub, filter, QoS::AtMostOnce)?;
+    }
+    sub.send(&Packet::Unsubscribe(Unsubscribe {
+        pkid: ID,
+        filters: vec![a.clone(), b.clone(), c.clone()],
+        properties: Properties::default(),
+    }))?;
+    match sub.expect("UNSUBACK", p.wait)? {
+        Packet::UnsubAck(UnsubAck { pkid, reasons, .. }) if pkid == ID => {
+            if p.v5() {
+                let held = |r: ReasonCode| r == ReasonCode::Success;
+                let unheld = |r: ReasonCode| {
+                    matches!(r, ReasonCode::Success | ReasonCode::NoSubscriptionExisted)
+                };
+                match reasons[..] {
+                    [ra, rb, rc] if held(ra) && unheld(rb) && held(rc) => {}
+                    [ra, rb, rc] if ra.is_error() || rb.is_error() || rc.is_error() => {
+                        return Ok(Outcome::Undecided(format!(
+                            "the broker refused part of the UNSUBSCRIBE ({reasons:?})"
+                        )));
+                    }
+                    _ => {
+                        return Err(format!(
+                            "the UNSUBACK of [held, not held, held] carries {reasons:?}: one code per filter, in their order, is owed (0x00, 0x00 or 0x11, 0x00)"
+                        ));
+                    }
+                }
+            }
+        }
+        other => {
+            return Err(format!(
+                "waited for UNSUBACK {ID}, got {}",
+                describe(&other)
+            ));
+        }
+    }
+    // A second UNSUBACK (one per filter) would come before the PINGRESP.
+    sub.send(&Packet::PingReq)?;
+    match sub.expect("PINGRESP", p.wait)? {
+        Packet::PingResp => {}
+        other => {
+            return Err(format!(
+                "after the UNSUBACK the broker sent {}: one UNSUBSCRIBE gets one UNSUBACK",
+                describe(&other)
+            ));
+        }
+    }
+    let (mut conn, _) = p.connect("a", &p.client_id(0))?;
+    for topic in [&a, &c, &kept] {
+        conn.send(&p.publish(topic, topic.as_bytes(), QoS::AtMostOnce, false, 0))?;
+    }
+    let got = collect(&mut sub, 1, p.wait, quiet(p))?;
+    let topics: Vec<&str> = got.iter().map(|m| m.topic.as_str()).collect();
+    conn.disconnect();
+    sub.disconnect();
+    match topics[..] {
+        [t] if t == kept => Ok(Outcome::Pass),
+        [] => Ok(Outcome::Undecided(format!(
+            "the message on {kept:?}, still subscribed, never came"
+        ))),
+        _ => Err(format!(
+            "after unsubscribing {a:?} and {c:?} in one UNSUBSCRIBE, the subscriber got messages on {topics:?}"
         )),
     }
 }
