@@ -20,8 +20,11 @@
 //!
 //! A group is not judged for a message when one of its members also holds another filter
 //! matching the topic (the copies cannot be told apart). Retained copies are left out: a
-//! delivery with the retain flag counts only when it may have been forwarded through a Retain
-//! As Published subscription ([`Model::forwarded`](super::model::Model::forwarded)). Not
+//! delivery with the retain flag counts when it was forwarded through a Retain As Published
+//! subscription ([`Model::forwarded`](super::model::Model::forwarded)); one that may also be a
+//! retained copy (a member subscribing again after the publish, where a broker may send
+//! retained messages to a new shared subscription) counts as reaching the group, not as a
+//! second member's copy. Not
 //! here: a member's own at-most-once and order ("delivery", "ordering" judge plain
 //! subscriptions only), wills sent to groups.
 
@@ -81,14 +84,24 @@ fn judge<'t>(
     p: &Pub<'_>,
     out: &mut Vec<Violation>,
 ) {
-    let mut firsts: Vec<&Del<'_>> = members
-        .iter()
-        .filter_map(|&c| {
-            m.dels_of(p.label, c)
-                .find(|d| d.pos > p.pos && m.forwarded(d) != Some(false))
-        })
-        .collect();
-    firsts.sort_by_key(|d| d.pos);
+    // Forwarded copies, and (for what reached the group at all) those that may be one.
+    let first = |certain: bool| {
+        let mut firsts: Vec<&Del<'_>> = members
+            .iter()
+            .filter_map(|&c| {
+                m.dels_of(p.label, c).find(|d| {
+                    d.pos > p.pos
+                        && match m.forwarded(d) {
+                            Some(forwarded) => forwarded,
+                            None => !certain,
+                        }
+                })
+            })
+            .collect();
+        firsts.sort_by_key(|d| d.pos);
+        firsts
+    };
+    let firsts = first(true);
     for (k, b) in firsts.iter().enumerate().skip(1) {
         let excused = p.qos >= 1 && firsts[..k].iter().any(|a| released(m, a, b.pos));
         if !excused {
@@ -118,7 +131,7 @@ fn judge<'t>(
     let Some(acked) = p.acked.filter(|&a| p.qos >= 1 && m.liveness_due(a)) else {
         return;
     };
-    if !firsts.is_empty() {
+    if !first(false).is_empty() {
         return;
     }
     if let Some(holder) = owed(m, cfg, share, members, p) {

@@ -77,7 +77,9 @@ impl<'t> Model<'t> {
     /// subscription with Retain As Published (5.0) [MQTT-3.3.1-13]: the client asked for a
     /// matching filter with that option before it, and the label was published retained. It
     /// may be both when, in the same session, the client also asked for a matching filter
-    /// (retain handling 0 or 1) whose SUBACK came after the label was requested.
+    /// (retain handling 0 or 1) whose SUBACK came after the label was requested; a shared
+    /// filter counts too, since brokers differ on sending retained messages to a new shared
+    /// subscription.
     pub fn forwarded(&self, d: &Del<'_>) -> Option<bool> {
         if !d.retain {
             return Some(true);
@@ -104,8 +106,7 @@ impl<'t> Model<'t> {
             if s.pos >= d.pos
                 || !matches!(s.kind, SubKind::Requested(_))
                 || s.options.retain_handling == 2
-                || topic::shared(s.filter).is_some()
-                || !topic::matches(s.filter, d.topic)
+                || !topic::subscription_matches(s.filter, d.topic)
                 || self.chain_at(d.client, s.pos) != chain
             {
                 return false;
