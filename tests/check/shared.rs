@@ -223,3 +223,32 @@ fn mqtt5_3_3_1_13_retained_messages_forwarded_to_a_group_count_with_retain_as_pu
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].message.contains("two members"), "{}", v[0]);
 }
+
+/// A member that subscribes again after a retained publish may get it as a retained copy
+/// (RETAIN 1, as a Retain As Published forward would be): brokers differ on sending retained
+/// messages to a new shared subscription. Such a copy beside another member's forward is no
+/// second forward, and on its own it still shows the message reached the group.
+#[test]
+fn a_retained_copy_after_a_member_subscribes_again_is_no_second_forward() {
+    let rap = SubOptions {
+        retain_as_published: true,
+        ..SubOptions::default()
+    };
+    let mut s = rap_group();
+    let m1 = s.publish_retained("sensor", "s/1", 1);
+    s.after_ms(5)
+        .deliver_as("a", &m1, 1, true, false)
+        .ack("sensor", &m1)
+        .after_ms(5)
+        .subscribe_with("b", SHARE, 1, rap)
+        .deliver_as("b", &m1, 1, true, false);
+    assert_eq!(shared(&s.end()), vec![]);
+
+    let mut s = rap_group();
+    let m1 = s.publish_retained("sensor", "s/1", 1);
+    s.after_ms(5)
+        .ack("sensor", &m1)
+        .subscribe_with("b", SHARE, 1, rap)
+        .deliver_as("b", &m1, 1, true, false);
+    assert_eq!(shared(&s.end()), vec![]);
+}
