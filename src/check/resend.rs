@@ -50,14 +50,17 @@ fn client_resends(m: &Model<'_>, checker: &'static str, out: &mut Vec<Violation>
                 packet_id,
                 dup,
                 ..
-            } if !sent.insert((process, payload, *packet_id)) && !dup => {
-                out.push(Violation {
-                    checker,
-                    at_us: m.us(pos),
-                    message: format!(
-                        "{process} sent {payload} again under packet identifier {packet_id} in the same session without DUP: a resend must set DUP [MQTT-3.3.1-1]"
-                    ),
-                });
+            } => {
+                let first = sent.insert((process, payload, *packet_id));
+                if !first && !dup {
+                    out.push(Violation {
+                        checker,
+                        at_us: m.us(pos),
+                        message: format!(
+                            "{process} sent {payload} again under packet identifier {packet_id} in the same session without DUP: a resend must set DUP [MQTT-3.3.1-1]"
+                        ),
+                    });
+                }
             }
             Event::Connected {
                 session_present: false,

@@ -209,11 +209,12 @@ fn taken_over_connections_closed(m: &Model<'_>, slack: u64, out: &mut Vec<Violat
                 })
                 .map(|(i, ev)| (taken + 1 + i, &ev.event));
             let until = seen.map_or(run_end, |(p, _)| p);
+            // Broker crashes, pauses and failing disks disturb every process's link.
             let quiet = !m.faults.iter().any(|f| {
                 f.fault.disturbs(e.process)
                     && f.start <= until
                     && f.end.is_none_or(|end| end >= by.pos)
-            }) && m.broker_stalled_us(m.us(by.pos), m.us(until)) == 0;
+            });
             if !quiet {
                 continue;
             }
