@@ -28,6 +28,20 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     (unsubscribe::NAME, unsubscribe::check),
 ];
 
+/// What a [`Violation`](super::Violation) names when the trace itself could not be read.
+pub const TRACE: &str = "trace";
+
+/// `name` as the `'static` name a [`Violation`](super::Violation) carries: a checker of the
+/// registry, the explicit expectations (`expect`) or [`TRACE`]; `None` for any other (a report
+/// read back from a file names no other).
+pub fn violation_source(name: &str) -> Option<&'static str> {
+    CHECKERS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain([super::expect::NAME, TRACE])
+        .find(|n| *n == name)
+}
+
 /// The checker called `name`.
 pub fn by_name(name: &str) -> Option<CheckFn> {
     Checker::named(name).map(Checker::check)

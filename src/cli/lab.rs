@@ -1,13 +1,16 @@
-//! `mqtt-lab run` (scenario suites over seed ranges) and `mqtt-lab replay` (one seed, the
-//! same bytes every time). Both need a simulation build (`cargo sim-run ...`, `cargo lab`).
+//! `mqtt-lab run` (scenario suites over seed ranges), `mqtt-lab replay` (one seed, the
+//! same bytes every time), `mqtt-lab merge` (the reports of a run's shards as one). `run` and
+//! `replay` need a simulation build (`cargo sim-run ...`, `cargo lab`).
 //!
-//! - [`RunArgs`], [`run`], [`run_with`]: load every scenario, run the seeds on worker
-//!   threads, print the table (or `--json`), write `--junit`, return the exit code.
+//! - [`RunArgs`], [`run`], [`run_with`]: load every scenario, run the seeds (or `--shard`'s
+//!   part of them) on worker threads, print the table (or `--json`), write `--junit`, return
+//!   the exit code.
 //! - [`ReplayArgs`], [`replay()`], [`replay_with`]: run one seed and print what it derived, the
 //!   timeline, the violations, the fingerprint and the verdict.
-//! - Submodules: `seeds` (ranges), `discover` (finding and loading files), `suite` (the
-//!   scheduler), `verdict` (failure classes, tallies), `summary`, `junit`, `json`, `timeline`,
-//!   `replay` (renderings).
+//! - [`merge_reports`], [`merge_with`]: combine shards' `--json` reports.
+//! - Submodules: `seeds` (ranges), `discover` (finding and loading files), `shard` (splitting
+//!   a run), `suite` (the scheduler), `verdict` (failure classes, tallies), `merge`,
+//!   `summary`, `junit`, `json`, `timeline`, `replay` (renderings).
 //!
 //! The `_with` functions take the world as a function of (scenario, seed), so tests can run
 //! them on a wrapped world. Not here: the world itself (`crate::sim`) or the checkers.
@@ -15,8 +18,10 @@
 pub mod discover;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod replay;
 pub mod seeds;
+pub mod shard;
 pub mod suite;
 pub mod summary;
 pub mod timeline;
@@ -38,11 +43,14 @@ pub use verdict::{SeedResult, SuiteReport, Verdict};
 
 /// The seeds `run` uses without `--seeds`.
 pub const DEFAULT_SEEDS: &str = "1..100";
+/// What `run` runs without a path: the scenario library.
+pub const DEFAULT_PATH: &str = "scenarios";
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Scenario files, or folders searched recursively for *.toml (README files skipped).
-    #[arg(required = true, value_name = "PATHS")]
+    /// Default: the folder `scenarios`.
+    #[arg(value_name = "PATHS", default_value = DEFAULT_PATH)]
     pub paths: Vec<PathBuf>,
     /// Seeds to run for every scenario: 7, or 1..500 (both ends included).
     #[arg(long, value_name = "RANGE", default_value = DEFAULT_SEEDS)]
@@ -62,9 +70,16 @@ pub struct RunArgs {
     /// Start no new seed after the first failure.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Never draw the progress bar (it is only drawn when stderr is a terminal).
+    /// Show no progress on stderr: neither the bar (drawn when stderr is a terminal) nor the
+    /// line printed for each finished scenario otherwise.
     #[arg(long)]
     pub no_progress: bool,
+    /// Run only shard K of N (from 1: `1/4` to `4/4`): the (scenario, seed) pairs of the whole
+    /// run are dealt to N shards evenly by expected cost, the same way on every machine, so N
+    /// machines given the same files and seeds run the whole run once; `mqtt-lab merge`
+    /// combines their `--json` reports.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<shard::Shard>,
     /// The broker to judge instead of the simulator, and its commands.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -429,14 +444,7 @@ fn run_loaded<W>(
 where
     W: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
-    let mut junit = match &args.junit {
-        Some(path) => Some((
-            path,
-            std::fs::File::create(path)
-                .map_err(|e| format!("{}: cannot write the JUnit file: {e}", path.display()))?,
-        )),
-        None => None,
-    };
+    let junit = open_junit(args.junit.as_ref())?;
     let config = SuiteConfig {
         jobs: match args.jobs {
             Some(n) => usize::from(n),
@@ -446,6 +454,7 @@ where
         fail_fast: args.fail_fast,
         progress: !args.no_progress,
         keep_plans: target.is_some(),
+        shard: args.shard,
     };
     eprintln!(
         "running {} scenario{} x seeds {} ({} seed{} each){}, {} worker{}",
@@ -462,24 +471,68 @@ where
         config.jobs,
         plural(config.jobs)
     );
+    if let Some(shard) = args.shard {
+        eprintln!("shard {shard}: this run's share of the (scenario, seed) pairs");
+    }
     let mut report = suite::run_suite(&scenarios, args.seeds, &config, world);
     if let Some(t) = &target {
         let place = |path: &str| t.order.iter().position(|p| p == path);
         report.scenarios.sort_by_key(|s| place(&s.path));
     }
     report.target = target;
-    let text = if args.json {
-        json::render(&report)
+    write_report(&report, args.json, junit, out)
+}
+
+/// The JUnit file `path` names, created (before anything runs, so a bad path costs nothing).
+fn open_junit(path: Option<&PathBuf>) -> Result<Option<(&PathBuf, std::fs::File)>, String> {
+    path.map(|path| {
+        std::fs::File::create(path)
+            .map(|file| (path, file))
+            .map_err(|e| format!("{}: cannot write the JUnit file: {e}", path.display()))
+    })
+    .transpose()
+}
+
+/// Writes the table (or JSON) of `report` to `out` and its JUnit XML to `junit`; returns the
+/// report's exit code.
+fn write_report(
+    report: &SuiteReport,
+    json: bool,
+    junit: Option<(&PathBuf, std::fs::File)>,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let text = if json {
+        json::render(report)
     } else {
-        summary::render(&report)
+        summary::render(report)
     };
     out.write_all(text.as_bytes())
         .map_err(|e| format!("cannot write the report: {e}"))?;
-    if let Some((path, file)) = &mut junit {
-        file.write_all(junit::render(&report).as_bytes())
+    if let Some((path, mut file)) = junit {
+        file.write_all(junit::render(report).as_bytes())
             .map_err(|e| format!("{}: cannot write the JUnit file: {e}", path.display()))?;
     }
     Ok(report.exit_code())
+}
+
+/// `mqtt-lab merge`: returns the exit code of the combined run.
+pub fn merge_reports(args: merge::MergeArgs) -> i32 {
+    finish(merge_with(&args, &mut std::io::stdout().lock()))
+}
+
+/// `merge` writing to `out`: the combined report, its JUnit file, its exit code.
+pub fn merge_with(args: &merge::MergeArgs, out: &mut dyn Write) -> Result<i32, String> {
+    let report = merge::merge_files(&args.reports)?;
+    let junit = open_junit(args.junit.as_ref())?;
+    eprintln!(
+        "merged {} report{}: {} scenario{}, {} seeds",
+        args.reports.len(),
+        plural(args.reports.len()),
+        report.scenarios.len(),
+        plural(report.scenarios.len()),
+        report.seeds_run()
+    );
+    write_report(&report, args.json, junit, out)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -613,18 +666,28 @@ mod tests {
 
     #[test]
     fn run_defaults() {
-        let Ok(Command::Run(a)) = parse(&["run", "scenarios"]) else {
+        let Ok(Command::Run(a)) = parse(&["run"]) else {
             panic!("parse failed")
         };
+        assert_eq!(a.paths, [PathBuf::from(DEFAULT_PATH)]);
         assert_eq!(a.seeds, DEFAULT_SEEDS.parse().unwrap());
         assert_eq!(a.jobs, None);
+        assert_eq!(a.shard, None);
         assert!(!a.json && !a.check_determinism && !a.fail_fast && !a.no_progress);
+        // `cargo lab` is `run`: a path given to it replaces the library, not adds to it.
+        let Ok(Command::Run(a)) = parse(&["run", "x.toml", "--shard", "2/3"]) else {
+            panic!("parse failed")
+        };
+        assert_eq!(a.paths, [PathBuf::from("x.toml")]);
+        assert_eq!(a.shard.map(|s| s.to_string()), Some("2/3".into()));
     }
 
     #[test]
     fn bad_run_flags_are_usage_errors() {
         for args in [
-            &["run"][..],
+            &["run", "x", "--shard", "0/3"][..],
+            &["run", "x", "--shard", "4/3"],
+            &["merge"],
             &["run", "x", "--seeds", "9..1"],
             &["run", "x", "--jobs", "0"],
             &["run", "x", "--seeds"],
@@ -695,6 +758,7 @@ mod tests {
             check_determinism: false,
             fail_fast: false,
             no_progress: true,
+            shard: None,
             target: TargetArgs::default(),
         }
     }

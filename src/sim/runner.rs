@@ -175,7 +175,7 @@ pub fn judge(scenario: &Scenario, trace: &Trace, cfg: &CheckConfig) -> Vec<Viola
     let mut out = match check::run(names, trace, cfg) {
         Ok(v) => v,
         Err(e) => vec![Violation {
-            checker: "trace",
+            checker: check::registry::TRACE,
             at_us: trace.end_us(),
             message: e.to_string(),
         }],

@@ -129,6 +129,7 @@ fn every_sample_in_the_docs_is_valid() {
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
                 "sh" => check_commands(&fence.text, false),
+                "yaml" => check_yaml(&fence.text),
                 "text" => check_commands(&fence.text, true),
                 "json" => Trace::from_jsonl(&fence.text)
                     .map(|_| ())
@@ -148,7 +149,7 @@ fn every_sample_in_the_docs_is_valid() {
                 }
                 other => Err(format!(
                     "fence language {other:?} is checked by nobody: use toml, toml broker.toml, \
-                     sh, json, acl, rust or text (see docs/testing.md)"
+                     sh, yaml, json, acl, rust or text (see docs/testing.md)"
                 )),
             };
             if let Err(e) = result {
@@ -181,6 +182,50 @@ fn check_broker_toml(text: &str) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(" ")
     })
+}
+
+/// Parses a YAML sample (a CI workflow, a Kubernetes object) and checks, as shell commands,
+/// every string in it that runs `mqtt-lab` or `cargo`; `${{ ... }}` and `$(( ... ))`
+/// expressions stand for `1`.
+fn check_yaml(text: &str) -> Result<(), String> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    fn strings<'a>(y: &'a Yaml, out: &mut Vec<&'a str>) {
+        match y {
+            Yaml::String(s) => out.push(s),
+            Yaml::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Yaml::Hash(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let docs = YamlLoader::load_from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    if docs.is_empty() {
+        return Err("an empty YAML sample".into());
+    }
+    let mut found = Vec::new();
+    docs.iter().for_each(|d| strings(d, &mut found));
+    for s in found {
+        if !(s.contains("mqtt-lab ") || s.trim_start().starts_with("cargo ")) {
+            continue;
+        }
+        let mut plain = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("${{").or_else(|| rest.find("$((")) {
+            let close = if rest[i..].starts_with("${{") {
+                "}}"
+            } else {
+                "))"
+            };
+            let end = rest[i + 3..]
+                .find(close)
+                .ok_or_else(|| format!("an unclosed expression in `{s}`"))?;
+            plain.push_str(&rest[..i]);
+            plain.push('1');
+            rest = &rest[i + 3 + end + 2..];
+        }
+        plain.push_str(rest);
+        check_commands(&plain, false)?;
+    }
+    Ok(())
 }
 
 /// Checks every command of a shell block; with `prompts_only`, only lines starting with `$ `.
@@ -296,10 +341,18 @@ fn check_command(words: &[String]) -> Result<(), String> {
         .iter()
         .position(|w| !w.contains('=') || w.starts_with('-'))
         .unwrap_or(words.len());
-    let words: Vec<&str> = words[start..].iter().map(String::as_str).collect();
+    // Redirections are the shell's, not the command's: `> FILE`, `2>/dev/null`.
+    let mut words: Vec<&str> = words[start..].iter().map(String::as_str).collect();
+    while let Some(i) = words
+        .iter()
+        .position(|w| w.starts_with('>') || w.starts_with("2>") || w.starts_with('<'))
+    {
+        let bare = matches!(words[i], ">" | ">>" | "2>" | "<");
+        words.drain(i..(i + 1 + usize::from(bare)).min(words.len()));
+    }
     let argv: Option<Vec<&str>> = match words.as_slice() {
         ["mqtt-lab", rest @ ..] => Some(rest.to_vec()),
-        ["cargo", "lab", rest @ ..] => Some([&["run", "scenarios"][..], rest].concat()),
+        ["cargo", "lab", rest @ ..] => Some([&["run"][..], rest].concat()),
         ["cargo", "sim-run", rest @ ..] => Some(rest.to_vec()),
         ["cargo", "run", rest @ ..] => {
             let (opts, args) = match rest.iter().position(|w| *w == "--") {
@@ -560,6 +613,15 @@ fn the_shell_splitter_reads_quotes_comments_and_pipes() {
         ]
     );
     assert!(check_command(&["mqtt-lab".into(), "nosuch".into()]).is_err());
+    // A redirection is no argument: `merge` without reports is refused.
+    assert!(check_commands("mqtt-lab merge > all.json", false).is_err());
+    assert!(check_commands("mqtt-lab merge a.json b.json > all.json 2>/dev/null", false).is_ok());
+    // YAML samples: parsed, and the commands in their strings checked.
+    let job = "jobs:\n  a:\n    steps:\n      - run: >\n          cargo sim-run run scenarios --shard ${{ matrix.k }}/8\n          --json > s.json || true\n";
+    assert_eq!(check_yaml(job), Ok(()));
+    let err = check_yaml(&job.replace("--shard", "--shards")).unwrap_err();
+    assert!(err.contains("--shards"), "{err}");
+    assert!(check_yaml("a: [1, 2").unwrap_err().starts_with("not YAML"));
     assert!(
         check_command(&[
             "cargo".into(),

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use mqtt_lab::cli::lab::{self, ReplayArgs, RunArgs};
-use mqtt_lab::cli::{EXIT_OK, EXIT_VIOLATION};
+use mqtt_lab::cli::{EXIT_CRASH, EXIT_OK, EXIT_VIOLATION};
 
 /// The smoke subset: small, fast scenarios covering QoS, wills, retained, sessions and the
 /// broker's disk.
@@ -37,6 +37,7 @@ fn run_args(paths: &[PathBuf], seeds: &str) -> RunArgs {
         check_determinism: false,
         fail_fast: false,
         no_progress: true,
+        shard: None,
         target: Default::default(),
     }
 }
@@ -175,4 +176,67 @@ fn a_planted_failure_exits_1_and_prints_the_line_that_replays_it() {
     assert!(first.contains("[expect]"), "{first}");
     assert!(first.ends_with(&format!("replay: cargo sim-run replay {path} --seed 4\n")));
     assert_eq!(replay(&replay_args(&file, 4)).1, first);
+}
+
+/// Exit code 3, whatever else failed: a seed whose world panicked (our own bug), one that hit
+/// its time limit, and one whose two runs differ under `--check-determinism`, each reported
+/// with its class and replay line, in the table, the JSON and the exit code.
+#[test]
+fn crashes_time_limits_and_nondeterminism_exit_3_with_their_replay() {
+    use mqtt_lab::scenario::Scenario;
+    use mqtt_lab::sim::RunStatus;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    let path = PathBuf::from(SMOKE[0]);
+    let runs = Mutex::new(BTreeMap::<u64, u32>::new());
+    let world = |s: &Scenario, seed: u64| {
+        let n = {
+            let mut runs = runs.lock().unwrap();
+            let n = runs.entry(seed).or_default();
+            *n += 1;
+            *n
+        };
+        assert!(seed != 2, "a planted crash in seed 2");
+        let mut o = lab::world(s, seed);
+        if seed == 3 {
+            o.status = RunStatus::TimeLimit;
+        }
+        if seed == 4 && n == 2 {
+            o.trace.events.pop();
+        }
+        o
+    };
+    let mut args = run_args(std::slice::from_ref(&path), "1..4");
+    args.check_determinism = true;
+    let mut out = Vec::new();
+    let code = lab::run_with(&args, world, &mut out).unwrap();
+    let report = String::from_utf8(out).unwrap();
+    assert_eq!(code, EXIT_CRASH, "{report}");
+    for (seed, class) in [
+        (2, "crashed: a planted crash in seed 2"),
+        (3, "hit its time limit"),
+        (4, "nondeterministic: two runs differ from trace line"),
+    ] {
+        assert!(
+            report.contains(&format!("seed {seed}: {class}")),
+            "seed {seed}: {report}"
+        );
+        assert!(
+            report.contains(&format!(
+                "  replay: cargo sim-run replay {} --seed {seed}\n",
+                SMOKE[0]
+            )),
+            "{report}"
+        );
+    }
+    assert!(
+        report.contains("3 of 4 seeds failed (exit code 3)"),
+        "{report}"
+    );
+    // Without the time limit and the crash, the nondeterministic seed alone still exits 3.
+    args.seeds = "4".parse().unwrap();
+    runs.lock().unwrap().clear();
+    let code = lab::run_with(&args, world, &mut Vec::new()).unwrap();
+    assert_eq!(code, EXIT_CRASH);
 }

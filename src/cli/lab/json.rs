@@ -5,13 +5,15 @@
 use serde::Serialize;
 
 use super::summary::rerun_command;
-use super::verdict::{SeedResult, SuiteReport, TargetSummary, Verdict};
+use super::verdict::{Mismatch, SeedResult, SuiteReport, TargetSummary, Verdict};
 use crate::check::Violation;
 
 #[derive(Serialize)]
 struct Doc<'a> {
     exit_code: i32,
     seeds_asked: u64,
+    /// Seeds this run was to judge (fewer run when `stopped_early`).
+    seeds_planned: u64,
     seeds_run: usize,
     passed: usize,
     failed: usize,
@@ -26,6 +28,9 @@ struct Doc<'a> {
     /// assumptions. Absent for the simulator.
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<&'a TargetSummary>,
+    /// The part of the run (`--shard K/N`); absent for a whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
     scenarios: Vec<ScenarioDoc<'a>>,
 }
 
@@ -52,6 +57,12 @@ struct RunDoc<'a> {
     wall_time_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// A crashed run's whole panic message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crash: Option<&'a str>,
+    /// Where a nondeterministic seed's two runs parted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mismatch: Option<&'a Mismatch>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     violations: &'a [Violation],
     /// What the checkers could not decide (a target's broker crash at an unseen instant).
@@ -76,6 +87,14 @@ fn run_doc<'a>(target: Option<&TargetSummary>, path: &str, r: &'a SeedResult) ->
             Verdict::Passed | Verdict::Violated | Verdict::Undecided => None,
             other => Some(other.headline(0)),
         },
+        crash: match &r.verdict {
+            Verdict::Crashed(message) => Some(message),
+            _ => None,
+        },
+        mismatch: match &r.verdict {
+            Verdict::Nondeterministic(m) => Some(m),
+            _ => None,
+        },
         violations: &r.violations,
         undecided: &r.undecided,
         replay: failed.then(|| rerun_command(target, path, r.seed)),
@@ -88,6 +107,7 @@ pub fn render(report: &SuiteReport) -> String {
     let doc = Doc {
         exit_code: report.exit_code(),
         seeds_asked: report.seeds_asked,
+        seeds_planned: report.seeds_planned,
         seeds_run: report.seeds_run(),
         passed: report.passed(),
         failed: report.failed(),
@@ -99,6 +119,7 @@ pub fn render(report: &SuiteReport) -> String {
         seeds_per_s: report.seeds_per_s(),
         sim_wall_ratio: report.sim_wall_ratio(),
         target: report.target.as_ref(),
+        shard: report.shard.map(|s| s.to_string()),
         scenarios: report
             .scenarios
             .iter()

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::discover::LoadedScenario;
 use super::seeds::SeedRange;
+use super::shard::{Shard, expected_cost, select};
 use super::verdict::{ScenarioResults, SeedResult, SuiteReport};
 use crate::scenario::Scenario;
 use crate::sim::{RunOutcome, RunStatus};
@@ -35,6 +36,8 @@ pub struct SuiteConfig {
     /// Keep the plan of every seed that does not pass ([`SeedResult::plan`]): a run on the
     /// real network cannot be replayed, so its report prints what it was asked to do.
     pub keep_plans: bool,
+    /// Run only this shard's part of the (scenario, seed) pairs (`shard.rs`).
+    pub shard: Option<Shard>,
 }
 
 /// Runs every seed of `seeds` for every scenario with `run_one`, and gathers the results
@@ -50,22 +53,27 @@ where
     F: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
     let per_scenario = seeds.len();
-    let counts: Vec<u64> = scenarios
+    let every: Vec<((usize, u64), u64)> = scenarios
         .iter()
-        .map(|s| seed_count(&s.scenario, per_scenario))
-        .collect();
-    // Where each scenario's seeds start in the list of all (scenario, seed) pairs.
-    let starts: Vec<u64> = counts
-        .iter()
-        .scan(0, |next, count| {
-            let first = *next;
-            *next += count;
-            Some(first)
+        .enumerate()
+        .flat_map(|(index, s)| {
+            let cost = expected_cost(&s.scenario);
+            (0..seed_count(&s.scenario, per_scenario)).map(move |i| ((index, seeds.nth(i)), cost))
         })
         .collect();
-    let total: u64 = counts.iter().sum();
+    let pairs = select(&every, config.shard);
+    let total = pairs.len() as u64;
     let jobs = config.jobs.clamp(1, MAX_JOBS).min(total.max(1) as usize);
-    let progress = progress_bar(total, config.progress);
+    let mut left = vec![0u64; scenarios.len()];
+    for (index, _) in &pairs {
+        left[*index] += 1;
+    }
+    let planned = left.clone();
+    let progress = Progress::new(
+        total,
+        config.progress,
+        left.iter().filter(|n| **n > 0).count(),
+    );
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
@@ -75,16 +83,17 @@ where
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (next, stop, run_one, starts) = (&next, &stop, &run_one, &starts);
+            let (next, stop, run_one, pairs, progress) =
+                (&next, &stop, &run_one, &pairs, &progress);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
                         break;
                     }
-                    let index = starts.partition_point(|&start| start <= i) - 1;
-                    let seed = seeds.nth(i - starts[index]);
+                    let (index, seed) = pairs[i as usize];
                     let scenario = &scenarios[index].scenario;
+                    progress.started(&scenarios[index].path, seed);
                     let result = judge_seed(scenario, seed, config, run_one);
                     if config.fail_fast && !result.passed() {
                         stop.store(true, Ordering::Relaxed);
@@ -96,22 +105,26 @@ where
             });
         }
         drop(tx);
-        let mut failed = 0u64;
         for (index, result) in rx {
-            if !result.passed() {
-                failed += 1;
-                progress.set_message(format!("{failed} failed"));
-            }
-            progress.inc(1);
+            progress.judged(&result);
             gathered[index].push(result);
+            left[index] -= 1;
+            if left[index] == 0 {
+                progress.finished(&scenarios[index].path, &gathered[index]);
+            }
         }
     });
-    progress.finish_and_clear();
+    progress.clear();
 
+    let in_shard: Vec<bool> = (0..scenarios.len())
+        .map(|i| config.shard.is_none() || planned[i] > 0)
+        .collect();
     let scenarios = scenarios
         .iter()
         .zip(gathered)
-        .map(|(loaded, mut results)| {
+        .zip(in_shard)
+        .filter(|(_, kept)| *kept)
+        .map(|((loaded, mut results), _)| {
             results.sort_by_key(|r| r.seed);
             ScenarioResults {
                 path: loaded.path.clone(),
@@ -128,6 +141,7 @@ where
         seeds_planned: total,
         jobs,
         target: None,
+        shard: config.shard,
     }
 }
 
@@ -186,18 +200,110 @@ where
     }
 }
 
-fn progress_bar(total: u64, wanted: bool) -> ProgressBar {
-    if !wanted || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// What a running suite shows on stderr: in a terminal, a bar with the seeds judged, the
+/// failures so far, the rate, the time left and the seed started last; otherwise (a CI log)
+/// one line per finished scenario; nothing when not wanted.
+enum Progress {
+    Hidden,
+    Bar {
+        bar: ProgressBar,
+        failed: AtomicU64,
+        started: Instant,
+    },
+    Lines {
+        done: AtomicU64,
+        of: usize,
+    },
+}
+
+impl Progress {
+    fn new(total: u64, wanted: bool, scenarios: usize) -> Progress {
+        if !wanted {
+            return Progress::Hidden;
+        }
+        if !std::io::stderr().is_terminal() {
+            return Progress::Lines {
+                done: AtomicU64::new(0),
+                of: scenarios,
+            };
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} seeds, eta {eta}  {msg}  {prefix}",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> ");
+        bar.set_style(style);
+        Progress::Bar {
+            bar,
+            failed: AtomicU64::new(0),
+            started: Instant::now(),
+        }
     }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:40}] {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}",
+
+    /// A worker started `seed` of the scenario at `path`.
+    fn started(&self, path: &str, seed: u64) {
+        if let Progress::Bar { bar, .. } = self {
+            bar.set_prefix(format!("{path} seed {seed}"));
+        }
+    }
+
+    /// A seed was judged.
+    fn judged(&self, result: &SeedResult) {
+        if let Progress::Bar {
+            bar,
+            failed,
+            started,
+        } = self
+        {
+            if !result.passed() {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+            bar.inc(1);
+            let rate = bar.position() as f64 / started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{:.1} seeds/s, {} failed",
+                rate,
+                failed.load(Ordering::Relaxed)
+            ));
+        }
+    }
+
+    /// Every seed of the scenario at `path` this run has of it was judged.
+    fn finished(&self, path: &str, results: &[SeedResult]) {
+        if let Progress::Lines { done, of } = self {
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            eprintln!("{}", finished_line(n, *of, path, results));
+        }
+    }
+
+    fn clear(&self) {
+        if let Progress::Bar { bar, .. } = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The log line of a finished scenario: `[3/41] passed  12 seeds  4.1s  scenarios/a.toml`,
+/// or `FAILED 2 of 12` for one with failures; the time is the seeds' worker time.
+fn finished_line(n: u64, of: usize, path: &str, results: &[SeedResult]) -> String {
+    let not_passed = results.iter().filter(|r| !r.passed()).count();
+    let undecided = results.iter().filter(|r| r.undecided()).count();
+    let failed = not_passed - undecided;
+    let verdict = if failed > 0 {
+        format!("FAILED {failed} of")
+    } else if undecided > 0 {
+        format!("undecided {undecided} of")
+    } else {
+        "passed".to_string()
+    };
+    let wall: Duration = results.iter().map(|r| r.wall_time).sum();
+    format!(
+        "[{n}/{of}] {verdict} {} seed{}  {}  {path}",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" },
+        super::summary::human(wall)
     )
-    .expect("a valid progress template")
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 #[cfg(test)]
@@ -223,6 +329,7 @@ mod tests {
             fail_fast: false,
             progress: false,
             keep_plans: false,
+            shard: None,
         }
     }
 
@@ -269,6 +376,66 @@ mod tests {
         assert_eq!(ran[2], (3..=12).collect::<Vec<_>>());
         assert_eq!(report.seeds_planned, 22);
         assert!(!report.stopped_early());
+    }
+
+    #[test]
+    fn the_shards_of_a_suite_run_every_pair_once_between_them() {
+        let mut scenarios = loaded(4);
+        for (i, s) in scenarios.iter_mut().enumerate() {
+            s.scenario.name = format!("s{i}");
+            s.scenario.duration = Duration::from_secs(10 * (i as u64 + 1));
+        }
+        scenarios[1].scenario.max_seeds = std::num::NonZeroU64::new(3);
+        let seeds: SeedRange = "1..20".parse().unwrap();
+        let whole = Mutex::new(Vec::new());
+        run_suite(&scenarios, seeds, &config(2), |s, seed| {
+            whole.lock().unwrap().push((s.name.clone(), seed));
+            outcome(seed, RunStatus::Completed, 0)
+        });
+        let mut whole = whole.into_inner().unwrap();
+        whole.sort();
+        assert_eq!(whole.len(), 3 * 20 + 3);
+        let mut union = Vec::new();
+        for index in 1..=5 {
+            let cfg = SuiteConfig {
+                shard: Some(Shard { index, count: 5 }),
+                ..config(2)
+            };
+            let ran = Mutex::new(Vec::new());
+            let report = run_suite(&scenarios, seeds, &cfg, |s, seed| {
+                ran.lock().unwrap().push((s.name.clone(), seed));
+                outcome(seed, RunStatus::Completed, 0)
+            });
+            let ran = ran.into_inner().unwrap();
+            assert_eq!(report.shard, Some(Shard { index, count: 5 }));
+            assert_eq!(report.seeds_planned, ran.len() as u64);
+            assert!(!report.stopped_early());
+            assert!(report.scenarios.iter().all(|s| s.seeds() > 0));
+            union.extend(ran);
+        }
+        union.sort();
+        assert_eq!(
+            union, whole,
+            "the shards together are the run, each pair once"
+        );
+    }
+
+    #[test]
+    fn a_finished_scenario_is_one_log_line() {
+        let ok = |seed| {
+            let mut r = SeedResult::of(&outcome(seed, RunStatus::Completed, 0));
+            r.wall_time = Duration::from_millis(1500);
+            r
+        };
+        let bad = SeedResult::of(&outcome(3, RunStatus::Completed, 2));
+        assert_eq!(
+            finished_line(2, 7, "scenarios/a.toml", &[ok(1), ok(2)]),
+            "[2/7] passed 2 seeds  3.0s  scenarios/a.toml"
+        );
+        assert_eq!(
+            finished_line(3, 7, "b.toml", &[ok(1), bad]),
+            "[3/7] FAILED 1 of 2 seeds  1.5s  b.toml"
+        );
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn cut(name: &str, width: usize) -> String {
     }
 }
 
-/// The table, then the failures (if any), then one closing line.
+/// The table, then the failures (if any), the slowest seeds, then one closing line.
 pub fn render(report: &SuiteReport) -> String {
     let mut out = table(report);
     out.push('\n');
@@ -104,9 +104,60 @@ pub fn render(report: &SuiteReport) -> String {
         out.push('\n');
     }
     out.push_str(&failures(report));
+    out.push_str(&slowest(report));
     out.push_str(&closing_line(report));
     out.push('\n');
     out
+}
+
+/// Seeds listed by [`slowest`].
+pub const SLOWEST_SHOWN: usize = 5;
+
+/// The seeds that took the most wall time, slowest first, when the run had more than that
+/// many: `slowest seeds:` then one line each with its time and replay command.
+pub fn slowest(report: &SuiteReport) -> String {
+    let mut all: Vec<(&ScenarioResults, &SeedResult)> = report
+        .scenarios
+        .iter()
+        .flat_map(|s| s.results.iter().map(move |r| (s, r)))
+        .collect();
+    if all.len() <= SLOWEST_SHOWN {
+        return String::new();
+    }
+    all.sort_by_key(|(s, r)| (std::cmp::Reverse(r.wall_time), s.path.as_str(), r.seed));
+    let mut out = String::from("slowest seeds:\n");
+    for (s, r) in all.iter().take(SLOWEST_SHOWN) {
+        let _ = writeln!(
+            out,
+            "  {:>8}  {}",
+            human(r.wall_time),
+            rerun_command(report.target.as_ref(), &s.path, r.seed)
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// A scenario's label in the table, at most `width` characters: its name, and its file when
+/// another scenario of the run has the same name (the name is cut first, then the file's
+/// front).
+fn label(report: &SuiteReport, s: &ScenarioResults, width: usize) -> String {
+    let shared = report
+        .scenarios
+        .iter()
+        .filter(|other| other.name == s.name)
+        .count()
+        > 1;
+    if !shared {
+        return cut(&s.name, width);
+    }
+    let file = format!(" ({})", s.path);
+    let file_width = file.chars().count();
+    if file_width + 2 > width {
+        let tail: Vec<char> = file.chars().skip(file_width + 1 - width).collect();
+        return format!("…{}", tail.into_iter().collect::<String>());
+    }
+    format!("{}{file}", cut(&s.name, width - file_width))
 }
 
 /// The summary table (scenario rows and a total row).
@@ -114,7 +165,7 @@ pub fn table(report: &SuiteReport) -> String {
     let width = report
         .scenarios
         .iter()
-        .map(|s| s.name.chars().count().min(NAME_WIDTH))
+        .map(|s| label(report, s, NAME_WIDTH).chars().count())
         .max()
         .unwrap_or(0)
         .max("scenario".len());
@@ -151,7 +202,7 @@ pub fn table(report: &SuiteReport) -> String {
         row(
             &mut out,
             [
-                &cut(&s.name, width),
+                &label(report, s, width),
                 &s.seeds().to_string(),
                 &s.passed().to_string(),
                 &s.failed().to_string(),
@@ -383,6 +434,7 @@ pub(crate) mod tests {
             seeds_planned: 8,
             jobs: 2,
             target: None,
+            shard: None,
         }
     }
 
@@ -502,6 +554,57 @@ pub(crate) mod tests {
     #[test]
     fn the_report_of_a_failing_suite() {
         insta::assert_snapshot!(render(&report()));
+    }
+
+    #[test]
+    fn the_slowest_seeds_come_slowest_first_with_their_replay() {
+        let mut r = report();
+        r.scenarios[1].results[2].wall_time = Duration::from_secs(9);
+        r.scenarios[0].results[3].wall_time = Duration::from_secs(3);
+        let text = slowest(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "slowest seeds:");
+        assert_eq!(
+            lines[1],
+            "      9.0s  cargo sim-run replay 'scenarios/03-qos1/01 cuts.toml' --seed 3"
+        );
+        assert!(
+            lines[2].ends_with("01-connect-and-publish.toml --seed 4"),
+            "{text}"
+        );
+        assert_eq!(lines.len(), 2 + SLOWEST_SHOWN, "{text}");
+        assert_eq!(lines[1 + SLOWEST_SHOWN], "");
+        r.scenarios.truncate(1);
+        r.scenarios[0].results.truncate(SLOWEST_SHOWN);
+        assert_eq!(
+            slowest(&r),
+            "",
+            "a run no longer than the list lists nothing"
+        );
+    }
+
+    #[test]
+    fn rows_of_scenarios_with_one_name_show_their_files() {
+        let mut r = report();
+        r.scenarios[1].name = r.scenarios[0].name.clone();
+        let text = table(&r);
+        assert!(
+            text.contains(
+                "\nconn… (scenarios/01-connect/01-connect-and-publish.toml)       4       4"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nconnect and publish on… (scenarios/03-qos1/01 cuts.toml)       4       1"
+            ),
+            "{text}"
+        );
+        let long = "x/".repeat(40);
+        r.scenarios[1].path = long.clone();
+        let row = label(&r, &r.scenarios[1], NAME_WIDTH);
+        assert_eq!(row.chars().count(), NAME_WIDTH);
+        assert!(row.starts_with('…') && row.ends_with("x/)"), "{row}");
     }
 
     #[test]

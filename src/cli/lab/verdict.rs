@@ -28,7 +28,7 @@ pub enum Verdict {
 }
 
 /// Where two runs of one seed parted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mismatch {
     pub first: String,
     pub second: String,
@@ -261,6 +261,8 @@ pub struct SuiteReport {
     pub jobs: usize,
     /// The broker judged (`run --target`); `None` for the simulator.
     pub target: Option<TargetSummary>,
+    /// The part of the run this report covers (`--shard`); `None` for a whole run.
+    pub shard: Option<super::shard::Shard>,
 }
 
 /// A suite run against a real broker (`run --target`): what the report says besides the runs.
