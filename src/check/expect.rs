@@ -39,6 +39,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Violation;
+use super::explain;
 use super::model::{End, Model};
 use super::topic;
 use crate::broker::config::QueueOverflow;
@@ -148,8 +149,10 @@ pub fn check(expect: &Expectations, trace: &Trace) -> Vec<Violation> {
                 checker: NAME,
                 at_us: end_us,
                 message: format!(
-                    "no will of {} reached {} during the run (will_reaches)",
-                    w.client, w.subscriber
+                    "no will of {} reached {} during the run: {} (will_reaches)",
+                    w.client,
+                    w.subscriber,
+                    explain::why_no_will(&m, &w.client, &w.subscriber)
                 ),
             });
         }
@@ -293,14 +296,15 @@ fn no_loss(expect: &Expectations, m: &Model<'_>, end_us: u64, out: &mut Vec<Viol
                 checker: NAME,
                 at_us: end_us,
                 message: format!(
-                    "QoS {} message {} (from {} on {}), acknowledged at {} us, never reached {s}, which held {} (granted at {} us) in one session to the end (no_loss)",
+                    "QoS {} message {} (from {} on {}), acknowledged at {} us, never reached {s}, which held {} (granted at {} us) in one session to the end: {} (no_loss)",
                     p.qos,
                     p.label,
                     p.client,
                     p.topic,
                     m.us(acked),
                     held.filter,
-                    m.us(held.granted_at)
+                    m.us(held.granted_at),
+                    explain::why_missing(m, p, s)
                 ),
             });
         }
@@ -424,13 +428,60 @@ fn receives_count(r: &Receives, m: &Model<'_>, end_us: u64, out: &mut Vec<Violat
             checker: NAME,
             at_us: end_us,
             message: format!(
-                "{} received {got} message(s) on {}, expected {} (receives)",
+                "{} received {got} message(s) on {}, expected {}{} (receives)",
                 r.client,
                 r.filter.as_deref().unwrap_or("any topic"),
-                r.wanted()
+                r.wanted(),
+                if short {
+                    missing(r, m, &labels, lo.map_or(0, u64::from).saturating_sub(got))
+                } else {
+                    String::new()
+                }
             ),
         });
     }
+}
+
+/// Messages listed per short `receives`; the rest are counted.
+const MISSING_SHOWN: usize = 5;
+
+/// For a short `receives`: the messages published on its topics that never reached its
+/// client, each with why ([`explain::why_missing`]), or that too few were published at all.
+fn missing(r: &Receives, m: &Model<'_>, got: &BTreeSet<&str>, short_by: u64) -> String {
+    let published: Vec<_> = m
+        .pubs
+        .iter()
+        .filter(|p| {
+            r.filter
+                .as_deref()
+                .is_none_or(|f| topic::matches(f, p.topic))
+                && parse_label(p.label).is_some()
+        })
+        .collect();
+    let lacking: Vec<_> = published
+        .iter()
+        .filter(|p| !got.contains(p.label) && m.unique_pub(p.label).is_some())
+        .collect();
+    let mut text = String::new();
+    if (lacking.len() as u64) < short_by {
+        text.push_str(&format!(
+            "; only {} distinct message(s) were published on it at all",
+            published.len()
+        ));
+    }
+    if lacking.is_empty() {
+        return text;
+    }
+    let shown: Vec<String> = lacking
+        .iter()
+        .take(MISSING_SHOWN)
+        .map(|p| format!("{} ({})", p.label, explain::why_missing(m, p, &r.client)))
+        .collect();
+    text.push_str(&format!("; missing: {}", shown.join(", ")));
+    if lacking.len() > MISSING_SHOWN {
+        text.push_str(&format!(", and {} more", lacking.len() - MISSING_SHOWN));
+    }
+    text
 }
 
 /// The QoS and RETAIN flag of every delivery `r` is about; the first that differs is reported.
@@ -513,6 +564,48 @@ mod tests {
         let v = check(&s, &quiet);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("will_reaches"), "{}", v[0]);
+        assert!(
+            v[0].message
+                .contains(": pub's last connection with a will (w/pub) was still open at the end"),
+            "{}",
+            v[0]
+        );
+
+        // The will went to another subscriber only; then to nobody after a crash.
+        let only_will_reaches = expect(|e| {
+            e.will_reaches.push(WillReaches {
+                client: "pub".into(),
+                subscriber: "mon".into(),
+            })
+        });
+        let crashed = || {
+            let mut st = Story::new("3.1.1", Persistence::Durable);
+            st.connect("mon", false, false)
+                .connect("other", false, false)
+                .subscribe("other", "w/#", 1)
+                .will("pub", "w/pub", 1, false)
+                .connect("pub", true, false)
+                .crash("pub");
+            st
+        };
+        let v = check(&only_will_reaches, &crashed().end());
+        assert!(
+            v[0].message.contains(
+                "pub's last connection with a will (w/pub) ended at 0 us (the client crashed or lost power), and no will of it was delivered to anyone"
+            ),
+            "{}",
+            v[0]
+        );
+        let mut st = crashed();
+        st.after_ms(10).deliver_will("other", "pub");
+        let v = check(&only_will_reaches, &st.end());
+        assert!(
+            v[0].message.contains(
+                "it reached other but not mon, which never subscribed to a filter matching it"
+            ),
+            "{}",
+            v[0]
+        );
 
         let mut st = Story::new("3.1.1", Persistence::Durable);
         st.connect("mon", false, false)
@@ -542,6 +635,12 @@ mod tests {
         let v = check(&s, &st.end());
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains(&m1) && v[0].message.contains("no_loss"));
+        assert!(
+            v[0].message
+                .contains("in one session to the end: nothing in the trace excuses it (no_loss)"),
+            "{}",
+            v[0]
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod announced;
 pub mod delivery;
 pub mod expect;
 pub mod expiry;
+pub mod explain;
 pub mod handshake;
 pub mod integrity;
 pub mod model;

@@ -120,3 +120,51 @@ fn every_delivery_must_have_the_retain_flag_asked_for() {
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].message.contains("expected RETAIN 0"), "{}", v[0]);
 }
+
+/// A short `receives` names each missing message with the first reason the trace shows: here
+/// one never acknowledged to its publisher, one lost with the publisher's session, one
+/// published before `mon` subscribed, and one nothing excuses.
+#[test]
+fn a_short_receives_lists_the_missing_messages_and_why() {
+    let mut st = Story::new("3.1.1", Persistence::Durable);
+    st.connect("pub", true, false);
+    let early = st.publish("pub", "t/0", 1);
+    st.ack("pub", &early);
+    st.connect("mon", false, false).subscribe("mon", "t/#", 1);
+    let got = st.publish("pub", "t/1", 1);
+    st.ack("pub", &got).after_ms(5).deliver("mon", &got);
+    let unacked = st.publish("pub", "t/2", 1);
+    let lost = st.publish("pub", "t/3", 1);
+    st.publish_lost("pub", &lost);
+    let dropped = st.publish("pub", "t/4", 1);
+    st.ack("pub", &dropped);
+    let trace = st.end();
+    let v = check(&expect(entry(|r| r.at_least = Some(5))), &trace);
+    assert_eq!(v.len(), 1, "{v:?}");
+    let m = &v[0].message;
+    assert!(
+        m.contains("received 1 message(s) on t/#, expected at least 5"),
+        "{m}"
+    );
+    for (label, why) in [
+        (
+            &early,
+            "mon held no subscription matching t/0 when it was published",
+        ),
+        (&unacked, "never acknowledged to pub"),
+        (&lost, "pub's session lost it before it was acknowledged"),
+        (&dropped, "nothing in the trace excuses it"),
+    ] {
+        assert!(m.contains(&format!("{label} ({why}")), "{label}: {m}");
+    }
+    assert!(!m.contains(&format!("{got} (")), "{m}");
+    assert!(!m.contains("only"), "enough were published: {m}");
+    // Six wanted of five published: too few published at all.
+    let v = check(&expect(entry(|r| r.at_least = Some(6))), &trace);
+    assert!(
+        v[0].message
+            .contains("; only 5 distinct message(s) were published on it at all; missing: "),
+        "{}",
+        v[0]
+    );
+}
