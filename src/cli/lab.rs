@@ -7,12 +7,13 @@
 //!   timeline, the violations, the fingerprint and the verdict.
 //! - Submodules: `seeds` (ranges), `discover` (finding and loading files), `suite` (the
 //!   scheduler), `verdict` (failure classes, tallies), `summary`, `junit`, `json`, `timeline`,
-//!   `replay` (renderings).
+//!   `replay`, `html` (renderings).
 //!
 //! The `_with` functions take the world as a function of (scenario, seed), so tests can run
 //! them on a wrapped world. Not here: the world itself (`crate::sim`) or the checkers.
 
 pub mod discover;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod replay;
@@ -65,6 +66,11 @@ pub struct RunArgs {
     /// Never draw the progress bar (it is only drawn when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Write an HTML page of every failing seed into DIR (created if missing), named after
+    /// the scenario's folder and file and the seed: DIR/03-qos1-01-qos1-under-cuts-seed-7.html.
+    /// Simulator runs only (a target run leaves its evidence in --failures-dir).
+    #[arg(long, value_name = "DIR", conflicts_with = "addr")]
+    pub html_dir: Option<PathBuf>,
     /// The broker to judge instead of the simulator, and its commands.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -129,6 +135,10 @@ pub struct ReplayArgs {
     /// Leave the timeline out.
     #[arg(long, overrides_with = "timeline")]
     pub no_timeline: bool,
+    /// Also write the run as a self-contained HTML page to FILE: lanes, packets, faults,
+    /// violations, filters.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Refuses the lab commands in a real-network build.
@@ -415,7 +425,18 @@ where
     W: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
     let scenarios = discover::load_all(&args.paths)?;
-    run_loaded(args, scenarios, world, out, None)
+    let Some(dir) = &args.html_dir else {
+        return run_loaded(args, scenarios, world, out, None);
+    };
+    let pages = html::Pages::new(dir)?;
+    let world = |s: &Scenario, seed: u64| {
+        let outcome = world(s, seed);
+        pages.keep(s.origin(), &outcome);
+        outcome
+    };
+    let code = run_loaded(args, scenarios, world, out, None)?;
+    pages.announce();
+    Ok(code)
 }
 
 /// `run` of `scenarios`, loaded; `target` says what a target run reports besides the runs.
@@ -514,6 +535,11 @@ where
             outcome.trace.events.len(),
             path.display()
         );
+    }
+    if let Some(file) = &args.html {
+        std::fs::write(file, html::render(&path, &outcome))
+            .map_err(|e| format!("{}: cannot write the page: {e}", file.display()))?;
+        eprintln!("html: {}", file.display());
     }
     Ok(Verdict::of(&outcome).exit_code())
 }
@@ -628,6 +654,7 @@ mod tests {
             &["run", "x", "--seeds", "9..1"],
             &["run", "x", "--jobs", "0"],
             &["run", "x", "--seeds"],
+            &["run", "x", "--target", "h:1", "--html-dir", "d"],
             &["replay", "x.toml"],
         ] {
             let e = parse(args).unwrap_err();
@@ -695,6 +722,7 @@ mod tests {
             check_determinism: false,
             fail_fast: false,
             no_progress: true,
+            html_dir: None,
             target: TargetArgs::default(),
         }
     }
@@ -763,6 +791,7 @@ mod tests {
             trace: Some(tmp.path().join("t.jsonl")),
             timeline: false,
             no_timeline: false,
+            html: Some(tmp.path().join("page.html")),
         };
         let mut out = Vec::new();
         let code = replay_with(
@@ -778,6 +807,12 @@ mod tests {
         assert_eq!(
             written,
             outcome(17, RunStatus::Completed, 1).trace.to_jsonl()
+        );
+        let page = std::fs::read_to_string(tmp.path().join("page.html")).unwrap();
+        let path = file.display().to_string();
+        assert_eq!(
+            page,
+            html::render(&path, &outcome(17, RunStatus::Completed, 1))
         );
         let missing = ReplayArgs {
             scenario: tmp.path().join("nope.toml"),

@@ -37,6 +37,7 @@ fn run_args(paths: &[PathBuf], seeds: &str) -> RunArgs {
         check_determinism: false,
         fail_fast: false,
         no_progress: true,
+        html_dir: None,
         target: Default::default(),
     }
 }
@@ -48,6 +49,7 @@ fn replay_args(path: &Path, seed: u64) -> ReplayArgs {
         trace: None,
         timeline: true,
         no_timeline: false,
+        html: None,
     }
 }
 
