@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of mqtt-lab on a fresh machine: installs what the tests need (the mosquitto
-# broker and clients for interop tests, cargo-fuzz), then the normal tests, the doctests (the
-# Rust samples of the docs too), the simulation tests, the scenario library against our broker
-# and mosquitto on loopback (`run --target`), the lints, and each fuzz target for
-# FUZZ_SECONDS (default 60).
+# broker and clients for interop tests, chromium for the HTML report's test, cargo-fuzz), then
+# the normal tests, the doctests (the Rust samples of the docs too), the simulation tests, the
+# scenario library against our broker and mosquitto on loopback (`run --target`), the lints, and
+# each fuzz target for FUZZ_SECONDS (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,15 @@ if ! command -v mosquitto >/dev/null || ! command -v mosquitto_pub >/dev/null; t
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+fi
+
+# tests/lab/html_report.rs loads a failing run's HTML page in headless chromium (and fails
+# without it when CI is set).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    step "installing chromium"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
 if [ -n "${RUSTFLAGS:-}" ]; then

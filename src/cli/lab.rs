@@ -10,12 +10,13 @@
 //! - [`merge_reports`], [`merge_with`]: combine shards' `--json` reports.
 //! - Submodules: `seeds` (ranges), `discover` (finding and loading files), `shard` (splitting
 //!   a run), `suite` (the scheduler), `verdict` (failure classes, tallies), `merge`,
-//!   `summary`, `junit`, `json`, `timeline`, `replay` (renderings).
+//!   `summary`, `junit`, `json`, `timeline`, `replay`, `html` (renderings).
 //!
 //! The `_with` functions take the world as a function of (scenario, seed), so tests can run
 //! them on a wrapped world. Not here: the world itself (`crate::sim`) or the checkers.
 
 pub mod discover;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod merge;
@@ -80,6 +81,11 @@ pub struct RunArgs {
     /// combines their `--json` reports.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<shard::Shard>,
+    /// Write an HTML page of every failing seed into DIR (created if missing), named after
+    /// the scenario's folder and file and the seed: DIR/03-qos1-01-qos1-under-cuts-seed-7.html.
+    /// Simulator runs only (a target run leaves its evidence in --failures-dir).
+    #[arg(long, value_name = "DIR", conflicts_with = "addr")]
+    pub html_dir: Option<PathBuf>,
     /// The broker to judge instead of the simulator, and its commands.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -144,6 +150,10 @@ pub struct ReplayArgs {
     /// Leave the timeline out.
     #[arg(long, overrides_with = "timeline")]
     pub no_timeline: bool,
+    /// Also write the run as a self-contained HTML page to FILE: lanes, packets, faults,
+    /// violations, filters.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Refuses the lab commands in a real-network build.
@@ -430,7 +440,18 @@ where
     W: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
     let scenarios = discover::load_all(&args.paths)?;
-    run_loaded(args, scenarios, world, out, None)
+    let Some(dir) = &args.html_dir else {
+        return run_loaded(args, scenarios, world, out, None);
+    };
+    let pages = html::Pages::new(dir)?;
+    let world = |s: &Scenario, seed: u64| {
+        let outcome = world(s, seed);
+        pages.keep(s.origin(), &outcome);
+        outcome
+    };
+    let code = run_loaded(args, scenarios, world, out, None)?;
+    pages.announce();
+    Ok(code)
 }
 
 /// `run` of `scenarios`, loaded; `target` says what a target run reports besides the runs.
@@ -568,6 +589,11 @@ where
             path.display()
         );
     }
+    if let Some(file) = &args.html {
+        std::fs::write(file, html::render(&path, &outcome))
+            .map_err(|e| format!("{}: cannot write the page: {e}", file.display()))?;
+        eprintln!("html: {}", file.display());
+    }
     Ok(Verdict::of(&outcome).exit_code())
 }
 
@@ -691,6 +717,7 @@ mod tests {
             &["run", "x", "--seeds", "9..1"],
             &["run", "x", "--jobs", "0"],
             &["run", "x", "--seeds"],
+            &["run", "x", "--target", "h:1", "--html-dir", "d"],
             &["replay", "x.toml"],
         ] {
             let e = parse(args).unwrap_err();
@@ -759,6 +786,7 @@ mod tests {
             fail_fast: false,
             no_progress: true,
             shard: None,
+            html_dir: None,
             target: TargetArgs::default(),
         }
     }
@@ -827,6 +855,7 @@ mod tests {
             trace: Some(tmp.path().join("t.jsonl")),
             timeline: false,
             no_timeline: false,
+            html: Some(tmp.path().join("page.html")),
         };
         let mut out = Vec::new();
         let code = replay_with(
@@ -842,6 +871,12 @@ mod tests {
         assert_eq!(
             written,
             outcome(17, RunStatus::Completed, 1).trace.to_jsonl()
+        );
+        let page = std::fs::read_to_string(tmp.path().join("page.html")).unwrap();
+        let path = file.display().to_string();
+        assert_eq!(
+            page,
+            html::render(&path, &outcome(17, RunStatus::Completed, 1))
         );
         let missing = ReplayArgs {
             scenario: tmp.path().join("nope.toml"),

@@ -472,6 +472,18 @@ macro_rules! on_client {
 }
 
 impl Event {
+    /// The packet identifier of the PUBLISH or acknowledgement this event records, if any.
+    pub fn packet_id(&self) -> Option<u16> {
+        match self {
+            Event::PublishSent { packet_id, .. }
+            | Event::PublishReceived { packet_id, .. }
+            | Event::AckSent { packet_id, .. }
+            | Event::AckReceived { packet_id, .. } => Some(*packet_id),
+            Event::Delivered { packet_id, .. } => *packet_id,
+            _ => None,
+        }
+    }
+
     /// The client this event is about, if it is about one client.
     pub fn client(&self) -> Option<&str> {
         on_client!(self, client => Some(client.as_str()), None)

@@ -38,6 +38,7 @@ fn run_args(paths: &[PathBuf], seeds: &str) -> RunArgs {
         fail_fast: false,
         no_progress: true,
         shard: None,
+        html_dir: None,
         target: Default::default(),
     }
 }
@@ -49,6 +50,7 @@ fn replay_args(path: &Path, seed: u64) -> ReplayArgs {
         trace: None,
         timeline: true,
         no_timeline: false,
+        html: None,
     }
 }
 

@@ -519,6 +519,7 @@ fn prove_with(
         trace: None,
         timeline: false,
         no_timeline: true,
+        html: None,
     };
     let mut text = Vec::new();
     let code = lab::replay_with(&args, |s, seed| run_seed(s, seed, options), &mut text).unwrap();

@@ -38,11 +38,10 @@ pub fn rerun_command(target: Option<&TargetSummary>, path: &str, seed: u64) -> S
     }
 }
 
-/// The trace (JSON Lines) and timeline files a failing target run of `seed` of the scenario at
-/// `path` leaves in `dir`.
-pub fn evidence_files(dir: &str, path: &str, seed: u64) -> (String, String) {
-    let stem: String = path
-        .trim_end_matches(".toml")
+/// `s` as one file name: characters other than ASCII letters, digits, `-`, `_` and `.`
+/// become `_`, and leading dots and underscores go.
+pub fn file_safe(s: &str) -> String {
+    let safe: String = s
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.".contains(c) {
@@ -52,7 +51,13 @@ pub fn evidence_files(dir: &str, path: &str, seed: u64) -> (String, String) {
             }
         })
         .collect();
-    let stem = stem.trim_start_matches(['.', '_']);
+    safe.trim_start_matches(['.', '_']).to_string()
+}
+
+/// The trace (JSON Lines) and timeline files a failing target run of `seed` of the scenario at
+/// `path` leaves in `dir`.
+pub fn evidence_files(dir: &str, path: &str, seed: u64) -> (String, String) {
+    let stem = file_safe(path.trim_end_matches(".toml"));
     (
         format!("{dir}/{stem}-seed{seed}.trace.jsonl"),
         format!("{dir}/{stem}-seed{seed}.timeline.txt"),
