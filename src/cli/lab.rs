@@ -15,6 +15,7 @@
 //! The `_with` functions take the world as a function of (scenario, seed), so tests can run
 //! them on a wrapped world. Not here: the world itself (`crate::sim`) or the checkers.
 
+pub mod coverage;
 pub mod discover;
 pub mod html;
 pub mod json;
@@ -81,6 +82,11 @@ pub struct RunArgs {
     /// combines their `--json` reports.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<shard::Shard>,
+    /// Count how often each behaviour worth testing happened over the run (sessions resumed
+    /// after a broker crash, takeovers with messages in flight, cancelled will delays, ...),
+    /// from the traces, and print the table; a zero is a blind spot of the scenarios run.
+    #[arg(long)]
+    pub coverage: bool,
     /// Write an HTML page of every failing seed into DIR (created if missing), named after
     /// the scenario's folder and file and the seed: DIR/03-qos1-01-qos1-under-cuts-seed-7.html.
     /// Simulator runs only (a target run leaves its evidence in --failures-dir).
@@ -476,6 +482,7 @@ where
         progress: !args.no_progress,
         keep_plans: target.is_some(),
         shard: args.shard,
+        coverage: args.coverage,
     };
     eprintln!(
         "running {} scenario{} x seeds {} ({} seed{} each){}, {} worker{}",
@@ -786,6 +793,7 @@ mod tests {
             fail_fast: false,
             no_progress: true,
             shard: None,
+            coverage: false,
             html_dir: None,
             target: TargetArgs::default(),
         }

@@ -38,6 +38,7 @@ fn run_args(paths: &[PathBuf], seeds: &str) -> RunArgs {
         fail_fast: false,
         no_progress: true,
         shard: None,
+        coverage: false,
         html_dir: None,
         target: Default::default(),
     }

@@ -208,6 +208,7 @@ fn the_page_of_a_planted_failure_works_in_a_browser() {
         fail_fast: false,
         no_progress: true,
         shard: None,
+        coverage: false,
         html_dir: Some(pages.clone()),
         target: Default::default(),
     };

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::coverage::{BEHAVIOURS, Coverage};
 use super::summary::rerun_command;
 use super::verdict::{Mismatch, SeedResult, SuiteReport, TargetSummary, Verdict};
 use crate::check::Violation;
@@ -31,7 +32,59 @@ struct Doc<'a> {
     /// The part of the run (`--shard K/N`); absent for a whole run.
     #[serde(skip_serializing_if = "Option::is_none")]
     shard: Option<String>,
+    /// The behaviours counted over the run (`--coverage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<CoverageDoc>,
     scenarios: Vec<ScenarioDoc<'a>>,
+}
+
+/// `--coverage` in JSON: seeds counted, and per behaviour how often and in how many seeds.
+#[derive(Serialize, serde::Deserialize)]
+pub struct CoverageDoc {
+    pub seeds: u64,
+    pub behaviours: Vec<BehaviourDoc>,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct BehaviourDoc {
+    pub name: String,
+    pub times: u64,
+    pub seeds: u64,
+}
+
+impl CoverageDoc {
+    fn of(c: &Coverage) -> CoverageDoc {
+        CoverageDoc {
+            seeds: c.seeds,
+            behaviours: BEHAVIOURS
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| BehaviourDoc {
+                    name: name.to_string(),
+                    times: c.times.get(i).copied().unwrap_or(0),
+                    seeds: c.seeds_with.get(i).copied().unwrap_or(0),
+                })
+                .collect(),
+        }
+    }
+
+    /// The coverage back; a behaviour this build does not know is an error.
+    pub fn coverage(&self) -> Result<Coverage, String> {
+        let mut c = Coverage {
+            seeds: self.seeds,
+            times: vec![0; BEHAVIOURS.len()],
+            seeds_with: vec![0; BEHAVIOURS.len()],
+        };
+        for b in &self.behaviours {
+            let i = BEHAVIOURS
+                .iter()
+                .position(|(n, _)| *n == b.name)
+                .ok_or_else(|| format!("unknown behaviour `{}` in the coverage", b.name))?;
+            c.times[i] = b.times;
+            c.seeds_with[i] = b.seeds;
+        }
+        Ok(c)
+    }
 }
 
 #[derive(Serialize)]
@@ -120,6 +173,7 @@ pub fn render(report: &SuiteReport) -> String {
         sim_wall_ratio: report.sim_wall_ratio(),
         target: report.target.as_ref(),
         shard: report.shard.map(|s| s.to_string()),
+        coverage: report.coverage.as_ref().map(CoverageDoc::of),
         scenarios: report
             .scenarios
             .iter()

@@ -12,6 +12,8 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use super::coverage::Coverage;
+use super::json::CoverageDoc;
 use super::shard::Shard;
 use super::verdict::{Mismatch, ScenarioResults, SeedResult, SuiteReport, Verdict};
 use crate::check::{Violation, registry::violation_source};
@@ -41,6 +43,8 @@ struct Doc {
     shard: Option<String>,
     #[serde(default)]
     target: Option<serde_json::Value>,
+    #[serde(default)]
+    coverage: Option<CoverageDoc>,
     scenarios: Vec<ScenarioDoc>,
 }
 
@@ -159,6 +163,15 @@ pub fn merge(docs: &[(&Path, String)]) -> Result<SuiteReport, String> {
         }
     }
     order.sort();
+    let mut coverage: Option<Coverage> = None;
+    for (path, doc) in &parsed {
+        if let Some(c) = &doc.coverage {
+            let c = c
+                .coverage()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            coverage.get_or_insert_with(Coverage::default).merge(&c);
+        }
+    }
     let scenarios = order
         .into_iter()
         .filter_map(|p| by_path.remove(&p))
@@ -181,6 +194,7 @@ pub fn merge(docs: &[(&Path, String)]) -> Result<SuiteReport, String> {
         jobs: parsed.iter().map(|(_, d)| d.jobs).sum(),
         target: None,
         shard: None,
+        coverage,
     })
 }
 
@@ -286,6 +300,7 @@ fn seed_result(run: &RunDoc) -> Result<SeedResult, String> {
         fingerprint: run.fingerprint.clone(),
         sim_time: Duration::from_micros(run.sim_time_us),
         wall_time: Duration::from_secs_f64(run.wall_time_s.max(0.0)),
+        coverage: Vec::new(),
     })
 }
 
@@ -349,6 +364,26 @@ mod tests {
         // What the table says of the merged run is what it says of the whole run.
         let table = |r: &SuiteReport| crate::cli::lab::summary::failures(r);
         assert_eq!(table(&back), table(&whole));
+    }
+
+    #[test]
+    fn the_shards_coverage_adds_up() {
+        let mut parts = split(&report(), 2);
+        let mut one = vec![0; crate::cli::lab::coverage::BEHAVIOURS.len()];
+        one[0] = 2;
+        for p in &mut parts {
+            let mut c = Coverage::default();
+            c.add(&one);
+            p.coverage = Some(c);
+        }
+        let back = merged(&docs(&parts)).unwrap();
+        let c = back.coverage.expect("coverage merged");
+        assert_eq!((c.seeds, c.times[0], c.seeds_with[0]), (2, 4, 2));
+        let mut whole = report();
+        whole.coverage = parts[0].coverage.clone();
+        let text = json::render(&whole).replace("\"session_resumed\"", "\"made_up\"");
+        let err = merged(&[(PathBuf::from("c.json"), text)]).unwrap_err();
+        assert!(err.contains("unknown behaviour `made_up`"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct SuiteConfig {
     pub keep_plans: bool,
     /// Run only this shard's part of the (scenario, seed) pairs (`shard.rs`).
     pub shard: Option<Shard>,
+    /// Count the behaviours of every seed (`coverage.rs`).
+    pub coverage: bool,
 }
 
 /// Runs every seed of `seeds` for every scenario with `run_one`, and gathers the results
@@ -119,7 +121,7 @@ where
     let in_shard: Vec<bool> = (0..scenarios.len())
         .map(|i| config.shard.is_none() || planned[i] > 0)
         .collect();
-    let scenarios = scenarios
+    let scenarios: Vec<ScenarioResults> = scenarios
         .iter()
         .zip(gathered)
         .zip(in_shard)
@@ -133,6 +135,15 @@ where
             }
         })
         .collect();
+    let coverage = config.coverage.then(|| {
+        let mut total = super::coverage::Coverage::default();
+        for s in &scenarios {
+            for r in &s.results {
+                total.add(&r.coverage);
+            }
+        }
+        total
+    });
     SuiteReport {
         scenarios,
         seeds_asked: per_scenario,
@@ -142,6 +153,7 @@ where
         jobs,
         target: None,
         shard: config.shard,
+        coverage,
     }
 }
 
@@ -166,6 +178,9 @@ where
     };
     if config.keep_plans && !result.passed() {
         result.plan = first.plan.describe();
+    }
+    if config.coverage {
+        result.coverage = super::coverage::count(&first.trace);
     }
     result
 }
@@ -330,6 +345,7 @@ mod tests {
             progress: false,
             keep_plans: false,
             shard: None,
+            coverage: false,
         }
     }
 

@@ -110,6 +110,10 @@ pub fn render(report: &SuiteReport) -> String {
     }
     out.push_str(&failures(report));
     out.push_str(&slowest(report));
+    if let Some(coverage) = &report.coverage {
+        out.push_str(&coverage.render());
+        out.push('\n');
+    }
     out.push_str(&closing_line(report));
     out.push('\n');
     out
@@ -440,6 +444,7 @@ pub(crate) mod tests {
             jobs: 2,
             target: None,
             shard: None,
+            coverage: None,
         }
     }
 

@@ -125,6 +125,9 @@ pub struct SeedResult {
     pub sim_time: Duration,
     /// Wall time spent (both runs under `--check-determinism`).
     pub wall_time: Duration,
+    /// How often each behaviour of `coverage::BEHAVIOURS` happened (first run), for a suite
+    /// that counts them (`--coverage`); empty otherwise.
+    pub coverage: Vec<u64>,
 }
 
 impl SeedResult {
@@ -139,6 +142,7 @@ impl SeedResult {
             fingerprint: outcome.fingerprint(),
             sim_time: outcome.sim_time,
             wall_time: outcome.wall_time,
+            coverage: Vec::new(),
         }
     }
 
@@ -263,6 +267,8 @@ pub struct SuiteReport {
     pub target: Option<TargetSummary>,
     /// The part of the run this report covers (`--shard`); `None` for a whole run.
     pub shard: Option<super::shard::Shard>,
+    /// The behaviours counted over the run (`--coverage`).
+    pub coverage: Option<super::coverage::Coverage>,
 }
 
 /// A suite run against a real broker (`run --target`): what the report says besides the runs.
