@@ -1,7 +1,8 @@
 //! `mqtt-lab passwd`: adds, changes and removes users in a broker password file.
 //!
 //! The password is read from `--password`, from the first line of standard input with
-//! `--stdin`, or asked for twice on the terminal (without echo where `stty` is available). It
+//! `--stdin`, or asked for twice on the terminal (without echo where `stty` is available);
+//! without a terminal and without either flag it is refused with a pointer to `--stdin`. It
 //! is stored only as a salted Argon2id hash (salt from the operating system). The file is
 //! rewritten through a temporary file and a rename, readable by its owner only (Unix).
 //!
@@ -110,7 +111,14 @@ fn read_password(args: &PasswdArgs) -> Result<String, Failure> {
         return Ok(p.clone());
     }
     let stdin = std::io::stdin();
-    if args.stdin || !stdin.is_terminal() {
+    if !args.stdin && !stdin.is_terminal() {
+        return Err(usage(
+            "no terminal to ask the password on: give it on standard input with --stdin \
+             (`echo PASSWORD | mqtt-lab passwd --stdin FILE USER`), or with --password"
+                .into(),
+        ));
+    }
+    if args.stdin {
         let mut line = String::new();
         stdin
             .lock()

@@ -232,9 +232,21 @@ pub fn describe(packet: &Packet) -> String {
     }
 }
 
-/// Words for a CONNACK refusal, with its code.
-pub fn refusal_text(reason: ReasonCode) -> String {
+/// Words for a CONNACK refusal, with its code as the connection's protocol carries it: a 5.0
+/// reason code, or a 3.1.1 (and 3.1) return code.
+pub fn refusal_text(reason: ReasonCode, protocol: Protocol) -> String {
     use ReasonCode::*;
+    if !protocol.is_v5() {
+        let code = crate::codec::reason::connack_v3_return_code(reason);
+        let words = match code {
+            1 => "unacceptable protocol version",
+            2 => "identifier rejected",
+            4 => "bad user name or password",
+            5 => "not authorized",
+            _ => "server unavailable",
+        };
+        return format!("{words} (return code {code})");
+    }
     let words = match reason {
         UnsupportedProtocolVersion => "unacceptable protocol version",
         ClientIdentifierNotValid => "client identifier rejected",
@@ -248,9 +260,22 @@ pub fn refusal_text(reason: ReasonCode) -> String {
     format!("{words} ({reason:?}, 0x{:02x})", reason.as_u8())
 }
 
+/// A SUBACK refusal of `filter`, with its code as the connection's protocol carries it.
+pub fn suback_refusal_text(filter: &str, reason: ReasonCode, protocol: Protocol) -> String {
+    if protocol.is_v5() {
+        format!("{filter} ({reason:?}, 0x{:02x})", reason.as_u8())
+    } else {
+        format!(
+            "{filter} (Failure, return code 0x{:02x})",
+            crate::codec::reason::suback_v3_return_code(reason)
+        )
+    }
+}
+
 /// Starts the client and waits for the broker's verdict on the connection.
 pub async fn connect(options: ClientOptions) -> Result<(MqttClient, Events), ToolError> {
     let broker = options.broker.clone();
+    let protocol = options.config.protocol;
     let (client, mut events) = MqttClient::start(options)
         .map_err(|e| ToolError::usage(format!("cannot start the client: {e}")))?;
     loop {
@@ -258,7 +283,7 @@ pub async fn connect(options: ClientOptions) -> Result<(MqttClient, Events), Too
             Some(ClientEvent::Connected { .. }) => return Ok((client, events)),
             Some(ClientEvent::ConnectionLost { cause }) => {
                 client.disconnect(ReasonCode::Success).await;
-                return Err(connect_failure(&broker, cause));
+                return Err(connect_failure(&broker, cause, protocol));
             }
             Some(_) => continue,
             None => {
@@ -271,8 +296,8 @@ pub async fn connect(options: ClientOptions) -> Result<(MqttClient, Events), Too
     }
 }
 
-/// The error for a connection attempt that ended for `cause`.
-pub fn connect_failure(broker: &str, cause: DownCause) -> ToolError {
+/// The error for a connection attempt of `protocol` that ended for `cause`.
+pub fn connect_failure(broker: &str, cause: DownCause, protocol: Protocol) -> ToolError {
     match cause {
         DownCause::Io(kind) => ToolError::new(
             EXIT_UNREACHABLE,
@@ -284,7 +309,10 @@ pub fn connect_failure(broker: &str, cause: DownCause) -> ToolError {
         ),
         DownCause::Refused(reason) => ToolError::new(
             EXIT_REFUSED,
-            format!("{broker} refused the connection: {}", refusal_text(reason)),
+            format!(
+                "{broker} refused the connection: {}",
+                refusal_text(reason, protocol)
+            ),
         ),
         DownCause::PeerClosed => ToolError::new(
             EXIT_REFUSED,
@@ -429,16 +457,64 @@ mod tests {
     fn connect_failures_map_to_distinct_exit_codes() {
         let b = "127.0.0.1:1";
         assert_eq!(
-            connect_failure(b, DownCause::Io(std::io::ErrorKind::ConnectionRefused)).code,
+            connect_failure(
+                b,
+                DownCause::Io(std::io::ErrorKind::ConnectionRefused),
+                Protocol::V5
+            )
+            .code,
             EXIT_UNREACHABLE
         );
         assert_eq!(
-            connect_failure(b, DownCause::ConnectTimeout).code,
+            connect_failure(b, DownCause::ConnectTimeout, Protocol::V5).code,
             EXIT_UNREACHABLE
         );
-        let e = connect_failure(b, DownCause::Refused(ReasonCode::NotAuthorized));
+        let e = connect_failure(
+            b,
+            DownCause::Refused(ReasonCode::NotAuthorized),
+            Protocol::V5,
+        );
         assert_eq!(e.code, EXIT_REFUSED);
-        assert!(e.message.contains("not authorized"), "{e}");
-        assert_eq!(connect_failure(b, DownCause::PeerClosed).code, EXIT_REFUSED);
+        assert!(
+            e.message.ends_with("not authorized (NotAuthorized, 0x87)"),
+            "{e}"
+        );
+        assert_eq!(
+            connect_failure(b, DownCause::PeerClosed, Protocol::V3_1_1).code,
+            EXIT_REFUSED
+        );
+    }
+
+    #[test]
+    fn a_3_1_1_refusal_is_reported_with_its_3_1_1_return_code() {
+        for (reason, text) in [
+            (
+                ReasonCode::BadUserNameOrPassword,
+                "bad user name or password (return code 4)",
+            ),
+            (ReasonCode::NotAuthorized, "not authorized (return code 5)"),
+            (
+                ReasonCode::ClientIdentifierNotValid,
+                "identifier rejected (return code 2)",
+            ),
+            (
+                ReasonCode::ServerUnavailable,
+                "server unavailable (return code 3)",
+            ),
+        ] {
+            for protocol in [Protocol::V3_1_1, Protocol::V3_1] {
+                let e = connect_failure("b", DownCause::Refused(reason), protocol);
+                assert!(e.message.ends_with(text), "{e}");
+                assert!(!e.message.contains("0x8"), "{e}");
+            }
+        }
+        assert_eq!(
+            suback_refusal_text("a/#", ReasonCode::UnspecifiedError, Protocol::V3_1_1),
+            "a/# (Failure, return code 0x80)"
+        );
+        assert_eq!(
+            suback_refusal_text("a/#", ReasonCode::NotAuthorized, Protocol::V5),
+            "a/# (NotAuthorized, 0x87)"
+        );
     }
 }

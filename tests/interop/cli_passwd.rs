@@ -109,4 +109,14 @@ fn usage_errors_leave_the_file_alone() {
     let out = passwd(&["-c", p, "alice", "--stdin"], "\n");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty password"));
+    // Without a terminal and without --stdin, the tool says how to give the password instead
+    // of reading an empty one.
+    let out = passwd(&["-c", p, "alice"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no terminal") && err.contains("--stdin"),
+        "{err}"
+    );
+    assert!(!err.contains("empty password"), "{err}");
 }

@@ -267,7 +267,7 @@ async fn request_subscriptions(
         .iter()
         .zip(&reasons)
         .filter(|(_, r)| r.is_error())
-        .map(|(t, r)| format!("{t} ({r:?}, 0x{:02x})", r.as_u8()))
+        .map(|(t, r)| super::suback_refusal_text(t, *r, args.conn.protocol))
         .collect();
     if refused.len() == args.topics.len() {
         client.disconnect(ReasonCode::Success).await;
