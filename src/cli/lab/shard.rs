@@ -1,8 +1,9 @@
-//! `--shard K/N`: one of N machines runs its part of a suite. The (scenario, seed) pairs of
-//! the whole run are dealt out by expected cost, heaviest first, each to the shard with the
-//! least cost so far (ties to the lowest shard, then the pairs' own order), so every shard
+//! `--shard K/N`: one of N machines runs its part of a suite ([`Split`]). Every shard takes an
+//! equal share of each scenario's seeds, and the seeds left over are dealt by expected cost,
+//! heaviest scenario first, each to the shard with the least cost so far, so every shard
 //! computes the same split from the same files and seed range, the shards' union is exactly the
-//! whole run, and no two shards run the same pair. A shard runs its pairs in the run's order.
+//! whole run, no two shards run the same pair, and no shard runs more than one seed's cost
+//! above an even share. A shard runs its pairs in the run's order.
 //! Not here: combining the shards' reports (`merge.rs`).
 
 use std::cmp::Reverse;
@@ -62,35 +63,126 @@ pub fn expected_cost(scenario: &Scenario) -> u64 {
         .saturating_add(messages.saturating_mul(MESSAGE_WEIGHT))
 }
 
-/// Which shard (from 0) runs each pair of `costs` (the pairs in the run's order).
-pub fn deal(costs: &[u64], shards: u32) -> Vec<u32> {
-    let mut order: Vec<usize> = (0..costs.len()).collect();
-    order.sort_by_key(|&i| (Reverse(costs[i]), i));
-    let mut loads: BinaryHeap<Reverse<(u64, u32)>> = (0..shards.max(1))
-        .map(|shard| Reverse((0, shard)))
-        .collect();
-    let mut owner = vec![0; costs.len()];
-    for i in order {
-        let Reverse((load, shard)) = loads.pop().expect("at least one shard");
-        owner[i] = shard;
-        loads.push(Reverse((load.saturating_add(costs[i]), shard)));
-    }
-    owner
+/// The (scenario, seed) pairs one shard runs, without listing them: a run of a million seeds
+/// per scenario holds a few numbers per scenario, not a pair per seed. Every shard takes an
+/// equal share of every scenario's seeds (the seeds at positions `k`, `k + N`, ... of the
+/// first `N × ⌊n/N⌋`); the `n mod N` seeds left of each scenario go, heaviest scenario first,
+/// to the shards with the least expected cost so far (ties to the lowest shard), one each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    parts: Vec<Part>,
+    /// Where each scenario's pairs start among this shard's.
+    starts: Vec<u64>,
+    total: u64,
 }
 
-/// The pairs of `pairs` (in the run's order, each with its cost) that `shard` runs, in the
-/// same order; every pair when `shard` is `None`.
-pub fn select<T: Copy>(pairs: &[(T, u64)], shard: Option<Shard>) -> Vec<T> {
-    let Some(shard) = shard else {
-        return pairs.iter().map(|(p, _)| *p).collect();
-    };
-    let costs: Vec<u64> = pairs.iter().map(|(_, c)| *c).collect();
-    deal(&costs, shard.count)
-        .into_iter()
-        .zip(pairs)
-        .filter(|(owner, _)| *owner == shard.index - 1)
-        .map(|(_, (p, _))| *p)
-        .collect()
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Part {
+    /// Seeds of the scenario in the whole run.
+    count: u64,
+    /// Shards, and this shard's index (from 0).
+    shards: u64,
+    index: u64,
+    /// The position of the one left-over seed this shard runs, if it runs one.
+    extra: Option<u64>,
+}
+
+impl Part {
+    fn even(&self) -> u64 {
+        self.count / self.shards
+    }
+
+    fn mine(&self) -> u64 {
+        self.even() + u64::from(self.extra.is_some())
+    }
+
+    /// The position (among the scenario's seeds) of this shard's `j`-th seed of it.
+    fn position(&self, j: u64) -> u64 {
+        if j < self.even() {
+            self.index + j * self.shards
+        } else {
+            self.extra.expect("within the shard's seeds")
+        }
+    }
+}
+
+impl Split {
+    /// The split of a run whose scenarios have `counts[i]` seeds, each of expected cost
+    /// `costs[i]`, for `shard` (every pair for `None`).
+    pub fn new(counts: &[u64], costs: &[u64], shard: Option<Shard>) -> Split {
+        let (shards, index) =
+            shard.map_or((1, 0), |s| (u64::from(s.count), u64::from(s.index - 1)));
+        let mut order: Vec<usize> = (0..counts.len()).collect();
+        order.sort_by_key(|&i| (Reverse(costs[i]), i));
+        let mut loads: BinaryHeap<Reverse<(u64, u64)>> =
+            (0..shards).map(|k| Reverse((0, k))).collect();
+        let mut extra = vec![None; counts.len()];
+        for i in order {
+            let even = counts[i] / shards;
+            let left = counts[i] % shards;
+            let base = even.saturating_mul(costs[i]);
+            let mut taken = Vec::with_capacity(left as usize);
+            for j in 0..left {
+                let Reverse((load, k)) = loads.pop().expect("at least one shard");
+                if k == index {
+                    extra[i] = Some(shards * even + j);
+                }
+                taken.push(Reverse((load.saturating_add(costs[i]), k)));
+            }
+            // Every shard got the even share too: the order among them does not change.
+            loads = loads
+                .into_iter()
+                .chain(taken)
+                .map(|Reverse((load, k))| Reverse((load.saturating_add(base), k)))
+                .collect();
+        }
+        let parts: Vec<Part> = counts
+            .iter()
+            .zip(extra)
+            .map(|(&count, extra)| Part {
+                count,
+                shards,
+                index,
+                extra,
+            })
+            .collect();
+        let starts: Vec<u64> = parts
+            .iter()
+            .scan(0, |next, p| {
+                let first = *next;
+                *next += p.mine();
+                Some(first)
+            })
+            .collect();
+        let total = parts.iter().map(Part::mine).sum();
+        Split {
+            parts,
+            starts,
+            total,
+        }
+    }
+
+    /// Pairs this shard runs.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Pairs of scenario `i` this shard runs.
+    pub fn of_scenario(&self, i: usize) -> u64 {
+        self.parts[i].mine()
+    }
+
+    /// This shard's `n`-th pair, in the run's order: (scenario, position of the seed among the
+    /// scenario's seeds).
+    pub fn get(&self, n: u64) -> (usize, u64) {
+        let i = self.starts.partition_point(|&start| start <= n) - 1;
+        // Scenarios without a pair here share a start with the next: take the last of them.
+        (i, self.parts[i].position(n - self.starts[i]))
+    }
 }
 
 #[cfg(test)]
@@ -108,11 +200,26 @@ mod tests {
         }
     }
 
+    fn pairs(split: &Split) -> Vec<(usize, u64)> {
+        (0..split.len()).map(|n| split.get(n)).collect()
+    }
+
     #[test]
-    fn equal_costs_are_dealt_round_robin_and_the_heaviest_go_first() {
-        assert_eq!(deal(&[1, 1, 1, 1, 1], 2), [0, 1, 0, 1, 0]);
-        // 9 alone on one shard, the rest on the other: 9 against 3+3+2.
-        assert_eq!(deal(&[3, 9, 3, 2], 2), [1, 0, 1, 1]);
+    fn every_shard_gets_an_even_share_and_the_left_overs_go_to_the_lightest() {
+        let two = |index| Some(Shard { index, count: 2 });
+        // 5 seeds of cost 1: positions 0, 2 and the left-over 4 to shard 1; 1, 3 to shard 2.
+        assert_eq!(
+            pairs(&Split::new(&[5], &[1], two(1))),
+            [(0, 0), (0, 2), (0, 4)]
+        );
+        assert_eq!(pairs(&Split::new(&[5], &[1], two(2))), [(0, 1), (0, 3)]);
+        // The heavy scenario's left-over goes first, to shard 1; the light one's then to 2.
+        assert_eq!(pairs(&Split::new(&[1, 1], &[1, 9], two(1))), [(1, 0)]);
+        assert_eq!(pairs(&Split::new(&[1, 1], &[1, 9], two(2))), [(0, 0)]);
+        // A scenario without seeds here is skipped over.
+        let s = Split::new(&[1, 0, 0, 2], &[5, 5, 5, 5], two(2));
+        assert_eq!(pairs(&s), [(3, 1)]);
+        assert_eq!((s.of_scenario(0), s.of_scenario(3)), (0, 1));
     }
 
     proptest! {
@@ -121,24 +228,27 @@ mod tests {
         /// above an even split.
         #[test]
         fn the_shards_union_is_the_whole_run(
-            costs in proptest::collection::vec(1u64..1000, 0..300),
+            scenarios in proptest::collection::vec((0u64..40, 1u64..1000), 0..30),
             count in 1u32..12,
         ) {
-            let pairs: Vec<(usize, u64)> = costs.iter().copied().enumerate().collect();
-            let mut seen = vec![0u32; pairs.len()];
-            let total: u64 = costs.iter().sum();
+            let counts: Vec<u64> = scenarios.iter().map(|s| s.0).collect();
+            let costs: Vec<u64> = scenarios.iter().map(|s| s.1).collect();
+            let total: u64 = scenarios.iter().map(|(n, c)| n * c).sum();
             let heaviest = costs.iter().copied().max().unwrap_or(0);
+            let mut seen = std::collections::BTreeMap::new();
             for index in 1..=count {
-                let mine = select(&pairs, Some(Shard { index, count }));
+                let mine = pairs(&Split::new(&counts, &costs, Some(Shard { index, count })));
                 prop_assert!(mine.windows(2).all(|w| w[0] < w[1]), "in the run's order");
-                let load: u64 = mine.iter().map(|&i| costs[i]).sum();
+                let load: u64 = mine.iter().map(|&(i, _)| costs[i]).sum();
                 prop_assert!(load <= total / u64::from(count) + heaviest, "load {load}");
-                for i in mine {
-                    seen[i] += 1;
+                for pair in mine {
+                    *seen.entry(pair).or_insert(0) += 1;
                 }
             }
-            prop_assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
-            prop_assert_eq!(select(&pairs, None).len(), pairs.len());
+            let whole = pairs(&Split::new(&counts, &costs, None));
+            prop_assert_eq!(whole.len() as u64, counts.iter().sum::<u64>());
+            prop_assert!(seen.values().all(|&n| n == 1));
+            prop_assert_eq!(seen.into_keys().collect::<Vec<_>>(), whole);
         }
     }
 }

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::discover::LoadedScenario;
 use super::seeds::SeedRange;
-use super::shard::{Shard, expected_cost, select};
+use super::shard::{Shard, Split, expected_cost};
 use super::verdict::{ScenarioResults, SeedResult, SuiteReport};
 use crate::scenario::Scenario;
 use crate::sim::{RunOutcome, RunStatus};
@@ -55,21 +55,18 @@ where
     F: Fn(&Scenario, u64) -> RunOutcome + Sync,
 {
     let per_scenario = seeds.len();
-    let every: Vec<((usize, u64), u64)> = scenarios
+    let counts: Vec<u64> = scenarios
         .iter()
-        .enumerate()
-        .flat_map(|(index, s)| {
-            let cost = expected_cost(&s.scenario);
-            (0..seed_count(&s.scenario, per_scenario)).map(move |i| ((index, seeds.nth(i)), cost))
-        })
+        .map(|s| seed_count(&s.scenario, per_scenario))
         .collect();
-    let pairs = select(&every, config.shard);
-    let total = pairs.len() as u64;
+    let costs: Vec<u64> = scenarios
+        .iter()
+        .map(|s| expected_cost(&s.scenario))
+        .collect();
+    let split = Split::new(&counts, &costs, config.shard);
+    let total = split.len();
     let jobs = config.jobs.clamp(1, MAX_JOBS).min(total.max(1) as usize);
-    let mut left = vec![0u64; scenarios.len()];
-    for (index, _) in &pairs {
-        left[*index] += 1;
-    }
+    let mut left: Vec<u64> = (0..scenarios.len()).map(|i| split.of_scenario(i)).collect();
     let planned = left.clone();
     let progress = Progress::new(
         total,
@@ -85,15 +82,16 @@ where
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (next, stop, run_one, pairs, progress) =
-                (&next, &stop, &run_one, &pairs, &progress);
+            let (next, stop, run_one, split, progress) =
+                (&next, &stop, &run_one, &split, &progress);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
                         break;
                     }
-                    let (index, seed) = pairs[i as usize];
+                    let (index, position) = split.get(i);
+                    let seed = seeds.nth(position);
                     let scenario = &scenarios[index].scenario;
                     progress.started(&scenarios[index].path, seed);
                     let result = judge_seed(scenario, seed, config, run_one);
