@@ -207,6 +207,22 @@ pub trait BrokerCore {
     fn take_changes(&mut self) -> Changes;
     /// The store's health changed (`storage.rs`): a failed store ends every connection.
     fn handle_storage(&mut self, now: Instant, health: StorageHealth);
+    /// Who is on `conn`, once a CONNECT was accepted on it (for the shell's logs).
+    fn connection_info(&self, _conn: ConnId) -> Option<ConnectionInfo> {
+        None
+    }
+}
+
+/// What the broker knows of an accepted connection's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub client_id: String,
+    pub protocol: Protocol,
+    /// The keep-alive in force, in seconds (the client's, or the one the broker imposed).
+    pub keep_alive: u16,
+    pub clean_start: bool,
+    /// The authenticated user name, if any.
+    pub user: Option<String>,
 }
 
 /// Where a connection is in its life.
@@ -224,6 +240,8 @@ struct Conn {
     /// The protocol of the CONNECT (3.1.1 until one arrives).
     protocol: Protocol,
     keep_alive: u16,
+    /// The CONNECT's Clean Session / Clean Start flag.
+    clean_start: bool,
     will: Option<LastWill>,
     /// The client's receive maximum (5.0; 65535 otherwise).
     receive_maximum: u16,
@@ -517,6 +535,7 @@ impl BrokerCore for Broker {
                 phase: Phase::AwaitingConnect,
                 protocol: Protocol::V3_1_1,
                 keep_alive: 0,
+                clean_start: false,
                 will: None,
                 receive_maximum: u16::MAX,
                 framer: Framer::new(None, self.config.max_packet_size),
@@ -626,6 +645,20 @@ impl BrokerCore for Broker {
             }
             StorageHealth::Ok => tracing::info!("storage healthy again"),
         }
+    }
+
+    fn connection_info(&self, conn: ConnId) -> Option<ConnectionInfo> {
+        let c = self.conns.get(&conn)?;
+        let Phase::Connected { client_id } = &c.phase else {
+            return None;
+        };
+        Some(ConnectionInfo {
+            client_id: client_id.clone(),
+            protocol: c.protocol,
+            keep_alive: c.keep_alive,
+            clean_start: c.clean_start,
+            user: self.auth.user_of(client_id),
+        })
     }
 
     fn take_changes(&mut self) -> Changes {

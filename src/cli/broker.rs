@@ -26,6 +26,10 @@ pub struct BrokerArgs {
     /// TOML configuration file (listeners, limits, queue policy, persistence).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Write the log as JSON lines (one object per line: timestamp, level, fields, message)
+    /// instead of text.
+    #[arg(long)]
+    pub log_json: bool,
 }
 
 /// The configuration file: `listen`, `password_file`, `acl_file` and the persistence settings
@@ -260,7 +264,7 @@ pub fn run(args: BrokerArgs) -> i32 {
         eprintln!("error: {msg}");
         return EXIT_USAGE;
     }
-    init_logging();
+    init_logging(args.log_json);
     let file = match &args.config {
         Some(path) => match BrokerFile::load(path) {
             Ok(f) => f,

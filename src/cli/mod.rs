@@ -73,14 +73,22 @@ pub fn main() -> i32 {
     }
 }
 
-/// Installs the `tracing` subscriber (`RUST_LOG`, default `info`).
-pub fn init_logging() {
+/// Installs the `tracing` subscriber on stderr (`RUST_LOG`, default `info`): text, coloured
+/// only when stderr is a terminal, or JSON lines.
+pub fn init_logging(json: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
 }
 
 /// Refuses commands that need real sockets in a simulation build.

@@ -63,6 +63,15 @@ enum WriterCmd {
 struct ConnHandle {
     writer: mpsc::UnboundedSender<WriterCmd>,
     pending_bytes: usize,
+    peer: SocketAddr,
+    /// The client identifier, once the broker accepted a CONNECT (for the close's log line).
+    client: Option<Box<str>>,
+}
+
+impl ConnHandle {
+    fn client(&self) -> &str {
+        self.client.as_deref().unwrap_or("-")
+    }
 }
 
 /// Where and how the broker keeps its durable state: the core's change journal, committed
@@ -326,7 +335,15 @@ where
                 match ev {
                     ConnEvent::Opened { conn, peer, writer } => {
                         tracing::debug!(conn, %peer, "accepted");
-                        conns.insert(conn, ConnHandle { writer, pending_bytes: 0 });
+                        conns.insert(
+                            conn,
+                            ConnHandle {
+                                writer,
+                                pending_bytes: 0,
+                                peer,
+                                client: None,
+                            },
+                        );
                         core.handle_accept(now, conn);
                     }
                     ConnEvent::Bytes { conn, data } => {
@@ -335,8 +352,14 @@ where
                         }
                     }
                     ConnEvent::Closed { conn, cause } => {
-                        if conns.remove(&conn).is_some() {
-                            tracing::debug!(conn, ?cause, "connection closed");
+                        if let Some(h) = conns.remove(&conn) {
+                            tracing::info!(
+                                conn,
+                                peer = %h.peer,
+                                client_id = %h.client(),
+                                ?cause,
+                                "connection closed"
+                            );
                             if let Some(k) = keeper.as_mut() {
                                 k.durability.closed(conn);
                             }
@@ -351,7 +374,7 @@ where
                 }
             }
         }
-        let (output, urgent) = drain_actions(&mut core, keeper.is_some());
+        let (output, urgent) = drain_actions(&mut core, &mut conns, keeper.is_some());
         match keeper.as_mut() {
             Some(k) => {
                 write_out(&mut core, &mut conns, urgent, Some(&mut k.durability));
@@ -388,7 +411,11 @@ type Output = Vec<(ConnId, Out)>;
 /// Everything the core asked for, in order: one encoded buffer per connection then its close;
 /// with `split_pings`, the PINGRESPs apart (they reveal nothing and need not wait for the
 /// store).
-fn drain_actions<B: BrokerCore>(core: &mut B, split_pings: bool) -> (Output, Output) {
+fn drain_actions<B: BrokerCore>(
+    core: &mut B,
+    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    split_pings: bool,
+) -> (Output, Output) {
     let mut out: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
     let mut urgent: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
     let mut closes: Vec<ConnId> = Vec::new();
@@ -402,6 +429,11 @@ fn drain_actions<B: BrokerCore>(core: &mut B, split_pings: bool) -> (Output, Out
                 if closes.contains(&conn) {
                     continue;
                 }
+                if let codec::Packet::ConnAck(ack) = &packet
+                    && ack.reason == codec::ReasonCode::Success
+                {
+                    log_connected(core, conns, conn, ack.session_present);
+                }
                 let buf = match packet {
                     codec::Packet::PingResp if split_pings => urgent.entry(conn).or_default(),
                     _ => out.entry(conn).or_default(),
@@ -411,7 +443,16 @@ fn drain_actions<B: BrokerCore>(core: &mut B, split_pings: bool) -> (Output, Out
                 }
             }
             Action::Close { conn, reason } => {
-                tracing::debug!(conn, ?reason, "broker closes connection");
+                match conns.get(&conn) {
+                    Some(h) => tracing::info!(
+                        conn,
+                        peer = %h.peer,
+                        client_id = %h.client(),
+                        ?reason,
+                        "connection closed"
+                    ),
+                    None => tracing::debug!(conn, ?reason, "broker closes connection"),
+                }
                 closes.push(conn);
             }
         }
@@ -424,6 +465,30 @@ fn drain_actions<B: BrokerCore>(core: &mut B, split_pings: bool) -> (Output, Out
     let mut output: Output = bytes(out).collect();
     output.extend(closes.into_iter().map(|c| (c, Out::Close)));
     (output, bytes(urgent).collect())
+}
+
+/// The log line of a connection the broker accepted: who, from where, with what.
+fn log_connected<B: BrokerCore>(
+    core: &B,
+    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    conn: ConnId,
+    session_present: bool,
+) {
+    let (Some(h), Some(info)) = (conns.get_mut(&conn), core.connection_info(conn)) else {
+        return;
+    };
+    tracing::info!(
+        conn,
+        peer = %h.peer,
+        client_id = %info.client_id,
+        protocol = %info.protocol,
+        keep_alive = info.keep_alive,
+        clean_start = info.clean_start,
+        session_present,
+        user = %info.user.as_deref().unwrap_or("-"),
+        "client connected"
+    );
+    h.client = Some(info.client_id.into_boxed_str());
 }
 
 /// Hands output to the connections' writers, in order; closes a connection that does not read.
@@ -443,6 +508,8 @@ fn write_out<B: BrokerCore>(
                 if h.pending_bytes > MAX_PENDING_WRITE_BYTES {
                     tracing::warn!(
                         conn,
+                        peer = %h.peer,
+                        client_id = %h.client(),
                         pending = h.pending_bytes,
                         "closing a connection that does not read"
                     );

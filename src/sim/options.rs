@@ -135,6 +135,9 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     fn handle_storage(&mut self, now: Instant, health: crate::broker::StorageHealth) {
         (**self).handle_storage(now, health)
     }
+    fn connection_info(&self, conn: ConnId) -> Option<crate::broker::ConnectionInfo> {
+        (**self).connection_info(conn)
+    }
 }
 
 /// Reads a scenario file and checks what only its conversion to the cores can tell (user

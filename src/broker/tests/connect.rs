@@ -343,3 +343,29 @@ fn mqtt_3_1_2_9_invalid_will_topic_closes() {
             .is_some_and(|e| matches!(e, BrokerEvent::WillPublished { .. }))
     );
 }
+
+/// What the shell logs of a connection: nothing before its CONNECT is accepted, then the
+/// client identifier, protocol, keep-alive and clean start of that CONNECT; nothing once it
+/// closed.
+#[test]
+fn connection_info_describes_an_accepted_connection_only() {
+    let mut h = Harness::new();
+    h.accept(1);
+    assert_eq!(h.broker.connection_info(1), None);
+    let mut c = connect_v5("logged", false, 60);
+    c.keep_alive = 42;
+    h.connect_with(1, c);
+    let info = h.broker.connection_info(1).expect("accepted");
+    assert_eq!(
+        (
+            info.client_id.as_str(),
+            info.protocol,
+            info.keep_alive,
+            info.clean_start,
+            info.user
+        ),
+        ("logged", Protocol::V5, 42, false, None)
+    );
+    h.closed(1, CloseCause::PeerClosed);
+    assert_eq!(h.broker.connection_info(1), None);
+}
