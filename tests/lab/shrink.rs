@@ -1,16 +1,18 @@
-//! Shrinking failing seeds: for bugs planted in the broker (`planted.rs`), the first seed of a
-//! library scenario on which the named checker reports the bug is shrunk with the planted
-//! broker, and the shrunk file must still fail on that seed with that checker and be strictly
-//! smaller (fewer clients, faults or messages, or a shorter run, and larger on none).
+//! Shrinking failing seeds: for every bug planted in the broker (`planted.rs`), the first
+//! scenario proving it (`planted_bugs.rs`) is shrunk with the planted broker on the first seed
+//! where the named checker reports the bug. The shrunk file must still fail on that seed with
+//! that checker and be strictly smaller (fewer clients, faults or messages, or a shorter run,
+//! and larger on none), and the command must write the same file again.
 //!
 //! docs/lab.md ("Shrinking a failing seed") lists the figures these tests print.
 
 use crate::planted::{self, Bug};
+use crate::planted_bugs::CASES;
 
 use std::ops::RangeInclusive;
 use std::path::Path;
 
-use mqtt_lab::cli::lab::shrink::{self, Size};
+use mqtt_lab::cli::lab::shrink::{self, Settings, ShrinkArgs, Size};
 use mqtt_lab::scenario::Scenario;
 use mqtt_lab::sim::{RunOptions, RunStatus, run_seed};
 
@@ -41,7 +43,11 @@ fn shrinks(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) 
         })
         .unwrap_or_else(|| panic!("{bug:?}: {checker} catches nothing on {relative} {seeds:?}"));
 
-    let shrunk = shrink::shrink(&text, relative, seed, BUDGET, |s, seed| {
+    let settings = Settings {
+        max_runs: BUDGET,
+        checker: Some(checker.to_string()),
+    };
+    let shrunk = shrink::shrink(&text, relative, seed, &settings, |s, seed| {
         run_seed(s, seed, &opts)
     })
     .unwrap_or_else(|e| panic!("{bug:?} on {relative} seed {seed}: {e}"));
@@ -52,7 +58,8 @@ fn shrinks(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) 
     assert_eq!(again.status, RunStatus::Completed, "{}", shrunk.text);
     assert!(
         again.violations.iter().any(|v| v.checker == checker),
-        "{bug:?} on {relative} seed {seed}: the shrunk file no longer fails with {checker}: {:#?}\n{}",
+        "{bug:?} on {relative} seed {seed}: the shrunk file no longer fails with {checker}: \
+         {:#?}\n{}",
         again.violations,
         shrunk.text
     );
@@ -63,11 +70,36 @@ fn shrinks(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) 
         shrunk.after,
         shrunk.before
     );
-    let again = shrink::shrink(&text, relative, seed, BUDGET, |s, seed| {
-        run_seed(s, seed, &opts)
-    })
-    .unwrap();
-    assert_eq!(again.text, shrunk.text, "same input, same file");
+    // The command: same input, same file, and the report ends with the replay line.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shrunk.toml");
+    let args = ShrinkArgs {
+        scenario: path.clone(),
+        seed,
+        out: Some(out.clone()),
+        max_runs: BUDGET,
+        checker: Some(checker.to_string()),
+    };
+    let mut report = Vec::new();
+    let code = shrink::shrink_with(&args, |s, seed| run_seed(s, seed, &opts), &mut report)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = String::from_utf8(report).unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        shrunk.text.replace(relative, &path.display().to_string()),
+        "same input, same file"
+    );
+    assert!(
+        report.ends_with(&format!(
+            "replay: cargo sim-run replay {} --seed {seed}\n",
+            out.display()
+        )),
+        "{report}"
+    );
+    if std::env::var_os("SHRINK_REPORT").is_some() {
+        eprintln!("{report}");
+    }
     let figures = |s: &Size| {
         format!(
             "{}/{}/{}/{}",
@@ -85,82 +117,15 @@ fn shrinks(bug: Bug, relative: &str, seeds: RangeInclusive<u64>, checker: &str) 
     );
 }
 
+/// The first scenario proving each planted bug (`planted_bugs.rs`), shrunk on its first
+/// failing seed.
 #[test]
-fn qos2_forwarded_twice_shrinks() {
-    shrinks(
-        Bug::Qos2ForwardedTwice,
-        "04-qos2/01-qos2-exactly-once-under-cuts.toml",
-        1..=2,
-        "delivery",
-    );
-}
-
-#[test]
-fn qos1_dropped_after_reconnect_shrinks() {
-    shrinks(
-        Bug::Qos1DroppedAfterReconnect,
-        "03-qos1/01-qos1-under-cuts.toml",
-        1..=2,
-        "delivery",
-    );
-}
-
-#[test]
-fn will_after_disconnect_shrinks() {
-    shrinks(
-        Bug::WillAfterDisconnect,
-        "05-will/04-no-will-after-disconnect.toml",
-        1..=2,
-        "will",
-    );
-}
-
-#[test]
-fn reordered_shrinks() {
-    shrinks(
-        Bug::Reordered,
-        "11-swarm/01-swarm-qos1-v311.toml",
-        1..=3,
-        "ordering",
-    );
-}
-
-#[test]
-fn retained_not_cleared_shrinks() {
-    shrinks(
-        Bug::RetainedNotCleared,
-        "06-retained/02-retained-clear.toml",
-        1..=2,
-        "retained",
-    );
-}
-
-#[test]
-fn shared_to_all_shrinks() {
-    shrinks(
-        Bug::SharedToAll,
-        "12-mqtt5/01-shared-two-members-under-cuts.toml",
-        1..=2,
-        "shared",
-    );
-}
-
-#[test]
-fn session_forgotten_shrinks() {
-    shrinks(
-        Bug::SessionForgotten,
-        "07-session/03-broker-restart-durable.toml",
-        1..=2,
-        "session",
-    );
-}
-
-#[test]
-fn no_will_after_crash_shrinks() {
-    shrinks(
-        Bug::NoWillAfterCrash,
-        "05-will/01-will-on-crash.toml",
-        1..=2,
-        mqtt_lab::check::expect::NAME,
-    );
+fn the_first_proof_of_every_planted_bug_shrinks() {
+    for bug in Bug::ALL {
+        let case = CASES
+            .iter()
+            .find(|c| c.bug == bug)
+            .unwrap_or_else(|| panic!("no scenario proves {bug:?}"));
+        shrinks(bug, case.scenario, case.seeds.clone(), case.checker);
+    }
 }

@@ -47,6 +47,10 @@ pub struct ShrinkArgs {
     /// Most candidate runs; the shrink stops there and says so.
     #[arg(long, value_name = "N", default_value_t = MAX_RUNS)]
     pub max_runs: usize,
+    /// Keep the first violation this checker reports (`delivery`, `expect`, ...) instead of
+    /// the run's first violation.
+    #[arg(long, value_name = "NAME")]
+    pub checker: Option<String>,
 }
 
 /// One entry of a failure signature: a checker and the rule it says was broken (a normative
@@ -79,17 +83,22 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// How `outcome` failed, or `None` if it did not (passed, or undecided).
-    pub fn of(outcome: &RunOutcome) -> Option<Failure> {
+    /// How `outcome` failed, or `None` if it did not (passed, or undecided): its first
+    /// violation, or with `checker` its first violation reported by that checker.
+    pub fn of(outcome: &RunOutcome, checker: Option<&str>) -> Option<Failure> {
         match &outcome.status {
             RunStatus::Crashed(_) => Some(Failure::Crashed),
             RunStatus::TimeLimit => Some(Failure::TimeLimit),
-            RunStatus::Completed => outcome.violations.first().map(|v| {
-                Failure::Violated(Mark {
-                    checker: v.checker.to_string(),
-                    rule: rule(&v.message),
-                })
-            }),
+            RunStatus::Completed => outcome
+                .violations
+                .iter()
+                .find(|v| checker.is_none_or(|c| v.checker == c))
+                .map(|v| {
+                    Failure::Violated(Mark {
+                        checker: v.checker.to_string(),
+                        rule: rule(&v.message),
+                    })
+                }),
         }
     }
 
@@ -212,22 +221,50 @@ pub struct Shrunk {
     pub bounded: bool,
 }
 
-/// Shrinks the scenario `text` (named `origin`) that fails on `seed` when `run` runs it, with
-/// at most `max_runs` runs. Same input, same result. An error if the text is no valid
-/// scenario or does not fail on the seed.
+/// How far a shrink goes, and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Most runs, the original's included.
+    pub max_runs: usize,
+    /// Keep the first violation of this checker rather than the run's first violation.
+    pub checker: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            max_runs: MAX_RUNS,
+            checker: None,
+        }
+    }
+}
+
+/// Shrinks the scenario `text` (named `origin`) that fails on `seed` when `run` runs it,
+/// within `settings`. Same input, same result. An error if the text is no valid scenario or
+/// does not fail on the seed (with the checker `settings` names).
 pub fn shrink<R>(
     text: &str,
     origin: &str,
     seed: u64,
-    max_runs: usize,
+    settings: &Settings,
     run: R,
 ) -> Result<Shrunk, String>
 where
     R: Fn(&Scenario, u64) -> RunOutcome,
 {
+    let max_runs = settings.max_runs;
     let scenario = Scenario::from_str(text, origin).map_err(|e| e.to_string())?;
     let first = run(&scenario, seed);
-    let Some(failure) = Failure::of(&first) else {
+    let Some(failure) = Failure::of(&first, settings.checker.as_deref()) else {
+        if let (Some(checker), false) = (&settings.checker, first.violations.is_empty()) {
+            let found: BTreeSet<&str> = first.violations.iter().map(|v| v.checker).collect();
+            let found: Vec<&str> = found.into_iter().collect();
+            return Err(format!(
+                "{origin} fails on seed {seed}, but checker {checker:?} reports nothing \
+                 (violations by {}): nothing to shrink",
+                found.join(", ")
+            ));
+        }
         return Err(format!(
             "{origin} does not fail on seed {seed} ({}): nothing to shrink",
             if first.passed() {
@@ -369,7 +406,8 @@ impl<R: Fn(&Scenario, u64) -> RunOutcome> Shrinker<'_, R> {
             network.insert("latency".into(), Value::Array(latency));
         }
         let mut what = format!(
-            "[random]: its {n} fault{} of seed {} frozen into [[fault]] entries, its latency into [network]",
+            "[random]: its {n} fault{} of seed {} frozen into [[fault]] entries, \
+             its latency into [network]",
             if n == 1 { "" } else { "s" },
             self.seed
         );
@@ -976,7 +1014,11 @@ where
     let path = args.scenario.display().to_string();
     let text = std::fs::read_to_string(&args.scenario)
         .map_err(|e| format!("{path}: cannot read the scenario: {e}"))?;
-    let shrunk = shrink(&text, &path, args.seed, args.max_runs, world)?;
+    let settings = Settings {
+        max_runs: args.max_runs,
+        checker: args.checker.clone(),
+    };
+    let shrunk = shrink(&text, &path, args.seed, &settings, world)?;
     let file = args
         .out
         .clone()
@@ -1126,7 +1168,7 @@ will_reaches = [{ client = "bystander", subscriber = "monitor" }]
 
     #[test]
     fn a_world_failing_on_one_client_shrinks_to_that_client() {
-        let shrunk = shrink(STORY, "story.toml", 7, MAX_RUNS, fake).unwrap();
+        let shrunk = shrink(STORY, "story.toml", 7, &Settings::default(), fake).unwrap();
         let s = Scenario::from_str(&shrunk.text, "shrunk.toml").unwrap();
         let ids: Vec<&str> = s.clients.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["culprit"], "{}", shrunk.text);
@@ -1191,8 +1233,8 @@ will_reaches = [{ client = "bystander", subscriber = "monitor" }]
 
     #[test]
     fn the_same_input_gives_the_same_file() {
-        let a = shrink(STORY, "story.toml", 7, MAX_RUNS, fake).unwrap();
-        let b = shrink(STORY, "story.toml", 7, MAX_RUNS, fake).unwrap();
+        let a = shrink(STORY, "story.toml", 7, &Settings::default(), fake).unwrap();
+        let b = shrink(STORY, "story.toml", 7, &Settings::default(), fake).unwrap();
         assert_eq!(a.text, b.text);
         assert_eq!(a.runs, b.runs);
         assert_eq!(a.removed, b.removed);
@@ -1200,13 +1242,17 @@ will_reaches = [{ client = "bystander", subscriber = "monitor" }]
 
     #[test]
     fn the_run_budget_bounds_the_shrink_and_is_reported() {
-        let full = shrink(STORY, "story.toml", 7, MAX_RUNS, fake).unwrap();
+        let full = shrink(STORY, "story.toml", 7, &Settings::default(), fake).unwrap();
         let runs = std::cell::Cell::new(0);
         let counting = |s: &Scenario, seed: u64| {
             runs.set(runs.get() + 1);
             fake(s, seed)
         };
-        let bounded = shrink(STORY, "story.toml", 7, 5, counting).unwrap();
+        let five = Settings {
+            max_runs: 5,
+            checker: None,
+        };
+        let bounded = shrink(STORY, "story.toml", 7, &five, counting).unwrap();
         assert_eq!(runs.get(), 5, "the original's run and four candidates");
         assert!(bounded.bounded && bounded.runs == 5);
         assert!(bounded.notes.iter().any(|n| n.contains("bound of 5")));
@@ -1225,17 +1271,37 @@ will_reaches = [{ client = "bystander", subscriber = "monitor" }]
             out.violations.sort_by_key(|v| v.checker != "ordering");
             out
         };
-        let shrunk = shrink(STORY, "story.toml", 7, MAX_RUNS, ordering_first).unwrap();
+        let shrunk = shrink(STORY, "story.toml", 7, &Settings::default(), ordering_first).unwrap();
         let s = Scenario::from_str(&shrunk.text, "s").unwrap();
         assert!(s.client("monitor").is_some(), "{}", shrunk.text);
         assert!(s.client("culprit").is_some());
         assert_eq!(s.clients.len(), 2);
+
+        // Told to keep the delivery violation, it lets the monitor go.
+        let delivery = Settings {
+            checker: Some("delivery".into()),
+            ..Settings::default()
+        };
+        let shrunk = shrink(STORY, "story.toml", 7, &delivery, ordering_first).unwrap();
+        let s = Scenario::from_str(&shrunk.text, "s").unwrap();
+        let ids: Vec<&str> = s.clients.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["culprit"], "{}", shrunk.text);
+
+        let acl = Settings {
+            checker: Some("acl".into()),
+            ..Settings::default()
+        };
+        let err = shrink(STORY, "story.toml", 7, &acl, ordering_first).unwrap_err();
+        assert!(
+            err.contains("checker \"acl\" reports nothing (violations by delivery, ordering)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_passing_seed_is_refused_and_nothing_is_written() {
         let passing = |_: &Scenario, seed| outcome(seed, RunStatus::Completed, 0);
-        let err = shrink(STORY, "story.toml", 7, MAX_RUNS, passing).unwrap_err();
+        let err = shrink(STORY, "story.toml", 7, &Settings::default(), passing).unwrap_err();
         assert!(err.contains("does not fail on seed 7"), "{err}");
 
         let dir = tempfile::tempdir().unwrap();
@@ -1247,6 +1313,7 @@ will_reaches = [{ client = "bystander", subscriber = "monitor" }]
             seed: 7,
             out: Some(out.clone()),
             max_runs: MAX_RUNS,
+            checker: None,
         };
         let mut report = Vec::new();
         assert!(shrink_with(&args, passing, &mut report).is_err());
@@ -1270,6 +1337,48 @@ will_reaches = [{ client = "bystander", subscriber = "monitor" }]
             )),
             "{report}"
         );
+    }
+
+    #[test]
+    fn shrink_flags_and_the_real_network_build() {
+        use crate::cli::{Cli, Command, EXIT_USAGE};
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("mqtt-lab").chain(args.iter().copied()))
+                .map(|c| c.command)
+        };
+        let Ok(Command::Shrink(a)) = parse(&["shrink", "dir/x.toml", "--seed", "9"]) else {
+            panic!("shrink parses");
+        };
+        assert_eq!(
+            (a.seed, a.max_runs, a.out, a.checker),
+            (9, MAX_RUNS, None, None)
+        );
+        assert_eq!(
+            default_out(&a.scenario, 9),
+            PathBuf::from("x-seed-9.shrunk.toml"),
+            "in the current directory"
+        );
+        let Ok(Command::Shrink(a)) = parse(&[
+            "shrink",
+            "x.toml",
+            "--seed",
+            "2",
+            "--out",
+            "o.toml",
+            "--max-runs",
+            "40",
+            "--checker",
+            "will",
+        ]) else {
+            panic!("shrink parses");
+        };
+        assert_eq!(a.out, Some(PathBuf::from("o.toml")));
+        assert_eq!((a.max_runs, a.checker.as_deref()), (40, Some("will")));
+        assert!(parse(&["shrink", "x.toml"]).is_err(), "--seed is required");
+        if !cfg!(madsim) {
+            assert_eq!(crate::cli::lab::shrink(a), EXIT_USAGE);
+        }
     }
 
     #[test]
