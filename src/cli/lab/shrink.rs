@@ -1340,6 +1340,53 @@ will_reaches = [{ client = "bystander", subscriber = "monitor" }]
     }
 
     #[test]
+    fn a_template_count_is_lowered_to_the_instance_that_fails() {
+        // Fails iff sensor-2 of the template exists (and some fault is scripted, so the
+        // frozen faults must stay).
+        let world = |s: &Scenario, seed| {
+            let fails = s.client("sensor-2").is_some() && !s.faults.is_empty();
+            outcome(seed, RunStatus::Completed, usize::from(fails))
+        };
+        let shrunk = shrink(STORY, "story.toml", 7, &Settings::default(), world).unwrap();
+        let s = Scenario::from_str(&shrunk.text, "s").unwrap();
+        let ids: Vec<&str> = s.clients.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["sensor-1", "sensor-2"], "{}", shrunk.text);
+        assert_eq!(
+            s.faults.len(),
+            1,
+            "one fault is all it needs: {}",
+            shrunk.text
+        );
+        assert!(
+            shrunk
+                .removed
+                .iter()
+                .any(|r| r == "client template sensor-{n}: count 3 -> 2"),
+            "{:#?}",
+            shrunk.removed
+        );
+    }
+
+    #[test]
+    fn random_faults_stay_when_the_frozen_ones_do_not_fail() {
+        // Fails only while [random] is there: the freeze is refused and said so.
+        let world = |s: &Scenario, seed| {
+            outcome(seed, RunStatus::Completed, usize::from(s.random.is_some()))
+        };
+        let shrunk = shrink(STORY, "story.toml", 7, &Settings::default(), world).unwrap();
+        let s = Scenario::from_str(&shrunk.text, "s").unwrap();
+        assert!(s.random.is_some(), "{}", shrunk.text);
+        assert_eq!(
+            s.clients.len(),
+            1,
+            "the rest still shrinks: {}",
+            shrunk.text
+        );
+        assert!(shrunk.notes.iter().any(|n| n.starts_with("[random] kept")));
+        assert!(shrunk.text.contains("# Note: [random] kept"));
+    }
+
+    #[test]
     fn shrink_flags_and_the_real_network_build() {
         use crate::cli::{Cli, Command, EXIT_USAGE};
         use clap::Parser;
