@@ -8,6 +8,7 @@
 //! - [`ReplayArgs`], [`replay()`], [`replay_with`]: run one seed and print what it derived, the
 //!   timeline, the violations, the fingerprint and the verdict.
 //! - [`merge_reports`], [`merge_with`]: combine shards' `--json` reports.
+//! - [`shrink()`]: a failing seed's scenario cut down (`shrink.rs` holds it all).
 //! - Submodules: `seeds` (ranges), `discover` (finding and loading files), `shard` (splitting
 //!   a run), `suite` (the scheduler), `verdict` (failure classes, tallies), `merge`,
 //!   `summary`, `junit`, `json`, `timeline`, `replay`, `html` (renderings).
@@ -24,6 +25,7 @@ pub mod merge;
 pub mod replay;
 pub mod seeds;
 pub mod shard;
+pub mod shrink;
 pub mod suite;
 pub mod summary;
 pub mod timeline;
@@ -194,6 +196,19 @@ pub fn replay(args: ReplayArgs) -> i32 {
         return EXIT_USAGE;
     }
     finish(replay_with(&args, world, &mut std::io::stdout().lock()))
+}
+
+/// `mqtt-lab shrink`: returns the exit code.
+pub fn shrink(args: shrink::ShrinkArgs) -> i32 {
+    if let Err(msg) = require_simulation("shrink") {
+        eprintln!("error: {msg}");
+        return EXIT_USAGE;
+    }
+    finish(shrink::shrink_with(
+        &args,
+        world,
+        &mut std::io::stdout().lock(),
+    ))
 }
 
 /// The broker `--target` and the `--broker-*` commands name.

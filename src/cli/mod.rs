@@ -1,4 +1,4 @@
-//! The `mqtt-lab` command line: the broker, the pub/sub tools, and the lab (run, replay, merge).
+//! The `mqtt-lab` command line: the broker, the pub/sub tools, and the lab (run, replay, shrink, merge).
 //!
 //! Exit codes: 0 success; 1 a guarantee was violated (lab) or the operation failed (tools);
 //! 2 a usage or input error (bad flags, bad files); 3 a run crashed or hit its time limit.
@@ -43,6 +43,8 @@ pub enum Command {
     Run(lab::RunArgs),
     /// Replay one seed of one scenario, printing the same bytes every time.
     Replay(lab::ReplayArgs),
+    /// Cut a scenario that fails on one seed down to a smaller file that fails the same way.
+    Shrink(lab::shrink::ShrinkArgs),
     /// Combine the `run --json` reports of the shards of one run (`run --shard K/N`).
     Merge(lab::merge::MergeArgs),
     /// Add, change or remove a user in a broker password file.
@@ -67,6 +69,7 @@ pub fn main() -> i32 {
         Command::Sub(args) => pubsub::run_sub(args),
         Command::Run(args) => lab::run(args),
         Command::Replay(args) => lab::replay(args),
+        Command::Shrink(args) => lab::shrink(args),
         Command::Merge(args) => lab::merge_reports(args),
         Command::Passwd(args) => passwd::run(args),
         Command::Conformance(args) => conformance::run(args),

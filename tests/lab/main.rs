@@ -15,6 +15,8 @@ mod planted;
 mod planted_bugs;
 #[cfg(madsim)]
 mod planted_store;
+#[cfg(madsim)]
+mod shrink;
 mod sim_guard;
 #[cfg(madsim)]
 mod templates;

@@ -28,11 +28,11 @@ const EXPECT: &str = mqtt_lab::check::expect::NAME;
 
 /// One proof: a planted bug, a library scenario, the seeds within which `checker` must report
 /// it.
-struct Case {
-    bug: Bug,
-    scenario: &'static str,
-    seeds: RangeInclusive<u64>,
-    checker: &'static str,
+pub(crate) struct Case {
+    pub(crate) bug: Bug,
+    pub(crate) scenario: &'static str,
+    pub(crate) seeds: RangeInclusive<u64>,
+    pub(crate) checker: &'static str,
 }
 
 const fn case(
@@ -50,7 +50,7 @@ const fn case(
 }
 
 /// Every proof, as listed in docs/testing.md.
-const CASES: &[Case] = &[
+pub(crate) const CASES: &[Case] = &[
     case(
         Bug::Qos2ForwardedTwice,
         "04-qos2/01-qos2-exactly-once-under-cuts.toml",
