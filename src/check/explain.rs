@@ -85,8 +85,8 @@ pub fn why_missing(m: &Model<'_>, p: &Pub<'_>, subscriber: &str) -> String {
     if let Some(expiry) = p.expiry_s {
         return format!("it carried a message expiry of {expiry} s");
     }
-    if let Some(acked) = p.acked
-        && !m.liveness_due(acked)
+    if let (Some(acked), Some(settle)) = (p.acked, m.settle)
+        && acked >= settle
     {
         return format!(
             "acknowledged at {} us, in the settle phase: it may still have been on its way at the end",

@@ -168,3 +168,33 @@ fn a_short_receives_lists_the_missing_messages_and_why() {
         v[0]
     );
 }
+
+/// Only a message acknowledged once the settle phase began is said to be maybe on its way; one
+/// acknowledged before it, in a trace with no settle phase recorded, is not.
+#[test]
+fn a_message_is_said_to_be_on_its_way_only_when_acknowledged_in_the_settle_phase() {
+    let run = |settle_first: bool| {
+        let mut st = Story::new("3.1.1", Persistence::Durable);
+        st.connect("mon", false, false)
+            .subscribe("mon", "t/#", 1)
+            .connect("pub", true, false);
+        if settle_first {
+            st.settle();
+        }
+        let l = st.publish("pub", "t/1", 1);
+        st.ack("pub", &l);
+        check(&expect(entry(|r| r.at_least = Some(1))), &st.end())
+    };
+    let late = run(true);
+    assert!(
+        late[0].message.contains("in the settle phase"),
+        "{}",
+        late[0]
+    );
+    let early = run(false);
+    assert!(
+        early[0].message.contains("nothing in the trace excuses it"),
+        "{}",
+        early[0]
+    );
+}
