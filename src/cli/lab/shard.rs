@@ -117,24 +117,21 @@ impl Split {
         let mut loads: BinaryHeap<Reverse<(u64, u64)>> =
             (0..shards).map(|k| Reverse((0, k))).collect();
         let mut extra = vec![None; counts.len()];
+        // Every shard gets the even share of every scenario, which changes no shard's rank:
+        // only the left-overs are weighed.
         for i in order {
             let even = counts[i] / shards;
-            let left = counts[i] % shards;
-            let base = even.saturating_mul(costs[i]);
-            let mut taken = Vec::with_capacity(left as usize);
-            for j in 0..left {
-                let Reverse((load, k)) = loads.pop().expect("at least one shard");
-                if k == index {
-                    extra[i] = Some(shards * even + j);
-                }
-                taken.push(Reverse((load.saturating_add(costs[i]), k)));
-            }
-            // Every shard got the even share too: the order among them does not change.
-            loads = loads
-                .into_iter()
-                .chain(taken)
-                .map(|Reverse((load, k))| Reverse((load.saturating_add(base), k)))
+            // The left-overs of one scenario go to as many different shards.
+            let taken: Vec<(u64, u64)> = (0..counts[i] % shards)
+                .map(|j| {
+                    let Reverse((load, k)) = loads.pop().expect("at least one shard");
+                    if k == index {
+                        extra[i] = Some(shards * even + j);
+                    }
+                    (load.saturating_add(costs[i]), k)
+                })
                 .collect();
+            loads.extend(taken.into_iter().map(Reverse));
         }
         let parts: Vec<Part> = counts
             .iter()
