@@ -84,6 +84,11 @@ pub struct BrokerConfig {
     pub response_information: Option<String>,
     /// Whether clients without a verified user name may connect (see docs/auth.md).
     pub allow_anonymous: bool,
+    /// How often the broker publishes its figures on `$SYS/broker/...` topics (`sys.rs`);
+    /// `0s` (the default of the core and of scenarios) publishes none. `mqtt-lab broker` sets
+    /// it from its own top-level `sys_interval` (default 10 s).
+    #[serde(with = "crate::config::duration")]
+    pub sys_interval: Duration,
 }
 
 /// Names the `[broker]` table (of `broker.toml` and of a scenario) refuses, with the name to use
@@ -128,6 +133,7 @@ impl Default for BrokerConfig {
             shared_subscriptions: true,
             response_information: None,
             allow_anonymous: true,
+            sys_interval: Duration::ZERO,
         }
     }
 }

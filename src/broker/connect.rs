@@ -76,6 +76,7 @@ impl Broker {
         let asked = asked_expiry(&c);
 
         self.attach_connection(conn, &client_id, keep_alive, c.will, &c.properties);
+        self.count_connected();
         if let Some(entry) = self.conns.get_mut(&conn) {
             entry.clean_start = c.clean_start;
         }

@@ -72,6 +72,11 @@ impl Broker {
                 }
             }
         }
+        self.route_message(origin, message);
+    }
+
+    /// Offers `message` to every matching subscription, without storing it as retained.
+    pub(super) fn route_message(&mut self, origin: Option<&str>, message: Arc<Message>) {
         let matches = self.subs.matches(&message.topic, origin);
         for (client, m) in matches {
             let d = Delivery {

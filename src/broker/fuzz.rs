@@ -92,6 +92,7 @@ fn config(u: &mut Unstructured) -> Result<BrokerConfig> {
         shared_subscriptions: bits & 16 == 0,
         response_information: None,
         allow_anonymous: true,
+        sys_interval: Duration::from_secs(if bits & 32 == 0 { 0 } else { 1 }),
     })
 }
 

@@ -54,6 +54,7 @@ mod state;
 pub mod storage;
 mod subscribe;
 mod subtree;
+pub mod sys;
 mod timers;
 
 #[cfg(test)]
@@ -73,6 +74,7 @@ pub use journal::{Change, Changes};
 pub use session::{Delivery, Grant, Inflight, Message, Session};
 pub use state::{DurableState, PendingWill};
 pub use storage::StorageHealth;
+pub use sys::{Metrics, Traffic};
 
 use clock::Clock;
 use close::Ending;
@@ -207,6 +209,12 @@ pub trait BrokerCore {
     fn take_changes(&mut self) -> Changes;
     /// The store's health changed (`storage.rs`): a failed store ends every connection.
     fn handle_storage(&mut self, now: Instant, health: StorageHealth);
+    /// The shell wrote `bytes` bytes to connections (counted for the figures).
+    fn count_bytes_sent(&mut self, _bytes: usize) {}
+    /// Every figure as of `now`, for the shell's metrics endpoint; `None` if the core keeps none.
+    fn metrics(&self, _now: Instant) -> Option<Metrics> {
+        None
+    }
     /// Who is on `conn`, once a CONNECT was accepted on it (for the shell's logs).
     fn connection_info(&self, _conn: ConnId) -> Option<ConnectionInfo> {
         None
@@ -279,6 +287,8 @@ pub struct Broker {
     actions: VecDeque<Action>,
     events: VecDeque<BrokerEvent>,
     stats: BrokerStats,
+    /// Traffic counters and the `$SYS` timer (`sys.rs`).
+    sys: sys::Sys,
     /// The number used for the next assigned client identifier.
     next_assigned: u64,
     /// The `Message::id` of the next message; above every id the broker holds.
@@ -362,6 +372,7 @@ impl Broker {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: BrokerStats::default(),
+            sys: sys::Sys::default(),
             next_assigned: state.next_assigned,
             next_message_id,
             journal: None,
@@ -446,6 +457,7 @@ impl Broker {
         if !self.conns.contains_key(&conn) {
             return;
         }
+        self.sys.traffic.packets_received += 1;
         self.seen(now, conn);
         if let Err(v) = self.dispatch(now, conn, packet) {
             self.end_connection(now, conn, Ending::Violation(v));
@@ -456,6 +468,7 @@ impl Broker {
     /// holding only acknowledgements that complete deliveries (see `handle_bytes`).
     fn begin(&mut self, now: Instant, narrow: bool) {
         self.clock.tick(now);
+        self.sys.tick(now, self.config.sys_interval);
         self.event_no += 1;
         if !narrow {
             self.output_needs = None;
@@ -549,6 +562,9 @@ impl BrokerCore for Broker {
 
     fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
         self.begin(now, true);
+        if self.conns.contains_key(&conn) {
+            self.sys.traffic.bytes_received += bytes.len() as u64;
+        }
         let before = self.actions.len();
         self.feed_bytes(now, conn, bytes);
         // Only PUBLISHes moved into flight keep the narrower need; a close, or any other
@@ -590,6 +606,7 @@ impl BrokerCore for Broker {
             self.end_connection(now, conn, ending);
         }
         self.fire_expiry_timers();
+        self.fire_sys_timer(now);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -597,11 +614,32 @@ impl BrokerCore for Broker {
             .into_iter()
             .flatten()
             .filter_map(|t| self.clock.instant(t));
-        self.deadlines.next().into_iter().chain(logical).min()
+        self.deadlines
+            .next()
+            .into_iter()
+            .chain(logical)
+            .chain(self.sys.due())
+            .min()
     }
 
     fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front()?;
+        if let Action::Send { packet, .. } = &action {
+            let t = &mut self.sys.traffic;
+            t.packets_sent += 1;
+            if matches!(packet, Packet::Publish(_)) {
+                t.publish_sent += 1;
+            }
+        }
+        Some(action)
+    }
+
+    fn count_bytes_sent(&mut self, bytes: usize) {
+        self.sys.traffic.bytes_sent += bytes as u64;
+    }
+
+    fn metrics(&self, now: Instant) -> Option<Metrics> {
+        Some(Broker::metrics(self, now))
     }
 
     fn poll_event(&mut self) -> Option<BrokerEvent> {

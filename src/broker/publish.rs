@@ -33,6 +33,7 @@ impl Broker {
         client_id: &str,
         mut p: Publish,
     ) -> Result<(), Violation> {
+        self.sys.traffic.publish_received += 1;
         self.resolve_alias(conn, &mut p)?;
         if let Err(e) = self.topic_limits().check_name(&p.topic) {
             return Err(match e {

@@ -170,6 +170,7 @@ impl Broker {
                 };
                 self.deliver(client_id, d);
             }
+            self.send_figures(client_id, &filter, grant.id.into_iter().collect());
         }
     }
 

@@ -59,6 +59,11 @@ pub struct BrokerFile {
     pub autosave_interval: Duration,
     /// The store's soft size limit in bytes: above it new durable work is refused.
     pub persistence_max_bytes: u64,
+    /// How often the broker publishes its figures on `$SYS/broker/...`; `0s` publishes none.
+    #[serde(with = "crate::config::duration")]
+    pub sys_interval: Duration,
+    /// Address of the Prometheus endpoint (`GET /metrics`), `HOST:PORT`; none when unset.
+    pub metrics_listen: Option<String>,
     #[serde(default)]
     pub broker: BrokerConfig,
 }
@@ -73,6 +78,8 @@ impl Default for BrokerFile {
             persistence: Keeping::Durable,
             autosave_interval: Duration::from_secs(5),
             persistence_max_bytes: 1 << 30,
+            sys_interval: Duration::from_secs(10),
+            metrics_listen: None,
             broker: BrokerConfig::default(),
         }
     }
@@ -132,6 +139,15 @@ impl BrokerFile {
             if let Err(reason) = parse_listen(addr) {
                 found.push((format!("listen[{i}]"), reason));
             }
+        }
+        if let Some(Err(reason)) = file.metrics_listen.as_deref().map(parse_listen) {
+            found.push(("metrics_listen".into(), reason));
+        }
+        if !file.broker.sys_interval.is_zero() {
+            found.push((
+                "broker.sys_interval".into(),
+                "is set at the top of the file: `sys_interval = \"10s\"`".into(),
+            ));
         }
         if file.autosave_interval.is_zero() {
             found.push(("autosave_interval".into(), "must be longer than 0s".into()));
@@ -265,7 +281,7 @@ pub fn run(args: BrokerArgs) -> i32 {
         return EXIT_USAGE;
     }
     init_logging(args.log_json);
-    let file = match &args.config {
+    let mut file = match &args.config {
         Some(path) => match BrokerFile::load(path) {
             Ok(f) => f,
             Err(msg) => {
@@ -275,6 +291,7 @@ pub fn run(args: BrokerArgs) -> i32 {
         },
         None => BrokerFile::default(),
     };
+    file.broker.sys_interval = file.sys_interval;
     let auth = match file.auth() {
         Ok(auth) => auth,
         Err(msg) => {
@@ -351,7 +368,19 @@ async fn serve(
     };
     let journal =
         store.map(|s| Journal::new(s, mode, file.autosave_interval, file.persistence_max_bytes));
-    crate::net::server::serve(core, listeners, journal, shutdown)
+    let metrics = match &file.metrics_listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr.as_str())
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (metrics_listen): {e}"))?;
+            tracing::info!(addr = %l.local_addr().map_err(|e| e.to_string())?, "metrics endpoint listening");
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            tokio::spawn(crate::net::metrics::serve_metrics(l, tx));
+            Some(rx)
+        }
+        None => None,
+    };
+    crate::net::server::serve_observed(core, listeners, journal, metrics, shutdown)
         .await
         .map_err(|e| e.to_string())
 }
@@ -399,6 +428,18 @@ mod tests {
         std::fs::remove_file(dir.path().join("users")).unwrap();
         let e = file.auth().unwrap_err();
         assert!(e.contains("users: cannot read"), "{e}");
+    }
+
+    #[test]
+    fn sys_interval_is_set_at_the_top_and_defaults_to_ten_seconds() {
+        let file = BrokerFile::from_str("").unwrap();
+        assert_eq!(file.sys_interval, Duration::from_secs(10));
+        let file = BrokerFile::from_str("sys_interval = \"0s\"\n").unwrap();
+        assert!(file.sys_interval.is_zero());
+        let problems = BrokerFile::from_str("[broker]\nsys_interval = \"5s\"\n").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].field, "broker.sys_interval");
+        assert_eq!(problems[0].line, Some(2));
     }
 
     #[test]

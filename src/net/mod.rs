@@ -11,6 +11,7 @@
 //! - [`durability`]: output commit: what the broker wrote waits until the changes it may depend
 //!   on are durable; group commit.
 //! - [`store`]: the storage seam (files as redb storage) and the lab's disk that can crash.
+//! - [`metrics`]: the Prometheus endpoint, serving the core's figures.
 //! - [`proxy`]: the fault proxy, which puts the stream seam between clients and any broker.
 //!
 //! Every `select!` here is `biased` (branches polled in written order): tokio's unbiased
@@ -21,6 +22,7 @@ pub mod client;
 pub mod clock;
 pub mod commit;
 pub mod durability;
+pub mod metrics;
 pub mod persist;
 pub mod proxy;
 pub mod seam;

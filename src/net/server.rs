@@ -27,6 +27,7 @@ use crate::codec;
 use crate::net::clock::{sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
+use crate::net::metrics::MetricsRequest;
 
 /// Bytes a connection may have waiting for its writer before it is closed as too slow.
 pub const MAX_PENDING_WRITE_BYTES: usize = 64 * 1024 * 1024;
@@ -282,9 +283,25 @@ impl Keeper {
 /// output waits for the changes it may depend on (`durability.rs`), and what is left is
 /// committed on shutdown (a failing commit then is the error returned).
 pub async fn serve<B, F>(
+    core: B,
+    listeners: Vec<TcpListener>,
+    journal: Option<Journal>,
+    shutdown: F,
+) -> io::Result<()>
+where
+    B: BrokerCore + Send + 'static,
+    F: std::future::Future<Output = ()>,
+{
+    serve_observed(core, listeners, journal, None, shutdown).await
+}
+
+/// [`serve`], also answering requests for the core's figures arriving on `metrics` (from the
+/// metrics endpoint, `metrics.rs`).
+pub async fn serve_observed<B, F>(
     mut core: B,
     listeners: Vec<TcpListener>,
     journal: Option<Journal>,
+    mut metrics: Option<mpsc::Receiver<MetricsRequest>>,
     shutdown: F,
 ) -> io::Result<()>
 where
@@ -329,6 +346,9 @@ where
                 k.submit(&mut core, Instant::now());
             }
             _ = sleep_until_opt(keeper_timer) => {}
+            Some(request) = next_request(metrics.as_mut()) => {
+                let _ = request.send(core.metrics(Instant::now()));
+            }
             ev = events_rx.recv(), if taking => {
                 let Some(ev) = ev else { break };
                 let now = Instant::now();
@@ -367,6 +387,7 @@ where
                         }
                     }
                     ConnEvent::Written { conn, bytes } => {
+                        core.count_bytes_sent(bytes);
                         if let Some(h) = conns.get_mut(&conn) {
                             h.pending_bytes = h.pending_bytes.saturating_sub(bytes);
                         }
@@ -402,6 +423,19 @@ async fn next_outcome(keeper: Option<&mut Keeper>) -> Option<Outcome> {
     match keeper {
         Some(k) if k.busy => k.journal.committer.outcomes.recv().await,
         _ => std::future::pending().await,
+    }
+}
+
+/// The next request for figures; pending forever without an endpoint or once it is gone.
+async fn next_request(
+    metrics: Option<&mut mpsc::Receiver<MetricsRequest>>,
+) -> Option<MetricsRequest> {
+    match metrics {
+        Some(rx) => match rx.recv().await {
+            Some(r) => Some(r),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -8,6 +8,7 @@
 mod auth;
 mod cli_broker_kill;
 mod cli_broker_log;
+mod cli_broker_metrics;
 mod cli_broker_persist;
 mod cli_passwd;
 mod cli_pubsub;

@@ -16,6 +16,7 @@ mod routing;
 mod sessions;
 mod shared;
 mod storage;
+mod sys;
 mod v5;
 mod will;
 
