@@ -24,11 +24,13 @@ pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(5);
 /// A request for the figures, answered by the task that owns the core (`None`: it keeps none).
 pub type MetricsRequest = oneshot::Sender<Option<Metrics>>;
 
+/// One metric: name, type, help and samples as (labels, value).
+type Family<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, u64)>);
+
 /// The figures in Prometheus' text exposition format (version 0.0.4).
 pub fn render(m: &Metrics) -> String {
     let (t, s, a) = (&m.traffic, &m.stats, &m.auth);
-    // (name, type, help, samples as (labels, value))
-    let families: [(&str, &str, &str, Vec<(&str, u64)>); 18] = [
+    let families: [Family; 18] = [
         (
             "uptime_seconds",
             "gauge",
