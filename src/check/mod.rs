@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod expect;
 pub mod expiry;
 pub mod explain;
+pub mod figures;
 pub mod handshake;
 pub mod integrity;
 pub mod model;

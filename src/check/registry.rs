@@ -9,7 +9,7 @@
 use std::fmt;
 
 use super::{
-    CheckFn, acl, delivery, handshake, integrity, ordering, retained, session, shared,
+    CheckFn, acl, delivery, figures, handshake, integrity, ordering, retained, session, shared,
     subscription, unsubscribe, will,
 };
 
@@ -26,6 +26,7 @@ pub const CHECKERS: &[(&str, CheckFn)] = &[
     (acl::NAME, acl::check),
     (handshake::NAME, handshake::check),
     (unsubscribe::NAME, unsubscribe::check),
+    (figures::NAME, figures::check),
 ];
 
 /// What a [`Violation`](super::Violation) names when the trace itself could not be read.

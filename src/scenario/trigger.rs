@@ -115,6 +115,7 @@ const EVENT_FIELDS: &[(&str, &[&str])] = &[
             "subscription_ids",
         ],
     ),
+    ("figure", &["client", "topic", "value", "retain"]),
     (
         "publish_sent",
         &["client", "payload", "packet_id", "qos", "dup"],

@@ -494,6 +494,12 @@ impl ClientRecorder {
                 }
                 st.attempt = AttemptState::Idle;
             }
+            ClientEvent::Message(p) if is_figure(p) => self.push(Event::Figure {
+                client: self.client(),
+                topic: self.names.trace_topic(&p.topic).to_string(),
+                value: payload::text_or_hex(&p.payload),
+                retain: p.retain,
+            }),
             ClientEvent::Message(p) => self.push(Event::Delivered {
                 client: self.client(),
                 topic: self.names.trace_topic(&p.topic).to_string(),
@@ -540,6 +546,14 @@ impl ClientRecorder {
             | ClientEvent::Disconnected => {}
         }
     }
+}
+
+/// Whether a message is one of the broker's figures (`Event::Figure`): QoS 0, on a
+/// `$SYS/broker/...` topic, with a payload that is no label of a workload or a will.
+fn is_figure(p: &crate::codec::Publish) -> bool {
+    p.qos == QoS::AtMostOnce
+        && p.topic.starts_with("$SYS/broker/")
+        && payload::parse_label(&payload::label(&p.payload)).is_none()
 }
 
 /// The acknowledgement a packet is, if it is one.

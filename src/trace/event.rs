@@ -442,6 +442,17 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         subscription_ids: Vec<u32>,
     },
+    /// The client received one of the broker's own figures: a QoS 0 message on a
+    /// `$SYS/broker/...` topic whose payload is no workload or will label (see
+    /// `broker/sys.rs`). Not a `delivered`: nobody published it.
+    Figure {
+        client: String,
+        topic: String,
+        /// The payload, as text (`hex:...` if it is not UTF-8).
+        value: String,
+        /// The PUBLISH's retain flag: set for the current figures sent to a new subscription.
+        retain: bool,
+    },
 }
 
 /// `$body` on the `client` field of every event that is about one client, `$other` otherwise:
@@ -465,7 +476,8 @@ macro_rules! on_client {
             | Event::PublishReceived { $client, .. }
             | Event::AckSent { $client, .. }
             | Event::AckReceived { $client, .. }
-            | Event::Delivered { $client, .. } => $body,
+            | Event::Delivered { $client, .. }
+            | Event::Figure { $client, .. } => $body,
             _ => $other,
         }
     };

@@ -5,6 +5,7 @@
 mod acl_and_options;
 mod announced;
 mod delivery;
+mod figures;
 mod handshake;
 mod integrity;
 mod misses;

@@ -20,7 +20,8 @@ fn registry_names_every_checker_and_refuses_unknown_ones() {
             "subscription",
             "acl",
             "handshake",
-            "unsubscribe"
+            "unsubscribe",
+            "figures"
         ]
     );
     for n in names {

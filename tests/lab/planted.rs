@@ -130,10 +130,17 @@ pub enum Bug {
     /// with clean start: the takeover discards the session instead of handing it to the new
     /// connection ([MQTT-3.1.4-3] with [MQTT-3.2.2-3] broken).
     TakeoverDiscardsSession,
+    /// The broker's `$SYS/broker/clients/refused` figure always reads 0: refused logins are
+    /// never counted.
+    RefusalsNotCounted,
+    /// The broker's `$SYS/broker/publish/messages/received` figure counts only the PUBLISH
+    /// packets received since the previous publication to the same connection, not since the
+    /// broker started.
+    CounterPerInterval,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 34] = [
+    pub const ALL: [Bug; 36] = [
         Bug::Qos2ForwardedTwice,
         Bug::Qos1DroppedAfterReconnect,
         Bug::WillAfterDisconnect,
@@ -168,6 +175,8 @@ impl Bug {
         Bug::OverlapLowestQos,
         Bug::RetainedCopyAtQos0,
         Bug::TakeoverDiscardsSession,
+        Bug::RefusalsNotCounted,
+        Bug::CounterPerInterval,
     ];
 }
 
@@ -259,6 +268,8 @@ pub struct Planted {
     clean: BTreeSet<ConnId>,
     /// `ExpiryNotAged`: the message expiry interval each payload was published with.
     expiry_sent: BTreeMap<Vec<u8>, u32>,
+    /// `CounterPerInterval`: the count each connection was last sent.
+    counted: BTreeMap<ConnId, u64>,
 }
 
 struct Peer {
@@ -290,6 +301,7 @@ impl Planted {
             granted_qos: BTreeMap::new(),
             clean: BTreeSet::new(),
             expiry_sent: BTreeMap::new(),
+            counted: BTreeMap::new(),
         }
     }
 
@@ -537,7 +549,9 @@ impl Planted {
             | Bug::WrongSubscriptionId
             | Bug::ResendWithoutDup
             | Bug::SessionPresentOnCleanStart
-            | Bug::ExpiryNotAged => self.alter_publish(action),
+            | Bug::ExpiryNotAged
+            | Bug::RefusalsNotCounted
+            | Bug::CounterPerInterval => self.alter_publish(action),
             Bug::OverlapLowestQos | Bug::RetainedCopyAtQos0 => self.downgrade(action),
             _ => self.out.push_back(action),
         }
@@ -623,11 +637,24 @@ impl Planted {
             a.session_present = true;
         }
         if let Action::Send {
+            conn,
             packet: Packet::Publish(p),
             ..
         } = &mut action
         {
             match self.bug {
+                Bug::RefusalsNotCounted if p.topic == "$SYS/broker/clients/refused" => {
+                    p.payload = "0".into();
+                }
+                Bug::CounterPerInterval if p.topic == "$SYS/broker/publish/messages/received" => {
+                    let total: u64 = std::str::from_utf8(&p.payload)
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .expect("the broker's counters are whole numbers");
+                    let before = self.counted.insert(*conn, total).unwrap_or(0);
+                    p.payload = total.saturating_sub(before).to_string().into();
+                }
+                Bug::RefusalsNotCounted | Bug::CounterPerInterval => {}
                 Bug::UserPropertiesReordered => p.properties.user_properties.reverse(),
                 Bug::RetainFlagAlwaysSet => p.retain = true,
                 Bug::ResendWithoutDup => p.dup = false,

@@ -52,6 +52,18 @@ const fn case(
 /// Every proof, as listed in docs/testing.md.
 pub(crate) const CASES: &[Case] = &[
     case(
+        Bug::RefusalsNotCounted,
+        "19-figures/01-counters-under-cuts-and-a-crash-v5.toml",
+        1..=2,
+        "figures",
+    ),
+    case(
+        Bug::CounterPerInterval,
+        "19-figures/01-counters-under-cuts-and-a-crash-v5.toml",
+        1..=2,
+        "figures",
+    ),
+    case(
         Bug::Qos2ForwardedTwice,
         "04-qos2/01-qos2-exactly-once-under-cuts.toml",
         1..=2,
@@ -551,6 +563,16 @@ fn prove_all(bug: Bug) {
     for c in cases {
         prove(c.bug, c.scenario, c.seeds.clone(), c.checker);
     }
+}
+
+#[test]
+fn refusals_not_counted_are_caught() {
+    prove_all(Bug::RefusalsNotCounted);
+}
+
+#[test]
+fn a_counter_per_interval_is_caught() {
+    prove_all(Bug::CounterPerInterval);
 }
 
 #[test]

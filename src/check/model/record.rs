@@ -111,7 +111,8 @@ impl<'t> Model<'t> {
             | Event::FaultTookEffect { .. }
             | Event::Unsubscribed { .. }
             | Event::PublishReceived { .. }
-            | Event::AckSent { .. } => {}
+            | Event::AckSent { .. }
+            | Event::Figure { .. } => {}
             Event::PublishSent { .. } | Event::AckReceived { .. } => self.exchange(pos, e),
             Event::RunEnded => self.end = Some(pos),
             Event::FaultApplied { fault } => self.fault_applied(pos, fault),

@@ -357,7 +357,7 @@ fn shape(event: &Event) -> (&'static str, Option<&'static str>) {
         Event::PublishSent { .. } => ("pub", OUT),
         Event::PublishReceived { .. } => ("pub", IN),
         // A QoS 0 message has no `publish_received`: its delivery is the packet's arrival.
-        Event::Delivered { qos: 0, .. } => ("pub", IN),
+        Event::Delivered { qos: 0, .. } | Event::Figure { .. } => ("pub", IN),
         Event::Delivered { .. } | Event::PublishRequested { .. } => ("pub", None),
         Event::AckSent { .. } => ("ack", OUT),
         Event::AckReceived { .. } => ("ack", IN),

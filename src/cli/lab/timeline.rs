@@ -270,6 +270,15 @@ pub fn describe(event: &Event) -> String {
             qos_list(&[(*dup, "dup"), (*retain, "retain")]),
             props_text(properties, subscription_ids)
         ),
+        Event::Figure {
+            topic,
+            value,
+            retain,
+            ..
+        } => format!(
+            "broker figure {topic} = {value}{}",
+            if *retain { " (retain)" } else { "" }
+        ),
     }
 }
 
