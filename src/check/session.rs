@@ -125,6 +125,18 @@ pub fn check(trace: &Trace, cfg: &CheckConfig) -> Vec<Violation> {
                 }) => Some(*s),
                 _ => a.session_expiry_s,
             };
+            // A 5.0 DISCONNECT may set a new interval (unless the CONNECT's was 0): it is the
+            // one in force when the connection ends.
+            let expiry_s = match epoch
+                .and_then(|e| e.end)
+                .map(|(p, _)| &m.trace.events[p].event)
+            {
+                Some(crate::trace::Event::DisconnectSent {
+                    session_expiry_s: Some(s),
+                    ..
+                }) if a.v5 => Some(*s),
+                _ => expiry_s,
+            };
             let persists = if a.v5 {
                 expiry_s.unwrap_or(0) > 0
             } else {

@@ -472,6 +472,16 @@ impl Story {
         self.push(Event::DisconnectSent {
             client: client.into(),
             with_will: false,
+            session_expiry_s: None,
+        })
+    }
+
+    /// A normal 5.0 DISCONNECT carrying the Session Expiry Interval `seconds`.
+    pub fn disconnect_expiring(&mut self, client: &str, seconds: u32) -> &mut Self {
+        self.push(Event::DisconnectSent {
+            client: client.into(),
+            with_will: false,
+            session_expiry_s: Some(seconds),
         })
     }
 
@@ -479,6 +489,7 @@ impl Story {
         self.push(Event::DisconnectSent {
             client: client.into(),
             with_will: true,
+            session_expiry_s: None,
         })
     }
 

@@ -420,6 +420,21 @@ impl Client {
     /// the transport *without* DISCONNECT, so the broker publishes the will. Requests in flight
     /// or buffered are kept: a later [`connect`](Client::connect) resumes them.
     pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
+        self.disconnect_with(now, reason, None);
+    }
+
+    /// [`disconnect`](Client::disconnect), a 5.0 DISCONNECT also carrying the Session Expiry
+    /// Interval `session_expiry` (seconds) the broker is to keep the session for from now on.
+    /// Not sent when the CONNECT asked for 0 and this is not 0, which a client must not do
+    /// [MQTT-3.14.2-2], nor with 3.1.1.
+    pub fn disconnect_with(
+        &mut self,
+        now: Instant,
+        reason: ReasonCode,
+        session_expiry: Option<u32>,
+    ) {
+        let connected_with = self.config.session_expiry.unwrap_or(0);
+        let session_expiry = session_expiry.filter(|&e| connected_with != 0 || e == 0);
         match self.state {
             ConnState::Connected => {
                 if self.protocol().is_v5() || reason == ReasonCode::Success {
@@ -432,7 +447,11 @@ impl Client {
                         now,
                         Packet::Disconnect(Disconnect {
                             reason,
-                            properties: Properties::default(),
+                            properties: Properties {
+                                session_expiry_interval: session_expiry
+                                    .filter(|_| self.protocol().is_v5()),
+                                ..Properties::default()
+                            },
                         }),
                     );
                 }

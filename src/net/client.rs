@@ -129,6 +129,7 @@ enum Command {
     },
     Disconnect {
         reason: ReasonCode,
+        session_expiry: Option<u32>,
         reply: oneshot::Sender<()>,
     },
 }
@@ -269,10 +270,20 @@ impl MqttClient {
     /// Disconnects (`Success`: normal, the will is discarded; 5.0 `DisconnectWithWillMessage`:
     /// the broker publishes the will) and stops the event loop once the transport is closed.
     pub async fn disconnect(&self, reason: ReasonCode) {
+        self.disconnect_with(reason, None).await
+    }
+
+    /// [`disconnect`](MqttClient::disconnect), the 5.0 DISCONNECT also carrying the Session
+    /// Expiry Interval `session_expiry` in seconds (see [`Client::disconnect_with`]).
+    pub async fn disconnect_with(&self, reason: ReasonCode, session_expiry: Option<u32>) {
         let (reply, rx) = oneshot::channel();
         if self
             .commands
-            .send(Command::Disconnect { reason, reply })
+            .send(Command::Disconnect {
+                reason,
+                session_expiry,
+                reply,
+            })
             .is_ok()
         {
             let _ = rx.await;
@@ -547,9 +558,13 @@ fn handle_command(core: &mut Client, now: Instant, cmd: Command, pending: &mut P
                 let _ = reply.send(Err(e.into()));
             }
         },
-        Command::Disconnect { reason, reply } => {
+        Command::Disconnect {
+            reason,
+            session_expiry,
+            reply,
+        } => {
             pending.disconnect.push(reply);
-            core.disconnect(now, reason);
+            core.disconnect_with(now, reason, session_expiry);
             return true;
         }
     }

@@ -35,6 +35,8 @@ pub const MAX_PENDING_WRITE_BYTES: usize = 64 * 1024 * 1024;
 const EVENT_QUEUE: usize = 1024;
 /// Largest single read.
 const READ_CHUNK: usize = 64 * 1024;
+/// How long a connection whose writing ended is still read, until the client's end of it.
+pub const LINGER: Duration = Duration::from_secs(2);
 
 enum ConnEvent {
     Opened {
@@ -655,10 +657,20 @@ async fn connection(
             }
         }
     };
+    tokio::pin!(writer_task, reader_task);
     let cause = tokio::select! {
         biased;
-        c = writer_task => c,
-        c = reader_task => c,
+        c = &mut writer_task => {
+            // Whether the write failed (the client went away: what it wrote before, such as a
+            // DISCONNECT, still counts) or the broker closed the connection (the client still
+            // writing gets the broker's last packets, such as a DISCONNECT, instead of a
+            // reset), the reader goes on until the client's end, for a bounded time.
+            match tokio::time::timeout(LINGER, &mut reader_task).await {
+                Ok(read) if c == CloseCause::Io => read,
+                _ => c,
+            }
+        }
+        c = &mut reader_task => c,
     };
     let _ = events.send(ConnEvent::Closed { conn, cause }).await;
 }

@@ -102,6 +102,11 @@ pub struct ClientConfig {
     /// Default: never.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub disconnect_at: Option<Duration>,
+    /// The 5.0 Session Expiry Interval the DISCONNECT at `disconnect_at` carries: how long the
+    /// broker is to keep the session from then on. Default: none (the CONNECT's goes on).
+    /// Whole seconds or `"never"`; not with a `session_expiry` of `"0s"`.
+    #[serde(default, deserialize_with = "de_opt_expiry")]
+    pub disconnect_session_expiry: Option<Duration>,
     /// When the client connects again after `disconnect_at` (same id, same session settings).
     /// Default: it stays offline.
     #[serde(default, deserialize_with = "de_opt_duration")]
@@ -375,6 +380,21 @@ impl ClientConfig {
                 );
             } else if expiry != NEVER_EXPIRES {
                 c.whole_seconds(&at("session_expiry"), expiry, MAX_SESSION_EXPIRY_S);
+            }
+        }
+        if let Some(e) = self.disconnect_session_expiry {
+            let field = at("disconnect_session_expiry");
+            if self.disconnect_at.is_none() {
+                c.fail(field, "disconnect_session_expiry needs a disconnect_at");
+            } else if !v5 {
+                c.fail(field, "disconnect_session_expiry is MQTT 5.0");
+            } else if !e.is_zero() && self.session_expiry().is_zero() {
+                c.fail(
+                    field,
+                    "a client whose CONNECT asked for session expiry 0 must not send another on DISCONNECT [MQTT-3.14.2-2]; set session_expiry",
+                );
+            } else if e != NEVER_EXPIRES {
+                c.whole_seconds(&field, e, MAX_SESSION_EXPIRY_S);
             }
         }
         c.whole_seconds(&at("keep_alive"), self.keep_alive, MAX_KEEP_ALIVE_S);

@@ -73,7 +73,10 @@ const EVENT_FIELDS: &[(&str, &[&str])] = &[
         ],
     ),
     ("connection_lost", &["client", "cause", "reason"]),
-    ("disconnect_sent", &["client", "with_will"]),
+    (
+        "disconnect_sent",
+        &["client", "with_will", "session_expiry_s"],
+    ),
     (
         "subscribe_requested",
         &["client", "filter", "qos", "options"],

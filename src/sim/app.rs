@@ -82,6 +82,9 @@ pub struct ClientSpec {
     /// The clean flag of the connects of the windows after the first (`reconnect_clean_start`),
     /// if it differs from the configuration's.
     pub reconnect_clean: Option<bool>,
+    /// The Session Expiry Interval its DISCONNECT carries, in seconds
+    /// (`disconnect_session_expiry`).
+    pub disconnect_session_expiry: Option<u32>,
     /// Seeds the client core.
     pub seed: u64,
     /// How its client identifier and topics are written on the wire.
@@ -110,6 +113,9 @@ impl ClientSpec {
                 .collect(),
             windows: ClientSpec::windows(c),
             reconnect_clean: c.reconnect_clean_start,
+            disconnect_session_expiry: c
+                .disconnect_session_expiry
+                .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
             seed: crate::scenario::sub_seed(seed, &format!("client/{}", c.id)),
             names: Names::default(),
         }
@@ -429,7 +435,7 @@ impl ClientNode {
             return;
         }
         let give_up = Instant::now() + DISCONNECT_WAIT;
-        let done = client.disconnect(ReasonCode::Success);
+        let done = client.disconnect_with(ReasonCode::Success, self.spec.disconnect_session_expiry);
         tokio::pin!(done);
         loop {
             tokio::select! {

@@ -217,6 +217,7 @@ impl ClientRecorder {
                     self.push(Event::DisconnectSent {
                         client: self.client(),
                         with_will,
+                        session_expiry_s: d.properties.session_expiry_interval,
                     });
                 }
             }

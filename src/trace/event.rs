@@ -318,6 +318,9 @@ pub enum Event {
     DisconnectSent {
         client: String,
         with_will: bool,
+        /// The 5.0 Session Expiry Interval the DISCONNECT carried, in seconds; absent when none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_expiry_s: Option<u32>,
     },
     /// One topic filter of a SUBSCRIBE sent.
     SubscribeRequested {

@@ -325,3 +325,36 @@ fn a_connack_crossing_a_durable_broker_crash_counts_the_expiry_from_the_restart(
     let v = session(&s.end());
     assert_eq!(v.len(), 1, "{v:?}");
 }
+
+/// 5.0: a DISCONNECT carrying a Session Expiry Interval sets the one in force from then on: a
+/// session asked for 5 s and lengthened to an hour is still held 15 s later, one asked for an
+/// hour and ended with 0 is not.
+#[test]
+fn mqtt5_a_disconnect_sets_the_session_expiry_in_force() {
+    let story = |connect_s: u32, disconnect_s: u32, present: bool| {
+        let mut st = Story::new("5.0", Persistence::Durable);
+        st.session_expiry("c", connect_s)
+            .connect("c", false, false)
+            .at_ms(1_000)
+            .disconnect_expiring("c", disconnect_s)
+            .at_ms(16_000)
+            .connect("c", false, present);
+        check::run(["session"], &st.end(), &CheckConfig::default()).unwrap()
+    };
+    assert_eq!(story(5, 3600, true), vec![]);
+    let v = story(5, 3600, false);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("must still hold its session"),
+        "{}",
+        v[0].message
+    );
+    assert_eq!(story(3600, 0, false), vec![]);
+    let v = story(3600, 0, true);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("can hold no session"),
+        "{}",
+        v[0].message
+    );
+}

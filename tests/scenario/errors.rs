@@ -975,6 +975,52 @@ fn reconnect_clean_start_needs_a_reconnect_at() {
     assert_eq!(s.clients[0].reconnect_clean_start, Some(false));
 }
 
+#[test]
+fn disconnect_session_expiry_needs_a_5_0_client_that_disconnects_with_a_session() {
+    let v5 = GOOD.replacen("protocol = \"3.1.1\"", "protocol = \"5.0\"", 1);
+    let e = error_in(
+        &v5,
+        "id = \"monitor\"\n",
+        "id = \"monitor\"\ndisconnect_session_expiry = \"1h\"\n",
+    );
+    assert!(
+        e.contains(
+            "client[0].disconnect_session_expiry: disconnect_session_expiry needs a disconnect_at"
+        ),
+        "{e}"
+    );
+    let e = error_after(
+        "id = \"monitor\"\n",
+        "id = \"monitor\"\ndisconnect_at = \"5s\"\ndisconnect_session_expiry = \"1h\"\n",
+    );
+    assert!(e.contains("disconnect_session_expiry is MQTT 5.0"), "{e}");
+    // A CONNECT that asked for 0 may not be followed by another interval (the client's rule).
+    let e = error_in(
+        &v5,
+        "id = \"monitor\"\n",
+        "id = \"monitor\"\ndisconnect_at = \"5s\"\ndisconnect_session_expiry = \"1h\"\n",
+    );
+    assert!(e.contains("must not send another on DISCONNECT"), "{e}");
+    let e = error_in(
+        &v5,
+        "id = \"monitor\"\n",
+        "id = \"monitor\"\nsession_expiry = \"10s\"\ndisconnect_at = \"5s\"\ndisconnect_session_expiry = \"1.5s\"\n",
+    );
+    assert!(e.contains("client[0].disconnect_session_expiry"), "{e}");
+    for ok in [
+        "session_expiry = \"10s\"\ndisconnect_session_expiry = \"1h\"",
+        "disconnect_session_expiry = \"0s\"",
+    ] {
+        let text = v5.replacen(
+            "id = \"monitor\"\n",
+            &format!("id = \"monitor\"\ndisconnect_at = \"5s\"\n{ok}\n"),
+            1,
+        );
+        let s = Scenario::from_str(&text, "good.toml").unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert!(s.clients[0].disconnect_session_expiry.is_some());
+    }
+}
+
 /// `GOOD` with a second process of `sensor-1` (named `sensor-1-b`) and `extra` appended.
 fn with_second_process(extra: &str) -> String {
     GOOD.replacen(

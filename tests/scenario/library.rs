@@ -80,6 +80,7 @@ fn every_area_folder_is_numbered_and_present() {
         "16-misses",
         "17-traps",
         "18-disk",
+        "19-figures",
     ];
     assert_eq!(areas, expected.iter().map(|s| s.to_string()).collect());
 }

@@ -80,6 +80,24 @@ fn mqtt5_3_14_2_2_disconnect_changes_the_expiry_interval() {
     assert!(h.broker.session("sub").is_none());
 }
 
+/// 5.0 [MQTT-3.14.2-2]: a DISCONNECT may also lengthen the interval: the session outlives
+/// the CONNECT's 5 s.
+#[test]
+fn mqtt5_3_14_2_2_disconnect_lengthens_the_expiry_interval() {
+    let mut h = Harness::new();
+    h.connect_with(2, connect_v5("sub", false, 5));
+    h.subscribe(2, "t", QoS::AtLeastOnce);
+    let mut d = Disconnect::default();
+    d.properties.session_expiry_interval = Some(3600);
+    h.packet(2, Packet::Disconnect(d));
+    h.drain();
+    h.closed(2, CloseCause::PeerClosed);
+    h.advance_to(15);
+    assert!(h.broker.session("sub").is_some());
+    let ack = h.connect_with(3, connect_v5("sub", false, 5));
+    assert!(ack.session_present);
+}
+
 /// `max_session_expiry` caps the interval; a 5.0 client is told the value used
 /// (section 3.2.2.3.2, session expiry interval in CONNACK).
 #[test]

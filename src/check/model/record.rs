@@ -266,7 +266,9 @@ impl<'t> Model<'t> {
             Event::ConnectionLost { client, cause, .. } => {
                 self.end_epoch(client, process, pos, End::Lost(*cause))
             }
-            Event::DisconnectSent { client, with_will } => self.end_epoch(
+            Event::DisconnectSent {
+                client, with_will, ..
+            } => self.end_epoch(
                 client,
                 process,
                 pos,

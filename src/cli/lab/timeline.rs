@@ -191,6 +191,10 @@ pub fn describe(event: &Event) -> String {
         Event::DisconnectSent {
             with_will: true, ..
         } => "disconnected (with will)".into(),
+        Event::DisconnectSent {
+            session_expiry_s: Some(s),
+            ..
+        } => format!("disconnected (session expiry {s} s)"),
         Event::DisconnectSent { .. } => "disconnected".into(),
         Event::SubscribeRequested {
             filter,
@@ -656,6 +660,7 @@ mod tests {
             Event::DisconnectSent {
                 client: c("monitor"),
                 with_will: false,
+                session_expiry_s: None,
             },
         );
         t.push(12_345_678, Event::RunEnded);
