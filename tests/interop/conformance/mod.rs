@@ -22,6 +22,7 @@ use super::support::OurBroker;
 
 mod auth;
 mod connect;
+mod layout;
 mod publish;
 mod sender;
 mod state;
@@ -334,6 +335,7 @@ pub fn kind(p: &[u8]) -> u8 {
 /// The wrong broker for each check, from the file of its group.
 fn wrong_for(check: &str) -> Option<Wrong> {
     connect::wrong_for(check)
+        .or_else(|| layout::wrong_for(check))
         .or_else(|| auth::wrong_for(check))
         .or_else(|| publish::wrong_for(check))
         .or_else(|| sender::wrong_for(check))
@@ -521,12 +523,34 @@ fn mqtt5_3_14_0_1_a_disconnect_after_a_refusing_connack_fails() {
         check,
         Protocol::V5,
     );
+    failed_saying(&r, "MQTT-3.14.0-1");
+}
+
+/// `r` failed, and its why holds `words`.
+fn failed_saying(r: &CheckResult, words: &str) {
     assert_eq!(r.result, Verdict::Fail, "{r:?}");
     assert!(
-        r.why
-            .as_deref()
-            .unwrap_or_default()
-            .contains("MQTT-3.14.0-1"),
+        r.why.as_deref().unwrap_or_default().contains(words),
         "{r:?}"
     );
+}
+
+/// `check` in `protocol` against our broker behind `wrong`.
+fn against(wrong: Wrong, check: &str, protocol: Protocol) -> CheckResult {
+    let broker = OurBroker::start();
+    let wrong = proxy(broker.port, wrong);
+    let check = suite::checks().iter().find(|c| c.name == check).unwrap();
+    suite::run_one(addr(wrong.port), &settings(), "x0", check, protocol)
+}
+
+/// A broker that drops U+FEFF from a User Property name (not from the topic) fails the check
+/// of strings kept as sent.
+#[test]
+fn a_user_property_losing_its_bom_fails() {
+    let r = against(
+        down(|p, _| Some(publish::replace(p, "name\u{FEFF}".as_bytes(), b"name   "))),
+        "strings-kept-as-sent",
+        Protocol::V5,
+    );
+    failed_saying(&r, "User Properties");
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod connect;
+mod layout;
 mod publish;
 mod sender;
 mod state;
@@ -24,6 +25,7 @@ pub fn all() -> &'static [Check] {
     ALL.get_or_init(|| {
         [
             connect::CHECKS,
+            layout::CHECKS,
             publish::CHECKS,
             sender::CHECKS,
             state::CHECKS,
