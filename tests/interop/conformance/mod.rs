@@ -22,6 +22,7 @@ use super::support::OurBroker;
 
 mod auth;
 mod connect;
+mod inflight;
 mod layout;
 mod publish;
 mod sender;
@@ -210,6 +211,8 @@ const MOSQUITTO_DEVIATIONS: &[(&str, &str)] = &[
     ("will-delay-session-ends-with-connection", "5.0"),
     // [MQTT-3.3.4-9]: a PUBACK for the oldest in-flight message lets 2 more out: 3 outstanding at Receive Maximum 2.
     ("receive-maximum", "5.0"),
+    // [MQTT-4.3.3-7]: a QoS 2 message sent but not answered is dropped on resumption once expired.
+    ("qos2-sent-not-expired", "5.0"),
 ];
 
 /// What mosquitto 2.0.11 fails in some runs only: keep-alive is checked every few seconds, so
@@ -340,6 +343,7 @@ fn wrong_for(check: &str) -> Option<Wrong> {
         .or_else(|| publish::wrong_for(check))
         .or_else(|| sender::wrong_for(check))
         .or_else(|| state::wrong_for(check))
+        .or_else(|| inflight::wrong_for(check))
         .or_else(|| v5::wrong_for(check))
 }
 
@@ -553,4 +557,29 @@ fn a_user_property_losing_its_bom_fails() {
         Protocol::V5,
     );
     failed_saying(&r, "User Properties");
+}
+
+/// A PUBREC with a reason code PUBREC does not have (0x05), or a PUBCOMP with one PUBCOMP does
+/// not have (0x10), fails the QoS 2 check.
+#[test]
+fn mqtt5_3_5_2_1_and_3_7_2_1_undefined_reason_codes_fail() {
+    for wrong in [
+        down(|p, _| inflight::with_reason(p, 5, 0x05)),
+        down(|p, _| inflight::with_reason(p, 7, 0x10)),
+    ] {
+        let r = against(wrong, "qos2-pubrec-pubcomp", Protocol::V5);
+        failed_saying(&r, "malformed");
+    }
+}
+
+/// A broker whose send quota starts above the Receive Maximum (here: every message to the
+/// subscriber comes twice) fails the check of other packets under Receive Maximum 1.
+#[test]
+fn mqtt5_4_9_0_1_a_quota_above_receive_maximum_fails() {
+    let r = against(
+        down(publish::twice_to_first),
+        "receive-maximum-other-packets",
+        Protocol::V5,
+    );
+    failed_saying(&r, "Receive Maximum is 1");
 }

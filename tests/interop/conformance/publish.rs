@@ -41,7 +41,7 @@ pub fn replace(p: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 }
 
 /// A PUBLISH to the first connection (the checks' subscriber) comes twice.
-fn twice_to_first(p: &[u8], seen: &Seen) -> Option<Vec<u8>> {
+pub fn twice_to_first(p: &[u8], seen: &Seen) -> Option<Vec<u8>> {
     if kind(p) == 3 && seen.conn == 0 {
         Some([p, p].concat())
     } else {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod connect;
+mod inflight;
 mod layout;
 mod publish;
 mod sender;
@@ -29,6 +30,7 @@ pub fn all() -> &'static [Check] {
             publish::CHECKS,
             sender::CHECKS,
             state::CHECKS,
+            inflight::CHECKS,
             v5::CHECKS,
             auth::CHECKS,
         ]

@@ -27,13 +27,15 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "qos2-pubrec-pubcomp",
-        about: "A QoS 2 PUBLISH is answered with a PUBREC of its packet identifier, and the PUBREL that follows with a PUBCOMP of the same identifier.",
+        about: "A QoS 2 PUBLISH is answered with a PUBREC of its packet identifier, and the PUBREL that follows with a PUBCOMP of the same identifier (5.0: each with a reason code defined for it).",
         v3: &["MQTT-3.3.4-1", "MQTT-4.3.3-2", "MQTT-2.3.1-6"],
         v5: &[
             "MQTT-3.3.4-1",
             "MQTT-4.3.3-8",
             "MQTT-4.3.3-11",
             "MQTT-2.2.1-5",
+            "MQTT-3.5.2-1",
+            "MQTT-3.7.2-1",
         ],
         needs: &[],
         run: qos2_pubrec_pubcomp,
