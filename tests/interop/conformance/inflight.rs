@@ -34,6 +34,16 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
         "error-ack-not-resent" => {
             up(|p, seen| (kind(p) != PUBACK || seen.conn != 0).then(|| p.to_vec()))
         }
+        // The member's return (connection 3) finds the unanswered QoS 2 message gone.
+        "shared-qos2-completed-by-its-member" => {
+            down(|p, seen| (kind(p) != PUBLISH || seen.conn != 3).then(|| p.to_vec()))
+        }
+        // A member's PUBACK 0x80 ends its session instead (a DISCONNECT, Session Expiry 0):
+        // the broker hands the message to the other member.
+        "shared-error-ack-not-redelivered" => up(|p, _| {
+            let refused = kind(p) == PUBACK && p.get(header_len(p) + 2).is_some_and(|r| *r >= 0x80);
+            Some(if refused { vec![0xE0, 0] } else { p.to_vec() })
+        }),
         _ => return None,
     })
 }

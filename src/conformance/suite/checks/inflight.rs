@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::{Ack, Packet, Properties, Publish, QoS, ReasonCode};
 
-use super::super::probe::{Conn, Fault, Got, ack, describe, text};
+use super::super::probe::{Conn, Fault, Got, ack, describe};
 use super::super::{Check, Outcome, Probe};
 use super::quiet;
 
@@ -42,6 +42,22 @@ pub const CHECKS: &[Check] = &[
         needs: &[],
         run: error_ack_not_resent,
     },
+    Check {
+        name: "shared-qos2-completed-by-its-member",
+        about: "A QoS 2 message of a shared subscription whose member closed its connection without answering goes to no other member, and is sent again to that member, with DUP 1, when its session resumes.",
+        v3: &[],
+        v5: &["MQTT-4.8.2-4"],
+        needs: &[],
+        run: shared_qos2_completed_by_its_member,
+    },
+    Check {
+        name: "shared-error-ack-not-redelivered",
+        about: "A message of a shared subscription answered with PUBACK 0x80 by the member it went to is dropped: no other member gets it.",
+        v3: &[],
+        v5: &["MQTT-4.8.2-6"],
+        needs: &[],
+        run: shared_error_ack_not_redelivered,
+    },
 ];
 
 /// A persistent subscriber of client 1 to this check's topic at QoS 2; not applicable where the
@@ -64,9 +80,9 @@ fn qos2_subscriber(p: &mut Probe, topic: &str) -> Result<Result<Conn, Outcome>, 
     Ok(Ok(sub))
 }
 
-/// The subscriber comes back to its session, which must be there.
-fn resume(p: &mut Probe) -> Result<Conn, Fault> {
-    let (conn, ack) = p.connect_with("s", p.persistent_packet(&p.client_id(1)))?;
+/// Client `n` comes back to its session, which must be there.
+fn resume(p: &mut Probe, n: u8) -> Result<Conn, Fault> {
+    let (conn, ack) = p.connect_with("s", p.persistent_packet(&p.client_id(n)))?;
     if !ack.session_present {
         return Err("the subscriber came back to its persistent session and got Session Present 0: the session was not kept".into());
     }
@@ -135,7 +151,7 @@ fn pubrel_resent_on_resume(p: &mut Probe) -> Result<Outcome, Fault> {
     expect_pubrel(&mut sub, p, got.pkid, "after the PUBREC")?;
     // No PUBCOMP: the PUBREL stays unacknowledged in the session.
     sub.disconnect();
-    let mut sub = resume(p)?;
+    let mut sub = resume(p, 1)?;
     expect_pubrel(
         &mut sub,
         p,
@@ -149,6 +165,27 @@ fn pubrel_resent_on_resume(p: &mut Probe) -> Result<Outcome, Fault> {
     )?;
     sub.disconnect();
     Ok(Outcome::Pass)
+}
+
+/// On a resumed session, `first` (a QoS 2 message the client did not answer) comes again with
+/// DUP 1 and its identifier, and its flow is completed.
+fn resent_and_completed(
+    conn: &mut Conn,
+    p: &Probe,
+    first: &Publish,
+    what: &str,
+) -> Result<(), Fault> {
+    let again = next_publish(conn, p, what)?;
+    if again.pkid != first.pkid || !again.dup || again.payload != first.payload {
+        return Err(format!(
+            "the session resumed with {}, not the unanswered message again with DUP 1 and identifier {}",
+            describe(&Packet::Publish(again)),
+            first.pkid
+        ));
+    }
+    conn.send(&Packet::PubRec(ack(again.pkid)))?;
+    expect_pubrel(conn, p, again.pkid, "after the PUBREC")?;
+    conn.send(&Packet::PubComp(ack(again.pkid)))
 }
 
 /// A Message Expiry Interval the checks outlast.
@@ -182,25 +219,12 @@ fn qos2_sent_not_expired(p: &mut Probe) -> Result<Outcome, Fault> {
     // Not answered: the message is in flight in the session.
     sub.disconnect();
     outlast_expiry(published);
-    let mut sub = resume(p)?;
-    let again = next_publish(
-        &mut sub,
-        p,
-        &format!(
-            "the QoS 2 message sent before, again ({:.1} s after it was published with Message Expiry Interval {EXPIRY}: once a QoS 2 PUBLISH is sent, it does not expire)",
-            published.elapsed().as_secs_f64()
-        ),
-    )?;
-    if again.pkid != first.pkid || !again.dup || text(&again) != "m" {
-        return Err(format!(
-            "the session resumed with {}, not the unanswered message again with DUP 1 and identifier {}",
-            describe(&Packet::Publish(again)),
-            first.pkid
-        ));
-    }
-    sub.send(&Packet::PubRec(ack(again.pkid)))?;
-    expect_pubrel(&mut sub, p, again.pkid, "after the PUBREC")?;
-    sub.send(&Packet::PubComp(ack(again.pkid)))?;
+    let mut sub = resume(p, 1)?;
+    let what = format!(
+        "the QoS 2 message sent before, again ({:.1} s after it was published with Message Expiry Interval {EXPIRY}: once a QoS 2 PUBLISH is sent, it does not expire)",
+        published.elapsed().as_secs_f64()
+    );
+    resent_and_completed(&mut sub, p, &first, &what)?;
     sub.disconnect();
     Ok(Outcome::Pass)
 }
@@ -266,11 +290,130 @@ fn error_ack_not_resent(p: &mut Probe) -> Result<Outcome, Fault> {
         "the messages were answered with reason code 0x80, which ends their flows: no PUBREL may follow",
     )?;
     sub.disconnect();
-    let mut sub = resume(p)?;
+    let mut sub = resume(p, 1)?;
     sub.expect_silence(
         p.wait / 2,
         "a PUBACK or PUBREC of 0x80 acknowledges its message, so the resumed session must not send it again",
     )?;
     sub.disconnect();
+    Ok(Outcome::Pass)
+}
+
+/// Two members (clients 1 and 2) of a shared subscription to this check's topics at `qos`,
+/// persistent when `persistent`; not applicable where the broker declines shared subscriptions
+/// or grants less.
+fn shared_members(
+    p: &mut Probe,
+    qos: QoS,
+    persistent: bool,
+) -> Result<Result<[Conn; 2], Outcome>, Fault> {
+    let filter = format!("$share/g/{}/#", p.topic_root());
+    let mut members = Vec::new();
+    for n in [1, 2] {
+        let id = p.client_id(n);
+        let c = if persistent {
+            p.persistent_packet(&id)
+        } else {
+            p.connect_packet(&id)
+        };
+        let (mut m, connack) = p.connect_with(&format!("m{n}"), c)?;
+        if connack.properties.shared_subscription_available == Some(0) {
+            return Ok(Err(Outcome::NotApplicable(
+                "the CONNACK says Shared Subscription Available 0".into(),
+            )));
+        }
+        let code = p.subscribe_with(
+            &mut m,
+            1,
+            &filter,
+            super::super::probe::options(qos),
+            Properties::default(),
+        )?;
+        if code.as_u8() != qos.as_u8() {
+            return Ok(Err(Outcome::NotApplicable(format!(
+                "the broker answered a QoS {} shared subscription with 0x{:02x}; the check needs it granted",
+                qos.as_u8(),
+                code.as_u8()
+            ))));
+        }
+        members.push(m);
+    }
+    let [a, b]: [Conn; 2] = members
+        .try_into()
+        .map_err(|_| "the check meant to make two members".to_string())?;
+    Ok(Ok([a, b]))
+}
+
+/// The member that got the one message published to the group (its client number, its
+/// connection, the message) and the other member's connection.
+fn receiving_member(p: &Probe, members: [Conn; 2]) -> Result<(u8, Conn, Publish, Conn), Fault> {
+    let [mut a, mut b] = members;
+    match a.recv(quiet(p)) {
+        Got::Packet(Packet::Publish(m)) => Ok((1, a, m, b)),
+        Got::Silent => {
+            let m = next_publish(&mut b, p, "the message, at one of the two members")?;
+            Ok((2, b, m, a))
+        }
+        g => Err(format!(
+            "a member waiting for the message got {}",
+            g.describe()
+        )),
+    }
+}
+
+fn shared_qos2_completed_by_its_member(p: &mut Probe) -> Result<Outcome, Fault> {
+    let members = match shared_members(p, QoS::ExactlyOnce, true)? {
+        Ok(m) => m,
+        Err(o) => return Ok(o),
+    };
+    let m = p.publish(&p.topic("t"), b"m", QoS::ExactlyOnce, false, 1);
+    publish_all_the_way(p, &m)?;
+    let (n, holder, first, mut other) = receiving_member(p, members)?;
+    // Not answered: the delivery is in process when the connection breaks.
+    holder.drop_abruptly();
+    other.expect_silence(
+        p.wait / 2,
+        "a QoS 2 message in the process of delivery to one member, whose connection broke, is owed to that member when it reconnects, not to another",
+    )?;
+    let mut holder = resume(p, n)?;
+    resent_and_completed(
+        &mut holder,
+        p,
+        &first,
+        "the QoS 2 message, sent again to the member it went to",
+    )?;
+    holder.disconnect();
+    other.disconnect();
+    Ok(Outcome::Pass)
+}
+
+fn shared_error_ack_not_redelivered(p: &mut Probe) -> Result<Outcome, Fault> {
+    let members = match shared_members(p, QoS::AtLeastOnce, false)? {
+        Ok(m) => m,
+        Err(o) => return Ok(o),
+    };
+    let m = p.publish(&p.topic("t"), b"m", QoS::AtLeastOnce, false, 1);
+    publish_all_the_way(p, &m)?;
+    let (_, mut holder, got, mut other) = receiving_member(p, members)?;
+    holder.send(&Packet::PubAck(Ack {
+        reason: ReasonCode::UnspecifiedError,
+        ..ack(got.pkid)
+    }))?;
+    other.expect_silence(
+        p.wait / 2,
+        "the member the message went to answered with PUBACK 0x80, so the message is dropped, not sent to another member",
+    )?;
+    holder.send(&Packet::PingReq)?;
+    match holder.recv(p.wait) {
+        Got::Packet(Packet::PingResp) => {}
+        g => {
+            return Err(format!(
+                "after its PUBACK 0x80, the member's PINGREQ got {}",
+                g.describe()
+            ));
+        }
+    }
+    holder.disconnect();
+    other.disconnect();
     Ok(Outcome::Pass)
 }
