@@ -583,3 +583,24 @@ fn mqtt5_4_9_0_1_a_quota_above_receive_maximum_fails() {
     );
     failed_saying(&r, "Receive Maximum is 1");
 }
+
+/// A QoS 0 PUBLISH without its Property Length (a message without properties) fails the
+/// layout check.
+#[test]
+fn mqtt5_2_2_2_1_a_missing_property_length_fails() {
+    let r = against(
+        down(|p, seen| {
+            if kind(p) != 3 || seen.conn != 0 || (p[0] >> 1) & 3 != 0 {
+                return Some(p.to_vec());
+            }
+            let body = &p[header_len(p)..];
+            let end = 2 + usize::from(u16::from_be_bytes([body[0], body[1]]));
+            let mut new = body[..end].to_vec();
+            new.extend_from_slice(&body[end + 1..]);
+            Some(publish::packet(p[0], &new))
+        }),
+        "qos0-publish-layout",
+        Protocol::V5,
+    );
+    failed_saying(&r, "Property Length");
+}

@@ -11,7 +11,7 @@ use super::quiet;
 pub const CHECKS: &[Check] = &[
     Check {
         name: "qos0-publish-layout",
-        about: "A message delivered at QoS 0 without properties begins with its topic name as a UTF-8 string, has no packet identifier (and a Property Length of zero in 5.0), and its payload follows as sent.",
+        about: "A message published without properties and delivered at QoS 0 begins with its topic name as a UTF-8 string, then (5.0) its Property Length, 0 when the broker adds no properties, then its payload as sent: no packet identifier.",
         v3: &["MQTT-2.3.1-5", "MQTT-3.3.2-1"],
         v5: &["MQTT-2.2.1-2", "MQTT-2.2.2-1", "MQTT-3.3.2-1"],
         needs: &[],
@@ -99,22 +99,31 @@ fn qos0_publish_layout(p: &mut Probe) -> Result<Outcome, Fault> {
     }
     let mut rest = &body[2 + len..];
     if p.v5() {
-        // A message without properties: the Property Length is the single byte 0.
-        if rest.first() != Some(&0) {
-            return Err(format!(
-                "the QoS 0 PUBLISH {} of a message without properties has {} after its topic name, not a Property Length of 0",
-                hex(&bytes),
-                hex(&rest[..rest.len().min(4)])
-            ));
+        // The message was published without properties: the Property Length is 0 unless the
+        // broker adds properties of its own, which are skipped. Without the Property Length, or
+        // with a packet identifier before it, the payload does not follow where it should.
+        let mut len = 0usize;
+        let mut used = 0;
+        for (i, b) in rest.iter().take(4).enumerate() {
+            len |= usize::from(b & 0x7f) << (7 * i);
+            used = i + 1;
+            if b & 0x80 == 0 {
+                break;
+            }
         }
-        rest = &rest[1..];
+        rest = rest.get(used + len..).unwrap_or_default();
     }
     if rest != PAYLOAD {
         return Err(format!(
-            "the QoS 0 PUBLISH {} has {} where its payload {} belongs: a QoS 0 PUBLISH carries no packet identifier",
+            "the QoS 0 PUBLISH {} has {} where its payload {} belongs: a QoS 0 PUBLISH carries no packet identifier{}",
             hex(&bytes),
             hex(rest),
-            hex(PAYLOAD)
+            hex(PAYLOAD),
+            if p.v5() {
+                ", and its Property Length (0 for no properties) comes right after the topic name"
+            } else {
+                ""
+            }
         ));
     }
     publisher.disconnect();
