@@ -22,6 +22,8 @@ use super::support::OurBroker;
 
 mod auth;
 mod connect;
+mod inflight;
+mod layout;
 mod publish;
 mod sender;
 mod state;
@@ -209,6 +211,8 @@ const MOSQUITTO_DEVIATIONS: &[(&str, &str)] = &[
     ("will-delay-session-ends-with-connection", "5.0"),
     // [MQTT-3.3.4-9]: a PUBACK for the oldest in-flight message lets 2 more out: 3 outstanding at Receive Maximum 2.
     ("receive-maximum", "5.0"),
+    // [MQTT-4.3.3-7]: a QoS 2 message sent but not answered is dropped on resumption once expired.
+    ("qos2-sent-not-expired", "5.0"),
 ];
 
 /// What mosquitto 2.0.11 fails in some runs only: keep-alive is checked every few seconds, so
@@ -334,10 +338,12 @@ pub fn kind(p: &[u8]) -> u8 {
 /// The wrong broker for each check, from the file of its group.
 fn wrong_for(check: &str) -> Option<Wrong> {
     connect::wrong_for(check)
+        .or_else(|| layout::wrong_for(check))
         .or_else(|| auth::wrong_for(check))
         .or_else(|| publish::wrong_for(check))
         .or_else(|| sender::wrong_for(check))
         .or_else(|| state::wrong_for(check))
+        .or_else(|| inflight::wrong_for(check))
         .or_else(|| v5::wrong_for(check))
 }
 
@@ -521,12 +527,80 @@ fn mqtt5_3_14_0_1_a_disconnect_after_a_refusing_connack_fails() {
         check,
         Protocol::V5,
     );
+    failed_saying(&r, "MQTT-3.14.0-1");
+}
+
+/// `r` failed, and its why holds `words`.
+fn failed_saying(r: &CheckResult, words: &str) {
     assert_eq!(r.result, Verdict::Fail, "{r:?}");
     assert!(
-        r.why
-            .as_deref()
-            .unwrap_or_default()
-            .contains("MQTT-3.14.0-1"),
+        r.why.as_deref().unwrap_or_default().contains(words),
         "{r:?}"
     );
+}
+
+/// `check` in `protocol` against our broker behind `wrong`.
+fn against(wrong: Wrong, check: &str, protocol: Protocol) -> CheckResult {
+    let broker = OurBroker::start();
+    let wrong = proxy(broker.port, wrong);
+    let check = suite::checks().iter().find(|c| c.name == check).unwrap();
+    suite::run_one(addr(wrong.port), &settings(), "x0", check, protocol)
+}
+
+/// A broker that drops U+FEFF from a User Property name (not from the topic) fails the check
+/// of strings kept as sent.
+#[test]
+fn a_user_property_losing_its_bom_fails() {
+    let r = against(
+        down(|p, _| Some(publish::replace(p, "name\u{FEFF}".as_bytes(), b"name   "))),
+        "strings-kept-as-sent",
+        Protocol::V5,
+    );
+    failed_saying(&r, "User Properties");
+}
+
+/// A PUBREC with a reason code PUBREC does not have (0x05), or a PUBCOMP with one PUBCOMP does
+/// not have (0x10), fails the QoS 2 check.
+#[test]
+fn mqtt5_3_5_2_1_and_3_7_2_1_undefined_reason_codes_fail() {
+    for wrong in [
+        down(|p, _| inflight::with_reason(p, 5, 0x05)),
+        down(|p, _| inflight::with_reason(p, 7, 0x10)),
+    ] {
+        let r = against(wrong, "qos2-pubrec-pubcomp", Protocol::V5);
+        failed_saying(&r, "malformed");
+    }
+}
+
+/// A broker whose send quota starts above the Receive Maximum (here: every message to the
+/// subscriber comes twice) fails the check of other packets under Receive Maximum 1.
+#[test]
+fn mqtt5_4_9_0_1_a_quota_above_receive_maximum_fails() {
+    let r = against(
+        down(publish::twice_to_first),
+        "receive-maximum-other-packets",
+        Protocol::V5,
+    );
+    failed_saying(&r, "Receive Maximum is 1");
+}
+
+/// A QoS 0 PUBLISH without its Property Length (a message without properties) fails the
+/// layout check.
+#[test]
+fn mqtt5_2_2_2_1_a_missing_property_length_fails() {
+    let r = against(
+        down(|p, seen| {
+            if kind(p) != 3 || seen.conn != 0 || (p[0] >> 1) & 3 != 0 {
+                return Some(p.to_vec());
+            }
+            let body = &p[header_len(p)..];
+            let end = 2 + usize::from(u16::from_be_bytes([body[0], body[1]]));
+            let mut new = body[..end].to_vec();
+            new.extend_from_slice(&body[end + 1..]);
+            Some(publish::packet(p[0], &new))
+        }),
+        "qos0-publish-layout",
+        Protocol::V5,
+    );
+    failed_saying(&r, "Property Length");
 }

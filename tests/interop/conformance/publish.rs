@@ -10,7 +10,7 @@ fn topic_of(p: &[u8]) -> &[u8] {
 }
 
 /// A whole packet of first byte `first` and `body`.
-fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+pub fn packet(first: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![first];
     let mut len = body.len();
     loop {
@@ -26,7 +26,7 @@ fn packet(first: u8, body: &[u8]) -> Vec<u8> {
 }
 
 /// `p` with every `from` replaced by `to` (of the same length).
-fn replace(p: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+pub fn replace(p: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = p.to_vec();
     let mut i = 0;
     while i + from.len() <= out.len() {
@@ -41,7 +41,7 @@ fn replace(p: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 }
 
 /// A PUBLISH to the first connection (the checks' subscriber) comes twice.
-fn twice_to_first(p: &[u8], seen: &Seen) -> Option<Vec<u8>> {
+pub fn twice_to_first(p: &[u8], seen: &Seen) -> Option<Vec<u8>> {
     if kind(p) == 3 && seen.conn == 0 {
         Some([p, p].concat())
     } else {
@@ -67,6 +67,16 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
             if kind(&p) == 7 {
                 let at = header_len(&p);
                 p[at] ^= 0x01;
+            }
+            Some(p)
+        }),
+        // The options byte of a SUBSCRIBE (its last) is read as QoS 0, reserved bits ignored.
+        "subscribe-options-invalid" => up(|p, _| {
+            let mut p = p.to_vec();
+            if kind(&p) == 8
+                && let Some(last) = p.last_mut()
+            {
+                *last = 0;
             }
             Some(p)
         }),

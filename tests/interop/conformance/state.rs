@@ -1,9 +1,11 @@
 //! The wrong brokers of the state checks (src/conformance/suite/checks/state.rs).
 
+use super::layout::{connect_changed, will_of};
 use super::{Wrong, down, header_len, kind, up};
 
 const CONNECT: u8 = 1;
 const PUBLISH: u8 = 3;
+const PUBREL: u8 = 6;
 const DISCONNECT: u8 = 14;
 
 /// The CONNECT flags byte: after the protocol name (2 + 4 bytes) and level.
@@ -192,6 +194,46 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
             }
             Some(p)
         }),
+        // The second client's return (connection 3) comes with the first client's identifier.
+        "session-per-client-id" => up(|p, seen| {
+            let mut p = p.to_vec();
+            if kind(&p) == CONNECT
+                && seen.conn == 3
+                && let Some(last) = p.last_mut()
+            {
+                *last = b'a';
+            }
+            Some(p)
+        }),
+        // The session outlives its expiry: Session Expiry Interval 1 becomes 60.
+        "session-expires" => up(|p, _| {
+            Some(replace_in_connect(
+                p,
+                &[0x11, 0, 0, 0, 1],
+                &[0x11, 0, 0, 0, 60],
+            ))
+        }),
+        // The subscriber's subscription is gone after the idle time: only its first message
+        // comes.
+        "session-kept-while-connected" => down(|p, seen| {
+            (kind(p) != PUBLISH || seen.conn != 0 || seen.count[usize::from(PUBLISH)] == 0)
+                .then(|| p.to_vec())
+        }),
+        // The client's return with Will Flag 0 (connection 2) keeps the will of its earlier
+        // connection.
+        "no-will-without-will-flag" => up(|p, seen| {
+            Some(if kind(p) == CONNECT && seen.conn == 2 {
+                connect_changed(p, |c| {
+                    c.will = Some(will_of(&c.client_id, "no-will-without-will-flag"))
+                })
+            } else {
+                p.to_vec()
+            })
+        }),
+        // The subscriber's PUBREC after its UNSUBSCRIBE gets no PUBREL.
+        "unsubscribe-completes-delivery" => {
+            down(|p, seen| (kind(p) != PUBREL || seen.conn != 0).then(|| p.to_vec()))
+        }
         _ => return None,
     })
 }

@@ -1,9 +1,9 @@
 //! The wrong brokers of the v5 checks (src/conformance/suite/checks/v5.rs).
 
 use bytes::BytesMut;
-use mqtt_lab::codec::{self, Packet, Protocol, RetainHandling};
+use mqtt_lab::codec::{self, Packet, Properties, Protocol, RetainHandling};
 
-use super::{KEEP_OPEN, Wrong, down, header_len, kind, up};
+use super::{KEEP_OPEN, Seen, Wrong, down, header_len, kind, up};
 
 /// `p` decoded (a 5.0 packet), changed by `f` and encoded again; anything that does not decode
 /// passes unchanged.
@@ -23,6 +23,18 @@ fn changed(p: &[u8], f: impl FnOnce(&mut Packet)) -> Option<Vec<u8>> {
 fn empty_topic(p: &[u8]) -> bool {
     let at = header_len(p);
     kind(p) == 3 && p.get(at..at + 2) == Some(&[0, 0])
+}
+
+/// `p`, or the CONNACK of the first connection with its properties changed by `f`.
+fn first_connack(p: &[u8], seen: &Seen, f: impl FnOnce(&mut Properties)) -> Option<Vec<u8>> {
+    if seen.conn != 0 {
+        return Some(p.to_vec());
+    }
+    changed(p, |packet| {
+        if let Packet::ConnAck(a) = packet {
+            f(&mut a.properties);
+        }
+    })
 }
 
 /// The wrong broker for each check: the one behaviour it gets wrong.
@@ -53,6 +65,22 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
                 }
             })
         }),
+        // The will's first two User Properties change places.
+        "will-user-properties-order" => up(|p, _| {
+            Some(super::publish::replace(
+                p,
+                &[0x26, 0, 1, b'k', 0, 1, b'x', 0x26, 0, 1, b'k', 0, 1, b'y'],
+                &[0x26, 0, 1, b'k', 0, 1, b'y', 0x26, 0, 1, b'k', 0, 1, b'x'],
+            ))
+        }),
+        // The first CONNACK says Maximum QoS 1, but the broker takes a Will QoS of 2.
+        "maximum-qos-honoured" => {
+            down(|p, seen| first_connack(p, seen, |x| x.maximum_qos = Some(1)))
+        }
+        // The first CONNACK says Retain Available 0, but the broker takes Will Retain 1.
+        "retain-available-honoured" => {
+            down(|p, seen| first_connack(p, seen, |x| x.retain_available = Some(0)))
+        }
         // PINGRESP is held back (here: never sent).
         "receive-maximum-other-packets" => down(|p, _| (kind(p) != 13).then(|| p.to_vec())),
         // SUBACK and UNSUBACK carry a Reason String whatever the client asked.

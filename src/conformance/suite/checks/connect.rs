@@ -111,9 +111,9 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "keep-alive-expiry",
-        about: "A client silent for 1.5 times its keep-alive of 1 second is disconnected.",
+        about: "A client silent for 1.5 times its keep-alive of 1 second (5.0: without a Server Keep Alive in the CONNACK; with one, 1.5 times that) is disconnected.",
         v3: &["MQTT-3.1.2-24"],
-        v5: &["MQTT-3.1.2-22"],
+        v5: &["MQTT-3.1.2-22", "MQTT-3.2.2-22"],
         needs: &[],
         run: keep_alive_expiry,
     },

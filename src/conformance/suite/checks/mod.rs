@@ -3,6 +3,8 @@
 
 mod auth;
 mod connect;
+mod inflight;
+mod layout;
 mod publish;
 mod sender;
 mod state;
@@ -24,9 +26,11 @@ pub fn all() -> &'static [Check] {
     ALL.get_or_init(|| {
         [
             connect::CHECKS,
+            layout::CHECKS,
             publish::CHECKS,
             sender::CHECKS,
             state::CHECKS,
+            inflight::CHECKS,
             v5::CHECKS,
             auth::CHECKS,
         ]

@@ -27,13 +27,15 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "qos2-pubrec-pubcomp",
-        about: "A QoS 2 PUBLISH is answered with a PUBREC of its packet identifier, and the PUBREL that follows with a PUBCOMP of the same identifier.",
+        about: "A QoS 2 PUBLISH is answered with a PUBREC of its packet identifier, and the PUBREL that follows with a PUBCOMP of the same identifier (5.0: each with a reason code defined for it).",
         v3: &["MQTT-3.3.4-1", "MQTT-4.3.3-2", "MQTT-2.3.1-6"],
         v5: &[
             "MQTT-3.3.4-1",
             "MQTT-4.3.3-8",
             "MQTT-4.3.3-11",
             "MQTT-2.2.1-5",
+            "MQTT-3.5.2-1",
+            "MQTT-3.7.2-1",
         ],
         needs: &[],
         run: qos2_pubrec_pubcomp,
@@ -110,6 +112,14 @@ pub const CHECKS: &[Check] = &[
         ],
         needs: &[],
         run: suback_per_filter,
+    },
+    Check {
+        name: "subscribe-options-invalid",
+        about: "A SUBSCRIBE asking for QoS 3, and one with a reserved bit of its options byte set, is malformed: the connection closes without a SUBACK.",
+        v3: &["MQTT-3.8.3-4"],
+        v5: &["MQTT-3.8.3-5"],
+        needs: &[],
+        run: subscribe_options_invalid,
     },
     Check {
         name: "subscribe-unsubscribe-no-filters",
@@ -384,7 +394,7 @@ fn texts(got: &[Publish]) -> Vec<String> {
 }
 
 /// A packet of first byte `first` and `body`, with its remaining length.
-fn raw_packet(first: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn raw_packet(first: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![first];
     let mut len = body.len();
     loop {
@@ -403,7 +413,7 @@ fn raw_packet(first: u8, body: &[u8]) -> Vec<u8> {
 }
 
 /// A string field of `bytes` as they are: two length bytes, then the bytes.
-fn raw_string(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn raw_string(bytes: &[u8]) -> Vec<u8> {
     let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
     out.extend_from_slice(bytes);
     out
@@ -686,6 +696,26 @@ fn subscribe_unsubscribe_reserved_flags(p: &mut Probe) -> Result<Outcome, Fault>
     )?;
     unsub[0] &= 0xF0;
     closes_on(p, 1, &unsub, "UNSUBSCRIBE with flags 0000")?;
+    Ok(Outcome::Pass)
+}
+
+fn subscribe_options_invalid(p: &mut Probe) -> Result<Outcome, Fault> {
+    let filter = p.topic("t");
+    let sub = bytes_of(
+        &Probe::subscribe_packet(ID, &filter, QoS::AtMostOnce),
+        p.protocol,
+    )?;
+    // The options byte (3.1.1: requested QoS) is the packet's last.
+    for (n, options, what) in [
+        (0, 0x03, "SUBSCRIBE asking for QoS 3"),
+        (1, 0x40, "SUBSCRIBE with reserved option bit 6 set"),
+    ] {
+        let mut bytes = sub.clone();
+        if let Some(last) = bytes.last_mut() {
+            *last = options;
+        }
+        closes_on(p, n, &bytes, what)?;
+    }
     Ok(Outcome::Pass)
 }
 

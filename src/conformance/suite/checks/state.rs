@@ -8,7 +8,7 @@ use crate::codec::{ConnAck, Connect, Packet, Publish, QoS, ReasonCode};
 
 use super::super::probe::{Conn, Fault, Got, ack, describe, text};
 use super::super::{Check, Outcome, Probe};
-use super::grace;
+use super::{grace, quiet};
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -100,7 +100,7 @@ pub const CHECKS: &[Check] = &[
         name: "qos1-resent-on-resume",
         about: "A QoS 1 message the client did not acknowledge is sent again when the session resumes, with DUP 1 and its packet identifier.",
         v3: &["MQTT-4.4.0-1", "MQTT-3.3.1-1"],
-        v5: &["MQTT-4.4.0-1", "MQTT-3.3.1-1"],
+        v5: &["MQTT-4.4.0-1", "MQTT-3.3.1-1", "MQTT-4.3.2-3"],
         needs: &[],
         run: qos1_resent_on_resume,
     },
@@ -122,9 +122,9 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "will-delay-beyond-session-expiry",
-        about: "A will whose Will Delay Interval (30 s) is longer than the Session Expiry Interval (1 s) is published when the session ends.",
+        about: "A will whose Will Delay Interval (30 s) is longer than the Session Expiry Interval (1 s) is kept with the session after its connection closed, and published when the session ends.",
         v3: &[],
-        v5: &["MQTT-3.1.2-8"],
+        v5: &["MQTT-3.1.2-8", "MQTT-3.1.2-7"],
         needs: &[],
         run: will_delay_beyond_session_expiry,
     },
@@ -143,6 +143,46 @@ pub const CHECKS: &[Check] = &[
         v5: &["MQTT-3.1.3-9"],
         needs: &[],
         run: will_delay_cancelled_by_reconnect,
+    },
+    Check {
+        name: "session-per-client-id",
+        about: "Two clients with persistent sessions each get back their own: the one whose subscription matched gets the message queued while both were away, the other gets nothing.",
+        v3: &["MQTT-3.1.3-2"],
+        v5: &["MQTT-3.1.3-2", "MQTT-3.1.2-6"],
+        needs: &[],
+        run: session_per_client_id,
+    },
+    Check {
+        name: "session-expires",
+        about: "A session with Session Expiry Interval 1 is gone 1 s after its connection closed: the client returning later gets Session Present 0 and none of the messages queued for it.",
+        v3: &[],
+        v5: &["MQTT-4.1.0-2"],
+        needs: &[],
+        run: session_expires,
+    },
+    Check {
+        name: "session-kept-while-connected",
+        about: "A connection idle for 2 s keeps its session: a QoS 2 message received before is completed by its PUBREL after (5.0: PUBCOMP 0x00), and a subscription made before still delivers.",
+        v3: &["MQTT-4.1.0-1", "MQTT-4.1.0-2"],
+        v5: &["MQTT-4.1.0-1"],
+        needs: &[],
+        run: session_kept_while_connected,
+    },
+    Check {
+        name: "no-will-without-will-flag",
+        about: "A client that resumes its session with Will Flag 0, after an earlier connection with a will ended by DISCONNECT, has no will published when its connection closes without DISCONNECT.",
+        v3: &["MQTT-3.1.2-12"],
+        v5: &[],
+        needs: &[],
+        run: no_will_without_will_flag,
+    },
+    Check {
+        name: "unsubscribe-completes-delivery",
+        about: "A QoS 2 message the broker has started to deliver is completed after the subscriber's UNSUBSCRIBE: its PUBREC is answered with a PUBREL.",
+        v3: &["MQTT-3.10.4-3"],
+        v5: &["MQTT-3.10.4-3"],
+        needs: &[],
+        run: unsubscribe_completes_delivery,
     },
 ];
 
@@ -872,5 +912,236 @@ fn will_delay_cancelled_by_reconnect(p: &mut Probe) -> Result<Outcome, Fault> {
     )?;
     back.disconnect();
     watcher.disconnect();
+    Ok(Outcome::Pass)
+}
+
+/// Client `id` comes back to its persistent session, which must be there (Session Present 1).
+fn resume(p: &mut Probe, name: &str, id: &str) -> Result<Conn, Fault> {
+    let (conn, ack) = p.connect_with(name, p.persistent_packet(id))?;
+    if !ack.session_present {
+        return Err("the client came back to its persistent session and got Session Present 0: the session was not kept".into());
+    }
+    Ok(conn)
+}
+
+fn session_per_client_id(p: &mut Probe) -> Result<Outcome, Fault> {
+    let topic = p.topic("t");
+    let (a_id, b_id) = (p.client_id(0), p.client_id(1));
+    let (mut a, _) = p.connect_with("a", p.persistent_packet(&a_id))?;
+    let (granted, _) = subscribe(p, &mut a, &topic, QoS::AtLeastOnce)?;
+    if let Some(o) = qos1_declined(granted) {
+        return Ok(o);
+    }
+    a.disconnect();
+    let (b, _) = p.connect_with("b", p.persistent_packet(&b_id))?;
+    b.disconnect();
+    let (mut publisher, _) = p.connect("pub", &p.client_id(2))?;
+    publish_acked(p, &mut publisher, &topic, b"for-a", false, 1)?;
+    publisher.disconnect();
+    let mut b = resume(p, "b", &b_id)?;
+    no_publish(
+        &mut b,
+        &Early::new(),
+        p.wait / 2,
+        "the message was queued for another client identifier's session",
+    )?;
+    b.disconnect();
+    let mut a = resume(p, "a", &a_id)?;
+    let m = next_publish(&mut a, &mut Early::new(), p.wait, "the queued message")
+        .map_err(|f| format!("the message was queued for this client identifier's session: {f}"))?;
+    settle(&mut a, &m)?;
+    if &m.payload[..] != b"for-a" {
+        return Err(format!(
+            "the client got {:?}, not the queued message",
+            text(&m)
+        ));
+    }
+    a.disconnect();
+    Ok(Outcome::Pass)
+}
+
+fn session_expires(p: &mut Probe) -> Result<Outcome, Fault> {
+    const EXPIRY: u32 = 1;
+    let id = p.client_id(0);
+    let topic = p.topic("t");
+    let mut c = p.connect_packet(&id);
+    c.properties.session_expiry_interval = Some(EXPIRY);
+    p.sessions.insert(id.clone());
+    let (mut a, ack) = p.connect_with("a", c)?;
+    let expiry = ack.properties.session_expiry_interval.unwrap_or(EXPIRY);
+    if expiry > 5 {
+        a.disconnect();
+        return Ok(Outcome::NotApplicable(format!(
+            "the broker set Session Expiry Interval {expiry}; the check waits only for sessions of at most 5 s"
+        )));
+    }
+    subscribe(p, &mut a, &topic, QoS::AtLeastOnce)?;
+    a.disconnect();
+    let closed = Instant::now();
+    let (mut publisher, _) = p.connect("pub", &p.client_id(1))?;
+    publish_acked(p, &mut publisher, &topic, b"queued", false, 1)?;
+    publisher.disconnect();
+    // A session may be expired on a timer of whole seconds.
+    let gone = closed + Duration::from_secs(u64::from(expiry) + 1) + Duration::from_millis(500);
+    std::thread::sleep(gone.saturating_duration_since(Instant::now()));
+    let (mut a, ack) = p.connect_with("a", p.persistent_packet(&id))?;
+    if ack.session_present {
+        return Err(format!(
+            "the client came back {:.1} s after its connection closed, past its Session Expiry Interval of {expiry} s, and got Session Present 1: the session was not deleted",
+            closed.elapsed().as_secs_f64()
+        ));
+    }
+    no_publish(
+        &mut a,
+        &Early::new(),
+        p.wait / 2,
+        "the session expired, and the message queued for it with it",
+    )?;
+    a.disconnect();
+    Ok(Outcome::Pass)
+}
+
+/// How long the session-state checks leave a connection idle.
+const IDLE: Duration = Duration::from_secs(2);
+
+fn session_kept_while_connected(p: &mut Probe) -> Result<Outcome, Fault> {
+    let topic = p.topic("t");
+    let (mut sub, _) = p.connect("sub", &p.client_id(1))?;
+    let (_, mut early) = subscribe(p, &mut sub, &topic, QoS::AtLeastOnce)?;
+    let (mut publisher, connack) = p.connect("pub", &p.client_id(0))?;
+    if connack.properties.maximum_qos.is_some_and(|q| q < 2) {
+        return Ok(Outcome::NotApplicable(
+            "the broker takes no QoS 2 messages (Maximum QoS)".into(),
+        ));
+    }
+    const PKID: u16 = 7;
+    let m = p.publish(&topic, b"m1", QoS::ExactlyOnce, false, PKID);
+    publisher.send(&m)?;
+    match publisher.expect("PUBREC", p.wait)? {
+        Packet::PubRec(a) if a.pkid == PKID && !a.reason.is_error() => {}
+        other => {
+            return Err(format!(
+                "waited for a PUBREC of identifier {PKID}, got {}",
+                describe(&other)
+            ));
+        }
+    }
+    // Idle, the keep-alive far off: nothing of either session may go.
+    std::thread::sleep(IDLE);
+    publisher.send(&Packet::PubRel(ack(PKID)))?;
+    match publisher.expect("PUBCOMP", p.wait)? {
+        Packet::PubComp(a) if a.pkid == PKID && a.reason == ReasonCode::Success => {}
+        other => {
+            return Err(format!(
+                "a PUBREL sent {} s after the PUBREC got {}, not a PUBCOMP 0x00: the connection was open, so the session had to keep the packet identifier",
+                IDLE.as_secs(),
+                describe(&other)
+            ));
+        }
+    }
+    let first = next_publish(&mut sub, &mut early, p.wait, "the QoS 2 message")?;
+    settle(&mut sub, &first)?;
+    publish_acked(p, &mut publisher, &topic, b"m2", false, 8)?;
+    let second = next_publish(
+        &mut sub,
+        &mut early,
+        p.wait,
+        "the message published after the idle time",
+    )
+    .map_err(|f| {
+        format!("the subscriber's connection was open, so its subscription had to stay: {f}")
+    })?;
+    settle(&mut sub, &second)?;
+    if (text(&first), text(&second)) != ("m1".into(), "m2".into()) {
+        return Err(format!(
+            "the subscriber got {:?} and {:?}, not m1 and m2",
+            text(&first),
+            text(&second)
+        ));
+    }
+    publisher.disconnect();
+    sub.disconnect();
+    Ok(Outcome::Pass)
+}
+
+fn no_will_without_will_flag(p: &mut Probe) -> Result<Outcome, Fault> {
+    let topic = p.topic("will");
+    let (mut watcher, _) = p.connect("watcher", &p.client_id(1))?;
+    let (_, early) = subscribe(p, &mut watcher, &topic, QoS::AtMostOnce)?;
+    let id = p.client_id(0);
+    let mut c = with_will(p, &id, &topic, QoS::AtMostOnce, false);
+    c.clean_start = false;
+    let (conn, _) = p.connect_with("client", c)?;
+    conn.disconnect();
+    no_publish(
+        &mut watcher,
+        &early,
+        quiet(p),
+        "the client ended its connection with DISCONNECT, so its will must be discarded",
+    )?;
+    let (conn, _) = p.connect_with("client", p.persistent_packet(&id))?;
+    conn.drop_abruptly();
+    no_publish(
+        &mut watcher,
+        &Early::new(),
+        p.wait / 2,
+        "the client's last CONNECT had Will Flag 0, so no will may be published when its connection closes",
+    )?;
+    watcher.disconnect();
+    Ok(Outcome::Pass)
+}
+
+fn unsubscribe_completes_delivery(p: &mut Probe) -> Result<Outcome, Fault> {
+    let topic = p.topic("t");
+    let (mut sub, _) = p.connect("sub", &p.client_id(1))?;
+    let (granted, mut early) = subscribe(p, &mut sub, &topic, QoS::ExactlyOnce)?;
+    if granted != QoS::ExactlyOnce {
+        return Ok(Outcome::NotApplicable(format!(
+            "the broker granted QoS {} to a QoS 2 subscription; the check needs QoS 2",
+            granted.as_u8()
+        )));
+    }
+    let (mut publisher, _) = p.connect("pub", &p.client_id(0))?;
+    let m = p.publish(&topic, b"m", QoS::ExactlyOnce, false, 1);
+    publisher.send(&m)?;
+    // The publisher's flow is completed, so that a broker delivering at PUBREL delivers now.
+    for (sent, owed) in [(None, "PUBREC"), (Some(Packet::PubRel(ack(1))), "PUBCOMP")] {
+        if let Some(sent) = sent {
+            publisher.send(&sent)?;
+        }
+        match publisher.expect(owed, p.wait)? {
+            Packet::PubRec(a) | Packet::PubComp(a) if a.pkid == 1 && !a.reason.is_error() => {}
+            other => return Err(format!("waited for {owed}, got {}", describe(&other))),
+        }
+    }
+    let got = next_publish(&mut sub, &mut early, p.wait, "the QoS 2 message")?;
+    if got.qos != QoS::ExactlyOnce {
+        return Err(format!(
+            "a QoS 2 message came at QoS {} on a QoS 2 subscription",
+            got.qos.as_u8()
+        ));
+    }
+    sub.send(&Packet::Unsubscribe(crate::codec::Unsubscribe {
+        pkid: 2,
+        filters: vec![topic.clone()],
+        properties: crate::codec::Properties::default(),
+    }))?;
+    match sub.expect("UNSUBACK", p.wait)? {
+        Packet::UnsubAck(u) if u.pkid == 2 => {}
+        other => return Err(format!("waited for UNSUBACK, got {}", describe(&other))),
+    }
+    sub.send(&Packet::PubRec(ack(got.pkid)))?;
+    match sub.expect("PUBREL", p.wait) {
+        Ok(Packet::PubRel(a)) if a.pkid == got.pkid && !a.reason.is_error() => {}
+        r => {
+            return Err(format!(
+                "the PUBREC of a QoS 2 message the broker had started to deliver, sent after the UNSUBSCRIBE, got {}: the delivery must be completed",
+                r.map_or_else(|f| f, |o| describe(&o))
+            ));
+        }
+    }
+    sub.send(&Packet::PubComp(ack(got.pkid)))?;
+    publisher.disconnect();
+    sub.disconnect();
     Ok(Outcome::Pass)
 }

@@ -56,9 +56,9 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "receive-maximum-other-packets",
-        about: "A subscriber whose Receive Maximum of 1 is used up by an unacknowledged PUBLISH still gets PINGRESP, SUBACK and UNSUBACK at once.",
+        about: "A subscriber with Receive Maximum 1 and three messages waiting gets one at once and no other before its PUBACK, and, with its Receive Maximum used up, still gets PINGRESP, SUBACK and UNSUBACK at once.",
         v3: &[],
-        v5: &["MQTT-3.3.4-10", "MQTT-4.9.0-3"],
+        v5: &["MQTT-3.3.4-10", "MQTT-4.9.0-3", "MQTT-4.9.0-1"],
         needs: &[],
         run: receive_maximum_other_packets,
     },
@@ -170,6 +170,30 @@ pub const CHECKS: &[Check] = &[
         v5: &["MQTT-3.1.2-8"],
         needs: &[],
         run: disconnect_with_will,
+    },
+    Check {
+        name: "will-user-properties-order",
+        about: "A will's User Properties, names repeated, are published with it unchanged and in order.",
+        v3: &[],
+        v5: &["MQTT-3.1.3-10"],
+        needs: &[],
+        run: will_user_properties_order,
+    },
+    Check {
+        name: "maximum-qos-honoured",
+        about: "SUBSCRIBE requests for QoS 0, 1 and 2 are accepted, a PUBLISH at the Maximum QoS of the CONNACK (2 when absent) is taken, and a CONNECT with Will QoS 2 is refused (ideally 0x9B) and closed if and only if that Maximum QoS is below 2.",
+        v3: &[],
+        v5: &["MQTT-3.2.2-9", "MQTT-3.2.2-10", "MQTT-3.2.2-12"],
+        needs: &[],
+        run: maximum_qos_honoured,
+    },
+    Check {
+        name: "retain-available-honoured",
+        about: "A CONNECT with Will Retain 1 is refused (ideally 0x9A) and closed if and only if the CONNACK says Retain Available 0.",
+        v3: &[],
+        v5: &["MQTT-3.2.2-13"],
+        needs: &[],
+        run: retain_available_honoured,
     },
     Check {
         name: "shared-subscription",
@@ -720,6 +744,12 @@ fn receive_maximum_other_packets(p: &mut Probe) -> Result<Outcome, Fault> {
         &mut held,
         |x| matches!(x, Packet::UnsubAck(u) if u.pkid == 8),
     )?;
+    if held.len() > 1 {
+        return Err(format!(
+            "the broker sent {} QoS 1 PUBLISH packets without waiting for a PUBACK to a client whose Receive Maximum is 1: its send quota starts at no more than the Receive Maximum",
+            held.len()
+        ));
+    }
     for m in &held {
         sub.send(&Packet::PubAck(ack(m.pkid)))?;
     }
@@ -1365,4 +1395,134 @@ fn problem_information_off(p: &mut Probe) -> Result<Outcome, Fault> {
     }
     conn.disconnect();
     Ok(Outcome::Pass)
+}
+
+fn will_user_properties_order(p: &mut Probe) -> Result<Outcome, Fault> {
+    let topic = p.topic("will");
+    let (mut watcher, _) = p.connect("w", &p.client_id(1))?;
+    p.subscribe(&mut watcher, &topic, QoS::AtMostOnce)?;
+    let sent: Vec<(String, String)> = [("k", "x"), ("k", "y"), ("a", "z"), ("k", "x")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut c = p.connect_packet(&p.client_id(0));
+    let mut will = p.will(&topic, b"gone", QoS::AtMostOnce, false);
+    will.properties.user_properties = sent.clone();
+    c.will = Some(will);
+    let (conn, _) = p.connect_with("a", c)?;
+    conn.drop_abruptly();
+    let got = match watcher.expect("the will", p.wait)? {
+        Packet::Publish(m) if m.topic == topic => m,
+        other => return Err(format!("waited for the will, got {}", describe(&other))),
+    };
+    if got.properties.user_properties != sent {
+        return Err(format!(
+            "a will with User Properties {sent:?} was published with {:?}; their order is kept",
+            got.properties.user_properties
+        ));
+    }
+    watcher.disconnect();
+    Ok(Outcome::Pass)
+}
+
+/// Client `n` sends `connect`: `Ok(true)` when accepted (then disconnected), `Ok(false)`
+/// when refused with a CONNACK of 0x80 or more (or no CONNACK) and closed.
+fn accepted(p: &mut Probe, name: &str, connect: crate::codec::Connect) -> Result<bool, Fault> {
+    if connect.will.as_ref().is_some_and(|w| w.retain) {
+        p.retained.insert(
+            connect
+                .will
+                .as_ref()
+                .map(|w| w.topic.clone())
+                .unwrap_or_default(),
+        );
+    }
+    p.sessions.insert(connect.client_id.clone());
+    let mut conn = p.open(name)?;
+    conn.send(&Packet::Connect(connect))?;
+    match conn.recv(p.wait) {
+        Got::Packet(Packet::ConnAck(a)) if !a.reason.is_error() => {
+            conn.disconnect();
+            Ok(true)
+        }
+        Got::Packet(Packet::ConnAck(_)) => conn.expect_close(p.wait).map(|_| false),
+        Got::Closed => Ok(false),
+        g => Err(format!("waited for CONNACK, got {}", g.describe())),
+    }
+}
+
+fn maximum_qos_honoured(p: &mut Probe) -> Result<Outcome, Fault> {
+    let topic = p.topic("t");
+    let (mut conn, connack) = p.connect("a", &p.client_id(0))?;
+    let maximum = connack.properties.maximum_qos.unwrap_or(2);
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let code = p.subscribe_with(
+            &mut conn,
+            u16::from(qos.as_u8()) + 1,
+            &topic,
+            options(qos),
+            Properties::default(),
+        )?;
+        if code.is_error() {
+            return Err(format!(
+                "a SUBSCRIBE asking for QoS {} was refused with 0x{:02x}; a broker accepts requests for any QoS, granting at most what it supports",
+                qos.as_u8(),
+                code.as_u8()
+            ));
+        }
+    }
+    let top = QoS::from_u8(maximum).unwrap_or(QoS::ExactlyOnce);
+    if top != QoS::AtMostOnce {
+        // To a topic of its own, so that the answer is not preceded by the message itself.
+        let other = p.topic("m");
+        conn.send(&p.publish(&other, b"m", top, false, 9))?;
+        let answer = conn.expect("the answer to the PUBLISH", p.wait)?;
+        match &answer {
+            Packet::PubAck(a) | Packet::PubRec(a) if a.reason == ReasonCode::QoSNotSupported => {
+                return Err(format!(
+                    "a PUBLISH at QoS {maximum}, the Maximum QoS of the CONNACK, was refused with 0x9B (QoS not supported)"
+                ));
+            }
+            Packet::PubRec(a) if !a.reason.is_error() => {
+                conn.send(&Packet::PubRel(ack(a.pkid)))?;
+                conn.expect("PUBCOMP", p.wait)?;
+            }
+            Packet::PubAck(_) | Packet::PubRec(_) => {}
+            other => {
+                return Err(format!(
+                    "a PUBLISH at QoS {maximum} was answered with {}",
+                    describe(other)
+                ));
+            }
+        }
+    }
+    conn.disconnect();
+    let mut c = p.connect_packet(&p.client_id(1));
+    c.will = Some(p.will(&p.topic("will"), b"gone", QoS::ExactlyOnce, false));
+    match (accepted(p, "b", c)?, maximum < 2) {
+        (true, true) => Err(format!(
+            "the CONNACK said Maximum QoS {maximum}, yet a CONNECT with Will QoS 2 was accepted; it must be refused and the connection closed"
+        )),
+        (false, false) => Err(
+            "a CONNECT with Will QoS 2 was refused by a broker whose CONNACK announces no Maximum QoS, that is QoS 2".into(),
+        ),
+        _ => Ok(Outcome::Pass),
+    }
+}
+
+fn retain_available_honoured(p: &mut Probe) -> Result<Outcome, Fault> {
+    let (conn, connack) = p.connect("a", &p.client_id(0))?;
+    conn.disconnect();
+    let available = connack.properties.retain_available.unwrap_or(1) != 0;
+    let mut c = p.connect_packet(&p.client_id(1));
+    c.will = Some(p.will(&p.topic("will"), b"gone", QoS::AtMostOnce, true));
+    match (accepted(p, "b", c)?, available) {
+        (true, false) => Err(
+            "the CONNACK said Retain Available 0, yet a CONNECT with Will Retain 1 was accepted; it must be refused and the connection closed".into(),
+        ),
+        (false, true) => Err(
+            "a CONNECT with Will Retain 1 was refused by a broker whose CONNACK does not say Retain Available 0".into(),
+        ),
+        _ => Ok(Outcome::Pass),
+    }
 }
