@@ -16,11 +16,13 @@ use crate::net::persist;
 use crate::net::server::Journal;
 use crate::net::store::disk::OsDisk;
 use crate::net::store::{Store, StoreError, StoreOptions};
+use crate::net::transport::{ServerTlsFiles, TlsVersion, Upgrade};
 
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
-    /// Address to listen on, HOST:PORT (repeatable). Default 127.0.0.1:1883, or the config
-    /// file's `listen`.
+    /// Address to listen on for plain MQTT over TCP, HOST:PORT (repeatable); replaces the config
+    /// file's `listen` (its `[[listener]]` entries are kept). Default 127.0.0.1:1883 when
+    /// neither gives a listener.
     #[arg(short, long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Vec<String>,
     /// TOML configuration file (listeners, limits, queue policy, persistence).
@@ -33,15 +35,19 @@ pub struct BrokerArgs {
 }
 
 /// The configuration file: `listen`, `password_file`, `acl_file` and the persistence settings
-/// at the top, the core's settings under `[broker]` (every field optional; see docs/broker.md for
-/// the list and defaults). Relative file paths are relative to the configuration file's folder.
+/// at the top, listeners with their own transport under `[[listener]]`, the core's settings
+/// under `[broker]` (every field optional; see docs/broker.md for the list and defaults). Relative file paths are relative to the configuration file's folder.
 /// Every problem of the file is reported at once, as `FILE: line N: FIELD: REASON`.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerFile {
-    /// Addresses to listen on, `HOST:PORT` (a name like `localhost:1883` or an IP address).
+    /// Addresses to listen on for plain MQTT over TCP, `HOST:PORT` (a name like
+    /// `localhost:1883` or an IP address).
     #[serde(default)]
     pub listen: Vec<String>,
+    /// Listeners with their own transport: TLS, WebSockets, or both.
+    #[serde(default)]
+    pub listener: Vec<ListenerEntry>,
     /// Users and password hashes (`mqtt-lab passwd`); see docs/auth.md.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
@@ -67,6 +73,7 @@ impl Default for BrokerFile {
     fn default() -> Self {
         BrokerFile {
             listen: Vec::new(),
+            listener: Vec::new(),
             password_file: None,
             acl_file: None,
             persistence_file: None,
@@ -84,6 +91,111 @@ impl Default for BrokerFile {
 pub enum Keeping {
     Durable,
     Interval,
+}
+
+/// A `[[listener]]`: an address, the transport under MQTT, and TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerEntry {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// `tcp` (MQTT right on TCP, or on TLS) or `websocket` (MQTT over WebSockets).
+    #[serde(default)]
+    pub transport: TransportKind,
+    /// TLS on this listener (under the WebSockets, if any).
+    #[serde(default)]
+    pub tls: Option<TlsEntry>,
+}
+
+/// `transport` of a `[[listener]]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    #[default]
+    Tcp,
+    Websocket,
+}
+
+/// `tls` of a `[[listener]]`: PEM files and the client certificate policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsEntry {
+    /// The server certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate.
+    pub key: PathBuf,
+    /// The authorities whose client certificates are accepted; none: no client certificates.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Refuse clients without a certificate; default: true when `client_ca` is given.
+    #[serde(default)]
+    pub require_client_cert: Option<bool>,
+    /// The certificate's common name is the user name (password and user name of CONNECT are
+    /// not looked at).
+    #[serde(default)]
+    pub use_identity_as_username: bool,
+    /// The oldest TLS version accepted: `"1.2"` (default) or `"1.3"`.
+    #[serde(default)]
+    pub min_version: MinVersion,
+}
+
+/// `min_version` of `tls`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum MinVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+impl TlsEntry {
+    fn files(&self) -> ServerTlsFiles {
+        ServerTlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: self.client_ca.clone(),
+            require_client_cert: self.require_client_cert.unwrap_or(self.client_ca.is_some()),
+            use_identity_as_username: self.use_identity_as_username,
+            min_version: match self.min_version {
+                MinVersion::V1_2 => TlsVersion::V1_2,
+                MinVersion::V1_3 => TlsVersion::V1_3,
+            },
+        }
+    }
+
+    /// What is inconsistent in the settings, as (field, reason).
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut found = Vec::new();
+        let required = self.require_client_cert.unwrap_or(self.client_ca.is_some());
+        if self.client_ca.is_none() && self.require_client_cert == Some(true) {
+            found.push((
+                "require_client_cert",
+                "needs client_ca, the authorities that sign client certificates".into(),
+            ));
+        }
+        if self.use_identity_as_username && self.client_ca.is_none() {
+            found.push((
+                "use_identity_as_username",
+                "needs client_ca, the authorities that sign client certificates".into(),
+            ));
+        } else if self.use_identity_as_username && !required {
+            found.push((
+                "use_identity_as_username",
+                "needs require_client_cert = true (a client without a certificate would have no \
+                 user name)"
+                    .into(),
+            ));
+        }
+        found
+    }
+}
+
+/// A listener to open: its address and what it does with each connection.
+#[derive(Debug, Clone)]
+pub struct ListenerPlan {
+    pub address: String,
+    pub upgrade: Upgrade,
 }
 
 /// Checks a listen address: `HOST:PORT`, the host a name or an IP address (IPv6 in brackets).
@@ -108,12 +220,16 @@ impl BrokerFile {
         let mut file = BrokerFile::from_str(&text)
             .map_err(|problems| render(&path.display().to_string(), &problems))?;
         let dir = path.parent().unwrap_or(Path::new(""));
+        let tls_files = file.listener.iter_mut().filter_map(|l| l.tls.as_mut());
+        let tls_files =
+            tls_files.flat_map(|t| [Some(&mut t.cert), Some(&mut t.key), t.client_ca.as_mut()]);
         for f in [
-            &mut file.password_file,
-            &mut file.acl_file,
-            &mut file.persistence_file,
+            file.password_file.as_mut(),
+            file.acl_file.as_mut(),
+            file.persistence_file.as_mut(),
         ]
         .into_iter()
+        .chain(tls_files)
         .flatten()
         {
             *f = dir.join(&*f);
@@ -131,6 +247,14 @@ impl BrokerFile {
         for (i, addr) in file.listen.iter().enumerate() {
             if let Err(reason) = parse_listen(addr) {
                 found.push((format!("listen[{i}]"), reason));
+            }
+        }
+        for (i, l) in file.listener.iter().enumerate() {
+            if let Err(reason) = parse_listen(&l.address) {
+                found.push((format!("listener[{i}].address"), reason));
+            }
+            for (field, reason) in l.tls.iter().flat_map(TlsEntry::problems) {
+                found.push((format!("listener[{i}].tls.{field}"), reason));
             }
         }
         if file.autosave_interval.is_zero() {
@@ -151,6 +275,40 @@ impl BrokerFile {
             .collect();
         crate::config::file::in_line_order(&mut problems);
         Err(problems)
+    }
+
+    /// The listeners to open: `listen` (plain TCP; replaced by `cli_listen` when that is not
+    /// empty), then every `[[listener]]`, its TLS files read and checked; `127.0.0.1:1883` when
+    /// there is none.
+    pub fn listeners(&self, cli_listen: &[String]) -> Result<Vec<ListenerPlan>, String> {
+        let plain = if cli_listen.is_empty() {
+            &self.listen
+        } else {
+            cli_listen
+        };
+        let mut plans: Vec<ListenerPlan> = plain
+            .iter()
+            .map(|address| ListenerPlan {
+                address: address.clone(),
+                upgrade: Upgrade::plain(),
+            })
+            .collect();
+        for (i, l) in self.listener.iter().enumerate() {
+            let websocket = l.transport == TransportKind::Websocket;
+            let upgrade = Upgrade::new(l.tls.as_ref().map(TlsEntry::files).as_ref(), websocket)
+                .map_err(|p| format!("listener[{i}].tls.{}: {}", p.field, p.reason))?;
+            plans.push(ListenerPlan {
+                address: l.address.clone(),
+                upgrade,
+            });
+        }
+        if plans.is_empty() {
+            plans.push(ListenerPlan {
+                address: "127.0.0.1:1883".to_owned(),
+                upgrade: Upgrade::plain(),
+            });
+        }
+        Ok(plans)
     }
 
     /// Reads the password file and the ACL named by the configuration.
@@ -290,13 +448,14 @@ pub fn run(args: BrokerArgs) -> i32 {
             return 1;
         }
     };
-    let mut listen = args.listen.clone();
-    if listen.is_empty() {
-        listen = file.listen.clone();
-    }
-    if listen.is_empty() {
-        listen.push("127.0.0.1:1883".to_string());
-    }
+    let listen = match file.listeners(&args.listen) {
+        Ok(plans) => plans,
+        Err(msg) => {
+            let origin = args.config.as_deref().unwrap_or(Path::new("broker.toml"));
+            eprintln!("error: {}: {msg}", origin.display());
+            return EXIT_USAGE;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -317,19 +476,27 @@ pub fn run(args: BrokerArgs) -> i32 {
 }
 
 async fn serve(
-    listen: Vec<String>,
+    listen: Vec<ListenerPlan>,
     file: BrokerFile,
     auth: Auth,
     store: Option<Store<OsDisk>>,
     state: Option<DurableState>,
 ) -> Result<(), String> {
     let mut listeners = Vec::new();
-    for addr in &listen {
+    for plan in listen {
+        let addr = &plan.address;
         let l = tokio::net::TcpListener::bind(addr.as_str())
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        tracing::info!(addr = %l.local_addr().map_err(|e| e.to_string())?, "listening");
-        listeners.push(l);
+        tracing::info!(
+            addr = %l.local_addr().map_err(|e| e.to_string())?,
+            transport = plan.upgrade.scheme(),
+            "listening"
+        );
+        listeners.push(crate::net::server::Listener {
+            tcp: l,
+            upgrade: plan.upgrade,
+        });
     }
     let core = match state {
         Some(state) => {

@@ -11,6 +11,7 @@
 //! - [`durability`]: output commit: what the broker wrote waits until the changes it may depend
 //!   on are durable; group commit.
 //! - [`store`]: the storage seam (files as redb storage) and the lab's disk that can crash.
+//! - [`transport`]: TLS and WebSockets under MQTT (real network build only).
 //! - [`proxy`]: the fault proxy, which puts the stream seam between clients and any broker.
 //!
 //! Every `select!` here is `biased` (branches polled in written order): tokio's unbiased
@@ -26,3 +27,4 @@ pub mod proxy;
 pub mod seam;
 pub mod server;
 pub mod store;
+pub mod transport;

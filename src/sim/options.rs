@@ -102,6 +102,9 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     fn handle_accept(&mut self, now: Instant, conn: ConnId) {
         (**self).handle_accept(now, conn)
     }
+    fn handle_accept_as(&mut self, now: Instant, conn: ConnId, identity: Option<&str>) {
+        (**self).handle_accept_as(now, conn, identity)
+    }
     fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
         (**self).handle_bytes(now, conn, bytes)
     }
