@@ -2,7 +2,8 @@
 //! (Python, `transport="websockets"`) publishing and receiving with MQTT 3.1.1 and 5.0, a
 //! payload larger than any buffer on the way; our own client over WebSockets beside it; an
 //! upgrade without the `mqtt` subprotocol and bytes that are no upgrade at all refused without
-//! harm to the listener.
+//! harm to the listener; hand-made frames: a packet split over two frames, two packets in one,
+//! and a text frame, which closes the connection.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -94,8 +95,10 @@ fn ours_reads_the_retained_message(port: u16, tls: &[&str]) {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from paho\n");
 }
 
+/// [MQTT-6.0.0-2] Big messages span many WebSocket frames and reads on the way; [MQTT-6.0.0-3]
+/// our client offers `mqtt` (the listener refuses an upgrade without it).
 #[test]
-fn paho_and_our_client_speak_mqtt_over_websockets() {
+fn mqtt_6_0_0_2_paho_and_our_client_speak_mqtt_over_websockets() {
     let Some(python) = python_with_paho() else {
         return;
     };
@@ -129,20 +132,16 @@ fn exchange(port: u16, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// [MQTT-6.0.0-4] The listener answers with the subprotocol `mqtt`, and refuses an upgrade
+/// that does not offer it.
 #[test]
-fn an_upgrade_without_the_mqtt_subprotocol_or_no_upgrade_at_all_is_refused() {
+fn mqtt_6_0_0_4_an_upgrade_without_the_mqtt_subprotocol_or_no_upgrade_at_all_is_refused() {
     let port = free_port();
     let broker = Broker::start(
         &format!("[[listener]]\naddress = \"127.0.0.1:{port}\"\ntransport = \"websocket\"\n"),
         &[port],
     );
-    let upgrade = |protocol: &str| {
-        format!(
-            "GET /mqtt HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
-             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{protocol}\r\n"
-        )
-    };
+    let upgrade = upgrade_request;
     let answer = exchange(port, upgrade("").as_bytes());
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("subprotocol mqtt"), "{answer}");
@@ -175,4 +174,89 @@ fn an_upgrade_without_the_mqtt_subprotocol_or_no_upgrade_at_all_is_refused() {
         "{answer}"
     );
     broker.wait_for_log("WebSocket upgrade refused");
+}
+
+/// The upgrade request of a WebSocket client offering `protocol_line`.
+fn upgrade_request(protocol_line: &str) -> String {
+    format!(
+        "GET /mqtt HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{protocol_line}\r\n"
+    )
+}
+
+/// A client frame: final, masked with a zero key (so the payload goes as it is).
+fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(payload.len()).unwrap();
+    assert!(len < 126);
+    let mut f = vec![0x80 | opcode, 0x80 | len, 0, 0, 0, 0];
+    f.extend_from_slice(payload);
+    f
+}
+
+/// One server frame: its opcode and payload.
+fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(head[1] & 0x80, 0, "a server frame is not masked");
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut n = [0u8; 2];
+            stream.read_exact(&mut n).unwrap();
+            usize::from(u16::from_be_bytes(n))
+        }
+        127 => panic!("an unexpectedly large frame"),
+        n => usize::from(n),
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+/// [MQTT-6.0.0-2] A CONNECT split over two binary frames and two PINGREQs in one are read as
+/// packets; [MQTT-6.0.0-1] a text frame closes the connection.
+#[test]
+fn mqtt_6_0_0_1_packets_span_binary_frames_and_a_text_frame_closes_the_connection() {
+    let port = free_port();
+    let broker = Broker::start(
+        &format!("[[listener]]\naddress = \"127.0.0.1:{port}\"\ntransport = \"websocket\"\n"),
+        &[port],
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(upgrade_request("Sec-WebSocket-Protocol: mqtt\r\n").as_bytes())
+        .unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).unwrap();
+        response.push(byte[0]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 101"));
+
+    // A 3.1.1 CONNECT of the client `ws`.
+    let connect = [
+        0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30, 0, 2, b'w', b's',
+    ];
+    stream.write_all(&frame(2, &connect[..5])).unwrap();
+    stream.write_all(&frame(2, &connect[5..])).unwrap();
+    assert_eq!(read_frame(&mut stream), (2, vec![0x20, 2, 0, 0]));
+    stream.write_all(&frame(2, &[0xc0, 0, 0xc0, 0])).unwrap();
+    let mut pongs = Vec::new();
+    while pongs.len() < 4 {
+        let (opcode, payload) = read_frame(&mut stream);
+        assert_eq!(opcode, 2, "MQTT goes in binary frames");
+        pongs.extend(payload);
+    }
+    assert_eq!(pongs, [0xd0, 0, 0xd0, 0]);
+
+    stream.write_all(&frame(1, b"hello")).unwrap();
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "not closed"),
+    }
+    broker.wait_for_log("client_id=ws");
+    broker.wait_for_log("cause=Io");
 }
