@@ -296,7 +296,10 @@ impl BrokerFile {
         for (i, l) in self.listener.iter().enumerate() {
             let websocket = l.transport == TransportKind::Websocket;
             let upgrade = Upgrade::new(l.tls.as_ref().map(TlsEntry::files).as_ref(), websocket)
-                .map_err(|p| format!("listener[{i}].tls.{}: {}", p.field, p.reason))?;
+                .map_err(|p| match p.field {
+                    "transport" => format!("listener[{i}]: {}", p.reason),
+                    field => format!("listener[{i}].tls.{field}: {}", p.reason),
+                })?;
             plans.push(ListenerPlan {
                 address: l.address.clone(),
                 upgrade,
@@ -634,5 +637,117 @@ mod listen_tests {
         ] {
             assert!(parse_listen(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    #[test]
+    fn listener_entries_are_checked_with_their_lines() {
+        let shapes = "\
+[[listener]]
+address = \"0.0.0.0:1\"
+transport = \"quic\"
+
+[[listener]]
+address = \"0.0.0.0:8885\"
+tls = { cert = \"c.pem\", key = \"k.pem\", min_version = \"1.1\", ciphers = \"all\" }
+";
+        let e = render("broker.toml", &BrokerFile::from_str(shapes).unwrap_err());
+        assert_eq!(e.lines().count(), 3, "{e}");
+        for expected in [
+            "broker.toml: line 3: listener[0].transport: unknown value `quic`, expected `tcp` or \
+             `websocket`",
+            "broker.toml: line 7: listener[1].tls.min_version: unknown value `1.1`, expected \
+             `1.2` or `1.3`",
+            "broker.toml: line 7: listener[1].tls.ciphers: unknown field",
+        ] {
+            assert!(e.contains(expected), "{expected:?} not in\n{e}");
+        }
+        // Once the shapes are right, the values are checked.
+        let values = "\
+[[listener]]
+address = \"localhost\"
+
+[[listener]]
+address = \"0.0.0.0:8883\"
+tls = { cert = \"c.pem\", key = \"k.pem\", require_client_cert = true }
+
+[[listener]]
+address = \"0.0.0.0:8884\"
+tls = { cert = \"c.pem\", key = \"k.pem\", client_ca = \"ca.pem\", require_client_cert = false, use_identity_as_username = true }
+";
+        let e = render("broker.toml", &BrokerFile::from_str(values).unwrap_err());
+        assert_eq!(e.lines().count(), 3, "{e}");
+        for expected in [
+            "broker.toml: line 2: listener[0].address: ",
+            "broker.toml: line 6: listener[1].tls.require_client_cert: needs client_ca",
+            "broker.toml: line 10: listener[2].tls.use_identity_as_username: needs \
+             require_client_cert = true",
+        ] {
+            assert!(e.contains(expected), "{expected:?} not in\n{e}");
+        }
+    }
+
+    #[test]
+    fn tls_files_are_found_next_to_the_config_and_a_client_ca_requires_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("broker.toml");
+        std::fs::write(
+            &config,
+            "[[listener]]\naddress = \"127.0.0.1:8883\"\n\
+             tls = { cert = \"tls/c.pem\", key = \"tls/k.pem\", client_ca = \"/etc/ca.pem\" }\n",
+        )
+        .unwrap();
+        let file = BrokerFile::load(&config).unwrap();
+        let tls = file.listener[0].tls.as_ref().unwrap();
+        assert_eq!(tls.cert, dir.path().join("tls/c.pem"));
+        assert_eq!(tls.key, dir.path().join("tls/k.pem"));
+        assert_eq!(tls.client_ca.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(file.listener[0].transport, TransportKind::Tcp);
+        let files = tls.files();
+        assert!(files.require_client_cert);
+        assert!(!files.use_identity_as_username);
+        assert_eq!(files.min_version, TlsVersion::V1_2);
+        // Read at start: the missing file is named with its setting.
+        let e = file.listeners(&[]).unwrap_err();
+        #[cfg(not(madsim))]
+        {
+            assert!(e.starts_with("listener[0].tls.cert: cannot read "), "{e}");
+            assert!(e.contains("tls/c.pem"), "{e}");
+        }
+        #[cfg(madsim)]
+        assert!(e.contains("real network build"), "{e}");
+    }
+
+    /// `--listen` replaces `listen`, not the `[[listener]]` entries; with nothing at all the
+    /// broker listens on 127.0.0.1:1883.
+    #[cfg(not(madsim))]
+    #[test]
+    fn listen_flags_replace_listen_and_keep_the_listener_entries() {
+        let file = BrokerFile::from_str(
+            "listen = [\"127.0.0.1:1883\"]\n\
+             [[listener]]\naddress = \"127.0.0.1:8080\"\ntransport = \"websocket\"\n",
+        )
+        .unwrap();
+        let plans = |cli: &[&str]| {
+            let cli: Vec<String> = cli.iter().map(|s| s.to_string()).collect();
+            file.listeners(&cli)
+                .unwrap()
+                .into_iter()
+                .map(|p| format!("{} {}", p.upgrade.scheme(), p.address))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(plans(&[]), ["mqtt 127.0.0.1:1883", "ws 127.0.0.1:8080"]);
+        assert_eq!(
+            plans(&["0.0.0.0:1884"]),
+            ["mqtt 0.0.0.0:1884", "ws 127.0.0.1:8080"]
+        );
+        let none = BrokerFile::default().listeners(&[]).unwrap();
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].address, "127.0.0.1:1883");
+        assert!(none[0].upgrade.is_plain());
     }
 }
