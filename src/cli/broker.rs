@@ -299,7 +299,9 @@ impl BrokerFile {
                 .map_err(|p| match p.field {
                     "transport" => format!("listener[{i}]: {}", p.reason),
                     field => format!("listener[{i}].tls.{field}: {}", p.reason),
-                })?;
+                })?
+                // Room for a few packets of the largest size in one message.
+                .with_max_message(2 * self.broker.max_packet_size as usize);
             plans.push(ListenerPlan {
                 address: l.address.clone(),
                 upgrade,

@@ -104,6 +104,10 @@ mod sim {
             true
         }
 
+        pub fn with_max_message(self, _: usize) -> Upgrade {
+            self
+        }
+
         pub fn scheme(&self) -> &'static str {
             "mqtt"
         }
@@ -171,6 +175,8 @@ mod real {
         tls: Option<TlsAcceptor>,
         identity_as_user: bool,
         websocket: bool,
+        /// The largest WebSocket message and frame taken (tungstenite's default when unset).
+        max_message: Option<usize>,
     }
 
     impl std::fmt::Debug for Upgrade {
@@ -198,7 +204,15 @@ mod real {
                 tls,
                 identity_as_user,
                 websocket,
+                max_message: None,
             })
+        }
+
+        /// A WebSocket message or frame larger than `bytes` closes the connection (a message
+        /// is whole in memory before its bytes are read).
+        pub fn with_max_message(mut self, bytes: usize) -> Upgrade {
+            self.max_message = Some(bytes);
+            self
         }
 
         pub fn is_plain(&self) -> bool {
@@ -226,7 +240,7 @@ mod real {
         pub async fn accept(&self, tcp: TcpStream) -> Result<(BoxStream, Option<String>), String> {
             let Some(tls) = &self.tls else {
                 return match self.websocket {
-                    true => Ok((Box::new(accept_websocket(tcp).await?), None)),
+                    true => Ok((Box::new(self.accept_websocket(tcp).await?), None)),
                     false => Ok((Box::new(tcp), None)),
                 };
             };
@@ -257,7 +271,7 @@ mod real {
                 false => None,
             };
             match self.websocket {
-                true => Ok((Box::new(accept_websocket(stream).await?), identity)),
+                true => Ok((Box::new(self.accept_websocket(stream).await?), identity)),
                 false => Ok((Box::new(stream), identity)),
             }
         }
@@ -386,7 +400,20 @@ mod real {
     /// The WebSocket subprotocols of MQTT: `mqtt`, and `mqttv3.1` of MQTT 3.1 clients.
     const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
-    async fn accept_websocket<S>(stream: S) -> Result<WsStream<S>, String>
+    impl Upgrade {
+        async fn accept_websocket<S>(&self, stream: S) -> Result<WsStream<S>, String>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            let mut config = websocket_config();
+            if let Some(max) = self.max_message {
+                config = config.max_message_size(Some(max)).max_frame_size(Some(max));
+            }
+            accept_websocket(stream, config).await
+        }
+    }
+
+    async fn accept_websocket<S>(stream: S, config: WebSocketConfig) -> Result<WsStream<S>, String>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -416,13 +443,7 @@ mod real {
                 }
             }
         };
-        match tokio_tungstenite::accept_hdr_async_with_config(
-            stream,
-            choose,
-            Some(websocket_config()),
-        )
-        .await
-        {
+        match tokio_tungstenite::accept_hdr_async_with_config(stream, choose, Some(config)).await {
             Ok(ws) => Ok(WsStream::new(ws)),
             Err(tungstenite::Error::Http(response)) => Err(format!(
                 "WebSocket upgrade refused ({}): {}",

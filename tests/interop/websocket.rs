@@ -187,11 +187,43 @@ fn upgrade_request(protocol_line: &str) -> String {
 
 /// A client frame: final, masked with a zero key (so the payload goes as it is).
 fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let len = u8::try_from(payload.len()).unwrap();
-    assert!(len < 126);
-    let mut f = vec![0x80 | opcode, 0x80 | len, 0, 0, 0, 0];
+    let mut f = vec![0x80 | opcode];
+    match u8::try_from(payload.len()) {
+        Ok(len) if len < 126 => f.push(0x80 | len),
+        _ => {
+            f.push(0x80 | 126);
+            f.extend(u16::try_from(payload.len()).unwrap().to_be_bytes());
+        }
+    }
+    f.extend([0, 0, 0, 0]);
     f.extend_from_slice(payload);
     f
+}
+
+/// A WebSocket connection to `port` offering `mqtt`, upgraded.
+fn ws_connect(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(upgrade_request("Sec-WebSocket-Protocol: mqtt\r\n").as_bytes())
+        .unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).unwrap();
+        response.push(byte[0]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 101"));
+    stream
+}
+
+/// Reads until the broker closes `stream` (fails if it does not within the bound); what came.
+fn closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut rest) {
+        assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "not closed");
+    }
+    rest
 }
 
 /// One server frame: its opcode and payload.
@@ -214,26 +246,19 @@ fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
 }
 
 /// [MQTT-6.0.0-2] A CONNECT split over two binary frames and two PINGREQs in one are read as
-/// packets; [MQTT-6.0.0-1] a text frame closes the connection.
+/// packets; [MQTT-6.0.0-1] a text frame closes the connection. A message larger than twice
+/// `max_packet_size` closes it too.
 #[test]
 fn mqtt_6_0_0_1_packets_span_binary_frames_and_a_text_frame_closes_the_connection() {
     let port = free_port();
     let broker = Broker::start(
-        &format!("[[listener]]\naddress = \"127.0.0.1:{port}\"\ntransport = \"websocket\"\n"),
+        &format!(
+            "[[listener]]\naddress = \"127.0.0.1:{port}\"\ntransport = \"websocket\"\n\
+             [broker]\nmax_packet_size = 128\n"
+        ),
         &[port],
     );
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream
-        .write_all(upgrade_request("Sec-WebSocket-Protocol: mqtt\r\n").as_bytes())
-        .unwrap();
-    let mut response = Vec::new();
-    while !response.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).unwrap();
-        response.push(byte[0]);
-    }
-    assert!(response.starts_with(b"HTTP/1.1 101"));
+    let mut stream = ws_connect(port);
 
     // A 3.1.1 CONNECT of the client `ws`.
     let connect = [
@@ -252,11 +277,20 @@ fn mqtt_6_0_0_1_packets_span_binary_frames_and_a_text_frame_closes_the_connectio
     assert_eq!(pongs, [0xd0, 0, 0xd0, 0]);
 
     stream.write_all(&frame(1, b"hello")).unwrap();
-    let mut rest = Vec::new();
-    match stream.read_to_end(&mut rest) {
-        Ok(_) => {}
-        Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "not closed"),
-    }
+    closed(&mut stream);
     broker.wait_for_log("client_id=ws");
     broker.wait_for_log("cause=Io");
+
+    // 150 PINGREQs, each well within max_packet_size, in one message of 300 bytes: closed
+    // unanswered.
+    let mut stream = ws_connect(port);
+    stream.write_all(&frame(2, &connect)).unwrap();
+    assert_eq!(read_frame(&mut stream), (2, vec![0x20, 2, 0, 0]));
+    stream.write_all(&frame(2, &[0xc0, 0].repeat(150))).unwrap();
+    let rest = closed(&mut stream);
+    assert!(!rest.windows(2).any(|w| w == [0xd0, 0]), "{rest:?}");
+    // The listener goes on.
+    let mut stream = ws_connect(port);
+    stream.write_all(&frame(2, &connect)).unwrap();
+    assert_eq!(read_frame(&mut stream), (2, vec![0x20, 2, 0, 0]));
 }
