@@ -148,6 +148,7 @@ mod sim {
 
 #[cfg(not(madsim))]
 mod real {
+    use std::path::Path;
     use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll, ready};
@@ -283,8 +284,6 @@ mod real {
             reason: format!("cannot read {}: {e}", path.display()),
         })
     }
-
-    use std::path::Path;
 
     /// The certificates of a PEM file; at least one.
     fn certificates(
@@ -424,14 +423,12 @@ mod real {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
-                .map(str::trim)
-                .find(|p| SUBPROTOCOLS.contains(p));
+                .find_map(|p| SUBPROTOCOLS.into_iter().find(|&s| s == p.trim()));
             match offered {
                 Some(p) => {
-                    response.headers_mut().insert(
-                        header::SEC_WEBSOCKET_PROTOCOL,
-                        HeaderValue::from_static(if p == "mqtt" { "mqtt" } else { "mqttv3.1" }),
-                    );
+                    response
+                        .headers_mut()
+                        .insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
                     Ok(response)
                 }
                 None => {
