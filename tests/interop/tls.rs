@@ -210,15 +210,20 @@ fn a_client_certificate_name_is_the_user_name_and_untrusted_or_missing_ones_are_
 #[test]
 fn our_client_connects_over_tls_with_and_without_a_client_certificate() {
     let certs = Certs::generate();
-    let (open, strict) = (free_port(), free_port());
+    let (open, strict, optional) = (free_port(), free_port(), free_port());
     let _broker = Broker::start(
         &format!(
             "[[listener]]\naddress = \"127.0.0.1:{open}\"\n{}\n\
-             [[listener]]\naddress = \"127.0.0.1:{strict}\"\n{}\n",
+             [[listener]]\naddress = \"127.0.0.1:{strict}\"\n{}\n\
+             [[listener]]\naddress = \"127.0.0.1:{optional}\"\n{}\n",
             certs.tls_table(""),
             certs.tls_table(&format!("client_ca = {:?}", s(&certs.ca))),
+            certs.tls_table(&format!(
+                "client_ca = {:?}, require_client_cert = false",
+                s(&certs.ca)
+            )),
         ),
-        &[open, strict],
+        &[open, strict, optional],
     );
     let ca = s(&certs.ca);
     let ours = |port: u16, tool: &str, args: &[&str]| {
@@ -229,19 +234,19 @@ fn our_client_connects_over_tls_with_and_without_a_client_certificate() {
             "mqtt-lab",
         )
     };
+    let client_cert = [
+        "--cert",
+        s(&certs.client_cert),
+        "--key",
+        s(&certs.client_key),
+    ];
     for (port, extra) in [
-        (open, vec![]),
-        (
-            strict,
-            vec![
-                "--cert",
-                s(&certs.client_cert),
-                "--key",
-                s(&certs.client_key),
-            ],
-        ),
+        (open, &[][..]),
+        (optional, &[]),
+        (optional, &client_cert),
+        (strict, &client_cert),
     ] {
-        let tls = [&["--cafile", ca][..], &extra].concat();
+        let tls = [&["--cafile", ca][..], extra].concat();
         let out = ours(
             port,
             "pub",
@@ -265,6 +270,27 @@ fn our_client_connects_over_tls_with_and_without_a_client_certificate() {
         &["--cafile", s(&certs.other_ca), "-t", "x", "-m", "x"],
     );
     assert!(!out.status.success(), "trusted a certificate of another CA");
+    // Where a certificate is optional, one of another CA is still refused.
+    let out = ours(
+        optional,
+        "pub",
+        &[
+            "--cafile",
+            ca,
+            "--cert",
+            s(&certs.other_client_cert),
+            "--key",
+            s(&certs.other_client_key),
+            "-t",
+            "x",
+            "-m",
+            "x",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "an untrusted client certificate was accepted"
+    );
 }
 
 #[test]
