@@ -187,6 +187,19 @@ fn a_client_certificate_name_is_the_user_name_and_untrusted_or_missing_ones_are_
         &topic,
         None,
     );
+    // The ACL judges the client under its certificate's name: another device's topics are
+    // not for it.
+    let tools = mosquitto_tools().expect("checked above");
+    let out = run(
+        Command::new(&tools.sub)
+            .args(["-h", "localhost", "-p", &port.to_string(), "-V", "mqttv5"])
+            .args(["-t", "devices/device-8/#", "-C", "1", "-W", "2"])
+            .args(with_cert),
+        "mosquitto_sub",
+    );
+    assert!(out.stdout.is_empty(), "received another device's messages");
+    broker.wait_for_log("subscription not authorized");
+    assert!(broker.log().contains("filter=\"devices/device-8/#\""));
 
     // No certificate, or one of another CA: refused during the handshake.
     let (ok, _) = mosquitto_pub(port, &["--cafile", ca], None);
