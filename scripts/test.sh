@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of mqtt-lab on a fresh machine: installs what the tests need (the mosquitto
-# broker and clients for interop tests, chromium for the HTML report's test, cargo-fuzz), then
-# the normal tests, the doctests (the Rust samples of the docs too), the simulation tests, the
-# scenario library against our broker and mosquitto on loopback (`run --target`), the lints, and
-# each fuzz target for FUZZ_SECONDS (default 60).
+# broker and clients for interop tests, paho-mqtt for the WebSocket tests, chromium for the HTML
+# report's test, cargo-fuzz), then the normal tests, the doctests (the Rust samples of the docs
+# too), the simulation tests, the scenario library against our broker and mosquitto on loopback
+# (`run --target`), the lints, and each fuzz target for FUZZ_SECONDS (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,18 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+# tests/interop/websocket.rs speaks MQTT over WebSockets with paho-mqtt (and fails without it
+# when CI is set).
+if ! python3 -c 'import paho.mqtt.client' 2>/dev/null; then
+    step "installing paho-mqtt"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+    fi
+    python3 -m pip install -q paho-mqtt==2.1.0 || python3 -m pip install -q --break-system-packages paho-mqtt==2.1.0
 fi
 
 if [ -n "${RUSTFLAGS:-}" ]; then

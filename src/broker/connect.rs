@@ -48,7 +48,8 @@ impl Broker {
         // A session or will whose time has come is dealt with before this CONNECT is judged,
         // however late the shell calls `handle_timeout` (a paused or just restarted broker).
         self.fire_expiry_timers();
-        let user = match self.authenticate(&c, &client_id) {
+        let identity = self.conns.get(&conn).and_then(|e| e.identity.clone());
+        let user = match self.authenticate(&c, &client_id, identity.as_deref()) {
             Ok(user) => user,
             Err(code) => return self.refuse(now, conn, code),
         };

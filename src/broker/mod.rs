@@ -183,6 +183,14 @@ pub struct BrokerStats {
 pub trait BrokerCore {
     /// A connection was accepted.
     fn handle_accept(&mut self, now: Instant, conn: ConnId);
+    /// A connection was accepted whose peer the shell already authenticated as `identity`
+    /// (the name of a verified TLS client certificate): its CONNECT is accepted as that user,
+    /// whatever user name and password it carries. `None` is [`BrokerCore::handle_accept`].
+    /// A core without authentication ignores the identity (the default).
+    fn handle_accept_as(&mut self, now: Instant, conn: ConnId, identity: Option<&str>) {
+        let _ = identity;
+        self.handle_accept(now, conn);
+    }
     /// Bytes arrived on `conn`; they are framed and decoded, and each packet handled.
     fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]);
     /// One decoded packet arrived on `conn`.
@@ -260,6 +268,8 @@ struct Conn {
     /// Inbound topic aliases: up to `topic_alias_maximum` once a 5.0 CONNECT arrived, none
     /// before or with another protocol.
     aliases_in: InboundAliases,
+    /// The user the shell authenticated the peer as ([`BrokerCore::handle_accept_as`]).
+    identity: Option<Box<str>>,
 }
 
 /// The MQTT broker core. See the module documentation for how to drive it.
@@ -554,10 +564,19 @@ impl BrokerCore for Broker {
                 framer: Framer::new(None, self.config.max_packet_size),
                 outbound: Outbound::default(),
                 aliases_in: InboundAliases::new(0),
+                identity: None,
             },
         );
         self.deadlines
             .set(conn, Some(now + self.config.connect_timeout));
+    }
+
+    fn handle_accept_as(&mut self, now: Instant, conn: ConnId, identity: Option<&str>) {
+        let known = self.conns.contains_key(&conn);
+        self.handle_accept(now, conn);
+        if let (false, Some(c)) = (known, self.conns.get_mut(&conn)) {
+            c.identity = identity.map(Box::from);
+        }
     }
 
     fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {

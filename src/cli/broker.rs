@@ -16,11 +16,13 @@ use crate::net::persist;
 use crate::net::server::Journal;
 use crate::net::store::disk::OsDisk;
 use crate::net::store::{Store, StoreError, StoreOptions};
+use crate::net::transport::{ServerTlsFiles, TlsVersion, Upgrade};
 
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
-    /// Address to listen on, HOST:PORT (repeatable). Default 127.0.0.1:1883, or the config
-    /// file's `listen`.
+    /// Address to listen on for plain MQTT over TCP, HOST:PORT (repeatable); replaces the config
+    /// file's `listen` (its `[[listener]]` entries are kept). Default 127.0.0.1:1883 when
+    /// neither gives a listener.
     #[arg(short, long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Vec<String>,
     /// TOML configuration file (listeners, limits, queue policy, persistence).
@@ -33,15 +35,19 @@ pub struct BrokerArgs {
 }
 
 /// The configuration file: `listen`, `password_file`, `acl_file` and the persistence settings
-/// at the top, the core's settings under `[broker]` (every field optional; see docs/broker.md for
-/// the list and defaults). Relative file paths are relative to the configuration file's folder.
+/// at the top, listeners with their own transport under `[[listener]]`, the core's settings
+/// under `[broker]` (every field optional; see docs/broker.md for the list and defaults). Relative file paths are relative to the configuration file's folder.
 /// Every problem of the file is reported at once, as `FILE: line N: FIELD: REASON`.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerFile {
-    /// Addresses to listen on, `HOST:PORT` (a name like `localhost:1883` or an IP address).
+    /// Addresses to listen on for plain MQTT over TCP, `HOST:PORT` (a name like
+    /// `localhost:1883` or an IP address).
     #[serde(default)]
     pub listen: Vec<String>,
+    /// Listeners with their own transport: TLS, WebSockets, or both.
+    #[serde(default)]
+    pub listener: Vec<ListenerEntry>,
     /// Users and password hashes (`mqtt-lab passwd`); see docs/auth.md.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
@@ -72,6 +78,7 @@ impl Default for BrokerFile {
     fn default() -> Self {
         BrokerFile {
             listen: Vec::new(),
+            listener: Vec::new(),
             password_file: None,
             acl_file: None,
             persistence_file: None,
@@ -91,6 +98,111 @@ impl Default for BrokerFile {
 pub enum Keeping {
     Durable,
     Interval,
+}
+
+/// A `[[listener]]`: an address, the transport under MQTT, and TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerEntry {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// `tcp` (MQTT right on TCP, or on TLS) or `websocket` (MQTT over WebSockets).
+    #[serde(default)]
+    pub transport: TransportKind,
+    /// TLS on this listener (under the WebSockets, if any).
+    #[serde(default)]
+    pub tls: Option<TlsEntry>,
+}
+
+/// `transport` of a `[[listener]]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    #[default]
+    Tcp,
+    Websocket,
+}
+
+/// `tls` of a `[[listener]]`: PEM files and the client certificate policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsEntry {
+    /// The server certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate.
+    pub key: PathBuf,
+    /// The authorities whose client certificates are accepted; none: no client certificates.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Refuse clients without a certificate; default: true when `client_ca` is given.
+    #[serde(default)]
+    pub require_client_cert: Option<bool>,
+    /// The certificate's common name is the user name (password and user name of CONNECT are
+    /// not looked at).
+    #[serde(default)]
+    pub use_identity_as_username: bool,
+    /// The oldest TLS version accepted: `"1.2"` (default) or `"1.3"`.
+    #[serde(default)]
+    pub min_version: MinVersion,
+}
+
+/// `min_version` of `tls`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum MinVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+impl TlsEntry {
+    fn files(&self) -> ServerTlsFiles {
+        ServerTlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: self.client_ca.clone(),
+            require_client_cert: self.require_client_cert.unwrap_or(self.client_ca.is_some()),
+            use_identity_as_username: self.use_identity_as_username,
+            min_version: match self.min_version {
+                MinVersion::V1_2 => TlsVersion::V1_2,
+                MinVersion::V1_3 => TlsVersion::V1_3,
+            },
+        }
+    }
+
+    /// What is inconsistent in the settings, as (field, reason).
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut found = Vec::new();
+        let required = self.require_client_cert.unwrap_or(self.client_ca.is_some());
+        if self.client_ca.is_none() && self.require_client_cert == Some(true) {
+            found.push((
+                "require_client_cert",
+                "needs client_ca, the authorities that sign client certificates".into(),
+            ));
+        }
+        if self.use_identity_as_username && self.client_ca.is_none() {
+            found.push((
+                "use_identity_as_username",
+                "needs client_ca, the authorities that sign client certificates".into(),
+            ));
+        } else if self.use_identity_as_username && !required {
+            found.push((
+                "use_identity_as_username",
+                "needs require_client_cert = true (a client without a certificate would have no \
+                 user name)"
+                    .into(),
+            ));
+        }
+        found
+    }
+}
+
+/// A listener to open: its address and what it does with each connection.
+#[derive(Debug, Clone)]
+pub struct ListenerPlan {
+    pub address: String,
+    pub upgrade: Upgrade,
 }
 
 /// Checks a listen address: `HOST:PORT`, the host a name or an IP address (IPv6 in brackets).
@@ -115,12 +227,16 @@ impl BrokerFile {
         let mut file = BrokerFile::from_str(&text)
             .map_err(|problems| render(&path.display().to_string(), &problems))?;
         let dir = path.parent().unwrap_or(Path::new(""));
+        let tls_files = file.listener.iter_mut().filter_map(|l| l.tls.as_mut());
+        let tls_files =
+            tls_files.flat_map(|t| [Some(&mut t.cert), Some(&mut t.key), t.client_ca.as_mut()]);
         for f in [
-            &mut file.password_file,
-            &mut file.acl_file,
-            &mut file.persistence_file,
+            file.password_file.as_mut(),
+            file.acl_file.as_mut(),
+            file.persistence_file.as_mut(),
         ]
         .into_iter()
+        .chain(tls_files)
         .flatten()
         {
             *f = dir.join(&*f);
@@ -149,6 +265,14 @@ impl BrokerFile {
                 "is set at the top of the file: `sys_interval = \"10s\"`".into(),
             ));
         }
+        for (i, l) in file.listener.iter().enumerate() {
+            if let Err(reason) = parse_listen(&l.address) {
+                found.push((format!("listener[{i}].address"), reason));
+            }
+            for (field, reason) in l.tls.iter().flat_map(TlsEntry::problems) {
+                found.push((format!("listener[{i}].tls.{field}"), reason));
+            }
+        }
         if file.autosave_interval.is_zero() {
             found.push(("autosave_interval".into(), "must be longer than 0s".into()));
         }
@@ -167,6 +291,45 @@ impl BrokerFile {
             .collect();
         crate::config::file::in_line_order(&mut problems);
         Err(problems)
+    }
+
+    /// The listeners to open: `listen` (plain TCP; replaced by `cli_listen` when that is not
+    /// empty), then every `[[listener]]`, its TLS files read and checked; `127.0.0.1:1883` when
+    /// there is none.
+    pub fn listeners(&self, cli_listen: &[String]) -> Result<Vec<ListenerPlan>, String> {
+        let plain = if cli_listen.is_empty() {
+            &self.listen
+        } else {
+            cli_listen
+        };
+        let mut plans: Vec<ListenerPlan> = plain
+            .iter()
+            .map(|address| ListenerPlan {
+                address: address.clone(),
+                upgrade: Upgrade::plain(),
+            })
+            .collect();
+        for (i, l) in self.listener.iter().enumerate() {
+            let websocket = l.transport == TransportKind::Websocket;
+            let upgrade = Upgrade::new(l.tls.as_ref().map(TlsEntry::files).as_ref(), websocket)
+                .map_err(|p| match p.field {
+                    "transport" => format!("listener[{i}]: {}", p.reason),
+                    field => format!("listener[{i}].tls.{field}: {}", p.reason),
+                })?
+                // Room for a few packets of the largest size in one message.
+                .with_max_message(2 * self.broker.max_packet_size as usize);
+            plans.push(ListenerPlan {
+                address: l.address.clone(),
+                upgrade,
+            });
+        }
+        if plans.is_empty() {
+            plans.push(ListenerPlan {
+                address: "127.0.0.1:1883".to_owned(),
+                upgrade: Upgrade::plain(),
+            });
+        }
+        Ok(plans)
     }
 
     /// Reads the password file and the ACL named by the configuration.
@@ -307,13 +470,14 @@ pub fn run(args: BrokerArgs) -> i32 {
             return 1;
         }
     };
-    let mut listen = args.listen.clone();
-    if listen.is_empty() {
-        listen = file.listen.clone();
-    }
-    if listen.is_empty() {
-        listen.push("127.0.0.1:1883".to_string());
-    }
+    let listen = match file.listeners(&args.listen) {
+        Ok(plans) => plans,
+        Err(msg) => {
+            let origin = args.config.as_deref().unwrap_or(Path::new("broker.toml"));
+            eprintln!("error: {}: {msg}", origin.display());
+            return EXIT_USAGE;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -334,19 +498,27 @@ pub fn run(args: BrokerArgs) -> i32 {
 }
 
 async fn serve(
-    listen: Vec<String>,
+    listen: Vec<ListenerPlan>,
     file: BrokerFile,
     auth: Auth,
     store: Option<Store<OsDisk>>,
     state: Option<DurableState>,
 ) -> Result<(), String> {
     let mut listeners = Vec::new();
-    for addr in &listen {
+    for plan in listen {
+        let addr = &plan.address;
         let l = tokio::net::TcpListener::bind(addr.as_str())
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        tracing::info!(addr = %l.local_addr().map_err(|e| e.to_string())?, "listening");
-        listeners.push(l);
+        tracing::info!(
+            addr = %l.local_addr().map_err(|e| e.to_string())?,
+            transport = plan.upgrade.scheme(),
+            "listening"
+        );
+        listeners.push(crate::net::server::Listener {
+            tcp: l,
+            upgrade: plan.upgrade,
+        });
     }
     let core = match state {
         Some(state) => {
@@ -508,5 +680,117 @@ mod listen_tests {
         ] {
             assert!(parse_listen(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    #[test]
+    fn listener_entries_are_checked_with_their_lines() {
+        let shapes = "\
+[[listener]]
+address = \"0.0.0.0:1\"
+transport = \"quic\"
+
+[[listener]]
+address = \"0.0.0.0:8885\"
+tls = { cert = \"c.pem\", key = \"k.pem\", min_version = \"1.1\", ciphers = \"all\" }
+";
+        let e = render("broker.toml", &BrokerFile::from_str(shapes).unwrap_err());
+        assert_eq!(e.lines().count(), 3, "{e}");
+        for expected in [
+            "broker.toml: line 3: listener[0].transport: unknown value `quic`, expected `tcp` or \
+             `websocket`",
+            "broker.toml: line 7: listener[1].tls.min_version: unknown value `1.1`, expected \
+             `1.2` or `1.3`",
+            "broker.toml: line 7: listener[1].tls.ciphers: unknown field",
+        ] {
+            assert!(e.contains(expected), "{expected:?} not in\n{e}");
+        }
+        // Once the shapes are right, the values are checked.
+        let values = "\
+[[listener]]
+address = \"localhost\"
+
+[[listener]]
+address = \"0.0.0.0:8883\"
+tls = { cert = \"c.pem\", key = \"k.pem\", require_client_cert = true }
+
+[[listener]]
+address = \"0.0.0.0:8884\"
+tls = { cert = \"c.pem\", key = \"k.pem\", client_ca = \"ca.pem\", require_client_cert = false, use_identity_as_username = true }
+";
+        let e = render("broker.toml", &BrokerFile::from_str(values).unwrap_err());
+        assert_eq!(e.lines().count(), 3, "{e}");
+        for expected in [
+            "broker.toml: line 2: listener[0].address: ",
+            "broker.toml: line 6: listener[1].tls.require_client_cert: needs client_ca",
+            "broker.toml: line 10: listener[2].tls.use_identity_as_username: needs \
+             require_client_cert = true",
+        ] {
+            assert!(e.contains(expected), "{expected:?} not in\n{e}");
+        }
+    }
+
+    #[test]
+    fn tls_files_are_found_next_to_the_config_and_a_client_ca_requires_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("broker.toml");
+        std::fs::write(
+            &config,
+            "[[listener]]\naddress = \"127.0.0.1:8883\"\n\
+             tls = { cert = \"tls/c.pem\", key = \"tls/k.pem\", client_ca = \"/etc/ca.pem\" }\n",
+        )
+        .unwrap();
+        let file = BrokerFile::load(&config).unwrap();
+        let tls = file.listener[0].tls.as_ref().unwrap();
+        assert_eq!(tls.cert, dir.path().join("tls/c.pem"));
+        assert_eq!(tls.key, dir.path().join("tls/k.pem"));
+        assert_eq!(tls.client_ca.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(file.listener[0].transport, TransportKind::Tcp);
+        let files = tls.files();
+        assert!(files.require_client_cert);
+        assert!(!files.use_identity_as_username);
+        assert_eq!(files.min_version, TlsVersion::V1_2);
+        // Read at start: the missing file is named with its setting.
+        let e = file.listeners(&[]).unwrap_err();
+        #[cfg(not(madsim))]
+        {
+            assert!(e.starts_with("listener[0].tls.cert: cannot read "), "{e}");
+            assert!(e.contains("tls/c.pem"), "{e}");
+        }
+        #[cfg(madsim)]
+        assert!(e.contains("real network build"), "{e}");
+    }
+
+    /// `--listen` replaces `listen`, not the `[[listener]]` entries; with nothing at all the
+    /// broker listens on 127.0.0.1:1883.
+    #[cfg(not(madsim))]
+    #[test]
+    fn listen_flags_replace_listen_and_keep_the_listener_entries() {
+        let file = BrokerFile::from_str(
+            "listen = [\"127.0.0.1:1883\"]\n\
+             [[listener]]\naddress = \"127.0.0.1:8080\"\ntransport = \"websocket\"\n",
+        )
+        .unwrap();
+        let plans = |cli: &[&str]| {
+            let cli: Vec<String> = cli.iter().map(|s| s.to_string()).collect();
+            file.listeners(&cli)
+                .unwrap()
+                .into_iter()
+                .map(|p| format!("{} {}", p.upgrade.scheme(), p.address))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(plans(&[]), ["mqtt 127.0.0.1:1883", "ws 127.0.0.1:8080"]);
+        assert_eq!(
+            plans(&["0.0.0.0:1884"]),
+            ["mqtt 0.0.0.0:1884", "ws 127.0.0.1:8080"]
+        );
+        let none = BrokerFile::default().listeners(&[]).unwrap();
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].address, "127.0.0.1:1883");
+        assert!(none[0].upgrade.is_plain());
     }
 }

@@ -6,7 +6,10 @@
 //! themselves are in `pubsub/publish.rs` and `pubsub/subscribe.rs`; each has an async entry
 //! point that tests call in-process and a `run_*` wrapper for the binary.
 //!
-//! What is not here: TLS, websockets, proxies, reconnecting (a lost connection ends the tool).
+//! TLS (`--cafile`, with `--cert` / `--key` for a client certificate) and WebSockets (`--ws`)
+//! are set up by the client's [`Connector`](crate::net::transport::Connector).
+//!
+//! What is not here: proxies, reconnecting (a lost connection ends the tool).
 
 mod publish;
 mod subscribe;
@@ -14,6 +17,7 @@ mod subscribe;
 pub use publish::{PubArgs, publish, run_pub};
 pub use subscribe::{SubArgs, SubHooks, run_sub, subscribe};
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
@@ -97,6 +101,24 @@ pub struct ConnArgs {
     /// Retain the will.
     #[arg(long = "will-retain")]
     pub will_retain: bool,
+    /// Connect over TLS, trusting the certificate authorities in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+    /// Client certificate (PEM) for TLS, with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Name the broker's TLS certificate must carry (default: --host).
+    #[arg(long = "tls-server-name", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// Speak MQTT over WebSockets (over TLS with --cafile).
+    #[arg(long)]
+    pub ws: bool,
+    /// The path of the WebSocket URL.
+    #[arg(long = "ws-path", value_name = "PATH", default_value = "/mqtt")]
+    pub ws_path: String,
 }
 
 /// Parses `-V`: `mqttv5`, `mqttv311`, `mqttv31`, or `5`, `311`, `31`.
@@ -179,14 +201,38 @@ impl ConnArgs {
         Ok(config)
     }
 
-    /// Options for [`MqttClient::start`], with the `-d` trace when asked for.
-    pub fn options(&self, config: ClientConfig) -> ClientOptions {
+    /// Options for [`MqttClient::start`], with the `-d` trace when asked for; the TLS files
+    /// are read here.
+    pub fn options(&self, config: ClientConfig) -> Result<ClientOptions, ToolError> {
         let id = config.client_id.clone();
         let mut options = ClientOptions::new(self.broker(), config);
         if self.debug {
             options.observer = Some(debug_observer(id));
         }
-        options
+        if (self.cert.is_some() || self.tls_server_name.is_some()) && self.cafile.is_none() {
+            return Err(ToolError::usage(
+                "--cert, --key and --tls-server-name need --cafile (TLS)",
+            ));
+        }
+        if let Some(ca_file) = &self.cafile {
+            let files = crate::net::transport::ClientTlsFiles {
+                ca_file: ca_file.clone(),
+                cert: self.cert.clone(),
+                key: self.key.clone(),
+                server_name: self.tls_server_name.clone(),
+            };
+            options.connector = options
+                .connector
+                .with_tls(&files, &self.host)
+                .map_err(ToolError::usage)?;
+        }
+        if self.ws {
+            if !self.ws_path.starts_with('/') {
+                return Err(ToolError::usage("--ws-path must start with /"));
+            }
+            options.connector = options.connector.with_websocket(&self.ws_path);
+        }
+        Ok(options)
     }
 }
 

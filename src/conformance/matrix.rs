@@ -44,10 +44,6 @@ impl Uncovered {
 /// Optional behaviour our broker does not implement, by the sections that describe it.
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     (
-        "6",
-        "optional: MQTT over WebSocket, which our broker does not offer",
-    ),
-    (
         "4.12",
         "optional: enhanced authentication, which our broker refuses (CONNACK 0x8C)",
     ),

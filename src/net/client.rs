@@ -7,8 +7,8 @@
 //! [`ClientEvent`] also goes to the [`Events`] stream, in order.
 //!
 //! Framing, reconnecting, keep-alive, resending and buffering while offline are the core's; this
-//! file only moves bytes (encoding the packets the core sends) and reads the clock. What is not
-//! here: TLS, websockets.
+//! file only moves bytes (encoding the packets the core sends) and reads the clock. TLS and
+//! WebSockets are the [`Connector`]'s (`transport.rs`): this file sees a byte stream.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -23,12 +23,15 @@ use crate::client::{
 use crate::codec::{self, Packet, Properties, QoS, ReasonCode, Subscription};
 use crate::net::clock::sleep_until_opt;
 use crate::net::seam::LinkControl;
+use crate::net::transport::{Connector, HANDSHAKE_TIME};
 
 /// Where and how the client connects.
 #[derive(Clone)]
 pub struct ClientOptions {
     /// `host:port` of the broker.
     pub broker: String,
+    /// The transport under MQTT: plain TCP by default, or TLS and/or WebSockets.
+    pub connector: Connector,
     pub config: ClientConfig,
     /// Seeds the core's reconnect jitter.
     pub seed: u64,
@@ -75,6 +78,7 @@ impl ClientOptions {
     pub fn new(broker: impl Into<String>, config: ClientConfig) -> ClientOptions {
         ClientOptions {
             broker: broker.into(),
+            connector: Connector::default(),
             config,
             seed: 0,
             link: LinkControl::new(),
@@ -480,6 +484,7 @@ fn perform_actions(
                 tokio::spawn(transport(
                     link.generation,
                     options.broker.clone(),
+                    options.connector.clone(),
                     options.link.clone(),
                     tx.clone(),
                 ));
@@ -610,20 +615,52 @@ fn complete(pending: &mut Pending, event: &ClientEvent) {
 async fn transport(
     generation: u64,
     broker: String,
+    connector: Connector,
     link: LinkControl,
     events: mpsc::UnboundedSender<TransportEvent>,
 ) {
-    let stream = match tokio::net::TcpStream::connect(broker.as_str()).await {
-        Ok(s) => s,
+    if connector.is_plain() {
+        let stream = match tokio::net::TcpStream::connect(broker.as_str()).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = events.send(TransportEvent::Down {
+                    generation,
+                    cause: DownCause::Io(e.kind()),
+                });
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        return run_transport(generation, stream, link, events).await;
+    }
+    let connecting = tokio::time::timeout(HANDSHAKE_TIME, connector.connect(&broker));
+    let connected = connecting.await.unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the TLS or WebSocket handshake took too long",
+        ))
+    });
+    match connected {
+        Ok(stream) => run_transport(generation, stream, link, events).await,
         Err(e) => {
+            tracing::debug!(broker, error = %e, "cannot connect");
             let _ = events.send(TransportEvent::Down {
                 generation,
                 cause: DownCause::Io(e.kind()),
             });
-            return;
         }
-    };
-    let _ = stream.set_nodelay(true);
+    }
+}
+
+/// A reader and a writer on a connected stream until either ends.
+async fn run_transport<S>(
+    generation: u64,
+    stream: S,
+    link: LinkControl,
+    events: mpsc::UnboundedSender<TransportEvent>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
     let (r, w) = tokio::io::split(stream);
     let (mut reader, mut writer) = link.wrap(r, w);
     let (wtx, mut wrx) = mpsc::unbounded_channel();

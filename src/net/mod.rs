@@ -12,6 +12,7 @@
 //!   on are durable; group commit.
 //! - [`store`]: the storage seam (files as redb storage) and the lab's disk that can crash.
 //! - [`metrics`]: the Prometheus endpoint, serving the core's figures.
+//! - [`transport`]: TLS and WebSockets under MQTT (real network build only).
 //! - [`proxy`]: the fault proxy, which puts the stream seam between clients and any broker.
 //!
 //! Every `select!` here is `biased` (branches polled in written order): tokio's unbiased
@@ -28,3 +29,4 @@ pub mod proxy;
 pub mod seam;
 pub mod server;
 pub mod store;
+pub mod transport;

@@ -9,7 +9,12 @@
 //! `commit.rs`; a PINGRESP does not wait), and tells the core when the store fails, fills up or
 //! recovers; a failed store is rewritten whole, with backoff.
 //!
-//! What is not here: protocol logic (the core), the store (`store`), TLS, websockets.
+//! A listener may wrap its connections in TLS and/or WebSockets ([`Upgrade`], `transport.rs`):
+//! the handshake runs in the connection's own task, within [`HANDSHAKE_TIME`], before the core
+//! hears of the connection; a peer that fails it is logged and dropped.
+//!
+//! What is not here: protocol logic (the core), the store (`store`), the TLS and WebSocket
+//! protocols (`transport.rs`).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -18,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -28,6 +33,7 @@ use crate::net::clock::{sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::MetricsRequest;
+use crate::net::transport::{HANDSHAKE_TIME, Upgrade};
 
 /// Bytes a connection may have waiting for its writer before it is closed as too slow.
 pub const MAX_PENDING_WRITE_BYTES: usize = 64 * 1024 * 1024;
@@ -38,11 +44,29 @@ const READ_CHUNK: usize = 64 * 1024;
 /// How long a connection whose writing ended is still read, until the client's end of it.
 pub const LINGER: Duration = Duration::from_secs(2);
 
+/// A socket the broker accepts connections on, and what it does with each before MQTT.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub upgrade: Upgrade,
+}
+
+impl From<TcpListener> for Listener {
+    /// Plain MQTT over TCP.
+    fn from(tcp: TcpListener) -> Listener {
+        Listener {
+            tcp,
+            upgrade: Upgrade::plain(),
+        }
+    }
+}
+
 enum ConnEvent {
     Opened {
         conn: ConnId,
         peer: SocketAddr,
         writer: mpsc::UnboundedSender<WriterCmd>,
+        /// The user its TLS client certificate names, when the listener makes it the user.
+        identity: Option<Box<str>>,
     },
     Bytes {
         conn: ConnId,
@@ -284,24 +308,25 @@ impl Keeper {
 /// With a journal, the core is expected to have been restored from its store by the caller;
 /// output waits for the changes it may depend on (`durability.rs`), and what is left is
 /// committed on shutdown (a failing commit then is the error returned).
-pub async fn serve<B, F>(
+pub async fn serve<B, F, L>(
     core: B,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<L>,
     journal: Option<Journal>,
     shutdown: F,
 ) -> io::Result<()>
 where
     B: BrokerCore + Send + 'static,
     F: std::future::Future<Output = ()>,
+    L: Into<Listener>,
 {
     serve_observed(core, listeners, journal, None, shutdown).await
 }
 
 /// [`serve`], also answering requests for the core's figures arriving on `metrics` (from the
 /// metrics endpoint, `metrics.rs`).
-pub async fn serve_observed<B, F>(
+pub async fn serve_observed<B, F, L>(
     mut core: B,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<L>,
     journal: Option<Journal>,
     mut metrics: Option<mpsc::Receiver<MetricsRequest>>,
     shutdown: F,
@@ -309,6 +334,7 @@ pub async fn serve_observed<B, F>(
 where
     B: BrokerCore + Send + 'static,
     F: std::future::Future<Output = ()>,
+    L: Into<Listener>,
 {
     let (events_tx, mut events_rx) = mpsc::channel::<ConnEvent>(EVENT_QUEUE);
     let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1));
@@ -316,7 +342,7 @@ where
     for listener in listeners {
         let tx = events_tx.clone();
         let ids = next_id.clone();
-        accept_tasks.push(tokio::spawn(accept_loop(listener, tx, ids)));
+        accept_tasks.push(tokio::spawn(accept_loop(listener.into(), tx, ids)));
     }
     drop(events_tx);
 
@@ -355,8 +381,8 @@ where
                 let Some(ev) = ev else { break };
                 let now = Instant::now();
                 match ev {
-                    ConnEvent::Opened { conn, peer, writer } => {
-                        tracing::debug!(conn, %peer, "accepted");
+                    ConnEvent::Opened { conn, peer, writer, identity } => {
+                        tracing::debug!(conn, %peer, identity = identity.as_deref(), "accepted");
                         conns.insert(
                             conn,
                             ConnHandle {
@@ -366,7 +392,10 @@ where
                                 client: None,
                             },
                         );
-                        core.handle_accept(now, conn);
+                        match identity {
+                            None => core.handle_accept(now, conn),
+                            Some(id) => core.handle_accept_as(now, conn, Some(&id)),
+                        }
                     }
                     ConnEvent::Bytes { conn, data } => {
                         if conns.contains_key(&conn) {
@@ -573,12 +602,13 @@ fn write_out<B: BrokerCore>(
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Listener,
     events: mpsc::Sender<ConnEvent>,
     ids: Arc<std::sync::atomic::AtomicU64>,
 ) {
+    let Listener { tcp, upgrade } = listener;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer) = match tcp.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -588,28 +618,84 @@ async fn accept_loop(
         };
         let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
-        let (wtx, wrx) = mpsc::unbounded_channel();
-        if events
-            .send(ConnEvent::Opened {
+        if !upgrade.is_plain() {
+            tokio::spawn(upgraded(
                 conn,
                 peer,
-                writer: wtx,
-            })
-            .await
-            .is_err()
-        {
-            return;
+                stream,
+                upgrade.clone(),
+                events.clone(),
+            ));
+            continue;
         }
-        tokio::spawn(connection(conn, stream, events.clone(), wrx));
+        let Some(wrx) = open(&events, conn, peer, None).await else {
+            return;
+        };
+        tokio::spawn(connection::<TcpStream>(conn, stream, events.clone(), wrx));
     }
 }
 
-async fn connection(
+/// Tells the owner of a new connection; the commands for its writer, or `None` when the
+/// owner is gone.
+async fn open(
+    events: &mpsc::Sender<ConnEvent>,
     conn: ConnId,
+    peer: SocketAddr,
+    identity: Option<Box<str>>,
+) -> Option<mpsc::UnboundedReceiver<WriterCmd>> {
+    let (wtx, wrx) = mpsc::unbounded_channel();
+    events
+        .send(ConnEvent::Opened {
+            conn,
+            peer,
+            writer: wtx,
+            identity,
+        })
+        .await
+        .ok()?;
+    Some(wrx)
+}
+
+/// A connection of a TLS or WebSocket listener: its handshake, bounded in time, then MQTT.
+async fn upgraded(
+    conn: ConnId,
+    peer: SocketAddr,
     stream: TcpStream,
+    upgrade: Upgrade,
+    events: mpsc::Sender<ConnEvent>,
+) {
+    let (stream, identity) =
+        match tokio::time::timeout(HANDSHAKE_TIME, upgrade.accept(stream)).await {
+            Ok(Ok(upgraded)) => upgraded,
+            Ok(Err(reason)) => {
+                tracing::info!(%peer, transport = upgrade.scheme(), %reason, "connection refused");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(
+                    %peer,
+                    transport = upgrade.scheme(),
+                    reason = %format_args!("handshake not done within {HANDSHAKE_TIME:?}"),
+                    "connection refused"
+                );
+                return;
+            }
+        };
+    let identity = identity.map(String::into_boxed_str);
+    let Some(wrx) = open(&events, conn, peer, identity).await else {
+        return;
+    };
+    connection(conn, stream, events, wrx).await;
+}
+
+async fn connection<S>(
+    conn: ConnId,
+    stream: S,
     events: mpsc::Sender<ConnEvent>,
     mut writer_rx: mpsc::UnboundedReceiver<WriterCmd>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (mut reader, mut writer) = tokio::io::split(stream);
     let write_events = events.clone();
     let writer_task = async move {

@@ -229,6 +229,7 @@ impl ClientNode {
         }
         let options = ClientOptions {
             broker: self.broker.clone(),
+            connector: Default::default(),
             config,
             seed: self.spec.seed,
             link: self.link.clone(),

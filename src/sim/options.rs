@@ -102,6 +102,9 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     fn handle_accept(&mut self, now: Instant, conn: ConnId) {
         (**self).handle_accept(now, conn)
     }
+    fn handle_accept_as(&mut self, now: Instant, conn: ConnId, identity: Option<&str>) {
+        (**self).handle_accept_as(now, conn, identity)
+    }
     fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
         (**self).handle_bytes(now, conn, bytes)
     }
@@ -137,6 +140,12 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     }
     fn connection_info(&self, conn: ConnId) -> Option<crate::broker::ConnectionInfo> {
         (**self).connection_info(conn)
+    }
+    fn count_bytes_sent(&mut self, bytes: usize) {
+        (**self).count_bytes_sent(bytes)
+    }
+    fn metrics(&self, now: Instant) -> Option<crate::broker::Metrics> {
+        (**self).metrics(now)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Real processes on real loopback TCP, in the real network build only: our broker and client
 //! against third-party clients (`rumqttc`, `mosquitto_pub` / `mosquitto_sub`) and the `mosquitto`
 //! broker, our shell's connection limits and loopback round trips, the built `mqtt-lab`
-//! binary's commands (`broker` with persistence, `passwd`, `pub` / `sub`), and scenarios judged
+//! binary's commands (`broker` with persistence, `passwd`, `pub` / `sub`), the broker's TLS and
+//! WebSocket listeners (`mosquitto_pub` / `mosquitto_sub`, paho-mqtt, our client), and scenarios judged
 //! against a real broker through fault proxies (`run --target`).
 #![cfg(not(madsim))]
 
@@ -20,6 +21,8 @@ mod net_limits;
 mod net_loopback;
 mod support;
 mod target;
+mod tls;
 mod v311_rumqttc;
 mod v5_mosquitto;
 mod v5_rumqttc;
+mod websocket;

@@ -11,6 +11,10 @@
 //! | SUBSCRIBE | the filter can match a readable topic | its SUBACK slot 0x80 (3.1.1) / 0x87 (5.0) |
 //! | delivery | the topic is readable by the receiving session | the message is not offered to it |
 //!
+//! A connection the shell authenticated itself (a verified TLS client certificate whose name is
+//! the user name, [`BrokerCore::handle_accept_as`](super::BrokerCore::handle_accept_as)) is that
+//! user: its CONNECT's user name and password are not looked at.
+//!
 //! A client that gives a user name while no password file is configured cannot be verified: it is
 //! treated as anonymous (refused when `allow_anonymous` is off; `user` sections and `%u` do not
 //! apply to it). Without an ACL every authenticated client may do everything.
@@ -115,12 +119,18 @@ impl Broker {
     }
 
     /// CONNECT: the verified user name (`None` for anonymous), or the CONNACK code refusing it.
+    /// A connection the shell authenticated (`identity`) is that user, whatever it sends.
     pub(super) fn authenticate(
         &mut self,
         c: &Connect,
         client_id: &str,
+        identity: Option<&str>,
     ) -> Result<Option<String>, ReasonCode> {
-        let result = self.check_credentials(c).and_then(|user| {
+        let credentials = match identity {
+            Some(user) => Ok(Some(user.to_owned())),
+            None => self.check_credentials(c),
+        };
+        let result = credentials.and_then(|user| {
             let who = Who {
                 user: user.as_deref(),
                 client_id,

@@ -378,3 +378,43 @@ fn restored_session_keeps_its_user_name_for_access_checks() {
     );
     assert_eq!(payloads(&h.drain(), 3), ["open"]);
 }
+
+/// A connection the shell authenticated (a verified client certificate's name) is that user:
+/// no password is needed or looked at, anonymous access being off does not refuse it, and the
+/// ACL judges it under that name. Other connections are checked as before.
+#[test]
+fn a_connection_authenticated_by_the_shell_is_its_identity_whatever_it_sends() {
+    let mut h = harness(false, true);
+    h.broker.handle_accept_as(h.now, 1, Some("alice"));
+    h.packet(1, Packet::Connect(v311("c1", "bob", "wrong")));
+    let out = h.drain();
+    let Some(Packet::ConnAck(ack)) = sent(&out, 1).first().cloned() else {
+        panic!("expected CONNACK in {out:?}");
+    };
+    assert_eq!(ack.reason, ReasonCode::Success);
+    let info = h.broker.connection_info(1).expect("connected");
+    assert_eq!(info.user.as_deref(), Some("alice"));
+    h.subscribe(1, "home/alice/#", QoS::AtLeastOnce);
+    h.packet(1, subscribe(2, &[("home/bob/#", QoS::AtLeastOnce)]));
+    let out = h.drain();
+    let Some(Packet::SubAck(s)) = sent(&out, 1).first().cloned() else {
+        panic!("expected SUBACK in {out:?}");
+    };
+    assert_eq!(s.reasons, vec![ReasonCode::UnspecifiedError]);
+
+    // Anonymous (no identity, no user name) is still refused, and no identity is like
+    // `handle_accept`.
+    h.broker.handle_accept_as(h.now, 2, None);
+    h.packet(2, Packet::Connect(connect("c2", true)));
+    let out = h.drain();
+    let Some(Packet::ConnAck(ack)) = sent(&out, 2).first().cloned() else {
+        panic!("expected CONNACK in {out:?}");
+    };
+    assert_eq!(ack.reason, ReasonCode::NotAuthorized);
+    // An identity given again for a connection already accepted changes nothing.
+    h.broker.handle_accept_as(h.now, 1, Some("bob"));
+    assert_eq!(
+        h.broker.connection_info(1).unwrap().user.as_deref(),
+        Some("alice")
+    );
+}

@@ -105,7 +105,7 @@ pub async fn publish(args: &PubArgs, stdin: Box<dyn BufRead + Send>) -> Result<(
         None
     };
 
-    let (client, mut events) = connect(args.conn.options(config)).await?;
+    let (client, mut events) = connect(args.conn.options(config)?).await?;
     let (lost_tx, mut lost) = watch::channel(None::<DownCause>);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {

@@ -133,7 +133,7 @@ pub async fn subscribe(
     };
 
     let (client, mut events) =
-        match wake(connect(args.conn.options(config)), &mut timed, &mut stop).await {
+        match wake(connect(args.conn.options(config)?), &mut timed, &mut stop).await {
             Wake::Done(r) => r?,
             Wake::TimedOut => return Err(timed_out(0)),
             Wake::Stopped => return Ok(()),

@@ -12,6 +12,8 @@ use mqtt_lab::broker::{Broker, BrokerConfig};
 pub mod rumq;
 #[cfg(not(madsim))]
 pub mod rumq5;
+#[cfg(not(madsim))]
+pub mod tls;
 
 /// The bound on every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
