@@ -20,6 +20,10 @@
 //! - `subscriptions/denied`: SUBACK failures 0x87 (not authorized, 5.0);
 //! - `publish/messages/denied`: PUBACKs and PUBRECs 0x87 (5.0).
 //!
+//! A broker judged from outside may have been running before the run: an uptime longer than
+//! the time since the run started (or since the broker's latest restart) says so, and then its
+//! start is unknown and no lower bound is set until it restarts.
+//!
 //! Also: every figure but the version is a whole number (uptime `N seconds`), a counter never
 //! goes down between two publications of one broker run, and `clients/total` is
 //! `clients/connected` plus `clients/disconnected` in one publication.
@@ -110,8 +114,9 @@ impl Seen {
 #[derive(Debug)]
 struct Publication {
     uptime_s: u64,
-    /// The broker's start, in microseconds.
-    start_us: u64,
+    /// The broker's start, in microseconds; `None` when it started before the run (a broker
+    /// judged from outside that was running already): then no bound is set.
+    start_us: Option<u64>,
     values: BTreeMap<String, u64>,
 }
 
@@ -126,7 +131,9 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
     };
     // Observations since the broker's latest start, with their time, in trace order.
     let mut seen: Vec<(u64, Seen)> = vec![(0, Seen::default())];
-    let mut start_us = 0;
+    // The broker's start: the run's, or the end of its latest crash; `None` once an uptime
+    // shows that it started before that.
+    let mut start_us = Some(0);
     let mut current: BTreeMap<&str, Publication> = BTreeMap::new();
     // The latest value of each counter, with its uptime, within this run of the broker.
     let mut latest: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -144,7 +151,7 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
             Event::FaultHealed {
                 fault: Fault::BrokerCrash,
             } => {
-                start_us = at;
+                start_us = Some(at);
                 seen = vec![(at, Seen::default())];
                 continue;
             }
@@ -193,6 +200,9 @@ pub fn check(trace: &Trace, _cfg: &CheckConfig) -> Vec<Violation> {
                     }
                     Ok(None) => {}
                     Ok(Some(n)) if topic == UPTIME => {
+                        if start_us.is_some_and(|s| n.saturating_mul(1_000_000) > at - s) {
+                            start_us = None;
+                        }
                         current.insert(
                             client,
                             Publication {
@@ -250,11 +260,13 @@ fn judge<'t>(
     latest: &mut BTreeMap<&'t str, (u64, u64)>,
     violation: &mut impl FnMut(u64, String),
 ) {
-    let made_by_us = p.start_us + p.uptime_s * 1_000_000;
     // What clients saw strictly before the publication can have been made.
-    let before = seen.partition_point(|(t, _)| *t < made_by_us);
-    let observed = before.checked_sub(1).map(|i| seen[i].1).unwrap_or_default();
-    if let Some((bound, what)) = observed.bound(topic)
+    let observed = p.start_us.map(|start| {
+        let made_by_us = start + p.uptime_s * 1_000_000;
+        let before = seen.partition_point(|(t, _)| *t < made_by_us);
+        before.checked_sub(1).map(|i| seen[i].1).unwrap_or_default()
+    });
+    if let Some((bound, what)) = observed.and_then(|o| o.bound(topic))
         && n < bound
     {
         violation(

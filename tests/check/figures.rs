@@ -193,3 +193,13 @@ fn a_crash_forgets_the_publication_in_progress() {
     });
     assert_eq!(judge(&st.end()), vec![]);
 }
+
+#[test]
+fn a_broker_running_before_the_run_sets_no_bound() {
+    // Uptime 100 s at 2 s into the run: the broker started before it, so when the publication
+    // was made is unknown and the three acknowledgements bound nothing.
+    let mut st = three_acked();
+    st.at_ms(2_000);
+    publication(&mut st, "watch", 100, &[("publish/messages/received", "0")]);
+    assert_eq!(judge(&st.end()), vec![]);
+}
