@@ -77,11 +77,11 @@ impl Broker {
         let asked = asked_expiry(&c);
 
         self.attach_connection(conn, &client_id, keep_alive, c.will, &c.properties);
-        self.count_connected();
         if let Some(entry) = self.conns.get_mut(&conn) {
             entry.clean_start = c.clean_start;
         }
         self.online.insert(client_id.clone(), conn);
+        self.count_connected();
         self.auth_attach(&client_id, user);
         self.deadlines
             .set(conn, keepalive::grace(keep_alive).map(|g| now + g));

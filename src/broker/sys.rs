@@ -20,8 +20,8 @@ use bytes::Bytes;
 use crate::codec::topic::matches;
 use crate::codec::{Properties, QoS};
 
+use super::Broker;
 use super::session::{Delivery, Message};
-use super::{Broker, Phase};
 
 /// The version figure, `$SYS/broker/version`.
 pub const VERSION: &str = concat!("mqtt-lab ", env!("CARGO_PKG_VERSION"));
@@ -199,11 +199,10 @@ impl Broker {
         self.sys.clients_maximum = self.sys.clients_maximum.max(connected);
     }
 
+    /// Clients connected now: the sessions attached to a connection (O(1), so that every
+    /// accepted CONNECT can update the maximum).
     fn connected_count(&self) -> u64 {
-        self.conns
-            .values()
-            .filter(|c| matches!(c.phase, Phase::Connected { .. }))
-            .count() as u64
+        self.online.len() as u64
     }
 
     /// One figure as an application message: QoS 0, retained, no properties.
