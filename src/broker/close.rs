@@ -178,7 +178,8 @@ impl Broker {
     }
 
     /// Forgets a session and its subscriptions; what it held from shared subscriptions and
-    /// had not completed goes to other members of each group (`shared.rs`). Use `end_session`,
+    /// had not completed goes to other members of each group (`shared.rs`), except QoS 2
+    /// messages already sent to it (`Session::take_shared`). Use `end_session`,
     /// which also publishes a delayed will.
     pub(super) fn discard_session(&mut self, client_id: &str) {
         if let Some(mut s) = self.sessions.remove(client_id) {

@@ -538,14 +538,17 @@ impl Session {
         self.pump(tx);
     }
 
-    /// Everything this session holds that came through shared subscriptions and is not yet
-    /// acknowledged (PUBLISH in flight, queued), removed, in order, for another member.
+    /// What this session holds that came through shared subscriptions and may go to another
+    /// member, removed, in order: QoS 1 messages in flight or queued, QoS 2 messages not yet
+    /// sent. A QoS 2 message sent to this member is never sent to another [MQTT-4.8.2-5].
     pub(crate) fn take_shared(&mut self) -> Vec<Delivery> {
         let mut out = Vec::new();
         let mut kept = VecDeque::with_capacity(self.inflight.len());
         for entry in std::mem::take(&mut self.inflight) {
             match entry {
-                Inflight::Publish { delivery, .. } if delivery.share.is_some() => {
+                Inflight::Publish { delivery, .. }
+                    if delivery.share.is_some() && delivery.qos != QoS::ExactlyOnce =>
+                {
                     self.marks.out(delivery.seq);
                     out.push(delivery)
                 }
@@ -553,10 +556,12 @@ impl Session {
             }
         }
         self.inflight = kept;
+        // A QoS 2 message already sent (or that may have been, restored with its packet
+        // identifier) stays with this session and ends with it [MQTT-4.8.2-5].
         let (shared, rest): (VecDeque<Delivery>, VecDeque<Delivery>) =
             std::mem::take(&mut self.queued)
                 .into_iter()
-                .partition(|d| d.share.is_some());
+                .partition(|d| d.share.is_some() && !(d.qos == QoS::ExactlyOnce && d.maybe_sent()));
         self.queued = rest;
         for d in &shared {
             self.marks.out(d.seq);

@@ -5,17 +5,21 @@
 //! For every publish request on a topic the group's filter matches (labels carried by exactly
 //! one request):
 //! - QoS 0: at most one member gets it.
-//! - QoS 1 and 2: a second member gets its first copy only after a member that got it earlier
+//! - QoS 1: a second member gets its first copy only after a member that got it earlier
 //!   may have lost its session (its connection ended or was disturbed by a fault in between,
 //!   it crashed or powered off, or the broker crashed without persistence): the broker hands a
 //!   message to another member only when the session holding it ends.
+//! - QoS 2: once a member got it, no other member does, even after that member's session
+//!   ended ([MQTT-4.8.2-5]); only a broker crash without persistence in between excuses a
+//!   second member's copy (the publisher may send it again as a new message).
 //! - QoS 1 and 2 (liveness): an acknowledged publish, acknowledged before the settle phase,
 //!   reaches at least one member when the group is owed it (docs/checkers.md, "Entitled", shared
 //!   subscriptions): some member held the subscription before the request in one session to
 //!   the end; no member could keep it stranded (every member is connected at the end, or its
 //!   last session ended with its connection early enough for the broker to notice); every
 //!   grant of the filter was QoS 1 or 2; no broker crash without persistence after the
-//!   request; at QoS 2, no member crashed or powered off after it; no member's queue may have
+//!   request; at QoS 2, no member crashed or powered off after it and no member's session may
+//!   have ended after it (a QoS 2 message sent to a member ends with its session); no member's queue may have
 //!   overflowed; and the message cannot have expired (as for "delivery": [`Model::may_expire`]).
 //!
 //! A group is not judged for a message when one of its members also holds another filter
@@ -103,7 +107,11 @@ fn judge<'t>(
     };
     let firsts = first(true);
     for (k, b) in firsts.iter().enumerate().skip(1) {
-        let excused = p.qos >= 1 && firsts[..k].iter().any(|a| released(m, a, b.pos));
+        let excused = match p.qos {
+            0 => false,
+            1 => firsts[..k].iter().any(|a| released(m, a, b.pos)),
+            _ => m.lossy_crash_between(firsts[0].pos, b.pos).is_some(),
+        };
         if !excused {
             let a = firsts[k - 1];
             out.push(Violation {
@@ -119,10 +127,12 @@ fn judge<'t>(
                     m.us(a.pos),
                     b.client,
                     m.us(b.pos),
-                    if p.qos == 0 {
-                        ""
-                    } else {
-                        ", and to another only when the session holding it ends"
+                    match p.qos {
+                        0 => "",
+                        1 => ", and to another only when the session holding it ends",
+                        _ => {
+                            ", and a QoS 2 message sent to one member never to another, even after its session ends [MQTT-4.8.2-5]"
+                        }
                     }
                 ),
             });
@@ -184,7 +194,8 @@ fn owed<'t>(
             !matches!(s.kind, SubKind::Granted(Some(0))) && !matches!(s.kind, SubKind::Requested(0))
         });
         if !grants_ok
-            || (p.qos == 2 && m.gone_between(c, p.pos, end).is_some())
+            || (p.qos == 2
+                && (m.gone_between(c, p.pos, end).is_some() || session_may_end(m, c, p.pos)))
             || m.may_overflow(c, p.pos)
             || m.may_expire(c, p, cfg.network_slack_us)
             || !cannot_strand(m, cfg, c)
@@ -195,6 +206,30 @@ fn owed<'t>(
     members.iter().copied().find(|&c| {
         m.held_shared(c, share, p.pos)
             .is_some_and(|g| m.session_kept_to_end(c, g))
+    })
+}
+
+/// Whether a session of member `c` that was open at `from` or began later may have ended before
+/// the end of the run: one of its connections ended at or after `from` and the next one did
+/// not resume the session, or there is no next one and the session ended with the connection.
+fn session_may_end(m: &Model<'_>, c: &str, from: Pos) -> bool {
+    let Some(log) = m.clients.get(c) else {
+        return false;
+    };
+    log.epochs.iter().enumerate().any(|(i, e)| {
+        if e.end.is_none_or(|(end, _)| end < from) {
+            return false;
+        }
+        match log.epochs.get(i + 1) {
+            Some(next) => next.chain != e.chain,
+            None => {
+                let attempt = &log.attempts[e.attempt];
+                match attempt.session_expiry_s {
+                    Some(x) => x == 0,
+                    None => attempt.clean_start,
+                }
+            }
+        }
     })
 }
 

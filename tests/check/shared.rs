@@ -87,6 +87,63 @@ fn redelivery_to_another_member_after_a_cut_is_accepted() {
     assert_eq!(shared(&s.end()), vec![]);
 }
 
+/// [MQTT-4.8.2-5] 5.0: a QoS 2 message that reached a member never goes to another, even after
+/// that member's session ended; a broker crash without persistence in between excuses it.
+#[test]
+fn mqtt5_4_8_2_5_qos2_redelivery_to_another_member_after_the_session_ended_is_reported() {
+    let story = |lossy: bool| {
+        let mut s = Story::new(
+            "5.0",
+            if lossy {
+                Persistence::None
+            } else {
+                Persistence::Durable
+            },
+        );
+        s.session_expiry("a", 0)
+            .connect("a", true, false)
+            .subscribe("a", SHARE, 2);
+        s.session_expiry("b", 3600)
+            .connect("b", false, false)
+            .subscribe("b", SHARE, 2);
+        s.connect("sensor", true, false).after_ms(10);
+        let m1 = s.publish("sensor", "s/1", 2);
+        s.after_ms(5).deliver("a", &m1).crash("a");
+        if lossy {
+            s.broker_crash().after_ms(100).broker_restart();
+        }
+        s.after_ms(100).deliver("b", &m1).ack("sensor", &m1);
+        shared(&s.end())
+    };
+    let v = story(false);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("[MQTT-4.8.2-5]"), "{}", v[0]);
+    assert_eq!(story(true), vec![]);
+}
+
+/// 5.0: a QoS 2 message sent to a member whose session ends with its connection is lost with
+/// that session: the group is not owed it. At QoS 1 it goes to another member and is owed.
+#[test]
+fn mqtt5_4_8_2_5_qos2_message_of_an_ended_session_is_not_owed() {
+    let story = |qos: u8| {
+        let mut s = Story::new("5.0", Persistence::Durable);
+        s.session_expiry("a", 0)
+            .connect("a", true, false)
+            .subscribe("a", SHARE, qos);
+        s.session_expiry("b", 3600)
+            .connect("b", false, false)
+            .subscribe("b", SHARE, qos);
+        s.connect("sensor", true, false).after_ms(10);
+        let m1 = s.publish("sensor", "s/1", qos);
+        s.after_ms(5).ack("sensor", &m1).cut("a").after_ms(30_000);
+        shared(&s.end())
+    };
+    assert_eq!(story(2), vec![]);
+    let v = story(1);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].message.contains("reached no member"), "{}", v[0]);
+}
+
 #[test]
 fn lost_qos1_message_is_reported() {
     let mut s = group(1);

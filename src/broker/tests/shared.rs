@@ -107,6 +107,40 @@ fn mqtt5_4_8_2_unacknowledged_messages_redistributed_when_session_ends() {
     assert!(payloads(&out, 21).is_empty());
 }
 
+/// [MQTT-4.8.2-5] 5.0: a QoS 2 message sent to a member whose session then ends is not sent to
+/// another member; a QoS 2 message only queued for it (never sent) still is.
+#[test]
+fn mqtt5_4_8_2_5_qos2_sent_to_a_member_not_sent_to_another() {
+    let mut h = Harness::new();
+    h.connect(1, "pub", true);
+    for (conn, id) in [(11, "a"), (12, "b")] {
+        h.connect_with(conn, connect_v5(id, false, 100));
+        h.subscribe(conn, "$share/g/t", QoS::ExactlyOnce);
+    }
+    let out = h.publish(1, "t", QoS::ExactlyOnce, 1, "sent");
+    assert_eq!(receivers(&out), vec![11]);
+    h.closed(11, CloseCause::Io);
+    h.closed(12, CloseCause::Io);
+    h.drain();
+    // Both offline: the next message waits, unsent, at b (next in turn).
+    h.publish(1, "t", QoS::ExactlyOnce, 2, "unsent");
+    assert_eq!(h.broker.session("b").unwrap().queued.len(), 1);
+    // b's session ends: the unsent message moves to a, offline, where it waits beside the
+    // sent one.
+    h.accept(22);
+    h.packet(22, Packet::Connect(connect_v5("b", true, 100)));
+    h.drain();
+    let a = h.broker.session("a").unwrap();
+    assert_eq!((a.inflight.len(), a.queued.len()), (1, 1));
+    h.subscribe(22, "$share/g/t", QoS::ExactlyOnce);
+    // a's session ends: only the message never sent to a goes to b.
+    h.accept(21);
+    h.packet(21, Packet::Connect(connect_v5("a", true, 0)));
+    let out = h.drain();
+    assert_eq!(payloads(&out, 22), vec!["unsent"]);
+    assert!(payloads(&out, 21).is_empty());
+}
+
 /// Redistribution also happens when the session expires.
 #[test]
 fn mqtt5_4_8_2_redistributed_on_session_expiry() {

@@ -6,6 +6,8 @@ const PUBLISH: u8 = 3;
 const PUBACK: u8 = 4;
 const PUBREL: u8 = 6;
 const PUBCOMP: u8 = 7;
+const SUBSCRIBE: u8 = 8;
+const SUBACK: u8 = 9;
 
 /// `p` as it is, or, if it is an acknowledgement of type `of`, with reason code `code`.
 pub fn with_reason(p: &[u8], of: u8, code: u8) -> Option<Vec<u8>> {
@@ -38,6 +40,33 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
         "shared-qos2-completed-by-its-member" => {
             down(|p, seen| (kind(p) != PUBLISH || seen.conn != 3).then(|| p.to_vec()))
         }
+        // Shared subscriptions are held at QoS 1 while the members are told QoS 2: the message
+        // sent to a member whose session ends goes to the other one.
+        "shared-qos2-ends-with-its-session" => Wrong {
+            up: |p, _| {
+                let mut p = p.to_vec();
+                if kind(&p) == SUBSCRIBE
+                    && let Some(options) = p.last_mut()
+                {
+                    *options = (*options & !0x03) | 0x01;
+                }
+                Some(p)
+            },
+            down: |p, _| {
+                let mut p = p.to_vec();
+                match kind(&p) {
+                    SUBACK => {
+                        if let Some(code) = p.last_mut().filter(|c| **c == 0x01) {
+                            *code = 0x02;
+                        }
+                    }
+                    PUBLISH if p[0] & 0x06 == 0x02 => p[0] = (p[0] & !0x06) | 0x04,
+                    _ => {}
+                }
+                Some(p)
+            },
+            keep_open: false,
+        },
         // A member's PUBACK 0x80 ends its session instead (a DISCONNECT, Session Expiry 0):
         // the broker hands the message to the other member.
         "shared-error-ack-not-redelivered" => up(|p, _| {

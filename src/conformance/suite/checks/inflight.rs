@@ -51,6 +51,14 @@ pub const CHECKS: &[Check] = &[
         run: shared_qos2_completed_by_its_member,
     },
     Check {
+        name: "shared-qos2-ends-with-its-session",
+        about: "A QoS 2 message of a shared subscription sent to a member whose session then ends (Session Expiry 0, connection broken without answering) goes to no other member.",
+        v3: &[],
+        v5: &["MQTT-4.8.2-5"],
+        needs: &[],
+        run: shared_qos2_ends_with_its_session,
+    },
+    Check {
         name: "shared-error-ack-not-redelivered",
         about: "A message of a shared subscription answered with PUBACK 0x80 by the member it went to is dropped: no other member gets it.",
         v3: &[],
@@ -383,6 +391,30 @@ fn shared_qos2_completed_by_its_member(p: &mut Probe) -> Result<Outcome, Fault> 
         "the QoS 2 message, sent again to the member it went to",
     )?;
     holder.disconnect();
+    other.disconnect();
+    Ok(Outcome::Pass)
+}
+
+fn shared_qos2_ends_with_its_session(p: &mut Probe) -> Result<Outcome, Fault> {
+    let members = match shared_members(p, QoS::ExactlyOnce, false)? {
+        Ok(m) => m,
+        Err(o) => return Ok(o),
+    };
+    let m = p.publish(&p.topic("t"), b"m", QoS::ExactlyOnce, false, 1);
+    publish_all_the_way(p, &m)?;
+    let (_, holder, got, mut other) = receiving_member(p, members)?;
+    if got.qos != QoS::ExactlyOnce {
+        return Err(format!(
+            "a member of a QoS 2 shared subscription got the QoS 2 message at QoS {}",
+            got.qos.as_u8()
+        ));
+    }
+    // Not answered, and the session (Session Expiry 0) ends with the connection.
+    holder.drop_abruptly();
+    other.expect_silence(
+        p.wait,
+        "a QoS 2 message sent to one member must not be sent to another when that member's session ends",
+    )?;
     other.disconnect();
     Ok(Outcome::Pass)
 }
