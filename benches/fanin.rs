@@ -26,13 +26,16 @@ fn main() {
 }
 
 #[cfg(not(madsim))]
+mod support;
+
+#[cfg(not(madsim))]
 mod real {
     use std::fs::File;
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
+
+    use super::support::{BrokerProcess, free_port, mosquitto, running_as_root};
 
     use bytes::Bytes;
     use mqtt_lab::client::{ClientConfig, ClientEvent};
@@ -93,36 +96,6 @@ mod real {
         }
     }
 
-    /// A broker process, killed on drop.
-    struct BrokerProcess {
-        child: Child,
-        port: u16,
-        log: PathBuf,
-    }
-
-    impl Drop for BrokerProcess {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port()
-    }
-
-    /// `mosquitto` on the `PATH` or in an `sbin` folder (where Debian puts it).
-    fn mosquitto() -> Option<PathBuf> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-            .map(|d| d.join("mosquitto"))
-            .find(|p| p.is_file())
-    }
-
     /// Starts the broker of `config` with its files in `dir` (a fresh folder).
     /// The inflight window every broker is given, if the environment asks for one.
     fn max_inflight() -> Option<u16> {
@@ -181,42 +154,20 @@ mod real {
                 }
             };
             let log = dir.join("broker.log");
-            let mut command = Command::new(&program);
+            let mut args: Vec<&std::ffi::OsStr> = Vec::new();
             if config != Config::Mosquitto {
-                command.arg("broker");
+                args.push("broker".as_ref());
             }
-            let mut child = command
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(File::create(&log).expect("create broker.log"))
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-            let deadline = Instant::now() + WAIT;
-            while Instant::now() < deadline {
-                if child.try_wait().expect("broker status").is_some() {
-                    break; // the port was taken meanwhile: try another
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return BrokerProcess { child, port, log };
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            args.extend(["-c".as_ref(), conf.as_os_str()]);
+            if let Some(b) = BrokerProcess::start(&program, &args, port, log, WAIT) {
+                return b;
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!(
             "{} did not start listening; its log: {}",
             config.name(),
             dir.join("broker.log").display()
         );
-    }
-
-    /// Whether this process runs as root (mosquitto then needs `user root` to write its folder).
-    fn running_as_root(dir: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(dir).is_ok_and(|m| m.uid() == 0)
     }
 
     fn client_config(id: String, clean: bool) -> ClientConfig {

@@ -153,7 +153,7 @@ impl Broker {
                 .get(&client_id)
                 .is_some_and(|s| !s.is_persistent());
             if ending.publishes_will()
-                && let Some(will) = c.will
+                && let Some(will) = c.will.map(|w| *w)
             {
                 let delay = if c.protocol.is_v5() {
                     will.properties.will_delay_interval.unwrap_or(0)

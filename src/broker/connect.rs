@@ -129,7 +129,7 @@ impl Broker {
             client_id: client_id.to_owned(),
         };
         entry.keep_alive = keep_alive;
-        entry.will = will;
+        entry.will = will.map(Box::new);
         entry.receive_maximum = asked.receive_maximum.unwrap_or(u16::MAX).max(1);
         if entry.protocol.is_v5() {
             let out = &mut entry.outbound;

@@ -383,7 +383,9 @@ impl BrokerMarks {
 /// journal records.
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
-    map: BTreeMap<String, Session>,
+    /// Boxed: an ordered map's nodes hold room for several entries, so small entries keep
+    /// an idle client's cost near the size of its session.
+    map: BTreeMap<String, Box<Session>>,
     /// `Some` while recording: clients whose session was changed, created or removed.
     touched: Option<BTreeSet<String>>,
     /// Clients whose stored session was removed (the store must delete it before anything
@@ -394,7 +396,7 @@ pub(super) struct Sessions {
 impl Sessions {
     pub fn from_map(map: BTreeMap<String, Session>) -> Sessions {
         Sessions {
-            map,
+            map: map.into_iter().map(|(c, s)| (c, Box::new(s))).collect(),
             ..Sessions::default()
         }
     }
@@ -408,14 +410,14 @@ impl Sessions {
     }
 
     pub fn get(&self, client: &str) -> Option<&Session> {
-        self.map.get(client)
+        self.map.get(client).map(|s| &**s)
     }
 
     pub fn get_mut(&mut self, client: &str) -> Option<&mut Session> {
         if self.map.contains_key(client) {
             self.touch(client);
         }
-        self.map.get_mut(client)
+        self.map.get_mut(client).map(|s| &mut **s)
     }
 
     /// The session of `client`, created by `new` if there is none.
@@ -425,7 +427,9 @@ impl Sessions {
         new: impl FnOnce() -> Session,
     ) -> &mut Session {
         self.touch(client);
-        self.map.entry(client.to_owned()).or_insert_with(new)
+        self.map
+            .entry(client.to_owned())
+            .or_insert_with(|| Box::new(new()))
     }
 
     pub fn remove(&mut self, client: &str) -> Option<Session> {
@@ -434,7 +438,7 @@ impl Sessions {
         if s.marks.saved {
             self.cleared.insert(client.to_owned());
         }
-        Some(s)
+        Some(*s)
     }
 
     pub fn contains_key(&self, client: &str) -> bool {
@@ -446,11 +450,11 @@ impl Sessions {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Session)> {
-        self.map.iter()
+        self.map.iter().map(|(c, s)| (c, &**s))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Session> {
-        self.map.values()
+        self.map.values().map(|s| &**s)
     }
 
     /// Starts recording: the store holds every persistent session as it is now. Their own rows

@@ -258,7 +258,8 @@ struct Conn {
     keep_alive: u16,
     /// The CONNECT's Clean Session / Clean Start flag.
     clean_start: bool,
-    will: Option<LastWill>,
+    /// Boxed: most connections have none, and a will is large.
+    will: Option<Box<LastWill>>,
     /// The client's receive maximum (5.0; 65535 otherwise).
     receive_maximum: u16,
     /// Bytes received and not yet decoded (`handle_bytes`).
@@ -277,7 +278,8 @@ struct Conn {
 pub struct Broker {
     config: BrokerConfig,
     auth: auth::Authorizer,
-    conns: BTreeMap<ConnId, Conn>,
+    /// Boxed: see `journal::Sessions`.
+    conns: BTreeMap<ConnId, Box<Conn>>,
     /// Client id → the connection its session is attached to.
     online: BTreeMap<String, ConnId>,
     sessions: journal::Sessions,
@@ -554,7 +556,7 @@ impl BrokerCore for Broker {
         }
         self.conns.insert(
             conn,
-            Conn {
+            Box::new(Conn {
                 phase: Phase::AwaitingConnect,
                 protocol: Protocol::V3_1_1,
                 keep_alive: 0,
@@ -565,7 +567,7 @@ impl BrokerCore for Broker {
                 outbound: Outbound::default(),
                 aliases_in: InboundAliases::new(0),
                 identity: None,
-            },
+            }),
         );
         self.deadlines
             .set(conn, Some(now + self.config.connect_timeout));

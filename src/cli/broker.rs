@@ -552,6 +552,8 @@ async fn serve(
         }
         None => None,
     };
+    #[cfg(not(madsim))]
+    tokio::spawn(crate::net::memory::give_back_freed_memory());
     crate::net::server::serve_observed(core, listeners, journal, metrics, shutdown)
         .await
         .map_err(|e| e.to_string())

@@ -20,9 +20,9 @@ pub struct Framer {
     /// Bytes of `buf` that are whole, header-checked packets.
     scanned: usize,
     /// An error found in a fixed header past `scanned`; reported once the packets before it are.
-    pending: Option<DecodeError>,
+    pending: Option<Box<DecodeError>>,
     /// The error already reported; the framer stays closed.
-    failed: Option<DecodeError>,
+    failed: Option<Box<DecodeError>>,
 }
 
 impl Framer {
@@ -63,7 +63,7 @@ impl Framer {
                 Ok(None) => return,
                 Err(e) => {
                     self.buf.truncate(self.scanned);
-                    self.pending = Some(e);
+                    self.pending = Some(Box::new(e));
                     return;
                 }
             }
@@ -73,12 +73,12 @@ impl Framer {
     /// The next whole packet; `Ok(None)` when more bytes are needed.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
         if let Some(e) = &self.failed {
-            return Err(e.clone());
+            return Err((**e).clone());
         }
         if self.buf.is_empty() {
             if let Some(e) = self.pending.take() {
                 self.failed = Some(e.clone());
-                return Err(e);
+                return Err(*e);
             }
             return Ok(None);
         }
@@ -89,6 +89,10 @@ impl Framer {
                 if let (None, Packet::Connect(c)) = (self.protocol, &packet) {
                     self.protocol = Some(c.protocol);
                 }
+                if self.buf.is_empty() {
+                    // Nothing left to decode: an idle connection keeps no buffer.
+                    self.buf = BytesMut::new();
+                }
                 Ok(Some(packet))
             }
             Ok(None) => Ok(None),
@@ -96,7 +100,7 @@ impl Framer {
                 self.buf = BytesMut::new();
                 self.scanned = 0;
                 self.pending = None;
-                self.failed = Some(e.clone());
+                self.failed = Some(Box::new(e.clone()));
                 Err(e)
             }
         }
@@ -159,6 +163,19 @@ mod tests {
         assert_eq!(out[2], Packet::PingReq);
         assert_eq!(f.protocol(), Some(Protocol::V5));
         assert_eq!(f.buffered(), 0);
+    }
+
+    /// Once every whole packet is out, the framer holds no memory (an idle connection keeps
+    /// no buffer); a partial packet keeps its bytes.
+    #[test]
+    fn nothing_held_between_packets() {
+        let mut f = Framer::new(None, 1024);
+        f.push(&CONNECT_V5[..10]);
+        assert_eq!(f.next_packet().unwrap(), None);
+        assert!(f.buf.capacity() >= 10);
+        f.push(&CONNECT_V5[10..]);
+        assert!(matches!(f.next_packet().unwrap(), Some(Packet::Connect(_))));
+        assert_eq!(f.buf.capacity(), 0);
     }
 
     /// [MQTT-3.2.2-15] an oversize packet is rejected from its fixed header; its body is never

@@ -11,7 +11,9 @@
 //! - [`durability`]: output commit: what the broker wrote waits until the changes it may depend
 //!   on are durable; group commit.
 //! - [`store`]: the storage seam (files as redb storage) and the lab's disk that can crash.
+//! - `memory`: freed memory handed back to the system after a load peak (real build only).
 //! - [`metrics`]: the Prometheus endpoint, serving the core's figures.
+//! - [`outbox`]: what the owner task hands a connection's writer; empty, it costs nothing.
 //! - [`transport`]: TLS and WebSockets under MQTT (real network build only).
 //! - [`proxy`]: the fault proxy, which puts the stream seam between clients and any broker.
 //!
@@ -23,7 +25,10 @@ pub mod client;
 pub mod clock;
 pub mod commit;
 pub mod durability;
+#[cfg(not(madsim))]
+pub mod memory;
 pub mod metrics;
+pub mod outbox;
 pub mod persist;
 pub mod proxy;
 pub mod seam;

@@ -1,9 +1,10 @@
-//! The broker server: accept loops, a reader and a writer task per connection, and one task
-//! that owns the broker core.
+//! The broker server: accept loops, one task per connection (its reader and writer), and one
+//! task that owns the broker core.
 //!
-//! Data flow: reader tasks send the bytes they read to the owner; the owner feeds them to the
-//! core with `now`, drains the core's actions, encodes every packet queued for a connection into
-//! one buffer and hands it to that connection's writer, which writes and flushes it in one go.
+//! Data flow: readers send the bytes they read to the owner; the owner feeds them to the core
+//! with `now`, drains the core's actions, encodes every packet queued for a connection into one
+//! buffer and hands it to that connection's writer (`outbox.rs`), which writes and flushes what
+//! it was handed in one go. An idle connection holds no buffer (`read_some`).
 //! With a store ([`Journal`]), the owner also takes the core's changes after every event, holds
 //! the output they may be revealed by until the committer task has them on disk (`durability.rs`,
 //! `commit.rs`; a PINGRESP does not wait), and tells the core when the store fails, fills up or
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -33,13 +34,14 @@ use crate::net::clock::{sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::MetricsRequest;
+use crate::net::outbox::{self, Mailbox, Next, Outbox};
 use crate::net::transport::{HANDSHAKE_TIME, Upgrade};
 
 /// Bytes a connection may have waiting for its writer before it is closed as too slow.
 pub const MAX_PENDING_WRITE_BYTES: usize = 64 * 1024 * 1024;
 /// Events the connection tasks may queue for the owner before readers wait (backpressure).
 const EVENT_QUEUE: usize = 1024;
-/// Largest single read.
+/// Largest single read: the size of each runtime thread's read buffer ([`read_some`]).
 const READ_CHUNK: usize = 64 * 1024;
 /// How long a connection whose writing ended is still read, until the client's end of it.
 pub const LINGER: Duration = Duration::from_secs(2);
@@ -64,7 +66,7 @@ enum ConnEvent {
     Opened {
         conn: ConnId,
         peer: SocketAddr,
-        writer: mpsc::UnboundedSender<WriterCmd>,
+        writer: Outbox,
         /// The user its TLS client certificate names, when the listener makes it the user.
         identity: Option<Box<str>>,
     },
@@ -82,13 +84,8 @@ enum ConnEvent {
     },
 }
 
-enum WriterCmd {
-    Data(Bytes),
-    Close,
-}
-
 struct ConnHandle {
-    writer: mpsc::UnboundedSender<WriterCmd>,
+    writer: Outbox,
     pending_bytes: usize,
     peer: SocketAddr,
     /// The client identifier, once the broker accepted a CONNECT (for the close's log line).
@@ -441,7 +438,7 @@ where
         task.abort();
     }
     for (_, h) in conns {
-        let _ = h.writer.send(WriterCmd::Close);
+        h.writer.close();
     }
     match keeper.as_mut() {
         Some(k) => k.flush(&mut core).await,
@@ -579,7 +576,7 @@ fn write_out<B: BrokerCore>(
                         "closing a connection that does not read"
                     );
                     if let Some(h) = conns.remove(&conn) {
-                        let _ = h.writer.send(WriterCmd::Close);
+                        h.writer.close();
                     }
                     if let Some(d) = durability.as_deref_mut() {
                         d.closed(conn);
@@ -587,11 +584,11 @@ fn write_out<B: BrokerCore>(
                     core.handle_closed(Instant::now(), conn, CloseCause::Io);
                     continue;
                 }
-                let _ = h.writer.send(WriterCmd::Data(buf));
+                h.writer.send(buf);
             }
             Out::Close => {
                 if let Some(h) = conns.remove(&conn) {
-                    let _ = h.writer.send(WriterCmd::Close);
+                    h.writer.close();
                 }
                 if let Some(d) = durability.as_deref_mut() {
                     d.closed(conn);
@@ -642,8 +639,8 @@ async fn open(
     conn: ConnId,
     peer: SocketAddr,
     identity: Option<Box<str>>,
-) -> Option<mpsc::UnboundedReceiver<WriterCmd>> {
-    let (wtx, wrx) = mpsc::unbounded_channel();
+) -> Option<Mailbox> {
+    let (wtx, wrx) = outbox::pair();
     events
         .send(ConnEvent::Opened {
             conn,
@@ -688,53 +685,66 @@ async fn upgraded(
     connection(conn, stream, events, wrx).await;
 }
 
+thread_local! {
+    /// The read buffer of this runtime thread, lent to one read at a time.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// What `reader` has to give (empty at its end), read into the thread's buffer and copied out
+/// at its exact size: a connection waiting for data holds no buffer.
+async fn read_some<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Bytes> {
+    std::future::poll_fn(|cx| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut buf = ReadBuf::new(scratch);
+            std::pin::Pin::new(&mut *reader)
+                .poll_read(cx, &mut buf)
+                .map_ok(|()| Bytes::copy_from_slice(buf.filled()))
+        })
+    })
+    .await
+}
+
 async fn connection<S>(
     conn: ConnId,
     stream: S,
     events: mpsc::Sender<ConnEvent>,
-    mut writer_rx: mpsc::UnboundedReceiver<WriterCmd>,
+    mut mailbox: Mailbox,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let write_events = events.clone();
     let writer_task = async move {
-        while let Some(cmd) = writer_rx.recv().await {
-            match cmd {
-                WriterCmd::Data(bytes) => {
-                    let n = bytes.len();
-                    let r = match writer.write_all(&bytes).await {
-                        Ok(()) => writer.flush().await,
-                        Err(e) => Err(e),
-                    };
-                    if r.is_err() {
-                        return CloseCause::Io;
-                    }
-                    let _ = write_events
-                        .send(ConnEvent::Written { conn, bytes: n })
-                        .await;
+        loop {
+            let Next::Write(batch) = mailbox.next().await else {
+                let _ = writer.shutdown().await;
+                return CloseCause::Local;
+            };
+            let (mut batch, mut n) = (batch, 0);
+            while let Some(bytes) = batch.pop_front() {
+                if writer.write_all(&bytes).await.is_err() {
+                    return CloseCause::Io;
                 }
-                WriterCmd::Close => {
-                    let _ = writer.shutdown().await;
-                    return CloseCause::Local;
-                }
+                n += bytes.len();
             }
+            if writer.flush().await.is_err() {
+                return CloseCause::Io;
+            }
+            tell(&write_events, ConnEvent::Written { conn, bytes: n })
+                .done()
+                .await;
         }
-        CloseCause::Local
     };
     let read_events = events.clone();
     let reader_task = async move {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
-            buf.reserve(READ_CHUNK);
-            match reader.read_buf(&mut buf).await {
-                Ok(0) => return CloseCause::PeerClosed,
-                Ok(_) => {
-                    let data = buf.split().freeze();
-                    if read_events
-                        .send(ConnEvent::Bytes { conn, data })
+            match read_some(&mut reader).await {
+                Ok(data) if data.is_empty() => return CloseCause::PeerClosed,
+                Ok(data) => {
+                    if !tell(&read_events, ConnEvent::Bytes { conn, data })
+                        .done()
                         .await
-                        .is_err()
                     {
                         return CloseCause::Local;
                     }
@@ -754,7 +764,7 @@ async fn connection<S>(
             // simulator's TCP sends no FIN at shutdown (only a drop closes), so there the
             // broker's own close is not held open: its client would learn of it LINGER late.
             if c == CloseCause::Io || !cfg!(madsim) {
-                match tokio::time::timeout(LINGER, &mut reader_task).await {
+                match Box::pin(tokio::time::timeout(LINGER, &mut reader_task)).await {
                     Ok(read) if c == CloseCause::Io => read,
                     _ => c,
                 }
@@ -764,5 +774,35 @@ async fn connection<S>(
         }
         c = &mut reader_task => c,
     };
-    let _ = events.send(ConnEvent::Closed { conn, cause }).await;
+    tell(&events, ConnEvent::Closed { conn, cause })
+        .done()
+        .await;
+}
+
+/// Hands `ev` to the owner task: at once when its queue has room, else [`Told::Wait`]s for
+/// room, boxed, so a connection's task is only as large as its idle state.
+fn tell(events: &mpsc::Sender<ConnEvent>, ev: ConnEvent) -> Told<'_> {
+    match events.try_send(ev) {
+        Ok(()) => Told::Done(true),
+        Err(mpsc::error::TrySendError::Full(ev)) => {
+            Told::Wait(Box::pin(async move { events.send(ev).await.is_ok() }))
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Told::Done(false),
+    }
+}
+
+enum Told<'a> {
+    /// Handed over (true), or the owner is gone (false).
+    Done(bool),
+    Wait(std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>),
+}
+
+impl Told<'_> {
+    /// Whether the owner has the event (false: the owner is gone).
+    async fn done(self) -> bool {
+        match self {
+            Told::Done(sent) => sent,
+            Told::Wait(wait) => wait.await,
+        }
+    }
 }

@@ -88,15 +88,16 @@ pub struct AuthStats {
 #[derive(Debug, Default)]
 pub(crate) struct Authorizer {
     auth: Auth,
-    /// Client id → verified user name, for the sessions that connected since start.
-    users: BTreeMap<String, Option<String>>,
+    /// Client id → verified user name, for the sessions that connected with one since start
+    /// (an anonymous session has no entry).
+    users: BTreeMap<String, String>,
     stats: AuthStats,
 }
 
 impl Authorizer {
     /// The verified user name of the session `client_id`, if it has one.
     pub(crate) fn user_of(&self, client_id: &str) -> Option<String> {
-        self.users.get(client_id).cloned().flatten()
+        self.users.get(client_id).cloned()
     }
 }
 
@@ -113,7 +114,7 @@ impl Broker {
 
     fn who<'a>(&'a self, client_id: &'a str) -> Who<'a> {
         Who {
-            user: self.auth.users.get(client_id).and_then(|u| u.as_deref()),
+            user: self.auth.users.get(client_id).map(String::as_str),
             client_id,
         }
     }
@@ -176,7 +177,14 @@ impl Broker {
 
     /// Remembers the verified user name of the session `client_id` (CONNECT accepted).
     pub(super) fn auth_attach(&mut self, client_id: &str, user: Option<String>) {
-        self.auth.users.insert(client_id.to_owned(), user);
+        match user {
+            Some(user) => {
+                self.auth.users.insert(client_id.to_owned(), user);
+            }
+            None => {
+                self.auth.users.remove(client_id);
+            }
+        }
         if let Some(s) = self.sessions.get_mut(client_id) {
             s.marks.row = true;
         }
@@ -196,7 +204,7 @@ impl Broker {
             .users
             .iter()
             .filter(|(id, _)| sessions.contains_key(*id))
-            .filter_map(|(id, user)| Some((id.clone(), user.clone()?)))
+            .map(|(id, user)| (id.clone(), user.clone()))
             .collect()
     }
 
@@ -204,7 +212,7 @@ impl Broker {
     pub(super) fn restore_users(&mut self, users: BTreeMap<String, String>) {
         for (id, user) in users {
             if self.sessions.contains_key(&id) {
-                self.auth.users.insert(id, Some(user));
+                self.auth.users.insert(id, user);
             }
         }
     }

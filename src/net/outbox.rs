@@ -1,0 +1,163 @@
+//! What the broker's owner task hands a connection's writer: buffers to write, in order, then
+//! possibly the order to close. A channel that costs next to nothing while empty (a connection
+//! is idle most of its life): a short queue behind a lock and one wake-up permit, where a
+//! channel of tokio's allocates blocks of slots up front.
+//!
+//! [`Outbox`] is the owner's end, [`Mailbox`] the writer's. Dropping the owner's end closes the
+//! writer's after what was queued, like a dropped sender.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Bytes>,
+    /// No more buffers: the writer ends after those queued.
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing is left half-done under the lock, so a poisoned one is still whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The owner's end: queues buffers for the writer, or closes.
+pub struct Outbox(Arc<Shared>);
+
+/// The writer's end.
+pub struct Mailbox(Arc<Shared>);
+
+/// What the writer does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Write these, in order.
+    Write(VecDeque<Bytes>),
+    /// Everything queued was taken and the owner closed (or dropped) its end.
+    Close,
+}
+
+/// A new, empty pair.
+pub fn pair() -> (Outbox, Mailbox) {
+    let shared = Arc::new(Shared::default());
+    (Outbox(shared.clone()), Mailbox(shared))
+}
+
+impl Outbox {
+    /// Queues `data` for the writer (nothing after a close).
+    pub fn send(&self, data: Bytes) {
+        {
+            let mut s = self.0.lock();
+            if s.closed {
+                return;
+            }
+            s.queue.push_back(data);
+        }
+        self.0.ready.notify_one();
+    }
+
+    /// The writer ends once it has written what is queued.
+    pub fn close(&self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_one();
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Mailbox {
+    /// Everything queued so far, waiting until there is something; [`Next::Close`] once the
+    /// owner closed and nothing is left. The queue's memory goes with what is taken, so an
+    /// idle connection keeps none.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            {
+                let mut s = self.0.lock();
+                if !s.queue.is_empty() {
+                    return Next::Write(std::mem::take(&mut s.queue));
+                }
+                if s.closed {
+                    return Next::Close;
+                }
+            }
+            self.0.ready.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now<F: std::future::Future>(f: F) -> Option<F::Output> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(x) => Some(x),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn buffers_come_out_in_order_then_the_close() {
+        let (tx, mut rx) = pair();
+        assert_eq!(now(rx.next()), None, "nothing queued: waits");
+        tx.send(Bytes::from_static(b"a"));
+        tx.send(Bytes::from_static(b"b"));
+        tx.close();
+        tx.send(Bytes::from_static(b"after the close"));
+        assert_eq!(
+            now(rx.next()),
+            Some(Next::Write(
+                [Bytes::from_static(b"a"), Bytes::from_static(b"b")].into()
+            ))
+        );
+        assert_eq!(now(rx.next()), Some(Next::Close));
+    }
+
+    #[test]
+    fn dropping_the_owner_closes_after_what_was_queued() {
+        let (tx, mut rx) = pair();
+        tx.send(Bytes::from_static(b"last"));
+        drop(tx);
+        assert_eq!(
+            now(rx.next()),
+            Some(Next::Write([Bytes::from_static(b"last")].into()))
+        );
+        assert_eq!(now(rx.next()), Some(Next::Close));
+    }
+
+    #[test]
+    fn a_send_wakes_a_waiting_writer() {
+        let (tx, mut rx) = pair();
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl std::task::Wake for Flag {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(Flag(woken.clone())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut next = Box::pin(rx.next());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        tx.send(Bytes::from_static(b"x"));
+        assert!(woken.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(next.as_mut().poll(&mut cx).is_ready());
+    }
+}
