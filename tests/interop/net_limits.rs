@@ -111,3 +111,127 @@ async fn limit_max_connections_closes_only_the_extra_tcp_connection() {
     again.disconnect().await;
     sub.disconnect().await;
 }
+
+/// [MQTT-3.3.4-7] 5.0, and the close that follows a server DISCONNECT: a client that reads
+/// slowly (megabytes of its own QoS 0 messages come back to it), sends more QoS 2 PUBLISH
+/// packets than the broker's Receive Maximum and goes on writing reads everything the broker
+/// sent, the DISCONNECT with 0x93 (Receive Maximum exceeded) last, then the end of the stream:
+/// the broker reads on after its last write instead of closing on unread data, which would
+/// reset the connection and drop what it had not yet delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_3_3_4_7_server_disconnect_reaches_a_client_still_writing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use bytes::{Bytes, BytesMut};
+    use mqtt_lab::codec::{
+        self, Connect, Packet, Properties, Protocol, Publish, QoS as Q, Subscribe, Subscription,
+        SubscriptionOptions,
+    };
+    use tokio::io::AsyncWriteExt;
+
+    let broker = broker(BrokerConfig {
+        receive_maximum: 2,
+        ..BrokerConfig::default()
+    });
+    let stream = TcpStream::connect(("127.0.0.1", broker.port))
+        .await
+        .unwrap();
+    let encode = |p: &Packet| {
+        let mut b = BytesMut::new();
+        codec::encode(p, Protocol::V5, &mut b).unwrap();
+        b.freeze()
+    };
+    let publish = |qos: Q, pkid: u16| {
+        encode(&Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "flood/t".into(),
+            pkid,
+            properties: Properties::default(),
+            payload: Bytes::from(vec![7u8; 1024]),
+        }))
+    };
+    let mut opening = BytesMut::new();
+    opening.extend_from_slice(&encode(&Packet::Connect(Connect {
+        protocol: Protocol::V5,
+        clean_start: true,
+        keep_alive: 0,
+        client_id: "still-writing".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    })));
+    opening.extend_from_slice(&encode(&Packet::Subscribe(Subscribe {
+        pkid: 1,
+        filters: vec![Subscription {
+            filter: "flood/#".into(),
+            options: SubscriptionOptions {
+                qos: Q::AtMostOnce,
+                ..SubscriptionOptions::default()
+            },
+        }],
+        properties: Properties::default(),
+    })));
+    // Echoed back, these fill the client's receive window and the broker's send buffer.
+    let echoes: Vec<u8> = (0..8000).flat_map(|_| publish(Q::AtMostOnce, 0)).collect();
+    let breach: Vec<u8> = (1..=3)
+        .flat_map(|pkid| publish(Q::ExactlyOnce, pkid))
+        .collect();
+    // PINGREQs, 64 at a time: the client never stops writing while it reads.
+    let ping: Vec<u8> = (0..64).flat_map(|_| encode(&Packet::PingReq)).collect();
+    let reading_done = Arc::new(AtomicBool::new(false));
+    let (mut reader, mut writer) = stream.into_split();
+    let flooding = tokio::spawn({
+        let reading_done = reading_done.clone();
+        async move {
+            writer.write_all(&opening).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Errors from here on are the broker closing.
+            if writer.write_all(&echoes).await.is_err() || writer.write_all(&breach).await.is_err()
+            {
+                return;
+            }
+            while !reading_done.load(Ordering::Relaxed) {
+                if writer.write_all(&ping).await.is_err() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    // Read only once the flood has had time to fill both sides.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut got = BytesMut::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = loop {
+        match tokio::time::timeout(WAIT, reader.read(&mut buf)).await {
+            Ok(Ok(0)) => break "the end of the stream".to_string(),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => break format!("an error: {e}"),
+            Err(_) => panic!("the broker did not close the connection"),
+        }
+    };
+    reading_done.store(true, Ordering::Relaxed);
+    let _ = flooding.await;
+    let mut framer = codec::Framer::new(Some(Protocol::V5), u32::MAX);
+    framer.push(&got);
+    let mut packets = Vec::new();
+    while let Ok(Some(p)) = framer.next_packet() {
+        packets.push(p);
+    }
+    let last = packets.last().map(|p| match p {
+        Packet::Disconnect(d) => Some(d.reason),
+        _ => None,
+    });
+    assert_eq!(
+        last,
+        Some(Some(codec::ReasonCode::ReceiveMaximumExceeded)),
+        "the client read {} packets ({} bytes) and then {ended}",
+        packets.len(),
+        got.len()
+    );
+    assert_eq!(ended, "the end of the stream");
+}
