@@ -26,6 +26,9 @@ fn main() {
 }
 
 #[cfg(not(madsim))]
+#[path = "support/client.rs"]
+mod client;
+#[cfg(not(madsim))]
 mod support;
 
 #[cfg(not(madsim))]
@@ -35,12 +38,13 @@ mod real {
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 
+    use super::client::{client_config, connect, median};
     use super::support::{BrokerProcess, free_port, mosquitto, running_as_root};
 
     use bytes::Bytes;
-    use mqtt_lab::client::{ClientConfig, ClientEvent};
-    use mqtt_lab::codec::{Properties, Protocol, QoS, ReasonCode};
-    use mqtt_lab::net::client::{ClientOptions, Events, MqttClient, PendingPublish, subscription};
+    use mqtt_lab::client::ClientEvent;
+    use mqtt_lab::codec::{Properties, QoS, ReasonCode};
+    use mqtt_lab::net::client::{PendingPublish, subscription};
 
     const PUBLISHERS: usize = 8;
     /// Publishes in flight per publisher.
@@ -170,36 +174,10 @@ mod real {
         );
     }
 
-    fn client_config(id: String, clean: bool) -> ClientConfig {
-        let mut c = ClientConfig {
-            protocol: Protocol::V3_1_1,
-            client_id: id,
-            clean_start: clean,
-            max_inflight: WINDOW as u16 + 8,
-            max_buffered: 4 * WINDOW,
-            ..ClientConfig::default()
-        };
-        c.reconnect.enabled = false;
-        c
-    }
-
-    async fn connect(port: u16, config: ClientConfig) -> (MqttClient, Events) {
-        let id = config.client_id.clone();
-        let (client, mut events) =
-            MqttClient::start(ClientOptions::new(format!("127.0.0.1:{port}"), config))
-                .expect("client starts");
-        loop {
-            match tokio::time::timeout(WAIT, events.recv()).await {
-                Ok(Some(ClientEvent::Connected { .. })) => return (client, events),
-                Ok(Some(_)) => continue,
-                other => panic!("{id}: no CONNACK: {other:?}"),
-            }
-        }
-    }
-
     /// One timed run: the messages per second from the first publish to the last delivery.
     async fn run(port: u16, messages: usize, what: &str) -> f64 {
-        let (sub, mut sub_events) = connect(port, client_config("fanin-sub".into(), false)).await;
+        let (sub, mut sub_events) =
+            connect(port, client_config("fanin-sub".into(), false, WINDOW)).await;
         let granted = tokio::time::timeout(
             WAIT,
             sub.subscribe(vec![subscription("fanin/#", QoS::AtLeastOnce)]),
@@ -215,7 +193,7 @@ mod real {
         let mut publishers = Vec::new();
         for p in 0..PUBLISHERS {
             let (client, mut events) =
-                connect(port, client_config(format!("fanin-pub-{p}"), true)).await;
+                connect(port, client_config(format!("fanin-pub-{p}"), true, WINDOW)).await;
             tokio::spawn(async move { while events.recv().await.is_some() {} });
             let mut go = go_rx.clone();
             publishers.push(tokio::spawn(async move {
@@ -310,11 +288,6 @@ mod real {
         times.sort();
         let mean = times.iter().sum::<Duration>() / count as u32;
         (times[count / 2], mean)
-    }
-
-    fn median(mut xs: Vec<f64>) -> f64 {
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
     }
 
     pub fn main() {

@@ -28,6 +28,9 @@ fn main() {
 }
 
 #[cfg(not(madsim))]
+#[path = "support/client.rs"]
+mod client;
+#[cfg(not(madsim))]
 mod support;
 
 #[cfg(not(madsim))]
@@ -37,11 +40,12 @@ mod real {
     use std::time::{Duration, Instant};
 
     use bytes::Bytes;
-    use mqtt_lab::client::{ClientConfig, ClientEvent};
-    use mqtt_lab::codec::{Properties, Protocol, QoS};
-    use mqtt_lab::net::client::{ClientOptions, Events, MqttClient, PendingPublish, subscription};
+    use mqtt_lab::client::ClientEvent;
+    use mqtt_lab::codec::{Properties, QoS};
+    use mqtt_lab::net::client::{MqttClient, PendingPublish, subscription};
 
-    use super::support::{BrokerProcess, free_port, mosquitto, running_as_root};
+    use super::client::{client_config, connect, median};
+    use super::support::{BrokerProcess, find, free_port, mosquitto, running_as_root};
 
     /// Publishes in flight per publisher.
     const WINDOW: usize = 32;
@@ -242,43 +246,6 @@ mod real {
         rumqttd: Option<PathBuf>,
     }
 
-    fn on_path(name: &str) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
-        std::env::split_paths(&path)
-            .chain(home)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    }
-
-    fn client_config(id: String) -> ClientConfig {
-        let mut c = ClientConfig {
-            protocol: Protocol::V3_1_1,
-            client_id: id,
-            clean_start: true,
-            max_inflight: WINDOW as u16 + 8,
-            max_buffered: 4 * WINDOW,
-            ..ClientConfig::default()
-        };
-        c.reconnect.enabled = false;
-        c
-    }
-
-    async fn connect(port: u16, id: String) -> (MqttClient, Events) {
-        let (client, mut events) = MqttClient::start(ClientOptions::new(
-            format!("127.0.0.1:{port}"),
-            client_config(id.clone()),
-        ))
-        .expect("client starts");
-        loop {
-            match tokio::time::timeout(WAIT, events.recv()).await {
-                Ok(Some(ClientEvent::Connected { .. })) => return (client, events),
-                Ok(Some(_)) => continue,
-                other => panic!("{id}: no CONNACK: {other:?}"),
-            }
-        }
-    }
-
     /// One timed run of `shape` with `deliveries` deliveries owed: deliveries per second, and
     /// the deliveries made.
     async fn run(port: u16, shape: Shape, deliveries: usize, what: &str) -> (f64, usize) {
@@ -286,7 +253,8 @@ mod real {
         let owed = per * shape.publishers * shape.copies();
         let mut subs = Vec::new();
         for s in 0..shape.subscribers {
-            let (client, events) = connect(port, format!("load-sub-{s}")).await;
+            let (client, events) =
+                connect(port, client_config(format!("load-sub-{s}"), true, WINDOW)).await;
             tokio::time::timeout(
                 WAIT,
                 client.subscribe(vec![subscription(shape.filter(s), shape.qos)]),
@@ -299,7 +267,8 @@ mod real {
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
         let mut publishers = Vec::new();
         for p in 0..shape.publishers {
-            let (client, mut events) = connect(port, format!("load-pub-{p}")).await;
+            let (client, mut events) =
+                connect(port, client_config(format!("load-pub-{p}"), true, WINDOW)).await;
             tokio::spawn(async move { while events.recv().await.is_some() {} });
             let mut go = go_rx.clone();
             publishers.push(tokio::spawn(async move {
@@ -404,15 +373,6 @@ mod real {
         )
     }
 
-    /// The median; NaN (failed) when any run failed.
-    fn median(mut xs: Vec<f64>) -> f64 {
-        if xs.iter().any(|x| x.is_nan()) {
-            return f64::NAN;
-        }
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
-    }
-
     pub fn main() {
         let full = std::env::args().any(|a| a == "--bench");
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-load");
@@ -426,7 +386,7 @@ mod real {
         let runs = if full { RUNS } else { 1 };
         let bins = Bins {
             mosquitto: if full { mosquitto() } else { None },
-            rumqttd: if full { on_path("rumqttd") } else { None },
+            rumqttd: if full { find("rumqttd") } else { None },
         };
         let mut peers = vec![Peer::Ours];
         for (peer, bin, how) in [

@@ -62,13 +62,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `mosquitto` on the `PATH` or in an `sbin` folder (where Debian puts it).
-pub fn mosquitto() -> Option<PathBuf> {
+/// The program `name` on the `PATH`, in an `sbin` folder (where Debian puts mosquitto) or in
+/// `~/.cargo/bin` (where `cargo install` puts rumqttd).
+pub fn find(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
+    let cargo = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join("mosquitto"))
+        .chain(cargo)
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+pub fn mosquitto() -> Option<PathBuf> {
+    find("mosquitto")
 }
 
 /// Whether `dir` belongs to root (mosquitto run as root then needs `user root`).

@@ -222,13 +222,7 @@ fn session_may_end(m: &Model<'_>, c: &str, from: Pos) -> bool {
         }
         match log.epochs.get(i + 1) {
             Some(next) => next.chain != e.chain,
-            None => {
-                let attempt = &log.attempts[e.attempt];
-                match attempt.session_expiry_s {
-                    Some(x) => x == 0,
-                    None => attempt.clean_start,
-                }
-            }
+            None => log.attempts[e.attempt].session_ends_with_connection(),
         }
     })
 }
@@ -249,11 +243,7 @@ fn cannot_strand(m: &Model<'_>, cfg: &CheckConfig, c: &str) -> bool {
         return true;
     };
     let attempt = &log.attempts[last.attempt];
-    let ends_with_connection = match attempt.session_expiry_s {
-        Some(e) => e == 0,
-        None => attempt.clean_start,
-    };
-    if !ends_with_connection {
+    if !attempt.session_ends_with_connection() {
         return false;
     }
     let end_us = m.us(end);

@@ -93,6 +93,17 @@ pub struct Attempt<'t> {
     pub failed: Option<Pos>,
 }
 
+impl Attempt<'_> {
+    /// Whether the session of this connection ends with it: a session expiry of 0, or without
+    /// one, clean session / clean start.
+    pub fn session_ends_with_connection(&self) -> bool {
+        match self.session_expiry_s {
+            Some(e) => e == 0,
+            None => self.clean_start,
+        }
+    }
+}
+
 /// How an established connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
