@@ -49,13 +49,13 @@ fn connect() -> (Packet, v4::Packet) {
         clean_start: true,
         keep_alive: 60,
         client_id: "client-0123456789".into(),
-        will: Some(LastWill {
+        will: Some(Box::new(LastWill {
             topic: "clients/client-0123456789/status".into(),
             payload: Bytes::from_static(b"offline"),
             qos: QoS::AtLeastOnce,
             retain: true,
             properties: Properties::default(),
-        }),
+        })),
         username: Some("user".into()),
         password: Some(Bytes::from_static(b"secret-password")),
         properties: Properties::default(),

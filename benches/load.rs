@@ -15,7 +15,8 @@
 //! median counts. Each broker is a process of its own on loopback.
 //!
 //! `cargo bench --bench load` runs it (`MQTT_LAB_BENCH_MESSAGES=N` sets the deliveries per run,
-//! default 100,000). Without `--bench` in its arguments (`cargo test --all-targets`) it is a
+//! default 100,000; `MQTT_LAB_BENCH_SHAPES='fan-out|QoS 2'` runs only the shapes whose name contains
+//! one of the words). Without `--bench` in its arguments (`cargo test --all-targets`) it is a
 //! smoke: 2,000 deliveries per shape, once, mqtt-lab only.
 
 /// The simulation build (`--cfg madsim`) has no real sockets or processes: nothing to measure.
@@ -423,7 +424,13 @@ mod real {
         }
         println!("{header}");
         println!("{rule}");
+        let only: Vec<String> = std::env::var("MQTT_LAB_BENCH_SHAPES")
+            .map(|v| v.split('|').map(|w| w.trim().to_string()).collect())
+            .unwrap_or_default();
         for &shape in SHAPES {
+            if !only.is_empty() && !only.iter().any(|w| shape.name.contains(w.as_str())) {
+                continue;
+            }
             let mut rates: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
             for r in 0..runs {
                 for (k, &peer) in peers.iter().enumerate() {

@@ -76,7 +76,13 @@ impl Broker {
         let (session_present, expiry) = self.open_session(&client_id, &c);
         let asked = asked_expiry(&c);
 
-        self.attach_connection(conn, &client_id, keep_alive, c.will, &c.properties);
+        self.attach_connection(
+            conn,
+            &client_id,
+            keep_alive,
+            c.will.map(|w| *w),
+            &c.properties,
+        );
         if let Some(entry) = self.conns.get_mut(&conn) {
             entry.clean_start = c.clean_start;
         }

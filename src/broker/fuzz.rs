@@ -638,7 +638,7 @@ fn connect(u: &mut Unstructured) -> Result<Connect> {
         clean_start: u.arbitrary()?,
         keep_alive: *u.choose(&[0, 1, 5, 60])?,
         client_id: (*u.choose(&CLIENT_IDS)?).to_owned(),
-        will,
+        will: will.map(Box::new),
         username: None,
         password: None,
         properties,

@@ -393,6 +393,15 @@ pub(super) struct Sessions {
     cleared: BTreeSet<String>,
 }
 
+/// Records that `client`'s session changed, when changes are being recorded.
+fn mark_touched(touched: &mut Option<BTreeSet<String>>, client: &str) {
+    if let Some(t) = touched
+        && !t.contains(client)
+    {
+        t.insert(client.to_owned());
+    }
+}
+
 impl Sessions {
     pub fn from_map(map: BTreeMap<String, Session>) -> Sessions {
         Sessions {
@@ -402,11 +411,7 @@ impl Sessions {
     }
 
     fn touch(&mut self, client: &str) {
-        if let Some(t) = &mut self.touched
-            && !t.contains(client)
-        {
-            t.insert(client.to_owned());
-        }
+        mark_touched(&mut self.touched, client);
     }
 
     pub fn get(&self, client: &str) -> Option<&Session> {
@@ -414,10 +419,9 @@ impl Sessions {
     }
 
     pub fn get_mut(&mut self, client: &str) -> Option<&mut Session> {
-        if self.map.contains_key(client) {
-            self.touch(client);
-        }
-        self.map.get_mut(client).map(|s| &mut **s)
+        let session = self.map.get_mut(client)?;
+        mark_touched(&mut self.touched, client);
+        Some(&mut **session)
     }
 
     /// The session of `client`, created by `new` if there is none.

@@ -11,6 +11,7 @@
 //! on restore. Not here: validation (`topic.rs`), choosing a shared subscription's member.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::codec::QoS;
 use crate::codec::topic::shared_subscription;
@@ -20,8 +21,9 @@ use super::session::Grant;
 #[derive(Debug, Default, Clone)]
 struct Node {
     children: BTreeMap<String, Node>,
-    /// client id → the grant of its subscription with the filter ending here.
-    clients: BTreeMap<String, Grant>,
+    /// client id → the grant of its subscription with the filter ending here. Shared names:
+    /// a match hands them out without copying.
+    clients: BTreeMap<Arc<str>, Grant>,
     /// group → client id → grant, for `$share/group/<the filter ending here>`.
     shared: BTreeMap<String, BTreeMap<String, Grant>>,
 }
@@ -69,10 +71,13 @@ impl SubTree {
             node = node.children.entry(level.to_owned()).or_default();
         }
         match group {
-            Some(g) => node.shared.entry(g.to_owned()).or_default(),
-            None => &mut node.clients,
-        }
-        .insert(client.to_owned(), grant);
+            Some(g) => node
+                .shared
+                .entry(g.to_owned())
+                .or_default()
+                .insert(client.to_owned(), grant),
+            None => node.clients.insert(client.into(), grant),
+        };
     }
 
     /// Removes `client`'s subscription to `filter`, pruning empty nodes. True if it existed.
@@ -109,14 +114,50 @@ impl SubTree {
         node.shared.get(group).cloned().unwrap_or_default()
     }
 
-    /// Every client with a subscription matching `topic`, one entry per client. Subscriptions
-    /// with no-local are skipped for the publishing client `origin`.
-    pub fn matches(&self, topic: &str, origin: Option<&str>) -> BTreeMap<String, Match> {
+    /// Every client with a subscription matching `topic`, one entry per client, in client id
+    /// order. Subscriptions with no-local are skipped for the publishing client `origin`.
+    pub fn matches(&self, topic: &str, origin: Option<&str>) -> Vec<(Arc<str>, Match)> {
         let levels: Vec<&str> = topic.split('/').collect();
-        let mut out = BTreeMap::new();
+        let mut nodes = Vec::new();
         let dollar = topic.starts_with('$');
-        walk(&self.root, &levels, 0, dollar, origin, &mut out);
-        out
+        walk(&self.root, &levels, 0, dollar, &mut nodes);
+        let kept = |(client, grant): (&Arc<str>, &Grant)| {
+            (!(grant.options.no_local && origin == Some(&**client))).then(|| {
+                let m = Match {
+                    qos: grant.options.qos,
+                    retain_as_published: grant.options.retain_as_published,
+                    subscription_ids: grant.id.into_iter().collect(),
+                };
+                (client.clone(), m)
+            })
+        };
+        if let [node] = nodes[..] {
+            // One filter matched: its clients are already one entry each, in order.
+            return node.clients.iter().filter_map(kept).collect();
+        }
+        let mut out: BTreeMap<Arc<str>, Match> = BTreeMap::new();
+        for (client, new) in nodes.iter().flat_map(|n| n.clients.iter().filter_map(kept)) {
+            match out.get_mut(&client) {
+                Some(m) => m.merge(new),
+                None => {
+                    out.insert(client, new);
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+impl Match {
+    /// The union with another matching subscription of the same client ([MQTT-3.3.5-1]).
+    fn merge(&mut self, other: Match) {
+        self.qos = self.qos.max(other.qos);
+        self.retain_as_published |= other.retain_as_published;
+        for id in other.subscription_ids {
+            if let Err(at) = self.subscription_ids.binary_search(&id) {
+                self.subscription_ids.insert(at, id);
+            }
+        }
     }
 }
 
@@ -144,52 +185,31 @@ fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str
     removed
 }
 
-fn collect(node: &Node, origin: Option<&str>, out: &mut BTreeMap<String, Match>) {
-    for (client, grant) in &node.clients {
-        if grant.options.no_local && origin == Some(client.as_str()) {
-            continue;
-        }
-        let m = out.entry(client.clone()).or_insert(Match {
-            qos: grant.options.qos,
-            retain_as_published: false,
-            subscription_ids: Vec::new(),
-        });
-        m.qos = m.qos.max(grant.options.qos);
-        m.retain_as_published |= grant.options.retain_as_published;
-        if let Some(id) = grant.id
-            && let Err(at) = m.subscription_ids.binary_search(&id)
-        {
-            m.subscription_ids.insert(at, id);
-        }
-    }
-}
-
-/// Depth is bounded by the topic's level count, itself bounded by `max_topic_levels`.
-fn walk(
-    node: &Node,
-    levels: &[&str],
-    depth: usize,
-    dollar: bool,
-    origin: Option<&str>,
-    out: &mut BTreeMap<String, Match>,
-) {
+/// The nodes whose filter matches the topic `levels` and that hold subscribers. Depth is
+/// bounded by the topic's level count, itself bounded by `max_topic_levels`.
+fn walk<'a>(node: &'a Node, levels: &[&str], depth: usize, dollar: bool, out: &mut Vec<&'a Node>) {
     let wild_ok = !(dollar && depth == 0);
-    if wild_ok && let Some(hash) = node.children.get("#") {
+    if wild_ok
+        && let Some(hash) = node.children.get("#")
+        && !hash.clients.is_empty()
+    {
         // `#` also matches the parent level: "a/#" matches "a" ([MQTT-4.7.1-2]).
-        collect(hash, origin, out);
+        out.push(hash);
     }
     let Some((first, rest)) = levels.split_first() else {
-        collect(node, origin, out);
+        if !node.clients.is_empty() {
+            out.push(node);
+        }
         return;
     };
     if let Some(child) = node.children.get(*first) {
-        walk(child, rest, depth + 1, dollar, origin, out);
+        walk(child, rest, depth + 1, dollar, out);
     }
     if wild_ok
         && *first != "+"
         && let Some(child) = node.children.get("+")
     {
-        walk(child, rest, depth + 1, dollar, origin, out);
+        walk(child, rest, depth + 1, dollar, out);
     }
 }
 
@@ -253,7 +273,10 @@ mod tests {
     }
 
     fn clients(t: &SubTree, topic: &str) -> Vec<String> {
-        t.matches(topic, None).into_keys().collect()
+        t.matches(topic, None)
+            .into_iter()
+            .map(|(c, _)| c.to_string())
+            .collect()
     }
 
     #[test]
@@ -302,7 +325,35 @@ mod tests {
         t.insert("a/b", "c", grant(QoS::AtMostOnce));
         let m = t.matches("a/b", None);
         assert_eq!(m.len(), 1);
-        assert_eq!(m["c"].qos, QoS::ExactlyOnce);
+        assert_eq!(&*m[0].0, "c");
+        assert_eq!(m[0].1.qos, QoS::ExactlyOnce);
+    }
+
+    /// 5.0 [MQTT-3.3.4-3]: overlapping subscriptions give every subscription identifier, once
+    /// each and ascending, and retain as published if any of them asks for it.
+    #[test]
+    fn mqtt5_3_3_4_3_overlapping_subscriptions_carry_every_identifier() {
+        let mut t = SubTree::default();
+        let with = |qos, id, rap| {
+            let mut g = grant(qos);
+            g.id = id;
+            g.options.retain_as_published = rap;
+            g
+        };
+        t.insert("a/#", "c", with(QoS::AtMostOnce, Some(7), false));
+        t.insert("a/+", "c", with(QoS::AtLeastOnce, Some(3), true));
+        t.insert("a/b", "c", with(QoS::AtMostOnce, Some(7), false));
+        t.insert("a/b", "d", with(QoS::AtMostOnce, None, false));
+        let m = t.matches("a/b", None);
+        assert_eq!(m.len(), 2);
+        assert_eq!((&*m[0].0, &m[0].1.subscription_ids), ("c", &vec![3, 7]));
+        assert!(m[0].1.retain_as_published);
+        assert_eq!(m[0].1.qos, QoS::AtLeastOnce);
+        assert_eq!((&*m[1].0, m[1].1.subscription_ids.len()), ("d", 0));
+        assert!(!m[1].1.retain_as_published);
+        let single = t.matches("a/x", None);
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0].1.subscription_ids, vec![3, 7]);
     }
 
     #[test]
@@ -328,7 +379,10 @@ mod tests {
         t.insert("a", "me", g);
         t.insert("a", "other", grant(QoS::AtLeastOnce));
         assert_eq!(
-            t.matches("a", Some("me")).into_keys().collect::<Vec<_>>(),
+            t.matches("a", Some("me"))
+                .into_iter()
+                .map(|(c, _)| c.to_string())
+                .collect::<Vec<_>>(),
             vec!["other".to_string()]
         );
         assert_eq!(t.matches("a", Some("other")).len(), 2);

@@ -526,7 +526,7 @@ impl Client {
             if !v5 {
                 w.properties = Properties::default();
             }
-            w
+            Box::new(w)
         });
         Connect {
             protocol: c.protocol,

@@ -322,7 +322,7 @@ fn connect(u: &mut Unstructured, protocol: Protocol) -> Result<Packet> {
         clean_start: u.arbitrary()?,
         keep_alive: u.arbitrary()?,
         client_id: string(u, 23)?,
-        will,
+        will: will.map(Box::new),
         username,
         password,
         properties: props_for(u, protocol.is_v5(), Context::Connect)?,

@@ -102,7 +102,7 @@ pub(crate) fn read(r: &mut Reader) -> Result<Connect, DecodeError> {
         clean_start: flags & CLEAN_START != 0,
         keep_alive,
         client_id,
-        will,
+        will: will.map(Box::new),
         username,
         password,
         properties,
@@ -251,7 +251,7 @@ mod tests {
     fn full_v5_connect() {
         let mut c = connect(Protocol::V5);
         c.properties.session_expiry_interval = Some(0x10);
-        c.will = Some(LastWill {
+        c.will = Some(Box::new(LastWill {
             topic: "w".into(),
             payload: Bytes::from_static(b"bye"),
             qos: QoS::AtLeastOnce,
@@ -260,7 +260,7 @@ mod tests {
                 will_delay_interval: Some(5),
                 ..Properties::default()
             },
-        });
+        }));
         c.username = Some("u".into());
         c.password = Some(Bytes::from_static(b"p"));
         #[rustfmt::skip]

@@ -271,7 +271,7 @@ pub struct Connect {
     /// Seconds; 0 disables keep-alive.
     pub keep_alive: u16,
     pub client_id: String,
-    pub will: Option<LastWill>,
+    pub will: Option<Box<LastWill>>,
     pub username: Option<String>,
     pub password: Option<Bytes>,
     pub properties: Properties,

@@ -165,12 +165,22 @@ fn mqtt5_3_1_4_2_refused_connect_neither_takes_over_nor_cleans_the_session() {
 fn mqtt5_3_1_4_2_will_topic_not_writable_is_refused() {
     let mut h = harness(true, true);
     let mut c = v311("c1", "alice", "wonderland");
-    c.will = Some(will("home/bob/status", "gone", QoS::AtMostOnce, false));
+    c.will = Some(Box::new(will(
+        "home/bob/status",
+        "gone",
+        QoS::AtMostOnce,
+        false,
+    )));
     assert_eq!(
         h.connect_with(1, c.clone()).reason,
         ReasonCode::NotAuthorized
     );
-    c.will = Some(will("home/alice/status", "gone", QoS::AtMostOnce, false));
+    c.will = Some(Box::new(will(
+        "home/alice/status",
+        "gone",
+        QoS::AtMostOnce,
+        false,
+    )));
     assert_eq!(h.connect_with(2, c).reason, ReasonCode::Success);
 }
 

@@ -128,7 +128,7 @@ fn mqtt_3_1_4_3_takeover_closes_existing_connection() {
     h.connect(9, "watcher", true);
     h.subscribe(9, "wills/#", QoS::AtLeastOnce);
     let mut c = connect("dev", false);
-    c.will = Some(will("wills/dev", "gone", QoS::AtLeastOnce, false));
+    c.will = Some(Box::new(will("wills/dev", "gone", QoS::AtLeastOnce, false)));
     h.connect_with(1, c);
     h.subscribe(1, "data", QoS::AtLeastOnce);
     h.accept(2);
@@ -328,7 +328,7 @@ fn mqtt5_connack_advertises_limits() {
 fn mqtt_3_1_2_9_invalid_will_topic_closes() {
     let mut h = Harness::new();
     let mut c = connect("a", true);
-    c.will = Some(will("a/+", "x", QoS::AtMostOnce, false));
+    c.will = Some(Box::new(will("a/+", "x", QoS::AtMostOnce, false)));
     h.accept(1);
     h.packet(1, Packet::Connect(c));
     let out = h.drain();

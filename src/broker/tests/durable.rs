@@ -67,7 +67,7 @@ fn restore_keeps_retained_but_not_clean_sessions_or_wills() {
     h.connect(1, "pub", true);
     h.packet(1, retained("r", QoS::AtMostOnce, 0, "kept"));
     let mut c = connect("dev", true);
-    c.will = Some(will("w", "gone", QoS::AtLeastOnce, true));
+    c.will = Some(Box::new(will("w", "gone", QoS::AtLeastOnce, true)));
     h.connect_with(2, c);
     h.connect(3, "watcher", false);
     h.subscribe(3, "w", QoS::AtLeastOnce);

@@ -189,7 +189,7 @@ fn delayed_will(expiry: u32, delay: u32) -> Harness {
     let mut c = connect_v5("dev", false, expiry);
     let mut w = will("wills/dev", "gone", QoS::AtLeastOnce, false);
     w.properties.will_delay_interval = Some(delay);
-    c.will = Some(w);
+    c.will = Some(Box::new(w));
     h.connect_with(1, c);
     h.closed(1, CloseCause::Io);
     assert!(publishes(&h.drain(), 9).is_empty(), "the will waits");
@@ -254,7 +254,7 @@ fn mqtt5_3_1_3_9_expiry_zero_publishes_will_at_close() {
     let mut c = connect_v5("dev", true, 0);
     let mut w = will("wills/dev", "gone", QoS::AtLeastOnce, false);
     w.properties.will_delay_interval = Some(60);
-    c.will = Some(w);
+    c.will = Some(Box::new(w));
     h.connect_with(1, c);
     h.closed(1, CloseCause::Io);
     let p = publishes(&h.drain(), 9);
@@ -274,7 +274,7 @@ fn mqtt5_3_14_2_1_disconnect_0x04_publishes_delayed_will() {
     let mut c = connect_v5("dev", false, 100);
     let mut w = will("wills/dev", "gone", QoS::AtLeastOnce, false);
     w.properties.will_delay_interval = Some(2);
-    c.will = Some(w);
+    c.will = Some(Box::new(w));
     h.connect_with(1, c);
     h.packet(
         1,
@@ -337,7 +337,7 @@ fn mqtt5_3_1_3_9_will_due_during_downtime_is_published_at_restart() {
     let mut c = connect_v5("dev", false, 100);
     let mut w = will("wills/dev", "gone", QoS::AtLeastOnce, false);
     w.properties.will_delay_interval = Some(4);
-    c.will = Some(w);
+    c.will = Some(Box::new(w));
     h.connect_with(1, c);
     h.closed(1, CloseCause::Io);
     h.closed(9, CloseCause::Io);

@@ -54,7 +54,7 @@ fn mqtt_4_8_0_1_malformed_bytes_close_the_connection() {
     h.subscribe(9, "w", QoS::AtMostOnce);
     h.accept(1);
     let mut c = connect("dev", true);
-    c.will = Some(will("w", "gone", QoS::AtMostOnce, false));
+    c.will = Some(Box::new(will("w", "gone", QoS::AtMostOnce, false)));
     bytes(&mut h, 1, &encode(&Packet::Connect(c), Protocol::V3_1_1));
     h.drain();
     // Packet type 0 is reserved.

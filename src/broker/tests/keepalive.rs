@@ -6,7 +6,7 @@ use crate::codec::ReasonCode;
 fn connect_ka(id: &str, keep_alive: u16) -> Connect {
     let mut c = connect(id, true);
     c.keep_alive = keep_alive;
-    c.will = Some(will("wills", id, QoS::AtMostOnce, false));
+    c.will = Some(Box::new(will("wills", id, QoS::AtMostOnce, false)));
     c
 }
 

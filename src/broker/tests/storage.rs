@@ -17,10 +17,10 @@ fn setup() -> Harness {
     h.subscribe(9, "wills/#", QoS::AtLeastOnce);
     h.closed(9, CloseCause::PeerClosed);
     let mut c = connect_v5("v5", true, 0);
-    c.will = Some(will("wills/v5", "gone", QoS::AtLeastOnce, false));
+    c.will = Some(Box::new(will("wills/v5", "gone", QoS::AtLeastOnce, false)));
     h.connect_with(1, c);
     let mut c = connect("v3", true);
-    c.will = Some(will("wills/v3", "gone", QoS::AtLeastOnce, false));
+    c.will = Some(Box::new(will("wills/v3", "gone", QoS::AtLeastOnce, false)));
     h.connect_with(2, c);
     h.drain();
     h

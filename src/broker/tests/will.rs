@@ -11,7 +11,7 @@ fn setup(protocol: Protocol, qos: QoS, retain: bool) -> Harness {
     h.subscribe(9, "wills/#", QoS::ExactlyOnce);
     let mut c = connect("dev", true);
     c.protocol = protocol;
-    c.will = Some(will("wills/dev", "gone", qos, retain));
+    c.will = Some(Box::new(will("wills/dev", "gone", qos, retain)));
     h.connect_with(1, c);
     h
 }

@@ -193,13 +193,13 @@ impl Driver {
                 will_delay_interval: Some(5),
                 ..Properties::default()
             };
-            connect.will = Some(LastWill {
+            connect.will = Some(Box::new(LastWill {
                 topic: "a/b".into(),
                 payload: Bytes::from_static(b"will"),
                 qos: QoS::AtLeastOnce,
                 retain: false,
                 properties,
-            });
+            }));
         }
         self.broker.handle_accept(self.now, conn);
         self.conns.insert(client, conn);

@@ -224,7 +224,7 @@ pub fn wrong_for(check: &str) -> Option<Wrong> {
         "no-will-without-will-flag" => up(|p, seen| {
             Some(if kind(p) == CONNECT && seen.conn == 2 {
                 connect_changed(p, |c| {
-                    c.will = Some(will_of(&c.client_id, "no-will-without-will-flag"))
+                    c.will = Some(Box::new(will_of(&c.client_id, "no-will-without-will-flag")))
                 })
             } else {
                 p.to_vec()

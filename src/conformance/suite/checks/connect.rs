@@ -346,7 +346,12 @@ fn disconnect_reserved_flags(p: &mut Probe) -> Result<Outcome, Fault> {
     p.subscribe(&mut watcher, &topic, crate::codec::QoS::AtMostOnce)?;
     let id = p.client_id(0);
     let mut c = p.connect_packet(&id);
-    c.will = Some(p.will(&topic, b"gone", crate::codec::QoS::AtMostOnce, false));
+    c.will = Some(Box::new(p.will(
+        &topic,
+        b"gone",
+        crate::codec::QoS::AtMostOnce,
+        false,
+    )));
     let (mut conn, _) = p.connect_with("a", c)?;
     conn.send_raw(&[0xE1, 0x00], "DISCONNECT with flags 0001")?;
     conn.expect_close(p.wait)?;

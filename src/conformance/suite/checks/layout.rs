@@ -213,7 +213,12 @@ fn strings_kept_as_sent(p: &mut Probe) -> Result<Outcome, Fault> {
 
 fn connect_malformed_no_connack(p: &mut Probe) -> Result<Outcome, Fault> {
     let mut c = p.connect_packet(&p.client_id(0));
-    c.will = Some(p.will(&p.topic("will"), b"gone", QoS::AtMostOnce, false));
+    c.will = Some(Box::new(p.will(
+        &p.topic("will"),
+        b"gone",
+        QoS::AtMostOnce,
+        false,
+    )));
     let mut bytes = super::bytes_of(&Packet::Connect(c), p.protocol)?;
     // The connect flags follow the protocol name (2 + 4 bytes) and level: Will QoS 3.
     let flags = fixed_header_len(&bytes) + 7;

@@ -465,7 +465,7 @@ fn retain_0_keeps_retained(p: &mut Probe) -> Result<Outcome, Fault> {
 /// A CONNECT of `id` with a will on `topic`.
 fn with_will(p: &mut Probe, id: &str, topic: &str, qos: QoS, retain: bool) -> Connect {
     let mut c = p.connect_packet(id);
-    c.will = Some(p.will(topic, b"gone", qos, retain));
+    c.will = Some(Box::new(p.will(topic, b"gone", qos, retain)));
     c
 }
 

@@ -1244,7 +1244,7 @@ fn disconnect_with_will(p: &mut Probe) -> Result<Outcome, Fault> {
     let (mut watcher, _) = p.connect("w", &p.client_id(1))?;
     p.subscribe(&mut watcher, &topic, QoS::AtMostOnce)?;
     let mut c = p.connect_packet(&p.client_id(0));
-    c.will = Some(p.will(&topic, b"gone", QoS::AtMostOnce, false));
+    c.will = Some(Box::new(p.will(&topic, b"gone", QoS::AtMostOnce, false)));
     let (mut conn, _) = p.connect_with("a", c)?;
     conn.send(&Packet::Disconnect(Disconnect {
         reason: ReasonCode::DisconnectWithWillMessage,
@@ -1408,7 +1408,7 @@ fn will_user_properties_order(p: &mut Probe) -> Result<Outcome, Fault> {
     let mut c = p.connect_packet(&p.client_id(0));
     let mut will = p.will(&topic, b"gone", QoS::AtMostOnce, false);
     will.properties.user_properties = sent.clone();
-    c.will = Some(will);
+    c.will = Some(Box::new(will));
     let (conn, _) = p.connect_with("a", c)?;
     conn.drop_abruptly();
     let got = match watcher.expect("the will", p.wait)? {
@@ -1498,7 +1498,12 @@ fn maximum_qos_honoured(p: &mut Probe) -> Result<Outcome, Fault> {
     }
     conn.disconnect();
     let mut c = p.connect_packet(&p.client_id(1));
-    c.will = Some(p.will(&p.topic("will"), b"gone", QoS::ExactlyOnce, false));
+    c.will = Some(Box::new(p.will(
+        &p.topic("will"),
+        b"gone",
+        QoS::ExactlyOnce,
+        false,
+    )));
     match (accepted(p, "b", c)?, maximum < 2) {
         (true, true) => Err(format!(
             "the CONNACK said Maximum QoS {maximum}, yet a CONNECT with Will QoS 2 was accepted; it must be refused and the connection closed"
@@ -1515,7 +1520,12 @@ fn retain_available_honoured(p: &mut Probe) -> Result<Outcome, Fault> {
     conn.disconnect();
     let available = connack.properties.retain_available.unwrap_or(1) != 0;
     let mut c = p.connect_packet(&p.client_id(1));
-    c.will = Some(p.will(&p.topic("will"), b"gone", QoS::AtMostOnce, true));
+    c.will = Some(Box::new(p.will(
+        &p.topic("will"),
+        b"gone",
+        QoS::AtMostOnce,
+        true,
+    )));
     match (accepted(p, "b", c)?, available) {
         (true, false) => Err(
             "the CONNACK said Retain Available 0, yet a CONNECT with Will Retain 1 was accepted; it must be refused and the connection closed".into(),
