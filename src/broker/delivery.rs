@@ -144,7 +144,9 @@ impl Broker {
         let Some((session, mut tx, config)) = self.session_tx(client_id) else {
             panic!("subscription tree names {client_id:?}, which has no session");
         };
-        let result = session.offer(d, tx.as_mut(), now, config);
+        let mut expired = 0;
+        let result = session.offer(d, tx.as_mut(), now, config, &mut expired);
+        self.stats.expired_dropped += expired;
         match result {
             Ok(()) => {}
             Err(Refused::Qos0Offline) => self.stats.qos0_offline_dropped += 1,

@@ -8,7 +8,9 @@
 //! place), which is the order of the resend on resumption ([MQTT-4.4.0-1]).
 //!
 //! Message expiry ([MQTT-3.3.2-5]): a queued message whose expiry interval has passed is
-//! dropped instead of sent (counted in `BrokerStats::expired_dropped`); a message sent gets the
+//! dropped instead of sent, or when a new message finds the queue full (counted in
+//! `BrokerStats::expired_dropped`; the full queue is searched only once the earliest expiry
+//! among its messages has passed, so a full queue costs nothing per arrival); a message sent gets the
 //! whole seconds that remain as its expiry interval ([MQTT-3.3.2-6]). A message already sent
 //! (in flight) is resent on resumption even if it has expired since, as its delivery has begun.
 //!
@@ -185,7 +187,34 @@ pub struct Session {
     /// file's methods and gathered again by `restore_counters`; not state.
     #[serde(skip)]
     pub(crate) reserved: Reserved,
+    /// No queued message expires before this time: a full queue is searched for expired
+    /// messages only once it has passed. Kept by this file's methods, 0 (search) in a session
+    /// just built; not state.
+    #[serde(skip)]
+    pub(crate) unexpired_until: Floor,
 }
+
+/// A lower bound on the expiry times of a session's queued messages, comparing equal to every
+/// other, like [`Tally`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Floor(pub Duration);
+
+impl Floor {
+    /// Takes in a message queued with expiry time `at`.
+    fn lower(&mut self, at: Option<Duration>) {
+        if let Some(at) = at {
+            self.0 = self.0.min(at);
+        }
+    }
+}
+
+impl PartialEq for Floor {
+    fn eq(&self, _: &Floor) -> bool {
+        true
+    }
+}
+
+impl Eq for Floor {}
 
 /// The packet identifiers queued deliveries hold: a set kept beside the queue it summarises,
 /// comparing equal to every other, like [`Tally`].
@@ -289,6 +318,7 @@ impl Session {
             marks: Marks::default(),
             queued_bytes: Tally::default(),
             reserved: Reserved::default(),
+            unexpired_until: Floor::default(),
         }
     }
 
@@ -402,13 +432,15 @@ impl Session {
 
     /// Takes a message for this session: sends it at once when connected with room and nothing
     /// queued, else queues it (QoS 0 for an offline session is dropped).
-    /// Expired messages are purged from a full queue before the overflow policy applies.
+    /// Expired messages are purged from a full queue before the overflow policy applies;
+    /// `expired` counts them.
     pub(crate) fn offer(
         &mut self,
         mut d: Delivery,
         tx: Option<&mut Tx<'_>>,
         now: Duration,
         config: &BrokerConfig,
+        expired: &mut u64,
     ) -> Result<(), Refused> {
         d.seq = self.next_seq;
         self.next_seq += 1;
@@ -424,18 +456,23 @@ impl Session {
         if self.queued_bytes.0 + d.message.payload.len() > config.max_queued_bytes {
             return Err(Refused::Overflow(d));
         }
-        if self.queued.len() >= config.max_queued_messages {
+        if self.queued.len() >= config.max_queued_messages && now > self.unexpired_until.0 {
             let (marks, bytes, reserved) =
                 (&mut self.marks, &mut self.queued_bytes, &mut self.reserved);
+            let mut floor = Floor(Duration::MAX);
             self.queued.retain(|q| {
                 let keep = !q.message.expired(now);
-                if !keep {
+                if keep {
+                    floor.lower(q.message.expires_at);
+                } else {
+                    *expired += 1;
                     marks.out(q.seq);
                     bytes.0 -= q.message.payload.len();
                     reserved.0.remove(&q.pkid);
                 }
                 keep
             });
+            self.unexpired_until = floor;
         }
         if self.queued.len() >= config.max_queued_messages {
             match config.queue_overflow {
@@ -450,6 +487,7 @@ impl Session {
                     self.unqueued(&old);
                     self.reserve(&mut d, config.max_inflight);
                     self.queued_bytes.0 += d.message.payload.len();
+                    self.unexpired_until.lower(d.message.expires_at);
                     self.queued.push_back(d);
                     return Err(Refused::Overflow(old));
                 }
@@ -458,6 +496,7 @@ impl Session {
         self.marks.out(d.seq);
         self.reserve(&mut d, config.max_inflight);
         self.queued_bytes.0 += d.message.payload.len();
+        self.unexpired_until.lower(d.message.expires_at);
         self.queued.push_back(d);
         Ok(())
     }

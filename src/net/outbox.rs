@@ -7,9 +7,11 @@
 //! writer's after what was queued, like a dropped sender.
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 #[derive(Default)]
@@ -99,6 +101,47 @@ impl Mailbox {
     }
 }
 
+/// The most buffers one vectored write hands to the stream.
+const WRITE_SLICES: usize = 64;
+
+/// Writes `batch` in order, as many buffers per system call as the stream takes (one at a time
+/// for a stream without vectored writes); the bytes written.
+pub async fn write_batch<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut VecDeque<Bytes>,
+) -> io::Result<usize> {
+    let mut total = 0;
+    while !batch.is_empty() {
+        if batch.front().is_some_and(|b| b.is_empty()) {
+            batch.pop_front();
+            continue;
+        }
+        let mut written = {
+            let slices: Vec<io::IoSlice<'_>> = batch
+                .iter()
+                .take(WRITE_SLICES)
+                .map(|b| io::IoSlice::new(b))
+                .collect();
+            writer.write_vectored(&slices).await?
+        };
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        total += written;
+        while written > 0 {
+            let front = batch.front_mut().expect("no more written than was given");
+            if written < front.len() {
+                front.advance(written);
+                written = 0;
+            } else {
+                written -= front.len();
+                batch.pop_front();
+            }
+        }
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +202,105 @@ mod tests {
         tx.send(Bytes::from_static(b"x"));
         assert!(woken.load(std::sync::atomic::Ordering::SeqCst));
         assert!(next.as_mut().poll(&mut cx).is_ready());
+    }
+
+    /// A stream taking at most `max` bytes per write, vectored or not; counts its calls.
+    struct Stingy {
+        out: Vec<u8>,
+        max: usize,
+        vectored: bool,
+        calls: usize,
+    }
+
+    impl AsyncWrite for Stingy {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.out.extend_from_slice(&buf[..n]);
+            self.calls += 1;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> std::task::Poll<io::Result<usize>> {
+            if !self.vectored {
+                let first = bufs
+                    .iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &b[..]);
+                return self.poll_write(
+                    &mut std::task::Context::from_waker(std::task::Waker::noop()),
+                    first,
+                );
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.max - n);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.max {
+                    break;
+                }
+            }
+            self.calls += 1;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_batch_is_written_whole_and_in_order_through_short_writes() {
+        let chunks: Vec<Bytes> = (0..100u8)
+            .map(|i| Bytes::from(vec![i; usize::from(i % 7)]))
+            .collect();
+        let whole: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        for (max, vectored) in [(1000, true), (5, true), (3, false), (10_000, false)] {
+            let mut w = Stingy {
+                out: Vec::new(),
+                max,
+                vectored,
+                calls: 0,
+            };
+            let mut batch: VecDeque<Bytes> = chunks.iter().cloned().collect();
+            let n = now(write_batch(&mut w, &mut batch)).expect("never waits");
+            assert_eq!(
+                n.expect("writes"),
+                whole.len(),
+                "max {max} vectored {vectored}"
+            );
+            assert_eq!(w.out, whole, "max {max} vectored {vectored}");
+            assert!(batch.is_empty());
+            if vectored && max >= whole.len() {
+                assert!(
+                    w.calls <= 2,
+                    "{} calls for 100 buffers of {} bytes",
+                    w.calls,
+                    whole.len()
+                );
+            }
+        }
     }
 }

@@ -191,6 +191,7 @@ mod tests {
             marks: Default::default(),
             queued_bytes: Default::default(),
             reserved: Default::default(),
+            unexpired_until: Default::default(),
         };
         let legacy = Session {
             expiry_interval: u32::MAX,

@@ -721,13 +721,10 @@ async fn connection<S>(
                 let _ = writer.shutdown().await;
                 return CloseCause::Local;
             };
-            let (mut batch, mut n) = (batch, 0);
-            while let Some(bytes) = batch.pop_front() {
-                if writer.write_all(&bytes).await.is_err() {
-                    return CloseCause::Io;
-                }
-                n += bytes.len();
-            }
+            let mut batch = batch;
+            let Ok(n) = outbox::write_batch(&mut writer, &mut batch).await else {
+                return CloseCause::Io;
+            };
             if writer.flush().await.is_err() {
                 return CloseCause::Io;
             }

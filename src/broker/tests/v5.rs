@@ -578,3 +578,38 @@ fn mqtt5_topic_aliases_between_client_and_broker_cores() {
         .collect();
     assert_eq!(got, ["a/b", "a/b", "c", "d", "c", "a/b"]);
 }
+
+/// [MQTT-3.3.2-5] A full queue makes room by dropping the messages that have expired, each time
+/// one has: an arrival finds room while one has expired and overflows while none has.
+#[test]
+fn mqtt5_3_3_2_5_a_full_queue_drops_what_expired_to_make_room() {
+    let mut h = Harness::with(BrokerConfig {
+        max_queued_messages: 3,
+        ..BrokerConfig::default()
+    });
+    h.connect_with(1, connect_v5("pub", true, 0));
+    h.connect_with(2, connect_v5("sub", false, 100));
+    h.subscribe(2, "t", QoS::AtLeastOnce);
+    h.closed(2, CloseCause::Io);
+    h.packet(1, expiring("t", QoS::AtLeastOnce, 1, "a", 5));
+    h.packet(1, expiring("t", QoS::AtLeastOnce, 2, "b", 20));
+    h.packet(1, publish("t", QoS::AtLeastOnce, 3, "c"));
+    h.advance_to(6);
+    h.packet(1, publish("t", QoS::AtLeastOnce, 4, "d"));
+    h.packet(1, publish("t", QoS::AtLeastOnce, 5, "e"));
+    h.advance_to(21);
+    h.packet(1, publish("t", QoS::AtLeastOnce, 6, "f"));
+    h.drain();
+    let stats = h.broker.stats();
+    assert_eq!(
+        (stats.expired_dropped, stats.queue_overflow_dropped),
+        (2, 1)
+    );
+    h.accept(3);
+    h.packet(3, Packet::Connect(connect_v5("sub", false, 100)));
+    let got: Vec<_> = publishes(&h.drain(), 3)
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .collect();
+    assert_eq!(got, ["c", "d", "f"]);
+}
