@@ -21,8 +21,8 @@ use super::session::Grant;
 #[derive(Debug, Default, Clone)]
 struct Node {
     children: BTreeMap<String, Node>,
-    /// client id → the grant of its subscription with the filter ending here. Shared names:
-    /// a match hands them out without copying.
+    /// client id → the grant of its subscription with the filter ending here. The ids are
+    /// reference-counted, so a match hands them out without copying.
     clients: BTreeMap<Arc<str>, Grant>,
     /// group → client id → grant, for `$share/group/<the filter ending here>`.
     shared: BTreeMap<String, BTreeMap<String, Grant>>,
