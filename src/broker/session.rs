@@ -7,12 +7,12 @@
 //! list is kept in original send order (a PUBREC turns an entry into a pending PUBREL in
 //! place), which is the order of the resend on resumption ([MQTT-4.4.0-1]).
 //!
-//! Message expiry ([MQTT-3.3.2-5]): a queued message whose expiry interval has passed is
-//! dropped instead of sent, or when a new message finds the queue full (counted in
-//! `BrokerStats::expired_dropped`; the full queue is searched only once the earliest expiry
-//! among its messages has passed, so a full queue costs nothing per arrival); a message sent gets the
-//! whole seconds that remain as its expiry interval ([MQTT-3.3.2-6]). A message already sent
-//! (in flight) is resent on resumption even if it has expired since, as its delivery has begun.
+//! Message expiry ([MQTT-3.3.2-5]): a queued message whose expiry interval has passed is dropped
+//! instead of sent, or when a new message finds the queue full (counted in
+//! `BrokerStats::expired_dropped`; the full queue is searched only once the earliest expiry among
+//! its messages has passed, so a full queue costs nothing per arrival); a message sent gets the
+//! whole seconds that remain as its expiry interval ([MQTT-3.3.2-6]). A message already sent (in
+//! flight) is resent on resumption even if it has expired since, as its delivery has begun.
 //!
 //! Not here: routing (`delivery.rs`), the connection the session is attached to and what may be
 //! sent on it (`outbound.rs`).
@@ -194,10 +194,28 @@ pub struct Session {
     pub(crate) unexpired_until: Floor,
 }
 
-/// A lower bound on the expiry times of a session's queued messages, comparing equal to every
-/// other, like [`Tally`].
+/// A summary kept beside the state it summarises (a count, a set of identifiers, a bound): it
+/// compares equal to every other, so sessions and durable states compare by their contents
+/// alone.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Floor(pub Duration);
+pub(crate) struct Kept<T>(pub T);
+
+impl<T> PartialEq for Kept<T> {
+    fn eq(&self, _: &Kept<T>) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Kept<T> {}
+
+/// The payload bytes of a session's queue.
+pub(crate) type Tally = Kept<usize>;
+
+/// The packet identifiers queued deliveries hold.
+pub(crate) type Reserved = Kept<BTreeSet<u16>>;
+
+/// A lower bound on the expiry times of a session's queued messages.
+pub(crate) type Floor = Kept<Duration>;
 
 impl Floor {
     /// Takes in a message queued with expiry time `at`.
@@ -208,42 +226,8 @@ impl Floor {
     }
 }
 
-impl PartialEq for Floor {
-    fn eq(&self, _: &Floor) -> bool {
-        true
-    }
-}
-
-impl Eq for Floor {}
-
-/// The packet identifiers queued deliveries hold: a set kept beside the queue it summarises,
-/// comparing equal to every other, like [`Tally`].
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Reserved(pub BTreeSet<u16>);
-
-impl PartialEq for Reserved {
-    fn eq(&self, _: &Reserved) -> bool {
-        true
-    }
-}
-
-impl Eq for Reserved {}
-
 /// Packet identifiers a session may use: every `u16` but 0.
 const PKIDS: usize = u16::MAX as usize;
-
-/// A count kept beside the state it summarises: it compares equal to every other, so sessions
-/// and durable states compare by their contents alone.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Tally(pub usize);
-
-impl PartialEq for Tally {
-    fn eq(&self, _: &Tally) -> bool {
-        true
-    }
-}
-
-impl Eq for Tally {}
 
 /// What changed in one session since the journal last looked: the keys of its changed rows.
 /// Bookkeeping, not state: a clone starts empty and every two compare equal, so sessions and
@@ -354,7 +338,7 @@ impl Session {
             }
         }
         self.next_seq = self.seqs().max().unwrap_or(0) + 1;
-        self.queued_bytes = Tally(self.queued.iter().map(|d| d.message.payload.len()).sum());
+        self.queued_bytes = Kept(self.queued.iter().map(|d| d.message.payload.len()).sum());
         // A queued delivery with a reserved identifier may have been sent under it; one whose
         // identifier another entry holds (a state not written by a broker) takes a new one.
         let mut used: BTreeSet<u16> = self.inflight.iter().map(Inflight::pkid).collect();
@@ -367,7 +351,7 @@ impl Session {
             }
             reserved.insert(d.pkid);
         }
-        self.reserved = Reserved(reserved);
+        self.reserved = Kept(reserved);
         if self.next_pkid == 0 {
             let last = self
                 .queued
@@ -459,7 +443,7 @@ impl Session {
         if self.queued.len() >= config.max_queued_messages && now > self.unexpired_until.0 {
             let (marks, bytes, reserved) =
                 (&mut self.marks, &mut self.queued_bytes, &mut self.reserved);
-            let mut floor = Floor(Duration::MAX);
+            let mut floor = Kept(Duration::MAX);
             self.queued.retain(|q| {
                 let keep = !q.message.expired(now);
                 if keep {
