@@ -217,6 +217,10 @@ pub trait BrokerCore {
     fn take_changes(&mut self) -> Changes;
     /// The store's health changed (`storage.rs`): a failed store ends every connection.
     fn handle_storage(&mut self, now: Instant, health: StorageHealth);
+    /// The shell stopped (`true`) or resumed reading `conn` (backpressure: a connection its
+    /// messages go to is far behind). While it is not read its keep-alive is not timed: what
+    /// the client sent waits unread, and the keep-alive clock restarts when reading resumes.
+    fn handle_held(&mut self, _now: Instant, _conn: ConnId, _held: bool) {}
     /// The shell wrote `bytes` bytes to connections (counted for the figures).
     fn count_bytes_sent(&mut self, _bytes: usize) {}
     /// Every figure as of `now`, for the shell's metrics endpoint; `None` if the core keeps none.
@@ -271,6 +275,8 @@ struct Conn {
     aliases_in: InboundAliases,
     /// The user the shell authenticated the peer as ([`BrokerCore::handle_accept_as`]).
     identity: Option<Box<str>>,
+    /// The shell is not reading it ([`BrokerCore::handle_held`]): no keep-alive deadline.
+    held: bool,
 }
 
 /// The MQTT broker core. See the module documentation for how to drive it.
@@ -458,7 +464,7 @@ impl Broker {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if matches!(c.phase, Phase::Connected { .. }) {
+        if matches!(c.phase, Phase::Connected { .. }) && !c.held {
             self.deadlines
                 .set(conn, keepalive::grace(c.keep_alive).map(|g| now + g));
         }
@@ -567,6 +573,7 @@ impl BrokerCore for Broker {
                 outbound: Outbound::default(),
                 aliases_in: InboundAliases::new(0),
                 identity: None,
+                held: false,
             }),
         );
         self.deadlines
@@ -653,6 +660,21 @@ impl BrokerCore for Broker {
             }
         }
         Some(action)
+    }
+
+    fn handle_held(&mut self, now: Instant, conn: ConnId, held: bool) {
+        // Not an event: it changes no state but a deadline, and produces no output.
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.held = held;
+        if held {
+            if matches!(c.phase, Phase::Connected { .. }) {
+                self.deadlines.set(conn, None);
+            }
+        } else {
+            self.seen(now, conn);
+        }
     }
 
     fn count_bytes_sent(&mut self, bytes: usize) {

@@ -14,6 +14,8 @@
 //! - `memory`: freed memory handed back to the system after a load peak (real build only).
 //! - [`metrics`]: the Prometheus endpoint, serving the core's figures.
 //! - [`outbox`]: what the owner task hands a connection's writer; empty, it costs nothing.
+//! - [`throttle`]: backpressure: which connections are not read while a connection they feed
+//!   is far behind.
 //! - [`transport`]: TLS and WebSockets under MQTT (real network build only).
 //! - [`proxy`]: the fault proxy, which puts the stream seam between clients and any broker.
 //!
@@ -34,4 +36,5 @@ pub mod proxy;
 pub mod seam;
 pub mod server;
 pub mod store;
+pub mod throttle;
 pub mod transport;

@@ -4,7 +4,9 @@
 //! channel of tokio's allocates blocks of slots up front.
 //!
 //! [`Outbox`] is the owner's end, [`Mailbox`] the writer's. Dropping the owner's end closes the
-//! writer's after what was queued, like a dropped sender.
+//! writer's after what was queued, like a dropped sender. The owner also opens and shuts the
+//! connection's [`Gate`]: its reader reads only while the gate is open (backpressure, see
+//! `throttle.rs`).
 
 use std::collections::VecDeque;
 use std::io;
@@ -25,6 +27,22 @@ struct State {
     queue: VecDeque<Bytes>,
     /// No more buffers: the writer ends after those queued.
     closed: bool,
+    /// The gate is shut: the reader waits.
+    held: bool,
+    /// The owner gave up on the connection: it ends now, whatever is queued.
+    aborted: bool,
+    /// The connection's task, waiting at the shut gate or for an abort (one task polls both).
+    waiting: Option<std::task::Waker>,
+}
+
+impl State {
+    /// Registers the task of `cx` to be woken by the owner.
+    fn wait(&mut self, cx: &std::task::Context<'_>) {
+        match &mut self.waiting {
+            Some(w) => w.clone_from(cx.waker()),
+            None => self.waiting = Some(cx.waker().clone()),
+        }
+    }
 }
 
 impl Shared {
@@ -39,6 +57,9 @@ pub struct Outbox(Arc<Shared>);
 
 /// The writer's end.
 pub struct Mailbox(Arc<Shared>);
+
+/// The reader's end: whether it may read, and whether the connection was aborted.
+pub struct Gate(Arc<Shared>);
 
 /// What the writer does next.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,10 +89,78 @@ impl Outbox {
         self.0.ready.notify_one();
     }
 
-    /// The writer ends once it has written what is queued.
+    /// The writer ends once it has written what is queued. Also opens the gate, so the reader
+    /// can read to the client's end.
     pub fn close(&self) {
-        self.0.lock().closed = true;
-        self.0.ready.notify_one();
+        self.change(|s| {
+            s.closed = true;
+            s.held = false;
+        });
+    }
+
+    /// The connection ends now: what is queued is dropped, the writer and reader stop (see
+    /// [`Gate::aborted`]).
+    pub fn abort(&self) {
+        self.change(|s| {
+            s.queue = VecDeque::new();
+            s.closed = true;
+            s.held = false;
+            s.aborted = true;
+        });
+    }
+
+    /// Shuts (`true`) or opens the connection's [`Gate`].
+    pub fn hold_reading(&self, held: bool) {
+        self.change(|s| s.held = held);
+    }
+
+    /// Applies `f`, then wakes the writer and the task waiting at the gate.
+    fn change(&self, f: impl FnOnce(&mut State)) {
+        let waiting = {
+            let mut s = self.0.lock();
+            f(&mut s);
+            let task = if s.held && !s.aborted {
+                None
+            } else {
+                s.waiting.take()
+            };
+            (task, s.closed)
+        };
+        let (waiting, closed) = waiting;
+        if closed {
+            self.0.ready.notify_one();
+        }
+        if let Some(task) = waiting {
+            task.wake();
+        }
+    }
+}
+
+impl Gate {
+    /// Returns at once while the gate is open, else once the owner opens it.
+    pub async fn open(&self) {
+        std::future::poll_fn(|cx| {
+            let mut s = self.0.lock();
+            if !s.held {
+                return std::task::Poll::Ready(());
+            }
+            s.wait(cx);
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// Returns once the owner aborted the connection ([`Outbox::abort`]).
+    pub async fn aborted(&self) {
+        std::future::poll_fn(|cx| {
+            let mut s = self.0.lock();
+            if s.aborted {
+                return std::task::Poll::Ready(());
+            }
+            s.wait(cx);
+            std::task::Poll::Pending
+        })
+        .await
     }
 }
 
@@ -82,15 +171,33 @@ impl Drop for Outbox {
 }
 
 impl Mailbox {
-    /// Everything queued so far, waiting until there is something; [`Next::Close`] once the
-    /// owner closed and nothing is left. The queue's memory goes with what is taken, so an
-    /// idle connection keeps none.
+    /// The reader's gate of this connection.
+    pub fn gate(&self) -> Gate {
+        Gate(self.0.clone())
+    }
+
+    /// What is queued so far, up to [`MAX_BATCH`] bytes (at least one buffer), waiting until
+    /// there is something; [`Next::Close`] once the owner closed and nothing is left. The
+    /// queue's memory goes with what is taken, so an idle connection keeps none.
     pub async fn next(&mut self) -> Next {
         loop {
             {
                 let mut s = self.0.lock();
                 if !s.queue.is_empty() {
-                    return Next::Write(std::mem::take(&mut s.queue));
+                    let mut size = 0;
+                    let count = s
+                        .queue
+                        .iter()
+                        .take_while(|b| {
+                            let first = size == 0;
+                            size += b.len();
+                            first || size <= MAX_BATCH
+                        })
+                        .count();
+                    if count == s.queue.len() {
+                        return Next::Write(std::mem::take(&mut s.queue));
+                    }
+                    return Next::Write(s.queue.drain(..count).collect());
                 }
                 if s.closed {
                     return Next::Close;
@@ -100,6 +207,10 @@ impl Mailbox {
         }
     }
 }
+
+/// The most bytes the writer takes at once (unless one buffer is larger): it reports each
+/// batch written, and the owner learns of progress at least this often.
+pub const MAX_BATCH: usize = 1024 * 1024;
 
 /// The most buffers one vectored write hands to the stream.
 const WRITE_SLICES: usize = 64;
@@ -156,6 +267,22 @@ mod tests {
         }
     }
 
+    /// A waker that raises a flag.
+    fn flag() -> (
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::task::Waker,
+    ) {
+        struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl std::task::Wake for Flag {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waker = std::task::Waker::from(std::sync::Arc::new(Flag(woken.clone())));
+        (woken, waker)
+    }
+
     #[test]
     fn buffers_come_out_in_order_then_the_close() {
         let (tx, mut rx) = pair();
@@ -174,6 +301,57 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_at_most_max_batch_bytes_unless_one_buffer_is_larger() {
+        let (tx, mut rx) = pair();
+        let big = Bytes::from(vec![1; MAX_BATCH + 1]);
+        let half = Bytes::from(vec![2; MAX_BATCH / 2]);
+        for b in [&big, &half, &half, &half] {
+            tx.send(b.clone());
+        }
+        assert_eq!(now(rx.next()), Some(Next::Write([big].into())));
+        assert_eq!(
+            now(rx.next()),
+            Some(Next::Write([half.clone(), half.clone()].into()))
+        );
+        assert_eq!(now(rx.next()), Some(Next::Write([half].into())));
+        assert_eq!(now(rx.next()), None);
+    }
+
+    #[test]
+    fn a_shut_gate_holds_the_reader_until_the_owner_opens_it() {
+        let (tx, rx) = pair();
+        let gate = rx.gate();
+        assert_eq!(now(gate.open()), Some(()), "open from the start");
+        tx.hold_reading(true);
+        let (woken, waker) = flag();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut open = Box::pin(gate.open());
+        assert!(open.as_mut().poll(&mut cx).is_pending());
+        tx.hold_reading(true);
+        assert!(!woken.load(std::sync::atomic::Ordering::SeqCst));
+        tx.hold_reading(false);
+        assert!(
+            woken.load(std::sync::atomic::Ordering::SeqCst),
+            "opening wakes it"
+        );
+        assert!(open.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn an_abort_drops_what_is_queued_and_wakes_the_task() {
+        let (tx, mut rx) = pair();
+        let gate = rx.gate();
+        tx.send(Bytes::from_static(b"never written"));
+        tx.hold_reading(true);
+        assert_eq!(now(gate.aborted()), None);
+        assert_eq!(now(gate.open()), None, "held");
+        tx.abort();
+        assert_eq!(now(gate.aborted()), Some(()));
+        assert_eq!(now(gate.open()), Some(()), "an aborted gate is open");
+        assert_eq!(now(rx.next()), Some(Next::Close), "the queue was dropped");
+    }
+
+    #[test]
     fn dropping_the_owner_closes_after_what_was_queued() {
         let (tx, mut rx) = pair();
         tx.send(Bytes::from_static(b"last"));
@@ -188,14 +366,7 @@ mod tests {
     #[test]
     fn a_send_wakes_a_waiting_writer() {
         let (tx, mut rx) = pair();
-        let woken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
-        impl std::task::Wake for Flag {
-            fn wake(self: std::sync::Arc<Self>) {
-                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
-        let waker = std::task::Waker::from(std::sync::Arc::new(Flag(woken.clone())));
+        let (woken, waker) = flag();
         let mut cx = std::task::Context::from_waker(&waker);
         let mut next = Box::pin(rx.next());
         assert!(next.as_mut().poll(&mut cx).is_pending());

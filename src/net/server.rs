@@ -5,6 +5,12 @@
 //! with `now`, drains the core's actions, encodes every packet queued for a connection into one
 //! buffer and hands it to that connection's writer (`outbox.rs`), which writes and flushes what
 //! it was handed in one go. An idle connection holds no buffer (`read_some`).
+//!
+//! Backpressure: the data read and not yet handled is bounded in bytes ([`QUEUED_BYTES`]) as
+//! well as in events, and a connection whose messages leave another far behind is not read
+//! until that one catches up (`throttle.rs`): a slow subscriber slows its publishers down
+//! through TCP instead of the broker buffering for it. Only what no client's reading can hold
+//! back grows a connection's backlog to [`MAX_PENDING_WRITE_BYTES`], where it is dropped.
 //! With a store ([`Journal`]), the owner also takes the core's changes after every event, holds
 //! the output they may be revealed by until the committer task has them on disk (`durability.rs`,
 //! `commit.rs`; a PINGRESP does not wait), and tells the core when the store fails, fills up or
@@ -26,7 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::broker::{Action, BrokerCore, CloseCause, ConnId, StorageHealth};
 use crate::codec;
@@ -35,12 +41,19 @@ use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::MetricsRequest;
 use crate::net::outbox::{self, Mailbox, Next, Outbox};
+use crate::net::throttle::Throttle;
 use crate::net::transport::{HANDSHAKE_TIME, Upgrade};
 
-/// Bytes a connection may have waiting for its writer before it is closed as too slow.
+/// Bytes a connection may have waiting for its writer before it is closed as too slow. Far
+/// above the mark at which the connections feeding it are no longer read (`throttle.rs`): only
+/// output no client's reading can hold back (retained messages, wills, `$SYS`, the
+/// connection's own requests) grows it this far.
 pub const MAX_PENDING_WRITE_BYTES: usize = 64 * 1024 * 1024;
 /// Events the connection tasks may queue for the owner before readers wait (backpressure).
 const EVENT_QUEUE: usize = 1024;
+/// Bytes read from all connections and not yet handled by the owner: beyond it readers wait,
+/// so the event queue holds at most this much data whatever the size of each read.
+const QUEUED_BYTES: usize = 4 * 1024 * 1024;
 /// Largest single read: the size of each runtime thread's read buffer ([`read_some`]).
 const READ_CHUNK: usize = 64 * 1024;
 /// How long a connection whose writing ended is still read, until the client's end of it.
@@ -334,22 +347,34 @@ where
     L: Into<Listener>,
 {
     let (events_tx, mut events_rx) = mpsc::channel::<ConnEvent>(EVENT_QUEUE);
+    let budget = Arc::new(Semaphore::new(QUEUED_BYTES));
+    let owner = Owner {
+        events: events_tx,
+        budget: budget.clone(),
+    };
     let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1));
     let mut accept_tasks = Vec::new();
     for listener in listeners {
-        let tx = events_tx.clone();
         let ids = next_id.clone();
-        accept_tasks.push(tokio::spawn(accept_loop(listener.into(), tx, ids)));
+        accept_tasks.push(tokio::spawn(accept_loop(
+            listener.into(),
+            owner.clone(),
+            ids,
+        )));
     }
-    drop(events_tx);
+    drop(owner);
 
     let mut conns: BTreeMap<ConnId, ConnHandle> = BTreeMap::new();
+    let mut throttle = Throttle::default();
     let mut keeper = journal.map(|j| Keeper::new(j, &mut core));
     tokio::pin!(shutdown);
     loop {
         let deadline = core.poll_timeout();
         let keeper_timer = keeper.as_ref().and_then(Keeper::timer);
         let taking = keeper.as_ref().is_none_or(|k| !k.durability.full());
+        // The connection whose bytes this turn handles: it is held back if its messages leave
+        // another connection too far behind.
+        let mut source = None;
         // Biased, in this order, for determinism under the simulator and so that neither
         // shutdown nor a due deadline waits behind a busy event queue.
         tokio::select! {
@@ -361,13 +386,17 @@ where
             _ = sleep_until_opt(deadline) => {
                 core.handle_timeout(Instant::now());
             }
+            _ = sleep_until_opt(throttle.deadline()) => {
+                let durability = keeper.as_mut().map(|k| &mut k.durability);
+                stalled(&mut core, &mut conns, &mut throttle, durability);
+            }
             outcome = next_outcome(keeper.as_mut()) => {
                 let k = keeper.as_mut().expect("an outcome comes from a keeper");
                 let Some(outcome) = outcome else {
                     return Err(io::Error::other("the store stopped"));
                 };
                 let ready = k.outcome(&mut core, Instant::now(), outcome);
-                write_out(&mut core, &mut conns, ready, Some(&mut k.durability));
+                write_out(&mut core, &mut conns, &mut throttle, ready, Some(&mut k.durability));
                 k.submit(&mut core, Instant::now());
             }
             _ = sleep_until_opt(keeper_timer) => {}
@@ -397,10 +426,12 @@ where
                     ConnEvent::Bytes { conn, data } => {
                         if conns.contains_key(&conn) {
                             core.handle_bytes(now, conn, &data);
+                            source = Some(conn);
                         }
+                        budget.add_permits(data.len());
                     }
                     ConnEvent::Closed { conn, cause } => {
-                        if let Some(h) = conns.remove(&conn) {
+                        if let Some(h) = remove(&mut core, &mut conns, &mut throttle, conn) {
                             tracing::info!(
                                 conn,
                                 peer = %h.peer,
@@ -418,25 +449,42 @@ where
                         core.count_bytes_sent(bytes);
                         if let Some(h) = conns.get_mut(&conn) {
                             h.pending_bytes = h.pending_bytes.saturating_sub(bytes);
+                            let free = throttle.wrote(now, conn, h.pending_bytes);
+                            read_again(&mut core, &conns, now, free);
                         }
                     }
                 }
             }
         }
         let (output, urgent) = drain_actions(&mut core, &mut conns, keeper.is_some());
+        let fed: Vec<ConnId> = match source {
+            Some(s) => output
+                .iter()
+                .filter(|(c, o)| *c != s && matches!(o, Out::Bytes(_)))
+                .map(|(c, _)| *c)
+                .collect(),
+            None => Vec::new(),
+        };
         match keeper.as_mut() {
             Some(k) => {
-                write_out(&mut core, &mut conns, urgent, Some(&mut k.durability));
+                let d = Some(&mut k.durability);
+                write_out(&mut core, &mut conns, &mut throttle, urgent, d);
                 let ready = k.durability.after_event(core.take_changes(), output);
-                write_out(&mut core, &mut conns, ready, Some(&mut k.durability));
+                let d = Some(&mut k.durability);
+                write_out(&mut core, &mut conns, &mut throttle, ready, d);
                 k.submit(&mut core, Instant::now());
             }
-            None => write_out(&mut core, &mut conns, output, None),
+            None => write_out(&mut core, &mut conns, &mut throttle, output, None),
+        }
+        if let Some(s) = source {
+            hold_back(&mut core, &conns, &mut throttle, s, &fed);
         }
     }
     for task in accept_tasks {
         task.abort();
     }
+    // Readers waiting for room learn that the owner is gone.
+    budget.close();
     for (_, h) in conns {
         h.writer.close();
     }
@@ -557,6 +605,7 @@ fn log_connected<B: BrokerCore>(
 fn write_out<B: BrokerCore>(
     core: &mut B,
     conns: &mut BTreeMap<ConnId, ConnHandle>,
+    throttle: &mut Throttle,
     output: Vec<(ConnId, Out)>,
     mut durability: Option<&mut Durability>,
 ) {
@@ -568,26 +617,14 @@ fn write_out<B: BrokerCore>(
             Out::Bytes(buf) => {
                 h.pending_bytes += buf.len();
                 if h.pending_bytes > MAX_PENDING_WRITE_BYTES {
-                    tracing::warn!(
-                        conn,
-                        peer = %h.peer,
-                        client_id = %h.client(),
-                        pending = h.pending_bytes,
-                        "closing a connection that does not read"
-                    );
-                    if let Some(h) = conns.remove(&conn) {
-                        h.writer.close();
-                    }
-                    if let Some(d) = durability.as_deref_mut() {
-                        d.closed(conn);
-                    }
-                    core.handle_closed(Instant::now(), conn, CloseCause::Io);
+                    let d = durability.as_deref_mut();
+                    cut(core, conns, throttle, d, conn, "does not read");
                     continue;
                 }
                 h.writer.send(buf);
             }
             Out::Close => {
-                if let Some(h) = conns.remove(&conn) {
+                if let Some(h) = remove(core, conns, throttle, conn) {
                     h.writer.close();
                 }
                 if let Some(d) = durability.as_deref_mut() {
@@ -598,11 +635,148 @@ fn write_out<B: BrokerCore>(
     }
 }
 
-async fn accept_loop(
-    listener: Listener,
-    events: mpsc::Sender<ConnEvent>,
-    ids: Arc<std::sync::atomic::AtomicU64>,
+/// Closes `conn`, which the broker gave up on (`why`), as if the network had failed.
+fn cut<B: BrokerCore>(
+    core: &mut B,
+    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    throttle: &mut Throttle,
+    durability: Option<&mut Durability>,
+    conn: ConnId,
+    why: &str,
 ) {
+    let Some(h) = remove(core, conns, throttle, conn) else {
+        return;
+    };
+    tracing::warn!(
+        conn,
+        peer = %h.peer,
+        client_id = %h.client(),
+        pending = h.pending_bytes,
+        "closing a connection that {why}"
+    );
+    h.writer.abort();
+    if let Some(d) = durability {
+        d.closed(conn);
+    }
+    core.handle_closed(Instant::now(), conn, CloseCause::Io);
+}
+
+/// Forgets `conn`; the connections it held back are read again.
+fn remove<B: BrokerCore>(
+    core: &mut B,
+    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    throttle: &mut Throttle,
+    conn: ConnId,
+) -> Option<ConnHandle> {
+    let h = conns.remove(&conn)?;
+    let free = throttle.gone(conn);
+    read_again(core, conns, Instant::now(), free);
+    Some(h)
+}
+
+/// Stops reading `source` if the output of its last event, which went to `fed`, left one of
+/// them too far behind (`throttle.rs`).
+fn hold_back<B: BrokerCore>(
+    core: &mut B,
+    conns: &BTreeMap<ConnId, ConnHandle>,
+    throttle: &mut Throttle,
+    source: ConnId,
+    fed: &[ConnId],
+) {
+    let now = Instant::now();
+    for &target in fed {
+        let Some(t) = conns.get(&target) else {
+            continue;
+        };
+        if throttle.fed(now, source, target, t.pending_bytes)
+            && let Some(h) = conns.get(&source)
+        {
+            tracing::debug!(
+                conn = source,
+                client_id = %h.client(),
+                behind = %t.client(),
+                pending = t.pending_bytes,
+                "reading paused: a connection it feeds is behind"
+            );
+            h.writer.hold_reading(true);
+            core.handle_held(now, source, true);
+        }
+    }
+}
+
+/// Reads each of `sources` that is still open again.
+fn read_again<B: BrokerCore>(
+    core: &mut B,
+    conns: &BTreeMap<ConnId, ConnHandle>,
+    now: Instant,
+    sources: Vec<ConnId>,
+) {
+    for source in sources {
+        if let Some(h) = conns.get(&source) {
+            tracing::debug!(conn = source, client_id = %h.client(), "reading resumed");
+            h.writer.hold_reading(false);
+            core.handle_held(now, source, false);
+        }
+    }
+}
+
+/// Closes the connections that hold others back and have written nothing for
+/// [`throttle::MAX_STALL`](crate::net::throttle::MAX_STALL).
+fn stalled<B: BrokerCore>(
+    core: &mut B,
+    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    throttle: &mut Throttle,
+    mut durability: Option<&mut Durability>,
+) {
+    for conn in throttle.stalled(Instant::now()) {
+        let d = durability.as_deref_mut();
+        cut(
+            core,
+            conns,
+            throttle,
+            d,
+            conn,
+            "holds others back and does not read",
+        );
+        // Known or not, it no longer holds anyone.
+        let free = throttle.gone(conn);
+        read_again(core, conns, Instant::now(), free);
+    }
+}
+
+/// What a connection's task holds of the owner: its event queue and the budget of bytes read
+/// and not yet handled ([`QUEUED_BYTES`]).
+#[derive(Clone)]
+struct Owner {
+    events: mpsc::Sender<ConnEvent>,
+    budget: Arc<Semaphore>,
+}
+
+impl Owner {
+    /// Hands `data`, read from `conn`, to the owner once the budget has room for it (see
+    /// [`tell`]).
+    fn bytes(&self, conn: ConnId, data: Bytes) -> Told<'_> {
+        let n = u32::try_from(data.len()).expect("one read is at most READ_CHUNK bytes");
+        match self.budget.try_acquire_many(n) {
+            Ok(permits) => permits.forget(),
+            Err(tokio::sync::TryAcquireError::Closed) => return Told::Done(false),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                return Told::Wait(Box::pin(async move {
+                    match self.budget.acquire_many(n).await {
+                        Ok(permits) => permits.forget(),
+                        Err(_) => return false,
+                    }
+                    tell(&self.events, ConnEvent::Bytes { conn, data })
+                        .done()
+                        .await
+                }));
+            }
+        }
+        tell(&self.events, ConnEvent::Bytes { conn, data })
+    }
+}
+
+async fn accept_loop(listener: Listener, owner: Owner, ids: Arc<std::sync::atomic::AtomicU64>) {
     let Listener { tcp, upgrade } = listener;
     loop {
         let (stream, peer) = match tcp.accept().await {
@@ -616,19 +790,13 @@ async fn accept_loop(
         let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         if !upgrade.is_plain() {
-            tokio::spawn(upgraded(
-                conn,
-                peer,
-                stream,
-                upgrade.clone(),
-                events.clone(),
-            ));
+            tokio::spawn(upgraded(conn, peer, stream, upgrade.clone(), owner.clone()));
             continue;
         }
-        let Some(wrx) = open(&events, conn, peer, None).await else {
+        let Some(wrx) = open(&owner.events, conn, peer, None).await else {
             return;
         };
-        tokio::spawn(connection::<TcpStream>(conn, stream, events.clone(), wrx));
+        tokio::spawn(connection::<TcpStream>(conn, stream, owner.clone(), wrx));
     }
 }
 
@@ -659,7 +827,7 @@ async fn upgraded(
     peer: SocketAddr,
     stream: TcpStream,
     upgrade: Upgrade,
-    events: mpsc::Sender<ConnEvent>,
+    owner: Owner,
 ) {
     let (stream, identity) =
         match tokio::time::timeout(HANDSHAKE_TIME, upgrade.accept(stream)).await {
@@ -679,10 +847,10 @@ async fn upgraded(
             }
         };
     let identity = identity.map(String::into_boxed_str);
-    let Some(wrx) = open(&events, conn, peer, identity).await else {
+    let Some(wrx) = open(&owner.events, conn, peer, identity).await else {
         return;
     };
-    connection(conn, stream, events, wrx).await;
+    connection(conn, stream, owner, wrx).await;
 }
 
 thread_local! {
@@ -705,16 +873,13 @@ async fn read_some<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Bytes> {
     .await
 }
 
-async fn connection<S>(
-    conn: ConnId,
-    stream: S,
-    events: mpsc::Sender<ConnEvent>,
-    mut mailbox: Mailbox,
-) where
+async fn connection<S>(conn: ConnId, stream: S, owner: Owner, mut mailbox: Mailbox)
+where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let write_events = events.clone();
+    let gate = mailbox.gate();
+    let owner = &owner;
     let writer_task = async move {
         loop {
             let Next::Write(batch) = mailbox.next().await else {
@@ -728,21 +893,19 @@ async fn connection<S>(
             if writer.flush().await.is_err() {
                 return CloseCause::Io;
             }
-            tell(&write_events, ConnEvent::Written { conn, bytes: n })
+            tell(&owner.events, ConnEvent::Written { conn, bytes: n })
                 .done()
                 .await;
         }
     };
-    let read_events = events.clone();
+    let gate = &gate;
     let reader_task = async move {
         loop {
+            gate.open().await;
             match read_some(&mut reader).await {
                 Ok(data) if data.is_empty() => return CloseCause::PeerClosed,
                 Ok(data) => {
-                    if !tell(&read_events, ConnEvent::Bytes { conn, data })
-                        .done()
-                        .await
-                    {
+                    if !owner.bytes(conn, data).done().await {
                         return CloseCause::Local;
                     }
                 }
@@ -753,6 +916,9 @@ async fn connection<S>(
     tokio::pin!(writer_task, reader_task);
     let cause = tokio::select! {
         biased;
+        // The broker gave up on the connection (it does not read): what is queued is dropped
+        // and the socket closed at once.
+        () = gate.aborted() => CloseCause::Local,
         c = &mut writer_task => {
             // Whether the write failed (the client went away: what it wrote before, such as a
             // DISCONNECT, still counts) or the broker closed the connection (the client still
@@ -771,7 +937,7 @@ async fn connection<S>(
         }
         c = &mut reader_task => c,
     };
-    tell(&events, ConnEvent::Closed { conn, cause })
+    tell(&owner.events, ConnEvent::Closed { conn, cause })
         .done()
         .await;
 }

@@ -141,6 +141,9 @@ impl BrokerCore for Box<dyn BrokerCore + Send> {
     fn connection_info(&self, conn: ConnId) -> Option<crate::broker::ConnectionInfo> {
         (**self).connection_info(conn)
     }
+    fn handle_held(&mut self, now: Instant, conn: ConnId, held: bool) {
+        (**self).handle_held(now, conn, held)
+    }
     fn count_bytes_sent(&mut self, bytes: usize) {
         (**self).count_bytes_sent(bytes)
     }

@@ -16,6 +16,7 @@ mod cli_pubsub;
 mod conformance;
 mod mosquitto_broker;
 mod mosquitto_clients;
+mod net_backpressure;
 mod net_journal;
 mod net_limits;
 mod net_loopback;

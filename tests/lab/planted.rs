@@ -851,6 +851,10 @@ impl BrokerCore for Planted {
         self.inner.handle_timeout(now);
     }
 
+    fn handle_held(&mut self, now: Instant, conn: ConnId, held: bool) {
+        self.inner.handle_held(now, conn, held);
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         self.inner.poll_timeout()
     }

@@ -377,6 +377,9 @@ impl<R: Rule> BrokerCore for Tap<R> {
     fn handle_timeout(&mut self, now: Instant) {
         self.inner.handle_timeout(now)
     }
+    fn handle_held(&mut self, now: Instant, conn: ConnId, held: bool) {
+        self.inner.handle_held(now, conn, held)
+    }
     fn poll_timeout(&self) -> Option<Instant> {
         self.inner.poll_timeout()
     }

@@ -58,6 +58,35 @@ fn mqtt_3_12_4_1_pingreq_answered_and_keeps_the_connection_alive() {
     assert_eq!(close_of(&h.drain(), 1), Some(CloseReason::KeepAliveTimeout));
 }
 
+/// 3.1.1 [MQTT-3.1.2-24] counts packets the server does not receive; while the shell holds a
+/// connection back (it stops reading it: backpressure), what the client sends waits unread, so
+/// the connection is not timed out, and its keep-alive period restarts when reading resumes.
+#[test]
+fn mqtt_3_1_2_24_a_connection_the_server_does_not_read_is_not_timed_out() {
+    let mut h = Harness::new();
+    h.connect_with(1, connect_ka("dev", 10));
+    h.advance_to(5);
+    h.broker.handle_held(h.now, 1, true);
+    assert_eq!(h.broker.poll_timeout(), None);
+    h.packet(1, Packet::PingReq);
+    assert_eq!(sent(&h.drain(), 1), vec![Packet::PingResp]);
+    assert_eq!(
+        h.broker.poll_timeout(),
+        None,
+        "a packet read while held (it was on its way) does not restart the clock"
+    );
+    h.advance_to(100);
+    assert!(h.drain().is_empty());
+    h.broker.handle_held(h.now, 1, false);
+    h.advance_to_ms(114_999);
+    assert!(
+        h.drain().is_empty(),
+        "a whole period from the moment reading resumed"
+    );
+    h.advance_to(115);
+    assert_eq!(close_of(&h.drain(), 1), Some(CloseReason::KeepAliveTimeout));
+}
+
 /// Section 3.1.2.10: a keep-alive of 0 turns the mechanism off.
 #[test]
 fn mqtt_3_1_2_keep_alive_zero_never_times_out() {
