@@ -112,6 +112,16 @@ pub struct ListenerEntry {
     /// TLS on this listener (under the WebSockets, if any).
     #[serde(default)]
     pub tls: Option<TlsEntry>,
+    /// Time a connection has to finish its TLS handshake and WebSocket upgrade.
+    #[serde(
+        default = "default_handshake_timeout",
+        with = "crate::config::duration"
+    )]
+    pub handshake_timeout: Duration,
+}
+
+fn default_handshake_timeout() -> Duration {
+    crate::net::transport::HANDSHAKE_TIME
 }
 
 /// `transport` of a `[[listener]]`.
@@ -269,6 +279,12 @@ impl BrokerFile {
             if let Err(reason) = parse_listen(&l.address) {
                 found.push((format!("listener[{i}].address"), reason));
             }
+            if l.handshake_timeout.is_zero() {
+                found.push((
+                    format!("listener[{i}].handshake_timeout"),
+                    "must be longer than 0s".into(),
+                ));
+            }
             for (field, reason) in l.tls.iter().flat_map(TlsEntry::problems) {
                 found.push((format!("listener[{i}].tls.{field}"), reason));
             }
@@ -317,7 +333,8 @@ impl BrokerFile {
                     field => format!("listener[{i}].tls.{field}: {}", p.reason),
                 })?
                 // Room for a few packets of the largest size in one message.
-                .with_max_message(2 * self.broker.max_packet_size as usize);
+                .with_max_message(2 * self.broker.max_packet_size as usize)
+                .with_handshake_time(l.handshake_timeout);
             plans.push(ListenerPlan {
                 address: l.address.clone(),
                 upgrade,
@@ -512,7 +529,7 @@ async fn serve(
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         tracing::info!(
             addr = %l.local_addr().map_err(|e| e.to_string())?,
-            transport = plan.upgrade.scheme(),
+            transport = %plan.upgrade.scheme(),
             "listening"
         );
         listeners.push(crate::net::server::Listener {

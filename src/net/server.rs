@@ -17,7 +17,8 @@
 //! recovers; a failed store is rewritten whole, with backoff.
 //!
 //! A listener may wrap its connections in TLS and/or WebSockets ([`Upgrade`], `transport.rs`):
-//! the handshake runs in the connection's own task, within [`HANDSHAKE_TIME`], before the core
+//! the handshake runs in the connection's own task, within the listener's handshake time
+//! (`handshake_timeout`, 10 s by default), before the core
 //! hears of the connection; a peer that fails it is logged and dropped.
 //!
 //! What is not here: protocol logic (the core), the store (`store`), the TLS and WebSocket
@@ -42,7 +43,7 @@ use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::MetricsRequest;
 use crate::net::outbox::{self, Mailbox, Next, Outbox};
 use crate::net::throttle::Throttle;
-use crate::net::transport::{HANDSHAKE_TIME, Upgrade};
+use crate::net::transport::Upgrade;
 
 /// Bytes a connection may have waiting for its writer before it is closed as too slow. Far
 /// above the mark at which the connections feeding it are no longer read (`throttle.rs`): only
@@ -82,6 +83,8 @@ enum ConnEvent {
         writer: Outbox,
         /// The user its TLS client certificate names, when the listener makes it the user.
         identity: Option<Box<str>>,
+        /// Its transport's URL scheme (`mqtt`, `mqtts`, `ws`, `wss`).
+        transport: &'static str,
     },
     Bytes {
         conn: ConnId,
@@ -103,6 +106,7 @@ struct ConnHandle {
     peer: SocketAddr,
     /// The client identifier, once the broker accepted a CONNECT (for the close's log line).
     client: Option<Box<str>>,
+    transport: &'static str,
 }
 
 impl ConnHandle {
@@ -407,7 +411,7 @@ where
                 let Some(ev) = ev else { break };
                 let now = Instant::now();
                 match ev {
-                    ConnEvent::Opened { conn, peer, writer, identity } => {
+                    ConnEvent::Opened { conn, peer, writer, identity, transport } => {
                         tracing::debug!(conn, %peer, identity = identity.as_deref(), "accepted");
                         conns.insert(
                             conn,
@@ -416,6 +420,7 @@ where
                                 pending_bytes: 0,
                                 peer,
                                 client: None,
+                                transport,
                             },
                         );
                         match identity {
@@ -590,6 +595,7 @@ fn log_connected<B: BrokerCore>(
     tracing::info!(
         conn,
         peer = %h.peer,
+        transport = %h.transport,
         client_id = %info.client_id,
         protocol = %info.protocol,
         keep_alive = info.keep_alive,
@@ -793,7 +799,7 @@ async fn accept_loop(listener: Listener, owner: Owner, ids: Arc<std::sync::atomi
             tokio::spawn(upgraded(conn, peer, stream, upgrade.clone(), owner.clone()));
             continue;
         }
-        let Some(wrx) = open(&owner.events, conn, peer, None).await else {
+        let Some(wrx) = open(&owner.events, conn, peer, None, "mqtt").await else {
             return;
         };
         tokio::spawn(connection::<TcpStream>(conn, stream, owner.clone(), wrx));
@@ -807,6 +813,7 @@ async fn open(
     conn: ConnId,
     peer: SocketAddr,
     identity: Option<Box<str>>,
+    transport: &'static str,
 ) -> Option<Mailbox> {
     let (wtx, wrx) = outbox::pair();
     events
@@ -815,6 +822,7 @@ async fn open(
             peer,
             writer: wtx,
             identity,
+            transport,
         })
         .await
         .ok()?;
@@ -829,25 +837,25 @@ async fn upgraded(
     upgrade: Upgrade,
     owner: Owner,
 ) {
-    let (stream, identity) =
-        match tokio::time::timeout(HANDSHAKE_TIME, upgrade.accept(stream)).await {
-            Ok(Ok(upgraded)) => upgraded,
-            Ok(Err(reason)) => {
-                tracing::info!(%peer, transport = upgrade.scheme(), %reason, "connection refused");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(
-                    %peer,
-                    transport = upgrade.scheme(),
-                    reason = %format_args!("handshake not done within {HANDSHAKE_TIME:?}"),
-                    "connection refused"
-                );
-                return;
-            }
-        };
+    let limit = upgrade.handshake_time();
+    let (stream, identity) = match tokio::time::timeout(limit, upgrade.accept(stream)).await {
+        Ok(Ok(upgraded)) => upgraded,
+        Ok(Err(reason)) => {
+            tracing::info!(%peer, transport = %upgrade.scheme(), %reason, "connection refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(
+                %peer,
+                transport = %upgrade.scheme(),
+                reason = %format_args!("handshake not done within {limit:?}"),
+                "connection refused"
+            );
+            return;
+        }
+    };
     let identity = identity.map(String::into_boxed_str);
-    let Some(wrx) = open(&owner.events, conn, peer, identity).await else {
+    let Some(wrx) = open(&owner.events, conn, peer, identity, upgrade.scheme()).await else {
         return;
     };
     connection(conn, stream, owner, wrx).await;

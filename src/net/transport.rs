@@ -108,6 +108,14 @@ mod sim {
             self
         }
 
+        pub fn with_handshake_time(self, _: std::time::Duration) -> Upgrade {
+            self
+        }
+
+        pub fn handshake_time(&self) -> std::time::Duration {
+            HANDSHAKE_TIME
+        }
+
         pub fn scheme(&self) -> &'static str {
             "mqtt"
         }
@@ -178,6 +186,8 @@ mod real {
         websocket: bool,
         /// The largest WebSocket message and frame taken (tungstenite's default when unset).
         max_message: Option<usize>,
+        /// Time allowed for the handshakes ([`HANDSHAKE_TIME`] when unset).
+        handshake_time: Option<std::time::Duration>,
     }
 
     impl std::fmt::Debug for Upgrade {
@@ -206,6 +216,7 @@ mod real {
                 identity_as_user,
                 websocket,
                 max_message: None,
+                handshake_time: None,
             })
         }
 
@@ -214,6 +225,17 @@ mod real {
         pub fn with_max_message(mut self, bytes: usize) -> Upgrade {
             self.max_message = Some(bytes);
             self
+        }
+
+        /// A connection that has not finished its handshakes within `time` is dropped.
+        pub fn with_handshake_time(mut self, time: std::time::Duration) -> Upgrade {
+            self.handshake_time = Some(time);
+            self
+        }
+
+        /// The time a connection has for its handshakes.
+        pub fn handshake_time(&self) -> std::time::Duration {
+            self.handshake_time.unwrap_or(HANDSHAKE_TIME)
         }
 
         pub fn is_plain(&self) -> bool {

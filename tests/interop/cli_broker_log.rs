@@ -77,6 +77,7 @@ fn each_connection_is_one_line_when_it_opens_and_one_when_it_closes() {
     assert_eq!(connected.len(), 1, "{log}");
     for field in [
         format!("peer={client}"),
+        "transport=mqtt".into(),
         "client_id=logged".into(),
         "protocol=3.1.1".into(),
         "keep_alive=30".into(),
@@ -109,6 +110,7 @@ fn with_log_json_every_line_is_a_json_object() {
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(connected["fields"]["client_id"], "logged");
     assert_eq!(connected["fields"]["peer"], client.as_str());
+    assert_eq!(connected["fields"]["transport"], "mqtt");
     assert_eq!(connected["fields"]["keep_alive"], 30);
     assert_eq!(connected["level"], "INFO");
 }

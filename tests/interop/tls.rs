@@ -137,7 +137,37 @@ fn mosquitto_clients_speak_tls_1_2_and_1_3_and_a_1_3_listener_refuses_1_2() {
     assert!(n == 0 || buf[0] != 0x20, "plain MQTT got a CONNACK on TLS");
     broker.wait_for_log("TLS handshake failed");
     mosquitto_round_trip(plain, &[], "plain", None);
-    broker.wait_for_log("transport=\"mqtts\"");
+    broker.wait_for_log("transport=mqtts");
+}
+
+/// `handshake_timeout` of a `[[listener]]`: a peer that connects and never starts its TLS
+/// handshake is dropped once the listener's time has passed, with a log line saying so.
+#[test]
+fn a_listener_drops_a_peer_that_does_not_finish_its_handshake_in_time() {
+    let certs = Certs::generate();
+    let tls = free_port();
+    let broker = Broker::start(
+        &format!(
+            "[[listener]]\naddress = \"127.0.0.1:{tls}\"\nhandshake_timeout = \"300ms\"\n{}\n",
+            certs.tls_table(""),
+        ),
+        &[tls],
+    );
+    let started = std::time::Instant::now();
+    let mut silent = TcpStream::connect(("127.0.0.1", tls)).unwrap();
+    silent.set_read_timeout(Some(crate::support::WAIT)).unwrap();
+    let mut buf = [0u8; 16];
+    let n = silent.read(&mut buf);
+    let after = started.elapsed();
+    assert!(
+        matches!(n, Ok(0)) || n.is_err(),
+        "the silent peer got {n:?} instead of the end of the connection"
+    );
+    assert!(
+        after >= std::time::Duration::from_millis(300) && after < crate::support::WAIT,
+        "dropped after {after:?}, for a handshake time of 300ms"
+    );
+    broker.wait_for_log("handshake not done within 300ms");
 }
 
 #[test]
