@@ -5,7 +5,8 @@
 //!
 //! [`Outbox`] is the owner's end, [`Mailbox`] the writer's. Dropping the owner's end closes the
 //! writer's after what was queued, like a dropped sender. The owner also opens and shuts the
-//! connection's [`Gate`]: its reader reads only while the gate is open (backpressure, see
+//! connection's gate ([`Mailbox::open`]): its reader reads only while the gate is open
+//! (backpressure, see
 //! `throttle.rs`).
 
 use std::collections::VecDeque;
@@ -58,9 +59,6 @@ pub struct Outbox(Arc<Shared>);
 /// The writer's end.
 pub struct Mailbox(Arc<Shared>);
 
-/// The reader's end: whether it may read, and whether the connection was aborted.
-pub struct Gate(Arc<Shared>);
-
 /// What the writer does next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
@@ -99,7 +97,7 @@ impl Outbox {
     }
 
     /// The connection ends now: what is queued is dropped, the writer and reader stop (see
-    /// [`Gate::aborted`]).
+    /// [`Mailbox::aborted`]).
     pub fn abort(&self) {
         self.change(|s| {
             s.queue = VecDeque::new();
@@ -109,7 +107,7 @@ impl Outbox {
         });
     }
 
-    /// Shuts (`true`) or opens the connection's [`Gate`].
+    /// Shuts (`true`) or opens the connection's gate ([`Mailbox::open`]).
     pub fn hold_reading(&self, held: bool) {
         self.change(|s| s.held = held);
     }
@@ -136,8 +134,9 @@ impl Outbox {
     }
 }
 
-impl Gate {
-    /// Returns at once while the gate is open, else once the owner opens it.
+impl Mailbox {
+    /// For the connection's reader: returns at once while the gate is open, else once the
+    /// owner opens it.
     pub async fn open(&self) {
         std::future::poll_fn(|cx| {
             let mut s = self.0.lock();
@@ -171,15 +170,10 @@ impl Drop for Outbox {
 }
 
 impl Mailbox {
-    /// The reader's gate of this connection.
-    pub fn gate(&self) -> Gate {
-        Gate(self.0.clone())
-    }
-
     /// What is queued so far, up to [`MAX_BATCH`] bytes (at least one buffer), waiting until
     /// there is something; [`Next::Close`] once the owner closed and nothing is left. The
     /// queue's memory goes with what is taken, so an idle connection keeps none.
-    pub async fn next(&mut self) -> Next {
+    pub async fn next(&self) -> Next {
         loop {
             {
                 let mut s = self.0.lock();
@@ -285,7 +279,7 @@ mod tests {
 
     #[test]
     fn buffers_come_out_in_order_then_the_close() {
-        let (tx, mut rx) = pair();
+        let (tx, rx) = pair();
         assert_eq!(now(rx.next()), None, "nothing queued: waits");
         tx.send(Bytes::from_static(b"a"));
         tx.send(Bytes::from_static(b"b"));
@@ -302,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_at_most_max_batch_bytes_unless_one_buffer_is_larger() {
-        let (tx, mut rx) = pair();
+        let (tx, rx) = pair();
         let big = Bytes::from(vec![1; MAX_BATCH + 1]);
         let half = Bytes::from(vec![2; MAX_BATCH / 2]);
         for b in [&big, &half, &half, &half] {
@@ -320,7 +314,7 @@ mod tests {
     #[test]
     fn a_shut_gate_holds_the_reader_until_the_owner_opens_it() {
         let (tx, rx) = pair();
-        let gate = rx.gate();
+        let gate = &rx;
         assert_eq!(now(gate.open()), Some(()), "open from the start");
         tx.hold_reading(true);
         let (woken, waker) = flag();
@@ -339,8 +333,8 @@ mod tests {
 
     #[test]
     fn an_abort_drops_what_is_queued_and_wakes_the_task() {
-        let (tx, mut rx) = pair();
-        let gate = rx.gate();
+        let (tx, rx) = pair();
+        let gate = &rx;
         tx.send(Bytes::from_static(b"never written"));
         tx.hold_reading(true);
         assert_eq!(now(gate.aborted()), None);
@@ -353,7 +347,7 @@ mod tests {
 
     #[test]
     fn dropping_the_owner_closes_after_what_was_queued() {
-        let (tx, mut rx) = pair();
+        let (tx, rx) = pair();
         tx.send(Bytes::from_static(b"last"));
         drop(tx);
         assert_eq!(
@@ -365,7 +359,7 @@ mod tests {
 
     #[test]
     fn a_send_wakes_a_waiting_writer() {
-        let (tx, mut rx) = pair();
+        let (tx, rx) = pair();
         let (woken, waker) = flag();
         let mut cx = std::task::Context::from_waker(&waker);
         let mut next = Box::pin(rx.next());

@@ -881,13 +881,13 @@ async fn read_some<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Bytes> {
     .await
 }
 
-async fn connection<S>(conn: ConnId, stream: S, owner: Owner, mut mailbox: Mailbox)
+async fn connection<S>(conn: ConnId, stream: S, owner: Owner, mailbox: Mailbox)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let gate = mailbox.gate();
     let owner = &owner;
+    let mailbox = &mailbox;
     let writer_task = async move {
         loop {
             let Next::Write(batch) = mailbox.next().await else {
@@ -906,10 +906,9 @@ where
                 .await;
         }
     };
-    let gate = &gate;
     let reader_task = async move {
         loop {
-            gate.open().await;
+            mailbox.open().await;
             match read_some(&mut reader).await {
                 Ok(data) if data.is_empty() => return CloseCause::PeerClosed,
                 Ok(data) => {
@@ -926,7 +925,7 @@ where
         biased;
         // The broker gave up on the connection (it does not read): what is queued is dropped
         // and the socket closed at once.
-        () = gate.aborted() => CloseCause::Local,
+        () = mailbox.aborted() => CloseCause::Local,
         c = &mut writer_task => {
             // Whether the write failed (the client went away: what it wrote before, such as a
             // DISCONNECT, still counts) or the broker closed the connection (the client still
