@@ -505,7 +505,14 @@ pub fn run(args: BrokerArgs) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(serve(listen, file, auth, store, state)) {
+    // The broker runs as a task of the runtime, not on the thread that waits for it: the
+    // connections' tasks and the one that routes between them then share worker threads, and
+    // handing a packet on is often a switch between tasks instead of between threads.
+    let broker = rt.spawn(serve(listen, file, auth, store, state));
+    let outcome = rt
+        .block_on(broker)
+        .unwrap_or_else(|e| Err(format!("the broker stopped: {e}")));
+    match outcome {
         Ok(()) => 0,
         Err(msg) => {
             eprintln!("error: {msg}");
