@@ -9,6 +9,11 @@
 //! - **many topics QoS 1**: 8 publishers, each over 100 topics `load/t/<p>/<k>` in turn → 8
 //!   subscribers, subscriber `p` on `load/t/<p>/+`.
 //!
+//! Every broker keeps up to [`INFLIGHT`] QoS 1/2 messages in flight to each subscriber (rumqttd's
+//! default `max_inflight_count`; mqtt-lab's `max_inflight` and mosquitto's
+//! `max_inflight_messages` are set to it, both 20 by default), so the window does not decide the
+//! comparison.
+//!
 //! A run is timed from the first publish to the last delivery (or, at QoS 0, to the last
 //! delivery before a second of silence: a broker may drop QoS 0 messages); the rate is
 //! deliveries per second. Each shape runs 3 times per broker, brokers interleaved, and the
@@ -50,6 +55,8 @@ mod real {
 
     /// Publishes in flight per publisher.
     const WINDOW: usize = 32;
+    /// Messages in flight from each broker to each subscriber.
+    const INFLIGHT: usize = 100;
     const PAYLOAD: usize = 64;
     const RUNS: usize = 3;
     const WAIT: Duration = Duration::from_secs(10);
@@ -166,7 +173,8 @@ mod real {
                     std::fs::write(
                         &conf,
                         format!(
-                            "listen = [\"127.0.0.1:{port}\"]\n[broker]\nmax_queued_messages = 1000000\n"
+                            "listen = [\"127.0.0.1:{port}\"]\n[broker]\nmax_queued_messages = 1000000\n\
+                             max_inflight = {INFLIGHT}\n"
                         ),
                     )
                     .expect("write broker.toml");
@@ -179,7 +187,7 @@ mod real {
                     let conf = dir.join("mosquitto.conf");
                     let mut text = format!(
                         "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
-                         max_queued_messages 0\n"
+                         max_queued_messages 0\nmax_inflight_messages {INFLIGHT}\n"
                     );
                     if running_as_root(dir) {
                         text.push_str("user root\n");
