@@ -1,26 +1,25 @@
 //! What the broker's owner task hands a connection's writer: buffers to write, in order, then
 //! possibly the order to close. A channel that costs next to nothing while empty (a connection
-//! is idle most of its life): a short queue behind a lock and one wake-up permit, where a
-//! channel of tokio's allocates blocks of slots up front.
+//! is idle most of its life): a short queue behind a lock and the waker of the connection's
+//! task, where a channel of tokio's allocates blocks of slots up front.
 //!
-//! [`Outbox`] is the owner's end, [`Mailbox`] the writer's. Dropping the owner's end closes the
-//! writer's after what was queued, like a dropped sender. The owner also opens and shuts the
-//! connection's gate ([`Mailbox::open`]): its reader reads only while the gate is open
-//! (backpressure, see
-//! `throttle.rs`).
+//! [`Outbox`] is the owner's end, [`Mailbox`] the connection task's. Dropping the owner's end
+//! closes the writer's after what was queued, like a dropped sender. The owner also opens and
+//! shuts the connection's gate ([`Mailbox::open`]): its reader reads only while the gate is
+//! open (backpressure, see `throttle.rs`). The writer, the reader and the wait for an abort
+//! are polled by one task, so one waker serves them all.
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
-    ready: Notify,
 }
 
 #[derive(Default)]
@@ -32,7 +31,8 @@ struct State {
     held: bool,
     /// The owner gave up on the connection: it ends now, whatever is queued.
     aborted: bool,
-    /// The connection's task, waiting at the shut gate or for an abort (one task polls both).
+    /// The connection's task, waiting for buffers, at the shut gate or for an abort (one task
+    /// polls all three).
     waiting: Option<std::task::Waker>,
 }
 
@@ -77,20 +77,23 @@ pub fn pair() -> (Outbox, Mailbox) {
 impl Outbox {
     /// Queues `data` for the writer (nothing after a close).
     pub fn send(&self, data: Bytes) {
-        {
+        let waiting = {
             let mut s = self.0.lock();
             if s.closed {
                 return;
             }
             s.queue.push_back(data);
+            s.waiting.take()
+        };
+        if let Some(task) = waiting {
+            task.wake();
         }
-        self.0.ready.notify_one();
     }
 
     /// The writer ends once it has written what is queued. Also opens the gate, so the reader
     /// can read to the client's end.
     pub fn close(&self) {
-        self.change(|s| {
+        self.change(true, |s| {
             s.closed = true;
             s.held = false;
         });
@@ -99,7 +102,7 @@ impl Outbox {
     /// The connection ends now: what is queued is dropped, the writer and reader stop (see
     /// [`Mailbox::aborted`]).
     pub fn abort(&self) {
-        self.change(|s| {
+        self.change(true, |s| {
             s.queue = VecDeque::new();
             s.closed = true;
             s.held = false;
@@ -109,25 +112,17 @@ impl Outbox {
 
     /// Shuts (`true`) or opens the connection's gate ([`Mailbox::open`]).
     pub fn hold_reading(&self, held: bool) {
-        self.change(|s| s.held = held);
+        // Shutting the gate wakes nobody: the reader finds it shut on its next read.
+        self.change(!held, |s| s.held = held);
     }
 
-    /// Applies `f`, then wakes the writer and the task waiting at the gate.
-    fn change(&self, f: impl FnOnce(&mut State)) {
+    /// Applies `f`, then, with `wake`, wakes the connection's task.
+    fn change(&self, wake: bool, f: impl FnOnce(&mut State)) {
         let waiting = {
             let mut s = self.0.lock();
             f(&mut s);
-            let task = if s.held && !s.aborted {
-                None
-            } else {
-                s.waiting.take()
-            };
-            (task, s.closed)
+            if wake { s.waiting.take() } else { None }
         };
-        let (waiting, closed) = waiting;
-        if closed {
-            self.0.ready.notify_one();
-        }
         if let Some(task) = waiting {
             task.wake();
         }
@@ -141,10 +136,10 @@ impl Mailbox {
         std::future::poll_fn(|cx| {
             let mut s = self.0.lock();
             if !s.held {
-                return std::task::Poll::Ready(());
+                return Poll::Ready(());
             }
             s.wait(cx);
-            std::task::Poll::Pending
+            Poll::Pending
         })
         .await
     }
@@ -154,10 +149,10 @@ impl Mailbox {
         std::future::poll_fn(|cx| {
             let mut s = self.0.lock();
             if s.aborted {
-                return std::task::Poll::Ready(());
+                return Poll::Ready(());
             }
             s.wait(cx);
-            std::task::Poll::Pending
+            Poll::Pending
         })
         .await
     }
@@ -174,31 +169,31 @@ impl Mailbox {
     /// there is something; [`Next::Close`] once the owner closed and nothing is left. The
     /// queue's memory goes with what is taken, so an idle connection keeps none.
     pub async fn next(&self) -> Next {
-        loop {
-            {
-                let mut s = self.0.lock();
-                if !s.queue.is_empty() {
-                    let mut size = 0;
-                    let count = s
-                        .queue
-                        .iter()
-                        .take_while(|b| {
-                            let first = size == 0;
-                            size += b.len();
-                            first || size <= MAX_BATCH
-                        })
-                        .count();
-                    if count == s.queue.len() {
-                        return Next::Write(std::mem::take(&mut s.queue));
-                    }
-                    return Next::Write(s.queue.drain(..count).collect());
+        std::future::poll_fn(|cx| {
+            let mut s = self.0.lock();
+            if !s.queue.is_empty() {
+                let mut size = 0;
+                let count = s
+                    .queue
+                    .iter()
+                    .take_while(|b| {
+                        let first = size == 0;
+                        size += b.len();
+                        first || size <= MAX_BATCH
+                    })
+                    .count();
+                if count == s.queue.len() {
+                    return Poll::Ready(Next::Write(std::mem::take(&mut s.queue)));
                 }
-                if s.closed {
-                    return Next::Close;
-                }
+                return Poll::Ready(Next::Write(s.queue.drain(..count).collect()));
             }
-            self.0.ready.notified().await;
-        }
+            if s.closed {
+                return Poll::Ready(Next::Close);
+            }
+            s.wait(cx);
+            Poll::Pending
+        })
+        .await
     }
 }
 
