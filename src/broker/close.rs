@@ -21,7 +21,7 @@
 
 use std::time::Instant;
 
-use crate::codec::{Disconnect, Packet, Properties, ReasonCode};
+use crate::codec::{Disconnect, Packet, Properties, PropertySet, ReasonCode};
 
 use super::{Action, Broker, CloseCause, CloseReason, ConnId, Phase};
 
@@ -127,10 +127,10 @@ impl Broker {
                 Ending::StorageFailed { full: false } => "storage failed",
                 _ => "",
             };
-            let properties = Properties {
+            let properties = Properties::from(PropertySet {
                 reason_string: (!detail.is_empty()).then(|| detail.to_owned()),
-                ..Properties::default()
-            };
+                ..PropertySet::default()
+            });
             self.send(conn, Packet::Disconnect(Disconnect { reason, properties }));
         }
         let Some(c) = self.conns.remove(&conn) else {

@@ -124,10 +124,6 @@ pub enum CloseReason {
 /// What the core asks the shell to do.
 #[must_use = "actions must be performed by the shell"]
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "drained at once; boxing would allocate per packet"
-)]
 pub enum Action {
     /// Encode `packet` with `protocol` and write it to `conn`.
     Send {

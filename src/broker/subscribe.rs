@@ -110,10 +110,10 @@ impl Broker {
             reasons.push(reason);
         }
         problems.dedup();
-        let properties = crate::codec::Properties {
-            reason_string: (v5 && !problems.is_empty()).then(|| problems.join("; ")),
-            ..Default::default()
-        };
+        let mut properties = crate::codec::Properties::default();
+        if v5 && !problems.is_empty() {
+            properties.reason_string = Some(problems.join("; "));
+        }
         self.send(
             conn,
             Packet::SubAck(SubAck {

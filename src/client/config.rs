@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer};
 
-use crate::codec::{LastWill, MAX_PACKET_SIZE, Properties, Protocol, QoS};
+use crate::codec::{LastWill, MAX_PACKET_SIZE, Properties, PropertySet, Protocol, QoS};
 
 /// Client settings. docs/client.md gives the behaviour each one controls.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -239,10 +239,10 @@ fn de_will<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LastWill>, D::Error
         payload: Bytes::from(spec.payload),
         qos,
         retain: spec.retain,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             will_delay_interval: spec.delay,
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     }))
 }
 

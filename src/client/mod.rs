@@ -40,7 +40,8 @@ use bytes::Bytes;
 use crate::codec::alias::{self, InboundAliases, OutboundAliases};
 use crate::codec::{
     self, Ack, Connect, Disconnect, EncodeError, Framer, LastWill, MAX_PACKET_SIZE, Packet,
-    Properties, Protocol, Publish, QoS, ReasonCode, Subscribe, Subscription, Unsubscribe,
+    Properties, PropertySet, Protocol, Publish, QoS, ReasonCode, Subscribe, Subscription,
+    Unsubscribe,
 };
 
 pub use crate::codec::topic::{validate_topic_filter, validate_topic_name};
@@ -337,10 +338,10 @@ impl Client {
             retain,
             topic,
             pkid: 0,
-            properties: Properties {
+            properties: Properties::from(PropertySet {
                 topic_alias: None,
-                ..self.v5_only(properties)
-            },
+                ..self.v5_only(properties).into_set()
+            }),
             payload,
         };
         if qos > self.broker.maximum_qos {
@@ -447,11 +448,11 @@ impl Client {
                         now,
                         Packet::Disconnect(Disconnect {
                             reason,
-                            properties: Properties {
+                            properties: Properties::from(PropertySet {
                                 session_expiry_interval: session_expiry
                                     .filter(|_| self.protocol().is_v5()),
-                                ..Properties::default()
-                            },
+                                ..PropertySet::default()
+                            }),
                         }),
                     );
                 }

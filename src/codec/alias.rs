@@ -148,7 +148,7 @@ pub fn apply(p: &mut Publish, alias: u16, known: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{Properties, QoS};
+    use crate::codec::{Properties, PropertySet, QoS};
 
     fn publish(topic: &str, alias: Option<u16>) -> Publish {
         Publish {
@@ -157,10 +157,10 @@ mod tests {
             retain: false,
             topic: topic.into(),
             pkid: 0,
-            properties: Properties {
+            properties: Properties::from(PropertySet {
                 topic_alias: alias,
-                ..Properties::default()
-            },
+                ..PropertySet::default()
+            }),
             payload: bytes::Bytes::new(),
         }
     }

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use super::properties::{self as props, Context};
 use super::topic::validate_topic_filter;
 use super::{
-    Ack, Auth, ConnAck, Connect, Disconnect, LastWill, Packet, PacketType, Properties, Protocol,
-    Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions,
-    UnsubAck, Unsubscribe, reason,
+    Ack, Auth, ConnAck, Connect, Disconnect, LastWill, Packet, PacketType, Properties, PropertySet,
+    Protocol, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, Subscription,
+    SubscriptionOptions, UnsubAck, Unsubscribe, reason,
 };
 
 /// Every packet type, in type order.
@@ -149,7 +149,7 @@ fn maybe<T>(
 pub(crate) fn properties(u: &mut Unstructured, ctx: Context) -> Result<Properties> {
     let a = |id| ctx.allows(id);
     let boolean = |u: &mut Unstructured| u.int_in_range(0..=1u8);
-    let mut p = Properties {
+    let mut p = Properties::from(PropertySet {
         payload_format_indicator: maybe(u, a(props::PAYLOAD_FORMAT_INDICATOR), boolean)?,
         message_expiry_interval: maybe(u, a(props::MESSAGE_EXPIRY_INTERVAL), |u| u.arbitrary())?,
         content_type: maybe(u, a(props::CONTENT_TYPE), |u| string(u, 30))?,
@@ -191,7 +191,7 @@ pub(crate) fn properties(u: &mut Unstructured, ctx: Context) -> Result<Propertie
             boolean,
         )?,
         shared_subscription_available: maybe(u, a(props::SHARED_SUBSCRIPTION_AVAILABLE), boolean)?,
-    };
+    });
     if a(props::SUBSCRIPTION_IDENTIFIER) {
         let max = if ctx == Context::Publish { 3 } else { 1 };
         for _ in 0..u.int_in_range(0..=max)? {

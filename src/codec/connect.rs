@@ -183,7 +183,7 @@ pub(crate) fn write(c: &Connect, buf: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::{both_ways, dec};
-    use super::super::{Packet, ReasonCode};
+    use super::super::{Packet, PropertySet, ReasonCode};
     use super::*;
     use bytes::Bytes;
 
@@ -256,10 +256,10 @@ mod tests {
             payload: Bytes::from_static(b"bye"),
             qos: QoS::AtLeastOnce,
             retain: true,
-            properties: Properties {
+            properties: Properties::from(PropertySet {
                 will_delay_interval: Some(5),
-                ..Properties::default()
-            },
+                ..PropertySet::default()
+            }),
         }));
         c.username = Some("u".into());
         c.password = Some(Bytes::from_static(b"p"));

@@ -516,6 +516,9 @@ pub(crate) fn read(r: &mut Reader, ctx: Context) -> Result<Properties, DecodeErr
 /// The size of the properties (without the block's own length prefix), validating each against
 /// the allow-list of `ctx`.
 pub(crate) fn content_len(p: &Properties, ctx: Context) -> Result<usize, EncodeError> {
+    if p.is_unset() {
+        return Ok(0);
+    }
     let n = fields_len(p, ctx)?;
     if n > varint::MAX as usize {
         return Err(EncodeError::PacketTooLarge { len: n });
@@ -542,6 +545,7 @@ pub(crate) fn write(p: &Properties, content_len: usize, buf: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::PropertySet;
     use bytes::Bytes;
 
     fn read_block(bytes: &[u8], ctx: Context) -> Result<Properties, DecodeError> {
@@ -630,10 +634,10 @@ mod tests {
                 packet: "PUBLISH"
             })
         );
-        let p = Properties {
+        let p = Properties::from(PropertySet {
             session_expiry_interval: Some(10),
-            ..Properties::default()
-        };
+            ..PropertySet::default()
+        });
         assert_eq!(write_block(&p, Context::Connect).unwrap(), bytes);
         assert!(matches!(
             write_block(&p, Context::Publish),
@@ -682,10 +686,10 @@ mod tests {
     /// §2.2.2.2 User Property repeats, in order, in every packet.
     #[test]
     fn user_properties_repeat_in_order() {
-        let p = Properties {
+        let p = Properties::from(PropertySet {
             user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
-            ..Properties::default()
-        };
+            ..PropertySet::default()
+        });
         let bytes = write_block(&p, Context::Auth).unwrap();
         assert_eq!(
             bytes,
@@ -720,10 +724,10 @@ mod tests {
                 ..
             })
         ));
-        let p = Properties {
+        let p = Properties::from(PropertySet {
             maximum_qos: Some(2),
-            ..Properties::default()
-        };
+            ..PropertySet::default()
+        });
         assert!(matches!(
             write_block(&p, Context::ConnAck),
             Err(EncodeError::InvalidPropertyValue { .. })
@@ -761,7 +765,7 @@ mod tests {
     /// Every property the model has survives a write and read in its allowed context.
     #[test]
     fn all_connack_properties_round_trip() {
-        let p = Properties {
+        let p = Properties::from(PropertySet {
             session_expiry_interval: Some(1),
             assigned_client_identifier: Some("id".into()),
             server_keep_alive: Some(2),
@@ -779,19 +783,19 @@ mod tests {
             wildcard_subscription_available: Some(1),
             subscription_identifier_available: Some(0),
             shared_subscription_available: Some(1),
-            ..Properties::default()
-        };
+            ..PropertySet::default()
+        });
         let bytes = write_block(&p, Context::ConnAck).unwrap();
         assert_eq!(read_block(&bytes, Context::ConnAck).unwrap(), p);
-        let w = Properties {
+        let w = Properties::from(PropertySet {
             payload_format_indicator: Some(1),
             message_expiry_interval: Some(9),
             content_type: Some("text/plain".into()),
             response_topic: Some("r/t".into()),
             correlation_data: Some(Bytes::from_static(b"\x00\x01")),
             will_delay_interval: Some(7),
-            ..Properties::default()
-        };
+            ..PropertySet::default()
+        });
         let bytes = write_block(&w, Context::Will).unwrap();
         assert_eq!(read_block(&bytes, Context::Will).unwrap(), w);
         assert!(

@@ -212,9 +212,11 @@ pub enum RetainHandling {
 }
 
 /// All MQTT 5.0 properties (section 2.2.2.2). Which ones a packet may carry is checked by the
-/// codec against that packet's allow-list; the rest must stay `None` / empty.
+/// codec against that packet's allow-list; the rest must stay `None` / empty. Packets hold them
+/// through [`Properties`], which allocates only when one is set.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct Properties {
+#[serde(rename = "Properties")]
+pub struct PropertySet {
     pub payload_format_indicator: Option<u8>,
     pub message_expiry_interval: Option<u32>,
     pub content_type: Option<String>,
@@ -246,9 +248,126 @@ pub struct Properties {
     pub shared_subscription_available: Option<u8>,
 }
 
+impl PropertySet {
+    /// No property set.
+    pub const EMPTY: PropertySet = PropertySet {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        content_type: None,
+        response_topic: None,
+        correlation_data: None,
+        subscription_identifiers: Vec::new(),
+        session_expiry_interval: None,
+        assigned_client_identifier: None,
+        server_keep_alive: None,
+        authentication_method: None,
+        authentication_data: None,
+        request_problem_information: None,
+        will_delay_interval: None,
+        request_response_information: None,
+        response_information: None,
+        server_reference: None,
+        reason_string: None,
+        receive_maximum: None,
+        topic_alias_maximum: None,
+        topic_alias: None,
+        maximum_qos: None,
+        retain_available: None,
+        user_properties: Vec::new(),
+        maximum_packet_size: None,
+        wildcard_subscription_available: None,
+        subscription_identifier_available: None,
+        shared_subscription_available: None,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        *self == PropertySet::EMPTY
+    }
+}
+
+/// The properties of one packet: a [`PropertySet`] that is allocated only once a property is
+/// set, so that packets without properties (every 3.1.1 packet, most 5.0 ones) stay small and
+/// cheap to build, move and drop. Reads go through `Deref` (an absent set reads as empty);
+/// writes through `DerefMut` allocate the set. Equality, `Debug` and the serialized form are
+/// those of the set: an allocated empty set equals an absent one.
+#[derive(Clone, Default)]
+pub struct Properties(Option<Box<PropertySet>>);
+
 impl Properties {
     pub fn is_empty(&self) -> bool {
-        *self == Properties::default()
+        self.0.as_deref().is_none_or(PropertySet::is_empty)
+    }
+
+    /// True when no set was ever allocated: a cheaper test than [`is_empty`](Self::is_empty),
+    /// which it implies.
+    pub fn is_unset(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The set itself (empty when none was allocated).
+    pub fn into_set(self) -> PropertySet {
+        self.0.map(|set| *set).unwrap_or_default()
+    }
+}
+
+impl From<PropertySet> for Properties {
+    fn from(set: PropertySet) -> Properties {
+        if set.is_empty() {
+            Properties(None)
+        } else {
+            Properties(Some(Box::new(set)))
+        }
+    }
+}
+
+/// What an absent set reads as.
+static EMPTY: PropertySet = PropertySet::EMPTY;
+
+impl std::ops::Deref for Properties {
+    type Target = PropertySet;
+
+    #[inline]
+    fn deref(&self) -> &PropertySet {
+        match &self.0 {
+            Some(set) => set,
+            None => &EMPTY,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Properties {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut PropertySet {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl PartialEq for Properties {
+    fn eq(&self, other: &Properties) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            _ => **self == **other,
+        }
+    }
+}
+
+impl Eq for Properties {}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl serde::Serialize for Properties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Properties {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Properties, D::Error> {
+        PropertySet::deserialize(d).map(Properties::from)
     }
 }
 
@@ -450,5 +569,60 @@ impl Packet {
             Packet::Disconnect(_) => PacketType::Disconnect,
             Packet::Auth(_) => PacketType::Auth,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(s: &str) -> Properties {
+        Properties::from(PropertySet {
+            reason_string: Some(s.into()),
+            ..PropertySet::default()
+        })
+    }
+
+    /// An empty set stays unallocated, and writing to an absent set allocates it.
+    #[test]
+    fn properties_allocate_only_when_set() {
+        assert!(Properties::default().is_unset());
+        assert!(Properties::from(PropertySet::default()).is_unset());
+        let mut p = Properties::from(PropertySet::EMPTY);
+        assert!(p.is_unset());
+        p.topic_alias = Some(3);
+        assert!(!p.is_unset());
+        assert_eq!(p.topic_alias, Some(3));
+        assert_eq!(Properties::default().topic_alias, None);
+    }
+
+    /// A set allocated and emptied again equals an absent one, and is empty.
+    #[test]
+    fn an_emptied_set_equals_an_absent_one() {
+        let mut p = reason("x");
+        assert_ne!(p, Properties::default());
+        assert!(!p.is_empty());
+        p.reason_string = None;
+        assert!(!p.is_unset());
+        assert!(p.is_empty());
+        assert_eq!(p, Properties::default());
+        assert_eq!(Properties::default(), p);
+        assert_ne!(reason("x"), reason("y"));
+        assert_eq!(reason("x").into_set().reason_string.as_deref(), Some("x"));
+    }
+
+    /// The serialized form is the set's, whether or not it is allocated, and reads back equal.
+    #[test]
+    fn properties_serialize_as_the_set() {
+        let absent = serde_json::to_string(&Properties::default()).unwrap();
+        assert_eq!(absent, serde_json::to_string(&PropertySet::EMPTY).unwrap());
+        let set = reason("why");
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(json, serde_json::to_string(&*set).unwrap());
+        let back: Properties = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, set);
+        let back: Properties = serde_json::from_str(&absent).unwrap();
+        assert!(back.is_unset());
+        assert_eq!(format!("{set:?}"), format!("{:?}", *set));
     }
 }

@@ -127,7 +127,9 @@ mod tests {
     use crate::broker::{
         Broker, BrokerCore, Delivery, Grant, Inflight, Message, PendingWill, Session,
     };
-    use crate::codec::{LastWill, Properties, QoS, RetainHandling, SubscriptionOptions};
+    use crate::codec::{
+        LastWill, Properties, PropertySet, QoS, RetainHandling, SubscriptionOptions,
+    };
 
     fn message(id: u64, topic: &str, payload: &[u8], qos: QoS) -> Arc<Message> {
         Arc::new(Message {
@@ -136,12 +138,12 @@ mod tests {
             payload: Bytes::copy_from_slice(payload),
             qos,
             retain: false,
-            properties: Properties {
+            properties: Properties::from(PropertySet {
                 content_type: Some("text/plain".into()),
                 correlation_data: Some(Bytes::from_static(&[0, 255, 7])),
                 user_properties: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
-                ..Properties::default()
-            },
+                ..PropertySet::default()
+            }),
             expires_at: Some(Duration::from_millis(90_500)),
         })
     }
@@ -210,10 +212,10 @@ mod tests {
                         payload: Bytes::from_static(b"bye"),
                         qos: QoS::AtLeastOnce,
                         retain: true,
-                        properties: Properties {
+                        properties: Properties::from(PropertySet {
                             will_delay_interval: Some(60),
-                            ..Properties::default()
-                        },
+                            ..PropertySet::default()
+                        }),
                     },
                 },
             )]),

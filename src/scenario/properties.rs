@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::topic::check_topic_name;
-use crate::codec::Properties;
+use crate::codec::{Properties, PropertySet};
 
 /// Most user properties on one workload.
 pub const MAX_USER_PROPERTIES: usize = 32;
@@ -60,7 +60,7 @@ pub struct MessageProperties {
 impl MessageProperties {
     /// The codec properties of one PUBLISH (no message expiry: the workload adds it).
     pub fn to_codec(&self) -> Properties {
-        Properties {
+        Properties::from(PropertySet {
             payload_format_indicator: self.payload_format.map(PayloadFormat::indicator),
             content_type: self.content_type.clone(),
             response_topic: self.response_topic.clone(),
@@ -69,8 +69,8 @@ impl MessageProperties {
                 .as_ref()
                 .map(|c| c.clone().into_bytes().into()),
             user_properties: self.user_properties.clone(),
-            ..Properties::default()
-        }
+            ..PropertySet::default()
+        })
     }
 
     /// An upper bound of the bytes these properties add to a PUBLISH.

@@ -23,7 +23,7 @@ use super::names::Names;
 use super::options::SubscribePacket;
 use super::recorder::{ClientRecorder, Recorder, lock, sleep_to, sleep_to_opt};
 use crate::client::{ClientConfig, ClientEvent};
-use crate::codec::{Properties, ReasonCode};
+use crate::codec::{Properties, PropertySet, ReasonCode};
 use crate::net::client::{ClientOptions, Events, MqttClient, Observer, WillSource};
 use crate::net::seam::LinkControl;
 use crate::scenario::Workload;
@@ -341,10 +341,10 @@ impl ClientNode {
         }
         tokio::spawn(async move {
             for p in packets {
-                let properties = Properties {
+                let properties = Properties::from(PropertySet {
                     subscription_identifiers: p.id.into_iter().collect(),
-                    ..Properties::default()
-                };
+                    ..PropertySet::default()
+                });
                 if client.subscribe_with(p.filters, properties).await.is_err() {
                     return;
                 }
@@ -395,13 +395,14 @@ impl ClientNode {
             };
             let label = payload::label(&body);
             let expiry = w.message_expiry_s();
-            let properties = Properties {
+            let properties = Properties::from(PropertySet {
                 message_expiry_interval: expiry,
                 ..w.properties
                     .as_ref()
                     .map(|p| p.to_codec())
                     .unwrap_or_default()
-            };
+                    .into_set()
+            });
             crec.publish_requested(
                 &w.topic,
                 w.qos.as_u8(),

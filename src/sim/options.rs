@@ -15,7 +15,7 @@ use crate::broker::{
 use crate::check::CheckConfig;
 use crate::client::{ClientConfig, ReconnectPolicy};
 use crate::codec::{
-    LastWill, MAX_PACKET_SIZE, Packet, Properties, Subscription, SubscriptionOptions,
+    LastWill, MAX_PACKET_SIZE, Packet, Properties, PropertySet, Subscription, SubscriptionOptions,
 };
 use crate::net::clock::since_ms;
 use crate::net::commit::Storage;
@@ -248,10 +248,10 @@ pub fn client_config(s: &Scenario, c: &scenario::ClientConfig) -> ClientConfig {
             payload: w.payload.clone().into_bytes().into(),
             qos: w.qos,
             retain: w.retain,
-            properties: Properties {
+            properties: Properties::from(PropertySet {
                 will_delay_interval: (v5 && !w.delay.is_zero()).then(|| secs_u32(w.delay)),
-                ..Properties::default()
-            },
+                ..PropertySet::default()
+            }),
         }),
         max_packet_size: c
             .max_packet_size

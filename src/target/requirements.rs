@@ -245,11 +245,11 @@ mod tests {
     }
 
     fn limits() -> Limits {
-        Limits::of(&crate::codec::Properties {
+        Limits::of(&crate::codec::Properties::from(crate::codec::PropertySet {
             receive_maximum: Some(20),
             topic_alias_maximum: Some(10),
             ..Default::default()
-        })
+        }))
     }
 
     #[test]

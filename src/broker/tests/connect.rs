@@ -49,6 +49,7 @@ fn mqtt_3_1_3_6_empty_client_id_with_clean_session_is_accepted() {
     let assigned = b
         .properties
         .assigned_client_identifier
+        .clone()
         .expect("5.0 gets the assigned id");
     assert!(!assigned.is_empty());
     // Both are connected under distinct ids: a publish reaches both subscriptions.

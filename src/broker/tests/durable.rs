@@ -155,12 +155,14 @@ fn assigned_ids_stay_unique_across_restart() {
         .connect_with(1, connect_v5("", true, 0))
         .properties
         .assigned_client_identifier
+        .clone()
         .unwrap();
     let mut h = restart(h);
     let second = h
         .connect_with(1, connect_v5("", true, 0))
         .properties
         .assigned_client_identifier
+        .clone()
         .unwrap();
     assert_ne!(first, second);
 }

@@ -27,8 +27,8 @@ use bytes::Bytes;
 use super::journal::{Change, ModelTables};
 use super::{Action, Broker, BrokerConfig, BrokerCore, CloseCause, CloseReason, ConnId};
 use crate::codec::{
-    Ack, ConnAck, Connect, LastWill, Packet, Properties, Protocol, Publish, QoS, Subscribe,
-    Subscription, SubscriptionOptions,
+    Ack, ConnAck, Connect, LastWill, Packet, Properties, PropertySet, Protocol, Publish, QoS,
+    Subscribe, Subscription, SubscriptionOptions,
 };
 
 /// A broker, a virtual clock and the actions it produced.
@@ -235,10 +235,10 @@ pub(super) fn ack(pkid: u16) -> Ack {
 pub(super) fn server_disconnect(reason: crate::codec::ReasonCode, text: &str) -> Packet {
     Packet::Disconnect(crate::codec::Disconnect {
         reason,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             reason_string: Some(text.to_owned()),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     })
 }
 

@@ -194,10 +194,10 @@ fn mqtt_3_3_2_7_resends_carry_the_topic_and_aliases_start_afresh() {
         Bytes::from_static(b"x"),
         QoS::AtLeastOnce,
         false,
-        Properties {
+        Properties::from(PropertySet {
             topic_alias: Some(9),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     )
     .unwrap();
     let sent: Vec<_> = h.sent().iter().map(wire_topic).collect();

@@ -9,10 +9,10 @@ fn will() -> LastWill {
         payload: Bytes::from_static(b"offline"),
         qos: QoS::AtLeastOnce,
         retain: true,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             will_delay_interval: Some(5),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     }
 }
 
@@ -73,10 +73,10 @@ fn v5_connect_carries_session_expiry_receive_maximum_packet_size_and_will_proper
 #[test]
 fn connected_event_reports_session_present_and_properties() {
     let mut h = H::v5();
-    let props = Properties {
+    let props = Properties::from(PropertySet {
         receive_maximum: Some(5),
-        ..Properties::default()
-    };
+        ..PropertySet::default()
+    });
     h.connect_with(ConnAck {
         session_present: true,
         reason: ReasonCode::Success,
@@ -220,10 +220,10 @@ fn assigned_client_identifier_is_used_on_reconnect() {
     let first = h.connect_with(ConnAck {
         session_present: false,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             assigned_client_identifier: Some("auto-1".into()),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     });
     assert_eq!(first.client_id, "");
     assert_eq!(h.c.client_id(), "auto-1");

@@ -128,10 +128,10 @@ fn mqtt_3_2_2_21_server_keep_alive_overrides() {
     h.connect_with(ConnAck {
         session_present: false,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             server_keep_alive: Some(4),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     });
     assert_eq!(h.c.poll_timeout(), Some(h.t0 + Duration::from_secs(4)));
     h.at(4);

@@ -284,10 +284,10 @@ fn mqtt_3_3_4_7_respects_broker_receive_maximum() {
     h.connect_with(ConnAck {
         session_present: false,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             receive_maximum: Some(1),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     });
     h.publish("t/1", QoS::ExactlyOnce);
     h.publish("t/2", QoS::AtLeastOnce);
@@ -331,10 +331,10 @@ fn mqtt_3_2_2_15_never_exceeds_broker_maximum_packet_size() {
     h.connect_with(ConnAck {
         session_present: false,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             maximum_packet_size: Some(100),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     });
     let events = h.events();
     assert!(events.contains(&ClientEvent::PublishLost {
@@ -381,11 +381,11 @@ fn mqtt_3_2_2_11_maximum_qos_and_3_2_2_14_retain_available() {
     h.connect_with(ConnAck {
         session_present: false,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             maximum_qos: Some(1),
             retain_available: Some(0),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     });
     let events = h.events();
     assert!(events.contains(&ClientEvent::PublishLost {
@@ -534,10 +534,10 @@ fn unanswered_subscribe_is_resent_after_reconnect() {
 fn v311_drops_publish_properties() {
     let mut h = H::v311();
     h.connect(false);
-    let props = Properties {
+    let props = Properties::from(PropertySet {
         message_expiry_interval: Some(5),
-        ..Properties::default()
-    };
+        ..PropertySet::default()
+    });
     h.c.publish(h.now, "t", Bytes::new(), QoS::AtMostOnce, false, props)
         .unwrap();
     match &h.sent()[0] {

@@ -653,9 +653,9 @@ pub fn describe(p: &Packet) -> String {
 /// The properties that are set, as `name value` pairs.
 fn properties(p: &Properties) -> String {
     let text = format!("{p:?}");
-    // `Properties { a: None, b: Some(1), c: [] }` → `b: Some(1)`: only what is set.
+    // `PropertySet { a: None, b: Some(1), c: [] }` → `b: Some(1)`: only what is set.
     let inner = text
-        .trim_start_matches("Properties {")
+        .trim_start_matches("PropertySet {")
         .trim_end_matches('}')
         .trim();
     let mut set = Vec::new();

@@ -23,8 +23,8 @@ use crate::broker::DurableState;
 use crate::broker::journal::ModelTables;
 use crate::broker::{Action, Broker, BrokerConfig, BrokerCore, Changes, CloseCause, ConnId};
 use crate::codec::{
-    Ack, Connect, Disconnect, LastWill, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
-    Subscribe, Subscription, SubscriptionOptions, Unsubscribe,
+    Ack, Connect, Disconnect, LastWill, Packet, Properties, PropertySet, Protocol, Publish, QoS,
+    ReasonCode, Subscribe, Subscription, SubscriptionOptions, Unsubscribe,
 };
 
 const NAME: &str = "state.redb";
@@ -189,10 +189,10 @@ impl Driver {
             connect.properties.session_expiry_interval = Some(30);
         }
         if kind == 3 {
-            let properties = Properties {
+            let properties = Properties::from(PropertySet {
                 will_delay_interval: Some(5),
-                ..Properties::default()
-            };
+                ..PropertySet::default()
+            });
             connect.will = Some(Box::new(LastWill {
                 topic: "a/b".into(),
                 payload: Bytes::from_static(b"will"),
@@ -212,10 +212,10 @@ impl Driver {
         } else {
             self.pkid()
         };
-        let properties = Properties {
+        let properties = Properties::from(PropertySet {
             message_expiry_interval: (payload.len() == 3).then_some(20),
-            ..Properties::default()
-        };
+            ..PropertySet::default()
+        });
         self.packet(
             conn,
             Packet::Publish(Publish {

@@ -2,7 +2,7 @@
 //! byte) and what it does with a CONNECT it cannot accept.
 
 use crate::codec::reason::connack_v3_return_code;
-use crate::codec::{Packet, Properties, QoS};
+use crate::codec::{Packet, Properties, PropertySet, QoS};
 
 use super::super::probe::{Conn, Fault, Got, describe, fixed_header_len, hex, options};
 use super::super::{Check, Outcome, Probe};
@@ -154,12 +154,12 @@ fn strings_kept_as_sent(p: &mut Probe) -> Result<Outcome, Fault> {
         ));
     }
     let properties = if p.v5() {
-        Properties {
+        Properties::from(PropertySet {
             content_type: Some(format!("text/{MIXED}")),
             response_topic: Some(p.topic(&format!("reply/{MIXED}"))),
             user_properties: vec![(format!("name{MIXED}"), format!("value{MIXED}"))],
-            ..Properties::default()
-        }
+            ..PropertySet::default()
+        })
     } else {
         Properties::default()
     };
@@ -191,7 +191,7 @@ fn strings_kept_as_sent(p: &mut Probe) -> Result<Outcome, Fault> {
     }
     if got.properties.user_properties != properties.user_properties {
         wrong.push(format!(
-            "User Properties {:?}",
+            "User Properties::from(PropertySet {:?})",
             got.properties.user_properties
         ));
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::codec::{
-    self, ConnAck, Disconnect, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
+    self, ConnAck, Disconnect, Packet, Properties, PropertySet, Protocol, Publish, QoS, ReasonCode,
     RetainHandling, SubscriptionOptions,
 };
 
@@ -227,10 +227,10 @@ fn subscribe_opts(
     options: SubscriptionOptions,
     identifier: Option<u32>,
 ) -> Result<ReasonCode, Fault> {
-    let properties = Properties {
+    let properties = Properties::from(PropertySet {
         subscription_identifiers: identifier.into_iter().collect(),
-        ..Properties::default()
-    };
+        ..PropertySet::default()
+    });
     p.subscribe_with(conn, pkid, filter, options, properties)
 }
 
@@ -344,10 +344,10 @@ fn alias_publish(topic: &str, alias: u16) -> Result<Vec<u8>, Fault> {
         retain: false,
         topic: topic.to_owned(),
         pkid: 0,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             topic_alias: Some(1),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
         payload: Bytes::from_static(b"x"),
     };
     let mut bytes = bytes_of(&Packet::Publish(publish), Protocol::V5)?;
@@ -406,10 +406,10 @@ fn aliased(topic: &str, alias: u16, payload: &[u8], pkid: u16) -> Packet {
         retain: false,
         topic: topic.to_string(),
         pkid,
-        properties: Properties {
+        properties: Properties::from(PropertySet {
             topic_alias: Some(alias),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
         payload: Bytes::copy_from_slice(payload),
     })
 }
@@ -527,10 +527,10 @@ fn topic_alias_to_client(p: &mut Probe) -> Result<Outcome, Fault> {
             p,
             &format!("s{n}"),
             n,
-            Properties {
+            Properties::from(PropertySet {
                 topic_alias_maximum: maximum,
-                ..Properties::default()
-            },
+                ..PropertySet::default()
+            }),
         )?;
         p.subscribe(&mut s, &root, QoS::AtLeastOnce)?;
         subs.push((s, maximum.unwrap_or(0)));
@@ -609,10 +609,10 @@ fn receive_maximum(p: &mut Probe) -> Result<Outcome, Fault> {
         p,
         "s",
         1,
-        Properties {
+        Properties::from(PropertySet {
             receive_maximum: Some(LIMIT as u16),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     )?;
     p.subscribe(&mut sub, &root, QoS::AtLeastOnce)?;
     let (mut publisher, _) = p.connect("a", &p.client_id(0))?;
@@ -691,10 +691,10 @@ fn receive_maximum_other_packets(p: &mut Probe) -> Result<Outcome, Fault> {
         p,
         "s",
         1,
-        Properties {
+        Properties::from(PropertySet {
             receive_maximum: Some(1),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     )?;
     p.subscribe(&mut sub, &root, QoS::AtLeastOnce)?;
     let (mut publisher, _) = p.connect("a", &p.client_id(0))?;
@@ -839,10 +839,10 @@ fn message_expiry(p: &mut Probe) -> Result<Outcome, Fault> {
     const LONG: u32 = 60;
     let root = format!("{}/#", p.topic_root());
     let topic = p.topic("t");
-    let keep = Properties {
+    let keep = Properties::from(PropertySet {
         session_expiry_interval: Some(60),
-        ..Properties::default()
-    };
+        ..PropertySet::default()
+    });
     let (mut sub, _) = connect_props(p, "s", 1, keep.clone())?;
     p.subscribe(&mut sub, &root, QoS::AtLeastOnce)?;
     sub.disconnect();
@@ -855,10 +855,10 @@ fn message_expiry(p: &mut Probe) -> Result<Outcome, Fault> {
             QoS::AtLeastOnce,
             false,
             pkid,
-            Properties {
+            Properties::from(PropertySet {
                 message_expiry_interval: Some(expiry),
-                ..Properties::default()
-            },
+                ..PropertySet::default()
+            }),
         );
         publish_acked(p, &mut publisher, &packet, &mut Vec::new())?;
     }
@@ -1020,10 +1020,10 @@ fn maximum_packet_size(p: &mut Probe) -> Result<Outcome, Fault> {
         p,
         "small",
         1,
-        Properties {
+        Properties::from(PropertySet {
             maximum_packet_size: Some(LIMIT),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     )?;
     p.subscribe(&mut small, &root, QoS::AtLeastOnce)?;
     let (mut other, _) = p.connect("other", &p.client_id(2))?;
@@ -1071,10 +1071,10 @@ fn diagnostics_within_maximum_packet_size(p: &mut Probe) -> Result<Outcome, Faul
         p,
         "a",
         0,
-        Properties {
+        Properties::from(PropertySet {
             maximum_packet_size: Some(DIAGNOSTICS_LIMIT),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     )?;
     within_limit(&Packet::ConnAck(connack))?;
     let topic = p.topic("t");
@@ -1181,15 +1181,15 @@ fn user_properties_forwarded(p: &mut Probe) -> Result<Outcome, Fault> {
         .collect();
     let got = forwarded(
         p,
-        Properties {
+        Properties::from(PropertySet {
             user_properties: sent.clone(),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
         b"x",
     )?;
     if got.properties.user_properties != sent {
         return Err(format!(
-            "the message was published with User Properties {sent:?} and delivered with {:?}",
+            "the message was published with User Properties::from(PropertySet {sent:?}) and delivered with {:?}",
             got.properties.user_properties
         ));
     }
@@ -1197,13 +1197,13 @@ fn user_properties_forwarded(p: &mut Probe) -> Result<Outcome, Fault> {
 }
 
 fn publish_properties_forwarded(p: &mut Probe) -> Result<Outcome, Fault> {
-    let sent = Properties {
+    let sent = Properties::from(PropertySet {
         payload_format_indicator: Some(1),
         content_type: Some("text/plain; charset=utf-8".into()),
         response_topic: Some(p.topic("reply")),
         correlation_data: Some(Bytes::from_static(&[0, 1, 0xfe, 0xff])),
-        ..Properties::default()
-    };
+        ..PropertySet::default()
+    });
     let got = forwarded(p, sent.clone(), "text ✓".as_bytes())?.properties;
     let mut wrong = Vec::new();
     if got.payload_format_indicator != sent.payload_format_indicator {
@@ -1344,11 +1344,11 @@ fn problem_information_off(p: &mut Probe) -> Result<Outcome, Fault> {
         p,
         "a",
         0,
-        Properties {
+        Properties::from(PropertySet {
             request_problem_information: Some(0),
             request_response_information: Some(0),
-            ..Properties::default()
-        },
+            ..PropertySet::default()
+        }),
     )?;
     if let Some(info) = &connack.properties.response_information {
         return Err(format!(
@@ -1417,7 +1417,7 @@ fn will_user_properties_order(p: &mut Probe) -> Result<Outcome, Fault> {
     };
     if got.properties.user_properties != sent {
         return Err(format!(
-            "a will with User Properties {sent:?} was published with {:?}; their order is kept",
+            "a will with User Properties::from(PropertySet {sent:?}) was published with {:?}; their order is kept",
             got.properties.user_properties
         ));
     }
