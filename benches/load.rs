@@ -412,6 +412,19 @@ mod real {
                 None => {}
             }
         }
+        let only: Vec<String> = std::env::var("MQTT_LAB_BENCH_SHAPES")
+            .map(|v| v.split('|').map(|w| w.trim().to_string()).collect())
+            .unwrap_or_default();
+        let chosen =
+            |shape: &Shape| only.is_empty() || only.iter().any(|w| shape.name.contains(w.as_str()));
+        if !SHAPES.iter().any(chosen) {
+            let names: Vec<&str> = SHAPES.iter().map(|s| s.name).collect();
+            panic!(
+                "MQTT_LAB_BENCH_SHAPES={:?} names no shape; the shapes are: {}",
+                only.join("|"),
+                names.join("; ")
+            );
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -432,13 +445,7 @@ mod real {
         }
         println!("{header}");
         println!("{rule}");
-        let only: Vec<String> = std::env::var("MQTT_LAB_BENCH_SHAPES")
-            .map(|v| v.split('|').map(|w| w.trim().to_string()).collect())
-            .unwrap_or_default();
-        for &shape in SHAPES {
-            if !only.is_empty() && !only.iter().any(|w| shape.name.contains(w.as_str())) {
-                continue;
-            }
+        for &shape in SHAPES.iter().filter(|s| chosen(s)) {
             let mut rates: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
             for r in 0..runs {
                 for (k, &peer) in peers.iter().enumerate() {
