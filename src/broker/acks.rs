@@ -14,17 +14,11 @@ use super::{Broker, ConnId};
 impl Broker {
     pub(super) fn handle_puback(
         &mut self,
-        _conn: ConnId,
+        conn: ConnId,
         client_id: &str,
         a: Ack,
     ) -> Result<(), Violation> {
-        let s = self
-            .sessions
-            .get_mut(client_id)
-            .expect("connected client has a session");
-        if s.puback(a.pkid) {
-            self.pump(client_id);
-        } else {
+        if !self.complete_and_pump(conn, client_id, |s| s.puback(a.pkid)) {
             tracing::debug!(
                 client_id,
                 pkid = a.pkid,
@@ -70,17 +64,11 @@ impl Broker {
 
     pub(super) fn handle_pubcomp(
         &mut self,
-        _conn: ConnId,
+        conn: ConnId,
         client_id: &str,
         a: Ack,
     ) -> Result<(), Violation> {
-        let s = self
-            .sessions
-            .get_mut(client_id)
-            .expect("connected client has a session");
-        if s.pubcomp(a.pkid) {
-            self.pump(client_id);
-        } else {
+        if !self.complete_and_pump(conn, client_id, |s| s.pubcomp(a.pkid)) {
             tracing::debug!(
                 client_id,
                 pkid = a.pkid,

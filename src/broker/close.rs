@@ -144,9 +144,9 @@ impl Broker {
             _ => tracing::debug!(conn, ?ending, "connection ends"),
         }
         if let Phase::Connected { client_id } = c.phase {
-            let attached = self.online.get(&client_id) == Some(&conn);
+            let attached = self.online.get(&*client_id) == Some(&conn);
             if attached {
-                self.online.remove(&client_id);
+                self.online.remove(&*client_id);
             }
             let ends_session = self
                 .sessions

@@ -132,7 +132,7 @@ impl Broker {
             .get_mut(&conn)
             .expect("connection checked by the dispatcher");
         entry.phase = Phase::Connected {
-            client_id: client_id.to_owned(),
+            client_id: client_id.into(),
         };
         entry.keep_alive = keep_alive;
         entry.will = will.map(Box::new);

@@ -6,7 +6,9 @@
 //! Not here: the per-session window and queue (`session.rs`), matching (`subtree.rs`), what a
 //! connection accepts (`outbound.rs`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -15,7 +17,7 @@ use crate::codec::{LastWill, Properties, QoS};
 use super::outbound::Tx;
 use super::retained::Stored;
 use super::session::{Delivery, Message, Refused, Session};
-use super::{Broker, BrokerConfig, BrokerEvent, clock};
+use super::{Action, Broker, BrokerConfig, BrokerEvent, BrokerStats, Conn, ConnId, clock};
 
 /// The 5.0 properties forwarded with a message: all the publisher's application properties;
 /// never the topic alias (per connection) nor subscription identifiers (per subscriber). The
@@ -120,16 +122,14 @@ impl Broker {
         let now = self.clock.now();
         let tx = self.online.get(client_id).and_then(|&conn| {
             let c = self.conns.get_mut(&conn)?;
-            Some(Tx {
+            Some(tx_on(
                 conn,
-                protocol: c.protocol,
-                window: usize::from(self.config.max_inflight.min(c.receive_maximum)),
+                c,
+                &self.config,
                 now,
-                outbound: &mut c.outbound,
-                actions: &mut self.actions,
-                stats: &mut self.stats,
-                needs: Some(0),
-            })
+                &mut self.actions,
+                &mut self.stats,
+            ))
         });
         Some((session, tx, &self.config))
     }
@@ -178,6 +178,47 @@ impl Broker {
             }
             _ => return,
         };
+        self.note_needs(needs);
+    }
+
+    /// Completes an outgoing delivery of `client_id`, connected on `conn` (its acknowledgement
+    /// just arrived there), with `complete` (PUBACK or PUBCOMP); when it completes one, lets
+    /// queued messages into the window it freed. `false`: nothing in flight matched. The session
+    /// is looked up once and the connection by its identifier, not by client id.
+    pub(super) fn complete_and_pump(
+        &mut self,
+        conn: ConnId,
+        client_id: &str,
+        complete: impl FnOnce(&mut Session) -> bool,
+    ) -> bool {
+        debug_assert_eq!(self.online.get(client_id), Some(&conn));
+        let session = self
+            .sessions
+            .get_mut(client_id)
+            .expect("connected client has a session");
+        if !complete(session) {
+            return false;
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return true;
+        };
+        let now = self.clock.now();
+        let mut tx = tx_on(
+            conn,
+            c,
+            &self.config,
+            now,
+            &mut self.actions,
+            &mut self.stats,
+        );
+        session.pump(&mut tx);
+        let needs = tx.needs;
+        self.note_needs(needs);
+        true
+    }
+
+    /// Merges what output just produced reveals into what the next changes must wait for.
+    fn note_needs(&mut self, needs: Option<u64>) {
         self.output_needs = match (self.output_needs, needs) {
             (Some(a), Some(b)) => Some(a.max(b)),
             _ => None,
@@ -189,5 +230,26 @@ impl Broker {
         if let Some((s, Some(mut tx), _)) = self.session_tx(client_id) {
             s.resume(&mut tx);
         }
+    }
+}
+
+/// The transmit side of connection `conn` (its record `c`).
+fn tx_on<'a>(
+    conn: ConnId,
+    c: &'a mut Conn,
+    config: &BrokerConfig,
+    now: Duration,
+    actions: &'a mut VecDeque<Action>,
+    stats: &'a mut BrokerStats,
+) -> Tx<'a> {
+    Tx {
+        conn,
+        protocol: c.protocol,
+        window: usize::from(config.max_inflight.min(c.receive_maximum)),
+        now,
+        outbound: &mut c.outbound,
+        actions,
+        stats,
+        needs: Some(0),
     }
 }

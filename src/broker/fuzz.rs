@@ -282,7 +282,7 @@ impl Harness {
     /// The client id of the session `conn` is attached to, if connected.
     fn client_of(&self, conn: ConnId) -> Option<String> {
         match &self.broker.conns.get(&conn)?.phase {
-            Phase::Connected { client_id } => Some(client_id.clone()),
+            Phase::Connected { client_id } => Some(client_id.to_string()),
             Phase::AwaitingConnect => None,
         }
     }

@@ -247,7 +247,7 @@ enum Phase {
     /// Accepted; the first packet must be CONNECT.
     AwaitingConnect,
     /// CONNECT accepted for `client_id`.
-    Connected { client_id: String },
+    Connected { client_id: std::sync::Arc<str> },
 }
 
 #[derive(Debug)]
@@ -730,7 +730,7 @@ impl BrokerCore for Broker {
             return None;
         };
         Some(ConnectionInfo {
-            client_id: client_id.clone(),
+            client_id: client_id.to_string(),
             protocol: c.protocol,
             keep_alive: c.keep_alive,
             clean_start: c.clean_start,
