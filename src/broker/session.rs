@@ -229,6 +229,11 @@ impl Floor {
 /// Packet identifiers a session may use: every `u16` but 0.
 const PKIDS: usize = u16::MAX as usize;
 
+/// At most this many queued messages hold a reserved packet identifier; those queued behind
+/// them take one when they are sent. Bounds the search for a free identifier: with most of the
+/// 65,535 reserved by a long queue, every allocation walked long runs of reserved ones.
+pub(crate) const MAX_RESERVED: usize = 1024;
+
 /// What changed in one session since the journal last looked: the keys of its changed rows.
 /// Bookkeeping, not state: a clone starts empty and every two compare equal, so sessions and
 /// durable states compare by their contents alone.
@@ -399,7 +404,8 @@ impl Session {
     fn reserve(&mut self, d: &mut Delivery, max_inflight: u16) {
         d.pkid = 0;
         let busy = self.inflight.len().max(usize::from(max_inflight));
-        if d.qos != QoS::AtMostOnce && self.reserved.0.len() + busy + 1 < PKIDS {
+        let reserved = self.reserved.0.len();
+        if d.qos != QoS::AtMostOnce && reserved < MAX_RESERVED && reserved + busy + 1 < PKIDS {
             d.pkid = self.alloc_pkid();
             self.reserved.0.insert(d.pkid);
         }

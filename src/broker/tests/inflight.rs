@@ -382,3 +382,43 @@ fn mqtt_2_2_1_4_without_identifiers_to_spare_a_queued_message_takes_one_when_sen
     assert_ne!(publishes(&out, 2)[0].pkid, first, "{out:?}");
     assert_eq!(changes.output_needs, None);
 }
+
+/// [MQTT-2.2.1-4] A queue longer than the identifiers set aside for queued messages: only the
+/// first `MAX_RESERVED` hold one while queued, the rest take one when sent, and every message
+/// goes out once, in order, with an identifier no other message in flight holds.
+#[test]
+fn mqtt_2_2_1_4_a_long_queue_reserves_a_bounded_number_of_identifiers() {
+    let mut h = Harness::with(BrokerConfig {
+        max_inflight: 2,
+        max_queued_messages: 3000,
+        ..Default::default()
+    });
+    h.connect(1, "pub", true);
+    h.connect(2, "sub", false);
+    h.subscribe(2, "t", QoS::AtLeastOnce);
+    let n = 2500u16;
+    let mut out = Vec::new();
+    for i in 1..=n {
+        out.extend(h.publish(1, "t", QoS::AtLeastOnce, i, &i.to_string()));
+    }
+    let reserved = h.broker.session("sub").unwrap().reserved.0.len();
+    assert!(
+        reserved <= super::super::session::MAX_RESERVED,
+        "{reserved} identifiers reserved by the queue"
+    );
+    let mut got: Vec<String> = Vec::new();
+    let mut flying = publishes(&out, 2);
+    while let Some(p) = flying.first().cloned() {
+        flying.remove(0);
+        assert!(
+            flying.iter().all(|q| q.pkid != p.pkid),
+            "identifier {} twice in flight",
+            p.pkid
+        );
+        got.push(String::from_utf8(p.payload.to_vec()).unwrap());
+        h.packet(2, Packet::PubAck(ack(p.pkid)));
+        flying.extend(publishes(&h.drain(), 2));
+    }
+    let want: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+}
