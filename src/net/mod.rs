@@ -14,6 +14,8 @@
 //! - `memory`: freed memory handed back to the system after a load peak (real build only).
 //! - [`metrics`]: the Prometheus endpoint, serving the core's figures.
 //! - [`outbox`]: what the owner task hands a connection's writer; empty, it costs nothing.
+//! - [`park`]: quiet plain TCP connections parked without a task, woken by a read or by their
+//!   mailbox.
 //! - [`throttle`]: backpressure: which connections are not read while a connection they feed
 //!   is far behind.
 //! - [`transport`]: TLS and WebSockets under MQTT (real network build only).
@@ -31,6 +33,7 @@ pub mod durability;
 pub mod memory;
 pub mod metrics;
 pub mod outbox;
+pub mod park;
 pub mod persist;
 pub mod proxy;
 pub mod seam;

@@ -144,6 +144,18 @@ impl Mailbox {
         .await
     }
 
+    /// For a connection going to sleep (`park.rs`): when nothing waits for its task (nothing
+    /// queued, not closed, the gate open), `waker` is woken by the owner's next change instead
+    /// of the task, and true; else false, and nothing changes.
+    pub fn sleep(&self, waker: std::task::Waker) -> bool {
+        let mut s = self.0.lock();
+        if !s.queue.is_empty() || s.closed || s.held {
+            return false;
+        }
+        s.waiting = Some(waker);
+        true
+    }
+
     /// Returns once the owner aborted the connection ([`Outbox::abort`]).
     pub async fn aborted(&self) {
         std::future::poll_fn(|cx| {

@@ -4,7 +4,8 @@
 //! Data flow: readers send the bytes they read to the owner; the owner feeds them to the core
 //! with `now`, drains the core's actions, encodes every packet queued for a connection into one
 //! buffer and hands it to that connection's writer (`outbox.rs`), which writes and flushes what
-//! it was handed in one go. An idle connection holds no buffer (`read_some`).
+//! it was handed in one go. An idle connection holds no buffer (`read_some`), and a quiet
+//! plain TCP connection no task either (`park.rs`).
 //!
 //! Backpressure: the data read and not yet handled is bounded in bytes ([`QUEUED_BYTES`]) as
 //! well as in events, and a connection whose messages leave another far behind is not read
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -42,6 +43,7 @@ use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::MetricsRequest;
 use crate::net::outbox::{self, Mailbox, Next, Outbox};
+use crate::net::park::{Kennel, PARK_AFTER, Parked, Waking, Watch, read_some};
 use crate::net::throttle::Throttle;
 use crate::net::transport::Upgrade;
 
@@ -55,8 +57,6 @@ const EVENT_QUEUE: usize = 1024;
 /// Bytes read from all connections and not yet handled by the owner: beyond it readers wait,
 /// so the event queue holds at most this much data whatever the size of each read.
 const QUEUED_BYTES: usize = 4 * 1024 * 1024;
-/// Largest single read: the size of each runtime thread's read buffer ([`read_some`]).
-const READ_CHUNK: usize = 64 * 1024;
 /// How long a connection whose writing ended is still read, until the client's end of it.
 pub const LINGER: Duration = Duration::from_secs(2);
 
@@ -357,6 +357,7 @@ where
         budget: budget.clone(),
     };
     let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let (kennel, watch) = crate::net::park::kennel()?;
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         let ids = next_id.clone();
@@ -364,9 +365,10 @@ where
             listener.into(),
             owner.clone(),
             ids,
+            kennel.clone(),
         )));
     }
-    drop(owner);
+    tokio::spawn(wake_parked(watch, kennel, owner));
 
     let mut conns: BTreeMap<ConnId, ConnHandle> = BTreeMap::new();
     let mut throttle = Throttle::default();
@@ -782,7 +784,12 @@ impl Owner {
     }
 }
 
-async fn accept_loop(listener: Listener, owner: Owner, ids: Arc<std::sync::atomic::AtomicU64>) {
+async fn accept_loop(
+    listener: Listener,
+    owner: Owner,
+    ids: Arc<std::sync::atomic::AtomicU64>,
+    kennel: Kennel,
+) {
     let Listener { tcp, upgrade } = listener;
     loop {
         let (stream, peer) = match tcp.accept().await {
@@ -802,7 +809,48 @@ async fn accept_loop(listener: Listener, owner: Owner, ids: Arc<std::sync::atomi
         let Some(wrx) = open(&owner.events, conn, peer, None, "mqtt").await else {
             return;
         };
-        tokio::spawn(connection::<TcpStream>(conn, stream, owner.clone(), wrx));
+        tokio::spawn(plain(
+            conn,
+            stream,
+            owner.clone(),
+            wrx,
+            kennel.clone(),
+            None,
+        ));
+    }
+}
+
+/// The kennel's task: starts a task again for each parked connection that wakes. Ends once
+/// the owner is gone and no connection is parked (the owner closes every connection as it
+/// goes, which wakes the parked ones).
+async fn wake_parked(mut watch: Watch, kennel: Kennel, owner: Owner) {
+    let mut owner_gone = false;
+    loop {
+        tokio::select! {
+            biased;
+            woken = watch.next() => {
+                for Waking { conn, stream, mailbox, first } in woken {
+                    match stream {
+                        Ok(stream) => {
+                            tracing::trace!(conn, "woken");
+                            let (owner, kennel) = (owner.clone(), kennel.clone());
+                            tokio::spawn(plain(conn, stream, owner, mailbox, kennel, first));
+                        }
+                        Err(e) => {
+                            tracing::debug!(conn, error = %e, "lost while waking");
+                            let cause = CloseCause::Io;
+                            if !tell(&owner.events, ConnEvent::Closed { conn, cause }).done().await {
+                                owner_gone = true;
+                            }
+                        }
+                    }
+                }
+            }
+            () = owner.events.closed(), if !owner_gone => owner_gone = true,
+        }
+        if owner_gone && kennel.is_empty() {
+            return;
+        }
     }
 }
 
@@ -861,92 +909,172 @@ async fn upgraded(
     connection(conn, stream, owner, wrx).await;
 }
 
-thread_local! {
-    /// The read buffer of this runtime thread, lent to one read at a time.
-    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
-        std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+/// A connection's byte stream: plain TCP, which can be parked (`park.rs`), or a TLS or
+/// WebSocket stream, which cannot.
+trait Link: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl Link for TcpStream {}
+
+impl Link for crate::net::transport::BoxStream {}
+
+/// How one run of a connection's task ended.
+enum Run<S> {
+    /// The connection is over, for this cause.
+    Ended(CloseCause),
+    /// Quiet for [`PARK_AFTER`]: its stream, to park.
+    Idle(S),
 }
 
-/// What `reader` has to give (empty at its end), read into the thread's buffer and copied out
-/// at its exact size: a connection waiting for data holds no buffer.
-async fn read_some<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Bytes> {
-    std::future::poll_fn(|cx| {
-        SCRATCH.with_borrow_mut(|scratch| {
-            let mut buf = ReadBuf::new(scratch);
-            std::pin::Pin::new(&mut *reader)
-                .poll_read(cx, &mut buf)
-                .map_ok(|()| Bytes::copy_from_slice(buf.filled()))
-        })
-    })
-    .await
-}
-
-async fn connection<S>(conn: ConnId, stream: S, owner: Owner, mailbox: Mailbox)
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let owner = &owner;
-    let mailbox = &mailbox;
-    let writer_task = async move {
-        loop {
-            let Next::Write(batch) = mailbox.next().await else {
-                let _ = writer.shutdown().await;
-                return CloseCause::Local;
-            };
-            let mut batch = batch;
-            let Ok(n) = outbox::write_batch(&mut writer, &mut batch).await else {
-                return CloseCause::Io;
-            };
-            if writer.flush().await.is_err() {
-                return CloseCause::Io;
-            }
-            tell(&owner.events, ConnEvent::Written { conn, bytes: n })
-                .done()
-                .await;
-        }
-    };
-    let reader_task = async move {
-        loop {
-            mailbox.open().await;
-            match read_some(&mut reader).await {
-                Ok(data) if data.is_empty() => return CloseCause::PeerClosed,
-                Ok(data) => {
-                    if !owner.bytes(conn, data).done().await {
-                        return CloseCause::Local;
-                    }
+/// A plain TCP connection: runs until it ends, parking it each time it goes quiet; the task
+/// ends while the connection is parked, and the kennel's task starts another when it wakes
+/// (`first`: what the kennel read from it).
+async fn plain(
+    conn: ConnId,
+    mut stream: TcpStream,
+    owner: Owner,
+    mut mailbox: Mailbox,
+    kennel: Kennel,
+    mut first: Option<io::Result<Bytes>>,
+) {
+    let cause = loop {
+        match run(conn, stream, &owner, &mailbox, true, first.take()).await {
+            Run::Ended(cause) => break cause,
+            Run::Idle(s) => match kennel.park(conn, s, mailbox) {
+                Parked::Asleep => return,
+                Parked::Awake(s, m) => {
+                    stream = s;
+                    mailbox = m;
                 }
-                Err(_) => return CloseCause::Io,
-            }
-        }
-    };
-    tokio::pin!(writer_task, reader_task);
-    let cause = tokio::select! {
-        biased;
-        // The broker gave up on the connection (it does not read): what is queued is dropped
-        // and the socket closed at once.
-        () = mailbox.aborted() => CloseCause::Local,
-        c = &mut writer_task => {
-            // Whether the write failed (the client went away: what it wrote before, such as a
-            // DISCONNECT, still counts) or the broker closed the connection (the client still
-            // writing gets the broker's last packets, such as a DISCONNECT, instead of a
-            // reset), the reader goes on until the client's end, for a bounded time. The
-            // simulator's TCP sends no FIN at shutdown (only a drop closes), so there the
-            // broker's own close is not held open: its client would learn of it LINGER late.
-            if c == CloseCause::Io || !cfg!(madsim) {
-                match Box::pin(tokio::time::timeout(LINGER, &mut reader_task)).await {
-                    Ok(read) if c == CloseCause::Io => read,
-                    _ => c,
+                Parked::Lost(e) => {
+                    tracing::debug!(conn, error = %e, "lost while parking");
+                    break CloseCause::Io;
                 }
-            } else {
-                c
-            }
+            },
         }
-        c = &mut reader_task => c,
     };
     tell(&owner.events, ConnEvent::Closed { conn, cause })
         .done()
         .await;
+}
+
+/// A connection that is never parked (TLS, WebSockets).
+async fn connection<S: Link>(conn: ConnId, stream: S, owner: Owner, mailbox: Mailbox) {
+    let cause = match run(conn, stream, &owner, &mailbox, false, None).await {
+        Run::Ended(cause) => cause,
+        Run::Idle(_) => unreachable!("a connection that does not park went idle"),
+    };
+    tell(&owner.events, ConnEvent::Closed { conn, cause })
+        .done()
+        .await;
+}
+
+/// Reads and writes a connection until it ends or, with `parks`, until it was quiet for
+/// [`PARK_AFTER`] with nothing half-done (a read not yet handed to the owner, a batch not yet
+/// written and reported). `first`: what was read from it before this run.
+async fn run<S: Link>(
+    conn: ConnId,
+    stream: S,
+    owner: &Owner,
+    mailbox: &Mailbox,
+    parks: bool,
+    first: Option<io::Result<Bytes>>,
+) -> Run<S> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    // Reads and writes done, and whether one is half-done; only this task touches them.
+    let activity = AtomicU64::new(0);
+    let busy = AtomicBool::new(false);
+    let ended = {
+        let (activity, busy) = (&activity, &busy);
+        let writer = &mut writer;
+        let reader = &mut reader;
+        let writer_task = async move {
+            loop {
+                let Next::Write(batch) = mailbox.next().await else {
+                    let _ = writer.shutdown().await;
+                    return CloseCause::Local;
+                };
+                busy.store(true, Relaxed);
+                let mut batch = batch;
+                let Ok(n) = outbox::write_batch(writer, &mut batch).await else {
+                    return CloseCause::Io;
+                };
+                if writer.flush().await.is_err() {
+                    return CloseCause::Io;
+                }
+                tell(&owner.events, ConnEvent::Written { conn, bytes: n })
+                    .done()
+                    .await;
+                activity.fetch_add(1, Relaxed);
+                busy.store(false, Relaxed);
+            }
+        };
+        let reader_task = async move {
+            let mut first = first;
+            loop {
+                mailbox.open().await;
+                let read = match first.take() {
+                    Some(read) => read,
+                    None => read_some(reader).await,
+                };
+                match read {
+                    Ok(data) if data.is_empty() => return CloseCause::PeerClosed,
+                    Ok(data) => {
+                        busy.store(true, Relaxed);
+                        if !owner.bytes(conn, data).done().await {
+                            return CloseCause::Local;
+                        }
+                        activity.fetch_add(1, Relaxed);
+                        busy.store(false, Relaxed);
+                    }
+                    Err(_) => return CloseCause::Io,
+                }
+            }
+        };
+        let quiet = async move {
+            if !parks {
+                return std::future::pending().await;
+            }
+            loop {
+                let seen = activity.load(Relaxed);
+                // Boxed: the timer is only as large as the task while it runs.
+                Box::pin(tokio::time::sleep(PARK_AFTER)).await;
+                if activity.load(Relaxed) == seen && !busy.load(Relaxed) {
+                    return;
+                }
+            }
+        };
+        tokio::pin!(writer_task, reader_task, quiet);
+        tokio::select! {
+            biased;
+            // The broker gave up on the connection (it does not read): what is queued is
+            // dropped and the socket closed at once.
+            () = mailbox.aborted() => Some(CloseCause::Local),
+            c = &mut writer_task => {
+                // Whether the write failed (the client went away: what it wrote before, such
+                // as a DISCONNECT, still counts) or the broker closed the connection (the
+                // client still writing gets the broker's last packets, such as a DISCONNECT,
+                // instead of a reset), the reader goes on until the client's end, for a
+                // bounded time. The simulator's TCP sends no FIN at shutdown (only a drop
+                // closes), so there the broker's own close is not held open: its client would
+                // learn of it LINGER late.
+                if c == CloseCause::Io || !cfg!(madsim) {
+                    match Box::pin(tokio::time::timeout(LINGER, &mut reader_task)).await {
+                        Ok(read) if c == CloseCause::Io => Some(read),
+                        _ => Some(c),
+                    }
+                } else {
+                    Some(c)
+                }
+            }
+            c = &mut reader_task => Some(c),
+            () = &mut quiet => None,
+        }
+    };
+    match ended {
+        Some(cause) => Run::Ended(cause),
+        None => Run::Idle(reader.unsplit(writer)),
+    }
 }
 
 /// Hands `ev` to the owner task: at once when its queue has room, else [`Told::Wait`]s for
