@@ -467,11 +467,9 @@ impl Sessions {
         let mut touched = BTreeSet::new();
         for (client, s) in &mut self.map {
             if s.is_persistent() {
-                s.marks = Marks {
-                    saved: true,
-                    row: true,
-                    ..Marks::default()
-                };
+                s.marks = Marks::default();
+                s.marks.saved = true;
+                s.marks.row = true;
                 touched.insert(client.clone());
             }
         }
@@ -493,7 +491,8 @@ impl Sessions {
             let Some(s) = self.map.get_mut(&client) else {
                 continue;
             };
-            let marks = std::mem::take(&mut s.marks);
+            let mut marks = std::mem::take(&mut s.marks);
+            let keys = marks.take_keys();
             if !s.is_persistent() {
                 if marks.saved {
                     ops.push(Change::SessionDelete { client });
@@ -511,7 +510,7 @@ impl Sessions {
                     row: session_row(s, user(&client)),
                 });
             }
-            for filter in marks.subs {
+            for filter in keys.subs {
                 ops.push(match s.subscriptions.get(&filter) {
                     Some(grant) => Change::SubPut {
                         client: client.clone(),
@@ -524,7 +523,7 @@ impl Sessions {
                     },
                 });
             }
-            for pkid in marks.qos2 {
+            for pkid in keys.qos2 {
                 let client = client.clone();
                 ops.push(if s.incoming_qos2.contains(&pkid) {
                     Change::Qos2Put { client, pkid }
@@ -532,7 +531,7 @@ impl Sessions {
                     Change::Qos2Delete { client, pkid }
                 });
             }
-            for seq in marks.out {
+            for seq in keys.out {
                 let client = client.clone();
                 ops.push(match out_row(s, seq) {
                     Some(row) => Change::OutPut { client, seq, row },

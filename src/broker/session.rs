@@ -245,28 +245,45 @@ pub(crate) struct Marks {
     pub saved: bool,
     /// Its own row (expiry interval, expiry time, user) may have changed.
     pub row: bool,
+    /// The keys of its changed rows of the other tables; boxed, allocated by the first key
+    /// (most sessions, idle or not held by a store, have none).
+    keys: Option<Box<MarkedKeys>>,
+}
+
+/// The keys of a session's changed subscription, QoS 2 and outbound rows.
+#[derive(Debug, Default)]
+pub(crate) struct MarkedKeys {
     pub subs: BTreeSet<String>,
     pub qos2: BTreeSet<u16>,
     pub out: BTreeSet<u64>,
 }
 
 impl Marks {
+    fn keys(&mut self) -> Option<&mut MarkedKeys> {
+        self.saved.then(|| &mut **self.keys.get_or_insert_default())
+    }
+
     pub fn sub(&mut self, filter: &str) {
-        if self.saved {
-            self.subs.insert(filter.to_owned());
+        if let Some(k) = self.keys() {
+            k.subs.insert(filter.to_owned());
         }
     }
 
     pub fn qos2(&mut self, pkid: u16) {
-        if self.saved {
-            self.qos2.insert(pkid);
+        if let Some(k) = self.keys() {
+            k.qos2.insert(pkid);
         }
     }
 
     pub fn out(&mut self, seq: u64) {
-        if self.saved {
-            self.out.insert(seq);
+        if let Some(k) = self.keys() {
+            k.out.insert(seq);
         }
+    }
+
+    /// The keys marked, which are cleared.
+    pub fn take_keys(&mut self) -> MarkedKeys {
+        self.keys.take().map(|k| *k).unwrap_or_default()
     }
 }
 

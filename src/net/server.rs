@@ -100,6 +100,10 @@ enum ConnEvent {
     },
 }
 
+/// The owner's connections. Boxed: a map's nodes are filled about half by keys that only grow,
+/// and an idle connection should cost little more than its handle.
+type Conns = BTreeMap<ConnId, Box<ConnHandle>>;
+
 struct ConnHandle {
     writer: Outbox,
     pending_bytes: usize,
@@ -370,7 +374,7 @@ where
     }
     tokio::spawn(wake_parked(watch, kennel, owner));
 
-    let mut conns: BTreeMap<ConnId, ConnHandle> = BTreeMap::new();
+    let mut conns: Conns = BTreeMap::new();
     let mut throttle = Throttle::default();
     let mut keeper = journal.map(|j| Keeper::new(j, &mut core));
     tokio::pin!(shutdown);
@@ -417,13 +421,13 @@ where
                         tracing::debug!(conn, %peer, identity = identity.as_deref(), "accepted");
                         conns.insert(
                             conn,
-                            ConnHandle {
+                            Box::new(ConnHandle {
                                 writer,
                                 pending_bytes: 0,
                                 peer,
                                 client: None,
                                 transport,
-                            },
+                            }),
                         );
                         match identity {
                             None => core.handle_accept(now, conn),
@@ -530,7 +534,7 @@ type Output = Vec<(ConnId, Out)>;
 /// store).
 fn drain_actions<B: BrokerCore>(
     core: &mut B,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    conns: &mut Conns,
     split_pings: bool,
 ) -> (Output, Output) {
     let mut out: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
@@ -585,12 +589,7 @@ fn drain_actions<B: BrokerCore>(
 }
 
 /// The log line of a connection the broker accepted: who, from where, with what.
-fn log_connected<B: BrokerCore>(
-    core: &B,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
-    conn: ConnId,
-    session_present: bool,
-) {
+fn log_connected<B: BrokerCore>(core: &B, conns: &mut Conns, conn: ConnId, session_present: bool) {
     let (Some(h), Some(info)) = (conns.get_mut(&conn), core.connection_info(conn)) else {
         return;
     };
@@ -612,7 +611,7 @@ fn log_connected<B: BrokerCore>(
 /// Hands output to the connections' writers, in order; closes a connection that does not read.
 fn write_out<B: BrokerCore>(
     core: &mut B,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    conns: &mut Conns,
     throttle: &mut Throttle,
     output: Vec<(ConnId, Out)>,
     mut durability: Option<&mut Durability>,
@@ -646,7 +645,7 @@ fn write_out<B: BrokerCore>(
 /// Closes `conn`, which the broker gave up on (`why`), as if the network had failed.
 fn cut<B: BrokerCore>(
     core: &mut B,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    conns: &mut Conns,
     throttle: &mut Throttle,
     durability: Option<&mut Durability>,
     conn: ConnId,
@@ -672,10 +671,10 @@ fn cut<B: BrokerCore>(
 /// Forgets `conn`; the connections it held back are read again.
 fn remove<B: BrokerCore>(
     core: &mut B,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    conns: &mut Conns,
     throttle: &mut Throttle,
     conn: ConnId,
-) -> Option<ConnHandle> {
+) -> Option<Box<ConnHandle>> {
     let h = conns.remove(&conn)?;
     let free = throttle.gone(conn);
     read_again(core, conns, Instant::now(), free);
@@ -686,7 +685,7 @@ fn remove<B: BrokerCore>(
 /// them too far behind (`throttle.rs`).
 fn hold_back<B: BrokerCore>(
     core: &mut B,
-    conns: &BTreeMap<ConnId, ConnHandle>,
+    conns: &Conns,
     throttle: &mut Throttle,
     source: ConnId,
     fed: &[ConnId],
@@ -713,12 +712,7 @@ fn hold_back<B: BrokerCore>(
 }
 
 /// Reads each of `sources` that is still open again.
-fn read_again<B: BrokerCore>(
-    core: &mut B,
-    conns: &BTreeMap<ConnId, ConnHandle>,
-    now: Instant,
-    sources: Vec<ConnId>,
-) {
+fn read_again<B: BrokerCore>(core: &mut B, conns: &Conns, now: Instant, sources: Vec<ConnId>) {
     for source in sources {
         if let Some(h) = conns.get(&source) {
             tracing::debug!(conn = source, client_id = %h.client(), "reading resumed");
@@ -732,7 +726,7 @@ fn read_again<B: BrokerCore>(
 /// [`throttle::MAX_STALL`](crate::net::throttle::MAX_STALL).
 fn stalled<B: BrokerCore>(
     core: &mut B,
-    conns: &mut BTreeMap<ConnId, ConnHandle>,
+    conns: &mut Conns,
     throttle: &mut Throttle,
     mut durability: Option<&mut Durability>,
 ) {
