@@ -20,6 +20,7 @@ mod net_backpressure;
 mod net_journal;
 mod net_limits;
 mod net_loopback;
+mod net_park;
 mod support;
 mod target;
 mod tls;

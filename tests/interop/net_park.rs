@@ -1,0 +1,116 @@
+//! Parked connections on real loopback TCP: a plain TCP connection quiet for longer than
+//! `PARK_AFTER` leaves the runtime's reactor and has no task (`src/net/park.rs`); whatever
+//! concerns it next (a packet from its client, a message, its client's end, a takeover) must
+//! reach it as if it had never slept. Raw 3.1.1 packets with keep-alive 0, so nothing but the
+//! test's own steps wakes a connection.
+
+use crate::support;
+
+use mqtt_lab::net::park::PARK_AFTER;
+use support::{OurBroker, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Long enough for every quiet connection to be parked.
+fn nap() -> tokio::time::Sleep {
+    tokio::time::sleep(PARK_AFTER * 4)
+}
+
+fn string(s: &str) -> Vec<u8> {
+    let mut v = u16::try_from(s.len()).unwrap().to_be_bytes().to_vec();
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+fn packet(header: u8, body: &[u8]) -> Vec<u8> {
+    assert!(body.len() < 128);
+    let mut v = vec![header, u8::try_from(body.len()).unwrap()];
+    v.extend_from_slice(body);
+    v
+}
+
+/// Connects `id` (clean session, keep-alive 0), with a QoS 1 will when given; CONNACK checked.
+async fn connect(port: u16, id: &str, will: Option<(&str, &str)>) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut body = string("MQTT");
+    body.push(4);
+    body.push(if will.is_some() {
+        0x02 | 0x04 | 0x08
+    } else {
+        0x02
+    });
+    body.extend_from_slice(&[0, 0]);
+    body.extend(string(id));
+    if let Some((topic, message)) = will {
+        body.extend(string(topic));
+        body.extend(string(message));
+    }
+    s.write_all(&packet(0x10, &body)).await.unwrap();
+    assert_eq!(read(&mut s, 4).await, [0x20, 2, 0, 0], "CONNACK of {id}");
+    s
+}
+
+async fn read(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    tokio::time::timeout(WAIT, s.read_exact(&mut buf))
+        .await
+        .expect("the broker answered in time")
+        .expect("the connection is open");
+    buf
+}
+
+/// Reads one QoS 1 PUBLISH and acknowledges it: its topic and payload.
+async fn receive(s: &mut TcpStream) -> (String, String) {
+    let head = read(s, 2).await;
+    assert_eq!(head[0], 0x32, "a QoS 1 PUBLISH");
+    let body = read(s, usize::from(head[1])).await;
+    let topic_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    let topic = String::from_utf8(body[2..2 + topic_len].to_vec()).unwrap();
+    let pkid = &body[2 + topic_len..4 + topic_len];
+    let payload = String::from_utf8(body[4 + topic_len..].to_vec()).unwrap();
+    s.write_all(&[0x40, 2, pkid[0], pkid[1]]).await.unwrap();
+    (topic, payload)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_connection_wakes_for_its_client_for_the_broker_and_at_its_end() {
+    let broker = OurBroker::start();
+    let mut sub = connect(broker.port, "park-sub", None).await;
+    let mut body = vec![0, 1];
+    body.extend(string("park/#"));
+    body.push(1);
+    sub.write_all(&packet(0x82, &body)).await.unwrap();
+    assert_eq!(read(&mut sub, 5).await, [0x90, 3, 0, 1, 1], "SUBACK");
+    let mut publ = connect(broker.port, "park-pub", Some(("park/will", "gone"))).await;
+    nap().await;
+
+    // The publisher wakes for its own packet, the subscriber for the message.
+    let mut body = string("park/a");
+    body.extend_from_slice(&[0, 7]);
+    body.extend_from_slice(b"one");
+    publ.write_all(&packet(0x32, &body)).await.unwrap();
+    assert_eq!(read(&mut publ, 4).await, [0x40, 2, 0, 7], "PUBACK");
+    assert_eq!(receive(&mut sub).await, ("park/a".into(), "one".into()));
+    nap().await;
+
+    // A PINGREQ after a nap is answered.
+    sub.write_all(&[0xC0, 0]).await.unwrap();
+    assert_eq!(read(&mut sub, 2).await, [0xD0, 0], "PINGRESP");
+    nap().await;
+
+    // The publisher's end, while it sleeps, is seen: its will is published.
+    drop(publ);
+    assert_eq!(receive(&mut sub).await, ("park/will".into(), "gone".into()));
+    nap().await;
+
+    // A takeover closes the sleeping subscriber's connection.
+    let _again = connect(broker.port, "park-sub", None).await;
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(WAIT, sub.read_to_end(&mut rest))
+        .await
+        .expect("the taken-over connection is closed in time");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "nothing more is sent: {rest:?}"
+    );
+}
