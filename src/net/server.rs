@@ -1029,13 +1029,17 @@ async fn run<S: Link>(
             if !parks {
                 return std::future::pending().await;
             }
+            // Boxed: a task that runs is only as large as its idle state.
+            let mut timer = Box::pin(tokio::time::sleep(PARK_AFTER));
             loop {
                 let seen = activity.load(Relaxed);
-                // Boxed: the timer is only as large as the task while it runs.
-                Box::pin(tokio::time::sleep(PARK_AFTER)).await;
+                timer.as_mut().await;
                 if activity.load(Relaxed) == seen && !busy.load(Relaxed) {
                     return;
                 }
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + PARK_AFTER);
             }
         };
         tokio::pin!(writer_task, reader_task, quiet);
