@@ -114,3 +114,59 @@ async fn a_parked_connection_wakes_for_its_client_for_the_broker_and_at_its_end(
         "nothing more is sent: {rest:?}"
     );
 }
+
+/// Many clients publishing at intervals around `PARK_AFTER`, so that connections park and wake
+/// over and over while messages cross them both ways: every PUBACK arrives, and the subscriber
+/// receives every message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_parking_and_waking_over_and_over_lose_nothing() {
+    const PUBLISHERS: usize = 60;
+    const EACH: usize = 6;
+    let broker = OurBroker::start();
+    let mut sub = connect(broker.port, "churn-sub", None).await;
+    let mut body = vec![0, 1];
+    body.extend(string("churn/#"));
+    body.push(1);
+    sub.write_all(&packet(0x82, &body)).await.unwrap();
+    assert_eq!(read(&mut sub, 5).await, [0x90, 3, 0, 1, 1], "SUBACK");
+    let receiver = tokio::spawn(async move {
+        let mut got = std::collections::BTreeSet::new();
+        for _ in 0..PUBLISHERS * EACH {
+            let (topic, payload) = receive(&mut sub).await;
+            assert!(got.insert((topic, payload.clone())), "{payload} twice");
+        }
+        got
+    });
+    let mut publishers = Vec::new();
+    for p in 0..PUBLISHERS {
+        let port = broker.port;
+        publishers.push(tokio::spawn(async move {
+            let mut s = connect(port, &format!("churn-{p}"), None).await;
+            for m in 0..EACH {
+                // Just under, at and over the quiet time, in turn.
+                let gap = PARK_AFTER * u32::try_from((p + m) % 3).unwrap()
+                    + PARK_AFTER / 2 * u32::try_from(m % 2).unwrap();
+                tokio::time::sleep(gap).await;
+                let pkid = u8::try_from(m + 1).unwrap();
+                let mut body = string(&format!("churn/{p}"));
+                body.extend_from_slice(&[0, pkid]);
+                body.extend_from_slice(format!("{p}-{m}").as_bytes());
+                s.write_all(&packet(0x32, &body)).await.unwrap();
+                assert_eq!(read(&mut s, 4).await, [0x40, 2, 0, pkid], "PUBACK {p}-{m}");
+            }
+            s
+        }));
+    }
+    let mut open = Vec::new();
+    for p in publishers {
+        open.push(p.await.unwrap());
+    }
+    let got = tokio::time::timeout(WAIT * 3, receiver)
+        .await
+        .expect("every message arrived in time")
+        .unwrap();
+    let expected: std::collections::BTreeSet<(String, String)> = (0..PUBLISHERS)
+        .flat_map(|p| (0..EACH).map(move |m| (format!("churn/{p}"), format!("{p}-{m}"))))
+        .collect();
+    assert_eq!(got, expected);
+}
