@@ -72,24 +72,34 @@ async fn receive(s: &mut TcpStream) -> (String, String) {
     (topic, payload)
 }
 
+/// Subscribes to `filter` at QoS 1; SUBACK checked.
+async fn subscribe(s: &mut TcpStream, filter: &str) {
+    let mut body = vec![0, 1];
+    body.extend(string(filter));
+    body.push(1);
+    s.write_all(&packet(0x82, &body)).await.unwrap();
+    assert_eq!(read(s, 5).await, [0x90, 3, 0, 1, 1], "SUBACK of {filter}");
+}
+
+/// Publishes `payload` to `topic` at QoS 1 with identifier `pkid`; PUBACK checked.
+async fn publish(s: &mut TcpStream, topic: &str, pkid: u8, payload: &str) {
+    let mut body = string(topic);
+    body.extend_from_slice(&[0, pkid]);
+    body.extend_from_slice(payload.as_bytes());
+    s.write_all(&packet(0x32, &body)).await.unwrap();
+    assert_eq!(read(s, 4).await, [0x40, 2, 0, pkid], "PUBACK of {payload}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_connection_wakes_for_its_client_for_the_broker_and_at_its_end() {
     let broker = OurBroker::start();
     let mut sub = connect(broker.port, "park-sub", None).await;
-    let mut body = vec![0, 1];
-    body.extend(string("park/#"));
-    body.push(1);
-    sub.write_all(&packet(0x82, &body)).await.unwrap();
-    assert_eq!(read(&mut sub, 5).await, [0x90, 3, 0, 1, 1], "SUBACK");
+    subscribe(&mut sub, "park/#").await;
     let mut publ = connect(broker.port, "park-pub", Some(("park/will", "gone"))).await;
     nap().await;
 
     // The publisher wakes for its own packet, the subscriber for the message.
-    let mut body = string("park/a");
-    body.extend_from_slice(&[0, 7]);
-    body.extend_from_slice(b"one");
-    publ.write_all(&packet(0x32, &body)).await.unwrap();
-    assert_eq!(read(&mut publ, 4).await, [0x40, 2, 0, 7], "PUBACK");
+    publish(&mut publ, "park/a", 7, "one").await;
     assert_eq!(receive(&mut sub).await, ("park/a".into(), "one".into()));
     nap().await;
 
@@ -124,11 +134,7 @@ async fn connections_parking_and_waking_over_and_over_lose_nothing() {
     const EACH: usize = 6;
     let broker = OurBroker::start();
     let mut sub = connect(broker.port, "churn-sub", None).await;
-    let mut body = vec![0, 1];
-    body.extend(string("churn/#"));
-    body.push(1);
-    sub.write_all(&packet(0x82, &body)).await.unwrap();
-    assert_eq!(read(&mut sub, 5).await, [0x90, 3, 0, 1, 1], "SUBACK");
+    subscribe(&mut sub, "churn/#").await;
     let receiver = tokio::spawn(async move {
         let mut got = std::collections::BTreeSet::new();
         for _ in 0..PUBLISHERS * EACH {
@@ -148,11 +154,7 @@ async fn connections_parking_and_waking_over_and_over_lose_nothing() {
                     + PARK_AFTER / 2 * u32::try_from(m % 2).unwrap();
                 tokio::time::sleep(gap).await;
                 let pkid = u8::try_from(m + 1).unwrap();
-                let mut body = string(&format!("churn/{p}"));
-                body.extend_from_slice(&[0, pkid]);
-                body.extend_from_slice(format!("{p}-{m}").as_bytes());
-                s.write_all(&packet(0x32, &body)).await.unwrap();
-                assert_eq!(read(&mut s, 4).await, [0x40, 2, 0, pkid], "PUBACK {p}-{m}");
+                publish(&mut s, &format!("churn/{p}"), pkid, &format!("{p}-{m}")).await;
             }
             s
         }));
