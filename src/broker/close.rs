@@ -144,10 +144,7 @@ impl Broker {
             _ => tracing::debug!(conn, ?ending, "connection ends"),
         }
         if let Phase::Connected { client_id } = c.phase {
-            let attached = self.online.get(&*client_id) == Some(&conn);
-            if attached {
-                self.online.remove(&*client_id);
-            }
+            let attached = self.detach(&client_id, conn);
             let ends_session = self
                 .sessions
                 .get(&client_id)
@@ -177,12 +174,27 @@ impl Broker {
         }
     }
 
+    /// Detaches `client_id`'s session from `conn`. `false`: it was not attached to `conn` (it
+    /// was taken over, or the connection never carried it).
+    fn detach(&mut self, client_id: &str, conn: ConnId) -> bool {
+        if self.sessions.conn_of(client_id) != Some(conn) {
+            return false;
+        }
+        self.sessions.set_conn(client_id, None);
+        self.online -= 1;
+        true
+    }
+
     /// Forgets a session and its subscriptions; what it held from shared subscriptions and
     /// had not completed goes to other members of each group (`shared.rs`), except QoS 2
     /// messages already sent to it (`Session::take_shared`). Use `end_session`,
     /// which also publishes a delayed will.
     pub(super) fn discard_session(&mut self, client_id: &str) {
         if let Some(mut s) = self.sessions.remove(client_id) {
+            assert!(
+                s.conn.0.is_none(),
+                "{client_id:?}: session discarded while attached"
+            );
             for filter in s.subscriptions.keys() {
                 self.subs.remove(filter, client_id);
             }

@@ -68,7 +68,7 @@ impl Broker {
 
         // [MQTT-3.1.4-3] Takeover: the existing connection of this client id is closed (its
         // will is published).
-        if let Some(&old) = self.online.get(&client_id) {
+        if let Some(old) = self.sessions.conn_of(&client_id) {
             tracing::debug!(client_id, old, new = conn, "session taken over");
             self.end_connection(now, old, Ending::TakenOver);
         }
@@ -86,8 +86,7 @@ impl Broker {
         if let Some(entry) = self.conns.get_mut(&conn) {
             entry.clean_start = c.clean_start;
         }
-        self.online.insert(client_id.clone(), conn);
-        self.count_connected();
+        self.attach(&client_id, conn);
         self.auth_attach(&client_id, user);
         self.deadlines
             .set(conn, keepalive::grace(keep_alive).map(|g| now + g));
@@ -117,6 +116,14 @@ impl Broker {
         Ok(())
     }
 
+    /// Attaches `client_id`'s session, which exists and is attached to no connection, to `conn`.
+    fn attach(&mut self, client_id: &str, conn: ConnId) {
+        let attached = self.sessions.set_conn(client_id, Some(conn));
+        assert!(attached, "{client_id:?} attached without a session");
+        self.online += 1;
+        self.count_connected();
+    }
+
     /// The connection now carries `client_id`'s session: its keep-alive, will and the limits
     /// its CONNECT asked for (`asked`: its properties).
     fn attach_connection(
@@ -132,7 +139,10 @@ impl Broker {
             .get_mut(&conn)
             .expect("connection checked by the dispatcher");
         entry.phase = Phase::Connected {
-            client_id: client_id.into(),
+            client_id: self
+                .sessions
+                .client_id(client_id)
+                .expect("the session was opened"),
         };
         entry.keep_alive = keep_alive;
         entry.will = will.map(Box::new);

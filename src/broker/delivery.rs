@@ -120,7 +120,7 @@ impl Broker {
     ) -> Option<(&mut Session, Option<Tx<'_>>, &BrokerConfig)> {
         let session = self.sessions.get_mut(client_id)?;
         let now = self.clock.now();
-        let tx = self.online.get(client_id).and_then(|&conn| {
+        let tx = session.conn.0.and_then(|conn| {
             let c = self.conns.get_mut(&conn)?;
             Some(tx_on(
                 conn,
@@ -191,7 +191,7 @@ impl Broker {
         client_id: &str,
         complete: impl FnOnce(&mut Session) -> bool,
     ) -> bool {
-        debug_assert_eq!(self.online.get(client_id), Some(&conn));
+        debug_assert_eq!(self.sessions.conn_of(client_id), Some(conn));
         let session = self
             .sessions
             .get_mut(client_id)

@@ -499,7 +499,7 @@ impl Harness {
             })
         });
         for (id, s) in sessions.iter() {
-            let set = self.filters.entry(id.clone()).or_default();
+            let set = self.filters.entry(id.to_string()).or_default();
             set.extend(s.subscriptions.keys().cloned());
         }
     }

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::ConnId;
 use super::session::{Delivery, Grant, Inflight, Marks, Message, Session};
 use super::state::{DurableState, PendingWill};
 
@@ -385,7 +386,8 @@ impl BrokerMarks {
 pub(super) struct Sessions {
     /// Boxed: an ordered map's nodes hold room for several entries, so small entries keep
     /// an idle client's cost near the size of its session.
-    map: BTreeMap<String, Box<Session>>,
+    /// Keyed by the client id the client's connection shares (`Sessions::client_id`).
+    map: BTreeMap<Arc<str>, Box<Session>>,
     /// `Some` while recording: clients whose session was changed, created or removed.
     touched: Option<BTreeSet<String>>,
     /// Clients whose stored session was removed (the store must delete it before anything
@@ -405,7 +407,10 @@ fn mark_touched(touched: &mut Option<BTreeSet<String>>, client: &str) {
 impl Sessions {
     pub fn from_map(map: BTreeMap<String, Session>) -> Sessions {
         Sessions {
-            map: map.into_iter().map(|(c, s)| (c, Box::new(s))).collect(),
+            map: map
+                .into_iter()
+                .map(|(c, s)| (c.into(), Box::new(s)))
+                .collect(),
             ..Sessions::default()
         }
     }
@@ -431,9 +436,15 @@ impl Sessions {
         new: impl FnOnce() -> Session,
     ) -> &mut Session {
         self.touch(client);
-        self.map
-            .entry(client.to_owned())
-            .or_insert_with(|| Box::new(new()))
+        if !self.map.contains_key(client) {
+            self.map.insert(client.into(), Box::new(new()));
+        }
+        self.map.get_mut(client).expect("inserted above")
+    }
+
+    /// `client`, as the key of its session, to be shared.
+    pub fn client_id(&self, client: &str) -> Option<Arc<str>> {
+        self.map.get_key_value(client).map(|(c, _)| c.clone())
     }
 
     pub fn remove(&mut self, client: &str) -> Option<Session> {
@@ -449,11 +460,28 @@ impl Sessions {
         self.map.contains_key(client)
     }
 
+    /// The connection `client`'s session is attached to, if it has a session and is connected.
+    pub fn conn_of(&self, client: &str) -> Option<ConnId> {
+        self.map.get(client).and_then(|s| s.conn.0)
+    }
+
+    /// Attaches `client`'s session to `conn` (`None`: detaches it). Not a change of state: the
+    /// journal is not told. `false` if `client` has no session.
+    pub fn set_conn(&mut self, client: &str, conn: Option<ConnId>) -> bool {
+        match self.map.get_mut(client) {
+            Some(s) => {
+                s.conn.0 = conn;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Session)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Session)> {
         self.map.iter().map(|(c, s)| (c, &**s))
     }
 
@@ -470,7 +498,7 @@ impl Sessions {
                 s.marks = Marks::default();
                 s.marks.saved = true;
                 s.marks.row = true;
-                touched.insert(client.clone());
+                touched.insert(client.to_string());
             }
         }
         self.touched = Some(touched);
@@ -488,7 +516,7 @@ impl Sessions {
                     client: client.clone(),
                 });
             }
-            let Some(s) = self.map.get_mut(&client) else {
+            let Some(s) = self.map.get_mut(client.as_str()) else {
                 continue;
             };
             let mut marks = std::mem::take(&mut s.marks);

@@ -232,7 +232,8 @@ pub trait BrokerCore {
 /// What the broker knows of an accepted connection's client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
-    pub client_id: String,
+    /// Shared with the broker's session (one allocation per client).
+    pub client_id: std::sync::Arc<str>,
     pub protocol: Protocol,
     /// The keep-alive in force, in seconds (the client's, or the one the broker imposed).
     pub keep_alive: u16,
@@ -282,8 +283,8 @@ pub struct Broker {
     auth: auth::Authorizer,
     /// Boxed: see `journal::Sessions`.
     conns: BTreeMap<ConnId, Box<Conn>>,
-    /// Client id → the connection its session is attached to.
-    online: BTreeMap<String, ConnId>,
+    /// How many sessions are attached to a connection (`Session::conn`).
+    online: u64,
     sessions: journal::Sessions,
     subs: SubTree,
     retained: Retained,
@@ -373,7 +374,7 @@ impl Broker {
             config,
             auth: auth::Authorizer::default(),
             conns: BTreeMap::new(),
-            online: BTreeMap::new(),
+            online: 0,
             sessions: journal::Sessions::from_map(sessions),
             subs,
             retained: Retained::from_map(state.retained),
@@ -730,7 +731,7 @@ impl BrokerCore for Broker {
             return None;
         };
         Some(ConnectionInfo {
-            client_id: client_id.to_string(),
+            client_id: client_id.clone(),
             protocol: c.protocol,
             keep_alive: c.keep_alive,
             clean_start: c.clean_start,

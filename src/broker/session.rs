@@ -192,6 +192,11 @@ pub struct Session {
     /// just built; not state.
     #[serde(skip)]
     pub(crate) unexpired_until: Floor,
+    /// The connection the session is attached to, while its client is connected; `None` in a
+    /// session just built or restored. Kept by the broker (`Broker::attach`, `Broker::detach`);
+    /// not state.
+    #[serde(skip)]
+    pub(crate) conn: Attached,
 }
 
 /// A summary kept beside the state it summarises (a count, a set of identifiers, a bound): it
@@ -214,15 +219,33 @@ pub(crate) type Tally = Kept<usize>;
 /// The packet identifiers queued deliveries hold.
 pub(crate) type Reserved = Kept<BTreeSet<u16>>;
 
-/// A lower bound on the expiry times of a session's queued messages.
-pub(crate) type Floor = Kept<Duration>;
+/// A lower bound on the expiry times of a session's queued messages, in nanoseconds of the
+/// broker's logical time (8 bytes where a `Duration` takes 16; saturated at `u64::MAX`, which
+/// stays a lower bound).
+pub(crate) type Floor = Kept<u64>;
+
+/// The connection a session is attached to.
+pub(crate) type Attached = Kept<Option<super::ConnId>>;
+
+/// `t` in nanoseconds, saturated.
+fn nanos(t: Duration) -> u64 {
+    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+}
 
 impl Floor {
+    /// Above every expiry time.
+    const NONE: Floor = Kept(u64::MAX);
+
     /// Takes in a message queued with expiry time `at`.
     fn lower(&mut self, at: Option<Duration>) {
         if let Some(at) = at {
-            self.0 = self.0.min(at);
+            self.0 = self.0.min(nanos(at));
         }
+    }
+
+    /// `now` is past the bound: a queued message may have expired.
+    fn passed(&self, now: Duration) -> bool {
+        nanos(now) > self.0
     }
 }
 
@@ -325,6 +348,7 @@ impl Session {
             queued_bytes: Tally::default(),
             reserved: Reserved::default(),
             unexpired_until: Floor::default(),
+            conn: Attached::default(),
         }
     }
 
@@ -336,7 +360,7 @@ impl Session {
 
     /// The counters of a restored session: the next `seq` after the highest, the bytes queued,
     /// and, unless the state kept it, the next packet identifier after the one of the last
-    /// delivery in flight.
+    /// delivery in flight. A restored session is attached to no connection.
     /// A state written without sequence numbers, or whose order they do not follow, is
     /// numbered afresh in its order.
     pub(crate) fn restore_counters(&mut self) {
@@ -359,6 +383,7 @@ impl Session {
                 d.seq = next();
             }
         }
+        self.conn = Attached::default();
         self.next_seq = self.seqs().max().unwrap_or(0) + 1;
         self.queued_bytes = Kept(self.queued.iter().map(|d| d.message.payload.len()).sum());
         // A queued delivery with a reserved identifier may have been sent under it; one whose
@@ -463,10 +488,10 @@ impl Session {
         if self.queued_bytes.0 + d.message.payload.len() > config.max_queued_bytes {
             return Err(Refused::Overflow(d));
         }
-        if self.queued.len() >= config.max_queued_messages && now > self.unexpired_until.0 {
+        if self.queued.len() >= config.max_queued_messages && self.unexpired_until.passed(now) {
             let (marks, bytes, reserved) =
                 (&mut self.marks, &mut self.queued_bytes, &mut self.reserved);
-            let mut floor = Kept(Duration::MAX);
+            let mut floor = Floor::NONE;
             self.queued.retain(|q| {
                 let keep = !q.message.expired(now);
                 if keep {

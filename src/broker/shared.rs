@@ -92,7 +92,7 @@ impl Broker {
             .collect();
         let chosen = order
             .iter()
-            .find(|(c, _)| self.online.contains_key(c.as_str()))
+            .find(|(c, _)| self.sessions.conn_of(c).is_some())
             .or_else(|| order.first().filter(|_| qos != QoS::AtMostOnce))
             .map(|(c, g)| ((*c).clone(), **g))?;
         self.share_cursors.insert(name.to_owned(), chosen.0.clone());

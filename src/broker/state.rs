@@ -118,7 +118,7 @@ impl Broker {
             .sessions
             .iter()
             .filter(|(_, s)| s.is_persistent())
-            .map(|(id, s)| (id.clone(), s.clone()))
+            .map(|(id, s)| (id.to_string(), s.clone()))
             .collect();
         let wills = self
             .pending_wills

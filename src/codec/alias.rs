@@ -41,25 +41,24 @@ impl AliasError {
     }
 }
 
-/// Aliases the peer sets on the current connection: alias → topic.
+/// Aliases the peer sets on the current connection: alias → topic. The map is allocated by
+/// the first alias set (most connections set none).
 #[derive(Debug, Clone, Default)]
 pub struct InboundAliases {
     max: u16,
-    topics: BTreeMap<u16, String>,
+    #[allow(clippy::box_collection, reason = "8 bytes per connection that sets no alias")]
+    topics: Option<Box<BTreeMap<u16, String>>>,
 }
 
 impl InboundAliases {
     /// A table accepting aliases 1 to `max` (0: none).
     pub fn new(max: u16) -> InboundAliases {
-        InboundAliases {
-            max,
-            topics: BTreeMap::new(),
-        }
+        InboundAliases { max, topics: None }
     }
 
     /// A new connection: no mapping carries over.
     pub fn reset(&mut self) {
-        self.topics.clear();
+        self.topics = None;
     }
 
     /// Resolves the alias of an inbound PUBLISH, leaving the full topic in `p` and no alias
@@ -73,49 +72,52 @@ impl InboundAliases {
             return Err(AliasError::Invalid);
         }
         if p.topic.is_empty() {
-            match self.topics.get(&alias) {
+            match self.topics.as_ref().and_then(|t| t.get(&alias)) {
                 Some(topic) => p.topic = topic.clone(),
                 None => return Err(AliasError::Unknown),
             }
         } else {
-            self.topics.insert(alias, p.topic.clone());
+            let topics = self.topics.get_or_insert_default();
+            topics.insert(alias, p.topic.clone());
         }
         Ok(())
     }
 
     /// The number of mappings set.
     pub fn len(&self) -> usize {
-        self.topics.len()
+        self.topics.as_ref().map_or(0, |t| t.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.topics.is_empty()
+        self.len() == 0
     }
 }
 
-/// Aliases we assign on the current connection: topic → alias.
+/// Aliases we assign on the current connection: topic → alias. The map is allocated by the
+/// first alias assigned (most connections get none).
 #[derive(Debug, Clone, Default)]
 pub struct OutboundAliases {
     /// For this connection: the peer's maximum, capped by our own option.
     max: u16,
-    aliases: BTreeMap<String, u16>,
+    #[allow(clippy::box_collection, reason = "8 bytes per connection given no alias")]
+    aliases: Option<Box<BTreeMap<String, u16>>>,
 }
 
 impl OutboundAliases {
     /// A new connection on which `max` aliases may be used (0: none).
     pub fn reset(&mut self, max: u16) {
         self.max = max;
-        self.aliases.clear();
+        self.aliases = None;
     }
 
     /// The alias `topic` should be sent with: `Some((alias, known))` where `known` means the
     /// peer already has the mapping (send an empty topic). `None`: send the topic in full.
     pub fn choose(&self, topic: &str) -> Option<(u16, bool)> {
-        if let Some(&a) = self.aliases.get(topic) {
+        if let Some(&a) = self.aliases.as_ref().and_then(|m| m.get(topic)) {
             return Some((a, true));
         }
-        if self.aliases.len() < usize::from(self.max) {
-            let a = u16::try_from(self.aliases.len() + 1).expect("bounded by max");
+        if self.len() < usize::from(self.max) {
+            let a = u16::try_from(self.len() + 1).expect("bounded by max");
             return Some((a, false));
         }
         None
@@ -123,18 +125,19 @@ impl OutboundAliases {
 
     /// A PUBLISH of `topic` carrying `alias` was sent: a new alias becomes known to the peer.
     pub fn commit(&mut self, topic: &str, alias: u16) {
-        if !self.aliases.contains_key(topic) {
-            self.aliases.insert(topic.to_owned(), alias);
+        let aliases = self.aliases.get_or_insert_default();
+        if !aliases.contains_key(topic) {
+            aliases.insert(topic.to_owned(), alias);
         }
     }
 
     /// The number of aliases assigned.
     pub fn len(&self) -> usize {
-        self.aliases.len()
+        self.aliases.as_ref().map_or(0, |m| m.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.aliases.is_empty()
+        self.len() == 0
     }
 }
 

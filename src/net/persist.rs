@@ -194,6 +194,7 @@ mod tests {
             queued_bytes: Default::default(),
             reserved: Default::default(),
             unexpired_until: Default::default(),
+            conn: Default::default(),
         };
         let legacy = Session {
             expiry_interval: u32::MAX,

@@ -108,8 +108,9 @@ struct ConnHandle {
     writer: Outbox,
     pending_bytes: usize,
     peer: SocketAddr,
-    /// The client identifier, once the broker accepted a CONNECT (for the close's log line).
-    client: Option<Box<str>>,
+    /// The client identifier, once the broker accepted a CONNECT (for the close's log line);
+    /// shared with the broker's session.
+    client: Option<std::sync::Arc<str>>,
     transport: &'static str,
 }
 
@@ -605,7 +606,7 @@ fn log_connected<B: BrokerCore>(core: &B, conns: &mut Conns, conn: ConnId, sessi
         user = %info.user.as_deref().unwrap_or("-"),
         "client connected"
     );
-    h.client = Some(info.client_id.into_boxed_str());
+    h.client = Some(info.client_id);
 }
 
 /// Hands output to the connections' writers, in order; closes a connection that does not read.

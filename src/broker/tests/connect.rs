@@ -359,7 +359,7 @@ fn connection_info_describes_an_accepted_connection_only() {
     let info = h.broker.connection_info(1).expect("accepted");
     assert_eq!(
         (
-            info.client_id.as_str(),
+            &*info.client_id,
             info.protocol,
             info.keep_alive,
             info.clean_start,
