@@ -46,7 +46,10 @@ impl AliasError {
 #[derive(Debug, Clone, Default)]
 pub struct InboundAliases {
     max: u16,
-    #[allow(clippy::box_collection, reason = "8 bytes per connection that sets no alias")]
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes per connection that sets no alias"
+    )]
     topics: Option<Box<BTreeMap<u16, String>>>,
 }
 
@@ -99,7 +102,10 @@ impl InboundAliases {
 pub struct OutboundAliases {
     /// For this connection: the peer's maximum, capped by our own option.
     max: u16,
-    #[allow(clippy::box_collection, reason = "8 bytes per connection given no alias")]
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes per connection given no alias"
+    )]
     aliases: Option<Box<BTreeMap<String, u16>>>,
 }
 

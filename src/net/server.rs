@@ -45,7 +45,7 @@ use crate::net::metrics::MetricsRequest;
 use crate::net::outbox::{self, Mailbox, Next, Outbox};
 use crate::net::park::{Kennel, PARK_AFTER, Parked, Waking, Watch, read_some};
 use crate::net::throttle::Throttle;
-use crate::net::transport::Upgrade;
+use crate::net::transport::{Scheme, Upgrade};
 
 /// Bytes a connection may have waiting for its writer before it is closed as too slow. Far
 /// above the mark at which the connections feeding it are no longer read (`throttle.rs`): only
@@ -83,8 +83,8 @@ enum ConnEvent {
         writer: Outbox,
         /// The user its TLS client certificate names, when the listener makes it the user.
         identity: Option<Box<str>>,
-        /// Its transport's URL scheme (`mqtt`, `mqtts`, `ws`, `wss`).
-        transport: &'static str,
+        /// Its transport.
+        transport: Scheme,
     },
     Bytes {
         conn: ConnId,
@@ -111,7 +111,7 @@ struct ConnHandle {
     /// The client identifier, once the broker accepted a CONNECT (for the close's log line);
     /// shared with the broker's session.
     client: Option<std::sync::Arc<str>>,
-    transport: &'static str,
+    transport: Scheme,
 }
 
 impl ConnHandle {
@@ -801,7 +801,7 @@ async fn accept_loop(
             tokio::spawn(upgraded(conn, peer, stream, upgrade.clone(), owner.clone()));
             continue;
         }
-        let Some(wrx) = open(&owner.events, conn, peer, None, "mqtt").await else {
+        let Some(wrx) = open(&owner.events, conn, peer, None, Scheme::Mqtt).await else {
             return;
         };
         tokio::spawn(plain(
@@ -856,7 +856,7 @@ async fn open(
     conn: ConnId,
     peer: SocketAddr,
     identity: Option<Box<str>>,
-    transport: &'static str,
+    transport: Scheme,
 ) -> Option<Mailbox> {
     let (wtx, wrx) = outbox::pair();
     events

@@ -71,6 +71,32 @@ pub struct FileProblem {
     pub reason: String,
 }
 
+/// A listener's transport, as a URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Mqtt,
+    Mqtts,
+    Ws,
+    Wss,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Mqtt => "mqtt",
+            Scheme::Mqtts => "mqtts",
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
+        }
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(not(madsim))]
 pub use real::{Connector, Upgrade};
 #[cfg(madsim)]
@@ -116,8 +142,8 @@ mod sim {
             HANDSHAKE_TIME
         }
 
-        pub fn scheme(&self) -> &'static str {
-            "mqtt"
+        pub fn scheme(&self) -> super::Scheme {
+            super::Scheme::Mqtt
         }
 
         pub fn identity_as_user(&self) -> bool {
@@ -192,7 +218,7 @@ mod real {
 
     impl std::fmt::Debug for Upgrade {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.scheme())
+            f.write_str(self.scheme().as_str())
         }
     }
 
@@ -243,12 +269,12 @@ mod real {
         }
 
         /// The URL scheme of the transport: `mqtt`, `mqtts`, `ws` or `wss`.
-        pub fn scheme(&self) -> &'static str {
+        pub fn scheme(&self) -> super::Scheme {
             match (self.tls.is_some(), self.websocket) {
-                (false, false) => "mqtt",
-                (true, false) => "mqtts",
-                (false, true) => "ws",
-                (true, true) => "wss",
+                (false, false) => super::Scheme::Mqtt,
+                (true, false) => super::Scheme::Mqtts,
+                (false, true) => super::Scheme::Ws,
+                (true, true) => super::Scheme::Wss,
             }
         }
 
