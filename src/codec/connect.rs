@@ -124,8 +124,9 @@ pub(crate) fn len(c: &Connect) -> Result<usize, EncodeError> {
         if v5 {
             n += properties::block_len(&w.properties, Context::Will)?;
         }
+        // a valid topic name fits in 65535 bytes and holds no U+0000
         validate_topic_name(&w.topic).map_err(EncodeError::InvalidTopicName)?;
-        n += str_len(&w.topic, "will topic")?;
+        n += 2 + w.topic.len();
         n += binary_len(&w.payload, "will payload")?;
     }
     if let Some(u) = &c.username {
@@ -183,7 +184,7 @@ pub(crate) fn write(c: &Connect, buf: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::{both_ways, dec};
-    use super::super::{Packet, PropertySet, ReasonCode};
+    use super::super::{Packet, PropertySet, ReasonCode, TopicError};
     use super::*;
     use bytes::Bytes;
 
@@ -361,6 +362,28 @@ mod tests {
             dec(&bytes, None),
             Err(DecodeError::InvalidTopicName(_))
         ));
+    }
+
+    /// A will topic that is not a valid topic name is not written: U+0000, a wildcard, more
+    /// than 65535 bytes.
+    #[test]
+    fn invalid_will_topic_not_encodable() {
+        for (topic, e) in [
+            ("a\0".to_owned(), TopicError::NullCharacter),
+            ("a/+".to_owned(), TopicError::WildcardInName),
+            ("".to_owned(), TopicError::Empty),
+            ("a".repeat(65536), TopicError::TooLong),
+        ] {
+            let mut c = connect(Protocol::V3_1_1);
+            c.will = Some(Box::new(LastWill {
+                topic,
+                payload: Bytes::new(),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                properties: Properties::default(),
+            }));
+            assert_eq!(len(&c), Err(EncodeError::InvalidTopicName(e)));
+        }
     }
 
     /// §2.1.4 a CONNECT ending inside its payload is malformed, not "need more bytes".

@@ -85,10 +85,17 @@ pub(crate) fn len(s: &Subscribe, v5: bool) -> Result<usize, EncodeError> {
     }
     for sub in &s.filters {
         validate_topic_filter(&sub.filter).map_err(EncodeError::InvalidTopicFilter)?;
-        if v5 && sub.options.no_local && shared_subscription(&sub.filter).is_some() {
+        let shared = shared_subscription(&sub.filter).is_some();
+        if v5 && sub.options.no_local && shared {
             return Err(EncodeError::SharedNoLocal);
         }
-        n += str_len(&sub.filter, "topic filter")? + 1;
+        // a valid filter fits in 65535 bytes and holds no U+0000, except in the group of a
+        // shared subscription
+        n += if shared {
+            str_len(&sub.filter, "topic filter")?
+        } else {
+            2 + sub.filter.len()
+        } + 1;
     }
     Ok(n)
 }
@@ -268,6 +275,36 @@ mod tests {
             let err = dec(&bytes, Some(Protocol::V3_1_1)).unwrap_err();
             assert_eq!(err, DecodeError::InvalidTopicFilter(e));
             assert_eq!(err.reason_code(), ReasonCode::TopicFilterInvalid);
+        }
+    }
+
+    /// [MQTT-1.5.4-2] U+0000 is refused anywhere in a filter, the group of a shared
+    /// subscription included.
+    #[test]
+    fn mqtt_1_5_4_2_null_in_filter_not_encodable() {
+        for (filter, e) in [
+            (
+                "a/\0",
+                EncodeError::InvalidTopicFilter(TopicError::NullCharacter),
+            ),
+            (
+                "$share/g/\0",
+                EncodeError::InvalidTopicFilter(TopicError::NullCharacter),
+            ),
+            (
+                "$share/g\0/a",
+                EncodeError::NullCharacter {
+                    what: "topic filter",
+                },
+            ),
+        ] {
+            let s = Subscribe {
+                pkid: 1,
+                filters: vec![sub(filter, QoS::AtMostOnce)],
+                properties: Properties::default(),
+            };
+            assert_eq!(len(&s, true), Err(e.clone()), "{filter:?}");
+            assert_eq!(len(&s, false), Err(e), "{filter:?}");
         }
     }
 

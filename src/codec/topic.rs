@@ -144,12 +144,13 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
     validate_plain_filter(filter)
 }
 
-/// A wildcard must start its level, '#' must end the filter and '+' its level. A valid filter
-/// costs one vectorized pass (`plain_filter_is_valid`); the byte loop runs only to name the
-/// first offending byte's error.
+/// A wildcard must start its level, '#' must end the filter and '+' its level. A filter without
+/// '+', '#' or 0 costs one vectorized pass (`has_wildcard_or_nul`), a valid one with wildcards a
+/// second (`plain_filter_is_valid`); the byte loop runs only to name the first offending byte's
+/// error.
 fn validate_plain_filter(filter: &str) -> Result<(), TopicError> {
     let b = filter.as_bytes();
-    if plain_filter_is_valid(b) {
+    if !has_wildcard_or_nul(b) || plain_filter_is_valid(b) {
         return Ok(());
     }
     for (i, &c) in b.iter().enumerate() {
@@ -273,6 +274,82 @@ mod tests {
                 }
             });
             prop_assert_eq!(plain_filter_is_valid(&b), by_rules, "{:?}", b);
+        }
+    }
+
+    /// The rules of a plain filter byte by byte, naming the first offending byte's error: the
+    /// reference [`validate_plain_filter`] must agree with.
+    fn plain_filter_by_bytes(filter: &str) -> Result<(), TopicError> {
+        let b = filter.as_bytes();
+        for (i, &c) in b.iter().enumerate() {
+            let level_start = i == 0 || b[i - 1] == b'/';
+            match c {
+                0 => return Err(TopicError::NullCharacter),
+                b'#' if !level_start || i + 1 != b.len() => {
+                    return Err(TopicError::MultiLevelWildcardMisplaced);
+                }
+                b'+' if !level_start || b.get(i + 1).is_some_and(|&n| n != b'/') => {
+                    return Err(TopicError::SingleLevelWildcardMisplaced);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Strings made mostly of the bytes the filter rules look at, long enough to cross several
+    /// 16-byte blocks.
+    fn filter_like() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop::sample::select(vec!['a', '/', '/', '+', '#', '\0', 'é', '$']),
+            0..70,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    proptest! {
+        /// The block checks accept and refuse exactly what the byte-by-byte rules do, with the
+        /// same error.
+        #[test]
+        fn plain_filter_check_agrees_with_the_rules(s in filter_like()) {
+            prop_assert_eq!(validate_plain_filter(&s), plain_filter_by_bytes(&s), "{:?}", s);
+        }
+
+        #[test]
+        fn plain_filter_check_agrees_on_any_string(s in any::<String>()) {
+            prop_assert_eq!(validate_plain_filter(&s), plain_filter_by_bytes(&s), "{:?}", s);
+        }
+
+        /// The block scans find a byte wherever it is.
+        #[test]
+        fn byte_scans_agree_with_a_plain_search(s in filter_like()) {
+            let b = s.as_bytes();
+            prop_assert_eq!(has_nul(b), b.contains(&0));
+            prop_assert_eq!(
+                has_wildcard_or_nul(b),
+                b.iter().any(|&c| c == 0 || c == b'+' || c == b'#')
+            );
+        }
+    }
+
+    /// Every length around the block size, with the offending byte at every place.
+    #[test]
+    fn plain_filter_check_at_every_length_and_place() {
+        for n in 0..50 {
+            let base = "ab/".repeat(20)[..n].to_owned();
+            assert_eq!(validate_plain_filter(&base), plain_filter_by_bytes(&base));
+            for i in 0..n {
+                for c in ["+", "#", "\0", "/"] {
+                    let mut s = base.clone();
+                    s.replace_range(i..=i, c);
+                    assert_eq!(
+                        validate_plain_filter(&s),
+                        plain_filter_by_bytes(&s),
+                        "{s:?}"
+                    );
+                    assert_eq!(has_nul(s.as_bytes()), s.contains('\0'), "{s:?}");
+                }
+            }
         }
     }
 
