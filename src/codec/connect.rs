@@ -109,6 +109,7 @@ pub(crate) fn read(r: &mut Reader) -> Result<Connect, DecodeError> {
     })
 }
 
+#[inline]
 pub(crate) fn len(c: &Connect) -> Result<usize, EncodeError> {
     let v5 = c.protocol.is_v5();
     if !v5 && c.password.is_some() && c.username.is_none() {
@@ -138,6 +139,7 @@ pub(crate) fn len(c: &Connect) -> Result<usize, EncodeError> {
     Ok(n)
 }
 
+#[inline]
 pub(crate) fn write(c: &Connect, buf: &mut BytesMut) {
     let v5 = c.protocol.is_v5();
     put_str(buf, c.protocol.name());

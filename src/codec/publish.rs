@@ -48,6 +48,7 @@ pub(crate) fn read(r: &mut Reader, flags: u8, v5: bool) -> Result<Publish, Decod
     })
 }
 
+#[inline]
 pub(crate) fn len(p: &Publish, v5: bool) -> Result<usize, EncodeError> {
     let mut n = 2 + p.topic.len();
     if p.topic.is_empty() {
@@ -74,6 +75,7 @@ pub(crate) fn len(p: &Publish, v5: bool) -> Result<usize, EncodeError> {
     Ok(n + p.payload.len())
 }
 
+#[inline]
 pub(crate) fn write(p: &Publish, v5: bool, buf: &mut BytesMut) {
     super::writer::put_str(buf, &p.topic);
     if p.qos != QoS::AtMostOnce {

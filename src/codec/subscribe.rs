@@ -72,6 +72,7 @@ pub(crate) fn read(r: &mut Reader, v5: bool) -> Result<Subscribe, DecodeError> {
     })
 }
 
+#[inline]
 pub(crate) fn len(s: &Subscribe, v5: bool) -> Result<usize, EncodeError> {
     check_pkid(s.pkid, "SUBSCRIBE")?;
     if s.filters.is_empty() {
@@ -100,6 +101,7 @@ pub(crate) fn len(s: &Subscribe, v5: bool) -> Result<usize, EncodeError> {
     Ok(n)
 }
 
+#[inline]
 pub(crate) fn write(s: &Subscribe, v5: bool, buf: &mut BytesMut) {
     buf.put_u16(s.pkid);
     if v5 {

@@ -197,26 +197,37 @@ fn plain_filter_is_valid(b: &[u8]) -> bool {
     !edges_bad && bad == 0
 }
 
-/// Does `b` hold '+', '#' or 0? One branch-free pass that the compiler vectorizes; callers
-/// find out which rule is broken only when this says one is.
+/// Does any byte of `b` satisfy `hit`? One branch-free pass that the compiler vectorizes: the
+/// whole 16-byte blocks, then the last 16 bytes again (overlapping them) rather than a tail
+/// byte by byte.
+#[inline(always)]
+fn any_byte(b: &[u8], hit: impl Fn(u8) -> bool) -> bool {
+    let scan = |s: &[u8]| {
+        let mut acc = 0u8;
+        for &c in s {
+            acc |= u8::from(hit(c));
+        }
+        acc
+    };
+    let n = b.len();
+    if n < 16 {
+        return scan(b) != 0;
+    }
+    (scan(&b[..n & !15]) | scan(&b[n - 16..])) != 0
+}
+
+/// Does `b` hold '+', '#' or 0? Callers find out which rule is broken only when this says one
+/// is.
 #[inline]
 pub(crate) fn has_wildcard_or_nul(b: &[u8]) -> bool {
-    let mut acc = 0u8;
-    for &c in b {
-        acc |= u8::from((c == b'+') | (c == b'#') | (c == 0));
-    }
-    acc != 0
+    any_byte(b, |c| (c == b'+') | (c == b'#') | (c == 0))
 }
 
 /// Does `b` hold a 0 byte? Vectorized like [`has_wildcard_or_nul`]; faster than `memchr` on
 /// the short strings MQTT carries.
 #[inline]
 pub(crate) fn has_nul(b: &[u8]) -> bool {
-    let mut acc = 0u8;
-    for &c in b {
-        acc |= u8::from(c == 0);
-    }
-    acc != 0
+    any_byte(b, |c| c == 0)
 }
 
 /// Splits `$share/{group}/{filter}` into `(group, filter)`; `None` for a plain filter.
