@@ -118,8 +118,11 @@ impl Broker {
 
     /// Attaches `client_id`'s session, which exists and is attached to no connection, to `conn`.
     fn attach(&mut self, client_id: &str, conn: ConnId) {
-        let attached = self.sessions.set_conn(client_id, Some(conn));
-        assert!(attached, "{client_id:?} attached without a session");
+        match self.sessions.set_conn(client_id, Some(conn)) {
+            Some(None) => {}
+            Some(Some(old)) => panic!("{client_id:?} attached to {conn} while on {old}"),
+            None => panic!("{client_id:?} attached without a session"),
+        }
         self.online += 1;
         self.count_connected();
     }

@@ -465,16 +465,12 @@ impl Sessions {
         self.map.get(client).and_then(|s| s.conn.0)
     }
 
-    /// Attaches `client`'s session to `conn` (`None`: detaches it). Not a change of state: the
-    /// journal is not told. `false` if `client` has no session.
-    pub fn set_conn(&mut self, client: &str, conn: Option<ConnId>) -> bool {
-        match self.map.get_mut(client) {
-            Some(s) => {
-                s.conn.0 = conn;
-                true
-            }
-            None => false,
-        }
+    /// Attaches `client`'s session to `conn` (`None`: detaches it) and gives the connection it
+    /// was attached to before; `None` if `client` has no session. Not a change of state: the
+    /// journal is not told.
+    pub fn set_conn(&mut self, client: &str, conn: Option<ConnId>) -> Option<Option<ConnId>> {
+        let s = self.map.get_mut(client)?;
+        Some(std::mem::replace(&mut s.conn.0, conn))
     }
 
     pub fn len(&self) -> usize {
