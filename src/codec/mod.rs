@@ -78,15 +78,8 @@ pub fn packet_name(kind: PacketType) -> &'static str {
     }
 }
 
-/// The protocol a packet is written in: CONNECT always in its own `protocol`.
-fn effective_protocol(packet: &Packet, protocol: Protocol) -> Protocol {
-    match packet {
-        Packet::Connect(c) => c.protocol,
-        _ => protocol,
-    }
-}
-
-/// The remaining length of `packet`, validating everything the sender owes.
+/// The remaining length of `packet`, validating everything the sender owes (CONNECT is sized
+/// in the protocol it names).
 fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
     let v5 = protocol.is_v5();
     let len = match packet {
@@ -119,53 +112,136 @@ fn body_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
     Ok(len)
 }
 
-fn first_byte(packet: &Packet) -> u8 {
-    let kind = packet.packet_type() as u8;
-    let flags = match packet {
-        Packet::Publish(p) => (u8::from(p.dup) << 3) | (p.qos.as_u8() << 1) | u8::from(p.retain),
-        Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => 0b0010,
-        _ => 0,
-    };
-    (kind << 4) | flags
+/// The first byte of a fixed header: the packet type and its flags.
+#[inline(always)]
+fn first_byte(kind: PacketType, flags: u8) -> u8 {
+    ((kind as u8) << 4) | flags
+}
+
+/// The fixed-header flags of a PUBLISH.
+#[inline(always)]
+fn publish_flags(p: &Publish) -> u8 {
+    (u8::from(p.dup) << 3) | (p.qos.as_u8() << 1) | u8::from(p.retain)
+}
+
+/// Writes a fixed header for a body of `len` bytes (already checked to fit) and reserves room
+/// for the body. The common header of two bytes is one store, not a copy.
+#[inline(always)]
+fn put_fixed_header(buf: &mut BytesMut, first: u8, len: usize) {
+    buf.reserve(1 + varint::len(len) + len);
+    if len < 0x80 {
+        buf.put_u16(u16::from_be_bytes([first, len as u8]));
+    } else {
+        buf.put_u8(first);
+        varint::write(buf, len);
+    }
 }
 
 /// Writes `packet` for `protocol` (CONNECT is written in the protocol it names).
+///
+/// Each packet type is sized (which validates it) and written in one arm, so a packet costs
+/// one dispatch on its type; [`encoded_len`] sizes through the same per-packet functions.
 pub fn encode(packet: &Packet, protocol: Protocol, buf: &mut BytesMut) -> Result<(), EncodeError> {
-    let protocol = effective_protocol(packet, protocol);
-    let len = body_len(packet, protocol)?;
-    buf.reserve(1 + varint::len(len) + len);
-    buf.put_u8(first_byte(packet));
-    varint::write(buf, len);
-    let start = buf.len();
     let v5 = protocol.is_v5();
-    match packet {
-        Packet::Connect(c) => connect::write(c, buf),
-        Packet::ConnAck(c) => connack::write(c, v5, buf),
-        Packet::Publish(p) => publish::write(p, v5, buf),
-        Packet::PubAck(a) => ack::write(a, PacketType::PubAck, v5, buf),
-        Packet::PubRec(a) => ack::write(a, PacketType::PubRec, v5, buf),
-        Packet::PubRel(a) => ack::write(a, PacketType::PubRel, v5, buf),
-        Packet::PubComp(a) => ack::write(a, PacketType::PubComp, v5, buf),
-        Packet::Subscribe(s) => subscribe::write(s, v5, buf),
-        Packet::SubAck(s) => suback::write(s, v5, buf),
-        Packet::Unsubscribe(u) => unsubscribe::write(u, v5, buf),
-        Packet::UnsubAck(u) => unsuback::write(u, v5, buf),
-        Packet::PingReq | Packet::PingResp => {}
-        Packet::Disconnect(d) => disconnect::write(d, v5, buf),
-        Packet::Auth(a) => auth::write(a, buf),
+    macro_rules! framed {
+        ($kind:expr, $flags:expr, $len:expr, $write:expr) => {{
+            let len = $len;
+            if len > varint::MAX as usize {
+                return Err(EncodeError::PacketTooLarge { len });
+            }
+            put_fixed_header(buf, first_byte($kind, $flags), len);
+            let start = buf.len();
+            let () = $write;
+            debug_assert_eq!(
+                buf.len() - start,
+                len,
+                "{:?} wrote a different length",
+                $kind
+            );
+            Ok(())
+        }};
     }
-    debug_assert_eq!(
-        buf.len() - start,
-        len,
-        "{:?} wrote a different length",
-        packet.packet_type()
-    );
-    Ok(())
+    use PacketType as T;
+    match packet {
+        Packet::Connect(c) => framed!(T::Connect, 0, connect::len(c)?, connect::write(c, buf)),
+        Packet::ConnAck(c) => framed!(
+            T::ConnAck,
+            0,
+            connack::len(c, v5)?,
+            connack::write(c, v5, buf)
+        ),
+        Packet::Publish(p) => framed!(
+            T::Publish,
+            publish_flags(p),
+            publish::len(p, v5)?,
+            publish::write(p, v5, buf)
+        ),
+        Packet::PubAck(a) => framed!(
+            T::PubAck,
+            0,
+            ack::len(a, T::PubAck, v5)?,
+            ack::write(a, T::PubAck, v5, buf)
+        ),
+        Packet::PubRec(a) => framed!(
+            T::PubRec,
+            0,
+            ack::len(a, T::PubRec, v5)?,
+            ack::write(a, T::PubRec, v5, buf)
+        ),
+        Packet::PubRel(a) => framed!(
+            T::PubRel,
+            0b0010,
+            ack::len(a, T::PubRel, v5)?,
+            ack::write(a, T::PubRel, v5, buf)
+        ),
+        Packet::PubComp(a) => framed!(
+            T::PubComp,
+            0,
+            ack::len(a, T::PubComp, v5)?,
+            ack::write(a, T::PubComp, v5, buf)
+        ),
+        Packet::Subscribe(s) => framed!(
+            T::Subscribe,
+            0b0010,
+            subscribe::len(s, v5)?,
+            subscribe::write(s, v5, buf)
+        ),
+        Packet::SubAck(s) => framed!(T::SubAck, 0, suback::len(s, v5)?, suback::write(s, v5, buf)),
+        Packet::Unsubscribe(u) => framed!(
+            T::Unsubscribe,
+            0b0010,
+            unsubscribe::len(u, v5)?,
+            unsubscribe::write(u, v5, buf)
+        ),
+        Packet::UnsubAck(u) => framed!(
+            T::UnsubAck,
+            0,
+            unsuback::len(u, v5)?,
+            unsuback::write(u, v5, buf)
+        ),
+        Packet::PingReq => framed!(T::PingReq, 0, 0, ()),
+        Packet::PingResp => framed!(T::PingResp, 0, 0, ()),
+        Packet::Disconnect(d) => framed!(
+            T::Disconnect,
+            0,
+            disconnect::len(d, v5)?,
+            disconnect::write(d, v5, buf)
+        ),
+        Packet::Auth(a) => {
+            if !v5 {
+                return Err(EncodeError::NotInProtocol {
+                    packet: "AUTH",
+                    protocol,
+                });
+            }
+            framed!(T::Auth, 0, auth::len(a)?, auth::write(a, buf))
+        }
+    }
 }
 
 /// The size of the whole encoded packet, fixed header included.
 pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
-    let len = body_len(packet, effective_protocol(packet, protocol))?;
+    let len = body_len(packet, protocol)?;
     Ok(1 + varint::len(len) + len)
 }
 
@@ -338,6 +414,41 @@ mod tests {
         );
         assert_eq!(err.reason_code(), ReasonCode::PacketTooLarge);
         assert_eq!(decode(&mut buf, Some(Protocol::V5), 203), Ok(None));
+    }
+
+    /// §1.5.5 a remaining length above 268,435,455 cannot be expressed: such a packet is refused
+    /// before anything is written, and sized as refused; a body of exactly the maximum is sized.
+    #[test]
+    fn encode_refuses_body_over_varint_max() {
+        let publish = |payload_len: usize| {
+            Packet::Publish(Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: "t".into(),
+                pkid: 0,
+                properties: Properties::default(),
+                // zeroed pages are not touched: no memory is used for them
+                payload: Bytes::from(vec![0u8; payload_len]),
+            })
+        };
+        let max = varint::MAX as usize;
+        let over = publish(max - 3 + 1);
+        let mut buf = BytesMut::from(&b"kept"[..]);
+        assert_eq!(
+            encode(&over, Protocol::V3_1_1, &mut buf),
+            Err(EncodeError::PacketTooLarge { len: max + 1 })
+        );
+        assert_eq!(&buf[..], b"kept");
+        assert_eq!(
+            encoded_len(&over, Protocol::V5),
+            Err(EncodeError::PacketTooLarge { len: max + 2 }),
+            "5.0 adds the properties' length"
+        );
+        assert_eq!(
+            encoded_len(&publish(max - 3), Protocol::V3_1_1),
+            Ok(1 + 4 + max)
+        );
     }
 
     /// [MQTT-3.1.0-1] before CONNECT only CONNECT is accepted.

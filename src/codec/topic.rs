@@ -148,6 +148,7 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
 /// '+', '#' or 0 costs one vectorized pass (`has_wildcard_or_nul`); otherwise the filter is read
 /// 8 bytes at a time, and only its '+', '#' and 0 bytes are judged, in order, so that the first
 /// offending one names the error.
+#[inline]
 fn validate_plain_filter(filter: &str) -> Result<(), TopicError> {
     let b = filter.as_bytes();
     if !has_wildcard_or_nul(b) {
@@ -212,7 +213,7 @@ fn bytes_equal(word: u64, c: u8) -> u64 {
 
 /// Does any byte of `b` satisfy `hit`? One branch-free pass that the compiler vectorizes: the
 /// whole 16-byte blocks, then the last 16 bytes again (overlapping them) rather than a tail
-/// byte by byte.
+/// byte by byte; a string of 8 to 15 bytes as two overlapping 8-byte blocks.
 #[inline(always)]
 fn any_byte(b: &[u8], hit: impl Fn(u8) -> bool) -> bool {
     let scan = |s: &[u8]| {
@@ -222,9 +223,21 @@ fn any_byte(b: &[u8], hit: impl Fn(u8) -> bool) -> bool {
         }
         acc
     };
+    let scan8 = |s: &[u8; 8]| {
+        let mut acc = 0u8;
+        for &c in s {
+            acc |= u8::from(hit(c));
+        }
+        acc
+    };
     let n = b.len();
-    if n < 16 {
+    if n < 8 {
         return scan(b) != 0;
+    }
+    if n < 16 {
+        let (head, _) = b.split_first_chunk::<8>().expect("8 bytes");
+        let (_, tail) = b.split_last_chunk::<8>().expect("8 bytes");
+        return (scan8(head) | scan8(tail)) != 0;
     }
     (scan(&b[..n & !15]) | scan(&b[n - 16..])) != 0
 }
