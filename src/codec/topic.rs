@@ -105,6 +105,7 @@ pub fn levels(s: &str) -> usize {
 }
 
 /// A topic name as PUBLISH carries it: not empty, at most 65535 bytes, no U+0000, no wildcard.
+#[inline]
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     if name.is_empty() {
         return Err(TopicError::Empty);
@@ -124,6 +125,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 /// A topic filter as SUBSCRIBE and UNSUBSCRIBE carry it: not empty, '#' alone in the last level,
 /// '+' alone in its level. `$share/{group}/{filter}` needs a non-empty group without '/', '+'
 /// or '#', and a valid non-empty filter.
+#[inline]
 pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
     if filter.is_empty() {
         return Err(TopicError::Empty);

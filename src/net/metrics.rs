@@ -22,15 +22,24 @@ pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(5);
 
 /// A request for the figures, answered by the task that owns the core (`None`: it keeps none).
-pub type MetricsRequest = oneshot::Sender<Option<Metrics>>;
+pub type MetricsRequest = oneshot::Sender<Option<Figures>>;
+
+/// What the endpoint serves: the core's figures and the network shell's.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    pub core: Metrics,
+    /// Plain TCP connections parked now: idle, without a task (`park.rs`).
+    pub connections_parked: u64,
+}
 
 /// One metric: name, type, help and samples as (labels, value).
 type Family<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, u64)>);
 
 /// The figures in Prometheus' text exposition format (version 0.0.4).
-pub fn render(m: &Metrics) -> String {
+pub fn render(f: &Figures) -> String {
+    let m = &f.core;
     let (t, s, a) = (&m.traffic, &m.stats, &m.auth);
-    let families: [Family; 18] = [
+    let families: [Family; 19] = [
         (
             "uptime_seconds",
             "gauge",
@@ -42,6 +51,12 @@ pub fn render(m: &Metrics) -> String {
             "gauge",
             "Clients connected now.",
             vec![("", m.clients_connected)],
+        ),
+        (
+            "connections_parked",
+            "gauge",
+            "Idle plain TCP connections parked without a task.",
+            vec![("", f.connections_parked)],
         ),
         (
             "clients_disconnected",
@@ -292,9 +307,13 @@ mod tests {
         };
         m.stats.queue_overflow_dropped = 11;
         m.auth.connects_refused = 2;
-        let text = render(&m);
+        let text = render(&Figures {
+            core: m,
+            connections_parked: 5,
+        });
         assert!(text.contains("\nmqtt_lab_uptime_seconds 7\n"), "{text}");
         assert!(text.contains("\nmqtt_lab_clients_connected 3\n"), "{text}");
+        assert!(text.contains("\nmqtt_lab_connections_parked 5\n"), "{text}");
         assert!(
             text.contains("\nmqtt_lab_messages_dropped_total{cause=\"queue_overflow\"} 11\n"),
             "{text}"
@@ -316,6 +335,6 @@ mod tests {
                 value.parse::<u64>().unwrap();
             }
         }
-        assert_eq!(declared.len(), 18);
+        assert_eq!(declared.len(), 19);
     }
 }

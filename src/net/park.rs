@@ -1,5 +1,6 @@
 //! Idle connections, parked. A plain TCP connection that neither read nor wrote for
-//! [`PARK_AFTER`] gives its socket and its mailbox to the [`Kennel`] and its task ends: while
+//! [`PARK_AFTER`] ([`PARK_AFTER_CONNECT`] for one just accepted that read only its CONNECT)
+//! gives its socket and its mailbox to the [`Kennel`] and its task ends: while
 //! parked it costs an entry in the kennel's map and a waker, instead of a task, the runtime's
 //! readiness record of its socket and the split stream. The kennel hands it back, to a new task
 //! ([`Watch::next`]), when its socket has something to read (data, the peer's end, an error)
@@ -30,6 +31,13 @@ use crate::net::outbox::Mailbox;
 
 /// How long a connection is quiet (nothing read, nothing written) before it is parked.
 pub const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// How long a connection just accepted, which has read once (its CONNECT, usually), is quiet
+/// before it is parked. Most idle clients go quiet right after their CONNACK; parked this soon,
+/// the tasks of a burst of new connections are not alive together (freed after the session
+/// and connection state their CONNECTs allocated, their memory would stay with the process as
+/// gaps between them), and a client that goes on at once is parked and woken at most once.
+pub const PARK_AFTER_CONNECT: Duration = Duration::from_millis(5);
 
 /// Largest single read: the size of each runtime thread's read buffer ([`poll_read_some`]).
 pub const READ_CHUNK: usize = 64 * 1024;

@@ -41,9 +41,9 @@ use crate::codec;
 use crate::net::clock::{sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
-use crate::net::metrics::MetricsRequest;
+use crate::net::metrics::{Figures, MetricsRequest};
 use crate::net::outbox::{self, Mailbox, Next, Outbox};
-use crate::net::park::{Kennel, PARK_AFTER, Parked, Waking, Watch, read_some};
+use crate::net::park::{Kennel, PARK_AFTER, PARK_AFTER_CONNECT, Parked, Waking, Watch, read_some};
 use crate::net::throttle::Throttle;
 use crate::net::transport::{Scheme, Upgrade};
 
@@ -373,7 +373,7 @@ where
             kennel.clone(),
         )));
     }
-    tokio::spawn(wake_parked(watch, kennel, owner));
+    tokio::spawn(wake_parked(watch, kennel.clone(), owner));
 
     let mut conns: Conns = BTreeMap::new();
     let mut throttle = Throttle::default();
@@ -412,7 +412,11 @@ where
             }
             _ = sleep_until_opt(keeper_timer) => {}
             Some(request) = next_request(metrics.as_mut()) => {
-                let _ = request.send(core.metrics(Instant::now()));
+                let figures = core.metrics(Instant::now()).map(|core| Figures {
+                    core,
+                    connections_parked: kennel.len() as u64,
+                });
+                let _ = request.send(figures);
             }
             ev = events_rx.recv(), if taking => {
                 let Some(ev) = ev else { break };
@@ -931,14 +935,21 @@ async fn plain(
     kennel: Kennel,
     mut first: Option<io::Result<Bytes>>,
 ) {
+    // a connection just accepted has read nothing yet; a woken one brings its first read
+    let mut parking = if first.is_none() {
+        Parking::New
+    } else {
+        Parking::Quiet
+    };
     let cause = loop {
-        match run(conn, stream, &owner, &mailbox, true, first.take()).await {
+        match run(conn, stream, &owner, &mailbox, parking, first.take()).await {
             Run::Ended(cause) => break cause,
             Run::Idle(s) => match kennel.park(conn, s, mailbox) {
                 Parked::Asleep => return,
                 Parked::Awake(s, m) => {
                     stream = s;
                     mailbox = m;
+                    parking = Parking::Quiet;
                 }
                 Parked::Lost(e) => {
                     tracing::debug!(conn, error = %e, "lost while parking");
@@ -954,7 +965,7 @@ async fn plain(
 
 /// A connection that is never parked (TLS, WebSockets).
 async fn connection<S: Link>(conn: ConnId, stream: S, owner: Owner, mailbox: Mailbox) {
-    let cause = match run(conn, stream, &owner, &mailbox, false, None).await {
+    let cause = match run(conn, stream, &owner, &mailbox, Parking::Never, None).await {
         Run::Ended(cause) => cause,
         Run::Idle(_) => unreachable!("a connection that does not park went idle"),
     };
@@ -963,24 +974,49 @@ async fn connection<S: Link>(conn: ConnId, stream: S, owner: Owner, mailbox: Mai
         .await;
 }
 
-/// Reads and writes a connection until it ends or, with `parks`, until it was quiet for
-/// [`PARK_AFTER`] with nothing half-done (a read not yet handed to the owner, a batch not yet
+/// When a connection's task gives its stream to the kennel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parking {
+    /// Never (TLS, WebSockets).
+    Never,
+    /// Once quiet for [`PARK_AFTER`].
+    Quiet,
+    /// A connection just accepted: once quiet for [`PARK_AFTER_CONNECT`] while it has read
+    /// once (its CONNECT, usually), then as [`Parking::Quiet`].
+    New,
+}
+
+impl Parking {
+    /// How long the task waits, quiet, before it parks, having read `reads` times so far.
+    fn quiet_for(self, reads: u64) -> Option<Duration> {
+        match self {
+            Parking::Never => None,
+            Parking::New if reads <= 1 => Some(PARK_AFTER_CONNECT),
+            Parking::New | Parking::Quiet => Some(PARK_AFTER),
+        }
+    }
+}
+
+/// Reads and writes a connection until it ends or, unless `parking` is `Never`, until it was
+/// quiet (see [`Parking`]) with nothing half-done (a read not yet handed to the owner, a batch not yet
 /// written and reported). `first`: what was read from it before this run.
 async fn run<S: Link>(
     conn: ConnId,
     stream: S,
     owner: &Owner,
     mailbox: &Mailbox,
-    parks: bool,
+    parking: Parking,
     first: Option<io::Result<Bytes>>,
 ) -> Run<S> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     let (mut reader, mut writer) = tokio::io::split(stream);
-    // Reads and writes done, and whether one is half-done; only this task touches them.
+    // Reads and writes done, reads alone, and whether one is half-done; only this task
+    // touches them.
     let activity = AtomicU64::new(0);
+    let reads = AtomicU64::new(0);
     let busy = AtomicBool::new(false);
     let ended = {
-        let (activity, busy) = (&activity, &busy);
+        let (activity, reads, busy) = (&activity, &reads, &busy);
         let writer = &mut writer;
         let reader = &mut reader;
         let writer_task = async move {
@@ -1020,6 +1056,7 @@ async fn run<S: Link>(
                             return CloseCause::Local;
                         }
                         activity.fetch_add(1, Relaxed);
+                        reads.fetch_add(1, Relaxed);
                         busy.store(false, Relaxed);
                     }
                     Err(_) => return CloseCause::Io,
@@ -1027,20 +1064,19 @@ async fn run<S: Link>(
             }
         };
         let quiet = async move {
-            if !parks {
+            let Some(period) = parking.quiet_for(reads.load(Relaxed)) else {
                 return std::future::pending().await;
-            }
+            };
             // Boxed: a task that runs is only as large as its idle state.
-            let mut timer = Box::pin(tokio::time::sleep(PARK_AFTER));
+            let mut timer = Box::pin(tokio::time::sleep(period));
             loop {
                 let seen = activity.load(Relaxed);
                 timer.as_mut().await;
                 if activity.load(Relaxed) == seen && !busy.load(Relaxed) {
                     return;
                 }
-                timer
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + PARK_AFTER);
+                let period = parking.quiet_for(reads.load(Relaxed)).unwrap_or(period);
+                timer.as_mut().reset(tokio::time::Instant::now() + period);
             }
         };
         tokio::pin!(writer_task, reader_task, quiet);
@@ -1101,5 +1137,23 @@ impl Told<'_> {
             Told::Done(sent) => sent,
             Told::Wait(wait) => wait.await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection just accepted parks soon after its first read; once it read again, or once
+    /// woken, after `PARK_AFTER`; TLS and WebSocket connections never.
+    #[test]
+    fn a_new_connection_quiet_after_its_connect_parks_sooner() {
+        assert!(PARK_AFTER_CONNECT < PARK_AFTER);
+        assert_eq!(Parking::New.quiet_for(0), Some(PARK_AFTER_CONNECT));
+        assert_eq!(Parking::New.quiet_for(1), Some(PARK_AFTER_CONNECT));
+        assert_eq!(Parking::New.quiet_for(2), Some(PARK_AFTER));
+        assert_eq!(Parking::Quiet.quiet_for(0), Some(PARK_AFTER));
+        assert_eq!(Parking::Quiet.quiet_for(5), Some(PARK_AFTER));
+        assert_eq!(Parking::Never.quiet_for(0), None);
     }
 }

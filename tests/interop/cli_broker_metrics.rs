@@ -172,3 +172,69 @@ fn a_bad_metrics_address_is_refused_before_the_broker_starts() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("line 1: metrics_listen: "), "{err}");
 }
+
+/// Polls the endpoint until `name` reads `want`; the body then.
+fn await_sample(metrics: u16, name: &str, want: u64) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = get(metrics, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        if sample(&body, name) == want {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never read {want}:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Idle clients are parked (the gauge counts them) and a parked client that writes is woken
+/// and answered.
+#[test]
+fn idle_connections_are_parked_and_one_that_writes_is_woken() {
+    let b = start("0s");
+    let mut clients = Vec::new();
+    for i in 0..10u8 {
+        let mut s = TcpStream::connect(("127.0.0.1", b.port)).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        // CONNECT, 3.1.1, clean session, keep-alive 0, client id "idle-i"
+        s.write_all(&[
+            0x10,
+            18,
+            0,
+            4,
+            b'M',
+            b'Q',
+            b'T',
+            b'T',
+            4,
+            2,
+            0,
+            0,
+            0,
+            6,
+            b'i',
+            b'd',
+            b'l',
+            b'e',
+            b'-',
+            b'0' + i,
+        ])
+        .unwrap();
+        let mut connack = [0u8; 4];
+        s.read_exact(&mut connack).unwrap();
+        assert_eq!(connack, [0x20, 2, 0, 0]);
+        clients.push(s);
+    }
+    await_sample(b.metrics, "mqtt_lab_connections_parked", 10);
+    // PINGREQ from one of them: it is woken, answered, and parked again once quiet
+    clients[3].write_all(&[0xC0, 0]).unwrap();
+    let mut pingresp = [0u8; 2];
+    clients[3].read_exact(&mut pingresp).unwrap();
+    assert_eq!(pingresp, [0xD0, 0]);
+    await_sample(b.metrics, "mqtt_lab_connections_parked", 10);
+    drop(clients);
+    await_sample(b.metrics, "mqtt_lab_connections_parked", 0);
+}
