@@ -815,7 +815,7 @@ const STORE_CASES: &[(StoreBug, &str, RangeInclusive<u64>, &str)] = &[
     (
         StoreBug::AckBeforeSync,
         "18-disk/03-crashes-in-the-middle-of-syncs.toml",
-        1..=3,
+        1..=8,
         "delivery",
     ),
     (
