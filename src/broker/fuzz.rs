@@ -329,12 +329,16 @@ impl Harness {
             return None;
         };
         let session = self.broker.sessions.get(&self.client_of(conn)?)?;
-        (p.qos == QoS::ExactlyOnce && session.incoming_qos2.contains(&p.pkid))
+        (p.qos == QoS::ExactlyOnce && session.incoming_qos2().contains(&p.pkid))
             .then(|| (self.queued_total(), self.broker.retained.map().len()))
     }
 
     fn queued_total(&self) -> usize {
-        self.broker.sessions.values().map(|s| s.queued.len()).sum()
+        self.broker
+            .sessions
+            .values()
+            .map(|s| s.queued().len())
+            .sum()
     }
 
     fn check_bounds(&self) {
@@ -348,31 +352,39 @@ impl Harness {
         );
         assert!(b.events.len() <= c.max_pending_events, "too many events");
         for (id, s) in b.sessions.iter() {
-            assert!(s.queued.len() <= c.max_queued_messages, "{id}: queue");
-            let bytes: usize = s.queued.iter().map(|d| d.message.payload.len()).sum();
-            assert_eq!(s.queued_bytes.0, bytes, "{id}: queued bytes miscounted");
+            assert!(s.queued().len() <= c.max_queued_messages, "{id}: queue");
+            let bytes: usize = s.queued().iter().map(|d| d.message.payload.len()).sum();
+            assert_eq!(
+                s.flow().queued_bytes.0,
+                bytes,
+                "{id}: queued bytes miscounted"
+            );
             assert!(bytes <= c.max_queued_bytes, "{id}: queued bytes");
             assert!(
-                s.inflight.len() <= usize::from(c.max_inflight),
+                s.inflight().len() <= usize::from(c.max_inflight),
                 "{id}: inflight"
             );
             assert!(
-                s.incoming_qos2.len() <= usize::from(c.receive_maximum),
+                s.incoming_qos2().len() <= usize::from(c.receive_maximum),
                 "{id}: inbound QoS 2"
             );
-            let pkids: BTreeSet<u16> = s.inflight.iter().map(Inflight::pkid).collect();
-            assert_eq!(pkids.len(), s.inflight.len(), "{id}: identifier twice");
+            let pkids: BTreeSet<u16> = s.inflight().iter().map(Inflight::pkid).collect();
+            assert_eq!(pkids.len(), s.inflight().len(), "{id}: identifier twice");
             assert!(!pkids.contains(&0), "{id}: identifier 0 in flight");
             let reserved: BTreeSet<u16> = s
-                .queued
+                .queued()
                 .iter()
                 .map(|d| d.pkid)
                 .filter(|&p| p != 0)
                 .collect();
-            assert_eq!(reserved, s.reserved.0, "{id}: reservations miscounted");
+            assert_eq!(
+                reserved,
+                s.flow().reserved.0,
+                "{id}: reservations miscounted"
+            );
             assert!(
                 reserved.is_disjoint(&pkids)
-                    && s.queued.iter().filter(|d| d.pkid != 0).count() == reserved.len(),
+                    && s.queued().iter().filter(|d| d.pkid != 0).count() == reserved.len(),
                 "{id}: a reserved identifier held twice"
             );
         }
@@ -451,7 +463,7 @@ impl Harness {
             if to == conn {
                 assert!(
                     session
-                        .inflight
+                        .inflight()
                         .iter()
                         .any(|e| matches!(e, Inflight::Release { pkid: p, .. } if *p == pkid)),
                     "PUBREL {pkid} for no message awaiting PUBCOMP"
@@ -495,7 +507,7 @@ impl Harness {
         let sessions = &self.broker.sessions;
         self.filters.retain(|id, _| {
             sessions.get(id).is_some_and(|s| {
-                !s.subscriptions.is_empty() || !s.queued.is_empty() || !s.inflight.is_empty()
+                !s.subscriptions.is_empty() || !s.queued().is_empty() || !s.inflight().is_empty()
             })
         });
         for (id, s) in sessions.iter() {

@@ -154,8 +154,11 @@ pub(super) fn session_row(s: &Session, user: Option<String>) -> SessionRow {
 
 /// The outbound rows of a session in send order: in flight, then queued.
 pub(super) fn out_rows(s: &Session) -> impl Iterator<Item = (u64, OutRow)> + '_ {
-    let inflight = s.inflight.iter().map(|e| (e.seq(), in_flight_row(e)));
-    let queued = s.queued.iter().map(|d| (d.seq, OutRow::Queued(d.clone())));
+    let inflight = s.inflight().iter().map(|e| (e.seq(), in_flight_row(e)));
+    let queued = s
+        .queued()
+        .iter()
+        .map(|d| (d.seq, OutRow::Queued(d.clone())));
     inflight.chain(queued)
 }
 
@@ -172,14 +175,14 @@ pub(super) fn in_flight_row(e: &Inflight) -> OutRow {
 /// The row of delivery `seq` of a session, if it still has one. Deliveries in flight and
 /// queued are each in increasing `seq` order.
 pub(super) fn out_row(s: &Session, seq: u64) -> Option<OutRow> {
-    let i = s.inflight.partition_point(|e| e.seq() < seq);
-    if let Some(e) = s.inflight.get(i)
+    let i = s.inflight().partition_point(|e| e.seq() < seq);
+    if let Some(e) = s.inflight().get(i)
         && e.seq() == seq
     {
         return Some(in_flight_row(e));
     }
-    let i = s.queued.partition_point(|d| d.seq < seq);
-    s.queued
+    let i = s.queued().partition_point(|d| d.seq < seq);
+    s.queued()
         .get(i)
         .filter(|d| d.seq == seq)
         .map(|d| OutRow::Queued(d.clone()))
@@ -224,7 +227,7 @@ impl ModelTables {
                 t.subscriptions
                     .insert((client.clone(), filter.clone()), *grant);
             }
-            for pkid in &s.incoming_qos2 {
+            for pkid in s.incoming_qos2() {
                 t.incoming_qos2.insert((client.clone(), *pkid));
             }
             for (seq, row) in out_rows(s) {
@@ -317,7 +320,7 @@ impl ModelTables {
             let s = sessions
                 .get_mut(client)
                 .ok_or_else(|| orphan("incoming_qos2", format!("{client}/{pkid}")))?;
-            s.incoming_qos2.insert(*pkid);
+            s.flow_mut().incoming_qos2.insert(*pkid);
         }
         for ((client, seq), row) in &self.outbound {
             let s = sessions
@@ -346,20 +349,24 @@ pub fn push_out_row(s: &mut Session, client: &str, seq: u64, row: OutRow) -> Res
     match row {
         OutRow::Queued(mut d) => {
             d.seq = seq;
-            s.queued.push_back(d);
+            s.flow_mut().queued.push_back(d);
         }
         OutRow::Publish { pkid, mut delivery } => {
-            if !s.queued.is_empty() {
+            if !s.queued().is_empty() {
                 return Err(order());
             }
             delivery.seq = seq;
-            s.inflight.push_back(Inflight::Publish { pkid, delivery });
+            s.flow_mut()
+                .inflight
+                .push_back(Inflight::Publish { pkid, delivery });
         }
         OutRow::Release { pkid } => {
-            if !s.queued.is_empty() {
+            if !s.queued().is_empty() {
                 return Err(order());
             }
-            s.inflight.push_back(Inflight::Release { pkid, seq });
+            s.flow_mut()
+                .inflight
+                .push_back(Inflight::Release { pkid, seq });
         }
     }
     Ok(())
@@ -549,7 +556,7 @@ impl Sessions {
             }
             for pkid in keys.qos2 {
                 let client = client.clone();
-                ops.push(if s.incoming_qos2.contains(&pkid) {
+                ops.push(if s.incoming_qos2().contains(&pkid) {
                     Change::Qos2Put { client, pkid }
                 } else {
                     Change::Qos2Delete { client, pkid }
@@ -583,7 +590,7 @@ fn write_whole(ops: &mut Vec<Change>, client: &str, s: &Session, user: Option<St
             grant: *grant,
         });
     }
-    for pkid in &s.incoming_qos2 {
+    for pkid in s.incoming_qos2() {
         ops.push(Change::Qos2Put {
             client: client.to_owned(),
             pkid: *pkid,

@@ -78,14 +78,14 @@ impl Broker {
                     .sessions
                     .get_mut(client_id)
                     .expect("connected client has a session");
-                if !session.incoming_qos2.contains(&pkid) {
-                    if session.incoming_qos2.len() >= receive_maximum {
+                if !session.incoming_qos2().contains(&pkid) {
+                    if session.incoming_qos2().len() >= receive_maximum {
                         return Err(Violation::new(
                             ReasonCode::ReceiveMaximumExceeded,
                             "too many QoS 2 messages awaiting PUBREL",
                         ));
                     }
-                    session.incoming_qos2.insert(pkid);
+                    session.flow_mut().incoming_qos2.insert(pkid);
                     session.marks.qos2(pkid);
                     self.publish_message(Some(client_id), message);
                 }
@@ -112,7 +112,7 @@ impl Broker {
             && self
                 .sessions
                 .get(client_id)
-                .is_some_and(|s| s.incoming_qos2.contains(&p.pkid))
+                .is_some_and(|s| s.incoming_qos2().contains(&p.pkid))
         {
             return false;
         }
@@ -155,14 +155,11 @@ impl Broker {
         client_id: &str,
         a: Ack,
     ) -> Result<(), Violation> {
-        let session = self
+        let known = self
             .sessions
             .get_mut(client_id)
-            .expect("connected client has a session");
-        let known = session.incoming_qos2.remove(&a.pkid);
-        if known {
-            session.marks.qos2(a.pkid);
-        }
+            .expect("connected client has a session")
+            .pubrel(a.pkid);
         let v5 = self.conns.get(&conn).is_some_and(|c| c.protocol.is_v5());
         let mut comp = Ack::new(a.pkid);
         if !known && v5 {

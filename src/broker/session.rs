@@ -14,6 +14,10 @@
 //! whole seconds that remain as its expiry interval ([MQTT-3.3.2-6]). A message already sent (in
 //! flight) is resent on resumption even if it has expired since, as its delivery has begun.
 //!
+//! Memory: the messages and identifiers a session holds are one boxed [`Flow`], allocated by
+//! the first of them, so a session that holds none (an idle client's) keeps one pointer for
+//! them instead of empty collections.
+//!
 //! Not here: routing (`delivery.rs`), the connection the session is attached to and what may be
 //! sent on it (`outbound.rs`).
 
@@ -151,52 +155,194 @@ impl Inflight {
 }
 
 /// Everything the broker keeps for one client identifier.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// Serialized as `SessionForm` says: its durable fields, without the counters and bookkeeping
+/// a restored session computes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 clean
     /// session), `u32::MAX` never (3.1.1 persistent session).
     pub expiry_interval: u32,
     /// Filter → grant, as subscribed.
     pub subscriptions: BTreeMap<String, Grant>,
+    /// Its messages in flight and queued and its inbound QoS 2 packet identifiers; allocated
+    /// by the first (`Session::flow_mut`).
+    flow: FlowBox,
+    /// The next outbound packet identifier to try; 0 in a state that does not keep it (see
+    /// `DurableState::normalized`), where a restored session goes on after the identifier of
+    /// its last delivery in flight.
+    pub next_pkid: u16,
+    /// The `Delivery::seq` of the next delivery offered. Not kept in the durable state: a
+    /// restored session goes on after its highest.
+    pub next_seq: u64,
+    /// While offline: when the session expires, in the broker's logical time; `None` while
+    /// connected or for an interval of `u32::MAX`.
+    pub expires_at: Option<Duration>,
+    /// Which of its rows changed since the journal last looked (`journal.rs`); not state.
+    pub(crate) marks: Marks,
+    /// The connection the session is attached to, while its client is connected; `None` in a
+    /// session just built or restored. Kept by the broker (`Broker::attach`, `Broker::detach`);
+    /// not state.
+    pub(crate) conn: Attached,
+}
+
+/// A session's message traffic: outbound messages in flight and queued, inbound QoS 2 packet
+/// identifiers, and the summaries kept beside the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flow {
     /// Outbound QoS 1/2 messages in flight, in original send order.
     pub inflight: VecDeque<Inflight>,
     /// Messages waiting for room in the window or for the client to come back.
     pub queued: VecDeque<Delivery>,
     /// Inbound QoS 2 packet identifiers received and not yet released by PUBREL.
     pub incoming_qos2: BTreeSet<u16>,
-    /// The next outbound packet identifier to try; 0 in a state that does not keep it (see
-    /// `DurableState::normalized`), where a restored session goes on after the identifier of
-    /// its last delivery in flight.
-    #[serde(default)]
-    pub next_pkid: u16,
-    /// The `Delivery::seq` of the next delivery offered. Not kept in the durable state: a
-    /// restored session goes on after its highest.
-    #[serde(skip)]
-    pub next_seq: u64,
-    /// While offline: when the session expires, in the broker's logical time; `None` while
-    /// connected or for an interval of `u32::MAX`.
-    pub expires_at: Option<Duration>,
-    /// Which of its rows changed since the journal last looked (`journal.rs`); not state.
-    #[serde(skip)]
-    pub(crate) marks: Marks,
     /// The payload bytes of `queued`, kept by this file's methods and counted again by
-    /// `restore_counters`; not state.
-    #[serde(skip)]
+    /// `Session::restore_counters`; not state.
     pub(crate) queued_bytes: Tally,
     /// The packet identifiers reserved by queued deliveries (`Delivery::pkid`), kept by this
-    /// file's methods and gathered again by `restore_counters`; not state.
-    #[serde(skip)]
+    /// file's methods and gathered again by `Session::restore_counters`; not state.
     pub(crate) reserved: Reserved,
     /// No queued message expires before this time: a full queue is searched for expired
-    /// messages only once it has passed. Kept by this file's methods, 0 (search) in a session
+    /// messages only once it has passed. Kept by this file's methods, 0 (search) in a flow
     /// just built; not state.
-    #[serde(skip)]
     pub(crate) unexpired_until: Floor,
-    /// The connection the session is attached to, while its client is connected; `None` in a
-    /// session just built or restored. Kept by the broker (`Broker::attach`, `Broker::detach`);
-    /// not state.
-    #[serde(skip)]
-    pub(crate) conn: Attached,
+}
+
+/// The flow of a session that holds none.
+static NO_FLOW: Flow = Flow {
+    inflight: VecDeque::new(),
+    queued: VecDeque::new(),
+    incoming_qos2: BTreeSet::new(),
+    queued_bytes: Kept(0),
+    reserved: Kept(BTreeSet::new()),
+    unexpired_until: Kept(0),
+};
+
+impl Flow {
+    /// No message in flight or queued and no inbound QoS 2 identifier.
+    fn is_empty(&self) -> bool {
+        self.inflight.is_empty() && self.queued.is_empty() && self.incoming_qos2.is_empty()
+    }
+
+    /// In flight then queued, in send order.
+    fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        let queued = self.queued.iter().map(|d| d.seq);
+        self.inflight.iter().map(Inflight::seq).chain(queued)
+    }
+
+    /// A queued delivery leaves the queue: its reserved identifier, if any, is no longer held
+    /// by the queue (it goes into flight with it, or is free again).
+    fn unqueued(&mut self, d: &Delivery) {
+        self.queued_bytes.0 -= d.message.payload.len();
+        if d.pkid != 0 {
+            self.reserved.0.remove(&d.pkid);
+        }
+    }
+}
+
+/// A session's [`Flow`], boxed and allocated at first use, so that a session holding no
+/// message keeps a pointer instead of empty collections. An absent flow reads as an empty one
+/// and compares equal to it; `trim` frees an empty one.
+#[derive(Clone, Default)]
+struct FlowBox(Option<Box<Flow>>);
+
+impl FlowBox {
+    /// A flow holding these; none allocated if they are empty.
+    fn of(
+        inflight: VecDeque<Inflight>,
+        queued: VecDeque<Delivery>,
+        incoming_qos2: BTreeSet<u16>,
+    ) -> FlowBox {
+        let flow = Flow {
+            inflight,
+            queued,
+            incoming_qos2,
+            ..Flow::default()
+        };
+        FlowBox((!flow.is_empty()).then(|| Box::new(flow)))
+    }
+
+    fn get(&self) -> &Flow {
+        self.0.as_deref().unwrap_or(&NO_FLOW)
+    }
+
+    /// The flow, allocated if there was none.
+    fn get_mut(&mut self) -> &mut Flow {
+        self.0.get_or_insert_default()
+    }
+
+    /// The flow if allocated: for changes that an empty flow needs none of.
+    fn allocated_mut(&mut self) -> Option<&mut Flow> {
+        self.0.as_deref_mut()
+    }
+
+    /// Frees the flow if it holds nothing.
+    fn trim(&mut self) {
+        if self.0.as_ref().is_some_and(|f| f.is_empty()) {
+            self.0 = None;
+        }
+    }
+}
+
+impl PartialEq for FlowBox {
+    fn eq(&self, other: &FlowBox) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for FlowBox {}
+
+impl std::fmt::Debug for FlowBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// The serialized form of a [`Session`]: its durable fields, in this order. Written from the
+/// session through its accessors, read into a new session (`From<SessionForm>`).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(remote = "Session", rename = "Session")]
+struct SessionForm {
+    expiry_interval: u32,
+    subscriptions: BTreeMap<String, Grant>,
+    #[serde(getter = "Session::inflight")]
+    inflight: VecDeque<Inflight>,
+    #[serde(getter = "Session::queued")]
+    queued: VecDeque<Delivery>,
+    #[serde(getter = "Session::incoming_qos2")]
+    incoming_qos2: BTreeSet<u16>,
+    #[serde(default)]
+    next_pkid: u16,
+    expires_at: Option<Duration>,
+}
+
+/// A session as read from a durable state: its counters and bookkeeping are 0 or empty until
+/// `Session::restore_counters`.
+impl From<SessionForm> for Session {
+    fn from(form: SessionForm) -> Session {
+        Session {
+            expiry_interval: form.expiry_interval,
+            subscriptions: form.subscriptions,
+            flow: FlowBox::of(form.inflight, form.queued, form.incoming_qos2),
+            next_pkid: form.next_pkid,
+            next_seq: 0,
+            expires_at: form.expires_at,
+            marks: Marks::default(),
+            conn: Attached::default(),
+        }
+    }
+}
+
+impl serde::Serialize for Session {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SessionForm::serialize(self, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Session {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Session, D::Error> {
+        SessionForm::deserialize(deserializer)
+    }
 }
 
 /// A summary kept beside the state it summarises (a count, a set of identifiers, a bound): it
@@ -338,24 +484,54 @@ impl Session {
         Session {
             expiry_interval,
             subscriptions: BTreeMap::new(),
-            inflight: VecDeque::new(),
-            queued: VecDeque::new(),
-            incoming_qos2: BTreeSet::new(),
+            flow: FlowBox::default(),
             next_pkid: 1,
             next_seq: 1,
             expires_at: None,
             marks: Marks::default(),
-            queued_bytes: Tally::default(),
-            reserved: Reserved::default(),
-            unexpired_until: Floor::default(),
             conn: Attached::default(),
         }
     }
 
+    /// Its message traffic; an empty one when it holds none.
+    pub fn flow(&self) -> &Flow {
+        self.flow.get()
+    }
+
+    /// Its message traffic, allocated if it held none.
+    pub fn flow_mut(&mut self) -> &mut Flow {
+        self.flow.get_mut()
+    }
+
+    /// Outbound QoS 1/2 messages in flight, in original send order.
+    pub fn inflight(&self) -> &VecDeque<Inflight> {
+        &self.flow.get().inflight
+    }
+
+    /// Messages waiting for room in the window or for the client to come back.
+    pub fn queued(&self) -> &VecDeque<Delivery> {
+        &self.flow.get().queued
+    }
+
+    /// Inbound QoS 2 packet identifiers received and not yet released by PUBREL.
+    pub fn incoming_qos2(&self) -> &BTreeSet<u16> {
+        &self.flow.get().incoming_qos2
+    }
+
     /// In flight then queued, in send order.
     pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
-        let queued = self.queued.iter().map(|d| d.seq);
-        self.inflight.iter().map(Inflight::seq).chain(queued)
+        self.flow.get().seqs()
+    }
+
+    /// Every message it holds: in flight, then queued.
+    pub(crate) fn messages_mut(&mut self) -> impl Iterator<Item = &mut Arc<Message>> + '_ {
+        self.flow.allocated_mut().into_iter().flat_map(|flow| {
+            let inflight = flow.inflight.iter_mut().filter_map(|entry| match entry {
+                Inflight::Publish { delivery, .. } => Some(&mut delivery.message),
+                Inflight::Release { .. } => None,
+            });
+            inflight.chain(flow.queued.iter_mut().map(|d| &mut d.message))
+        })
     }
 
     /// The counters of a restored session: the next `seq` after the highest, the bytes queued,
@@ -364,49 +540,53 @@ impl Session {
     /// A state written without sequence numbers, or whose order they do not follow, is
     /// numbered afresh in its order.
     pub(crate) fn restore_counters(&mut self) {
-        let ordered = self
-            .seqs()
-            .try_fold(0, |last, seq| (seq > last).then_some(seq));
-        if ordered.is_none() {
-            let mut n = 0;
-            let mut next = || {
-                n += 1;
-                n
-            };
-            for entry in &mut self.inflight {
-                match entry {
-                    Inflight::Publish { delivery, .. } => delivery.seq = next(),
-                    Inflight::Release { seq, .. } => *seq = next(),
+        self.conn = Attached::default();
+        self.flow.trim();
+        if let Some(flow) = self.flow.allocated_mut() {
+            let ordered = flow
+                .seqs()
+                .try_fold(0, |last, seq| (seq > last).then_some(seq));
+            if ordered.is_none() {
+                let mut n = 0;
+                let mut next = || {
+                    n += 1;
+                    n
+                };
+                for entry in &mut flow.inflight {
+                    match entry {
+                        Inflight::Publish { delivery, .. } => delivery.seq = next(),
+                        Inflight::Release { seq, .. } => *seq = next(),
+                    }
+                }
+                for d in &mut flow.queued {
+                    d.seq = next();
                 }
             }
-            for d in &mut self.queued {
-                d.seq = next();
+            flow.queued_bytes = Kept(flow.queued.iter().map(|d| d.message.payload.len()).sum());
+            // A queued delivery with a reserved identifier may have been sent under it; one
+            // whose identifier another entry holds (a state not written by a broker) takes a
+            // new one.
+            let mut used: BTreeSet<u16> = flow.inflight.iter().map(Inflight::pkid).collect();
+            let mut reserved = BTreeSet::new();
+            for d in &mut flow.queued {
+                d.placed = Placed::default();
+                if d.pkid == 0 || d.qos == QoS::AtMostOnce || !used.insert(d.pkid) {
+                    d.pkid = 0;
+                    continue;
+                }
+                reserved.insert(d.pkid);
             }
+            flow.reserved = Kept(reserved);
         }
-        self.conn = Attached::default();
         self.next_seq = self.seqs().max().unwrap_or(0) + 1;
-        self.queued_bytes = Kept(self.queued.iter().map(|d| d.message.payload.len()).sum());
-        // A queued delivery with a reserved identifier may have been sent under it; one whose
-        // identifier another entry holds (a state not written by a broker) takes a new one.
-        let mut used: BTreeSet<u16> = self.inflight.iter().map(Inflight::pkid).collect();
-        let mut reserved = BTreeSet::new();
-        for d in &mut self.queued {
-            d.placed = Placed::default();
-            if d.pkid == 0 || d.qos == QoS::AtMostOnce || !used.insert(d.pkid) {
-                d.pkid = 0;
-                continue;
-            }
-            reserved.insert(d.pkid);
-        }
-        self.reserved = Kept(reserved);
         if self.next_pkid == 0 {
             let last = self
-                .queued
+                .queued()
                 .iter()
                 .rev()
                 .map(|d| d.pkid)
                 .find(|&p| p != 0)
-                .or_else(|| self.inflight.back().map(Inflight::pkid));
+                .or_else(|| self.inflight().back().map(Inflight::pkid));
             self.next_pkid = match last {
                 Some(p) if p != u16::MAX => p + 1,
                 _ => 1,
@@ -423,20 +603,21 @@ impl Session {
     /// room in the window (reservations leave room for a whole window, see `reserve`) or by
     /// `reserve`.
     fn alloc_pkid(&mut self) -> u16 {
+        let flow = self.flow.get();
         for _ in 0..=u16::MAX {
             let p = self.next_pkid;
             self.next_pkid = if p == u16::MAX { 1 } else { p + 1 };
             if p != 0
-                && !self.reserved.0.contains(&p)
-                && !self.inflight.iter().any(|e| e.pkid() == p)
+                && !flow.reserved.0.contains(&p)
+                && !flow.inflight.iter().any(|e| e.pkid() == p)
             {
                 return p;
             }
         }
         unreachable!(
             "no free packet identifier with {} messages in flight and {} reserved",
-            self.inflight.len(),
-            self.reserved.0.len()
+            flow.inflight.len(),
+            flow.reserved.0.len()
         );
     }
 
@@ -445,21 +626,24 @@ impl Session {
     /// flight); without one it takes one when it is sent.
     fn reserve(&mut self, d: &mut Delivery, max_inflight: u16) {
         d.pkid = 0;
-        let busy = self.inflight.len().max(usize::from(max_inflight));
-        let reserved = self.reserved.0.len();
+        let flow = self.flow.get();
+        let busy = flow.inflight.len().max(usize::from(max_inflight));
+        let reserved = flow.reserved.0.len();
         if d.qos != QoS::AtMostOnce && reserved < MAX_RESERVED && reserved + busy + 1 < PKIDS {
             d.pkid = self.alloc_pkid();
-            self.reserved.0.insert(d.pkid);
+            self.flow.get_mut().reserved.0.insert(d.pkid);
         }
     }
 
-    /// A queued delivery leaves the queue: its reserved identifier, if any, is no longer held
-    /// by the queue (it goes into flight with it, or is free again).
-    fn unqueued(&mut self, d: &Delivery) {
-        self.queued_bytes.0 -= d.message.payload.len();
-        if d.pkid != 0 {
-            self.reserved.0.remove(&d.pkid);
-        }
+    /// Queues `d` behind every queued delivery, with a packet identifier reserved if one can
+    /// be.
+    fn push_queued(&mut self, mut d: Delivery, max_inflight: u16) {
+        self.marks.out(d.seq);
+        self.reserve(&mut d, max_inflight);
+        let flow = self.flow.get_mut();
+        flow.queued_bytes.0 += d.message.payload.len();
+        flow.unexpired_until.lower(d.message.expires_at);
+        flow.queued.push_back(d);
     }
 
     /// Takes a message for this session: sends it at once when connected with room and nothing
@@ -479,20 +663,21 @@ impl Session {
         d.pkid = 0;
         match tx {
             None if d.qos == QoS::AtMostOnce => return Err(Refused::Qos0Offline),
-            Some(tx) if self.queued.is_empty() && self.has_room(&d, tx) => {
+            Some(tx) if self.queued().is_empty() && self.has_room(&d, tx) => {
                 self.send(d, tx);
                 return Ok(());
             }
             _ => {}
         }
-        if self.queued_bytes.0 + d.message.payload.len() > config.max_queued_bytes {
+        if self.flow.get().queued_bytes.0 + d.message.payload.len() > config.max_queued_bytes {
             return Err(Refused::Overflow(d));
         }
-        if self.queued.len() >= config.max_queued_messages && self.unexpired_until.passed(now) {
+        let flow = self.flow.get_mut();
+        if flow.queued.len() >= config.max_queued_messages && flow.unexpired_until.passed(now) {
             let (marks, bytes, reserved) =
-                (&mut self.marks, &mut self.queued_bytes, &mut self.reserved);
+                (&mut self.marks, &mut flow.queued_bytes, &mut flow.reserved);
             let mut floor = Floor::NONE;
-            self.queued.retain(|q| {
+            flow.queued.retain(|q| {
                 let keep = !q.message.expired(now);
                 if keep {
                     floor.lower(q.message.expires_at);
@@ -504,32 +689,24 @@ impl Session {
                 }
                 keep
             });
-            self.unexpired_until = floor;
+            flow.unexpired_until = floor;
         }
-        if self.queued.len() >= config.max_queued_messages {
+        if flow.queued.len() >= config.max_queued_messages {
             match config.queue_overflow {
                 QueueOverflow::DropNewest => return Err(Refused::Overflow(d)),
                 QueueOverflow::DropOldest => {
-                    let Some(old) = self.queued.pop_front() else {
+                    let Some(old) = flow.queued.pop_front() else {
                         // max_queued_messages == 0: nothing can wait.
                         return Err(Refused::Overflow(d));
                     };
+                    flow.unqueued(&old);
                     self.marks.out(old.seq);
-                    self.marks.out(d.seq);
-                    self.unqueued(&old);
-                    self.reserve(&mut d, config.max_inflight);
-                    self.queued_bytes.0 += d.message.payload.len();
-                    self.unexpired_until.lower(d.message.expires_at);
-                    self.queued.push_back(d);
+                    self.push_queued(d, config.max_inflight);
                     return Err(Refused::Overflow(old));
                 }
             }
         }
-        self.marks.out(d.seq);
-        self.reserve(&mut d, config.max_inflight);
-        self.queued_bytes.0 += d.message.payload.len();
-        self.unexpired_until.lower(d.message.expires_at);
-        self.queued.push_back(d);
+        self.push_queued(d, config.max_inflight);
         Ok(())
     }
 
@@ -537,9 +714,10 @@ impl Session {
     /// store restored under a larger `max_inflight` may hold more reservations than `reserve`
     /// leaves room for: the delivery then waits for acknowledgements to free one).
     fn has_room(&self, d: &Delivery, tx: &Tx<'_>) -> bool {
+        let flow = self.flow.get();
         d.qos == QoS::AtMostOnce
-            || (self.inflight.len() < tx.window
-                && (d.pkid != 0 || self.inflight.len() + self.reserved.0.len() < PKIDS))
+            || (flow.inflight.len() < tx.window
+                && (d.pkid != 0 || flow.inflight.len() + flow.reserved.0.len() < PKIDS))
     }
 
     /// Sends one message now (QoS 0) or puts it in flight; an expired message is dropped, and
@@ -568,7 +746,9 @@ impl Session {
         let sent = tx.publish(publish_packet(pkid, &d, dup, tx.protocol, tx.now));
         if sent && d.qos != QoS::AtMostOnce {
             d.pkid = pkid;
-            self.inflight
+            self.flow
+                .get_mut()
+                .inflight
                 .push_back(Inflight::Publish { pkid, delivery: d });
         }
     }
@@ -576,12 +756,13 @@ impl Session {
     /// Moves queued messages into the window while there is room, in order.
     pub(crate) fn pump(&mut self, tx: &mut Tx<'_>) {
         // Bounded by the queue length: each turn removes one message.
-        while let Some(front) = self.queued.front() {
+        while let Some(front) = self.queued().front() {
             if !self.has_room(front, tx) {
                 break;
             }
-            let d = self.queued.pop_front().expect("front exists");
-            self.unqueued(&d);
+            let flow = self.flow.get_mut();
+            let d = flow.queued.pop_front().expect("front exists");
+            flow.unqueued(&d);
             self.send(d, tx);
         }
     }
@@ -590,22 +771,23 @@ impl Session {
     /// original order, with the original packet identifiers ([MQTT-4.4.0-1]); then the queue.
     /// A PUBLISH now too large for the client is dropped as completed.
     pub(crate) fn resume(&mut self, tx: &mut Tx<'_>) {
-        let mut kept = VecDeque::with_capacity(self.inflight.len());
-        for entry in std::mem::take(&mut self.inflight) {
-            match &entry {
+        if let Some(flow) = self.flow.allocated_mut() {
+            let marks = &mut self.marks;
+            flow.inflight.retain(|entry| match entry {
                 Inflight::Publish { pkid, delivery } => {
-                    if !tx.publish(publish_packet(*pkid, delivery, true, tx.protocol, tx.now)) {
-                        self.marks.out(delivery.seq);
-                        continue;
+                    let sent =
+                        tx.publish(publish_packet(*pkid, delivery, true, tx.protocol, tx.now));
+                    if !sent {
+                        marks.out(delivery.seq);
                     }
+                    sent
                 }
                 Inflight::Release { pkid, .. } => {
-                    tx.control(Packet::PubRel(crate::codec::Ack::new(*pkid)))
+                    tx.control(Packet::PubRel(crate::codec::Ack::new(*pkid)));
+                    true
                 }
-            }
-            kept.push_back(entry);
+            });
         }
-        self.inflight = kept;
         self.pump(tx);
     }
 
@@ -613,9 +795,12 @@ impl Session {
     /// member, removed, in order: QoS 1 messages in flight or queued, QoS 2 messages not yet
     /// sent. A QoS 2 message sent to this member is never sent to another [MQTT-4.8.2-5].
     pub(crate) fn take_shared(&mut self) -> Vec<Delivery> {
+        let Some(flow) = self.flow.allocated_mut() else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
-        let mut kept = VecDeque::with_capacity(self.inflight.len());
-        for entry in std::mem::take(&mut self.inflight) {
+        let mut kept = VecDeque::with_capacity(flow.inflight.len());
+        for entry in std::mem::take(&mut flow.inflight) {
             match entry {
                 Inflight::Publish { delivery, .. }
                     if delivery.share.is_some() && delivery.qos != QoS::ExactlyOnce =>
@@ -626,17 +811,17 @@ impl Session {
                 other => kept.push_back(other),
             }
         }
-        self.inflight = kept;
+        flow.inflight = kept;
         // A QoS 2 message already sent (or that may have been, restored with its packet
         // identifier) stays with this session and ends with it [MQTT-4.8.2-5].
         let (shared, rest): (VecDeque<Delivery>, VecDeque<Delivery>) =
-            std::mem::take(&mut self.queued)
+            std::mem::take(&mut flow.queued)
                 .into_iter()
                 .partition(|d| d.share.is_some() && !(d.qos == QoS::ExactlyOnce && d.maybe_sent()));
-        self.queued = rest;
+        flow.queued = rest;
         for d in &shared {
             self.marks.out(d.seq);
-            self.unqueued(d);
+            flow.unqueued(d);
         }
         out.extend(shared);
         out
@@ -644,7 +829,7 @@ impl Session {
 
     /// PUBACK: completes a QoS 1 message. False if no QoS 1 message waits on `pkid`.
     pub(crate) fn puback(&mut self, pkid: u16) -> bool {
-        let at = self.inflight.iter().position(
+        let at = self.inflight().iter().position(
             |e| matches!(e, Inflight::Publish { pkid: p, delivery } if *p == pkid && delivery.qos == QoS::AtLeastOnce),
         );
         self.complete(at)
@@ -652,7 +837,7 @@ impl Session {
 
     /// Removes the in-flight entry at `at`, if any.
     fn complete(&mut self, at: Option<usize>) -> bool {
-        let Some(entry) = at.and_then(|i| self.inflight.remove(i)) else {
+        let Some(entry) = at.and_then(|i| self.flow.get_mut().inflight.remove(i)) else {
             return false;
         };
         self.marks.out(entry.seq());
@@ -663,17 +848,20 @@ impl Session {
     /// (5.0 error reason, `release` false). Also true for a repeated PUBREC of an entry already
     /// released, so its PUBREL is sent again. False if `pkid` is not a QoS 2 message in flight.
     pub(crate) fn pubrec(&mut self, pkid: u16, release: bool) -> bool {
-        let Some(i) = self.inflight.iter().position(|e| e.pkid() == pkid) else {
+        let Some(flow) = self.flow.allocated_mut() else {
             return false;
         };
-        match &self.inflight[i] {
+        let Some(i) = flow.inflight.iter().position(|e| e.pkid() == pkid) else {
+            return false;
+        };
+        match &flow.inflight[i] {
             Inflight::Publish { delivery, .. } if delivery.qos == QoS::ExactlyOnce => {
                 let seq = delivery.seq;
                 self.marks.out(seq);
                 if release {
-                    self.inflight[i] = Inflight::Release { pkid, seq };
+                    flow.inflight[i] = Inflight::Release { pkid, seq };
                 } else {
-                    self.inflight.remove(i);
+                    flow.inflight.remove(i);
                 }
                 true
             }
@@ -685,10 +873,23 @@ impl Session {
     /// PUBCOMP: completes a QoS 2 message. False if no PUBREL waits on `pkid`.
     pub(crate) fn pubcomp(&mut self, pkid: u16) -> bool {
         let at = self
-            .inflight
+            .inflight()
             .iter()
             .position(|e| matches!(e, Inflight::Release { pkid: p, .. } if *p == pkid));
         self.complete(at)
+    }
+
+    /// PUBREL: releases an inbound QoS 2 packet identifier. False if `pkid` was not awaiting
+    /// PUBREL.
+    pub(crate) fn pubrel(&mut self, pkid: u16) -> bool {
+        let known = self
+            .flow
+            .allocated_mut()
+            .is_some_and(|flow| flow.incoming_qos2.remove(&pkid));
+        if known {
+            self.marks.qos2(pkid);
+        }
+        known
     }
 }
 

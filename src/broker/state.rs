@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Broker;
-use super::session::{Inflight, Message, Session};
+use super::session::{Message, Session};
 use crate::codec::LastWill;
 
 /// A snapshot of everything that must survive a broker restart. Cheap to clone: messages are
@@ -100,14 +100,7 @@ impl DurableState {
     fn each_message(&mut self, mut f: impl FnMut(&mut Arc<Message>)) {
         self.retained.values_mut().for_each(&mut f);
         for s in self.sessions.values_mut() {
-            for entry in &mut s.inflight {
-                if let Inflight::Publish { delivery, .. } = entry {
-                    f(&mut delivery.message);
-                }
-            }
-            for d in &mut s.queued {
-                f(&mut d.message);
-            }
+            s.messages_mut().for_each(&mut f);
         }
     }
 }

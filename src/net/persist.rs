@@ -175,32 +175,24 @@ mod tests {
             },
             id: Some(42),
         };
-        let session = Session {
-            expiry_interval: 3600,
-            subscriptions: BTreeMap::from([("a/#".to_string(), grant)]),
-            inflight: VecDeque::from([
-                Inflight::Publish {
-                    pkid: 1,
-                    delivery: delivery(&m1, 1),
-                },
-                Inflight::Release { pkid: 2, seq: 2 },
-            ]),
-            queued: VecDeque::from([delivery(&m2, 4), delivery(&m1, 5)]),
-            incoming_qos2: BTreeSet::from([9, 65535]),
-            next_pkid: 3,
-            next_seq: 0,
-            expires_at: Some(Duration::from_secs(4000)),
-            marks: Default::default(),
-            queued_bytes: Default::default(),
-            reserved: Default::default(),
-            unexpired_until: Default::default(),
-            conn: Default::default(),
-        };
-        let legacy = Session {
-            expiry_interval: u32::MAX,
-            expires_at: None,
-            ..session.clone()
-        };
+        let mut session = Session::new(3600);
+        session.subscriptions = BTreeMap::from([("a/#".to_string(), grant)]);
+        let flow = session.flow_mut();
+        flow.inflight = VecDeque::from([
+            Inflight::Publish {
+                pkid: 1,
+                delivery: delivery(&m1, 1),
+            },
+            Inflight::Release { pkid: 2, seq: 2 },
+        ]);
+        flow.queued = VecDeque::from([delivery(&m2, 4), delivery(&m1, 5)]);
+        flow.incoming_qos2 = BTreeSet::from([9, 65535]);
+        session.next_pkid = 3;
+        session.next_seq = 0;
+        session.expires_at = Some(Duration::from_secs(4000));
+        let mut legacy = session.clone();
+        legacy.expiry_interval = u32::MAX;
+        legacy.expires_at = None;
         DurableState {
             sessions: BTreeMap::from([("s1".into(), session), ("s2".into(), legacy)]),
             retained: BTreeMap::from([("a/b".into(), m1)]),
@@ -353,12 +345,12 @@ mod tests {
         let mut ids = vec![state.retained["a/b"].id];
         for s in state.sessions.values() {
             assert_eq!(s.seqs().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
-            for entry in &s.inflight {
+            for entry in s.inflight() {
                 if let Inflight::Publish { delivery, .. } = entry {
                     ids.push(delivery.message.id);
                 }
             }
-            ids.extend(s.queued.iter().map(|d| d.message.id));
+            ids.extend(s.queued().iter().map(|d| d.message.id));
         }
         let unique: BTreeSet<u64> = ids.iter().copied().collect();
         assert_eq!(unique.len(), ids.len(), "{ids:?}");

@@ -185,12 +185,12 @@ fn restart_serialized(h: Harness) -> Harness {
 /// Every message a session holds (in flight, then queued), in send order.
 fn held(h: &Harness, client: &str) -> Vec<Arc<Message>> {
     let s = h.broker.session(client).unwrap();
-    let inflight = s.inflight.iter().filter_map(|e| match e {
+    let inflight = s.inflight().iter().filter_map(|e| match e {
         Inflight::Publish { delivery, .. } => Some(delivery.message.clone()),
         Inflight::Release { .. } => None,
     });
     inflight
-        .chain(s.queued.iter().map(|d| d.message.clone()))
+        .chain(s.queued().iter().map(|d| d.message.clone()))
         .collect()
 }
 
@@ -236,13 +236,13 @@ fn seq_increases_in_send_order_and_a_release_keeps_it() {
     let mut h = two_subscribers();
     h.publish(1, "t", QoS::AtLeastOnce, 4, "m4");
     let s = h.broker.session("a").unwrap();
-    assert_eq!((s.inflight.len(), s.queued.len()), (2, 2));
+    assert_eq!((s.inflight().len(), s.queued().len()), (2, 2));
     assert_eq!(s.seqs().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
-    let (first, second) = (s.inflight[0].pkid(), s.inflight[1].pkid());
+    let (first, second) = (s.inflight()[0].pkid(), s.inflight()[1].pkid());
     h.packet(2, Packet::PubRec(ack(second)));
     h.drain();
     let s = h.broker.session("a").unwrap();
-    assert!(matches!(s.inflight[1], Inflight::Release { seq: 2, .. }));
+    assert!(matches!(s.inflight()[1], Inflight::Release { seq: 2, .. }));
     assert_eq!(s.seqs().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     h.packet(2, Packet::PubAck(ack(first)));
     h.drain();
@@ -294,10 +294,10 @@ fn restore_resumes_seq_and_packet_identifiers() {
     let s = h.broker.session("b").unwrap();
     assert_eq!(s.seqs().collect::<Vec<_>>(), vec![2, 3, 4]);
     assert_eq!(
-        s.inflight.iter().map(Inflight::pkid).collect::<Vec<_>>(),
+        s.inflight().iter().map(Inflight::pkid).collect::<Vec<_>>(),
         [2, 3]
     );
-    assert_eq!(s.queued[0].pkid, 4, "reserved when queued");
+    assert_eq!(s.queued()[0].pkid, 4, "reserved when queued");
     let mut kept = h.broker.durable_state();
     kept.sessions.get_mut("b").unwrap().next_pkid = 9;
     let restored = Broker::restore(h.broker.config().clone(), kept);

@@ -168,8 +168,8 @@ fn random_event_sequences_keep_the_core_consistent() {
         }
         assert_eq!(online, b.online, "the count of attached sessions");
         for s in b.sessions.values() {
-            assert!(s.inflight.len() <= 2);
-            assert!(s.queued.len() <= 3);
+            assert!(s.inflight().len() <= 2);
+            assert!(s.queued().len() <= 3);
         }
     }
 }

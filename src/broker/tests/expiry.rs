@@ -126,7 +126,7 @@ fn mqtt5_3_1_2_23_expiry_survives_restore_at() {
     h.advance_to(4);
     h.packet(1, Packet::PingReq);
     let state = h.broker.durable_state();
-    assert_eq!(state.sessions["sub"].queued.len(), 1);
+    assert_eq!(state.sessions["sub"].queued().len(), 1);
     // The new process starts an hour later on its own clock.
     let later = h.now + Duration::from_secs(3600);
     let mut h2 = Harness {

@@ -26,7 +26,7 @@ fn inflight_window_holds_back_and_releases_in_order() {
     }
     let first = publishes(&out, 2);
     assert_eq!(payloads(&out, 2), vec!["1", "2"]);
-    assert_eq!(h.broker.session("sub").unwrap().queued.len(), 3);
+    assert_eq!(h.broker.session("sub").unwrap().queued().len(), 3);
     h.packet(2, Packet::PubAck(ack(first[0].pkid)));
     assert_eq!(payloads(&h.drain(), 2), vec!["3"]);
     // An acknowledgement for nothing in flight changes nothing.
@@ -77,7 +77,7 @@ fn mqtt_2_3_1_2_pkids_unique_while_in_flight() {
         .broker
         .session("sub")
         .unwrap()
-        .inflight
+        .inflight()
         .iter()
         .map(|e| e.pkid())
         .collect();
@@ -99,7 +99,7 @@ fn mqtt_4_3_3_1_outbound_qos2_handshake() {
     h.packet(2, Packet::PubRec(ack(id)));
     assert_eq!(sent(&h.drain(), 2), vec![Packet::PubRel(ack(id))]);
     // The slot is still taken until PUBCOMP.
-    assert_eq!(h.broker.session("sub").unwrap().queued.len(), 1);
+    assert_eq!(h.broker.session("sub").unwrap().queued().len(), 1);
     h.packet(2, Packet::PubComp(ack(id)));
     assert_eq!(payloads(&h.drain(), 2), vec!["b"]);
 }
@@ -281,7 +281,10 @@ fn mqtt_4_4_0_1_random_disconnects_lose_nothing_and_keep_order() {
             "seed {seed}"
         );
         let s = h.broker.session("sub").unwrap();
-        assert!(s.inflight.is_empty() && s.queued.is_empty(), "seed {seed}");
+        assert!(
+            s.inflight().is_empty() && s.queued().is_empty(),
+            "seed {seed}"
+        );
     }
 }
 
@@ -325,7 +328,7 @@ fn a_queued_message_keeps_its_reserved_identifier_and_needs_only_the_event_that_
     let first = publishes(&h.publish(1, "t", QoS::AtLeastOnce, 1, "a"), 2)[0].pkid;
     h.publish(1, "t", QoS::ExactlyOnce, 2, "b");
     let queued_at = h.broker.event_no;
-    let reserved = h.broker.session("sub").unwrap().queued[0].pkid;
+    let reserved = h.broker.session("sub").unwrap().queued()[0].pkid;
     assert!(reserved != 0 && reserved != first, "{reserved}");
     h.publish(1, "t", QoS::AtLeastOnce, 3, "c");
     assert!(h.broker.event_no > queued_at);
@@ -376,7 +379,7 @@ fn mqtt_2_2_1_4_without_identifiers_to_spare_a_queued_message_takes_one_when_sen
     h.subscribe(2, "t", QoS::AtLeastOnce);
     let first = publishes(&h.publish(1, "t", QoS::AtLeastOnce, 1, "a"), 2)[0].pkid;
     h.publish(1, "t", QoS::AtLeastOnce, 2, "b");
-    assert_eq!(h.broker.session("sub").unwrap().queued[0].pkid, 0);
+    assert_eq!(h.broker.session("sub").unwrap().queued()[0].pkid, 0);
     let (out, changes) = read(&mut h, 2, &[Packet::PubAck(ack(first))]);
     assert_eq!(payloads(&out, 2), vec!["b"]);
     assert_ne!(publishes(&out, 2)[0].pkid, first, "{out:?}");
@@ -407,7 +410,7 @@ fn mqtt_2_2_1_4_a_long_queue_reserves_a_bounded_number_of_identifiers() {
         bound < usize::from(n) - 2,
         "the queue must be longer than the bound"
     );
-    let reserved = h.broker.session("sub").unwrap().reserved.0.len();
+    let reserved = h.broker.session("sub").unwrap().flow().reserved.0.len();
     assert_eq!(reserved, bound, "identifiers reserved by the queue");
     let mut got: Vec<String> = Vec::new();
     let mut flying = publishes(&out, 2);

@@ -116,7 +116,7 @@ fn limit_max_inflight_holds_back_only_the_slow_session() {
         assert_eq!(payloads(&out, 2), [i.to_string()], "{out:?}");
     }
     assert_eq!(slow, 2, "the window holds the rest back");
-    assert_eq!(h.broker.session("slow").unwrap().queued.len(), 2);
+    assert_eq!(h.broker.session("slow").unwrap().queued().len(), 2);
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn limit_max_queued_messages_drops_only_for_the_full_session() {
         matches!(&events[..], [BrokerEvent::QueueOverflow { client_id, .. }] if client_id == "offline"),
         "{events:?}"
     );
-    assert_eq!(h.broker.session("offline").unwrap().queued.len(), 2);
+    assert_eq!(h.broker.session("offline").unwrap().queued().len(), 2);
     assert_eq!(h.broker.stats().queue_overflow_dropped, 1);
 }
 
@@ -189,7 +189,7 @@ fn limit_max_queued_bytes_drops_the_message_that_would_go_beyond() {
         .broker
         .session("offline")
         .unwrap()
-        .inflight
+        .inflight()
         .iter()
         .map(|e| match e {
             crate::broker::Inflight::Publish { delivery, .. } => {

@@ -261,7 +261,7 @@ fn mqtt_4_6_0_6_order_kept_per_publisher_and_topic() {
             .broker
             .session("sub")
             .unwrap()
-            .inflight
+            .inflight()
             .iter()
             .map(|e| e.pkid())
             .collect();

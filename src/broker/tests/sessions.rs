@@ -48,7 +48,7 @@ fn mqtt_3_1_2_6_clean_session_discards_state() {
         publishes(&out, 3).is_empty(),
         "subscriptions were discarded"
     );
-    assert!(h.broker.session("sub").unwrap().queued.is_empty());
+    assert!(h.broker.session("sub").unwrap().queued().is_empty());
     h.closed(3, CloseCause::PeerClosed);
     assert!(
         h.broker.session("sub").is_none(),

@@ -84,7 +84,7 @@ fn mqtt5_4_8_2_offline_members_skipped() {
     assert_eq!(h.broker.stats().qos0_offline_dropped, before + 1);
     let queued: Vec<usize> = ["a", "b", "c"]
         .iter()
-        .map(|id| h.broker.session(id).unwrap().queued.len())
+        .map(|id| h.broker.session(id).unwrap().queued().len())
         .collect();
     assert_eq!(queued, vec![1, 0, 0], "after c comes a");
 }
@@ -98,7 +98,7 @@ fn mqtt5_4_8_2_unacknowledged_messages_redistributed_when_session_ends() {
     assert_eq!(receivers(&out), vec![11]);
     h.closed(11, CloseCause::Io);
     h.drain();
-    assert_eq!(h.broker.session("a").unwrap().inflight.len(), 1, "kept");
+    assert_eq!(h.broker.session("a").unwrap().inflight().len(), 1, "kept");
     // a comes back with clean start: its old session ends.
     h.accept(21);
     h.packet(21, Packet::Connect(connect_v5("a", true, 0)));
@@ -124,14 +124,14 @@ fn mqtt5_4_8_2_5_qos2_sent_to_a_member_not_sent_to_another() {
     h.drain();
     // Both offline: the next message waits, unsent, at b (next in turn).
     h.publish(1, "t", QoS::ExactlyOnce, 2, "unsent");
-    assert_eq!(h.broker.session("b").unwrap().queued.len(), 1);
+    assert_eq!(h.broker.session("b").unwrap().queued().len(), 1);
     // b's session ends: the unsent message moves to a, offline, where it waits beside the
     // sent one.
     h.accept(22);
     h.packet(22, Packet::Connect(connect_v5("b", true, 100)));
     h.drain();
     let a = h.broker.session("a").unwrap();
-    assert_eq!((a.inflight.len(), a.queued.len()), (1, 1));
+    assert_eq!((a.inflight().len(), a.queued().len()), (1, 1));
     h.subscribe(22, "$share/g/t", QoS::ExactlyOnce);
     // a's session ends: only the message never sent to a goes to b.
     h.accept(21);
@@ -158,7 +158,7 @@ fn mqtt5_4_8_2_redistributed_on_session_expiry() {
     h.closed(11, CloseCause::Io);
     h.advance_to(5);
     assert!(h.broker.session("a").is_none());
-    assert_eq!(h.broker.session("b").unwrap().queued.len(), 1);
+    assert_eq!(h.broker.session("b").unwrap().queued().len(), 1);
     h.accept(22);
     h.packet(22, Packet::Connect(connect_v5("b", false, 100)));
     assert_eq!(payloads(&h.drain(), 22), vec!["m"]);

@@ -60,7 +60,7 @@ fn mqtt_3_1_2_8_a_failed_store_ends_every_connection_and_publishes_the_wills() {
             .broker
             .session("watcher")
             .unwrap()
-            .queued
+            .queued()
             .iter()
             .map(|d| d.message.topic.as_str())
             .collect();

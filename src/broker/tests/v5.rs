@@ -121,7 +121,7 @@ fn mqtt5_3_1_2_25_oversize_publish_dropped_as_if_sent() {
     let out = h.publish(1, "t", QoS::AtLeastOnce, 1, &"x".repeat(100));
     assert!(publishes(&out, 2).is_empty());
     assert_eq!(h.broker.stats().oversize_dropped, 1);
-    assert!(h.broker.session("small").unwrap().inflight.is_empty());
+    assert!(h.broker.session("small").unwrap().inflight().is_empty());
     let out = h.publish(1, "t", QoS::AtLeastOnce, 2, "fits");
     assert_eq!(payloads(&out, 2), vec!["fits"], "the window is free");
     for a in &out {

@@ -603,7 +603,7 @@ fn a_message_for_many_sessions_is_stored_once_and_deleted_with_its_last_delivery
     );
     let mut ids = BTreeSet::new();
     for session in recovered.state.sessions.values() {
-        for entry in &session.inflight {
+        for entry in session.inflight() {
             if let crate::broker::Inflight::Publish { delivery, .. } = entry {
                 ids.insert(Arc::as_ptr(&delivery.message));
             }
@@ -1062,7 +1062,7 @@ fn measure<D: Disk + Clone>(
             .durable_state()
             .sessions
             .values()
-            .all(|s| s.inflight.is_empty())
+            .all(|s| s.inflight().is_empty())
     );
     (
         publish_time / batches as u32,
