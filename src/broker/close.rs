@@ -174,13 +174,15 @@ impl Broker {
         }
     }
 
-    /// Detaches `client_id`'s session from `conn`. `false`: it was not attached to `conn` (it
-    /// was taken over, or the connection never carried it).
+    /// Detaches `client_id`'s session from `conn`, freeing the room of its message traffic if
+    /// it holds none. `false`: it was not attached to `conn` (it was taken over, or the
+    /// connection never carried it).
     fn detach(&mut self, client_id: &str, conn: ConnId) -> bool {
         if self.sessions.conn_of(client_id) != Some(conn) {
             return false;
         }
         self.sessions.set_conn(client_id, None);
+        self.sessions.trim(client_id);
         self.online -= 1;
         true
     }

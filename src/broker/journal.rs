@@ -480,6 +480,14 @@ impl Sessions {
         Some(std::mem::replace(&mut s.conn.0, conn))
     }
 
+    /// Frees the room of `client`'s message traffic if its session holds none
+    /// (`Session::trim`). Not a change of state: the journal is not told.
+    pub fn trim(&mut self, client: &str) {
+        if let Some(s) = self.map.get_mut(client) {
+            s.trim();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

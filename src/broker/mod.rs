@@ -525,6 +525,8 @@ impl Broker {
             Packet::Subscribe(s) => self.handle_subscribe(conn, &client_id, s),
             Packet::Unsubscribe(u) => self.handle_unsubscribe(conn, &client_id, u),
             Packet::PingReq => {
+                // A quiet moment: the session frees the room of a drained flow.
+                self.sessions.trim(&client_id);
                 self.send(conn, Packet::PingResp);
                 Ok(())
             }

@@ -242,7 +242,9 @@ impl Flow {
 
 /// A session's [`Flow`], boxed and allocated at first use, so that a session holding no
 /// message keeps a pointer instead of empty collections. An absent flow reads as an empty one
-/// and compares equal to it; `trim` frees an empty one.
+/// and compares equal to it. `trim` frees an empty one where a session goes quiet (restored,
+/// detached, or its client sending PINGREQ), never per message: a steady flow of messages
+/// that drains between them keeps its allocation.
 #[derive(Clone, Default)]
 struct FlowBox(Option<Box<Flow>>);
 
@@ -534,6 +536,17 @@ impl Session {
         })
     }
 
+    /// Frees the room of its message traffic if it holds none (see `FlowBox`).
+    pub(crate) fn trim(&mut self) {
+        self.flow.trim();
+    }
+
+    /// Whether room for its message traffic is allocated.
+    #[cfg(test)]
+    pub(crate) fn holds_flow(&self) -> bool {
+        self.flow.0.is_some()
+    }
+
     /// The counters of a restored session: the next `seq` after the highest, the bytes queued,
     /// and, unless the state kept it, the next packet identifier after the one of the last
     /// delivery in flight. A restored session is attached to no connection.
@@ -541,7 +554,7 @@ impl Session {
     /// numbered afresh in its order.
     pub(crate) fn restore_counters(&mut self) {
         self.conn = Attached::default();
-        self.flow.trim();
+        self.trim();
         if let Some(flow) = self.flow.allocated_mut() {
             let ordered = flow
                 .seqs()

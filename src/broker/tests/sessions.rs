@@ -169,3 +169,49 @@ fn mqtt5_3_14_2_2_disconnect_session_expiry_rules() {
     assert_eq!(close_of(&h.drain(), 2), Some(CloseReason::ClientDisconnect));
     assert!(h.broker.session("b").is_none());
 }
+
+/// A session's messages take room only while it may hold some: the room is allocated by the
+/// first message kept, stays while messages come and go, and is freed once drained when the
+/// session goes quiet (PINGREQ, detach). Nothing the client or the journal sees changes.
+#[test]
+fn a_drained_flow_is_freed_when_the_session_goes_quiet() {
+    let mut h = Harness::new();
+    h.connect(1, "pub", true);
+    h.connect(2, "sub", false);
+    h.subscribe(2, "t", QoS::AtLeastOnce);
+    let holds = |h: &Harness| h.broker.session("sub").unwrap().holds_flow();
+    assert!(!holds(&h), "a new session");
+    h.publish(1, "t", QoS::AtMostOnce, 0, "q0");
+    assert!(!holds(&h), "QoS 0 sent at once is not kept");
+    for i in 1..=3 {
+        let out = h.publish(1, "t", QoS::AtLeastOnce, i, "m");
+        let p = publishes(&out, 2);
+        h.packet(2, Packet::PubAck(ack(p[0].pkid)));
+        h.drain();
+        assert!(holds(&h), "a steady flow keeps its room between messages");
+    }
+    h.packet(2, Packet::PingReq);
+    assert_eq!(sent(&h.drain(), 2), vec![Packet::PingResp]);
+    assert!(!holds(&h), "PINGREQ with nothing held");
+
+    h.packet(2, publish("x", QoS::ExactlyOnce, 7, "in"));
+    h.drain();
+    h.packet(2, Packet::PingReq);
+    h.drain();
+    assert!(holds(&h), "an identifier awaiting PUBREL is held");
+    h.packet(2, Packet::PubRel(ack(7)));
+    assert_eq!(sent(&h.drain(), 2), vec![Packet::PubComp(ack(7))]);
+
+    h.closed(2, CloseCause::Io);
+    assert!(!holds(&h), "detached with nothing held");
+    h.publish(1, "t", QoS::AtLeastOnce, 4, "offline");
+    assert!(holds(&h), "queued while offline");
+    h.accept(3);
+    h.packet(3, Packet::Connect(connect("sub", false)));
+    let out = h.drain();
+    assert_eq!(payloads(&out, 3), vec!["offline"]);
+    h.packet(3, Packet::PubAck(ack(publishes(&out, 3)[0].pkid)));
+    h.drain();
+    h.closed(3, CloseCause::Io);
+    assert!(!holds(&h), "drained, then detached");
+}
