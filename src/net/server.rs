@@ -1075,7 +1075,9 @@ async fn run<S: Link>(
                 if activity.load(Relaxed) == seen && !busy.load(Relaxed) {
                     return;
                 }
-                let period = parking.quiet_for(reads.load(Relaxed)).unwrap_or(period);
+                let period = parking
+                    .quiet_for(reads.load(Relaxed))
+                    .expect("a connection that never parks returned above");
                 timer.as_mut().reset(tokio::time::Instant::now() + period);
             }
         };
