@@ -7,7 +7,7 @@ use bytes::{BufMut, BytesMut};
 use super::error::{DecodeError, EncodeError};
 use super::properties::{self, Context};
 use super::reader::Reader;
-use super::topic::{shared_subscription, validate_topic_filter};
+use super::topic::check_topic_filter;
 use super::writer::{put_str, str_len};
 use super::{Properties, QoS, RetainHandling, Subscribe, Subscription, SubscriptionOptions};
 use super::{check_pkid, read_pkid};
@@ -53,9 +53,9 @@ pub(crate) fn read(r: &mut Reader, v5: bool) -> Result<Subscribe, DecodeError> {
     let mut filters = Vec::new();
     while !r.is_empty() {
         let filter = r.string("topic filter")?;
-        validate_topic_filter(&filter).map_err(DecodeError::InvalidTopicFilter)?;
+        let shared = check_topic_filter(&filter).map_err(DecodeError::InvalidTopicFilter)?;
         let options = read_options(r, v5)?;
-        if options.no_local && shared_subscription(&filter).is_some() {
+        if options.no_local && shared {
             return Err(DecodeError::SharedNoLocal);
         }
         filters.push(Subscription { filter, options });
@@ -85,8 +85,7 @@ pub(crate) fn len(s: &Subscribe, v5: bool) -> Result<usize, EncodeError> {
         n += properties::block_len(&s.properties, Context::Subscribe)?;
     }
     for sub in &s.filters {
-        validate_topic_filter(&sub.filter).map_err(EncodeError::InvalidTopicFilter)?;
-        let shared = shared_subscription(&sub.filter).is_some();
+        let shared = check_topic_filter(&sub.filter).map_err(EncodeError::InvalidTopicFilter)?;
         if v5 && sub.options.no_local && shared {
             return Err(EncodeError::SharedNoLocal);
         }

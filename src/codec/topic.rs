@@ -127,6 +127,13 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 /// or '#', and a valid non-empty filter.
 #[inline]
 pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
+    check_topic_filter(filter).map(|_| ())
+}
+
+/// [`validate_topic_filter`], telling whether the valid filter is a shared subscription (the
+/// one reading of `$share/` both take).
+#[inline(always)]
+pub(crate) fn check_topic_filter(filter: &str) -> Result<bool, TopicError> {
     if filter.is_empty() {
         return Err(TopicError::Empty);
     }
@@ -141,16 +148,16 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
         if inner.is_empty() {
             return Err(TopicError::EmptySharedFilter);
         }
-        return validate_plain_filter(inner);
+        return validate_plain_filter(inner).map(|()| true);
     }
-    validate_plain_filter(filter)
+    validate_plain_filter(filter).map(|()| false)
 }
 
 /// A wildcard must start its level, '#' must end the filter and '+' its level. A filter without
 /// '+', '#' or 0 costs one vectorized pass (`has_wildcard_or_nul`); otherwise the filter is read
 /// 8 bytes at a time, and only its '+', '#' and 0 bytes are judged, in order, so that the first
 /// offending one names the error.
-#[inline]
+#[inline(always)]
 fn validate_plain_filter(filter: &str) -> Result<(), TopicError> {
     let b = filter.as_bytes();
     if !has_wildcard_or_nul(b) {
@@ -225,13 +232,6 @@ fn any_byte(b: &[u8], hit: impl Fn(u8) -> bool) -> bool {
         }
         acc
     };
-    let scan8 = |s: &[u8; 8]| {
-        let mut acc = 0u8;
-        for &c in s {
-            acc |= u8::from(hit(c));
-        }
-        acc
-    };
     let n = b.len();
     if n < 8 {
         return scan(b) != 0;
@@ -239,7 +239,7 @@ fn any_byte(b: &[u8], hit: impl Fn(u8) -> bool) -> bool {
     if n < 16 {
         let (head, _) = b.split_first_chunk::<8>().expect("8 bytes");
         let (_, tail) = b.split_last_chunk::<8>().expect("8 bytes");
-        return (scan8(head) | scan8(tail)) != 0;
+        return (scan(head) | scan(tail)) != 0;
     }
     (scan(&b[..n & !15]) | scan(&b[n - 16..])) != 0
 }
@@ -460,6 +460,14 @@ mod tests {
         );
         assert_eq!(
             validate_topic_filter("$share/g/a#"),
+            Err(TopicError::MultiLevelWildcardMisplaced)
+        );
+        assert_eq!(check_topic_filter("$share/g/a/+"), Ok(true));
+        assert_eq!(check_topic_filter("$share/g\0/a"), Ok(true));
+        assert_eq!(check_topic_filter("$sharex/g/a"), Ok(false));
+        assert_eq!(check_topic_filter("$share"), Ok(false));
+        assert_eq!(
+            check_topic_filter("$share/g/a/#/b"),
             Err(TopicError::MultiLevelWildcardMisplaced)
         );
         assert_eq!(shared_subscription("$share/g/a/b"), Some(("g", "a/b")));
