@@ -8,7 +8,11 @@
 //! shuts the connection's gate ([`Mailbox::open`]): its reader reads only while the gate is
 //! open (backpressure, see `throttle.rs`). The writer, the reader and the wait for an abort
 //! are polled by one task, so one waker serves them all.
+//!
+//! The owner keeps what else it knows of the connection in the same allocation: an
+//! [`Outbox`] derefs to the `T` given to [`pair`], which only the owner's end reaches.
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -17,10 +21,16 @@ use std::task::Poll;
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-#[derive(Default)]
-struct Shared {
+struct Shared<T> {
     state: Mutex<State>,
+    /// The owner's data: reached only through the one [`Outbox`], which is not `Clone`.
+    owner: UnsafeCell<T>,
 }
+
+// SAFETY: `owner` is reached only through the `Outbox` (`Deref`, `DerefMut`), so a `&T` only
+// through a `&Outbox` (hence `T: Sync`) and a `&mut T` only through the unique `&mut Outbox`;
+// it is dropped by whichever end goes last (hence `T: Send`). `state` is a `Mutex`.
+unsafe impl<T: Send + Sync> Sync for Shared<T> {}
 
 #[derive(Default)]
 struct State {
@@ -46,18 +56,18 @@ impl State {
     }
 }
 
-impl Shared {
+impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing is left half-done under the lock, so a poisoned one is still whole.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The owner's end: queues buffers for the writer, or closes.
-pub struct Outbox(Arc<Shared>);
+/// The owner's end: queues buffers for the writer, or closes; derefs to the owner's data.
+pub struct Outbox<T = ()>(Arc<Shared<T>>);
 
 /// The writer's end.
-pub struct Mailbox(Arc<Shared>);
+pub struct Mailbox<T = ()>(Arc<Shared<T>>);
 
 /// What the writer does next.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,13 +78,33 @@ pub enum Next {
     Close,
 }
 
-/// A new, empty pair.
-pub fn pair() -> (Outbox, Mailbox) {
-    let shared = Arc::new(Shared::default());
+/// A new, empty pair; the owner's end holds `owner`.
+pub fn pair<T>(owner: T) -> (Outbox<T>, Mailbox<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::default(),
+        owner: UnsafeCell::new(owner),
+    });
     (Outbox(shared.clone()), Mailbox(shared))
 }
 
-impl Outbox {
+impl<T> std::ops::Deref for Outbox<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: only the `Outbox` reaches `owner` (see `Shared`), and this borrows it.
+        unsafe { &*self.0.owner.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for Outbox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: only the `Outbox` reaches `owner` (see `Shared`), and this borrows it
+        // uniquely.
+        unsafe { &mut *self.0.owner.get() }
+    }
+}
+
+impl<T> Outbox<T> {
     /// Queues `data` for the writer (nothing after a close).
     pub fn send(&self, data: Bytes) {
         let waiting = {
@@ -129,7 +159,7 @@ impl Outbox {
     }
 }
 
-impl Mailbox {
+impl<T> Mailbox<T> {
     /// For the connection's reader: returns at once while the gate is open, else once the
     /// owner opens it.
     pub async fn open(&self) {
@@ -170,13 +200,13 @@ impl Mailbox {
     }
 }
 
-impl Drop for Outbox {
+impl<T> Drop for Outbox<T> {
     fn drop(&mut self) {
         self.close();
     }
 }
 
-impl Mailbox {
+impl<T> Mailbox<T> {
     /// What is queued so far, up to [`MAX_BATCH`] bytes (at least one buffer), waiting until
     /// there is something; [`Next::Close`] once the owner closed and nothing is left. The
     /// queue's memory goes with what is taken, so an idle connection keeps none.
@@ -286,7 +316,7 @@ mod tests {
 
     #[test]
     fn buffers_come_out_in_order_then_the_close() {
-        let (tx, rx) = pair();
+        let (tx, rx) = pair(());
         assert_eq!(now(rx.next()), None, "nothing queued: waits");
         tx.send(Bytes::from_static(b"a"));
         tx.send(Bytes::from_static(b"b"));
@@ -303,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_at_most_max_batch_bytes_unless_one_buffer_is_larger() {
-        let (tx, rx) = pair();
+        let (tx, rx) = pair(());
         let big = Bytes::from(vec![1; MAX_BATCH + 1]);
         let half = Bytes::from(vec![2; MAX_BATCH / 2]);
         for b in [&big, &half, &half, &half] {
@@ -320,7 +350,7 @@ mod tests {
 
     #[test]
     fn a_shut_gate_holds_the_reader_until_the_owner_opens_it() {
-        let (tx, rx) = pair();
+        let (tx, rx) = pair(());
         let gate = &rx;
         assert_eq!(now(gate.open()), Some(()), "open from the start");
         tx.hold_reading(true);
@@ -340,7 +370,7 @@ mod tests {
 
     #[test]
     fn an_abort_drops_what_is_queued_and_wakes_the_task() {
-        let (tx, rx) = pair();
+        let (tx, rx) = pair(());
         let gate = &rx;
         tx.send(Bytes::from_static(b"never written"));
         tx.hold_reading(true);
@@ -354,7 +384,7 @@ mod tests {
 
     #[test]
     fn dropping_the_owner_closes_after_what_was_queued() {
-        let (tx, rx) = pair();
+        let (tx, rx) = pair(());
         tx.send(Bytes::from_static(b"last"));
         drop(tx);
         assert_eq!(
@@ -366,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_send_wakes_a_waiting_writer() {
-        let (tx, rx) = pair();
+        let (tx, rx) = pair(());
         let (woken, waker) = flag();
         let mut cx = std::task::Context::from_waker(&waker);
         let mut next = Box::pin(rx.next());

@@ -68,23 +68,29 @@ pub async fn read_some<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Bytes
 }
 
 /// A parked connection handed back.
-pub struct Waking {
+pub struct Waking<T = ()> {
     pub conn: ConnId,
     /// Its socket, back in the runtime (an error: it could not be, and the connection is lost).
     pub stream: io::Result<TcpStream>,
-    pub mailbox: Mailbox,
+    pub mailbox: Mailbox<T>,
     /// What the kennel read from it, if it read (the simulated network's kennel reads to learn
     /// that there is something).
     pub first: Option<io::Result<Bytes>>,
 }
 
-/// Where connections are parked; cheap to clone, every clone the same kennel.
-#[derive(Clone)]
-pub struct Kennel(Arc<Shared>);
+/// Where connections are parked; cheap to clone, every clone the same kennel. `T`: the owner's
+/// data in the connections' outboxes.
+pub struct Kennel<T = ()>(Arc<Shared<T>>);
+
+impl<T> Clone for Kennel<T> {
+    fn clone(&self) -> Kennel<T> {
+        Kennel(self.0.clone())
+    }
+}
 
 /// The kennel's task side: hands parked connections back ([`Watch::next`]).
-pub struct Watch {
-    shared: Arc<Shared>,
+pub struct Watch<T = ()> {
+    shared: Arc<Shared<T>>,
     #[cfg(not(madsim))]
     poll: tokio::io::unix::AsyncFd<mio::Poll>,
     #[cfg(not(madsim))]
@@ -92,28 +98,28 @@ pub struct Watch {
 }
 
 /// How parking went.
-pub enum Parked {
+pub enum Parked<T = ()> {
     /// The connection sleeps in the kennel; its task may end.
     Asleep,
     /// Something waits for the connection's task (output, a close, a shut gate): it goes on.
-    Awake(TcpStream, Mailbox),
+    Awake(TcpStream, Mailbox<T>),
     /// The socket could not be moved: the connection is lost.
     Lost(io::Error),
 }
 
-struct Shared {
-    sleepers: Mutex<BTreeMap<ConnId, Sleeper>>,
+struct Shared<T> {
+    sleepers: Mutex<BTreeMap<ConnId, Sleeper<T>>>,
     calls: Mutex<Calls>,
     #[cfg(not(madsim))]
     registry: mio::Registry,
 }
 
-struct Sleeper {
+struct Sleeper<T> {
     #[cfg(not(madsim))]
     stream: std::net::TcpStream,
     #[cfg(madsim)]
     stream: TcpStream,
-    mailbox: Mailbox,
+    mailbox: Mailbox<T>,
 }
 
 /// Parked connections whose mailbox changed, and the kennel task to wake for them.
@@ -125,12 +131,12 @@ struct Calls {
 
 /// What a parked connection's mailbox wakes: the kennel, with the connection's id. Holds the
 /// kennel weakly: the kennel holds the mailbox that holds this.
-struct Call {
+struct Call<T> {
     conn: ConnId,
-    kennel: Weak<Shared>,
+    kennel: Weak<Shared<T>>,
 }
 
-impl std::task::Wake for Call {
+impl<T: Send + Sync + 'static> std::task::Wake for Call<T> {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -147,7 +153,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Shared {
+impl<T> Shared<T> {
     /// Wakes the kennel's task, for `conn` if given.
     fn call(&self, conn: Option<ConnId>) {
         let task = {
@@ -169,7 +175,7 @@ impl Shared {
 }
 
 /// A new kennel and its task side.
-pub fn kennel() -> io::Result<(Kennel, Watch)> {
+pub fn kennel<T>() -> io::Result<(Kennel<T>, Watch<T>)> {
     #[cfg(not(madsim))]
     {
         let poll = mio::Poll::new()?;
@@ -208,9 +214,9 @@ pub fn kennel() -> io::Result<(Kennel, Watch)> {
     }
 }
 
-impl Kennel {
+impl<T: Send + Sync + 'static> Kennel<T> {
     /// Parks connection `conn` unless something waits for its task (see [`Parked`]).
-    pub fn park(&self, conn: ConnId, stream: TcpStream, mailbox: Mailbox) -> Parked {
+    pub fn park(&self, conn: ConnId, stream: TcpStream, mailbox: Mailbox<T>) -> Parked<T> {
         // Under the map's lock from the mailbox's hand-over to the entry's insertion, so a
         // call in between finds the entry once the kennel's task can look.
         let mut sleepers = lock(&self.0.sleepers);
@@ -265,15 +271,15 @@ impl Kennel {
     }
 }
 
-impl Watch {
+impl<T> Watch<T> {
     /// The next parked connections to hand back: called by their mailbox, or with something
     /// to read.
-    pub async fn next(&mut self) -> Vec<Waking> {
+    pub async fn next(&mut self) -> Vec<Waking<T>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
     #[cfg(not(madsim))]
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Vec<Waking>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Vec<Waking<T>>> {
         use std::os::fd::AsRawFd;
         loop {
             let mut conns = self.shared.take_calls(cx);
@@ -308,7 +314,7 @@ impl Watch {
                 break;
             }
             let mut sleepers = lock(&self.shared.sleepers);
-            let woken: Vec<Waking> = conns
+            let woken: Vec<Waking<T>> = conns
                 .into_iter()
                 .filter_map(|conn| {
                     let s = sleepers.remove(&conn)?;
@@ -338,7 +344,7 @@ impl Watch {
     }
 
     #[cfg(madsim)]
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Vec<Waking>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Vec<Waking<T>>> {
         let conns = self.shared.take_calls(cx);
         let mut sleepers = lock(&self.shared.sleepers);
         let mut woken = Vec::new();
@@ -412,7 +418,7 @@ mod tests {
     async fn a_parked_connection_wakes_when_its_peer_writes_and_nothing_is_lost() {
         let (kennel, mut watch) = kennel().unwrap();
         let (server, mut client) = tcp_pair().await;
-        let (_outbox, mailbox) = outbox::pair();
+        let (_outbox, mailbox) = outbox::pair(());
         asleep(kennel.park(7, server, mailbox));
         assert_eq!(kennel.len(), 1);
         assert!(
@@ -441,7 +447,7 @@ mod tests {
     async fn a_parked_connection_wakes_when_the_owner_has_output_for_it() {
         let (kennel, mut watch) = kennel().unwrap();
         let (server, _client) = tcp_pair().await;
-        let (outbox, mailbox) = outbox::pair();
+        let (outbox, mailbox) = outbox::pair(());
         asleep(kennel.park(3, server, mailbox));
         outbox.send(Bytes::from_static(b"out"));
         let woken = next_within(&mut watch, Duration::from_secs(5))
@@ -459,7 +465,7 @@ mod tests {
     async fn a_parked_connection_wakes_at_its_peers_end() {
         let (kennel, mut watch) = kennel().unwrap();
         let (server, client) = tcp_pair().await;
-        let (_outbox, mailbox) = outbox::pair();
+        let (_outbox, mailbox) = outbox::pair(());
         asleep(kennel.park(9, server, mailbox));
         drop(client);
         let woken = next_within(&mut watch, Duration::from_secs(5))
@@ -474,7 +480,7 @@ mod tests {
     async fn a_connection_with_output_queued_or_its_gate_shut_is_not_parked() {
         let (kennel, _watch) = kennel().unwrap();
         let (server, _client) = tcp_pair().await;
-        let (outbox, mailbox) = outbox::pair();
+        let (outbox, mailbox) = outbox::pair(());
         outbox.send(Bytes::from_static(b"out"));
         let Parked::Awake(server, mailbox) = kennel.park(1, server, mailbox) else {
             panic!("parked with output queued");
@@ -501,7 +507,7 @@ mod tests {
         let mut outboxes = Vec::new();
         for conn in 0..40 {
             let (server, client) = tcp_pair().await;
-            let (outbox, mailbox) = outbox::pair();
+            let (outbox, mailbox) = outbox::pair(());
             asleep(kennel.park(conn, server, mailbox));
             clients.push(client);
             outboxes.push(outbox);

@@ -42,8 +42,8 @@ use crate::net::clock::{sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::{Figures, MetricsRequest};
-use crate::net::outbox::{self, Mailbox, Next, Outbox};
-use crate::net::park::{Kennel, PARK_AFTER, PARK_AFTER_CONNECT, Parked, Waking, Watch, read_some};
+use crate::net::outbox::{self, Next};
+use crate::net::park::{self, PARK_AFTER, PARK_AFTER_CONNECT, Parked, Waking, read_some};
 use crate::net::throttle::Throttle;
 use crate::net::transport::{Scheme, Upgrade};
 
@@ -79,12 +79,10 @@ impl From<TcpListener> for Listener {
 enum ConnEvent {
     Opened {
         conn: ConnId,
-        peer: SocketAddr,
+        /// The owner's end of its outbox, which holds its peer and transport.
         writer: Outbox,
         /// The user its TLS client certificate names, when the listener makes it the user.
         identity: Option<Box<str>>,
-        /// Its transport.
-        transport: Scheme,
     },
     Bytes {
         conn: ConnId,
@@ -100,13 +98,23 @@ enum ConnEvent {
     },
 }
 
-/// The owner's connections. Boxed: a map's nodes are filled about half by keys that only grow,
-/// and an idle connection should cost little more than its handle.
-type Conns = BTreeMap<ConnId, Box<ConnHandle>>;
+/// The owner's connections: the owner's end of each one's outbox, which holds what the owner
+/// knows of it ([`ConnMeta`]) in the queue's allocation. One pointer per entry: a map's nodes
+/// are filled about half by keys that only grow, and an idle connection should cost little
+/// more than its outbox.
+type Conns = BTreeMap<ConnId, Outbox>;
 
-struct ConnHandle {
-    writer: Outbox,
-    pending_bytes: usize,
+type Outbox = outbox::Outbox<ConnMeta>;
+type Mailbox = outbox::Mailbox<ConnMeta>;
+type Kennel = park::Kennel<ConnMeta>;
+type Watch = park::Watch<ConnMeta>;
+
+/// What the owner knows of a connection, besides its queue.
+struct ConnMeta {
+    /// Bytes handed to its writer and not yet written, saturated at `u32::MAX` (far above
+    /// [`MAX_PENDING_WRITE_BYTES`], beyond which the connection is closed): 4 bytes, so that
+    /// its outbox fits a smaller allocation.
+    pending: u32,
     peer: SocketAddr,
     /// The client identifier, once the broker accepted a CONNECT (for the close's log line);
     /// shared with the broker's session.
@@ -114,7 +122,15 @@ struct ConnHandle {
     transport: Scheme,
 }
 
-impl ConnHandle {
+impl ConnMeta {
+    fn pending_bytes(&self) -> usize {
+        self.pending as usize
+    }
+
+    fn set_pending_bytes(&mut self, bytes: usize) {
+        self.pending = u32::try_from(bytes).unwrap_or(u32::MAX);
+    }
+
     fn client(&self) -> &str {
         self.client.as_deref().unwrap_or("-")
     }
@@ -362,7 +378,7 @@ where
         budget: budget.clone(),
     };
     let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1));
-    let (kennel, watch) = crate::net::park::kennel()?;
+    let (kennel, watch) = park::kennel()?;
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         let ids = next_id.clone();
@@ -422,18 +438,10 @@ where
                 let Some(ev) = ev else { break };
                 let now = Instant::now();
                 match ev {
-                    ConnEvent::Opened { conn, peer, writer, identity, transport } => {
+                    ConnEvent::Opened { conn, writer, identity } => {
+                        let peer = writer.peer;
                         tracing::debug!(conn, %peer, identity = identity.as_deref(), "accepted");
-                        conns.insert(
-                            conn,
-                            Box::new(ConnHandle {
-                                writer,
-                                pending_bytes: 0,
-                                peer,
-                                client: None,
-                                transport,
-                            }),
-                        );
+                        conns.insert(conn, writer);
                         match identity {
                             None => core.handle_accept(now, conn),
                             Some(id) => core.handle_accept_as(now, conn, Some(&id)),
@@ -464,8 +472,9 @@ where
                     ConnEvent::Written { conn, bytes } => {
                         core.count_bytes_sent(bytes);
                         if let Some(h) = conns.get_mut(&conn) {
-                            h.pending_bytes = h.pending_bytes.saturating_sub(bytes);
-                            let free = throttle.wrote(now, conn, h.pending_bytes);
+                            let pending = h.pending_bytes().saturating_sub(bytes);
+                            h.set_pending_bytes(pending);
+                            let free = throttle.wrote(now, conn, h.pending_bytes());
                             read_again(&mut core, &conns, now, free);
                         }
                     }
@@ -502,7 +511,7 @@ where
     // Readers waiting for room learn that the owner is gone.
     budget.close();
     for (_, h) in conns {
-        h.writer.close();
+        h.close();
     }
     match keeper.as_mut() {
         Some(k) => k.flush(&mut core).await,
@@ -627,17 +636,18 @@ fn write_out<B: BrokerCore>(
         };
         match out {
             Out::Bytes(buf) => {
-                h.pending_bytes += buf.len();
-                if h.pending_bytes > MAX_PENDING_WRITE_BYTES {
+                let pending = h.pending_bytes().saturating_add(buf.len());
+                h.set_pending_bytes(pending);
+                if h.pending_bytes() > MAX_PENDING_WRITE_BYTES {
                     let d = durability.as_deref_mut();
                     cut(core, conns, throttle, d, conn, "does not read");
                     continue;
                 }
-                h.writer.send(buf);
+                h.send(buf);
             }
             Out::Close => {
                 if let Some(h) = remove(core, conns, throttle, conn) {
-                    h.writer.close();
+                    h.close();
                 }
                 if let Some(d) = durability.as_deref_mut() {
                     d.closed(conn);
@@ -663,10 +673,10 @@ fn cut<B: BrokerCore>(
         conn,
         peer = %h.peer,
         client_id = %h.client(),
-        pending = h.pending_bytes,
+        pending = h.pending_bytes(),
         "closing a connection that {why}"
     );
-    h.writer.abort();
+    h.abort();
     if let Some(d) = durability {
         d.closed(conn);
     }
@@ -679,7 +689,7 @@ fn remove<B: BrokerCore>(
     conns: &mut Conns,
     throttle: &mut Throttle,
     conn: ConnId,
-) -> Option<Box<ConnHandle>> {
+) -> Option<Outbox> {
     let h = conns.remove(&conn)?;
     let free = throttle.gone(conn);
     read_again(core, conns, Instant::now(), free);
@@ -700,17 +710,17 @@ fn hold_back<B: BrokerCore>(
         let Some(t) = conns.get(&target) else {
             continue;
         };
-        if throttle.fed(now, source, target, t.pending_bytes)
+        if throttle.fed(now, source, target, t.pending_bytes())
             && let Some(h) = conns.get(&source)
         {
             tracing::debug!(
                 conn = source,
                 client_id = %h.client(),
                 behind = %t.client(),
-                pending = t.pending_bytes,
+                pending = t.pending_bytes(),
                 "reading paused: a connection it feeds is behind"
             );
-            h.writer.hold_reading(true);
+            h.hold_reading(true);
             core.handle_held(now, source, true);
         }
     }
@@ -721,7 +731,7 @@ fn read_again<B: BrokerCore>(core: &mut B, conns: &Conns, now: Instant, sources:
     for source in sources {
         if let Some(h) = conns.get(&source) {
             tracing::debug!(conn = source, client_id = %h.client(), "reading resumed");
-            h.writer.hold_reading(false);
+            h.hold_reading(false);
             core.handle_held(now, source, false);
         }
     }
@@ -862,14 +872,17 @@ async fn open(
     identity: Option<Box<str>>,
     transport: Scheme,
 ) -> Option<Mailbox> {
-    let (wtx, wrx) = outbox::pair();
+    let (wtx, wrx) = outbox::pair(ConnMeta {
+        pending: 0,
+        peer,
+        client: None,
+        transport,
+    });
     events
         .send(ConnEvent::Opened {
             conn,
-            peer,
             writer: wtx,
             identity,
-            transport,
         })
         .await
         .ok()?;
