@@ -49,7 +49,8 @@ impl Broker {
         // however late the shell calls `handle_timeout` (a paused or just restarted broker).
         self.fire_expiry_timers();
         let identity = self.conns.get(&conn).and_then(|e| e.identity.clone());
-        let user = match self.authenticate(&c, &client_id, identity.as_deref()) {
+        let user = match self.authenticate(&c, &client_id, identity.as_deref().map(String::as_str))
+        {
             Ok(user) => user,
             Err(code) => return self.refuse(now, conn, code),
         };

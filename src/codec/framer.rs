@@ -19,10 +19,11 @@ pub struct Framer {
     max_packet_size: u32,
     /// Bytes of `buf` that are whole, header-checked packets.
     scanned: usize,
-    /// An error found in a fixed header past `scanned`; reported once the packets before it are.
-    pending: Option<Box<DecodeError>>,
-    /// The error already reported; the framer stays closed.
-    failed: Option<Box<DecodeError>>,
+    /// An error found in a fixed header past `scanned`, reported once the packets before it
+    /// are; or, once `failed`, the error reported.
+    error: Option<Box<DecodeError>>,
+    /// `error` was reported; the framer stays closed.
+    failed: bool,
 }
 
 impl Framer {
@@ -34,14 +35,14 @@ impl Framer {
             protocol,
             max_packet_size,
             scanned: 0,
-            pending: None,
-            failed: None,
+            error: None,
+            failed: false,
         }
     }
 
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.failed.is_some() || self.pending.is_some() {
+        if self.error.is_some() {
             return;
         }
         self.buf.extend_from_slice(bytes);
@@ -63,7 +64,7 @@ impl Framer {
                 Ok(None) => return,
                 Err(e) => {
                     self.buf.truncate(self.scanned);
-                    self.pending = Some(Box::new(e));
+                    self.error = Some(Box::new(e));
                     return;
                 }
             }
@@ -72,15 +73,14 @@ impl Framer {
 
     /// The next whole packet; `Ok(None)` when more bytes are needed.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
-        if let Some(e) = &self.failed {
-            return Err((**e).clone());
-        }
-        if self.buf.is_empty() {
-            if let Some(e) = self.pending.take() {
-                self.failed = Some(e.clone());
-                return Err(*e);
-            }
-            return Ok(None);
+        if self.buf.is_empty() || self.failed {
+            return match &self.error {
+                Some(e) => {
+                    self.failed = true;
+                    Err((**e).clone())
+                }
+                None => Ok(None),
+            };
         }
         let before = self.buf.len();
         match decode(&mut self.buf, self.protocol, self.max_packet_size) {
@@ -99,8 +99,8 @@ impl Framer {
             Err(e) => {
                 self.buf = BytesMut::new();
                 self.scanned = 0;
-                self.pending = None;
-                self.failed = Some(Box::new(e.clone()));
+                self.error = Some(Box::new(e.clone()));
+                self.failed = true;
                 Err(e)
             }
         }
