@@ -194,7 +194,7 @@ impl Broker {
     pub(super) fn discard_session(&mut self, client_id: &str) {
         if let Some(mut s) = self.sessions.remove(client_id) {
             assert!(
-                s.conn.0.is_none(),
+                s.conn.0.get().is_none(),
                 "{client_id:?}: session discarded while attached"
             );
             for filter in s.subscriptions.keys() {

@@ -120,7 +120,7 @@ impl Broker {
     ) -> Option<(&mut Session, Option<Tx<'_>>, &BrokerConfig)> {
         let session = self.sessions.get_mut(client_id)?;
         let now = self.clock.now();
-        let tx = session.conn.0.and_then(|conn| {
+        let tx = session.conn.0.get().and_then(|conn| {
             let c = self.conns.get_mut(&conn)?;
             Some(tx_on(
                 conn,

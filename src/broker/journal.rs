@@ -469,7 +469,7 @@ impl Sessions {
 
     /// The connection `client`'s session is attached to, if it has a session and is connected.
     pub fn conn_of(&self, client: &str) -> Option<ConnId> {
-        self.map.get(client).and_then(|s| s.conn.0)
+        self.map.get(client).and_then(|s| s.conn.0.get())
     }
 
     /// Attaches `client`'s session to `conn` (`None`: detaches it) and gives the connection it
@@ -477,7 +477,7 @@ impl Sessions {
     /// journal is not told.
     pub fn set_conn(&mut self, client: &str, conn: Option<ConnId>) -> Option<Option<ConnId>> {
         let s = self.map.get_mut(client)?;
-        Some(std::mem::replace(&mut s.conn.0, conn))
+        Some(s.conn.0.replace(conn))
     }
 
     /// Frees the room of `client`'s message traffic if its session holds none

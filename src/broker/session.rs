@@ -373,7 +373,29 @@ pub(crate) type Reserved = Kept<BTreeSet<u16>>;
 pub(crate) type Floor = Kept<u64>;
 
 /// The connection a session is attached to.
-pub(crate) type Attached = Kept<Option<super::ConnId>>;
+pub(crate) type Attached = Kept<Slot>;
+
+/// A connection or none, in 8 bytes where an `Option<ConnId>` takes 16: the id plus one, so
+/// `ConnId::MAX` is not one it holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Slot(Option<std::num::NonZeroU64>);
+
+impl Slot {
+    /// The connection held, if any.
+    pub fn get(self) -> Option<super::ConnId> {
+        self.0.map(|n| n.get() - 1)
+    }
+
+    /// Holds `conn` instead; gives the connection held before.
+    pub fn replace(&mut self, conn: Option<super::ConnId>) -> Option<super::ConnId> {
+        let new = conn.map(|c| {
+            c.checked_add(1)
+                .and_then(std::num::NonZeroU64::new)
+                .expect("connection ids are below ConnId::MAX")
+        });
+        std::mem::replace(&mut self.0, new).map(|n| n.get() - 1)
+    }
+}
 
 /// `t` in nanoseconds, saturated.
 fn nanos(t: Duration) -> u64 {

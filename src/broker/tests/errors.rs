@@ -158,7 +158,7 @@ fn random_event_sequences_keep_the_core_consistent() {
         let b = &h.broker;
         let mut online = 0;
         for (client, s) in b.sessions.iter() {
-            if let Some(conn) = s.conn.0 {
+            if let Some(conn) = s.conn.0.get() {
                 online += 1;
                 assert!(
                     b.conns.contains_key(&conn),
