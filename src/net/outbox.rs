@@ -9,6 +9,10 @@
 //! open (backpressure, see `throttle.rs`). The writer, the reader and the wait for an abort
 //! are polled by one task, so one waker serves them all.
 //!
+//! A parked connection (`park.rs`) has no task to wake: its mailbox only remembers that it is
+//! asleep, and the owner's change that finds it so says it did ([`Asleep`]); the owner, which
+//! knows the connection's id, then calls the kennel. No waker is kept per parked connection.
+//!
 //! The owner keeps what else it knows of the connection in the same allocation: an
 //! [`Outbox`] derefs to the `T` given to [`pair`], which only the owner's end reaches.
 
@@ -41,6 +45,9 @@ struct State {
     held: bool,
     /// The owner gave up on the connection: it ends now, whatever is queued.
     aborted: bool,
+    /// The connection sleeps in the kennel: no task waits, the owner's next change that would
+    /// wake one calls the kennel instead ([`Asleep`]).
+    parked: bool,
     /// The connection's task, waiting for buffers, at the shut gate or for an abort (one task
     /// polls all three).
     waiting: Option<std::task::Waker>,
@@ -78,6 +85,13 @@ pub enum Next {
     Close,
 }
 
+/// Whether an owner's change found the connection asleep in the kennel (`park.rs`), where only
+/// a call of the kennel with the connection's id wakes it: true once per sleep, for the first
+/// change that would wake its task.
+#[must_use = "a parked connection wakes only when the kennel is called for it"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asleep(pub bool);
+
 /// A new, empty pair; the owner's end holds `owner`.
 pub fn pair<T>(owner: T) -> (Outbox<T>, Mailbox<T>) {
     let shared = Arc::new(Shared {
@@ -106,56 +120,64 @@ impl<T> std::ops::DerefMut for Outbox<T> {
 
 impl<T> Outbox<T> {
     /// Queues `data` for the writer (nothing after a close).
-    pub fn send(&self, data: Bytes) {
-        let waiting = {
-            let mut s = self.0.lock();
+    pub fn send(&self, data: Bytes) -> Asleep {
+        self.change(|s| {
             if s.closed {
-                return;
+                return false;
             }
             s.queue.push_back(data);
+            true
+        })
+    }
+
+    /// The writer ends once it has written what is queued. Also opens the gate, so the reader
+    /// can read to the client's end.
+    pub fn close(&self) -> Asleep {
+        self.change(|s| {
+            s.closed = true;
+            s.held = false;
+            true
+        })
+    }
+
+    /// The connection ends now: what is queued is dropped, the writer and reader stop (see
+    /// [`Mailbox::aborted`]).
+    pub fn abort(&self) -> Asleep {
+        self.change(|s| {
+            s.queue = VecDeque::new();
+            s.closed = true;
+            s.held = false;
+            s.aborted = true;
+            true
+        })
+    }
+
+    /// Shuts (`true`) or opens the connection's gate ([`Mailbox::open`]).
+    pub fn hold_reading(&self, held: bool) -> Asleep {
+        // Shutting the gate wakes nobody: the reader finds it shut on its next read.
+        self.change(|s| {
+            s.held = held;
+            !held
+        })
+    }
+
+    /// Applies `f`, then, if it says so, wakes the connection's task, or tells that the
+    /// connection is asleep in the kennel.
+    fn change(&self, f: impl FnOnce(&mut State) -> bool) -> Asleep {
+        let waiting = {
+            let mut s = self.0.lock();
+            if !f(&mut s) {
+                return Asleep(false);
+            }
+            if std::mem::take(&mut s.parked) {
+                return Asleep(true);
+            }
             s.waiting.take()
         };
         if let Some(task) = waiting {
             task.wake();
         }
-    }
-
-    /// The writer ends once it has written what is queued. Also opens the gate, so the reader
-    /// can read to the client's end.
-    pub fn close(&self) {
-        self.change(true, |s| {
-            s.closed = true;
-            s.held = false;
-        });
-    }
-
-    /// The connection ends now: what is queued is dropped, the writer and reader stop (see
-    /// [`Mailbox::aborted`]).
-    pub fn abort(&self) {
-        self.change(true, |s| {
-            s.queue = VecDeque::new();
-            s.closed = true;
-            s.held = false;
-            s.aborted = true;
-        });
-    }
-
-    /// Shuts (`true`) or opens the connection's gate ([`Mailbox::open`]).
-    pub fn hold_reading(&self, held: bool) {
-        // Shutting the gate wakes nobody: the reader finds it shut on its next read.
-        self.change(!held, |s| s.held = held);
-    }
-
-    /// Applies `f`, then, with `wake`, wakes the connection's task.
-    fn change(&self, wake: bool, f: impl FnOnce(&mut State)) {
-        let waiting = {
-            let mut s = self.0.lock();
-            f(&mut s);
-            if wake { s.waiting.take() } else { None }
-        };
-        if let Some(task) = waiting {
-            task.wake();
-        }
+        Asleep(false)
     }
 }
 
@@ -175,15 +197,23 @@ impl<T> Mailbox<T> {
     }
 
     /// For a connection going to sleep (`park.rs`): when nothing waits for its task (nothing
-    /// queued, not closed, the gate open), `waker` is woken by the owner's next change instead
-    /// of the task, and true; else false, and nothing changes.
-    pub fn sleep(&self, waker: std::task::Waker) -> bool {
+    /// queued, not closed, the gate open), it is marked asleep, so that the owner's next change
+    /// tells the owner to call the kennel ([`Asleep`]), and true; else false, and nothing
+    /// changes.
+    pub fn sleep(&self) -> bool {
         let mut s = self.0.lock();
         if !s.queue.is_empty() || s.closed || s.held {
             return false;
         }
-        s.waiting = Some(waker);
+        s.waiting = None;
+        s.parked = true;
         true
+    }
+
+    /// For a connection the kennel hands back to a task: no longer asleep, the owner's changes
+    /// wake its task again.
+    pub fn wake(&self) {
+        self.0.lock().parked = false;
     }
 
     /// Returns once the owner aborted the connection ([`Outbox::abort`]).
@@ -201,8 +231,13 @@ impl<T> Mailbox<T> {
 }
 
 impl<T> Drop for Outbox<T> {
+    /// Closes; the owner closes a parked connection itself first, calling the kennel.
     fn drop(&mut self) {
-        self.close();
+        let Asleep(asleep) = self.close();
+        assert!(
+            !asleep || std::thread::panicking(),
+            "an outbox dropped while its connection was parked, without calling the kennel"
+        );
     }
 }
 
@@ -314,14 +349,70 @@ mod tests {
         (woken, waker)
     }
 
+    /// An owner's change that found the connection's task awake, not parked.
+    fn awake(a: Asleep) {
+        assert_eq!(a, Asleep(false), "no connection here is parked");
+    }
+
+    #[test]
+    fn a_parked_connection_tells_the_first_change_that_would_wake_it_then_wakes_its_task() {
+        let (tx, rx) = pair(());
+        awake(tx.hold_reading(true));
+        assert!(!rx.sleep(), "a shut gate waits for the task: no sleep");
+        awake(tx.hold_reading(false));
+        assert!(rx.sleep());
+        assert_eq!(
+            tx.hold_reading(true),
+            Asleep(false),
+            "shutting the gate wakes nobody"
+        );
+        assert_eq!(tx.hold_reading(false), Asleep(true), "opening it does");
+        rx.wake();
+        assert!(rx.sleep());
+        assert_eq!(tx.send(Bytes::from_static(b"a")), Asleep(true));
+        assert_eq!(
+            tx.send(Bytes::from_static(b"b")),
+            Asleep(false),
+            "told once: the kennel was called"
+        );
+        assert!(!rx.sleep(), "output queued: no sleep");
+        rx.wake();
+        assert_eq!(
+            now(rx.next()),
+            Some(Next::Write(
+                [Bytes::from_static(b"a"), Bytes::from_static(b"b")].into()
+            ))
+        );
+        assert!(rx.sleep());
+        rx.wake();
+        let (woken, waker) = flag();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut next = Box::pin(rx.next());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        awake(tx.close());
+        assert!(
+            woken.load(std::sync::atomic::Ordering::SeqCst),
+            "handed back, its task is woken again"
+        );
+        assert!(!rx.sleep(), "closed: no sleep");
+    }
+
+    #[test]
+    #[should_panic(expected = "parked")]
+    fn dropping_the_outbox_of_a_parked_connection_is_a_bug() {
+        let (tx, rx) = pair(());
+        assert!(rx.sleep());
+        drop(tx);
+    }
+
     #[test]
     fn buffers_come_out_in_order_then_the_close() {
         let (tx, rx) = pair(());
         assert_eq!(now(rx.next()), None, "nothing queued: waits");
-        tx.send(Bytes::from_static(b"a"));
-        tx.send(Bytes::from_static(b"b"));
-        tx.close();
-        tx.send(Bytes::from_static(b"after the close"));
+        awake(tx.send(Bytes::from_static(b"a")));
+        awake(tx.send(Bytes::from_static(b"b")));
+        awake(tx.close());
+        awake(tx.send(Bytes::from_static(b"after the close")));
         assert_eq!(
             now(rx.next()),
             Some(Next::Write(
@@ -337,7 +428,7 @@ mod tests {
         let big = Bytes::from(vec![1; MAX_BATCH + 1]);
         let half = Bytes::from(vec![2; MAX_BATCH / 2]);
         for b in [&big, &half, &half, &half] {
-            tx.send(b.clone());
+            awake(tx.send(b.clone()));
         }
         assert_eq!(now(rx.next()), Some(Next::Write([big].into())));
         assert_eq!(
@@ -353,14 +444,14 @@ mod tests {
         let (tx, rx) = pair(());
         let gate = &rx;
         assert_eq!(now(gate.open()), Some(()), "open from the start");
-        tx.hold_reading(true);
+        awake(tx.hold_reading(true));
         let (woken, waker) = flag();
         let mut cx = std::task::Context::from_waker(&waker);
         let mut open = Box::pin(gate.open());
         assert!(open.as_mut().poll(&mut cx).is_pending());
-        tx.hold_reading(true);
+        awake(tx.hold_reading(true));
         assert!(!woken.load(std::sync::atomic::Ordering::SeqCst));
-        tx.hold_reading(false);
+        awake(tx.hold_reading(false));
         assert!(
             woken.load(std::sync::atomic::Ordering::SeqCst),
             "opening wakes it"
@@ -372,11 +463,11 @@ mod tests {
     fn an_abort_drops_what_is_queued_and_wakes_the_task() {
         let (tx, rx) = pair(());
         let gate = &rx;
-        tx.send(Bytes::from_static(b"never written"));
-        tx.hold_reading(true);
+        awake(tx.send(Bytes::from_static(b"never written")));
+        awake(tx.hold_reading(true));
         assert_eq!(now(gate.aborted()), None);
         assert_eq!(now(gate.open()), None, "held");
-        tx.abort();
+        awake(tx.abort());
         assert_eq!(now(gate.aborted()), Some(()));
         assert_eq!(now(gate.open()), Some(()), "an aborted gate is open");
         assert_eq!(now(rx.next()), Some(Next::Close), "the queue was dropped");
@@ -385,7 +476,7 @@ mod tests {
     #[test]
     fn dropping_the_owner_closes_after_what_was_queued() {
         let (tx, rx) = pair(());
-        tx.send(Bytes::from_static(b"last"));
+        awake(tx.send(Bytes::from_static(b"last")));
         drop(tx);
         assert_eq!(
             now(rx.next()),
@@ -401,7 +492,7 @@ mod tests {
         let mut cx = std::task::Context::from_waker(&waker);
         let mut next = Box::pin(rx.next());
         assert!(next.as_mut().poll(&mut cx).is_pending());
-        tx.send(Bytes::from_static(b"x"));
+        awake(tx.send(Bytes::from_static(b"x")));
         assert!(woken.load(std::sync::atomic::Ordering::SeqCst));
         assert!(next.as_mut().poll(&mut cx).is_ready());
     }

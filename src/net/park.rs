@@ -1,10 +1,12 @@
 //! Idle connections, parked. A plain TCP connection that neither read nor wrote for
 //! [`PARK_AFTER`] ([`PARK_AFTER_CONNECT`] for one just accepted that read only its CONNECT)
 //! gives its socket and its mailbox to the [`Kennel`] and its task ends: while
-//! parked it costs an entry in the kennel's map and a waker, instead of a task, the runtime's
-//! readiness record of its socket and the split stream. The kennel hands it back, to a new task
+//! parked it costs an entry in the kennel's map, instead of a task, the runtime's readiness
+//! record of its socket and the split stream. The kennel hands it back, to a new task
 //! ([`Watch::next`]), when its socket has something to read (data, the peer's end, an error)
-//! or when the owner changes its mailbox (output, a close, an abort, the gate opening).
+//! or when the owner changes its mailbox (output, a close, an abort, the gate opening): the
+//! mailbox then tells the owner that the connection is asleep, and the owner calls the kennel
+//! with its id ([`Kennel::call`]).
 //!
 //! On real TCP the parked sockets leave the runtime's reactor for an epoll instance of the
 //! kennel's own (`mio`), which the runtime watches as one descriptor. On simulated TCP
@@ -18,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -129,25 +131,6 @@ struct Calls {
     task: Option<Waker>,
 }
 
-/// What a parked connection's mailbox wakes: the kennel, with the connection's id. Holds the
-/// kennel weakly: the kennel holds the mailbox that holds this.
-struct Call<T> {
-    conn: ConnId,
-    kennel: Weak<Shared<T>>,
-}
-
-impl<T: Send + Sync + 'static> std::task::Wake for Call<T> {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(kennel) = self.kennel.upgrade() {
-            kennel.call(Some(self.conn));
-        }
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing is left half-done under these locks, so a poisoned one is still whole.
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -214,17 +197,13 @@ pub fn kennel<T>() -> io::Result<(Kennel<T>, Watch<T>)> {
     }
 }
 
-impl<T: Send + Sync + 'static> Kennel<T> {
+impl<T> Kennel<T> {
     /// Parks connection `conn` unless something waits for its task (see [`Parked`]).
     pub fn park(&self, conn: ConnId, stream: TcpStream, mailbox: Mailbox<T>) -> Parked<T> {
-        // Under the map's lock from the mailbox's hand-over to the entry's insertion, so a
-        // call in between finds the entry once the kennel's task can look.
+        // Under the map's lock from the mailbox's going to sleep to the entry's insertion, so
+        // a call in between finds the entry once the kennel's task can look.
         let mut sleepers = lock(&self.0.sleepers);
-        let call = Waker::from(Arc::new(Call {
-            conn,
-            kennel: Arc::downgrade(&self.0),
-        }));
-        if !mailbox.sleep(call) {
+        if !mailbox.sleep() {
             return Parked::Awake(stream, mailbox);
         }
         #[cfg(not(madsim))]
@@ -232,7 +211,10 @@ impl<T: Send + Sync + 'static> Kennel<T> {
             use std::os::fd::AsRawFd;
             let stream = match stream.into_std() {
                 Ok(s) => s,
-                Err(e) => return Parked::Lost(e),
+                Err(e) => {
+                    mailbox.wake();
+                    return Parked::Lost(e);
+                }
             };
             let token = mio::Token(usize::try_from(conn).expect("a 64-bit target"));
             let fd = stream.as_raw_fd();
@@ -243,6 +225,7 @@ impl<T: Send + Sync + 'static> Kennel<T> {
                 .register(source, token, mio::Interest::READABLE)
             {
                 tracing::debug!(conn, error = %e, "not parked");
+                mailbox.wake();
                 return match TcpStream::from_std(stream) {
                     Ok(s) => Parked::Awake(s, mailbox),
                     Err(e) => Parked::Lost(e),
@@ -259,6 +242,13 @@ impl<T: Send + Sync + 'static> Kennel<T> {
             self.0.call(None);
         }
         Parked::Asleep
+    }
+
+    /// Hands connection `conn` back to a task: the owner changed its mailbox, which said the
+    /// connection was asleep ([`Asleep`](crate::net::outbox::Asleep)). A call for a connection
+    /// handed back already is ignored.
+    pub fn call(&self, conn: ConnId) {
+        self.0.call(Some(conn));
     }
 
     /// Connections parked now.
@@ -323,6 +313,7 @@ impl<T> Watch<T> {
                         .shared
                         .registry
                         .deregister(&mut mio::unix::SourceFd(&fd));
+                    s.mailbox.wake();
                     Some(Waking {
                         conn,
                         stream: TcpStream::from_std(s.stream),
@@ -371,11 +362,14 @@ impl<T> Watch<T> {
         Poll::Ready(
             woken
                 .into_iter()
-                .map(|(conn, s, first)| Waking {
-                    conn,
-                    stream: Ok(s.stream),
-                    mailbox: s.mailbox,
-                    first,
+                .map(|(conn, s, first)| {
+                    s.mailbox.wake();
+                    Waking {
+                        conn,
+                        stream: Ok(s.stream),
+                        mailbox: s.mailbox,
+                        first,
+                    }
                 })
                 .collect(),
         )
@@ -390,7 +384,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::net::outbox;
+    use crate::net::outbox::{self, Asleep};
 
     /// Both ends of a fresh TCP connection: (the broker's, the client's).
     async fn tcp_pair() -> (TcpStream, TcpStream) {
@@ -449,7 +443,14 @@ mod tests {
         let (server, _client) = tcp_pair().await;
         let (outbox, mailbox) = outbox::pair(());
         asleep(kennel.park(3, server, mailbox));
-        outbox.send(Bytes::from_static(b"out"));
+        assert_eq!(outbox.send(Bytes::from_static(b"out")), Asleep(true));
+        assert!(
+            next_within(&mut watch, Duration::from_millis(100))
+                .await
+                .is_none(),
+            "the output alone wakes nothing: the owner calls the kennel"
+        );
+        kennel.call(3);
         let woken = next_within(&mut watch, Duration::from_secs(5))
             .await
             .expect("woken by the output");
@@ -481,7 +482,7 @@ mod tests {
         let (kennel, _watch) = kennel().unwrap();
         let (server, _client) = tcp_pair().await;
         let (outbox, mailbox) = outbox::pair(());
-        outbox.send(Bytes::from_static(b"out"));
+        assert_eq!(outbox.send(Bytes::from_static(b"out")), Asleep(false));
         let Parked::Awake(server, mailbox) = kennel.park(1, server, mailbox) else {
             panic!("parked with output queued");
         };
@@ -489,11 +490,11 @@ mod tests {
             mailbox.next().await,
             outbox::Next::Write([Bytes::from_static(b"out")].into())
         );
-        outbox.hold_reading(true);
+        assert_eq!(outbox.hold_reading(true), Asleep(false));
         let Parked::Awake(server, mailbox) = kennel.park(1, server, mailbox) else {
             panic!("parked at a shut gate");
         };
-        outbox.close();
+        assert_eq!(outbox.close(), Asleep(false));
         let Parked::Awake(..) = kennel.park(1, server, mailbox) else {
             panic!("parked after its close");
         };
@@ -520,8 +521,8 @@ mod tests {
             }
         }
         for (conn, outbox) in outboxes.iter().enumerate() {
-            if conn % 5 == 0 {
-                outbox.send(Bytes::from_static(b"y"));
+            if conn % 5 == 0 && outbox.send(Bytes::from_static(b"y")).0 {
+                kennel.call(conn as ConnId);
             }
         }
         let mut woken = std::collections::BTreeSet::new();
@@ -543,5 +544,15 @@ mod tests {
                 .is_none(),
             "the others sleep on"
         );
+        for (conn, outbox) in outboxes.iter().enumerate() {
+            if outbox.close().0 {
+                kennel.call(conn as ConnId);
+            }
+        }
+        let closed = next_within(&mut watch, Duration::from_secs(5))
+            .await
+            .expect("the closed ones woken");
+        assert_eq!(closed.len(), 16, "each sleeper, once");
+        assert!(kennel.is_empty());
     }
 }

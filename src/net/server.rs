@@ -42,7 +42,7 @@ use crate::net::clock::{sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::{Figures, MetricsRequest};
-use crate::net::outbox::{self, Next};
+use crate::net::outbox::{self, Asleep, Next};
 use crate::net::park::{self, PARK_AFTER, PARK_AFTER_CONNECT, Parked, Waking, read_some};
 use crate::net::throttle::Throttle;
 use crate::net::transport::{Scheme, Upgrade};
@@ -101,8 +101,63 @@ enum ConnEvent {
 /// The owner's connections: the owner's end of each one's outbox, which holds what the owner
 /// knows of it ([`ConnMeta`]) in the queue's allocation. One pointer per entry: a map's nodes
 /// are filled about half by keys that only grow, and an idle connection should cost little
-/// more than its outbox.
-type Conns = BTreeMap<ConnId, Outbox>;
+/// more than its outbox. With them the kennel, called for a parked connection whose outbox the
+/// owner changes ([`Conns::wake`]); dropped, they are closed.
+struct Conns {
+    open: BTreeMap<ConnId, Outbox>,
+    kennel: Kennel,
+}
+
+impl Conns {
+    fn new(kennel: Kennel) -> Conns {
+        Conns {
+            open: BTreeMap::new(),
+            kennel,
+        }
+    }
+
+    fn get(&self, conn: &ConnId) -> Option<&Outbox> {
+        self.open.get(conn)
+    }
+
+    fn get_mut(&mut self, conn: &ConnId) -> Option<&mut Outbox> {
+        self.open.get_mut(conn)
+    }
+
+    fn contains_key(&self, conn: &ConnId) -> bool {
+        self.open.contains_key(conn)
+    }
+
+    fn insert(&mut self, conn: ConnId, outbox: Outbox) {
+        let previous = self.open.insert(conn, outbox);
+        assert!(previous.is_none(), "connection {conn} opened twice");
+    }
+
+    /// Forgets `conn`; its outbox, to close or abort, which the caller hands to [`Conns::wake`].
+    fn remove(&mut self, conn: &ConnId) -> Option<Outbox> {
+        self.open.remove(conn)
+    }
+
+    /// Calls the kennel for `conn` when a change of its outbox found it parked.
+    fn wake(&self, conn: ConnId, Asleep(asleep): Asleep) {
+        if asleep {
+            self.kennel.call(conn);
+        }
+    }
+
+    /// Closes every connection after what is queued for it.
+    fn close_all(&mut self) {
+        for (conn, h) in std::mem::take(&mut self.open) {
+            self.wake(conn, h.close());
+        }
+    }
+}
+
+impl Drop for Conns {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
 
 type Outbox = outbox::Outbox<ConnMeta>;
 type Mailbox = outbox::Mailbox<ConnMeta>;
@@ -127,8 +182,19 @@ impl ConnMeta {
         self.pending as usize
     }
 
-    fn set_pending_bytes(&mut self, bytes: usize) {
+    /// Counts `n` more bytes handed to the writer; returns the bytes now unwritten.
+    fn handed(&mut self, n: usize) -> usize {
+        self.set_pending_bytes(self.pending_bytes().saturating_add(n))
+    }
+
+    /// Counts `n` bytes the writer wrote; returns the bytes still unwritten.
+    fn written(&mut self, n: usize) -> usize {
+        self.set_pending_bytes(self.pending_bytes().saturating_sub(n))
+    }
+
+    fn set_pending_bytes(&mut self, bytes: usize) -> usize {
         self.pending = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.pending_bytes()
     }
 
     fn client(&self) -> &str {
@@ -391,7 +457,7 @@ where
     }
     tokio::spawn(wake_parked(watch, kennel.clone(), owner));
 
-    let mut conns: Conns = BTreeMap::new();
+    let mut conns = Conns::new(kennel.clone());
     let mut throttle = Throttle::default();
     let mut keeper = journal.map(|j| Keeper::new(j, &mut core));
     tokio::pin!(shutdown);
@@ -472,9 +538,7 @@ where
                     ConnEvent::Written { conn, bytes } => {
                         core.count_bytes_sent(bytes);
                         if let Some(h) = conns.get_mut(&conn) {
-                            let pending = h.pending_bytes().saturating_sub(bytes);
-                            h.set_pending_bytes(pending);
-                            let free = throttle.wrote(now, conn, h.pending_bytes());
+                            let free = throttle.wrote(now, conn, h.written(bytes));
                             read_again(&mut core, &conns, now, free);
                         }
                     }
@@ -510,9 +574,7 @@ where
     }
     // Readers waiting for room learn that the owner is gone.
     budget.close();
-    for (_, h) in conns {
-        h.close();
-    }
+    conns.close_all();
     match keeper.as_mut() {
         Some(k) => k.flush(&mut core).await,
         None => Ok(()),
@@ -636,18 +698,17 @@ fn write_out<B: BrokerCore>(
         };
         match out {
             Out::Bytes(buf) => {
-                let pending = h.pending_bytes().saturating_add(buf.len());
-                h.set_pending_bytes(pending);
-                if h.pending_bytes() > MAX_PENDING_WRITE_BYTES {
+                if h.handed(buf.len()) > MAX_PENDING_WRITE_BYTES {
                     let d = durability.as_deref_mut();
                     cut(core, conns, throttle, d, conn, "does not read");
                     continue;
                 }
-                h.send(buf);
+                let asleep = h.send(buf);
+                conns.wake(conn, asleep);
             }
             Out::Close => {
                 if let Some(h) = remove(core, conns, throttle, conn) {
-                    h.close();
+                    conns.wake(conn, h.close());
                 }
                 if let Some(d) = durability.as_deref_mut() {
                     d.closed(conn);
@@ -676,7 +737,7 @@ fn cut<B: BrokerCore>(
         pending = h.pending_bytes(),
         "closing a connection that {why}"
     );
-    h.abort();
+    conns.wake(conn, h.abort());
     if let Some(d) = durability {
         d.closed(conn);
     }
@@ -720,7 +781,7 @@ fn hold_back<B: BrokerCore>(
                 pending = t.pending_bytes(),
                 "reading paused: a connection it feeds is behind"
             );
-            h.hold_reading(true);
+            conns.wake(source, h.hold_reading(true));
             core.handle_held(now, source, true);
         }
     }
@@ -731,7 +792,7 @@ fn read_again<B: BrokerCore>(core: &mut B, conns: &Conns, now: Instant, sources:
     for source in sources {
         if let Some(h) = conns.get(&source) {
             tracing::debug!(conn = source, client_id = %h.client(), "reading resumed");
-            h.hold_reading(false);
+            conns.wake(source, h.hold_reading(false));
             core.handle_held(now, source, false);
         }
     }
