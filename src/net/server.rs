@@ -38,7 +38,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::broker::{Action, BrokerCore, CloseCause, ConnId, StorageHealth};
 use crate::codec;
-use crate::net::clock::{sleep_until_opt, wall_ms};
+use crate::net::clock::{Timer, sleep_until_opt, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::{Figures, MetricsRequest};
@@ -461,8 +461,9 @@ where
     let mut throttle = Throttle::default();
     let mut keeper = journal.map(|j| Keeper::new(j, &mut core));
     tokio::pin!(shutdown);
+    let mut timer = Timer::default();
     loop {
-        let deadline = core.poll_timeout();
+        timer.set(core.poll_timeout());
         let keeper_timer = keeper.as_ref().and_then(Keeper::timer);
         let taking = keeper.as_ref().is_none_or(|k| !k.durability.full());
         // The connection whose bytes this turn handles: it is held back if its messages leave
@@ -476,7 +477,7 @@ where
                 tracing::info!("shutting down");
                 break;
             }
-            _ = sleep_until_opt(deadline) => {
+            () = timer.fired() => {
                 core.handle_timeout(Instant::now());
             }
             _ = sleep_until_opt(throttle.deadline()) => {
