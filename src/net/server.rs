@@ -133,7 +133,9 @@ impl Conns {
         assert!(previous.is_none(), "connection {conn} opened twice");
     }
 
-    /// Forgets `conn`; its outbox, to close or abort, which the caller hands to [`Conns::wake`].
+    /// Forgets `conn`; its outbox, which the caller closes or aborts and hands the result to
+    /// [`Conns::wake`], or drops when the connection's task has ended (a connection whose task
+    /// ended is not parked).
     fn remove(&mut self, conn: &ConnId) -> Option<Outbox> {
         self.open.remove(conn)
     }
