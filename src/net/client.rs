@@ -21,7 +21,7 @@ use crate::client::{
     Client, ClientAction, ClientConfig, ClientError, ClientEvent, DownCause, LostReason, RequestId,
 };
 use crate::codec::{self, Packet, Properties, QoS, ReasonCode, Subscription};
-use crate::net::clock::sleep_until_opt;
+use crate::net::clock::Timer;
 use crate::net::seam::LinkControl;
 use crate::net::transport::{Connector, HANDSHAKE_TIME};
 
@@ -362,6 +362,7 @@ async fn event_loop(
     let mut stopping = false;
     let mut halt = options.halt.clone();
     core.connect(Instant::now());
+    let mut timer = Timer::default();
     loop {
         if halt.as_mut().is_some_and(|h| *h.borrow_and_update()) {
             return;
@@ -398,7 +399,7 @@ async fn event_loop(
             continue;
         }
 
-        let deadline = core.poll_timeout();
+        timer.set(core.poll_timeout());
         // Biased for determinism under the simulator: the network first, then due timers, then
         // the application, so a stream of requests cannot starve acknowledgements.
         tokio::select! {
@@ -432,7 +433,7 @@ async fn event_loop(
                     _ => {}
                 }
             }
-            _ = sleep_until_opt(deadline) => {
+            () = timer.fired() => {
                 core.handle_timeout(Instant::now());
             }
             cmd = commands.recv(), if commands_open => match cmd {

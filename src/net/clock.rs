@@ -34,14 +34,6 @@ pub async fn sleep_until(deadline: Instant) {
     tokio::time::sleep_until(runtime_instant(deadline)).await;
 }
 
-/// Sleeps until `deadline`, or forever when there is none.
-pub async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// A timer kept across the turns of a loop and armed again only when its deadline changes: a
 /// loop that turns for every event does not register a new timer with the runtime each turn.
 pub struct Timer {

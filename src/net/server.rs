@@ -38,7 +38,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::broker::{Action, BrokerCore, CloseCause, ConnId, StorageHealth};
 use crate::codec;
-use crate::net::clock::{Timer, sleep_until_opt, wall_ms};
+use crate::net::clock::{Timer, wall_ms};
 use crate::net::commit::{Committer, Job, Outcome, Storage};
 use crate::net::durability::{Durability, Mode, Out};
 use crate::net::metrics::{Figures, MetricsRequest};
@@ -463,10 +463,14 @@ where
     let mut throttle = Throttle::default();
     let mut keeper = journal.map(|j| Keeper::new(j, &mut core));
     tokio::pin!(shutdown);
+    // Kept across turns, so a turn registers a timer with the runtime only when a deadline moves.
     let mut timer = Timer::default();
+    let mut stall_timer = Timer::default();
+    let mut keeper_timer = Timer::default();
     loop {
         timer.set(core.poll_timeout());
-        let keeper_timer = keeper.as_ref().and_then(Keeper::timer);
+        stall_timer.set(throttle.deadline());
+        keeper_timer.set(keeper.as_ref().and_then(Keeper::timer));
         let taking = keeper.as_ref().is_none_or(|k| !k.durability.full());
         // The connection whose bytes this turn handles: it is held back if its messages leave
         // another connection too far behind.
@@ -482,7 +486,7 @@ where
             () = timer.fired() => {
                 core.handle_timeout(Instant::now());
             }
-            _ = sleep_until_opt(throttle.deadline()) => {
+            () = stall_timer.fired() => {
                 let durability = keeper.as_mut().map(|k| &mut k.durability);
                 stalled(&mut core, &mut conns, &mut throttle, durability);
             }
@@ -495,7 +499,7 @@ where
                 write_out(&mut core, &mut conns, &mut throttle, ready, Some(&mut k.durability));
                 k.submit(&mut core, Instant::now());
             }
-            _ = sleep_until_opt(keeper_timer) => {}
+            () = keeper_timer.fired() => {}
             Some(request) = next_request(metrics.as_mut()) => {
                 let figures = core.metrics(Instant::now()).map(|core| Figures {
                     core,
