@@ -1,6 +1,7 @@
 //! Connection deadlines: the CONNECT timeout after accept, then the keep-alive deadline
 //! (1.5 × keep-alive after the last packet received, [MQTT-3.1.2-24]). One deadline per
-//! connection (a `Timers` table), so `poll_timeout` is its first entry.
+//! connection (a `Timers` table). Each packet received moves the keep-alive deadline later with
+//! `Timers::extend`, so `poll_timeout` may come before the deadline; the timeout then re-arms it.
 //!
 //! Not here: what happens when a deadline passes (`mod.rs` → `close.rs`).
 

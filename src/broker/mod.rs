@@ -465,9 +465,11 @@ impl Broker {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if matches!(c.phase, Phase::Connected { .. }) && !c.held {
-            self.deadlines
-                .set(conn, keepalive::grace(c.keep_alive).map(|g| now + g));
+        if matches!(c.phase, Phase::Connected { .. })
+            && !c.held
+            && let Some(g) = keepalive::grace(c.keep_alive)
+        {
+            self.deadlines.extend(conn, now + g);
         }
     }
 

@@ -85,7 +85,7 @@ impl Broker {
                             "too many QoS 2 messages awaiting PUBREL",
                         ));
                     }
-                    session.flow_mut().incoming_qos2.insert(pkid);
+                    session.hold_incoming_qos2(pkid);
                     session.marks.qos2(pkid);
                     self.publish_message(Some(client_id), message);
                 }

@@ -206,6 +206,9 @@ pub struct Flow {
     /// messages only once it has passed. Kept by this file's methods, 0 (search) in a flow
     /// just built; not state.
     pub(crate) unexpired_until: Floor,
+    /// Packet identifiers known to be free, from `Session::next_pkid` on (`Session::alloc_pkid`);
+    /// not state.
+    pub(crate) free: Free,
 }
 
 /// The flow of a session that holds none.
@@ -216,6 +219,7 @@ static NO_FLOW: Flow = Flow {
     queued_bytes: Kept(0),
     reserved: Kept(BTreeSet::new()),
     unexpired_until: Kept(0),
+    free: Kept(FreeRun { from: 0, count: 0 }),
 };
 
 impl Flow {
@@ -372,6 +376,42 @@ pub(crate) type Reserved = Kept<BTreeSet<u16>>;
 /// stays a lower bound).
 pub(crate) type Floor = Kept<u64>;
 
+/// A run of `count` packet identifiers, from `from` on (wrapping from 65,535 to 1), that no
+/// message in flight or queued holds. Only `Session::alloc_pkid` takes identifiers from it, and
+/// only it and reservations of what it hands out add identifiers while a run is kept, so the
+/// run stays free; it counts only while `from` is the session's next identifier.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FreeRun {
+    pub from: u16,
+    pub count: u16,
+}
+
+/// The free identifiers ahead of a session's next one.
+pub(crate) type Free = Kept<FreeRun>;
+
+/// The packet identifier after `p`: 1 after 65,535 (and after 0).
+fn next_pkid(p: u16) -> u16 {
+    if p == u16::MAX { 1 } else { p + 1 }
+}
+
+/// How many identifiers from `from` on (wrapping from 65,535 to 1) no message of `flow` in
+/// flight or queued holds: 0 if `from` (or 0, which is none) is held.
+fn free_run(from: u16, flow: &Flow) -> u16 {
+    if from == 0 {
+        return 0;
+    }
+    // Identifiers 1..=65,535 as 0..65,535, and each held one's distance ahead of `from`.
+    let ahead = |q: u16| (u32::from(q) + 65_535 - u32::from(from)) % 65_535;
+    let held = flow.inflight.iter().map(Inflight::pkid);
+    let nearest = held
+        .chain(flow.reserved.0.iter().copied())
+        .filter(|&q| q != 0)
+        .map(ahead)
+        .min()
+        .unwrap_or(65_535);
+    u16::try_from(nearest).unwrap_or(u16::MAX)
+}
+
 /// The connection a session is attached to.
 pub(crate) type Attached = Kept<Slot>;
 
@@ -522,9 +562,17 @@ impl Session {
         self.flow.get()
     }
 
-    /// Its message traffic, allocated if it held none.
+    /// Its message traffic, allocated if it held none. The caller may add identifiers in
+    /// flight or queued, so the identifiers known to be free are looked for again.
     pub fn flow_mut(&mut self) -> &mut Flow {
-        self.flow.get_mut()
+        let flow = self.flow.get_mut();
+        flow.free = Free::default();
+        flow
+    }
+
+    /// Holds inbound QoS 2 packet identifier `pkid` until its PUBREL.
+    pub fn hold_incoming_qos2(&mut self, pkid: u16) {
+        self.flow.get_mut().incoming_qos2.insert(pkid);
     }
 
     /// Outbound QoS 1/2 messages in flight, in original send order.
@@ -612,6 +660,7 @@ impl Session {
                 reserved.insert(d.pkid);
             }
             flow.reserved = Kept(reserved);
+            flow.free = Free::default();
         }
         self.next_seq = self.seqs().max().unwrap_or(0) + 1;
         if self.next_pkid == 0 {
@@ -638,10 +687,35 @@ impl Session {
     /// room in the window (reservations leave room for a whole window, see `reserve`) or by
     /// `reserve`.
     fn alloc_pkid(&mut self) -> u16 {
+        let p = self.next_pkid;
+        let flow = self.flow.get_mut();
+        let mut run = flow.free.0;
+        if run.from != p || run.count == 0 {
+            run = FreeRun {
+                from: p,
+                count: free_run(p, flow),
+            };
+        }
+        if run.count == 0 {
+            // `p` itself is held: look further one at a time, as rarely as identifiers wrap.
+            flow.free.0 = FreeRun::default();
+            return self.alloc_pkid_slow();
+        }
+        let next = next_pkid(p);
+        self.next_pkid = next;
+        flow.free.0 = FreeRun {
+            from: next,
+            count: run.count - 1,
+        };
+        p
+    }
+
+    /// `alloc_pkid` when the next identifier is held: the first free one after it.
+    fn alloc_pkid_slow(&mut self) -> u16 {
         let flow = self.flow.get();
         for _ in 0..=u16::MAX {
             let p = self.next_pkid;
-            self.next_pkid = if p == u16::MAX { 1 } else { p + 1 };
+            self.next_pkid = next_pkid(p);
             if p != 0
                 && !flow.reserved.0.contains(&p)
                 && !flow.inflight.iter().any(|e| e.pkid() == p)

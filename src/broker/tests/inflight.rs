@@ -84,6 +84,37 @@ fn mqtt_2_3_1_2_pkids_unique_while_in_flight() {
     assert_eq!(inflight, BTreeSet::from([1, 65534, 65535]));
 }
 
+/// [MQTT-2.3.1-2] An identifier held in flight ahead of the next one is skipped when the
+/// identifiers handed out one after another reach it, and again a lap later.
+#[test]
+fn mqtt_2_3_1_2_pkid_held_ahead_is_skipped() {
+    let mut h = setup(3);
+    h.broker.sessions.get_mut("sub").unwrap().next_pkid = 5;
+    let stuck = h.publish(1, "t", QoS::AtLeastOnce, 1, "stuck");
+    assert_eq!(publishes(&stuck, 2)[0].pkid, 5);
+    h.broker.sessions.get_mut("sub").unwrap().next_pkid = 1;
+    let mut ids = Vec::new();
+    for i in 0..7u16 {
+        let out = h.publish(1, "t", QoS::AtLeastOnce, 2 + i, "m");
+        let id = publishes(&out, 2)[0].pkid;
+        ids.push(id);
+        h.packet(2, Packet::PubAck(ack(id)));
+        h.drain();
+    }
+    assert_eq!(ids, vec![1, 2, 3, 4, 6, 7, 8]);
+    // A lap later the held one is still skipped, and those acknowledged come round again.
+    h.broker.sessions.get_mut("sub").unwrap().next_pkid = 65535;
+    let mut ids = Vec::new();
+    for i in 0..6u16 {
+        let out = h.publish(1, "t", QoS::AtLeastOnce, 20 + i, "m");
+        let id = publishes(&out, 2)[0].pkid;
+        ids.push(id);
+        h.packet(2, Packet::PubAck(ack(id)));
+        h.drain();
+    }
+    assert_eq!(ids, vec![65535, 1, 2, 3, 4, 6]);
+}
+
 /// [MQTT-4.3.3-1] Outbound QoS 2: PUBREC is answered with PUBREL; PUBCOMP completes and frees
 /// the slot. A repeated PUBREC gets the PUBREL again.
 #[test]
