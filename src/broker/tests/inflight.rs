@@ -84,6 +84,19 @@ fn mqtt_2_3_1_2_pkids_unique_while_in_flight() {
     assert_eq!(inflight, BTreeSet::from([1, 65534, 65535]));
 }
 
+/// The packet identifiers of `n` QoS 1 messages to "sub", each acknowledged before the next.
+fn acked_one_by_one(h: &mut Harness, n: u16) -> Vec<u16> {
+    (0..n)
+        .map(|i| {
+            let out = h.publish(1, "t", QoS::AtLeastOnce, 100 + i, "m");
+            let id = publishes(&out, 2)[0].pkid;
+            h.packet(2, Packet::PubAck(ack(id)));
+            h.drain();
+            id
+        })
+        .collect()
+}
+
 /// [MQTT-2.3.1-2] An identifier held in flight ahead of the next one is skipped when the
 /// identifiers handed out one after another reach it, and again a lap later.
 #[test]
@@ -93,26 +106,10 @@ fn mqtt_2_3_1_2_pkid_held_ahead_is_skipped() {
     let stuck = h.publish(1, "t", QoS::AtLeastOnce, 1, "stuck");
     assert_eq!(publishes(&stuck, 2)[0].pkid, 5);
     h.broker.sessions.get_mut("sub").unwrap().next_pkid = 1;
-    let mut ids = Vec::new();
-    for i in 0..7u16 {
-        let out = h.publish(1, "t", QoS::AtLeastOnce, 2 + i, "m");
-        let id = publishes(&out, 2)[0].pkid;
-        ids.push(id);
-        h.packet(2, Packet::PubAck(ack(id)));
-        h.drain();
-    }
-    assert_eq!(ids, vec![1, 2, 3, 4, 6, 7, 8]);
+    assert_eq!(acked_one_by_one(&mut h, 7), vec![1, 2, 3, 4, 6, 7, 8]);
     // A lap later the held one is still skipped, and those acknowledged come round again.
     h.broker.sessions.get_mut("sub").unwrap().next_pkid = 65535;
-    let mut ids = Vec::new();
-    for i in 0..6u16 {
-        let out = h.publish(1, "t", QoS::AtLeastOnce, 20 + i, "m");
-        let id = publishes(&out, 2)[0].pkid;
-        ids.push(id);
-        h.packet(2, Packet::PubAck(ack(id)));
-        h.drain();
-    }
-    assert_eq!(ids, vec![65535, 1, 2, 3, 4, 6]);
+    assert_eq!(acked_one_by_one(&mut h, 6), vec![65535, 1, 2, 3, 4, 6]);
 }
 
 /// [MQTT-4.3.3-1] Outbound QoS 2: PUBREC is answered with PUBREL; PUBCOMP completes and frees
