@@ -2,8 +2,8 @@
 //! Used for connection deadlines (`keepalive.rs`, in `Instant`s) and for session expiry and will
 //! delay (in the broker's logical time, see `clock.rs`).
 //!
-//! Verbs: `set` (add or move), `extend` (move later), `remove`, `get`, `next`, `pop_due`. Not here: what happens when a
-//! deadline passes (`mod.rs`).
+//! Verbs: `set` (add or move), `extend` (move later), `remove`, `get`, `next`, `pop_due`. Not
+//! here: what happens when a deadline passes (`mod.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +37,8 @@ impl<T: Ord + Copy, K: Ord + Clone> Timers<T, K> {
         }
     }
 
-    /// Sets the deadline of `key` to `at`, cheaply when that moves it later.
+    /// Sets the deadline of `key` to `at`: in place when `at` is not before the time its entry
+    /// is armed at (a deadline moved later), else as `set`.
     pub fn extend(&mut self, key: K, at: T) {
         match self.by_key.get_mut(&key) {
             Some((armed, due)) if *armed <= at => *due = at,
